@@ -1,0 +1,50 @@
+-- Baselines the benchmarks compare against, in schema bench.
+
+CREATE SCHEMA IF NOT EXISTS bench;
+
+-- The same formula in plain SQL, looking the price up in the table for every
+-- call (exact provider/model match only: simpler than llm_cost(), which also
+-- resolves aliases, variants and above-tier prices).
+CREATE OR REPLACE FUNCTION bench.sql_cost(p text, m text, i bigint, o bigint, c bigint, w bigint, r bigint,
+                                          at timestamptz DEFAULT now(), tier text DEFAULT 'standard')
+RETURNS numeric LANGUAGE sql STABLE AS $$
+    SELECT ((i - c - w) * pr.input_per_mtok
+            + c * coalesce(pr.cache_read_per_mtok, pr.input_per_mtok)
+            + w * coalesce(pr.cache_write_per_mtok, pr.input_per_mtok)
+            + (o - r) * pr.output_per_mtok
+            + r * coalesce(pr.reasoning_per_mtok, pr.output_per_mtok)) / 1000000
+           + coalesce(pr.per_request, 0)
+      FROM llm_cost.prices AS pr
+     WHERE pr.provider = p AND pr.model = m AND pr.service_tier = tier AND pr.valid_from <= at
+     ORDER BY pr.valid_from DESC
+     LIMIT 1
+$$;
+
+CREATE OR REPLACE FUNCTION bench.plpgsql_cost(p text, m text, i bigint, o bigint, c bigint, w bigint, r bigint,
+                                              at timestamptz DEFAULT now(), tier text DEFAULT 'standard')
+RETURNS numeric LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    pr llm_cost.prices;
+BEGIN
+    SELECT * INTO pr FROM llm_cost.prices AS x
+     WHERE x.provider = p AND x.model = m AND x.service_tier = tier AND x.valid_from <= at
+     ORDER BY x.valid_from DESC LIMIT 1;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    RETURN ((i - c - w) * pr.input_per_mtok
+            + c * coalesce(pr.cache_read_per_mtok, pr.input_per_mtok)
+            + w * coalesce(pr.cache_write_per_mtok, pr.input_per_mtok)
+            + (o - r) * pr.output_per_mtok
+            + r * coalesce(pr.reasoning_per_mtok, pr.output_per_mtok)) / 1000000
+           + coalesce(pr.per_request, 0);
+END $$;
+
+-- The ledger table without any trigger: same columns, defaults, constraints, indexes.
+DROP TABLE IF EXISTS bench.usage_bare;
+CREATE TABLE bench.usage_bare (LIKE llm_cost.usage INCLUDING ALL);
+CREATE INDEX ON bench.usage_bare (occurred_at) WHERE cost IS NULL;
+
+-- Models the benchmarks rotate through (all in the shipped catalog).
+CREATE OR REPLACE FUNCTION bench.model(n bigint) RETURNS text LANGUAGE sql IMMUTABLE
+RETURN (ARRAY['gpt-4o', 'gpt-4o-mini', 'gpt-4.1', 'o3-mini', 'gpt-5', 'gpt-5-mini', 'gpt-4.1-nano', 'o1'])[1 + n % 8];

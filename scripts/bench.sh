@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Benchmarks, each reported as a ratio against its baseline measured in the same run.
+#   (a) llm_cost() calls/s vs the same formula in SQL and PL/pgSQL with a table lookup per call
+#   (b) ingest rows/s with the pricing trigger vs an identical table without triggers:
+#       single-row INSERTs from 1 and 8 pgbench clients, and COPY of 1M rows
+# Usage: scripts/bench.sh [--quick]   (quick: shorter runs, for a smoke test)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib/cluster.sh
+
+QUICK=${1:-}
+CALLS=2000000; PGBENCH_SECONDS=15; COPY_ROWS=1000000; ROUNDS=3
+if [ "$QUICK" = "--quick" ]; then CALLS=200000; PGBENCH_SECONDS=3; COPY_ROWS=100000; ROUNDS=1; fi
+
+bash scripts/setup.sh >/dev/null
+echo "building and installing the extension (release)..."
+install_extension
+start_cluster bench "shared_buffers = '1GB'" "max_wal_size = '4GB'" "checkpoint_timeout = '30min'" \
+  "synchronous_commit = on" "max_parallel_workers_per_gather = 0"
+psql -q -X -v ON_ERROR_STOP=1 -d postgres -c "CREATE EXTENSION llm_cost" -f bench/baseline.sql >/dev/null
+
+# Runs a statement and prints its wall time in seconds.
+time_sql() {
+  local start end
+  start=$(date +%s.%N)
+  psql -q -X -v ON_ERROR_STOP=1 -d postgres -c "$1" >/dev/null
+  end=$(date +%s.%N)
+  echo "$end - $start" | bc -l
+}
+best_of() { # best_of N SQL → smallest time
+  local best="" t
+  for _ in $(seq "$1"); do
+    t=$(time_sql "$2")
+    if [ -z "$best" ] || (( $(echo "$t < $best" | bc -l) )); then best=$t; fi
+  done
+  echo "$best"
+}
+rate() { echo "scale=0; $1 / $2" | bc -l; }
+ratio() { echo "scale=2; $1 / $2" | bc -l; }
+
+echo
+echo "## (a) pricing calls per second (one core, $CALLS calls, best of $ROUNDS)"
+ARGS="bench.model(g), g % 5000, 300, (g % 5000) / 4, 0, 0"
+t_overhead=$(best_of "$ROUNDS" "SELECT sum(length(bench.model(g)) + g % 5000) FROM generate_series(1, $CALLS) g")
+t_rust=$(best_of "$ROUNDS" "SELECT sum(llm_cost.llm_cost('openai', $ARGS)) FROM generate_series(1, $CALLS) g")
+BASE_CALLS=$((CALLS / 10))
+t_sql=$(best_of "$ROUNDS" "SELECT sum(bench.sql_cost('openai', $ARGS)) FROM generate_series(1, $BASE_CALLS) g")
+t_plpgsql=$(best_of "$ROUNDS" "SELECT sum(bench.plpgsql_cost('openai', $ARGS)) FROM generate_series(1, $BASE_CALLS) g")
+r_rust=$(rate "$CALLS" "$t_rust"); r_sql=$(rate "$BASE_CALLS" "$t_sql"); r_plpgsql=$(rate "$BASE_CALLS" "$t_plpgsql")
+# the same results, so the comparison is fair
+same=$(psql -X -tA -d postgres -c "SELECT count(*) FROM generate_series(1, 20000) g WHERE llm_cost.llm_cost('openai', $ARGS) IS DISTINCT FROM bench.sql_cost('openai', $ARGS)")
+echo "| function | calls/s | ratio |"
+echo "|---|---:|---:|"
+echo "| llm_cost() (Rust, cached catalog) | $r_rust | 1.00 |"
+echo "| SQL function, table lookup per call | $r_sql | $(ratio "$r_sql" "$r_rust") |"
+echo "| PL/pgSQL function, table lookup per call | $r_plpgsql | $(ratio "$r_plpgsql" "$r_rust") |"
+echo
+echo "llm_cost() is $(ratio "$r_rust" "$r_sql")x the SQL function and $(ratio "$r_rust" "$r_plpgsql")x PL/pgSQL;"
+echo "loop overhead alone (generate_series + sum): $(rate "$CALLS" "$t_overhead") rows/s; results differing from the SQL baseline: $same of 20000"
+
+echo
+echo "## (b) ingest: pricing trigger vs the same table without triggers"
+cat > "$CLUSTER_DIR/insert_priced.sql" <<'SQL'
+\set i random(100, 5000)
+INSERT INTO llm_cost.usage (provider, model, input_tokens, output_tokens, cached_input_tokens, user_id) VALUES ('openai', 'gpt-4o', :i, 300, :i / 4, 'user' || :i);
+SQL
+sed 's/llm_cost.usage/bench.usage_bare/' "$CLUSTER_DIR/insert_priced.sql" > "$CLUSTER_DIR/insert_bare.sql"
+
+pgbench_tps() { # pgbench_tps SCRIPT CLIENTS → tps
+  pgbench -n -f "$1" -c "$2" -j "$2" -T "$PGBENCH_SECONDS" postgres 2>/dev/null | awk '/^tps/ {print int($3)}'
+}
+echo "| workload | bare rows/s | priced rows/s | ratio |"
+echo "|---|---:|---:|---:|"
+for clients in 1 8; do
+  bare=0; priced=0
+  for _ in $(seq "$ROUNDS"); do   # alternate, keep the best of each
+    b=$(pgbench_tps "$CLUSTER_DIR/insert_bare.sql" "$clients"); [ "$b" -gt "$bare" ] && bare=$b
+    p=$(pgbench_tps "$CLUSTER_DIR/insert_priced.sql" "$clients"); [ "$p" -gt "$priced" ] && priced=$p
+  done
+  echo "| single-row INSERT, $clients client(s), ${PGBENCH_SECONDS}s | $bare | $priced | $(ratio "$priced" "$bare") |"
+done
+
+DATA="$CLUSTER_DIR/usage.copy"
+COLS="occurred_at, provider, model, input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, user_id, agent_id"
+psql -q -X -v ON_ERROR_STOP=1 -d postgres -c "COPY (
+  SELECT now() - (g || ' seconds')::interval, 'openai', bench.model(g), 100 + g % 5000, g % 700, (100 + g % 5000) / 4,
+         CASE WHEN bench.model(g) IN ('o1', 'o3-mini', 'gpt-5', 'gpt-5-mini') THEN g % 300 ELSE 0 END,
+         'user' || g % 1000, 'agent' || g % 20
+    FROM generate_series(1, $COPY_ROWS) g) TO '$DATA'"
+copy_time() { # copy_time TABLE
+  psql -q -X -d postgres -c "TRUNCATE $1" >/dev/null
+  psql -q -X -d postgres -c "CHECKPOINT" >/dev/null
+  time_sql "COPY $1 ($COLS) FROM '$DATA'"
+}
+t_bare=""; t_priced=""
+for _ in $(seq "$ROUNDS"); do
+  t=$(copy_time bench.usage_bare); if [ -z "$t_bare" ] || (( $(echo "$t < $t_bare" | bc -l) )); then t_bare=$t; fi
+  t=$(copy_time llm_cost.usage); if [ -z "$t_priced" ] || (( $(echo "$t < $t_priced" | bc -l) )); then t_priced=$t; fi
+done
+unpriced=$(psql -X -tA -d postgres -c "SELECT count(*) FROM llm_cost.usage WHERE cost IS NULL")
+r_bare=$(rate "$COPY_ROWS" "$t_bare"); r_priced=$(rate "$COPY_ROWS" "$t_priced")
+echo "| COPY of $COPY_ROWS rows | $r_bare | $r_priced | $(ratio "$r_priced" "$r_bare") |"
+echo
+echo "(unpriced rows after the priced COPY: $unpriced)"

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs every test: set-up (idempotent), the catalog generator's tests, the
+# pure-Rust and #[pg_test] tests inside PostgreSQL, and the client tests
+# against throwaway servers they start themselves.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+
+echo "== catalog generator tests"
+python3 -m unittest discover -s scripts -p 'test_*.py' -v 2>&1 | tail -n 3
+
+# cargo pgrx test installs the extension into the system PostgreSQL, then runs
+# the unit tests, the #[pg_test]s and the client tests in tests/ (which start
+# throwaway servers of their own).
+echo "== unit, #[pg_test] and client tests (cargo pgrx test)"
+PGTEST_DIR=/tmp/llm_cost_pgtest
+mkdir -p "$PGTEST_DIR"
+chown postgres:postgres "$PGTEST_DIR" 2>/dev/null || true
+cargo pgrx test pg15 --runas postgres --pgdata "$PGTEST_DIR/data"
+

@@ -1,0 +1,382 @@
+-- llm_cost SQL surface over the Rust pricing core: triggers, custom prices,
+-- imports, repricing and the pricing views. Loaded after the Rust functions.
+
+---------------------------------------------------------------------------
+-- Triggers
+---------------------------------------------------------------------------
+
+-- Any change to prices or aliases makes every backend's in-memory catalog stale
+-- (see src/catalog_cache.rs).
+CREATE TRIGGER prices_catalog_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON llm_cost.prices
+    FOR EACH STATEMENT EXECUTE FUNCTION llm_cost.catalog_changed();
+CREATE TRIGGER model_aliases_catalog_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON llm_cost.model_aliases
+    FOR EACH STATEMENT EXECUTE FUNCTION llm_cost.catalog_changed();
+CREATE TRIGGER provider_aliases_catalog_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON llm_cost.provider_aliases
+    FOR EACH STATEMENT EXECUTE FUNCTION llm_cost.catalog_changed();
+COMMENT ON FUNCTION llm_cost.catalog_changed() IS
+  'Trigger: tells every backend that its cached price catalog is stale.';
+
+-- Prices every inserted usage row (written in Rust against the raw tuple).
+CREATE FUNCTION llm_cost.usage_before_insert() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'usage_before_insert';
+COMMENT ON FUNCTION llm_cost.usage_before_insert() IS
+  'Trigger: normalises raw_usage into the token columns, validates them and prices the row when cost is NULL.';
+CREATE TRIGGER usage_price
+    BEFORE INSERT ON llm_cost.usage
+    FOR EACH ROW EXECUTE FUNCTION llm_cost.usage_before_insert();
+
+-- Rows still waiting for a price: reprice() scans only these.
+CREATE INDEX usage_unpriced ON llm_cost.usage (occurred_at) WHERE cost IS NULL;
+
+---------------------------------------------------------------------------
+-- Custom prices
+---------------------------------------------------------------------------
+
+-- Raises 22023 unless every named price is NULL or a finite, non-negative number.
+CREATE FUNCTION llm_cost._check_prices(prices jsonb) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    p record;
+BEGIN
+    FOR p IN SELECT key, value FROM jsonb_each_text(prices) LOOP
+        IF NOT llm_cost.is_valid_amount(p.value::numeric) THEN
+            RAISE EXCEPTION 'llm_cost: % must be a finite, non-negative number (got %)', p.key, p.value
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END LOOP;
+END $$;
+
+CREATE FUNCTION llm_cost.set_price(
+    provider text,
+    model text,
+    input_per_mtok numeric,
+    output_per_mtok numeric,
+    cache_read_per_mtok numeric DEFAULT NULL,
+    cache_write_per_mtok numeric DEFAULT NULL,
+    reasoning_per_mtok numeric DEFAULT NULL,
+    valid_from timestamptz DEFAULT now(),
+    service_tier text DEFAULT 'standard',
+    tier_threshold_tokens bigint DEFAULT NULL,
+    input_per_mtok_above_tier numeric DEFAULT NULL,
+    output_per_mtok_above_tier numeric DEFAULT NULL,
+    cache_read_per_mtok_above_tier numeric DEFAULT NULL,
+    cache_write_per_mtok_above_tier numeric DEFAULT NULL,
+    per_request numeric DEFAULT NULL,
+    currency text DEFAULT 'USD',
+    source text DEFAULT 'custom'
+) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    new_id bigint;
+BEGIN
+    IF coalesce(btrim(provider), '') = '' OR coalesce(btrim(model), '') = '' THEN
+        RAISE EXCEPTION 'llm_cost.set_price: provider and model must be non-empty (got provider %, model %)',
+            coalesce(quote_literal(provider), 'NULL'), coalesce(quote_literal(model), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF input_per_mtok IS NULL OR output_per_mtok IS NULL THEN
+        RAISE EXCEPTION 'llm_cost.set_price: input_per_mtok and output_per_mtok are required'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF valid_from IS NULL THEN
+        RAISE EXCEPTION 'llm_cost.set_price: valid_from must not be NULL'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF service_tier IS NULL OR NOT llm_cost.is_service_tier(service_tier) THEN
+        RAISE EXCEPTION 'llm_cost.set_price: unknown service_tier %; expected standard, batch, flex or priority',
+            coalesce(quote_literal(service_tier), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF currency IS NULL OR currency !~ '^[A-Z]{3}$' THEN
+        RAISE EXCEPTION 'llm_cost.set_price: currency must be a three-letter ISO 4217 code such as USD (got %)',
+            coalesce(quote_literal(currency), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM llm_cost._check_prices(jsonb_strip_nulls(jsonb_build_object(
+        'input_per_mtok', input_per_mtok, 'output_per_mtok', output_per_mtok,
+        'cache_read_per_mtok', cache_read_per_mtok, 'cache_write_per_mtok', cache_write_per_mtok,
+        'reasoning_per_mtok', reasoning_per_mtok,
+        'input_per_mtok_above_tier', input_per_mtok_above_tier,
+        'output_per_mtok_above_tier', output_per_mtok_above_tier,
+        'cache_read_per_mtok_above_tier', cache_read_per_mtok_above_tier,
+        'cache_write_per_mtok_above_tier', cache_write_per_mtok_above_tier,
+        'per_request', per_request)));
+    IF tier_threshold_tokens IS NOT NULL AND (tier_threshold_tokens <= 0 OR input_per_mtok_above_tier IS NULL) THEN
+        RAISE EXCEPTION 'llm_cost.set_price: tier_threshold_tokens must be positive and comes with input_per_mtok_above_tier'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    INSERT INTO llm_cost.prices AS p (
+        provider, model, service_tier, valid_from,
+        input_per_mtok, output_per_mtok, cache_read_per_mtok, cache_write_per_mtok, reasoning_per_mtok,
+        tier_threshold_tokens, input_per_mtok_above_tier, output_per_mtok_above_tier,
+        cache_read_per_mtok_above_tier, cache_write_per_mtok_above_tier,
+        per_request, currency, source, verified_at)
+    VALUES (
+        lower(btrim(set_price.provider)), btrim(set_price.model), set_price.service_tier, set_price.valid_from,
+        set_price.input_per_mtok, set_price.output_per_mtok, set_price.cache_read_per_mtok,
+        set_price.cache_write_per_mtok, set_price.reasoning_per_mtok,
+        set_price.tier_threshold_tokens, set_price.input_per_mtok_above_tier, set_price.output_per_mtok_above_tier,
+        set_price.cache_read_per_mtok_above_tier, set_price.cache_write_per_mtok_above_tier,
+        set_price.per_request, set_price.currency, set_price.source, now())
+    ON CONFLICT ON CONSTRAINT prices_key DO UPDATE SET
+        input_per_mtok = excluded.input_per_mtok,
+        output_per_mtok = excluded.output_per_mtok,
+        cache_read_per_mtok = excluded.cache_read_per_mtok,
+        cache_write_per_mtok = excluded.cache_write_per_mtok,
+        reasoning_per_mtok = excluded.reasoning_per_mtok,
+        tier_threshold_tokens = excluded.tier_threshold_tokens,
+        input_per_mtok_above_tier = excluded.input_per_mtok_above_tier,
+        output_per_mtok_above_tier = excluded.output_per_mtok_above_tier,
+        cache_read_per_mtok_above_tier = excluded.cache_read_per_mtok_above_tier,
+        cache_write_per_mtok_above_tier = excluded.cache_write_per_mtok_above_tier,
+        per_request = excluded.per_request,
+        currency = excluded.currency,
+        source = excluded.source,
+        verified_at = excluded.verified_at
+    RETURNING p.id INTO new_id;
+    RETURN new_id;
+END $$;
+COMMENT ON FUNCTION llm_cost.set_price(text, text, numeric, numeric, numeric, numeric, numeric, timestamptz, text, bigint, numeric, numeric, numeric, numeric, numeric, text, text) IS
+  'Sets a custom price (per million tokens) in force from valid_from; replaces the row with the same provider, model, service tier and valid_from. Returns the row id.';
+
+---------------------------------------------------------------------------
+-- Importing a LiteLLM price list
+---------------------------------------------------------------------------
+
+-- One LiteLLM per-token field as a per-million price, exact: jsonb numbers are
+-- numeric, so 2.5e-06 becomes exactly 2.5. A service-tier field (suffix
+-- _batches, _flex, _priority) falls back to the standard field.
+CREATE FUNCTION llm_cost._litellm_per_mtok(entry jsonb, field text, suffix text) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN trim_scale((coalesce(entry -> (field || suffix), entry -> field) #>> '{}')::numeric * 1000000);
+
+-- The price rows a LiteLLM document describes: one per chat/completion/responses
+-- model and service tier. scripts/gen_catalog.py applies the same rules to build
+-- sql/catalog.sql; a test checks that the two agree.
+CREATE FUNCTION llm_cost.litellm_price_rows(catalog jsonb)
+RETURNS TABLE (
+    provider text, model text, service_tier text,
+    input_per_mtok numeric, output_per_mtok numeric,
+    cache_read_per_mtok numeric, cache_write_per_mtok numeric, reasoning_per_mtok numeric,
+    tier_threshold_tokens bigint,
+    input_per_mtok_above_tier numeric, output_per_mtok_above_tier numeric,
+    cache_read_per_mtok_above_tier numeric, cache_write_per_mtok_above_tier numeric,
+    per_request numeric)
+LANGUAGE sql STABLE AS $$
+    WITH entries AS (
+        SELECT DISTINCT ON (provider, model)
+               e.key, e.value AS entry, provider, model
+          FROM jsonb_each(catalog) AS e,
+               LATERAL (SELECT e.value ->> 'litellm_provider' AS litellm_provider) AS lp,
+               LATERAL (SELECT lower(btrim(lp.litellm_provider)) AS provider,
+                               starts_with(e.key, lp.litellm_provider || '/') AS prefixed) AS p,
+               LATERAL (SELECT CASE WHEN p.prefixed THEN substr(e.key, length(lp.litellm_provider) + 2)
+                                    ELSE e.key END AS model) AS m
+         WHERE jsonb_typeof(e.value) = 'object'
+           AND e.value ->> 'mode' IN ('chat', 'completion', 'responses')
+           AND coalesce(lp.litellm_provider, '') <> ''
+           AND (jsonb_typeof(e.value -> 'input_cost_per_token') = 'number'
+                OR jsonb_typeof(e.value -> 'output_cost_per_token') = 'number')
+         -- "deepseek/deepseek-chat" and "deepseek-chat" name one model: the prefixed key wins.
+         ORDER BY provider, model, p.prefixed DESC
+    ), tiered AS (
+        SELECT entries.*, t.service_tier, t.suffix,
+               (SELECT min(m[1]::bigint)
+                  FROM jsonb_object_keys(entry) AS k,
+                       regexp_match(k, '^input_cost_per_token_above_(\d+)k_tokens$') AS m) AS tier_k
+          FROM entries
+          CROSS JOIN (VALUES ('standard', '', 1), ('batch', '_batches', 2), ('flex', '_flex', 3), ('priority', '_priority', 4))
+                  AS t (service_tier, suffix, ord)
+         WHERE t.suffix = ''
+            OR entry ? ('input_cost_per_token' || t.suffix)
+            OR entry ? ('output_cost_per_token' || t.suffix)
+    )
+    SELECT provider, model, service_tier,
+           coalesce(llm_cost._litellm_per_mtok(entry, 'input_cost_per_token', suffix), 0),
+           coalesce(llm_cost._litellm_per_mtok(entry, 'output_cost_per_token', suffix), 0),
+           llm_cost._litellm_per_mtok(entry, 'cache_read_input_token_cost', suffix),
+           llm_cost._litellm_per_mtok(entry, 'cache_creation_input_token_cost', suffix),
+           llm_cost._litellm_per_mtok(entry, 'output_cost_per_reasoning_token', suffix),
+           tier_k * 1000,
+           llm_cost._litellm_per_mtok(entry, format('input_cost_per_token_above_%sk_tokens', tier_k), suffix),
+           llm_cost._litellm_per_mtok(entry, format('output_cost_per_token_above_%sk_tokens', tier_k), suffix),
+           llm_cost._litellm_per_mtok(entry, format('cache_read_input_token_cost_above_%sk_tokens', tier_k), suffix),
+           llm_cost._litellm_per_mtok(entry, format('cache_creation_input_token_cost_above_%sk_tokens', tier_k), suffix),
+           trim_scale((entry ->> 'input_cost_per_request')::numeric)
+      FROM tiered
+     ORDER BY provider, model, service_tier
+$$;
+COMMENT ON FUNCTION llm_cost.litellm_price_rows(jsonb) IS
+  'The price rows (per million tokens, exact) that a LiteLLM model_prices_and_context_window.json document describes, without storing them.';
+
+CREATE FUNCTION llm_cost.import_prices(catalog jsonb, source text DEFAULT 'litellm') RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    bad record;
+    added integer;
+BEGIN
+    IF catalog IS NULL OR jsonb_typeof(catalog) <> 'object' THEN
+        RAISE EXCEPTION 'llm_cost.import_prices: expected a JSON object mapping model names to price entries (LiteLLM format), got %',
+            coalesce(jsonb_typeof(catalog), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF coalesce(btrim(source), '') = '' THEN
+        RAISE EXCEPTION 'llm_cost.import_prices: source must be a non-empty name'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF catalog <> '{}' AND NOT EXISTS (
+        SELECT FROM jsonb_each(catalog) AS e
+         WHERE jsonb_typeof(e.value) = 'object' AND e.value ? 'litellm_provider') THEN
+        RAISE EXCEPTION 'llm_cost.import_prices: the document is not a price list: no entry has a litellm_provider'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'pass the contents of LiteLLM''s model_prices_and_context_window.json';
+    END IF;
+    -- Every price field we read must be a number (or null); a string would be
+    -- silently mispriced, so name the first offender.
+    SELECT e.key AS model, f.key AS field, jsonb_typeof(f.value) AS type INTO bad
+      FROM jsonb_each(catalog) AS e, jsonb_each(e.value) AS f
+     WHERE jsonb_typeof(e.value) = 'object'
+       AND e.value ->> 'mode' IN ('chat', 'completion', 'responses')
+       AND (f.key ~ '^(input|output)_cost_per_(token|reasoning_token|request)'
+            OR f.key ~ '^cache_(read|creation)_input_token_cost')
+       AND jsonb_typeof(f.value) NOT IN ('number', 'null')
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'llm_cost.import_prices: entry "%" field % must be a number, got %', bad.model, bad.field, bad.type
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT e.key AS model, f.key AS field, f.value #>> '{}' AS value INTO bad
+      FROM jsonb_each(catalog) AS e, jsonb_each(e.value) AS f
+     WHERE jsonb_typeof(e.value) = 'object'
+       AND e.value ->> 'mode' IN ('chat', 'completion', 'responses')
+       AND jsonb_typeof(f.value) = 'number' AND (f.value #>> '{}')::numeric < 0
+       AND (f.key ~ '^(input|output)_cost_per_' OR f.key ~ '^cache_(read|creation)_input_token_cost')
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'llm_cost.import_prices: entry "%" field % must not be negative (got %)', bad.model, bad.field, bad.value
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    DROP TABLE IF EXISTS pg_temp.llm_cost_import;
+    CREATE TEMP TABLE llm_cost_import ON COMMIT DROP AS
+        SELECT * FROM llm_cost.litellm_price_rows(catalog);
+
+    -- Prices that match the row in force are confirmed, not duplicated.
+    UPDATE llm_cost.prices AS p SET verified_at = now()
+      FROM llm_cost.current_prices AS c
+      JOIN pg_temp.llm_cost_import AS i USING (provider, model, service_tier)
+     WHERE p.id = c.id
+       AND (i.input_per_mtok, i.output_per_mtok, i.cache_read_per_mtok, i.cache_write_per_mtok,
+            i.reasoning_per_mtok, i.tier_threshold_tokens, i.input_per_mtok_above_tier,
+            i.output_per_mtok_above_tier, i.cache_read_per_mtok_above_tier,
+            i.cache_write_per_mtok_above_tier, i.per_request)
+           IS NOT DISTINCT FROM
+           (c.input_per_mtok, c.output_per_mtok, c.cache_read_per_mtok, c.cache_write_per_mtok,
+            c.reasoning_per_mtok, c.tier_threshold_tokens, c.input_per_mtok_above_tier,
+            c.output_per_mtok_above_tier, c.cache_read_per_mtok_above_tier,
+            c.cache_write_per_mtok_above_tier, c.per_request);
+
+    INSERT INTO llm_cost.prices AS p (
+        provider, model, service_tier, valid_from, input_per_mtok, output_per_mtok, cache_read_per_mtok,
+        cache_write_per_mtok, reasoning_per_mtok, tier_threshold_tokens, input_per_mtok_above_tier,
+        output_per_mtok_above_tier, cache_read_per_mtok_above_tier, cache_write_per_mtok_above_tier,
+        per_request, currency, source, verified_at)
+    SELECT i.provider, i.model, i.service_tier, now(), i.input_per_mtok, i.output_per_mtok, i.cache_read_per_mtok,
+           i.cache_write_per_mtok, i.reasoning_per_mtok, i.tier_threshold_tokens, i.input_per_mtok_above_tier,
+           i.output_per_mtok_above_tier, i.cache_read_per_mtok_above_tier, i.cache_write_per_mtok_above_tier,
+           i.per_request, 'USD', import_prices.source, now()
+      FROM pg_temp.llm_cost_import AS i
+      LEFT JOIN llm_cost.current_prices AS c USING (provider, model, service_tier)
+     WHERE c.id IS NULL
+        OR (i.input_per_mtok, i.output_per_mtok, i.cache_read_per_mtok, i.cache_write_per_mtok,
+            i.reasoning_per_mtok, i.tier_threshold_tokens, i.input_per_mtok_above_tier,
+            i.output_per_mtok_above_tier, i.cache_read_per_mtok_above_tier,
+            i.cache_write_per_mtok_above_tier, i.per_request)
+           IS DISTINCT FROM
+           (c.input_per_mtok, c.output_per_mtok, c.cache_read_per_mtok, c.cache_write_per_mtok,
+            c.reasoning_per_mtok, c.tier_threshold_tokens, c.input_per_mtok_above_tier,
+            c.output_per_mtok_above_tier, c.cache_read_per_mtok_above_tier,
+            c.cache_write_per_mtok_above_tier, c.per_request)
+    -- A second import in the same transaction (same now()) replaces that row.
+    ON CONFLICT ON CONSTRAINT prices_key DO UPDATE SET
+        input_per_mtok = excluded.input_per_mtok,
+        output_per_mtok = excluded.output_per_mtok,
+        cache_read_per_mtok = excluded.cache_read_per_mtok,
+        cache_write_per_mtok = excluded.cache_write_per_mtok,
+        reasoning_per_mtok = excluded.reasoning_per_mtok,
+        tier_threshold_tokens = excluded.tier_threshold_tokens,
+        input_per_mtok_above_tier = excluded.input_per_mtok_above_tier,
+        output_per_mtok_above_tier = excluded.output_per_mtok_above_tier,
+        cache_read_per_mtok_above_tier = excluded.cache_read_per_mtok_above_tier,
+        cache_write_per_mtok_above_tier = excluded.cache_write_per_mtok_above_tier,
+        per_request = excluded.per_request,
+        source = excluded.source,
+        verified_at = excluded.verified_at;
+    GET DIAGNOSTICS added = ROW_COUNT;
+    RETURN added;
+END $$;
+COMMENT ON FUNCTION llm_cost.import_prices(jsonb, text) IS
+  'Loads a LiteLLM-format price file: adds a row dated now() for each (provider, model, service tier) whose price changed or is new, marks unchanged prices verified. Idempotent; returns rows added.';
+
+---------------------------------------------------------------------------
+-- Views
+---------------------------------------------------------------------------
+
+CREATE VIEW llm_cost.current_prices WITH (security_invoker = true) AS
+SELECT DISTINCT ON (provider, model, service_tier) *
+  FROM llm_cost.prices
+ WHERE valid_from <= now()
+ ORDER BY provider, model, service_tier, valid_from DESC;
+COMMENT ON VIEW llm_cost.current_prices IS
+  'The price in force now for each (provider, model, service tier).';
+
+CREATE VIEW llm_cost.stale_prices WITH (security_invoker = true) AS
+SELECT c.*,
+       now() - c.verified_at AS unverified_for
+  FROM llm_cost.current_prices AS c
+ WHERE c.verified_at IS NULL
+    OR c.verified_at < now() - coalesce(nullif(current_setting('llm_cost.price_stale_after', true), ''), '30 days')::interval;
+COMMENT ON VIEW llm_cost.stale_prices IS
+  'Prices in force whose verified_at is older than llm_cost.price_stale_after (default 30 days), or never verified.';
+
+CREATE VIEW llm_cost.unpriced_usage WITH (security_invoker = true) AS
+SELECT *
+  FROM llm_cost.usage
+ WHERE cost IS NULL;
+COMMENT ON VIEW llm_cost.unpriced_usage IS
+  'Usage rows kept without a price (no price for their model at the time); llm_cost.reprice() prices them once a price exists.';
+
+---------------------------------------------------------------------------
+-- Repricing
+---------------------------------------------------------------------------
+
+CREATE FUNCTION llm_cost.reprice(from_time timestamptz DEFAULT '-infinity', to_time timestamptz DEFAULT 'infinity')
+RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    changed bigint;
+BEGIN
+    IF from_time IS NULL OR to_time IS NULL OR from_time > to_time THEN
+        RAISE EXCEPTION 'llm_cost.reprice: expected from_time <= to_time, got [%, %)', from_time, to_time
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- Rows an app priced itself (cost given, no price_id) are left alone.
+    UPDATE llm_cost.usage AS u
+       SET cost = p.cost, price_id = p.price_id, currency = p.currency
+      FROM llm_cost.usage AS src
+     CROSS JOIN LATERAL llm_cost.price_usage(
+            src.provider, src.model, src.input_tokens, src.output_tokens, src.cached_input_tokens,
+            src.cache_write_tokens, src.reasoning_tokens, src.occurred_at, src.service_tier) AS p
+     WHERE u.id = src.id
+       AND src.occurred_at >= from_time AND src.occurred_at < to_time
+       AND (src.cost IS NULL OR src.price_id IS NOT NULL)
+       AND (src.cost, src.price_id) IS DISTINCT FROM (p.cost, p.price_id);
+    GET DIAGNOSTICS changed = ROW_COUNT;
+    RETURN changed;
+END $$;
+COMMENT ON FUNCTION llm_cost.reprice(timestamptz, timestamptz) IS
+  'Prices usage rows in [from_time, to_time) again with the prices in force when each call occurred: fills rows left unpriced and corrects rows whose price changed. Rows whose cost the app supplied are kept. Returns rows changed.';

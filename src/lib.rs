@@ -1,0 +1,59 @@
+//! llm_cost: PostgreSQL as the ledger for what LLM calls cost.
+//!
+//! Module map:
+//! - `decimal`, `formula`: exact cost arithmetic (pure Rust)
+//! - `catalog`: model-name resolution and price-in-force lookup (pure Rust)
+//! - `catalog_cache`: the per-backend catalog copy and its invalidation
+//! - `raw_usage`: provider usage objects → our token columns (pure Rust)
+//! - `pricing`: pricing one call; `sql_pricing`: the SQL functions over it
+//! - `usage_trigger`: prices every row inserted into `llm_cost.usage`
+//! - `settings`: GUCs; `errors`: SQLSTATE helpers
+//!
+//! The schema, views and PL/pgSQL live in `sql/`, loaded in this order:
+//! schema.sql, the Rust functions, api.sql, catalog.sql.
+
+// The generated catalog (sql/catalog.sql, ~1 MB) is embedded by pgrx in a const;
+// evaluating it is slow but finite.
+#![allow(long_running_const_eval)]
+
+use pgrx::prelude::*;
+
+pub mod catalog;
+pub mod catalog_cache;
+pub mod decimal;
+pub mod errors;
+pub mod formula;
+pub mod pricing;
+pub mod raw_usage;
+pub mod settings;
+pub mod sql_pricing;
+pub mod usage_trigger;
+
+::pgrx::pg_module_magic!(name, version);
+
+extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
+extension_sql_file!(
+    "../sql/api.sql",
+    name = "api",
+    requires = ["schema", catalog_cache::catalog_changed, sql_pricing::price_usage]
+);
+extension_sql_file!("../sql/catalog.sql", name = "catalog", finalize);
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    settings::register();
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+mod tests;
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}

@@ -1,0 +1,348 @@
+//! Provider usage objects → our five token counts (pure Rust, no pgrx).
+//!
+//! Our semantics, one rule for every provider: `input` includes cache reads
+//! and cache writes, `output` includes reasoning. Providers disagree:
+//! Anthropic's and Bedrock's `input_tokens` exclude the cache (so we add it),
+//! Gemini's `candidatesTokenCount` excludes thinking tokens (so we add them).
+
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// Token counts in our semantics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TokenCounts {
+    pub input: i64,
+    pub output: i64,
+    pub cached_input: i64,
+    pub cache_write: i64,
+    pub reasoning: i64,
+}
+
+/// Which provider's shape a usage object had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageShape {
+    OpenAiChat,
+    OpenAiResponses,
+    Anthropic,
+    Gemini,
+    BedrockConverse,
+}
+
+impl UsageShape {
+    pub fn name(self) -> &'static str {
+        match self {
+            UsageShape::OpenAiChat => "openai_chat",
+            UsageShape::OpenAiResponses => "openai_responses",
+            UsageShape::Anthropic => "anthropic",
+            UsageShape::Gemini => "gemini",
+            UsageShape::BedrockConverse => "bedrock_converse",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawUsageError {
+    /// The top level is not a JSON object.
+    NotAnObject { found: &'static str },
+    /// An object with none of the keys we know.
+    Unrecognised,
+    /// A count that is not a non-negative integer, or a details member that is not an object.
+    BadField { field: String, reason: &'static str },
+    /// An integer beyond bigint, or a sum of counts that overflows it.
+    OutOfRange { field: String },
+}
+
+impl RawUsageError {
+    pub fn is_out_of_range(&self) -> bool {
+        matches!(self, RawUsageError::OutOfRange { .. })
+    }
+}
+
+impl fmt::Display for RawUsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RawUsageError::NotAnObject { found } => {
+                write!(f, "raw_usage must be a JSON object (a provider's usage object), got {found}")
+            }
+            RawUsageError::Unrecognised => write!(
+                f,
+                "raw_usage is not a usage object we recognise: expected OpenAI, Anthropic, Gemini or Bedrock token counts"
+            ),
+            RawUsageError::BadField { field, reason } => write!(f, "raw_usage.{field} {reason}"),
+            RawUsageError::OutOfRange { field } => write!(f, "raw_usage.{field} is out of range for bigint"),
+        }
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Reads counts out of one object, naming fields by their path for errors.
+struct Counts<'a> {
+    obj: &'a Map<String, Value>,
+    path: String,
+}
+
+impl<'a> Counts<'a> {
+    fn field_path(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.path)
+        }
+    }
+
+    /// A count: absent or null is 0; otherwise a non-negative integer
+    /// (12.0 is accepted, 12.5 is not).
+    fn get(&self, key: &str) -> Result<i64, RawUsageError> {
+        let v = match self.obj.get(key) {
+            None | Some(Value::Null) => return Ok(0),
+            Some(v) => v,
+        };
+        let bad = |reason| RawUsageError::BadField { field: self.field_path(key), reason };
+        let n = match v {
+            Value::Number(n) => n,
+            _ => {
+                return Err(bad(match v {
+                    Value::String(_) => "must be a non-negative integer, got a string",
+                    Value::Bool(_) => "must be a non-negative integer, got a boolean",
+                    Value::Array(_) => "must be a non-negative integer, got an array",
+                    _ => "must be a non-negative integer, got an object",
+                }))
+            }
+        };
+        if let Some(i) = n.as_i64() {
+            return if i < 0 { Err(bad("must not be negative")) } else { Ok(i) };
+        }
+        if n.as_u64().is_some() {
+            return Err(RawUsageError::OutOfRange { field: self.field_path(key) });
+        }
+        // Not an i64/u64: a fraction, an exponent form, or an integer beyond
+        // u64 (which arbitrary_precision keeps as text).
+        let text = n.to_string();
+        let f = n.as_f64().unwrap_or(f64::NAN);
+        if f.is_nan() {
+            return Err(bad("must be a non-negative integer"));
+        }
+        if f < 0.0 {
+            return Err(bad("must not be negative"));
+        }
+        if f.fract() != 0.0 {
+            return Err(bad("must be a whole number of tokens"));
+        }
+        if f >= 9.223_372_036_854_775_807e18 || !(text.contains(['.', 'e', 'E'])) {
+            return Err(RawUsageError::OutOfRange { field: self.field_path(key) });
+        }
+        Ok(f as i64)
+    }
+
+    /// A nested details object (`prompt_tokens_details`); absent or null is empty.
+    fn nested(&self, key: &str) -> Result<Option<Counts<'a>>, RawUsageError> {
+        match self.obj.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Object(obj)) => Ok(Some(Counts { obj, path: self.field_path(key) })),
+            Some(other) => Err(RawUsageError::BadField {
+                field: self.field_path(key),
+                reason: match other {
+                    Value::Array(_) => "must be an object, got an array",
+                    Value::String(_) => "must be an object, got a string",
+                    Value::Number(_) => "must be an object, got a number",
+                    _ => "must be an object, got a boolean",
+                },
+            }),
+        }
+    }
+
+    fn has_any(&self, keys: &[&str]) -> bool {
+        keys.iter().any(|k| self.obj.contains_key(*k))
+    }
+}
+
+fn add(a: i64, b: i64, field: &str) -> Result<i64, RawUsageError> {
+    a.checked_add(b).ok_or_else(|| RawUsageError::OutOfRange { field: field.to_string() })
+}
+
+const GEMINI_KEYS: [&str; 3] = ["promptTokenCount", "candidatesTokenCount", "totalTokenCount"];
+const OPENAI_CHAT_KEYS: [&str; 2] = ["prompt_tokens", "completion_tokens"];
+const IN_OUT_KEYS: [&str; 2] = ["input_tokens", "output_tokens"];
+const ANTHROPIC_CACHE_KEYS: [&str; 2] = ["cache_read_input_tokens", "cache_creation_input_tokens"];
+const BEDROCK_KEYS: [&str; 2] = ["inputTokens", "outputTokens"];
+
+fn is_known(c: &Counts) -> bool {
+    c.has_any(&GEMINI_KEYS) || c.has_any(&OPENAI_CHAT_KEYS) || c.has_any(&IN_OUT_KEYS) || c.has_any(&BEDROCK_KEYS)
+}
+
+/// Normalises a provider usage object (or a whole response carrying one in
+/// `usage` / `usageMetadata`) into our token counts.
+pub fn normalise(v: &Value) -> Result<(TokenCounts, UsageShape), RawUsageError> {
+    let top = match v {
+        Value::Object(obj) => obj,
+        other => return Err(RawUsageError::NotAnObject { found: type_name(other) }),
+    };
+    let mut c = Counts { obj: top, path: String::new() };
+    if !is_known(&c) {
+        let inner = ["usage", "usageMetadata"].into_iter().find_map(|k| match top.get(k) {
+            Some(Value::Object(obj)) => Some((k, obj)),
+            _ => None,
+        });
+        match inner {
+            Some((k, obj)) => {
+                c = Counts { obj, path: k.to_string() };
+                if !is_known(&c) {
+                    return Err(RawUsageError::Unrecognised);
+                }
+            }
+            None => return Err(RawUsageError::Unrecognised),
+        }
+    }
+    if c.has_any(&GEMINI_KEYS) {
+        let thoughts = c.get("thoughtsTokenCount")?;
+        let input = add(c.get("promptTokenCount")?, c.get("toolUsePromptTokenCount")?, "promptTokenCount")?;
+        let output = add(c.get("candidatesTokenCount")?, thoughts, "candidatesTokenCount")?;
+        let counts = TokenCounts { input, output, cached_input: c.get("cachedContentTokenCount")?, cache_write: 0, reasoning: thoughts };
+        return Ok((counts, UsageShape::Gemini));
+    }
+    if c.has_any(&OPENAI_CHAT_KEYS) {
+        let cached = match c.nested("prompt_tokens_details")? {
+            Some(d) => d.get("cached_tokens")?,
+            None => 0,
+        };
+        let reasoning = match c.nested("completion_tokens_details")? {
+            Some(d) => d.get("reasoning_tokens")?,
+            None => 0,
+        };
+        let counts = TokenCounts {
+            input: c.get("prompt_tokens")?,
+            output: c.get("completion_tokens")?,
+            cached_input: cached,
+            cache_write: 0,
+            reasoning,
+        };
+        return Ok((counts, UsageShape::OpenAiChat));
+    }
+    if c.has_any(&IN_OUT_KEYS) && c.has_any(&ANTHROPIC_CACHE_KEYS) {
+        let read = c.get("cache_read_input_tokens")?;
+        let write = c.get("cache_creation_input_tokens")?;
+        let input = add(add(c.get("input_tokens")?, read, "input_tokens")?, write, "input_tokens")?;
+        let counts = TokenCounts { input, output: c.get("output_tokens")?, cached_input: read, cache_write: write, reasoning: 0 };
+        return Ok((counts, UsageShape::Anthropic));
+    }
+    if c.has_any(&IN_OUT_KEYS) {
+        let cached = match c.nested("input_tokens_details")? {
+            Some(d) => d.get("cached_tokens")?,
+            None => 0,
+        };
+        let reasoning = match c.nested("output_tokens_details")? {
+            Some(d) => d.get("reasoning_tokens")?,
+            None => 0,
+        };
+        let counts = TokenCounts {
+            input: c.get("input_tokens")?,
+            output: c.get("output_tokens")?,
+            cached_input: cached,
+            cache_write: 0,
+            reasoning,
+        };
+        return Ok((counts, UsageShape::OpenAiResponses));
+    }
+    // Bedrock Converse: like Anthropic, inputTokens excludes the cache.
+    let read = c.get("cacheReadInputTokens")?;
+    let write = c.get("cacheWriteInputTokens")?;
+    let input = add(add(c.get("inputTokens")?, read, "inputTokens")?, write, "inputTokens")?;
+    let counts = TokenCounts { input, output: c.get("outputTokens")?, cached_input: read, cache_write: write, reasoning: 0 };
+    Ok((counts, UsageShape::BedrockConverse))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ok(v: Value) -> (TokenCounts, UsageShape) {
+        normalise(&v).unwrap()
+    }
+
+    fn tc(input: i64, cached_input: i64, cache_write: i64, output: i64, reasoning: i64) -> TokenCounts {
+        TokenCounts { input, output, cached_input, cache_write, reasoning }
+    }
+
+    #[test]
+    fn openai_chat_with_details() {
+        let v = json!({"prompt_tokens": 2006, "completion_tokens": 300, "total_tokens": 2306,
+                       "prompt_tokens_details": {"cached_tokens": 1920, "audio_tokens": 0},
+                       "completion_tokens_details": {"reasoning_tokens": 192, "audio_tokens": 0,
+                                                     "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}});
+        assert_eq!(ok(v), (tc(2006, 1920, 0, 300, 192), UsageShape::OpenAiChat));
+    }
+
+    #[test]
+    fn openai_responses() {
+        let v = json!({"input_tokens": 5000, "input_tokens_details": {"cached_tokens": 2000},
+                       "output_tokens": 1000, "output_tokens_details": {"reasoning_tokens": 600}, "total_tokens": 6000});
+        assert_eq!(ok(v), (tc(5000, 2000, 0, 1000, 600), UsageShape::OpenAiResponses));
+    }
+
+    #[test]
+    fn anthropic_adds_cache_to_input() {
+        let v = json!({"input_tokens": 100, "cache_creation_input_tokens": 2000, "cache_read_input_tokens": 8000,
+                       "output_tokens": 400, "service_tier": "standard"});
+        assert_eq!(ok(v), (tc(10100, 8000, 2000, 400, 0), UsageShape::Anthropic));
+    }
+
+    #[test]
+    fn gemini_counts_thoughts_as_output() {
+        let v = json!({"promptTokenCount": 4000, "cachedContentTokenCount": 1000, "candidatesTokenCount": 500,
+                       "thoughtsTokenCount": 250, "totalTokenCount": 4750});
+        assert_eq!(ok(v), (tc(4000, 1000, 0, 750, 250), UsageShape::Gemini));
+    }
+
+    #[test]
+    fn bedrock_converse() {
+        let v = json!({"inputTokens": 30, "outputTokens": 628, "totalTokens": 1658,
+                       "cacheReadInputTokens": 1000, "cacheWriteInputTokens": 0});
+        assert_eq!(ok(v), (tc(1030, 1000, 0, 628, 0), UsageShape::BedrockConverse));
+    }
+
+    #[test]
+    fn whole_responses_are_unwrapped() {
+        let v = json!({"id": "chatcmpl-1", "object": "chat.completion", "choices": [],
+                       "usage": {"prompt_tokens": 10, "completion_tokens": 5}});
+        assert_eq!(ok(v), (tc(10, 0, 0, 5, 0), UsageShape::OpenAiChat));
+        let v = json!({"candidates": [], "usageMetadata": {"promptTokenCount": 7, "candidatesTokenCount": 3}});
+        assert_eq!(ok(v), (tc(7, 0, 0, 3, 0), UsageShape::Gemini));
+    }
+
+    #[test]
+    fn whole_number_floats_are_accepted() {
+        assert_eq!(ok(json!({"prompt_tokens": 12.0})).0.input, 12);
+    }
+
+    #[test]
+    fn errors() {
+        let err = |v: Value| normalise(&v).unwrap_err();
+        assert_eq!(err(json!([1, 2])), RawUsageError::NotAnObject { found: "an array" });
+        assert_eq!(err(json!("x")), RawUsageError::NotAnObject { found: "a string" });
+        assert_eq!(err(json!({})), RawUsageError::Unrecognised);
+        assert_eq!(err(json!({"usage": {"foo": 1}})), RawUsageError::Unrecognised);
+        assert!(matches!(err(json!({"prompt_tokens": "12"})), RawUsageError::BadField { .. }));
+        assert!(matches!(err(json!({"prompt_tokens": -1})), RawUsageError::BadField { .. }));
+        assert!(matches!(err(json!({"prompt_tokens": 1.5})), RawUsageError::BadField { .. }));
+        assert!(matches!(err(json!({"prompt_tokens": true})), RawUsageError::BadField { .. }));
+        assert!(matches!(err(json!({"prompt_tokens": 1, "prompt_tokens_details": 5})), RawUsageError::BadField { .. }));
+        let e = err(json!({"prompt_tokens": 1, "prompt_tokens_details": {"cached_tokens": "x"}}));
+        assert_eq!(e.to_string(), "raw_usage.prompt_tokens_details.cached_tokens must be a non-negative integer, got a string");
+        assert!(err(json!({"prompt_tokens": 1e30})).is_out_of_range());
+        assert!(err(serde_json::from_str("{\"prompt_tokens\": 99999999999999999999}").unwrap()).is_out_of_range());
+        assert!(err(json!({"prompt_tokens": u64::MAX})).is_out_of_range());
+        let sum = json!({"input_tokens": i64::MAX, "cache_read_input_tokens": 1, "output_tokens": 0});
+        assert!(err(sum).is_out_of_range());
+    }
+}

@@ -1,0 +1,47 @@
+//! `SET`-able settings (GUCs). Each is documented in README.md.
+
+use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting, PostgresGucEnum};
+
+/// What to do with a usage row whose model has no price.
+#[derive(PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum OnUnpriced {
+    /// Keep the row with cost NULL and raise a WARNING (once per model per transaction).
+    Warn,
+    /// Reject the statement.
+    Error,
+    /// Keep the row with cost NULL, silently.
+    Ignore,
+}
+
+pub static ON_UNPRICED: GucSetting<OnUnpriced> = GucSetting::<OnUnpriced>::new(OnUnpriced::Warn);
+pub static PRICE_STALE_AFTER: GucSetting<Option<std::ffi::CString>> =
+    GucSetting::<Option<std::ffi::CString>>::new(Some(c"30 days"));
+pub static NOTIFY_CHANNEL: GucSetting<Option<std::ffi::CString>> =
+    GucSetting::<Option<std::ffi::CString>>::new(Some(c"llm_cost"));
+
+pub fn register() {
+    GucRegistry::define_enum_guc(
+        c"llm_cost.on_unpriced",
+        c"What to do with a usage row whose model has no price: warn, error or ignore.",
+        c"warn and ignore keep the row with cost NULL (see llm_cost.unpriced_usage); error rejects the statement.",
+        &ON_UNPRICED,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"llm_cost.price_stale_after",
+        c"How old a price's verified_at may be before llm_cost.stale_prices lists it (an interval).",
+        c"",
+        &PRICE_STALE_AFTER,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"llm_cost.notify_channel",
+        c"The pg_notify channel alerts are announced on.",
+        c"",
+        &NOTIFY_CHANNEL,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+}

@@ -1,0 +1,156 @@
+//! SQL functions for pricing: `llm_cost()`, `cost_breakdown()` and the row
+//! pricer `reprice()` uses.
+
+use crate::decimal::Decimal;
+use crate::formula::Tokens;
+use crate::pricing;
+use pgrx::prelude::*;
+use pgrx::{AnyNumeric, JsonB};
+use serde_json::{json, Number, Value};
+use std::str::FromStr;
+
+pub fn to_numeric(d: Decimal) -> AnyNumeric {
+    AnyNumeric::try_from(d.to_string().as_str()).expect("a Decimal always prints as a valid numeric")
+}
+
+fn json_number(d: Decimal) -> Value {
+    // arbitrary_precision: the number keeps its exact decimal text.
+    Value::Number(Number::from_str(&d.to_string()).expect("a Decimal always prints as a valid JSON number"))
+}
+
+/// The price of one call at time `at`; NULL when the model has no price.
+#[pg_extern(stable, parallel_safe)]
+#[allow(clippy::too_many_arguments)]
+fn llm_cost(
+    provider: &str,
+    model: &str,
+    input_tokens: i64,
+    output_tokens: i64,
+    cached_input_tokens: default!(i64, 0),
+    cache_write_tokens: default!(i64, 0),
+    reasoning_tokens: default!(i64, 0),
+    at: default!(TimestampWithTimeZone, "now()"),
+    service_tier: default!(&str, "'standard'"),
+) -> Option<AnyNumeric> {
+    let tokens = Tokens {
+        input: input_tokens,
+        output: output_tokens,
+        cached_input: cached_input_tokens,
+        cache_write: cache_write_tokens,
+        reasoning: reasoning_tokens,
+    };
+    let tier = pricing::service_tier(service_tier);
+    pricing::price(provider, model, &tokens, at.into_inner(), tier).map(|p| to_numeric(p.cost))
+}
+
+/// Each component of a call's cost, the price row used, and how the model name resolved.
+#[pg_extern(stable, parallel_safe)]
+#[allow(clippy::too_many_arguments)]
+fn cost_breakdown(
+    provider: &str,
+    model: &str,
+    input_tokens: i64,
+    output_tokens: i64,
+    cached_input_tokens: default!(i64, 0),
+    cache_write_tokens: default!(i64, 0),
+    reasoning_tokens: default!(i64, 0),
+    at: default!(TimestampWithTimeZone, "now()"),
+    service_tier: default!(&str, "'standard'"),
+) -> Option<JsonB> {
+    let tokens = Tokens {
+        input: input_tokens,
+        output: output_tokens,
+        cached_input: cached_input_tokens,
+        cache_write: cache_write_tokens,
+        reasoning: reasoning_tokens,
+    };
+    let tier = pricing::service_tier(service_tier);
+    let e = pricing::explain(provider, model, &tokens, at.into_inner(), tier)?;
+    let b = &e.breakdown;
+    let components: serde_json::Map<String, Value> = b
+        .components
+        .iter()
+        .map(|c| {
+            (
+                c.name.to_string(),
+                json!({"tokens": c.tokens, "per_mtok": json_number(c.per_mtok), "cost": json_number(c.cost)}),
+            )
+        })
+        .collect();
+    let opt = |d: Option<Decimal>| d.map(json_number).unwrap_or(Value::Null);
+    let row = &e.row;
+    Some(JsonB(json!({
+        "cost": json_number(b.total),
+        "currency": row.currency,
+        "components": components,
+        "per_request": json_number(b.per_request),
+        "above_tier": b.rates.above_tier,
+        "service_tier": {"requested": tier.name(), "priced_as": row.service_tier.name()},
+        "price": {
+            "id": row.id,
+            "provider": row.provider,
+            "model": row.model,
+            "service_tier": row.service_tier.name(),
+            "valid_from": valid_from_text(row.valid_from),
+            "source": row.source,
+            "input_per_mtok": json_number(row.input),
+            "output_per_mtok": json_number(row.output),
+            "cache_read_per_mtok": opt(row.cache_read),
+            "cache_write_per_mtok": opt(row.cache_write),
+            "reasoning_per_mtok": opt(row.reasoning),
+            "tier_threshold_tokens": row.tier_threshold,
+        },
+        "resolution": {
+            "provider": provider,
+            "model": model,
+            "resolved_provider": e.model.provider,
+            "resolved_model": e.model.model,
+            "method": e.resolved.by.name(),
+        },
+    })))
+}
+
+fn valid_from_text(ts: i64) -> Value {
+    if ts == i64::MIN {
+        return Value::String("-infinity".into());
+    }
+    // Safe: the value came out of a timestamptz column.
+    let t = unsafe { TimestampWithTimeZone::from_datum(pg_sys::Datum::from(ts), false) };
+    t.map(|t| Value::String(t.to_iso_string())).unwrap_or(Value::Null)
+}
+
+/// Prices one ledger row: (cost, price_id, currency), all NULL when unpriced.
+/// Used by `reprice()`; the insert trigger calls the same code directly.
+#[pg_extern(stable, parallel_safe, name = "price_usage")]
+#[allow(clippy::too_many_arguments)]
+fn price_usage(
+    provider: &str,
+    model: &str,
+    input_tokens: i64,
+    output_tokens: i64,
+    cached_input_tokens: i64,
+    cache_write_tokens: i64,
+    reasoning_tokens: i64,
+    at: TimestampWithTimeZone,
+    service_tier: &str,
+) -> TableIterator<'static, (name!(cost, Option<AnyNumeric>), name!(price_id, Option<i64>), name!(currency, Option<String>))> {
+    let tokens = Tokens {
+        input: input_tokens,
+        output: output_tokens,
+        cached_input: cached_input_tokens,
+        cache_write: cache_write_tokens,
+        reasoning: reasoning_tokens,
+    };
+    let tier = pricing::service_tier(service_tier);
+    let row = match pricing::price(provider, model, &tokens, at.into_inner(), tier) {
+        Some(p) => (Some(to_numeric(p.cost)), Some(p.price_id), Some(p.currency)),
+        None => (None, None, None),
+    };
+    TableIterator::once(row)
+}
+
+/// How many times this backend has loaded the price catalog (for tests and diagnostics).
+#[pg_extern(volatile)]
+fn catalog_load_count() -> i64 {
+    crate::catalog_cache::load_count() as i64
+}

@@ -1,0 +1,329 @@
+//! `#[pg_test]`s: every pricing rule inside a real Postgres, with expected
+//! costs computed by hand in the comments. Each test runs in a transaction
+//! that is rolled back afterwards.
+
+use pgrx::prelude::*;
+
+#[pg_schema]
+mod tests {
+    use super::*;
+
+    /// Runs a query returning one text value (NULL → None).
+    fn text(sql: &str) -> Option<String> {
+        Spi::get_one::<String>(sql).expect(sql)
+    }
+
+    /// The cost as numeric text, normalised (no trailing zeros), or "NULL".
+    fn cost(args: &str) -> String {
+        text(&format!("SELECT trim_scale(llm_cost.llm_cost({args}))::text")).unwrap_or_else(|| "NULL".into())
+    }
+
+    fn run(sql: &str) {
+        Spi::run(sql).expect(sql)
+    }
+
+    /// A test provider with round prices, in force since forever:
+    /// input 3, output 15, cache read 0.3, cache write 3.75 per million;
+    /// above 200k input tokens: input 6, output 22.5, cache read 0.6.
+    fn test_prices() {
+        run("SELECT llm_cost.set_price('testco', 'm1', 3, 15, cache_read_per_mtok => 0.3,
+                 cache_write_per_mtok => 3.75, valid_from => '-infinity',
+                 tier_threshold_tokens => 200000, input_per_mtok_above_tier => 6,
+                 output_per_mtok_above_tier => 22.5, cache_read_per_mtok_above_tier => 0.6)");
+    }
+
+    #[pg_test]
+    fn plain_call() {
+        test_prices();
+        // 1000*3 + 500*15 = 10500 / 1e6
+        assert_eq!(cost("'testco', 'm1', 1000, 500"), "0.0105");
+    }
+
+    #[pg_test]
+    fn cached_input() {
+        test_prices();
+        // (10000-4000)*3 + 4000*0.3 = 18000 + 1200 = 19200 / 1e6
+        assert_eq!(cost("'testco', 'm1', 10000, 0, 4000"), "0.0192");
+    }
+
+    #[pg_test]
+    fn cache_write() {
+        test_prices();
+        // (10000-2000)*3 + 2000*3.75 = 24000 + 7500 = 31500 / 1e6
+        assert_eq!(cost("'testco', 'm1', 10000, 0, 0, 2000"), "0.0315");
+    }
+
+    #[pg_test]
+    fn reasoning_with_and_without_its_own_price() {
+        test_prices();
+        // no reasoning price: all 1000 output tokens at 15
+        assert_eq!(cost("'testco', 'm1', 0, 1000, 0, 0, 400"), "0.015");
+        run("SELECT llm_cost.set_price('testco', 'm1', 3, 15, reasoning_per_mtok => 20, valid_from => '-infinity')");
+        // (1000-400)*15 + 400*20 = 9000 + 8000 = 17000 / 1e6
+        assert_eq!(cost("'testco', 'm1', 0, 1000, 0, 0, 400"), "0.017");
+    }
+
+    #[pg_test]
+    fn above_tier_prices_the_whole_call() {
+        test_prices();
+        // 250k input > 200k: (250000-100000)*6 + 100000*0.6 + 1000*22.5
+        // = 900000 + 60000 + 22500 = 982500 / 1e6
+        assert_eq!(cost("'testco', 'm1', 250000, 1000, 100000"), "0.9825");
+        // exactly at the threshold is not above it: 200000*3 = 0.6
+        assert_eq!(cost("'testco', 'm1', 200000, 0"), "0.6");
+    }
+
+    #[pg_test]
+    fn service_tiers_and_fallback_to_standard() {
+        test_prices();
+        run("SELECT llm_cost.set_price('testco', 'm1', 1.5, 7.5, service_tier => 'batch', valid_from => '-infinity')");
+        // batch: 1000*1.5 + 1000*7.5 = 9000 / 1e6
+        assert_eq!(cost("'testco', 'm1', 1000, 1000, service_tier => 'batch'"), "0.009");
+        // flex has no row: standard prices, 1000*3 + 1000*15 = 18000 / 1e6
+        assert_eq!(cost("'testco', 'm1', 1000, 1000, service_tier => 'flex'"), "0.018");
+        let priced_as = text(
+            "SELECT llm_cost.cost_breakdown('testco', 'm1', 1, 1, service_tier => 'flex') -> 'service_tier' ->> 'priced_as'",
+        );
+        assert_eq!(priced_as.as_deref(), Some("standard"));
+    }
+
+    #[pg_test]
+    fn missing_cache_prices_fall_back_to_input() {
+        run("SELECT llm_cost.set_price('testco', 'plain', 2, 8, valid_from => '-infinity')");
+        // cache reads and writes at the input price: 1000*2 = 2000 / 1e6
+        assert_eq!(cost("'testco', 'plain', 1000, 0, 600, 400"), "0.002");
+    }
+
+    #[pg_test]
+    fn per_request_price() {
+        run("SELECT llm_cost.set_price('testco', 'search', 1, 1, per_request => 0.005, valid_from => '-infinity')");
+        // 1e6*1 / 1e6 + 0.005
+        assert_eq!(cost("'testco', 'search', 1000000, 0"), "1.005");
+    }
+
+    #[pg_test]
+    fn time_travel_across_a_price_change() {
+        run("SELECT llm_cost.set_price('testco', 'tt', 1, 2, valid_from => '2024-01-01 00:00:00+00')");
+        run("SELECT llm_cost.set_price('testco', 'tt', 2, 4, valid_from => '2024-06-01 00:00:00+00')");
+        assert_eq!(cost("'testco', 'tt', 1000000, 1000000, at => '2024-03-01'"), "3");
+        assert_eq!(cost("'testco', 'tt', 1000000, 1000000, at => '2024-06-01 00:00:00+00'"), "6");
+        assert_eq!(cost("'testco', 'tt', 1000000, 1000000, at => '2024-05-31 23:59:59.999999+00'"), "3");
+        assert_eq!(cost("'testco', 'tt', 1000000, 1000000, at => '2023-12-31'"), "NULL");
+        // the usage trigger prices each row at its own occurred_at
+        run("INSERT INTO llm_cost.usage (occurred_at, provider, model, input_tokens, output_tokens) VALUES
+             ('2024-02-01', 'testco', 'tt', 1000000, 0), ('2024-07-01', 'testco', 'tt', 1000000, 0)");
+        let costs = text("SELECT string_agg(trim_scale(cost)::text, ',' ORDER BY occurred_at) FROM llm_cost.usage WHERE model = 'tt'");
+        assert_eq!(costs.as_deref(), Some("1,2"));
+    }
+
+    #[pg_test]
+    fn unknown_model_is_null() {
+        assert_eq!(cost("'openai', 'no-such-model-xyz', 10, 10"), "NULL");
+        assert_eq!(cost("'no-such-provider', 'gpt-4o', 10, 10"), "NULL");
+    }
+
+    fn method(provider: &str, model: &str) -> (String, String) {
+        let row = text(&format!(
+            "SELECT (b -> 'resolution' ->> 'method') || '|' || (b -> 'resolution' ->> 'resolved_provider') || '/' || (b -> 'resolution' ->> 'resolved_model')
+               FROM llm_cost.cost_breakdown('{provider}', '{model}', 1, 1) AS b"
+        ))
+        .unwrap_or_else(|| panic!("{provider}/{model} did not resolve"));
+        let (m, target) = row.split_once('|').unwrap();
+        (m.to_string(), target.to_string())
+    }
+
+    #[pg_test]
+    fn each_name_resolution_path() {
+        // the shipped catalog: gpt-4o is $2.50 / $10 per million
+        assert_eq!(cost("'openai', 'gpt-4o', 1000000, 1000000"), "12.5");
+        assert_eq!(method("openai", "gpt-4o"), ("exact".into(), "openai/gpt-4o".into()));
+        assert_eq!(method("OpenAI", "GPT-4o"), ("case_insensitive".into(), "openai/gpt-4o".into()));
+        run("INSERT INTO llm_cost.model_aliases VALUES ('acme', 'house-model', 'openai', 'gpt-4o')");
+        assert_eq!(method("acme", "house-model"), ("alias".into(), "openai/gpt-4o".into()));
+        assert_eq!(cost("'acme', 'house-model', 1000000, 1000000"), "12.5");
+        assert_eq!(method("openai", "gpt-4o-2099-01-01"), ("variant".into(), "openai/gpt-4o".into()));
+        assert_eq!(method("anthropic", "claude-sonnet-4-5-latest"), ("variant".into(), "anthropic/claude-sonnet-4-5".into()));
+        // -latest with only dated models: the newest date wins
+        run("SELECT llm_cost.set_price('testco', 'dated-20240101', 1, 1, valid_from => '-infinity')");
+        run("SELECT llm_cost.set_price('testco', 'dated-20250601', 2, 2, valid_from => '-infinity')");
+        assert_eq!(method("testco", "dated-latest"), ("variant".into(), "testco/dated-20250601".into()));
+        assert_eq!(method("openrouter", "openai/gpt-4o"), ("provider_prefix".into(), "openai/gpt-4o".into()));
+        assert_eq!(method("google", "gemini-2.5-pro").1, "gemini/gemini-2.5-pro");
+    }
+
+    #[pg_test]
+    fn breakdown_components_add_up() {
+        test_prices();
+        let b = text(
+            "SELECT llm_cost.cost_breakdown('testco', 'm1', 10000, 2000, 4000, 1000, 500)::text",
+        )
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&b).unwrap();
+        // 5000*3 + 4000*0.3 + 1000*3.75 + 1500*15 + 500*15 = 49950 / 1e6
+        assert_eq!(v["cost"].to_string(), "0.04995");
+        assert_eq!(v["components"]["cache_read"]["cost"].to_string(), "0.0012");
+        assert_eq!(v["components"]["input"]["tokens"].to_string(), "5000");
+        assert_eq!(v["price"]["source"], "custom");
+        assert_eq!(v["resolution"]["method"], "exact");
+    }
+
+    #[pg_test]
+    fn usage_insert_prices_and_records_price_id() {
+        test_prices();
+        run("INSERT INTO llm_cost.usage (provider, model, input_tokens, output_tokens, cached_input_tokens)
+             VALUES ('testco', 'm1', 10000, 500, 4000)");
+        let row = text(
+            "SELECT trim_scale(u.cost) || ' ' || u.currency || ' ' || (u.price_id = p.id)
+               FROM llm_cost.usage u JOIN llm_cost.prices p ON p.provider = 'testco' AND p.model = 'm1'",
+        );
+        // 6000*3 + 4000*0.3 + 500*15 = 18000 + 1200 + 7500 = 26700 / 1e6
+        assert_eq!(row.as_deref(), Some("0.0267 USD true"));
+    }
+
+    #[pg_test]
+    fn app_supplied_cost_is_kept() {
+        test_prices();
+        run("INSERT INTO llm_cost.usage (provider, model, input_tokens, cost) VALUES ('testco', 'm1', 1000, 42)");
+        assert_eq!(
+            text("SELECT trim_scale(cost) || ' ' || coalesce(price_id::text, 'none') FROM llm_cost.usage").as_deref(),
+            Some("42 none")
+        );
+    }
+
+    /// Inserts one row with only raw_usage and returns its five token columns and cost.
+    fn insert_raw(raw: &str) -> String {
+        run(&format!(
+            "INSERT INTO llm_cost.usage (provider, model, raw_usage) VALUES ('testco', 'm1', '{raw}')"
+        ));
+        text(
+            "SELECT concat_ws(' ', input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, trim_scale(cost))
+               FROM llm_cost.usage ORDER BY id DESC LIMIT 1",
+        )
+        .unwrap()
+    }
+
+    #[pg_test]
+    fn raw_usage_openai_chat() {
+        test_prices();
+        let got = insert_raw(
+            r#"{"prompt_tokens": 2000, "completion_tokens": 300, "total_tokens": 2300,
+                "prompt_tokens_details": {"cached_tokens": 1000, "audio_tokens": 0},
+                "completion_tokens_details": {"reasoning_tokens": 100}}"#,
+        );
+        // 1000*3 + 1000*0.3 + 300*15 = 3000 + 300 + 4500 = 7800 / 1e6
+        assert_eq!(got, "2000 1000 0 300 100 0.0078");
+    }
+
+    #[pg_test]
+    fn raw_usage_openai_responses() {
+        test_prices();
+        let got = insert_raw(
+            r#"{"input_tokens": 5000, "input_tokens_details": {"cached_tokens": 2000},
+                "output_tokens": 1000, "output_tokens_details": {"reasoning_tokens": 600}, "total_tokens": 6000}"#,
+        );
+        // 3000*3 + 2000*0.3 + 1000*15 = 9000 + 600 + 15000 = 24600 / 1e6
+        assert_eq!(got, "5000 2000 0 1000 600 0.0246");
+    }
+
+    #[pg_test]
+    fn raw_usage_anthropic() {
+        test_prices();
+        let got = insert_raw(
+            r#"{"input_tokens": 100, "cache_creation_input_tokens": 2000, "cache_read_input_tokens": 8000,
+                "output_tokens": 400, "service_tier": "standard"}"#,
+        );
+        // input = 100 + 2000 + 8000 = 10100; 100*3 + 8000*0.3 + 2000*3.75 + 400*15
+        // = 300 + 2400 + 7500 + 6000 = 16200 / 1e6
+        assert_eq!(got, "10100 8000 2000 400 0 0.0162");
+    }
+
+    #[pg_test]
+    fn raw_usage_gemini() {
+        test_prices();
+        let got = insert_raw(
+            r#"{"promptTokenCount": 4000, "cachedContentTokenCount": 1000, "candidatesTokenCount": 500,
+                "thoughtsTokenCount": 250, "totalTokenCount": 4750}"#,
+        );
+        // output = 500 + 250 thoughts = 750; 3000*3 + 1000*0.3 + 750*15 = 9000 + 300 + 11250 = 20550 / 1e6
+        assert_eq!(got, "4000 1000 0 750 250 0.02055");
+    }
+
+    #[pg_test]
+    fn raw_usage_is_ignored_when_tokens_are_given() {
+        test_prices();
+        run(r#"INSERT INTO llm_cost.usage (provider, model, input_tokens, raw_usage)
+               VALUES ('testco', 'm1', 7, '{"prompt_tokens": 1000}')"#);
+        assert_eq!(text("SELECT input_tokens::text FROM llm_cost.usage").as_deref(), Some("7"));
+    }
+
+    #[pg_test]
+    fn unpriced_rows_are_kept_and_repriced() {
+        run("SET LOCAL llm_cost.on_unpriced = 'ignore'");
+        run("INSERT INTO llm_cost.usage (occurred_at, provider, model, input_tokens, output_tokens)
+             VALUES ('2025-03-01', 'newco', 'fresh-1', 1000000, 1000000)");
+        assert_eq!(text("SELECT count(*)::text FROM llm_cost.unpriced_usage").as_deref(), Some("1"));
+        run("SELECT llm_cost.set_price('newco', 'fresh-1', 1, 3, valid_from => '2025-01-01')");
+        assert_eq!(text("SELECT llm_cost.reprice('2025-01-01', '2026-01-01')::text").as_deref(), Some("1"));
+        assert_eq!(text("SELECT count(*)::text FROM llm_cost.unpriced_usage").as_deref(), Some("0"));
+        assert_eq!(text("SELECT trim_scale(cost)::text FROM llm_cost.usage").as_deref(), Some("4"));
+        // a later price correction reprices the row; running it again changes nothing
+        run("SELECT llm_cost.set_price('newco', 'fresh-1', 2, 3, valid_from => '2025-01-01')");
+        assert_eq!(text("SELECT llm_cost.reprice()::text").as_deref(), Some("1"));
+        assert_eq!(text("SELECT trim_scale(cost)::text FROM llm_cost.usage").as_deref(), Some("5"));
+        assert_eq!(text("SELECT llm_cost.reprice()::text").as_deref(), Some("0"));
+    }
+
+    #[pg_test]
+    fn set_price_replaces_same_valid_from() {
+        let a = text("SELECT llm_cost.set_price('testco', 'x', 1, 1, valid_from => '2025-01-01')::text");
+        let b = text("SELECT llm_cost.set_price('testco', 'x', 2, 2, valid_from => '2025-01-01')::text");
+        assert_eq!(a, b);
+        assert_eq!(cost("'testco', 'x', 1000000, 0, at => '2025-02-01'"), "2");
+    }
+
+    #[pg_test]
+    fn import_prices_adds_only_changes_and_is_idempotent() {
+        let doc = r#"{
+            "imported-model": {"litellm_provider": "importco", "mode": "chat",
+                               "input_cost_per_token": 2.5e-06, "output_cost_per_token": 1e-05,
+                               "input_cost_per_token_batches": 1.25e-06, "output_cost_per_token_batches": 5e-06},
+            "importco/other": {"litellm_provider": "importco", "mode": "chat",
+                               "input_cost_per_token": 6.25e-08, "output_cost_per_token": 3e-07},
+            "an-embedding": {"litellm_provider": "importco", "mode": "embedding", "input_cost_per_token": 1e-07}
+        }"#;
+        let import = |d: &str| text(&format!("SELECT llm_cost.import_prices('{d}')::text")).unwrap();
+        assert_eq!(import(doc), "3"); // imported-model standard + batch, other standard
+        assert_eq!(import(doc), "0");
+        assert_eq!(
+            text("SELECT input_per_mtok::text FROM llm_cost.prices WHERE model = 'other'").as_deref(),
+            Some("0.0625")
+        );
+        assert_eq!(cost("'importco', 'imported-model', 1000000, 1000000, service_tier => 'batch'"), "6.25");
+        let changed = doc.replace("2.5e-06, \"output_cost_per_token\": 1e-05,", "3e-06, \"output_cost_per_token\": 1e-05,");
+        assert_eq!(import(&changed), "1");
+    }
+
+    #[pg_test]
+    fn shipped_catalog_covers_every_provider() {
+        let providers: i64 = Spi::get_one("SELECT count(DISTINCT provider) FROM llm_cost.prices").unwrap().unwrap();
+        let models: i64 = Spi::get_one("SELECT count(DISTINCT (provider, model)) FROM llm_cost.prices").unwrap().unwrap();
+        assert!(providers >= 50, "{providers} providers");
+        assert!(models >= 2000, "{models} models");
+        // gpt-5 ships batch, flex and priority rows
+        let tiers = text("SELECT string_agg(service_tier, ',' ORDER BY service_tier) FROM llm_cost.prices WHERE provider = 'openai' AND model = 'gpt-5'");
+        assert_eq!(tiers.as_deref(), Some("batch,flex,priority,standard"));
+    }
+
+    #[pg_test]
+    fn catalog_cache_reloads_after_a_price_change_in_this_session() {
+        test_prices();
+        assert_eq!(cost("'testco', 'm1', 100000, 0"), "0.3");
+        let loads_before: i64 = Spi::get_one("SELECT llm_cost.catalog_load_count()").unwrap().unwrap();
+        // many lookups, no reloads
+        run("SELECT llm_cost.llm_cost('testco', 'm1', g, 0) FROM generate_series(1, 1000) g");
+        let loads_mid: i64 = Spi::get_one("SELECT llm_cost.catalog_load_count()").unwrap().unwrap();
+        assert_eq!(loads_before, loads_mid);
+        run("SELECT llm_cost.set_price('testco', 'm1', 4, 15, valid_from => '-infinity')");
+        assert_eq!(cost("'testco', 'm1', 100000, 0"), "0.4");
+    }
+}

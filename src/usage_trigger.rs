@@ -1,0 +1,216 @@
+//! BEFORE INSERT trigger on `llm_cost.usage`: normalise `raw_usage` into the
+//! token columns, validate, and price the row.
+//!
+//! It runs once per inserted row (INSERT, multi-row INSERT and COPY alike), so
+//! it is written against the raw tuple: one deform, one modify, no SPI. A row
+//! is never rejected for lack of a price: the call has already happened.
+
+use crate::errors;
+use crate::formula::Tokens;
+use crate::pricing::{self, service_tier};
+use crate::raw_usage;
+use crate::settings::{OnUnpriced, ON_UNPRICED};
+use crate::sql_pricing::to_numeric;
+use pgrx::prelude::*;
+use pgrx::JsonB;
+use std::cell::RefCell;
+use std::collections::HashSet;
+
+/// Positions (0-based) of the columns the trigger reads or writes.
+#[derive(Clone, Copy)]
+struct Columns {
+    occurred_at: usize,
+    provider: usize,
+    model: usize,
+    input: usize,
+    output: usize,
+    cached_input: usize,
+    cache_write: usize,
+    reasoning: usize,
+    service_tier: usize,
+    raw_usage: usize,
+    cost: usize,
+    currency: usize,
+    price_id: usize,
+}
+
+thread_local! {
+    /// Column positions per (relation, column count): looked up by name once,
+    /// not per row. A column added by ALTER TABLE changes the count.
+    static COLUMNS: RefCell<Option<(pg_sys::Oid, i32, Columns)>> = const { RefCell::new(None) };
+    /// (transaction start, provider, model) already warned about as unpriced.
+    static WARNED: RefCell<(i64, HashSet<(String, String)>)> = RefCell::new((0, HashSet::new()));
+}
+
+unsafe fn columns(rel: pg_sys::Relation) -> Columns {
+    let relid = (*rel).rd_id;
+    let tupdesc = (*rel).rd_att;
+    let natts = (*tupdesc).natts;
+    if let Some((cached_rel, cached_natts, cols)) = COLUMNS.with(|c| *c.borrow()) {
+        if cached_rel == relid && cached_natts == natts {
+            return cols;
+        }
+    }
+    let desc = pgrx::PgTupleDesc::from_pg_unchecked(tupdesc);
+    let find = |name: &str| -> usize {
+        desc.iter()
+            .position(|att| !att.is_dropped() && att.name() == name)
+            .unwrap_or_else(|| error!("llm_cost: usage table has no column \"{name}\""))
+    };
+    let cols = Columns {
+        occurred_at: find("occurred_at"),
+        provider: find("provider"),
+        model: find("model"),
+        input: find("input_tokens"),
+        output: find("output_tokens"),
+        cached_input: find("cached_input_tokens"),
+        cache_write: find("cache_write_tokens"),
+        reasoning: find("reasoning_tokens"),
+        service_tier: find("service_tier"),
+        raw_usage: find("raw_usage"),
+        cost: find("cost"),
+        currency: find("currency"),
+        price_id: find("price_id"),
+    };
+    COLUMNS.with(|c| *c.borrow_mut() = Some((relid, natts, cols)));
+    cols
+}
+
+#[unsafe(no_mangle)]
+#[doc(hidden)]
+pub extern "C" fn pg_finfo_usage_before_insert() -> &'static pg_sys::Pg_finfo_record {
+    const V1_API: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1_API
+}
+
+/// The trigger function, declared in sql/usage_trigger.sql.
+#[unsafe(no_mangle)]
+#[doc(hidden)]
+pub unsafe extern "C-unwind" fn usage_before_insert(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    pg_sys::submodules::panic::pgrx_extern_c_guard(move || unsafe { before_insert(fcinfo) })
+}
+
+unsafe fn before_insert(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    let context = (*fcinfo).context;
+    if context.is_null() || (*context).type_ != pg_sys::NodeTag::T_TriggerData {
+        error!("llm_cost.usage_before_insert() must be called as a trigger");
+    }
+    let trigdata = context as *mut pg_sys::TriggerData;
+    let tuple = (*trigdata).tg_trigtuple;
+    let rel = (*trigdata).tg_relation;
+    let tupdesc = (*rel).rd_att;
+    let cols = columns(rel);
+
+    let natts = (*tupdesc).natts as usize;
+    let mut values = vec![pg_sys::Datum::from(0); natts];
+    let mut nulls = vec![false; natts];
+    pg_sys::heap_deform_tuple(tuple, tupdesc, values.as_mut_ptr(), nulls.as_mut_ptr());
+
+    let text = |i: usize, column: &str| -> &str {
+        if nulls[i] {
+            errors::not_null(format!("llm_cost.usage.{column} must not be NULL"));
+        }
+        <&str>::from_datum(values[i], false).unwrap_or("")
+    };
+    let provider = text(cols.provider, "provider");
+    let model = text(cols.model, "model");
+    let tier = service_tier(text(cols.service_tier, "service_tier"));
+    // NOT NULL columns with defaults: NULL only if the user wrote it, and the
+    // table's constraint rejects that after us.
+    let int8 = |i: usize| if nulls[i] { 0 } else { values[i].value() as i64 };
+    let mut tokens = Tokens {
+        input: int8(cols.input),
+        output: int8(cols.output),
+        cached_input: int8(cols.cached_input),
+        cache_write: int8(cols.cache_write),
+        reasoning: int8(cols.reasoning),
+    };
+
+    let mut replace: Vec<(usize, pg_sys::Datum, bool)> = Vec::with_capacity(8);
+    if tokens == Tokens::default() && !nulls[cols.raw_usage] {
+        tokens = tokens_from_raw(values[cols.raw_usage]);
+        for (i, v) in [
+            (cols.input, tokens.input),
+            (cols.output, tokens.output),
+            (cols.cached_input, tokens.cached_input),
+            (cols.cache_write, tokens.cache_write),
+            (cols.reasoning, tokens.reasoning),
+        ] {
+            replace.push((i, pg_sys::Datum::from(v), false));
+        }
+    }
+    pricing::validate_tokens(&tokens);
+
+    if nulls[cols.cost] {
+        let at = if nulls[cols.occurred_at] { pg_sys::GetCurrentTransactionStartTimestamp() } else { values[cols.occurred_at].value() as i64 };
+        match pricing::price(provider, model, &tokens, at, tier) {
+            Some(p) => {
+                replace.push((cols.cost, to_numeric(p.cost).into_datum().expect("numeric datum"), false));
+                replace.push((cols.price_id, pg_sys::Datum::from(p.price_id), false));
+                if nulls[cols.currency] {
+                    replace.push((cols.currency, p.currency.as_str().into_datum().expect("text datum"), false));
+                }
+            }
+            None => unpriced(provider, model),
+        }
+    }
+
+    if replace.is_empty() {
+        return pg_sys::Datum::from(tuple);
+    }
+    let mut attnums: Vec<i32> = replace.iter().map(|(i, _, _)| *i as i32 + 1).collect();
+    let mut new_values: Vec<pg_sys::Datum> = replace.iter().map(|(_, v, _)| *v).collect();
+    let mut new_nulls: Vec<bool> = replace.iter().map(|(_, _, n)| *n).collect();
+    let modified = pg_sys::heap_modify_tuple_by_cols(
+        tuple,
+        tupdesc,
+        replace.len() as i32,
+        attnums.as_mut_ptr(),
+        new_values.as_mut_ptr(),
+        new_nulls.as_mut_ptr(),
+    );
+    pg_sys::Datum::from(modified)
+}
+
+unsafe fn tokens_from_raw(datum: pg_sys::Datum) -> Tokens {
+    let JsonB(raw) = JsonB::from_datum(datum, false).expect("raw_usage is not NULL");
+    match raw_usage::normalise(&raw) {
+        Ok((t, _shape)) => Tokens {
+            input: t.input,
+            output: t.output,
+            cached_input: t.cached_input,
+            cache_write: t.cache_write,
+            reasoning: t.reasoning,
+        },
+        Err(e) if e.is_out_of_range() => errors::out_of_range(e.to_string()),
+        Err(e) => errors::invalid_parameter_with_hint(
+            e.to_string(),
+            "raw_usage takes a provider's usage object as returned: OpenAI (prompt_tokens/completion_tokens or input_tokens/output_tokens), Anthropic, Gemini (promptTokenCount, ...) or Bedrock (inputTokens, ...)",
+        ),
+    }
+}
+
+fn unpriced(provider: &str, model: &str) {
+    match ON_UNPRICED.get() {
+        OnUnpriced::Ignore => {}
+        OnUnpriced::Error => errors::invalid_parameter_with_hint(
+            format!("no price for provider \"{provider}\" model \"{model}\""),
+            "add one with llm_cost.set_price(), or SET llm_cost.on_unpriced = 'warn' to keep such rows with cost NULL",
+        ),
+        OnUnpriced::Warn => {
+            let xact = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
+            let first = WARNED.with(|w| {
+                let mut w = w.borrow_mut();
+                if w.0 != xact {
+                    *w = (xact, HashSet::new());
+                }
+                w.1.insert((provider.to_string(), model.to_string()))
+            });
+            if first {
+                warning!(
+                    "llm_cost: no price for provider \"{provider}\" model \"{model}\"; the row is kept with cost NULL (see llm_cost.unpriced_usage, llm_cost.reprice)"
+                );
+            }
+        }
+    }
+}

@@ -23,7 +23,7 @@ psql -q -X -v ON_ERROR_STOP=1 -d postgres -c "CREATE EXTENSION llm_cost" -f benc
 time_sql() {
   local start end
   start=$(date +%s.%N)
-  psql -q -X -v ON_ERROR_STOP=1 -d postgres -c "$1" >/dev/null
+  psql -q -X -v ON_ERROR_STOP=1 -d postgres -c "$1" >/dev/null || { echo "benchmark statement failed: $1" >&2; exit 1; }
   end=$(date +%s.%N)
   echo "$end - $start" | bc -l
 }
@@ -83,7 +83,7 @@ done
 DATA="$CLUSTER_DIR/usage.copy"
 COLS="occurred_at, provider, model, input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, user_id, agent_id"
 psql -q -X -v ON_ERROR_STOP=1 -d postgres -c "COPY (
-  SELECT now() - (g || ' seconds')::interval, 'openai', bench.model(g), 100 + g % 5000, g % 700, (100 + g % 5000) / 4,
+  SELECT now() - (g || ' seconds')::interval, 'openai', bench.model(g), 100 + g % 5000, 300 + g % 700, (100 + g % 5000) / 4,
          CASE WHEN bench.model(g) IN ('o1', 'o3-mini', 'gpt-5', 'gpt-5-mini') THEN g % 300 ELSE 0 END,
          'user' || g % 1000, 'agent' || g % 20
     FROM generate_series(1, $COPY_ROWS) g) TO '$DATA'"

@@ -15,8 +15,9 @@
 //! (`google` → `gemini`) first.
 
 use crate::formula::{PgTimestamp, PriceRow, ServiceTier};
+use rustc_hash::FxHashMap as HashMap;
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 const MEMO_LIMIT: usize = 50_000;
 
@@ -89,6 +90,8 @@ pub struct Catalog {
     /// `provider \0 model` as written → resolution; names repeat, so most
     /// lookups stop here.
     memo: RefCell<HashMap<String, Option<Resolved>>>,
+    /// Reused to build memo keys without allocating.
+    key: RefCell<String>,
 }
 
 impl Catalog {
@@ -99,6 +102,7 @@ impl Catalog {
         provider_aliases: Vec<(String, String)>,
     ) -> Catalog {
         let mut c = Catalog::default();
+        c.provider_aliases = provider_aliases.into_iter().collect();
         for row in rows {
             let key = (row.provider.clone(), row.model.clone());
             let idx = *c.exact.entry(key).or_insert_with(|| {
@@ -120,7 +124,6 @@ impl Catalog {
         for (provider, alias, target_provider, target_model) in model_aliases {
             c.model_aliases.insert((provider, alias.to_lowercase()), (target_provider, target_model));
         }
-        c.provider_aliases = provider_aliases.into_iter().collect();
         c
     }
 
@@ -134,14 +137,18 @@ impl Catalog {
 
     /// Resolves a provider and model as a user wrote them.
     pub fn resolve(&self, provider: &str, model: &str) -> Option<Resolved> {
-        let mut key = String::with_capacity(provider.len() + model.len() + 1);
-        key.push_str(provider);
-        key.push('\0');
-        key.push_str(model);
-        if let Some(hit) = self.memo.borrow().get(&key) {
-            return *hit;
+        {
+            let mut key = self.key.borrow_mut();
+            key.clear();
+            key.push_str(provider);
+            key.push('\0');
+            key.push_str(model);
+            if let Some(hit) = self.memo.borrow().get(key.as_str()) {
+                return *hit;
+            }
         }
         let found = self.resolve_uncached(provider, model);
+        let key = self.key.borrow().clone();
         let mut memo = self.memo.borrow_mut();
         // Bounded: a stream of unique garbage names must not grow the backend.
         if memo.len() >= MEMO_LIMIT {

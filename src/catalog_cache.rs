@@ -142,7 +142,7 @@ fn read_price_rows(table: SpiTupleTable) -> Vec<PriceRow> {
                 cache_read_above: decimal(&r, 14),
                 cache_write_above: decimal(&r, 15),
                 per_request: decimal(&r, 16),
-                currency: text(&r, 17),
+                currency: text(&r, 17).into(),
                 source: text(&r, 18),
             })
         })

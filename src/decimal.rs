@@ -39,6 +39,14 @@ impl Decimal {
         Decimal { mantissa: v as i128, scale: 0 }
     }
 
+    pub fn mantissa(&self) -> i128 {
+        self.mantissa
+    }
+
+    pub fn scale(&self) -> u32 {
+        self.scale
+    }
+
     pub fn is_zero(&self) -> bool {
         self.mantissa == 0
     }

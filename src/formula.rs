@@ -70,7 +70,8 @@ pub struct PriceRow {
     pub cache_read_above: Option<Decimal>,
     pub cache_write_above: Option<Decimal>,
     pub per_request: Option<Decimal>,
-    pub currency: String,
+    /// Shared: every priced call hands it out.
+    pub currency: std::rc::Rc<str>,
     pub source: String,
 }
 

@@ -23,6 +23,7 @@ pub mod catalog_cache;
 pub mod decimal;
 pub mod errors;
 pub mod formula;
+pub mod numeric_datum;
 pub mod pricing;
 pub mod raw_usage;
 pub mod settings;

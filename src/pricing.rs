@@ -12,7 +12,7 @@ use crate::formula::{self, Breakdown, PgTimestamp, PriceRow, ServiceTier, Tokens
 pub struct Priced {
     pub cost: Decimal,
     pub price_id: i64,
-    pub currency: String,
+    pub currency: std::rc::Rc<str>,
 }
 
 /// Parses a service tier or raises 22023.

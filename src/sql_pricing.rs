@@ -2,16 +2,14 @@
 //! pricer `reprice()` uses.
 
 use crate::decimal::Decimal;
+use crate::numeric_datum::NumericDatum;
 use crate::formula::Tokens;
 use crate::pricing;
 use pgrx::prelude::*;
-use pgrx::{AnyNumeric, JsonB};
+use pgrx::JsonB;
 use serde_json::{json, Number, Value};
 use std::str::FromStr;
 
-pub fn to_numeric(d: Decimal) -> AnyNumeric {
-    AnyNumeric::try_from(d.to_string().as_str()).expect("a Decimal always prints as a valid numeric")
-}
 
 fn json_number(d: Decimal) -> Value {
     // arbitrary_precision: the number keeps its exact decimal text.
@@ -31,7 +29,7 @@ fn llm_cost(
     reasoning_tokens: default!(i64, 0),
     at: default!(TimestampWithTimeZone, "now()"),
     service_tier: default!(&str, "'standard'"),
-) -> Option<AnyNumeric> {
+) -> Option<NumericDatum> {
     let tokens = Tokens {
         input: input_tokens,
         output: output_tokens,
@@ -40,7 +38,7 @@ fn llm_cost(
         reasoning: reasoning_tokens,
     };
     let tier = pricing::service_tier(service_tier);
-    pricing::price(provider, model, &tokens, at.into_inner(), tier).map(|p| to_numeric(p.cost))
+    pricing::price(provider, model, &tokens, at.into_inner(), tier).map(|p| NumericDatum::from_decimal(p.cost))
 }
 
 /// Each component of a call's cost, the price row used, and how the model name resolved.
@@ -81,7 +79,7 @@ fn cost_breakdown(
     let row = &e.row;
     Some(JsonB(json!({
         "cost": json_number(b.total),
-        "currency": row.currency,
+        "currency": &*row.currency,
         "components": components,
         "per_request": json_number(b.per_request),
         "above_tier": b.rates.above_tier,
@@ -133,7 +131,7 @@ fn price_usage(
     reasoning_tokens: i64,
     at: TimestampWithTimeZone,
     service_tier: &str,
-) -> TableIterator<'static, (name!(cost, Option<AnyNumeric>), name!(price_id, Option<i64>), name!(currency, Option<String>))> {
+) -> TableIterator<'static, (name!(cost, Option<NumericDatum>), name!(price_id, Option<i64>), name!(currency, Option<String>))> {
     let tokens = Tokens {
         input: input_tokens,
         output: output_tokens,
@@ -143,7 +141,7 @@ fn price_usage(
     };
     let tier = pricing::service_tier(service_tier);
     let row = match pricing::price(provider, model, &tokens, at.into_inner(), tier) {
-        Some(p) => (Some(to_numeric(p.cost)), Some(p.price_id), Some(p.currency)),
+        Some(p) => (Some(NumericDatum::from_decimal(p.cost)), Some(p.price_id), Some(p.currency.to_string())),
         None => (None, None, None),
     };
     TableIterator::once(row)

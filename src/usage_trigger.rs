@@ -10,7 +10,7 @@ use crate::formula::Tokens;
 use crate::pricing::{self, service_tier};
 use crate::raw_usage;
 use crate::settings::{OnUnpriced, ON_UNPRICED};
-use crate::sql_pricing::to_numeric;
+use crate::numeric_datum::NumericDatum;
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use std::cell::RefCell;
@@ -145,10 +145,10 @@ unsafe fn before_insert(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
         let at = if nulls[cols.occurred_at] { pg_sys::GetCurrentTransactionStartTimestamp() } else { values[cols.occurred_at].value() as i64 };
         match pricing::price(provider, model, &tokens, at, tier) {
             Some(p) => {
-                replace.push((cols.cost, to_numeric(p.cost).into_datum().expect("numeric datum"), false));
+                replace.push((cols.cost, NumericDatum::from_decimal(p.cost).0, false));
                 replace.push((cols.price_id, pg_sys::Datum::from(p.price_id), false));
                 if nulls[cols.currency] {
-                    replace.push((cols.currency, p.currency.as_str().into_datum().expect("text datum"), false));
+                    replace.push((cols.currency, (&*p.currency).into_datum().expect("text datum"), false));
                 }
             }
             None => unpriced(provider, model),

@@ -380,3 +380,19 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION llm_cost.reprice(timestamptz, timestamptz) IS
   'Prices usage rows in [from_time, to_time) again with the prices in force when each call occurred: fills rows left unpriced and corrects rows whose price changed. Rows whose cost the app supplied are kept. Returns rows changed.';
+
+---------------------------------------------------------------------------
+-- Comments on the functions written in Rust (src/sql_pricing.rs)
+---------------------------------------------------------------------------
+COMMENT ON FUNCTION llm_cost.llm_cost(text, text, bigint, bigint, bigint, bigint, bigint, timestamptz, text) IS
+  'The exact cost of one call at time at (default now()) in the price''s currency; NULL when the model has no price. Tokens: input includes cached and cache-write tokens, output includes reasoning tokens.';
+COMMENT ON FUNCTION llm_cost.cost_breakdown(text, text, bigint, bigint, bigint, bigint, bigint, timestamptz, text) IS
+  'Each component of a call''s cost, the price row used, the service tier priced, and how the model name was resolved (jsonb); NULL when the model has no price.';
+COMMENT ON FUNCTION llm_cost.price_usage(text, text, bigint, bigint, bigint, bigint, bigint, timestamptz, text) IS
+  'Prices one usage row: (cost, price_id, currency), all NULL when unpriced. Used by reprice().';
+COMMENT ON FUNCTION llm_cost.catalog_load_count() IS
+  'How many times this backend has loaded the price catalog into memory (diagnostics).';
+COMMENT ON FUNCTION llm_cost._litellm_per_mtok(jsonb, text, text) IS
+  'Internal: one LiteLLM per-token price field as an exact per-million price, with service-tier fallback.';
+COMMENT ON FUNCTION llm_cost._check_prices(jsonb) IS
+  'Internal: raises 22023 unless every price in the object is NULL or finite and non-negative.';

@@ -179,8 +179,11 @@ impl Catalog {
         }
         let family = format!("{p}-");
         let start = self.providers.partition_point(|name| name.as_str() < family.as_str());
+        // LiteLLM files some models under a family member but keeps the root in
+        // the name (`vertex_ai-anthropic_models` / `vertex_ai/claude-3-5-haiku`).
+        let rooted = format!("{p}/{model}");
         for name in self.providers[start..].iter().take_while(|name| name.starts_with(&family)) {
-            if let Some(r) = self.resolve_in(name, model) {
+            if let Some(r) = self.resolve_in(name, model).or_else(|| self.resolve_in(name, &rooted)) {
                 return Some(Resolved { by: ResolvedBy::ProviderFamily, ..r });
             }
         }
@@ -294,6 +297,7 @@ mod tests {
                 row(6, "gemini", "gemini-2.5-pro", Standard, i64::MIN, "1.25"),
                 row(7, "vertex_ai-language-models", "gemini-1.5-pro", Standard, i64::MIN, "1.25"),
                 row(8, "deepinfra", "meta-llama/Llama-3-8B", Standard, i64::MIN, "0.1"),
+                row(9, "vertex_ai-anthropic_models", "vertex_ai/claude-3-5-haiku", Standard, i64::MIN, "1"),
             ],
             vec![("openai".into(), "my-model".into(), "openai".into(), "gpt-4o".into())],
             vec![("google".into(), "gemini".into())],
@@ -321,6 +325,7 @@ mod tests {
         assert_eq!(resolve(&c, "openai", "openai/gpt-4o-2024-05-13"), Some(("gpt-4o".into(), ProviderPrefix)));
         assert_eq!(resolve(&c, "Google", "gemini-2.5-pro"), Some(("gemini-2.5-pro".into(), Exact)));
         assert_eq!(resolve(&c, "vertex_ai", "gemini-1.5-pro"), Some(("gemini-1.5-pro".into(), ProviderFamily)));
+        assert_eq!(resolve(&c, "vertex_ai", "claude-3-5-haiku"), Some(("vertex_ai/claude-3-5-haiku".into(), ProviderFamily)));
         // a model whose own name has a slash is found exactly, not split
         assert_eq!(resolve(&c, "deepinfra", "meta-llama/Llama-3-8B"), Some(("meta-llama/Llama-3-8B".into(), Exact)));
         assert_eq!(resolve(&c, "openai", "gpt-unknown"), None);

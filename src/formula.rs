@@ -110,6 +110,11 @@ impl fmt::Display for TokenError {
 }
 
 impl Tokens {
+    /// In the order of the SQL functions' arguments.
+    pub fn new(input: i64, output: i64, cached_input: i64, cache_write: i64, reasoning: i64) -> Tokens {
+        Tokens { input, output, cached_input, cache_write, reasoning }
+    }
+
     pub fn validate(&self) -> Result<(), TokenError> {
         for (column, v) in [
             ("input_tokens", self.input),

@@ -36,7 +36,14 @@ extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
 extension_sql_file!(
     "../sql/api.sql",
     name = "api",
-    requires = ["schema", catalog_cache::catalog_changed, sql_pricing::price_usage]
+    requires = [
+        "schema",
+        catalog_cache::catalog_changed,
+        sql_pricing::llm_cost,
+        sql_pricing::cost_breakdown,
+        sql_pricing::price_usage,
+        sql_pricing::catalog_load_count
+    ]
 );
 extension_sql_file!("../sql/catalog.sql", name = "catalog", finalize);
 

@@ -5,18 +5,9 @@
 //! Anthropic's and Bedrock's `input_tokens` exclude the cache (so we add it),
 //! Gemini's `candidatesTokenCount` excludes thinking tokens (so we add them).
 
+use crate::formula::Tokens;
 use serde_json::{Map, Value};
 use std::fmt;
-
-/// Token counts in our semantics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct TokenCounts {
-    pub input: i64,
-    pub output: i64,
-    pub cached_input: i64,
-    pub cache_write: i64,
-    pub reasoning: i64,
-}
 
 /// Which provider's shape a usage object had.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,7 +173,7 @@ fn is_known(c: &Counts) -> bool {
 
 /// Normalises a provider usage object (or a whole response carrying one in
 /// `usage` / `usageMetadata`) into our token counts.
-pub fn normalise(v: &Value) -> Result<(TokenCounts, UsageShape), RawUsageError> {
+pub fn normalise(v: &Value) -> Result<(Tokens, UsageShape), RawUsageError> {
     let top = match v {
         Value::Object(obj) => obj,
         other => return Err(RawUsageError::NotAnObject { found: type_name(other) }),
@@ -207,7 +198,7 @@ pub fn normalise(v: &Value) -> Result<(TokenCounts, UsageShape), RawUsageError> 
         let thoughts = c.get("thoughtsTokenCount")?;
         let input = add(c.get("promptTokenCount")?, c.get("toolUsePromptTokenCount")?, "promptTokenCount")?;
         let output = add(c.get("candidatesTokenCount")?, thoughts, "candidatesTokenCount")?;
-        let counts = TokenCounts { input, output, cached_input: c.get("cachedContentTokenCount")?, cache_write: 0, reasoning: thoughts };
+        let counts = Tokens { input, output, cached_input: c.get("cachedContentTokenCount")?, cache_write: 0, reasoning: thoughts };
         return Ok((counts, UsageShape::Gemini));
     }
     if c.has_any(&OPENAI_CHAT_KEYS) {
@@ -219,7 +210,7 @@ pub fn normalise(v: &Value) -> Result<(TokenCounts, UsageShape), RawUsageError> 
             Some(d) => d.get("reasoning_tokens")?,
             None => 0,
         };
-        let counts = TokenCounts {
+        let counts = Tokens {
             input: c.get("prompt_tokens")?,
             output: c.get("completion_tokens")?,
             cached_input: cached,
@@ -232,7 +223,7 @@ pub fn normalise(v: &Value) -> Result<(TokenCounts, UsageShape), RawUsageError> 
         let read = c.get("cache_read_input_tokens")?;
         let write = c.get("cache_creation_input_tokens")?;
         let input = add(add(c.get("input_tokens")?, read, "input_tokens")?, write, "input_tokens")?;
-        let counts = TokenCounts { input, output: c.get("output_tokens")?, cached_input: read, cache_write: write, reasoning: 0 };
+        let counts = Tokens { input, output: c.get("output_tokens")?, cached_input: read, cache_write: write, reasoning: 0 };
         return Ok((counts, UsageShape::Anthropic));
     }
     if c.has_any(&IN_OUT_KEYS) {
@@ -244,7 +235,7 @@ pub fn normalise(v: &Value) -> Result<(TokenCounts, UsageShape), RawUsageError> 
             Some(d) => d.get("reasoning_tokens")?,
             None => 0,
         };
-        let counts = TokenCounts {
+        let counts = Tokens {
             input: c.get("input_tokens")?,
             output: c.get("output_tokens")?,
             cached_input: cached,
@@ -257,7 +248,7 @@ pub fn normalise(v: &Value) -> Result<(TokenCounts, UsageShape), RawUsageError> 
     let read = c.get("cacheReadInputTokens")?;
     let write = c.get("cacheWriteInputTokens")?;
     let input = add(add(c.get("inputTokens")?, read, "inputTokens")?, write, "inputTokens")?;
-    let counts = TokenCounts { input, output: c.get("outputTokens")?, cached_input: read, cache_write: write, reasoning: 0 };
+    let counts = Tokens { input, output: c.get("outputTokens")?, cached_input: read, cache_write: write, reasoning: 0 };
     Ok((counts, UsageShape::BedrockConverse))
 }
 
@@ -266,12 +257,12 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn ok(v: Value) -> (TokenCounts, UsageShape) {
+    fn ok(v: Value) -> (Tokens, UsageShape) {
         normalise(&v).unwrap()
     }
 
-    fn tc(input: i64, cached_input: i64, cache_write: i64, output: i64, reasoning: i64) -> TokenCounts {
-        TokenCounts { input, output, cached_input, cache_write, reasoning }
+    fn tc(input: i64, cached_input: i64, cache_write: i64, output: i64, reasoning: i64) -> Tokens {
+        Tokens { input, output, cached_input, cache_write, reasoning }
     }
 
     #[test]

@@ -30,13 +30,7 @@ fn llm_cost(
     at: default!(TimestampWithTimeZone, "now()"),
     service_tier: default!(&str, "'standard'"),
 ) -> Option<NumericDatum> {
-    let tokens = Tokens {
-        input: input_tokens,
-        output: output_tokens,
-        cached_input: cached_input_tokens,
-        cache_write: cache_write_tokens,
-        reasoning: reasoning_tokens,
-    };
+    let tokens = Tokens::new(input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens);
     let tier = pricing::service_tier(service_tier);
     pricing::price(provider, model, &tokens, at.into_inner(), tier).map(|p| NumericDatum::from_decimal(p.cost))
 }
@@ -55,13 +49,7 @@ fn cost_breakdown(
     at: default!(TimestampWithTimeZone, "now()"),
     service_tier: default!(&str, "'standard'"),
 ) -> Option<JsonB> {
-    let tokens = Tokens {
-        input: input_tokens,
-        output: output_tokens,
-        cached_input: cached_input_tokens,
-        cache_write: cache_write_tokens,
-        reasoning: reasoning_tokens,
-    };
+    let tokens = Tokens::new(input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens);
     let tier = pricing::service_tier(service_tier);
     let e = pricing::explain(provider, model, &tokens, at.into_inner(), tier)?;
     let b = &e.breakdown;
@@ -132,13 +120,7 @@ fn price_usage(
     at: TimestampWithTimeZone,
     service_tier: &str,
 ) -> TableIterator<'static, (name!(cost, Option<NumericDatum>), name!(price_id, Option<i64>), name!(currency, Option<String>))> {
-    let tokens = Tokens {
-        input: input_tokens,
-        output: output_tokens,
-        cached_input: cached_input_tokens,
-        cache_write: cache_write_tokens,
-        reasoning: reasoning_tokens,
-    };
+    let tokens = Tokens::new(input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens);
     let tier = pricing::service_tier(service_tier);
     let row = match pricing::price(provider, model, &tokens, at.into_inner(), tier) {
         Some(p) => (Some(NumericDatum::from_decimal(p.cost)), Some(p.price_id), Some(p.currency.to_string())),

@@ -149,6 +149,10 @@ mod tests {
         assert_eq!(method("testco", "dated-latest"), ("variant".into(), "testco/dated-20250601".into()));
         assert_eq!(method("openrouter", "openai/gpt-4o"), ("provider_prefix".into(), "openai/gpt-4o".into()));
         assert_eq!(method("google", "gemini-2.5-pro").1, "gemini/gemini-2.5-pro");
+        assert_eq!(
+            method("vertex_ai", "claude-3-5-haiku"),
+            ("provider_family".into(), "vertex_ai-anthropic_models/vertex_ai/claude-3-5-haiku".into())
+        );
     }
 
     #[pg_test]

@@ -15,6 +15,7 @@ use pgrx::prelude::*;
 use pgrx::JsonB;
 use std::cell::RefCell;
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Positions (0-based) of the columns the trigger reads or writes.
 #[derive(Clone, Copy)]
@@ -38,8 +39,17 @@ thread_local! {
     /// Column positions per (relation, column count): looked up by name once,
     /// not per row. A column added by ALTER TABLE changes the count.
     static COLUMNS: RefCell<Option<(pg_sys::Oid, i32, Columns)>> = const { RefCell::new(None) };
-    /// (transaction start, provider, model) already warned about as unpriced.
-    static WARNED: RefCell<(i64, HashSet<(String, String)>)> = RefCell::new((0, HashSet::new()));
+    /// (provider, model) already warned about as unpriced in this transaction;
+    /// emptied when the transaction ends.
+    static WARNED: RefCell<HashSet<(String, String)>> = RefCell::new(HashSet::new());
+}
+static XACT_CALLBACK_REGISTERED: AtomicBool = AtomicBool::new(false);
+
+#[pg_guard]
+unsafe extern "C-unwind" fn forget_warnings(_event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
+    // Any transaction event: the set is small, and a warning repeated after a
+    // PRE_COMMIT cannot happen since no rows are inserted after it.
+    WARNED.with(|w| w.borrow_mut().clear());
 }
 
 unsafe fn columns(rel: pg_sys::Relation) -> Columns {
@@ -175,13 +185,7 @@ unsafe fn before_insert(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
 unsafe fn tokens_from_raw(datum: pg_sys::Datum) -> Tokens {
     let JsonB(raw) = JsonB::from_datum(datum, false).expect("raw_usage is not NULL");
     match raw_usage::normalise(&raw) {
-        Ok((t, _shape)) => Tokens {
-            input: t.input,
-            output: t.output,
-            cached_input: t.cached_input,
-            cache_write: t.cache_write,
-            reasoning: t.reasoning,
-        },
+        Ok((tokens, _shape)) => tokens,
         Err(e) if e.is_out_of_range() => errors::out_of_range(e.to_string()),
         Err(e) => errors::invalid_parameter_with_hint(
             e.to_string(),
@@ -198,14 +202,10 @@ fn unpriced(provider: &str, model: &str) {
             "add one with llm_cost.set_price(), or SET llm_cost.on_unpriced = 'warn' to keep such rows with cost NULL",
         ),
         OnUnpriced::Warn => {
-            let xact = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
-            let first = WARNED.with(|w| {
-                let mut w = w.borrow_mut();
-                if w.0 != xact {
-                    *w = (xact, HashSet::new());
-                }
-                w.1.insert((provider.to_string(), model.to_string()))
-            });
+            if !XACT_CALLBACK_REGISTERED.swap(true, Ordering::AcqRel) {
+                unsafe { pg_sys::RegisterXactCallback(Some(forget_warnings), std::ptr::null_mut()) };
+            }
+            let first = WARNED.with(|w| w.borrow_mut().insert((provider.to_string(), model.to_string())));
             if first {
                 warning!(
                     "llm_cost: no price for provider \"{provider}\" model \"{model}\"; the row is kept with cost NULL (see llm_cost.unpriced_usage, llm_cost.reprice)"

@@ -240,3 +240,29 @@ fn importing_the_source_price_list_adds_nothing() {
     let added: i32 = c.query_one("SELECT llm_cost.import_prices($1::text::jsonb, 'litellm-again')", &[&doc]).unwrap().get(0);
     assert_eq!(added, 0);
 }
+
+/// `warn` raises one WARNING per unpriced model per transaction, not one per row.
+#[test]
+fn unpriced_warning_once_per_model_per_transaction() {
+    use std::sync::{Arc, Mutex};
+    let cluster = TestCluster::start("warn", &[]);
+    drop(cluster.database_with_extension("warn"));
+    let notices = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = notices.clone();
+    let mut config: postgres::Config = cluster.conn_string("warn").parse().unwrap();
+    config.notice_callback(move |n| sink.lock().unwrap().push(n.message().to_string()));
+    let mut c = config.connect(postgres::NoTls).unwrap();
+    c.batch_execute(
+        "BEGIN;
+         INSERT INTO llm_cost.usage (provider, model, input_tokens) VALUES ('newco', 'a', 1), ('newco', 'a', 2), ('newco', 'b', 3);
+         INSERT INTO llm_cost.usage (provider, model, input_tokens) VALUES ('newco', 'a', 4);
+         COMMIT;
+         INSERT INTO llm_cost.usage (provider, model, input_tokens) VALUES ('newco', 'a', 5);",
+    )
+    .unwrap();
+    let got = notices.lock().unwrap().clone();
+    let about = |m: &str| got.iter().filter(|n| n.contains(&format!("model \"{m}\""))).count();
+    assert_eq!((about("a"), about("b")), (2, 1), "{got:?}");
+    let kept: i64 = c.query_one("SELECT count(*) FROM llm_cost.unpriced_usage", &[]).unwrap().get(0);
+    assert_eq!(kept, 5);
+}

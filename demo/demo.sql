@@ -13,7 +13,7 @@ SELECT count(DISTINCT provider) AS providers,
   FROM llm_cost.prices;
 
 -- A day (2026-11-21, UTC) of calls. Deterministic: the same day every run.
-SELECT setseed(0.42);
+SELECT setseed(0.42) AS seed \gset
 
 -- Support chatbot on gpt-4o-mini, prompts mostly served from OpenAI's cache.
 INSERT INTO llm_cost.usage (occurred_at, provider, model, input_tokens, cached_input_tokens, output_tokens,
@@ -101,12 +101,18 @@ SELECT tenant_id AS tenant, agent_id AS agent, count(*) AS calls,
 
 \echo
 \echo '== The most expensive call, explained'
-SELECT jsonb_pretty(llm_cost.cost_breakdown(provider, model, input_tokens, output_tokens, cached_input_tokens,
-                                            cache_write_tokens, reasoning_tokens, occurred_at, service_tier)) AS breakdown
-  FROM llm_cost.usage
- WHERE cost IS NOT NULL
- ORDER BY cost DESC
- LIMIT 1;
+SELECT u.provider || '/' || u.model AS call, u.occurred_at, b -> 'price' ->> 'source' AS price_source,
+       b -> 'resolution' ->> 'method' AS resolved_by, '$' || (b ->> 'cost') AS cost
+  FROM (SELECT * FROM llm_cost.usage WHERE cost IS NOT NULL ORDER BY cost DESC LIMIT 1) AS u,
+       LATERAL llm_cost.cost_breakdown(u.provider, u.model, u.input_tokens, u.output_tokens, u.cached_input_tokens,
+                                       u.cache_write_tokens, u.reasoning_tokens, u.occurred_at, u.service_tier) AS b;
+SELECT c.key AS component, to_char((c.value ->> 'tokens')::bigint, 'FM999,999,999') AS tokens,
+       '$' || (c.value ->> 'per_mtok') AS per_million, '$' || (c.value ->> 'cost') AS cost
+  FROM (SELECT * FROM llm_cost.usage WHERE cost IS NOT NULL ORDER BY cost DESC LIMIT 1) AS u,
+       LATERAL llm_cost.cost_breakdown(u.provider, u.model, u.input_tokens, u.output_tokens, u.cached_input_tokens,
+                                       u.cache_write_tokens, u.reasoning_tokens, u.occurred_at, u.service_tier) AS b,
+       LATERAL jsonb_each(b -> 'components') AS c
+ ORDER BY array_position(ARRAY['input', 'cache_read', 'cache_write', 'output', 'reasoning'], c.key);
 
 \echo
 \echo '== Model names resolve as people write them'
@@ -114,13 +120,13 @@ SELECT name.provider, name.model,
        b -> 'resolution' ->> 'method' AS resolved_by,
        (b -> 'resolution' ->> 'resolved_provider') || '/' || (b -> 'resolution' ->> 'resolved_model') AS priced_as,
        '$' || (b ->> 'cost') AS cost_of_1m_in_100k_out
-  FROM (VALUES ('openai', 'gpt-4o'), ('OpenAI', 'GPT-4o'), ('openai', 'gpt-4o-2024-08-06'),
+  FROM (VALUES ('openai', 'gpt-4o'), ('OpenAI', 'GPT-4o'), ('openai', 'gpt-4o-mini-2025-06-01'),
                ('anthropic', 'claude-sonnet-4-5-latest'), ('openrouter', 'openai/gpt-4o-mini'),
                ('google', 'gemini-2.5-pro')) AS name (provider, model),
        LATERAL llm_cost.cost_breakdown(name.provider, name.model, 1000000, 100000) AS b;
 
 \echo
-\echo '== Calls without a price are kept, not lost'
+\echo '== Calls without a price are kept, not lost (the WARNING above), and priced once a price exists'
 SELECT provider, model, count(*) AS calls FROM llm_cost.unpriced_usage GROUP BY 1, 2;
 SELECT llm_cost.set_price('acme-internal', 'ticket-router-ft', input_per_mtok => 0.40, output_per_mtok => 1.60,
                           valid_from => '2026-01-01') AS new_price_id \gset

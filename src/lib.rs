@@ -10,7 +10,8 @@
 //! - `settings`: GUCs; `errors`: SQLSTATE helpers
 //!
 //! The schema, views and PL/pgSQL live in `sql/`, loaded in this order:
-//! schema.sql, the Rust functions, api.sql, catalog.sql.
+//! schema.sql, the Rust functions, api.sql, compute.sql, budgets.sql, queue.sql,
+//! catalog.sql.
 
 // The generated catalog (sql/catalog.sql, ~1 MB) is embedded by pgrx in a const;
 // evaluating it is slow but finite.
@@ -45,6 +46,9 @@ extension_sql_file!(
         sql_pricing::catalog_load_count
     ]
 );
+extension_sql_file!("../sql/compute.sql", name = "compute", requires = ["api"]);
+extension_sql_file!("../sql/budgets.sql", name = "budgets", requires = ["compute"]);
+extension_sql_file!("../sql/queue.sql", name = "queue", requires = ["budgets"]);
 extension_sql_file!("../sql/catalog.sql", name = "catalog", finalize);
 
 #[pg_guard]

@@ -1,0 +1,627 @@
+-- Budgets, exact running spend, exactly-once alerts and the notification queue.
+--
+-- How spend stays exact: statement-level triggers on llm_cost.usage and
+-- llm_cost.resource_usage fold each statement's rows (INSERT, COPY, UPDATE of
+-- cost such as reprice(), DELETE) into llm_cost.budget_spend in the same
+-- transaction, one upsert per (budget, period, per value) touched. A row finds
+-- its budgets through (scope_mask, scope_key): for each scope shape in use
+-- (which scope columns a budget sets) one index probe, however many budgets
+-- exist. Alerts are exactly once because llm_cost.notifications has a unique
+-- dedupe_key per (budget, period, per value, threshold); pg_notify is sent only
+-- for a row that insert created, so it is delivered at commit or never.
+
+---------------------------------------------------------------------------
+-- Vocabulary
+---------------------------------------------------------------------------
+
+CREATE FUNCTION llm_cost.is_budget_period(period text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN period IN ('day', 'week', 'month', 'quarter', 'year', 'total');
+COMMENT ON FUNCTION llm_cost.is_budget_period(text) IS
+  'True for a budget period: day, week, month, quarter, year or total.';
+
+-- The dimensions a budget can be kept "per" (one amount for each value).
+CREATE FUNCTION llm_cost.is_budget_dimension(dimension text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN dimension IN ('tenant_id', 'project_id', 'user_id', 'agent_id', 'session_id', 'execution_id',
+                     'operation', 'provider', 'model');
+COMMENT ON FUNCTION llm_cost.is_budget_dimension(text) IS
+  'True for a dimension a budget can apply per value of: tenant_id, project_id, user_id, agent_id, session_id, execution_id, operation, provider, model.';
+
+-- Start of the calendar period containing `at`, in time zone `tz`.
+CREATE FUNCTION llm_cost.period_start(period text, tz text, at timestamptz) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN period = 'total' THEN '-infinity'::timestamptz
+            ELSE date_trunc(period, at, tz) END;
+COMMENT ON FUNCTION llm_cost.period_start(text, text, timestamptz) IS
+  'Start of the calendar period (day, week = ISO week from Monday, month, quarter, year; total = -infinity) containing at, in time zone tz.';
+
+CREATE FUNCTION llm_cost.period_end(period text, tz text, at timestamptz) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN period = 'total' THEN 'infinity'::timestamptz
+            ELSE (date_trunc(period, at, tz) AT TIME ZONE tz
+                  + ('1 ' || period)::interval) AT TIME ZONE tz END;
+COMMENT ON FUNCTION llm_cost.period_end(text, text, timestamptz) IS
+  'End (exclusive) of the calendar period containing at, in time zone tz; infinity for total.';
+
+-- Which scope columns a budget sets, as bits, and the row-side key for a mask.
+-- Bits: tenant 1, project 2, user 4, agent 8, session 16, provider 32, model 64.
+CREATE FUNCTION llm_cost.scope_mask(tenant_id text, project_id text, user_id text, agent_id text,
+                                    session_id text, provider text, model text) RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+-- (Sums, not | and <<: SQL gives those operators one precedence, left to right.)
+RETURN (tenant_id IS NOT NULL)::int + 2 * (project_id IS NOT NULL)::int + 4 * (user_id IS NOT NULL)::int
+       + 8 * (agent_id IS NOT NULL)::int + 16 * (session_id IS NOT NULL)::int
+       + 32 * (provider IS NOT NULL)::int + 64 * (model IS NOT NULL)::int;
+COMMENT ON FUNCTION llm_cost.scope_mask(text, text, text, text, text, text, text) IS
+  'Internal: which of a budget''s scope columns are set, as bits.';
+
+CREATE FUNCTION llm_cost.scope_key(mask integer, tenant_id text, project_id text, user_id text, agent_id text,
+                                   session_id text, provider text, model text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN concat_ws(E'\x1f',
+                 CASE WHEN mask & 1 <> 0 THEN coalesce(tenant_id, E'\x1e') END,
+                 CASE WHEN mask & 2 <> 0 THEN coalesce(project_id, E'\x1e') END,
+                 CASE WHEN mask & 4 <> 0 THEN coalesce(user_id, E'\x1e') END,
+                 CASE WHEN mask & 8 <> 0 THEN coalesce(agent_id, E'\x1e') END,
+                 CASE WHEN mask & 16 <> 0 THEN coalesce(session_id, E'\x1e') END,
+                 CASE WHEN mask & 32 <> 0 THEN coalesce(lower(provider), E'\x1e') END,
+                 CASE WHEN mask & 64 <> 0 THEN coalesce(model, E'\x1e') END);
+COMMENT ON FUNCTION llm_cost.scope_key(integer, text, text, text, text, text, text, text) IS
+  'Internal: the lookup key of a usage row for budgets whose scope sets the columns in mask (NULLs never match a budget value).';
+
+---------------------------------------------------------------------------
+-- Budgets
+---------------------------------------------------------------------------
+
+CREATE TABLE llm_cost.budgets (
+    id          bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    name        text NOT NULL UNIQUE,
+    amount      numeric NOT NULL,
+    currency    text NOT NULL DEFAULT 'USD',
+    period      text NOT NULL DEFAULT 'month',
+    timezone    text NOT NULL DEFAULT 'UTC',
+    tenant_id   text,
+    project_id  text,
+    user_id     text,
+    agent_id    text,
+    session_id  text,
+    provider    text,
+    model       text,
+    per         text,
+    thresholds  numeric[] NOT NULL DEFAULT '{50,80,90,100}',
+    hard_limit  boolean NOT NULL DEFAULT false,
+    enabled     boolean NOT NULL DEFAULT true,
+    notify      jsonb,
+    includes    text NOT NULL DEFAULT 'all',
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    scope_mask  integer GENERATED ALWAYS AS (
+                    llm_cost.scope_mask(tenant_id, project_id, user_id, agent_id, session_id, provider, model)) STORED,
+    scope_key   text GENERATED ALWAYS AS (
+                    llm_cost.scope_key(llm_cost.scope_mask(tenant_id, project_id, user_id, agent_id, session_id, provider, model),
+                                       tenant_id, project_id, user_id, agent_id, session_id, provider, model)) STORED,
+    CONSTRAINT budgets_amount_positive CHECK (amount > 0 AND amount < 'Infinity'),
+    CONSTRAINT budgets_period_known CHECK (llm_cost.is_budget_period(period)),
+    CONSTRAINT budgets_per_known CHECK (per IS NULL OR llm_cost.is_budget_dimension(per)),
+    CONSTRAINT budgets_includes_known CHECK (includes IN ('llm', 'compute', 'all')),
+    CONSTRAINT budgets_currency_code CHECK (currency ~ '^[A-Z]{3}$')
+);
+CREATE INDEX budgets_scope ON llm_cost.budgets (scope_mask, scope_key) WHERE enabled;
+COMMENT ON TABLE llm_cost.budgets IS
+  'Spending limits. A budget covers the usage rows matching all its non-NULL scope columns, per calendar period in its time zone; with per set, the amount applies to each value of that dimension separately.';
+COMMENT ON COLUMN llm_cost.budgets.thresholds IS 'Percentages of amount at which an alert fires, once per period (and per value); values in (0, 1000].';
+COMMENT ON COLUMN llm_cost.budgets.hard_limit IS 'When true, llm_cost.can_spend() answers false for calls that would take the budget over its amount. Usage rows are always recorded.';
+COMMENT ON COLUMN llm_cost.budgets.notify IS 'Routing for alert listeners (e-mails, webhooks); stored and passed on, not interpreted by the extension.';
+COMMENT ON COLUMN llm_cost.budgets.includes IS 'Which spend counts: llm (model calls), compute (resource usage) or all.';
+COMMENT ON COLUMN llm_cost.budgets.scope_mask IS 'Internal: which scope columns are set, as bits (see llm_cost.scope_key).';
+
+-- Clear messages (22023) for what the constraints would reject with 23514.
+CREATE FUNCTION llm_cost._validate_budget() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    t numeric;
+BEGIN
+    IF NEW.amount IS NULL OR NOT (NEW.amount > 0 AND NEW.amount < 'Infinity') THEN
+        RAISE EXCEPTION 'llm_cost: budget "%": amount must be a positive, finite number (got %)', NEW.name, NEW.amount
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NEW.period IS NULL OR NOT llm_cost.is_budget_period(NEW.period) THEN
+        RAISE EXCEPTION 'llm_cost: budget "%": unknown period %; expected day, week, month, quarter, year or total',
+            NEW.name, coalesce(quote_literal(NEW.period), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NEW.timezone IS NULL OR NOT EXISTS (SELECT FROM pg_catalog.pg_timezone_names WHERE name = NEW.timezone)
+                               AND NOT EXISTS (SELECT FROM pg_catalog.pg_timezone_abbrevs WHERE abbrev = NEW.timezone) THEN
+        RAISE EXCEPTION 'llm_cost: budget "%": unknown time zone %', NEW.name, coalesce(quote_literal(NEW.timezone), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'use a name from pg_timezone_names, such as UTC or Europe/Berlin';
+    END IF;
+    IF NEW.per IS NOT NULL AND NOT llm_cost.is_budget_dimension(NEW.per) THEN
+        RAISE EXCEPTION 'llm_cost: budget "%": unknown per dimension %', NEW.name, quote_literal(NEW.per)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'per takes tenant_id, project_id, user_id, agent_id, session_id, execution_id, operation, provider or model';
+    END IF;
+    IF NEW.includes IS NULL OR NEW.includes NOT IN ('llm', 'compute', 'all') THEN
+        RAISE EXCEPTION 'llm_cost: budget "%": includes must be llm, compute or all (got %)',
+            NEW.name, coalesce(quote_literal(NEW.includes), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NEW.thresholds IS NULL OR array_position(NEW.thresholds, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'llm_cost: budget "%": thresholds must be an array of percentages without NULLs', NEW.name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOREACH t IN ARRAY NEW.thresholds LOOP
+        IF NOT (t > 0 AND t <= 1000) THEN
+            RAISE EXCEPTION 'llm_cost: budget "%": threshold % is outside (0, 1000] percent', NEW.name, t
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END LOOP;
+    -- Sorted and distinct, so alerts come in order and each fires once.
+    NEW.thresholds := ARRAY(SELECT DISTINCT x FROM unnest(NEW.thresholds) AS x ORDER BY x);
+    NEW.provider := lower(NEW.provider);
+    RETURN NEW;
+END $$;
+CREATE TRIGGER budgets_validate BEFORE INSERT OR UPDATE ON llm_cost.budgets
+    FOR EACH ROW EXECUTE FUNCTION llm_cost._validate_budget();
+
+---------------------------------------------------------------------------
+-- Running spend
+---------------------------------------------------------------------------
+
+CREATE TABLE llm_cost.budget_spend (
+    budget_id    bigint NOT NULL REFERENCES llm_cost.budgets (id) ON DELETE CASCADE,
+    period_start timestamptz NOT NULL,
+    per_value    text NOT NULL DEFAULT '',
+    spent        numeric NOT NULL DEFAULT 0,
+    calls        bigint NOT NULL DEFAULT 0,
+    updated_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (budget_id, period_start, per_value)
+);
+COMMENT ON TABLE llm_cost.budget_spend IS
+  'Exact running spend per budget, period and per value, maintained in the same transaction as the usage it comes from.';
+COMMENT ON COLUMN llm_cost.budget_spend.per_value IS 'The value of the budget''s per dimension; '''' for budgets without per.';
+
+---------------------------------------------------------------------------
+-- Notification queue
+---------------------------------------------------------------------------
+
+CREATE TABLE llm_cost.notifications (
+    id              bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    kind            text NOT NULL,
+    budget_id       bigint REFERENCES llm_cost.budgets (id) ON DELETE SET NULL,
+    period_start    timestamptz,
+    per_value       text,
+    threshold       numeric,
+    payload         jsonb NOT NULL DEFAULT '{}',
+    attempts        integer NOT NULL DEFAULT 0,
+    claimed_until   timestamptz,
+    next_attempt_at timestamptz NOT NULL DEFAULT now(),
+    delivered_at    timestamptz,
+    last_error      text,
+    dedupe_key      text NOT NULL UNIQUE
+);
+CREATE INDEX notifications_pending ON llm_cost.notifications (next_attempt_at, id) WHERE delivered_at IS NULL;
+COMMENT ON TABLE llm_cost.notifications IS
+  'Durable alert queue. Each row is announced with pg_notify at commit; consumers that may have missed a NOTIFY drain it with claim_notifications / ack_notification / fail_notification.';
+COMMENT ON COLUMN llm_cost.notifications.dedupe_key IS 'One notification per key: (budget, period, per value, threshold) for budget alerts, (provider, model) for unpriced_model.';
+COMMENT ON COLUMN llm_cost.notifications.claimed_until IS 'Lease: a claimed row goes back to the queue when this passes without an ack.';
+
+-- Queues a notification unless its dedupe_key was queued before, and announces
+-- it. Returns the new id, or NULL when it already existed.
+CREATE FUNCTION llm_cost._queue_notification(kind text, dedupe_key text, payload jsonb,
+                                             budget_id bigint DEFAULT NULL, period_start timestamptz DEFAULT NULL,
+                                             per_value text DEFAULT NULL, threshold numeric DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    new_id bigint;
+    message jsonb;
+BEGIN
+    INSERT INTO llm_cost.notifications AS n (kind, dedupe_key, payload, budget_id, period_start, per_value, threshold)
+    VALUES (_queue_notification.kind, _queue_notification.dedupe_key, _queue_notification.payload,
+            _queue_notification.budget_id, _queue_notification.period_start, _queue_notification.per_value,
+            _queue_notification.threshold)
+    ON CONFLICT ON CONSTRAINT notifications_dedupe_key_key DO NOTHING
+    RETURNING n.id INTO new_id;
+    IF new_id IS NOT NULL THEN
+        -- ids and figures only: any role may LISTEN, so no tenant names here.
+        message := jsonb_build_object('id', new_id, 'kind', _queue_notification.kind,
+                                      'budget_id', _queue_notification.budget_id)
+                   || (_queue_notification.payload - 'per_value' - 'provider' - 'model');
+        IF octet_length(message::text) >= 8000 THEN
+            message := jsonb_build_object('id', new_id, 'kind', _queue_notification.kind,
+                                          'budget_id', _queue_notification.budget_id, 'truncated', true);
+        END IF;
+        PERFORM pg_notify(coalesce(nullif(current_setting('llm_cost.notify_channel', true), ''), 'llm_cost'),
+                          message::text);
+    END IF;
+    RETURN new_id;
+END $$;
+COMMENT ON FUNCTION llm_cost._queue_notification(text, text, jsonb, bigint, timestamptz, text, numeric) IS
+  'Internal: queues a notification once per dedupe_key and announces it with pg_notify (delivered at commit).';
+
+---------------------------------------------------------------------------
+-- Folding usage into budget spend
+---------------------------------------------------------------------------
+
+-- Applies one statement's spend deltas to every matching budget and queues the
+-- thresholds crossed. `deltas` rows: (occurred_at, delta, calls, source, the
+-- dimensions). Called by the statement triggers below with their transition
+-- tables as a jsonb-free record set via a temp-free CTE (see the triggers).
+CREATE FUNCTION llm_cost._fold_spend(
+    occurred_at timestamptz[], delta numeric[], calls integer[], source text[],
+    tenant_id text[], project_id text[], user_id text[], agent_id text[], session_id text[],
+    execution_id text[], operation text[], provider text[], model text[])
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    c record;
+BEGIN
+    FOR c IN
+        WITH d AS (
+            SELECT * FROM unnest(occurred_at, delta, calls, source, tenant_id, project_id, user_id, agent_id,
+                                 session_id, execution_id, operation, provider, model)
+                       AS d (occurred_at, delta, calls, source, tenant_id, project_id, user_id, agent_id,
+                             session_id, execution_id, operation, provider, model)
+        ), masks AS (
+            SELECT DISTINCT b.scope_mask FROM llm_cost.budgets AS b WHERE b.enabled
+        ), hits AS (
+            SELECT b.id AS budget_id,
+                   llm_cost.period_start(b.period, b.timezone, d.occurred_at) AS period_start,
+                   CASE b.per
+                       WHEN 'tenant_id' THEN d.tenant_id WHEN 'project_id' THEN d.project_id
+                       WHEN 'user_id' THEN d.user_id WHEN 'agent_id' THEN d.agent_id
+                       WHEN 'session_id' THEN d.session_id WHEN 'execution_id' THEN d.execution_id
+                       WHEN 'operation' THEN d.operation WHEN 'provider' THEN lower(d.provider)
+                       WHEN 'model' THEN d.model
+                       ELSE '' END AS per_value,
+                   d.delta, d.calls
+              FROM d
+             CROSS JOIN masks AS m
+              JOIN llm_cost.budgets AS b
+                ON b.enabled AND b.scope_mask = m.scope_mask
+               AND b.scope_key = llm_cost.scope_key(m.scope_mask, d.tenant_id, d.project_id, d.user_id,
+                                                    d.agent_id, d.session_id, d.provider, d.model)
+             WHERE b.includes IN ('all', d.source)
+        ), agg AS (
+            SELECT h.budget_id, h.period_start, h.per_value, sum(h.delta) AS delta, sum(h.calls) AS calls
+              FROM hits AS h
+             WHERE h.per_value IS NOT NULL          -- a per budget skips rows without that dimension
+             GROUP BY h.budget_id, h.period_start, h.per_value
+        ), upserted AS (
+            INSERT INTO llm_cost.budget_spend AS s (budget_id, period_start, per_value, spent, calls)
+            SELECT a.budget_id, a.period_start, a.per_value, a.delta, a.calls
+              FROM agg AS a
+             -- one lock order for every writer: concurrent statements cannot deadlock on spend rows
+             ORDER BY a.budget_id, a.period_start, a.per_value
+            ON CONFLICT (budget_id, period_start, per_value) DO UPDATE
+               SET spent = s.spent + excluded.spent, calls = s.calls + excluded.calls, updated_at = now()
+            RETURNING s.budget_id, s.period_start, s.per_value, s.spent
+        )
+        SELECT u.budget_id, u.period_start, u.per_value, u.spent, b.amount, b.currency, b.period, b.timezone,
+               t.threshold
+          FROM upserted AS u
+          JOIN agg AS a USING (budget_id, period_start, per_value)
+          JOIN llm_cost.budgets AS b ON b.id = u.budget_id
+         CROSS JOIN LATERAL unnest(b.thresholds) AS t (threshold)
+         WHERE a.delta > 0
+           AND u.spent - a.delta < b.amount * t.threshold / 100
+           AND u.spent >= b.amount * t.threshold / 100
+         ORDER BY u.budget_id, u.period_start, u.per_value, t.threshold
+    LOOP
+        PERFORM llm_cost._queue_notification(
+            CASE WHEN c.threshold >= 100 THEN 'budget_exceeded' ELSE 'budget_threshold' END,
+            -- canonical text: the session's TimeZone or DateStyle must not change the key
+            format('budget:%s:%s:%s:%s', c.budget_id,
+                   CASE WHEN isfinite(c.period_start) THEN extract(epoch FROM c.period_start)::bigint::text ELSE 'total' END,
+                   c.per_value, trim_scale(c.threshold)),
+            jsonb_build_object('threshold', c.threshold, 'spent', c.spent, 'amount', c.amount,
+                               'currency', c.currency, 'percent_used', round(100 * c.spent / c.amount, 2),
+                               'period', c.period, 'period_start', c.period_start,
+                               'period_end', llm_cost.period_end(c.period, c.timezone, c.period_start),
+                               'per_value', nullif(c.per_value, '')),
+            c.budget_id, c.period_start, nullif(c.per_value, ''), c.threshold);
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION llm_cost._fold_spend(timestamptz[], numeric[], integer[], text[], text[], text[], text[], text[], text[], text[], text[], text[], text[]) IS
+  'Internal: adds spend deltas to every matching budget''s running total and queues each threshold crossed.';
+
+-- The statement triggers: each passes its transition table to _fold_spend as
+-- arrays, so the big query in _fold_spend keeps a cached plan instead of being
+-- planned again for every statement.
+CREATE FUNCTION llm_cost._usage_spend_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT FROM llm_cost.budgets WHERE enabled) THEN
+        PERFORM llm_cost._fold_spend(array_agg(occurred_at), array_agg(coalesce(cost, 0)), array_agg(1), array_agg('llm'::text),
+                                     array_agg(tenant_id), array_agg(project_id), array_agg(user_id), array_agg(agent_id),
+                                     array_agg(session_id), array_agg(execution_id), array_agg(operation),
+                                     array_agg(provider), array_agg(model))
+           FROM new_rows;
+    END IF;
+    -- One unpriced_model alert per (provider, model), ever.
+    PERFORM llm_cost._queue_notification('unpriced_model', format('unpriced_model:%s/%s', lower(provider), model),
+                                         jsonb_build_object('provider', lower(provider), 'model', model))
+       FROM (SELECT DISTINCT provider, model FROM new_rows WHERE cost IS NULL) AS u
+      WHERE NOT EXISTS (SELECT FROM llm_cost.notifications AS n
+                         WHERE n.dedupe_key = format('unpriced_model:%s/%s', lower(u.provider), u.model));
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION llm_cost._usage_spend_deleted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT FROM llm_cost.budgets WHERE enabled) THEN
+        PERFORM llm_cost._fold_spend(array_agg(occurred_at), array_agg(-coalesce(cost, 0)), array_agg(-1), array_agg('llm'::text),
+                                     array_agg(tenant_id), array_agg(project_id), array_agg(user_id), array_agg(agent_id),
+                                     array_agg(session_id), array_agg(execution_id), array_agg(operation),
+                                     array_agg(provider), array_agg(model))
+           FROM old_rows;
+    END IF;
+    RETURN NULL;
+END $$;
+
+-- An update (reprice(), a corrected cost or dimension) is the old row removed
+-- and the new one added.
+CREATE FUNCTION llm_cost._usage_spend_updated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT FROM llm_cost.budgets WHERE enabled) THEN
+        PERFORM llm_cost._fold_spend(array_agg(occurred_at), array_agg(delta), array_agg(calls), array_agg('llm'::text),
+                                     array_agg(tenant_id), array_agg(project_id), array_agg(user_id), array_agg(agent_id),
+                                     array_agg(session_id), array_agg(execution_id), array_agg(operation),
+                                     array_agg(provider), array_agg(model))
+           FROM (SELECT occurred_at, -coalesce(cost, 0) AS delta, -1 AS calls, tenant_id, project_id, user_id, agent_id,
+                        session_id, execution_id, operation, provider, model FROM old_rows
+                 UNION ALL
+                 SELECT occurred_at, coalesce(cost, 0), 1, tenant_id, project_id, user_id, agent_id,
+                        session_id, execution_id, operation, provider, model FROM new_rows) AS changes;
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER usage_spend_inserted AFTER INSERT ON llm_cost.usage
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION llm_cost._usage_spend_inserted();
+CREATE TRIGGER usage_spend_deleted AFTER DELETE ON llm_cost.usage
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION llm_cost._usage_spend_deleted();
+CREATE TRIGGER usage_spend_updated AFTER UPDATE ON llm_cost.usage
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION llm_cost._usage_spend_updated();
+COMMENT ON FUNCTION llm_cost._usage_spend_inserted() IS 'Trigger: folds inserted usage into budget spend; queues unpriced_model alerts.';
+COMMENT ON FUNCTION llm_cost._usage_spend_deleted() IS 'Trigger: takes deleted usage out of budget spend.';
+COMMENT ON FUNCTION llm_cost._usage_spend_updated() IS 'Trigger: applies changed usage (reprice, corrections) to budget spend.';
+
+-- Compute spend folds the same way (source 'compute'; no provider or model).
+CREATE FUNCTION llm_cost._resource_spend_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT FROM llm_cost.budgets WHERE enabled AND includes <> 'llm') THEN
+        IF TG_OP = 'INSERT' THEN
+            PERFORM llm_cost._fold_spend(array_agg(occurred_at), array_agg(coalesce(cost, 0)), array_agg(0), array_agg('compute'::text),
+                                         array_agg(tenant_id), array_agg(project_id), array_agg(user_id), array_agg(agent_id),
+                                         array_agg(session_id), array_agg(execution_id), array_agg(operation),
+                                         array_agg(NULL::text), array_agg(NULL::text))
+               FROM new_rows;
+        ELSIF TG_OP = 'DELETE' THEN
+            PERFORM llm_cost._fold_spend(array_agg(occurred_at), array_agg(-coalesce(cost, 0)), array_agg(0), array_agg('compute'::text),
+                                         array_agg(tenant_id), array_agg(project_id), array_agg(user_id), array_agg(agent_id),
+                                         array_agg(session_id), array_agg(execution_id), array_agg(operation),
+                                         array_agg(NULL::text), array_agg(NULL::text))
+               FROM old_rows;
+        ELSE
+            PERFORM llm_cost._fold_spend(array_agg(occurred_at), array_agg(delta), array_agg(0), array_agg('compute'::text),
+                                         array_agg(tenant_id), array_agg(project_id), array_agg(user_id), array_agg(agent_id),
+                                         array_agg(session_id), array_agg(execution_id), array_agg(operation),
+                                         array_agg(NULL::text), array_agg(NULL::text))
+               FROM (SELECT occurred_at, -coalesce(cost, 0) AS delta, tenant_id, project_id, user_id, agent_id,
+                            session_id, execution_id, operation FROM old_rows
+                     UNION ALL
+                     SELECT occurred_at, coalesce(cost, 0), tenant_id, project_id, user_id, agent_id,
+                            session_id, execution_id, operation FROM new_rows) AS changes;
+        END IF;
+    END IF;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION llm_cost._resource_spend_changed() IS 'Trigger: applies inserted, updated or deleted compute spend to budgets.';
+CREATE TRIGGER resource_spend_inserted AFTER INSERT ON llm_cost.resource_usage
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION llm_cost._resource_spend_changed();
+CREATE TRIGGER resource_spend_deleted AFTER DELETE ON llm_cost.resource_usage
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION llm_cost._resource_spend_changed();
+CREATE TRIGGER resource_spend_updated AFTER UPDATE ON llm_cost.resource_usage
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION llm_cost._resource_spend_changed();
+
+---------------------------------------------------------------------------
+-- A new budget counts the spend already in the ledger
+---------------------------------------------------------------------------
+
+-- What the ledger says a budget has spent, per period and per value.
+CREATE FUNCTION llm_cost.ledger_spend(budget_id bigint)
+RETURNS TABLE (period_start timestamptz, per_value text, spent numeric, calls bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT llm_cost.period_start(b.period, b.timezone, x.occurred_at), x.per_value, sum(x.cost), sum(x.calls)
+      FROM llm_cost.budgets AS b,
+           LATERAL (
+            SELECT u.occurred_at, coalesce(u.cost, 0) AS cost, 1 AS calls,
+                   CASE b.per WHEN 'tenant_id' THEN u.tenant_id WHEN 'project_id' THEN u.project_id
+                              WHEN 'user_id' THEN u.user_id WHEN 'agent_id' THEN u.agent_id
+                              WHEN 'session_id' THEN u.session_id WHEN 'execution_id' THEN u.execution_id
+                              WHEN 'operation' THEN u.operation WHEN 'provider' THEN lower(u.provider)
+                              WHEN 'model' THEN u.model ELSE '' END AS per_value
+              FROM llm_cost.usage AS u
+             WHERE b.includes IN ('all', 'llm')
+               AND (b.tenant_id IS NULL OR u.tenant_id = b.tenant_id)
+               AND (b.project_id IS NULL OR u.project_id = b.project_id)
+               AND (b.user_id IS NULL OR u.user_id = b.user_id)
+               AND (b.agent_id IS NULL OR u.agent_id = b.agent_id)
+               AND (b.session_id IS NULL OR u.session_id = b.session_id)
+               AND (b.provider IS NULL OR lower(u.provider) = b.provider)
+               AND (b.model IS NULL OR u.model = b.model)
+            UNION ALL
+            SELECT r.occurred_at, coalesce(r.cost, 0), 0,
+                   CASE b.per WHEN 'tenant_id' THEN r.tenant_id WHEN 'project_id' THEN r.project_id
+                              WHEN 'user_id' THEN r.user_id WHEN 'agent_id' THEN r.agent_id
+                              WHEN 'session_id' THEN r.session_id WHEN 'execution_id' THEN r.execution_id
+                              WHEN 'operation' THEN r.operation ELSE '' END
+              FROM llm_cost.resource_usage AS r
+             WHERE b.includes IN ('all', 'compute') AND b.provider IS NULL AND b.model IS NULL
+               AND b.per IS DISTINCT FROM 'provider' AND b.per IS DISTINCT FROM 'model'
+               AND (b.tenant_id IS NULL OR r.tenant_id = b.tenant_id)
+               AND (b.project_id IS NULL OR r.project_id = b.project_id)
+               AND (b.user_id IS NULL OR r.user_id = b.user_id)
+               AND (b.agent_id IS NULL OR r.agent_id = b.agent_id)
+               AND (b.session_id IS NULL OR r.session_id = b.session_id)) AS x
+     WHERE b.id = ledger_spend.budget_id AND x.per_value IS NOT NULL
+     GROUP BY 1, 2
+$$;
+COMMENT ON FUNCTION llm_cost.ledger_spend(bigint) IS
+  'A budget''s spend per period and per value summed from the ledger (a full scan of its rows); what llm_cost.budget_spend must always equal.';
+
+-- Budgets whose running totals differ from the ledger: empty unless something
+-- bypassed the triggers (e.g. session_replication_role = replica).
+CREATE VIEW llm_cost.budget_spend_drift WITH (security_invoker = true) AS
+SELECT b.id AS budget_id, d.*
+  FROM llm_cost.budgets AS b
+ CROSS JOIN LATERAL (
+        SELECT coalesce(s.period_start, l.period_start) AS period_start,
+               coalesce(s.per_value, l.per_value) AS per_value,
+               s.spent AS kept_spent, l.spent AS ledger_spent, s.calls AS kept_calls, l.calls AS ledger_calls
+          FROM (SELECT * FROM llm_cost.budget_spend AS x WHERE x.budget_id = b.id) AS s
+          FULL JOIN llm_cost.ledger_spend(b.id) AS l
+            ON l.period_start = s.period_start AND l.per_value = s.per_value
+         WHERE (coalesce(s.spent, 0), coalesce(s.calls, 0)) IS DISTINCT FROM (coalesce(l.spent, 0), coalesce(l.calls, 0))) AS d;
+COMMENT ON VIEW llm_cost.budget_spend_drift IS
+  'Running totals that differ from the ledger (should be empty); rebuild_budget_spend(id) repairs a budget.';
+
+-- Recomputes one budget's running totals from the ledger (all periods), without
+-- alerts: used when a budget is created or its scope, period or time zone change.
+CREATE FUNCTION llm_cost.rebuild_budget_spend(budget_id bigint) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    n bigint;
+BEGIN
+    IF NOT EXISTS (SELECT FROM llm_cost.budgets AS b WHERE b.id = rebuild_budget_spend.budget_id) THEN
+        RAISE EXCEPTION 'llm_cost.rebuild_budget_spend: no budget %', budget_id USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    DELETE FROM llm_cost.budget_spend AS s WHERE s.budget_id = rebuild_budget_spend.budget_id;
+    INSERT INTO llm_cost.budget_spend (budget_id, period_start, per_value, spent, calls)
+    SELECT rebuild_budget_spend.budget_id, l.period_start, l.per_value, l.spent, l.calls
+      FROM llm_cost.ledger_spend(rebuild_budget_spend.budget_id) AS l;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END $$;
+COMMENT ON FUNCTION llm_cost.rebuild_budget_spend(bigint) IS
+  'Recomputes a budget''s running spend for every period from the ledger (no alerts are sent). Runs by itself when a budget is created or its scope, period, time zone or includes change.';
+
+CREATE FUNCTION llm_cost._budget_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT'
+       OR (NEW.scope_mask, NEW.scope_key, NEW.period, NEW.timezone, NEW.per, NEW.includes)
+          IS DISTINCT FROM (OLD.scope_mask, OLD.scope_key, OLD.period, OLD.timezone, OLD.per, OLD.includes) THEN
+        PERFORM llm_cost.rebuild_budget_spend(NEW.id);
+    END IF;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION llm_cost._budget_changed() IS 'Trigger: rebuilds a budget''s running spend when it is created or its coverage changes.';
+CREATE TRIGGER budgets_rebuild_spend AFTER INSERT OR UPDATE ON llm_cost.budgets
+    FOR EACH ROW EXECUTE FUNCTION llm_cost._budget_changed();
+
+---------------------------------------------------------------------------
+-- Pre-call checks and status
+---------------------------------------------------------------------------
+
+CREATE FUNCTION llm_cost.check_spend(estimated_cost numeric DEFAULT 0, tenant_id text DEFAULT NULL,
+                                     project_id text DEFAULT NULL, user_id text DEFAULT NULL,
+                                     agent_id text DEFAULT NULL, provider text DEFAULT NULL,
+                                     model text DEFAULT NULL, session_id text DEFAULT NULL,
+                                     at timestamptz DEFAULT now())
+RETURNS TABLE (budget_id bigint, name text, per_value text, period_start timestamptz, period_end timestamptz,
+               amount numeric, spent numeric, remaining numeric, headroom_after numeric,
+               hard_limit boolean, would_exceed boolean)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF estimated_cost IS NULL OR NOT llm_cost.is_valid_amount(estimated_cost) THEN
+        RAISE EXCEPTION 'llm_cost.check_spend: estimated_cost must be a finite, non-negative number (got %)',
+            coalesce(estimated_cost::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN QUERY
+    WITH masks AS (SELECT DISTINCT b.scope_mask FROM llm_cost.budgets AS b WHERE b.enabled),
+    matched AS (
+        SELECT b.*,
+               CASE b.per WHEN 'tenant_id' THEN check_spend.tenant_id WHEN 'project_id' THEN check_spend.project_id
+                          WHEN 'user_id' THEN check_spend.user_id WHEN 'agent_id' THEN check_spend.agent_id
+                          WHEN 'session_id' THEN check_spend.session_id WHEN 'provider' THEN lower(check_spend.provider)
+                          WHEN 'model' THEN check_spend.model ELSE '' END AS the_per_value
+          FROM masks AS m
+          JOIN llm_cost.budgets AS b
+            ON b.enabled AND b.scope_mask = m.scope_mask
+           AND b.scope_key = llm_cost.scope_key(m.scope_mask, check_spend.tenant_id, check_spend.project_id,
+                                                check_spend.user_id, check_spend.agent_id, check_spend.session_id,
+                                                check_spend.provider, check_spend.model)
+         WHERE b.includes IN ('all', 'llm'))
+    SELECT b.id, b.name, nullif(b.the_per_value, ''),
+           llm_cost.period_start(b.period, b.timezone, at), llm_cost.period_end(b.period, b.timezone, at),
+           b.amount, coalesce(s.spent, 0), b.amount - coalesce(s.spent, 0),
+           b.amount - coalesce(s.spent, 0) - estimated_cost,
+           b.hard_limit, coalesce(s.spent, 0) + estimated_cost > b.amount
+      FROM matched AS b
+      LEFT JOIN llm_cost.budget_spend AS s
+        ON s.budget_id = b.id AND s.period_start = llm_cost.period_start(b.period, b.timezone, at)
+       AND s.per_value = b.the_per_value
+     WHERE b.the_per_value IS NOT NULL          -- a per budget needs that dimension to apply
+     ORDER BY b.amount - coalesce(s.spent, 0) - estimated_cost, b.id;
+END $$;
+COMMENT ON FUNCTION llm_cost.check_spend(numeric, text, text, text, text, text, text, text, timestamptz) IS
+  'The budgets a call with these dimensions would count against, with spent, remaining and the headroom left after estimated_cost; tightest first.';
+
+CREATE FUNCTION llm_cost.can_spend(estimated_cost numeric DEFAULT 0, tenant_id text DEFAULT NULL,
+                                   project_id text DEFAULT NULL, user_id text DEFAULT NULL,
+                                   agent_id text DEFAULT NULL, provider text DEFAULT NULL,
+                                   model text DEFAULT NULL, session_id text DEFAULT NULL,
+                                   at timestamptz DEFAULT now())
+RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT NOT EXISTS (
+        SELECT FROM llm_cost.check_spend(estimated_cost, tenant_id, project_id, user_id, agent_id,
+                                         provider, model, session_id, at) AS c
+         WHERE c.hard_limit AND c.would_exceed)
+$$;
+COMMENT ON FUNCTION llm_cost.can_spend(numeric, text, text, text, text, text, text, text, timestamptz) IS
+  'False when a matching hard-limit budget would go over its amount with estimated_cost more spend this period. Usage rows are recorded whatever this says.';
+
+CREATE VIEW llm_cost.budget_status WITH (security_invoker = true) AS
+SELECT b.id AS budget_id,
+       b.name,
+       nullif(s.per_value, '') AS per_value,
+       cur.period_start,
+       llm_cost.period_end(b.period, b.timezone, now()) AS period_end,
+       b.amount,
+       coalesce(s.spent, 0) AS spent,
+       b.amount - coalesce(s.spent, 0) AS remaining,
+       round(100 * coalesce(s.spent, 0) / b.amount, 2) AS percent_used,
+       coalesce(s.calls, 0) AS calls,
+       NULL::numeric AS forecast,
+       NULL::timestamptz AS exhausts_at,
+       CASE WHEN coalesce(s.spent, 0) >= b.amount THEN 'exceeded'
+            WHEN 100 * coalesce(s.spent, 0) / b.amount >= b.thresholds[1] THEN 'warning'
+            ELSE 'ok' END AS status,
+       b.currency,
+       b.period,
+       b.hard_limit,
+       cur.period_start AS time
+  FROM llm_cost.budgets AS b
+ CROSS JOIN LATERAL (SELECT llm_cost.period_start(b.period, b.timezone, now()) AS period_start) AS cur
+  LEFT JOIN llm_cost.budget_spend AS s
+    ON s.budget_id = b.id AND s.period_start = cur.period_start
+ WHERE b.enabled
+   -- a per budget shows one row per value seen this period; others always show
+   AND (b.per IS NULL OR s.budget_id IS NOT NULL);
+COMMENT ON VIEW llm_cost.budget_status IS
+  'Each enabled budget (and per value) in its current period: spent, remaining, percent_used, calls, status (ok, warning from the first threshold, exceeded). forecast and exhausts_at arrive with the forecasting release.';
+
+SELECT pg_catalog.pg_extension_config_dump('llm_cost.budgets', '');
+SELECT pg_catalog.pg_extension_config_dump('llm_cost.budgets_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('llm_cost.budget_spend', '');
+SELECT pg_catalog.pg_extension_config_dump('llm_cost.notifications', '');
+SELECT pg_catalog.pg_extension_config_dump('llm_cost.notifications_id_seq', '');

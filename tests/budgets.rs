@@ -1,0 +1,328 @@
+//! Budgets, alerts and the queue over real connections to a throwaway server:
+//! concurrent writers, LISTEN/NOTIFY at commit, competing consumers, periods in
+//! a non-UTC time zone.
+
+mod common;
+
+use common::{sqlstate, TestCluster};
+use postgres::fallible_iterator::FallibleIterator;
+use std::collections::HashSet;
+use std::time::Duration;
+
+fn count(c: &mut postgres::Client, sql: &str) -> i64 {
+    c.query_one(sql, &[]).unwrap_or_else(|e| panic!("{sql}: {e}")).get(0)
+}
+
+/// Every threshold that spend has reached fired exactly once per (budget,
+/// period, per value), and none that it has not reached.
+fn assert_alerts_match_spend(c: &mut postgres::Client) {
+    let wrong = count(
+        c,
+        "WITH expected AS (
+             SELECT s.budget_id, s.period_start, nullif(s.per_value, '') AS per_value, t AS threshold
+               FROM llm_cost.budget_spend AS s
+               JOIN llm_cost.budgets AS b ON b.id = s.budget_id, unnest(b.thresholds) AS t
+              WHERE s.spent >= b.amount * t / 100),
+         fired AS (
+             SELECT budget_id, period_start, per_value, threshold, count(*) AS n
+               FROM llm_cost.notifications WHERE kind IN ('budget_threshold', 'budget_exceeded')
+              GROUP BY 1, 2, 3, 4)
+         SELECT count(*) FROM expected e FULL JOIN fired f
+             ON (e.budget_id, e.period_start, e.threshold) = (f.budget_id, f.period_start, f.threshold)
+            AND e.per_value IS NOT DISTINCT FROM f.per_value
+          WHERE e.budget_id IS NULL OR f.budget_id IS NULL OR f.n <> 1",
+    );
+    assert_eq!(wrong, 0, "alerts do not match the thresholds spend reached");
+}
+
+#[test]
+fn concurrent_writers_keep_spend_exact_and_fire_each_threshold_once() {
+    let cluster = TestCluster::start("budgets_concurrent", &["max_connections = 60"]);
+    let mut c = cluster.database_with_extension("conc");
+    // Each row costs 1000 input tokens of gpt-4o = $0.0025; 16 x 2000 rows = $80.
+    c.batch_execute(
+        "INSERT INTO llm_cost.budgets (name, amount, period) VALUES ('global', 60, 'day');
+         INSERT INTO llm_cost.budgets (name, amount, period, tenant_id) VALUES ('tenant-t1', 15, 'day', 't1');
+         INSERT INTO llm_cost.budgets (name, amount, period, per) VALUES ('every user', 1, 'day', 'user_id');
+         INSERT INTO llm_cost.budgets (name, amount, period, provider, model, thresholds)
+              VALUES ('gpt-4o total', 50, 'total', 'OpenAI', 'gpt-4o', '{25, 50, 75, 100, 150}');",
+    )
+    .unwrap();
+    let at = "2026-05-05 12:00:00+00";
+    let handles: Vec<_> = (0..16)
+        .map(|w| {
+            let conn = cluster.conn_string("conc");
+            std::thread::spawn(move || {
+                let mut c = postgres::Client::connect(&conn, postgres::NoTls).unwrap();
+                let tenant = format!("t{}", w % 4);
+                for batch in 0..400 {
+                    // 5 rows per statement, 4 users per writer
+                    let mut sql = String::from(
+                        "INSERT INTO llm_cost.usage (occurred_at, provider, model, input_tokens, tenant_id, user_id) VALUES ",
+                    );
+                    for r in 0..5 {
+                        if r > 0 {
+                            sql.push(',');
+                        }
+                        sql.push_str(&format!("('{at}', 'openai', 'gpt-4o', 1000, '{tenant}', 'w{w}-u{}')", (batch + r) % 4));
+                    }
+                    c.batch_execute(&sql).unwrap();
+                    if batch % 50 == 7 {
+                        // a transaction that rolls back counts for nothing and alerts nobody
+                        c.batch_execute(&format!("BEGIN; {sql}; ROLLBACK")).unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.usage"), 32_000);
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0);
+    let global: String = c
+        .query_one("SELECT spent::text FROM llm_cost.budget_spend WHERE budget_id = 1", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(global.parse::<f64>().unwrap(), 80.0);
+    // 64 users x 500 rows x 0.0025 = 1.25 each: every user crossed all four thresholds
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend WHERE budget_id = 3"), 64);
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.notifications WHERE budget_id = 3"), 64 * 4);
+    // the global budget crossed 50, 80, 90, 100; the gpt-4o budget 25..150
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.notifications WHERE budget_id = 1"), 4);
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.notifications WHERE budget_id = 4"), 5);
+    assert_alerts_match_spend(&mut c);
+
+    // deletes and reprice corrections keep spend exact too
+    c.batch_execute(
+        "DELETE FROM llm_cost.usage WHERE user_id = 'w0-u0';
+         SELECT llm_cost.set_price('openai', 'gpt-4o', 5, 10, valid_from => '2026-01-01');
+         SELECT llm_cost.reprice('2026-05-01', '2026-06-01');",
+    )
+    .unwrap();
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0);
+    let global: String = c
+        .query_one("SELECT spent::text FROM llm_cost.budget_spend WHERE budget_id = 1", &[])
+        .unwrap()
+        .get(0);
+    // 31,500 rows x 1000 tokens x $5 per million
+    assert_eq!(global.parse::<f64>().unwrap(), 157.5);
+}
+
+#[test]
+fn listeners_hear_alerts_at_commit_and_never_for_a_rollback() {
+    let cluster = TestCluster::start("budgets_listen", &[]);
+    let mut w = cluster.database_with_extension("listen");
+    w.batch_execute("INSERT INTO llm_cost.budgets (name, amount, period, thresholds) VALUES ('b', 1, 'month', '{50, 100}')")
+        .unwrap();
+    let mut l = cluster.connect("listen");
+    l.batch_execute("LISTEN llm_cost").unwrap();
+    // Everything announced until nothing more arrives for wait_ms.
+    let drain = |l: &mut postgres::Client, wait_ms: u64| -> Vec<String> {
+        let mut notifications = l.notifications();
+        let mut it = notifications.timeout_iter(Duration::from_millis(wait_ms));
+        let mut heard = Vec::new();
+        while let Some(n) = it.next().unwrap() {
+            heard.push(n.payload().to_string());
+        }
+        heard
+    };
+
+    // $0.75 crosses 50% inside an open transaction: nothing is heard before commit
+    w.batch_execute("BEGIN; INSERT INTO llm_cost.usage (provider, model, cost) VALUES ('x', 'y', 0.75)").unwrap();
+    assert!(drain(&mut l, 300).is_empty());
+    w.batch_execute("ROLLBACK").unwrap();
+    assert!(drain(&mut l, 300).is_empty(), "a rolled-back alert was announced");
+    assert_eq!(count(&mut w, "SELECT count(*) FROM llm_cost.notifications WHERE kind LIKE 'budget%'"), 0);
+
+    w.batch_execute("INSERT INTO llm_cost.usage (provider, model, cost) VALUES ('x', 'y', 0.75)").unwrap();
+    let heard = drain(&mut l, 2000);
+    let budget_alerts: Vec<serde_json::Value> = heard
+        .iter()
+        .map(|p| serde_json::from_str::<serde_json::Value>(p).unwrap())
+        .filter(|v| v["kind"] == "budget_threshold")
+        .collect();
+    assert_eq!(budget_alerts.len(), 1, "{heard:?}");
+    let id = budget_alerts[0]["id"].as_i64().unwrap();
+    assert_eq!(budget_alerts[0]["budget_id"].as_i64(), Some(1));
+    assert_eq!(budget_alerts[0]["threshold"].to_string(), "50");
+    let kind: String = w.query_one("SELECT kind FROM llm_cost.notifications WHERE id = $1", &[&id]).unwrap().get(0);
+    assert_eq!(kind, "budget_threshold");
+    assert!(heard.iter().all(|p| p.len() < 8000));
+
+    // crossing 100% in the next statement: exactly one more
+    w.batch_execute("INSERT INTO llm_cost.usage (provider, model, cost) VALUES ('x', 'y', 0.5)").unwrap();
+    let heard = drain(&mut l, 2000);
+    assert_eq!(heard.iter().filter(|p| p.contains("budget_exceeded")).count(), 1, "{heard:?}");
+}
+
+#[test]
+fn competing_consumers_never_get_the_same_notification() {
+    let cluster = TestCluster::start("budgets_queue", &[]);
+    let mut c = cluster.database_with_extension("queue");
+    c.batch_execute(
+        "SELECT llm_cost._queue_notification('test', 'k' || g, jsonb_build_object('n', g)) FROM generate_series(1, 600) g",
+    )
+    .unwrap();
+    let consumers: Vec<_> = (0..2)
+        .map(|_| {
+            let conn = cluster.conn_string("queue");
+            std::thread::spawn(move || {
+                let mut c = postgres::Client::connect(&conn, postgres::NoTls).unwrap();
+                let mut got = Vec::new();
+                loop {
+                    let mut tx = c.transaction().unwrap();
+                    let ids: Vec<i64> =
+                        tx.query("SELECT id FROM llm_cost.claim_notifications(7)", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+                    if ids.is_empty() {
+                        break;
+                    }
+                    for id in &ids {
+                        let acked: bool = tx.query_one("SELECT llm_cost.ack_notification($1)", &[id]).unwrap().get(0);
+                        assert!(acked);
+                    }
+                    tx.commit().unwrap();
+                    got.extend(ids);
+                }
+                got
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for h in consumers {
+        let got = h.join().unwrap();
+        assert!(!got.is_empty(), "both consumers should get work");
+        all.extend(got);
+    }
+    let unique: HashSet<i64> = all.iter().copied().collect();
+    assert_eq!(unique.len(), all.len(), "a notification was claimed twice");
+    assert_eq!(all.len(), 600);
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.notifications WHERE delivered_at IS NULL"), 0);
+
+    // a claimed but unacked row returns after its lease; a failed one after its backoff
+    c.batch_execute("SELECT llm_cost._queue_notification('test', 'lease', '{}')").unwrap();
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.claim_notifications(10, '300 milliseconds')"), 1);
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.claim_notifications(10)"), 0);
+    std::thread::sleep(Duration::from_millis(400));
+    let row = c.query_one("SELECT id, attempts FROM llm_cost.claim_notifications(10)", &[]).unwrap();
+    let (id, attempts): (i64, i32) = (row.get(0), row.get(1));
+    assert_eq!(attempts, 2);
+    c.query_one("SELECT llm_cost.fail_notification($1, 'smtp timeout')", &[&id]).unwrap();
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.claim_notifications(10)"), 0, "retried before its backoff");
+    let err: String = c.query_one("SELECT last_error FROM llm_cost.notifications WHERE id = $1", &[&id]).unwrap().get(0);
+    assert_eq!(err, "smtp timeout");
+}
+
+#[test]
+fn periods_follow_the_budget_time_zone() {
+    let cluster = TestCluster::start("budgets_tz", &[]);
+    let mut c = cluster.database_with_extension("tz");
+    c.batch_execute(
+        "SET TimeZone = 'UTC';
+         INSERT INTO llm_cost.budgets (name, amount, period, timezone, thresholds)
+              VALUES ('ny daily', 1, 'day', 'America/New_York', '{100}');
+         -- 23:30 on March 7 in New York, then 00:30 on March 8
+         INSERT INTO llm_cost.usage (occurred_at, provider, model, cost) VALUES ('2026-03-08 04:30+00', 'x', 'y', 1);
+         INSERT INTO llm_cost.usage (occurred_at, provider, model, cost) VALUES ('2026-03-08 05:30+00', 'x', 'y', 1);",
+    )
+    .unwrap();
+    let periods: Vec<String> = c
+        .query("SELECT period_start::text FROM llm_cost.budget_spend ORDER BY period_start", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(periods, vec!["2026-03-07 05:00:00+00", "2026-03-08 05:00:00+00"]);
+    // each day fired its 100% once: a new period starts the thresholds again
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.notifications WHERE kind = 'budget_exceeded'"), 2);
+    // the same instants as seen by a session in another time zone change nothing
+    c.batch_execute("SET TimeZone = 'Asia/Tokyo'; INSERT INTO llm_cost.usage (occurred_at, provider, model, cost) VALUES ('2026-03-08 05:45+00', 'x', 'y', 1)")
+        .unwrap();
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.notifications WHERE kind = 'budget_exceeded'"), 2);
+    assert_alerts_match_spend(&mut c);
+    // a weekly budget starts on Monday in its own zone
+    let monday: String = c
+        .query_one("SELECT llm_cost.period_start('week', 'Asia/Tokyo', '2026-03-08 16:00+00')::text", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(monday, "2026-03-09 00:00:00+09");
+}
+
+#[test]
+fn hard_limits_and_budget_validation() {
+    let cluster = TestCluster::start("budgets_checks", &[]);
+    let mut c = cluster.database_with_extension("checks");
+    c.batch_execute(
+        "INSERT INTO llm_cost.budgets (name, amount, period, tenant_id, hard_limit) VALUES ('acme cap', 2, 'month', 'acme', true);
+         INSERT INTO llm_cost.budgets (name, amount, period, per, hard_limit) VALUES ('per session', 0.5, 'total', 'session_id', true);
+         INSERT INTO llm_cost.budgets (name, amount, period) VALUES ('soft', 0.1, 'month');
+         INSERT INTO llm_cost.usage (provider, model, cost, tenant_id, session_id) VALUES ('x', 'y', 1.5, 'acme', 's1');",
+    )
+    .unwrap();
+    let can = |c: &mut postgres::Client, sql: &str| -> bool { c.query_one(sql, &[]).unwrap().get(0) };
+    assert!(can(&mut c, "SELECT llm_cost.can_spend(0.4, tenant_id => 'acme', session_id => 's2')"));
+    assert!(!can(&mut c, "SELECT llm_cost.can_spend(0.6, tenant_id => 'acme', session_id => 's2')"));
+    assert!(!can(&mut c, "SELECT llm_cost.can_spend(0.01, tenant_id => 'acme', session_id => 's1')"));
+    assert!(can(&mut c, "SELECT llm_cost.can_spend(5, tenant_id => 'other')"), "a soft budget never blocks");
+    // over a hard limit the usage row is still recorded
+    c.batch_execute("INSERT INTO llm_cost.usage (provider, model, cost, tenant_id, session_id) VALUES ('x', 'y', 9, 'acme', 's1')")
+        .unwrap();
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.usage"), 2);
+    let status: String = c
+        .query_one("SELECT status FROM llm_cost.budget_status WHERE name = 'acme cap'", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(status, "exceeded");
+
+    for (sql, code) in [
+        ("INSERT INTO llm_cost.budgets (name, amount) VALUES ('a', 0)", "22023"),
+        ("INSERT INTO llm_cost.budgets (name, amount) VALUES ('a', 'NaN')", "22023"),
+        ("INSERT INTO llm_cost.budgets (name, amount, period) VALUES ('a', 1, 'fortnight')", "22023"),
+        ("INSERT INTO llm_cost.budgets (name, amount, timezone) VALUES ('a', 1, 'Mars/Olympus')", "22023"),
+        ("INSERT INTO llm_cost.budgets (name, amount, thresholds) VALUES ('a', 1, '{0}')", "22023"),
+        ("INSERT INTO llm_cost.budgets (name, amount, thresholds) VALUES ('a', 1, '{50, 1001}')", "22023"),
+        ("INSERT INTO llm_cost.budgets (name, amount, per) VALUES ('a', 1, 'favourite_colour')", "22023"),
+        ("INSERT INTO llm_cost.budgets (name, amount, includes) VALUES ('a', 1, 'everything')", "22023"),
+        ("INSERT INTO llm_cost.budgets (name, amount) VALUES ('soft', 1)", "23505"),
+        ("SELECT llm_cost.can_spend(-1)", "22023"),
+        ("SELECT llm_cost.claim_notifications(0)", "22023"),
+    ] {
+        let err = c.batch_execute(sql).expect_err(sql);
+        assert_eq!(sqlstate(&err), code, "{sql}: {err:?}");
+    }
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budgets"), 3);
+}
+
+#[test]
+fn compute_spend_counts_toward_budgets_and_executions() {
+    let cluster = TestCluster::start("budgets_compute", &[]);
+    let mut c = cluster.database_with_extension("compute");
+    c.batch_execute(
+        "SELECT llm_cost.set_resource_price('cpu', 'core-hour', 0.04, valid_from => '2026-01-01');
+         SELECT llm_cost.set_resource_price('gpu', 'GPU-hour', 2.5, valid_from => '2026-01-01');
+         INSERT INTO llm_cost.budgets (name, amount, period, includes) VALUES ('all', 100, 'month', 'all'), ('llm only', 100, 'month', 'llm');
+         INSERT INTO llm_cost.usage (occurred_at, provider, model, input_tokens, execution_id)
+              VALUES ('2026-04-01 10:00+00', 'openai', 'gpt-4o', 1000000, 'run-1');
+         INSERT INTO llm_cost.resource_usage (occurred_at, resource_type, quantity, unit, duration_seconds, execution_id) VALUES
+              ('2026-04-01 10:00+00', 'cpu', 2, 'core', 1800, 'run-1'),       -- 2 cores x 0.5 h x 0.04 = 0.04
+              ('2026-04-01 10:00+00', 'gpu', 1.5, 'GPU-hour', NULL, 'run-1');  -- 1.5 x 2.5 = 3.75",
+    )
+    .unwrap();
+    let row = c
+        .query_one("SELECT model_cost::text, compute_cost::text, total_cost::text, calls FROM llm_cost.execution_costs WHERE execution_id = 'run-1'", &[])
+        .unwrap();
+    let (model, compute, total, calls): (String, String, String, i64) = (row.get(0), row.get(1), row.get(2), row.get(3));
+    assert_eq!((model.as_str(), compute.as_str(), total.as_str(), calls), ("2.5", "3.79", "6.29", 1));
+    let spent: Vec<String> = c
+        .query("SELECT spent::text FROM llm_cost.budget_spend ORDER BY budget_id", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(spent, vec!["6.29", "2.5"]);
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0);
+    let err = c
+        .batch_execute("INSERT INTO llm_cost.resource_usage (resource_type, quantity, unit) VALUES ('cpu', 1, 'GB')")
+        .expect_err("unit mismatch");
+    assert_eq!(sqlstate(&err), "22023");
+}

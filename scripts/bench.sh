@@ -3,12 +3,21 @@
 #   (a) llm_cost() calls/s vs the same formula in SQL and PL/pgSQL with a table lookup per call
 #   (b) ingest rows/s with the pricing trigger vs an identical table without triggers:
 #       single-row INSERTs from 1 and 8 pgbench clients, and COPY of 1M rows
-# Usage: scripts/bench.sh [--quick]   (quick: shorter runs, for a smoke test)
+#   (c) budgets: ingest with pricing + budgets vs the bare table, contention on one shared
+#       budget, 100k budgets vs 1, COPY with budgets (bench/budgets.sh)
+# Usage: scripts/bench.sh [--quick] [pricing|budgets|all]   (quick: shorter runs, for a smoke test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/cluster.sh
 
-QUICK=${1:-}
+QUICK=""; SECTION=all
+for arg in "$@"; do
+  case "$arg" in
+    --quick) QUICK=--quick ;;
+    pricing|budgets|all) SECTION=$arg ;;
+    *) echo "usage: $0 [--quick] [pricing|budgets|all]" >&2; exit 2 ;;
+  esac
+done
 CALLS=2000000; PGBENCH_SECONDS=15; COPY_ROWS=1000000; ROUNDS=3
 if [ "$QUICK" = "--quick" ]; then CALLS=200000; PGBENCH_SECONDS=3; COPY_ROWS=100000; ROUNDS=1; fi
 
@@ -38,6 +47,44 @@ best_of() { # best_of N SQL → smallest time
 rate() { echo "scale=0; $1 / $2" | bc -l; }
 ratio() { echo "scale=2; $1 / $2" | bc -l; }
 
+pgbench_tps() { # pgbench_tps SCRIPT CLIENTS → tps
+  pgbench -n -f "$1" -c "$2" -j "$2" -T "$PGBENCH_SECONDS" postgres 2>/dev/null | awk '/^tps/ {print int($3)}'
+}
+# compare_inserts LABEL BARE_SCRIPT SCRIPT CLIENTS: alternating runs, best of each, one table row
+compare_inserts() {
+  local bare=0 priced=0 b p
+  for _ in $(seq "$ROUNDS"); do
+    b=$(pgbench_tps "$2" "$4"); [ "$b" -gt "$bare" ] && bare=$b
+    p=$(pgbench_tps "$3" "$4"); [ "$p" -gt "$priced" ] && priced=$p
+  done
+  echo "| $1 | $bare | $priced | $(ratio "$priced" "$bare") |"
+}
+
+DATA="$CLUSTER_DIR/usage.copy"
+COLS="occurred_at, provider, model, input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, user_id, agent_id"
+psql -q -X -v ON_ERROR_STOP=1 -d postgres -c "COPY (
+  SELECT now() - (g || ' seconds')::interval, 'openai', bench.model(g), 100 + g % 5000, 300 + g % 700, (100 + g % 5000) / 4,
+         CASE WHEN bench.model(g) IN ('o1', 'o3-mini', 'gpt-5', 'gpt-5-mini') THEN g % 300 ELSE 0 END,
+         'user' || g % 1000, 'agent' || g % 20
+    FROM generate_series(1, $COPY_ROWS) g) TO '$DATA'"
+copy_time() { # copy_time TABLE
+  psql -q -X -d postgres -c "TRUNCATE $1" >/dev/null
+  psql -q -X -d postgres -c "CHECKPOINT" >/dev/null
+  time_sql "COPY $1 ($COLS) FROM '$DATA'"
+}
+# compare_copies LABEL: COPY into the bare table and into the ledger, best of each
+compare_copies() {
+  local t_bare="" t_priced="" t
+  for _ in $(seq "$ROUNDS"); do
+    t=$(copy_time bench.usage_bare); if [ -z "$t_bare" ] || (( $(echo "$t < $t_bare" | bc -l) )); then t_bare=$t; fi
+    t=$(copy_time llm_cost.usage); if [ -z "$t_priced" ] || (( $(echo "$t < $t_priced" | bc -l) )); then t_priced=$t; fi
+  done
+  local r_bare r_priced
+  r_bare=$(rate "$COPY_ROWS" "$t_bare"); r_priced=$(rate "$COPY_ROWS" "$t_priced")
+  echo "| $1 | $r_bare | $r_priced | $(ratio "$r_priced" "$r_bare") |"
+}
+
+if [ "$SECTION" != budgets ]; then
 echo
 echo "## (a) pricing calls per second (one core, $CALLS calls, best of $ROUNDS)"
 ARGS="bench.model(g), g % 5000, 300, (g % 5000) / 4, 0, 0"
@@ -66,39 +113,18 @@ INSERT INTO llm_cost.usage (provider, model, input_tokens, output_tokens, cached
 SQL
 sed 's/llm_cost.usage/bench.usage_bare/' "$CLUSTER_DIR/insert_priced.sql" > "$CLUSTER_DIR/insert_bare.sql"
 
-pgbench_tps() { # pgbench_tps SCRIPT CLIENTS → tps
-  pgbench -n -f "$1" -c "$2" -j "$2" -T "$PGBENCH_SECONDS" postgres 2>/dev/null | awk '/^tps/ {print int($3)}'
-}
 echo "| workload | bare rows/s | priced rows/s | ratio |"
 echo "|---|---:|---:|---:|"
 for clients in 1 8; do
-  bare=0; priced=0
-  for _ in $(seq "$ROUNDS"); do   # alternate, keep the best of each
-    b=$(pgbench_tps "$CLUSTER_DIR/insert_bare.sql" "$clients"); [ "$b" -gt "$bare" ] && bare=$b
-    p=$(pgbench_tps "$CLUSTER_DIR/insert_priced.sql" "$clients"); [ "$p" -gt "$priced" ] && priced=$p
-  done
-  echo "| single-row INSERT, $clients client(s), ${PGBENCH_SECONDS}s | $bare | $priced | $(ratio "$priced" "$bare") |"
+  compare_inserts "single-row INSERT, $clients client(s), ${PGBENCH_SECONDS}s" \
+    "$CLUSTER_DIR/insert_bare.sql" "$CLUSTER_DIR/insert_priced.sql" "$clients"
 done
-
-DATA="$CLUSTER_DIR/usage.copy"
-COLS="occurred_at, provider, model, input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, user_id, agent_id"
-psql -q -X -v ON_ERROR_STOP=1 -d postgres -c "COPY (
-  SELECT now() - (g || ' seconds')::interval, 'openai', bench.model(g), 100 + g % 5000, 300 + g % 700, (100 + g % 5000) / 4,
-         CASE WHEN bench.model(g) IN ('o1', 'o3-mini', 'gpt-5', 'gpt-5-mini') THEN g % 300 ELSE 0 END,
-         'user' || g % 1000, 'agent' || g % 20
-    FROM generate_series(1, $COPY_ROWS) g) TO '$DATA'"
-copy_time() { # copy_time TABLE
-  psql -q -X -d postgres -c "TRUNCATE $1" >/dev/null
-  psql -q -X -d postgres -c "CHECKPOINT" >/dev/null
-  time_sql "COPY $1 ($COLS) FROM '$DATA'"
-}
-t_bare=""; t_priced=""
-for _ in $(seq "$ROUNDS"); do
-  t=$(copy_time bench.usage_bare); if [ -z "$t_bare" ] || (( $(echo "$t < $t_bare" | bc -l) )); then t_bare=$t; fi
-  t=$(copy_time llm_cost.usage); if [ -z "$t_priced" ] || (( $(echo "$t < $t_priced" | bc -l) )); then t_priced=$t; fi
-done
+compare_copies "COPY of $COPY_ROWS rows"
 unpriced=$(psql -X -tA -d postgres -c "SELECT count(*) FROM llm_cost.usage WHERE cost IS NULL")
-r_bare=$(rate "$COPY_ROWS" "$t_bare"); r_priced=$(rate "$COPY_ROWS" "$t_priced")
-echo "| COPY of $COPY_ROWS rows | $r_bare | $r_priced | $(ratio "$r_priced" "$r_bare") |"
 echo
 echo "(unpriced rows after the priced COPY: $unpriced)"
+fi
+
+if [ "$SECTION" != pricing ]; then
+  source bench/budgets.sh
+fi

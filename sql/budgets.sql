@@ -29,15 +29,17 @@ COMMENT ON FUNCTION llm_cost.is_budget_dimension(text) IS
   'True for a dimension a budget can apply per value of: tenant_id, project_id, user_id, agent_id, session_id, execution_id, operation, provider, model.';
 
 -- Start of the calendar period containing `at`, in time zone `tz`.
+-- STABLE, like date_trunc with a time zone (zone rules can change); that lets
+-- the planner inline it into the spend query instead of calling it per row.
 CREATE FUNCTION llm_cost.period_start(period text, tz text, at timestamptz) RETURNS timestamptz
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL SAFE
 RETURN CASE WHEN period = 'total' THEN '-infinity'::timestamptz
             ELSE date_trunc(period, at, tz) END;
 COMMENT ON FUNCTION llm_cost.period_start(text, text, timestamptz) IS
   'Start of the calendar period (day, week = ISO week from Monday, month, quarter, year; total = -infinity) containing at, in time zone tz.';
 
 CREATE FUNCTION llm_cost.period_end(period text, tz text, at timestamptz) RETURNS timestamptz
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL SAFE
 RETURN CASE WHEN period = 'total' THEN 'infinity'::timestamptz
             ELSE (date_trunc(period, at, tz) AT TIME ZONE tz
                   + ('1 ' || period)::interval) AT TIME ZONE tz END;
@@ -56,17 +58,18 @@ RETURN (tenant_id IS NOT NULL)::int + 2 * (project_id IS NOT NULL)::int + 4 * (u
 COMMENT ON FUNCTION llm_cost.scope_mask(text, text, text, text, text, text, text) IS
   'Internal: which of a budget''s scope columns are set, as bits.';
 
+-- Only immutable operators (|| rather than concat_ws), so it can be inlined and
+-- used in the budgets' generated columns.
 CREATE FUNCTION llm_cost.scope_key(mask integer, tenant_id text, project_id text, user_id text, agent_id text,
                                    session_id text, provider text, model text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN concat_ws(E'\x1f',
-                 CASE WHEN mask & 1 <> 0 THEN coalesce(tenant_id, E'\x1e') END,
-                 CASE WHEN mask & 2 <> 0 THEN coalesce(project_id, E'\x1e') END,
-                 CASE WHEN mask & 4 <> 0 THEN coalesce(user_id, E'\x1e') END,
-                 CASE WHEN mask & 8 <> 0 THEN coalesce(agent_id, E'\x1e') END,
-                 CASE WHEN mask & 16 <> 0 THEN coalesce(session_id, E'\x1e') END,
-                 CASE WHEN mask & 32 <> 0 THEN coalesce(lower(provider), E'\x1e') END,
-                 CASE WHEN mask & 64 <> 0 THEN coalesce(model, E'\x1e') END);
+RETURN CASE WHEN mask & 1 <> 0 THEN coalesce(tenant_id, E'\x1e') ELSE '' END || E'\x1f'
+    || CASE WHEN mask & 2 <> 0 THEN coalesce(project_id, E'\x1e') ELSE '' END || E'\x1f'
+    || CASE WHEN mask & 4 <> 0 THEN coalesce(user_id, E'\x1e') ELSE '' END || E'\x1f'
+    || CASE WHEN mask & 8 <> 0 THEN coalesce(agent_id, E'\x1e') ELSE '' END || E'\x1f'
+    || CASE WHEN mask & 16 <> 0 THEN coalesce(session_id, E'\x1e') ELSE '' END || E'\x1f'
+    || CASE WHEN mask & 32 <> 0 THEN coalesce(lower(provider), E'\x1e') ELSE '' END || E'\x1f'
+    || CASE WHEN mask & 64 <> 0 THEN coalesce(model, E'\x1e') ELSE '' END;
 COMMENT ON FUNCTION llm_cost.scope_key(integer, text, text, text, text, text, text, text) IS
   'Internal: the lookup key of a usage row for budgets whose scope sets the columns in mask (NULLs never match a budget value).';
 
@@ -241,6 +244,28 @@ END $$;
 COMMENT ON FUNCTION llm_cost._queue_notification(text, text, jsonb, bigint, timestamptz, text, numeric) IS
   'Internal: queues a notification once per dedupe_key and announces it with pg_notify (delivered at commit).';
 
+-- Queues the alert for one threshold crossed by one budget, period and per value.
+CREATE FUNCTION llm_cost._queue_budget_alert(budget_id bigint, period_start timestamptz, per_value text,
+                                             spent numeric, threshold numeric) RETURNS bigint
+LANGUAGE sql AS $$
+    SELECT llm_cost._queue_notification(
+               CASE WHEN threshold >= 100 THEN 'budget_exceeded' ELSE 'budget_threshold' END,
+               -- canonical text: the session's TimeZone or DateStyle must not change the key
+               format('budget:%s:%s:%s:%s', b.id,
+                      CASE WHEN isfinite(period_start) THEN extract(epoch FROM period_start)::bigint::text ELSE 'total' END,
+                      per_value, trim_scale(threshold)),
+               jsonb_build_object('threshold', threshold, 'spent', spent, 'amount', b.amount,
+                                  'currency', b.currency, 'percent_used', round(100 * spent / b.amount, 2),
+                                  'period', b.period, 'period_start', period_start,
+                                  'period_end', llm_cost.period_end(b.period, b.timezone, period_start),
+                                  'per_value', nullif(per_value, '')),
+               b.id, period_start, nullif(per_value, ''), threshold)
+      FROM llm_cost.budgets AS b
+     WHERE b.id = _queue_budget_alert.budget_id
+$$;
+COMMENT ON FUNCTION llm_cost._queue_budget_alert(bigint, timestamptz, text, numeric, numeric) IS
+  'Internal: queues (once) the alert for a threshold a budget crossed in a period.';
+
 ---------------------------------------------------------------------------
 -- Folding usage into budget spend
 ---------------------------------------------------------------------------
@@ -310,18 +335,7 @@ BEGIN
            AND u.spent >= b.amount * t.threshold / 100
          ORDER BY u.budget_id, u.period_start, u.per_value, t.threshold
     LOOP
-        PERFORM llm_cost._queue_notification(
-            CASE WHEN c.threshold >= 100 THEN 'budget_exceeded' ELSE 'budget_threshold' END,
-            -- canonical text: the session's TimeZone or DateStyle must not change the key
-            format('budget:%s:%s:%s:%s', c.budget_id,
-                   CASE WHEN isfinite(c.period_start) THEN extract(epoch FROM c.period_start)::bigint::text ELSE 'total' END,
-                   c.per_value, trim_scale(c.threshold)),
-            jsonb_build_object('threshold', c.threshold, 'spent', c.spent, 'amount', c.amount,
-                               'currency', c.currency, 'percent_used', round(100 * c.spent / c.amount, 2),
-                               'period', c.period, 'period_start', c.period_start,
-                               'period_end', llm_cost.period_end(c.period, c.timezone, c.period_start),
-                               'per_value', nullif(c.per_value, '')),
-            c.budget_id, c.period_start, nullif(c.per_value, ''), c.threshold);
+        PERFORM llm_cost._queue_budget_alert(c.budget_id, c.period_start, c.per_value, c.spent, c.threshold);
     END LOOP;
 END $$;
 COMMENT ON FUNCTION llm_cost._fold_spend(timestamptz[], numeric[], integer[], text[], text[], text[], text[], text[], text[], text[], text[], text[], text[]) IS
@@ -330,25 +344,6 @@ COMMENT ON FUNCTION llm_cost._fold_spend(timestamptz[], numeric[], integer[], te
 -- The statement triggers: each passes its transition table to _fold_spend as
 -- arrays, so the big query in _fold_spend keeps a cached plan instead of being
 -- planned again for every statement.
-CREATE FUNCTION llm_cost._usage_spend_inserted() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF EXISTS (SELECT FROM llm_cost.budgets WHERE enabled) THEN
-        PERFORM llm_cost._fold_spend(array_agg(occurred_at), array_agg(coalesce(cost, 0)), array_agg(1), array_agg('llm'::text),
-                                     array_agg(tenant_id), array_agg(project_id), array_agg(user_id), array_agg(agent_id),
-                                     array_agg(session_id), array_agg(execution_id), array_agg(operation),
-                                     array_agg(provider), array_agg(model))
-           FROM new_rows;
-    END IF;
-    -- One unpriced_model alert per (provider, model), ever.
-    PERFORM llm_cost._queue_notification('unpriced_model', format('unpriced_model:%s/%s', lower(provider), model),
-                                         jsonb_build_object('provider', lower(provider), 'model', model))
-       FROM (SELECT DISTINCT provider, model FROM new_rows WHERE cost IS NULL) AS u
-      WHERE NOT EXISTS (SELECT FROM llm_cost.notifications AS n
-                         WHERE n.dedupe_key = format('unpriced_model:%s/%s', lower(u.provider), u.model));
-    RETURN NULL;
-END $$;
-
 CREATE FUNCTION llm_cost._usage_spend_deleted() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -381,13 +376,26 @@ BEGIN
     RETURN NULL;
 END $$;
 
+-- Inserts, the hot path, are folded in Rust (src/spend_trigger.rs): an AFTER ROW
+-- trigger matches each inserted row against the cached budget index, and an
+-- AFTER STATEMENT trigger writes the statement's totals with a prepared upsert.
+CREATE FUNCTION llm_cost.usage_spend_row() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'usage_spend_row';
+CREATE FUNCTION llm_cost.usage_spend_flush() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'usage_spend_flush';
+COMMENT ON FUNCTION llm_cost.usage_spend_row() IS 'Trigger: adds an inserted usage row to its statement''s pending budget spend.';
+COMMENT ON FUNCTION llm_cost.usage_spend_flush() IS 'Trigger: writes a statement''s pending budget spend, queues crossed thresholds and unpriced_model alerts.';
+CREATE TRIGGER usage_spend_row AFTER INSERT ON llm_cost.usage
+    FOR EACH ROW EXECUTE FUNCTION llm_cost.usage_spend_row();
 CREATE TRIGGER usage_spend_inserted AFTER INSERT ON llm_cost.usage
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION llm_cost._usage_spend_inserted();
+    FOR EACH STATEMENT EXECUTE FUNCTION llm_cost.usage_spend_flush();
+CREATE TRIGGER budgets_catalog_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON llm_cost.budgets
+    FOR EACH STATEMENT EXECUTE FUNCTION llm_cost.catalog_changed();
 CREATE TRIGGER usage_spend_deleted AFTER DELETE ON llm_cost.usage
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION llm_cost._usage_spend_deleted();
 CREATE TRIGGER usage_spend_updated AFTER UPDATE ON llm_cost.usage
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION llm_cost._usage_spend_updated();
-COMMENT ON FUNCTION llm_cost._usage_spend_inserted() IS 'Trigger: folds inserted usage into budget spend; queues unpriced_model alerts.';
 COMMENT ON FUNCTION llm_cost._usage_spend_deleted() IS 'Trigger: takes deleted usage out of budget spend.';
 COMMENT ON FUNCTION llm_cost._usage_spend_updated() IS 'Trigger: applies changed usage (reprice, corrections) to budget spend.';
 

@@ -1,42 +1,31 @@
-//! The per-backend copy of the price catalog, and how it learns that prices changed.
+//! The per-backend copy of the price catalog.
 //!
 //! Pricing runs for every inserted usage row, so it must not query
 //! `llm_cost.prices` each time. Each backend loads the catalog once with SPI and
-//! keeps it until it is told otherwise: a statement trigger on the price and
-//! alias tables calls `CacheInvalidateRelcacheByRelid`, Postgres sends that
-//! invalidation to every backend when the transaction commits (and replays it
-//! locally at the next command, or on abort), and our relcache callback marks
-//! the copy stale. The next lookup reloads it. This is the pattern Citus uses
-//! for its metadata cache.
+//! keeps it until `invalidation` says a price or alias changed in any session;
+//! the next lookup reloads it.
 
 use crate::catalog::Catalog;
 use crate::decimal::Decimal;
 use crate::formula::{PriceRow, ServiceTier};
+use crate::invalidation::{self, Cache};
 use pgrx::prelude::*;
 use pgrx::spi::SpiTupleTable;
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-
-/// Tables whose changes make the cached catalog stale.
-const WATCHED_TABLES: [&str; 3] = ["llm_cost.prices", "llm_cost.model_aliases", "llm_cost.provider_aliases"];
+use std::sync::atomic::{AtomicU32, Ordering};
 
 thread_local! {
     static CATALOG: RefCell<Option<Rc<Catalog>>> = const { RefCell::new(None) };
 }
-static STALE: AtomicBool = AtomicBool::new(true);
-static CALLBACK_REGISTERED: AtomicBool = AtomicBool::new(false);
-static WATCHED_OIDS: [AtomicU32; 3] = [AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0)];
 /// How many times this backend loaded the catalog; exposed for tests.
 static LOADS: AtomicU32 = AtomicU32::new(0);
 
 /// Runs `f` with the current catalog, loading it first if it is missing or stale.
 pub fn with_catalog<R>(f: impl FnOnce(&Catalog) -> R) -> R {
     let catalog = CATALOG.with(|cell| {
-        if STALE.load(Ordering::Acquire) || cell.borrow().is_none() {
-            // Clear the flag before loading: an invalidation arriving while we
-            // read must leave the copy stale again.
-            STALE.store(false, Ordering::Release);
+        if invalidation::is_stale(Cache::Prices) || cell.borrow().is_none() {
+            invalidation::mark_fresh(Cache::Prices);
             *cell.borrow_mut() = None;
             let loaded = Rc::new(load());
             *cell.borrow_mut() = Some(loaded);
@@ -46,41 +35,14 @@ pub fn with_catalog<R>(f: impl FnOnce(&Catalog) -> R) -> R {
     f(&catalog)
 }
 
-/// Marks this backend's copy stale now; other backends learn it at commit.
-pub fn invalidate_local() {
-    STALE.store(true, Ordering::Release);
-}
-
 pub fn load_count() -> u32 {
     LOADS.load(Ordering::Relaxed)
 }
 
-#[pg_guard]
-unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
-    // Runs inside invalidation processing: no allocation, no errors, just a flag.
-    let relid = relid.to_u32();
-    if relid == 0 || WATCHED_OIDS.iter().any(|oid| oid.load(Ordering::Relaxed) == relid) {
-        STALE.store(true, Ordering::Release);
-    }
-}
-
-fn register_callback() {
-    if !CALLBACK_REGISTERED.swap(true, Ordering::AcqRel) {
-        unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache_invalidation), pg_sys::Datum::from(0)) };
-    }
-}
-
 fn load() -> Catalog {
-    register_callback();
     LOADS.fetch_add(1, Ordering::Relaxed);
     Spi::connect(|client| {
-        for (slot, table) in WATCHED_OIDS.iter().zip(WATCHED_TABLES) {
-            let oid: Option<pg_sys::Oid> = client
-                .select(&format!("SELECT to_regclass('{table}')::oid"), None, &[])
-                .and_then(|t| t.first().get(1))
-                .unwrap_or(None);
-            slot.store(oid.map(|o| o.to_u32()).unwrap_or(0), Ordering::Relaxed);
-        }
+        invalidation::watch(&client);
         let prices = client
             .select(
                 "SELECT id, provider, model, service_tier, valid_from,
@@ -110,11 +72,11 @@ fn load() -> Catalog {
     })
 }
 
-fn text(row: &pgrx::spi::SpiHeapTupleData, ordinal: usize) -> String {
+pub fn text(row: &pgrx::spi::SpiHeapTupleData, ordinal: usize) -> String {
     row.get::<String>(ordinal).ok().flatten().unwrap_or_default()
 }
 
-fn decimal(row: &pgrx::spi::SpiHeapTupleData, ordinal: usize) -> Option<Decimal> {
+pub fn decimal(row: &pgrx::spi::SpiHeapTupleData, ordinal: usize) -> Option<Decimal> {
     let s = row.get::<String>(ordinal).ok().flatten()?;
     // The table's CHECK constraints admit only finite prices, which always parse;
     // a price too precise for the fast path is treated as absent rather than rounded.
@@ -149,14 +111,3 @@ fn read_price_rows(table: SpiTupleTable) -> Vec<PriceRow> {
         .collect()
 }
 
-/// Statement trigger on the price and alias tables: tell every backend
-/// (this one at once) that its catalog copy is stale.
-#[pg_trigger]
-fn catalog_changed<'a>(
-    trigger: &'a pgrx::PgTrigger<'a>,
-) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, pgrx::PgTriggerError> {
-    let relid = trigger.relid()?;
-    unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) };
-    invalidate_local();
-    Ok(None)
-}

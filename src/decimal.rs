@@ -127,6 +127,17 @@ impl Decimal {
         Ok(Decimal { mantissa: a.mantissa.checked_add(b.mantissa).ok_or(DecimalError::Overflow)?, scale })
     }
 
+    pub fn checked_mul(self, other: Decimal) -> Result<Decimal, DecimalError> {
+        Ok(Decimal {
+            mantissa: self.mantissa.checked_mul(other.mantissa).ok_or(DecimalError::Overflow)?,
+            scale: self.scale + other.scale,
+        })
+    }
+
+    pub fn checked_sub(self, other: Decimal) -> Result<Decimal, DecimalError> {
+        self.checked_add(Decimal { mantissa: -other.mantissa, scale: other.scale })
+    }
+
     pub fn checked_mul_i64(self, n: i64) -> Result<Decimal, DecimalError> {
         Ok(Decimal { mantissa: self.mantissa.checked_mul(n as i128).ok_or(DecimalError::Overflow)?, scale: self.scale })
     }

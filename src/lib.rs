@@ -19,15 +19,18 @@
 
 use pgrx::prelude::*;
 
+pub mod budget_cache;
 pub mod catalog;
 pub mod catalog_cache;
 pub mod decimal;
 pub mod errors;
 pub mod formula;
+pub mod invalidation;
 pub mod numeric_datum;
 pub mod pricing;
 pub mod raw_usage;
 pub mod settings;
+pub mod spend_trigger;
 pub mod sql_pricing;
 pub mod usage_trigger;
 
@@ -39,7 +42,7 @@ extension_sql_file!(
     name = "api",
     requires = [
         "schema",
-        catalog_cache::catalog_changed,
+        invalidation::catalog_changed,
         sql_pricing::llm_cost,
         sql_pricing::cost_breakdown,
         sql_pricing::price_usage,

@@ -1,0 +1,67 @@
+# Budget benchmarks, sourced by scripts/bench.sh (uses its cluster and helpers).
+# Each line compares against a baseline measured in the same run.
+
+budgets_reset() { # budgets_reset SQL: empty ledgers and budgets, then run SQL
+  psql -q -X -v ON_ERROR_STOP=1 -d postgres -c "TRUNCATE llm_cost.usage, bench.usage_bare; DELETE FROM llm_cost.budgets; DELETE FROM llm_cost.notifications" \
+       -c "$1" >/dev/null
+}
+insert_script() { # insert_script NAME TABLE TENANT_EXPR USER_EXPR
+  cat > "$CLUSTER_DIR/$1.sql" <<SQL
+\set t random(1, 8)
+\set u random(1, 1000)
+\set big random(1, 100000)
+INSERT INTO $2 (provider, model, input_tokens, output_tokens, tenant_id, user_id) VALUES ('openai', 'gpt-4o', 1000, 300, $3, $4);
+SQL
+}
+insert_script b_rows bench.usage_bare "'t' || :t" "'u' || :u"
+insert_script p_rows llm_cost.usage "'t' || :t" "'u' || :u"
+insert_script b_disjoint bench.usage_bare "'t' || :client_id" "'c' || :client_id || '-' || :u"
+insert_script p_disjoint llm_cost.usage "'t' || :client_id" "'c' || :client_id || '-' || :u"
+insert_script p_many llm_cost.usage "'t' || :t" "'u' || :big"
+
+TENANT_BUDGETS="INSERT INTO llm_cost.budgets (name, amount, period, tenant_id)
+                SELECT 'tenant t' || g, 1000000, 'month', 't' || g FROM generate_series(0, 8) g"
+
+echo
+echo "## (c) budgets: ingest with pricing and budgets vs the bare table"
+echo "| workload | bare rows/s | with budgets rows/s | ratio |"
+echo "|---|---:|---:|---:|"
+budgets_reset "INSERT INTO llm_cost.budgets (name, amount, period) VALUES ('global', 1000000, 'month');
+               $TENANT_BUDGETS;
+               INSERT INTO llm_cost.budgets (name, amount, period, per) VALUES ('every user', 100, 'day', 'user_id')"
+compare_inserts "single-row INSERT, 1 client, 3 matching budgets (global, tenant, per user)" \
+  "$CLUSTER_DIR/b_rows.sql" "$CLUSTER_DIR/p_rows.sql" 1
+budgets_reset "$TENANT_BUDGETS;
+               INSERT INTO llm_cost.budgets (name, amount, period, per) VALUES ('every user', 100, 'day', 'user_id')"
+compare_inserts "single-row INSERT, 8 clients, disjoint budgets (own tenant, per user)" \
+  "$CLUSTER_DIR/b_disjoint.sql" "$CLUSTER_DIR/p_disjoint.sql" 8
+budgets_reset "INSERT INTO llm_cost.budgets (name, amount, period) VALUES ('global', 1000000, 'month')"
+compare_inserts "single-row INSERT, 8 clients, all on one shared budget" \
+  "$CLUSTER_DIR/b_rows.sql" "$CLUSTER_DIR/p_rows.sql" 8
+echo
+echo "| workload | baseline rows/s | rows/s | ratio |"
+echo "|---|---:|---:|---:|"
+# 100k budgets vs 1: the same inserts, random users among 100k
+budgets_reset "INSERT INTO llm_cost.budgets (name, amount, period) VALUES ('global', 1000000, 'month')"
+one=0; for _ in $(seq "$ROUNDS"); do r=$(pgbench_tps "$CLUSTER_DIR/p_many.sql" 1); [ "$r" -gt "$one" ] && one=$r; done
+budgets_reset "INSERT INTO llm_cost.budgets (name, amount, period, user_id) SELECT 'user ' || g, 10, 'month', 'u' || g FROM generate_series(1, 100000) g"
+many=0; for _ in $(seq "$ROUNDS"); do r=$(pgbench_tps "$CLUSTER_DIR/p_many.sql" 1); [ "$r" -gt "$many" ] && many=$r; done
+echo "| 100,000 per-user budgets vs 1 budget, 1 client | $one | $many | $(ratio "$many" "$one") |"
+budgets_reset "INSERT INTO llm_cost.budgets (name, amount, period, per) VALUES ('every user', 10, 'month', 'user_id');
+               INSERT INTO llm_cost.usage (provider, model, cost, user_id) SELECT 'x', 'y', 0.001, 'u' || g FROM generate_series(1, 100000) g"
+per=0; for _ in $(seq "$ROUNDS"); do r=$(pgbench_tps "$CLUSTER_DIR/p_many.sql" 1); [ "$r" -gt "$per" ] && per=$r; done
+echo "| one per-user budget with 100,000 users vs 1 budget, 1 client | $one | $per | $(ratio "$per" "$one") |"
+# without budgets at all, for scale
+budgets_reset "SELECT 1"
+none=0; for _ in $(seq "$ROUNDS"); do r=$(pgbench_tps "$CLUSTER_DIR/p_many.sql" 1); [ "$r" -gt "$none" ] && none=$r; done
+echo "| (priced, no budget at all vs 1 budget, 1 client) | $none | $one | $(ratio "$one" "$none") |"
+
+echo
+echo "| workload | bare rows/s | with budgets rows/s | ratio |"
+echo "|---|---:|---:|---:|"
+budgets_reset "INSERT INTO llm_cost.budgets (name, amount, period) VALUES ('global', 1000000, 'month');
+               INSERT INTO llm_cost.budgets (name, amount, period, per) VALUES ('every user', 100, 'month', 'user_id'), ('every agent', 1000, 'month', 'agent_id')"
+compare_copies "COPY of $COPY_ROWS rows, 3 matching budgets (global, per user, per agent)"
+drift=$(psql -X -tA -d postgres -c "SELECT count(*) FROM llm_cost.budget_spend_drift")
+echo
+echo "(budget totals differing from the ledger after the COPY: $drift)"

@@ -1,0 +1,171 @@
+//! The per-backend index of enabled budgets, for matching inserted usage rows.
+//!
+//! A budget covers the rows that match all its non-NULL scope columns. Budgets
+//! are indexed by (scope_mask, scope_key), the same generated columns the SQL
+//! side uses, so a row costs one hash probe per scope shape in use, however
+//! many budgets exist. Reloaded when `llm_cost.budgets` changes (see
+//! `invalidation`).
+
+use crate::catalog_cache::text;
+use crate::decimal::Decimal;
+use crate::invalidation::{self, Cache};
+use pgrx::prelude::*;
+use rustc_hash::FxHashMap;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// The dimensions of a usage row a budget can scope on or be kept per.
+#[derive(Clone, Copy, Default)]
+pub struct RowDims<'a> {
+    pub tenant_id: Option<&'a str>,
+    pub project_id: Option<&'a str>,
+    pub user_id: Option<&'a str>,
+    pub agent_id: Option<&'a str>,
+    pub session_id: Option<&'a str>,
+    pub execution_id: Option<&'a str>,
+    pub operation: Option<&'a str>,
+    pub provider: Option<&'a str>,
+    pub model: Option<&'a str>,
+}
+
+pub struct Budget {
+    pub id: i64,
+    pub amount: Decimal,
+    pub period: String,
+    pub timezone: String,
+    /// The `per` dimension, as its column name.
+    pub per: Option<String>,
+    pub thresholds: Vec<Decimal>,
+    /// (minute, period start) of the last lookup: rows arrive in time order, and
+    /// every period boundary since 1980 falls on a whole minute (the last UTC
+    /// offset with seconds, Liberia's, ended in 1972), so a row in the same
+    /// minute has the same start.
+    pub last_period: std::cell::Cell<(i64, i64)>,
+}
+
+impl Budget {
+    /// The per value a row counts under: "" without per, None when the row
+    /// lacks that dimension (a per budget does not cover it).
+    pub fn per_value(&self, row: &RowDims) -> Option<String> {
+        let Some(per) = self.per.as_deref() else { return Some(String::new()) };
+        let v = match per {
+            "tenant_id" => row.tenant_id,
+            "project_id" => row.project_id,
+            "user_id" => row.user_id,
+            "agent_id" => row.agent_id,
+            "session_id" => row.session_id,
+            "execution_id" => row.execution_id,
+            "operation" => row.operation,
+            "provider" => return row.provider.map(str::to_lowercase),
+            "model" => row.model,
+            _ => None,
+        };
+        v.map(str::to_string)
+    }
+}
+
+#[derive(Default)]
+pub struct BudgetIndex {
+    budgets: Vec<Budget>,
+    masks: Vec<i32>,
+    by_scope: FxHashMap<(i32, String), Vec<usize>>,
+}
+
+/// `llm_cost.scope_key(mask, ...)`, byte for byte: the parts of the set bits,
+/// NULL as \x1e, joined by \x1f, provider lower-cased.
+pub fn scope_key(mask: i32, row: &RowDims, out: &mut String) {
+    out.clear();
+    let parts = [row.tenant_id, row.project_id, row.user_id, row.agent_id, row.session_id, row.provider, row.model];
+    for (bit, part) in parts.iter().enumerate() {
+        if bit > 0 {
+            out.push('\x1f');
+        }
+        if mask & (1 << bit) != 0 {
+            match part {
+                Some(v) if bit == 5 => out.push_str(&v.to_lowercase()),
+                Some(v) => out.push_str(v),
+                None => out.push('\x1e'),
+            }
+        }
+    }
+}
+
+impl BudgetIndex {
+    pub fn is_empty(&self) -> bool {
+        self.budgets.is_empty()
+    }
+
+    pub fn budget(&self, id: i64) -> Option<&Budget> {
+        // Loaded ORDER BY id.
+        self.budgets.binary_search_by_key(&id, |b| b.id).ok().map(|i| &self.budgets[i])
+    }
+
+    /// Calls `f` for every budget covering the row (before its `per` check).
+    pub fn for_each_match(&self, row: &RowDims, mut f: impl FnMut(&Budget)) {
+        let mut key = String::new();
+        for &mask in &self.masks {
+            scope_key(mask, row, &mut key);
+            // The map is keyed by owned strings; a clone per probe is the price
+            // of std's HashMap lacking borrowed tuple lookups.
+            if let Some(hits) = self.by_scope.get(&(mask, key.clone())) {
+                for &i in hits {
+                    f(&self.budgets[i]);
+                }
+            }
+        }
+    }
+}
+
+thread_local! {
+    static BUDGETS: RefCell<Option<Rc<BudgetIndex>>> = const { RefCell::new(None) };
+}
+
+pub fn with_budgets<R>(f: impl FnOnce(&BudgetIndex) -> R) -> R {
+    let index = BUDGETS.with(|cell| {
+        if invalidation::is_stale(Cache::Budgets) || cell.borrow().is_none() {
+            invalidation::mark_fresh(Cache::Budgets);
+            *cell.borrow_mut() = None;
+            let loaded = Rc::new(load());
+            *cell.borrow_mut() = Some(loaded);
+        }
+        cell.borrow().as_ref().cloned().expect("budgets loaded above")
+    });
+    f(&index)
+}
+
+fn load() -> BudgetIndex {
+    Spi::connect(|client| {
+        invalidation::watch(&client);
+        let rows = client
+            .select(
+                "SELECT id, amount::text, period, timezone, per, thresholds::text[], scope_mask, scope_key
+                   FROM llm_cost.budgets
+                  WHERE enabled AND includes IN ('all', 'llm')
+                  ORDER BY id",
+                None,
+                &[],
+            )
+            .unwrap_or_else(|e| error!("llm_cost: cannot read llm_cost.budgets: {e}"));
+        let mut index = BudgetIndex::default();
+        for r in rows {
+            let thresholds: Vec<Option<String>> = r.get(6).ok().flatten().unwrap_or_default();
+            let budget = Budget {
+                id: r.get::<i64>(1).ok().flatten().unwrap_or_default(),
+                amount: Decimal::parse(&text(&r, 2)).unwrap_or(Decimal::ZERO),
+                period: text(&r, 3),
+                timezone: text(&r, 4),
+                per: r.get::<String>(5).ok().flatten(),
+                thresholds: thresholds.iter().flatten().filter_map(|t| Decimal::parse(t).ok()).collect(),
+                last_period: std::cell::Cell::new((i64::MIN, 0)),
+            };
+            let mask = r.get::<i32>(7).ok().flatten().unwrap_or_default();
+            let key = text(&r, 8);
+            if !index.masks.contains(&mask) {
+                index.masks.push(mask);
+            }
+            index.by_scope.entry((mask, key)).or_default().push(index.budgets.len());
+            index.budgets.push(budget);
+        }
+        index
+    })
+}

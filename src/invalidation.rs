@@ -1,0 +1,84 @@
+//! Knowing when a per-backend cache is stale.
+//!
+//! The price catalog and the budget index live in backend memory. A statement
+//! trigger on each source table (`catalog_changed`) calls
+//! `CacheInvalidateRelcacheByRelid`; Postgres delivers that to every backend at
+//! commit (and replays it locally at the next command, or undoes it on abort),
+//! and our relcache callback marks the cache built from that table stale. This
+//! is the pattern Citus uses for its metadata cache.
+
+use pgrx::prelude::*;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Cache {
+    Prices = 0,
+    Budgets = 1,
+}
+
+/// Each watched table and the cache built from it.
+const TABLES: [(&str, Cache); 4] = [
+    ("llm_cost.prices", Cache::Prices),
+    ("llm_cost.model_aliases", Cache::Prices),
+    ("llm_cost.provider_aliases", Cache::Prices),
+    ("llm_cost.budgets", Cache::Budgets),
+];
+
+static STALE: [AtomicBool; 2] = [AtomicBool::new(true), AtomicBool::new(true)];
+static OIDS: [AtomicU32; 4] = [AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0)];
+static CALLBACK_REGISTERED: AtomicBool = AtomicBool::new(false);
+
+pub fn is_stale(cache: Cache) -> bool {
+    STALE[cache as usize].load(Ordering::Acquire)
+}
+
+/// Marks a cache fresh before it is (re)loaded: an invalidation that arrives
+/// while loading leaves it stale again.
+pub fn mark_fresh(cache: Cache) {
+    STALE[cache as usize].store(false, Ordering::Release);
+}
+
+pub fn mark_stale(cache: Cache) {
+    STALE[cache as usize].store(true, Ordering::Release);
+}
+
+fn mark_relid(relid: u32) {
+    for (slot, (_, cache)) in OIDS.iter().zip(TABLES) {
+        if relid == 0 || slot.load(Ordering::Relaxed) == relid {
+            mark_stale(cache);
+        }
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    // Runs inside invalidation processing: no allocation, no errors, just flags.
+    mark_relid(relid.to_u32());
+}
+
+/// Registers the callback (once per backend) and learns the watched tables'
+/// OIDs; called by every cache load, inside SPI.
+pub fn watch(client: &pgrx::spi::SpiClient<'_>) {
+    if !CALLBACK_REGISTERED.swap(true, Ordering::AcqRel) {
+        unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache_invalidation), pg_sys::Datum::from(0)) };
+    }
+    for (slot, (table, _)) in OIDS.iter().zip(TABLES) {
+        let oid: Option<pg_sys::Oid> = client
+            .select(&format!("SELECT to_regclass('{table}')::oid"), None, &[])
+            .and_then(|t| t.first().get(1))
+            .unwrap_or(None);
+        slot.store(oid.map(|o| o.to_u32()).unwrap_or(0), Ordering::Relaxed);
+    }
+}
+
+/// Statement trigger on every watched table: tell every backend (this one at
+/// once) that the caches built from it are stale.
+#[pg_trigger]
+fn catalog_changed<'a>(
+    trigger: &'a pgrx::PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, pgrx::PgTriggerError> {
+    let relid = trigger.relid()?;
+    unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) };
+    mark_relid(relid.to_u32());
+    Ok(None)
+}

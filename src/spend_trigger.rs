@@ -1,0 +1,371 @@
+//! Folding inserted usage into budget spend, in the same transaction.
+//!
+//! `usage_spend_row` (AFTER INSERT, FOR EACH ROW) matches each inserted row to
+//! its budgets through the cached index and adds its cost to a pending total
+//! per (budget, period, per value). `usage_spend_flush` (AFTER INSERT, FOR EACH
+//! STATEMENT) writes those totals with one prepared upsert each, in a fixed
+//! order so concurrent writers cannot deadlock, and queues every threshold the
+//! new total crossed. An AFTER ROW trigger sees only rows really inserted (not
+//! those skipped by ON CONFLICT DO NOTHING). Pending totals of a statement that
+//! fails are dropped by the (sub)transaction abort callbacks.
+
+use crate::budget_cache::{with_budgets, Budget, RowDims};
+use crate::decimal::Decimal;
+use pgrx::prelude::*;
+use pgrx::spi::OwnedPreparedStatement;
+use pgrx::{PgBuiltInOids, PgOid};
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// (budget id, period start, per value) → (cost, calls) not yet written.
+type PendingSpend = FxHashMap<(i64, i64, String), (Decimal, i64)>;
+
+#[derive(Default)]
+struct Pending {
+    spend: PendingSpend,
+    /// (provider, model) of rows inserted without a price.
+    unpriced: FxHashSet<(String, String)>,
+}
+
+thread_local! {
+    static PENDING: RefCell<Pending> = RefCell::new(Pending::default());
+    static UPDATE: RefCell<Option<OwnedPreparedStatement>> = const { RefCell::new(None) };
+    static UPSERT: RefCell<Option<OwnedPreparedStatement>> = const { RefCell::new(None) };
+    /// unpriced_model alerts this backend has queued in committed transactions.
+    static ANNOUNCED: RefCell<FxHashSet<(String, String)>> = RefCell::new(FxHashSet::default());
+    static ANNOUNCED_NOW: RefCell<Vec<(String, String)>> = const { RefCell::new(Vec::new()) };
+}
+static CALLBACKS_REGISTERED: AtomicBool = AtomicBool::new(false);
+
+#[pg_guard]
+unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
+    match event {
+        pg_sys::XactEvent::XACT_EVENT_ABORT | pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT => {
+            PENDING.with(|p| *p.borrow_mut() = Pending::default());
+            ANNOUNCED_NOW.with(|a| a.borrow_mut().clear());
+        }
+        pg_sys::XactEvent::XACT_EVENT_COMMIT | pg_sys::XactEvent::XACT_EVENT_PARALLEL_COMMIT => {
+            let now: Vec<_> = ANNOUNCED_NOW.with(|a| std::mem::take(&mut *a.borrow_mut()));
+            ANNOUNCED.with(|a| a.borrow_mut().extend(now));
+        }
+        _ => {}
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn on_subxact(
+    event: pg_sys::SubXactEvent::Type,
+    _my: pg_sys::SubTransactionId,
+    _parent: pg_sys::SubTransactionId,
+    _arg: *mut std::ffi::c_void,
+) {
+    if event == pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB {
+        // The failed statement's rows were never inserted.
+        PENDING.with(|p| *p.borrow_mut() = Pending::default());
+    }
+}
+
+fn register_callbacks() {
+    if !CALLBACKS_REGISTERED.swap(true, Ordering::AcqRel) {
+        unsafe {
+            pg_sys::RegisterXactCallback(Some(on_xact), std::ptr::null_mut());
+            pg_sys::RegisterSubXactCallback(Some(on_subxact), std::ptr::null_mut());
+        }
+    }
+}
+
+/// Start of the budget's calendar period containing `at` (date_trunc in its zone).
+fn period_start(budget: &Budget, at: i64) -> i64 {
+    if budget.period == "total" {
+        return i64::MIN; // -infinity
+    }
+    const USECS_PER_MINUTE: i64 = 60_000_000;
+    const Y1980: i64 = -631_152_000_000_000; // Postgres timestamps count from 2000
+    let minute = at.div_euclid(USECS_PER_MINUTE);
+    let (cached_minute, cached_start) = budget.last_period.get();
+    if at >= Y1980 && minute == cached_minute {
+        return cached_start;
+    }
+    let start = trunc_in_zone(budget, at);
+    budget.last_period.set((minute, start));
+    start
+}
+
+fn trunc_in_zone(budget: &Budget, at: i64) -> i64 {
+    unsafe {
+        let field = budget.period.as_str().into_datum().expect("text datum");
+        let zone = budget.timezone.as_str().into_datum().expect("text datum");
+        pg_sys::DirectFunctionCall3Coll(
+            Some(timestamptz_trunc_zone),
+            pg_sys::DEFAULT_COLLATION_OID,
+            field,
+            pg_sys::Datum::from(at),
+            zone,
+        )
+        .value() as i64
+    }
+}
+
+unsafe extern "C-unwind" fn timestamptz_trunc_zone(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    unsafe { pg_sys::timestamptz_trunc_zone(fcinfo) }
+}
+
+unsafe fn numeric_text(datum: pg_sys::Datum) -> String {
+    let cstr = pg_sys::DirectFunctionCall1Coll(Some(numeric_out), pg_sys::InvalidOid, datum);
+    std::ffi::CStr::from_ptr(cstr.cast_mut_ptr::<std::ffi::c_char>()).to_string_lossy().into_owned()
+}
+
+unsafe extern "C-unwind" fn numeric_out(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    unsafe { pg_sys::numeric_out(fcinfo) }
+}
+
+fn trigger_data(fcinfo: pg_sys::FunctionCallInfo, name: &str) -> *mut pg_sys::TriggerData {
+    unsafe {
+        let context = (*fcinfo).context;
+        if context.is_null() || (*context).type_ != pg_sys::NodeTag::T_TriggerData {
+            error!("llm_cost.{name}() must be called as a trigger");
+        }
+        context as *mut pg_sys::TriggerData
+    }
+}
+
+#[unsafe(no_mangle)]
+#[doc(hidden)]
+pub extern "C" fn pg_finfo_usage_spend_row() -> &'static pg_sys::Pg_finfo_record {
+    const V1_API: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1_API
+}
+
+#[unsafe(no_mangle)]
+#[doc(hidden)]
+pub unsafe extern "C-unwind" fn usage_spend_row(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    pg_sys::submodules::panic::pgrx_extern_c_guard(move || unsafe { spend_row(fcinfo) })
+}
+
+/// The columns the spend trigger reads, in this order.
+const SPEND_COLUMNS: [&str; 11] = [
+    "occurred_at", "cost", "tenant_id", "project_id", "user_id", "agent_id", "session_id", "execution_id",
+    "operation", "provider", "model",
+];
+
+thread_local! {
+    /// Positions of SPEND_COLUMNS per (relation, column count), looked up once.
+    static POSITIONS: RefCell<Option<(pg_sys::Oid, i32, [usize; 11])>> = const { RefCell::new(None) };
+}
+
+unsafe fn positions(rel: pg_sys::Relation) -> [usize; 11] {
+    let (relid, tupdesc) = ((*rel).rd_id, (*rel).rd_att);
+    let natts = (*tupdesc).natts;
+    if let Some((r, n, p)) = POSITIONS.with(|c| *c.borrow()) {
+        if r == relid && n == natts {
+            return p;
+        }
+    }
+    let desc = pgrx::PgTupleDesc::from_pg_unchecked(tupdesc);
+    let found = SPEND_COLUMNS.map(|name| {
+        desc.iter()
+            .position(|a| !a.is_dropped() && a.name() == name)
+            .unwrap_or_else(|| error!("llm_cost: usage table has no column \"{name}\""))
+    });
+    POSITIONS.with(|c| *c.borrow_mut() = Some((relid, natts, found)));
+    found
+}
+
+unsafe fn spend_row(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    let trigdata = trigger_data(fcinfo, "usage_spend_row");
+    let tuple = (*trigdata).tg_trigtuple;
+    let rel = (*trigdata).tg_relation;
+    let tupdesc = (*rel).rd_att;
+    let [at_col, cost_col, tenant, project, user, agent, session, execution, operation, provider, model] = positions(rel);
+    let natts = (*tupdesc).natts as usize;
+    let mut values = vec![pg_sys::Datum::from(0); natts];
+    let mut nulls = vec![false; natts];
+    pg_sys::heap_deform_tuple(tuple, tupdesc, values.as_mut_ptr(), nulls.as_mut_ptr());
+    let text = |i: usize| -> Option<&str> { if nulls[i] { None } else { <&str>::from_datum(values[i], false) } };
+    let cost = if nulls[cost_col] { None } else { Some(values[cost_col]) };
+    register_callbacks();
+    if cost.is_none() {
+        if let (Some(provider), Some(model)) = (text(provider), text(model)) {
+            PENDING.with(|p| p.borrow_mut().unpriced.insert((provider.to_lowercase(), model.to_string())));
+        }
+    }
+    let row = RowDims {
+        tenant_id: text(tenant),
+        project_id: text(project),
+        user_id: text(user),
+        agent_id: text(agent),
+        session_id: text(session),
+        execution_id: text(execution),
+        operation: text(operation),
+        provider: text(provider),
+        model: text(model),
+    };
+    let at = values[at_col].value() as i64;
+    with_budgets(|index| {
+        if index.is_empty() {
+            return;
+        }
+        let delta = cost.map(|c| Decimal::parse(&numeric_text(c)).unwrap_or(Decimal::ZERO)).unwrap_or(Decimal::ZERO);
+        index.for_each_match(&row, |budget| {
+            let Some(per_value) = budget.per_value(&row) else { return };
+            let key = (budget.id, period_start(budget, at), per_value);
+            PENDING.with(|p| {
+                let mut p = p.borrow_mut();
+                let entry = p.spend.entry(key).or_insert((Decimal::ZERO, 0));
+                entry.0 = entry.0.checked_add(delta).unwrap_or_else(|_| {
+                    crate::errors::out_of_range("budget spend out of range for exact arithmetic")
+                });
+                entry.1 += 1;
+            });
+        });
+    });
+    pg_sys::Datum::from(0)
+}
+
+#[unsafe(no_mangle)]
+#[doc(hidden)]
+pub extern "C" fn pg_finfo_usage_spend_flush() -> &'static pg_sys::Pg_finfo_record {
+    const V1_API: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1_API
+}
+
+#[unsafe(no_mangle)]
+#[doc(hidden)]
+pub unsafe extern "C-unwind" fn usage_spend_flush(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    pg_sys::submodules::panic::pgrx_extern_c_guard(move || unsafe { spend_flush(fcinfo) })
+}
+
+/// A total whose row exists is added with a plain UPDATE (one WAL record); only
+/// the first spend of a budget, period and per value needs the upsert, whose
+/// ON CONFLICT path also writes a tuple-lock record. Totals are applied in
+/// sorted order, so every writer takes the spend rows' locks in the same order
+/// and none can deadlock.
+const UPDATE_SQL: &str = "UPDATE llm_cost.budget_spend
+        SET spent = spent + $4::numeric, calls = calls + $5, updated_at = now()
+      WHERE budget_id = $1 AND period_start = $2 AND per_value = $3
+     RETURNING spent::text";
+const UPSERT_SQL: &str = "INSERT INTO llm_cost.budget_spend AS s (budget_id, period_start, per_value, spent, calls)
+     VALUES ($1, $2, $3, $4::numeric, $5)
+     ON CONFLICT (budget_id, period_start, per_value) DO UPDATE
+        SET spent = s.spent + excluded.spent, calls = s.calls + excluded.calls, updated_at = now()
+     RETURNING s.spent::text";
+
+unsafe fn spend_flush(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    trigger_data(fcinfo, "usage_spend_flush");
+    let pending = PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()));
+    if pending.spend.is_empty() && pending.unpriced.is_empty() {
+        return pg_sys::Datum::from(0);
+    }
+    let mut totals: Vec<_> = pending.spend.into_iter().collect();
+    totals.sort_by(|a, b| a.0.cmp(&b.0));
+    Spi::connect_mut(|client| {
+        if !totals.is_empty() {
+            let written = upsert_totals(client, &totals);
+            for (i, spent) in written.into_iter().enumerate() {
+                let ((budget_id, period_start, per_value), (delta, _)) = &totals[i];
+                queue_crossed(client, *budget_id, *period_start, per_value, spent, *delta);
+            }
+        }
+        for key in pending.unpriced {
+            let known = ANNOUNCED.with(|a| a.borrow().contains(&key)) || ANNOUNCED_NOW.with(|a| a.borrow().contains(&key));
+            if known {
+                continue;
+            }
+            client
+                .update(
+                    "SELECT llm_cost._queue_notification('unpriced_model', format('unpriced_model:%s/%s', $1, $2),
+                                                         jsonb_build_object('provider', $1, 'model', $2))",
+                    None,
+                    &[key.0.as_str().into(), key.1.as_str().into()],
+                )
+                .unwrap_or_else(|e| error!("llm_cost: cannot queue unpriced_model: {e}"));
+            ANNOUNCED_NOW.with(|a| a.borrow_mut().push(key));
+        }
+    });
+    pg_sys::Datum::from(0)
+}
+
+/// Writes the sorted totals; returns each one's new running total, in order.
+fn upsert_totals(client: &mut pgrx::spi::SpiClient<'_>, totals: &[((i64, i64, String), (Decimal, i64))]) -> Vec<Decimal> {
+    totals
+        .iter()
+        .map(|((budget_id, period_start, per_value), (delta, calls))| {
+            let at = unsafe { TimestampWithTimeZone::from_datum(pg_sys::Datum::from(*period_start), false) };
+            let delta = delta.to_string();
+            let args = [(*budget_id).into(), at.into(), per_value.as_str().into(), delta.as_str().into(), (*calls).into()];
+            let spent = run_plan(client, &UPDATE, UPDATE_SQL, &args).or_else(|| run_plan(client, &UPSERT, UPSERT_SQL, &args));
+            spent.and_then(|s| Decimal::parse(&s).ok()).unwrap_or(Decimal::ZERO)
+        })
+        .collect()
+}
+
+/// Runs a statement prepared once per backend; the first column of its first row.
+fn run_plan(
+    client: &mut pgrx::spi::SpiClient<'_>,
+    plan: &'static std::thread::LocalKey<RefCell<Option<OwnedPreparedStatement>>>,
+    sql: &str,
+    args: &[pgrx::datum::DatumWithOid<'_>],
+) -> Option<String> {
+    plan.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        if cell.is_none() {
+            let oids = [
+                PgOid::BuiltIn(PgBuiltInOids::INT8OID),
+                PgOid::BuiltIn(PgBuiltInOids::TIMESTAMPTZOID),
+                PgOid::BuiltIn(PgBuiltInOids::TEXTOID),
+                PgOid::BuiltIn(PgBuiltInOids::TEXTOID),
+                PgOid::BuiltIn(PgBuiltInOids::INT8OID),
+            ];
+            let prepared = client
+                .prepare_mut(sql, &oids)
+                .unwrap_or_else(|e| error!("llm_cost: cannot prepare a budget spend statement: {e}"));
+            *cell = Some(prepared.keep());
+        }
+        let prepared = cell.as_ref().expect("prepared above");
+        let rows = client
+            .update(prepared, None, args)
+            .unwrap_or_else(|e| error!("llm_cost: budget spend update failed: {e}"));
+        if rows.is_empty() {
+            None
+        } else {
+            rows.first().get::<String>(1).ok().flatten()
+        }
+    })
+}
+
+/// Queues each threshold the budget's total crossed going from spent - delta to spent.
+fn queue_crossed(client: &mut pgrx::spi::SpiClient<'_>, budget_id: i64, period_start: i64, per_value: &str, spent: Decimal, delta: Decimal) {
+    if delta <= Decimal::ZERO {
+        return;
+    }
+    let crossed: Vec<Decimal> = with_budgets(|index| {
+        index
+            .budget(budget_id)
+            .map(|b| {
+                let before = spent.checked_sub(delta).unwrap_or(Decimal::ZERO);
+                let hundred = Decimal::from_i64(100);
+                b.thresholds
+                    .iter()
+                    .copied()
+                    .filter(|t| {
+                        let limit = b.amount.checked_mul(*t).unwrap_or(Decimal::ZERO);
+                        let before100 = before.checked_mul(hundred).unwrap_or(Decimal::ZERO);
+                        let after100 = spent.checked_mul(hundred).unwrap_or(Decimal::ZERO);
+                        before100 < limit && after100 >= limit
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    });
+    for threshold in crossed {
+        let at = unsafe { TimestampWithTimeZone::from_datum(pg_sys::Datum::from(period_start), false) };
+        client
+            .update(
+                "SELECT llm_cost._queue_budget_alert($1, $2, $3, $4::numeric, $5::numeric)",
+                None,
+                &[budget_id.into(), at.into(), per_value.into(), spent.to_string().into(), threshold.to_string().into()],
+            )
+            .unwrap_or_else(|e| error!("llm_cost: cannot queue a budget alert: {e}"));
+    }
+}

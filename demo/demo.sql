@@ -12,6 +12,21 @@ SELECT count(DISTINCT provider) AS providers,
        count(*) AS price_rows
   FROM llm_cost.prices;
 
+\echo
+\echo '== Budgets, set before the day starts (alerts go to the queue and to LISTEN llm_cost)'
+INSERT INTO llm_cost.budgets (name, amount, period, tenant_id, hard_limit, notify)
+VALUES ('acme daily cap', 40, 'day', 'acme', true, '{"email": ["finops@acme.example"]}');
+INSERT INTO llm_cost.budgets (name, amount, period, agent_id, per, thresholds, notify)
+VALUES ('code-agent, per developer', 2.50, 'day', 'code-agent', 'user_id', '{80, 100}',
+        '{"slack": "#dev-tools"}');
+INSERT INTO llm_cost.budgets (name, amount, period, tenant_id, timezone)
+VALUES ('globex monthly', 500, 'month', 'globex', 'America/New_York');
+SELECT name, '$' || amount AS amount, period, timezone, coalesce(per, '') AS per, thresholds, hard_limit
+  FROM llm_cost.budgets ORDER BY id;
+
+\echo
+\echo '== Recording the day; the listener prints alerts as they arrive'
+
 -- A day (2026-11-21, UTC) of calls. Deterministic: the same day every run.
 SELECT setseed(0.42) AS seed \gset
 
@@ -133,3 +148,26 @@ SELECT llm_cost.set_price('acme-internal', 'ticket-router-ft', input_per_mtok =>
 SELECT llm_cost.reprice('2026-11-21', '2026-11-22') AS rows_repriced_after_set_price;
 SELECT '$' || to_char(sum(cost), 'FM999,990.00') AS total_cost_now, count(*) FILTER (WHERE cost IS NULL) AS unpriced_calls
   FROM llm_cost.usage;
+
+SELECT pg_sleep(1.5);  -- let the listener print what it heard
+
+\echo
+\echo '== Budget status (spend is kept exactly, in the same transaction as each insert)'
+SELECT name, coalesce(per_value, '') AS per_value, '$' || round(spent, 2) AS spent, '$' || amount AS amount,
+       percent_used || '%' AS used, calls, status
+  FROM llm_cost.budget_status
+ ORDER BY percent_used DESC
+ LIMIT 8;
+SELECT count(*) AS budgets_differing_from_the_ledger FROM llm_cost.budget_spend_drift;
+
+\echo
+\echo '== Before the next call: may acme spend $0.50 more today? (acme has a hard cap)'
+SELECT llm_cost.can_spend(0.50, tenant_id => 'acme', at => '2026-11-21 23:00+00') AS acme_may_spend,
+       llm_cost.can_spend(0.50, tenant_id => 'globex', at => '2026-11-21 23:00+00') AS globex_may_spend;
+
+\echo
+\echo '== Draining the notification queue (what a consumer that missed a NOTIFY does)'
+SELECT kind, count(*) AS queued FROM llm_cost.notifications WHERE delivered_at IS NULL GROUP BY kind ORDER BY kind;
+SELECT count(*) FILTER (WHERE llm_cost.ack_notification(id)) AS claimed_and_acked
+  FROM llm_cost.claim_notifications(1000);
+SELECT count(*) AS still_undelivered FROM llm_cost.notifications WHERE delivered_at IS NULL;

@@ -164,6 +164,8 @@ BEGIN
     NEW.provider := lower(NEW.provider);
     RETURN NEW;
 END $$;
+COMMENT ON FUNCTION llm_cost._validate_budget() IS
+  'Trigger: rejects invalid budgets with clear messages (22023) and normalises thresholds and provider.';
 CREATE TRIGGER budgets_validate BEFORE INSERT OR UPDATE ON llm_cost.budgets
     FOR EACH ROW EXECUTE FUNCTION llm_cost._validate_budget();
 
@@ -385,8 +387,13 @@ CREATE FUNCTION llm_cost.usage_spend_flush() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'usage_spend_flush';
 COMMENT ON FUNCTION llm_cost.usage_spend_row() IS 'Trigger: adds an inserted usage row to its statement''s pending budget spend.';
 COMMENT ON FUNCTION llm_cost.usage_spend_flush() IS 'Trigger: writes a statement''s pending budget spend, queues crossed thresholds and unpriced_model alerts.';
+COMMENT ON FUNCTION llm_cost.budgets_enabled() IS
+  'True when any enabled budget counts model calls (from the per-backend budget index).';
+-- WHEN is evaluated before an after-trigger event is queued: priced rows cost
+-- nothing here while no budget exists (unpriced rows still queue their alert).
 CREATE TRIGGER usage_spend_row AFTER INSERT ON llm_cost.usage
-    FOR EACH ROW EXECUTE FUNCTION llm_cost.usage_spend_row();
+    FOR EACH ROW WHEN (NEW.cost IS NULL OR llm_cost.budgets_enabled())
+    EXECUTE FUNCTION llm_cost.usage_spend_row();
 CREATE TRIGGER usage_spend_inserted AFTER INSERT ON llm_cost.usage
     FOR EACH STATEMENT EXECUTE FUNCTION llm_cost.usage_spend_flush();
 CREATE TRIGGER budgets_catalog_changed
@@ -520,18 +527,31 @@ END $$;
 COMMENT ON FUNCTION llm_cost.rebuild_budget_spend(bigint) IS
   'Recomputes a budget''s running spend for every period from the ledger (no alerts are sent). Runs by itself when a budget is created or its scope, period, time zone or includes change.';
 
+-- Statement level: creating 100,000 per-user budgets on an empty ledger costs
+-- one check, not 100,000 rebuilds.
+CREATE FUNCTION llm_cost._budgets_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT FROM llm_cost.usage) OR EXISTS (SELECT FROM llm_cost.resource_usage) THEN
+        PERFORM llm_cost.rebuild_budget_spend(id) FROM new_budgets;
+    END IF;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION llm_cost._budgets_inserted() IS 'Trigger: new budgets count the spend already in the ledger.';
+CREATE TRIGGER budgets_rebuild_spend_inserted AFTER INSERT ON llm_cost.budgets
+    REFERENCING NEW TABLE AS new_budgets FOR EACH STATEMENT EXECUTE FUNCTION llm_cost._budgets_inserted();
+
 CREATE FUNCTION llm_cost._budget_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'INSERT'
-       OR (NEW.scope_mask, NEW.scope_key, NEW.period, NEW.timezone, NEW.per, NEW.includes)
-          IS DISTINCT FROM (OLD.scope_mask, OLD.scope_key, OLD.period, OLD.timezone, OLD.per, OLD.includes) THEN
+    IF (NEW.scope_mask, NEW.scope_key, NEW.period, NEW.timezone, NEW.per, NEW.includes)
+       IS DISTINCT FROM (OLD.scope_mask, OLD.scope_key, OLD.period, OLD.timezone, OLD.per, OLD.includes) THEN
         PERFORM llm_cost.rebuild_budget_spend(NEW.id);
     END IF;
     RETURN NULL;
 END $$;
-COMMENT ON FUNCTION llm_cost._budget_changed() IS 'Trigger: rebuilds a budget''s running spend when it is created or its coverage changes.';
-CREATE TRIGGER budgets_rebuild_spend AFTER INSERT OR UPDATE ON llm_cost.budgets
+COMMENT ON FUNCTION llm_cost._budget_changed() IS 'Trigger: rebuilds a budget''s running spend when its coverage changes.';
+CREATE TRIGGER budgets_rebuild_spend AFTER UPDATE ON llm_cost.budgets
     FOR EACH ROW EXECUTE FUNCTION llm_cost._budget_changed();
 
 ---------------------------------------------------------------------------

@@ -50,7 +50,7 @@ extension_sql_file!(
     ]
 );
 extension_sql_file!("../sql/compute.sql", name = "compute", requires = ["api"]);
-extension_sql_file!("../sql/budgets.sql", name = "budgets", requires = ["compute"]);
+extension_sql_file!("../sql/budgets.sql", name = "budgets", requires = ["compute", spend_trigger::budgets_enabled]);
 extension_sql_file!("../sql/queue.sql", name = "queue", requires = ["budgets"]);
 extension_sql_file!("../sql/catalog.sql", name = "catalog", finalize);
 

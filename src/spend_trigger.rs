@@ -369,3 +369,11 @@ fn queue_crossed(client: &mut pgrx::spi::SpiClient<'_>, budget_id: i64, period_s
             .unwrap_or_else(|e| error!("llm_cost: cannot queue a budget alert: {e}"));
     }
 }
+
+/// Whether inserted rows need the spend trigger at all: the usage_spend_row
+/// trigger's WHEN clause calls this, so with no budget (and a priced row) no
+/// after-trigger event is even queued.
+#[pg_extern(stable, parallel_safe)]
+fn budgets_enabled() -> bool {
+    with_budgets(|index| !index.is_empty())
+}

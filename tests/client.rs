@@ -266,3 +266,29 @@ fn unpriced_warning_once_per_model_per_transaction() {
     let kept: i64 = c.query_one("SELECT count(*) FROM llm_cost.unpriced_usage", &[]).unwrap().get(0);
     assert_eq!(kept, 5);
 }
+
+/// Every table, view and function the extension creates says what it is
+/// (`\d+` and `\df+` show it).
+#[test]
+fn every_public_object_has_a_comment() {
+    let cluster = TestCluster::start("comments", &[]);
+    let mut c = cluster.database_with_extension("comments");
+    let missing: Vec<String> = c
+        .query(
+            "SELECT 'function ' || p.oid::regprocedure::text
+               FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+              WHERE n.nspname = 'llm_cost' AND obj_description(p.oid, 'pg_proc') IS NULL
+             UNION ALL
+             SELECT 'relation ' || c.oid::regclass::text
+               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE n.nspname = 'llm_cost' AND c.relkind IN ('r', 'v', 'm', 'p')
+                AND obj_description(c.oid, 'pg_class') IS NULL
+             ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(missing.is_empty(), "objects without COMMENT ON: {missing:#?}");
+}

@@ -121,16 +121,7 @@ thread_local! {
 }
 
 pub fn with_budgets<R>(f: impl FnOnce(&BudgetIndex) -> R) -> R {
-    let index = BUDGETS.with(|cell| {
-        if invalidation::is_stale(Cache::Budgets) || cell.borrow().is_none() {
-            invalidation::mark_fresh(Cache::Budgets);
-            *cell.borrow_mut() = None;
-            let loaded = Rc::new(load());
-            *cell.borrow_mut() = Some(loaded);
-        }
-        cell.borrow().as_ref().cloned().expect("budgets loaded above")
-    });
-    f(&index)
+    f(&invalidation::cached(&BUDGETS, Cache::Budgets, load))
 }
 
 fn load() -> BudgetIndex {

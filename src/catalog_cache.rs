@@ -23,16 +23,7 @@ static LOADS: AtomicU32 = AtomicU32::new(0);
 
 /// Runs `f` with the current catalog, loading it first if it is missing or stale.
 pub fn with_catalog<R>(f: impl FnOnce(&Catalog) -> R) -> R {
-    let catalog = CATALOG.with(|cell| {
-        if invalidation::is_stale(Cache::Prices) || cell.borrow().is_none() {
-            invalidation::mark_fresh(Cache::Prices);
-            *cell.borrow_mut() = None;
-            let loaded = Rc::new(load());
-            *cell.borrow_mut() = Some(loaded);
-        }
-        cell.borrow().as_ref().cloned().expect("catalog loaded above")
-    });
-    f(&catalog)
+    f(&invalidation::cached(&CATALOG, Cache::Prices, load))
 }
 
 pub fn load_count() -> u32 {

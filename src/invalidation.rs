@@ -8,7 +8,10 @@
 //! is the pattern Citus uses for its metadata cache.
 
 use pgrx::prelude::*;
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::thread::LocalKey;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Cache {
@@ -36,6 +39,18 @@ pub fn is_stale(cache: Cache) -> bool {
 /// while loading leaves it stale again.
 pub fn mark_fresh(cache: Cache) {
     STALE[cache as usize].store(false, Ordering::Release);
+}
+
+/// The value in `slot`, (re)built with `load` first when missing or stale.
+pub fn cached<T>(slot: &'static LocalKey<RefCell<Option<Rc<T>>>>, cache: Cache, load: impl FnOnce() -> T) -> Rc<T> {
+    slot.with(|cell| {
+        if is_stale(cache) || cell.borrow().is_none() {
+            mark_fresh(cache);
+            *cell.borrow_mut() = None;
+            *cell.borrow_mut() = Some(Rc::new(load()));
+        }
+        cell.borrow().as_ref().cloned().expect("loaded above")
+    })
 }
 
 pub fn mark_stale(cache: Cache) {

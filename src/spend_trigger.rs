@@ -11,6 +11,7 @@
 
 use crate::budget_cache::{with_budgets, Budget, RowDims};
 use crate::decimal::Decimal;
+use crate::usage_trigger::trigger_data;
 use pgrx::prelude::*;
 use pgrx::spi::OwnedPreparedStatement;
 use pgrx::{PgBuiltInOids, PgOid};
@@ -118,16 +119,6 @@ unsafe fn numeric_text(datum: pg_sys::Datum) -> String {
 
 unsafe extern "C-unwind" fn numeric_out(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     unsafe { pg_sys::numeric_out(fcinfo) }
-}
-
-fn trigger_data(fcinfo: pg_sys::FunctionCallInfo, name: &str) -> *mut pg_sys::TriggerData {
-    unsafe {
-        let context = (*fcinfo).context;
-        if context.is_null() || (*context).type_ != pg_sys::NodeTag::T_TriggerData {
-            error!("llm_cost.{name}() must be called as a trigger");
-        }
-        context as *mut pg_sys::TriggerData
-    }
 }
 
 #[unsafe(no_mangle)]

@@ -100,12 +100,19 @@ pub unsafe extern "C-unwind" fn usage_before_insert(fcinfo: pg_sys::FunctionCall
     pg_sys::submodules::panic::pgrx_extern_c_guard(move || unsafe { before_insert(fcinfo) })
 }
 
-unsafe fn before_insert(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    let context = (*fcinfo).context;
-    if context.is_null() || (*context).type_ != pg_sys::NodeTag::T_TriggerData {
-        error!("llm_cost.usage_before_insert() must be called as a trigger");
+/// The call's TriggerData, or an error when the function was not called as a trigger.
+pub fn trigger_data(fcinfo: pg_sys::FunctionCallInfo, name: &str) -> *mut pg_sys::TriggerData {
+    unsafe {
+        let context = (*fcinfo).context;
+        if context.is_null() || (*context).type_ != pg_sys::NodeTag::T_TriggerData {
+            error!("llm_cost.{name}() must be called as a trigger");
+        }
+        context as *mut pg_sys::TriggerData
     }
-    let trigdata = context as *mut pg_sys::TriggerData;
+}
+
+unsafe fn before_insert(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    let trigdata = trigger_data(fcinfo, "usage_before_insert");
     let tuple = (*trigdata).tg_trigtuple;
     let rel = (*trigdata).tg_relation;
     let tupdesc = (*rel).rd_att;

@@ -2,7 +2,7 @@
 # Each line compares against a baseline measured in the same run.
 
 budgets_reset() { # budgets_reset SQL: empty ledgers and budgets, then run SQL
-  psql -q -X -v ON_ERROR_STOP=1 -d postgres -c "TRUNCATE llm_cost.usage, bench.usage_bare; DELETE FROM llm_cost.budgets; DELETE FROM llm_cost.notifications" \
+  psql -q -X -v ON_ERROR_STOP=1 -d postgres -c "DELETE FROM llm_cost.budgets; TRUNCATE llm_cost.usage, bench.usage_bare; DELETE FROM llm_cost.notifications" \
        -c "$1" >/dev/null
 }
 insert_script() { # insert_script NAME TABLE TENANT_EXPR USER_EXPR

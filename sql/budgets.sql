@@ -424,6 +424,24 @@ CREATE TRIGGER usage_spend_deleted AFTER DELETE ON llm_cost.usage
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION llm_cost._usage_spend_deleted();
 CREATE TRIGGER usage_spend_updated AFTER UPDATE ON llm_cost.usage
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION llm_cost._usage_spend_updated();
+-- TRUNCATE fires no row or transition-table triggers: recompute every budget
+-- from what is left in the ledger.
+CREATE FUNCTION llm_cost._ledger_truncated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT FROM llm_cost.usage) OR EXISTS (SELECT FROM llm_cost.resource_usage) THEN
+        PERFORM llm_cost.rebuild_budget_spend(id) FROM llm_cost.budgets;
+    ELSE
+        DELETE FROM llm_cost.budget_spend;       -- nothing left to count
+    END IF;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION llm_cost._ledger_truncated() IS 'Trigger: after TRUNCATE of a ledger, recomputes every budget''s running spend.';
+CREATE TRIGGER usage_spend_truncated AFTER TRUNCATE ON llm_cost.usage
+    FOR EACH STATEMENT EXECUTE FUNCTION llm_cost._ledger_truncated();
+CREATE TRIGGER resource_spend_truncated AFTER TRUNCATE ON llm_cost.resource_usage
+    FOR EACH STATEMENT EXECUTE FUNCTION llm_cost._ledger_truncated();
+
 COMMENT ON FUNCTION llm_cost._usage_spend_deleted() IS 'Trigger: takes deleted usage out of budget spend.';
 COMMENT ON FUNCTION llm_cost._usage_spend_updated() IS 'Trigger: applies changed usage (reprice, corrections) to budget spend.';
 

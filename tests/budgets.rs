@@ -325,4 +325,14 @@ fn compute_spend_counts_toward_budgets_and_executions() {
         .batch_execute("INSERT INTO llm_cost.resource_usage (resource_type, quantity, unit) VALUES ('cpu', 1, 'GB')")
         .expect_err("unit mismatch");
     assert_eq!(sqlstate(&err), "22023");
+    // TRUNCATE fires no row triggers; budgets are recomputed from what is left
+    c.batch_execute("TRUNCATE llm_cost.usage").unwrap();
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0);
+    let spent: Vec<String> = c
+        .query("SELECT spent::text FROM llm_cost.budget_spend ORDER BY budget_id", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(spent, vec!["3.79"], "only the compute spend is left, in the 'all' budget");
 }

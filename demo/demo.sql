@@ -83,6 +83,8 @@ SELECT '2026-11-21 12:00'::timestamptz + (g * interval '300 seconds'),
        'acme-internal', 'ticket-router-ft', 900, 12, 'acme', 'support', 'router', 'classify'
   FROM generate_series(1, 100) g;
 
+SELECT pg_sleep(1.5) \gset
+
 \echo
 \echo '== What 2026-11-21 cost'
 SELECT count(*) AS calls,
@@ -149,21 +151,20 @@ SELECT llm_cost.reprice('2026-11-21', '2026-11-22') AS rows_repriced_after_set_p
 SELECT '$' || to_char(sum(cost), 'FM999,990.00') AS total_cost_now, count(*) FILTER (WHERE cost IS NULL) AS unpriced_calls
   FROM llm_cost.usage;
 
-SELECT pg_sleep(1.5);  -- let the listener print what it heard
 
 \echo
-\echo '== Budget status (spend is kept exactly, in the same transaction as each insert)'
+\echo '== Budget status at the end of that day (spend is kept exactly, in the same transaction as each insert)'
 SELECT name, coalesce(per_value, '') AS per_value, '$' || round(spent, 2) AS spent, '$' || amount AS amount,
        percent_used || '%' AS used, calls, status
-  FROM llm_cost.budget_status
+  FROM llm_cost.budget_status_at('2026-11-21 23:59+00')
  ORDER BY percent_used DESC
  LIMIT 8;
 SELECT count(*) AS budgets_differing_from_the_ledger FROM llm_cost.budget_spend_drift;
 
 \echo
-\echo '== Before the next call: may acme spend $0.50 more today? (acme has a hard cap)'
-SELECT llm_cost.can_spend(0.50, tenant_id => 'acme', at => '2026-11-21 23:00+00') AS acme_may_spend,
-       llm_cost.can_spend(0.50, tenant_id => 'globex', at => '2026-11-21 23:00+00') AS globex_may_spend;
+\echo '== Before the next call: may acme spend $2.50 more that day? (acme has a hard cap of $40)'
+SELECT llm_cost.can_spend(2.50, tenant_id => 'acme', at => '2026-11-21 23:00+00') AS acme_may_spend,
+       llm_cost.can_spend(2.50, tenant_id => 'globex', at => '2026-11-21 23:00+00') AS globex_may_spend;
 
 \echo
 \echo '== Draining the notification queue (what a consumer that missed a NOTIFY does)'

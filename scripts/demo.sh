@@ -12,13 +12,14 @@ install_extension
 start_cluster demo
 
 # The listener: a psql session that LISTENs and polls (psql prints notifications
-# after each command). Bounded: it stops by itself after two minutes at most.
+# after each command; stdbuf makes it print them at once). Bounded: it stops by
+# itself after two minutes at most.
 {
   echo "LISTEN llm_cost;"
   for _ in $(seq 1200); do echo "SELECT pg_sleep(0.1);"; done
-} | psql -X -q -t -A -d postgres 2>/dev/null \
+} | stdbuf -oL psql -X -q -t -A -d postgres 2>/dev/null \
   | sed -u -n 's/^Asynchronous notification "llm_cost" with payload "\(.*\)" received.*/  [listener] \1/p' &
 LISTENER=$!
 trap 'kill $LISTENER 2>/dev/null; stop_cluster' EXIT
 
-psql -X -q -d postgres -f demo/demo.sql
+stdbuf -oL psql -X -q -d postgres -f demo/demo.sql

@@ -20,6 +20,7 @@ pub enum UsageShape {
 }
 
 impl UsageShape {
+    /// A stable lower-case name, e.g. `"openai_chat"`.
     pub fn name(self) -> &'static str {
         match self {
             UsageShape::OpenAiChat => "openai_chat",
@@ -31,6 +32,7 @@ impl UsageShape {
     }
 }
 
+/// Why a usage object could not be read; `Display` names the field path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RawUsageError {
     /// The top level is not a JSON object.
@@ -44,6 +46,7 @@ pub enum RawUsageError {
 }
 
 impl RawUsageError {
+    /// True for a count or sum beyond bigint (the caller maps it to its own SQLSTATE).
     pub fn is_out_of_range(&self) -> bool {
         matches!(self, RawUsageError::OutOfRange { .. })
     }
@@ -119,17 +122,21 @@ impl<'a> Counts<'a> {
         // Not an i64/u64: a fraction, an exponent form, or an integer beyond
         // u64 (which arbitrary_precision keeps as text).
         let text = n.to_string();
-        let f = n.as_f64().unwrap_or(f64::NAN);
-        if f.is_nan() {
-            return Err(bad("must be a non-negative integer"));
-        }
+        // With arbitrary_precision, as_f64 is None past f64's range (jsonb
+        // happily stores 1e400); such a magnitude is far beyond bigint.
+        let f = match n.as_f64() {
+            Some(f) => f,
+            None if text.starts_with('-') => return Err(bad("must not be negative")),
+            None => return Err(RawUsageError::OutOfRange { field: self.field_path(key) }),
+        };
         if f < 0.0 {
             return Err(bad("must not be negative"));
         }
         if f.fract() != 0.0 {
             return Err(bad("must be a whole number of tokens"));
         }
-        if f >= 9.223_372_036_854_775_807e18 || !(text.contains(['.', 'e', 'E'])) {
+        // `i64::MAX as f64` rounds up to 2^63, the first value past bigint.
+        if f >= i64::MAX as f64 || !text.contains(['.', 'e', 'E']) {
             return Err(RawUsageError::OutOfRange { field: self.field_path(key) });
         }
         Ok(f as i64)
@@ -157,8 +164,9 @@ impl<'a> Counts<'a> {
     }
 }
 
-fn add(a: i64, b: i64, field: &str) -> Result<i64, RawUsageError> {
-    a.checked_add(b).ok_or_else(|| RawUsageError::OutOfRange { field: field.to_string() })
+/// A checked sum; overflow is reported against `field` of `c`.
+fn add(c: &Counts, a: i64, b: i64, field: &str) -> Result<i64, RawUsageError> {
+    a.checked_add(b).ok_or_else(|| RawUsageError::OutOfRange { field: c.field_path(field) })
 }
 
 const GEMINI_KEYS: [&str; 3] = ["promptTokenCount", "candidatesTokenCount", "totalTokenCount"];
@@ -196,8 +204,8 @@ pub fn normalise(v: &Value) -> Result<(Tokens, UsageShape), RawUsageError> {
     }
     if c.has_any(&GEMINI_KEYS) {
         let thoughts = c.get("thoughtsTokenCount")?;
-        let input = add(c.get("promptTokenCount")?, c.get("toolUsePromptTokenCount")?, "promptTokenCount")?;
-        let output = add(c.get("candidatesTokenCount")?, thoughts, "candidatesTokenCount")?;
+        let input = add(&c, c.get("promptTokenCount")?, c.get("toolUsePromptTokenCount")?, "promptTokenCount")?;
+        let output = add(&c, c.get("candidatesTokenCount")?, thoughts, "candidatesTokenCount")?;
         let counts = Tokens { input, output, cached_input: c.get("cachedContentTokenCount")?, cache_write: 0, reasoning: thoughts };
         return Ok((counts, UsageShape::Gemini));
     }
@@ -222,7 +230,7 @@ pub fn normalise(v: &Value) -> Result<(Tokens, UsageShape), RawUsageError> {
     if c.has_any(&IN_OUT_KEYS) && c.has_any(&ANTHROPIC_CACHE_KEYS) {
         let read = c.get("cache_read_input_tokens")?;
         let write = c.get("cache_creation_input_tokens")?;
-        let input = add(add(c.get("input_tokens")?, read, "input_tokens")?, write, "input_tokens")?;
+        let input = add(&c, add(&c, c.get("input_tokens")?, read, "input_tokens")?, write, "input_tokens")?;
         let counts = Tokens { input, output: c.get("output_tokens")?, cached_input: read, cache_write: write, reasoning: 0 };
         return Ok((counts, UsageShape::Anthropic));
     }
@@ -247,7 +255,7 @@ pub fn normalise(v: &Value) -> Result<(Tokens, UsageShape), RawUsageError> {
     // Bedrock Converse: like Anthropic, inputTokens excludes the cache.
     let read = c.get("cacheReadInputTokens")?;
     let write = c.get("cacheWriteInputTokens")?;
-    let input = add(add(c.get("inputTokens")?, read, "inputTokens")?, write, "inputTokens")?;
+    let input = add(&c, add(&c, c.get("inputTokens")?, read, "inputTokens")?, write, "inputTokens")?;
     let counts = Tokens { input, output: c.get("outputTokens")?, cached_input: read, cache_write: write, reasoning: 0 };
     Ok((counts, UsageShape::BedrockConverse))
 }
@@ -312,6 +320,34 @@ mod tests {
     }
 
     #[test]
+    fn whole_anthropic_and_bedrock_responses_are_unwrapped() {
+        let v = json!({"id": "msg_01", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+                       "content": [], "stop_reason": "end_turn",
+                       "usage": {"input_tokens": 12, "cache_creation_input_tokens": 0,
+                                 "cache_read_input_tokens": 1500, "output_tokens": 80}});
+        assert_eq!(ok(v), (tc(1512, 1500, 0, 80, 0), UsageShape::Anthropic));
+        let v = json!({"output": {"message": {"role": "assistant", "content": []}}, "stopReason": "end_turn",
+                       "usage": {"inputTokens": 20, "outputTokens": 10, "totalTokens": 30,
+                                 "cacheWriteInputTokens": 500}, "metrics": {"latencyMs": 900}});
+        assert_eq!(ok(v), (tc(520, 0, 500, 10, 0), UsageShape::BedrockConverse));
+    }
+
+    #[test]
+    fn gemini_tool_use_prompt_counts_as_input() {
+        let v = json!({"promptTokenCount": 300, "toolUsePromptTokenCount": 120, "candidatesTokenCount": 40,
+                       "totalTokenCount": 460, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 300}]});
+        assert_eq!(ok(v), (tc(420, 0, 0, 40, 0), UsageShape::Gemini));
+    }
+
+    #[test]
+    fn null_counts_and_details_are_zero() {
+        let v = json!({"prompt_tokens": 9, "completion_tokens": null, "prompt_tokens_details": null});
+        assert_eq!(ok(v), (tc(9, 0, 0, 0, 0), UsageShape::OpenAiChat));
+        // A bare pair is read as the Responses API; the numbers equal Anthropic's.
+        assert_eq!(ok(json!({"input_tokens": 3, "output_tokens": 4})), (tc(3, 0, 0, 4, 0), UsageShape::OpenAiResponses));
+    }
+
+    #[test]
     fn whole_number_floats_are_accepted() {
         assert_eq!(ok(json!({"prompt_tokens": 12.0})).0.input, 12);
     }
@@ -335,5 +371,38 @@ mod tests {
         assert!(err(json!({"prompt_tokens": u64::MAX})).is_out_of_range());
         let sum = json!({"input_tokens": i64::MAX, "cache_read_input_tokens": 1, "output_tokens": 0});
         assert!(err(sum).is_out_of_range());
+    }
+
+    #[test]
+    fn more_errors() {
+        let err = |v: Value| normalise(&v).unwrap_err();
+        let parse = |s: &str| serde_json::from_str::<Value>(s).unwrap();
+        assert_eq!(err(json!(3)), RawUsageError::NotAnObject { found: "a number" });
+        assert_eq!(err(json!(null)), RawUsageError::NotAnObject { found: "null" });
+        assert_eq!(err(json!({"usage": 5})), RawUsageError::Unrecognised);
+        assert_eq!(
+            err(json!({"input_tokens": 1, "output_tokens_details": [1]})),
+            RawUsageError::BadField { field: "output_tokens_details".into(), reason: "must be an object, got an array" }
+        );
+        assert_eq!(err(json!({"inputTokens": -5})).to_string(), "raw_usage.inputTokens must not be negative");
+        assert_eq!(
+            err(json!({"promptTokenCount": 12.5})).to_string(),
+            "raw_usage.promptTokenCount must be a whole number of tokens"
+        );
+        assert!(matches!(err(json!({"output_tokens": {"n": 1}})), RawUsageError::BadField { .. }));
+        // Errors inside a wrapper name the full path, overflow included.
+        let e = err(json!({"usageMetadata": {"candidatesTokenCount": i64::MAX, "thoughtsTokenCount": 1}}));
+        assert_eq!(e, RawUsageError::OutOfRange { field: "usageMetadata.candidatesTokenCount".into() });
+        assert_eq!(e.to_string(), "raw_usage.usageMetadata.candidatesTokenCount is out of range for bigint");
+        assert!(err(json!({"inputTokens": 1, "cacheWriteInputTokens": i64::MAX})).is_out_of_range());
+        // Just past i64 is out of range; i64::MAX itself is fine.
+        assert!(err(parse(r#"{"prompt_tokens": 9223372036854775808}"#)).is_out_of_range());
+        assert_eq!(ok(json!({"prompt_tokens": i64::MAX})).0.input, i64::MAX);
+        assert!(matches!(err(parse(r#"{"prompt_tokens": -99999999999999999999}"#)), RawUsageError::BadField { .. }));
+        assert_eq!(ok(parse(r#"{"prompt_tokens": -0}"#)).0.input, 0);
+        // Past f64's range: only arbitrary_precision parses it (jsonb stores it).
+        if let Ok(v) = serde_json::from_str::<Value>(r#"{"prompt_tokens": 1e400}"#) {
+            assert!(err(v).is_out_of_range());
+        }
     }
 }

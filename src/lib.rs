@@ -7,6 +7,9 @@
 //! - `raw_usage`: provider usage objects → our token columns (pure Rust)
 //! - `pricing`: pricing one call; `sql_pricing`: the SQL functions over it
 //! - `usage_trigger`: prices every row inserted into `llm_cost.usage`
+//! - `spend_trigger`, `budget_cache`: fold inserted usage into budget spend
+//! - `invalidation`: per-backend caches learn that their source tables changed
+//! - `trigger_support`: what the raw C-ABI triggers share
 //! - `settings`: GUCs; `errors`: SQLSTATE helpers
 //!
 //! The schema, views and PL/pgSQL live in `sql/`, loaded in this order:
@@ -32,6 +35,7 @@ pub mod raw_usage;
 pub mod settings;
 pub mod spend_trigger;
 pub mod sql_pricing;
+pub mod trigger_support;
 pub mod usage_trigger;
 
 ::pgrx::pg_module_magic!(name, version);

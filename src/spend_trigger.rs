@@ -11,7 +11,7 @@
 
 use crate::budget_cache::{with_budgets, Budget, RowDims};
 use crate::decimal::Decimal;
-use crate::usage_trigger::trigger_data;
+use crate::trigger_support::{c_trigger, column_positions, trigger_data, PositionCache};
 use pgrx::prelude::*;
 use pgrx::spi::OwnedPreparedStatement;
 use pgrx::{PgBuiltInOids, PgOid};
@@ -121,18 +121,7 @@ unsafe extern "C-unwind" fn numeric_out(fcinfo: pg_sys::FunctionCallInfo) -> pg_
     unsafe { pg_sys::numeric_out(fcinfo) }
 }
 
-#[unsafe(no_mangle)]
-#[doc(hidden)]
-pub extern "C" fn pg_finfo_usage_spend_row() -> &'static pg_sys::Pg_finfo_record {
-    const V1_API: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-    &V1_API
-}
-
-#[unsafe(no_mangle)]
-#[doc(hidden)]
-pub unsafe extern "C-unwind" fn usage_spend_row(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    pg_sys::submodules::panic::pgrx_extern_c_guard(move || unsafe { spend_row(fcinfo) })
-}
+c_trigger!(usage_spend_row, pg_finfo_usage_spend_row, spend_row);
 
 /// The columns the spend trigger reads, in this order.
 const SPEND_COLUMNS: [&str; 11] = [
@@ -141,26 +130,7 @@ const SPEND_COLUMNS: [&str; 11] = [
 ];
 
 thread_local! {
-    /// Positions of SPEND_COLUMNS per (relation, column count), looked up once.
-    static POSITIONS: RefCell<Option<(pg_sys::Oid, i32, [usize; 11])>> = const { RefCell::new(None) };
-}
-
-unsafe fn positions(rel: pg_sys::Relation) -> [usize; 11] {
-    let (relid, tupdesc) = ((*rel).rd_id, (*rel).rd_att);
-    let natts = (*tupdesc).natts;
-    if let Some((r, n, p)) = POSITIONS.with(|c| *c.borrow()) {
-        if r == relid && n == natts {
-            return p;
-        }
-    }
-    let desc = pgrx::PgTupleDesc::from_pg_unchecked(tupdesc);
-    let found = SPEND_COLUMNS.map(|name| {
-        desc.iter()
-            .position(|a| !a.is_dropped() && a.name() == name)
-            .unwrap_or_else(|| error!("llm_cost: usage table has no column \"{name}\""))
-    });
-    POSITIONS.with(|c| *c.borrow_mut() = Some((relid, natts, found)));
-    found
+    static POSITIONS: PositionCache<11> = const { RefCell::new(None) };
 }
 
 unsafe fn spend_row(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
@@ -168,7 +138,7 @@ unsafe fn spend_row(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     let tuple = (*trigdata).tg_trigtuple;
     let rel = (*trigdata).tg_relation;
     let tupdesc = (*rel).rd_att;
-    let [at_col, cost_col, tenant, project, user, agent, session, execution, operation, provider, model] = positions(rel);
+    let [at_col, cost_col, tenant, project, user, agent, session, execution, operation, provider, model] = unsafe { column_positions(&POSITIONS, rel, SPEND_COLUMNS) };
     let natts = (*tupdesc).natts as usize;
     let mut values = vec![pg_sys::Datum::from(0); natts];
     let mut nulls = vec![false; natts];
@@ -214,18 +184,7 @@ unsafe fn spend_row(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     pg_sys::Datum::from(0)
 }
 
-#[unsafe(no_mangle)]
-#[doc(hidden)]
-pub extern "C" fn pg_finfo_usage_spend_flush() -> &'static pg_sys::Pg_finfo_record {
-    const V1_API: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-    &V1_API
-}
-
-#[unsafe(no_mangle)]
-#[doc(hidden)]
-pub unsafe extern "C-unwind" fn usage_spend_flush(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    pg_sys::submodules::panic::pgrx_extern_c_guard(move || unsafe { spend_flush(fcinfo) })
-}
+c_trigger!(usage_spend_flush, pg_finfo_usage_spend_flush, spend_flush);
 
 /// A total whose row exists is added with a plain UPDATE (one WAL record); only
 /// the first spend of a budget, period and per value needs the upsert, whose

@@ -10,6 +10,7 @@ use crate::formula::Tokens;
 use crate::pricing::{self, service_tier};
 use crate::raw_usage;
 use crate::settings::{OnUnpriced, ON_UNPRICED};
+use crate::trigger_support::{c_trigger, column_positions, trigger_data, PositionCache};
 use crate::numeric_datum::NumericDatum;
 use pgrx::prelude::*;
 use pgrx::JsonB;
@@ -36,9 +37,7 @@ struct Columns {
 }
 
 thread_local! {
-    /// Column positions per (relation, column count): looked up by name once,
-    /// not per row. A column added by ALTER TABLE changes the count.
-    static COLUMNS: RefCell<Option<(pg_sys::Oid, i32, Columns)>> = const { RefCell::new(None) };
+    static COLUMNS: PositionCache<13> = const { RefCell::new(None) };
     /// (provider, model) already warned about as unpriced in this transaction;
     /// emptied when the transaction ends.
     static WARNED: RefCell<HashSet<(String, String)>> = RefCell::new(HashSet::new());
@@ -53,63 +52,25 @@ unsafe extern "C-unwind" fn forget_warnings(_event: pg_sys::XactEvent::Type, _ar
 }
 
 unsafe fn columns(rel: pg_sys::Relation) -> Columns {
-    let relid = (*rel).rd_id;
-    let tupdesc = (*rel).rd_att;
-    let natts = (*tupdesc).natts;
-    if let Some((cached_rel, cached_natts, cols)) = COLUMNS.with(|c| *c.borrow()) {
-        if cached_rel == relid && cached_natts == natts {
-            return cols;
-        }
-    }
-    let desc = pgrx::PgTupleDesc::from_pg_unchecked(tupdesc);
-    let find = |name: &str| -> usize {
-        desc.iter()
-            .position(|att| !att.is_dropped() && att.name() == name)
-            .unwrap_or_else(|| error!("llm_cost: usage table has no column \"{name}\""))
-    };
-    let cols = Columns {
-        occurred_at: find("occurred_at"),
-        provider: find("provider"),
-        model: find("model"),
-        input: find("input_tokens"),
-        output: find("output_tokens"),
-        cached_input: find("cached_input_tokens"),
-        cache_write: find("cache_write_tokens"),
-        reasoning: find("reasoning_tokens"),
-        service_tier: find("service_tier"),
-        raw_usage: find("raw_usage"),
-        cost: find("cost"),
-        currency: find("currency"),
-        price_id: find("price_id"),
-    };
-    COLUMNS.with(|c| *c.borrow_mut() = Some((relid, natts, cols)));
-    cols
-}
-
-#[unsafe(no_mangle)]
-#[doc(hidden)]
-pub extern "C" fn pg_finfo_usage_before_insert() -> &'static pg_sys::Pg_finfo_record {
-    const V1_API: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-    &V1_API
-}
-
-/// The trigger function, declared in sql/usage_trigger.sql.
-#[unsafe(no_mangle)]
-#[doc(hidden)]
-pub unsafe extern "C-unwind" fn usage_before_insert(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    pg_sys::submodules::panic::pgrx_extern_c_guard(move || unsafe { before_insert(fcinfo) })
-}
-
-/// The call's TriggerData, or an error when the function was not called as a trigger.
-pub fn trigger_data(fcinfo: pg_sys::FunctionCallInfo, name: &str) -> *mut pg_sys::TriggerData {
-    unsafe {
-        let context = (*fcinfo).context;
-        if context.is_null() || (*context).type_ != pg_sys::NodeTag::T_TriggerData {
-            error!("llm_cost.{name}() must be called as a trigger");
-        }
-        context as *mut pg_sys::TriggerData
+    let [occurred_at, provider, model, input, output, cached_input, cache_write, reasoning, service_tier, raw_usage, cost, currency, price_id] =
+        unsafe {
+            column_positions(
+                &COLUMNS,
+                rel,
+                [
+                    "occurred_at", "provider", "model", "input_tokens", "output_tokens", "cached_input_tokens",
+                    "cache_write_tokens", "reasoning_tokens", "service_tier", "raw_usage", "cost", "currency", "price_id",
+                ],
+            )
+        };
+    Columns {
+        occurred_at, provider, model, input, output, cached_input, cache_write, reasoning, service_tier, raw_usage, cost,
+        currency, price_id,
     }
 }
+
+// The trigger function, declared in sql/api.sql.
+c_trigger!(usage_before_insert, pg_finfo_usage_before_insert, before_insert);
 
 unsafe fn before_insert(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     let trigdata = trigger_data(fcinfo, "usage_before_insert");

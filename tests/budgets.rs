@@ -9,6 +9,11 @@ use postgres::fallible_iterator::FallibleIterator;
 use std::collections::HashSet;
 use std::time::Duration;
 
+/// The first column of every row, as text.
+fn column(c: &mut postgres::Client, sql: &str) -> Vec<String> {
+    c.query(sql, &[]).unwrap_or_else(|e| panic!("{sql}: {e}")).iter().map(|r| r.get(0)).collect()
+}
+
 fn count(c: &mut postgres::Client, sql: &str) -> i64 {
     c.query_one(sql, &[]).unwrap_or_else(|e| panic!("{sql}: {e}")).get(0)
 }
@@ -226,12 +231,7 @@ fn periods_follow_the_budget_time_zone() {
          INSERT INTO llm_cost.usage (occurred_at, provider, model, cost) VALUES ('2026-03-08 05:30+00', 'x', 'y', 1);",
     )
     .unwrap();
-    let periods: Vec<String> = c
-        .query("SELECT period_start::text FROM llm_cost.budget_spend ORDER BY period_start", &[])
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let periods: Vec<String> = column(&mut c, "SELECT period_start::text FROM llm_cost.budget_spend ORDER BY period_start");
     assert_eq!(periods, vec!["2026-03-07 05:00:00+00", "2026-03-08 05:00:00+00"]);
     // each day fired its 100% once: a new period starts the thresholds again
     assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.notifications WHERE kind = 'budget_exceeded'"), 2);
@@ -313,12 +313,7 @@ fn compute_spend_counts_toward_budgets_and_executions() {
         .unwrap();
     let (model, compute, total, calls): (String, String, String, i64) = (row.get(0), row.get(1), row.get(2), row.get(3));
     assert_eq!((model.as_str(), compute.as_str(), total.as_str(), calls), ("2.5", "3.79", "6.29", 1));
-    let spent: Vec<String> = c
-        .query("SELECT spent::text FROM llm_cost.budget_spend ORDER BY budget_id", &[])
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let spent: Vec<String> = column(&mut c, "SELECT spent::text FROM llm_cost.budget_spend ORDER BY budget_id");
     assert_eq!(spent, vec!["6.29", "2.5"]);
     assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0);
     let err = c
@@ -328,11 +323,6 @@ fn compute_spend_counts_toward_budgets_and_executions() {
     // TRUNCATE fires no row triggers; budgets are recomputed from what is left
     c.batch_execute("TRUNCATE llm_cost.usage").unwrap();
     assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0);
-    let spent: Vec<String> = c
-        .query("SELECT spent::text FROM llm_cost.budget_spend ORDER BY budget_id", &[])
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let spent: Vec<String> = column(&mut c, "SELECT spent::text FROM llm_cost.budget_spend ORDER BY budget_id");
     assert_eq!(spent, vec!["3.79"], "only the compute spend is left, in the 'all' budget");
 }

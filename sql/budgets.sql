@@ -311,6 +311,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     c record;
 BEGIN
+    PERFORM llm_cost.flush_spend();     -- earlier inserts first: thresholds cross in order
     FOR c IN
         WITH d AS (
             SELECT * FROM unnest(occurred_at, delta, calls, source, tenant_id, project_id, user_id, agent_id,
@@ -400,23 +401,38 @@ BEGIN
 END $$;
 
 -- Inserts, the hot path, are folded in Rust (src/spend_trigger.rs): an AFTER ROW
--- trigger matches each inserted row against the cached budget index, and an
--- AFTER STATEMENT trigger writes the statement's totals with a prepared upsert.
-CREATE FUNCTION llm_cost.usage_spend_row() RETURNS trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'usage_spend_row';
+-- trigger matches each inserted row against the cached budget index and adds
+-- it to the transaction's pending totals in memory; one deferred trigger event
+-- per transaction writes them at commit (src/pending_spend.rs says why).
+-- Whatever reads or rewrites budget_spend in the same transaction calls
+-- llm_cost.flush_spend() first.
+CREATE FUNCTION llm_cost.usage_spend_add() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'usage_spend_add';
 CREATE FUNCTION llm_cost.usage_spend_flush() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'usage_spend_flush';
-COMMENT ON FUNCTION llm_cost.usage_spend_row() IS 'Trigger: adds an inserted usage row to its statement''s pending budget spend.';
-COMMENT ON FUNCTION llm_cost.usage_spend_flush() IS 'Trigger: writes a statement''s pending budget spend, queues crossed thresholds and unpriced_model alerts.';
+COMMENT ON FUNCTION llm_cost.usage_spend_add() IS 'Trigger: adds an inserted usage row to its transaction''s pending budget spend.';
+COMMENT ON FUNCTION llm_cost.usage_spend_flush() IS 'Deferred trigger: writes the transaction''s pending budget spend at commit, queues crossed thresholds and unpriced_model alerts.';
+COMMENT ON FUNCTION llm_cost.flush_spend() IS
+  'Writes this transaction''s pending budget spend now instead of at commit, queuing crossed thresholds; returns the number of running totals written. The budget functions and views call it themselves; call it before reading llm_cost.budget_spend directly in a transaction that inserted usage.';
+COMMENT ON FUNCTION llm_cost._spend_flush_wanted() IS
+  'Internal: true once per transaction, so one deferred flush event is queued however many rows are inserted.';
 COMMENT ON FUNCTION llm_cost.budgets_enabled() IS
   'True when any enabled budget counts model calls (from the per-backend budget index).';
 -- WHEN is evaluated before an after-trigger event is queued: priced rows cost
 -- nothing here while no budget exists (unpriced rows still queue their alert).
-CREATE TRIGGER usage_spend_row AFTER INSERT ON llm_cost.usage
+CREATE TRIGGER usage_spend_add AFTER INSERT ON llm_cost.usage
     FOR EACH ROW WHEN (NEW.cost IS NULL OR llm_cost.budgets_enabled())
-    EXECUTE FUNCTION llm_cost.usage_spend_row();
-CREATE TRIGGER usage_spend_inserted AFTER INSERT ON llm_cost.usage
-    FOR EACH STATEMENT EXECUTE FUNCTION llm_cost.usage_spend_flush();
+    EXECUTE FUNCTION llm_cost.usage_spend_add();
+-- AFTER triggers on one event fire in name order: usage_spend_add must come
+-- before usage_spend_flush (which matters when the flush is made IMMEDIATE).
+-- Constraint triggers can only be row triggers; the WHEN clause (evaluated as
+-- the row is inserted, even for deferred triggers) lets one row per transaction
+-- queue the event. SET CONSTRAINTS llm_cost.usage_spend_flush IMMEDIATE makes it
+-- write at the end of each statement instead.
+CREATE CONSTRAINT TRIGGER usage_spend_flush AFTER INSERT ON llm_cost.usage
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+    WHEN ((NEW.cost IS NULL OR llm_cost.budgets_enabled()) AND llm_cost._spend_flush_wanted())
+    EXECUTE FUNCTION llm_cost.usage_spend_flush();
 CREATE TRIGGER budgets_catalog_changed
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON llm_cost.budgets
     FOR EACH STATEMENT EXECUTE FUNCTION llm_cost.catalog_changed();
@@ -429,6 +445,7 @@ CREATE TRIGGER usage_spend_updated AFTER UPDATE ON llm_cost.usage
 CREATE FUNCTION llm_cost._ledger_truncated() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    PERFORM llm_cost.flush_spend();     -- pending spend of rows now gone must not land later
     IF EXISTS (SELECT FROM llm_cost.usage) OR EXISTS (SELECT FROM llm_cost.resource_usage) THEN
         PERFORM llm_cost.rebuild_budget_spend(id) FROM llm_cost.budgets;
     ELSE
@@ -527,17 +544,27 @@ COMMENT ON FUNCTION llm_cost.ledger_spend(bigint) IS
 
 -- Budgets whose running totals differ from the ledger: empty unless something
 -- bypassed the triggers (e.g. session_replication_role = replica).
+CREATE FUNCTION llm_cost._budget_spend_drift()
+RETURNS TABLE (budget_id bigint, period_start timestamptz, per_value text, kept_spent numeric,
+               ledger_spent numeric, kept_calls bigint, ledger_calls bigint)
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    PERFORM llm_cost.flush_spend();
+    RETURN QUERY
+    SELECT b.id, d.*
+      FROM llm_cost.budgets AS b
+     CROSS JOIN LATERAL (
+            SELECT coalesce(s.period_start, l.period_start),
+                   coalesce(s.per_value, l.per_value),
+                   s.spent, l.spent, s.calls, l.calls
+              FROM (SELECT * FROM llm_cost.budget_spend AS x WHERE x.budget_id = b.id) AS s
+              FULL JOIN llm_cost.ledger_spend(b.id) AS l
+                ON l.period_start = s.period_start AND l.per_value = s.per_value
+             WHERE (coalesce(s.spent, 0), coalesce(s.calls, 0)) IS DISTINCT FROM (coalesce(l.spent, 0), coalesce(l.calls, 0))) AS d;
+END $$;
+COMMENT ON FUNCTION llm_cost._budget_spend_drift() IS 'Internal: what llm_cost.budget_spend_drift shows.';
 CREATE VIEW llm_cost.budget_spend_drift WITH (security_invoker = true) AS
-SELECT b.id AS budget_id, d.*
-  FROM llm_cost.budgets AS b
- CROSS JOIN LATERAL (
-        SELECT coalesce(s.period_start, l.period_start) AS period_start,
-               coalesce(s.per_value, l.per_value) AS per_value,
-               s.spent AS kept_spent, l.spent AS ledger_spent, s.calls AS kept_calls, l.calls AS ledger_calls
-          FROM (SELECT * FROM llm_cost.budget_spend AS x WHERE x.budget_id = b.id) AS s
-          FULL JOIN llm_cost.ledger_spend(b.id) AS l
-            ON l.period_start = s.period_start AND l.per_value = s.per_value
-         WHERE (coalesce(s.spent, 0), coalesce(s.calls, 0)) IS DISTINCT FROM (coalesce(l.spent, 0), coalesce(l.calls, 0))) AS d;
+SELECT * FROM llm_cost._budget_spend_drift();
 COMMENT ON VIEW llm_cost.budget_spend_drift IS
   'Running totals that differ from the ledger (should be empty); rebuild_budget_spend(id) repairs a budget.';
 
@@ -551,6 +578,7 @@ BEGIN
     IF NOT EXISTS (SELECT FROM llm_cost.budgets AS b WHERE b.id = rebuild_budget_spend.budget_id) THEN
         RAISE EXCEPTION 'llm_cost.rebuild_budget_spend: no budget %', budget_id USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    PERFORM llm_cost.flush_spend();     -- or the pending spend would be counted twice
     DELETE FROM llm_cost.budget_spend AS s WHERE s.budget_id = rebuild_budget_spend.budget_id;
     INSERT INTO llm_cost.budget_spend (budget_id, period_start, per_value, spent, calls)
     SELECT rebuild_budget_spend.budget_id, l.period_start, l.per_value, l.spent, l.calls
@@ -600,8 +628,9 @@ CREATE FUNCTION llm_cost.check_spend(estimated_cost numeric DEFAULT 0, tenant_id
 RETURNS TABLE (budget_id bigint, name text, per_value text, period_start timestamptz, period_end timestamptz,
                amount numeric, spent numeric, remaining numeric, headroom_after numeric,
                hard_limit boolean, would_exceed boolean)
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql VOLATILE AS $$     -- volatile: it may write this transaction's pending spend first
 BEGIN
+    PERFORM llm_cost.flush_spend();
     IF estimated_cost IS NULL OR NOT llm_cost.is_valid_amount(estimated_cost) THEN
         RAISE EXCEPTION 'llm_cost.check_spend: estimated_cost must be a finite, non-negative number (got %)',
             coalesce(estimated_cost::text, 'NULL')
@@ -642,7 +671,7 @@ CREATE FUNCTION llm_cost.can_spend(estimated_cost numeric DEFAULT 0, tenant_id t
                                    model text DEFAULT NULL, session_id text DEFAULT NULL,
                                    at timestamptz DEFAULT now())
 RETURNS boolean
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql VOLATILE AS $$
     SELECT NOT EXISTS (
         SELECT FROM llm_cost.check_spend(estimated_cost, tenant_id, project_id, user_id, agent_id,
                                          provider, model, session_id, at) AS c
@@ -656,7 +685,10 @@ RETURNS TABLE (budget_id bigint, name text, per_value text, period_start timesta
                amount numeric, spent numeric, remaining numeric, percent_used numeric, calls bigint,
                forecast numeric, exhausts_at timestamptz, status text, currency text, period text,
                hard_limit boolean, "time" timestamptz)
-LANGUAGE sql STABLE AS $$
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+PERFORM llm_cost.flush_spend();
+RETURN QUERY
 SELECT b.id,
        b.name,
        nullif(s.per_value, ''),
@@ -682,8 +714,8 @@ SELECT b.id,
     ON s.budget_id = b.id AND s.period_start = cur.period_start
  WHERE b.enabled
    -- a per budget shows one row per value seen in the period; others always show
-   AND (b.per IS NULL OR s.budget_id IS NOT NULL)
-$$;
+   AND (b.per IS NULL OR s.budget_id IS NOT NULL);
+END $$;
 COMMENT ON FUNCTION llm_cost.budget_status_at(timestamptz) IS
   'budget_status as of any instant: each enabled budget (and per value) in the period containing at.';
 

@@ -7,7 +7,7 @@
 //! - `raw_usage`: provider usage objects → our token columns (pure Rust)
 //! - `pricing`: pricing one call; `sql_pricing`: the SQL functions over it
 //! - `usage_trigger`: prices every row inserted into `llm_cost.usage`
-//! - `spend_trigger`, `budget_cache`: fold inserted usage into budget spend
+//! - `spend_trigger`, `pending_spend`, `budget_cache`: fold inserted usage into budget spend
 //! - `invalidation`: per-backend caches learn that their source tables changed
 //! - `trigger_support`: what the raw C-ABI triggers share
 //! - `settings`: GUCs; `errors`: SQLSTATE helpers
@@ -33,6 +33,7 @@ pub mod numeric_datum;
 pub mod pricing;
 pub mod raw_usage;
 pub mod settings;
+pub mod pending_spend;
 pub mod spend_trigger;
 pub mod sql_pricing;
 pub mod trigger_support;
@@ -54,7 +55,7 @@ extension_sql_file!(
     ]
 );
 extension_sql_file!("../sql/compute.sql", name = "compute", requires = ["api"]);
-extension_sql_file!("../sql/budgets.sql", name = "budgets", requires = ["compute", spend_trigger::budgets_enabled]);
+extension_sql_file!("../sql/budgets.sql", name = "budgets", requires = ["compute", spend_trigger::budgets_enabled, spend_trigger::flush_spend, spend_trigger::_spend_flush_wanted]);
 extension_sql_file!("../sql/queue.sql", name = "queue", requires = ["budgets"]);
 extension_sql_file!("../sql/catalog.sql", name = "catalog", finalize);
 

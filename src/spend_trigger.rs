@@ -1,78 +1,43 @@
 //! Folding inserted usage into budget spend, in the same transaction.
 //!
-//! `usage_spend_row` (AFTER INSERT, FOR EACH ROW) matches each inserted row to
-//! its budgets through the cached index and adds its cost to a pending total
-//! per (budget, period, per value). `usage_spend_flush` (AFTER INSERT, FOR EACH
-//! STATEMENT) writes those totals with one prepared upsert each, in a fixed
-//! order so concurrent writers cannot deadlock, and queues every threshold the
-//! new total crossed. An AFTER ROW trigger sees only rows really inserted (not
-//! those skipped by ON CONFLICT DO NOTHING). Pending totals of a statement that
-//! fails are dropped by the (sub)transaction abort callbacks.
-
+//! `usage_spend_add` (AFTER INSERT, FOR EACH ROW) matches each inserted row to
+//! its budgets through the cached index and adds its cost to the transaction's
+//! pending totals (`pending_spend`) per (budget, period, per value). An AFTER
+//! ROW trigger sees only rows really inserted (not those skipped by ON
+//! CONFLICT DO NOTHING). `usage_spend_flush`, a deferred constraint trigger
+//! queued once per transaction, writes those totals at commit with one
+//! prepared update each, in a fixed order so concurrent writers cannot
+//! deadlock, and queues every threshold the new total crossed.
+//!
 use crate::budget_cache::{with_budgets, Budget, RowDims};
 use crate::decimal::Decimal;
+use crate::pending_spend::{self, SpendDelta, SpendKey};
 use crate::trigger_support::{c_trigger, column_positions, trigger_data, PositionCache};
 use pgrx::prelude::*;
 use pgrx::spi::OwnedPreparedStatement;
 use pgrx::{PgBuiltInOids, PgOid};
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashSet;
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-/// (budget id, period start, per value) → (cost, calls) not yet written.
-type PendingSpend = FxHashMap<(i64, i64, String), (Decimal, i64)>;
-
-#[derive(Default)]
-struct Pending {
-    spend: PendingSpend,
-    /// (provider, model) of rows inserted without a price.
-    unpriced: FxHashSet<(String, String)>,
-}
 
 thread_local! {
-    static PENDING: RefCell<Pending> = RefCell::new(Pending::default());
     static UPDATE: RefCell<Option<OwnedPreparedStatement>> = const { RefCell::new(None) };
     static UPSERT: RefCell<Option<OwnedPreparedStatement>> = const { RefCell::new(None) };
     /// unpriced_model alerts this backend has queued in committed transactions.
     static ANNOUNCED: RefCell<FxHashSet<(String, String)>> = RefCell::new(FxHashSet::default());
     static ANNOUNCED_NOW: RefCell<Vec<(String, String)>> = const { RefCell::new(Vec::new()) };
 }
-static CALLBACKS_REGISTERED: AtomicBool = AtomicBool::new(false);
 
-#[pg_guard]
-unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
+/// Called by pending_spend's transaction callback: unpriced_model alerts
+/// queued by a committed transaction need not be queued again by this backend.
+pub fn on_xact_end(event: pg_sys::XactEvent::Type) {
+    use pg_sys::XactEvent::*;
     match event {
-        pg_sys::XactEvent::XACT_EVENT_ABORT | pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT => {
-            PENDING.with(|p| *p.borrow_mut() = Pending::default());
-            ANNOUNCED_NOW.with(|a| a.borrow_mut().clear());
-        }
-        pg_sys::XactEvent::XACT_EVENT_COMMIT | pg_sys::XactEvent::XACT_EVENT_PARALLEL_COMMIT => {
+        XACT_EVENT_COMMIT | XACT_EVENT_PARALLEL_COMMIT => {
             let now: Vec<_> = ANNOUNCED_NOW.with(|a| std::mem::take(&mut *a.borrow_mut()));
             ANNOUNCED.with(|a| a.borrow_mut().extend(now));
         }
+        XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => ANNOUNCED_NOW.with(|a| a.borrow_mut().clear()),
         _ => {}
-    }
-}
-
-#[pg_guard]
-unsafe extern "C-unwind" fn on_subxact(
-    event: pg_sys::SubXactEvent::Type,
-    _my: pg_sys::SubTransactionId,
-    _parent: pg_sys::SubTransactionId,
-    _arg: *mut std::ffi::c_void,
-) {
-    if event == pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB {
-        // The failed statement's rows were never inserted.
-        PENDING.with(|p| *p.borrow_mut() = Pending::default());
-    }
-}
-
-fn register_callbacks() {
-    if !CALLBACKS_REGISTERED.swap(true, Ordering::AcqRel) {
-        unsafe {
-            pg_sys::RegisterXactCallback(Some(on_xact), std::ptr::null_mut());
-            pg_sys::RegisterSubXactCallback(Some(on_subxact), std::ptr::null_mut());
-        }
     }
 }
 
@@ -121,7 +86,7 @@ unsafe extern "C-unwind" fn numeric_out(fcinfo: pg_sys::FunctionCallInfo) -> pg_
     unsafe { pg_sys::numeric_out(fcinfo) }
 }
 
-c_trigger!(usage_spend_row, pg_finfo_usage_spend_row, spend_row);
+c_trigger!(usage_spend_add, pg_finfo_usage_spend_add, spend_add);
 
 /// The columns the spend trigger reads, in this order.
 const SPEND_COLUMNS: [&str; 11] = [
@@ -133,8 +98,8 @@ thread_local! {
     static POSITIONS: PositionCache<11> = const { RefCell::new(None) };
 }
 
-unsafe fn spend_row(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    let trigdata = trigger_data(fcinfo, "usage_spend_row");
+unsafe fn spend_add(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    let trigdata = trigger_data(fcinfo, "usage_spend_add");
     let tuple = (*trigdata).tg_trigtuple;
     let rel = (*trigdata).tg_relation;
     let tupdesc = (*rel).rd_att;
@@ -145,10 +110,9 @@ unsafe fn spend_row(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     pg_sys::heap_deform_tuple(tuple, tupdesc, values.as_mut_ptr(), nulls.as_mut_ptr());
     let text = |i: usize| -> Option<&str> { if nulls[i] { None } else { <&str>::from_datum(values[i], false) } };
     let cost = if nulls[cost_col] { None } else { Some(values[cost_col]) };
-    register_callbacks();
     if cost.is_none() {
         if let (Some(provider), Some(model)) = (text(provider), text(model)) {
-            PENDING.with(|p| p.borrow_mut().unpriced.insert((provider.to_lowercase(), model.to_string())));
+            pending_spend::with_current(|p| p.unpriced.insert((provider.to_lowercase(), model.to_string())));
         }
     }
     let row = RowDims {
@@ -171,14 +135,7 @@ unsafe fn spend_row(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
         index.for_each_match(&row, |budget| {
             let Some(per_value) = budget.per_value(&row) else { return };
             let key = (budget.id, period_start(budget, at), per_value);
-            PENDING.with(|p| {
-                let mut p = p.borrow_mut();
-                let entry = p.spend.entry(key).or_insert((Decimal::ZERO, 0));
-                entry.0 = entry.0.checked_add(delta).unwrap_or_else(|_| {
-                    crate::errors::out_of_range("budget spend out of range for exact arithmetic")
-                });
-                entry.1 += 1;
-            });
+            pending_spend::with_current(|p| pending_spend::add(p, key, delta));
         });
     });
     pg_sys::Datum::from(0)
@@ -196,25 +153,45 @@ const UPDATE_SQL: &str = "UPDATE llm_cost.budget_spend
       WHERE budget_id = $1 AND period_start = $2 AND per_value = $3
      RETURNING spent::text";
 const UPSERT_SQL: &str = "INSERT INTO llm_cost.budget_spend AS s (budget_id, period_start, per_value, spent, calls)
-     VALUES ($1, $2, $3, $4::numeric, $5)
+     SELECT $1, $2, $3, $4::numeric, $5
+      WHERE EXISTS (SELECT FROM llm_cost.budgets WHERE id = $1)  -- not deleted meanwhile
      ON CONFLICT (budget_id, period_start, per_value) DO UPDATE
         SET spent = s.spent + excluded.spent, calls = s.calls + excluded.calls, updated_at = now()
      RETURNING s.spent::text";
 
 unsafe fn spend_flush(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     trigger_data(fcinfo, "usage_spend_flush");
-    let pending = PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()));
-    if pending.spend.is_empty() && pending.unpriced.is_empty() {
-        return pg_sys::Datum::from(0);
+    flush_pending();
+    pg_sys::Datum::from(0)
+}
+
+/// Writes this transaction's pending spend now (it is written at commit
+/// otherwise) and queues the thresholds it crosses; returns how many running
+/// totals it wrote. Everything in the extension that reads or rewrites
+/// `budget_spend` calls this first, so a transaction always sees its own spend.
+#[pg_extern(volatile, parallel_unsafe)]
+fn flush_spend() -> i64 {
+    flush_pending()
+}
+
+/// The WHEN clause of the deferred flush trigger: true once per transaction.
+#[pg_extern(volatile, parallel_unsafe)]
+fn _spend_flush_wanted() -> bool {
+    pending_spend::claim_flush_event()
+}
+
+fn flush_pending() -> i64 {
+    let pending = pending_spend::take_all();
+    if pending.is_empty() {
+        return 0;
     }
-    let mut totals: Vec<_> = pending.spend.into_iter().collect();
+    let mut totals: Vec<(SpendKey, SpendDelta)> = pending.spend.into_iter().collect();
     totals.sort_by(|a, b| a.0.cmp(&b.0));
     Spi::connect_mut(|client| {
-        if !totals.is_empty() {
-            let written = upsert_totals(client, &totals);
-            for (i, spent) in written.into_iter().enumerate() {
-                let ((budget_id, period_start, per_value), (delta, _)) = &totals[i];
-                queue_crossed(client, *budget_id, *period_start, per_value, spent, *delta);
+        let written = upsert_totals(client, &totals);
+        for (((budget_id, period_start, per_value), (delta, _)), spent) in totals.iter().zip(&written) {
+            if let Some(spent) = spent {
+                queue_crossed(client, *budget_id, *period_start, per_value, *spent, *delta);
             }
         }
         for key in pending.unpriced {
@@ -233,11 +210,12 @@ unsafe fn spend_flush(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
             ANNOUNCED_NOW.with(|a| a.borrow_mut().push(key));
         }
     });
-    pg_sys::Datum::from(0)
+    totals.len() as i64
 }
 
-/// Writes the sorted totals; returns each one's new running total, in order.
-fn upsert_totals(client: &mut pgrx::spi::SpiClient<'_>, totals: &[((i64, i64, String), (Decimal, i64))]) -> Vec<Decimal> {
+/// Writes the sorted totals; returns each one's new running total, in order
+/// (None for a budget deleted since its rows were inserted).
+fn upsert_totals(client: &mut pgrx::spi::SpiClient<'_>, totals: &[(SpendKey, SpendDelta)]) -> Vec<Option<Decimal>> {
     totals
         .iter()
         .map(|((budget_id, period_start, per_value), (delta, calls))| {
@@ -245,7 +223,7 @@ fn upsert_totals(client: &mut pgrx::spi::SpiClient<'_>, totals: &[((i64, i64, St
             let delta = delta.to_string();
             let args = [(*budget_id).into(), at.into(), per_value.as_str().into(), delta.as_str().into(), (*calls).into()];
             let spent = run_plan(client, &UPDATE, UPDATE_SQL, &args).or_else(|| run_plan(client, &UPSERT, UPSERT_SQL, &args));
-            spent.and_then(|s| Decimal::parse(&s).ok()).unwrap_or(Decimal::ZERO)
+            spent.map(|s| Decimal::parse(&s).unwrap_or_else(|_| error!("llm_cost: unreadable running total {s}")))
         })
         .collect()
 }
@@ -320,7 +298,7 @@ fn queue_crossed(client: &mut pgrx::spi::SpiClient<'_>, budget_id: i64, period_s
     }
 }
 
-/// Whether inserted rows need the spend trigger at all: the usage_spend_row
+/// Whether inserted rows need the spend trigger at all: the usage_spend_add
 /// trigger's WHEN clause calls this, so with no budget (and a priced row) no
 /// after-trigger event is even queued.
 #[pg_extern(stable, parallel_safe)]

@@ -326,3 +326,99 @@ fn compute_spend_counts_toward_budgets_and_executions() {
     let spent: Vec<String> = column(&mut c, "SELECT spent::text FROM llm_cost.budget_spend ORDER BY budget_id");
     assert_eq!(spent, vec!["3.79"], "only the compute spend is left, in the 'all' budget");
 }
+
+/// Spend is kept in memory until commit: many statements in one transaction,
+/// savepoints rolled back and released, and reads, budget deletes and
+/// TRUNCATE inside the transaction all leave the totals equal to the ledger.
+#[test]
+fn transactions_savepoints_and_same_transaction_reads_keep_spend_exact() {
+    let cluster = TestCluster::start("budgets_xact", &[]);
+    let mut c = cluster.database_with_extension("xact");
+    // Each row: 1000 input tokens of gpt-4o = $0.0025.
+    c.batch_execute(
+        "INSERT INTO llm_cost.budgets (name, amount, period) VALUES ('global', 1, 'total');
+         INSERT INTO llm_cost.budgets (name, amount, period, per) VALUES ('every user', 0.01, 'total', 'user_id');",
+    )
+    .unwrap();
+    let insert = |user: &str| {
+        format!("INSERT INTO llm_cost.usage (provider, model, input_tokens, user_id) VALUES ('openai', 'gpt-4o', 1000, '{user}');")
+    };
+    // 1,000 single-row statements in one transaction (what a driver's executemany does)
+    let mut sql = String::from("BEGIN;");
+    for i in 0..1000 {
+        sql.push_str(&insert(&format!("u{}", i % 10)));
+    }
+    c.batch_execute(&sql).unwrap();
+    // the transaction sees its own spend through the API before commit
+    let own: Vec<bool> = c
+        .query("SELECT spent = (SELECT sum(cost) FROM llm_cost.usage) AND calls = 1000 FROM llm_cost.budget_status WHERE budget_id = 1", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(own, vec![true], "budget_status in the inserting transaction shows its own spend");
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0);
+    c.batch_execute(&insert("u0")).unwrap();
+    c.batch_execute("COMMIT").unwrap();
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0);
+    assert_eq!(count(&mut c, "SELECT calls FROM llm_cost.budget_spend WHERE budget_id = 1"), 1001);
+    assert_alerts_match_spend(&mut c);
+
+    // savepoints: the first pending row of the transaction rolled back, then more
+    c.batch_execute(&format!(
+        "BEGIN; SAVEPOINT a; {i1} ROLLBACK TO a; {i2} SAVEPOINT b; {i3} SAVEPOINT c; {i4} ROLLBACK TO c; RELEASE b; COMMIT;",
+        i1 = insert("sp1"),
+        i2 = insert("sp2"),
+        i3 = insert("sp3"),
+        i4 = insert("sp4")
+    ))
+    .unwrap();
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0);
+    assert_eq!(count(&mut c, "SELECT calls FROM llm_cost.budget_spend WHERE budget_id = 1"), 1003);
+    assert_eq!(
+        column(&mut c, "SELECT per_value FROM llm_cost.budget_spend WHERE per_value LIKE 'sp%' ORDER BY 1"),
+        vec!["sp2".to_string(), "sp3".to_string()]
+    );
+    // a savepoint released before its parent's pending event fires
+    c.batch_execute(&format!("BEGIN; SAVEPOINT a; {} RELEASE a; {} COMMIT;", insert("sp5"), insert("sp5"))).unwrap();
+    assert_eq!(count(&mut c, "SELECT calls FROM llm_cost.budget_spend WHERE per_value = 'sp5'"), 2);
+
+    // a budget deleted after the rows that count against it, in the same transaction
+    c.batch_execute(&format!(
+        "BEGIN; {} DELETE FROM llm_cost.budgets WHERE id = 2; COMMIT;",
+        insert("gone")
+    ))
+    .unwrap();
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend WHERE budget_id = 2"), 0);
+    // rows inserted, then truncated away, in one transaction: TRUNCATE refuses
+    // while the deferred flush event is pending (55006), as for any deferred
+    // trigger; firing it first with SET CONSTRAINTS ... IMMEDIATE is the way
+    c.batch_execute(&format!("BEGIN; {}", insert("t1"))).unwrap();
+    let refused = c.batch_execute("TRUNCATE llm_cost.usage").unwrap_err();
+    assert_eq!(sqlstate(&refused), "55006");
+    c.batch_execute("ROLLBACK").unwrap();
+    c.batch_execute(&format!(
+        "BEGIN; {} SET CONSTRAINTS llm_cost.usage_spend_flush IMMEDIATE; TRUNCATE llm_cost.usage; {} COMMIT;",
+        insert("t1"),
+        insert("t2")
+    ))
+    .unwrap();
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0);
+    assert_eq!(count(&mut c, "SELECT calls FROM llm_cost.budget_spend WHERE budget_id = 1"), 1);
+    // SET CONSTRAINTS ... IMMEDIATE writes at each statement's end instead
+    c.batch_execute(&format!(
+        "BEGIN; SET CONSTRAINTS llm_cost.usage_spend_flush IMMEDIATE; {}",
+        insert("imm")
+    ))
+    .unwrap();
+    assert_eq!(count(&mut c, "SELECT calls FROM llm_cost.budget_spend WHERE budget_id = 1"), 2);
+    c.batch_execute("COMMIT").unwrap();
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0);
+    // with the writing trigger disabled, commit refuses rather than lose spend
+    c.batch_execute("ALTER TABLE llm_cost.usage DISABLE TRIGGER usage_spend_flush").unwrap();
+    let refused = c.batch_execute(&format!("BEGIN; {} COMMIT;", insert("lost"))).unwrap_err();
+    assert_eq!(sqlstate(&refused), "09000");
+    c.batch_execute("ROLLBACK; ALTER TABLE llm_cost.usage ENABLE TRIGGER usage_spend_flush").unwrap();
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.usage WHERE user_id = 'lost'"), 0);
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0);
+}

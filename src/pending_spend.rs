@@ -1,0 +1,185 @@
+//! Budget spend a transaction has inserted but not yet written.
+//!
+//! Inserted usage is added up here, in backend memory, and written to
+//! `llm_cost.budget_spend` once: at commit (by a deferred trigger), or earlier
+//! when something in the same transaction reads or rewrites the totals
+//! (`flush_spend()`). Writing once per transaction, not once per statement,
+//! matters: a spend row updated by every statement of a long transaction grows
+//! a chain of row versions nothing can prune until commit, and each update has
+//! to walk it; 50,000 single-row INSERTs in one transaction took 51 s that way.
+//!
+//! Savepoints: totals are kept per subtransaction level, so ROLLBACK TO drops
+//! exactly the rolled-back statements' spend and RELEASE merges it into the
+//! parent.
+
+use crate::decimal::Decimal;
+use pgrx::pg_sys;
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// (budget id, period start, per value).
+pub type SpendKey = (i64, i64, String);
+/// (cost, calls) not yet written.
+pub type SpendDelta = (Decimal, i64);
+
+/// What one subtransaction level has added.
+#[derive(Default)]
+pub struct Pending {
+    pub spend: FxHashMap<SpendKey, SpendDelta>,
+    /// (provider, model) of rows inserted without a price.
+    pub unpriced: FxHashSet<(String, String)>,
+}
+
+impl Pending {
+    fn merge(&mut self, other: Pending) {
+        for (key, (cost, calls)) in other.spend {
+            let entry = self.spend.entry(key).or_insert((Decimal::ZERO, 0));
+            entry.0 = entry.0.checked_add(cost).unwrap_or_else(|_| out_of_range());
+            entry.1 += calls;
+        }
+        self.unpriced.extend(other.unpriced);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spend.is_empty() && self.unpriced.is_empty()
+    }
+}
+
+fn out_of_range() -> ! {
+    crate::errors::out_of_range("budget spend out of range for exact arithmetic")
+}
+
+#[derive(Default)]
+struct State {
+    /// Innermost last; each tagged with its subtransaction id (ids grow with nesting).
+    levels: Vec<(pg_sys::SubTransactionId, Pending)>,
+    /// The subtransaction in which this transaction's deferred flush event was
+    /// queued. Invariant: None implies `levels` is empty or about to receive
+    /// the row whose event is being queued.
+    flush_queued_in: Option<pg_sys::SubTransactionId>,
+}
+
+thread_local! {
+    static STATE: RefCell<State> = RefCell::new(State::default());
+}
+static CALLBACKS_REGISTERED: AtomicBool = AtomicBool::new(false);
+
+/// Adds to the current subtransaction's pending spend.
+pub fn with_current<R>(f: impl FnOnce(&mut Pending) -> R) -> R {
+    register_callbacks();
+    let current = unsafe { pg_sys::GetCurrentSubTransactionId() };
+    STATE.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.levels.last().map(|(id, _)| *id) != Some(current) {
+            s.levels.push((current, Pending::default()));
+        }
+        f(&mut s.levels.last_mut().expect("pushed above").1)
+    })
+}
+
+/// Adds `delta` (one call's cost) to a key's pending total.
+pub fn add(pending: &mut Pending, key: SpendKey, delta: Decimal) {
+    let entry = pending.spend.entry(key).or_insert((Decimal::ZERO, 0));
+    entry.0 = entry.0.checked_add(delta).unwrap_or_else(|_| out_of_range());
+    entry.1 += 1;
+}
+
+/// Everything pending in this transaction, all levels merged; leaves nothing behind.
+pub fn take_all() -> Pending {
+    STATE.with(|s| {
+        let mut s = s.borrow_mut();
+        s.flush_queued_in = None;
+        let mut all = Pending::default();
+        for (_, level) in s.levels.drain(..) {
+            all.merge(level);
+        }
+        all
+    })
+}
+
+/// True exactly once per transaction (until the next flush): the caller, the
+/// WHEN clause of the deferred flush trigger, then queues the one event that
+/// writes the transaction's spend at commit.
+pub fn claim_flush_event() -> bool {
+    register_callbacks();
+    STATE.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.flush_queued_in.is_some() {
+            return false;
+        }
+        s.flush_queued_in = Some(unsafe { pg_sys::GetCurrentSubTransactionId() });
+        true
+    })
+}
+
+fn register_callbacks() {
+    if !CALLBACKS_REGISTERED.swap(true, Ordering::AcqRel) {
+        unsafe {
+            pg_sys::RegisterXactCallback(Some(on_xact), std::ptr::null_mut());
+            pg_sys::RegisterSubXactCallback(Some(on_subxact), std::ptr::null_mut());
+        }
+    }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
+    use pg_sys::XactEvent::*;
+    if matches!(event, XACT_EVENT_PRE_COMMIT | XACT_EVENT_PARALLEL_PRE_COMMIT) {
+        // The deferred trigger has fired by now. Spend still here would be
+        // lost: refuse the commit rather than let budgets drift from the ledger.
+        let unwritten = STATE.with(|s| s.borrow().levels.iter().any(|(_, level)| !level.spend.is_empty()));
+        if unwritten {
+            pgrx::ereport!(
+                ERROR,
+                pgrx::PgSqlErrorCode::ERRCODE_TRIGGERED_ACTION_EXCEPTION,
+                "llm_cost: this transaction's budget spend was never written",
+                "Is the trigger llm_cost.usage_spend_flush disabled while usage_spend_add is not? Enable it, or disable both."
+            );
+        }
+    }
+    if matches!(event, XACT_EVENT_COMMIT | XACT_EVENT_PARALLEL_COMMIT | XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT) {
+        // After commit nothing is left (the deferred trigger wrote it); after
+        // abort nothing of it happened.
+        STATE.with(|s| *s.borrow_mut() = State::default());
+    }
+    crate::spend_trigger::on_xact_end(event);
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn on_subxact(
+    event: pg_sys::SubXactEvent::Type,
+    my: pg_sys::SubTransactionId,
+    parent: pg_sys::SubTransactionId,
+    _arg: *mut std::ffi::c_void,
+) {
+    STATE.with(|s| {
+        let mut s = s.borrow_mut();
+        match event {
+            pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB => {
+                // The rolled-back statements' rows are gone, and so is any
+                // deferred event they queued.
+                while s.levels.last().is_some_and(|(id, _)| *id >= my) {
+                    s.levels.pop();
+                }
+                if s.flush_queued_in.is_some_and(|id| id >= my) {
+                    s.flush_queued_in = None;
+                }
+            }
+            pg_sys::SubXactEvent::SUBXACT_EVENT_COMMIT_SUB => {
+                if s.levels.last().is_some_and(|(id, _)| *id == my) {
+                    let (_, level) = s.levels.pop().expect("checked above");
+                    if s.levels.last().is_some_and(|(id, _)| *id == parent) {
+                        s.levels.last_mut().expect("checked above").1.merge(level);
+                    } else {
+                        s.levels.push((parent, level));
+                    }
+                }
+                if s.flush_queued_in == Some(my) {
+                    s.flush_queued_in = Some(parent);
+                }
+            }
+            _ => {}
+        }
+    });
+}

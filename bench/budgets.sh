@@ -18,6 +18,16 @@ insert_script p_rows llm_cost.usage "'t' || :t" "'u' || :u"
 insert_script b_disjoint bench.usage_bare "'t' || :client_id" "'c' || :client_id || '-' || :u"
 insert_script p_disjoint llm_cost.usage "'t' || :client_id" "'c' || :client_id || '-' || :u"
 insert_script p_many llm_cost.usage "'t' || :t" "'u' || :big"
+xact_script() { # xact_script NAME TABLE: 100 single-row INSERT statements in one transaction
+  { echo "BEGIN;"
+    for i in $(seq 100); do
+      echo "\\set t$i random(1, 8)"; echo "\\set u$i random(1, 1000)"
+      echo "INSERT INTO $2 (provider, model, input_tokens, output_tokens, tenant_id, user_id) VALUES ('openai', 'gpt-4o', 1000, 300, 't' || :t$i, 'u' || :u$i);"
+    done
+    echo "COMMIT;"; } > "$CLUSTER_DIR/$1.sql"
+}
+xact_script b_xact bench.usage_bare
+xact_script p_xact llm_cost.usage
 
 TENANT_BUDGETS="INSERT INTO llm_cost.budgets (name, amount, period, tenant_id)
                 SELECT 'tenant t' || g, 1000000, 'month', 't' || g FROM generate_series(0, 8) g"
@@ -33,6 +43,8 @@ compare_inserts "single-row INSERT, 1 client, 3 matching budgets (global, tenant
   "$CLUSTER_DIR/b_rows.sql" "$CLUSTER_DIR/p_rows.sql" 1
 budgets_reset "$TENANT_BUDGETS;
                INSERT INTO llm_cost.budgets (name, amount, period, per) VALUES ('every user', 100, 'day', 'user_id')"
+compare_inserts "100 single-row INSERTs per transaction (transactions/s), 1 client, the same 3 budgets" \
+  "$CLUSTER_DIR/b_xact.sql" "$CLUSTER_DIR/p_xact.sql" 1
 compare_inserts "single-row INSERT, 8 clients, disjoint budgets (own tenant, per user)" \
   "$CLUSTER_DIR/b_disjoint.sql" "$CLUSTER_DIR/p_disjoint.sql" 8
 budgets_reset "INSERT INTO llm_cost.budgets (name, amount, period) VALUES ('global', 1000000, 'month')"

@@ -5,7 +5,9 @@
 #       single-row INSERTs from 1 and 8 pgbench clients, and COPY of 1M rows
 #   (c) budgets: ingest with pricing + budgets vs the bare table, contention on one shared
 #       budget, 100k budgets vs 1, COPY with budgets (bench/budgets.sh)
-# Usage: scripts/bench.sh [--quick] [pricing|budgets|all]   (quick: shorter runs, for a smoke test)
+#   (d) analytics: dashboard queries over a generated 10M-call ledger vs the raw GROUP BY
+#       (bench/analytics.sh)
+# Usage: scripts/bench.sh [--quick] [pricing|budgets|analytics|all]   (quick: shorter runs, for a smoke test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/cluster.sh
@@ -14,12 +16,12 @@ QUICK=""; SECTION=all
 for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=--quick ;;
-    pricing|budgets|all) SECTION=$arg ;;
-    *) echo "usage: $0 [--quick] [pricing|budgets|all]" >&2; exit 2 ;;
+    pricing|budgets|analytics|all) SECTION=$arg ;;
+    *) echo "usage: $0 [--quick] [pricing|budgets|analytics|all]" >&2; exit 2 ;;
   esac
 done
-CALLS=2000000; PGBENCH_SECONDS=15; COPY_ROWS=1000000; ROUNDS=3
-if [ "$QUICK" = "--quick" ]; then CALLS=200000; PGBENCH_SECONDS=3; COPY_ROWS=100000; ROUNDS=1; fi
+CALLS=2000000; PGBENCH_SECONDS=15; COPY_ROWS=1000000; ROUNDS=3; LEDGER_ROWS=10000000; TAIL_ROWS=50000
+if [ "$QUICK" = "--quick" ]; then CALLS=200000; PGBENCH_SECONDS=3; COPY_ROWS=100000; ROUNDS=1; LEDGER_ROWS=500000; TAIL_ROWS=5000; fi
 
 bash scripts/setup.sh >/dev/null
 echo "building and installing the extension (release)..."
@@ -84,7 +86,7 @@ compare_copies() {
   echo "| $1 | $r_bare | $r_priced | $(ratio "$r_priced" "$r_bare") |"
 }
 
-if [ "$SECTION" != budgets ]; then
+if [ "$SECTION" = all ] || [ "$SECTION" = pricing ]; then
 echo
 echo "## (a) pricing calls per second (one core, $CALLS calls, best of $ROUNDS)"
 ARGS="bench.model(g), g % 5000, 300, (g % 5000) / 4, 0, 0"
@@ -125,6 +127,9 @@ echo
 echo "(unpriced rows after the priced COPY: $unpriced)"
 fi
 
-if [ "$SECTION" != pricing ]; then
+if [ "$SECTION" = all ] || [ "$SECTION" = budgets ]; then
   source bench/budgets.sh
+fi
+if [ "$SECTION" = all ] || [ "$SECTION" = analytics ]; then
+  source bench/analytics.sh
 fi

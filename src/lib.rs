@@ -8,13 +8,14 @@
 //! - `pricing`: pricing one call; `sql_pricing`: the SQL functions over it
 //! - `usage_trigger`: prices every row inserted into `llm_cost.usage`
 //! - `spend_trigger`, `pending_spend`, `budget_cache`: fold inserted usage into budget spend
+//! - `latency_histogram`: exact, mergeable latency histograms (aggregates in sql/analytics.sql)
 //! - `invalidation`: per-backend caches learn that their source tables changed
 //! - `trigger_support`: what the raw C-ABI triggers share
 //! - `settings`: GUCs; `errors`: SQLSTATE helpers
 //!
 //! The schema, views and PL/pgSQL live in `sql/`, loaded in this order:
 //! schema.sql, the Rust functions, api.sql, compute.sql, budgets.sql, queue.sql,
-//! catalog.sql.
+//! analytics.sql, catalog.sql.
 
 // The generated catalog (sql/catalog.sql, ~1 MB) is embedded by pgrx in a const;
 // evaluating it is slow but finite.
@@ -29,6 +30,7 @@ pub mod decimal;
 pub mod errors;
 pub mod formula;
 pub mod invalidation;
+pub mod latency_histogram;
 pub mod numeric_datum;
 pub mod pricing;
 pub mod raw_usage;
@@ -57,6 +59,22 @@ extension_sql_file!(
 extension_sql_file!("../sql/compute.sql", name = "compute", requires = ["api"]);
 extension_sql_file!("../sql/budgets.sql", name = "budgets", requires = ["compute", spend_trigger::budgets_enabled, spend_trigger::flush_spend, spend_trigger::_spend_flush_wanted]);
 extension_sql_file!("../sql/queue.sql", name = "queue", requires = ["budgets"]);
+extension_sql_file!(
+    "../sql/analytics.sql",
+    name = "analytics",
+    requires = [
+        "queue",
+        latency_histogram::_latency_histogram_add_call,
+        latency_histogram::_latency_histogram_add_histogram,
+        latency_histogram::_latency_histogram_combine,
+        latency_histogram::_latency_histogram_serialize,
+        latency_histogram::_latency_histogram_deserialize,
+        latency_histogram::_latency_histogram_final,
+        latency_histogram::latency_histogram_add,
+        latency_histogram::histogram_percentile,
+        latency_histogram::histogram_mean
+    ]
+);
 extension_sql_file!("../sql/catalog.sql", name = "catalog", finalize);
 
 #[pg_guard]

@@ -1,0 +1,493 @@
+-- Analytics: daily rollups that keep dashboards fast on a large ledger, and
+-- the dashboard surface over them. Every answer is exact: it equals a GROUP BY
+-- over llm_cost.usage.
+--
+-- How the rollups stay exact without slowing ingest:
+--   * llm_cost.usage_daily holds the sums of every usage row with
+--     id <= rollup_state.watermark, per UTC day and dimensions;
+--     usage_daily_latency holds their latency histograms per day and model.
+--   * Rows above the watermark (the "tail": recent rows, late rows with an old
+--     occurred_at, anything not yet rolled up) are read from usage itself.
+--   * refresh_rollups() moves the tail into the rollups. It takes a SHARE lock
+--     on usage, so no writer is mid-transaction while it reads max(id): every
+--     id below the new watermark is then final. Writers wait for it; run it
+--     often (every minute from pg_cron) and the tail, and the wait, stay small.
+--   * DELETE and UPDATE (reprice, corrections) of rolled-up rows adjust the
+--     rollups by exact deltas in the same transaction; TRUNCATE empties them.
+-- INSERT is untouched: no trigger is added to the hot path.
+-- (Rows inserted with an explicit id at or below the watermark would be missed:
+-- let ids come from the sequence.)
+
+---------------------------------------------------------------------------
+-- Rollup tables
+---------------------------------------------------------------------------
+
+CREATE TABLE llm_cost.rollup_state (
+    one          boolean PRIMARY KEY DEFAULT true CHECK (one),
+    watermark    bigint NOT NULL DEFAULT 0,
+    refreshed_at timestamptz
+);
+COMMENT ON TABLE llm_cost.rollup_state IS
+  'The rollups hold every usage row with id <= watermark; rows above it are read from llm_cost.usage. Its one row appears at the first refresh (so pg_dump carries it and a restore does not collide with a default row).';
+
+CREATE TABLE llm_cost.usage_daily (
+    day                 date NOT NULL,
+    provider            text NOT NULL,
+    model               text NOT NULL,
+    tenant_id           text,
+    project_id          text,
+    user_id             text,
+    agent_id            text,
+    operation           text,
+    calls               bigint NOT NULL,
+    failed_calls        bigint NOT NULL,
+    unpriced_calls      bigint NOT NULL,
+    input_tokens        numeric NOT NULL,
+    output_tokens       numeric NOT NULL,
+    cached_input_tokens numeric NOT NULL,
+    reasoning_tokens    numeric NOT NULL,
+    cost                numeric NOT NULL,
+    latency_ms_sum      numeric NOT NULL,
+    latency_calls       bigint NOT NULL,
+    CONSTRAINT usage_daily_key UNIQUE NULLS NOT DISTINCT
+        (day, provider, model, tenant_id, project_id, user_id, agent_id, operation)
+);
+COMMENT ON TABLE llm_cost.usage_daily IS
+  'Rolled-up usage per UTC day and provider, model, tenant, project, user, agent and operation (rows up to rollup_state.watermark). Read it through daily_costs, cost_summary and cost_by, which add the rows not yet rolled up.';
+
+CREATE TABLE llm_cost.usage_daily_latency (
+    day       date NOT NULL,
+    provider  text NOT NULL,
+    model     text NOT NULL,
+    histogram bigint[] NOT NULL,
+    PRIMARY KEY (day, provider, model)
+);
+COMMENT ON TABLE llm_cost.usage_daily_latency IS
+  'Exact latency histograms (see llm_cost.latency_histogram) per UTC day and model, for rolled-up rows.';
+
+---------------------------------------------------------------------------
+-- Latency histogram aggregates (support functions in src/latency_histogram.rs)
+---------------------------------------------------------------------------
+
+CREATE AGGREGATE llm_cost.latency_histogram(integer) (
+    SFUNC = llm_cost._latency_histogram_add_call,
+    STYPE = internal,
+    FINALFUNC = llm_cost._latency_histogram_final,
+    COMBINEFUNC = llm_cost._latency_histogram_combine,
+    SERIALFUNC = llm_cost._latency_histogram_serialize,
+    DESERIALFUNC = llm_cost._latency_histogram_deserialize,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE llm_cost.latency_histogram(integer) IS
+  'Exact histogram of latencies in ms as sorted (latency, calls) pairs, e.g. {120,3,450,1}; merge with latency_histogram_merge, read with histogram_percentile. Example: SELECT llm_cost.histogram_percentile(llm_cost.latency_histogram(latency_ms), 0.95) FROM llm_cost.usage;';
+
+CREATE AGGREGATE llm_cost.latency_histogram_merge(bigint[]) (
+    SFUNC = llm_cost._latency_histogram_add_histogram,
+    STYPE = internal,
+    FINALFUNC = llm_cost._latency_histogram_final,
+    COMBINEFUNC = llm_cost._latency_histogram_combine,
+    SERIALFUNC = llm_cost._latency_histogram_serialize,
+    DESERIALFUNC = llm_cost._latency_histogram_deserialize,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE llm_cost.latency_histogram_merge(bigint[]) IS
+  'Merges latency histograms (e.g. per-day rollups) into one; percentiles of the merge are exact.';
+
+COMMENT ON FUNCTION llm_cost.latency_histogram_add(bigint[], bigint[], integer) IS
+  'Histogram a plus b (sign 1) or minus b (sign -1); used to correct rollups.';
+COMMENT ON FUNCTION llm_cost.histogram_percentile(bigint[], double precision) IS
+  'The latency at a fraction (0..1) of the calls in a histogram, as percentile_disc would give over the raw values.';
+COMMENT ON FUNCTION llm_cost.histogram_mean(bigint[]) IS 'Mean latency of the calls in a histogram.';
+COMMENT ON FUNCTION llm_cost._latency_histogram_add_call(internal, integer) IS 'Internal: latency_histogram state function.';
+COMMENT ON FUNCTION llm_cost._latency_histogram_add_histogram(internal, bigint[]) IS 'Internal: latency_histogram_merge state function.';
+COMMENT ON FUNCTION llm_cost._latency_histogram_combine(internal, internal) IS 'Internal: combines partial latency histograms (parallel aggregation).';
+COMMENT ON FUNCTION llm_cost._latency_histogram_serialize(internal) IS 'Internal: latency histogram state to bytes (parallel aggregation).';
+COMMENT ON FUNCTION llm_cost._latency_histogram_deserialize(bytea, internal) IS 'Internal: latency histogram state from bytes (parallel aggregation).';
+COMMENT ON FUNCTION llm_cost._latency_histogram_final(internal) IS 'Internal: latency histogram state to its bigint[] form.';
+
+---------------------------------------------------------------------------
+-- Refresh and corrections
+---------------------------------------------------------------------------
+
+CREATE FUNCTION llm_cost.refresh_rollups() RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    old_mark bigint;
+    new_mark bigint;
+BEGIN
+    -- SHARE waits for every transaction writing usage and holds new writers
+    -- off until we commit: all ids up to max(id) are final while we read them.
+    LOCK TABLE llm_cost.usage IN SHARE MODE;
+    INSERT INTO llm_cost.rollup_state DEFAULT VALUES ON CONFLICT DO NOTHING;
+    SELECT watermark INTO old_mark FROM llm_cost.rollup_state FOR UPDATE;
+    SELECT coalesce(max(id), old_mark) INTO new_mark FROM llm_cost.usage;
+    IF new_mark <= old_mark THEN
+        RETURN 0;
+    END IF;
+    INSERT INTO llm_cost.usage_daily AS d
+    SELECT (u.occurred_at AT TIME ZONE 'UTC')::date, u.provider, u.model, u.tenant_id, u.project_id,
+           u.user_id, u.agent_id, u.operation,
+           count(*), count(*) FILTER (WHERE NOT u.success), count(*) FILTER (WHERE u.cost IS NULL),
+           sum(u.input_tokens), sum(u.output_tokens), sum(u.cached_input_tokens), sum(u.reasoning_tokens),
+           coalesce(sum(u.cost), 0), coalesce(sum(u.latency_ms), 0), count(u.latency_ms)
+      FROM llm_cost.usage AS u
+     WHERE u.id > old_mark AND u.id <= new_mark
+     GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+    ON CONFLICT ON CONSTRAINT usage_daily_key DO UPDATE
+       SET calls = d.calls + excluded.calls,
+           failed_calls = d.failed_calls + excluded.failed_calls,
+           unpriced_calls = d.unpriced_calls + excluded.unpriced_calls,
+           input_tokens = d.input_tokens + excluded.input_tokens,
+           output_tokens = d.output_tokens + excluded.output_tokens,
+           cached_input_tokens = d.cached_input_tokens + excluded.cached_input_tokens,
+           reasoning_tokens = d.reasoning_tokens + excluded.reasoning_tokens,
+           cost = d.cost + excluded.cost,
+           latency_ms_sum = d.latency_ms_sum + excluded.latency_ms_sum,
+           latency_calls = d.latency_calls + excluded.latency_calls;
+    INSERT INTO llm_cost.usage_daily_latency AS l
+    SELECT (u.occurred_at AT TIME ZONE 'UTC')::date, u.provider, u.model, llm_cost.latency_histogram(u.latency_ms)
+      FROM llm_cost.usage AS u
+     WHERE u.id > old_mark AND u.id <= new_mark AND u.latency_ms IS NOT NULL
+     GROUP BY 1, 2, 3
+    ON CONFLICT (day, provider, model) DO UPDATE
+       SET histogram = llm_cost.latency_histogram_add(l.histogram, excluded.histogram, 1);
+    UPDATE llm_cost.rollup_state SET watermark = new_mark, refreshed_at = now();
+    RETURN new_mark - old_mark;
+END $$;
+COMMENT ON FUNCTION llm_cost.refresh_rollups() IS
+  'Rolls usage rows not yet rolled up into usage_daily and usage_daily_latency; returns how many ids it advanced. Briefly blocks writers of llm_cost.usage (SHARE lock until commit); run it often, e.g. every minute with pg_cron. Answers are exact whether or not it has run; it only makes them faster.';
+
+-- Exact corrections for rolled-up rows that are deleted or updated. Rows
+-- above the watermark need nothing: they are read from usage directly.
+CREATE FUNCTION llm_cost._usage_rollup_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    mark bigint;
+    -- a DELETE trigger has no new_rows: the statements are built for TG_OP
+    changed text := 'SELECT -1 AS sign, o.* FROM old_rows AS o WHERE o.id <= $1'
+                    || CASE WHEN TG_OP = 'UPDATE' THEN ' UNION ALL SELECT 1, n.* FROM new_rows AS n WHERE n.id <= $1' ELSE '' END;
+BEGIN
+    -- FOR SHARE: a refresh in progress (it holds the row) finishes first.
+    SELECT watermark INTO mark FROM llm_cost.rollup_state FOR SHARE;
+    IF mark IS NULL THEN
+        RETURN NULL;                    -- nothing rolled up yet
+    END IF;
+    EXECUTE format($sql$
+    WITH changed AS (%s), deltas AS (
+        SELECT (c.occurred_at AT TIME ZONE 'UTC')::date AS day, c.provider, c.model, c.tenant_id, c.project_id,
+               c.user_id, c.agent_id, c.operation,
+               sum(c.sign) AS calls, sum(c.sign) FILTER (WHERE NOT c.success) AS failed_calls,
+               sum(c.sign) FILTER (WHERE c.cost IS NULL) AS unpriced_calls,
+               sum(c.sign * c.input_tokens) AS input_tokens, sum(c.sign * c.output_tokens) AS output_tokens,
+               sum(c.sign * c.cached_input_tokens) AS cached_input_tokens,
+               sum(c.sign * c.reasoning_tokens) AS reasoning_tokens,
+               sum(c.sign * c.cost) AS cost, sum(c.sign * c.latency_ms) AS latency_ms_sum,
+               sum(c.sign) FILTER (WHERE c.latency_ms IS NOT NULL) AS latency_calls
+          FROM changed AS c
+         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+    )
+    INSERT INTO llm_cost.usage_daily AS d
+    SELECT day, provider, model, tenant_id, project_id, user_id, agent_id, operation,
+           calls, coalesce(failed_calls, 0), coalesce(unpriced_calls, 0), input_tokens, output_tokens,
+           cached_input_tokens, reasoning_tokens, coalesce(cost, 0), coalesce(latency_ms_sum, 0),
+           coalesce(latency_calls, 0)
+      FROM deltas
+     ORDER BY 1, 2, 3, 4, 5, 6, 7, 8          -- one lock order for concurrent corrections
+    ON CONFLICT ON CONSTRAINT usage_daily_key DO UPDATE
+       SET calls = d.calls + excluded.calls,
+           failed_calls = d.failed_calls + excluded.failed_calls,
+           unpriced_calls = d.unpriced_calls + excluded.unpriced_calls,
+           input_tokens = d.input_tokens + excluded.input_tokens,
+           output_tokens = d.output_tokens + excluded.output_tokens,
+           cached_input_tokens = d.cached_input_tokens + excluded.cached_input_tokens,
+           reasoning_tokens = d.reasoning_tokens + excluded.reasoning_tokens,
+           cost = d.cost + excluded.cost,
+           latency_ms_sum = d.latency_ms_sum + excluded.latency_ms_sum,
+           latency_calls = d.latency_calls + excluded.latency_calls
+    $sql$, changed) USING mark;
+    -- histograms: subtract the old rows' latencies, add the new rows'
+    EXECUTE format($sql$
+    WITH changed AS (%s), deltas AS (
+        SELECT (c.occurred_at AT TIME ZONE 'UTC')::date AS day, c.provider, c.model,
+               llm_cost.latency_histogram(c.latency_ms) FILTER (WHERE c.sign = 1) AS added,
+               llm_cost.latency_histogram(c.latency_ms) FILTER (WHERE c.sign = -1) AS removed
+          FROM changed AS c
+         WHERE c.latency_ms IS NOT NULL
+         GROUP BY 1, 2, 3
+    )
+    INSERT INTO llm_cost.usage_daily_latency AS l
+    SELECT day, provider, model, llm_cost.latency_histogram_add(added, removed, -1)  -- may hold negative counts
+      FROM deltas
+     ORDER BY 1, 2, 3
+    ON CONFLICT (day, provider, model) DO UPDATE
+       SET histogram = llm_cost.latency_histogram_add(l.histogram, excluded.histogram, 1)
+    $sql$, changed) USING mark;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION llm_cost._usage_rollup_changed() IS
+  'Trigger: takes deleted and updated rolled-up usage rows out of the rollups and puts their new versions in.';
+
+-- DELETE has only an old transition table and UPDATE both; one function
+-- serves the two, choosing its set of changed rows by TG_OP.
+CREATE TRIGGER usage_rollup_deleted AFTER DELETE ON llm_cost.usage
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION llm_cost._usage_rollup_changed();
+CREATE TRIGGER usage_rollup_updated AFTER UPDATE ON llm_cost.usage
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION llm_cost._usage_rollup_changed();
+
+CREATE FUNCTION llm_cost._usage_rollup_truncated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM llm_cost.usage_daily;
+    DELETE FROM llm_cost.usage_daily_latency;
+    -- ids after a TRUNCATE ... RESTART IDENTITY start again from 1
+    UPDATE llm_cost.rollup_state SET watermark = 0, refreshed_at = now();
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION llm_cost._usage_rollup_truncated() IS 'Trigger: a truncated ledger has empty rollups.';
+CREATE TRIGGER usage_rollup_truncated AFTER TRUNCATE ON llm_cost.usage
+    FOR EACH STATEMENT EXECUTE FUNCTION llm_cost._usage_rollup_truncated();
+
+---------------------------------------------------------------------------
+-- Reading rollups plus the tail
+---------------------------------------------------------------------------
+
+CREATE FUNCTION llm_cost.rollup_watermark() RETURNS bigint
+LANGUAGE sql STABLE PARALLEL SAFE AS $$ SELECT coalesce((SELECT watermark FROM llm_cost.rollup_state), 0) $$;
+COMMENT ON FUNCTION llm_cost.rollup_watermark() IS 'The highest usage id the rollups hold.';
+
+-- Written as a bounded range of two function calls on purpose: the planner
+-- estimates "id BETWEEN f() AND g()" at 0.5% of the table and uses the primary
+-- key, where "id > f()" alone would be guessed at a third and scanned in full.
+CREATE FUNCTION llm_cost._max_id() RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT 9223372036854775807::bigint $$;
+COMMENT ON FUNCTION llm_cost._max_id() IS 'Internal: the largest bigint (upper end of the not-yet-rolled-up id range).';
+
+-- The UTC day containing ts, and the first UTC day starting at or after ts.
+CREATE FUNCTION llm_cost._utc_day(ts timestamptz) RETURNS date
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT (ts AT TIME ZONE 'UTC')::date $$;
+CREATE FUNCTION llm_cost._utc_day_ceil(ts timestamptz) RETURNS date
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN (ts AT TIME ZONE 'UTC') = (ts AT TIME ZONE 'UTC')::date THEN (ts AT TIME ZONE 'UTC')::date
+                ELSE (ts AT TIME ZONE 'UTC')::date + 1 END
+$$;
+CREATE FUNCTION llm_cost._utc_midnight(d date) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT d::timestamp AT TIME ZONE 'UTC' $$;
+COMMENT ON FUNCTION llm_cost._utc_day(timestamptz) IS 'Internal: the UTC day containing ts.';
+COMMENT ON FUNCTION llm_cost._utc_day_ceil(timestamptz) IS 'Internal: the first UTC day starting at or after ts.';
+COMMENT ON FUNCTION llm_cost._utc_midnight(date) IS 'Internal: the instant a UTC day starts.';
+
+-- Usage in [from_time, to_time) at rollup grain: rolled-up rows of the whole
+-- UTC days inside the window from usage_daily, and from usage itself the rows
+-- of the partial days at its edges plus the rows not rolled up yet.
+CREATE FUNCTION llm_cost.usage_facts(from_time timestamptz, to_time timestamptz)
+RETURNS TABLE (day date, provider text, model text, tenant_id text, project_id text, user_id text,
+               agent_id text, operation text, calls bigint, failed_calls bigint, unpriced_calls bigint,
+               input_tokens numeric, output_tokens numeric, cached_input_tokens numeric,
+               reasoning_tokens numeric, cost numeric, latency_ms_sum numeric, latency_calls bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT d.day, d.provider, d.model, d.tenant_id, d.project_id, d.user_id, d.agent_id, d.operation,
+           d.calls, d.failed_calls, d.unpriced_calls, d.input_tokens, d.output_tokens,
+           d.cached_input_tokens, d.reasoning_tokens, d.cost, d.latency_ms_sum, d.latency_calls
+      FROM llm_cost.usage_daily AS d
+     WHERE d.day >= llm_cost._utc_day_ceil(from_time)
+       AND d.day < llm_cost._utc_day(to_time)
+    UNION ALL
+    SELECT llm_cost._utc_day(u.occurred_at), u.provider, u.model, u.tenant_id, u.project_id, u.user_id,
+           u.agent_id, u.operation, count(*), count(*) FILTER (WHERE NOT u.success),
+           count(*) FILTER (WHERE u.cost IS NULL), sum(u.input_tokens), sum(u.output_tokens),
+           sum(u.cached_input_tokens), sum(u.reasoning_tokens), coalesce(sum(u.cost), 0),
+           coalesce(sum(u.latency_ms), 0), count(u.latency_ms)
+      FROM (
+            -- the partial days at the window's edges (all of it without a whole day inside)
+            SELECT * FROM llm_cost.usage AS e
+             WHERE e.occurred_at >= from_time AND e.occurred_at < to_time
+               AND (e.occurred_at < llm_cost._utc_midnight(llm_cost._utc_day_ceil(from_time))
+                    OR e.occurred_at >= llm_cost._utc_midnight(greatest(llm_cost._utc_day(to_time),
+                                                                        llm_cost._utc_day_ceil(from_time))))
+            UNION ALL
+            -- the whole days' rows not rolled up yet
+            SELECT * FROM llm_cost.usage AS t
+             WHERE t.id BETWEEN llm_cost.rollup_watermark() + 1 AND llm_cost._max_id()
+               AND t.occurred_at >= llm_cost._utc_midnight(llm_cost._utc_day_ceil(from_time))
+               AND t.occurred_at < llm_cost._utc_midnight(llm_cost._utc_day(to_time))
+           ) AS u
+     GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+$$;
+COMMENT ON FUNCTION llm_cost.usage_facts(timestamptz, timestamptz) IS
+  'Usage in [from_time, to_time) summed per UTC day, provider, model, tenant, project, user, agent and operation: the rollups for whole days plus the ledger for partial days and rows not rolled up yet. Exact; what the dashboard functions read.';
+
+-- Latency histogram of the calls in [from_time, to_time), by the same split.
+CREATE FUNCTION llm_cost.latency_histogram_between(from_time timestamptz, to_time timestamptz)
+RETURNS bigint[]
+LANGUAGE sql STABLE AS $$
+    SELECT llm_cost.latency_histogram_merge(h)
+      FROM (SELECT l.histogram AS h
+              FROM llm_cost.usage_daily_latency AS l
+             WHERE l.day >= llm_cost._utc_day_ceil(from_time) AND l.day < llm_cost._utc_day(to_time)
+            UNION ALL
+            SELECT llm_cost.latency_histogram(e.latency_ms)
+              FROM llm_cost.usage AS e
+             WHERE e.occurred_at >= from_time AND e.occurred_at < to_time
+               AND (e.occurred_at < llm_cost._utc_midnight(llm_cost._utc_day_ceil(from_time))
+                    OR e.occurred_at >= llm_cost._utc_midnight(greatest(llm_cost._utc_day(to_time),
+                                                                        llm_cost._utc_day_ceil(from_time))))
+            UNION ALL
+            SELECT llm_cost.latency_histogram(t.latency_ms)
+              FROM llm_cost.usage AS t
+             WHERE t.id BETWEEN llm_cost.rollup_watermark() + 1 AND llm_cost._max_id()
+               AND t.occurred_at >= llm_cost._utc_midnight(llm_cost._utc_day_ceil(from_time))
+               AND t.occurred_at < llm_cost._utc_midnight(llm_cost._utc_day(to_time))) AS parts
+$$;
+COMMENT ON FUNCTION llm_cost.latency_histogram_between(timestamptz, timestamptz) IS
+  'Exact latency histogram of the calls in [from_time, to_time), from the rollups and the ledger.';
+
+---------------------------------------------------------------------------
+-- Dashboard surface
+---------------------------------------------------------------------------
+
+CREATE VIEW llm_cost.daily_costs WITH (security_invoker = true) AS
+SELECT llm_cost._utc_midnight(f.day) AS "time", f.day, f.provider, f.model, f.tenant_id, f.project_id,
+       f.user_id, f.agent_id,
+       sum(f.calls)::bigint AS calls, sum(f.failed_calls)::bigint AS failed_calls,
+       sum(f.input_tokens) AS input_tokens, sum(f.output_tokens) AS output_tokens,
+       sum(f.cached_input_tokens) AS cached_input_tokens, sum(f.reasoning_tokens) AS reasoning_tokens,
+       sum(f.cost) AS cost
+  FROM (SELECT d.day, d.provider, d.model, d.tenant_id, d.project_id, d.user_id, d.agent_id, d.calls,
+               d.failed_calls, d.input_tokens, d.output_tokens, d.cached_input_tokens, d.reasoning_tokens, d.cost
+          FROM llm_cost.usage_daily AS d
+        UNION ALL
+        SELECT llm_cost._utc_day(u.occurred_at), u.provider, u.model, u.tenant_id, u.project_id, u.user_id,
+               u.agent_id, 1, CASE WHEN u.success THEN 0 ELSE 1 END, u.input_tokens, u.output_tokens,
+               u.cached_input_tokens, u.reasoning_tokens, coalesce(u.cost, 0)
+          FROM llm_cost.usage AS u
+         WHERE u.id BETWEEN llm_cost.rollup_watermark() + 1 AND llm_cost._max_id()) AS f
+ GROUP BY f.day, f.provider, f.model, f.tenant_id, f.project_id, f.user_id, f.agent_id
+HAVING sum(f.calls) > 0;
+COMMENT ON VIEW llm_cost.daily_costs IS
+  'Cost per UTC day (time: its midnight, for Grafana) and provider, model, tenant, project, user and agent: calls, failed_calls, tokens, cost. Exact: rollups plus rows not rolled up yet. Filter on day (or time) to read only what you need.';
+
+CREATE FUNCTION llm_cost.cost_summary(from_time timestamptz, to_time timestamptz)
+RETURNS TABLE (total_cost numeric, calls bigint, successful_calls bigint, failed_calls bigint,
+               input_tokens numeric, output_tokens numeric, avg_latency_ms numeric, p95_latency_ms integer,
+               cost_per_call numeric)
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(sum(f.cost), 0),
+           coalesce(sum(f.calls), 0)::bigint,
+           coalesce(sum(f.calls) - sum(f.failed_calls), 0)::bigint,
+           coalesce(sum(f.failed_calls), 0)::bigint,
+           coalesce(sum(f.input_tokens), 0),
+           coalesce(sum(f.output_tokens), 0),
+           round(sum(f.latency_ms_sum) / nullif(sum(f.latency_calls), 0), 2),
+           (SELECT llm_cost.histogram_percentile(h, 0.95)
+              FROM llm_cost.latency_histogram_between(from_time, to_time) AS h),
+           round(sum(f.cost) / nullif(sum(f.calls), 0), 10)
+      FROM llm_cost.usage_facts(from_time, to_time) AS f
+$$;
+COMMENT ON FUNCTION llm_cost.cost_summary(timestamptz, timestamptz) IS
+  'One row for [from_time, to_time): total_cost, calls, successful and failed calls, tokens, average and exact p95 latency, cost per call.';
+
+CREATE FUNCTION llm_cost.cost_by(dimension text, from_time timestamptz, to_time timestamptz)
+RETURNS TABLE (value text, cost numeric, calls bigint, input_tokens numeric, output_tokens numeric, share numeric)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF dimension IS NULL OR dimension NOT IN ('provider', 'model', 'tenant_id', 'project_id', 'user_id', 'agent_id', 'operation') THEN
+        RAISE EXCEPTION 'llm_cost.cost_by: unknown dimension %', coalesce(quote_literal(dimension), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use one of provider, model, tenant_id, project_id, user_id, agent_id, operation.';
+    END IF;
+    RETURN QUERY EXECUTE format(
+        'SELECT f.%1$I, sum(f.cost), sum(f.calls)::bigint, sum(f.input_tokens), sum(f.output_tokens),
+                round(100 * sum(f.cost) / nullif(sum(sum(f.cost)) OVER (), 0), 2)
+           FROM llm_cost.usage_facts($1, $2) AS f
+          GROUP BY f.%1$I
+         HAVING sum(f.calls) > 0
+          ORDER BY 2 DESC, 1', dimension)
+    USING from_time, to_time;
+END $$;
+COMMENT ON FUNCTION llm_cost.cost_by(text, timestamptz, timestamptz) IS
+  'Cost per value of one dimension (provider, model, tenant_id, project_id, user_id, agent_id, operation) in [from_time, to_time), with its share of the total in percent; most expensive first. NULL value: calls without that dimension.';
+
+CREATE FUNCTION llm_cost.cost_trend(days integer DEFAULT 7)
+RETURNS TABLE (current_from timestamptz, current_to timestamptz, current_cost numeric,
+               previous_cost numeric, change numeric, percent_change numeric, direction text)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    now_ts timestamptz := now();
+BEGIN
+    IF days IS NULL OR days < 1 OR days > 3660 THEN
+        RAISE EXCEPTION 'llm_cost.cost_trend: days must be between 1 and 3660 (got %)', coalesce(days::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN QUERY
+    WITH t AS (
+        SELECT (SELECT s.total_cost FROM llm_cost.cost_summary(now_ts - make_interval(days => days), now_ts) AS s) AS cur,
+               (SELECT s.total_cost FROM llm_cost.cost_summary(now_ts - make_interval(days => 2 * days),
+                                                               now_ts - make_interval(days => days)) AS s) AS prev)
+    SELECT now_ts - make_interval(days => days), now_ts, t.cur, t.prev, t.cur - t.prev,
+           round(100 * (t.cur - t.prev) / nullif(t.prev, 0), 2),
+           -- within 5% either way counts as stable
+           CASE WHEN t.prev = 0 AND t.cur = 0 THEN 'stable'
+                WHEN t.prev = 0 THEN 'up'
+                WHEN abs(t.cur - t.prev) < 0.05 * t.prev THEN 'stable'
+                WHEN t.cur > t.prev THEN 'up'
+                ELSE 'down' END
+      FROM t;
+END $$;
+COMMENT ON FUNCTION llm_cost.cost_trend(integer) IS
+  'Spend in the last days against the days before: both totals, change, percent_change (NULL when there was nothing before) and direction: up, down, or stable (within 5%).';
+
+CREATE VIEW llm_cost.monthly_costs WITH (security_invoker = true) AS
+SELECT date_trunc('month', d.day)::date AS month, llm_cost._utc_midnight(date_trunc('month', d.day)::date) AS "time",
+       d.provider, d.model, sum(d.calls)::bigint AS calls, sum(d.failed_calls)::bigint AS failed_calls,
+       sum(d.input_tokens) AS input_tokens, sum(d.output_tokens) AS output_tokens, sum(d.cost) AS cost
+  FROM llm_cost.daily_costs AS d
+ GROUP BY 1, 2, 3, 4;
+COMMENT ON VIEW llm_cost.monthly_costs IS 'Cost per UTC calendar month (time: its first midnight), provider and model.';
+
+CREATE VIEW llm_cost.recent_calls WITH (security_invoker = true) AS
+SELECT u.occurred_at AS "time", u.id, u.provider, u.model, u.input_tokens, u.output_tokens, u.cost,
+       u.currency, u.latency_ms, u.success, u.error_type, u.tenant_id, u.project_id, u.user_id,
+       u.agent_id, u.session_id, u.execution_id, u.operation
+  FROM llm_cost.usage AS u
+ ORDER BY u.id DESC;
+COMMENT ON VIEW llm_cost.recent_calls IS 'The ledger newest first (add LIMIT): one row per call with its cost and dimensions.';
+
+CREATE VIEW llm_cost.daily_spend WITH (security_invoker = true) AS
+SELECT coalesce(m.day, c.day) AS day, llm_cost._utc_midnight(coalesce(m.day, c.day)) AS "time",
+       coalesce(m.cost, 0) AS model_cost, coalesce(c.cost, 0) AS compute_cost,
+       coalesce(m.cost, 0) + coalesce(c.cost, 0) AS total_cost, coalesce(m.calls, 0) AS calls
+  FROM (SELECT d.day, sum(d.cost) AS cost, sum(d.calls)::bigint AS calls FROM llm_cost.daily_costs AS d GROUP BY 1) AS m
+  FULL JOIN (SELECT llm_cost._utc_day(r.occurred_at) AS day, coalesce(sum(r.cost), 0) AS cost
+               FROM llm_cost.resource_usage AS r GROUP BY 1) AS c ON c.day = m.day;
+COMMENT ON VIEW llm_cost.daily_spend IS 'Model spend and compute spend side by side per UTC day, with their total.';
+
+---------------------------------------------------------------------------
+-- Exports
+---------------------------------------------------------------------------
+
+CREATE VIEW llm_cost.usage_export WITH (security_invoker = true) AS
+SELECT u.id, to_char(u.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS occurred_at,
+       u.provider, u.model, u.service_tier, u.input_tokens, u.output_tokens, u.cached_input_tokens,
+       u.cache_write_tokens, u.reasoning_tokens, u.cost, u.currency, u.latency_ms, u.success, u.error_type,
+       u.tenant_id, u.project_id, u.user_id, u.agent_id, u.session_id, u.execution_id, u.operation,
+       u.tags::text AS tags
+  FROM llm_cost.usage AS u;
+COMMENT ON VIEW llm_cost.usage_export IS
+  'One row per call in a stable column order with ISO 8601 UTC timestamps and exact decimal costs, for COPY (SELECT * FROM llm_cost.usage_export WHERE ...) TO STDOUT WITH CSV HEADER.';
+
+CREATE FUNCTION llm_cost.export_json(from_time timestamptz, to_time timestamptz) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'from', to_char(from_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'to', to_char(to_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'calls', coalesce(jsonb_agg(to_jsonb(e) ORDER BY e.id), '[]'::jsonb))
+      FROM llm_cost.usage_export AS e
+      JOIN llm_cost.usage AS u ON u.id = e.id
+     WHERE u.occurred_at >= from_time AND u.occurred_at < to_time
+$$;
+COMMENT ON FUNCTION llm_cost.export_json(timestamptz, timestamptz) IS
+  'The calls in [from_time, to_time) as {"from", "to", "calls": [...]} with the usage_export columns; costs are JSON numbers carrying the exact decimal.';
+
+SELECT pg_catalog.pg_extension_config_dump('llm_cost.rollup_state', '');
+SELECT pg_catalog.pg_extension_config_dump('llm_cost.usage_daily', '');
+SELECT pg_catalog.pg_extension_config_dump('llm_cost.usage_daily_latency', '');

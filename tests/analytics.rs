@@ -1,0 +1,234 @@
+//! Analytics over real connections: the dashboard functions equal a raw
+//! GROUP BY over the ledger before and after rollups are refreshed, after late
+//! rows, reprices, deletes and truncation; exports round-trip exactly.
+
+mod common;
+
+use common::{sqlstate, TestCluster};
+use std::io::Read;
+
+fn one<T: for<'a> postgres::types::FromSql<'a>>(c: &mut postgres::Client, sql: &str) -> T {
+    c.query_one(sql, &[]).unwrap_or_else(|e| panic!("{sql}: {e}")).get(0)
+}
+
+/// Rows of a query as text, for comparing result sets.
+fn rows(c: &mut postgres::Client, sql: &str) -> Vec<String> {
+    c.query(&format!("SELECT t::text FROM ({sql}) AS t"), &[])
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+const WINDOWS: [(&str, &str); 3] = [
+    ("2026-03-01 00:00+00", "2026-04-01 00:00+00"),   // whole days
+    ("2026-03-03 07:30+00", "2026-03-20 16:45+00"),   // partial days at both edges
+    ("2026-03-10 01:00+00", "2026-03-10 05:00+00"),   // inside one day
+];
+
+/// Every dashboard answer equals the same question asked of the raw ledger.
+fn assert_matches_raw(c: &mut postgres::Client, when: &str) {
+    for (from, to) in WINDOWS {
+        let w = format!("occurred_at >= '{from}' AND occurred_at < '{to}'");
+        let summary = rows(
+            c,
+            &format!(
+                "SELECT trim_scale(total_cost), calls, successful_calls, failed_calls, input_tokens, output_tokens,
+                        avg_latency_ms, p95_latency_ms, trim_scale(cost_per_call)
+                   FROM llm_cost.cost_summary('{from}', '{to}')"
+            ),
+        );
+        let raw = rows(
+            c,
+            &format!(
+                "SELECT trim_scale(coalesce(sum(cost), 0)), count(*), count(*) FILTER (WHERE success), count(*) FILTER (WHERE NOT success),
+                        coalesce(sum(input_tokens), 0)::numeric, coalesce(sum(output_tokens), 0)::numeric,
+                        round(avg(latency_ms), 2), percentile_disc(0.95) WITHIN GROUP (ORDER BY latency_ms),
+                        trim_scale(round(sum(cost) / nullif(count(*), 0), 10))
+                   FROM llm_cost.usage WHERE {w}"
+            ),
+        );
+        assert_eq!(summary, raw, "cost_summary {from}..{to} {when}");
+        for dim in ["provider", "model", "tenant_id", "project_id", "user_id", "agent_id", "operation"] {
+            let by = rows(c, &format!("SELECT value, trim_scale(cost), calls FROM llm_cost.cost_by('{dim}', '{from}', '{to}') ORDER BY value"));
+            let raw = rows(
+                c,
+                &format!("SELECT {dim}, trim_scale(sum(coalesce(cost, 0))), count(*) FROM llm_cost.usage WHERE {w} GROUP BY 1 ORDER BY 1"),
+            );
+            assert_eq!(by, raw, "cost_by {dim} {from}..{to} {when}");
+        }
+    }
+    let daily = rows(
+        c,
+        "SELECT day, model, user_id, sum(calls), sum(failed_calls), trim_scale(sum(cost)) FROM llm_cost.daily_costs
+          WHERE day BETWEEN '2026-02-27' AND '2026-04-02' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+    );
+    let raw = rows(
+        c,
+        "SELECT (occurred_at AT TIME ZONE 'UTC')::date, model, user_id, count(*), count(*) FILTER (WHERE NOT success),
+                trim_scale(sum(coalesce(cost, 0)))
+           FROM llm_cost.usage WHERE occurred_at >= '2026-02-27' AND occurred_at < '2026-04-03'
+          GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+    );
+    if daily != raw {
+        let only_ours: Vec<_> = daily.iter().filter(|r| !raw.contains(r)).take(5).collect();
+        let only_raw: Vec<_> = raw.iter().filter(|r| !daily.contains(r)).take(5).collect();
+        panic!("daily_costs {when}: {} vs {} rows; only in ours {only_ours:?}; only in raw {only_raw:?}", daily.len(), raw.len());
+    }
+}
+
+#[test]
+fn dashboards_equal_a_raw_group_by_through_refreshes_and_corrections() {
+    let cluster = TestCluster::start("analytics_exact", &[]);
+    let mut c = cluster.database_with_extension("analytics");
+    // 40 days of calls every 37 minutes, across models, users, agents, failures and latencies
+    let generate = |from: &str, to: &str| {
+        format!(
+            "INSERT INTO llm_cost.usage (occurred_at, provider, model, input_tokens, output_tokens, latency_ms, success,
+                                         tenant_id, project_id, user_id, agent_id, operation)
+             SELECT t, 'openai', (ARRAY['gpt-4o', 'gpt-4o-mini', 'o3-mini'])[1 + g % 3], 100 + g % 900, 20 + g % 300,
+                    CASE WHEN g % 11 = 0 THEN NULL ELSE 50 + (g * 7919) % 3000 END, g % 13 <> 0,
+                    't' || g % 2, CASE WHEN g % 5 = 0 THEN NULL ELSE 'p' || g % 3 END, 'u' || g % 7,
+                    'a' || g % 4, (ARRAY['chat', 'embed', NULL])[1 + g % 3]
+               FROM generate_series('{from}'::timestamptz, '{to}'::timestamptz, '37 minutes') WITH ORDINALITY AS s (t, g)"
+        )
+    };
+    c.batch_execute(&generate("2026-02-25", "2026-04-05")).unwrap();
+    assert_matches_raw(&mut c, "before any refresh");
+    let moved: i64 = one(&mut c, "SELECT llm_cost.refresh_rollups()");
+    assert!(moved > 1000, "refresh rolled up {moved} ids");
+    assert!(one::<i64>(&mut c, "SELECT count(*) FROM llm_cost.usage_daily") > 0);
+    assert_matches_raw(&mut c, "after a refresh");
+    assert_eq!(one::<i64>(&mut c, "SELECT llm_cost.refresh_rollups()"), 0, "nothing new to roll up");
+
+    // late rows with an old occurred_at, not rolled up yet
+    c.batch_execute(&generate("2026-03-05 03:00", "2026-03-12")).unwrap();
+    assert_matches_raw(&mut c, "with late rows in the tail");
+    // corrections of rolled-up rows: reprice, a manual fix, deletes
+    c.batch_execute("SELECT llm_cost.set_price('openai', 'gpt-4o-mini', 0.2, 0.8, valid_from => '2026-03-01')").unwrap();
+    c.batch_execute("SELECT llm_cost.reprice('2026-03-01', '2026-03-15')").unwrap();
+    c.batch_execute("UPDATE llm_cost.usage SET latency_ms = latency_ms + 1, success = NOT success WHERE id % 17 = 0").unwrap();
+    c.batch_execute("UPDATE llm_cost.usage SET occurred_at = occurred_at - interval '3 days', user_id = 'moved' WHERE id % 23 = 0").unwrap();
+    c.batch_execute("DELETE FROM llm_cost.usage WHERE id % 19 = 0").unwrap();
+    assert_matches_raw(&mut c, "after reprice, updates and deletes");
+    c.batch_execute("SELECT llm_cost.refresh_rollups()").unwrap();
+    assert_matches_raw(&mut c, "after corrections and a second refresh");
+    // a correction rolled back leaves the rollups as they were
+    c.batch_execute("BEGIN; DELETE FROM llm_cost.usage WHERE user_id = 'u1'; ROLLBACK").unwrap();
+    assert_matches_raw(&mut c, "after a rolled-back delete");
+
+    // the trend compares the last days with the days before
+    c.batch_execute(
+        "INSERT INTO llm_cost.usage (occurred_at, provider, model, cost)
+         SELECT now() - interval '1 day' * g / 10, 'x', 'y', CASE WHEN g < 70 THEN 2 ELSE 1 END
+           FROM generate_series(0, 139) g",
+    )
+    .unwrap();
+    let trend = rows(&mut c, "SELECT current_cost, previous_cost, percent_change, direction FROM llm_cost.cost_trend(7)");
+    let raw = rows(
+        &mut c,
+        "SELECT cur, prev, round(100 * (cur - prev) / prev, 2), CASE WHEN cur > prev THEN 'up' ELSE 'down' END
+           FROM (SELECT sum(cost) FILTER (WHERE occurred_at >= now() - interval '7 days') AS cur,
+                        sum(cost) FILTER (WHERE occurred_at < now() - interval '7 days' AND occurred_at >= now() - interval '14 days') AS prev
+                   FROM llm_cost.usage WHERE occurred_at < now()) AS s",
+    );
+    assert_eq!(trend, raw);
+    assert!(trend[0].contains(",up)"), "more spend lately is a trend up: {trend:?}");
+
+    // truncation empties the rollups and new rows count again from scratch
+    c.batch_execute("TRUNCATE llm_cost.usage RESTART IDENTITY").unwrap();
+    assert_eq!(one::<i64>(&mut c, "SELECT count(*) FROM llm_cost.usage_daily"), 0);
+    c.batch_execute(&generate("2026-03-01", "2026-03-04")).unwrap();
+    assert_matches_raw(&mut c, "after TRUNCATE RESTART IDENTITY");
+    c.batch_execute("SELECT llm_cost.refresh_rollups()").unwrap();
+    assert_matches_raw(&mut c, "after TRUNCATE and a refresh");
+
+    // bad input
+    let err = c.query("SELECT * FROM llm_cost.cost_by('cost; DROP TABLE x', now() - interval '1 day', now())", &[]).unwrap_err();
+    assert_eq!(sqlstate(&err), "22023");
+    let err = c.query("SELECT * FROM llm_cost.cost_trend(0)", &[]).unwrap_err();
+    assert_eq!(sqlstate(&err), "22023");
+    let err = c.query("SELECT llm_cost.histogram_percentile('{1,2,3}', 0.5)", &[]).unwrap_err();
+    assert_eq!(sqlstate(&err), "22023");
+}
+
+#[test]
+fn latency_histogram_aggregates_match_percentile_disc_in_parallel() {
+    let cluster = TestCluster::start("analytics_hist", &[]);
+    let mut c = cluster.database_with_extension("hist");
+    c.batch_execute(
+        "CREATE TABLE lat AS SELECT ((g::bigint * 7919) % 5000)::int AS ms, g % 10 AS grp FROM generate_series(1, 300000) g;
+         ANALYZE lat;",
+    )
+    .unwrap();
+    // force a parallel plan so the combine, serialize and deserialize functions run
+    c.batch_execute(
+        "SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0;
+         SET max_parallel_workers_per_gather = 2;",
+    )
+    .unwrap();
+    let plan: Vec<String> = c.query("EXPLAIN SELECT llm_cost.latency_histogram(ms) FROM lat", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    assert!(plan.iter().any(|l| l.contains("Partial Aggregate")), "expected a parallel plan: {plan:?}");
+    for fraction in ["0", "0.5", "0.95", "0.999", "1"] {
+        let ours: i32 = one(&mut c, &format!("SELECT llm_cost.histogram_percentile(llm_cost.latency_histogram(ms), {fraction}) FROM lat"));
+        let theirs: i32 = one(&mut c, &format!("SELECT percentile_disc({fraction}) WITHIN GROUP (ORDER BY ms) FROM lat"));
+        assert_eq!(ours, theirs, "p{fraction}");
+    }
+    // merging per-group histograms gives the histogram of the whole
+    let merged: bool = one(
+        &mut c,
+        "SELECT llm_cost.latency_histogram_merge(h) = (SELECT llm_cost.latency_histogram(ms) FROM lat)
+           FROM (SELECT llm_cost.latency_histogram(ms) AS h FROM lat GROUP BY grp) AS g",
+    );
+    assert!(merged);
+    let mean: bool = one(
+        &mut c,
+        "SELECT llm_cost.histogram_mean(llm_cost.latency_histogram(ms)) = avg(ms) FROM lat",
+    );
+    assert!(mean, "histogram_mean equals avg");
+}
+
+#[test]
+fn csv_and_json_exports_equal_the_ledger() {
+    let cluster = TestCluster::start("analytics_export", &[]);
+    let mut c = cluster.database_with_extension("export");
+    c.batch_execute(
+        "INSERT INTO llm_cost.usage (occurred_at, provider, model, input_tokens, output_tokens, latency_ms, user_id, tags)
+         SELECT '2026-03-01 12:00:00.123456+00'::timestamptz + g * interval '1 hour', 'anthropic', 'claude-3-5-sonnet-20241022',
+                g * 1000, g * 10, g, 'user, \"quoted\" ' || g, jsonb_build_object('k', g)
+           FROM generate_series(1, 50) g;
+         INSERT INTO llm_cost.usage (provider, model, cost, occurred_at) VALUES ('x', 'y', 0.000000000001, '2026-03-02');",
+    )
+    .unwrap();
+    let mut csv = String::new();
+    c.copy_out("COPY (SELECT * FROM llm_cost.usage_export ORDER BY id) TO STDOUT WITH CSV HEADER")
+        .unwrap()
+        .read_to_string(&mut csv)
+        .unwrap();
+    // load it back into a table of the same shape and compare with the ledger
+    c.batch_execute("CREATE TEMP TABLE back (LIKE llm_cost.usage_export)").unwrap();
+    let mut writer = c.copy_in("COPY back FROM STDIN WITH CSV HEADER").unwrap();
+    std::io::Write::write_all(&mut writer, csv.as_bytes()).unwrap();
+    writer.finish().unwrap();
+    let differ: i64 = one(
+        &mut c,
+        "SELECT count(*) FROM back b FULL JOIN llm_cost.usage u ON u.id = b.id
+          WHERE b.id IS NULL OR u.id IS NULL
+             OR b.cost IS DISTINCT FROM u.cost OR b.occurred_at::timestamptz <> u.occurred_at
+             OR b.user_id IS DISTINCT FROM u.user_id OR b.tags::jsonb IS DISTINCT FROM u.tags
+             OR b.input_tokens <> u.input_tokens",
+    );
+    assert_eq!(differ, 0, "CSV export parsed back differs from the ledger");
+    assert!(csv.lines().next().unwrap().starts_with("id,occurred_at,provider,model,"), "stable header");
+    assert!(csv.contains("2026-03-01T13:00:00.123456Z"), "ISO timestamps");
+    assert!(csv.contains("0.000000000001"), "exact decimals");
+
+    let json_exact: bool = one(
+        &mut c,
+        "SELECT (SELECT sum((e->>'cost')::numeric) FROM jsonb_array_elements(llm_cost.export_json('2026-03-01', '2026-03-04')->'calls') e)
+                = (SELECT sum(cost) FROM llm_cost.usage WHERE occurred_at >= '2026-03-01' AND occurred_at < '2026-03-04')",
+    );
+    assert!(json_exact, "export_json costs sum to the ledger's");
+    let calls: i64 = one(&mut c, "SELECT jsonb_array_length(llm_cost.export_json('2026-03-01', '2026-03-02')->'calls')::bigint");
+    assert_eq!(calls, 11, "half-open window: 01 12:00 + 1..11 hours");
+}

@@ -56,14 +56,13 @@ COMMENT ON TABLE llm_cost.usage_daily IS
   'Rolled-up usage per UTC day and provider, model, tenant, project, user, agent and operation (rows up to rollup_state.watermark). Read it through daily_costs, cost_summary and cost_by, which add the rows not yet rolled up.';
 
 CREATE TABLE llm_cost.usage_daily_latency (
-    day       date NOT NULL,
-    provider  text NOT NULL,
-    model     text NOT NULL,
-    histogram bigint[] NOT NULL,
-    PRIMARY KEY (day, provider, model)
+    day       date PRIMARY KEY,
+    histogram bigint[] NOT NULL
 );
+-- Histograms run to thousands of pairs; uncompressed they are read faster.
+ALTER TABLE llm_cost.usage_daily_latency ALTER COLUMN histogram SET STORAGE EXTERNAL;
 COMMENT ON TABLE llm_cost.usage_daily_latency IS
-  'Exact latency histograms (see llm_cost.latency_histogram) per UTC day and model, for rolled-up rows.';
+  'Exact latency histograms (see llm_cost.latency_histogram) per UTC day, for rolled-up rows.';
 
 ---------------------------------------------------------------------------
 -- Latency histogram aggregates (support functions in src/latency_histogram.rs)
@@ -145,11 +144,11 @@ BEGIN
            latency_ms_sum = d.latency_ms_sum + excluded.latency_ms_sum,
            latency_calls = d.latency_calls + excluded.latency_calls;
     INSERT INTO llm_cost.usage_daily_latency AS l
-    SELECT (u.occurred_at AT TIME ZONE 'UTC')::date, u.provider, u.model, llm_cost.latency_histogram(u.latency_ms)
+    SELECT (u.occurred_at AT TIME ZONE 'UTC')::date, llm_cost.latency_histogram(u.latency_ms)
       FROM llm_cost.usage AS u
      WHERE u.id > old_mark AND u.id <= new_mark AND u.latency_ms IS NOT NULL
-     GROUP BY 1, 2, 3
-    ON CONFLICT (day, provider, model) DO UPDATE
+     GROUP BY 1
+    ON CONFLICT (day) DO UPDATE
        SET histogram = llm_cost.latency_histogram_add(l.histogram, excluded.histogram, 1);
     UPDATE llm_cost.rollup_state SET watermark = new_mark, refreshed_at = now();
     RETURN new_mark - old_mark;
@@ -208,18 +207,18 @@ BEGIN
     -- histograms: subtract the old rows' latencies, add the new rows'
     EXECUTE format($sql$
     WITH changed AS (%s), deltas AS (
-        SELECT (c.occurred_at AT TIME ZONE 'UTC')::date AS day, c.provider, c.model,
+        SELECT (c.occurred_at AT TIME ZONE 'UTC')::date AS day,
                llm_cost.latency_histogram(c.latency_ms) FILTER (WHERE c.sign = 1) AS added,
                llm_cost.latency_histogram(c.latency_ms) FILTER (WHERE c.sign = -1) AS removed
           FROM changed AS c
          WHERE c.latency_ms IS NOT NULL
-         GROUP BY 1, 2, 3
+         GROUP BY 1
     )
     INSERT INTO llm_cost.usage_daily_latency AS l
-    SELECT day, provider, model, llm_cost.latency_histogram_add(added, removed, -1)  -- may hold negative counts
+    SELECT day, llm_cost.latency_histogram_add(added, removed, -1)  -- may hold negative counts
       FROM deltas
-     ORDER BY 1, 2, 3
-    ON CONFLICT (day, provider, model) DO UPDATE
+     ORDER BY 1
+    ON CONFLICT (day) DO UPDATE
        SET histogram = llm_cost.latency_histogram_add(l.histogram, excluded.histogram, 1)
     $sql$, changed) USING mark;
     RETURN NULL;
@@ -276,6 +275,19 @@ COMMENT ON FUNCTION llm_cost._utc_day(timestamptz) IS 'Internal: the UTC day con
 COMMENT ON FUNCTION llm_cost._utc_day_ceil(timestamptz) IS 'Internal: the first UTC day starting at or after ts.';
 COMMENT ON FUNCTION llm_cost._utc_midnight(date) IS 'Internal: the instant a UTC day starts.';
 
+-- A window [from, to) splits into a leading partial day [from, whole_start),
+-- whole UTC days [whole_start, whole_end) and a trailing partial day
+-- [whole_end, to); without a whole day inside, whole_start = whole_end = to.
+-- Each part is a plain range, so the BRIN index reads only its pages.
+CREATE FUNCTION llm_cost._whole_start(from_time timestamptz, to_time timestamptz) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT least(to_time, llm_cost._utc_midnight(llm_cost._utc_day_ceil(from_time))) $$;
+CREATE FUNCTION llm_cost._whole_end(from_time timestamptz, to_time timestamptz) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT greatest(llm_cost._whole_start(from_time, to_time), llm_cost._utc_midnight(llm_cost._utc_day(to_time)))
+$$;
+COMMENT ON FUNCTION llm_cost._whole_start(timestamptz, timestamptz) IS 'Internal: where the whole UTC days of a window start.';
+COMMENT ON FUNCTION llm_cost._whole_end(timestamptz, timestamptz) IS 'Internal: where the whole UTC days of a window end.';
+
 -- Usage in [from_time, to_time) at rollup grain: rolled-up rows of the whole
 -- UTC days inside the window from usage_daily, and from usage itself the rows
 -- of the partial days at its edges plus the rows not rolled up yet.
@@ -289,32 +301,30 @@ LANGUAGE sql STABLE AS $$
            d.calls, d.failed_calls, d.unpriced_calls, d.input_tokens, d.output_tokens,
            d.cached_input_tokens, d.reasoning_tokens, d.cost, d.latency_ms_sum, d.latency_calls
       FROM llm_cost.usage_daily AS d
-     WHERE d.day >= llm_cost._utc_day_ceil(from_time)
-       AND d.day < llm_cost._utc_day(to_time)
+     WHERE d.day >= llm_cost._utc_day(llm_cost._whole_start(from_time, to_time))
+       AND d.day < llm_cost._utc_day(llm_cost._whole_end(from_time, to_time))
     UNION ALL
+    -- ledger rows one by one: the caller's own aggregation sums them, which is
+    -- cheaper than grouping them to rollup grain first
     SELECT llm_cost._utc_day(u.occurred_at), u.provider, u.model, u.tenant_id, u.project_id, u.user_id,
-           u.agent_id, u.operation, count(*), count(*) FILTER (WHERE NOT u.success),
-           count(*) FILTER (WHERE u.cost IS NULL), sum(u.input_tokens), sum(u.output_tokens),
-           sum(u.cached_input_tokens), sum(u.reasoning_tokens), coalesce(sum(u.cost), 0),
-           coalesce(sum(u.latency_ms), 0), count(u.latency_ms)
-      FROM (
-            -- the partial days at the window's edges (all of it without a whole day inside)
-            SELECT * FROM llm_cost.usage AS e
-             WHERE e.occurred_at >= from_time AND e.occurred_at < to_time
-               AND (e.occurred_at < llm_cost._utc_midnight(llm_cost._utc_day_ceil(from_time))
-                    OR e.occurred_at >= llm_cost._utc_midnight(greatest(llm_cost._utc_day(to_time),
-                                                                        llm_cost._utc_day_ceil(from_time))))
+           u.agent_id, u.operation, 1, CASE WHEN u.success THEN 0 ELSE 1 END,
+           CASE WHEN u.cost IS NULL THEN 1 ELSE 0 END, u.input_tokens, u.output_tokens,
+           u.cached_input_tokens, u.reasoning_tokens, coalesce(u.cost, 0),
+           coalesce(u.latency_ms, 0), CASE WHEN u.latency_ms IS NULL THEN 0 ELSE 1 END
+      FROM (SELECT * FROM llm_cost.usage AS e          -- leading partial day
+             WHERE e.occurred_at >= from_time AND e.occurred_at < llm_cost._whole_start(from_time, to_time)
             UNION ALL
-            -- the whole days' rows not rolled up yet
-            SELECT * FROM llm_cost.usage AS t
+            SELECT * FROM llm_cost.usage AS e          -- trailing partial day
+             WHERE e.occurred_at >= llm_cost._whole_end(from_time, to_time) AND e.occurred_at < to_time
+            UNION ALL
+            SELECT * FROM llm_cost.usage AS t          -- whole days' rows not rolled up yet
              WHERE t.id BETWEEN llm_cost.rollup_watermark() + 1 AND llm_cost._max_id()
-               AND t.occurred_at >= llm_cost._utc_midnight(llm_cost._utc_day_ceil(from_time))
-               AND t.occurred_at < llm_cost._utc_midnight(llm_cost._utc_day(to_time))
+               AND t.occurred_at >= llm_cost._whole_start(from_time, to_time)
+               AND t.occurred_at < llm_cost._whole_end(from_time, to_time)
            ) AS u
-     GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
 $$;
 COMMENT ON FUNCTION llm_cost.usage_facts(timestamptz, timestamptz) IS
-  'Usage in [from_time, to_time) summed per UTC day, provider, model, tenant, project, user, agent and operation: the rollups for whole days plus the ledger for partial days and rows not rolled up yet. Exact; what the dashboard functions read.';
+  'Usage in [from_time, to_time) as rows to sum: rollup rows (per UTC day, provider, model, tenant, project, user, agent and operation) for whole days, plus ledger rows (one per call) for partial days and rows not rolled up yet. Sums over it are exact; what the dashboard functions read.';
 
 -- Latency histogram of the calls in [from_time, to_time), by the same split.
 CREATE FUNCTION llm_cost.latency_histogram_between(from_time timestamptz, to_time timestamptz)
@@ -323,20 +333,20 @@ LANGUAGE sql STABLE AS $$
     SELECT llm_cost.latency_histogram_merge(h)
       FROM (SELECT l.histogram AS h
               FROM llm_cost.usage_daily_latency AS l
-             WHERE l.day >= llm_cost._utc_day_ceil(from_time) AND l.day < llm_cost._utc_day(to_time)
+             WHERE l.day >= llm_cost._utc_day(llm_cost._whole_start(from_time, to_time))
+               AND l.day < llm_cost._utc_day(llm_cost._whole_end(from_time, to_time))
             UNION ALL
-            SELECT llm_cost.latency_histogram(e.latency_ms)
-              FROM llm_cost.usage AS e
-             WHERE e.occurred_at >= from_time AND e.occurred_at < to_time
-               AND (e.occurred_at < llm_cost._utc_midnight(llm_cost._utc_day_ceil(from_time))
-                    OR e.occurred_at >= llm_cost._utc_midnight(greatest(llm_cost._utc_day(to_time),
-                                                                        llm_cost._utc_day_ceil(from_time))))
-            UNION ALL
-            SELECT llm_cost.latency_histogram(t.latency_ms)
-              FROM llm_cost.usage AS t
-             WHERE t.id BETWEEN llm_cost.rollup_watermark() + 1 AND llm_cost._max_id()
-               AND t.occurred_at >= llm_cost._utc_midnight(llm_cost._utc_day_ceil(from_time))
-               AND t.occurred_at < llm_cost._utc_midnight(llm_cost._utc_day(to_time))) AS parts
+            SELECT llm_cost.latency_histogram(u.latency_ms)
+              FROM (SELECT e.latency_ms FROM llm_cost.usage AS e
+                     WHERE e.occurred_at >= from_time AND e.occurred_at < llm_cost._whole_start(from_time, to_time)
+                    UNION ALL
+                    SELECT e.latency_ms FROM llm_cost.usage AS e
+                     WHERE e.occurred_at >= llm_cost._whole_end(from_time, to_time) AND e.occurred_at < to_time
+                    UNION ALL
+                    SELECT t.latency_ms FROM llm_cost.usage AS t
+                     WHERE t.id BETWEEN llm_cost.rollup_watermark() + 1 AND llm_cost._max_id()
+                       AND t.occurred_at >= llm_cost._whole_start(from_time, to_time)
+                       AND t.occurred_at < llm_cost._whole_end(from_time, to_time)) AS u) AS parts
 $$;
 COMMENT ON FUNCTION llm_cost.latency_histogram_between(timestamptz, timestamptz) IS
   'Exact latency histogram of the calls in [from_time, to_time), from the rollups and the ledger.';

@@ -680,49 +680,7 @@ $$;
 COMMENT ON FUNCTION llm_cost.can_spend(numeric, text, text, text, text, text, text, text, timestamptz) IS
   'False when a matching hard-limit budget would go over its amount with estimated_cost more spend this period. Usage rows are recorded whatever this says.';
 
-CREATE FUNCTION llm_cost.budget_status_at(at timestamptz)
-RETURNS TABLE (budget_id bigint, name text, per_value text, period_start timestamptz, period_end timestamptz,
-               amount numeric, spent numeric, remaining numeric, percent_used numeric, calls bigint,
-               forecast numeric, exhausts_at timestamptz, status text, currency text, period text,
-               hard_limit boolean, "time" timestamptz)
-LANGUAGE plpgsql VOLATILE AS $$
-BEGIN
-PERFORM llm_cost.flush_spend();
-RETURN QUERY
-SELECT b.id,
-       b.name,
-       nullif(s.per_value, ''),
-       cur.period_start,
-       llm_cost.period_end(b.period, b.timezone, at),
-       b.amount,
-       coalesce(s.spent, 0),
-       b.amount - coalesce(s.spent, 0),
-       round(100 * coalesce(s.spent, 0) / b.amount, 2),
-       coalesce(s.calls, 0),
-       NULL::numeric,
-       NULL::timestamptz,
-       CASE WHEN coalesce(s.spent, 0) >= b.amount THEN 'exceeded'
-            WHEN 100 * coalesce(s.spent, 0) / b.amount >= b.thresholds[1] THEN 'warning'
-            ELSE 'ok' END,
-       b.currency,
-       b.period,
-       b.hard_limit,
-       cur.period_start
-  FROM llm_cost.budgets AS b
- CROSS JOIN LATERAL (SELECT llm_cost.period_start(b.period, b.timezone, at) AS period_start) AS cur
-  LEFT JOIN llm_cost.budget_spend AS s
-    ON s.budget_id = b.id AND s.period_start = cur.period_start
- WHERE b.enabled
-   -- a per budget shows one row per value seen in the period; others always show
-   AND (b.per IS NULL OR s.budget_id IS NOT NULL);
-END $$;
-COMMENT ON FUNCTION llm_cost.budget_status_at(timestamptz) IS
-  'budget_status as of any instant: each enabled budget (and per value) in the period containing at.';
-
-CREATE VIEW llm_cost.budget_status WITH (security_invoker = true) AS
-SELECT * FROM llm_cost.budget_status_at(now());
-COMMENT ON VIEW llm_cost.budget_status IS
-  'Each enabled budget (and per value) in its current period: spent, remaining, percent_used, calls, status (ok, warning from the first threshold, exceeded). forecast and exhausts_at arrive with the forecasting release.';
+-- budget_status and budget_status_at are in sql/forecast.sql: they show the forecast.
 
 SELECT pg_catalog.pg_extension_config_dump('llm_cost.budgets', '');
 SELECT pg_catalog.pg_extension_config_dump('llm_cost.budgets_id_seq', '');

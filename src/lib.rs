@@ -8,6 +8,7 @@
 //! - `pricing`: pricing one call; `sql_pricing`: the SQL functions over it
 //! - `usage_trigger`: prices every row inserted into `llm_cost.usage`
 //! - `spend_trigger`, `pending_spend`, `budget_cache`: fold inserted usage into budget spend
+//! - `forecast`: daily spend forecasts (trend + weekday pattern), the spend_forecast aggregate
 //! - `latency_histogram`: exact, mergeable latency histograms (aggregates in sql/analytics.sql)
 //! - `invalidation`: per-backend caches learn that their source tables changed
 //! - `trigger_support`: what the raw C-ABI triggers share
@@ -15,7 +16,7 @@
 //!
 //! The schema, views and PL/pgSQL live in `sql/`, loaded in this order:
 //! schema.sql, the Rust functions, api.sql, compute.sql, budgets.sql, queue.sql,
-//! analytics.sql, catalog.sql.
+//! analytics.sql, forecast.sql, catalog.sql.
 
 // The generated catalog (sql/catalog.sql, ~1 MB) is embedded by pgrx in a const;
 // evaluating it is slow but finite.
@@ -28,6 +29,7 @@ pub mod catalog;
 pub mod catalog_cache;
 pub mod decimal;
 pub mod errors;
+pub mod forecast;
 pub mod formula;
 pub mod invalidation;
 pub mod latency_histogram;
@@ -73,6 +75,19 @@ extension_sql_file!(
         latency_histogram::latency_histogram_add,
         latency_histogram::histogram_percentile,
         latency_histogram::histogram_mean
+    ]
+);
+extension_sql_file!(
+    "../sql/forecast.sql",
+    name = "forecast",
+    requires = [
+        "analytics",
+        forecast::_spend_forecast_add,
+        forecast::_spend_forecast_combine,
+        forecast::_spend_forecast_serialize,
+        forecast::_spend_forecast_deserialize,
+        forecast::_spend_forecast_final,
+        forecast::forecast_project
     ]
 );
 extension_sql_file!("../sql/catalog.sql", name = "catalog", finalize);

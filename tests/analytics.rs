@@ -232,3 +232,75 @@ fn csv_and_json_exports_equal_the_ledger() {
     let calls: i64 = one(&mut c, "SELECT jsonb_array_length(llm_cost.export_json('2026-03-01', '2026-03-02')->'calls')::bigint");
     assert_eq!(calls, 11, "half-open window: 01 12:00 + 1..11 hours");
 }
+
+/// Daily spend with a known upward trend and quiet weekends, from 2026-03-01.
+const GENERATED_DAY_COST: &str = "(100 + 2 * (d - date '2026-03-01')) * CASE WHEN extract(isodow FROM d) IN (6, 7) THEN 0.35 ELSE 1.15 END
+                                  * (0.9 + ((d - date '2026-03-01') * 7919 % 200) / 1000.0)";
+
+#[test]
+fn forecasts_beat_the_naive_projection_and_show_in_budget_status() {
+    let cluster = TestCluster::start("analytics_forecast", &[]);
+    let mut c = cluster.database_with_extension("forecast");
+    c.batch_execute(&format!(
+        "INSERT INTO llm_cost.budgets (name, amount, period, tenant_id) VALUES ('acme month', 8000, 'month', 'acme');
+         INSERT INTO llm_cost.budgets (name, amount, period, tenant_id) VALUES ('acme small', 2500, 'month', 'acme');
+         INSERT INTO llm_cost.usage (occurred_at, provider, model, cost, tenant_id)
+         SELECT d + time '12:00', 'x', 'y', round({GENERATED_DAY_COST}, 6), 'acme'
+           FROM generate_series(date '2026-03-01', date '2026-05-10', '1 day') AS g (d0), LATERAL (SELECT d0::date AS d) AS x;
+         SELECT llm_cost.refresh_rollups();"
+    ))
+    .unwrap();
+    let at = "2026-05-11 00:00+00";
+    let (forecast, low, high, spent, exhausts): (String, String, String, String, Option<String>) = {
+        let r = c
+            .query_one(
+                &format!("SELECT forecast::text, forecast_low::text, forecast_high::text, spent::text, exhausts_at::text FROM llm_cost.forecast(1, '{at}')"),
+                &[],
+            )
+            .unwrap();
+        (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))
+    };
+    let f: f64 = forecast.parse().unwrap();
+    let (lo, hi): (f64, f64) = (low.parse().unwrap(), high.parse().unwrap());
+    let spent: f64 = spent.parse().unwrap();
+    let actual: f64 = one::<String>(
+        &mut c,
+        &format!(
+            "SELECT ({spent} + sum(round({GENERATED_DAY_COST}, 6)))::text
+               FROM generate_series(date '2026-05-11', date '2026-05-31', '1 day') AS g (d0), LATERAL (SELECT d0::date AS d) AS x"
+        ),
+    )
+    .parse()
+    .unwrap();
+    let naive = spent / 10.0 * 31.0;
+    println!("month-end: actual {actual:.2}, forecast {f:.2} [{lo:.2}, {hi:.2}], naive {naive:.2}");
+    assert!((f - actual).abs() < (naive - actual).abs() / 2.0, "forecast {f} vs naive {naive}, actual {actual}");
+    assert!(lo <= f && f <= hi);
+    assert!(exhausts.is_none(), "8000 is not reached this month: {exhausts:?}");
+
+    // the smaller budget runs out this month, and budget_status says when
+    let when: String = one(&mut c, &format!("SELECT exhausts_at::text FROM llm_cost.budget_status_at('{at}') WHERE budget_id = 2"));
+    assert!(when.starts_with("2026-05-"), "exhausts_at {when}");
+    let status: String = one(&mut c, &format!("SELECT (forecast > amount)::text FROM llm_cost.budget_status_at('{at}') WHERE budget_id = 2"));
+    assert_eq!(status, "true");
+
+    // forecast_spend for a scope, and nothing for a scope without history
+    let week: String = one(&mut c, &format!("SELECT expected::text FROM llm_cost.forecast_spend('7 days', tenant_id => 'acme', at => '{at}')"));
+    let week: f64 = week.parse().unwrap();
+    let actual_week: f64 = one::<String>(
+        &mut c,
+        &format!(
+            "SELECT sum(round({GENERATED_DAY_COST}, 6))::text
+               FROM generate_series(date '2026-05-11', date '2026-05-17', '1 day') AS g (d0), LATERAL (SELECT d0::date AS d) AS x"
+        ),
+    )
+    .parse()
+    .unwrap();
+    assert!((week - actual_week).abs() / actual_week < 0.1, "next 7 days: {week} vs {actual_week}");
+    let none: Option<String> = one(&mut c, &format!("SELECT expected::text FROM llm_cost.forecast_spend('7 days', tenant_id => 'nobody', at => '{at}')"));
+    assert_eq!(none, None, "no history, no forecast");
+    let err = c.query("SELECT * FROM llm_cost.forecast(999)", &[]).unwrap_err();
+    assert_eq!(sqlstate(&err), "22023");
+    let err = c.query("SELECT * FROM llm_cost.forecast_spend('-1 day')", &[]).unwrap_err();
+    assert_eq!(sqlstate(&err), "22023");
+}

@@ -1,0 +1,224 @@
+//! Spend anomalies: days whose spend breaks from the scope's own history.
+//!
+//! For each day judged, the baseline is the 28 days before it:
+//! - a weekday pattern: each weekday's median spend over the overall median,
+//!   so a quiet Sunday is compared with Sundays, not with Tuesdays;
+//! - the level and spread of the de-seasonalised spend: its median and its
+//!   median absolute deviation (MAD), so one earlier outlier moves neither.
+//!
+//! The score is (de-seasonalised spend - level) / (1.4826 · MAD): about a
+//! z-score for normal noise. A day is flagged when |score| >= threshold.
+//!
+//! SQL: `llm_cost.anomaly_scan(day, cost, from_day, to_day, threshold)` is an
+//! aggregate (parallel, with a combine function) over daily spend rows of one
+//! scope; it returns jsonb, an array of flagged days in [from_day, to_day):
+//! day, spend, expected, score.
+
+use pgrx::prelude::*;
+use pgrx::{AnyNumeric, Internal, JsonB, PgMemoryContexts};
+use rustc_hash::FxHashMap;
+
+/// Days of history each judged day is compared with.
+pub const BASELINE_DAYS: i32 = 28;
+/// Fewer days of history than this (from the first day with spend): not judged.
+pub const MIN_HISTORY_DAYS: i32 = 14;
+
+fn median(values: &mut [f64]) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    let n = values.len();
+    if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Anomaly {
+    pub day: i32,
+    pub spend: f64,
+    pub expected: f64,
+    pub score: f64,
+}
+
+/// Judges each day in [from_day, to_day) against the BASELINE_DAYS before it.
+pub fn scan(daily: &FxHashMap<i32, f64>, from_day: i32, to_day: i32, threshold: f64) -> Vec<Anomaly> {
+    let Some(first_seen) = daily.keys().copied().min() else { return Vec::new() };
+    let spend = |d: i32| daily.get(&d).copied().unwrap_or(0.0);
+    let mut found = Vec::new();
+    for day in from_day.max(first_seen + MIN_HISTORY_DAYS)..to_day {
+        let start = (day - BASELINE_DAYS).max(first_seen);
+        let history: Vec<(i32, f64)> = (start..day).map(|d| (d, spend(d))).collect();
+        let overall = median(&mut history.iter().map(|h| h.1).collect::<Vec<_>>());
+        if overall <= 0.0 {
+            continue; // mostly idle history: nothing to compare with
+        }
+        let mut factor = [1.0; 7];
+        for (w, f) in factor.iter_mut().enumerate() {
+            let mut same: Vec<f64> = history.iter().filter(|h| h.0.rem_euclid(7) as usize == w).map(|h| h.1).collect();
+            if !same.is_empty() {
+                *f = (median(&mut same) / overall).max(0.05);
+            }
+        }
+        let mut level_inputs: Vec<f64> = history.iter().map(|&(d, y)| y / factor[d.rem_euclid(7) as usize]).collect();
+        let level = median(&mut level_inputs);
+        let mut deviations: Vec<f64> = level_inputs.iter().map(|z| (z - level).abs()).collect();
+        // a floor on the spread: perfectly regular history would make any change infinite
+        let spread = (1.4826 * median(&mut deviations)).max(0.05 * level);
+        let w = day.rem_euclid(7) as usize;
+        let y = spend(day);
+        let score = (y / factor[w] - level) / spread;
+        if score.abs() >= threshold {
+            found.push(Anomaly { day, spend: y, expected: level * factor[w], score });
+        }
+    }
+    found
+}
+
+#[derive(Default, Clone)]
+struct State {
+    daily: FxHashMap<i32, f64>,
+    window: Option<(i32, i32, f64)>,
+}
+
+fn state<'a>(internal: &'a mut Internal, fcinfo: pg_sys::FunctionCallInfo) -> &'a mut State {
+    unsafe {
+        if !internal.initialized() {
+            let mut agg_context: pg_sys::MemoryContext = std::ptr::null_mut();
+            if pg_sys::AggCheckCallContext(fcinfo, &mut agg_context) == 0 {
+                error!("llm_cost: anomaly_scan state function called outside an aggregate");
+            }
+            *internal = PgMemoryContexts::For(agg_context).switch_to(|_| Internal::new(State::default()));
+        }
+        internal.get_mut::<State>().expect("initialized above")
+    }
+}
+
+#[pg_extern(immutable, parallel_safe)]
+fn _anomaly_scan_add(
+    mut internal: Internal,
+    day: Option<pgrx::datum::Date>,
+    cost: Option<AnyNumeric>,
+    from_day: Option<pgrx::datum::Date>,
+    to_day: Option<pgrx::datum::Date>,
+    threshold: Option<f64>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Internal {
+    let s = state(&mut internal, fcinfo);
+    if s.window.is_none() {
+        let (Some(from), Some(to)) = (from_day, to_day) else {
+            crate::errors::invalid_parameter("anomaly_scan: from_day and to_day must not be NULL")
+        };
+        let threshold = threshold.unwrap_or(3.5);
+        if !(threshold.is_finite() && threshold > 0.0) {
+            crate::errors::invalid_parameter(format!("anomaly_scan: threshold must be a positive number (got {threshold})"));
+        }
+        s.window = Some((from.to_pg_epoch_days(), to.to_pg_epoch_days(), threshold));
+    }
+    if let (Some(day), Some(cost)) = (day, cost) {
+        *s.daily.entry(day.to_pg_epoch_days()).or_insert(0.0) += f64::try_from(cost).unwrap_or(0.0);
+    }
+    internal
+}
+
+#[pg_extern(immutable, parallel_safe)]
+fn _anomaly_scan_combine(a: Option<Internal>, b: Option<Internal>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+    let other = b.and_then(|b| unsafe { b.get::<State>() }.cloned());
+    let mut a = a.unwrap_or_default();
+    let s = state(&mut a, fcinfo);
+    if let Some(other) = other {
+        for (day, cost) in other.daily {
+            *s.daily.entry(day).or_insert(0.0) += cost;
+        }
+        s.window = s.window.or(other.window);
+    }
+    a
+}
+
+#[pg_extern(immutable, parallel_safe, strict)]
+fn _anomaly_scan_serialize(internal: Internal) -> Vec<u8> {
+    let Some(s) = (unsafe { internal.get::<State>() }) else { return Vec::new() };
+    let (from, to, threshold) = s.window.unwrap_or((i32::MIN, i32::MIN, 0.0));
+    let mut bytes = Vec::with_capacity(16 + s.daily.len() * 12);
+    bytes.extend(from.to_le_bytes());
+    bytes.extend(to.to_le_bytes());
+    bytes.extend(threshold.to_le_bytes());
+    for (day, cost) in &s.daily {
+        bytes.extend(day.to_le_bytes());
+        bytes.extend(cost.to_le_bytes());
+    }
+    bytes
+}
+
+#[pg_extern(immutable, parallel_safe, strict)]
+fn _anomaly_scan_deserialize(bytes: Vec<u8>, _unused: Internal, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+    let mut internal = Internal::default();
+    let s = state(&mut internal, fcinfo);
+    if bytes.len() >= 16 {
+        let from = i32::from_le_bytes(bytes[0..4].try_into().expect("4 bytes"));
+        let to = i32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes"));
+        let threshold = f64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
+        s.window = (from != i32::MIN).then_some((from, to, threshold));
+        for chunk in bytes[16..].chunks_exact(12) {
+            let day = i32::from_le_bytes(chunk[0..4].try_into().expect("4 bytes"));
+            *s.daily.entry(day).or_insert(0.0) += f64::from_le_bytes(chunk[4..12].try_into().expect("8 bytes"));
+        }
+    }
+    internal
+}
+
+#[pg_extern(immutable, parallel_safe)]
+fn _anomaly_scan_final(internal: Internal) -> Option<JsonB> {
+    let s = unsafe { internal.get::<State>() }?;
+    let (from, to, threshold) = s.window?;
+    let round = |v: f64| (v * 1e6).round() / 1e6;
+    let found: Vec<serde_json::Value> = scan(&s.daily, from, to, threshold)
+        .into_iter()
+        .map(|a| {
+            let date = pgrx::datum::Date::saturating_from_raw(a.day);
+            serde_json::json!({
+                "day": date.to_string(),
+                "spend": round(a.spend),
+                "expected": round(a.expected),
+                "score": (a.score * 100.0).round() / 100.0,
+            })
+        })
+        .collect();
+    Some(JsonB(serde_json::Value::Array(found)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 10 weeks from day 0 (a Saturday): weekdays ~100, weekends ~30, ±10% noise.
+    fn clean(days: i32) -> FxHashMap<i32, f64> {
+        (0..days)
+            .map(|d| {
+                let weekend = matches!(d.rem_euclid(7), 0 | 1);
+                let noise = 0.9 + 0.2 * (((d as u64 * 7919) % 101) as f64 / 100.0);
+                (d, if weekend { 30.0 } else { 100.0 } * noise)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn finds_planted_spikes_and_nothing_else() {
+        let mut daily = clean(70);
+        // a weekday spike, a weekend day at a normal *weekday* level, a drop to zero
+        daily.insert(40, 400.0);
+        daily.insert(49, 100.0); // day 49 is a Saturday
+        daily.insert(60, 0.0);
+        let found: Vec<i32> = scan(&daily, 14, 70, 3.5).iter().map(|a| a.day).collect();
+        assert_eq!(found, vec![40, 49, 60]);
+    }
+
+    #[test]
+    fn one_outlier_does_not_hide_the_next() {
+        let mut daily = clean(70);
+        daily.insert(40, 1000.0);
+        daily.insert(47, 400.0); // a week later, same weekday
+        let found: Vec<i32> = scan(&daily, 14, 70, 3.5).iter().map(|a| a.day).collect();
+        assert_eq!(found, vec![40, 47]);
+        assert!(scan(&clean(70), 14, 70, 3.5).is_empty(), "no false alarm on clean weeks");
+    }
+}

@@ -41,11 +41,16 @@ pub struct Anomaly {
 }
 
 /// Judges each day in [from_day, to_day) against the BASELINE_DAYS before it.
+/// Days are judged in order from the start of the history, and a day found
+/// anomalous is replaced by its expected spend in the baseline of later days:
+/// one spike cannot make the next one on the same weekday look normal, nor
+/// the normal days after it look like drops.
 pub fn scan(daily: &FxHashMap<i32, f64>, from_day: i32, to_day: i32, threshold: f64) -> Vec<Anomaly> {
     let Some(first_seen) = daily.keys().copied().min() else { return Vec::new() };
-    let spend = |d: i32| daily.get(&d).copied().unwrap_or(0.0);
+    let mut cleaned: FxHashMap<i32, f64> = daily.clone();
     let mut found = Vec::new();
-    for day in from_day.max(first_seen + MIN_HISTORY_DAYS)..to_day {
+    for day in (first_seen + MIN_HISTORY_DAYS)..to_day {
+        let spend = |d: i32| cleaned.get(&d).copied().unwrap_or(0.0);
         let start = (day - BASELINE_DAYS).max(first_seen);
         let history: Vec<(i32, f64)> = (start..day).map(|d| (d, spend(d))).collect();
         let overall = median(&mut history.iter().map(|h| h.1).collect::<Vec<_>>());
@@ -65,10 +70,14 @@ pub fn scan(daily: &FxHashMap<i32, f64>, from_day: i32, to_day: i32, threshold: 
         // a floor on the spread: perfectly regular history would make any change infinite
         let spread = (1.4826 * median(&mut deviations)).max(0.05 * level);
         let w = day.rem_euclid(7) as usize;
-        let y = spend(day);
+        let y = daily.get(&day).copied().unwrap_or(0.0);
+        let expected = level * factor[w];
         let score = (y / factor[w] - level) / spread;
         if score.abs() >= threshold {
-            found.push(Anomaly { day, spend: y, expected: level * factor[w], score });
+            cleaned.insert(day, expected);
+            if day >= from_day {
+                found.push(Anomaly { day, spend: y, expected, score });
+            }
         }
     }
     found

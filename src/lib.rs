@@ -8,6 +8,7 @@
 //! - `pricing`: pricing one call; `sql_pricing`: the SQL functions over it
 //! - `usage_trigger`: prices every row inserted into `llm_cost.usage`
 //! - `spend_trigger`, `pending_spend`, `budget_cache`: fold inserted usage into budget spend
+//! - `anomaly`: days whose spend breaks from its own history (the anomaly_scan aggregate)
 //! - `forecast`: daily spend forecasts (trend + weekday pattern), the spend_forecast aggregate
 //! - `latency_histogram`: exact, mergeable latency histograms (aggregates in sql/analytics.sql)
 //! - `invalidation`: per-backend caches learn that their source tables changed
@@ -16,7 +17,7 @@
 //!
 //! The schema, views and PL/pgSQL live in `sql/`, loaded in this order:
 //! schema.sql, the Rust functions, api.sql, compute.sql, budgets.sql, queue.sql,
-//! analytics.sql, forecast.sql, catalog.sql.
+//! analytics.sql, forecast.sql, insights.sql, catalog.sql.
 
 // The generated catalog (sql/catalog.sql, ~1 MB) is embedded by pgrx in a const;
 // evaluating it is slow but finite.
@@ -24,6 +25,7 @@
 
 use pgrx::prelude::*;
 
+pub mod anomaly;
 pub mod budget_cache;
 pub mod catalog;
 pub mod catalog_cache;
@@ -88,6 +90,18 @@ extension_sql_file!(
         forecast::_spend_forecast_deserialize,
         forecast::_spend_forecast_final,
         forecast::forecast_project
+    ]
+);
+extension_sql_file!(
+    "../sql/insights.sql",
+    name = "insights",
+    requires = [
+        "forecast",
+        anomaly::_anomaly_scan_add,
+        anomaly::_anomaly_scan_combine,
+        anomaly::_anomaly_scan_serialize,
+        anomaly::_anomaly_scan_deserialize,
+        anomaly::_anomaly_scan_final
     ]
 );
 extension_sql_file!("../sql/catalog.sql", name = "catalog", finalize);

@@ -14,7 +14,7 @@ fn one<T: for<'a> postgres::types::FromSql<'a>>(c: &mut postgres::Client, sql: &
 /// Rows of a query as text, for comparing result sets.
 fn rows(c: &mut postgres::Client, sql: &str) -> Vec<String> {
     c.query(&format!("SELECT t::text FROM ({sql}) AS t"), &[])
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
         .iter()
         .map(|r| r.get(0))
         .collect()
@@ -302,5 +302,47 @@ fn forecasts_beat_the_naive_projection_and_show_in_budget_status() {
     let err = c.query("SELECT * FROM llm_cost.forecast(999)", &[]).unwrap_err();
     assert_eq!(sqlstate(&err), "22023");
     let err = c.query("SELECT * FROM llm_cost.forecast_spend('-1 day')", &[]).unwrap_err();
+    assert_eq!(sqlstate(&err), "22023");
+}
+
+#[test]
+fn anomalies_find_every_planted_spike_and_no_false_alarm() {
+    let cluster = TestCluster::start("analytics_anomaly", &[]);
+    let mut c = cluster.database_with_extension("anomaly");
+    // 10 weeks from Monday 2026-01-05 for two agents: weekdays ~100, weekends ~30, ±10%
+    c.batch_execute(
+        "INSERT INTO llm_cost.usage (occurred_at, provider, model, cost, agent_id)
+         SELECT d + time '09:00', 'x', 'y',
+                round(CASE WHEN extract(isodow FROM d) IN (6, 7) THEN 30 ELSE 100 END
+                      * (0.9 + (((d - date '2026-01-05') * 7919 + a * 13) % 101) / 500.0), 4),
+                'a' || a
+           FROM generate_series(date '2026-01-05', date '2026-03-15', '1 day') AS g (d0),
+                LATERAL (SELECT d0::date AS d) AS x, generate_series(1, 2) AS a;
+         -- planted: a spike, a Saturday at a weekday level, a drop to nothing
+         UPDATE llm_cost.usage SET cost = cost * 4 WHERE agent_id = 'a1' AND occurred_at::date = '2026-02-18';
+         UPDATE llm_cost.usage SET cost = 100 WHERE agent_id = 'a2' AND occurred_at::date = '2026-02-28';
+         UPDATE llm_cost.usage SET cost = 0 WHERE agent_id = 'a1' AND occurred_at::date = '2026-03-04';
+         SELECT llm_cost.refresh_rollups();",
+    )
+    .unwrap();
+    let found = rows(
+        &mut c,
+        "SELECT day, value, direction FROM llm_cost.anomalies('2026-01-19', '2026-03-16', 'agent_id') ORDER BY day",
+    );
+    assert_eq!(
+        found,
+        vec!["(2026-02-18,a1,spike)", "(2026-02-28,a2,spike)", "(2026-03-04,a1,drop)"],
+        "exactly the planted anomalies"
+    );
+    let total = rows(&mut c, "SELECT day FROM llm_cost.anomalies('2026-01-19', '2026-03-16') WHERE direction = 'spike'");
+    assert!(total.contains(&"(2026-02-18)".to_string()), "the big spike shows in total spend: {total:?}");
+    // alerts: once per day, dimension and value, however often it runs
+    let queued: i32 = one(&mut c, "SELECT llm_cost.queue_anomaly_alerts('2026-02-18', ARRAY['agent_id'])");
+    assert_eq!(queued, 1);
+    let again: i32 = one(&mut c, "SELECT llm_cost.queue_anomaly_alerts('2026-02-18', ARRAY['agent_id'])");
+    assert_eq!(again, 0);
+    let kinds = rows(&mut c, "SELECT kind, payload->>'per_value', payload->>'direction' FROM llm_cost.notifications");
+    assert_eq!(kinds, vec!["(anomaly,a1,spike)"]);
+    let err = c.query("SELECT * FROM llm_cost.anomalies(dimension => 'cost')", &[]).unwrap_err();
     assert_eq!(sqlstate(&err), "22023");
 }

@@ -28,7 +28,10 @@ FAKE = """
     "litellm_provider": "openai", "mode": "chat",
     "input_cost_per_token": 2.5e-06, "output_cost_per_token": 1e-05,
     "cache_read_input_token_cost": 1.25e-06,
-    "input_cost_per_token_batches": 1.25e-06, "output_cost_per_token_batches": 5e-06
+    "input_cost_per_token_batches": 1.25e-06, "output_cost_per_token_batches": 5e-06,
+    "max_input_tokens": 128000, "max_output_tokens": 16384,
+    "supports_vision": true, "supports_function_calling": true, "supports_prompt_caching": true,
+    "supports_reasoning": false
   },
   "gpt-5": {
     "litellm_provider": "openai", "mode": "responses",
@@ -259,8 +262,14 @@ class OutputTest(unittest.TestCase):
         self.assertIn("('o''neil', 'o''brien-7b', 'standard',", sql)
         # header counts: 9 models, 12 rows (gpt-4o +batch, gpt-5 +flex +priority), 6 providers
         self.assertIn("9 models, 12 rows, 6 providers", sql)
-        values = sql.split(" VALUES\n", 1)[1].splitlines()
+        values = sql.split(" VALUES\n", 1)[1].split(";\n", 1)[0].splitlines()
         self.assertEqual(len(values), 12)
+        # capabilities: one row per priced model, after the prices
+        self.assertEqual(sql.count("INSERT INTO llm_cost.models ("), 1)
+        self.assertIn("('openai', 'gpt-4o', 'chat', 128000, 16384, false, true, true, true, false, 'catalog')", sql)
+        self.assertIn("('deepseek', 'deepseek-chat', 'chat', NULL, NULL, false, false, false, false, false, 'catalog')", sql)
+        models = sql.split("INSERT INTO llm_cost.models (", 1)[1].split(" VALUES\n", 1)[1].splitlines()
+        self.assertEqual(len(models), 9)
         self.assertTrue(all(v.endswith("),") for v in values[:-1]))
 
 

@@ -154,6 +154,26 @@ COMMENT ON COLUMN llm_cost.usage.price_id IS 'The llm_cost.prices row that price
 SELECT pg_catalog.pg_extension_config_dump('llm_cost.usage', '');
 SELECT pg_catalog.pg_extension_config_dump('llm_cost.usage_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('llm_cost.prices', $$WHERE source <> 'catalog'$$);
+-- What each model can do, from the catalog (or your own rows): recommendations
+-- only suggest a cheaper model that can do everything the current one can.
+CREATE TABLE llm_cost.models (
+    provider                 text NOT NULL CHECK (provider = lower(provider) AND provider <> ''),
+    model                    text NOT NULL CHECK (model <> ''),
+    mode                     text,
+    max_input_tokens         bigint CHECK (max_input_tokens > 0),
+    max_output_tokens        bigint CHECK (max_output_tokens > 0),
+    supports_reasoning       boolean NOT NULL DEFAULT false,
+    supports_vision          boolean NOT NULL DEFAULT false,
+    supports_function_calling boolean NOT NULL DEFAULT false,
+    supports_prompt_caching  boolean NOT NULL DEFAULT false,
+    supports_response_schema boolean NOT NULL DEFAULT false,
+    source                   text NOT NULL DEFAULT 'custom',
+    PRIMARY KEY (provider, model)
+);
+COMMENT ON TABLE llm_cost.models IS
+  'Model capabilities (mode, context sizes, reasoning, vision, function calling, prompt caching, response schema), shipped from the LiteLLM catalog (source catalog); add your own rows with source custom.';
+SELECT pg_catalog.pg_extension_config_dump('llm_cost.models', $$WHERE source <> 'catalog'$$);
+
 SELECT pg_catalog.pg_extension_config_dump('llm_cost.prices_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('llm_cost.model_aliases', '');
 SELECT pg_catalog.pg_extension_config_dump('llm_cost.provider_aliases', 'WHERE NOT builtin');

@@ -346,3 +346,49 @@ fn anomalies_find_every_planted_spike_and_no_false_alarm() {
     let err = c.query("SELECT * FROM llm_cost.anomalies(dimension => 'cost')", &[]).unwrap_err();
     assert_eq!(sqlstate(&err), "22023");
 }
+
+#[test]
+fn recommendations_price_cheaper_models_that_can_do_the_same() {
+    let cluster = TestCluster::start("analytics_recommend", &[]);
+    let mut c = cluster.database_with_extension("recommend");
+    c.batch_execute(
+        "-- small gpt-4o calls (recommendable), and large ones (not)
+         INSERT INTO llm_cost.usage (occurred_at, provider, model, input_tokens, output_tokens, cached_input_tokens)
+         SELECT now() - g * interval '1 hour', 'openai', 'gpt-4o', 300 + g, 80 + g % 50, CASE WHEN g % 4 = 0 THEN 100 ELSE 0 END
+           FROM generate_series(1, 200) g;
+         INSERT INTO llm_cost.usage (occurred_at, provider, model, input_tokens, output_tokens)
+         SELECT now() - g * interval '1 hour', 'openai', 'gpt-4o', 20000, 3000 FROM generate_series(1, 20) g;
+         -- a provider of our own: the cheapest sibling lacks vision, so the one with vision is suggested
+         SELECT llm_cost.set_price('acme', 'big', 10, 30, valid_from => '2020-01-01');
+         SELECT llm_cost.set_price('acme', 'small-novision', 0.1, 0.3, valid_from => '2020-01-01');
+         SELECT llm_cost.set_price('acme', 'small-vision', 1, 3, valid_from => '2020-01-01');
+         INSERT INTO llm_cost.models (provider, model, mode, max_input_tokens, max_output_tokens, supports_vision) VALUES
+             ('acme', 'big', 'chat', 100000, 8000, true),
+             ('acme', 'small-novision', 'chat', 100000, 8000, false),
+             ('acme', 'small-vision', 'chat', 100000, 8000, true);
+         INSERT INTO llm_cost.usage (occurred_at, provider, model, input_tokens, output_tokens)
+         SELECT now() - g * interval '1 hour', 'acme', 'big', 1000, 200 FROM generate_series(1, 50) g;",
+    )
+    .unwrap();
+    let recs = rows(
+        &mut c,
+        "SELECT provider, model, suggested_model, calls FROM llm_cost.recommendations(now() - interval '30 days', now()) ORDER BY 1",
+    );
+    assert!(recs.contains(&"(acme,big,small-vision,50)".to_string()), "{recs:?}");
+    assert!(recs.contains(&"(openai,gpt-4o,gpt-4o-mini,200)".to_string()), "{recs:?}");
+    // the saving is the ledger's cost minus the same calls priced by llm_cost() at the suggestion
+    let exact: bool = one(
+        &mut c,
+        "SELECT r.current_cost = (SELECT sum(cost) FROM llm_cost.usage WHERE model = 'gpt-4o' AND input_tokens <= 4000)
+            AND r.suggested_cost = round((SELECT sum(llm_cost.llm_cost('openai', 'gpt-4o-mini', input_tokens, output_tokens, cached_input_tokens, 0, 0))
+                                            FROM llm_cost.usage WHERE model = 'gpt-4o' AND input_tokens <= 4000), 10)
+            AND r.saving = r.current_cost - r.suggested_cost
+            AND r.monthly_saving = round(r.saving, 2)
+           FROM llm_cost.recommendations(now() - interval '30 days', now()) AS r WHERE r.model = 'gpt-4o'",
+    );
+    assert!(exact, "saving priced exactly from the ledger and the catalog");
+    let why: String = one(&mut c, "SELECT what || ' / ' || why FROM llm_cost.recommendations() WHERE model = 'big'");
+    assert!(why.contains("small-vision") && why.contains("50 calls"), "{why}");
+    let err = c.query("SELECT * FROM llm_cost.recommendations(now(), now() - interval '1 day')", &[]).unwrap_err();
+    assert_eq!(sqlstate(&err), "22023");
+}

@@ -2,6 +2,7 @@
 # Idempotent machine setup for llm_cost: installs what a fresh Debian (bookworm)
 # machine lacks and skips what is already there.
 #   - PostgreSQL 15 server + headers (PGXS, pg_regress), libclang (bindgen), sudo
+#   - chromium (headless: the HTML report test renders the report and screenshots it)
 #   - cargo-pgrx 0.18.0, registered against the system PostgreSQL 15
 set -euo pipefail
 
@@ -17,7 +18,7 @@ as_root() {
 
 need_pkgs=()
 for pkg in postgresql-${PG_MAJOR} postgresql-server-dev-${PG_MAJOR} postgresql-contrib \
-           libclang-dev clang sudo pkg-config build-essential bc; do
+           libclang-dev clang sudo pkg-config build-essential bc chromium fonts-dejavu-core; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
     need_pkgs+=("$pkg")
   fi

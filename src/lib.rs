@@ -17,7 +17,7 @@
 //!
 //! The schema, views and PL/pgSQL live in `sql/`, loaded in this order:
 //! schema.sql, the Rust functions, api.sql, compute.sql, budgets.sql, queue.sql,
-//! analytics.sql, forecast.sql, insights.sql, catalog.sql.
+//! analytics.sql, forecast.sql, insights.sql, report.sql, catalog.sql.
 
 // The generated catalog (sql/catalog.sql, ~1 MB) is embedded by pgrx in a const;
 // evaluating it is slow but finite.
@@ -104,6 +104,7 @@ extension_sql_file!(
         anomaly::_anomaly_scan_final
     ]
 );
+extension_sql_file!("../sql/report.sql", name = "report", requires = ["insights"]);
 extension_sql_file!("../sql/catalog.sql", name = "catalog", finalize);
 
 #[pg_guard]

@@ -392,3 +392,60 @@ fn recommendations_price_cheaper_models_that_can_do_the_same() {
     let err = c.query("SELECT * FROM llm_cost.recommendations(now(), now() - interval '1 day')", &[]).unwrap_err();
     assert_eq!(sqlstate(&err), "22023");
 }
+
+/// Renders report_html in headless Chromium (installed by scripts/setup.sh):
+/// the page parses, has its sections, and the screenshot is not blank.
+#[test]
+fn the_html_report_renders_in_a_real_browser() {
+    let cluster = TestCluster::start("analytics_report", &[]);
+    let mut c = cluster.database_with_extension("report");
+    c.batch_execute(
+        "INSERT INTO llm_cost.budgets (name, amount, period, tenant_id) VALUES ('acme <b>&</b> co', 50, 'month', 'acme');
+         INSERT INTO llm_cost.usage (occurred_at, provider, model, input_tokens, output_tokens, latency_ms, tenant_id, user_id, agent_id)
+         SELECT now() - g * interval '17 minutes', 'openai', (ARRAY['gpt-4o', 'gpt-4o-mini'])[1 + g % 2], 500 + g % 700, 100 + g % 200,
+                200 + g % 900, 'acme', 'user <script>' || g % 5, 'agent-' || g % 3
+           FROM generate_series(1, 2500) g;",
+    )
+    .unwrap();
+    let html: String = one(&mut c, "SELECT llm_cost.report_html(now() - interval '30 days', now())");
+    assert!(html.starts_with("<!DOCTYPE html>") && html.ends_with("</html>"));
+    assert!(!html.contains("<script"), "ledger values are escaped");
+    assert!(html.contains("user &lt;script&gt;") && html.contains("acme &lt;b&gt;&amp;&lt;/b&gt; co"));
+    for external in ["src=", "href=", "url(", "@import", "<script"] {
+        assert!(!html.contains(external), "self-contained: no {external}");
+    }
+    let dir = std::env::temp_dir().join(format!("llm_cost_report_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let page = dir.join("report.html");
+    let shot = dir.join("report.png");
+    std::fs::write(&page, &html).unwrap();
+    let chromium = |args: &[&str]| {
+        std::process::Command::new("chromium")
+            .args(["--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1200,1600"])
+            .args(args)
+            .arg(format!("file://{}", page.display()))
+            .output()
+            .expect("chromium (scripts/setup.sh installs it)")
+    };
+    let dom = chromium(&["--dump-dom"]);
+    assert!(dom.status.success(), "chromium --dump-dom failed: {}", String::from_utf8_lossy(&dom.stderr));
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    for section in ["Daily cost", "By model", "By agent", "Budgets", "Anomalies", "Recommendations", "<svg", "<rect"] {
+        assert!(dom.contains(section), "rendered page lacks {section}");
+    }
+    let out = chromium(&[&format!("--screenshot={}", shot.display())]);
+    assert!(out.status.success(), "chromium --screenshot failed: {}", String::from_utf8_lossy(&out.stderr));
+    let decoder = png::Decoder::new(std::fs::File::open(&shot).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let channels = info.color_type.samples();
+    let pixels = &buf[..info.buffer_size()];
+    let total = pixels.len() / channels;
+    let inked = pixels.chunks(channels).filter(|p| p[..3].iter().any(|&v| v < 200)).count();
+    let share = inked as f64 / total as f64;
+    assert!(share > 0.02, "the screenshot is (nearly) blank: {:.2}% dark pixels", 100.0 * share);
+    let blue = pixels.chunks(channels).filter(|p| p[2] > 180 && p[0] < 100).count();
+    assert!(blue > 1000, "the chart's bars are drawn ({blue} blue pixels)");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -449,3 +449,59 @@ fn the_html_report_renders_in_a_real_browser() {
     assert!(blue > 1000, "the chart's bars are drawn ({blue} blue pixels)");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Grafana's PostgreSQL macros as the data source expands them, for a window.
+fn expand_grafana_macros(sql: &str, from: &str, to: &str) -> String {
+    let mut out = sql.replace("$__timeFrom()", &format!("'{from}'")).replace("$__timeTo()", &format!("'{to}'"));
+    while let Some(start) = out.find("$__timeFilter(") {
+        let end = start + out[start..].find(')').expect("closing parenthesis");
+        let column = &out[start + "$__timeFilter(".len()..end];
+        let expanded = format!("{column} BETWEEN '{from}' AND '{to}'");
+        out.replace_range(start..=end, &expanded);
+    }
+    assert!(!out.contains("$__"), "a macro this test does not know: {out}");
+    out
+}
+
+#[test]
+fn every_query_in_the_grafana_dashboard_runs() {
+    let cluster = TestCluster::start("analytics_grafana", &[]);
+    let mut c = cluster.database_with_extension("grafana");
+    c.batch_execute(
+        "INSERT INTO llm_cost.budgets (name, amount, period, per) VALUES ('every agent', 5, 'month', 'agent_id');
+         INSERT INTO llm_cost.usage (occurred_at, provider, model, input_tokens, output_tokens, latency_ms, tenant_id, user_id, agent_id)
+         SELECT now() - g * interval '37 minutes', 'openai', 'gpt-4o', 800, 200, 300 + g % 500, 't' || g % 3, 'u' || g % 9, 'a' || g % 4
+           FROM generate_series(1, 3000) g;
+         SELECT llm_cost.refresh_rollups();",
+    )
+    .unwrap();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/grafana/llm_cost_dashboard.json");
+    let dashboard: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let panels = dashboard["panels"].as_array().expect("panels");
+    assert!(panels.len() >= 10);
+    // the dashboard's default window, as Grafana would send it
+    let window = c
+        .query_one(
+            "SELECT to_char((now() - interval '30 days') AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
+                    to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
+            &[],
+        )
+        .unwrap();
+    let (from, to): (String, String) = (window.get(0), window.get(1));
+    let (from, to) = (from.as_str(), to.as_str());
+    let mut with_rows = 0;
+    for panel in panels {
+        let title = panel["title"].as_str().unwrap();
+        for target in panel["targets"].as_array().unwrap() {
+            let sql = expand_grafana_macros(target["rawSql"].as_str().unwrap(), from, to);
+            assert!(sql.contains("llm_cost."), "{title}: reads our views");
+            let rows = c.query(sql.as_str(), &[]).unwrap_or_else(|e| panic!("panel {title:?}: {e:?}\n{sql}"));
+            if target["format"] == "time_series" {
+                let columns: Vec<&str> = rows.first().map(|r| r.columns().iter().map(|c| c.name()).collect()).unwrap_or_default();
+                assert_eq!(columns.first(), Some(&"time"), "{title}: a time series starts with a time column");
+            }
+            with_rows += usize::from(!rows.is_empty());
+        }
+    }
+    assert!(with_rows >= panels.len() - 2, "most panels show data on this ledger ({with_rows} of {})", panels.len());
+}

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The demo: sets up what is missing, builds and installs the extension, starts
 # a throwaway local PostgreSQL, records a day of LLM calls and prints what they
-# cost. The server and its data are removed when the demo ends.
+# cost, then a month of traffic with its dashboards, forecast, anomalies and
+# recommendations, and writes an HTML report (llm_cost_report.html). The server
+# and its data are removed when the demo ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/cluster.sh
@@ -23,3 +25,6 @@ LISTENER=$!
 trap 'kill $LISTENER 2>/dev/null; stop_cluster' EXIT
 
 stdbuf -oL psql -X -q -d postgres -f demo/demo.sql
+REPORT="$PWD/llm_cost_report.html"
+stdbuf -oL psql -X -q -d postgres -v report_path="$REPORT" -f demo/analytics.sql
+echo "open $REPORT in a browser to see the report"

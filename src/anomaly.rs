@@ -3,10 +3,12 @@
 //! For each day judged, the baseline is the 28 days before it:
 //! - a weekday pattern: each weekday's median spend over the overall median,
 //!   so a quiet Sunday is compared with Sundays, not with Tuesdays;
-//! - the level and spread of the de-seasonalised spend: its median and its
-//!   median absolute deviation (MAD), so one earlier outlier moves neither.
+//! - a robust trend of the de-seasonalised spend (Theil-Sen: the median of the
+//!   slopes between all pairs of days), so steady growth is not a spike;
+//! - the spread around that trend: the median absolute deviation (MAD), at
+//!   least 10% of the level. Medians everywhere: one earlier outlier moves none.
 //!
-//! The score is (de-seasonalised spend - level) / (1.4826 · MAD): about a
+//! The score is (de-seasonalised spend - trend) / (1.4826 · MAD): about a
 //! z-score for normal noise. A day is flagged when |score| >= threshold.
 //!
 //! SQL: `llm_cost.anomaly_scan(day, cost, from_day, to_day, threshold)` is an
@@ -64,11 +66,23 @@ pub fn scan(daily: &FxHashMap<i32, f64>, from_day: i32, to_day: i32, threshold: 
                 *f = (median(&mut same) / overall).max(0.05);
             }
         }
-        let mut level_inputs: Vec<f64> = history.iter().map(|&(d, y)| y / factor[d.rem_euclid(7) as usize]).collect();
-        let level = median(&mut level_inputs);
-        let mut deviations: Vec<f64> = level_inputs.iter().map(|z| (z - level).abs()).collect();
-        // a floor on the spread: perfectly regular history would make any change infinite
-        let spread = (1.4826 * median(&mut deviations)).max(0.05 * level);
+        // the de-seasonalised history's robust trend (Theil-Sen: the median of
+        // pairwise slopes), projected to the day judged, is the level
+        let points: Vec<(f64, f64)> =
+            history.iter().map(|&(d, y)| ((d - day) as f64, y / factor[d.rem_euclid(7) as usize])).collect();
+        let mut slopes = Vec::with_capacity(points.len() * points.len() / 2);
+        for (i, a) in points.iter().enumerate() {
+            for b in &points[i + 1..] {
+                slopes.push((b.1 - a.1) / (b.0 - a.0));
+            }
+        }
+        let slope = median(&mut slopes);
+        let mut intercepts: Vec<f64> = points.iter().map(|(x, z)| z - slope * x).collect();
+        let level = median(&mut intercepts).max(0.0);
+        let mut deviations: Vec<f64> = points.iter().map(|(x, z)| (z - (level + slope * x)).abs()).collect();
+        // a floor on the spread: in busy, regular history a few percent would be
+        // "many deviations"; a cost anomaly should be a real break
+        let spread = (1.4826 * median(&mut deviations)).max(0.1 * level).max(1e-9);
         let w = day.rem_euclid(7) as usize;
         let y = daily.get(&day).copied().unwrap_or(0.0);
         let expected = level * factor[w];
@@ -219,6 +233,22 @@ mod tests {
         daily.insert(60, 0.0);
         let found: Vec<i32> = scan(&daily, 14, 70, 3.5).iter().map(|a| a.day).collect();
         assert_eq!(found, vec![40, 49, 60]);
+    }
+
+    #[test]
+    fn steady_growth_and_busy_regular_days_are_not_anomalies() {
+        // +3% a day for 10 weeks, weekly pattern, ±2% noise
+        let daily: FxHashMap<i32, f64> = (0..70i32)
+            .map(|d| {
+                let weekend = matches!(d.rem_euclid(7), 0 | 1);
+                let noise = 0.98 + 0.04 * (((d as u64 * 7919) % 101) as f64 / 100.0);
+                (d, (100.0 + 3.0 * d as f64) * if weekend { 0.3 } else { 1.0 } * noise)
+            })
+            .collect();
+        assert!(scan(&daily, 14, 70, 3.5).is_empty(), "{:?}", scan(&daily, 14, 70, 3.5));
+        let mut spiked = daily.clone();
+        *spiked.get_mut(&60).unwrap() *= 2.0;
+        assert_eq!(scan(&spiked, 14, 70, 3.5).iter().map(|a| a.day).collect::<Vec<_>>(), vec![60]);
     }
 
     #[test]

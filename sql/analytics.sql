@@ -313,9 +313,11 @@ LANGUAGE sql STABLE AS $$
            coalesce(u.latency_ms, 0), CASE WHEN u.latency_ms IS NULL THEN 0 ELSE 1 END
       FROM (SELECT * FROM llm_cost.usage AS e          -- leading partial day
              WHERE e.occurred_at >= from_time AND e.occurred_at < llm_cost._whole_start(from_time, to_time)
+               AND from_time < llm_cost._whole_start(from_time, to_time)   -- folds to false when empty
             UNION ALL
             SELECT * FROM llm_cost.usage AS e          -- trailing partial day
              WHERE e.occurred_at >= llm_cost._whole_end(from_time, to_time) AND e.occurred_at < to_time
+               AND llm_cost._whole_end(from_time, to_time) < to_time
             UNION ALL
             SELECT * FROM llm_cost.usage AS t          -- whole days' rows not rolled up yet
              WHERE t.id BETWEEN llm_cost.rollup_watermark() + 1 AND llm_cost._max_id()
@@ -327,8 +329,10 @@ COMMENT ON FUNCTION llm_cost.usage_facts(timestamptz, timestamptz) IS
   'Usage in [from_time, to_time) as rows to sum: rollup rows (per UTC day, provider, model, tenant, project, user, agent and operation) for whole days, plus ledger rows (one per call) for partial days and rows not rolled up yet. Sums over it are exact; what the dashboard functions read.';
 
 -- Latency histogram of the calls in [from_time, to_time), by the same split.
+-- A set-returning function (of one row) so the planner inlines it and sees the
+-- window's bounds; a scalar SQL function would run with a generic plan.
 CREATE FUNCTION llm_cost.latency_histogram_between(from_time timestamptz, to_time timestamptz)
-RETURNS bigint[]
+RETURNS TABLE (histogram bigint[])
 LANGUAGE sql STABLE AS $$
     SELECT llm_cost.latency_histogram_merge(h)
       FROM (SELECT l.histogram AS h
@@ -339,9 +343,13 @@ LANGUAGE sql STABLE AS $$
             SELECT llm_cost.latency_histogram(u.latency_ms)
               FROM (SELECT e.latency_ms FROM llm_cost.usage AS e
                      WHERE e.occurred_at >= from_time AND e.occurred_at < llm_cost._whole_start(from_time, to_time)
+                       AND from_time < llm_cost._whole_start(from_time, to_time)
+               AND from_time < llm_cost._whole_start(from_time, to_time)   -- folds to false when empty
                     UNION ALL
                     SELECT e.latency_ms FROM llm_cost.usage AS e
                      WHERE e.occurred_at >= llm_cost._whole_end(from_time, to_time) AND e.occurred_at < to_time
+                       AND llm_cost._whole_end(from_time, to_time) < to_time
+               AND llm_cost._whole_end(from_time, to_time) < to_time
                     UNION ALL
                     SELECT t.latency_ms FROM llm_cost.usage AS t
                      WHERE t.id BETWEEN llm_cost.rollup_watermark() + 1 AND llm_cost._max_id()
@@ -388,7 +396,7 @@ LANGUAGE sql STABLE AS $$
            coalesce(sum(f.input_tokens), 0),
            coalesce(sum(f.output_tokens), 0),
            round(sum(f.latency_ms_sum) / nullif(sum(f.latency_calls), 0), 2),
-           (SELECT llm_cost.histogram_percentile(h, 0.95)
+           (SELECT llm_cost.histogram_percentile(h.histogram, 0.95)
               FROM llm_cost.latency_histogram_between(from_time, to_time) AS h),
            round(sum(f.cost) / nullif(sum(f.calls), 0), 10)
       FROM llm_cost.usage_facts(from_time, to_time) AS f

@@ -64,6 +64,22 @@ ALTER TABLE llm_cost.usage_daily_latency ALTER COLUMN histogram SET STORAGE EXTE
 COMMENT ON TABLE llm_cost.usage_daily_latency IS
   'Exact latency histograms (see llm_cost.latency_histogram) per UTC day, for rolled-up rows.';
 
+-- The same per UTC hour, so a window's partial days cost hours, not raw rows.
+CREATE TABLE llm_cost.usage_hourly (LIKE llm_cost.usage_daily);
+ALTER TABLE llm_cost.usage_hourly DROP COLUMN day;
+ALTER TABLE llm_cost.usage_hourly ADD COLUMN hour timestamptz NOT NULL;
+ALTER TABLE llm_cost.usage_hourly ADD CONSTRAINT usage_hourly_key UNIQUE NULLS NOT DISTINCT
+    (hour, provider, model, tenant_id, project_id, user_id, agent_id, operation);
+COMMENT ON TABLE llm_cost.usage_hourly IS
+  'Rolled-up usage per UTC hour (its start) and the usage_daily dimensions, for the partial days at a window''s edges.';
+
+CREATE TABLE llm_cost.usage_hourly_latency (
+    hour      timestamptz PRIMARY KEY,
+    histogram bigint[] NOT NULL
+);
+ALTER TABLE llm_cost.usage_hourly_latency ALTER COLUMN histogram SET STORAGE EXTERNAL;
+COMMENT ON TABLE llm_cost.usage_hourly_latency IS 'Exact latency histograms per UTC hour, for rolled-up rows.';
+
 ---------------------------------------------------------------------------
 -- Latency histogram aggregates (support functions in src/latency_histogram.rs)
 ---------------------------------------------------------------------------
@@ -108,11 +124,88 @@ COMMENT ON FUNCTION llm_cost._latency_histogram_final(internal) IS 'Internal: la
 -- Refresh and corrections
 ---------------------------------------------------------------------------
 
+-- Both refresh_rollups() and the correction trigger add usage rows to the
+-- rollups, each row with a sign (1 adds it, -1 takes it out). These build
+-- their statements around a query of the rows, `changed`: columns sign, then
+-- those of llm_cost.usage; $1 and $2 are the statement's parameters. grain is
+-- 'day' (usage_daily, usage_daily_latency) or 'hour' (usage_hourly, ...).
+CREATE FUNCTION llm_cost._rollup_bucket_sql(grain text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
+    SELECT CASE grain WHEN 'day' THEN $$(c.occurred_at AT TIME ZONE 'UTC')::date$$
+                      WHEN 'hour' THEN $$llm_cost._utc_hour(c.occurred_at)$$ END
+$fn$;
+COMMENT ON FUNCTION llm_cost._rollup_bucket_sql(text) IS 'Internal: the expression putting a usage row c in its rollup bucket.';
+
+CREATE FUNCTION llm_cost._rollup_sums_sql(changed text, grain text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
+    SELECT format($sql$
+    WITH changed AS (%1$s), deltas AS (
+        SELECT %2$s AS bucket, c.provider, c.model, c.tenant_id, c.project_id,
+               c.user_id, c.agent_id, c.operation,
+               sum(c.sign) AS calls, sum(c.sign) FILTER (WHERE NOT c.success) AS failed_calls,
+               sum(c.sign) FILTER (WHERE c.cost IS NULL) AS unpriced_calls,
+               sum(c.sign * c.input_tokens) AS input_tokens, sum(c.sign * c.output_tokens) AS output_tokens,
+               sum(c.sign * c.cached_input_tokens) AS cached_input_tokens,
+               sum(c.sign * c.reasoning_tokens) AS reasoning_tokens,
+               sum(c.sign * c.cost) AS cost, sum(c.sign * c.latency_ms) AS latency_ms_sum,
+               sum(c.sign) FILTER (WHERE c.latency_ms IS NOT NULL) AS latency_calls
+          FROM changed AS c
+         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+    )
+    INSERT INTO llm_cost.%3$I AS d (%4$I, provider, model, tenant_id, project_id, user_id, agent_id, operation,
+                                    calls, failed_calls, unpriced_calls, input_tokens, output_tokens,
+                                    cached_input_tokens, reasoning_tokens, cost, latency_ms_sum, latency_calls)
+    SELECT bucket, provider, model, tenant_id, project_id, user_id, agent_id, operation,
+           calls, coalesce(failed_calls, 0), coalesce(unpriced_calls, 0), input_tokens, output_tokens,
+           cached_input_tokens, reasoning_tokens, coalesce(cost, 0), coalesce(latency_ms_sum, 0),
+           coalesce(latency_calls, 0)
+      FROM deltas
+     ORDER BY 1, 2, 3, 4, 5, 6, 7, 8          -- one lock order for concurrent corrections
+    ON CONFLICT ON CONSTRAINT %5$I DO UPDATE
+       SET calls = d.calls + excluded.calls,
+           failed_calls = d.failed_calls + excluded.failed_calls,
+           unpriced_calls = d.unpriced_calls + excluded.unpriced_calls,
+           input_tokens = d.input_tokens + excluded.input_tokens,
+           output_tokens = d.output_tokens + excluded.output_tokens,
+           cached_input_tokens = d.cached_input_tokens + excluded.cached_input_tokens,
+           reasoning_tokens = d.reasoning_tokens + excluded.reasoning_tokens,
+           cost = d.cost + excluded.cost,
+           latency_ms_sum = d.latency_ms_sum + excluded.latency_ms_sum,
+           latency_calls = d.latency_calls + excluded.latency_calls
+    $sql$, changed, llm_cost._rollup_bucket_sql(grain),
+           CASE grain WHEN 'day' THEN 'usage_daily' WHEN 'hour' THEN 'usage_hourly' END, grain,
+           CASE grain WHEN 'day' THEN 'usage_daily_key' WHEN 'hour' THEN 'usage_hourly_key' END)
+$fn$;
+COMMENT ON FUNCTION llm_cost._rollup_sums_sql(text, text) IS 'Internal: the statement adding signed usage rows to usage_daily or usage_hourly.';
+
+CREATE FUNCTION llm_cost._rollup_latency_sql(changed text, grain text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
+    SELECT format($sql$
+    WITH changed AS (%1$s), deltas AS (
+        SELECT %2$s AS bucket,
+               llm_cost.latency_histogram(c.latency_ms) FILTER (WHERE c.sign = 1) AS added,
+               llm_cost.latency_histogram(c.latency_ms) FILTER (WHERE c.sign = -1) AS removed
+          FROM changed AS c
+         WHERE c.latency_ms IS NOT NULL
+         GROUP BY 1
+    )
+    INSERT INTO llm_cost.%3$I AS l (%4$I, histogram)
+    SELECT bucket, llm_cost.latency_histogram_add(added, removed, -1)  -- may hold negative counts
+      FROM deltas
+     ORDER BY 1
+    ON CONFLICT (%4$I) DO UPDATE
+       SET histogram = llm_cost.latency_histogram_add(l.histogram, excluded.histogram, 1)
+    $sql$, changed, llm_cost._rollup_bucket_sql(grain),
+           CASE grain WHEN 'day' THEN 'usage_daily_latency' WHEN 'hour' THEN 'usage_hourly_latency' END, grain)
+$fn$;
+COMMENT ON FUNCTION llm_cost._rollup_latency_sql(text, text) IS 'Internal: the statement adding signed usage rows'' latencies to usage_daily_latency.';
+
 CREATE FUNCTION llm_cost.refresh_rollups() RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
     old_mark bigint;
     new_mark bigint;
+    grain text;
 BEGIN
     -- SHARE waits for every transaction writing usage and holds new writers
     -- off until we commit: all ids up to max(id) are final while we read them.
@@ -123,33 +216,12 @@ BEGIN
     IF new_mark <= old_mark THEN
         RETURN 0;
     END IF;
-    INSERT INTO llm_cost.usage_daily AS d
-    SELECT (u.occurred_at AT TIME ZONE 'UTC')::date, u.provider, u.model, u.tenant_id, u.project_id,
-           u.user_id, u.agent_id, u.operation,
-           count(*), count(*) FILTER (WHERE NOT u.success), count(*) FILTER (WHERE u.cost IS NULL),
-           sum(u.input_tokens), sum(u.output_tokens), sum(u.cached_input_tokens), sum(u.reasoning_tokens),
-           coalesce(sum(u.cost), 0), coalesce(sum(u.latency_ms), 0), count(u.latency_ms)
-      FROM llm_cost.usage AS u
-     WHERE u.id > old_mark AND u.id <= new_mark
-     GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
-    ON CONFLICT ON CONSTRAINT usage_daily_key DO UPDATE
-       SET calls = d.calls + excluded.calls,
-           failed_calls = d.failed_calls + excluded.failed_calls,
-           unpriced_calls = d.unpriced_calls + excluded.unpriced_calls,
-           input_tokens = d.input_tokens + excluded.input_tokens,
-           output_tokens = d.output_tokens + excluded.output_tokens,
-           cached_input_tokens = d.cached_input_tokens + excluded.cached_input_tokens,
-           reasoning_tokens = d.reasoning_tokens + excluded.reasoning_tokens,
-           cost = d.cost + excluded.cost,
-           latency_ms_sum = d.latency_ms_sum + excluded.latency_ms_sum,
-           latency_calls = d.latency_calls + excluded.latency_calls;
-    INSERT INTO llm_cost.usage_daily_latency AS l
-    SELECT (u.occurred_at AT TIME ZONE 'UTC')::date, llm_cost.latency_histogram(u.latency_ms)
-      FROM llm_cost.usage AS u
-     WHERE u.id > old_mark AND u.id <= new_mark AND u.latency_ms IS NOT NULL
-     GROUP BY 1
-    ON CONFLICT (day) DO UPDATE
-       SET histogram = llm_cost.latency_histogram_add(l.histogram, excluded.histogram, 1);
+    FOREACH grain IN ARRAY ARRAY['day', 'hour'] LOOP
+        EXECUTE llm_cost._rollup_sums_sql('SELECT 1 AS sign, u.* FROM llm_cost.usage AS u WHERE u.id > $1 AND u.id <= $2', grain)
+          USING old_mark, new_mark;
+        EXECUTE llm_cost._rollup_latency_sql('SELECT 1 AS sign, u.* FROM llm_cost.usage AS u WHERE u.id > $1 AND u.id <= $2', grain)
+          USING old_mark, new_mark;
+    END LOOP;
     UPDATE llm_cost.rollup_state SET watermark = new_mark, refreshed_at = now();
     RETURN new_mark - old_mark;
 END $$;
@@ -162,65 +234,20 @@ CREATE FUNCTION llm_cost._usage_rollup_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     mark bigint;
+    grain text;
     -- a DELETE trigger has no new_rows: the statements are built for TG_OP
-    changed text := 'SELECT -1 AS sign, o.* FROM old_rows AS o WHERE o.id <= $1'
-                    || CASE WHEN TG_OP = 'UPDATE' THEN ' UNION ALL SELECT 1, n.* FROM new_rows AS n WHERE n.id <= $1' ELSE '' END;
+    changed text := 'SELECT -1 AS sign, o.* FROM old_rows AS o WHERE o.id <= $2'
+                    || CASE WHEN TG_OP = 'UPDATE' THEN ' UNION ALL SELECT 1, n.* FROM new_rows AS n WHERE n.id <= $2' ELSE '' END;
 BEGIN
     -- FOR SHARE: a refresh in progress (it holds the row) finishes first.
     SELECT watermark INTO mark FROM llm_cost.rollup_state FOR SHARE;
     IF mark IS NULL THEN
         RETURN NULL;                    -- nothing rolled up yet
     END IF;
-    EXECUTE format($sql$
-    WITH changed AS (%s), deltas AS (
-        SELECT (c.occurred_at AT TIME ZONE 'UTC')::date AS day, c.provider, c.model, c.tenant_id, c.project_id,
-               c.user_id, c.agent_id, c.operation,
-               sum(c.sign) AS calls, sum(c.sign) FILTER (WHERE NOT c.success) AS failed_calls,
-               sum(c.sign) FILTER (WHERE c.cost IS NULL) AS unpriced_calls,
-               sum(c.sign * c.input_tokens) AS input_tokens, sum(c.sign * c.output_tokens) AS output_tokens,
-               sum(c.sign * c.cached_input_tokens) AS cached_input_tokens,
-               sum(c.sign * c.reasoning_tokens) AS reasoning_tokens,
-               sum(c.sign * c.cost) AS cost, sum(c.sign * c.latency_ms) AS latency_ms_sum,
-               sum(c.sign) FILTER (WHERE c.latency_ms IS NOT NULL) AS latency_calls
-          FROM changed AS c
-         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
-    )
-    INSERT INTO llm_cost.usage_daily AS d
-    SELECT day, provider, model, tenant_id, project_id, user_id, agent_id, operation,
-           calls, coalesce(failed_calls, 0), coalesce(unpriced_calls, 0), input_tokens, output_tokens,
-           cached_input_tokens, reasoning_tokens, coalesce(cost, 0), coalesce(latency_ms_sum, 0),
-           coalesce(latency_calls, 0)
-      FROM deltas
-     ORDER BY 1, 2, 3, 4, 5, 6, 7, 8          -- one lock order for concurrent corrections
-    ON CONFLICT ON CONSTRAINT usage_daily_key DO UPDATE
-       SET calls = d.calls + excluded.calls,
-           failed_calls = d.failed_calls + excluded.failed_calls,
-           unpriced_calls = d.unpriced_calls + excluded.unpriced_calls,
-           input_tokens = d.input_tokens + excluded.input_tokens,
-           output_tokens = d.output_tokens + excluded.output_tokens,
-           cached_input_tokens = d.cached_input_tokens + excluded.cached_input_tokens,
-           reasoning_tokens = d.reasoning_tokens + excluded.reasoning_tokens,
-           cost = d.cost + excluded.cost,
-           latency_ms_sum = d.latency_ms_sum + excluded.latency_ms_sum,
-           latency_calls = d.latency_calls + excluded.latency_calls
-    $sql$, changed) USING mark;
-    -- histograms: subtract the old rows' latencies, add the new rows'
-    EXECUTE format($sql$
-    WITH changed AS (%s), deltas AS (
-        SELECT (c.occurred_at AT TIME ZONE 'UTC')::date AS day,
-               llm_cost.latency_histogram(c.latency_ms) FILTER (WHERE c.sign = 1) AS added,
-               llm_cost.latency_histogram(c.latency_ms) FILTER (WHERE c.sign = -1) AS removed
-          FROM changed AS c
-         WHERE c.latency_ms IS NOT NULL
-         GROUP BY 1
-    )
-    INSERT INTO llm_cost.usage_daily_latency AS l
-    SELECT day, llm_cost.latency_histogram_add(added, removed, -1)  -- may hold negative counts
-      FROM deltas
-     ORDER BY 1
-    ON CONFLICT (day) DO UPDATE
-       SET histogram = llm_cost.latency_histogram_add(l.histogram, excluded.histogram, 1)
-    $sql$, changed) USING mark;
+    FOREACH grain IN ARRAY ARRAY['day', 'hour'] LOOP
+        EXECUTE llm_cost._rollup_sums_sql(changed, grain) USING 0::bigint, mark;
+        EXECUTE llm_cost._rollup_latency_sql(changed, grain) USING 0::bigint, mark;
+    END LOOP;
     RETURN NULL;
 END $$;
 COMMENT ON FUNCTION llm_cost._usage_rollup_changed() IS
@@ -238,6 +265,8 @@ LANGUAGE plpgsql AS $$
 BEGIN
     DELETE FROM llm_cost.usage_daily;
     DELETE FROM llm_cost.usage_daily_latency;
+    DELETE FROM llm_cost.usage_hourly;
+    DELETE FROM llm_cost.usage_hourly_latency;
     -- ids after a TRUNCATE ... RESTART IDENTITY start again from 1
     UPDATE llm_cost.rollup_state SET watermark = 0, refreshed_at = now();
     RETURN NULL;
@@ -275,22 +304,68 @@ COMMENT ON FUNCTION llm_cost._utc_day(timestamptz) IS 'Internal: the UTC day con
 COMMENT ON FUNCTION llm_cost._utc_day_ceil(timestamptz) IS 'Internal: the first UTC day starting at or after ts.';
 COMMENT ON FUNCTION llm_cost._utc_midnight(date) IS 'Internal: the instant a UTC day starts.';
 
--- A window [from, to) splits into a leading partial day [from, whole_start),
--- whole UTC days [whole_start, whole_end) and a trailing partial day
--- [whole_end, to); without a whole day inside, whole_start = whole_end = to.
--- Each part is a plain range, so the BRIN index reads only its pages.
-CREATE FUNCTION llm_cost._whole_start(from_time timestamptz, to_time timestamptz) RETURNS timestamptz
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT least(to_time, llm_cost._utc_midnight(llm_cost._utc_day_ceil(from_time))) $$;
-CREATE FUNCTION llm_cost._whole_end(from_time timestamptz, to_time timestamptz) RETURNS timestamptz
+CREATE FUNCTION llm_cost._utc_hour(ts timestamptz) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT date_trunc('hour', ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' $$;
+CREATE FUNCTION llm_cost._utc_hour_ceil(ts timestamptz) RETURNS timestamptz
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT greatest(llm_cost._whole_start(from_time, to_time), llm_cost._utc_midnight(llm_cost._utc_day(to_time)))
+    SELECT CASE WHEN llm_cost._utc_hour(ts) = ts THEN ts ELSE llm_cost._utc_hour(ts) + interval '1 hour' END
 $$;
-COMMENT ON FUNCTION llm_cost._whole_start(timestamptz, timestamptz) IS 'Internal: where the whole UTC days of a window start.';
-COMMENT ON FUNCTION llm_cost._whole_end(timestamptz, timestamptz) IS 'Internal: where the whole UTC days of a window end.';
+COMMENT ON FUNCTION llm_cost._utc_hour(timestamptz) IS 'Internal: the start of the UTC hour containing ts.';
+COMMENT ON FUNCTION llm_cost._utc_hour_ceil(timestamptz) IS 'Internal: the first UTC hour starting at or after ts.';
 
--- Usage in [from_time, to_time) at rollup grain: rolled-up rows of the whole
--- UTC days inside the window from usage_daily, and from usage itself the rows
--- of the partial days at its edges plus the rows not rolled up yet.
+-- A window [from, to) splits into parts, each read from the cheapest source:
+--   [from, hours_start)          the leading partial hour: the ledger
+--   [hours_start, days_start)    whole hours before the first whole day: usage_hourly
+--   [days_start, days_end)       whole UTC days: usage_daily
+--   [days_end, hours_end)        whole hours after the last whole day: usage_hourly
+--   [hours_end, to)              the trailing partial hour: the ledger
+-- plus, for [hours_start, hours_end), the rows not rolled up yet (the ledger).
+-- Empty parts have equal ends. Each part is a plain range, so the BRIN index
+-- on occurred_at reads only its own pages.
+CREATE FUNCTION llm_cost._hours_start(from_time timestamptz, to_time timestamptz) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT least(to_time, llm_cost._utc_hour_ceil(from_time)) $$;
+CREATE FUNCTION llm_cost._hours_end(from_time timestamptz, to_time timestamptz) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT greatest(llm_cost._hours_start(from_time, to_time), llm_cost._utc_hour(to_time))
+$$;
+CREATE FUNCTION llm_cost._days_start(from_time timestamptz, to_time timestamptz) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT least(llm_cost._hours_end(from_time, to_time),
+                 llm_cost._utc_midnight(llm_cost._utc_day_ceil(llm_cost._hours_start(from_time, to_time))))
+$$;
+CREATE FUNCTION llm_cost._days_end(from_time timestamptz, to_time timestamptz) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT greatest(llm_cost._days_start(from_time, to_time),
+                    llm_cost._utc_midnight(llm_cost._utc_day(llm_cost._hours_end(from_time, to_time))))
+$$;
+COMMENT ON FUNCTION llm_cost._hours_start(timestamptz, timestamptz) IS 'Internal: where the whole UTC hours of a window start.';
+COMMENT ON FUNCTION llm_cost._hours_end(timestamptz, timestamptz) IS 'Internal: where the whole UTC hours of a window end.';
+COMMENT ON FUNCTION llm_cost._days_start(timestamptz, timestamptz) IS 'Internal: where the whole UTC days of a window start.';
+COMMENT ON FUNCTION llm_cost._days_end(timestamptz, timestamptz) IS 'Internal: where the whole UTC days of a window end.';
+
+-- The ledger rows of a window that no rollup covers: its partial hours, and
+-- the whole hours' rows not rolled up yet.
+CREATE FUNCTION llm_cost._unrolled_usage(from_time timestamptz, to_time timestamptz)
+RETURNS SETOF llm_cost.usage
+LANGUAGE sql STABLE AS $$
+    SELECT * FROM llm_cost.usage AS e          -- leading partial hour
+     WHERE e.occurred_at >= from_time AND e.occurred_at < llm_cost._hours_start(from_time, to_time)
+       AND from_time < llm_cost._hours_start(from_time, to_time)   -- folds to false when empty
+    UNION ALL
+    SELECT * FROM llm_cost.usage AS e          -- trailing partial hour
+     WHERE e.occurred_at >= llm_cost._hours_end(from_time, to_time) AND e.occurred_at < to_time
+       AND llm_cost._hours_end(from_time, to_time) < to_time
+    UNION ALL
+    SELECT * FROM llm_cost.usage AS t          -- whole hours' rows not rolled up yet
+     WHERE t.id BETWEEN llm_cost.rollup_watermark() + 1 AND llm_cost._max_id()
+       AND t.occurred_at >= llm_cost._hours_start(from_time, to_time)
+       AND t.occurred_at < llm_cost._hours_end(from_time, to_time)
+$$;
+COMMENT ON FUNCTION llm_cost._unrolled_usage(timestamptz, timestamptz) IS
+  'Internal: the usage rows of [from_time, to_time) that no rollup holds (partial hours, rows not rolled up yet).';
+
+-- Usage in [from_time, to_time) as rows to sum: rollup rows for whole days
+-- and hours, ledger rows for the rest.
 CREATE FUNCTION llm_cost.usage_facts(from_time timestamptz, to_time timestamptz)
 RETURNS TABLE (day date, provider text, model text, tenant_id text, project_id text, user_id text,
                agent_id text, operation text, calls bigint, failed_calls bigint, unpriced_calls bigint,
@@ -301,8 +376,15 @@ LANGUAGE sql STABLE AS $$
            d.calls, d.failed_calls, d.unpriced_calls, d.input_tokens, d.output_tokens,
            d.cached_input_tokens, d.reasoning_tokens, d.cost, d.latency_ms_sum, d.latency_calls
       FROM llm_cost.usage_daily AS d
-     WHERE d.day >= llm_cost._utc_day(llm_cost._whole_start(from_time, to_time))
-       AND d.day < llm_cost._utc_day(llm_cost._whole_end(from_time, to_time))
+     WHERE d.day >= llm_cost._utc_day(llm_cost._days_start(from_time, to_time))
+       AND d.day < llm_cost._utc_day(llm_cost._days_end(from_time, to_time))
+    UNION ALL
+    SELECT llm_cost._utc_day(h.hour), h.provider, h.model, h.tenant_id, h.project_id, h.user_id, h.agent_id,
+           h.operation, h.calls, h.failed_calls, h.unpriced_calls, h.input_tokens, h.output_tokens,
+           h.cached_input_tokens, h.reasoning_tokens, h.cost, h.latency_ms_sum, h.latency_calls
+      FROM llm_cost.usage_hourly AS h
+     WHERE (h.hour >= llm_cost._hours_start(from_time, to_time) AND h.hour < llm_cost._days_start(from_time, to_time))
+        OR (h.hour >= llm_cost._days_end(from_time, to_time) AND h.hour < llm_cost._hours_end(from_time, to_time))
     UNION ALL
     -- ledger rows one by one: the caller's own aggregation sums them, which is
     -- cheaper than grouping them to rollup grain first
@@ -311,22 +393,10 @@ LANGUAGE sql STABLE AS $$
            CASE WHEN u.cost IS NULL THEN 1 ELSE 0 END, u.input_tokens, u.output_tokens,
            u.cached_input_tokens, u.reasoning_tokens, coalesce(u.cost, 0),
            coalesce(u.latency_ms, 0), CASE WHEN u.latency_ms IS NULL THEN 0 ELSE 1 END
-      FROM (SELECT * FROM llm_cost.usage AS e          -- leading partial day
-             WHERE e.occurred_at >= from_time AND e.occurred_at < llm_cost._whole_start(from_time, to_time)
-               AND from_time < llm_cost._whole_start(from_time, to_time)   -- folds to false when empty
-            UNION ALL
-            SELECT * FROM llm_cost.usage AS e          -- trailing partial day
-             WHERE e.occurred_at >= llm_cost._whole_end(from_time, to_time) AND e.occurred_at < to_time
-               AND llm_cost._whole_end(from_time, to_time) < to_time
-            UNION ALL
-            SELECT * FROM llm_cost.usage AS t          -- whole days' rows not rolled up yet
-             WHERE t.id BETWEEN llm_cost.rollup_watermark() + 1 AND llm_cost._max_id()
-               AND t.occurred_at >= llm_cost._whole_start(from_time, to_time)
-               AND t.occurred_at < llm_cost._whole_end(from_time, to_time)
-           ) AS u
+      FROM llm_cost._unrolled_usage(from_time, to_time) AS u
 $$;
 COMMENT ON FUNCTION llm_cost.usage_facts(timestamptz, timestamptz) IS
-  'Usage in [from_time, to_time) as rows to sum: rollup rows (per UTC day, provider, model, tenant, project, user, agent and operation) for whole days, plus ledger rows (one per call) for partial days and rows not rolled up yet. Sums over it are exact; what the dashboard functions read.';
+  'Usage in [from_time, to_time) as rows to sum: rollup rows (per UTC day or hour, provider, model, tenant, project, user, agent and operation) for whole days and hours, plus ledger rows (one per call) for partial hours and rows not rolled up yet. Sums over it are exact; what the dashboard functions read.';
 
 -- Latency histogram of the calls in [from_time, to_time), by the same split.
 -- A set-returning function (of one row) so the planner inlines it and sees the
@@ -337,24 +407,16 @@ LANGUAGE sql STABLE AS $$
     SELECT llm_cost.latency_histogram_merge(h)
       FROM (SELECT l.histogram AS h
               FROM llm_cost.usage_daily_latency AS l
-             WHERE l.day >= llm_cost._utc_day(llm_cost._whole_start(from_time, to_time))
-               AND l.day < llm_cost._utc_day(llm_cost._whole_end(from_time, to_time))
+             WHERE l.day >= llm_cost._utc_day(llm_cost._days_start(from_time, to_time))
+               AND l.day < llm_cost._utc_day(llm_cost._days_end(from_time, to_time))
+            UNION ALL
+            SELECT l.histogram
+              FROM llm_cost.usage_hourly_latency AS l
+             WHERE (l.hour >= llm_cost._hours_start(from_time, to_time) AND l.hour < llm_cost._days_start(from_time, to_time))
+                OR (l.hour >= llm_cost._days_end(from_time, to_time) AND l.hour < llm_cost._hours_end(from_time, to_time))
             UNION ALL
             SELECT llm_cost.latency_histogram(u.latency_ms)
-              FROM (SELECT e.latency_ms FROM llm_cost.usage AS e
-                     WHERE e.occurred_at >= from_time AND e.occurred_at < llm_cost._whole_start(from_time, to_time)
-                       AND from_time < llm_cost._whole_start(from_time, to_time)
-               AND from_time < llm_cost._whole_start(from_time, to_time)   -- folds to false when empty
-                    UNION ALL
-                    SELECT e.latency_ms FROM llm_cost.usage AS e
-                     WHERE e.occurred_at >= llm_cost._whole_end(from_time, to_time) AND e.occurred_at < to_time
-                       AND llm_cost._whole_end(from_time, to_time) < to_time
-               AND llm_cost._whole_end(from_time, to_time) < to_time
-                    UNION ALL
-                    SELECT t.latency_ms FROM llm_cost.usage AS t
-                     WHERE t.id BETWEEN llm_cost.rollup_watermark() + 1 AND llm_cost._max_id()
-                       AND t.occurred_at >= llm_cost._whole_start(from_time, to_time)
-                       AND t.occurred_at < llm_cost._whole_end(from_time, to_time)) AS u) AS parts
+              FROM llm_cost._unrolled_usage(from_time, to_time) AS u) AS parts
 $$;
 COMMENT ON FUNCTION llm_cost.latency_histogram_between(timestamptz, timestamptz) IS
   'Exact latency histogram of the calls in [from_time, to_time), from the rollups and the ledger.';
@@ -509,3 +571,5 @@ COMMENT ON FUNCTION llm_cost.export_json(timestamptz, timestamptz) IS
 SELECT pg_catalog.pg_extension_config_dump('llm_cost.rollup_state', '');
 SELECT pg_catalog.pg_extension_config_dump('llm_cost.usage_daily', '');
 SELECT pg_catalog.pg_extension_config_dump('llm_cost.usage_daily_latency', '');
+SELECT pg_catalog.pg_extension_config_dump('llm_cost.usage_hourly', '');
+SELECT pg_catalog.pg_extension_config_dump('llm_cost.usage_hourly_latency', '');

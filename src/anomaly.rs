@@ -17,7 +17,7 @@
 //! day, spend, expected, score.
 
 use pgrx::prelude::*;
-use pgrx::{AnyNumeric, Internal, JsonB, PgMemoryContexts};
+use pgrx::{AnyNumeric, Internal, JsonB};
 use rustc_hash::FxHashMap;
 
 /// Days of history each judged day is compared with.
@@ -104,16 +104,7 @@ struct State {
 }
 
 fn state<'a>(internal: &'a mut Internal, fcinfo: pg_sys::FunctionCallInfo) -> &'a mut State {
-    unsafe {
-        if !internal.initialized() {
-            let mut agg_context: pg_sys::MemoryContext = std::ptr::null_mut();
-            if pg_sys::AggCheckCallContext(fcinfo, &mut agg_context) == 0 {
-                error!("llm_cost: anomaly_scan state function called outside an aggregate");
-            }
-            *internal = PgMemoryContexts::For(agg_context).switch_to(|_| Internal::new(State::default()));
-        }
-        internal.get_mut::<State>().expect("initialized above")
-    }
+    crate::aggregate_state::state(internal, fcinfo, "anomaly_scan")
 }
 
 #[pg_extern(immutable, parallel_safe)]
@@ -145,16 +136,12 @@ fn _anomaly_scan_add(
 
 #[pg_extern(immutable, parallel_safe)]
 fn _anomaly_scan_combine(a: Option<Internal>, b: Option<Internal>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    let other = b.and_then(|b| unsafe { b.get::<State>() }.cloned());
-    let mut a = a.unwrap_or_default();
-    let s = state(&mut a, fcinfo);
-    if let Some(other) = other {
+    crate::aggregate_state::combine(a, b, fcinfo, "anomaly_scan", |s: &mut State, other: State| {
         for (day, cost) in other.daily {
             *s.daily.entry(day).or_insert(0.0) += cost;
         }
         s.window = s.window.or(other.window);
-    }
-    a
+    })
 }
 
 #[pg_extern(immutable, parallel_safe, strict)]

@@ -15,7 +15,7 @@
 //! `first_day` the expected spend, its running total and a 90% band around it.
 
 use pgrx::prelude::*;
-use pgrx::{AnyNumeric, Internal, JsonB, PgMemoryContexts};
+use pgrx::{AnyNumeric, Internal, JsonB};
 use rustc_hash::FxHashMap;
 
 /// How many days of history the fit uses at most (8 weeks).
@@ -152,16 +152,7 @@ struct State {
 }
 
 fn state<'a>(internal: &'a mut Internal, fcinfo: pg_sys::FunctionCallInfo) -> &'a mut State {
-    unsafe {
-        if !internal.initialized() {
-            let mut agg_context: pg_sys::MemoryContext = std::ptr::null_mut();
-            if pg_sys::AggCheckCallContext(fcinfo, &mut agg_context) == 0 {
-                error!("llm_cost: spend_forecast state function called outside an aggregate");
-            }
-            *internal = PgMemoryContexts::For(agg_context).switch_to(|_| Internal::new(State::default()));
-        }
-        internal.get_mut::<State>().expect("initialized above")
-    }
+    crate::aggregate_state::state(internal, fcinfo, "spend_forecast")
 }
 
 #[pg_extern(immutable, parallel_safe)]
@@ -192,10 +183,7 @@ fn _spend_forecast_add(
 
 #[pg_extern(immutable, parallel_safe)]
 fn _spend_forecast_combine(a: Option<Internal>, b: Option<Internal>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    let other = b.and_then(|b| unsafe { b.get::<State>() }.cloned());
-    let mut a = a.unwrap_or_default();
-    let s = state(&mut a, fcinfo);
-    if let Some(other) = other {
+    crate::aggregate_state::combine(a, b, fcinfo, "spend_forecast", |s: &mut State, other: State| {
         for (day, cost) in other.daily {
             *s.daily.entry(day).or_insert(0.0) += cost;
         }
@@ -203,8 +191,7 @@ fn _spend_forecast_combine(a: Option<Internal>, b: Option<Internal>, fcinfo: pg_
             s.first_day = other.first_day;
             s.horizon = other.horizon;
         }
-    }
-    a
+    })
 }
 
 #[pg_extern(immutable, parallel_safe, strict)]

@@ -13,7 +13,7 @@
 //! - `histogram_mean(histogram)`
 
 use pgrx::prelude::*;
-use pgrx::{Internal, PgMemoryContexts};
+use pgrx::Internal;
 use rustc_hash::FxHashMap;
 
 /// Calls per latency in ms.
@@ -93,19 +93,8 @@ fn pairs_or_error(pairs: &[Option<i64>]) -> Histogram {
     Histogram::from_pairs(&flat).unwrap_or_else(|e| crate::errors::invalid_parameter(&e))
 }
 
-/// The aggregate's state lives in the aggregate's memory context, not the
-/// per-row one, so it survives from row to row.
 fn state<'a>(internal: &'a mut Internal, fcinfo: pg_sys::FunctionCallInfo) -> &'a mut Histogram {
-    unsafe {
-        if !internal.initialized() {
-            let mut agg_context: pg_sys::MemoryContext = std::ptr::null_mut();
-            if pg_sys::AggCheckCallContext(fcinfo, &mut agg_context) == 0 {
-                error!("llm_cost: latency histogram state function called outside an aggregate");
-            }
-            *internal = PgMemoryContexts::For(agg_context).switch_to(|_| Internal::new(Histogram::default()));
-        }
-        internal.get_mut::<Histogram>().expect("initialized above")
-    }
+    crate::aggregate_state::state(internal, fcinfo, "latency_histogram")
 }
 
 #[pg_extern(immutable, parallel_safe)]
@@ -134,13 +123,7 @@ fn _latency_histogram_add_histogram(
 /// over an internal state.
 #[pg_extern(immutable, parallel_safe)]
 fn _latency_histogram_combine(a: Option<Internal>, b: Option<Internal>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    let other = b.and_then(|b| unsafe { b.get::<Histogram>() }.cloned());
-    let mut a = a.unwrap_or_default();
-    let h = state(&mut a, fcinfo);
-    if let Some(other) = other {
-        h.merge(&other, 1);
-    }
-    a
+    crate::aggregate_state::combine(a, b, fcinfo, "latency_histogram", |h: &mut Histogram, other: Histogram| h.merge(&other, 1))
 }
 
 #[pg_extern(immutable, parallel_safe, strict)]

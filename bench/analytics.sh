@@ -7,7 +7,7 @@ echo "## (d) analytics: $LEDGER_ROWS calls over 90 days, dashboard queries vs a 
 psql -q -X -v ON_ERROR_STOP=1 -d postgres -c "DELETE FROM llm_cost.budgets" \
      -v rows="$LEDGER_ROWS" -v end_day=2026-06-01 -f bench/analytics.sql >/dev/null
 refresh_ms=$(psql -X -tA -v ON_ERROR_STOP=1 -d postgres -c "SELECT bench.time_query('SELECT llm_cost.refresh_rollups()', 1)")
-rollup_rows=$(psql -X -tA -d postgres -c "SELECT count(*) FROM llm_cost.usage_daily")
+rollup_rows=$(psql -X -tA -d postgres -c "SELECT (SELECT count(*) FROM llm_cost.usage_daily) || ' daily and ' || (SELECT count(*) FROM llm_cost.usage_hourly) || ' hourly'")
 # the last 30 days, and a window with partial days at both ends
 FROM="2026-05-02"; TO="2026-06-01"
 query_pair() { # query_pair LABEL OURS RAW: prints one table row, and checks the answers are equal
@@ -27,9 +27,12 @@ run_queries() {
   query_pair "cost_summary over 30 days (with exact p95 latency)" \
     "SELECT total_cost, calls, failed_calls, avg_latency_ms, p95_latency_ms FROM llm_cost.cost_summary('$FROM', '$TO')" \
     "SELECT coalesce(sum(cost), 0), count(*), count(*) FILTER (WHERE NOT success), round(avg(latency_ms), 2), percentile_disc(0.95) WITHIN GROUP (ORDER BY latency_ms) FROM llm_cost.usage WHERE occurred_at >= '$FROM' AND occurred_at < '$TO'"
+  query_pair "cost_by('agent_id') over 29.5 days (partial days at both ends)" \
+    "SELECT value, cost, calls FROM llm_cost.cost_by('agent_id', '$FROM 12:34+00', '2026-05-31 23:21+00')" \
+    "SELECT agent_id, sum(coalesce(cost, 0)), count(*) FROM llm_cost.usage WHERE occurred_at >= '$FROM 12:34+00' AND occurred_at < '2026-05-31 23:21+00' GROUP BY 1"
   query_pair "cost_summary over 29.5 days (partial days at both ends)" \
-    "SELECT total_cost, calls, p95_latency_ms FROM llm_cost.cost_summary('$FROM 12:00+00', '2026-05-31 23:59+00')" \
-    "SELECT coalesce(sum(cost), 0), count(*), percentile_disc(0.95) WITHIN GROUP (ORDER BY latency_ms) FROM llm_cost.usage WHERE occurred_at >= '$FROM 12:00+00' AND occurred_at < '2026-05-31 23:59+00'"
+    "SELECT total_cost, calls, p95_latency_ms FROM llm_cost.cost_summary('$FROM 12:34+00', '2026-05-31 23:21+00')" \
+    "SELECT coalesce(sum(cost), 0), count(*), percentile_disc(0.95) WITHIN GROUP (ORDER BY latency_ms) FROM llm_cost.usage WHERE occurred_at >= '$FROM 12:34+00' AND occurred_at < '2026-05-31 23:21+00'"
 }
 echo "| query | ms | raw GROUP BY ms | speed-up | same answer |"
 echo "|---|---:|---:|---:|---|"

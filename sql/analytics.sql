@@ -1,11 +1,11 @@
--- Analytics: daily rollups that keep dashboards fast on a large ledger, and
--- the dashboard surface over them. Every answer is exact: it equals a GROUP BY
--- over llm_cost.usage.
+-- Analytics: daily and hourly rollups that keep dashboards fast on a large
+-- ledger, and the dashboard surface over them. Every answer is exact: it
+-- equals a GROUP BY over llm_cost.usage.
 --
 -- How the rollups stay exact without slowing ingest:
---   * llm_cost.usage_daily holds the sums of every usage row with
---     id <= rollup_state.watermark, per UTC day and dimensions;
---     usage_daily_latency holds their latency histograms per day and model.
+--   * llm_cost.usage_daily and usage_hourly hold the sums of every usage row
+--     with id <= rollup_state.watermark, per UTC day (hour) and dimensions;
+--     usage_daily_latency and usage_hourly_latency their latency histograms.
 --   * Rows above the watermark (the "tail": recent rows, late rows with an old
 --     occurred_at, anything not yet rolled up) are read from usage itself.
 --   * refresh_rollups() moves the tail into the rollups. It takes a SHARE lock

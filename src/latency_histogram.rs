@@ -109,12 +109,22 @@ fn _latency_histogram_add_call(mut internal: Internal, latency_ms: Option<i32>, 
 #[pg_extern(immutable, parallel_safe)]
 fn _latency_histogram_add_histogram(
     mut internal: Internal,
-    histogram: Option<Vec<Option<i64>>>,
+    histogram: Option<pgrx::Array<'_, i64>>,
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Internal {
     let h = state(&mut internal, fcinfo);
     if let Some(pairs) = histogram {
-        h.merge(&pairs_or_error(&pairs), 1);
+        // straight into the state: merging rollups is the hot path of cost_summary
+        if pairs.len() % 2 != 0 {
+            crate::errors::invalid_parameter(format!("a latency histogram has an even number of elements, not {}", pairs.len()));
+        }
+        let mut values = pairs.iter();
+        while let (Some(latency), Some(calls)) = (values.next(), values.next()) {
+            match (latency, calls) {
+                (Some(latency), Some(calls)) => h.add(latency, calls),
+                _ => crate::errors::invalid_parameter("a latency histogram cannot contain NULL"),
+            }
+        }
     }
     internal
 }

@@ -200,19 +200,23 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
 $fn$;
 COMMENT ON FUNCTION llm_cost._rollup_latency_sql(text, text) IS 'Internal: the statement adding signed usage rows'' latencies to usage_daily_latency.';
 
-CREATE FUNCTION llm_cost.refresh_rollups() RETURNS bigint
+CREATE FUNCTION llm_cost.refresh_rollups(max_ids bigint DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
     old_mark bigint;
     new_mark bigint;
     grain text;
 BEGIN
+    IF max_ids IS NOT NULL AND max_ids < 1 THEN
+        RAISE EXCEPTION 'llm_cost.refresh_rollups: max_ids must be positive (got %)', max_ids
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     -- SHARE waits for every transaction writing usage and holds new writers
     -- off until we commit: all ids up to max(id) are final while we read them.
     LOCK TABLE llm_cost.usage IN SHARE MODE;
     INSERT INTO llm_cost.rollup_state DEFAULT VALUES ON CONFLICT DO NOTHING;
     SELECT watermark INTO old_mark FROM llm_cost.rollup_state FOR UPDATE;
-    SELECT coalesce(max(id), old_mark) INTO new_mark FROM llm_cost.usage;
+    SELECT least(coalesce(max(id), old_mark), old_mark + coalesce(max_ids, max(id))) INTO new_mark FROM llm_cost.usage;
     IF new_mark <= old_mark THEN
         RETURN 0;
     END IF;
@@ -225,8 +229,25 @@ BEGIN
     UPDATE llm_cost.rollup_state SET watermark = new_mark, refreshed_at = now();
     RETURN new_mark - old_mark;
 END $$;
-COMMENT ON FUNCTION llm_cost.refresh_rollups() IS
-  'Rolls usage rows not yet rolled up into usage_daily and usage_daily_latency; returns how many ids it advanced. Briefly blocks writers of llm_cost.usage (SHARE lock until commit); run it often, e.g. every minute with pg_cron. Answers are exact whether or not it has run; it only makes them faster.';
+COMMENT ON FUNCTION llm_cost.refresh_rollups(bigint) IS
+  'Rolls usage rows not yet rolled up (at most max_ids ids of them, all by default) into the daily and hourly rollups; returns how many ids it advanced. Blocks writers of llm_cost.usage until its transaction commits (SHARE lock); run it often, e.g. every minute with pg_cron, or use CALL llm_cost.refresh_rollups_in_batches() for a large backlog. Answers are exact whether or not it has run; it only makes them faster.';
+
+-- A large backlog (a first refresh over a big ledger) in batches, each in its
+-- own transaction, so writers wait for one batch at a time.
+CREATE PROCEDURE llm_cost.refresh_rollups_in_batches(batch_ids bigint DEFAULT 100000)
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF batch_ids IS NULL OR batch_ids < 1 THEN
+        RAISE EXCEPTION 'llm_cost.refresh_rollups_in_batches: batch_ids must be positive'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    LOOP
+        EXIT WHEN llm_cost.refresh_rollups(batch_ids) = 0;
+        COMMIT;
+    END LOOP;
+END $$;
+COMMENT ON PROCEDURE llm_cost.refresh_rollups_in_batches(bigint) IS
+  'Runs refresh_rollups(batch_ids) until nothing is left, committing after each batch (call it outside a transaction block).';
 
 -- Exact corrections for rolled-up rows that are deleted or updated. Rows
 -- above the watermark need nothing: they are read from usage directly.

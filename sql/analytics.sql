@@ -331,6 +331,19 @@ CREATE FUNCTION llm_cost._utc_hour_ceil(ts timestamptz) RETURNS timestamptz
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE WHEN llm_cost._utc_hour(ts) = ts THEN ts ELSE llm_cost._utc_hour(ts) + interval '1 hour' END
 $$;
+-- Checks a [from_time, to_time) window given to a public function: both
+-- given, finite, in order. True, or an error naming the caller.
+CREATE FUNCTION llm_cost._valid_window(from_time timestamptz, to_time timestamptz, caller text) RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    IF from_time IS NULL OR to_time IS NULL OR NOT isfinite(from_time) OR NOT isfinite(to_time) OR from_time > to_time THEN
+        RAISE EXCEPTION 'llm_cost.%: the window must be two finite times, from_time <= to_time (got [%, %))',
+            caller, coalesce(from_time::text, 'NULL'), coalesce(to_time::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN true;
+END $$;
+COMMENT ON FUNCTION llm_cost._valid_window(timestamptz, timestamptz, text) IS 'Internal: rejects a missing, infinite or reversed window.';
 COMMENT ON FUNCTION llm_cost._utc_hour(timestamptz) IS 'Internal: the start of the UTC hour containing ts.';
 COMMENT ON FUNCTION llm_cost._utc_hour_ceil(timestamptz) IS 'Internal: the first UTC hour starting at or after ts.';
 
@@ -483,6 +496,7 @@ LANGUAGE sql STABLE AS $$
               FROM llm_cost.latency_histogram_between(from_time, to_time) AS h),
            round(sum(f.cost) / nullif(sum(f.calls), 0), 10)
       FROM llm_cost.usage_facts(from_time, to_time) AS f
+     WHERE (SELECT llm_cost._valid_window(from_time, to_time, 'cost_summary'))   -- once, as an InitPlan
 $$;
 COMMENT ON FUNCTION llm_cost.cost_summary(timestamptz, timestamptz) IS
   'One row for [from_time, to_time): total_cost, calls, successful and failed calls, tokens, average and exact p95 latency, cost per call.';
@@ -491,6 +505,7 @@ CREATE FUNCTION llm_cost.cost_by(dimension text, from_time timestamptz, to_time 
 RETURNS TABLE (value text, cost numeric, calls bigint, input_tokens numeric, output_tokens numeric, share numeric)
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
+    PERFORM llm_cost._valid_window(from_time, to_time, 'cost_by');
     IF dimension IS NULL OR dimension NOT IN ('provider', 'model', 'tenant_id', 'project_id', 'user_id', 'agent_id', 'operation') THEN
         RAISE EXCEPTION 'llm_cost.cost_by: unknown dimension %', coalesce(quote_literal(dimension), 'NULL')
             USING ERRCODE = 'invalid_parameter_value',
@@ -585,6 +600,7 @@ LANGUAGE sql STABLE AS $$
       FROM llm_cost.usage_export AS e
       JOIN llm_cost.usage AS u ON u.id = e.id
      WHERE u.occurred_at >= from_time AND u.occurred_at < to_time
+       AND (SELECT llm_cost._valid_window(from_time, to_time, 'export_json'))
 $$;
 COMMENT ON FUNCTION llm_cost.export_json(timestamptz, timestamptz) IS
   'The calls in [from_time, to_time) as {"from", "to", "calls": [...]} with the usage_export columns; costs are JSON numbers carrying the exact decimal.';

@@ -81,8 +81,8 @@ BEGIN
         RAISE EXCEPTION 'llm_cost.set_price: input_per_mtok and output_per_mtok are required'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF valid_from IS NULL THEN
-        RAISE EXCEPTION 'llm_cost.set_price: valid_from must not be NULL'
+    IF valid_from IS NULL OR valid_from = 'infinity' THEN
+        RAISE EXCEPTION 'llm_cost.set_price: valid_from must be a time or -infinity (got %)', coalesce(valid_from::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF service_tier IS NULL OR NOT llm_cost.is_service_tier(service_tier) THEN
@@ -261,7 +261,9 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
-    DROP TABLE IF EXISTS pg_temp.llm_cost_import;
+    IF to_regclass('pg_temp.llm_cost_import') IS NOT NULL THEN   -- (IF EXISTS would NOTICE without a temp schema)
+        DROP TABLE pg_temp.llm_cost_import;
+    END IF;
     CREATE TEMP TABLE llm_cost_import ON COMMIT DROP AS
         SELECT * FROM llm_cost.litellm_price_rows(catalog);
 

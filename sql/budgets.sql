@@ -141,8 +141,8 @@ DECLARE
     t numeric;
     zone_ok boolean;
 BEGIN
-    IF NEW.amount IS NULL OR NOT (NEW.amount > 0 AND NEW.amount < 'Infinity') THEN
-        RAISE EXCEPTION 'llm_cost: budget "%": amount must be a positive, finite number (got %)', NEW.name, NEW.amount
+    IF NEW.amount IS NULL OR NOT (NEW.amount > 0 AND llm_cost.is_valid_amount(NEW.amount)) THEN
+        RAISE EXCEPTION 'llm_cost: budget "%": amount must be a positive number below 10^15 (got %)', NEW.name, NEW.amount
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF NEW.period IS NULL OR NOT llm_cost.is_budget_period(NEW.period) THEN

@@ -34,11 +34,12 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Use NULL (total spend) or one of provider, model, tenant_id, project_id, user_id, agent_id, operation.';
     END IF;
-    IF threshold IS NULL OR NOT threshold > 0 OR threshold = 'Infinity' THEN
+    IF threshold IS NULL OR NOT (threshold > 0 AND threshold < 'Infinity') THEN   -- NaN sorts above Infinity
         RAISE EXCEPTION 'llm_cost.anomalies: threshold must be a positive number (got %)', coalesce(threshold::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF from_time IS NULL OR to_time IS NULL OR to_time - from_time > interval '3660 days' THEN
+    PERFORM llm_cost._valid_window(from_time, to_time, 'anomalies');
+    IF to_time - from_time > interval '3660 days' THEN
         RAISE EXCEPTION 'llm_cost.anomalies: from_time and to_time must be given and at most 3660 days apart'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -119,7 +120,8 @@ RETURNS TABLE (provider text, model text, suggested_model text, calls bigint, cu
                suggested_cost numeric, saving numeric, monthly_saving numeric, what text, why text)
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
-    IF from_time IS NULL OR to_time IS NULL OR to_time <= from_time THEN
+    PERFORM llm_cost._valid_window(from_time, to_time, 'recommendations');
+    IF to_time = from_time THEN
         RAISE EXCEPTION 'llm_cost.recommendations: from_time must be before to_time'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;

@@ -70,7 +70,8 @@ DECLARE
     prev numeric;
     body text;
 BEGIN
-    IF from_time IS NULL OR to_time IS NULL OR to_time <= from_time OR to_time - from_time > interval '400 days' THEN
+    PERFORM llm_cost._valid_window(from_time, to_time, 'report_html');
+    IF to_time <= from_time OR to_time - from_time > interval '400 days' THEN
         RAISE EXCEPTION 'llm_cost.report_html: from_time must be before to_time, at most 400 days apart'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;

@@ -14,9 +14,11 @@ COMMENT ON FUNCTION llm_cost.is_service_tier(text) IS
 -- every number, so "price >= 0" alone would accept it.
 CREATE FUNCTION llm_cost.is_valid_amount(price numeric) RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN price IS NULL OR (price >= 0 AND price < 'Infinity' AND price <> 'NaN');
+-- The upper bound keeps every amount inside the exact arithmetic of the Rust
+-- code (src/decimal.rs); no price or call costs a quadrillion.
+RETURN price IS NULL OR (price >= 0 AND price < 1e15);
 COMMENT ON FUNCTION llm_cost.is_valid_amount(numeric) IS
-  'True when an amount (price or cost) is NULL or a finite, non-negative number.';
+  'True when an amount (price or cost) is NULL or a non-negative number below 10^15 (so not NaN or infinite).';
 
 ---------------------------------------------------------------------------
 -- Prices: the catalog, with history.
@@ -133,6 +135,7 @@ CREATE TABLE llm_cost.usage (
     CONSTRAINT usage_reasoning_within_output CHECK (reasoning_tokens <= output_tokens),
     CONSTRAINT usage_service_tier_known CHECK (llm_cost.is_service_tier(service_tier)),
     CONSTRAINT usage_latency_non_negative CHECK (latency_ms >= 0),
+    CONSTRAINT usage_occurred_at_finite CHECK (isfinite(occurred_at)),
     CONSTRAINT usage_cost_valid CHECK (llm_cost.is_valid_amount(cost))
 );
 -- BRIN: usage arrives roughly in time order, so a tiny index serves time windows.

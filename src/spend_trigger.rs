@@ -131,7 +131,14 @@ unsafe fn spend_add(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
         if index.is_empty() {
             return;
         }
-        let delta = cost.map(|c| Decimal::parse(&numeric_text(c)).unwrap_or(Decimal::ZERO)).unwrap_or(Decimal::ZERO);
+        let delta = cost
+            .map(|c| {
+                let text = numeric_text(c);
+                Decimal::parse(&text).unwrap_or_else(|_| {
+                    crate::errors::out_of_range(format!("cost {text} is out of range for exact budget arithmetic"))
+                })
+            })
+            .unwrap_or(Decimal::ZERO);
         index.for_each_match(&row, |budget| {
             let Some(per_value) = budget.per_value(&row) else { return };
             let key = (budget.id, period_start(budget, at), per_value);

@@ -13,7 +13,6 @@ use crate::settings::{OnUnpriced, ON_UNPRICED};
 use crate::trigger_support::{c_trigger, column_positions, trigger_data, PositionCache};
 use crate::numeric_datum::NumericDatum;
 use pgrx::prelude::*;
-use pgrx::JsonB;
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -150,8 +149,26 @@ unsafe fn before_insert(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     pg_sys::Datum::from(modified)
 }
 
+/// The jsonb as a serde value. Parsed here rather than by pgrx's JsonB, whose
+/// conversion panics on JSON nested deeper than serde_json's limit (128): that
+/// is bad input, and gets a clear 22023 like any other.
+unsafe fn jsonb_value(datum: pg_sys::Datum) -> serde_json::Value {
+    let text = pg_sys::DirectFunctionCall1Coll(Some(jsonb_out), pg_sys::InvalidOid, datum);
+    let text = std::ffi::CStr::from_ptr(text.cast_mut_ptr::<std::ffi::c_char>()).to_string_lossy();
+    serde_json::from_str(&text).unwrap_or_else(|e| {
+        errors::invalid_parameter_with_hint(
+            format!("raw_usage cannot be read: {e}"),
+            "a provider's usage object is a flat JSON object of token counts, nested a few levels at most",
+        )
+    })
+}
+
+unsafe extern "C-unwind" fn jsonb_out(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    unsafe { pg_sys::jsonb_out(fcinfo) }
+}
+
 unsafe fn tokens_from_raw(datum: pg_sys::Datum) -> Tokens {
-    let JsonB(raw) = JsonB::from_datum(datum, false).expect("raw_usage is not NULL");
+    let raw = jsonb_value(datum);
     match raw_usage::normalise(&raw) {
         Ok((tokens, _shape)) => tokens,
         Err(e) if e.is_out_of_range() => errors::out_of_range(e.to_string()),

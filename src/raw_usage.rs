@@ -43,6 +43,9 @@ pub enum RawUsageError {
     BadField { field: String, reason: &'static str },
     /// An integer beyond bigint, or a sum of counts that overflows it.
     OutOfRange { field: String },
+    /// Counts that contradict each other: more cached than prompt tokens, or
+    /// more reasoning than output tokens.
+    Inconsistent { tokens: Tokens },
 }
 
 impl RawUsageError {
@@ -64,6 +67,12 @@ impl fmt::Display for RawUsageError {
             ),
             RawUsageError::BadField { field, reason } => write!(f, "raw_usage.{field} {reason}"),
             RawUsageError::OutOfRange { field } => write!(f, "raw_usage.{field} is out of range for bigint"),
+            RawUsageError::Inconsistent { tokens: t } => write!(
+                f,
+                "raw_usage counts contradict each other: {} input tokens of which {} cached and {} written to the cache, \
+                 {} output tokens of which {} reasoning",
+                t.input, t.cached_input, t.cache_write, t.output, t.reasoning
+            ),
         }
     }
 }
@@ -180,8 +189,17 @@ fn is_known(c: &Counts) -> bool {
 }
 
 /// Normalises a provider usage object (or a whole response carrying one in
-/// `usage` / `usageMetadata`) into our token counts.
+/// `usage` / `usageMetadata`) into our token counts, which must be consistent
+/// (cache reads and writes within input, reasoning within output).
 pub fn normalise(v: &Value) -> Result<(Tokens, UsageShape), RawUsageError> {
+    let (t, shape) = read_counts(v)?;
+    if t.cached_input.checked_add(t.cache_write).is_none_or(|c| c > t.input) || t.reasoning > t.output {
+        return Err(RawUsageError::Inconsistent { tokens: t });
+    }
+    Ok((t, shape))
+}
+
+fn read_counts(v: &Value) -> Result<(Tokens, UsageShape), RawUsageError> {
     let top = match v {
         Value::Object(obj) => obj,
         other => return Err(RawUsageError::NotAnObject { found: type_name(other) }),
@@ -404,5 +422,72 @@ mod tests {
         if let Ok(v) = serde_json::from_str::<Value>(r#"{"prompt_tokens": 1e400}"#) {
             assert!(err(v).is_out_of_range());
         }
+    }
+
+    /// What the property test below found first: Gemini's cached count with no
+    /// prompt count was accepted as 261 cached of 0 input tokens.
+    #[test]
+    fn contradictory_counts_are_rejected() {
+        let v: Value = serde_json::from_str(r#"{"cachedContentTokenCount": 261, "completion_tokens": 1e30, "totalTokenCount": 3294}"#).unwrap();
+        assert!(matches!(normalise(&v), Err(RawUsageError::Inconsistent { .. })));
+        let v: Value = serde_json::from_str(r#"{"prompt_tokens": 5, "completion_tokens": 1, "completion_tokens_details": {"reasoning_tokens": 9}}"#).unwrap();
+        assert!(matches!(normalise(&v), Err(RawUsageError::Inconsistent { .. })));
+    }
+
+    /// Property test: 200,000 random JSON values built from the providers'
+    /// field names (numbers of every kind, strings, nesting, arrays) never
+    /// make the normaliser panic, and whatever it accepts is a consistent
+    /// token count (cache within input, reasoning within output, no negatives).
+    #[test]
+    fn random_usage_objects_never_panic_and_accepted_ones_are_consistent() {
+        const KEYS: &[&str] = &[
+            "prompt_tokens", "completion_tokens", "total_tokens", "input_tokens", "output_tokens",
+            "prompt_tokens_details", "completion_tokens_details", "input_tokens_details", "output_tokens_details",
+            "cached_tokens", "reasoning_tokens", "cache_read_input_tokens", "cache_creation_input_tokens",
+            "promptTokenCount", "candidatesTokenCount", "cachedContentTokenCount", "thoughtsTokenCount",
+            "totalTokenCount", "inputTokens", "outputTokens", "cacheReadInputTokens", "cacheWriteInputTokens",
+            "usage", "usageMetadata", "x",
+        ];
+        let mut seed: u64 = 0x9e3779b97f4a7c15;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        fn value(next: &mut dyn FnMut() -> u64, depth: u32) -> Value {
+            match next() % if depth > 3 { 6 } else { 8 } {
+                0 => Value::from(next() % 5000),
+                1 => Value::from(-((next() % 100) as i64)),
+                2 => serde_json::from_str(&format!("{}.5", next() % 1000)).unwrap(),
+                3 => serde_json::from_str("1e30").unwrap(),
+                4 => Value::from(format!("{}", next() % 100)),
+                5 => Value::Null,
+                6 => Value::Array((0..next() % 3).map(|_| value(next, depth + 1)).collect()),
+                _ => {
+                    let mut m = Map::new();
+                    for _ in 0..next() % 6 {
+                        let key = KEYS[(next() % KEYS.len() as u64) as usize];
+                        m.insert(key.to_string(), value(next, depth + 1));
+                    }
+                    Value::Object(m)
+                }
+            }
+        }
+        let mut accepted = 0;
+        for _ in 0..200_000 {
+            let mut m = Map::new();
+            for _ in 0..1 + next() % 5 {
+                let key = KEYS[(next() % KEYS.len() as u64) as usize];
+                m.insert(key.to_string(), value(&mut next, 1));
+            }
+            let v = Value::Object(m);
+            if let Ok((t, _)) = normalise(&v) {
+                accepted += 1;
+                assert!(t.input >= 0 && t.output >= 0 && t.cached_input >= 0 && t.cache_write >= 0 && t.reasoning >= 0, "{v}");
+                assert!(t.cached_input + t.cache_write <= t.input && t.reasoning <= t.output, "{v} gave {t:?}");
+            }
+        }
+        assert!(accepted > 1000, "the generator reaches accepted shapes too ({accepted})");
     }
 }

@@ -125,7 +125,8 @@ pub fn with_budgets<R>(f: impl FnOnce(&BudgetIndex) -> R) -> R {
 }
 
 fn load() -> BudgetIndex {
-    Spi::connect(|client| {
+    // as the extension's owner: a role that may only insert usage still has budgets
+    crate::extension_owner::run_as_owner(|| Spi::connect(|client| {
         invalidation::watch(&client);
         let rows = client
             .select(
@@ -158,5 +159,5 @@ fn load() -> BudgetIndex {
             index.budgets.push(budget);
         }
         index
-    })
+    }))
 }

@@ -32,7 +32,8 @@ pub fn load_count() -> u32 {
 
 fn load() -> Catalog {
     LOADS.fetch_add(1, Ordering::Relaxed);
-    Spi::connect(|client| {
+    // as the extension's owner: a role that may only insert usage can still be priced
+    crate::extension_owner::run_as_owner(|| Spi::connect(|client| {
         invalidation::watch(&client);
         let prices = client
             .select(
@@ -60,7 +61,7 @@ fn load() -> Catalog {
             .map(|r| (text(&r, 1), text(&r, 2)))
             .collect();
         Catalog::new(rows, model_aliases, provider_aliases)
-    })
+    }))
 }
 
 pub fn text(row: &pgrx::spi::SpiHeapTupleData, ordinal: usize) -> String {

@@ -14,11 +14,12 @@
 //! - `latency_histogram`: exact, mergeable latency histograms (aggregates in sql/analytics.sql)
 //! - `invalidation`: per-backend caches learn that their source tables changed
 //! - `trigger_support`: what the raw C-ABI triggers share
+//! - `extension_owner`: internal reads and writes run as the extension's owner
 //! - `settings`: GUCs; `errors`: SQLSTATE helpers
 //!
 //! The schema, views and PL/pgSQL live in `sql/`, loaded in this order:
 //! schema.sql, the Rust functions, api.sql, compute.sql, budgets.sql, queue.sql,
-//! analytics.sql, forecast.sql, insights.sql, report.sql, catalog.sql.
+//! analytics.sql, forecast.sql, insights.sql, report.sql, privileges.sql, catalog.sql.
 
 // The generated catalog (sql/catalog.sql, ~1 MB) is embedded by pgrx in a const;
 // evaluating it is slow but finite.
@@ -33,6 +34,7 @@ pub mod catalog;
 pub mod catalog_cache;
 pub mod decimal;
 pub mod errors;
+pub mod extension_owner;
 pub mod forecast;
 pub mod formula;
 pub mod invalidation;
@@ -107,6 +109,7 @@ extension_sql_file!(
     ]
 );
 extension_sql_file!("../sql/report.sql", name = "report", requires = ["insights"]);
+extension_sql_file!("../sql/privileges.sql", name = "privileges", requires = ["report"]);
 extension_sql_file!("../sql/catalog.sql", name = "catalog", finalize);
 
 #[pg_guard]

@@ -194,7 +194,8 @@ fn flush_pending() -> i64 {
     }
     let mut totals: Vec<(SpendKey, SpendDelta)> = pending.spend.into_iter().collect();
     totals.sort_by(|a, b| a.0.cmp(&b.0));
-    Spi::connect_mut(|client| {
+    // as the extension's owner: the inserting role need not be able to write budget_spend
+    crate::extension_owner::run_as_owner(|| Spi::connect_mut(|client| {
         let written = upsert_totals(client, &totals);
         for (((budget_id, period_start, per_value), (delta, _)), spent) in totals.iter().zip(&written) {
             if let Some(spent) = spent {
@@ -216,7 +217,7 @@ fn flush_pending() -> i64 {
                 .unwrap_or_else(|e| error!("llm_cost: cannot queue unpriced_model: {e}"));
             ANNOUNCED_NOW.with(|a| a.borrow_mut().push(key));
         }
-    });
+    }));
     totals.len() as i64
 }
 

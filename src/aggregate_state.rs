@@ -38,3 +38,38 @@ pub fn combine<T: Default + Clone>(
     }
     a
 }
+
+/// Spend per day (days since 2000-01-01), the state the forecasting and
+/// anomaly aggregates share; several rows for one day add up.
+pub type DailySpend = rustc_hash::FxHashMap<i32, f64>;
+
+/// Adds one row's cost to its day.
+pub fn add_day(daily: &mut DailySpend, day: pgrx::datum::Date, cost: pgrx::AnyNumeric) {
+    *daily.entry(day.to_pg_epoch_days()).or_insert(0.0) += f64::try_from(cost).unwrap_or(0.0);
+}
+
+/// Adds another state's days (a combine function's work).
+pub fn merge_days(into: &mut DailySpend, from: DailySpend) {
+    for (day, cost) in from {
+        *into.entry(day).or_insert(0.0) += cost;
+    }
+}
+
+/// Appends the days to a serialized state: 12 bytes a day.
+pub fn write_days(daily: &DailySpend, bytes: &mut Vec<u8>) {
+    bytes.reserve(daily.len() * 12);
+    for (day, cost) in daily {
+        bytes.extend(day.to_le_bytes());
+        bytes.extend(cost.to_le_bytes());
+    }
+}
+
+/// The days written by `write_days`.
+pub fn read_days(bytes: &[u8]) -> DailySpend {
+    let mut daily = DailySpend::default();
+    for chunk in bytes.chunks_exact(12) {
+        let day = i32::from_le_bytes(chunk[0..4].try_into().expect("4 bytes"));
+        *daily.entry(day).or_insert(0.0) += f64::from_le_bytes(chunk[4..12].try_into().expect("8 bytes"));
+    }
+    daily
+}

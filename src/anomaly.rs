@@ -17,6 +17,7 @@
 //! day, spend, expected, score.
 
 use pgrx::prelude::*;
+use crate::aggregate_state::{add_day, merge_days, read_days, write_days, DailySpend};
 use pgrx::{AnyNumeric, Internal, JsonB};
 use rustc_hash::FxHashMap;
 
@@ -99,7 +100,7 @@ pub fn scan(daily: &FxHashMap<i32, f64>, from_day: i32, to_day: i32, threshold: 
 
 #[derive(Default, Clone)]
 struct State {
-    daily: FxHashMap<i32, f64>,
+    daily: DailySpend,
     window: Option<(i32, i32, f64)>,
 }
 
@@ -129,7 +130,7 @@ fn _anomaly_scan_add(
         s.window = Some((from.to_pg_epoch_days(), to.to_pg_epoch_days(), threshold));
     }
     if let (Some(day), Some(cost)) = (day, cost) {
-        *s.daily.entry(day.to_pg_epoch_days()).or_insert(0.0) += f64::try_from(cost).unwrap_or(0.0);
+        add_day(&mut s.daily, day, cost);
     }
     internal
 }
@@ -137,9 +138,7 @@ fn _anomaly_scan_add(
 #[pg_extern(immutable, parallel_safe)]
 fn _anomaly_scan_combine(a: Option<Internal>, b: Option<Internal>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
     crate::aggregate_state::combine(a, b, fcinfo, "anomaly_scan", |s: &mut State, other: State| {
-        for (day, cost) in other.daily {
-            *s.daily.entry(day).or_insert(0.0) += cost;
-        }
+        merge_days(&mut s.daily, other.daily);
         s.window = s.window.or(other.window);
     })
 }
@@ -148,14 +147,11 @@ fn _anomaly_scan_combine(a: Option<Internal>, b: Option<Internal>, fcinfo: pg_sy
 fn _anomaly_scan_serialize(internal: Internal) -> Vec<u8> {
     let Some(s) = (unsafe { internal.get::<State>() }) else { return Vec::new() };
     let (from, to, threshold) = s.window.unwrap_or((i32::MIN, i32::MIN, 0.0));
-    let mut bytes = Vec::with_capacity(16 + s.daily.len() * 12);
+    let mut bytes = Vec::with_capacity(16);
     bytes.extend(from.to_le_bytes());
     bytes.extend(to.to_le_bytes());
     bytes.extend(threshold.to_le_bytes());
-    for (day, cost) in &s.daily {
-        bytes.extend(day.to_le_bytes());
-        bytes.extend(cost.to_le_bytes());
-    }
+    write_days(&s.daily, &mut bytes);
     bytes
 }
 
@@ -168,10 +164,7 @@ fn _anomaly_scan_deserialize(bytes: Vec<u8>, _unused: Internal, fcinfo: pg_sys::
         let to = i32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes"));
         let threshold = f64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
         s.window = (from != i32::MIN).then_some((from, to, threshold));
-        for chunk in bytes[16..].chunks_exact(12) {
-            let day = i32::from_le_bytes(chunk[0..4].try_into().expect("4 bytes"));
-            *s.daily.entry(day).or_insert(0.0) += f64::from_le_bytes(chunk[4..12].try_into().expect("8 bytes"));
-        }
+        s.daily = read_days(&bytes[16..]);
     }
     internal
 }

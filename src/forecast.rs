@@ -15,6 +15,7 @@
 //! `first_day` the expected spend, its running total and a 90% band around it.
 
 use pgrx::prelude::*;
+use crate::aggregate_state::{add_day, merge_days, read_days, write_days, DailySpend};
 use pgrx::{AnyNumeric, Internal, JsonB};
 use rustc_hash::FxHashMap;
 
@@ -146,7 +147,7 @@ impl DailyModel {
 /// The aggregate's state: spend per day, and the forecast's arguments.
 #[derive(Default, Clone)]
 struct State {
-    daily: FxHashMap<i32, f64>,
+    daily: DailySpend,
     first_day: Option<i32>,
     horizon: i32,
 }
@@ -175,8 +176,7 @@ fn _spend_forecast_add(
         s.horizon = horizon;
     }
     if let (Some(day), Some(cost)) = (day, cost) {
-        let cost = f64::try_from(cost).unwrap_or(0.0);
-        *s.daily.entry(day.to_pg_epoch_days()).or_insert(0.0) += cost;
+        add_day(&mut s.daily, day, cost);
     }
     internal
 }
@@ -184,9 +184,7 @@ fn _spend_forecast_add(
 #[pg_extern(immutable, parallel_safe)]
 fn _spend_forecast_combine(a: Option<Internal>, b: Option<Internal>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
     crate::aggregate_state::combine(a, b, fcinfo, "spend_forecast", |s: &mut State, other: State| {
-        for (day, cost) in other.daily {
-            *s.daily.entry(day).or_insert(0.0) += cost;
-        }
+        merge_days(&mut s.daily, other.daily);
         if s.first_day.is_none() {
             s.first_day = other.first_day;
             s.horizon = other.horizon;
@@ -197,13 +195,10 @@ fn _spend_forecast_combine(a: Option<Internal>, b: Option<Internal>, fcinfo: pg_
 #[pg_extern(immutable, parallel_safe, strict)]
 fn _spend_forecast_serialize(internal: Internal) -> Vec<u8> {
     let Some(s) = (unsafe { internal.get::<State>() }) else { return Vec::new() };
-    let mut bytes = Vec::with_capacity(8 + s.daily.len() * 12);
+    let mut bytes = Vec::with_capacity(8);
     bytes.extend(s.first_day.unwrap_or(i32::MIN).to_le_bytes());
     bytes.extend(s.horizon.to_le_bytes());
-    for (day, cost) in &s.daily {
-        bytes.extend(day.to_le_bytes());
-        bytes.extend(cost.to_le_bytes());
-    }
+    write_days(&s.daily, &mut bytes);
     bytes
 }
 
@@ -215,11 +210,7 @@ fn _spend_forecast_deserialize(bytes: Vec<u8>, _unused: Internal, fcinfo: pg_sys
         let first = i32::from_le_bytes(bytes[0..4].try_into().expect("4 bytes"));
         s.first_day = (first != i32::MIN).then_some(first);
         s.horizon = i32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes"));
-        for chunk in bytes[8..].chunks_exact(12) {
-            let day = i32::from_le_bytes(chunk[0..4].try_into().expect("4 bytes"));
-            let cost = f64::from_le_bytes(chunk[4..12].try_into().expect("8 bytes"));
-            *s.daily.entry(day).or_insert(0.0) += cost;
-        }
+        s.daily = read_days(&bytes[8..]);
     }
     internal
 }

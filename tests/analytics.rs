@@ -188,6 +188,22 @@ fn latency_histogram_aggregates_match_percentile_disc_in_parallel() {
         "SELECT llm_cost.histogram_mean(llm_cost.latency_histogram(ms)) = avg(ms) FROM lat",
     );
     assert!(mean, "histogram_mean equals avg");
+    // the forecasting and anomaly aggregates give the same answer in parallel (serialize,
+    // deserialize and combine run) as in one process
+    let queries = [
+        "SELECT llm_cost.spend_forecast(date '2026-01-01' + (ms % 60), (ms % 97)::numeric, date '2026-03-02', 10)::text FROM lat",
+        "SELECT llm_cost.anomaly_scan(date '2026-01-01' + (ms % 60), CASE WHEN ms % 60 = 45 THEN 50 ELSE 1 END, date '2026-01-20', date '2026-03-01', 3.5)::text FROM lat",
+    ];
+    for q in queries {
+        let plan: Vec<String> = c.query(&format!("EXPLAIN {q}"), &[]).unwrap().iter().map(|r| r.get(0)).collect();
+        assert!(plan.iter().any(|l| l.contains("Partial Aggregate")), "expected a parallel plan: {plan:?}");
+        let parallel: String = one(&mut c, q);
+        c.batch_execute("SET max_parallel_workers_per_gather = 0").unwrap();
+        let serial: String = one(&mut c, q);
+        c.batch_execute("SET max_parallel_workers_per_gather = 2").unwrap();
+        assert_eq!(parallel, serial, "{q}");
+        assert!(parallel.len() > 20, "{parallel}");
+    }
 }
 
 #[test]

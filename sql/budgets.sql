@@ -684,6 +684,8 @@ COMMENT ON FUNCTION llm_cost.can_spend(numeric, text, text, text, text, text, te
 
 SELECT pg_catalog.pg_extension_config_dump('llm_cost.budgets', '');
 SELECT pg_catalog.pg_extension_config_dump('llm_cost.budgets_id_seq', '');
-SELECT pg_catalog.pg_extension_config_dump('llm_cost.budget_spend', '');
+-- budget_spend is not dumped: it is derived from the ledger, and a restore
+-- recomputes it (the ledger's rows pass through the spend triggers, and new
+-- budgets rebuild theirs). Dumping it too would count every row twice.
 SELECT pg_catalog.pg_extension_config_dump('llm_cost.notifications', '');
 SELECT pg_catalog.pg_extension_config_dump('llm_cost.notifications_id_seq', '');

@@ -82,6 +82,30 @@ impl TestCluster {
         postgres::Client::connect(&self.conn_string(db), postgres::NoTls).expect("connect to test cluster")
     }
 
+    /// Kills the postmaster and every backend with SIGKILL (a crash), then
+    /// starts the server again; it recovers from its WAL.
+    pub fn crash_and_restart(&self) {
+        let data = self.dir.join("data");
+        let pid = std::fs::read_to_string(data.join("postmaster.pid")).unwrap();
+        let pid = pid.lines().next().unwrap().trim().to_string();
+        let children = Command::new("pgrep").args(["-P", &pid]).output().unwrap();
+        let mut victims = vec![pid.clone()];
+        victims.extend(String::from_utf8_lossy(&children.stdout).split_whitespace().map(str::to_string));
+        let status = Command::new("kill").arg("-9").args(&victims).status().unwrap();
+        assert!(status.success(), "kill -9 {victims:?}");
+        // wait for them to be gone before starting again
+        for _ in 0..100 {
+            let alive = Command::new("kill").args(["-0", &pid]).status().map(|s| s.success()).unwrap_or(false);
+            if !alive {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let log = self.dir.join("server.log");
+        as_postgres(&self.dir, "pg_ctl", &["-D", data.to_str().unwrap(), "-l", log.to_str().unwrap(), "-w", "-t", "60", "start"]);
+    }
+
     /// A fresh database with the extension created in it.
     pub fn database_with_extension(&self, db: &str) -> postgres::Client {
         let mut admin = self.connect("postgres");

@@ -8,10 +8,12 @@
 --     usage_daily_latency and usage_hourly_latency their latency histograms.
 --   * Rows above the watermark (the "tail": recent rows, late rows with an old
 --     occurred_at, anything not yet rolled up) are read from usage itself.
---   * refresh_rollups() moves the tail into the rollups. It takes a SHARE lock
---     on usage, so no writer is mid-transaction while it reads max(id): every
---     id below the new watermark is then final. Writers wait for it; run it
---     often (every minute from pg_cron) and the tail, and the wait, stay small.
+--   * refresh_rollups() moves the tail into the rollups. It reads the id
+--     sequence and waits for the transactions writing usage at that moment:
+--     every id up to that value is then final. It blocks no writer; run it
+--     often (every minute from pg_cron) and the tail stays small.
+--     (The id sequence must keep CACHE 1, its default: with a per-backend
+--     cache, ids would not be drawn in order.)
 --   * DELETE and UPDATE (reprice, corrections) of rolled-up rows adjust the
 --     rollups by exact deltas in the same transaction; TRUNCATE empties them.
 -- INSERT is untouched: no trigger is added to the hot path.
@@ -200,6 +202,29 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
 $fn$;
 COMMENT ON FUNCTION llm_cost._rollup_latency_sql(text, text) IS 'Internal: the statement adding signed usage rows'' latencies to usage_daily_latency.';
 
+-- Every id up to the sequence's value is final once the transactions that
+-- were writing usage when we read it have ended: a row's id is drawn while
+-- its transaction holds its lock on usage. So refresh reads the sequence,
+-- notes those transactions and waits for them to end, without taking a lock
+-- that would hold new writers (or autovacuum) off.
+CREATE FUNCTION llm_cost._wait_for_usage_writers() RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    writers text[];
+BEGIN
+    SELECT array_agg(l.virtualtransaction) INTO writers
+      FROM pg_catalog.pg_locks AS l
+     WHERE l.locktype = 'relation' AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
+       AND l.relation = 'llm_cost.usage'::regclass AND l.mode = 'RowExclusiveLock' AND l.granted
+       AND l.pid <> pg_backend_pid();
+    -- each transaction holds the lock on its own virtual xid until it ends
+    WHILE EXISTS (SELECT FROM pg_catalog.pg_locks AS v WHERE v.locktype = 'virtualxid' AND v.virtualxid = ANY (writers)) LOOP
+        PERFORM pg_sleep(0.005);
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION llm_cost._wait_for_usage_writers() IS
+  'Internal: waits until every transaction that is writing llm_cost.usage now has ended.';
+
 CREATE FUNCTION llm_cost.refresh_rollups(max_ids bigint DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -211,12 +236,13 @@ BEGIN
         RAISE EXCEPTION 'llm_cost.refresh_rollups: max_ids must be positive (got %)', max_ids
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    -- SHARE waits for every transaction writing usage and holds new writers
-    -- off until we commit: all ids up to max(id) are final while we read them.
-    LOCK TABLE llm_cost.usage IN SHARE MODE;
+    -- one refresh at a time; corrections of rolled-up rows wait for it
     INSERT INTO llm_cost.rollup_state DEFAULT VALUES ON CONFLICT DO NOTHING;
     SELECT watermark INTO old_mark FROM llm_cost.rollup_state FOR UPDATE;
-    SELECT least(coalesce(max(id), old_mark), old_mark + coalesce(max_ids, max(id))) INTO new_mark FROM llm_cost.usage;
+    -- the last id drawn, then wait for the transactions that may hold lower ones
+    SELECT CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END INTO new_mark FROM llm_cost.usage_id_seq AS s;
+    PERFORM llm_cost._wait_for_usage_writers();
+    new_mark := least(new_mark, old_mark + coalesce(max_ids, new_mark));
     IF new_mark <= old_mark THEN
         RETURN 0;
     END IF;
@@ -230,7 +256,7 @@ BEGIN
     RETURN new_mark - old_mark;
 END $$;
 COMMENT ON FUNCTION llm_cost.refresh_rollups(bigint) IS
-  'Rolls usage rows not yet rolled up (at most max_ids ids of them, all by default) into the daily and hourly rollups; returns how many ids it advanced. Blocks writers of llm_cost.usage until its transaction commits (SHARE lock); run it often, e.g. every minute with pg_cron, or use CALL llm_cost.refresh_rollups_in_batches() for a large backlog. Answers are exact whether or not it has run; it only makes them faster.';
+  'Rolls usage rows not yet rolled up (at most max_ids ids of them, all by default) into the daily and hourly rollups; returns how many ids it advanced. Waits for the transactions writing usage when it starts, but blocks no writer; run it often, e.g. every minute with pg_cron, or CALL llm_cost.refresh_rollups_in_batches() for a large backlog. Answers are exact whether or not it has run; it only makes them faster.';
 
 -- A large backlog (a first refresh over a big ledger) in batches, each in its
 -- own transaction, so writers wait for one batch at a time.

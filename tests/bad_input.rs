@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{sqlstate, TestCluster};
+use common::{sqlstate, table_checksums, TestCluster};
 
 /// (statement, expected SQLSTATE). Every one of these must fail.
 const REJECTED: &[(&str, &str)] = &[
@@ -100,23 +100,8 @@ const REJECTED: &[(&str, &str)] = &[
 ];
 
 /// A fingerprint of everything stored in the extension's tables.
-fn fingerprint(c: &mut postgres::Client) -> Vec<(String, String)> {
-    let tables: Vec<String> = c
-        .query("SELECT tablename::text FROM pg_tables WHERE schemaname = 'llm_cost' ORDER BY 1", &[])
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    tables
-        .into_iter()
-        .map(|t| {
-            let md5: Option<String> = c
-                .query_one(&format!("SELECT md5(string_agg(x::text, '|' ORDER BY x::text)) FROM llm_cost.{t} AS x"), &[])
-                .unwrap()
-                .get(0);
-            (t, md5.unwrap_or_default())
-        })
-        .collect()
+fn fingerprint(c: &mut postgres::Client) -> Vec<(String, i64, String)> {
+    table_checksums(c, |_| None)
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{sqlstate, TestCluster};
+use common::{sqlstate, thresholds_not_fired_exactly_once, TestCluster};
 use postgres::fallible_iterator::FallibleIterator;
 use std::collections::HashSet;
 use std::time::Duration;
@@ -21,23 +21,7 @@ fn count(c: &mut postgres::Client, sql: &str) -> i64 {
 /// Every threshold that spend has reached fired exactly once per (budget,
 /// period, per value), and none that it has not reached.
 fn assert_alerts_match_spend(c: &mut postgres::Client) {
-    let wrong = count(
-        c,
-        "WITH expected AS (
-             SELECT s.budget_id, s.period_start, nullif(s.per_value, '') AS per_value, t AS threshold
-               FROM llm_cost.budget_spend AS s
-               JOIN llm_cost.budgets AS b ON b.id = s.budget_id, unnest(b.thresholds) AS t
-              WHERE s.spent >= b.amount * t / 100),
-         fired AS (
-             SELECT budget_id, period_start, per_value, threshold, count(*) AS n
-               FROM llm_cost.notifications WHERE kind IN ('budget_threshold', 'budget_exceeded')
-              GROUP BY 1, 2, 3, 4)
-         SELECT count(*) FROM expected e FULL JOIN fired f
-             ON (e.budget_id, e.period_start, e.threshold) = (f.budget_id, f.period_start, f.threshold)
-            AND e.per_value IS NOT DISTINCT FROM f.per_value
-          WHERE e.budget_id IS NULL OR f.budget_id IS NULL OR f.n <> 1",
-    );
-    assert_eq!(wrong, 0, "alerts do not match the thresholds spend reached");
+    assert_eq!(thresholds_not_fired_exactly_once(c), 0, "alerts do not match the thresholds spend reached");
 }
 
 #[test]

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::TestCluster;
+use common::{thresholds_not_fired_exactly_once, TestCluster};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -75,25 +75,7 @@ fn a_crash_mid_load_loses_no_committed_row_and_no_alert() {
     assert_eq!(missing, 0, "every committed row survived the crash");
     let drift: i64 = c.query_one("SELECT count(*) FROM llm_cost.budget_spend_drift", &[]).unwrap().get(0);
     assert_eq!(drift, 0, "spend equals the ledger after recovery");
-    let wrong: i64 = c
-        .query_one(
-            "WITH expected AS (
-                 SELECT s.budget_id, s.period_start, nullif(s.per_value, '') AS per_value, t AS threshold
-                   FROM llm_cost.budget_spend AS s
-                   JOIN llm_cost.budgets AS b ON b.id = s.budget_id, unnest(b.thresholds) AS t
-                  WHERE s.spent >= b.amount * t / 100),
-             fired AS (
-                 SELECT budget_id, period_start, per_value, threshold, count(*) AS n
-                   FROM llm_cost.notifications WHERE kind IN ('budget_threshold', 'budget_exceeded')
-                  GROUP BY 1, 2, 3, 4)
-             SELECT count(*) FROM expected e FULL JOIN fired f
-                 ON (e.budget_id, e.period_start, e.threshold) = (f.budget_id, f.period_start, f.threshold)
-                AND e.per_value IS NOT DISTINCT FROM f.per_value
-              WHERE e.budget_id IS NULL OR f.budget_id IS NULL OR f.n <> 1",
-            &[],
-        )
-        .unwrap()
-        .get(0);
+    let wrong = thresholds_not_fired_exactly_once(&mut c);
     assert_eq!(wrong, 0, "each threshold reached fired exactly once, none lost, none repeated");
     // and the ledger takes writes again
     c.batch_execute("INSERT INTO llm_cost.usage (provider, model, input_tokens) VALUES ('openai', 'gpt-4o', 10)").unwrap();

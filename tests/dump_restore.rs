@@ -4,32 +4,16 @@
 
 mod common;
 
-use common::{TestCluster, PG_BIN};
+use common::{table_checksums, TestCluster, PG_BIN};
 use std::process::Command;
 
 /// Every table's rows as one checksum; budget_spend without its updated_at
 /// (a restore recomputes it, so its timestamps are new).
 fn contents(c: &mut postgres::Client) -> Vec<(String, i64, String)> {
-    let tables: Vec<String> = c
-        .query("SELECT tablename::text FROM pg_tables WHERE schemaname = 'llm_cost' ORDER BY 1", &[])
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    tables
-        .into_iter()
-        .map(|t| {
-            let rows = if t == "budget_spend" {
-                "SELECT budget_id, period_start, per_value, spent, calls FROM llm_cost.budget_spend".to_string()
-            } else {
-                format!("SELECT * FROM llm_cost.{t}")
-            };
-            let r = c
-                .query_one(&format!("SELECT count(*), coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') FROM ({rows}) AS x"), &[])
-                .unwrap();
-            (t, r.get(0), r.get(1))
-        })
-        .collect()
+    table_checksums(c, |t| {
+        (t == "budget_spend")
+            .then(|| "SELECT budget_id, period_start, per_value, spent, calls FROM llm_cost.budget_spend".to_string())
+    })
 }
 
 fn run(program: &str, args: &[&str]) {

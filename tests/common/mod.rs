@@ -133,3 +133,51 @@ impl Drop for TestCluster {
 pub fn sqlstate(err: &postgres::Error) -> String {
     err.code().map(|c| c.code().to_string()).unwrap_or_else(|| format!("no SQLSTATE: {err}"))
 }
+
+/// How many (budget, period, per value, threshold) are wrong: reached but not
+/// fired, fired but not reached, or fired more than once. 0 when alerts are
+/// exactly once.
+pub fn thresholds_not_fired_exactly_once(c: &mut postgres::Client) -> i64 {
+    c.query_one(
+        "WITH expected AS (
+             SELECT s.budget_id, s.period_start, nullif(s.per_value, '') AS per_value, t AS threshold
+               FROM llm_cost.budget_spend AS s
+               JOIN llm_cost.budgets AS b ON b.id = s.budget_id, unnest(b.thresholds) AS t
+              WHERE s.spent >= b.amount * t / 100),
+         fired AS (
+             SELECT budget_id, period_start, per_value, threshold, count(*) AS n
+               FROM llm_cost.notifications WHERE kind IN ('budget_threshold', 'budget_exceeded')
+              GROUP BY 1, 2, 3, 4)
+         SELECT count(*) FROM expected e FULL JOIN fired f
+             ON (e.budget_id, e.period_start, e.threshold) = (f.budget_id, f.period_start, f.threshold)
+            AND e.per_value IS NOT DISTINCT FROM f.per_value
+          WHERE e.budget_id IS NULL OR f.budget_id IS NULL OR f.n <> 1",
+        &[],
+    )
+    .unwrap()
+    .get(0)
+}
+
+/// Each table of schema llm_cost with its row count and a checksum of its
+/// rows; `rows_of` may replace a table's query (e.g. to leave out a timestamp).
+pub fn table_checksums(c: &mut postgres::Client, rows_of: impl Fn(&str) -> Option<String>) -> Vec<(String, i64, String)> {
+    let tables: Vec<String> = c
+        .query("SELECT tablename::text FROM pg_tables WHERE schemaname = 'llm_cost' ORDER BY 1", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    tables
+        .into_iter()
+        .map(|t| {
+            let rows = rows_of(&t).unwrap_or_else(|| format!("SELECT * FROM llm_cost.{t}"));
+            let r = c
+                .query_one(
+                    &format!("SELECT count(*), coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') FROM ({rows}) AS x"),
+                    &[],
+                )
+                .unwrap();
+            (t, r.get(0), r.get(1))
+        })
+        .collect()
+}

@@ -14,9 +14,11 @@ cargo pgrx package --pg-config "$PG_CONFIG" >/dev/null
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 root=target/release/llm_cost-pg15
 out="target/llm_cost-${version}-pg15-$(uname -m).tar.gz"
-# The package is exactly the extension's three files; check before shipping.
+# The package is the extension's library, control file, install script and
+# an upgrade script from each released version; check before shipping.
+upgrades=$(cd sql && ls llm_cost--*--"${version}".sql 2>/dev/null | sed 's|^|usr/share/postgresql/15/extension/|')
 for f in "usr/lib/postgresql/15/lib/llm_cost.so" "usr/share/postgresql/15/extension/llm_cost.control" \
-         "usr/share/postgresql/15/extension/llm_cost--${version}.sql"; do
+         "usr/share/postgresql/15/extension/llm_cost--${version}.sql" $upgrades; do
   [ -s "$root/$f" ] || { echo "package: missing $f" >&2; exit 1; }
 done
 tar -czf "$out" -C "$root" usr

@@ -57,14 +57,17 @@ CREATE TABLE llm_cost.usage_daily (
 COMMENT ON TABLE llm_cost.usage_daily IS
   'Rolled-up usage per UTC day and provider, model, tenant, project, user, agent and operation (rows up to rollup_state.watermark). Read it through daily_costs, cost_summary and cost_by, which add the rows not yet rolled up.';
 
+-- Per tenant too: row-level security hands each tenant its own histograms.
 CREATE TABLE llm_cost.usage_daily_latency (
-    day       date PRIMARY KEY,
-    histogram bigint[] NOT NULL
+    day       date NOT NULL,
+    tenant_id text,
+    histogram bigint[] NOT NULL,
+    CONSTRAINT usage_daily_latency_key UNIQUE NULLS NOT DISTINCT (day, tenant_id)
 );
 -- Histograms run to thousands of pairs; uncompressed they are read faster.
 ALTER TABLE llm_cost.usage_daily_latency ALTER COLUMN histogram SET STORAGE EXTERNAL;
 COMMENT ON TABLE llm_cost.usage_daily_latency IS
-  'Exact latency histograms (see llm_cost.latency_histogram) per UTC day, for rolled-up rows.';
+  'Exact latency histograms (see llm_cost.latency_histogram) per UTC day and tenant, for rolled-up rows.';
 
 -- The same per UTC hour, so a window's partial days cost hours, not raw rows.
 CREATE TABLE llm_cost.usage_hourly (LIKE llm_cost.usage_daily);
@@ -76,11 +79,13 @@ COMMENT ON TABLE llm_cost.usage_hourly IS
   'Rolled-up usage per UTC hour (its start) and the usage_daily dimensions, for the partial days at a window''s edges.';
 
 CREATE TABLE llm_cost.usage_hourly_latency (
-    hour      timestamptz PRIMARY KEY,
-    histogram bigint[] NOT NULL
+    hour      timestamptz NOT NULL,
+    tenant_id text,
+    histogram bigint[] NOT NULL,
+    CONSTRAINT usage_hourly_latency_key UNIQUE NULLS NOT DISTINCT (hour, tenant_id)
 );
 ALTER TABLE llm_cost.usage_hourly_latency ALTER COLUMN histogram SET STORAGE EXTERNAL;
-COMMENT ON TABLE llm_cost.usage_hourly_latency IS 'Exact latency histograms per UTC hour, for rolled-up rows.';
+COMMENT ON TABLE llm_cost.usage_hourly_latency IS 'Exact latency histograms per UTC hour and tenant, for rolled-up rows.';
 
 ---------------------------------------------------------------------------
 -- Latency histogram aggregates (support functions in src/latency_histogram.rs)
@@ -184,23 +189,24 @@ CREATE FUNCTION llm_cost._rollup_latency_sql(changed text, grain text) RETURNS t
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
     SELECT format($sql$
     WITH changed AS (%1$s), deltas AS (
-        SELECT %2$s AS bucket,
+        SELECT %2$s AS bucket, c.tenant_id,
                llm_cost.latency_histogram(c.latency_ms) FILTER (WHERE c.sign = 1) AS added,
                llm_cost.latency_histogram(c.latency_ms) FILTER (WHERE c.sign = -1) AS removed
           FROM changed AS c
          WHERE c.latency_ms IS NOT NULL
-         GROUP BY 1
+         GROUP BY 1, 2
     )
-    INSERT INTO llm_cost.%3$I AS l (%4$I, histogram)
-    SELECT bucket, llm_cost.latency_histogram_add(added, removed, -1)  -- may hold negative counts
+    INSERT INTO llm_cost.%3$I AS l (%4$I, tenant_id, histogram)
+    SELECT bucket, tenant_id, llm_cost.latency_histogram_add(added, removed, -1)  -- may hold negative counts
       FROM deltas
-     ORDER BY 1
-    ON CONFLICT (%4$I) DO UPDATE
+     ORDER BY 1, 2
+    ON CONFLICT ON CONSTRAINT %5$I DO UPDATE
        SET histogram = llm_cost.latency_histogram_add(l.histogram, excluded.histogram, 1)
     $sql$, changed, llm_cost._rollup_bucket_sql(grain),
-           CASE grain WHEN 'day' THEN 'usage_daily_latency' WHEN 'hour' THEN 'usage_hourly_latency' END, grain)
+           CASE grain WHEN 'day' THEN 'usage_daily_latency' WHEN 'hour' THEN 'usage_hourly_latency' END, grain,
+           CASE grain WHEN 'day' THEN 'usage_daily_latency_key' WHEN 'hour' THEN 'usage_hourly_latency_key' END)
 $fn$;
-COMMENT ON FUNCTION llm_cost._rollup_latency_sql(text, text) IS 'Internal: the statement adding signed usage rows'' latencies to usage_daily_latency.';
+COMMENT ON FUNCTION llm_cost._rollup_latency_sql(text, text) IS 'Internal: the statement adding signed usage rows'' latencies to usage_daily_latency or usage_hourly_latency.';
 
 -- Every id up to the sequence's value is final once the transactions that
 -- were writing usage when we read it have ended: a row's id is drawn while

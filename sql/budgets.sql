@@ -629,12 +629,30 @@ RETURNS TABLE (budget_id bigint, name text, per_value text, period_start timesta
                amount numeric, spent numeric, remaining numeric, headroom_after numeric,
                hard_limit boolean, would_exceed boolean)
 LANGUAGE plpgsql VOLATILE AS $$     -- volatile: it may write this transaction's pending spend first
+DECLARE
+    session_tenant text := llm_cost.current_tenant();
 BEGIN
     PERFORM llm_cost.flush_spend();
     IF estimated_cost IS NULL OR NOT llm_cost.is_valid_amount(estimated_cost) THEN
         RAISE EXCEPTION 'llm_cost.check_spend: estimated_cost must be a finite, non-negative number (got %)',
             coalesce(estimated_cost::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- A call without a tenant is recorded for the session's tenant (the
+    -- column default), so it counts against that tenant's budgets.
+    tenant_id := coalesce(check_spend.tenant_id, session_tenant);
+    -- This runs as the owner, past row-level security: apply the same rule
+    -- here. A non-admin session sees only its own tenant's budgets (and the
+    -- tenant-wide ones that cover it), and none without a tenant.
+    IF NOT llm_cost._sees_all_tenants() THEN
+        IF session_tenant IS NULL THEN
+            RETURN;
+        END IF;
+        IF tenant_id IS DISTINCT FROM session_tenant THEN
+            RAISE EXCEPTION 'llm_cost.check_spend: this session works for tenant %, not %', session_tenant, tenant_id
+                USING ERRCODE = 'insufficient_privilege',
+                      HINT = 'Leave tenant_id out, or SET llm_cost.tenant_id first.';
+        END IF;
     END IF;
     RETURN QUERY
     WITH masks AS (SELECT DISTINCT b.scope_mask FROM llm_cost.budgets AS b WHERE b.enabled),
@@ -663,7 +681,7 @@ BEGIN
      ORDER BY b.amount - coalesce(s.spent, 0) - estimated_cost, b.id;
 END $$;
 COMMENT ON FUNCTION llm_cost.check_spend(numeric, text, text, text, text, text, text, text, timestamptz) IS
-  'The budgets a call with these dimensions would count against, with spent, remaining and the headroom left after estimated_cost; tightest first.';
+  'The budgets a call with these dimensions would count against, with spent, remaining and the headroom left after estimated_cost; tightest first. tenant_id defaults to the session''s llm_cost.tenant_id; a non-admin session may only ask about its own tenant (budgets without a tenant that cover it included).';
 
 CREATE FUNCTION llm_cost.can_spend(estimated_cost numeric DEFAULT 0, tenant_id text DEFAULT NULL,
                                    project_id text DEFAULT NULL, user_id text DEFAULT NULL,

@@ -53,7 +53,7 @@ CREATE TABLE llm_cost.resource_usage (
     cost             numeric CHECK (llm_cost.is_valid_amount(cost)),
     currency         text,
     price_id         bigint,
-    tenant_id        text,
+    tenant_id        text DEFAULT llm_cost.current_tenant(),
     project_id       text,
     user_id          text,
     agent_id         text,

@@ -97,6 +97,29 @@ CREATE TABLE llm_cost.model_aliases (
 COMMENT ON TABLE llm_cost.model_aliases IS
   'Model names that price as another model: (provider, alias) resolves to (target_provider, target_model).';
 
+-- The tenant a session works for: the setting llm_cost.tenant_id, NULL when
+-- unset or empty. Row-level security (sql/tenant_isolation.sql) limits roles
+-- other than the admin to this tenant's rows, and new usage rows take it as
+-- their tenant_id when the INSERT names none.
+CREATE FUNCTION llm_cost.current_tenant() RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN nullif(pg_catalog.current_setting('llm_cost.tenant_id', true), '');
+COMMENT ON FUNCTION llm_cost.current_tenant() IS
+  'The tenant of this session: SET llm_cost.tenant_id = ''acme''. NULL when unset. Non-admin roles see and write only its rows; new usage rows default to it.';
+
+-- Whether this session may see every tenant: its login role is the admin
+-- (or owns the extension, or is a superuser). Used by the SECURITY DEFINER
+-- functions, which cannot rely on row-level security (they run as the owner);
+-- session_user rather than current_user because inside them current_user is
+-- the owner, and a session can always take its login role's rights back.
+CREATE FUNCTION llm_cost._sees_all_tenants() RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN pg_catalog.pg_has_role(session_user, 'llm_cost_admin', 'USAGE')
+    OR pg_catalog.pg_has_role(session_user,
+                              (SELECT n.nspowner FROM pg_catalog.pg_namespace AS n WHERE n.nspname = 'llm_cost'), 'USAGE');
+COMMENT ON FUNCTION llm_cost._sees_all_tenants() IS
+  'Internal: true when the session''s login role is llm_cost_admin, the extension''s owner or a superuser.';
+
 ---------------------------------------------------------------------------
 -- Usage ledger: one row per model call.
 ---------------------------------------------------------------------------
@@ -118,7 +141,7 @@ CREATE TABLE llm_cost.usage (
     latency_ms          integer,
     success             boolean NOT NULL DEFAULT true,
     error_type          text,
-    tenant_id           text,
+    tenant_id           text DEFAULT llm_cost.current_tenant(),
     project_id          text,
     user_id             text,
     agent_id            text,

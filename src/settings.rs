@@ -18,6 +18,9 @@ pub static PRICE_STALE_AFTER: GucSetting<Option<std::ffi::CString>> =
     GucSetting::<Option<std::ffi::CString>>::new(Some(c"30 days"));
 pub static NOTIFY_CHANNEL: GucSetting<Option<std::ffi::CString>> =
     GucSetting::<Option<std::ffi::CString>>::new(Some(c"llm_cost"));
+/// Read in SQL only (llm_cost.current_tenant()); registered so SHOW and
+/// pg_settings describe it.
+pub static TENANT_ID: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
 
 pub fn register() {
     GucRegistry::define_enum_guc(
@@ -41,6 +44,14 @@ pub fn register() {
         c"The pg_notify channel alerts are announced on.",
         c"",
         &NOTIFY_CHANNEL,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"llm_cost.tenant_id",
+        c"The tenant this session works for: roles other than llm_cost_admin see and write only its rows.",
+        c"Unset: such roles see no tenant's rows. New usage rows without a tenant_id take this one.",
+        &TENANT_ID,
         GucContext::Userset,
         GucFlags::default(),
     );

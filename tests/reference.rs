@@ -15,7 +15,7 @@ fn area(name: &str) -> &'static str {
     const AREAS: &[(&str, &[&str])] = &[
         ("pricing", &["llm_cost", "cost_breakdown", "price_usage", "set_price", "import_prices", "litellm_price_rows",
                       "reprice", "prices", "current_prices", "stale_prices", "model_aliases", "provider_aliases",
-                      "models", "catalog_load_count", "is_service_tier", "is_valid_amount", "catalog_changed"]),
+                      "models", "is_service_tier", "is_valid_amount", "catalog_changed"]),
         ("ledger", &["usage", "unpriced_usage", "resource_usage", "resource_prices", "set_resource_price",
                      "execution_costs", "usage_before_insert"]),
         ("budgets", &["budgets", "budget_spend", "budget_spend_drift", "budget_status", "budget_status_at", "can_spend",
@@ -24,6 +24,9 @@ fn area(name: &str) -> &'static str {
                       "budgets_enabled", "forecast", "forecast_spend", "forecast_project", "spend_forecast",
                       "usage_spend_add", "usage_spend_flush"]),
         ("queue", &["notifications", "claim_notifications", "ack_notification", "fail_notification"]),
+        ("trust", &["current_tenant"]),
+        ("operations", &["refresh_rollups", "refresh_rollups_in_batches", "rollup_state", "rollup_watermark",
+                         "catalog_load_count"]),
     ];
     AREAS.iter().find(|(_, names)| names.contains(&name)).map(|(a, _)| *a).unwrap_or("analytics")
 }
@@ -76,6 +79,8 @@ fn render(c: &mut postgres::Client) -> BTreeMap<&'static str, String> {
             comment.unwrap_or_default()
         ));
     }
+    pages.entry("trust").or_default().extend(trust_sections(c));
+    pages.entry("operations").or_default().extend(operations_sections(c));
     pages
         .into_iter()
         .map(|(area, entries)| {
@@ -88,6 +93,92 @@ fn render(c: &mut postgres::Client) -> BTreeMap<&'static str, String> {
             (area, page)
         })
         .collect()
+}
+
+/// One markdown section from a query whose rows are table lines.
+fn section(c: &mut postgres::Client, title: &str, intro: &str, header: &str, rows_sql: &str) -> String {
+    let rows: Vec<String> = c.query(rows_sql, &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    format!("## {title}\n\n{intro}\n\n{header}\n{}\n", rows.join("\n"))
+}
+
+/// Who may do what, which rows each role sees, and what runs as the owner.
+fn trust_sections(c: &mut postgres::Client) -> Vec<String> {
+    vec![
+        section(
+            c,
+            "Table and view privileges",
+            "What each role may do with each table and view (PUBLIC: nothing).",
+            "| relation | llm_cost_writer | llm_cost_reader | llm_cost_admin | PUBLIC |\n|---|---|---|---|---|",
+            "WITH privs(p) AS (VALUES ('SELECT'), ('INSERT'), ('UPDATE'), ('DELETE'), ('TRUNCATE'))
+             SELECT format('| `%s` | %s | %s | %s | %s |', c.relname,
+                           (SELECT coalesce(string_agg(p, ', '), '') FROM privs WHERE has_table_privilege('llm_cost_writer', c.oid, p)),
+                           (SELECT coalesce(string_agg(p, ', '), '') FROM privs WHERE has_table_privilege('llm_cost_reader', c.oid, p)),
+                           (SELECT coalesce(string_agg(p, ', '), '') FROM privs WHERE has_table_privilege('llm_cost_admin', c.oid, p)),
+                           (SELECT coalesce(string_agg(x.privilege_type, ', '), '') FROM aclexplode(c.relacl) AS x WHERE x.grantee = 0))
+               FROM pg_class AS c
+              WHERE c.relnamespace = 'llm_cost'::regnamespace AND c.relkind IN ('r', 'v', 'p')
+              ORDER BY c.relname",
+        ),
+        section(
+            c,
+            "Functions a writer may call",
+            "llm_cost_writer executes only these (a reader executes every function that changes nothing; the admin, all).",
+            "| function |\n|---|",
+            "SELECT format('| `%s` |', p.oid::regprocedure)
+               FROM pg_proc AS p
+              WHERE p.pronamespace = 'llm_cost'::regnamespace AND has_function_privilege('llm_cost_writer', p.oid, 'EXECUTE')
+              ORDER BY 1",
+        ),
+        section(
+            c,
+            "Row-level security",
+            "Policies on tenant data. `llm_cost.current_tenant()` is the session's `SET llm_cost.tenant_id`; without it readers and writers see no rows.",
+            "| table | policy | roles | rows visible (USING) | rows accepted (WITH CHECK) |\n|---|---|---|---|---|",
+            "SELECT format('| `%s` | %s | %s | `%s` | %s |', p.tablename, p.policyname, array_to_string(p.roles, ', '),
+                           regexp_replace(p.qual, '\\s+', ' ', 'g'),
+                           coalesce('`' || regexp_replace(p.with_check, '\\s+', ' ', 'g') || '`', ''))
+               FROM pg_policies AS p WHERE p.schemaname = 'llm_cost' ORDER BY p.tablename, p.policyname",
+        ),
+        section(
+            c,
+            "SECURITY DEFINER functions",
+            "They run as the extension's owner, each with a pinned search_path.",
+            "| function | settings |\n|---|---|",
+            "SELECT format('| `%s` | `%s` |', p.oid::regprocedure, array_to_string(p.proconfig, ', '))
+               FROM pg_proc AS p WHERE p.pronamespace = 'llm_cost'::regnamespace AND p.prosecdef ORDER BY 1",
+        ),
+    ]
+}
+
+/// Settings, what pg_dump carries, and the versions one can update from.
+fn operations_sections(c: &mut postgres::Client) -> Vec<String> {
+    vec![
+        section(
+            c,
+            "Settings",
+            "All `SET`-able per session, role or database.",
+            "| setting | default | description |\n|---|---|---|",
+            "SELECT format('| `%s` | `%s` | %s %s |', name, coalesce(boot_val, ''), short_desc, coalesce(extra_desc, ''))
+               FROM pg_settings WHERE name LIKE 'llm_cost.%' ORDER BY name",
+        ),
+        section(
+            c,
+            "What pg_dump carries",
+            "Extension tables whose rows are user data, dumped with the database (catalog rows filtered out). The rest is derived and rebuilt on restore.",
+            "| table | rows dumped |\n|---|---|",
+            "SELECT format('| `%s` | %s |', x.rel::regclass, coalesce(nullif(x.cond, ''), 'all'))
+               FROM pg_extension AS e, unnest(e.extconfig, e.extcondition) AS x (rel, cond)
+              WHERE e.extname = 'llm_cost' ORDER BY 1",
+        ),
+        section(
+            c,
+            "Versions",
+            "The installed version and the update paths `ALTER EXTENSION llm_cost UPDATE` can take (release procedure: RELEASING.md).",
+            "| from | to | path |\n|---|---|---|",
+            "SELECT format('| %s | %s | %s |', source, target, path)
+               FROM pg_extension_update_paths('llm_cost') WHERE path IS NOT NULL ORDER BY source, target",
+        ),
+    ]
 }
 
 #[test]

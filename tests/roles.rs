@@ -9,7 +9,10 @@ use common::{sqlstate, TestCluster};
 
 fn connect_as(cluster: &TestCluster, db: &str, role: &str) -> postgres::Client {
     let conn = format!("host={} port={} user={role} dbname={db}", cluster.dir.display(), cluster.port);
-    postgres::Client::connect(&conn, postgres::NoTls).unwrap_or_else(|e| panic!("connect as {role}: {e}"))
+    let mut c = postgres::Client::connect(&conn, postgres::NoTls).unwrap_or_else(|e| panic!("connect as {role}: {e}"));
+    // Non-admin roles work for one tenant (row-level security; tests/tenancy.rs).
+    c.batch_execute("SET llm_cost.tenant_id = 'acme'").unwrap();
+    c
 }
 
 fn denied(c: &mut postgres::Client, sql: &str) {
@@ -32,7 +35,7 @@ fn each_role_can_do_its_job_and_nothing_else() {
          CREATE ROLE dashboards LOGIN; GRANT llm_cost_reader TO dashboards;
          CREATE ROLE finops LOGIN; GRANT llm_cost_admin TO finops;
          CREATE ROLE stranger LOGIN;
-         INSERT INTO llm_cost.budgets (name, amount, period, thresholds) VALUES ('global', 0.01, 'month', '{50, 100}');",
+         INSERT INTO llm_cost.budgets (name, amount, period, thresholds, tenant_id) VALUES ('acme small', 0.01, 'month', '{50, 100}', 'acme');",
     )
     .unwrap();
 

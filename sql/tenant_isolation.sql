@@ -1,0 +1,51 @@
+-- Tenant isolation with row-level security. A session names its tenant with
+--   SET llm_cost.tenant_id = 'acme';
+-- and then, for llm_cost_writer and llm_cost_reader (and roles granted them),
+-- every table of tenant data shows and accepts only acme's rows. Without the
+-- setting they see none. Views are security_invoker and the analytics, export
+-- and report functions run as their caller, so they all inherit the same
+-- filter; the few SECURITY DEFINER functions (check_spend) apply it
+-- themselves. llm_cost_admin sees and changes every row; the owner and
+-- superusers bypass row-level security as usual, which is what the
+-- extension's own triggers rely on (they run as the owner).
+--
+-- Rows with no tenant_id belong to no tenant: only the admin sees them.
+-- Prices, aliases, models and rollup_state are not tenant data.
+--
+-- The setting is the application's statement of whom it serves; a role that
+-- may run arbitrary SQL can SET it to any tenant. Give mutually untrusted
+-- tenants separate databases, or separate login roles with policies of your
+-- own on top of these.
+
+-- Tables whose rows carry a tenant_id.
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['usage', 'resource_usage', 'budgets', 'usage_daily', 'usage_hourly',
+                             'usage_daily_latency', 'usage_hourly_latency'] LOOP
+        EXECUTE format('ALTER TABLE llm_cost.%I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('CREATE POLICY admin_all ON llm_cost.%I TO llm_cost_admin USING (true) WITH CHECK (true)', t);
+        EXECUTE format('CREATE POLICY own_tenant ON llm_cost.%I TO llm_cost_reader, llm_cost_writer '
+                       'USING (tenant_id = llm_cost.current_tenant()) '
+                       'WITH CHECK (tenant_id = llm_cost.current_tenant())', t);
+    END LOOP;
+END $$;
+
+-- Tables that belong to a budget: visible with their budget.
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['budget_spend', 'notifications'] LOOP
+        EXECUTE format('ALTER TABLE llm_cost.%I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('CREATE POLICY admin_all ON llm_cost.%I TO llm_cost_admin USING (true) WITH CHECK (true)', t);
+        EXECUTE format('CREATE POLICY own_tenant ON llm_cost.%I TO llm_cost_reader, llm_cost_writer '
+                       'USING (EXISTS (SELECT FROM llm_cost.budgets AS b '
+                       'WHERE b.id = budget_id AND b.tenant_id = llm_cost.current_tenant()))', t);
+    END LOOP;
+END $$;
+
+COMMENT ON POLICY own_tenant ON llm_cost.usage IS
+  'Readers and writers see and insert only the rows of their session''s tenant (SET llm_cost.tenant_id).';
+COMMENT ON POLICY admin_all ON llm_cost.usage IS 'The admin sees and changes every tenant''s rows.';

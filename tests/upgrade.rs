@@ -1,0 +1,212 @@
+//! Upgrades: every released version (sql/releases) is installed, filled with
+//! data, and updated to the current version with ALTER EXTENSION ... UPDATE.
+//! Afterwards the schema must equal a fresh install's, object for object, and
+//! the data must be all there and keep working.
+//!
+//! Needs the current extension installed (`cargo pgrx test` / `install`); the
+//! released install scripts are copied next to it here.
+
+mod common;
+
+use common::{table_checksums, thresholds_not_fired_exactly_once, TestCluster};
+use std::path::Path;
+
+/// The released versions, oldest first, from sql/releases/llm_cost--X.sql.
+fn released_versions() -> Vec<String> {
+    let mut versions: Vec<String> = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("sql/releases"))
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            name.strip_prefix("llm_cost--")?.strip_suffix(".sql").map(str::to_string)
+        })
+        .collect();
+    versions.sort_by_key(|v| v.split('.').map(|p| p.parse::<u32>().unwrap()).collect::<Vec<_>>());
+    versions
+}
+
+/// Puts the released install scripts beside the current one, where
+/// CREATE EXTENSION ... VERSION finds them.
+fn install_released_scripts() {
+    let out = std::process::Command::new(format!("{}/pg_config", common::PG_BIN)).arg("--sharedir").output().unwrap();
+    let extension_dir = Path::new(String::from_utf8(out.stdout).unwrap().trim()).join("extension");
+    for version in released_versions() {
+        let name = format!("llm_cost--{version}.sql");
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("sql/releases").join(&name);
+        std::fs::copy(&source, extension_dir.join(&name)).unwrap_or_else(|e| panic!("copy {name}: {e}"));
+    }
+}
+
+/// Every object of the extension, described so that two databases with the
+/// same schema give the same lines: definitions of functions, views, tables
+/// (columns, defaults, storage), constraints, indexes, triggers, policies,
+/// privileges, comments, the tables pg_dump dumps, and extension membership.
+const SCHEMA_FINGERPRINT: &str = r#"
+WITH ext AS (SELECT oid FROM pg_extension WHERE extname = 'llm_cost'),
+     ns AS (SELECT 'llm_cost'::regnamespace AS oid)
+SELECT line FROM (
+    SELECT 'member ' || pg_describe_object(d.classid, d.objid, d.objsubid) AS line
+      FROM pg_depend AS d, ext WHERE d.refobjid = ext.oid AND d.deptype = 'e'
+    UNION ALL
+    SELECT 'function ' || p.oid::regprocedure || ' ' ||
+           CASE WHEN p.prokind = 'a' THEN (SELECT format('agg %s %s %s %s %s %s', a.aggtransfn, a.aggfinalfn,
+                                                  a.aggcombinefn, a.aggserialfn, a.aggdeserialfn, a.aggtranstype::regtype)
+                                             FROM pg_aggregate AS a WHERE a.aggfnoid = p.oid)
+                ELSE pg_get_functiondef(p.oid) END
+           || ' acl=' || coalesce((SELECT string_agg(x::text, ',' ORDER BY x::text) FROM unnest(p.proacl) AS x), 'default')
+           || ' comment=' || coalesce(obj_description(p.oid, 'pg_proc'), '')
+      FROM pg_proc AS p, ns WHERE p.pronamespace = ns.oid
+    UNION ALL
+    SELECT 'relation ' || c.oid::regclass || ' kind=' || c.relkind::text || ' rls=' || c.relrowsecurity
+           || ' force=' || c.relforcerowsecurity || ' options=' || coalesce(c.reloptions::text, '')
+           || ' acl=' || coalesce((SELECT string_agg(x::text, ',' ORDER BY x::text) FROM unnest(c.relacl) AS x), 'default')
+           || ' comment=' || coalesce(obj_description(c.oid, 'pg_class'), '')
+           || CASE WHEN c.relkind = 'v' THEN ' view=' || pg_get_viewdef(c.oid) ELSE '' END
+      FROM pg_class AS c, ns WHERE c.relnamespace = ns.oid
+    UNION ALL
+    SELECT 'column ' || a.attrelid::regclass || ' #' || row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum)
+           || ' ' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || ' notnull=' || a.attnotnull
+           || ' storage=' || a.attstorage::text || ' identity=' || a.attidentity::text || ' generated=' || a.attgenerated::text
+           || ' default=' || coalesce(pg_get_expr(ad.adbin, ad.adrelid), '')
+           || ' comment=' || coalesce(col_description(a.attrelid, a.attnum), '')
+      FROM pg_attribute AS a
+      JOIN pg_class AS c ON c.oid = a.attrelid
+      JOIN ns ON c.relnamespace = ns.oid
+      LEFT JOIN pg_attrdef AS ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+     WHERE a.attnum > 0 AND NOT a.attisdropped
+    UNION ALL
+    SELECT 'constraint ' || co.conrelid::regclass || ' ' || co.conname || ' ' || pg_get_constraintdef(co.oid)
+      FROM pg_constraint AS co, ns WHERE co.connamespace = ns.oid
+    UNION ALL
+    SELECT 'index ' || pg_get_indexdef(i.indexrelid)
+      FROM pg_index AS i JOIN pg_class AS c ON c.oid = i.indrelid, ns WHERE c.relnamespace = ns.oid
+    UNION ALL
+    SELECT 'trigger ' || pg_get_triggerdef(t.oid) || ' enabled=' || t.tgenabled::text
+      FROM pg_trigger AS t JOIN pg_class AS c ON c.oid = t.tgrelid, ns
+     WHERE c.relnamespace = ns.oid AND NOT t.tgisinternal
+    UNION ALL
+    SELECT format('policy %s.%s %s %s roles=%s using=%s check=%s', p.tablename, p.policyname, p.permissive, p.cmd,
+                  p.roles, p.qual, p.with_check)
+      FROM pg_policies AS p WHERE p.schemaname = 'llm_cost'
+    UNION ALL
+    SELECT 'dumped ' || x.rel::regclass || ' where=' || coalesce(x.cond, '')
+      FROM pg_extension AS e, unnest(e.extconfig, e.extcondition) AS x (rel, cond) WHERE e.extname = 'llm_cost'
+    UNION ALL
+    SELECT 'schema acl=' || coalesce((SELECT string_agg(x::text, ',' ORDER BY x::text) FROM unnest(n.nspacl) AS x), 'default')
+      FROM pg_namespace AS n, ns WHERE n.oid = ns.oid
+) AS everything
+ORDER BY line
+"#;
+
+fn schema_fingerprint(c: &mut postgres::Client) -> Vec<String> {
+    c.query(SCHEMA_FINGERPRINT, &[]).unwrap().iter().map(|r| r.get(0)).collect()
+}
+
+/// Lines only in `a` and only in `b`.
+fn differences(a: &[String], b: &[String]) -> (Vec<String>, Vec<String>) {
+    let only_a = a.iter().filter(|l| !b.contains(l)).cloned().collect();
+    let only_b = b.iter().filter(|l| !a.contains(l)).cloned().collect();
+    (only_a, only_b)
+}
+
+/// What a team's database holds after some use: two tenants, custom prices,
+/// budgets (global, per tenant, per user) past thresholds, compute, rolled-up
+/// and not-yet-rolled-up calls with latencies, and a queue in every state.
+const FILL: &str = r#"
+SELECT llm_cost.set_price('acme-ai', 'house-model', 1.5, 6, valid_from => '2026-01-01');
+INSERT INTO llm_cost.budgets (name, amount, period, tenant_id, per, thresholds, hard_limit, timezone)
+VALUES ('company', 50, 'month', NULL, NULL, '{50,100}', false, 'UTC'),
+       ('acme', 5, 'month', 'acme', NULL, '{50,80,100}', true, 'Europe/Berlin'),
+       ('globex per user', 1, 'day', 'globex', 'user_id', '{50}', false, 'UTC');
+INSERT INTO llm_cost.usage (occurred_at, provider, model, input_tokens, output_tokens, latency_ms, tenant_id, user_id)
+SELECT now() - (g || ' minutes')::interval, CASE WHEN g % 3 = 0 THEN 'acme-ai' ELSE 'openai' END,
+       CASE WHEN g % 3 = 0 THEN 'house-model' ELSE 'gpt-4o' END,
+       1000 + g * 10, 100 + g, 50 + (g * 37) % 900,
+       CASE WHEN g % 2 = 0 THEN 'acme' ELSE 'globex' END, 'u' || (g % 7)
+  FROM generate_series(1, 600) AS g;
+SELECT llm_cost.set_resource_price('cpu', 'core-hour', 0.05, '2026-01-01');
+INSERT INTO llm_cost.resource_usage (resource_type, quantity, tenant_id) VALUES ('cpu', 2, 'acme');
+SELECT llm_cost.refresh_rollups();
+INSERT INTO llm_cost.usage (provider, model, input_tokens, output_tokens, latency_ms, tenant_id, user_id)
+SELECT 'openai', 'gpt-4o-mini', 5000, 500, 80 + g, 'globex', 'u1' FROM generate_series(1, 40) AS g;
+SELECT llm_cost.ack_notification(min(id)) FROM llm_cost.notifications;
+SELECT count(*) FROM llm_cost.claim_notifications(1, '1 hour');
+"#;
+
+/// Every table but the latency rollups (rebuilt per tenant by 0.1.0 -> 0.2.0;
+/// checked by what they answer instead) and budget_spend's timestamps.
+fn contents(c: &mut postgres::Client) -> Vec<(String, i64, String)> {
+    table_checksums(c, |t| match t {
+        "budget_spend" => Some("SELECT budget_id, period_start, per_value, spent, calls FROM llm_cost.budget_spend".into()),
+        "usage_daily_latency" | "usage_hourly_latency" => Some("SELECT 1 WHERE false".into()),
+        _ => None,
+    })
+}
+
+#[test]
+fn every_released_version_updates_to_the_current_schema_keeping_its_data() {
+    install_released_scripts();
+    let cluster = TestCluster::start("upgrade", &[]);
+    let mut fresh = cluster.database_with_extension("fresh");
+    let current: String = fresh.query_one("SELECT extversion FROM pg_extension WHERE extname = 'llm_cost'", &[]).unwrap().get(0);
+    let expected = schema_fingerprint(&mut fresh);
+    assert!(expected.len() > 500, "the fingerprint covers the schema ({} lines)", expected.len());
+
+    let versions = released_versions();
+    assert!(!versions.is_empty(), "sql/releases holds the released versions");
+    for version in versions.iter().filter(|v| **v != current) {
+        let db = format!("from_{}", version.replace('.', "_"));
+        let mut admin = cluster.connect("postgres");
+        admin.batch_execute(&format!("CREATE DATABASE {db}")).unwrap();
+        let mut c = cluster.connect(&db);
+        c.batch_execute(&format!("CREATE EXTENSION llm_cost VERSION '{version}'")).unwrap();
+        c.batch_execute(FILL).unwrap();
+        let before = contents(&mut c);
+        let p95_by_tenant = "SELECT tenant_id, percentile_disc(0.95) WITHIN GROUP (ORDER BY latency_ms)
+                               FROM llm_cost.usage GROUP BY 1 ORDER BY 1";
+        let raw_p95: Vec<(String, i32)> = c.query(p95_by_tenant, &[]).unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
+
+        c.batch_execute("ALTER EXTENSION llm_cost UPDATE").unwrap_or_else(|e| panic!("update from {version}: {e}"));
+        let now: String = c.query_one("SELECT extversion FROM pg_extension WHERE extname = 'llm_cost'", &[]).unwrap().get(0);
+        assert_eq!(now, current, "updated from {version}");
+
+        let (missing, extra) = differences(&expected, &schema_fingerprint(&mut c));
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "{version} updated differs from a fresh {current} install.\nonly in fresh:\n{}\nonly in updated:\n{}",
+            missing.join("\n"),
+            extra.join("\n")
+        );
+        assert_eq!(before, contents(&mut c), "data of {version} changed by the update");
+
+        // The rollups answer as before, per tenant too (p95 from the rebuilt histograms).
+        for (tenant, p95) in raw_p95 {
+            c.batch_execute(&format!("SET llm_cost.tenant_id = '{tenant}'; SET ROLE llm_cost_reader")).unwrap();
+            let from_rollups: i32 = c
+                .query_one("SELECT p95_latency_ms FROM llm_cost.cost_summary(now() - interval '2 days', now() + interval '1 hour')", &[])
+                .unwrap()
+                .get(0);
+            c.batch_execute("RESET ROLE; RESET llm_cost.tenant_id").unwrap();
+            assert_eq!(from_rollups, p95, "p95 of tenant {tenant} after the update");
+        }
+        let drift: i64 = c.query_one("SELECT count(*) FROM llm_cost.budget_spend_drift", &[]).unwrap().get(0);
+        assert_eq!(drift, 0, "budget spend equals the ledger after the update");
+
+        // And it keeps working: new usage is priced, counted and alerts once.
+        c.batch_execute(
+            "INSERT INTO llm_cost.usage (provider, model, input_tokens, output_tokens, tenant_id, user_id)
+             SELECT 'openai', 'gpt-4o', 400000, 40000, 'acme', 'u2' FROM generate_series(1, 10);
+             SELECT llm_cost.refresh_rollups();",
+        )
+        .unwrap();
+        let unpriced: i64 = c.query_one("SELECT count(*) FROM llm_cost.usage WHERE cost IS NULL", &[]).unwrap().get(0);
+        assert_eq!(unpriced, 0);
+        let drift: i64 = c.query_one("SELECT count(*) FROM llm_cost.budget_spend_drift", &[]).unwrap().get(0);
+        assert_eq!(drift, 0, "budget spend equals the ledger after new inserts");
+        assert_eq!(thresholds_not_fired_exactly_once(&mut c), 0, "every threshold reached fired exactly once");
+        let acme_exceeded: bool = c
+            .query_one("SELECT NOT llm_cost.can_spend(0.01, tenant_id => 'acme')", &[])
+            .unwrap()
+            .get(0);
+        assert!(acme_exceeded, "acme's hard limit is over after the new usage");
+    }
+}

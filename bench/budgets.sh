@@ -50,9 +50,26 @@ compare_inserts "single-row INSERT, 8 clients, disjoint budgets (own tenant, per
 budgets_reset "INSERT INTO llm_cost.budgets (name, amount, period) VALUES ('global', 1000000, 'month')"
 compare_inserts "single-row INSERT, 8 clients, all on one shared budget" \
   "$CLUSTER_DIR/b_rows.sql" "$CLUSTER_DIR/p_rows.sql" 8
+
+# Row-level security costs a writer one policy check per row: the same
+# inserts (one tenant) as a tenant's writer role vs as the owner, who
+# bypasses it; the same 3 budgets.
+psql -q -X -v ON_ERROR_STOP=1 -d postgres -c "DO \$\$ BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bench_app') THEN CREATE ROLE bench_app LOGIN; END IF;
+  END \$\$; GRANT llm_cost_writer TO bench_app" >/dev/null
+insert_script p_tenant llm_cost.usage "'t1'" "'u' || :u"
+budgets_reset "INSERT INTO llm_cost.budgets (name, amount, period) VALUES ('global', 1000000, 'month');
+               $TENANT_BUDGETS;
+               INSERT INTO llm_cost.budgets (name, amount, period, per) VALUES ('every user', 100, 'day', 'user_id')"
+owner=0 writer=0
+for _ in $(seq "$ROUNDS"); do
+  r=$(pgbench_tps "$CLUSTER_DIR/p_tenant.sql" 1); [ "$r" -gt "$owner" ] && owner=$r
+  r=$(PGUSER=bench_app PGOPTIONS="-c llm_cost.tenant_id=t1" pgbench_tps "$CLUSTER_DIR/p_tenant.sql" 1); [ "$r" -gt "$writer" ] && writer=$r
+done
 echo
 echo "| workload | baseline rows/s | rows/s | ratio |"
 echo "|---|---:|---:|---:|"
+echo "| single-row INSERT, 1 client: tenant writer role under row-level security vs the owner | $owner | $writer | $(ratio "$writer" "$owner") |"
 # 100k budgets vs 1: the same inserts, random users among 100k
 budgets_reset "INSERT INTO llm_cost.budgets (name, amount, period) VALUES ('global', 1000000, 'month')"
 one=0; for _ in $(seq "$ROUNDS"); do r=$(pgbench_tps "$CLUSTER_DIR/p_many.sql" 1); [ "$r" -gt "$one" ] && one=$r; done

@@ -4,6 +4,7 @@
 #   - PostgreSQL 15 server + headers (PGXS, pg_regress), libclang (bindgen), sudo
 #   - chromium (headless: the HTML report test renders the report and screenshots it)
 #   - cargo-pgrx 0.18.0, registered against the system PostgreSQL 15
+#   - the client recipes' Python venv (psycopg, litellm) and node_modules (pg)
 set -euo pipefail
 
 PG_MAJOR=15
@@ -45,6 +46,10 @@ else
   log "cargo pgrx init --pg${PG_MAJOR} ${PG_CONFIG}"
   cargo pgrx init --pg${PG_MAJOR} "${PG_CONFIG}"
 fi
+
+# The client recipes' Python venv and node_modules (recipes/setup.sh skips
+# what is already there).
+bash "$(dirname "$0")/../recipes/setup.sh"
 
 # The system cluster started by the Debian package is not used; tests and the
 # demo start throwaway clusters of their own.

@@ -19,3 +19,7 @@ mkdir -p "$PGTEST_DIR"
 chown postgres:postgres "$PGTEST_DIR" 2>/dev/null || true
 cargo pgrx test pg15 --runas postgres --pgdata "$PGTEST_DIR/data"
 
+# The client recipes (Python psycopg, Node pg, the LiteLLM callback) against a
+# throwaway server with the extension cargo pgrx test just installed.
+echo "== client recipes (recipes/test.sh)"
+bash recipes/test.sh

@@ -19,6 +19,11 @@ mkdir -p "$PGTEST_DIR"
 chown postgres:postgres "$PGTEST_DIR" 2>/dev/null || true
 cargo pgrx test pg15 --runas postgres --pgdata "$PGTEST_DIR/data"
 
+# The reference alert listener (a separate crate of the workspace) end to end:
+# a real server, its binary as a child process, loopback HTTP and SMTP sinks.
+echo "== llm-cost-notify (cargo test -p llm-cost-notify)"
+cargo test -p llm-cost-notify
+
 # The client recipes (Python psycopg, Node pg, the LiteLLM callback) against a
 # throwaway server with the extension cargo pgrx test just installed.
 echo "== client recipes (recipes/test.sh)"

@@ -292,6 +292,9 @@ DECLARE
     changed text := 'SELECT -1 AS sign, o.* FROM old_rows AS o WHERE o.id <= $2'
                     || CASE WHEN TG_OP = 'UPDATE' THEN ' UNION ALL SELECT 1, n.* FROM new_rows AS n WHERE n.id <= $2' ELSE '' END;
 BEGIN
+    IF TG_OP = 'DELETE' AND llm_cost._retiring() THEN
+        RETURN NULL;                    -- retire_usage: the rows stay in the rollups
+    END IF;
     -- FOR SHARE: a refresh in progress (it holds the row) finishes first.
     SELECT watermark INTO mark FROM llm_cost.rollup_state FOR SHARE;
     IF mark IS NULL THEN

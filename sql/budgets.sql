@@ -212,6 +212,21 @@ COMMENT ON TABLE llm_cost.budget_spend IS
   'Exact running spend per budget, period and per value, maintained in the same transaction as the usage it comes from.';
 COMMENT ON COLUMN llm_cost.budget_spend.per_value IS 'The value of the budget''s per dimension; '''' for budgets without per.';
 
+-- The spend of usage rows retired by llm_cost.retire_usage (the rows are gone,
+-- their spend stays in budget_spend). User data: dumped, and added back to
+-- budget_spend when restored; ledger_spend counts it, so rebuilds and
+-- budget_spend_drift stay exact.
+CREATE TABLE llm_cost.retired_spend (
+    budget_id    bigint NOT NULL REFERENCES llm_cost.budgets (id) ON DELETE CASCADE,
+    period_start timestamptz NOT NULL,
+    per_value    text NOT NULL DEFAULT '',
+    spent        numeric NOT NULL DEFAULT 0,
+    calls        bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (budget_id, period_start, per_value)
+);
+COMMENT ON TABLE llm_cost.retired_spend IS
+  'Spend of usage rows removed by retire_usage, per budget, period and per value: still counted in budget_spend, ledger_spend and budget_spend_drift.';
+
 ---------------------------------------------------------------------------
 -- Notification queue
 ---------------------------------------------------------------------------
@@ -298,10 +313,48 @@ COMMENT ON FUNCTION llm_cost._queue_budget_alert(bigint, timestamptz, text, nume
 -- Folding usage into budget spend
 ---------------------------------------------------------------------------
 
+-- The spend deltas of usage rows per matching budget, period and per value.
+-- Rows: (occurred_at, delta, calls, source, the dimensions) as parallel arrays,
+-- so callers pass a transition table in one call and the query keeps a
+-- cached plan. A SQL function of one SELECT: inlined where it is used.
+CREATE FUNCTION llm_cost._spend_deltas(
+    occurred_at timestamptz[], delta numeric[], calls integer[], source text[],
+    tenant_id text[], project_id text[], user_id text[], agent_id text[], session_id text[],
+    execution_id text[], operation text[], provider text[], model text[])
+RETURNS TABLE (budget_id bigint, period_start timestamptz, per_value text, spend numeric, call_count bigint)
+LANGUAGE sql STABLE AS $$
+    WITH d AS (
+        SELECT * FROM unnest(occurred_at, delta, calls, source, tenant_id, project_id, user_id, agent_id,
+                             session_id, execution_id, operation, provider, model)
+                   AS d (occurred_at, delta, calls, source, tenant_id, project_id, user_id, agent_id,
+                         session_id, execution_id, operation, provider, model)
+    ), masks AS (
+        SELECT DISTINCT b.scope_mask FROM llm_cost.budgets AS b WHERE b.enabled
+    ), hits AS (
+        SELECT b.id AS budget_id,
+               llm_cost.period_start(b.period, b.timezone, d.occurred_at) AS period_start,
+               llm_cost.per_value(b.per, d.tenant_id, d.project_id, d.user_id, d.agent_id, d.session_id,
+                                  d.execution_id, d.operation, d.provider, d.model) AS per_value,
+               d.delta, d.calls
+          FROM d
+         CROSS JOIN masks AS m
+          JOIN llm_cost.budgets AS b
+            ON b.enabled AND b.scope_mask = m.scope_mask
+           AND b.scope_key = llm_cost.scope_key(m.scope_mask, d.tenant_id, d.project_id, d.user_id,
+                                                d.agent_id, d.session_id, d.provider, d.model)
+         WHERE b.includes IN ('all', d.source)
+    )
+    SELECT h.budget_id, h.period_start, h.per_value, sum(h.delta), sum(h.calls)
+      FROM hits AS h
+     WHERE h.per_value IS NOT NULL          -- a per budget skips rows without that dimension
+     GROUP BY h.budget_id, h.period_start, h.per_value
+$$;
+COMMENT ON FUNCTION llm_cost._spend_deltas(timestamptz[], numeric[], integer[], text[], text[], text[], text[], text[], text[], text[], text[], text[], text[]) IS
+  'Internal: usage rows'' spend per matching enabled budget, period and per value.';
+
 -- Applies one statement's spend deltas to every matching budget and queues the
--- thresholds crossed. `deltas` rows: (occurred_at, delta, calls, source, the
--- dimensions). Called by the statement triggers below with their transition
--- tables as a jsonb-free record set via a temp-free CTE (see the triggers).
+-- thresholds crossed. Called by the statement triggers below with their
+-- transition tables as arrays (see _spend_deltas).
 CREATE FUNCTION llm_cost._fold_spend(
     occurred_at timestamptz[], delta numeric[], calls integer[], source text[],
     tenant_id text[], project_id text[], user_id text[], agent_id text[], session_id text[],
@@ -313,34 +366,12 @@ DECLARE
 BEGIN
     PERFORM llm_cost.flush_spend();     -- earlier inserts first: thresholds cross in order
     FOR c IN
-        WITH d AS (
-            SELECT * FROM unnest(occurred_at, delta, calls, source, tenant_id, project_id, user_id, agent_id,
-                                 session_id, execution_id, operation, provider, model)
-                       AS d (occurred_at, delta, calls, source, tenant_id, project_id, user_id, agent_id,
-                             session_id, execution_id, operation, provider, model)
-        ), masks AS (
-            SELECT DISTINCT b.scope_mask FROM llm_cost.budgets AS b WHERE b.enabled
-        ), hits AS (
-            SELECT b.id AS budget_id,
-                   llm_cost.period_start(b.period, b.timezone, d.occurred_at) AS period_start,
-                   llm_cost.per_value(b.per, d.tenant_id, d.project_id, d.user_id, d.agent_id, d.session_id,
-                                      d.execution_id, d.operation, d.provider, d.model) AS per_value,
-                   d.delta, d.calls
-              FROM d
-             CROSS JOIN masks AS m
-              JOIN llm_cost.budgets AS b
-                ON b.enabled AND b.scope_mask = m.scope_mask
-               AND b.scope_key = llm_cost.scope_key(m.scope_mask, d.tenant_id, d.project_id, d.user_id,
-                                                    d.agent_id, d.session_id, d.provider, d.model)
-             WHERE b.includes IN ('all', d.source)
-        ), agg AS (
-            SELECT h.budget_id, h.period_start, h.per_value, sum(h.delta) AS delta, sum(h.calls) AS calls
-              FROM hits AS h
-             WHERE h.per_value IS NOT NULL          -- a per budget skips rows without that dimension
-             GROUP BY h.budget_id, h.period_start, h.per_value
+        WITH agg AS (
+            SELECT * FROM llm_cost._spend_deltas(occurred_at, delta, calls, source, tenant_id, project_id, user_id,
+                                                 agent_id, session_id, execution_id, operation, provider, model)
         ), upserted AS (
             INSERT INTO llm_cost.budget_spend AS s (budget_id, period_start, per_value, spent, calls)
-            SELECT a.budget_id, a.period_start, a.per_value, a.delta, a.calls
+            SELECT a.budget_id, a.period_start, a.per_value, a.spend, a.call_count
               FROM agg AS a
              -- one lock order for every writer: concurrent statements cannot deadlock on spend rows
              ORDER BY a.budget_id, a.period_start, a.per_value
@@ -354,8 +385,8 @@ BEGIN
           JOIN agg AS a USING (budget_id, period_start, per_value)
           JOIN llm_cost.budgets AS b ON b.id = u.budget_id
          CROSS JOIN LATERAL unnest(b.thresholds) AS t (threshold)
-         WHERE a.delta > 0
-           AND u.spent - a.delta < b.amount * t.threshold / 100
+         WHERE a.spend > 0
+           AND u.spent - a.spend < b.amount * t.threshold / 100
            AND u.spent >= b.amount * t.threshold / 100
          ORDER BY u.budget_id, u.period_start, u.per_value, t.threshold
     LOOP
@@ -368,10 +399,16 @@ COMMENT ON FUNCTION llm_cost._fold_spend(timestamptz[], numeric[], integer[], te
 -- The statement triggers: each passes its transition table to _fold_spend as
 -- arrays, so the big query in _fold_spend keeps a cached plan instead of being
 -- planned again for every statement.
+-- True while llm_cost.retire_usage deletes rows whose spend and rollups stay.
+CREATE FUNCTION llm_cost._retiring() RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN coalesce(pg_catalog.current_setting('llm_cost._retiring', true), '') = 'on';
+COMMENT ON FUNCTION llm_cost._retiring() IS 'Internal: true inside llm_cost.retire_usage (its deletes keep spend and rollups).';
+
 CREATE FUNCTION llm_cost._usage_spend_deleted() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF EXISTS (SELECT FROM llm_cost.budgets WHERE enabled) THEN
+    IF EXISTS (SELECT FROM llm_cost.budgets WHERE enabled) AND NOT llm_cost._retiring() THEN
         PERFORM llm_cost._fold_spend(array_agg(occurred_at), array_agg(-coalesce(cost, 0)), array_agg(-1), array_agg('llm'::text),
                                      array_agg(tenant_id), array_agg(project_id), array_agg(user_id), array_agg(agent_id),
                                      array_agg(session_id), array_agg(execution_id), array_agg(operation),
@@ -446,7 +483,11 @@ CREATE FUNCTION llm_cost._ledger_truncated() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM llm_cost.flush_spend();     -- pending spend of rows now gone must not land later
-    IF EXISTS (SELECT FROM llm_cost.usage) OR EXISTS (SELECT FROM llm_cost.resource_usage) THEN
+    IF TG_TABLE_NAME = 'usage' THEN
+        DELETE FROM llm_cost.retired_spend;      -- an emptied ledger has no retired rows either
+    END IF;
+    IF EXISTS (SELECT FROM llm_cost.usage) OR EXISTS (SELECT FROM llm_cost.resource_usage)
+       OR EXISTS (SELECT FROM llm_cost.retired_spend) THEN
         PERFORM llm_cost.rebuild_budget_spend(id) FROM llm_cost.budgets;
     ELSE
         DELETE FROM llm_cost.budget_spend;       -- nothing left to count
@@ -509,38 +550,46 @@ CREATE TRIGGER resource_spend_updated AFTER UPDATE ON llm_cost.resource_usage
 CREATE FUNCTION llm_cost.ledger_spend(budget_id bigint)
 RETURNS TABLE (period_start timestamptz, per_value text, spent numeric, calls bigint)
 LANGUAGE sql STABLE AS $$
-    SELECT llm_cost.period_start(b.period, b.timezone, x.occurred_at), x.per_value, sum(x.cost), sum(x.calls)
-      FROM llm_cost.budgets AS b,
-           LATERAL (
-            SELECT u.occurred_at, coalesce(u.cost, 0) AS cost, 1 AS calls,
-                   llm_cost.per_value(b.per, u.tenant_id, u.project_id, u.user_id, u.agent_id, u.session_id,
-                                      u.execution_id, u.operation, u.provider, u.model) AS per_value
-              FROM llm_cost.usage AS u
-             WHERE b.includes IN ('all', 'llm')
-               AND (b.tenant_id IS NULL OR u.tenant_id = b.tenant_id)
-               AND (b.project_id IS NULL OR u.project_id = b.project_id)
-               AND (b.user_id IS NULL OR u.user_id = b.user_id)
-               AND (b.agent_id IS NULL OR u.agent_id = b.agent_id)
-               AND (b.session_id IS NULL OR u.session_id = b.session_id)
-               AND (b.provider IS NULL OR lower(u.provider) = b.provider)
-               AND (b.model IS NULL OR u.model = b.model)
-            UNION ALL
-            SELECT r.occurred_at, coalesce(r.cost, 0), 0,
-                   llm_cost.per_value(b.per, r.tenant_id, r.project_id, r.user_id, r.agent_id, r.session_id,
-                                      r.execution_id, r.operation, NULL, NULL)
-              FROM llm_cost.resource_usage AS r
-             WHERE b.includes IN ('all', 'compute') AND b.provider IS NULL AND b.model IS NULL
-               AND b.per IS DISTINCT FROM 'provider' AND b.per IS DISTINCT FROM 'model'
-               AND (b.tenant_id IS NULL OR r.tenant_id = b.tenant_id)
-               AND (b.project_id IS NULL OR r.project_id = b.project_id)
-               AND (b.user_id IS NULL OR r.user_id = b.user_id)
-               AND (b.agent_id IS NULL OR r.agent_id = b.agent_id)
-               AND (b.session_id IS NULL OR r.session_id = b.session_id)) AS x
-     WHERE b.id = ledger_spend.budget_id AND x.per_value IS NOT NULL
+    SELECT t.period_start, t.per_value, sum(t.spent), sum(t.calls)::bigint
+      FROM (   -- the ledger's rows, then the retired rows' spend
+        SELECT llm_cost.period_start(b.period, b.timezone, x.occurred_at) AS period_start, x.per_value,
+               sum(x.cost) AS spent, sum(x.calls) AS calls
+          FROM llm_cost.budgets AS b,
+               LATERAL (
+                SELECT u.occurred_at, coalesce(u.cost, 0) AS cost, 1 AS calls,
+                       llm_cost.per_value(b.per, u.tenant_id, u.project_id, u.user_id, u.agent_id, u.session_id,
+                                          u.execution_id, u.operation, u.provider, u.model) AS per_value
+                  FROM llm_cost.usage AS u
+                 WHERE b.includes IN ('all', 'llm')
+                   AND (b.tenant_id IS NULL OR u.tenant_id = b.tenant_id)
+                   AND (b.project_id IS NULL OR u.project_id = b.project_id)
+                   AND (b.user_id IS NULL OR u.user_id = b.user_id)
+                   AND (b.agent_id IS NULL OR u.agent_id = b.agent_id)
+                   AND (b.session_id IS NULL OR u.session_id = b.session_id)
+                   AND (b.provider IS NULL OR lower(u.provider) = b.provider)
+                   AND (b.model IS NULL OR u.model = b.model)
+                UNION ALL
+                SELECT r.occurred_at, coalesce(r.cost, 0), 0,
+                       llm_cost.per_value(b.per, r.tenant_id, r.project_id, r.user_id, r.agent_id, r.session_id,
+                                          r.execution_id, r.operation, NULL, NULL)
+                  FROM llm_cost.resource_usage AS r
+                 WHERE b.includes IN ('all', 'compute') AND b.provider IS NULL AND b.model IS NULL
+                   AND b.per IS DISTINCT FROM 'provider' AND b.per IS DISTINCT FROM 'model'
+                   AND (b.tenant_id IS NULL OR r.tenant_id = b.tenant_id)
+                   AND (b.project_id IS NULL OR r.project_id = b.project_id)
+                   AND (b.user_id IS NULL OR r.user_id = b.user_id)
+                   AND (b.agent_id IS NULL OR r.agent_id = b.agent_id)
+                   AND (b.session_id IS NULL OR r.session_id = b.session_id)) AS x
+         WHERE b.id = ledger_spend.budget_id AND x.per_value IS NOT NULL
+         GROUP BY 1, 2
+        UNION ALL
+        SELECT r.period_start, r.per_value, r.spent, r.calls
+          FROM llm_cost.retired_spend AS r
+         WHERE r.budget_id = ledger_spend.budget_id) AS t
      GROUP BY 1, 2
 $$;
 COMMENT ON FUNCTION llm_cost.ledger_spend(bigint) IS
-  'A budget''s spend per period and per value summed from the ledger (a full scan of its rows); what llm_cost.budget_spend must always equal.';
+  'A budget''s spend per period and per value summed from the ledger (a full scan of its rows) plus the spend of retired rows (retired_spend); what llm_cost.budget_spend must always equal.';
 
 -- Budgets whose running totals differ from the ledger: empty unless something
 -- bypassed the triggers (e.g. session_replication_role = replica).
@@ -702,6 +751,7 @@ COMMENT ON FUNCTION llm_cost.can_spend(numeric, text, text, text, text, text, te
 
 SELECT pg_catalog.pg_extension_config_dump('llm_cost.budgets', '');
 SELECT pg_catalog.pg_extension_config_dump('llm_cost.budgets_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('llm_cost.retired_spend', '');
 -- budget_spend is not dumped: it is derived from the ledger, and a restore
 -- recomputes it (the ledger's rows pass through the spend triggers, and new
 -- budgets rebuild theirs). Dumping it too would count every row twice.

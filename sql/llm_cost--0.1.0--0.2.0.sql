@@ -1,4 +1,4 @@
--- llm_cost 0.1.0 -> 0.2.0: tenant isolation.
+-- llm_cost 0.1.0 -> 0.2.0: tenant isolation and retention.
 -- Edited with the schema until 0.2.0 is released, frozen from then on (RELEASING.md).
 -- tests/upgrade.rs checks that 0.1.0 plus this script equals a fresh 0.2.0
 -- install, object for object, and that the data survives.
@@ -168,33 +168,334 @@ COMMENT ON FUNCTION llm_cost.check_spend(numeric, text, text, text, text, text, 
 ALTER FUNCTION llm_cost.check_spend(numeric, text, text, text, text, text, text, text, timestamptz)
     SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
--- Row-level security (as in sql/tenant_isolation.sql).
--- Tables whose rows carry a tenant_id.
-DO $$
+-- Retention (as in sql/budgets.sql, sql/analytics.sql and sql/retention.sql):
+-- retire_usage, the retired spend it keeps, and the trigger changes it needs.
+-- The spend of usage rows retired by llm_cost.retire_usage (the rows are gone,
+-- their spend stays in budget_spend). User data: dumped, and added back to
+-- budget_spend when restored; ledger_spend counts it, so rebuilds and
+-- budget_spend_drift stay exact.
+CREATE TABLE llm_cost.retired_spend (
+    budget_id    bigint NOT NULL REFERENCES llm_cost.budgets (id) ON DELETE CASCADE,
+    period_start timestamptz NOT NULL,
+    per_value    text NOT NULL DEFAULT '',
+    spent        numeric NOT NULL DEFAULT 0,
+    calls        bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (budget_id, period_start, per_value)
+);
+COMMENT ON TABLE llm_cost.retired_spend IS
+  'Spend of usage rows removed by retire_usage, per budget, period and per value: still counted in budget_spend, ledger_spend and budget_spend_drift.';
+SELECT pg_catalog.pg_extension_config_dump('llm_cost.retired_spend', '');
+
+-- The spend deltas of usage rows per matching budget, period and per value.
+-- Rows: (occurred_at, delta, calls, source, the dimensions) as parallel arrays,
+-- so callers pass a transition table in one call and the query keeps a
+-- cached plan. A SQL function of one SELECT: inlined where it is used.
+CREATE FUNCTION llm_cost._spend_deltas(
+    occurred_at timestamptz[], delta numeric[], calls integer[], source text[],
+    tenant_id text[], project_id text[], user_id text[], agent_id text[], session_id text[],
+    execution_id text[], operation text[], provider text[], model text[])
+RETURNS TABLE (budget_id bigint, period_start timestamptz, per_value text, spend numeric, call_count bigint)
+LANGUAGE sql STABLE AS $$
+    WITH d AS (
+        SELECT * FROM unnest(occurred_at, delta, calls, source, tenant_id, project_id, user_id, agent_id,
+                             session_id, execution_id, operation, provider, model)
+                   AS d (occurred_at, delta, calls, source, tenant_id, project_id, user_id, agent_id,
+                         session_id, execution_id, operation, provider, model)
+    ), masks AS (
+        SELECT DISTINCT b.scope_mask FROM llm_cost.budgets AS b WHERE b.enabled
+    ), hits AS (
+        SELECT b.id AS budget_id,
+               llm_cost.period_start(b.period, b.timezone, d.occurred_at) AS period_start,
+               llm_cost.per_value(b.per, d.tenant_id, d.project_id, d.user_id, d.agent_id, d.session_id,
+                                  d.execution_id, d.operation, d.provider, d.model) AS per_value,
+               d.delta, d.calls
+          FROM d
+         CROSS JOIN masks AS m
+          JOIN llm_cost.budgets AS b
+            ON b.enabled AND b.scope_mask = m.scope_mask
+           AND b.scope_key = llm_cost.scope_key(m.scope_mask, d.tenant_id, d.project_id, d.user_id,
+                                                d.agent_id, d.session_id, d.provider, d.model)
+         WHERE b.includes IN ('all', d.source)
+    )
+    SELECT h.budget_id, h.period_start, h.per_value, sum(h.delta), sum(h.calls)
+      FROM hits AS h
+     WHERE h.per_value IS NOT NULL          -- a per budget skips rows without that dimension
+     GROUP BY h.budget_id, h.period_start, h.per_value
+$$;
+COMMENT ON FUNCTION llm_cost._spend_deltas(timestamptz[], numeric[], integer[], text[], text[], text[], text[], text[], text[], text[], text[], text[], text[]) IS
+  'Internal: usage rows'' spend per matching enabled budget, period and per value.';
+
+CREATE OR REPLACE FUNCTION llm_cost._fold_spend(
+    occurred_at timestamptz[], delta numeric[], calls integer[], source text[],
+    tenant_id text[], project_id text[], user_id text[], agent_id text[], session_id text[],
+    execution_id text[], operation text[], provider text[], model text[])
+RETURNS void
+LANGUAGE plpgsql AS $$
 DECLARE
-    t text;
+    c record;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['usage', 'resource_usage', 'budgets', 'usage_daily', 'usage_hourly',
-                             'usage_daily_latency', 'usage_hourly_latency'] LOOP
-        EXECUTE format('ALTER TABLE llm_cost.%I ENABLE ROW LEVEL SECURITY', t);
-        EXECUTE format('CREATE POLICY admin_all ON llm_cost.%I TO llm_cost_admin USING (true) WITH CHECK (true)', t);
-        EXECUTE format('CREATE POLICY own_tenant ON llm_cost.%I TO llm_cost_reader, llm_cost_writer '
-                       'USING (tenant_id = llm_cost.current_tenant()) '
-                       'WITH CHECK (tenant_id = llm_cost.current_tenant())', t);
+    PERFORM llm_cost.flush_spend();     -- earlier inserts first: thresholds cross in order
+    FOR c IN
+        WITH agg AS (
+            SELECT * FROM llm_cost._spend_deltas(occurred_at, delta, calls, source, tenant_id, project_id, user_id,
+                                                 agent_id, session_id, execution_id, operation, provider, model)
+        ), upserted AS (
+            INSERT INTO llm_cost.budget_spend AS s (budget_id, period_start, per_value, spent, calls)
+            SELECT a.budget_id, a.period_start, a.per_value, a.spend, a.call_count
+              FROM agg AS a
+             -- one lock order for every writer: concurrent statements cannot deadlock on spend rows
+             ORDER BY a.budget_id, a.period_start, a.per_value
+            ON CONFLICT (budget_id, period_start, per_value) DO UPDATE
+               SET spent = s.spent + excluded.spent, calls = s.calls + excluded.calls, updated_at = now()
+            RETURNING s.budget_id, s.period_start, s.per_value, s.spent
+        )
+        SELECT u.budget_id, u.period_start, u.per_value, u.spent, b.amount, b.currency, b.period, b.timezone,
+               t.threshold
+          FROM upserted AS u
+          JOIN agg AS a USING (budget_id, period_start, per_value)
+          JOIN llm_cost.budgets AS b ON b.id = u.budget_id
+         CROSS JOIN LATERAL unnest(b.thresholds) AS t (threshold)
+         WHERE a.spend > 0
+           AND u.spent - a.spend < b.amount * t.threshold / 100
+           AND u.spent >= b.amount * t.threshold / 100
+         ORDER BY u.budget_id, u.period_start, u.per_value, t.threshold
+    LOOP
+        PERFORM llm_cost._queue_budget_alert(c.budget_id, c.period_start, c.per_value, c.spent, c.threshold);
     END LOOP;
 END $$;
 
--- Tables that belong to a budget: visible with their budget.
+CREATE OR REPLACE FUNCTION llm_cost.ledger_spend(budget_id bigint)
+RETURNS TABLE (period_start timestamptz, per_value text, spent numeric, calls bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT t.period_start, t.per_value, sum(t.spent), sum(t.calls)::bigint
+      FROM (   -- the ledger's rows, then the retired rows' spend
+        SELECT llm_cost.period_start(b.period, b.timezone, x.occurred_at) AS period_start, x.per_value,
+               sum(x.cost) AS spent, sum(x.calls) AS calls
+          FROM llm_cost.budgets AS b,
+               LATERAL (
+                SELECT u.occurred_at, coalesce(u.cost, 0) AS cost, 1 AS calls,
+                       llm_cost.per_value(b.per, u.tenant_id, u.project_id, u.user_id, u.agent_id, u.session_id,
+                                          u.execution_id, u.operation, u.provider, u.model) AS per_value
+                  FROM llm_cost.usage AS u
+                 WHERE b.includes IN ('all', 'llm')
+                   AND (b.tenant_id IS NULL OR u.tenant_id = b.tenant_id)
+                   AND (b.project_id IS NULL OR u.project_id = b.project_id)
+                   AND (b.user_id IS NULL OR u.user_id = b.user_id)
+                   AND (b.agent_id IS NULL OR u.agent_id = b.agent_id)
+                   AND (b.session_id IS NULL OR u.session_id = b.session_id)
+                   AND (b.provider IS NULL OR lower(u.provider) = b.provider)
+                   AND (b.model IS NULL OR u.model = b.model)
+                UNION ALL
+                SELECT r.occurred_at, coalesce(r.cost, 0), 0,
+                       llm_cost.per_value(b.per, r.tenant_id, r.project_id, r.user_id, r.agent_id, r.session_id,
+                                          r.execution_id, r.operation, NULL, NULL)
+                  FROM llm_cost.resource_usage AS r
+                 WHERE b.includes IN ('all', 'compute') AND b.provider IS NULL AND b.model IS NULL
+                   AND b.per IS DISTINCT FROM 'provider' AND b.per IS DISTINCT FROM 'model'
+                   AND (b.tenant_id IS NULL OR r.tenant_id = b.tenant_id)
+                   AND (b.project_id IS NULL OR r.project_id = b.project_id)
+                   AND (b.user_id IS NULL OR r.user_id = b.user_id)
+                   AND (b.agent_id IS NULL OR r.agent_id = b.agent_id)
+                   AND (b.session_id IS NULL OR r.session_id = b.session_id)) AS x
+         WHERE b.id = ledger_spend.budget_id AND x.per_value IS NOT NULL
+         GROUP BY 1, 2
+        UNION ALL
+        SELECT r.period_start, r.per_value, r.spent, r.calls
+          FROM llm_cost.retired_spend AS r
+         WHERE r.budget_id = ledger_spend.budget_id) AS t
+     GROUP BY 1, 2
+$$;
+COMMENT ON FUNCTION llm_cost.ledger_spend(bigint) IS
+  'A budget''s spend per period and per value summed from the ledger (a full scan of its rows) plus the spend of retired rows (retired_spend); what llm_cost.budget_spend must always equal.';
+
+-- True while llm_cost.retire_usage deletes rows whose spend and rollups stay.
+CREATE FUNCTION llm_cost._retiring() RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN coalesce(pg_catalog.current_setting('llm_cost._retiring', true), '') = 'on';
+COMMENT ON FUNCTION llm_cost._retiring() IS 'Internal: true inside llm_cost.retire_usage (its deletes keep spend and rollups).';
+
+CREATE OR REPLACE FUNCTION llm_cost._usage_spend_deleted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT FROM llm_cost.budgets WHERE enabled) AND NOT llm_cost._retiring() THEN
+        PERFORM llm_cost._fold_spend(array_agg(occurred_at), array_agg(-coalesce(cost, 0)), array_agg(-1), array_agg('llm'::text),
+                                     array_agg(tenant_id), array_agg(project_id), array_agg(user_id), array_agg(agent_id),
+                                     array_agg(session_id), array_agg(execution_id), array_agg(operation),
+                                     array_agg(provider), array_agg(model))
+           FROM old_rows;
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION llm_cost._ledger_truncated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM llm_cost.flush_spend();     -- pending spend of rows now gone must not land later
+    IF TG_TABLE_NAME = 'usage' THEN
+        DELETE FROM llm_cost.retired_spend;      -- an emptied ledger has no retired rows either
+    END IF;
+    IF EXISTS (SELECT FROM llm_cost.usage) OR EXISTS (SELECT FROM llm_cost.resource_usage)
+       OR EXISTS (SELECT FROM llm_cost.retired_spend) THEN
+        PERFORM llm_cost.rebuild_budget_spend(id) FROM llm_cost.budgets;
+    ELSE
+        DELETE FROM llm_cost.budget_spend;       -- nothing left to count
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION llm_cost._usage_rollup_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    mark bigint;
+    grain text;
+    -- a DELETE trigger has no new_rows: the statements are built for TG_OP
+    changed text := 'SELECT -1 AS sign, o.* FROM old_rows AS o WHERE o.id <= $2'
+                    || CASE WHEN TG_OP = 'UPDATE' THEN ' UNION ALL SELECT 1, n.* FROM new_rows AS n WHERE n.id <= $2' ELSE '' END;
+BEGIN
+    IF TG_OP = 'DELETE' AND llm_cost._retiring() THEN
+        RETURN NULL;                    -- retire_usage: the rows stay in the rollups
+    END IF;
+    -- FOR SHARE: a refresh in progress (it holds the row) finishes first.
+    SELECT watermark INTO mark FROM llm_cost.rollup_state FOR SHARE;
+    IF mark IS NULL THEN
+        RETURN NULL;                    -- nothing rolled up yet
+    END IF;
+    FOREACH grain IN ARRAY ARRAY['day', 'hour'] LOOP
+        EXECUTE llm_cost._rollup_sums_sql(changed, grain) USING 0::bigint, mark;
+        EXECUTE llm_cost._rollup_latency_sql(changed, grain) USING 0::bigint, mark;
+    END LOOP;
+    RETURN NULL;
+END $$;
+
+CREATE TABLE llm_cost.retention_state (
+    one            boolean PRIMARY KEY DEFAULT true CHECK (one),
+    retired_before timestamptz NOT NULL,
+    retired_rows   bigint NOT NULL DEFAULT 0,
+    retired_at     timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE llm_cost.retention_state IS
+  'How far retire_usage has gone: usage rows before retired_before are only in the rollups and retired_spend (retired_rows of them so far).';
+SELECT pg_catalog.pg_extension_config_dump('llm_cost.retention_state', '');
+
+-- A restore (or an INSERT by hand) adds retired spend to the running totals;
+-- retire_usage itself inserts spend that budget_spend already holds.
+CREATE FUNCTION llm_cost._retired_spend_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT llm_cost._retiring() THEN
+        INSERT INTO llm_cost.budget_spend AS s (budget_id, period_start, per_value, spent, calls)
+        SELECT n.budget_id, n.period_start, n.per_value, n.spent, n.calls
+          FROM new_rows AS n
+         ORDER BY 1, 2, 3
+        ON CONFLICT (budget_id, period_start, per_value) DO UPDATE
+           SET spent = s.spent + excluded.spent, calls = s.calls + excluded.calls, updated_at = now();
+    END IF;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION llm_cost._retired_spend_inserted() IS
+  'Trigger: restored retired spend counts in budget_spend again.';
+CREATE TRIGGER retired_spend_inserted AFTER INSERT ON llm_cost.retired_spend
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION llm_cost._retired_spend_inserted();
+
+CREATE FUNCTION llm_cost.retire_usage(before timestamptz, batch_rows integer DEFAULT 50000) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    mark bigint;
+    batch bigint;
+    total bigint := 0;
+BEGIN
+    IF before IS NULL OR NOT isfinite(before) OR before <> llm_cost._utc_midnight(llm_cost._utc_day(before)) THEN
+        RAISE EXCEPTION 'llm_cost.retire_usage: before must be a UTC midnight (got %)', coalesce(before::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Whole UTC days only, so every dashboard window stays exact: e.g. date_trunc(''day'', now() - interval ''400 days'', ''UTC'').';
+    END IF;
+    IF batch_rows IS NULL OR batch_rows < 1 THEN
+        RAISE EXCEPTION 'llm_cost.retire_usage: batch_rows must be positive' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- Everything that exists now goes into the rollups first; the refresh
+    -- also holds rollup_state until we commit, so no other refresh or
+    -- correction interleaves.
+    PERFORM llm_cost.refresh_rollups();
+    PERFORM llm_cost.flush_spend();
+    mark := llm_cost.rollup_watermark();
+    PERFORM pg_catalog.set_config('llm_cost._retiring', 'on', true);
+    LOOP
+        WITH gone AS (
+            DELETE FROM llm_cost.usage AS u
+             WHERE u.id IN (SELECT o.id FROM llm_cost.usage AS o
+                             WHERE o.occurred_at < retire_usage.before AND o.id <= mark
+                             ORDER BY o.id LIMIT batch_rows)
+            RETURNING u.*
+        ), spend AS (
+            SELECT d.*
+              FROM (SELECT array_agg(occurred_at) AS occurred_at, array_agg(coalesce(cost, 0)) AS delta,
+                           array_agg(1) AS calls, array_agg('llm'::text) AS source, array_agg(tenant_id) AS tenant_id,
+                           array_agg(project_id) AS project_id, array_agg(user_id) AS user_id,
+                           array_agg(agent_id) AS agent_id, array_agg(session_id) AS session_id,
+                           array_agg(execution_id) AS execution_id, array_agg(operation) AS operation,
+                           array_agg(provider) AS provider, array_agg(model) AS model
+                      FROM gone) AS g,
+                   LATERAL llm_cost._spend_deltas(g.occurred_at, g.delta, g.calls, g.source, g.tenant_id,
+                                                  g.project_id, g.user_id, g.agent_id, g.session_id,
+                                                  g.execution_id, g.operation, g.provider, g.model) AS d
+        ), kept AS (
+            INSERT INTO llm_cost.retired_spend AS r (budget_id, period_start, per_value, spent, calls)
+            SELECT s.budget_id, s.period_start, s.per_value, s.spend, s.call_count
+              FROM spend AS s
+             ORDER BY 1, 2, 3
+            ON CONFLICT (budget_id, period_start, per_value) DO UPDATE
+               SET spent = r.spent + excluded.spent, calls = r.calls + excluded.calls
+        )
+        SELECT count(*) INTO batch FROM gone;
+        total := total + batch;
+        EXIT WHEN batch < batch_rows;
+    END LOOP;
+    PERFORM pg_catalog.set_config('llm_cost._retiring', '', true);
+    INSERT INTO llm_cost.retention_state AS s (retired_before, retired_rows)
+    VALUES (before, total)
+    ON CONFLICT (one) DO UPDATE
+       SET retired_before = greatest(s.retired_before, excluded.retired_before),
+           retired_rows = s.retired_rows + excluded.retired_rows, retired_at = now();
+    RETURN total;
+END $$;
+COMMENT ON FUNCTION llm_cost.retire_usage(timestamptz, integer) IS
+  'Deletes the usage rows of the UTC days before `before` (a UTC midnight) in batches, after rolling them up; dashboards, budget spend, rebuilds and drift checks keep counting them (rollups and retired_spend). Returns the rows deleted. Rows of those days not yet rolled up when it starts stay. Budgets created or re-scoped later do not see the retired rows.';
+
+REVOKE ALL ON llm_cost.retired_spend, llm_cost.retention_state FROM PUBLIC;
+GRANT ALL ON llm_cost.retired_spend, llm_cost.retention_state TO llm_cost_admin;
+GRANT SELECT ON llm_cost.retired_spend, llm_cost.retention_state TO llm_cost_reader;
+REVOKE EXECUTE ON FUNCTION llm_cost._spend_deltas(timestamptz[], numeric[], integer[], text[], text[], text[], text[],
+                                                  text[], text[], text[], text[], text[], text[]),
+    llm_cost._retiring(), llm_cost._retired_spend_inserted(), llm_cost.retire_usage(timestamptz, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION llm_cost._spend_deltas(timestamptz[], numeric[], integer[], text[], text[], text[], text[],
+                                                 text[], text[], text[], text[], text[], text[]),
+    llm_cost._retiring(), llm_cost._retired_spend_inserted(), llm_cost.retire_usage(timestamptz, integer)
+    TO llm_cost_admin;
+GRANT EXECUTE ON FUNCTION llm_cost._spend_deltas(timestamptz[], numeric[], integer[], text[], text[], text[], text[],
+                                                 text[], text[], text[], text[], text[], text[]),
+    llm_cost._retiring(), llm_cost._retired_spend_inserted()
+    TO llm_cost_reader;
+
+-- Row-level security (as in sql/tenant_isolation.sql).
+-- Each table of tenant data: the admin sees every row; readers and writers
+-- the rows of their session's tenant. Rows of a budget (its spend, its
+-- alerts) belong to the budget's tenant.
 DO $$
 DECLARE
     t text;
+    own_rows text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['budget_spend', 'notifications'] LOOP
+    FOREACH t IN ARRAY ARRAY['usage', 'resource_usage', 'budgets', 'usage_daily', 'usage_hourly',
+                             'usage_daily_latency', 'usage_hourly_latency', 'budget_spend', 'retired_spend',
+                             'notifications'] LOOP
+        own_rows := CASE WHEN t IN ('budget_spend', 'retired_spend', 'notifications')
+                         THEN 'EXISTS (SELECT FROM llm_cost.budgets AS b '
+                              'WHERE b.id = budget_id AND b.tenant_id = llm_cost.current_tenant())'
+                         ELSE 'tenant_id = llm_cost.current_tenant()' END;
         EXECUTE format('ALTER TABLE llm_cost.%I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('CREATE POLICY admin_all ON llm_cost.%I TO llm_cost_admin USING (true) WITH CHECK (true)', t);
         EXECUTE format('CREATE POLICY own_tenant ON llm_cost.%I TO llm_cost_reader, llm_cost_writer '
-                       'USING (EXISTS (SELECT FROM llm_cost.budgets AS b '
-                       'WHERE b.id = budget_id AND b.tenant_id = llm_cost.current_tenant()))', t);
+                       'USING (%s) WITH CHECK (%s)', t, own_rows, own_rows);
     END LOOP;
 END $$;
 

@@ -48,6 +48,7 @@ REVOKE EXECUTE ON FUNCTION
     llm_cost.set_resource_price(text, text, numeric, timestamptz, text),
     llm_cost.rebuild_budget_spend(bigint),
     llm_cost.refresh_rollups(bigint),
+    llm_cost.retire_usage(timestamptz, integer),
     llm_cost.queue_anomaly_alerts(date, text[], double precision),
     llm_cost.claim_notifications(integer, interval),
     llm_cost.ack_notification(bigint),

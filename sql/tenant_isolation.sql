@@ -17,32 +17,25 @@
 -- tenants separate databases, or separate login roles with policies of your
 -- own on top of these.
 
--- Tables whose rows carry a tenant_id.
+-- Each table of tenant data: the admin sees every row; readers and writers
+-- the rows of their session's tenant. Rows of a budget (its spend, its
+-- alerts) belong to the budget's tenant.
 DO $$
 DECLARE
     t text;
+    own_rows text;
 BEGIN
     FOREACH t IN ARRAY ARRAY['usage', 'resource_usage', 'budgets', 'usage_daily', 'usage_hourly',
-                             'usage_daily_latency', 'usage_hourly_latency'] LOOP
+                             'usage_daily_latency', 'usage_hourly_latency', 'budget_spend', 'retired_spend',
+                             'notifications'] LOOP
+        own_rows := CASE WHEN t IN ('budget_spend', 'retired_spend', 'notifications')
+                         THEN 'EXISTS (SELECT FROM llm_cost.budgets AS b '
+                              'WHERE b.id = budget_id AND b.tenant_id = llm_cost.current_tenant())'
+                         ELSE 'tenant_id = llm_cost.current_tenant()' END;
         EXECUTE format('ALTER TABLE llm_cost.%I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('CREATE POLICY admin_all ON llm_cost.%I TO llm_cost_admin USING (true) WITH CHECK (true)', t);
         EXECUTE format('CREATE POLICY own_tenant ON llm_cost.%I TO llm_cost_reader, llm_cost_writer '
-                       'USING (tenant_id = llm_cost.current_tenant()) '
-                       'WITH CHECK (tenant_id = llm_cost.current_tenant())', t);
-    END LOOP;
-END $$;
-
--- Tables that belong to a budget: visible with their budget.
-DO $$
-DECLARE
-    t text;
-BEGIN
-    FOREACH t IN ARRAY ARRAY['budget_spend', 'notifications'] LOOP
-        EXECUTE format('ALTER TABLE llm_cost.%I ENABLE ROW LEVEL SECURITY', t);
-        EXECUTE format('CREATE POLICY admin_all ON llm_cost.%I TO llm_cost_admin USING (true) WITH CHECK (true)', t);
-        EXECUTE format('CREATE POLICY own_tenant ON llm_cost.%I TO llm_cost_reader, llm_cost_writer '
-                       'USING (EXISTS (SELECT FROM llm_cost.budgets AS b '
-                       'WHERE b.id = budget_id AND b.tenant_id = llm_cost.current_tenant()))', t);
+                       'USING (%s) WITH CHECK (%s)', t, own_rows, own_rows);
     END LOOP;
 END $$;
 

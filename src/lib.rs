@@ -109,7 +109,8 @@ extension_sql_file!(
     ]
 );
 extension_sql_file!("../sql/report.sql", name = "report", requires = ["insights"]);
-extension_sql_file!("../sql/privileges.sql", name = "privileges", requires = ["report"]);
+extension_sql_file!("../sql/retention.sql", name = "retention", requires = ["report"]);
+extension_sql_file!("../sql/privileges.sql", name = "privileges", requires = ["retention"]);
 extension_sql_file!("../sql/tenant_isolation.sql", name = "tenant_isolation", requires = ["privileges"]);
 extension_sql_file!("../sql/catalog.sql", name = "catalog", finalize);
 

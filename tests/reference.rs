@@ -21,12 +21,12 @@ fn area(name: &str) -> &'static str {
         ("budgets", &["budgets", "budget_spend", "budget_spend_drift", "budget_status", "budget_status_at", "can_spend",
                       "check_spend", "ledger_spend", "rebuild_budget_spend", "flush_spend", "period_start",
                       "period_end", "scope_mask", "scope_key", "per_value", "is_budget_period", "is_budget_dimension",
-                      "budgets_enabled", "forecast", "forecast_spend", "forecast_project", "spend_forecast",
+                      "budgets_enabled", "forecast", "forecast_spend", "forecast_project", "spend_forecast", "retired_spend",
                       "usage_spend_add", "usage_spend_flush"]),
         ("queue", &["notifications", "claim_notifications", "ack_notification", "fail_notification"]),
         ("trust", &["current_tenant"]),
         ("operations", &["refresh_rollups", "refresh_rollups_in_batches", "rollup_state", "rollup_watermark",
-                         "catalog_load_count"]),
+                         "catalog_load_count", "retire_usage", "retention_state"]),
     ];
     AREAS.iter().find(|(_, names)| names.contains(&name)).map(|(a, _)| *a).unwrap_or("analytics")
 }

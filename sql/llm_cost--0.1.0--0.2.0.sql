@@ -3,14 +3,20 @@
 -- tests/upgrade.rs checks that 0.1.0 plus this script equals a fresh 0.2.0
 -- install, object for object, and that the data survives.
 
+-- The CHECK constraints' predicates become C functions: as SQL they were
+-- inlined into every constraint at the start of every INSERT (sql/schema.sql).
+CREATE OR REPLACE FUNCTION llm_cost.is_service_tier(tier text) RETURNS boolean
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'llm_cost_is_service_tier';
+CREATE OR REPLACE FUNCTION llm_cost.is_valid_amount(price numeric) RETURNS boolean
+LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'llm_cost_is_valid_amount';
+
 -- The session's tenant, and who sees every tenant (as in sql/schema.sql).
 -- The tenant a session works for: the setting llm_cost.tenant_id, NULL when
 -- unset or empty. Row-level security (sql/tenant_isolation.sql) limits roles
 -- other than the admin to this tenant's rows, and new usage rows take it as
 -- their tenant_id when the INSERT names none.
 CREATE FUNCTION llm_cost.current_tenant() RETURNS text
-LANGUAGE sql STABLE PARALLEL SAFE
-RETURN nullif(pg_catalog.current_setting('llm_cost.tenant_id', true), '');
+LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'llm_cost_current_tenant';
 COMMENT ON FUNCTION llm_cost.current_tenant() IS
   'The tenant of this session: SET llm_cost.tenant_id = ''acme''. NULL when unset. Non-admin roles see and write only its rows; new usage rows default to it.';
 

@@ -2,21 +2,23 @@
 -- Loaded first by CREATE EXTENSION (see src/lib.rs); everything lives in schema
 -- llm_cost, which the control file creates.
 
+-- The predicates of the CHECK constraints below are C functions (src/
+-- check_functions.rs): an SQL function would be inlined into each constraint,
+-- its body read back from text, every time an INSERT starts.
+
 -- Service tiers a call can be billed at. Kept as a CHECK rather than an enum so
 -- new tiers are an ALTER of one constraint, not a type migration.
 CREATE FUNCTION llm_cost.is_service_tier(tier text) RETURNS boolean
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN tier IN ('standard', 'batch', 'flex', 'priority');
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'llm_cost_is_service_tier';
 COMMENT ON FUNCTION llm_cost.is_service_tier(text) IS
   'True for a known service tier: standard, batch, flex or priority.';
 
--- A price or cost: finite and not negative. numeric NaN sorts above
--- every number, so "price >= 0" alone would accept it.
+-- A price or cost: finite and not negative. numeric NaN sorts above every
+-- number, so "price >= 0" alone would accept it. The upper bound keeps every
+-- amount inside the exact arithmetic of the Rust code (src/decimal.rs); no
+-- price or call costs a quadrillion.
 CREATE FUNCTION llm_cost.is_valid_amount(price numeric) RETURNS boolean
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
--- The upper bound keeps every amount inside the exact arithmetic of the Rust
--- code (src/decimal.rs); no price or call costs a quadrillion.
-RETURN price IS NULL OR (price >= 0 AND price < 1e15);
+LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'llm_cost_is_valid_amount';
 COMMENT ON FUNCTION llm_cost.is_valid_amount(numeric) IS
   'True when an amount (price or cost) is NULL or a non-negative number below 10^15 (so not NaN or infinite).';
 
@@ -102,8 +104,7 @@ COMMENT ON TABLE llm_cost.model_aliases IS
 -- other than the admin to this tenant's rows, and new usage rows take it as
 -- their tenant_id when the INSERT names none.
 CREATE FUNCTION llm_cost.current_tenant() RETURNS text
-LANGUAGE sql STABLE PARALLEL SAFE
-RETURN nullif(pg_catalog.current_setting('llm_cost.tenant_id', true), '');
+LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'llm_cost_current_tenant';
 COMMENT ON FUNCTION llm_cost.current_tenant() IS
   'The tenant of this session: SET llm_cost.tenant_id = ''acme''. NULL when unset. Non-admin roles see and write only its rows; new usage rows default to it.';
 

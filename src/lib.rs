@@ -31,6 +31,7 @@ pub mod aggregate_state;
 pub mod anomaly;
 pub mod budget_cache;
 pub mod catalog;
+pub mod check_functions;
 pub mod catalog_cache;
 pub mod decimal;
 pub mod errors;

@@ -1,0 +1,47 @@
+//! The small predicates the tables' CHECK constraints (and the column default
+//! of `tenant_id`) call, as C functions.
+//!
+//! Written in SQL they would be inlined into every constraint each time an
+//! INSERT starts, and inlining an SQL function reads its body back from a
+//! node string: measured with perf, that was ~9% of a single-row INSERT's
+//! backend time on `llm_cost.usage` (ExecConstraints -> eval_const_expressions
+//! -> stringToNode). A C function costs one call per row instead. They are
+//! declared by hand at the top of sql/schema.sql, before the tables that use
+//! them, which `#[pg_extern]` declarations could not be.
+
+use crate::trigger_support::c_trigger as c_function;
+use pgrx::prelude::*;
+use pgrx::AnyNumeric;
+
+/// `is_valid_amount(price numeric) -> boolean`: NULL, or a number in
+/// [0, 10^15). NaN and infinities compare above every number, so they fail
+/// the upper bound (and -Infinity the lower).
+unsafe fn is_valid_amount(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    let arg = (*fcinfo).args.as_ptr();
+    if (*arg).isnull {
+        return true.into_datum().expect("bool datum");
+    }
+    let amount = AnyNumeric::from_polymorphic_datum((*arg).value, false, pg_sys::NUMERICOID).expect("numeric argument");
+    let valid = amount >= AnyNumeric::from(0) && amount < AnyNumeric::from(1_000_000_000_000_000_i64);
+    valid.into_datum().expect("bool datum")
+}
+c_function!(llm_cost_is_valid_amount, pg_finfo_llm_cost_is_valid_amount, is_valid_amount);
+
+/// `is_service_tier(tier text) -> boolean` (strict): a tier a price can have.
+unsafe fn is_service_tier(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    let tier = <&str>::from_polymorphic_datum((*(*fcinfo).args.as_ptr()).value, false, pg_sys::TEXTOID).expect("text argument");
+    matches!(tier, "standard" | "batch" | "flex" | "priority").into_datum().expect("bool datum")
+}
+c_function!(llm_cost_is_service_tier, pg_finfo_llm_cost_is_service_tier, is_service_tier);
+
+/// `current_tenant() -> text`: the setting llm_cost.tenant_id, NULL when unset or empty.
+unsafe fn current_tenant(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    match crate::settings::TENANT_ID.get() {
+        Some(tenant) if !tenant.as_bytes().is_empty() => tenant.to_str().unwrap_or_else(|_| error!("llm_cost.tenant_id is not valid UTF-8")).into_datum().expect("text datum"),
+        _ => {
+            (*fcinfo).isnull = true;
+            pg_sys::Datum::from(0)
+        }
+    }
+}
+c_function!(llm_cost_current_tenant, pg_finfo_llm_cost_current_tenant, current_tenant);

@@ -27,4 +27,5 @@ trap 'kill $LISTENER 2>/dev/null; stop_cluster' EXIT
 stdbuf -oL psql -X -q -d postgres -f demo/demo.sql
 REPORT="$PWD/llm_cost_report.html"
 stdbuf -oL psql -X -q -d postgres -v report_path="$REPORT" -f demo/analytics.sql
+stdbuf -oL psql -X -q -d postgres -f demo/trust.sql
 echo "open $REPORT in a browser to see the report"

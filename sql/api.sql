@@ -49,6 +49,28 @@ BEGIN
     END LOOP;
 END $$;
 
+-- Why pricing could not hold one price row's amounts exactly, or NULL when it
+-- can. Pricing (src/decimal.rs) keeps a call's cost in an i128 at the largest
+-- scale among the row's amounts and ignores an amount with more than 30
+-- decimal places: such a row would be stored but ignored, or make every call
+-- of its model fail. 10^29 leaves room for calls of a billion tokens. Found by
+-- the importer fuzz test (tests/import_fuzz.rs, corpus bug-*.json).
+CREATE FUNCTION llm_cost._unpriceable(amounts numeric[]) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE
+               WHEN r.largest >= 1e15 THEN
+                   format('a price of %s per million tokens is not below 10^15', ltrim(to_char(r.largest, '9.9EEEE')))
+               WHEN r.decimals > 30 THEN
+                   format('a price has %s decimal places (at most 30)', r.decimals)
+               WHEN r.largest * ('1e' || r.decimals)::numeric >= 1e29 THEN
+                   format('its largest price (%s) written with as many decimal places as its most precise one (%s) has more than 29 digits',
+                          r.largest, r.decimals)
+           END
+      FROM (SELECT max(a) AS largest, max(scale(trim_scale(a))) AS decimals FROM unnest(amounts) AS a) AS r
+$$;
+COMMENT ON FUNCTION llm_cost._unpriceable(numeric[]) IS
+  'Internal: why pricing could not hold a price row''s amounts exactly (NULL when it can).';
+
 CREATE FUNCTION llm_cost.set_price(
     provider text,
     model text,
@@ -71,6 +93,7 @@ CREATE FUNCTION llm_cost.set_price(
 LANGUAGE plpgsql AS $$
 DECLARE
     new_id bigint;
+    problem text;
 BEGIN
     IF coalesce(btrim(provider), '') = '' OR coalesce(btrim(model), '') = '' THEN
         RAISE EXCEPTION 'llm_cost.set_price: provider and model must be non-empty (got provider %, model %)',
@@ -104,6 +127,18 @@ BEGIN
         'cache_read_per_mtok_above_tier', cache_read_per_mtok_above_tier,
         'cache_write_per_mtok_above_tier', cache_write_per_mtok_above_tier,
         'per_request', per_request)));
+    problem := llm_cost._unpriceable(ARRAY[input_per_mtok, output_per_mtok, cache_read_per_mtok, cache_write_per_mtok,
+                                           reasoning_per_mtok, input_per_mtok_above_tier, output_per_mtok_above_tier,
+                                           cache_read_per_mtok_above_tier, cache_write_per_mtok_above_tier, per_request]);
+    IF problem IS NOT NULL THEN
+        RAISE EXCEPTION 'llm_cost.set_price: % cannot be priced exactly: %', model, problem
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Prices per million tokens must be below 10^15 with at most 30 decimal places, and a row''s largest price written with as many decimal places as its most precise one must have at most 29 digits.';
+    END IF;
+    IF octet_length(provider) > 1000 OR octet_length(model) > 1000 THEN
+        RAISE EXCEPTION 'llm_cost.set_price: provider and model must be at most 1000 bytes'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     IF tier_threshold_tokens IS NOT NULL AND (tier_threshold_tokens <= 0 OR input_per_mtok_above_tier IS NULL) THEN
         RAISE EXCEPTION 'llm_cost.set_price: tier_threshold_tokens must be positive and comes with input_per_mtok_above_tier'
             USING ERRCODE = 'invalid_parameter_value';
@@ -266,6 +301,33 @@ BEGIN
     END IF;
     CREATE TEMP TABLE llm_cost_import ON COMMIT DROP AS
         SELECT * FROM llm_cost.litellm_price_rows(catalog);
+    -- Names go into the prices_key index: keep them well inside its size limit.
+    SELECT i.provider, i.model INTO bad
+      FROM pg_temp.llm_cost_import AS i
+     WHERE octet_length(i.provider) > 1000 OR octet_length(i.model) > 1000
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'llm_cost.import_prices: provider "%" or model "%" is longer than 1000 bytes',
+            left(bad.provider, 40), left(bad.model, 40)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- A row pricing could not hold exactly would be stored but ignored, or
+    -- make every call of its model fail (see _unpriceable).
+    SELECT i.provider, i.model, i.service_tier, u.problem INTO bad
+      FROM pg_temp.llm_cost_import AS i,
+           LATERAL (SELECT llm_cost._unpriceable(ARRAY[i.input_per_mtok, i.output_per_mtok, i.cache_read_per_mtok,
+                                                       i.cache_write_per_mtok, i.reasoning_per_mtok,
+                                                       i.input_per_mtok_above_tier, i.output_per_mtok_above_tier,
+                                                       i.cache_read_per_mtok_above_tier,
+                                                       i.cache_write_per_mtok_above_tier, i.per_request]) AS problem) AS u
+     WHERE u.problem IS NOT NULL
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'llm_cost.import_prices: model "%" of provider "%" (% tier) cannot be priced exactly: %',
+            bad.model, bad.provider, bad.service_tier, bad.problem
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Prices per million tokens must be below 10^15 with at most 30 decimal places, and a row''s largest price written with as many decimal places as its most precise one must have at most 29 digits.';
+    END IF;
 
     -- Prices that match the row in force are confirmed, not duplicated.
     UPDATE llm_cost.prices AS p SET verified_at = now()

@@ -508,3 +508,271 @@ END $$;
 COMMENT ON POLICY own_tenant ON llm_cost.usage IS
   'Readers and writers see and insert only the rows of their session''s tenant (SET llm_cost.tenant_id).';
 COMMENT ON POLICY admin_all ON llm_cost.usage IS 'The admin sees and changes every tenant''s rows.';
+
+-- set_price and import_prices refuse prices that pricing cannot hold exactly
+-- and names too long for the prices_key index (as in sql/api.sql; found by
+-- tests/import_fuzz.rs).
+-- Why pricing could not hold one price row's amounts exactly, or NULL when it
+-- can. Pricing (src/decimal.rs) keeps a call's cost in an i128 at the largest
+-- scale among the row's amounts and ignores an amount with more than 30
+-- decimal places: such a row would be stored but ignored, or make every call
+-- of its model fail. 10^29 leaves room for calls of a billion tokens. Found by
+-- the importer fuzz test (tests/import_fuzz.rs, corpus bug-*.json).
+CREATE FUNCTION llm_cost._unpriceable(amounts numeric[]) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE
+               WHEN r.largest >= 1e15 THEN
+                   format('a price of %s per million tokens is not below 10^15', ltrim(to_char(r.largest, '9.9EEEE')))
+               WHEN r.decimals > 30 THEN
+                   format('a price has %s decimal places (at most 30)', r.decimals)
+               WHEN r.largest * ('1e' || r.decimals)::numeric >= 1e29 THEN
+                   format('its largest price (%s) written with as many decimal places as its most precise one (%s) has more than 29 digits',
+                          r.largest, r.decimals)
+           END
+      FROM (SELECT max(a) AS largest, max(scale(trim_scale(a))) AS decimals FROM unnest(amounts) AS a) AS r
+$$;
+COMMENT ON FUNCTION llm_cost._unpriceable(numeric[]) IS
+  'Internal: why pricing could not hold a price row''s amounts exactly (NULL when it can).';
+REVOKE EXECUTE ON FUNCTION llm_cost._unpriceable(numeric[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION llm_cost._unpriceable(numeric[]) TO llm_cost_admin, llm_cost_reader;
+
+CREATE OR REPLACE FUNCTION llm_cost.set_price(
+    provider text,
+    model text,
+    input_per_mtok numeric,
+    output_per_mtok numeric,
+    cache_read_per_mtok numeric DEFAULT NULL,
+    cache_write_per_mtok numeric DEFAULT NULL,
+    reasoning_per_mtok numeric DEFAULT NULL,
+    valid_from timestamptz DEFAULT now(),
+    service_tier text DEFAULT 'standard',
+    tier_threshold_tokens bigint DEFAULT NULL,
+    input_per_mtok_above_tier numeric DEFAULT NULL,
+    output_per_mtok_above_tier numeric DEFAULT NULL,
+    cache_read_per_mtok_above_tier numeric DEFAULT NULL,
+    cache_write_per_mtok_above_tier numeric DEFAULT NULL,
+    per_request numeric DEFAULT NULL,
+    currency text DEFAULT 'USD',
+    source text DEFAULT 'custom'
+) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    new_id bigint;
+    problem text;
+BEGIN
+    IF coalesce(btrim(provider), '') = '' OR coalesce(btrim(model), '') = '' THEN
+        RAISE EXCEPTION 'llm_cost.set_price: provider and model must be non-empty (got provider %, model %)',
+            coalesce(quote_literal(provider), 'NULL'), coalesce(quote_literal(model), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF input_per_mtok IS NULL OR output_per_mtok IS NULL THEN
+        RAISE EXCEPTION 'llm_cost.set_price: input_per_mtok and output_per_mtok are required'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF valid_from IS NULL OR valid_from = 'infinity' THEN
+        RAISE EXCEPTION 'llm_cost.set_price: valid_from must be a time or -infinity (got %)', coalesce(valid_from::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF service_tier IS NULL OR NOT llm_cost.is_service_tier(service_tier) THEN
+        RAISE EXCEPTION 'llm_cost.set_price: unknown service_tier %; expected standard, batch, flex or priority',
+            coalesce(quote_literal(service_tier), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF currency IS NULL OR currency !~ '^[A-Z]{3}$' THEN
+        RAISE EXCEPTION 'llm_cost.set_price: currency must be a three-letter ISO 4217 code such as USD (got %)',
+            coalesce(quote_literal(currency), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM llm_cost._check_prices(jsonb_strip_nulls(jsonb_build_object(
+        'input_per_mtok', input_per_mtok, 'output_per_mtok', output_per_mtok,
+        'cache_read_per_mtok', cache_read_per_mtok, 'cache_write_per_mtok', cache_write_per_mtok,
+        'reasoning_per_mtok', reasoning_per_mtok,
+        'input_per_mtok_above_tier', input_per_mtok_above_tier,
+        'output_per_mtok_above_tier', output_per_mtok_above_tier,
+        'cache_read_per_mtok_above_tier', cache_read_per_mtok_above_tier,
+        'cache_write_per_mtok_above_tier', cache_write_per_mtok_above_tier,
+        'per_request', per_request)));
+    problem := llm_cost._unpriceable(ARRAY[input_per_mtok, output_per_mtok, cache_read_per_mtok, cache_write_per_mtok,
+                                           reasoning_per_mtok, input_per_mtok_above_tier, output_per_mtok_above_tier,
+                                           cache_read_per_mtok_above_tier, cache_write_per_mtok_above_tier, per_request]);
+    IF problem IS NOT NULL THEN
+        RAISE EXCEPTION 'llm_cost.set_price: % cannot be priced exactly: %', model, problem
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Prices per million tokens must be below 10^15 with at most 30 decimal places, and a row''s largest price written with as many decimal places as its most precise one must have at most 29 digits.';
+    END IF;
+    IF octet_length(provider) > 1000 OR octet_length(model) > 1000 THEN
+        RAISE EXCEPTION 'llm_cost.set_price: provider and model must be at most 1000 bytes'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF tier_threshold_tokens IS NOT NULL AND (tier_threshold_tokens <= 0 OR input_per_mtok_above_tier IS NULL) THEN
+        RAISE EXCEPTION 'llm_cost.set_price: tier_threshold_tokens must be positive and comes with input_per_mtok_above_tier'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    INSERT INTO llm_cost.prices AS p (
+        provider, model, service_tier, valid_from,
+        input_per_mtok, output_per_mtok, cache_read_per_mtok, cache_write_per_mtok, reasoning_per_mtok,
+        tier_threshold_tokens, input_per_mtok_above_tier, output_per_mtok_above_tier,
+        cache_read_per_mtok_above_tier, cache_write_per_mtok_above_tier,
+        per_request, currency, source, verified_at)
+    VALUES (
+        lower(btrim(set_price.provider)), btrim(set_price.model), set_price.service_tier, set_price.valid_from,
+        set_price.input_per_mtok, set_price.output_per_mtok, set_price.cache_read_per_mtok,
+        set_price.cache_write_per_mtok, set_price.reasoning_per_mtok,
+        set_price.tier_threshold_tokens, set_price.input_per_mtok_above_tier, set_price.output_per_mtok_above_tier,
+        set_price.cache_read_per_mtok_above_tier, set_price.cache_write_per_mtok_above_tier,
+        set_price.per_request, set_price.currency, set_price.source, now())
+    ON CONFLICT ON CONSTRAINT prices_key DO UPDATE SET
+        input_per_mtok = excluded.input_per_mtok,
+        output_per_mtok = excluded.output_per_mtok,
+        cache_read_per_mtok = excluded.cache_read_per_mtok,
+        cache_write_per_mtok = excluded.cache_write_per_mtok,
+        reasoning_per_mtok = excluded.reasoning_per_mtok,
+        tier_threshold_tokens = excluded.tier_threshold_tokens,
+        input_per_mtok_above_tier = excluded.input_per_mtok_above_tier,
+        output_per_mtok_above_tier = excluded.output_per_mtok_above_tier,
+        cache_read_per_mtok_above_tier = excluded.cache_read_per_mtok_above_tier,
+        cache_write_per_mtok_above_tier = excluded.cache_write_per_mtok_above_tier,
+        per_request = excluded.per_request,
+        currency = excluded.currency,
+        source = excluded.source,
+        verified_at = excluded.verified_at
+    RETURNING p.id INTO new_id;
+    RETURN new_id;
+END $$;
+
+CREATE OR REPLACE FUNCTION llm_cost.import_prices(catalog jsonb, source text DEFAULT 'litellm') RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    bad record;
+    added integer;
+BEGIN
+    IF catalog IS NULL OR jsonb_typeof(catalog) <> 'object' THEN
+        RAISE EXCEPTION 'llm_cost.import_prices: expected a JSON object mapping model names to price entries (LiteLLM format), got %',
+            coalesce(jsonb_typeof(catalog), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF coalesce(btrim(source), '') = '' THEN
+        RAISE EXCEPTION 'llm_cost.import_prices: source must be a non-empty name'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF catalog <> '{}' AND NOT EXISTS (
+        SELECT FROM jsonb_each(catalog) AS e
+         WHERE jsonb_typeof(e.value) = 'object' AND e.value ? 'litellm_provider') THEN
+        RAISE EXCEPTION 'llm_cost.import_prices: the document is not a price list: no entry has a litellm_provider'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'pass the contents of LiteLLM''s model_prices_and_context_window.json';
+    END IF;
+    -- Every price field we read must be a number (or null); a string would be
+    -- silently mispriced, so name the first offender.
+    SELECT e.key AS model, f.key AS field, jsonb_typeof(f.value) AS type INTO bad
+      FROM jsonb_each(catalog) AS e, jsonb_each(e.value) AS f
+     WHERE jsonb_typeof(e.value) = 'object'
+       AND e.value ->> 'mode' IN ('chat', 'completion', 'responses')
+       AND (f.key ~ '^(input|output)_cost_per_(token|reasoning_token|request)'
+            OR f.key ~ '^cache_(read|creation)_input_token_cost')
+       AND jsonb_typeof(f.value) NOT IN ('number', 'null')
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'llm_cost.import_prices: entry "%" field % must be a number, got %', bad.model, bad.field, bad.type
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT e.key AS model, f.key AS field, f.value #>> '{}' AS value INTO bad
+      FROM jsonb_each(catalog) AS e, jsonb_each(e.value) AS f
+     WHERE jsonb_typeof(e.value) = 'object'
+       AND e.value ->> 'mode' IN ('chat', 'completion', 'responses')
+       AND jsonb_typeof(f.value) = 'number' AND (f.value #>> '{}')::numeric < 0
+       AND (f.key ~ '^(input|output)_cost_per_' OR f.key ~ '^cache_(read|creation)_input_token_cost')
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'llm_cost.import_prices: entry "%" field % must not be negative (got %)', bad.model, bad.field, bad.value
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    IF to_regclass('pg_temp.llm_cost_import') IS NOT NULL THEN   -- (IF EXISTS would NOTICE without a temp schema)
+        DROP TABLE pg_temp.llm_cost_import;
+    END IF;
+    CREATE TEMP TABLE llm_cost_import ON COMMIT DROP AS
+        SELECT * FROM llm_cost.litellm_price_rows(catalog);
+    -- Names go into the prices_key index: keep them well inside its size limit.
+    SELECT i.provider, i.model INTO bad
+      FROM pg_temp.llm_cost_import AS i
+     WHERE octet_length(i.provider) > 1000 OR octet_length(i.model) > 1000
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'llm_cost.import_prices: provider "%" or model "%" is longer than 1000 bytes',
+            left(bad.provider, 40), left(bad.model, 40)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- A row pricing could not hold exactly would be stored but ignored, or
+    -- make every call of its model fail (see _unpriceable).
+    SELECT i.provider, i.model, i.service_tier, u.problem INTO bad
+      FROM pg_temp.llm_cost_import AS i,
+           LATERAL (SELECT llm_cost._unpriceable(ARRAY[i.input_per_mtok, i.output_per_mtok, i.cache_read_per_mtok,
+                                                       i.cache_write_per_mtok, i.reasoning_per_mtok,
+                                                       i.input_per_mtok_above_tier, i.output_per_mtok_above_tier,
+                                                       i.cache_read_per_mtok_above_tier,
+                                                       i.cache_write_per_mtok_above_tier, i.per_request]) AS problem) AS u
+     WHERE u.problem IS NOT NULL
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'llm_cost.import_prices: model "%" of provider "%" (% tier) cannot be priced exactly: %',
+            bad.model, bad.provider, bad.service_tier, bad.problem
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Prices per million tokens must be below 10^15 with at most 30 decimal places, and a row''s largest price written with as many decimal places as its most precise one must have at most 29 digits.';
+    END IF;
+
+    -- Prices that match the row in force are confirmed, not duplicated.
+    UPDATE llm_cost.prices AS p SET verified_at = now()
+      FROM llm_cost.current_prices AS c
+      JOIN pg_temp.llm_cost_import AS i USING (provider, model, service_tier)
+     WHERE p.id = c.id
+       AND (i.input_per_mtok, i.output_per_mtok, i.cache_read_per_mtok, i.cache_write_per_mtok,
+            i.reasoning_per_mtok, i.tier_threshold_tokens, i.input_per_mtok_above_tier,
+            i.output_per_mtok_above_tier, i.cache_read_per_mtok_above_tier,
+            i.cache_write_per_mtok_above_tier, i.per_request)
+           IS NOT DISTINCT FROM
+           (c.input_per_mtok, c.output_per_mtok, c.cache_read_per_mtok, c.cache_write_per_mtok,
+            c.reasoning_per_mtok, c.tier_threshold_tokens, c.input_per_mtok_above_tier,
+            c.output_per_mtok_above_tier, c.cache_read_per_mtok_above_tier,
+            c.cache_write_per_mtok_above_tier, c.per_request);
+
+    INSERT INTO llm_cost.prices AS p (
+        provider, model, service_tier, valid_from, input_per_mtok, output_per_mtok, cache_read_per_mtok,
+        cache_write_per_mtok, reasoning_per_mtok, tier_threshold_tokens, input_per_mtok_above_tier,
+        output_per_mtok_above_tier, cache_read_per_mtok_above_tier, cache_write_per_mtok_above_tier,
+        per_request, currency, source, verified_at)
+    SELECT i.provider, i.model, i.service_tier, now(), i.input_per_mtok, i.output_per_mtok, i.cache_read_per_mtok,
+           i.cache_write_per_mtok, i.reasoning_per_mtok, i.tier_threshold_tokens, i.input_per_mtok_above_tier,
+           i.output_per_mtok_above_tier, i.cache_read_per_mtok_above_tier, i.cache_write_per_mtok_above_tier,
+           i.per_request, 'USD', import_prices.source, now()
+      FROM pg_temp.llm_cost_import AS i
+      LEFT JOIN llm_cost.current_prices AS c USING (provider, model, service_tier)
+     WHERE c.id IS NULL
+        OR (i.input_per_mtok, i.output_per_mtok, i.cache_read_per_mtok, i.cache_write_per_mtok,
+            i.reasoning_per_mtok, i.tier_threshold_tokens, i.input_per_mtok_above_tier,
+            i.output_per_mtok_above_tier, i.cache_read_per_mtok_above_tier,
+            i.cache_write_per_mtok_above_tier, i.per_request)
+           IS DISTINCT FROM
+           (c.input_per_mtok, c.output_per_mtok, c.cache_read_per_mtok, c.cache_write_per_mtok,
+            c.reasoning_per_mtok, c.tier_threshold_tokens, c.input_per_mtok_above_tier,
+            c.output_per_mtok_above_tier, c.cache_read_per_mtok_above_tier,
+            c.cache_write_per_mtok_above_tier, c.per_request)
+    -- A second import in the same transaction (same now()) replaces that row.
+    ON CONFLICT ON CONSTRAINT prices_key DO UPDATE SET
+        input_per_mtok = excluded.input_per_mtok,
+        output_per_mtok = excluded.output_per_mtok,
+        cache_read_per_mtok = excluded.cache_read_per_mtok,
+        cache_write_per_mtok = excluded.cache_write_per_mtok,
+        reasoning_per_mtok = excluded.reasoning_per_mtok,
+        tier_threshold_tokens = excluded.tier_threshold_tokens,
+        input_per_mtok_above_tier = excluded.input_per_mtok_above_tier,
+        output_per_mtok_above_tier = excluded.output_per_mtok_above_tier,
+        cache_read_per_mtok_above_tier = excluded.cache_read_per_mtok_above_tier,
+        cache_write_per_mtok_above_tier = excluded.cache_write_per_mtok_above_tier,
+        per_request = excluded.per_request,
+        source = excluded.source,
+        verified_at = excluded.verified_at;
+    GET DIAGNOSTICS added = ROW_COUNT;
+    RETURN added;
+END $$;

@@ -58,6 +58,10 @@ const REJECTED: &[(&str, &str)] = &[
     ("SELECT llm_cost.set_price('openai', 'x', 1, 1, currency => 'dollars')", "22023"),
     ("SELECT llm_cost.set_price('openai', 'x', 1, 1, valid_from => 'infinity')", "22023"),
     ("SELECT llm_cost.set_price('openai', 'x', 1, 1, service_tier => 'x')", "22023"),
+    // prices pricing could not hold exactly (found for import_prices by tests/import_fuzz.rs)
+    ("SELECT llm_cost.set_price('openai', 'x', 0.0000000000000000000000000000001, 1)", "22023"),
+    ("SELECT llm_cost.set_price('openai', 'x', 999999999999, 0.0000000000000000000001)", "22023"),
+    ("SELECT llm_cost.set_price('openai', repeat('x', 5000), 1, 1)", "22023"),
     ("SELECT llm_cost.import_prices('[]')", "22023"),
     ("SELECT llm_cost.import_prices(NULL)", "22023"),
     ("SELECT llm_cost.import_prices('{\"m\": {\"litellm_provider\": \"openai\", \"mode\": \"chat\", \"input_cost_per_token\": \"abc\"}}')", "22023"),

@@ -45,7 +45,10 @@ WITH ext AS (SELECT oid FROM pg_extension WHERE extname = 'llm_cost'),
      ns AS (SELECT 'llm_cost'::regnamespace AS oid)
 SELECT line FROM (
     SELECT 'member ' || pg_describe_object(d.classid, d.objid, d.objsubid) AS line
-      FROM pg_depend AS d, ext WHERE d.refobjid = ext.oid AND d.deptype = 'e'
+      FROM pg_depend AS d, ext, pg_identify_object(d.classid, d.objid, d.objsubid) AS o
+     WHERE d.refobjid = ext.oid AND d.deptype = 'e'
+       -- cargo pgrx test installs its #[pg_test] functions in schema tests
+       AND o.schema IS DISTINCT FROM 'tests' AND NOT (o.type = 'schema' AND o.identity = 'tests')
     UNION ALL
     SELECT 'function ' || p.oid::regprocedure || ' ' ||
            CASE WHEN p.prokind = 'a' THEN (SELECT format('agg %s %s %s %s %s %s', a.aggtransfn, a.aggfinalfn,

@@ -10,9 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 bash scripts/setup.sh >/dev/null
-cargo pgrx package --pg-config "$PG_CONFIG" >/dev/null
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 root=target/release/llm_cost-pg15
+rm -rf "$root"     # no leftovers of an earlier version's package
+cargo pgrx package --pg-config "$PG_CONFIG" >/dev/null
 out="target/llm_cost-${version}-pg15-$(uname -m).tar.gz"
 # The package is the extension's library, control file, install script and
 # an upgrade script from each released version; check before shipping.

@@ -4,8 +4,7 @@
 
 mod common;
 
-use common::{table_checksums, TestCluster, PG_BIN};
-use std::process::Command;
+use common::{run_pg_program, table_checksums, TestCluster};
 
 /// Every table's rows as one checksum; budget_spend without its updated_at
 /// (a restore recomputes it, so its timestamps are new).
@@ -14,11 +13,6 @@ fn contents(c: &mut postgres::Client) -> Vec<(String, i64, String)> {
         (t == "budget_spend")
             .then(|| "SELECT budget_id, period_start, per_value, spent, calls FROM llm_cost.budget_spend".to_string())
     })
-}
-
-fn run(program: &str, args: &[&str]) {
-    let out = Command::new(format!("{PG_BIN}/{program}")).args(args).output().unwrap();
-    assert!(out.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
@@ -48,14 +42,14 @@ fn dump_and_restore_give_back_the_same_ledger() {
     let conn = ["-h", dir.as_str(), "-p", port.as_str(), "-U", "postgres"];
     let dump = cluster.dir.join("src.dump");
     let plain = cluster.dir.join("src.sql");
-    run("pg_dump", &[&conn[..], &["-Fc", "-f", dump.to_str().unwrap(), "src"]].concat());
-    run("pg_dump", &[&conn[..], &["-Fp", "-f", plain.to_str().unwrap(), "src"]].concat());
+    run_pg_program("pg_dump", &[&conn[..], &["-Fc", "-f", dump.to_str().unwrap(), "src"]].concat());
+    run_pg_program("pg_dump", &[&conn[..], &["-Fp", "-f", plain.to_str().unwrap(), "src"]].concat());
 
     let mut admin = cluster.connect("postgres");
     admin.batch_execute("CREATE DATABASE from_custom").unwrap();
     admin.batch_execute("CREATE DATABASE from_plain").unwrap();
-    run("pg_restore", &[&conn[..], &["-d", "from_custom", dump.to_str().unwrap()]].concat());
-    run("psql", &[&conn[..], &["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "from_plain", "-f", plain.to_str().unwrap()]].concat());
+    run_pg_program("pg_restore", &[&conn[..], &["-d", "from_custom", dump.to_str().unwrap()]].concat());
+    run_pg_program("psql", &[&conn[..], &["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "from_plain", "-f", plain.to_str().unwrap()]].concat());
 
     for db in ["from_custom", "from_plain"] {
         let mut dst = cluster.connect(db);

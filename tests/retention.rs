@@ -3,8 +3,7 @@
 
 mod common;
 
-use common::{sqlstate, thresholds_not_fired_exactly_once, TestCluster, PG_BIN};
-use std::process::Command;
+use common::{run_pg_program, sqlstate, thresholds_not_fired_exactly_once, TestCluster};
 
 /// 60 days of calls for two tenants with latencies, budgets of every period
 /// kind (a `total` one spans retired and kept rows), compute usage.
@@ -60,11 +59,6 @@ fn count(c: &mut postgres::Client, sql: &str) -> i64 {
     c.query_one(sql, &[]).unwrap().get(0)
 }
 
-fn run(program: &str, args: &[&str]) {
-    let out = Command::new(format!("{PG_BIN}/{program}")).args(args).output().unwrap();
-    assert!(out.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
 #[test]
 fn retired_usage_keeps_rollups_spend_and_restores_exactly() {
     let cluster = TestCluster::start("retention", &[]);
@@ -113,9 +107,9 @@ fn retired_usage_keeps_rollups_spend_and_restores_exactly() {
     let port = cluster.port.to_string();
     let conn = ["-h", dir.as_str(), "-p", port.as_str(), "-U", "postgres"];
     let dump = cluster.dir.join("retention.dump");
-    run("pg_dump", &[&conn[..], &["-Fc", "-f", dump.to_str().unwrap(), "retention"]].concat());
+    run_pg_program("pg_dump", &[&conn[..], &["-Fc", "-f", dump.to_str().unwrap(), "retention"]].concat());
     cluster.connect("postgres").batch_execute("CREATE DATABASE restored").unwrap();
-    run("pg_restore", &[&conn[..], &["-d", "restored", dump.to_str().unwrap()]].concat());
+    run_pg_program("pg_restore", &[&conn[..], &["-d", "restored", dump.to_str().unwrap()]].concat());
     let mut r = cluster.connect("restored");
     assert_same(figures(&mut r), &after_inserts, "restored: the same spend, rollups and alerts");
     assert_eq!(count(&mut r, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0, "restored: no drift");

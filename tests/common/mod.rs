@@ -129,6 +129,13 @@ impl Drop for TestCluster {
     }
 }
 
+/// Runs a PostgreSQL client program (pg_dump, pg_restore, psql) from PG_BIN;
+/// panics with its stderr when it fails.
+pub fn run_pg_program(program: &str, args: &[&str]) {
+    let out = Command::new(format!("{PG_BIN}/{program}")).args(args).output().unwrap();
+    assert!(out.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// The SQLSTATE of a failed statement.
 pub fn sqlstate(err: &postgres::Error) -> String {
     err.code().map(|c| c.code().to_string()).unwrap_or_else(|| format!("no SQLSTATE: {err}"))

@@ -8,8 +8,7 @@ mod common;
 use common::{sqlstate, TestCluster};
 
 fn connect_as(cluster: &TestCluster, db: &str, role: &str) -> postgres::Client {
-    let conn = format!("host={} port={} user={role} dbname={db}", cluster.dir.display(), cluster.port);
-    let mut c = postgres::Client::connect(&conn, postgres::NoTls).unwrap_or_else(|e| panic!("connect as {role}: {e}"));
+    let mut c = cluster.connect_as(db, role);
     // Non-admin roles work for one tenant (row-level security; tests/tenancy.rs).
     c.batch_execute("SET llm_cost.tenant_id = 'acme'").unwrap();
     c

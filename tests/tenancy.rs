@@ -73,12 +73,6 @@ fn rows_as(c: &mut postgres::Client, role: &str, tenant: Option<&str>, sql: &str
     Ok(rows?.iter().map(|r| r.get(0)).collect())
 }
 
-/// Logs in as `login` (so session_user is that role, as for an application).
-fn login(cluster: &TestCluster, login: &str) -> postgres::Client {
-    let conn = cluster.conn_string("tenancy").replace("user=postgres", &format!("user={login}"));
-    postgres::Client::connect(&conn, postgres::NoTls).unwrap()
-}
-
 #[test]
 fn each_tenant_sees_only_its_own_rows_on_every_surface() {
     let cluster = TestCluster::start("tenancy", &[]);
@@ -129,7 +123,7 @@ fn each_tenant_sees_only_its_own_rows_on_every_surface() {
     }
 
     // Writers: inserts land in the session's tenant, never in another.
-    let mut app = login(&cluster, "app");
+    let mut app = cluster.connect_as("tenancy", "app");
     let err = app.batch_execute("INSERT INTO llm_cost.usage (provider, model) VALUES ('openai', 'gpt-4o')").unwrap_err();
     assert_eq!(sqlstate(&err), "42501", "no tenant set: the writer may not insert");
     app.batch_execute("SET llm_cost.tenant_id = 'acme'").unwrap();
@@ -165,14 +159,14 @@ fn each_tenant_sees_only_its_own_rows_on_every_surface() {
 
     // The admin (a login role granted llm_cost_admin) still sees every budget.
     c.batch_execute("CREATE ROLE ops LOGIN; GRANT llm_cost_admin TO ops").unwrap();
-    let mut ops = login(&cluster, "ops");
+    let mut ops = cluster.connect_as("tenancy", "ops");
     let n: i64 = ops.query_one("SELECT count(*) FROM llm_cost.check_spend(0.01, tenant_id => 'globex')", &[]).unwrap().get(0);
     assert_eq!(n, 2, "the admin checks globex's budgets (globex monthly and company)");
     let tenants: i64 = ops.query_one("SELECT count(DISTINCT tenant_id) FROM llm_cost.usage", &[]).unwrap().get(0);
     assert_eq!(tenants, 2);
 
     // A reader writes nothing, whatever its tenant.
-    let mut dashboard = login(&cluster, "dashboard");
+    let mut dashboard = cluster.connect_as("tenancy", "dashboard");
     dashboard.batch_execute("SET llm_cost.tenant_id = 'acme'").unwrap();
     let err = dashboard.batch_execute("INSERT INTO llm_cost.usage (provider, model) VALUES ('openai', 'gpt-4o')").unwrap_err();
     assert_eq!(sqlstate(&err), "42501");

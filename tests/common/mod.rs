@@ -79,7 +79,13 @@ impl TestCluster {
     }
 
     pub fn connect(&self, db: &str) -> postgres::Client {
-        postgres::Client::connect(&self.conn_string(db), postgres::NoTls).expect("connect to test cluster")
+        self.connect_as(db, "postgres")
+    }
+
+    /// Logs in as `user` (so session_user is that role, as for an application).
+    pub fn connect_as(&self, db: &str, user: &str) -> postgres::Client {
+        let conn = format!("host={} port={} user={user} dbname={db}", self.dir.display(), self.port);
+        postgres::Client::connect(&conn, postgres::NoTls).unwrap_or_else(|e| panic!("connect as {user}: {e}"))
     }
 
     /// Kills the postmaster and every backend with SIGKILL (a crash), then

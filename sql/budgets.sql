@@ -439,20 +439,15 @@ END $$;
 
 -- Inserts, the hot path, are folded in Rust (src/spend_trigger.rs): an AFTER ROW
 -- trigger matches each inserted row against the cached budget index and adds
--- it to the transaction's pending totals in memory; one deferred trigger event
--- per transaction writes them at commit (src/pending_spend.rs says why).
+-- it to the transaction's pending totals in memory; they are written just
+-- before the transaction commits (src/pending_spend.rs says why).
 -- Whatever reads or rewrites budget_spend in the same transaction calls
 -- llm_cost.flush_spend() first.
 CREATE FUNCTION llm_cost.usage_spend_add() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'usage_spend_add';
-CREATE FUNCTION llm_cost.usage_spend_flush() RETURNS trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'usage_spend_flush';
-COMMENT ON FUNCTION llm_cost.usage_spend_add() IS 'Trigger: adds an inserted usage row to its transaction''s pending budget spend.';
-COMMENT ON FUNCTION llm_cost.usage_spend_flush() IS 'Deferred trigger: writes the transaction''s pending budget spend at commit, queues crossed thresholds and unpriced_model alerts.';
+COMMENT ON FUNCTION llm_cost.usage_spend_add() IS 'Trigger: adds an inserted usage row to its transaction''s pending budget spend, which is written just before commit.';
 COMMENT ON FUNCTION llm_cost.flush_spend() IS
   'Writes this transaction''s pending budget spend now instead of at commit, queuing crossed thresholds; returns the number of running totals written. The budget functions and views call it themselves; call it before reading llm_cost.budget_spend directly in a transaction that inserted usage.';
-COMMENT ON FUNCTION llm_cost._spend_flush_wanted() IS
-  'Internal: true once per transaction, so one deferred flush event is queued however many rows are inserted.';
 COMMENT ON FUNCTION llm_cost.budgets_enabled() IS
   'True when any enabled budget counts model calls (from the per-backend budget index).';
 -- WHEN is evaluated before an after-trigger event is queued: priced rows cost
@@ -460,16 +455,6 @@ COMMENT ON FUNCTION llm_cost.budgets_enabled() IS
 CREATE TRIGGER usage_spend_add AFTER INSERT ON llm_cost.usage
     FOR EACH ROW WHEN (NEW.cost IS NULL OR llm_cost.budgets_enabled())
     EXECUTE FUNCTION llm_cost.usage_spend_add();
--- AFTER triggers on one event fire in name order: usage_spend_add must come
--- before usage_spend_flush (which matters when the flush is made IMMEDIATE).
--- Constraint triggers can only be row triggers; the WHEN clause (evaluated as
--- the row is inserted, even for deferred triggers) lets one row per transaction
--- queue the event. SET CONSTRAINTS llm_cost.usage_spend_flush IMMEDIATE makes it
--- write at the end of each statement instead.
-CREATE CONSTRAINT TRIGGER usage_spend_flush AFTER INSERT ON llm_cost.usage
-    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
-    WHEN ((NEW.cost IS NULL OR llm_cost.budgets_enabled()) AND llm_cost._spend_flush_wanted())
-    EXECUTE FUNCTION llm_cost.usage_spend_flush();
 CREATE TRIGGER budgets_catalog_changed
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON llm_cost.budgets
     FOR EACH STATEMENT EXECUTE FUNCTION llm_cost.catalog_changed();

@@ -1,4 +1,4 @@
--- llm_cost 0.1.0 -> 0.2.0: tenant isolation and retention.
+-- llm_cost 0.1.0 -> 0.2.0: tenant isolation, retention, and a cheaper commit-time budget write.
 -- Edited with the schema until 0.2.0 is released, frozen from then on (RELEASING.md).
 -- tests/upgrade.rs checks that 0.1.0 plus this script equals a fresh 0.2.0
 -- install, object for object, and that the data survives.
@@ -792,3 +792,12 @@ CREATE OR REPLACE FUNCTION llm_cost._utc_hour_ceil(ts timestamptz) RETURNS times
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT (date_trunc('hour', (ts AT TIME ZONE 'UTC') - interval '1 microsecond') + interval '1 hour') AT TIME ZONE 'UTC'
 $$;
+
+-- Inserted spend is written just before commit by the extension's pre-commit
+-- callback, no longer by a deferred constraint trigger queued per transaction
+-- (as in sql/budgets.sql). The library keeps answering the old trigger's WHEN
+-- clause with false until this runs.
+DROP TRIGGER usage_spend_flush ON llm_cost.usage;
+DROP FUNCTION llm_cost.usage_spend_flush();
+DROP FUNCTION llm_cost._spend_flush_wanted();
+COMMENT ON FUNCTION llm_cost.usage_spend_add() IS 'Trigger: adds an inserted usage row to its transaction''s pending budget spend, which is written just before commit.';

@@ -74,7 +74,6 @@ GRANT EXECUTE ON FUNCTION
     llm_cost.is_valid_amount(numeric),
     llm_cost.is_service_tier(text),
     llm_cost.budgets_enabled(),
-    llm_cost._spend_flush_wanted(),
     -- the tenant_id column default and the row-level security policies
     llm_cost.current_tenant(),
     llm_cost._sees_all_tenants()

@@ -45,6 +45,7 @@ pub mod pricing;
 pub mod raw_usage;
 pub mod settings;
 pub mod pending_spend;
+pub mod spend_store;
 pub mod spend_trigger;
 pub mod sql_pricing;
 pub mod trigger_support;
@@ -66,7 +67,7 @@ extension_sql_file!(
     ]
 );
 extension_sql_file!("../sql/compute.sql", name = "compute", requires = ["api"]);
-extension_sql_file!("../sql/budgets.sql", name = "budgets", requires = ["compute", spend_trigger::budgets_enabled, spend_trigger::flush_spend, spend_trigger::_spend_flush_wanted]);
+extension_sql_file!("../sql/budgets.sql", name = "budgets", requires = ["compute", spend_trigger::budgets_enabled, spend_trigger::flush_spend]);
 extension_sql_file!("../sql/queue.sql", name = "queue", requires = ["budgets"]);
 extension_sql_file!(
     "../sql/analytics.sql",

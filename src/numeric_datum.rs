@@ -24,7 +24,12 @@ impl NumericDatum {
             let n = unsafe { pg_sys::int64_div_fast_to_numeric(mantissa, scale) };
             return NumericDatum(pg_sys::Datum::from(n));
         }
-        let text = CString::new(d.to_string()).expect("decimal text has no NUL");
+        NumericDatum::from_text(&d.to_string())
+    }
+
+    /// `text::numeric`: the scale written is the scale kept.
+    pub fn from_text(text: &str) -> NumericDatum {
+        let text = CString::new(text).expect("decimal text has no NUL");
         let datum = unsafe {
             pg_sys::DirectFunctionCall3Coll(
                 Some(numeric_in),

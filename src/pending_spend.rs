@@ -1,7 +1,8 @@
 //! Budget spend a transaction has inserted but not yet written.
 //!
 //! Inserted usage is added up here, in backend memory, and written to
-//! `llm_cost.budget_spend` once: at commit (by a deferred trigger), or earlier
+//! `llm_cost.budget_spend` once: just before commit (from the pre-commit
+//! transaction callback below; also before PREPARE TRANSACTION), or earlier
 //! when something in the same transaction reads or rewrites the totals
 //! (`flush_spend()`). Writing once per transaction, not once per statement,
 //! matters: a spend row updated by every statement of a long transaction grows
@@ -54,10 +55,6 @@ fn out_of_range() -> ! {
 struct State {
     /// Innermost last; each tagged with its subtransaction id (ids grow with nesting).
     levels: Vec<(pg_sys::SubTransactionId, Pending)>,
-    /// The subtransaction in which this transaction's deferred flush event was
-    /// queued. Invariant: None implies `levels` is empty or about to receive
-    /// the row whose event is being queued.
-    flush_queued_in: Option<pg_sys::SubTransactionId>,
 }
 
 thread_local! {
@@ -89,27 +86,11 @@ pub fn add(pending: &mut Pending, key: SpendKey, delta: Decimal) {
 pub fn take_all() -> Pending {
     STATE.with(|s| {
         let mut s = s.borrow_mut();
-        s.flush_queued_in = None;
         let mut all = Pending::default();
         for (_, level) in s.levels.drain(..) {
             all.merge(level);
         }
         all
-    })
-}
-
-/// True exactly once per transaction (until the next flush): the caller, the
-/// WHEN clause of the deferred flush trigger, then queues the one event that
-/// writes the transaction's spend at commit.
-pub fn claim_flush_event() -> bool {
-    register_callbacks();
-    STATE.with(|s| {
-        let mut s = s.borrow_mut();
-        if s.flush_queued_in.is_some() {
-            return false;
-        }
-        s.flush_queued_in = Some(unsafe { pg_sys::GetCurrentSubTransactionId() });
-        true
     })
 }
 
@@ -125,17 +106,14 @@ fn register_callbacks() {
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
     use pg_sys::XactEvent::*;
-    if matches!(event, XACT_EVENT_PRE_COMMIT | XACT_EVENT_PARALLEL_PRE_COMMIT) {
-        // The deferred trigger has fired by now. Spend still here would be
-        // lost: refuse the commit rather than let budgets drift from the ledger.
-        let unwritten = STATE.with(|s| s.borrow().levels.iter().any(|(_, level)| !level.spend.is_empty()));
-        if unwritten {
-            pgrx::ereport!(
-                ERROR,
-                pgrx::PgSqlErrorCode::ERRCODE_TRIGGERED_ACTION_EXCEPTION,
-                "llm_cost: this transaction's budget spend was never written",
-                "Is the trigger llm_cost.usage_spend_flush disabled while usage_spend_add is not? Enable it, or disable both."
-            );
+    if matches!(event, XACT_EVENT_PRE_COMMIT | XACT_EVENT_PRE_PREPARE) {
+        // Deferred triggers have fired and portals are closed; nothing can
+        // insert usage after this point. Writing here rather than from a
+        // deferred trigger event saves every transaction the event and its
+        // trigger call (see spend_trigger::flush_at_commit).
+        let pending = STATE.with(|s| s.borrow().levels.iter().any(|(_, level)| !level.is_empty()));
+        if pending {
+            crate::spend_trigger::flush_at_commit();
         }
     }
     if matches!(event, XACT_EVENT_COMMIT | XACT_EVENT_PARALLEL_COMMIT | XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT) {
@@ -157,13 +135,9 @@ unsafe extern "C-unwind" fn on_subxact(
         let mut s = s.borrow_mut();
         match event {
             pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB => {
-                // The rolled-back statements' rows are gone, and so is any
-                // deferred event they queued.
+                // The rolled-back statements' rows are gone.
                 while s.levels.last().is_some_and(|(id, _)| *id >= my) {
                     s.levels.pop();
-                }
-                if s.flush_queued_in.is_some_and(|id| id >= my) {
-                    s.flush_queued_in = None;
                 }
             }
             pg_sys::SubXactEvent::SUBXACT_EVENT_COMMIT_SUB => {
@@ -174,9 +148,6 @@ unsafe extern "C-unwind" fn on_subxact(
                     } else {
                         s.levels.push((parent, level));
                     }
-                }
-                if s.flush_queued_in == Some(my) {
-                    s.flush_queued_in = Some(parent);
                 }
             }
             _ => {}

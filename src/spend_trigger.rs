@@ -4,14 +4,15 @@
 //! its budgets through the cached index and adds its cost to the transaction's
 //! pending totals (`pending_spend`) per (budget, period, per value). An AFTER
 //! ROW trigger sees only rows really inserted (not those skipped by ON
-//! CONFLICT DO NOTHING). `usage_spend_flush`, a deferred constraint trigger
-//! queued once per transaction, writes those totals at commit with one
-//! prepared update each, in a fixed order so concurrent writers cannot
-//! deadlock, and queues every threshold the new total crossed.
-//!
+//! CONFLICT DO NOTHING). Just before commit (pending_spend's transaction
+//! callback) or when `flush_spend()` is called, `flush_pending` writes those
+//! totals, in a fixed order so concurrent writers cannot deadlock: existing
+//! rows directly (`spend_store`), a period's first row with an SQL upsert; and
+//! queues every threshold the new total crossed.
 use crate::budget_cache::{with_budgets, Budget, RowDims};
 use crate::decimal::Decimal;
 use crate::pending_spend::{self, SpendDelta, SpendKey};
+use crate::spend_store::SpendStore;
 use crate::trigger_support::{c_trigger, column_positions, trigger_data, PositionCache};
 use pgrx::prelude::*;
 use pgrx::spi::OwnedPreparedStatement;
@@ -20,7 +21,6 @@ use rustc_hash::FxHashSet;
 use std::cell::RefCell;
 
 thread_local! {
-    static UPDATE: RefCell<Option<OwnedPreparedStatement>> = const { RefCell::new(None) };
     static UPSERT: RefCell<Option<OwnedPreparedStatement>> = const { RefCell::new(None) };
     /// unpriced_model alerts this backend has queued in committed transactions.
     static ANNOUNCED: RefCell<FxHashSet<(String, String)>> = RefCell::new(FxHashSet::default());
@@ -77,7 +77,7 @@ unsafe extern "C-unwind" fn timestamptz_trunc_zone(fcinfo: pg_sys::FunctionCallI
     unsafe { pg_sys::timestamptz_trunc_zone(fcinfo) }
 }
 
-unsafe fn numeric_text(datum: pg_sys::Datum) -> String {
+pub(crate) unsafe fn numeric_text(datum: pg_sys::Datum) -> String {
     let cstr = pg_sys::DirectFunctionCall1Coll(Some(numeric_out), pg_sys::InvalidOid, datum);
     std::ffi::CStr::from_ptr(cstr.cast_mut_ptr::<std::ffi::c_char>()).to_string_lossy().into_owned()
 }
@@ -148,17 +148,13 @@ unsafe fn spend_add(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     pg_sys::Datum::from(0)
 }
 
+// 0.1.0's deferred flush trigger function; see _spend_flush_wanted.
 c_trigger!(usage_spend_flush, pg_finfo_usage_spend_flush, spend_flush);
 
-/// A total whose row exists is added with a plain UPDATE (one WAL record); only
-/// the first spend of a budget, period and per value needs the upsert, whose
-/// ON CONFLICT path also writes a tuple-lock record. Totals are applied in
+/// The first spend of a budget, period and per value creates its row (existing
+/// rows are added to by `spend_store` without SQL). Totals are applied in
 /// sorted order, so every writer takes the spend rows' locks in the same order
 /// and none can deadlock.
-const UPDATE_SQL: &str = "UPDATE llm_cost.budget_spend
-        SET spent = spent + $4::numeric, calls = calls + $5, updated_at = now()
-      WHERE budget_id = $1 AND period_start = $2 AND per_value = $3
-     RETURNING spent::text";
 const UPSERT_SQL: &str = "INSERT INTO llm_cost.budget_spend AS s (budget_id, period_start, per_value, spent, calls)
      SELECT $1, $2, $3, $4::numeric, $5
       WHERE EXISTS (SELECT FROM llm_cost.budgets WHERE id = $1)  -- not deleted meanwhile
@@ -181,11 +177,25 @@ fn flush_spend() -> i64 {
     flush_pending()
 }
 
-/// The WHEN clause of the deferred flush trigger: true once per transaction.
-#[pg_extern(volatile, parallel_unsafe)]
-fn _spend_flush_wanted() -> bool {
-    pending_spend::claim_flush_event()
+/// Writes the pending spend from the pre-commit callback (pending_spend),
+/// with the snapshot a deferred trigger would have had.
+pub fn flush_at_commit() {
+    unsafe { pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot()) };
+    flush_pending();
+    unsafe { pg_sys::PopActiveSnapshot() };
 }
+
+/// Version 0.1.0 wrote the spend from a deferred constraint trigger whose WHEN
+/// clause called this; until `ALTER EXTENSION llm_cost UPDATE` drops that
+/// trigger, answering false keeps it from queuing events (the pre-commit
+/// callback writes the spend). Not part of 0.2.0's SQL.
+#[pg_extern(volatile, parallel_unsafe, sql = false)]
+fn _spend_flush_wanted() -> bool {
+    false
+}
+
+/// A threshold a total crossed: (budget, period start, per value, new total, threshold).
+type Crossing = (i64, i64, String, Decimal, Decimal);
 
 fn flush_pending() -> i64 {
     let pending = pending_spend::take_all();
@@ -194,19 +204,59 @@ fn flush_pending() -> i64 {
     }
     let mut totals: Vec<(SpendKey, SpendDelta)> = pending.spend.into_iter().collect();
     totals.sort_by(|a, b| a.0.cmp(&b.0));
-    // as the extension's owner: the inserting role need not be able to write budget_spend
-    crate::extension_owner::run_as_owner(|| Spi::connect_mut(|client| {
-        let written = upsert_totals(client, &totals);
-        for (((budget_id, period_start, per_value), (delta, _)), spent) in totals.iter().zip(&written) {
-            if let Some(spent) = spent {
-                queue_crossed(client, *budget_id, *period_start, per_value, *spent, *delta);
+    let mut written: Vec<Option<Decimal>> = Vec::with_capacity(totals.len());
+    let store = (!totals.is_empty()).then(SpendStore::open);
+    // Rows that exist (all but a period's first spend) are added to directly.
+    if let Some(store) = &store {
+        for ((budget_id, period_start, per_value), (delta, calls)) in &totals {
+            match store.add_to_existing(*budget_id, *period_start, per_value, *delta, *calls) {
+                Some(total) => written.push(Some(total)),
+                None => break,
             }
         }
-        for key in pending.unpriced {
-            let known = ANNOUNCED.with(|a| a.borrow().contains(&key)) || ANNOUNCED_NOW.with(|a| a.borrow().contains(&key));
-            if known {
-                continue;
+    }
+    let first_missing = written.len();
+    let mut crossings: Vec<Crossing> = totals
+        .iter()
+        .zip(&written)
+        .flat_map(|(((budget_id, period_start, per_value), (delta, _)), spent)| {
+            crossed(*budget_id, spent.expect("written"), *delta)
+                .into_iter()
+                .map(|t| (*budget_id, *period_start, per_value.clone(), spent.expect("written"), t))
+        })
+        .collect();
+    let unpriced: Vec<(String, String)> = pending
+        .unpriced
+        .into_iter()
+        .filter(|key| !ANNOUNCED.with(|a| a.borrow().contains(key)) && !ANNOUNCED_NOW.with(|a| a.borrow().contains(key)))
+        .collect();
+    if first_missing == totals.len() && crossings.is_empty() && unpriced.is_empty() {
+        return totals.len() as i64;
+    }
+    // as the extension's owner: the inserting role need not be able to write
+    // budget_spend or the queue
+    crate::extension_owner::run_as_owner(|| Spi::connect_mut(|client| {
+        // From the first total without a row on, still in sorted order.
+        for ((budget_id, period_start, per_value), (delta, calls)) in &totals[first_missing..] {
+            let existing = if written.len() == first_missing {
+                None // known to be missing
+            } else {
+                store.as_ref().and_then(|s| s.add_to_existing(*budget_id, *period_start, per_value, *delta, *calls))
+            };
+            let spent = existing.or_else(|| upsert_total(client, *budget_id, *period_start, per_value, *delta, *calls));
+            if let Some(spent) = spent {
+                crossings.extend(
+                    crossed(*budget_id, spent, *delta)
+                        .into_iter()
+                        .map(|t| (*budget_id, *period_start, per_value.clone(), spent, t)),
+                );
             }
+            written.push(spent);
+        }
+        for (budget_id, period_start, per_value, spent, threshold) in &crossings {
+            queue_alert(client, *budget_id, *period_start, per_value, *spent, *threshold);
+        }
+        for key in unpriced {
             client
                 .update(
                     "SELECT llm_cost._queue_notification('unpriced_model', format('unpriced_model:%s/%s', $1, $2),
@@ -221,29 +271,14 @@ fn flush_pending() -> i64 {
     totals.len() as i64
 }
 
-/// Writes the sorted totals; returns each one's new running total, in order
-/// (None for a budget deleted since its rows were inserted).
-fn upsert_totals(client: &mut pgrx::spi::SpiClient<'_>, totals: &[(SpendKey, SpendDelta)]) -> Vec<Option<Decimal>> {
-    totals
-        .iter()
-        .map(|((budget_id, period_start, per_value), (delta, calls))| {
-            let at = unsafe { TimestampWithTimeZone::from_datum(pg_sys::Datum::from(*period_start), false) };
-            let delta = delta.to_string();
-            let args = [(*budget_id).into(), at.into(), per_value.as_str().into(), delta.as_str().into(), (*calls).into()];
-            let spent = run_plan(client, &UPDATE, UPDATE_SQL, &args).or_else(|| run_plan(client, &UPSERT, UPSERT_SQL, &args));
-            spent.map(|s| Decimal::parse(&s).unwrap_or_else(|_| error!("llm_cost: unreadable running total {s}")))
-        })
-        .collect()
-}
-
-/// Runs a statement prepared once per backend; the first column of its first row.
-fn run_plan(
-    client: &mut pgrx::spi::SpiClient<'_>,
-    plan: &'static std::thread::LocalKey<RefCell<Option<OwnedPreparedStatement>>>,
-    sql: &str,
-    args: &[pgrx::datum::DatumWithOid<'_>],
-) -> Option<String> {
-    plan.with(|cell| {
+/// Creates (or, if a concurrent writer just created it, adds to) a total's
+/// row; its new running total, or None for a budget deleted since its rows
+/// were inserted.
+fn upsert_total(client: &mut pgrx::spi::SpiClient<'_>, budget_id: i64, period_start: i64, per_value: &str, delta: Decimal, calls: i64) -> Option<Decimal> {
+    let at = unsafe { TimestampWithTimeZone::from_datum(pg_sys::Datum::from(period_start), false) };
+    let delta = delta.to_string();
+    let args = [budget_id.into(), at.into(), per_value.into(), delta.as_str().into(), calls.into()];
+    let spent = UPSERT.with(|cell| {
         let mut cell = cell.borrow_mut();
         if cell.is_none() {
             let oids = [
@@ -254,28 +289,24 @@ fn run_plan(
                 PgOid::BuiltIn(PgBuiltInOids::INT8OID),
             ];
             let prepared = client
-                .prepare_mut(sql, &oids)
-                .unwrap_or_else(|e| error!("llm_cost: cannot prepare a budget spend statement: {e}"));
+                .prepare_mut(UPSERT_SQL, &oids)
+                .unwrap_or_else(|e| error!("llm_cost: cannot prepare the budget spend upsert: {e}"));
             *cell = Some(prepared.keep());
         }
-        let prepared = cell.as_ref().expect("prepared above");
         let rows = client
-            .update(prepared, None, args)
-            .unwrap_or_else(|e| error!("llm_cost: budget spend update failed: {e}"));
-        if rows.is_empty() {
-            None
-        } else {
-            rows.first().get::<String>(1).ok().flatten()
-        }
-    })
+            .update(cell.as_ref().expect("prepared above"), None, &args)
+            .unwrap_or_else(|e| error!("llm_cost: budget spend upsert failed: {e}"));
+        if rows.is_empty() { None } else { rows.first().get::<String>(1).ok().flatten() }
+    });
+    spent.map(|s| Decimal::parse(&s).unwrap_or_else(|_| error!("llm_cost: unreadable running total {s}")))
 }
 
-/// Queues each threshold the budget's total crossed going from spent - delta to spent.
-fn queue_crossed(client: &mut pgrx::spi::SpiClient<'_>, budget_id: i64, period_start: i64, per_value: &str, spent: Decimal, delta: Decimal) {
+/// The thresholds of a budget its total crossed going from spent - delta to spent.
+fn crossed(budget_id: i64, spent: Decimal, delta: Decimal) -> Vec<Decimal> {
     if delta <= Decimal::ZERO {
-        return;
+        return Vec::new();
     }
-    let crossed: Vec<Decimal> = with_budgets(|index| {
+    with_budgets(|index| {
         index
             .budget(budget_id)
             .map(|b| {
@@ -293,17 +324,19 @@ fn queue_crossed(client: &mut pgrx::spi::SpiClient<'_>, budget_id: i64, period_s
                     .collect()
             })
             .unwrap_or_default()
-    });
-    for threshold in crossed {
-        let at = unsafe { TimestampWithTimeZone::from_datum(pg_sys::Datum::from(period_start), false) };
-        client
-            .update(
-                "SELECT llm_cost._queue_budget_alert($1, $2, $3, $4::numeric, $5::numeric)",
-                None,
-                &[budget_id.into(), at.into(), per_value.into(), spent.to_string().into(), threshold.to_string().into()],
-            )
-            .unwrap_or_else(|e| error!("llm_cost: cannot queue a budget alert: {e}"));
-    }
+    })
+}
+
+/// Queues one crossed threshold (the queue dedupes by budget, period, value and threshold).
+fn queue_alert(client: &mut pgrx::spi::SpiClient<'_>, budget_id: i64, period_start: i64, per_value: &str, spent: Decimal, threshold: Decimal) {
+    let at = unsafe { TimestampWithTimeZone::from_datum(pg_sys::Datum::from(period_start), false) };
+    client
+        .update(
+            "SELECT llm_cost._queue_budget_alert($1, $2, $3, $4::numeric, $5::numeric)",
+            None,
+            &[budget_id.into(), at.into(), per_value.into(), spent.to_string().into(), threshold.to_string().into()],
+        )
+        .unwrap_or_else(|e| error!("llm_cost: cannot queue a budget alert: {e}"));
 }
 
 /// Whether inserted rows need the spend trigger at all: the usage_spend_add

@@ -22,7 +22,7 @@ fn area(name: &str) -> &'static str {
                       "check_spend", "ledger_spend", "rebuild_budget_spend", "flush_spend", "period_start",
                       "period_end", "scope_mask", "scope_key", "per_value", "is_budget_period", "is_budget_dimension",
                       "budgets_enabled", "forecast", "forecast_spend", "forecast_project", "spend_forecast", "retired_spend",
-                      "usage_spend_add", "usage_spend_flush"]),
+                      "usage_spend_add"]),
         ("queue", &["notifications", "claim_notifications", "ack_notification", "fail_notification"]),
         ("trust", &["current_tenant"]),
         ("operations", &["refresh_rollups", "refresh_rollups_in_batches", "rollup_state", "rollup_watermark",

@@ -1,0 +1,300 @@
+//! Adding to a running total that already exists in `llm_cost.budget_spend`,
+//! without SPI.
+//!
+//! This is the commit-time write of every transaction that inserts usage under
+//! a budget, once per matching (budget, period, per value). Through SPI each
+//! was a prepared `UPDATE … RETURNING`: plan-cache check, executor start and
+//! shutdown, an index probe, a result tuple to text and back. Here it is a
+//! fetch by the TID this backend wrote last (an index probe when that is not
+//! the current version), one `heap_update` and, only when the update cannot be
+//! HOT, the index inserts the executor would do.
+//!
+//! Concurrency is what `UPDATE` does in READ COMMITTED: the row is found with
+//! a fresh snapshot; `heap_update` waits for a writer holding it; if that
+//! writer committed a newer version, the probe is repeated and the delta added
+//! to that. A counter only ever adds, so this is also what REPEATABLE READ and
+//! SERIALIZABLE transactions get: their totals are never computed from a stale
+//! version, where an `UPDATE` would fail with a serialization error.
+//!
+//! The row's first version of a period, and a budget deleted meanwhile, are
+//! left to the caller's SQL upsert (`None`). Triggers on `budget_spend` do not
+//! fire for these updates: the table's only ones are its foreign key's, which
+//! skip updates that leave `budget_id` alone.
+
+use crate::decimal::Decimal;
+use crate::numeric_datum::NumericDatum;
+use crate::pending_spend::SpendKey;
+use pgrx::pg_sys;
+use rustc_hash::FxHashMap;
+use std::cell::RefCell;
+
+/// Column numbers of llm_cost.budget_spend (1-based, as created in budgets.sql).
+const BUDGET_ID: usize = 1;
+const PERIOD_START: usize = 2;
+const PER_VALUE: usize = 3;
+const SPENT: usize = 4;
+const CALLS: usize = 5;
+const UPDATED_AT: usize = 6;
+const NATTS: usize = 6;
+
+/// budget_spend and its primary key, opened for the duration of one flush.
+pub struct SpendStore {
+    heap: pg_sys::Relation,
+    pkey: pg_sys::Oid,
+    /// The collation the primary key compares per_value with.
+    per_value_collation: pg_sys::Oid,
+    /// The table's length when first needed; stable while we hold our lock
+    /// (VACUUM truncates only under a lock that conflicts with it).
+    blocks: std::cell::Cell<Option<pg_sys::BlockNumber>>,
+}
+
+impl SpendStore {
+    /// Opens budget_spend with the lock an UPDATE takes.
+    pub fn open() -> SpendStore {
+        unsafe {
+            let nsp = pg_sys::get_namespace_oid(c"llm_cost".as_ptr(), false);
+            let relid = pg_sys::get_relname_relid(c"budget_spend".as_ptr(), nsp);
+            let pkey = pg_sys::get_relname_relid(c"budget_spend_pkey".as_ptr(), nsp);
+            if relid == pg_sys::InvalidOid || pkey == pg_sys::InvalidOid {
+                pgrx::error!("llm_cost: table llm_cost.budget_spend or its primary key is missing");
+            }
+            let heap = pg_sys::table_open(relid, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
+            if (*(*heap).rd_att).natts as usize != NATTS {
+                pgrx::error!("llm_cost: llm_cost.budget_spend does not have the columns this version writes");
+            }
+            let index = pg_sys::index_open(pkey, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+            let per_value_collation = *(*index).rd_indcollation.add(PER_VALUE - 1);
+            pg_sys::index_close(index, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+            SpendStore { heap, pkey, per_value_collation, blocks: std::cell::Cell::new(None) }
+        }
+    }
+
+    /// Adds `delta` and `calls` to the total of (budget, period start, per
+    /// value) if its row exists; returns the new total, or None when there is
+    /// no row to add to.
+    pub fn add_to_existing(&self, budget_id: i64, period_start: i64, per_value: &str, delta: Decimal, calls: i64) -> Option<Decimal> {
+        // Everything this transaction wrote before (earlier flushes, rebuilds
+        // in SQL) must be visible to the probe, and our update must be
+        // visible to whatever runs after it.
+        unsafe { pg_sys::CommandCounterIncrement() };
+        let result = loop {
+            match unsafe { self.try_add(budget_id, period_start, per_value, delta, calls) } {
+                Attempt::Done(total) => break Some(total),
+                Attempt::NoRow => break None,
+                Attempt::Retry => continue,
+            }
+        };
+        unsafe { pg_sys::CommandCounterIncrement() };
+        result
+    }
+
+    unsafe fn try_add(&self, budget_id: i64, period_start: i64, per_value: &str, delta: Decimal, calls: i64) -> Attempt {
+        unsafe {
+            let key: SpendKey = (budget_id, period_start, per_value.to_string());
+            // A fresh snapshot: the latest committed version, as an UPDATE in
+            // READ COMMITTED would see it, also inside an older snapshot.
+            let snapshot = pg_sys::RegisterSnapshot(pg_sys::GetLatestSnapshot());
+            let update = self.at_remembered_tid(snapshot, &key, delta, calls).or_else(|| self.by_index(snapshot, &key, delta, calls));
+            pg_sys::UnregisterSnapshot(snapshot);
+            let Some((mut otid, newtup, total)) = update else {
+                return Attempt::NoRow;
+            };
+            let mut failure: pg_sys::TM_FailureData = std::mem::zeroed();
+            let mut lockmode: pg_sys::LockTupleMode::Type = 0;
+            let result = pg_sys::heap_update(
+                self.heap,
+                &mut otid,
+                newtup,
+                pg_sys::GetCurrentCommandId(true),
+                std::ptr::null_mut(),
+                true,
+                &mut failure,
+                &mut lockmode,
+            );
+            match result {
+                pg_sys::TM_Result::TM_Ok => {
+                    if !is_heap_only(newtup) {
+                        self.insert_index_entries(newtup);
+                    }
+                    remember(key, (*newtup).t_self);
+                    pg_sys::heap_freetuple(newtup);
+                    Attempt::Done(total)
+                }
+                // A concurrent writer committed a newer version: add to that one.
+                pg_sys::TM_Result::TM_Updated => Attempt::Retry,
+                // The budget was deleted (its spend cascades): the upsert decides.
+                pg_sys::TM_Result::TM_Deleted => Attempt::NoRow,
+                other => pgrx::error!("llm_cost: unexpected result {other} updating budget spend"),
+            }
+        }
+    }
+
+    /// The version this backend wrote last for the key, if it is still the
+    /// visible one. The usual case: one fetch by TID instead of an index probe
+    /// that walks the row's chain of versions not pruned yet (at thousands of
+    /// updates a second that chain is long, and the probe was most of the
+    /// write's cost). The TID is only a hint: the row found there must carry
+    /// the key (a table rewrite reuses TIDs), else the index decides.
+    unsafe fn at_remembered_tid(&self, snapshot: pg_sys::Snapshot, key: &SpendKey, delta: Decimal, calls: i64) -> Option<Update> {
+        let tid = REMEMBERED.with(|r| r.borrow().get(key).copied())?;
+        unsafe {
+            // a block past the end (the table was truncated since) is no hint
+            let block = ((tid.ip_blkid.bi_hi as u32) << 16) | tid.ip_blkid.bi_lo as u32;
+            let blocks = self.blocks.get().unwrap_or_else(|| {
+                let n = pg_sys::RelationGetNumberOfBlocksInFork(self.heap, pg_sys::ForkNumber::MAIN_FORKNUM);
+                self.blocks.set(Some(n));
+                n
+            });
+            if block >= blocks {
+                return None;
+            }
+            let mut tuple: pg_sys::HeapTupleData = std::mem::zeroed();
+            tuple.t_self = tid;
+            let mut buffer: pg_sys::Buffer = 0;
+            if !pg_sys::heap_fetch(self.heap, snapshot, &mut tuple, &mut buffer, false) {
+                return None;
+            }
+            let update = self.modified(&mut tuple, Some(key), delta, calls);
+            pg_sys::ReleaseBuffer(buffer);
+            update
+        }
+    }
+
+    /// The visible version found through the primary key.
+    unsafe fn by_index(&self, snapshot: pg_sys::Snapshot, key: &SpendKey, delta: Decimal, calls: i64) -> Option<Update> {
+        unsafe {
+            let per_value_datum = pgrx::IntoDatum::into_datum(key.2.as_str()).expect("text datum");
+            let mut keys: [pg_sys::ScanKeyData; 3] = std::mem::zeroed();
+            let init = |entry: &mut pg_sys::ScanKeyData, attno: usize, collation: pg_sys::Oid, proc_: u32, value: pg_sys::Datum| {
+                pg_sys::ScanKeyEntryInitialize(
+                    entry,
+                    0,
+                    attno as pg_sys::AttrNumber,
+                    pg_sys::BTEqualStrategyNumber as pg_sys::StrategyNumber,
+                    pg_sys::InvalidOid,
+                    collation,
+                    pg_sys::Oid::from(proc_),
+                    value,
+                )
+            };
+            init(&mut keys[0], BUDGET_ID, pg_sys::InvalidOid, pg_sys::F_INT8EQ, pg_sys::Datum::from(key.0));
+            init(&mut keys[1], PERIOD_START, pg_sys::InvalidOid, pg_sys::F_TIMESTAMPTZ_EQ, pg_sys::Datum::from(key.1));
+            init(&mut keys[2], PER_VALUE, self.per_value_collation, pg_sys::F_TEXTEQ, per_value_datum);
+            let scan = pg_sys::systable_beginscan(self.heap, self.pkey, true, snapshot, 3, keys.as_mut_ptr());
+            let found = pg_sys::systable_getnext(scan);
+            let update = if found.is_null() { None } else { self.modified(found, None, delta, calls) };
+            pg_sys::systable_endscan(scan);
+            update
+        }
+    }
+
+    /// A copy of `found` with the delta added (spent, calls, updated_at), its
+    /// TID and the new total; None if `expected` is given and the row does not
+    /// carry that key.
+    unsafe fn modified(&self, found: pg_sys::HeapTuple, expected: Option<&SpendKey>, delta: Decimal, calls: i64) -> Option<Update> {
+        unsafe {
+            let tupdesc = (*self.heap).rd_att;
+            let mut values = [pg_sys::Datum::from(0); NATTS];
+            let mut nulls = [false; NATTS];
+            pg_sys::heap_deform_tuple(found, tupdesc, values.as_mut_ptr(), nulls.as_mut_ptr());
+            if let Some((budget_id, period_start, per_value)) = expected {
+                let stored = <&str as pgrx::FromDatum>::from_datum(values[PER_VALUE - 1], nulls[PER_VALUE - 1]);
+                if values[BUDGET_ID - 1].value() as i64 != *budget_id
+                    || values[PERIOD_START - 1].value() as i64 != *period_start
+                    || stored != Some(per_value.as_str())
+                {
+                    return None;
+                }
+            }
+            let old_spent = decimal_of(values[SPENT - 1]);
+            let total = old_spent.checked_add(delta).unwrap_or_else(|_| out_of_range());
+            let mut replace = [false; NATTS];
+            for column in [SPENT, CALLS, UPDATED_AT] {
+                replace[column - 1] = true;
+            }
+            // numeric addition, so the total keeps the scale `spent + delta` has in SQL
+            values[SPENT - 1] = pg_sys::DirectFunctionCall2Coll(
+                Some(numeric_add),
+                pg_sys::InvalidOid,
+                values[SPENT - 1],
+                NumericDatum::from_text(&delta.to_string()).0,
+            );
+            let old_calls = values[CALLS - 1].value() as i64;
+            values[CALLS - 1] = pg_sys::Datum::from(old_calls.checked_add(calls).unwrap_or_else(|| out_of_range()));
+            values[UPDATED_AT - 1] = pg_sys::Datum::from(pg_sys::GetCurrentTransactionStartTimestamp());
+            let newtup = pg_sys::heap_modify_tuple(found, tupdesc, values.as_mut_ptr(), nulls.as_mut_ptr(), replace.as_mut_ptr());
+            Some(((*found).t_self, newtup, total))
+        }
+    }
+
+    /// What the executor does after an update that could not stay on its
+    /// page: new entries in every index of the table.
+    unsafe fn insert_index_entries(&self, tuple: pg_sys::HeapTuple) {
+        unsafe {
+            let estate = pg_sys::CreateExecutorState();
+            let relinfo = pg_sys::palloc0(std::mem::size_of::<pg_sys::ResultRelInfo>()) as *mut pg_sys::ResultRelInfo;
+            (*relinfo).type_ = pg_sys::NodeTag::T_ResultRelInfo;
+            pg_sys::InitResultRelInfo(relinfo, self.heap, 0, std::ptr::null_mut(), 0);
+            pg_sys::ExecOpenIndices(relinfo, false);
+            let slot = pg_sys::MakeSingleTupleTableSlot((*self.heap).rd_att, &pg_sys::TTSOpsHeapTuple);
+            pg_sys::ExecStoreHeapTuple(tuple, slot, false);
+            let recheck = pg_sys::ExecInsertIndexTuples(relinfo, slot, estate, true, false, std::ptr::null_mut(), std::ptr::null_mut());
+            pg_sys::list_free(recheck);
+            pg_sys::ExecDropSingleTupleTableSlot(slot);
+            pg_sys::ExecCloseIndices(relinfo);
+            pg_sys::FreeExecutorState(estate);
+        }
+    }
+}
+
+impl Drop for SpendStore {
+    fn drop(&mut self) {
+        // The lock stays until the end of the transaction, as an UPDATE's does.
+        unsafe { pg_sys::table_close(self.heap, pg_sys::NoLock as pg_sys::LOCKMODE) };
+    }
+}
+
+/// The old version's TID, the new version, the new total.
+type Update = (pg_sys::ItemPointerData, pg_sys::HeapTuple, Decimal);
+
+/// Most running totals a backend remembers the TID of; past it, it starts over.
+const REMEMBERED_MAX: usize = 10_000;
+
+thread_local! {
+    /// Where this backend last wrote each running total.
+    static REMEMBERED: RefCell<FxHashMap<SpendKey, pg_sys::ItemPointerData>> = RefCell::new(FxHashMap::default());
+}
+
+fn remember(key: SpendKey, tid: pg_sys::ItemPointerData) {
+    REMEMBERED.with(|r| {
+        let mut r = r.borrow_mut();
+        if r.len() >= REMEMBERED_MAX && !r.contains_key(&key) {
+            r.clear();
+        }
+        r.insert(key, tid);
+    });
+}
+
+enum Attempt {
+    Done(Decimal),
+    NoRow,
+    Retry,
+}
+
+fn is_heap_only(tuple: pg_sys::HeapTuple) -> bool {
+    unsafe { ((*(*tuple).t_data).t_infomask2 & pg_sys::HEAP_ONLY_TUPLE as u16) != 0 }
+}
+
+unsafe extern "C-unwind" fn numeric_add(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    unsafe { pg_sys::numeric_add(fcinfo) }
+}
+
+/// A numeric Datum as an exact Decimal.
+unsafe fn decimal_of(numeric: pg_sys::Datum) -> Decimal {
+    let text = unsafe { crate::spend_trigger::numeric_text(numeric) };
+    Decimal::parse(&text).unwrap_or_else(|_| pgrx::error!("llm_cost: unreadable running total {text}"))
+}
+
+fn out_of_range() -> ! {
+    crate::errors::out_of_range("budget spend out of range for exact arithmetic")
+}

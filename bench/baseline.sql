@@ -56,6 +56,13 @@ BEGIN
     END LOOP;
 END $$;
 
+-- The floor of any design that keeps a running total in the inserting
+-- transaction: the bare insert plus one hand-written UPDATE of one total row,
+-- in the same statement (bench/budgets.sh).
+DROP TABLE IF EXISTS bench.running_total;
+CREATE TABLE bench.running_total (id int PRIMARY KEY, spent numeric NOT NULL, calls bigint NOT NULL, updated_at timestamptz NOT NULL);
+INSERT INTO bench.running_total VALUES (1, 0, 0, now());
+
 -- Models the benchmarks rotate through (all in the shipped catalog).
 CREATE OR REPLACE FUNCTION bench.model(n bigint) RETURNS text LANGUAGE sql IMMUTABLE
 RETURN (ARRAY['gpt-4o', 'gpt-4o-mini', 'gpt-4.1', 'o3-mini', 'gpt-5', 'gpt-5-mini', 'gpt-4.1-nano', 'o1'])[1 + n % 8];

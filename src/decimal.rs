@@ -55,6 +55,15 @@ impl Decimal {
         self.mantissa < 0
     }
 
+    /// `mantissa × 10^-scale`, normalized, with the limits `parse` applies.
+    pub fn from_parts(mantissa: i128, scale: u32) -> Result<Decimal, DecimalError> {
+        let d = Decimal { mantissa, scale }.normalized();
+        if d.scale > MAX_SCALE {
+            return Err(DecimalError::Overflow);
+        }
+        Ok(d)
+    }
+
     /// Parses Postgres numeric output (`-12.5000`, `0`, `3`). Exponent forms
     /// (`2.5e-06`) are accepted too, so JSON text can be read directly.
     pub fn parse(text: &str) -> Result<Decimal, DecimalError> {

@@ -1,7 +1,9 @@
-//! Returning exact decimals to Postgres as `numeric` without detours.
+//! Exact decimals to and from Postgres `numeric` without detours.
 //!
 //! pgrx's `AnyNumeric` copies a numeric into Rust memory and back; on the
-//! pricing hot path we build the Postgres numeric once and hand its Datum over.
+//! pricing hot path we build the Postgres numeric once and hand its Datum over,
+//! and the budget triggers read a row's cost from its stored digits rather
+//! than printing it to text and parsing that.
 
 use crate::decimal::Decimal;
 use pgrx::pg_sys;
@@ -41,6 +43,48 @@ impl NumericDatum {
         };
         NumericDatum(datum)
     }
+}
+
+/// Reads a numeric Datum (any varlena form) as an exact Decimal; None for NaN
+/// and infinities, and for values a Decimal cannot hold.
+///
+/// The stored form (PostgreSQL's numeric.c): a 16-bit header, then base-10000
+/// digits, most significant first. Short form (header bit 0x8000): sign bit
+/// 0x2000, display scale in bits 0x1F80, a 7-bit signed weight in the low bits.
+/// Long form: sign in 0xC000 (0x4000 negative), display scale in 0x3FFF, then
+/// a 16-bit weight.
+/// The value is Σ digit[i] × 10000^(weight − i).
+pub unsafe fn decimal_from_numeric(datum: pg_sys::Datum) -> Option<Decimal> {
+    let bytes = unsafe {
+        let packed = pg_sys::pg_detoast_datum_packed(datum.cast_mut_ptr());
+        let len = pgrx::varlena::varsize_any_exhdr(packed);
+        std::slice::from_raw_parts(pgrx::varlena::vardata_any(packed) as *const u8, len)
+    };
+    let word = |at: usize| -> Option<u16> { Some(u16::from_ne_bytes([*bytes.get(at)?, *bytes.get(at + 1)?])) };
+    let header = word(0)?;
+    // (the display scale only adds trailing zeros, which Decimal drops)
+    let (negative, weight, digits_at) = if header & 0xC000 == 0xC000 {
+        return None; // NaN, +Infinity, -Infinity
+    } else if header & 0x8000 != 0 {
+        let weight = if header & 0x0040 != 0 { (header | !0x003F) as i16 } else { (header & 0x003F) as i16 };
+        (header & 0x2000 != 0, weight as i32, 2)
+    } else {
+        (header & 0xC000 == 0x4000, word(2)? as i16 as i32, 4)
+    };
+    let ndigits = (bytes.len() - digits_at) / 2;
+    let mut mantissa: i128 = 0;
+    for i in 0..ndigits {
+        mantissa = mantissa.checked_mul(10_000)?.checked_add(word(digits_at + 2 * i)? as i128)?;
+    }
+    // mantissa × 10000^(weight − ndigits + 1) = mantissa × 10^exponent
+    let exponent = 4 * (weight - ndigits as i32 + 1);
+    let scale = if exponent >= 0 {
+        mantissa = mantissa.checked_mul(10i128.checked_pow(exponent as u32)?)?;
+        0
+    } else {
+        -exponent
+    };
+    Decimal::from_parts(if negative { -mantissa } else { mantissa }, scale as u32).ok()
 }
 
 // numeric_in as a "C-unwind" function pointer, which DirectFunctionCall wants.

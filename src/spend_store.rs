@@ -291,8 +291,10 @@ unsafe extern "C-unwind" fn numeric_add(fcinfo: pg_sys::FunctionCallInfo) -> pg_
 
 /// A numeric Datum as an exact Decimal.
 unsafe fn decimal_of(numeric: pg_sys::Datum) -> Decimal {
-    let text = unsafe { crate::spend_trigger::numeric_text(numeric) };
-    Decimal::parse(&text).unwrap_or_else(|_| pgrx::error!("llm_cost: unreadable running total {text}"))
+    unsafe { crate::numeric_datum::decimal_from_numeric(numeric) }.unwrap_or_else(|| {
+        let text = unsafe { crate::spend_trigger::numeric_text(numeric) };
+        crate::errors::out_of_range(format!("running total {text} is out of range for exact budget arithmetic"))
+    })
 }
 
 fn out_of_range() -> ! {

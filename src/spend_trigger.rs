@@ -133,8 +133,8 @@ unsafe fn spend_add(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
         }
         let delta = cost
             .map(|c| {
-                let text = numeric_text(c);
-                Decimal::parse(&text).unwrap_or_else(|_| {
+                crate::numeric_datum::decimal_from_numeric(c).unwrap_or_else(|| {
+                    let text = numeric_text(c);
                     crate::errors::out_of_range(format!("cost {text} is out of range for exact budget arithmetic"))
                 })
             })

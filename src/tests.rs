@@ -330,4 +330,40 @@ mod tests {
         run("SELECT llm_cost.set_price('testco', 'm1', 4, 15, valid_from => '-infinity')");
         assert_eq!(cost("'testco', 'm1', 100000, 0"), "0.4");
     }
+
+    /// The budget triggers read costs and totals from numeric's stored digits;
+    /// every value must read as its text would parse. The values come from a
+    /// table, so they arrive packed (1-byte varlena headers) as rows do, in
+    /// both the short and the long numeric format, and include what a Decimal
+    /// cannot hold (NaN, infinities, more than 30 decimal places, huge). The
+    /// text side drops trailing zeros first, as the stored digits do.
+    #[pg_test]
+    fn numeric_digits_read_as_their_text_parses() {
+        use crate::decimal::Decimal;
+        run("CREATE TEMP TABLE amounts (v numeric)");
+        run("INSERT INTO amounts VALUES (0), (1), (-1), (0.5), (-0.0025), (12345.6780), (10000), (1e20), (-1e20),
+                 (0.000000000000000000000000000001), (0.0000000000000000000000000000001), (1e-40), (1e38), (1e40),
+                 (9999.9999), (123456789012345678901234567.123), ('NaN'), ('Infinity'), ('-Infinity'), (NULL),
+                 (0.0055000000), (100.000000000000000000000000000000000000), (1e300), (-1e-300),
+                 (round(-1.5, 70)), (round(1234.5678, 90)), (1e-260), (-12e250)");
+        run("INSERT INTO amounts SELECT round(((random() - 0.5) * 10 ^ (random() * 24 - 8))::numeric, (random() * 30)::int)
+               FROM generate_series(1, 5000)");
+        let checked = Spi::connect(|_| unsafe {
+            let sql = c"SELECT v, trim_scale(v)::text FROM amounts WHERE v IS NOT NULL";
+            assert_eq!(pg_sys::SPI_execute(sql.as_ptr(), false, 0), pg_sys::SPI_OK_SELECT as i32);
+            let table = pg_sys::SPI_tuptable;
+            let rows = pg_sys::SPI_processed as usize;
+            for i in 0..rows {
+                let tuple = *(*table).vals.add(i);
+                let mut isnull = false;
+                let datum = pg_sys::SPI_getbinval(tuple, (*table).tupdesc, 1, &mut isnull);
+                let text = std::ffi::CStr::from_ptr(pg_sys::SPI_getvalue(tuple, (*table).tupdesc, 2)).to_str().unwrap().to_string();
+                let from_digits = crate::numeric_datum::decimal_from_numeric(datum).map(|d| d.to_string());
+                let from_text = Decimal::parse(&text).ok().map(|d| d.to_string());
+                assert_eq!(from_digits, from_text, "{text}");
+            }
+            rows
+        });
+        assert!(checked > 5000, "{checked} values checked");
+    }
 }

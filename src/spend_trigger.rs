@@ -204,54 +204,41 @@ fn flush_pending() -> i64 {
     }
     let mut totals: Vec<(SpendKey, SpendDelta)> = pending.spend.into_iter().collect();
     totals.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut written: Vec<Option<Decimal>> = Vec::with_capacity(totals.len());
+    // Totals whose row exists (all but a period's first spend) are added to
+    // directly. From the first one without a row on, the rest go through SQL,
+    // still in sorted order, so every writer takes the locks in one order.
     let store = (!totals.is_empty()).then(SpendStore::open);
-    // Rows that exist (all but a period's first spend) are added to directly.
+    let mut crossings: Vec<Crossing> = Vec::new();
+    let mut done = 0;
     if let Some(store) = &store {
-        for ((budget_id, period_start, per_value), (delta, calls)) in &totals {
-            match store.add_to_existing(*budget_id, *period_start, per_value, *delta, *calls) {
-                Some(total) => written.push(Some(total)),
-                None => break,
-            }
+        for total in &totals {
+            let ((budget_id, period_start, per_value), (delta, calls)) = total;
+            let Some(spent) = store.add_to_existing(*budget_id, *period_start, per_value, *delta, *calls) else { break };
+            crossings.extend(crossings_of(total, spent));
+            done += 1;
         }
     }
-    let first_missing = written.len();
-    let mut crossings: Vec<Crossing> = totals
-        .iter()
-        .zip(&written)
-        .flat_map(|(((budget_id, period_start, per_value), (delta, _)), spent)| {
-            crossed(*budget_id, spent.expect("written"), *delta)
-                .into_iter()
-                .map(|t| (*budget_id, *period_start, per_value.clone(), spent.expect("written"), t))
-        })
-        .collect();
     let unpriced: Vec<(String, String)> = pending
         .unpriced
         .into_iter()
         .filter(|key| !ANNOUNCED.with(|a| a.borrow().contains(key)) && !ANNOUNCED_NOW.with(|a| a.borrow().contains(key)))
         .collect();
-    if first_missing == totals.len() && crossings.is_empty() && unpriced.is_empty() {
+    if done == totals.len() && crossings.is_empty() && unpriced.is_empty() {
         return totals.len() as i64;
     }
     // as the extension's owner: the inserting role need not be able to write
     // budget_spend or the queue
     crate::extension_owner::run_as_owner(|| Spi::connect_mut(|client| {
-        // From the first total without a row on, still in sorted order.
-        for ((budget_id, period_start, per_value), (delta, calls)) in &totals[first_missing..] {
-            let existing = if written.len() == first_missing {
-                None // known to be missing
-            } else {
-                store.as_ref().and_then(|s| s.add_to_existing(*budget_id, *period_start, per_value, *delta, *calls))
+        for (i, total) in totals.iter().enumerate().skip(done) {
+            let ((budget_id, period_start, per_value), (delta, calls)) = total;
+            let existing = match &store {
+                Some(store) if i > done => store.add_to_existing(*budget_id, *period_start, per_value, *delta, *calls),
+                _ => None, // the first is known to have no row
             };
             let spent = existing.or_else(|| upsert_total(client, *budget_id, *period_start, per_value, *delta, *calls));
             if let Some(spent) = spent {
-                crossings.extend(
-                    crossed(*budget_id, spent, *delta)
-                        .into_iter()
-                        .map(|t| (*budget_id, *period_start, per_value.clone(), spent, t)),
-                );
+                crossings.extend(crossings_of(total, spent));
             }
-            written.push(spent);
         }
         for (budget_id, period_start, per_value, spent, threshold) in &crossings {
             queue_alert(client, *budget_id, *period_start, per_value, *spent, *threshold);
@@ -299,6 +286,14 @@ fn upsert_total(client: &mut pgrx::spi::SpiClient<'_>, budget_id: i64, period_st
         if rows.is_empty() { None } else { rows.first().get::<String>(1).ok().flatten() }
     });
     spent.map(|s| Decimal::parse(&s).unwrap_or_else(|_| error!("llm_cost: unreadable running total {s}")))
+}
+
+/// The thresholds a written total crossed, as alerts to queue.
+fn crossings_of(((budget_id, period_start, per_value), (delta, _)): &(SpendKey, SpendDelta), spent: Decimal) -> Vec<Crossing> {
+    crossed(*budget_id, spent, *delta)
+        .into_iter()
+        .map(|threshold| (*budget_id, *period_start, per_value.clone(), spent, threshold))
+        .collect()
 }
 
 /// The thresholds of a budget its total crossed going from spent - delta to spent.

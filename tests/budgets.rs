@@ -316,7 +316,7 @@ fn compute_spend_counts_toward_budgets_and_executions() {
 /// TRUNCATE inside the transaction all leave the totals equal to the ledger.
 #[test]
 fn transactions_savepoints_and_same_transaction_reads_keep_spend_exact() {
-    let cluster = TestCluster::start("budgets_xact", &[]);
+    let cluster = TestCluster::start("budgets_xact", &["max_prepared_transactions = 2"]);
     let mut c = cluster.database_with_extension("xact");
     // Each row: 1000 input tokens of gpt-4o = $0.0025.
     c.batch_execute(
@@ -405,6 +405,15 @@ fn transactions_savepoints_and_same_transaction_reads_keep_spend_exact() {
     assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0);
     assert_eq!(count(&mut c, "SELECT calls FROM llm_cost.budget_spend WHERE budget_id = 1"), 4);
 
+    // two-phase commit: the spend is written at PREPARE and lands (or not)
+    // with COMMIT PREPARED (or ROLLBACK PREPARED)
+    c.batch_execute(&format!("BEGIN; {} PREPARE TRANSACTION 'kept';", insert("2pc"))).unwrap();
+    c.batch_execute("COMMIT PREPARED 'kept';").unwrap();
+    c.batch_execute(&format!("BEGIN; {} PREPARE TRANSACTION 'dropped';", insert("2pc"))).unwrap();
+    c.batch_execute("ROLLBACK PREPARED 'dropped';").unwrap();
+    assert_eq!(count(&mut c, "SELECT calls FROM llm_cost.budget_spend WHERE budget_id = 1"), 5);
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0);
+
     // REPEATABLE READ writers on one shared total: the later commit adds to
     // the version committed after its snapshot instead of failing with a
     // serialization error (a running total only ever adds)
@@ -412,6 +421,6 @@ fn transactions_savepoints_and_same_transaction_reads_keep_spend_exact() {
     c.batch_execute(&format!("BEGIN ISOLATION LEVEL REPEATABLE READ; {}", insert("rr1"))).unwrap();
     other.batch_execute(&format!("BEGIN ISOLATION LEVEL REPEATABLE READ; {} COMMIT;", insert("rr2"))).unwrap();
     c.batch_execute("COMMIT").unwrap();
-    assert_eq!(count(&mut c, "SELECT calls FROM llm_cost.budget_spend WHERE budget_id = 1"), 6);
+    assert_eq!(count(&mut c, "SELECT calls FROM llm_cost.budget_spend WHERE budget_id = 1"), 7);
     assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0);
 }

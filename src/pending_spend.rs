@@ -25,7 +25,7 @@ pub type SpendKey = (i64, i64, String);
 pub type SpendDelta = (Decimal, i64);
 
 /// What one subtransaction level has added.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Pending {
     pub spend: FxHashMap<SpendKey, SpendDelta>,
     /// (provider, model) of rows inserted without a price.
@@ -55,7 +55,26 @@ fn out_of_range() -> ! {
 struct State {
     /// Innermost last; each tagged with its subtransaction id (ids grow with nesting).
     levels: Vec<(pg_sys::SubTransactionId, Pending)>,
+    /// Spend written early (`flush_spend()`) inside a subtransaction, tagged
+    /// with the subtransaction whose writes they are, and kept as the levels
+    /// its rows came from. If that subtransaction rolls back, its writes are
+    /// undone but the rows of the levels enclosing it stay: their spend is
+    /// pending again.
+    written_in: Vec<(pg_sys::SubTransactionId, Vec<(pg_sys::SubTransactionId, Pending)>)>,
 }
+
+impl State {
+    /// Puts `pending` back at its level, keeping `levels` in nesting order.
+    fn restore(&mut self, level: pg_sys::SubTransactionId, pending: Pending) {
+        match self.levels.binary_search_by_key(&level, |(id, _)| *id) {
+            Ok(i) => self.levels[i].1.merge(pending),
+            Err(i) => self.levels.insert(i, (level, pending)),
+        }
+    }
+}
+
+/// The top-level transaction's SubTransactionId (TopSubTransactionId in xact.h).
+const TOP_LEVEL: pg_sys::SubTransactionId = 1;
 
 thread_local! {
     static STATE: RefCell<State> = RefCell::new(State::default());
@@ -82,12 +101,19 @@ pub fn add(pending: &mut Pending, key: SpendKey, delta: Decimal) {
     entry.1 += 1;
 }
 
-/// Everything pending in this transaction, all levels merged; leaves nothing behind.
+/// Everything pending in this transaction, all levels merged, for the caller
+/// to write now; leaves nothing behind (but remembers it when written inside
+/// a subtransaction, see `State::written_in`).
 pub fn take_all() -> Pending {
+    let current = unsafe { pg_sys::GetCurrentSubTransactionId() };
     STATE.with(|s| {
         let mut s = s.borrow_mut();
+        let levels: Vec<_> = s.levels.drain(..).collect();
+        if current != TOP_LEVEL && !levels.is_empty() {
+            s.written_in.push((current, levels.clone()));
+        }
         let mut all = Pending::default();
-        for (_, level) in s.levels.drain(..) {
+        for (_, level) in levels {
             all.merge(level);
         }
         all
@@ -139,6 +165,16 @@ unsafe extern "C-unwind" fn on_subxact(
                 while s.levels.last().is_some_and(|(id, _)| *id >= my) {
                     s.levels.pop();
                 }
+                // So are the writes made in it; the spend they wrote for rows
+                // of enclosing levels, which stay, is pending again.
+                let (undone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut s.written_in).into_iter().partition(|(by, _)| *by >= my);
+                s.written_in = kept;
+                for (level, pending) in undone.into_iter().flat_map(|(_, levels)| levels) {
+                    if level < my {
+                        crate::spend_trigger::forget_announced(&pending.unpriced);
+                        s.restore(level, pending);
+                    }
+                }
             }
             pg_sys::SubXactEvent::SUBXACT_EVENT_COMMIT_SUB => {
                 if s.levels.last().is_some_and(|(id, _)| *id == my) {
@@ -149,6 +185,20 @@ unsafe extern "C-unwind" fn on_subxact(
                         s.levels.push((parent, level));
                     }
                 }
+                // Writes made in it now belong to the parent (and are as
+                // durable as the whole transaction once that is the top level);
+                // rows of its level are now the parent's.
+                s.written_in.retain_mut(|(by, levels)| {
+                    if *by == my {
+                        *by = parent;
+                    }
+                    for (level, _) in levels.iter_mut() {
+                        if *level == my {
+                            *level = parent;
+                        }
+                    }
+                    *by != TOP_LEVEL
+                });
             }
             _ => {}
         }

@@ -41,6 +41,14 @@ pub fn on_xact_end(event: pg_sys::XactEvent::Type) {
     }
 }
 
+/// unpriced_model alerts queued by a subtransaction that rolled back are not
+/// queued: the keys may be announced again.
+pub fn forget_announced(keys: &FxHashSet<(String, String)>) {
+    if !keys.is_empty() {
+        ANNOUNCED_NOW.with(|a| a.borrow_mut().retain(|k| !keys.contains(k)));
+    }
+}
+
 /// Start of the budget's calendar period containing `at` (date_trunc in its zone).
 fn period_start(budget: &Budget, at: i64) -> i64 {
     if budget.period == "total" {

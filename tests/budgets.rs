@@ -366,6 +366,33 @@ fn transactions_savepoints_and_same_transaction_reads_keep_spend_exact() {
     // a savepoint released before its parent's pending event fires
     c.batch_execute(&format!("BEGIN; SAVEPOINT a; {} RELEASE a; {} COMMIT;", insert("sp5"), insert("sp5"))).unwrap();
     assert_eq!(count(&mut c, "SELECT calls FROM llm_cost.budget_spend WHERE per_value = 'sp5'"), 2);
+    // spend written early inside a savepoint that then rolls back: its writes
+    // are undone, and the rows from before the savepoint still count
+    c.batch_execute(&format!(
+        "BEGIN; {} SAVEPOINT s; SELECT llm_cost.flush_spend(); {} ROLLBACK TO s; COMMIT;",
+        insert("sp6"),
+        insert("sp7")
+    ))
+    .unwrap();
+    // written inside a released savepoint whose parent then rolls back: those rows are gone
+    c.batch_execute(&format!(
+        "BEGIN; SAVEPOINT a; {} SAVEPOINT b; SELECT llm_cost.flush_spend(); RELEASE b; ROLLBACK TO a; {} COMMIT;",
+        insert("sp8"),
+        insert("sp9")
+    ))
+    .unwrap();
+    // a PL/pgSQL exception block (a subtransaction) around a budget check
+    c.batch_execute(&format!(
+        "DO $$ BEGIN {} BEGIN PERFORM llm_cost.can_spend(1); RAISE EXCEPTION 'no'; EXCEPTION WHEN raise_exception THEN NULL; END; END $$;",
+        insert("sp10")
+    ))
+    .unwrap();
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0);
+    assert_eq!(
+        column(&mut c, "SELECT per_value || '=' || calls FROM llm_cost.budget_spend WHERE per_value ~ '^sp([6-9]|10)$' ORDER BY 1"),
+        vec!["sp10=1".to_string(), "sp6=1".to_string(), "sp9=1".to_string()]
+    );
+    assert_eq!(count(&mut c, "SELECT calls FROM llm_cost.budget_spend WHERE budget_id = 1"), 1008);
 
     // a budget deleted after the rows that count against it, in the same transaction
     c.batch_execute(&format!(

@@ -64,8 +64,10 @@ pgbench -n -r -c 16 -j 2 -T "$SECONDS_TO_RUN" -P 30 \
   -f "$D/insert.sql@60" -f "$D/batch.sql@5" -f "$D/check.sql@20" -f "$D/queue.sql@5" \
   -f "$D/dashboard.sql@9" -f "$D/refresh.sql@1" postgres > "$D/pgbench.out" 2>&1 &
 BENCH=$!
-sleep $((SECONDS_TO_RUN / 4)); rss_early=$(backend_rss)
-sleep $((SECONDS_TO_RUN * 3 / 4 - 5)); rss_late=$(backend_rss)
+# memory at 1/5, 2/5, 3/5 and 4/5 of the run: growth that levels off is
+# caches warming up, growth that keeps its pace would be a leak
+rss=()
+for _ in 1 2 3 4; do sleep $((SECONDS_TO_RUN / 5)); rss+=("$(backend_rss)"); done
 wait $BENCH || { cat "$D/pgbench.out"; echo "pgbench failed" >&2; exit 1; }
 
 grep -E "^(number of transactions actually processed|number of failed transactions|latency average|tps)|^SQL script|^ +[0-9.]+ +[0-9]+ +(INSERT|SELECT|BEGIN|COMMIT)" "$D/pgbench.out"
@@ -86,7 +88,7 @@ rows=$(q -c "SELECT count(*) FROM llm_cost.usage")
 alerts=$(q -c "SELECT count(*) FROM llm_cost.notifications")
 echo "ledger rows: $rows; alerts queued: $alerts"
 echo "server log ERROR/deadlock lines: $errors"
-echo "backends' private memory (RssAnon, 16 connections): ${rss_early} kB at 1/4 of the run, ${rss_late} kB near the end"
+echo "backends' private memory (RssAnon, 16 connections) at 1/5, 2/5, 3/5, 4/5 of the run: ${rss[*]} kB"
 echo "budget totals differing from the ledger: $drift; thresholds not fired exactly once: $wrong_alerts"
 [ "$errors" -eq 0 ] && [ "$drift" -eq 0 ] && [ "$wrong_alerts" -eq 0 ] || { echo "SOAK FAILED" >&2; tail -20 "$D/server.log"; exit 1; }
 echo "soak passed"

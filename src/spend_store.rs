@@ -14,7 +14,9 @@
 //! writer committed a newer version, the probe is repeated and the delta added
 //! to that. A counter only ever adds, so this is also what REPEATABLE READ and
 //! SERIALIZABLE transactions get: their totals are never computed from a stale
-//! version, where an `UPDATE` would fail with a serialization error.
+//! version, where an `UPDATE` would fail with a serialization error on a
+//! concurrently updated total (SERIALIZABLE's own conflict checks, made inside
+//! `heap_update`, still apply).
 //!
 //! The row's first version of a period, and a budget deleted meanwhile, are
 //! left to the caller's SQL upsert (`None`). Triggers on `budget_spend` do not

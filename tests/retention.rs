@@ -23,9 +23,12 @@ INSERT INTO llm_cost.resource_usage (occurred_at, resource_type, quantity, tenan
 SELECT now() - (g || ' days')::interval, 'cpu', 2, 'acme' FROM generate_series(1, 50, 7) AS g;
 "#;
 
-/// Everything derived from usage that retirement must leave as it is.
+/// Everything derived from usage that retirement must leave as it is. Spend is
+/// compared by value: a running total's display scale is that of the deltas
+/// added to it (written without trailing zeros), a rebuild's that of SUM(cost),
+/// so the same amount can print as 0.35805 or 0.3580500.
 const FIGURES: &str = r#"
-SELECT 'spend ' || string_agg(format('%s/%s/%s=%s,%s', budget_id, period_start, per_value, spent, calls), ' '
+SELECT 'spend ' || string_agg(format('%s/%s/%s=%s,%s', budget_id, period_start, per_value, trim_scale(spent), calls), ' '
                               ORDER BY budget_id, period_start, per_value)
   FROM llm_cost.budget_spend
 UNION ALL

@@ -66,3 +66,16 @@ INSERT INTO bench.running_total VALUES (1, 0, 0, now());
 -- Models the benchmarks rotate through (all in the shipped catalog).
 CREATE OR REPLACE FUNCTION bench.model(n bigint) RETURNS text LANGUAGE sql IMMUTABLE
 RETURN (ARRAY['gpt-4o', 'gpt-4o-mini', 'gpt-4.1', 'o3-mini', 'gpt-5', 'gpt-5-mini', 'gpt-4.1-nano', 'o1'])[1 + n % 8];
+
+-- CPU per transaction without the client or the commit's fsync in the way
+-- (BENCHMARKS.md, "What changed in session 4"): n single-row inserts, each
+-- planned like a client's and committed on its own. With \timing and
+-- SET synchronous_commit = off: CALL bench.insert_loop('llm_cost.usage', 10000);
+CREATE OR REPLACE PROCEDURE bench.insert_loop(target regclass, n int) LANGUAGE plpgsql AS $$
+BEGIN
+    FOR i IN 1..n LOOP
+        EXECUTE format('INSERT INTO %s (provider, model, input_tokens, output_tokens, tenant_id, user_id)
+                        VALUES (''openai'', ''gpt-4o'', 1000, 300, %L, %L)', target, 't' || (i % 8 + 1), 'u' || (i % 1000 + 1));
+        COMMIT;
+    END LOOP;
+END $$;

@@ -87,6 +87,18 @@ pub unsafe fn decimal_from_numeric(datum: pg_sys::Datum) -> Option<Decimal> {
     Decimal::from_parts(if negative { -mantissa } else { mantissa }, scale as u32).ok()
 }
 
+/// numeric_out: the text Postgres prints for a numeric Datum (for messages).
+pub unsafe fn numeric_text(datum: pg_sys::Datum) -> String {
+    unsafe {
+        let cstr = pg_sys::DirectFunctionCall1Coll(Some(numeric_out), pg_sys::InvalidOid, datum);
+        std::ffi::CStr::from_ptr(cstr.cast_mut_ptr::<std::ffi::c_char>()).to_string_lossy().into_owned()
+    }
+}
+
+unsafe extern "C-unwind" fn numeric_out(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    unsafe { pg_sys::numeric_out(fcinfo) }
+}
+
 // numeric_in as a "C-unwind" function pointer, which DirectFunctionCall wants.
 unsafe extern "C-unwind" fn numeric_in(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     unsafe { pg_sys::numeric_in(fcinfo) }

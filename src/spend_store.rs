@@ -74,13 +74,13 @@ impl SpendStore {
     /// Adds `delta` and `calls` to the total of (budget, period start, per
     /// value) if its row exists; returns the new total, or None when there is
     /// no row to add to.
-    pub fn add_to_existing(&self, budget_id: i64, period_start: i64, per_value: &str, delta: Decimal, calls: i64) -> Option<Decimal> {
+    pub fn add_to_existing(&self, key: &SpendKey, delta: Decimal, calls: i64) -> Option<Decimal> {
         // Everything this transaction wrote before (earlier flushes, rebuilds
         // in SQL) must be visible to the probe, and our update must be
         // visible to whatever runs after it.
         unsafe { pg_sys::CommandCounterIncrement() };
         let result = loop {
-            match unsafe { self.try_add(budget_id, period_start, per_value, delta, calls) } {
+            match unsafe { self.try_add(key, delta, calls) } {
                 Attempt::Done(total) => break Some(total),
                 Attempt::NoRow => break None,
                 Attempt::Retry => continue,
@@ -90,13 +90,12 @@ impl SpendStore {
         result
     }
 
-    unsafe fn try_add(&self, budget_id: i64, period_start: i64, per_value: &str, delta: Decimal, calls: i64) -> Attempt {
+    unsafe fn try_add(&self, key: &SpendKey, delta: Decimal, calls: i64) -> Attempt {
         unsafe {
-            let key: SpendKey = (budget_id, period_start, per_value.to_string());
             // A fresh snapshot: the latest committed version, as an UPDATE in
             // READ COMMITTED would see it, also inside an older snapshot.
             let snapshot = pg_sys::RegisterSnapshot(pg_sys::GetLatestSnapshot());
-            let update = self.at_remembered_tid(snapshot, &key, delta, calls).or_else(|| self.by_index(snapshot, &key, delta, calls));
+            let update = self.at_remembered_tid(snapshot, key, delta, calls).or_else(|| self.by_index(snapshot, key, delta, calls));
             pg_sys::UnregisterSnapshot(snapshot);
             let Some((mut otid, newtup, total)) = update else {
                 return Attempt::NoRow;
@@ -267,13 +266,17 @@ thread_local! {
     static REMEMBERED: RefCell<FxHashMap<SpendKey, pg_sys::ItemPointerData>> = RefCell::new(FxHashMap::default());
 }
 
-fn remember(key: SpendKey, tid: pg_sys::ItemPointerData) {
+fn remember(key: &SpendKey, tid: pg_sys::ItemPointerData) {
     REMEMBERED.with(|r| {
         let mut r = r.borrow_mut();
-        if r.len() >= REMEMBERED_MAX && !r.contains_key(&key) {
+        if let Some(known) = r.get_mut(key) {
+            *known = tid;
+            return;
+        }
+        if r.len() >= REMEMBERED_MAX {
             r.clear();
         }
-        r.insert(key, tid);
+        r.insert(key.clone(), tid);
     });
 }
 
@@ -294,7 +297,7 @@ unsafe extern "C-unwind" fn numeric_add(fcinfo: pg_sys::FunctionCallInfo) -> pg_
 /// A numeric Datum as an exact Decimal.
 unsafe fn decimal_of(numeric: pg_sys::Datum) -> Decimal {
     unsafe { crate::numeric_datum::decimal_from_numeric(numeric) }.unwrap_or_else(|| {
-        let text = unsafe { crate::spend_trigger::numeric_text(numeric) };
+        let text = unsafe { crate::numeric_datum::numeric_text(numeric) };
         crate::errors::out_of_range(format!("running total {text} is out of range for exact budget arithmetic"))
     })
 }

@@ -85,15 +85,6 @@ unsafe extern "C-unwind" fn timestamptz_trunc_zone(fcinfo: pg_sys::FunctionCallI
     unsafe { pg_sys::timestamptz_trunc_zone(fcinfo) }
 }
 
-pub(crate) unsafe fn numeric_text(datum: pg_sys::Datum) -> String {
-    let cstr = pg_sys::DirectFunctionCall1Coll(Some(numeric_out), pg_sys::InvalidOid, datum);
-    std::ffi::CStr::from_ptr(cstr.cast_mut_ptr::<std::ffi::c_char>()).to_string_lossy().into_owned()
-}
-
-unsafe extern "C-unwind" fn numeric_out(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    unsafe { pg_sys::numeric_out(fcinfo) }
-}
-
 c_trigger!(usage_spend_add, pg_finfo_usage_spend_add, spend_add);
 
 /// The columns the spend trigger reads, in this order.
@@ -142,7 +133,7 @@ unsafe fn spend_add(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
         let delta = cost
             .map(|c| {
                 crate::numeric_datum::decimal_from_numeric(c).unwrap_or_else(|| {
-                    let text = numeric_text(c);
+                    let text = crate::numeric_datum::numeric_text(c);
                     crate::errors::out_of_range(format!("cost {text} is out of range for exact budget arithmetic"))
                 })
             })
@@ -219,9 +210,8 @@ fn flush_pending() -> i64 {
     let mut crossings: Vec<Crossing> = Vec::new();
     let mut done = 0;
     if let Some(store) = &store {
-        for total in &totals {
-            let ((budget_id, period_start, per_value), (delta, calls)) = total;
-            let Some(spent) = store.add_to_existing(*budget_id, *period_start, per_value, *delta, *calls) else { break };
+        for total @ (key, (delta, calls)) in &totals {
+            let Some(spent) = store.add_to_existing(key, *delta, *calls) else { break };
             crossings.extend(crossings_of(total, spent));
             done += 1;
         }
@@ -237,13 +227,12 @@ fn flush_pending() -> i64 {
     // as the extension's owner: the inserting role need not be able to write
     // budget_spend or the queue
     crate::extension_owner::run_as_owner(|| Spi::connect_mut(|client| {
-        for (i, total) in totals.iter().enumerate().skip(done) {
-            let ((budget_id, period_start, per_value), (delta, calls)) = total;
+        for (i, total @ (key, (delta, calls))) in totals.iter().enumerate().skip(done) {
             let existing = match &store {
-                Some(store) if i > done => store.add_to_existing(*budget_id, *period_start, per_value, *delta, *calls),
+                Some(store) if i > done => store.add_to_existing(key, *delta, *calls),
                 _ => None, // the first is known to have no row
             };
-            let spent = existing.or_else(|| upsert_total(client, *budget_id, *period_start, per_value, *delta, *calls));
+            let spent = existing.or_else(|| upsert_total(client, key, *delta, *calls));
             if let Some(spent) = spent {
                 crossings.extend(crossings_of(total, spent));
             }
@@ -269,10 +258,10 @@ fn flush_pending() -> i64 {
 /// Creates (or, if a concurrent writer just created it, adds to) a total's
 /// row; its new running total, or None for a budget deleted since its rows
 /// were inserted.
-fn upsert_total(client: &mut pgrx::spi::SpiClient<'_>, budget_id: i64, period_start: i64, per_value: &str, delta: Decimal, calls: i64) -> Option<Decimal> {
-    let at = unsafe { TimestampWithTimeZone::from_datum(pg_sys::Datum::from(period_start), false) };
+fn upsert_total(client: &mut pgrx::spi::SpiClient<'_>, (budget_id, period_start, per_value): &SpendKey, delta: Decimal, calls: i64) -> Option<Decimal> {
+    let at = unsafe { TimestampWithTimeZone::from_datum(pg_sys::Datum::from(*period_start), false) };
     let delta = delta.to_string();
-    let args = [budget_id.into(), at.into(), per_value.into(), delta.as_str().into(), calls.into()];
+    let args = [(*budget_id).into(), at.into(), per_value.as_str().into(), delta.as_str().into(), calls.into()];
     let spent = UPSERT.with(|cell| {
         let mut cell = cell.borrow_mut();
         if cell.is_none() {
@@ -296,37 +285,26 @@ fn upsert_total(client: &mut pgrx::spi::SpiClient<'_>, budget_id: i64, period_st
     spent.map(|s| Decimal::parse(&s).unwrap_or_else(|_| error!("llm_cost: unreadable running total {s}")))
 }
 
-/// The thresholds a written total crossed, as alerts to queue.
+/// The thresholds of its budget a written total crossed going from
+/// spent - delta to spent, as alerts to queue.
 fn crossings_of(((budget_id, period_start, per_value), (delta, _)): &(SpendKey, SpendDelta), spent: Decimal) -> Vec<Crossing> {
-    crossed(*budget_id, spent, *delta)
-        .into_iter()
-        .map(|threshold| (*budget_id, *period_start, per_value.clone(), spent, threshold))
-        .collect()
-}
-
-/// The thresholds of a budget its total crossed going from spent - delta to spent.
-fn crossed(budget_id: i64, spent: Decimal, delta: Decimal) -> Vec<Decimal> {
-    if delta <= Decimal::ZERO {
+    if *delta <= Decimal::ZERO {
         return Vec::new();
     }
+    let before = spent.checked_sub(*delta).unwrap_or(Decimal::ZERO);
+    let hundred = Decimal::from_i64(100);
+    let before100 = before.checked_mul(hundred).unwrap_or(Decimal::ZERO);
+    let after100 = spent.checked_mul(hundred).unwrap_or(Decimal::ZERO);
     with_budgets(|index| {
-        index
-            .budget(budget_id)
-            .map(|b| {
-                let before = spent.checked_sub(delta).unwrap_or(Decimal::ZERO);
-                let hundred = Decimal::from_i64(100);
-                b.thresholds
-                    .iter()
-                    .copied()
-                    .filter(|t| {
-                        let limit = b.amount.checked_mul(*t).unwrap_or(Decimal::ZERO);
-                        let before100 = before.checked_mul(hundred).unwrap_or(Decimal::ZERO);
-                        let after100 = spent.checked_mul(hundred).unwrap_or(Decimal::ZERO);
-                        before100 < limit && after100 >= limit
-                    })
-                    .collect()
+        let Some(b) = index.budget(*budget_id) else { return Vec::new() };
+        b.thresholds
+            .iter()
+            .filter(|t| {
+                let limit = b.amount.checked_mul(**t).unwrap_or(Decimal::ZERO);
+                before100 < limit && after100 >= limit
             })
-            .unwrap_or_default()
+            .map(|threshold| (*budget_id, *period_start, per_value.clone(), spent, *threshold))
+            .collect()
     })
 }
 

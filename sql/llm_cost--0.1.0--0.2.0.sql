@@ -801,3 +801,66 @@ DROP TRIGGER usage_spend_flush ON llm_cost.usage;
 DROP FUNCTION llm_cost.usage_spend_flush();
 DROP FUNCTION llm_cost._spend_flush_wanted();
 COMMENT ON FUNCTION llm_cost.usage_spend_add() IS 'Trigger: adds an inserted usage row to its transaction''s pending budget spend, which is written just before commit.';
+
+-- Budget periods start at the first instant of their local midnight (as in
+-- sql/budgets.sql): where clocks are set back across midnight (America/Havana,
+-- Atlantic/Azores) date_trunc with a time zone started the day an hour late,
+-- and period_end failed for 'quarter' budgets ('1 quarter' is no interval).
+-- `later` is local AT TIME ZONE tz; the same wall-clock time under the UTC
+-- offset in force just before `later`, if that is earlier and reads the same.
+CREATE FUNCTION llm_cost._earlier_if_same_wall_clock(local timestamp, tz text, later timestamptz) RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN (SELECT CASE WHEN e.earlier < later AND e.earlier AT TIME ZONE tz = local THEN e.earlier ELSE later END
+          FROM (SELECT (local - (((later - interval '1 microsecond') AT TIME ZONE tz)
+                                 - ((later - interval '1 microsecond') AT TIME ZONE 'UTC'))) AT TIME ZONE 'UTC' AS earlier) AS e);
+COMMENT ON FUNCTION llm_cost._earlier_if_same_wall_clock(timestamp, text, timestamptz) IS
+  'Internal: helper of _first_instant.';
+
+-- The first instant at which the wall clock of zone `tz` reads `local`.
+-- Where a wall-clock time occurs twice because clocks are set back across it
+-- (at midnight in America/Havana and Atlantic/Azores), `local AT TIME ZONE tz`
+-- gives the later instant, which would start that day an hour late and leave
+-- the hour before it in no period; where it never occurs (clocks set forward
+-- across it), Postgres gives the first instant after the gap, which is right.
+-- The Rust spend trigger computes the same (spend_trigger::period_start).
+CREATE FUNCTION llm_cost._first_instant(local timestamp, tz text) RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN llm_cost._earlier_if_same_wall_clock(local, tz, local AT TIME ZONE tz);
+COMMENT ON FUNCTION llm_cost._first_instant(timestamp, text) IS
+  'Internal: the first instant at which zone tz''s wall clock reads local (the earlier of two when clocks were set back across it).';
+
+-- The length of one period, for period arithmetic on wall-clock times.
+CREATE FUNCTION llm_cost._period_length(period text) RETURNS interval
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE period WHEN 'day' THEN interval '1 day' WHEN 'week' THEN interval '7 days'
+                   WHEN 'month' THEN interval '1 month' WHEN 'quarter' THEN interval '3 months'
+                   WHEN 'year' THEN interval '1 year' END;
+COMMENT ON FUNCTION llm_cost._period_length(text) IS 'Internal: one day, week, month, quarter or year as an interval.';
+
+-- Start of the calendar period containing `at`, in time zone `tz`: the first
+-- instant whose wall clock there reads the period's first midnight.
+-- STABLE, like date_trunc with a time zone (zone rules can change); that lets
+-- the planner inline it into the spend query instead of calling it per row.
+CREATE OR REPLACE FUNCTION llm_cost.period_start(period text, tz text, at timestamptz) RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN CASE WHEN period = 'total' THEN '-infinity'::timestamptz
+            ELSE llm_cost._first_instant(date_trunc(period, at AT TIME ZONE tz), tz) END;
+COMMENT ON FUNCTION llm_cost.period_start(text, text, timestamptz) IS
+  'Start of the calendar period (day, week = ISO week from Monday, month, quarter, year; total = -infinity) containing at, in time zone tz.';
+
+CREATE OR REPLACE FUNCTION llm_cost.period_end(period text, tz text, at timestamptz) RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN CASE WHEN period = 'total' THEN 'infinity'::timestamptz
+            ELSE llm_cost._first_instant(date_trunc(period, at AT TIME ZONE tz) + llm_cost._period_length(period), tz) END;
+COMMENT ON FUNCTION llm_cost.period_end(text, text, timestamptz) IS
+  'End (exclusive) of the calendar period containing at, in time zone tz: the start of the next one; infinity for total.';
+REVOKE EXECUTE ON FUNCTION llm_cost._earlier_if_same_wall_clock(timestamp, text, timestamptz),
+    llm_cost._first_instant(timestamp, text), llm_cost._period_length(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION llm_cost._earlier_if_same_wall_clock(timestamp, text, timestamptz),
+    llm_cost._first_instant(timestamp, text), llm_cost._period_length(text) TO llm_cost_admin, llm_cost_reader;
+-- Running totals kept under a period start that is not one any more are
+-- recomputed from the ledger (only budgets in such zones have any).
+SELECT llm_cost.rebuild_budget_spend(b.id)
+  FROM llm_cost.budgets AS b
+ WHERE EXISTS (SELECT FROM llm_cost.budget_spend AS s
+                WHERE s.budget_id = b.id AND s.period_start <> llm_cost.period_start(b.period, b.timezone, s.period_start));

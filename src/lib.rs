@@ -8,6 +8,7 @@
 //! - `pricing`: pricing one call; `sql_pricing`: the SQL functions over it
 //! - `usage_trigger`: prices every row inserted into `llm_cost.usage`
 //! - `spend_trigger`, `pending_spend`, `budget_cache`: fold inserted usage into budget spend
+//! - `budget_period`: which calendar period of a budget a row falls in (twin of `llm_cost.period_start`)
 //! - `aggregate_state`: the internal state our Rust aggregates share
 //! - `anomaly`: days whose spend breaks from its own history (the anomaly_scan aggregate)
 //! - `forecast`: daily spend forecasts (trend + weekday pattern), the spend_forecast aggregate
@@ -30,6 +31,7 @@ use pgrx::prelude::*;
 pub mod aggregate_state;
 pub mod anomaly;
 pub mod budget_cache;
+pub mod budget_period;
 pub mod catalog;
 pub mod check_functions;
 pub mod catalog_cache;

@@ -9,7 +9,8 @@
 //! totals, in a fixed order so concurrent writers cannot deadlock: existing
 //! rows directly (`spend_store`), a period's first row with an SQL upsert; and
 //! queues every threshold the new total crossed.
-use crate::budget_cache::{with_budgets, Budget, RowDims};
+use crate::budget_cache::{with_budgets, RowDims};
+use crate::budget_period;
 use crate::decimal::Decimal;
 use crate::pending_spend::{self, SpendDelta, SpendKey};
 use crate::spend_store::SpendStore;
@@ -47,42 +48,6 @@ pub fn forget_announced(keys: &FxHashSet<(String, String)>) {
     if !keys.is_empty() {
         ANNOUNCED_NOW.with(|a| a.borrow_mut().retain(|k| !keys.contains(k)));
     }
-}
-
-/// Start of the budget's calendar period containing `at` (date_trunc in its zone).
-fn period_start(budget: &Budget, at: i64) -> i64 {
-    if budget.period == "total" {
-        return i64::MIN; // -infinity
-    }
-    const USECS_PER_MINUTE: i64 = 60_000_000;
-    const Y1980: i64 = -631_152_000_000_000; // Postgres timestamps count from 2000
-    let minute = at.div_euclid(USECS_PER_MINUTE);
-    let (cached_minute, cached_start) = budget.last_period.get();
-    if at >= Y1980 && minute == cached_minute {
-        return cached_start;
-    }
-    let start = trunc_in_zone(budget, at);
-    budget.last_period.set((minute, start));
-    start
-}
-
-fn trunc_in_zone(budget: &Budget, at: i64) -> i64 {
-    unsafe {
-        let field = budget.period.as_str().into_datum().expect("text datum");
-        let zone = budget.timezone.as_str().into_datum().expect("text datum");
-        pg_sys::DirectFunctionCall3Coll(
-            Some(timestamptz_trunc_zone),
-            pg_sys::DEFAULT_COLLATION_OID,
-            field,
-            pg_sys::Datum::from(at),
-            zone,
-        )
-        .value() as i64
-    }
-}
-
-unsafe extern "C-unwind" fn timestamptz_trunc_zone(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    unsafe { pg_sys::timestamptz_trunc_zone(fcinfo) }
 }
 
 c_trigger!(usage_spend_add, pg_finfo_usage_spend_add, spend_add);
@@ -140,7 +105,7 @@ unsafe fn spend_add(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
             .unwrap_or(Decimal::ZERO);
         index.for_each_match(&row, |budget| {
             let Some(per_value) = budget.per_value(&row) else { return };
-            let key = (budget.id, period_start(budget, at), per_value);
+            let key = (budget.id, budget_period::period_start(budget, at), per_value);
             pending_spend::with_current(|p| pending_spend::add(p, key, delta));
         });
     });

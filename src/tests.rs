@@ -366,4 +366,106 @@ mod tests {
         });
         assert!(checked > 5000, "{checked} values checked");
     }
+
+    /// Instants at calendar edges for `calendar_edge_zones`: every 15 minutes
+    /// for a day either side of each UTC-offset change (DST) in 2026-2028,
+    /// instants around each local month start, and the leap day.
+    fn calendar_edges() {
+        run("SET LOCAL TimeZone = 'UTC'");
+        run("CREATE TEMP TABLE calendar_edge_zones (tz) AS VALUES ('UTC'), ('America/New_York'), ('Europe/Berlin'),
+                 ('Asia/Tokyo'), ('Asia/Kathmandu'), ('Australia/Lord_Howe'), ('America/Santiago'), ('America/Havana'),
+                 ('Atlantic/Azores'), ('Asia/Beirut')");
+        run("CREATE TEMP TABLE calendar_edges (tz text, at timestamptz, periods text[])");
+        // Kathmandu is +5:45; Lord Howe moves its clocks by 30 minutes; Santiago,
+        // Havana, Azores and Beirut change them at (or across) midnight.
+        run("WITH hours AS (
+                 SELECT z.tz, h, (h AT TIME ZONE z.tz) - (h AT TIME ZONE 'UTC') AS utc_offset
+                   FROM calendar_edge_zones AS z,
+                        generate_series(timestamptz '2026-01-01 00:00+00', '2029-01-01 00:00+00', '1 hour') AS h),
+             changes AS (
+                 SELECT tz, h FROM (SELECT tz, h, utc_offset, lag(utc_offset) OVER (PARTITION BY tz ORDER BY h) AS before
+                                      FROM hours) AS x
+                  WHERE utc_offset <> before)
+             INSERT INTO calendar_edges
+             SELECT c.tz, c.h + m * interval '15 minutes', '{day,week}'::text[] FROM changes AS c, generate_series(-104, 104) AS m
+             UNION ALL
+             SELECT z.tz, (make_timestamp(y, mo, 1, 0, 0, 0) AT TIME ZONE z.tz) + d, '{day,week,month,quarter,year}'
+               FROM calendar_edge_zones AS z, generate_series(2026, 2028) AS y, generate_series(1, 12) AS mo,
+                    (SELECT m * interval '1 minute' FROM unnest(ARRAY[-61, -60, -59, -31, -30, -29, -1, 0, 1, 29, 30, 31, 59, 60, 61]) AS m
+                     UNION ALL VALUES (interval '-1 microsecond'), (interval '1 microsecond')) AS ds (d)
+             UNION ALL
+             SELECT z.tz, t, '{day,month}' FROM calendar_edge_zones AS z,
+                    generate_series(timestamptz '2028-02-27 00:00+00', '2028-03-02 00:00+00', '20 minutes') AS t");
+        let n = Spi::get_one::<i64>("SELECT count(*) FROM calendar_edges").unwrap().unwrap();
+        assert!(n > 10_000, "{n} edge instants");
+    }
+
+    /// Periods tile time in every zone: each instant lies in [start, end), a
+    /// period ends where the next starts, and a start is the first instant of
+    /// its local calendar period (the earlier one where clocks go back across
+    /// midnight, as in Havana and the Azores).
+    #[pg_test]
+    fn budget_periods_tile_time_at_calendar_edges() {
+        calendar_edges();
+        let broken = text(
+            "SELECT string_agg(format('%s %s at %s: [%s, %s)', e.tz, p, e.at, b.s, b.en), E'\n')
+               FROM (SELECT * FROM calendar_edges AS e, unnest(e.periods) AS p) AS e,
+                    LATERAL (SELECT llm_cost.period_start(p, e.tz, e.at) AS s, llm_cost.period_end(p, e.tz, e.at) AS en) AS b
+              WHERE NOT (b.s <= e.at AND e.at < b.en
+                         AND llm_cost.period_start(p, e.tz, b.en) = b.en
+                         AND llm_cost.period_end(p, e.tz, b.s - interval '1 microsecond') = b.s
+                         AND date_trunc(p, b.s AT TIME ZONE e.tz) = date_trunc(p, e.at AT TIME ZONE e.tz)
+                         AND date_trunc(p, (b.s - interval '1 microsecond') AT TIME ZONE e.tz) < date_trunc(p, e.at AT TIME ZONE e.tz))",
+        );
+        assert_eq!(broken, None);
+
+        // Worked by hand.
+        let bounds = |p: &str, tz: &str, at: &str| {
+            text(&format!(
+                "SELECT llm_cost.period_start('{p}', '{tz}', '{at}') || ' ' || llm_cost.period_end('{p}', '{tz}', '{at}')"
+            ))
+            .unwrap()
+        };
+        // Havana sets clocks back from 01:00 CDT to 00:00 CST on 2026-11-01: midnight
+        // is at 04:00 UTC and again at 05:00 UTC; the day starts at the first.
+        assert_eq!(bounds("day", "America/Havana", "2026-11-01 04:30+00"), "2026-11-01 04:00:00+00 2026-11-02 05:00:00+00");
+        assert_eq!(bounds("month", "America/Havana", "2026-11-01 05:30+00"), "2026-11-01 04:00:00+00 2026-12-01 05:00:00+00");
+        assert_eq!(bounds("day", "America/Havana", "2026-10-31 12:00+00"), "2026-10-31 04:00:00+00 2026-11-01 04:00:00+00");
+        // The Azores go from 01:00 UTC+0 back to 00:00 UTC-1 on 2026-10-25.
+        assert_eq!(bounds("day", "Atlantic/Azores", "2026-10-25 00:30+00"), "2026-10-25 00:00:00+00 2026-10-26 01:00:00+00");
+        // New York: a 23-hour and a 25-hour day.
+        assert_eq!(bounds("day", "America/New_York", "2026-03-08 12:00+00"), "2026-03-08 05:00:00+00 2026-03-09 04:00:00+00");
+        assert_eq!(bounds("day", "America/New_York", "2026-11-01 12:00+00"), "2026-11-01 04:00:00+00 2026-11-02 05:00:00+00");
+        // Quarters (period_end used to fail on '1 quarter'), ISO weeks, year end, leap day.
+        assert_eq!(bounds("quarter", "UTC", "2026-12-31 23:59+00"), "2026-10-01 00:00:00+00 2027-01-01 00:00:00+00");
+        assert_eq!(bounds("quarter", "Asia/Tokyo", "2026-12-31 15:30+00"), "2026-12-31 15:00:00+00 2027-03-31 15:00:00+00");
+        assert_eq!(bounds("week", "UTC", "2027-03-01 00:30+00"), "2027-03-01 00:00:00+00 2027-03-08 00:00:00+00");
+        assert_eq!(bounds("year", "UTC", "2027-01-01 00:01+00"), "2027-01-01 00:00:00+00 2028-01-01 00:00:00+00");
+        assert_eq!(bounds("day", "UTC", "2028-02-29 23:45+00"), "2028-02-29 00:00:00+00 2028-03-01 00:00:00+00");
+        assert_eq!(bounds("month", "UTC", "2028-02-10 00:00+00"), "2028-02-01 00:00:00+00 2028-03-01 00:00:00+00");
+    }
+
+    /// The spend trigger (Rust) puts each row in the period `llm_cost.period_start`
+    /// (SQL) gives, at every edge instant: one budget per zone and period kind,
+    /// one $1 call per instant, and no drift between running totals and ledger.
+    #[pg_test]
+    fn spend_lands_in_the_sql_period_at_calendar_edges() {
+        calendar_edges();
+        run("INSERT INTO llm_cost.budgets (name, amount, period, timezone, tenant_id, thresholds)
+             SELECT z.tz || ' ' || p, 1000000, p, z.tz, z.tz, '{100}'
+               FROM calendar_edge_zones AS z, unnest(ARRAY['day', 'week', 'month', 'quarter', 'year']) AS p");
+        run("INSERT INTO llm_cost.usage (occurred_at, provider, model, cost, tenant_id)
+             SELECT DISTINCT at, 'x', 'y', 1, tz FROM calendar_edges ORDER BY 1");
+        let drift = Spi::get_one::<i64>("SELECT count(*) FROM llm_cost.budget_spend_drift").unwrap().unwrap();
+        assert_eq!(drift, 0, "running totals differ from the ledger's periods");
+        let ambiguous_hour = text(
+            "SELECT s.period_start::text FROM llm_cost.budget_spend AS s JOIN llm_cost.budgets AS b ON b.id = s.budget_id
+              WHERE b.name = 'America/Havana day' AND s.period_start <= '2026-11-01 04:30+00'
+              ORDER BY s.period_start DESC LIMIT 1",
+        );
+        assert_eq!(ambiguous_hour.as_deref(), Some("2026-11-01 04:00:00+00"));
+        // budget_status for a quarterly budget (it used to fail computing the period end)
+        let status = text("SELECT period_end::text FROM llm_cost.budget_status_at('2027-02-10 00:00+00') WHERE name = 'UTC quarter'");
+        assert_eq!(status.as_deref(), Some("2027-04-01 00:00:00+00"));
+    }
 }

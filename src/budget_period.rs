@@ -1,0 +1,88 @@
+//! Which calendar period of a budget a usage row falls in: the Rust twin of
+//! `llm_cost.period_start` (sql/budgets.sql), used by the spend trigger for
+//! every inserted row. Both must agree to the microsecond, or the running
+//! totals and the ledger disagree (`budget_spend_drift`); the `#[pg_test]`
+//! `budget_periods_at_calendar_edges` compares them at DST changes, month and
+//! year ends and the leap day in zones with unusual clock changes.
+//!
+//! A period starts at the first instant whose wall clock in the budget's zone
+//! reads the period's first midnight. `date_trunc(period, at, zone)` alone is
+//! wrong where clocks are set back across midnight (America/Havana,
+//! Atlantic/Azores): the midnight occurs twice and it picks the second, so the
+//! day would start an hour late and its first hour would belong to no period.
+
+use crate::budget_cache::Budget;
+use pgrx::prelude::*;
+
+/// Start of the budget's period containing `at` (both Postgres timestamps:
+/// microseconds since 2000-01-01 UTC).
+pub fn period_start(budget: &Budget, at: i64) -> i64 {
+    if budget.period == "total" {
+        return i64::MIN; // -infinity
+    }
+    const USECS_PER_MINUTE: i64 = 60_000_000;
+    const Y1980: i64 = -631_152_000_000_000; // Postgres timestamps count from 2000
+    let minute = at.div_euclid(USECS_PER_MINUTE);
+    let (cached_minute, cached_start) = budget.last_period.get();
+    if at >= Y1980 && minute == cached_minute {
+        return cached_start;
+    }
+    let start = first_instant_of_period(&budget.period, &budget.timezone, at);
+    budget.last_period.set((minute, start));
+    start
+}
+
+/// `llm_cost._first_instant(date_trunc(period, at AT TIME ZONE zone), zone)`.
+fn first_instant_of_period(period: &str, zone: &str, at: i64) -> i64 {
+    let local = truncate_wall_clock(period, wall_clock(zone, at));
+    let later = instant_of_wall_clock(zone, local);
+    // The same wall-clock time under the UTC offset in force just before
+    // `later`: an earlier instant when the clocks were set back across it.
+    let just_before = later - 1;
+    let offset_before = wall_clock(zone, just_before) - just_before;
+    let earlier = local - offset_before;
+    if earlier < later && wall_clock(zone, earlier) == local {
+        earlier
+    } else {
+        later
+    }
+}
+
+/// `at AT TIME ZONE zone`: the wall-clock timestamp there.
+fn wall_clock(zone: &str, at: i64) -> i64 {
+    call2(timestamptz_zone, zone, at)
+}
+
+/// `local AT TIME ZONE zone` for a wall-clock timestamp: Postgres' instant for it.
+fn instant_of_wall_clock(zone: &str, local: i64) -> i64 {
+    call2(timestamp_zone, zone, local)
+}
+
+/// `date_trunc(period, local)` on a wall-clock timestamp.
+fn truncate_wall_clock(period: &str, local: i64) -> i64 {
+    call2(timestamp_trunc, period, local)
+}
+
+/// Calls a built-in (text, timestamp) function; timestamps are int64 datums.
+fn call2(f: unsafe extern "C-unwind" fn(pg_sys::FunctionCallInfo) -> pg_sys::Datum, text: &str, ts: i64) -> i64 {
+    let text = text.into_datum().expect("text datum");
+    // SAFETY: `f` is one of the wrappers below, each a built-in that takes
+    // (text, timestamp[tz]) and returns a timestamp[tz] by value; the text
+    // datum is a valid palloc'd varlena for the duration of the call.
+    unsafe { pg_sys::DirectFunctionCall2Coll(Some(f), pg_sys::DEFAULT_COLLATION_OID, text, pg_sys::Datum::from(ts)).value() as i64 }
+}
+
+unsafe extern "C-unwind" fn timestamptz_zone(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    // SAFETY: called through DirectFunctionCall2Coll with a (text, timestamptz) frame.
+    unsafe { pg_sys::timestamptz_zone(fcinfo) }
+}
+
+unsafe extern "C-unwind" fn timestamp_zone(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    // SAFETY: called through DirectFunctionCall2Coll with a (text, timestamp) frame.
+    unsafe { pg_sys::timestamp_zone(fcinfo) }
+}
+
+unsafe extern "C-unwind" fn timestamp_trunc(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    // SAFETY: called through DirectFunctionCall2Coll with a (text, timestamp) frame.
+    unsafe { pg_sys::timestamp_trunc(fcinfo) }
+}

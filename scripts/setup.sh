@@ -3,6 +3,7 @@
 # machine lacks and skips what is already there.
 #   - PostgreSQL 15 server + headers (PGXS, pg_regress), libclang (bindgen), sudo
 #   - chromium (headless: the HTML report test renders the report and screenshots it)
+#   - faketime (scripts/test-dates.sh moves the test servers' clock to calendar edges)
 #   - cargo-pgrx 0.18.0, registered against the system PostgreSQL 15
 #   - the client recipes' Python venv (psycopg, litellm) and node_modules (pg)
 set -euo pipefail
@@ -19,7 +20,7 @@ as_root() {
 
 need_pkgs=()
 for pkg in postgresql-${PG_MAJOR} postgresql-server-dev-${PG_MAJOR} postgresql-contrib \
-           libclang-dev clang sudo pkg-config build-essential bc chromium fonts-dejavu-core; do
+           libclang-dev clang sudo pkg-config build-essential bc chromium fonts-dejavu-core faketime; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
     need_pkgs+=("$pkg")
   fi

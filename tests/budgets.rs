@@ -117,14 +117,17 @@ fn listeners_hear_alerts_at_commit_and_never_for_a_rollback() {
         heard
     };
 
+    // Calls at one fixed instant, so both land in the same month on any date.
     // $0.75 crosses 50% inside an open transaction: nothing is heard before commit
-    w.batch_execute("BEGIN; INSERT INTO llm_cost.usage (provider, model, cost) VALUES ('x', 'y', 0.75)").unwrap();
+    w.batch_execute("BEGIN; INSERT INTO llm_cost.usage (occurred_at, provider, model, cost) VALUES ('2026-06-15 12:00+00', 'x', 'y', 0.75)")
+        .unwrap();
     assert!(drain(&mut l, 300).is_empty());
     w.batch_execute("ROLLBACK").unwrap();
     assert!(drain(&mut l, 300).is_empty(), "a rolled-back alert was announced");
     assert_eq!(count(&mut w, "SELECT count(*) FROM llm_cost.notifications WHERE kind LIKE 'budget%'"), 0);
 
-    w.batch_execute("INSERT INTO llm_cost.usage (provider, model, cost) VALUES ('x', 'y', 0.75)").unwrap();
+    w.batch_execute("INSERT INTO llm_cost.usage (occurred_at, provider, model, cost) VALUES ('2026-06-15 12:00+00', 'x', 'y', 0.75)")
+        .unwrap();
     let heard = drain(&mut l, 2000);
     let budget_alerts: Vec<serde_json::Value> = heard
         .iter()
@@ -140,7 +143,8 @@ fn listeners_hear_alerts_at_commit_and_never_for_a_rollback() {
     assert!(heard.iter().all(|p| p.len() < 8000));
 
     // crossing 100% in the next statement: exactly one more
-    w.batch_execute("INSERT INTO llm_cost.usage (provider, model, cost) VALUES ('x', 'y', 0.5)").unwrap();
+    w.batch_execute("INSERT INTO llm_cost.usage (occurred_at, provider, model, cost) VALUES ('2026-06-15 12:00+00', 'x', 'y', 0.5)")
+        .unwrap();
     let heard = drain(&mut l, 2000);
     assert_eq!(heard.iter().filter(|p| p.contains("budget_exceeded")).count(), 1, "{heard:?}");
 }
@@ -240,20 +244,31 @@ fn hard_limits_and_budget_validation() {
         "INSERT INTO llm_cost.budgets (name, amount, period, tenant_id, hard_limit) VALUES ('acme cap', 2, 'month', 'acme', true);
          INSERT INTO llm_cost.budgets (name, amount, period, per, hard_limit) VALUES ('per session', 0.5, 'total', 'session_id', true);
          INSERT INTO llm_cost.budgets (name, amount, period) VALUES ('soft', 0.1, 'month');
-         INSERT INTO llm_cost.usage (provider, model, cost, tenant_id, session_id) VALUES ('x', 'y', 1.5, 'acme', 's1');",
+         INSERT INTO llm_cost.usage (occurred_at, provider, model, cost, tenant_id, session_id)
+              VALUES ('2026-06-15 12:00+00', 'x', 'y', 1.5, 'acme', 's1');",
     )
     .unwrap();
+    // The checks ask about the month of the calls (at =>), not about today's.
     let can = |c: &mut postgres::Client, sql: &str| -> bool { c.query_one(sql, &[]).unwrap().get(0) };
-    assert!(can(&mut c, "SELECT llm_cost.can_spend(0.4, tenant_id => 'acme', session_id => 's2')"));
-    assert!(!can(&mut c, "SELECT llm_cost.can_spend(0.6, tenant_id => 'acme', session_id => 's2')"));
-    assert!(!can(&mut c, "SELECT llm_cost.can_spend(0.01, tenant_id => 'acme', session_id => 's1')"));
-    assert!(can(&mut c, "SELECT llm_cost.can_spend(5, tenant_id => 'other')"), "a soft budget never blocks");
+    let at = "at => '2026-06-15 12:00+00'";
+    assert!(can(&mut c, &format!("SELECT llm_cost.can_spend(0.4, tenant_id => 'acme', session_id => 's2', {at})")));
+    assert!(!can(&mut c, &format!("SELECT llm_cost.can_spend(0.6, tenant_id => 'acme', session_id => 's2', {at})")));
+    assert!(!can(&mut c, &format!("SELECT llm_cost.can_spend(0.01, tenant_id => 'acme', session_id => 's1', {at})")));
+    assert!(can(&mut c, &format!("SELECT llm_cost.can_spend(5, tenant_id => 'other', {at})")), "a soft budget never blocks");
+    assert!(!can(&mut c, &format!("SELECT llm_cost.can_spend(0.6, tenant_id => 'acme', {at})")), "over acme's June cap");
+    assert!(
+        can(&mut c, "SELECT llm_cost.can_spend(0.6, tenant_id => 'acme', at => '2026-07-01 00:00+00')"),
+        "a new month starts the monthly cap again"
+    );
     // over a hard limit the usage row is still recorded
-    c.batch_execute("INSERT INTO llm_cost.usage (provider, model, cost, tenant_id, session_id) VALUES ('x', 'y', 9, 'acme', 's1')")
-        .unwrap();
+    c.batch_execute(
+        "INSERT INTO llm_cost.usage (occurred_at, provider, model, cost, tenant_id, session_id)
+         VALUES ('2026-06-15 12:30+00', 'x', 'y', 9, 'acme', 's1')",
+    )
+    .unwrap();
     assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.usage"), 2);
     let status: String = c
-        .query_one("SELECT status FROM llm_cost.budget_status WHERE name = 'acme cap'", &[])
+        .query_one("SELECT status FROM llm_cost.budget_status_at('2026-06-15 13:00+00') WHERE name = 'acme cap'", &[])
         .unwrap()
         .get(0);
     assert_eq!(status, "exceeded");

@@ -6,7 +6,9 @@ mod common;
 use common::{run_pg_program, sqlstate, thresholds_not_fired_exactly_once, TestCluster};
 
 /// 60 days of calls for two tenants with latencies, budgets of every period
-/// kind (a `total` one spans retired and kept rows), compute usage.
+/// kind (a `total` one spans retired and kept rows), compute usage. Fixed
+/// timestamps (60 days up to 2026-06-15 10:00 UTC), so the cutoff and every
+/// window below are the same on any date the test runs.
 const SETUP: &str = r#"
 SET client_min_messages = error;
 SELECT llm_cost.set_resource_price('cpu', 'core-hour', 0.05, '2020-01-01');
@@ -15,12 +17,12 @@ VALUES ('company forever', 100, 'total', NULL, NULL, '{10,50,90}', 'UTC'),
        ('acme monthly', 20, 'month', 'acme', NULL, '{50,100}', 'America/New_York'),
        ('every user daily', 0.5, 'day', NULL, 'user_id', '{100}', 'Asia/Tokyo');
 INSERT INTO llm_cost.usage (occurred_at, provider, model, input_tokens, output_tokens, latency_ms, tenant_id, user_id)
-SELECT date_trunc('hour', now()) - (g * 97 || ' minutes')::interval, 'openai',
+SELECT timestamptz '2026-06-15 10:00+00' - (g * 97 || ' minutes')::interval, 'openai',
        CASE WHEN g % 4 = 0 THEN 'gpt-4o' ELSE 'gpt-4o-mini' END, 3000 + g, 400 + g % 90, 60 + (g * 31) % 700,
        CASE WHEN g % 2 = 0 THEN 'acme' ELSE 'globex' END, 'u' || g % 9
   FROM generate_series(1, 890) AS g;
 INSERT INTO llm_cost.resource_usage (occurred_at, resource_type, quantity, tenant_id)
-SELECT now() - (g || ' days')::interval, 'cpu', 2, 'acme' FROM generate_series(1, 50, 7) AS g;
+SELECT timestamptz '2026-06-15 10:00+00' - (g || ' days')::interval, 'cpu', 2, 'acme' FROM generate_series(1, 50, 7) AS g;
 "#;
 
 /// Everything derived from usage that retirement must leave as it is. Spend is
@@ -36,10 +38,10 @@ SELECT 'daily ' || string_agg(format('%s/%s/%s=%s,%s', day, model, tenant_id, co
   FROM llm_cost.daily_costs
 UNION ALL
 SELECT 'summary ' || s::text
-  FROM llm_cost.cost_summary(date_trunc('day', now() - interval '70 days', 'UTC'), date_trunc('hour', now()) + interval '1 hour') AS s
+  FROM llm_cost.cost_summary('2026-04-01 00:00+00', '2026-06-15 11:00+00') AS s
 UNION ALL
 SELECT 'by user ' || string_agg(format('%s=%s', b.value, b.cost), ' ' ORDER BY b.value)
-  FROM llm_cost.cost_by('user_id', date_trunc('day', now() - interval '70 days', 'UTC'), now() + interval '1 hour') AS b
+  FROM llm_cost.cost_by('user_id', '2026-04-01 00:00+00', '2026-06-15 11:00+00') AS b
 UNION ALL
 SELECT 'alerts ' || count(*) FROM llm_cost.notifications
 "#;
@@ -68,7 +70,7 @@ fn retired_usage_keeps_rollups_spend_and_restores_exactly() {
     let mut c = cluster.database_with_extension("retention");
     c.batch_execute(SETUP).unwrap();
     let before = figures(&mut c);
-    let cutoff = "date_trunc('day', now() - interval '30 days', 'UTC')";
+    let cutoff = "timestamptz '2026-05-16 00:00+00'";
     let old_rows = count(&mut c, &format!("SELECT count(*) FROM llm_cost.usage WHERE occurred_at < {cutoff}"));
     assert!(old_rows > 300, "the setup has old rows to retire ({old_rows})");
 
@@ -97,8 +99,8 @@ fn retired_usage_keeps_rollups_spend_and_restores_exactly() {
 
     // New usage still counts, crossing the total budget's next threshold once.
     c.batch_execute(
-        "INSERT INTO llm_cost.usage (provider, model, input_tokens, output_tokens, tenant_id, user_id)
-         SELECT 'openai', 'gpt-4o', 2000000, 200000, 'acme', 'big' FROM generate_series(1, 10)",
+        "INSERT INTO llm_cost.usage (occurred_at, provider, model, input_tokens, output_tokens, tenant_id, user_id)
+         SELECT '2026-06-15 10:30+00', 'openai', 'gpt-4o', 2000000, 200000, 'acme', 'big' FROM generate_series(1, 10)",
     )
     .unwrap();
     assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0);

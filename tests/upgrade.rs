@@ -114,6 +114,8 @@ fn differences(a: &[String], b: &[String]) -> (Vec<String>, Vec<String>) {
 /// What a team's database holds after some use: two tenants, custom prices,
 /// budgets (global, per tenant, per user) past thresholds, compute, rolled-up
 /// and not-yet-rolled-up calls with latencies, and a queue in every state.
+/// Fixed timestamps (the ten hours before 2026-06-15 12:00 UTC), so the
+/// periods they fall in are the same on any date the test runs.
 const FILL: &str = r#"
 SELECT llm_cost.set_price('acme-ai', 'house-model', 1.5, 6, valid_from => '2026-01-01');
 INSERT INTO llm_cost.budgets (name, amount, period, tenant_id, per, thresholds, hard_limit, timezone)
@@ -121,16 +123,16 @@ VALUES ('company', 50, 'month', NULL, NULL, '{50,100}', false, 'UTC'),
        ('acme', 5, 'month', 'acme', NULL, '{50,80,100}', true, 'Europe/Berlin'),
        ('globex per user', 1, 'day', 'globex', 'user_id', '{50}', false, 'UTC');
 INSERT INTO llm_cost.usage (occurred_at, provider, model, input_tokens, output_tokens, latency_ms, tenant_id, user_id)
-SELECT now() - (g || ' minutes')::interval, CASE WHEN g % 3 = 0 THEN 'acme-ai' ELSE 'openai' END,
+SELECT timestamptz '2026-06-15 12:00+00' - (g || ' minutes')::interval, CASE WHEN g % 3 = 0 THEN 'acme-ai' ELSE 'openai' END,
        CASE WHEN g % 3 = 0 THEN 'house-model' ELSE 'gpt-4o' END,
        1000 + g * 10, 100 + g, 50 + (g * 37) % 900,
        CASE WHEN g % 2 = 0 THEN 'acme' ELSE 'globex' END, 'u' || (g % 7)
   FROM generate_series(1, 600) AS g;
 SELECT llm_cost.set_resource_price('cpu', 'core-hour', 0.05, '2026-01-01');
-INSERT INTO llm_cost.resource_usage (resource_type, quantity, tenant_id) VALUES ('cpu', 2, 'acme');
+INSERT INTO llm_cost.resource_usage (occurred_at, resource_type, quantity, tenant_id) VALUES ('2026-06-15 11:00+00', 'cpu', 2, 'acme');
 SELECT llm_cost.refresh_rollups();
-INSERT INTO llm_cost.usage (provider, model, input_tokens, output_tokens, latency_ms, tenant_id, user_id)
-SELECT 'openai', 'gpt-4o-mini', 5000, 500, 80 + g, 'globex', 'u1' FROM generate_series(1, 40) AS g;
+INSERT INTO llm_cost.usage (occurred_at, provider, model, input_tokens, output_tokens, latency_ms, tenant_id, user_id)
+SELECT '2026-06-15 11:59+00', 'openai', 'gpt-4o-mini', 5000, 500, 80 + g, 'globex', 'u1' FROM generate_series(1, 40) AS g;
 SELECT llm_cost.ack_notification(min(id)) FROM llm_cost.notifications;
 SELECT count(*) FROM llm_cost.claim_notifications(1, '1 hour');
 "#;
@@ -192,7 +194,7 @@ fn every_released_version_updates_to_the_current_schema_keeping_its_data() {
         for (tenant, p95) in raw_p95 {
             c.batch_execute(&format!("SET llm_cost.tenant_id = '{tenant}'; SET ROLE llm_cost_reader")).unwrap();
             let from_rollups: i32 = c
-                .query_one("SELECT p95_latency_ms FROM llm_cost.cost_summary(now() - interval '2 days', now() + interval '1 hour')", &[])
+                .query_one("SELECT p95_latency_ms FROM llm_cost.cost_summary('2026-06-13 00:00+00', '2026-06-16 00:00+00')", &[])
                 .unwrap()
                 .get(0);
             c.batch_execute("RESET ROLE; RESET llm_cost.tenant_id").unwrap();
@@ -203,8 +205,8 @@ fn every_released_version_updates_to_the_current_schema_keeping_its_data() {
 
         // And it keeps working: new usage is priced, counted and alerts once.
         c.batch_execute(
-            "INSERT INTO llm_cost.usage (provider, model, input_tokens, output_tokens, tenant_id, user_id)
-             SELECT 'openai', 'gpt-4o', 400000, 40000, 'acme', 'u2' FROM generate_series(1, 10);
+            "INSERT INTO llm_cost.usage (occurred_at, provider, model, input_tokens, output_tokens, tenant_id, user_id)
+             SELECT '2026-06-15 12:00+00', 'openai', 'gpt-4o', 400000, 40000, 'acme', 'u2' FROM generate_series(1, 10);
              SELECT llm_cost.refresh_rollups();",
         )
         .unwrap();
@@ -214,7 +216,7 @@ fn every_released_version_updates_to_the_current_schema_keeping_its_data() {
         assert_eq!(drift, 0, "budget spend equals the ledger after new inserts");
         assert_eq!(thresholds_not_fired_exactly_once(&mut c), 0, "every threshold reached fired exactly once");
         let acme_exceeded: bool = c
-            .query_one("SELECT NOT llm_cost.can_spend(0.01, tenant_id => 'acme')", &[])
+            .query_one("SELECT NOT llm_cost.can_spend(0.01, tenant_id => 'acme', at => '2026-06-15 12:00+00')", &[])
             .unwrap()
             .get(0);
         assert!(acme_exceeded, "acme's hard limit is over after the new usage");

@@ -15,18 +15,76 @@ pub const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 pub struct TestCluster {
     pub dir: PathBuf,
     pub port: u16,
+    /// The server's clock offset under libfaketime, when `LLM_COST_TEST_CLOCK` is set.
+    clock: Option<ServerClock>,
+}
+
+/// `LLM_COST_TEST_CLOCK=<timestamp>` (as `date -d` reads it, e.g. `2026-12-31
+/// 23:59 UTC`) starts every test server with its clock at that instant, through
+/// libfaketime (Debian's `faketime` package). The offset is fixed when the
+/// cluster starts, so the clock then runs on normally, also across a restart.
+/// `scripts/test-dates.sh` runs the client tests at calendar edges this way.
+struct ServerClock {
+    offset_seconds: i64,
+}
+
+const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+impl ServerClock {
+    fn from_env() -> Option<ServerClock> {
+        let target = std::env::var("LLM_COST_TEST_CLOCK").ok().filter(|t| !t.is_empty())?;
+        assert!(Path::new(LIBFAKETIME).exists(), "LLM_COST_TEST_CLOCK needs libfaketime (apt-get install faketime)");
+        let epoch = |args: &[&str]| -> i64 {
+            let out = Command::new("date").args(args).output().unwrap();
+            assert!(out.status.success(), "date {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+        };
+        let offset_seconds = epoch(&["-u", "-d", &target, "+%s"]) - epoch(&["-u", "+%s"]);
+        Some(ServerClock { offset_seconds })
+    }
+
+    /// The server's now() is the moved clock (so a sweep that silently ran on
+    /// the real date fails instead of passing).
+    fn assert_server_follows(&self, c: &mut postgres::Client) {
+        let server: f64 = c.query_one("SELECT extract(epoch FROM clock_timestamp())::float8", &[]).unwrap().get(0);
+        let real = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+        let drift = server - (real + self.offset_seconds as f64);
+        assert!(drift.abs() < 120.0, "the test server's clock is not the moved one (off by {drift:.0} s)");
+    }
+
+    /// `env` arguments that start a program with the moved clock.
+    fn env_args(&self) -> Vec<String> {
+        vec![
+            format!("LD_PRELOAD={LIBFAKETIME}"),
+            format!("FAKETIME={:+}", self.offset_seconds),
+            // Latch waits and timeouts keep real monotonic time.
+            "FAKETIME_DONT_FAKE_MONOTONIC=1".to_string(),
+        ]
+    }
 }
 
 fn as_postgres(dir: &Path, program: &str, args: &[&str]) -> std::process::Output {
+    as_postgres_with_env(dir, &[], program, args)
+}
+
+/// Runs a PostgreSQL program as the `postgres` OS user (when root), through
+/// `env` with `env_args` (VAR=value) first.
+fn as_postgres_with_env(dir: &Path, env_args: &[String], program: &str, args: &[&str]) -> std::process::Output {
     let bin = format!("{PG_BIN}/{program}");
     let mut cmd = if is_root() {
         let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--", &bin]);
+        c.args(["-u", "postgres", "--", "env"]);
         c
     } else {
-        Command::new(&bin)
+        Command::new("env")
     };
-    let out = cmd.args(args).current_dir(dir).output().unwrap_or_else(|e| panic!("{program}: {e}"));
+    let out = cmd
+        .args(env_args)
+        .arg(&bin)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
     assert!(
         out.status.success(),
         "{program} {args:?} failed:\n{}\n{}",
@@ -69,9 +127,24 @@ impl TestCluster {
         let mut existing = std::fs::read_to_string(&conf_path).unwrap_or_default();
         existing.push_str(&conf);
         std::fs::write(&conf_path, existing).unwrap();
-        let log = dir.join("server.log");
-        as_postgres(&dir, "pg_ctl", &["-D", data.to_str().unwrap(), "-l", log.to_str().unwrap(), "-w", "-t", "60", "start"]);
-        TestCluster { dir, port }
+        let cluster = TestCluster { dir, port, clock: ServerClock::from_env() };
+        cluster.pg_ctl_start();
+        cluster
+    }
+
+    fn pg_ctl_start(&self) {
+        let data = self.dir.join("data");
+        let log = self.dir.join("server.log");
+        let env_args = self.clock.as_ref().map(ServerClock::env_args).unwrap_or_default();
+        as_postgres_with_env(
+            &self.dir,
+            &env_args,
+            "pg_ctl",
+            &["-D", data.to_str().unwrap(), "-l", log.to_str().unwrap(), "-w", "-t", "60", "start"],
+        );
+        if let Some(clock) = &self.clock {
+            clock.assert_server_follows(&mut self.connect("postgres"));
+        }
     }
 
     pub fn conn_string(&self, db: &str) -> String {
@@ -108,8 +181,7 @@ impl TestCluster {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
         std::thread::sleep(std::time::Duration::from_millis(300));
-        let log = self.dir.join("server.log");
-        as_postgres(&self.dir, "pg_ctl", &["-D", data.to_str().unwrap(), "-l", log.to_str().unwrap(), "-w", "-t", "60", "start"]);
+        self.pg_ctl_start();
     }
 
     /// A fresh database with the extension created in it.

@@ -340,7 +340,8 @@ def main():
                 res = results[t][i]
                 print("  %-22s %-58s got %-12s want %s%s" % (
                     r["provider"], r["model"], _num(res["cost"]), _num(lo),
-                    "" if hi == lo else "-" + _num(hi)) + ("  [%s]" % res["resolved"] if res.get("resolved") else ""))
+                    "" if hi == lo else "-" + _num(hi)) + ("  [%s%s]" % (res["resolved"], " by " + res["how"] if t == "llm_cost" else "")
+                                                            if res.get("resolved") else ""))
 
     if "llm_cost" in tools:
         miss = collections.OrderedDict()

@@ -50,7 +50,9 @@ prices} where "the last price whose constraint holds" applies.
   mistral, openrouter, perplexity, huggingface_<host>, zhipuai, ...).
 * A model goes to each provider of its map entry under which LiteLLM already
   prices one of its exact names (its id or an `equals` name of its match rule);
-  when there is none, to the first provider of the entry, named by its id
+  (compared case-insensitively, as genai-prices matches, and placed under
+  LiteLLM's spelling); when there is none, to the first provider of the
+  entry, named by its id
   (AWS "regional.<id>" as "<id>"; a Fireworks id as the accounts/fireworks/
   models/<id> name its match rule gives).
 * Prices: input_mtok, output_mtok, cache_read_mtok, cache_write_mtok map to
@@ -586,6 +588,10 @@ def read_genai(genai: list, litellm_rows: list[dict], stats: GenaiStats | None =
     genai) where both price the model now and disagree."""
     stats = stats if stats is not None else GenaiStats()
     ll = {(r["provider"], r["model"]) for r in litellm_rows}
+    # genai-prices matches names case-insensitively: so does this placement.
+    ll_ci: dict[tuple[str, str], list[str]] = {}
+    for p, m in sorted(ll):
+        ll_ci.setdefault((p, m.lower()), []).append(m)
     ll_std = {(r["provider"], r["model"]): r for r in litellm_rows if r["service_tier"] == "standard"}
     placed: dict[tuple[str, str], list[tuple[str, dict]]] = {}
     placed_from: dict[tuple[str, str], str] = {}
@@ -604,7 +610,9 @@ def read_genai(genai: list, litellm_rows: list[dict], stats: GenaiStats | None =
                 continue
             name, names = genai_model_names(pid, model)
             default, siblings = genai_provider_targets(pid, model["id"])
-            known = [(p, n) for p in (default,) + siblings for n in names if (p, n) in ll]
+            known = list(dict.fromkeys(
+                (p, m) for p in (default,) + siblings for n in names
+                for m in ([n] if (p, n) in ll else ll_ci.get((p, n.lower()), []))))
             targets = known or [(default, name)]
             for target in targets:
                 if target in placed:

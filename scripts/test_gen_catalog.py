@@ -470,6 +470,14 @@ class GenaiTest(unittest.TestCase):
             self.assertIn(strip(r), emitted)
         self.assertEqual(len(self.rows), len(self.ll_rows) + len(self.g_rows))
 
+    def test_names_match_litellm_case_insensitively(self):
+        ll = [dict(LL_ROW, provider="minimax", model="MiniMax-M3", input_per_mtok=Decimal("0.3"))]
+        genai = [{"id": "minimax", "models": [{"id": "minimax-m3", "match": {"equals": "minimax-m3"},
+                                               "prices": {"input_mtok": Decimal("0.3")}}]}]
+        (rows, conflicts, _, _), _ = quiet(gc.read_genai, genai, ll)
+        self.assertEqual(rows, [])
+        self.assertEqual(conflicts, [])
+
     def test_same_period_as_litellm_is_not_repeated(self):
         ll = [dict(LL_ROW, provider="anthropic", input_per_mtok=Decimal(2), output_per_mtok=Decimal(10))]
         genai = [{"id": "anthropic", "models": [{"id": "m", "match": {"equals": "m"}, "prices": [

@@ -581,11 +581,13 @@ def _price_of(row: dict) -> tuple:
 def read_genai(genai: list, litellm_rows: list[dict], stats: GenaiStats | None = None):
     """Place every genai-prices model with a token price in llm_cost's catalog.
 
-    Returns (genai_rows, conflicts, origins): genai_rows are the rows to add to
-    the LiteLLM rows (history before LiteLLM's current price, and models
-    LiteLLM does not have); valid_from of LiteLLM rows to move is in
-    origins["moved"]; conflicts lists (provider, model, column, litellm,
-    genai) where both price the model now and disagree."""
+    Returns (genai_rows, conflicts, moved, stats): genai_rows are the rows to
+    add to LiteLLM's (the periods before LiteLLM's current price, and models
+    LiteLLM does not have; all standard tier, each with "origin" naming the
+    genai-prices model); moved maps (provider, model) to the valid_from its
+    LiteLLM standard row takes (see merge_rows); conflicts lists (provider,
+    model, column, litellm, genai, note) where both price the model now and
+    disagree; stats counts what no column holds."""
     stats = stats if stats is not None else GenaiStats()
     ll = {(r["provider"], r["model"]) for r in litellm_rows}
     # genai-prices matches names case-insensitively: so does this placement.
@@ -598,7 +600,7 @@ def read_genai(genai: list, litellm_rows: list[dict], stats: GenaiStats | None =
     for prov in sorted(genai, key=lambda p: str(p.get("id"))):
         pid = prov.get("id")
         if not isinstance(pid, str) or not pid.strip():
-            warn(f"genai-prices provider without an id; skipped")
+            warn("genai-prices provider without an id; skipped")
             continue
         for model in prov.get("models") or []:
             if not isinstance(model, dict) or not isinstance(model.get("id"), str) or not model["id"]:

@@ -7,8 +7,8 @@
 -- Also generated from pydantic's genai-prices price data (genai_prices_data.json,
 -- https://github.com/pydantic/genai-prices), MIT License,
 -- Copyright (c) Pydantic Services Inc. 2025 to present: models LiteLLM's list lacks (retired ones
--- included), dated price history, per-request fees. Where both price a model now,
--- LiteLLM's row is the current price (see scripts/gen_catalog.py).
+-- included) and dated price history. Where both price a model now, LiteLLM's row is
+-- the current price (see scripts/gen_catalog.py).
 -- From genai-prices: 1051 rows (1048 models); 4 LiteLLM standard rows
 -- start at genai-prices' last price change; 95 models where the two
 -- sources disagree now (LiteLLM's price kept).

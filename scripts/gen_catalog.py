@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
-"""Generate sql/catalog.sql from LiteLLM's public price list.
+"""Generate sql/catalog.sql from LiteLLM's public price list and pydantic's
+genai-prices data.
 
 Usage (from the repository root):
 
     python3 scripts/gen_catalog.py
-    python3 scripts/gen_catalog.py --input PATH --output PATH --verified-at YYYY-MM-DD
+    python3 scripts/gen_catalog.py --input PATH --genai PATH --output PATH \
+        --verified-at YYYY-MM-DD --conflicts PATH
+    python3 scripts/gen_catalog.py --no-genai        # LiteLLM's list alone
 
-Defaults: --input ../shared/data/model_prices_and_context_window.json and
---output sql/catalog.sql, both relative to the repository root (not to the
-current directory); --verified-at is the input file's modification date in UTC.
-The JSON itself is never copied into the repository, only the rows below.
+Defaults: --input ../shared/data/model_prices_and_context_window.json,
+--genai ../shared/data/genai_prices_data.json and --output sql/catalog.sql, all
+relative to the repository root (not to the current directory); --verified-at
+is the LiteLLM file's modification date in UTC and applies to every row.
+Neither JSON file is ever copied into the repository, only the rows below.
 
 What it emits: one INSERT INTO llm_cost.prices with a row per model and service
 tier, for every entry whose mode is chat, completion or responses and that has a
@@ -32,7 +36,56 @@ numeric input_cost_per_token or output_cost_per_token (the missing one is 0).
 * A price field that is not a finite, non-negative number is skipped with a
   warning on stderr.
 
-The output is deterministic: the same input and --verified-at give the same
+Second source, genai-prices (genai_prices_data.json, MIT; the attribution is
+written into the generated header). Its providers hold models with an id,
+match rules and prices: either one price set or a list of {constraint,
+prices} where "the last price whose constraint holds" applies.
+
+* Provider map (GENAI_PROVIDER_MAP): aws -> bedrock (or bedrock_converse),
+  azure -> azure (or azure_ai), cohere -> cohere (or cohere_chat), fireworks ->
+  fireworks_ai, google -> gemini (or vertex_ai-language-models, vertex_ai;
+  Google's Claude models -> vertex_ai), moonshotai -> moonshot, openai -> openai
+  (or text-completion-openai), together -> together_ai, voyageai -> voyage,
+  x-ai -> xai; every other id keeps its name (anthropic, deepseek, groq,
+  mistral, openrouter, perplexity, huggingface_<host>, zhipuai, ...).
+* A model goes to each provider of its map entry under which LiteLLM already
+  prices one of its exact names (its id or an `equals` name of its match rule);
+  (compared case-insensitively, as genai-prices matches, and placed under
+  LiteLLM's spelling); when there is none, to the first provider of the
+  entry, named by its id
+  (AWS "regional.<id>" as "<id>"; a Fireworks id as the accounts/fireworks/
+  models/<id> name its match rule gives).
+* Prices: input_mtok, output_mtok, cache_read_mtok, cache_write_mtok map to
+  the *_per_mtok columns (a missing input or output price is 0);
+  requests_kcount (per 1000 requests) / 1000 -> per_request. A tiered price
+  {base, tiers: [{start, price}]} gives tier_threshold_tokens = start and the
+  *_above_tier prices (genai-prices, like llm_cost, switches the whole call
+  when the input exceeds start). Audio prices have no column and are counted.
+  Models whose prices have no token price are skipped. Retired (deprecated)
+  models are kept: a ledger prices past calls.
+* History: a start_date constraint starts a new row, valid_from that date at
+  00:00 UTC (genai-prices compares the request's UTC date); the first row is
+  '-infinity'. A time-of-day constraint (DeepSeek's off-peak switch) cannot be
+  a row: of it and the price before it, the one in force for more hours of the
+  day is kept, and the report lists it.
+* Conflict rule: where LiteLLM prices a (provider, model) now, LiteLLM's rows
+  are the current price and genai-prices only adds the periods before its last
+  price change (LiteLLM's standard row then starts at that change). Reasons:
+  shipped prices do not change under existing users, llm_cost.import_prices
+  reads LiteLLM's format and would otherwise re-add LiteLLM's price as a new
+  row on the next import, and only LiteLLM has service tiers. Where the two
+  disagree on any column genai-prices can set, the disagreement is reported
+  (stderr: count and examples; --conflicts PATH: every one, tab-separated),
+  flagged when LiteLLM's price equals an older genai-prices period (LiteLLM
+  is behind a dated change). Models only genai-prices prices are added.
+* Every row has source 'catalog'; models rows for genai-only models carry
+  LiteLLM's mode where LiteLLM lists the name in another mode (embedding ...),
+  'embedding' for voyageai (genai-prices: "text embedding models only"), else
+  NULL, and no capabilities. Match rules are not shipped as aliases:
+  llm_cost.model_aliases has no builtin flag, so shipped rows would be dumped
+  and restored twice.
+
+The output is deterministic: the same inputs and --verified-at give the same
 bytes. Tests: python3 -m unittest discover -s scripts -p 'test_*.py'
 """
 
@@ -52,6 +105,7 @@ from typing import Any, Iterable
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INPUT = REPO_ROOT / ".." / "shared" / "data" / "model_prices_and_context_window.json"
 DEFAULT_OUTPUT = REPO_ROOT / "sql" / "catalog.sql"
+DEFAULT_GENAI = REPO_ROOT / ".." / "shared" / "data" / "genai_prices_data.json"
 
 MODES = ("chat", "completion", "responses")
 
@@ -289,12 +343,393 @@ def build_models(data: dict) -> list[dict]:
 
 
 # ---------------------------------------------------------------------------
+# genai-prices (pydantic's genai_prices_data.json)
+# ---------------------------------------------------------------------------
+
+# genai-prices provider id -> (default llm_cost provider, other llm_cost
+# providers that file the same vendor's models). Ids not listed keep their own
+# name. See place_genai_model() for how a model picks among them.
+GENAI_PROVIDER_MAP: dict[str, tuple[str, tuple[str, ...]]] = {
+    "aws": ("bedrock", ("bedrock_converse",)),
+    "azure": ("azure", ("azure_ai",)),
+    "cohere": ("cohere", ("cohere_chat",)),
+    "fireworks": ("fireworks_ai", ()),
+    "google": ("gemini", ("vertex_ai-language-models", "vertex_ai")),
+    "moonshotai": ("moonshot", ()),
+    "openai": ("openai", ("text-completion-openai",)),
+    "together": ("together_ai", ()),
+    "voyageai": ("voyage", ()),
+    "x-ai": ("xai", ()),
+}
+# Google lists the Claude models it sells on Vertex AI under "google".
+GENAI_GOOGLE_CLAUDE = ("vertex_ai", ())
+
+# genai-prices says of its voyageai list: "This file covers text embedding
+# models only". Other genai-only models get no mode (genai-prices has none).
+GENAI_PROVIDER_MODE = {"voyageai": "embedding"}
+
+# genai-prices price fields -> llm_cost columns (all per million tokens).
+GENAI_FIELDS = (
+    ("input_mtok", "input_per_mtok", "input_per_mtok_above_tier"),
+    ("output_mtok", "output_per_mtok", "output_per_mtok_above_tier"),
+    ("cache_read_mtok", "cache_read_per_mtok", "cache_read_per_mtok_above_tier"),
+    ("cache_write_mtok", "cache_write_per_mtok", "cache_write_per_mtok_above_tier"),
+)
+GENAI_KNOWN = frozenset(k for k, _, _ in GENAI_FIELDS)
+# Price fields llm_cost has no column for; counted in the report.
+GENAI_UNFITTED = ("input_audio_mtok", "output_audio_mtok", "cache_audio_read_mtok")
+
+# Columns a genai-prices price can set, compared for conflicts.
+COMPARED = ("input_per_mtok", "output_per_mtok", "cache_read_per_mtok", "cache_write_per_mtok",
+            "tier_threshold_tokens", "input_per_mtok_above_tier", "output_per_mtok_above_tier",
+            "cache_read_per_mtok_above_tier", "cache_write_per_mtok_above_tier", "per_request")
+
+NEG_INF = "-infinity"
+
+
+class GenaiStats:
+    """What the genai-prices reader could not express, for the report."""
+
+    def __init__(self) -> None:
+        self.time_of_day: list[str] = []      # models with off-peak prices
+        self.unfitted: dict[str, list[str]] = {}  # field -> models
+        self.multi_tier: list[str] = []
+        self.skipped: list[str] = []
+
+    def unfit(self, field: str, who: str) -> None:
+        self.unfitted.setdefault(field, []).append(who)
+
+
+def load_genai(path: Path | str) -> list:
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f, parse_float=Decimal)
+    if not isinstance(data, list) or not all(isinstance(p, dict) and "models" in p for p in data):
+        raise ValueError(f"{path}: expected genai-prices' data.json (a list of providers with models)")
+    return data
+
+
+def genai_provider_targets(provider_id: str, model_id: str) -> tuple[str, tuple[str, ...]]:
+    """(default llm_cost provider, sibling providers) for a genai-prices model."""
+    if provider_id == "google" and model_id.startswith("claude"):
+        return GENAI_GOOGLE_CLAUDE
+    return GENAI_PROVIDER_MAP.get(provider_id, (provider_id.strip().lower(), ()))
+
+
+def _equals_names(match: Any) -> list[str]:
+    """The exact names (`equals` clauses) under a match rule's `or`s; never
+    patterns (starts_with, contains, regex, ...) and nothing under `and`."""
+    if not isinstance(match, dict):
+        return []
+    if isinstance(match.get("equals"), str):
+        return [match["equals"]]
+    out: list[str] = []
+    for sub in match.get("or", []) if isinstance(match.get("or"), list) else []:
+        out.extend(_equals_names(sub))
+    return out
+
+
+def genai_model_names(provider_id: str, model: dict) -> tuple[str, list[str]]:
+    """(name to ship the model under, every exact name it is known by).
+
+    The name is the genai-prices id, except: AWS ids "regional.<id>" (a
+    genai-prices label for the in-region price) ship as "<id>", the model id
+    Bedrock takes; and when the id is not itself one of the match rule's exact
+    names but one ends with "/<id>" (Fireworks' accounts/fireworks/models/<id>),
+    that name."""
+    mid = model["id"]
+    equals = _equals_names(model.get("match"))
+    name = mid
+    if provider_id == "aws" and mid.startswith("regional."):
+        name = mid[len("regional."):]
+    elif mid not in equals:
+        longer = sorted(e for e in equals if e.endswith("/" + mid))
+        if longer:
+            name = longer[0]
+    names = [name] + [n for n in dict.fromkeys([mid] + equals) if n != name]
+    return name, names
+
+
+def _genai_value(v: Any, who: str, field: str) -> Decimal | dict | None:
+    if isinstance(v, dict):
+        return v
+    return as_price(v, who, field)
+
+
+def _start_date(s: Any, who: str) -> str | None:
+    try:
+        return _dt.date.fromisoformat(s).isoformat()
+    except (TypeError, ValueError):
+        warn(f"{who!r}: unusable start_date {s!r}; period skipped")
+        return None
+
+
+def _minutes(t: str) -> int:
+    """'16:30:00Z' -> 990 (minutes after midnight UTC). Only UTC times occur."""
+    t = t.rstrip("Z")
+    hh, mm = t.split(":")[:2]
+    return int(hh) * 60 + int(mm)
+
+
+def _window_minutes(c: dict) -> int:
+    start, end = _minutes(c["start_time"]), _minutes(c["end_time"])
+    return (end - start) % (24 * 60)
+
+
+def genai_periods(model: dict, who: str, stats: GenaiStats) -> list[tuple[str, dict]]:
+    """A model's prices as [(valid_from, prices)], oldest first; the first is
+    '-infinity'. genai-prices' rule is "the last price whose constraint holds":
+    an entry with a start_date starts a new period; an entry with a time-of-day
+    window (DeepSeek's off-peak switch) cannot be a row of its own, so of it and
+    the price before it the one in force for more hours of the day is kept."""
+    prices = model.get("prices")
+    if isinstance(prices, dict):
+        return [(NEG_INF, prices)]
+    if not isinstance(prices, list) or not prices:
+        return []
+    periods: list[tuple[str, dict]] = []
+    for entry in prices:
+        if not isinstance(entry, dict) or not isinstance(entry.get("prices"), dict):
+            warn(f"{who!r}: price entry is not an object with prices; skipped")
+            continue
+        c = entry.get("constraint")
+        p = entry["prices"]
+        if not c:
+            if periods:
+                warn(f"{who!r}: unconstrained price after the first; it replaces the one before")
+                periods[-1] = (periods[-1][0], p)
+            else:
+                periods.append((NEG_INF, p))
+        elif set(c) == {"start_date"}:
+            d = _start_date(c["start_date"], who)
+            if d is None:
+                continue
+            if periods and periods[-1][0] != NEG_INF and d <= periods[-1][0]:
+                warn(f"{who!r}: start_date {d} not after the previous one; period skipped")
+                continue
+            periods.append((f"{d} 00:00:00+00" if periods else NEG_INF, p))
+        elif set(c) == {"start_time", "end_time"}:
+            stats.time_of_day.append(f"{who} ({c['start_time']}-{c['end_time']})")
+            if not periods:
+                periods.append((NEG_INF, p))
+            elif _window_minutes(c) * 2 > 24 * 60:
+                periods[-1] = (periods[-1][0], p)
+        else:
+            warn(f"{who!r}: unknown constraint {sorted(c)}; entry skipped")
+            stats.skipped.append(who)
+    return periods
+
+
+def genai_row(provider: str, name: str, valid_from: str, prices: dict, who: str,
+              stats: GenaiStats) -> dict | None:
+    """One llm_cost price row (standard tier) from one genai-prices price set,
+    or None when it has no token price."""
+    vals = {k: _genai_value(prices.get(k), who, k) for k, _, _ in GENAI_FIELDS if prices.get(k) is not None}
+    if "input_mtok" not in vals and "output_mtok" not in vals:
+        return None
+    for f in GENAI_UNFITTED:
+        if f in prices:
+            stats.unfit(f, who)
+    for f in prices:
+        if f not in GENAI_UNFITTED and f != "requests_kcount" and f not in GENAI_KNOWN:
+            stats.unfit(f, who)
+    starts = sorted({t.get("start") for v in vals.values() if isinstance(v, dict)
+                     for t in (v.get("tiers") or [])[:1]}, key=str)
+    if any(isinstance(v, dict) and len(v.get("tiers") or []) > 1 for v in vals.values()) or len(starts) > 1:
+        stats.multi_tier.append(who)
+    threshold = starts[0] if starts and isinstance(starts[0], int) and not isinstance(starts[0], bool) \
+        and starts[0] > 0 else None
+    row = {"provider": provider, "model": name, "service_tier": "standard", "valid_from": valid_from, "origin": who,
+           "reasoning_per_mtok": None, "tier_threshold_tokens": threshold, "per_request": None}
+    for field, col, above_col in GENAI_FIELDS:
+        v = vals.get(field)
+        base = above = None
+        if isinstance(v, dict):
+            base = as_price(v.get("base"), who, field + ".base")
+            tiers = [t for t in (v.get("tiers") or []) if isinstance(t, dict)]
+            if threshold is not None and tiers and tiers[0].get("start") == threshold:
+                above = as_price(tiers[0].get("price"), who, field + ".tiers[0].price")
+        elif v is not None:
+            base = v
+        row[col] = base
+        row[above_col] = above
+    if row["input_per_mtok"] is None:
+        row["input_per_mtok"] = Decimal(0)
+    if row["output_per_mtok"] is None:
+        row["output_per_mtok"] = Decimal(0)
+    if threshold is not None and row["input_per_mtok_above_tier"] is None:
+        # llm_cost switches tiers only when the input has an above-tier price.
+        row["input_per_mtok_above_tier"] = row["input_per_mtok"]
+    if threshold is None:
+        for _, _, above_col in GENAI_FIELDS:
+            row[above_col] = None
+    kc = prices.get("requests_kcount")
+    if kc is not None:
+        k = as_price(kc, who, "requests_kcount")
+        if k is not None:
+            row["per_request"] = k.scaleb(-3, context=_EXACT)  # per 1000 requests -> per request
+    return row
+
+
+def _txt(v: Any) -> str:
+    return "NULL" if v is None else fmt_decimal(v) if isinstance(v, Decimal) else str(v)
+
+
+def _price_of(row: dict) -> tuple:
+    return tuple(row.get(c) for c in COMPARED)
+
+
+def read_genai(genai: list, litellm_rows: list[dict], stats: GenaiStats | None = None):
+    """Place every genai-prices model with a token price in llm_cost's catalog.
+
+    Returns (genai_rows, conflicts, moved, stats): genai_rows are the rows to
+    add to LiteLLM's (the periods before LiteLLM's current price, and models
+    LiteLLM does not have; all standard tier, each with "origin" naming the
+    genai-prices model); moved maps (provider, model) to the valid_from its
+    LiteLLM standard row takes (see merge_rows); conflicts lists (provider,
+    model, column, litellm, genai, note) where both price the model now and
+    disagree; stats counts what no column holds."""
+    stats = stats if stats is not None else GenaiStats()
+    ll = {(r["provider"], r["model"]) for r in litellm_rows}
+    # genai-prices matches names case-insensitively: so does this placement.
+    ll_ci: dict[tuple[str, str], list[str]] = {}
+    for p, m in sorted(ll):
+        ll_ci.setdefault((p, m.lower()), []).append(m)
+    ll_std = {(r["provider"], r["model"]): r for r in litellm_rows if r["service_tier"] == "standard"}
+    placed: dict[tuple[str, str], list[tuple[str, dict]]] = {}
+    placed_from: dict[tuple[str, str], str] = {}
+    for prov in sorted(genai, key=lambda p: str(p.get("id"))):
+        pid = prov.get("id")
+        if not isinstance(pid, str) or not pid.strip():
+            warn("genai-prices provider without an id; skipped")
+            continue
+        for model in prov.get("models") or []:
+            if not isinstance(model, dict) or not isinstance(model.get("id"), str) or not model["id"]:
+                warn(f"genai-prices {pid}: model without an id; skipped")
+                continue
+            who = f"{pid}/{model['id']}"
+            periods = genai_periods(model, who, stats)
+            if not periods:
+                continue
+            name, names = genai_model_names(pid, model)
+            default, siblings = genai_provider_targets(pid, model["id"])
+            known = list(dict.fromkeys(
+                (p, m) for p in (default,) + siblings for n in names
+                for m in ([n] if (p, n) in ll else ll_ci.get((p, n.lower()), []))))
+            targets = known or [(default, name)]
+            for target in targets:
+                if target in placed:
+                    warn(f"{who!r} and {placed_from[target]!r} both give {target}; keeping {placed_from[target]!r}")
+                    continue
+                rows = []
+                for valid_from, prices in periods:
+                    r = genai_row(target[0], target[1], valid_from, prices, who, stats)
+                    if r is not None:
+                        rows.append(r)
+                if not rows:
+                    continue
+                # Consecutive identical prices are one period.
+                merged = [rows[0]]
+                for r in rows[1:]:
+                    if _price_of(r) != _price_of(merged[-1]):
+                        merged.append(r)
+                placed[target] = [(who, r) for r in merged]
+                placed_from[target] = who
+    out: list[dict] = []
+    conflicts: list[tuple[str, str, str, str, str]] = []
+    moved: dict[tuple[str, str], str] = {}
+    for target in sorted(placed):
+        rows = [r for _, r in placed[target]]
+        if target not in ll:
+            out.extend(rows)
+            continue
+        # LiteLLM prices this model: its rows are the current price; genai-prices
+        # adds the periods before its last one.
+        current = rows[-1]
+        lrow = ll_std.get(target)
+        history = rows[:-1]
+        if lrow is None:  # LiteLLM prices only other tiers of it: nothing to compare or date
+            continue
+        behind = any(_price_of(r)[:2] == _price_of(lrow)[:2] for r in history) \
+            and _price_of(current)[:2] != _price_of(lrow)[:2]
+        for col in COMPARED:
+            a, b = lrow.get(col), current.get(col)
+            if a != b:
+                conflicts.append((target[0], target[1], col, _txt(a), _txt(b),
+                                  "litellm equals an older genai-prices price" if behind else ""))
+        # A period priced as LiteLLM's row prices it is LiteLLM's row.
+        start = current["valid_from"]
+        while history and _price_of(history[-1]) == _price_of(lrow):
+            start = history.pop()["valid_from"]
+        if history:
+            out.extend(history)
+            moved[target] = start
+    return out, conflicts, moved, stats
+
+
+# ---------------------------------------------------------------------------
 # Output
 # ---------------------------------------------------------------------------
 
+def _row_order(row: dict) -> tuple:
+    vf = row.get("valid_from", NEG_INF)
+    return (row["provider"], row["model"], TIER_ORDER[row["service_tier"]], vf != NEG_INF, vf)
+
+
+def merge_rows(litellm_rows: list[dict], genai_rows: list[dict], moved: dict) -> list[dict]:
+    """LiteLLM's rows (the standard row of a model with genai-prices history
+    moved to the start of its last period) plus genai-prices' rows, sorted."""
+    rows = []
+    for r in litellm_rows:
+        r = dict(r)
+        vf = moved.get((r["provider"], r["model"]))
+        r["valid_from"] = vf if vf is not None and r["service_tier"] == "standard" else NEG_INF
+        rows.append(r)
+    rows.extend(genai_rows)
+    rows.sort(key=_row_order)
+    keys = [(r["provider"], r["model"], r["service_tier"], r["valid_from"]) for r in rows]
+    if len(set(keys)) != len(keys):
+        raise ValueError("two rows with the same (provider, model, service_tier, valid_from)")
+    return rows
+
+
+def litellm_modes(data: dict) -> dict[tuple[str, str], str]:
+    """(provider, model) -> LiteLLM's mode, for every entry (any mode)."""
+    modes: dict[tuple[str, str], str] = {}
+    for key, entry in sorted(data.items()):
+        if not isinstance(entry, dict) or not isinstance(entry.get("mode"), str):
+            continue
+        raw = entry.get("litellm_provider")
+        if not isinstance(raw, str) or not raw.strip():
+            continue
+        prefixed = key.startswith(raw + "/")
+        model = key[len(raw) + 1:] if prefixed else key
+        ident = (raw.strip().lower(), model)
+        if prefixed or ident not in modes:
+            modes[ident] = entry["mode"]
+    return modes
+
+
+def genai_models(genai_rows: list[dict], litellm_models: list[dict], modes: dict) -> list[dict]:
+    """A models row (mode where known, no capabilities claimed) for each model
+    only genai-prices prices."""
+    have = {(m["provider"], m["model"]) for m in litellm_models}
+    out = {}
+    for r in genai_rows:
+        ident = (r["provider"], r["model"])
+        if ident in have or ident in out:
+            continue
+        mode = modes.get(ident) or GENAI_PROVIDER_MODE.get(r.get("origin", "").split("/", 1)[0])
+        row = {"provider": r["provider"], "model": r["model"], "mode": mode,
+               "max_input_tokens": None, "max_output_tokens": None}
+        for cap in CAPABILITIES:
+            row[cap] = False
+        out[ident] = row
+    return [out[k] for k in sorted(out)]
+
+
 def row_sql(row: dict, verified_at: str) -> str:
     values = (
-        row["provider"], row["model"], row["service_tier"], "-infinity",
+        row["provider"], row["model"], row["service_tier"], row.get("valid_from", NEG_INF),
         row["input_per_mtok"], row["output_per_mtok"],
         row["cache_read_per_mtok"], row["cache_write_per_mtok"], row["reasoning_per_mtok"],
         row["tier_threshold_tokens"],
@@ -310,7 +745,8 @@ def model_sql(row: dict) -> str:
     return "(" + ", ".join(sql_value(v) for v in values) + ")"
 
 
-def render_sql(rows: list[dict], verified_at: str, models: list[dict] | None = None) -> str:
+def render_sql(rows: list[dict], verified_at: str, models: list[dict] | None = None,
+               provenance: list[str] | None = None) -> str:
     if not rows:
         raise ValueError("no price rows: is this LiteLLM's model_prices_and_context_window.json?")
     model_names = {(r["provider"], r["model"]) for r in rows}
@@ -323,6 +759,7 @@ def render_sql(rows: list[dict], verified_at: str, models: list[dict] | None = N
         f"-- {len(model_names)} models, {len(rows)} rows, {len(providers)} providers; prices verified at {verified_at}.",
         "-- Rows per service tier: " + ", ".join(f"{t} {n}" for t, n in tiers.items()) + ".",
         "-- Prices are per million tokens (per_request: per call), in USD.",
+    ] + ["-- " + line if line else "--" for line in (provenance or [])] + [
         "",
         f"INSERT INTO llm_cost.prices ({', '.join(COLUMNS)}) VALUES",
     ]
@@ -359,6 +796,38 @@ def _date(s: str) -> str:
         raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD, got {s!r}") from None
 
 
+GENAI_ATTRIBUTION = [
+    "Also generated from pydantic's genai-prices price data (genai_prices_data.json,",
+    "https://github.com/pydantic/genai-prices), MIT License,",
+    "Copyright (c) Pydantic Services Inc. 2025 to present: models LiteLLM's list lacks (retired ones",
+    "included) and dated price history. Where both price a model now, LiteLLM's row is",
+    "the current price (see scripts/gen_catalog.py).",
+]
+
+
+def provenance_lines(rows: list[dict], moved: dict, conflicts: list) -> list[str]:
+    g = [r for r in rows if r.get("origin")]
+    gm = {(r["provider"], r["model"]) for r in g}
+    return GENAI_ATTRIBUTION + [
+        f"From genai-prices: {len(g)} rows ({len(gm)} models); {len(moved)} LiteLLM standard rows",
+        f"start at genai-prices' last price change; {len({c[:2] for c in conflicts})} models where the two",
+        "sources disagree now (LiteLLM's price kept).",
+    ]
+
+
+def conflict_report(conflicts: list, stats: GenaiStats) -> list[str]:
+    """The full report, one line per (provider, model, column)."""
+    lines = ["provider\tmodel\tcolumn\tlitellm (kept)\tgenai-prices\tnote"]
+    lines += ["\t".join(c) for c in conflicts]
+    lines.append("")
+    lines.append(f"# time-of-day prices folded to one (off-peak dropped): {len(stats.time_of_day)}")
+    lines += [f"#   {w}" for w in sorted(stats.time_of_day)]
+    for f in sorted(stats.unfitted):
+        lines.append(f"# prices without an llm_cost column, {f}: {len(stats.unfitted[f])} price sets")
+    lines.append(f"# more than one long-context tier (first kept): {len(stats.multi_tier)}")
+    return lines
+
+
 def parse_args(argv: Iterable[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--input", type=Path, default=DEFAULT_INPUT,
@@ -366,6 +835,12 @@ def parse_args(argv: Iterable[str] | None = None) -> argparse.Namespace:
                         "(default: ../shared/data/... relative to the repo root)")
     p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT,
                    help="where to write the SQL (default: sql/catalog.sql in the repo)")
+    p.add_argument("--genai", type=Path, default=DEFAULT_GENAI,
+                   help="genai-prices genai_prices_data.json (default: ../shared/data/... "
+                        "relative to the repo root)")
+    p.add_argument("--no-genai", action="store_true", help="build from LiteLLM's list alone")
+    p.add_argument("--conflicts", type=Path, default=None, metavar="PATH",
+                   help="also write the full conflict report (tab-separated) here")
     p.add_argument("--verified-at", type=_date, default=None, metavar="YYYY-MM-DD",
                    help="date the prices were checked (default: the input's mtime, UTC)")
     return p.parse_args(None if argv is None else list(argv))
@@ -379,15 +854,38 @@ def main(argv: Iterable[str] | None = None) -> int:
         verified_at = _dt.datetime.fromtimestamp(mtime, _dt.timezone.utc).date().isoformat()
     data = load_price_list(args.input)
     rows = build_rows(data)
-    sql = render_sql(rows, verified_at, build_models(data))
+    models = build_models(data)
+    provenance = None
+    if not args.no_genai:
+        genai = load_genai(args.genai)
+        genai_rows, conflicts, moved, stats = read_genai(genai, rows)
+        litellm_count = len(rows)
+        rows = merge_rows(rows, genai_rows, moved)
+        assert len(rows) == litellm_count + len(genai_rows)
+        models = sorted(models + genai_models(genai_rows, models, litellm_modes(data)),
+                        key=lambda m: (m["provider"], m["model"]))
+        provenance = provenance_lines(rows, moved, conflicts)
+        report = conflict_report(conflicts, stats)
+        n_models = len({c[:2] for c in conflicts})
+        print(f"gen_catalog: {len(conflicts)} price conflicts in {n_models} models where LiteLLM and "
+              f"genai-prices both price a model now (LiteLLM's price kept); for example:", file=sys.stderr)
+        for line in report[1:6]:
+            print("  " + line.replace("\t", "  "), file=sys.stderr)
+        print(f"gen_catalog: {len(stats.time_of_day)} time-of-day price sets folded, "
+              f"{sum(len(v) for v in stats.unfitted.values())} price sets with parts that fit no column, "
+              f"{len(stats.multi_tier)} with several tiers", file=sys.stderr)
+        if args.conflicts is not None:
+            with open(args.conflicts, "w", encoding="utf-8", newline="\n") as f:
+                f.write("\n".join(report) + "\n")
+    sql = render_sql(rows, verified_at, models, provenance)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.output.with_name(args.output.name + ".tmp")
     with open(tmp, "w", encoding="utf-8", newline="\n") as f:
         f.write(sql)
     os.replace(tmp, args.output)
-    models = len({(r["provider"], r["model"]) for r in rows})
+    n_models = len({(r["provider"], r["model"]) for r in rows})
     providers = len({r["provider"] for r in rows})
-    print(f"gen_catalog: wrote {args.output}: {models} models, {len(rows)} rows, "
+    print(f"gen_catalog: wrote {args.output}: {n_models} models, {len(rows)} rows, "
           f"{providers} providers (verified_at {verified_at})", file=sys.stderr)
     return 0
 

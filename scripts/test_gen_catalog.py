@@ -244,8 +244,8 @@ class OutputTest(unittest.TestCase):
             src = Path(d) / "prices.json"
             src.write_text(FAKE, encoding="utf-8")
             out1, out2 = Path(d) / "a.sql", Path(d) / "b.sql"
-            quiet(gc.main, ["--input", str(src), "--output", str(out1), "--verified-at", "2025-01-02"])
-            quiet(gc.main, ["--input", str(src), "--output", str(out2), "--verified-at", "2025-01-02"])
+            quiet(gc.main, ["--input", str(src), "--output", str(out1), "--verified-at", "2025-01-02", "--no-genai"])
+            quiet(gc.main, ["--input", str(src), "--output", str(out2), "--verified-at", "2025-01-02", "--no-genai"])
             sql = out1.read_text(encoding="utf-8")
             self.assertEqual(out1.read_bytes(), out2.read_bytes())
         self.assertTrue(sql.startswith("--"))
@@ -271,6 +271,273 @@ class OutputTest(unittest.TestCase):
         models = sql.split("INSERT INTO llm_cost.models (", 1)[1].split(" VALUES\n", 1)[1].splitlines()
         self.assertEqual(len(models), 9)
         self.assertTrue(all(v.endswith("),") for v in values[:-1]))
+
+
+
+# A small genai-prices document: dated history, a retired model, a conflict,
+# provider mapping, tiers, a per-request fee and DeepSeek's off-peak switch.
+GENAI = """
+[
+  {"id": "openai", "name": "OpenAI", "models": [
+    {"id": "gpt-4o", "match": {"or": [{"equals": "gpt-4o"}, {"starts_with": "gpt-4o-20"}]},
+     "prices": {"input_mtok": 2.5, "cache_read_mtok": 1.25, "output_mtok": 10}},
+    {"id": "o3", "match": {"or": [{"equals": "o3"}, {"equals": "o3-2025-04-16"}]},
+     "prices": [{"prices": {"input_mtok": 10, "cache_read_mtok": 2.5, "output_mtok": 40}},
+                {"constraint": {"start_date": "2025-06-10"},
+                 "prices": {"input_mtok": 2, "cache_read_mtok": 0.5, "output_mtok": 8}}]},
+    {"id": "gpt-5", "match": {"equals": "gpt-5"},
+     "prices": {"input_mtok": 1.5, "output_mtok": 10}},
+    {"id": "o1-mini", "match": {"equals": "o1-mini"}, "deprecated": true,
+     "prices": {"input_mtok": 1.1, "cache_read_mtok": 0.55, "output_mtok": 4.4}},
+    {"id": "gpt-4o-audio-preview", "match": {"equals": "gpt-4o-audio-preview"},
+     "prices": {"input_mtok": 2.5, "output_mtok": 10, "input_audio_mtok": 40}},
+    {"id": "text-embedding-3-small", "match": {"equals": "text-embedding-3-small"},
+     "prices": {"input_mtok": 0.02}},
+    {"id": "dall-e-3", "match": {"equals": "dall-e-3"}, "prices": {"output_audio_mtok": 1}}
+  ]},
+  {"id": "x-ai", "name": "X AI", "models": [
+    {"id": "grok-2-1212", "match": {"or": [{"equals": "grok-2-1212"}, {"equals": "grok-2"}]},
+     "deprecated": true, "prices": {"input_mtok": 2, "output_mtok": 10}}
+  ]},
+  {"id": "google", "name": "Google", "models": [
+    {"id": "gemini-1.5-pro", "match": {"contains": "gemini-1.5-pro"},
+     "prices": {"input_mtok": {"base": 1.25, "tiers": [{"start": 128000, "price": 2.5}]},
+                "output_mtok": {"base": 5, "tiers": [{"start": 128000, "price": 10}]},
+                "cache_read_mtok": 0.3125}},
+    {"id": "gemini-2.5-pro", "match": {"starts_with": "gemini-2.5-pro"},
+     "prices": {"input_mtok": {"base": 1.25, "tiers": [{"start": 200000, "price": 2.5}]},
+                "output_mtok": {"base": 10, "tiers": [{"start": 200000, "price": 15}]},
+                "cache_read_mtok": {"base": 0.3, "tiers": [{"start": 200000, "price": 0.625}]}}},
+    {"id": "claude-3-5-sonnet", "match": {"contains": "claude-3-5-sonnet"},
+     "prices": {"input_mtok": 3, "output_mtok": 15}}
+  ]},
+  {"id": "aws", "name": "AWS Bedrock", "models": [
+    {"id": "regional.anthropic.claude-3-haiku-20240307-v1:0",
+     "match": {"or": [{"starts_with": "anthropic.claude-3-haiku-20240307"}, {"contains": "us.anthropic.claude-3-haiku-20240307"}]},
+     "prices": {"input_mtok": 0.25, "output_mtok": 1.25}}
+  ]},
+  {"id": "fireworks", "name": "Fireworks", "models": [
+    {"id": "glm-4p7", "match": {"equals": "accounts/fireworks/models/glm-4p7"},
+     "prices": {"input_mtok": 0.6, "output_mtok": 2.2}}
+  ]},
+  {"id": "perplexity", "name": "Perplexity", "models": [
+    {"id": "sonar-pro", "match": {"equals": "sonar-pro"},
+     "prices": {"input_mtok": 3, "output_mtok": 15, "requests_kcount": 14}}
+  ]},
+  {"id": "deepseek", "name": "Deepseek", "models": [
+    {"id": "deepseek-reasoner", "match": {"equals": "deepseek-reasoner"},
+     "prices": [{"prices": {"input_mtok": 0.135, "cache_read_mtok": 0.035, "output_mtok": 0.55}},
+                {"constraint": {"start_time": "00:30:00Z", "end_time": "16:30:00Z"},
+                 "prices": {"input_mtok": 0.55, "cache_read_mtok": 0.14, "output_mtok": 2.19}}]}
+  ]}
+]
+"""
+
+
+LL_ROW = {"provider": "openai", "model": "m", "service_tier": "standard", "input_per_mtok": Decimal(0),
+          "output_per_mtok": Decimal(0), "cache_read_per_mtok": None, "cache_write_per_mtok": None,
+          "reasoning_per_mtok": None, "tier_threshold_tokens": None, "input_per_mtok_above_tier": None,
+          "output_per_mtok_above_tier": None, "cache_read_per_mtok_above_tier": None,
+          "cache_write_per_mtok_above_tier": None, "per_request": None}
+
+
+def load_genai_fake():
+    return json.loads(GENAI, parse_float=Decimal)
+
+
+def by_key(rows):
+    return {(r["provider"], r["model"], r["service_tier"], r.get("valid_from", gc.NEG_INF)): r for r in rows}
+
+
+class GenaiTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.litellm = load_fake()
+        cls.ll_rows, _ = quiet(gc.build_rows, cls.litellm)
+        (cls.g_rows, cls.conflicts, cls.moved, cls.stats), cls.stderr = quiet(
+            gc.read_genai, load_genai_fake(), cls.ll_rows)
+        cls.rows = gc.merge_rows(cls.ll_rows, cls.g_rows, cls.moved)
+        cls.keys = by_key(cls.rows)
+
+    def row(self, provider, model, tier="standard", valid_from=gc.NEG_INF):
+        return self.keys[(provider, model, tier, valid_from)]
+
+    def test_dated_history_gives_rows_with_valid_from(self):
+        # o3 (not in this LiteLLM list): genai-prices dates a price cut.
+        old = self.row("openai", "o3")
+        self.assertEqual((old["input_per_mtok"], old["output_per_mtok"]), (Decimal(10), Decimal(40)))
+        self.assertEqual(old["cache_read_per_mtok"], Decimal("2.5"))
+        new = self.row("openai", "o3", valid_from="2025-06-10 00:00:00+00")
+        self.assertEqual((new["input_per_mtok"], new["output_per_mtok"]), (Decimal(2), Decimal(8)))
+
+    def test_litellm_row_is_current_after_genai_history(self):
+        ll = [dict(LL_ROW, input_per_mtok=Decimal(2), output_per_mtok=Decimal(8)),
+              dict(LL_ROW, service_tier="batch", input_per_mtok=Decimal(1), output_per_mtok=Decimal(4))]
+        genai = [{"id": "openai", "models": [{"id": "m", "match": {"equals": "m"}, "prices": [
+            {"prices": {"input_mtok": 10, "output_mtok": 40}},
+            {"constraint": {"start_date": "2025-06-10"}, "prices": {"input_mtok": 2, "output_mtok": 8}}]}]}]
+        (g, conflicts, moved, _), _ = quiet(gc.read_genai, genai, ll)
+        self.assertEqual(conflicts, [])
+        rows = by_key(gc.merge_rows(ll, g, moved))
+        self.assertEqual(sorted(rows), [("openai", "m", "batch", gc.NEG_INF),
+                                        ("openai", "m", "standard", gc.NEG_INF),
+                                        ("openai", "m", "standard", "2025-06-10 00:00:00+00")])
+        self.assertEqual(rows[("openai", "m", "standard", gc.NEG_INF)]["input_per_mtok"], Decimal(10))
+        current = rows[("openai", "m", "standard", "2025-06-10 00:00:00+00")]
+        self.assertNotIn("origin", current)  # LiteLLM's own row, moved to the cut
+        # the other service tiers stay in force since -infinity
+        self.assertEqual(rows[("openai", "m", "batch", gc.NEG_INF)]["input_per_mtok"], Decimal(1))
+
+    def test_periods_start_at_minus_infinity(self):
+        periods = gc.genai_periods({"prices": [
+            {"prices": {"input_mtok": 1}},
+            {"constraint": {"start_date": "2025-01-01"}, "prices": {"input_mtok": 2}},
+            {"constraint": {"start_date": "2026-02-03"}, "prices": {"input_mtok": 3}}]}, "x", gc.GenaiStats())
+        self.assertEqual([p[0] for p in periods],
+                         ["-infinity", "2025-01-01 00:00:00+00", "2026-02-03 00:00:00+00"])
+
+    def test_retired_models_are_kept(self):
+        r = self.row("openai", "o1-mini")
+        self.assertEqual((r["input_per_mtok"], r["output_per_mtok"], r["cache_read_per_mtok"]),
+                         (Decimal("1.1"), Decimal("4.4"), Decimal("0.55")))
+        self.assertEqual(r["source"] if "source" in r else "catalog", "catalog")
+        self.assertIn(("xai", "grok-2-1212", "standard", gc.NEG_INF), self.keys)
+
+    def test_provider_map(self):
+        self.assertEqual(gc.genai_provider_targets("x-ai", "grok-3")[0], "xai")
+        self.assertEqual(gc.genai_provider_targets("aws", "amazon.nova-pro-v1:0"), ("bedrock", ("bedrock_converse",)))
+        self.assertEqual(gc.genai_provider_targets("google", "gemini-2.0-flash")[0], "gemini")
+        self.assertEqual(gc.genai_provider_targets("google", "claude-3-5-sonnet")[0], "vertex_ai")
+        self.assertEqual(gc.genai_provider_targets("groq", "llama3-8b-8192"), ("groq", ()))
+        # a model LiteLLM files under a sibling provider is compared there, not duplicated
+        self.assertNotIn(("gemini", "gemini-2.5-pro", "standard", gc.NEG_INF),
+                         by_key(self.g_rows))
+        self.assertIn(("gemini", "gemini-1.5-pro", "standard", gc.NEG_INF), self.keys)
+        self.assertIn(("vertex_ai", "claude-3-5-sonnet", "standard", gc.NEG_INF), self.keys)
+        # genai-prices' "regional." label is dropped; Fireworks' path form is used
+        self.assertIn(("bedrock", "anthropic.claude-3-haiku-20240307-v1:0", "standard", gc.NEG_INF), self.keys)
+        self.assertIn(("fireworks_ai", "accounts/fireworks/models/glm-4p7", "standard", gc.NEG_INF), self.keys)
+
+    def test_tiers(self):
+        r = self.row("gemini", "gemini-1.5-pro")
+        self.assertEqual(r["tier_threshold_tokens"], 128000)
+        self.assertEqual((r["input_per_mtok_above_tier"], r["output_per_mtok_above_tier"]),
+                         (Decimal("2.5"), Decimal(10)))
+        # a flat price has no above-tier price: llm_cost falls back to the base one
+        self.assertIsNone(r["cache_read_per_mtok_above_tier"])
+
+    def test_conflict_rule_litellm_wins(self):
+        # gpt-5: LiteLLM 1.25 in, genai-prices 1.5: LiteLLM's row stays, reported
+        r = self.row("openai", "gpt-5")
+        self.assertEqual(r["input_per_mtok"], Decimal("1.25"))
+        self.assertNotIn(("openai", "gpt-5", "standard"), {k[:3] for k in by_key(self.g_rows)})
+        self.assertIn(("openai", "gpt-5", "input_per_mtok", "1.25", "1.5", ""), self.conflicts)
+        # gpt-4o agrees: no conflict, no extra row
+        self.assertFalse([c for c in self.conflicts if c[1] == "gpt-4o"])
+        # gemini-2.5-pro: LiteLLM has cache_read above tier 0.625 too, but cache 0.3 vs 0.3: agree
+        self.assertFalse([c for c in self.conflicts if c[1] == "gemini-2.5-pro"])
+        report = gc.conflict_report(self.conflicts, self.stats)
+        self.assertTrue(report[0].startswith("provider\tmodel\tcolumn"))
+        self.assertIn("openai\tgpt-5\tinput_per_mtok\t1.25\t1.5\t", report)
+
+    def test_per_request_fee(self):
+        rows = by_key(self.g_rows)
+        r = rows[("perplexity", "sonar-pro", "standard", gc.NEG_INF)]
+        self.assertEqual(r["per_request"], Decimal("0.014"))
+
+    def test_off_peak_is_folded_to_the_longer_window(self):
+        r = self.row("deepseek", "deepseek-reasoner")
+        self.assertEqual((r["input_per_mtok"], r["output_per_mtok"]), (Decimal("0.55"), Decimal("2.19")))
+        self.assertEqual(len(self.stats.time_of_day), 1)
+        self.assertIn("input_audio_mtok", self.stats.unfitted)
+
+    def test_models_without_token_prices_are_skipped(self):
+        self.assertNotIn(("openai", "dall-e-3", "standard", gc.NEG_INF), self.keys)
+
+    def test_models_rows_and_mode(self):
+        models = gc.genai_models(self.g_rows, gc.build_models(self.litellm), gc.litellm_modes(self.litellm))
+        m = {(r["provider"], r["model"]): r for r in models}
+        self.assertEqual(m[("openai", "text-embedding-3-small")]["mode"], "embedding")  # LiteLLM's mode
+        self.assertIsNone(m[("openai", "o1-mini")]["mode"])
+        self.assertNotIn(("openai", "gpt-5"), m)  # LiteLLM's capabilities row stays
+
+    def test_nothing_forgotten(self):
+        """Every LiteLLM row is emitted with its prices, at most with a later valid_from."""
+        def strip(r):
+            return {k: v for k, v in r.items() if k not in ("valid_from", "origin")}
+        emitted = [strip(r) for r in self.rows]
+        for r in self.ll_rows:
+            self.assertIn(strip(r), emitted)
+        self.assertEqual(len(self.rows), len(self.ll_rows) + len(self.g_rows))
+
+    def test_names_match_litellm_case_insensitively(self):
+        ll = [dict(LL_ROW, provider="minimax", model="MiniMax-M3", input_per_mtok=Decimal("0.3"))]
+        genai = [{"id": "minimax", "models": [{"id": "minimax-m3", "match": {"equals": "minimax-m3"},
+                                               "prices": {"input_mtok": Decimal("0.3")}}]}]
+        (rows, conflicts, _, _), _ = quiet(gc.read_genai, genai, ll)
+        self.assertEqual(rows, [])
+        self.assertEqual(conflicts, [])
+
+    def test_same_period_as_litellm_is_not_repeated(self):
+        ll = [dict(LL_ROW, provider="anthropic", input_per_mtok=Decimal(2), output_per_mtok=Decimal(10))]
+        genai = [{"id": "anthropic", "models": [{"id": "m", "match": {"equals": "m"}, "prices": [
+            {"prices": {"input_mtok": 2, "output_mtok": 10}},
+            {"constraint": {"start_date": "2026-09-01"}, "prices": {"input_mtok": 3, "output_mtok": 15}}]}]}]
+        (rows, conflicts, moved, _), _ = quiet(gc.read_genai, genai, ll)
+        # LiteLLM still shows the introductory price: kept, flagged, not dated
+        self.assertEqual(rows, [])
+        self.assertEqual(moved, {})
+        self.assertEqual(conflicts[0][5], "litellm equals an older genai-prices price")
+
+
+class GenaiOutputTest(unittest.TestCase):
+    def run_main(self, d, name):
+        src, gsrc = Path(d) / "prices.json", Path(d) / "genai.json"
+        src.write_text(FAKE, encoding="utf-8")
+        gsrc.write_text(GENAI, encoding="utf-8")
+        out, conf = Path(d) / name, Path(d) / (name + ".tsv")
+        _, err = quiet(gc.main, ["--input", str(src), "--genai", str(gsrc), "--output", str(out),
+                                 "--verified-at", "2025-01-02", "--conflicts", str(conf)])
+        return out.read_bytes(), conf.read_text(encoding="utf-8"), err
+
+    def test_deterministic_and_reported(self):
+        with tempfile.TemporaryDirectory() as d:
+            a, conf, err = self.run_main(d, "a.sql")
+            b, conf2, _ = self.run_main(d, "b.sql")
+        self.assertEqual(a, b)
+        self.assertEqual(conf, conf2)
+        sql = a.decode("utf-8")
+        self.assertIn("genai-prices", sql.split("INSERT", 1)[0])
+        self.assertIn("MIT License", sql.split("INSERT", 1)[0])
+        self.assertIn("('openai', 'o3', 'standard', '2025-06-10 00:00:00+00', 2, 8,", sql)
+        self.assertIn("('openai', 'o1-mini', 'standard', '-infinity', 1.1, 4.4, 0.55,", sql)
+        self.assertNotIn("'genai", sql.split("VALUES", 1)[1])  # every row's source is 'catalog'
+        self.assertIn("price conflicts", err)
+        self.assertIn("gpt-5", err)
+        self.assertIn("openai\tgpt-5\tinput_per_mtok\t1.25\t1.5", conf)
+
+
+
+@unittest.skipUnless(gc.DEFAULT_INPUT.exists() and gc.DEFAULT_GENAI.exists(), "../shared/data not present")
+class RealDataTest(unittest.TestCase):
+    """On the real files: both sources together forget no LiteLLM row."""
+
+    def test_every_litellm_row_is_still_emitted(self):
+        data = gc.load_price_list(gc.DEFAULT_INPUT)
+        (ll_rows, _), (genai, _) = quiet(gc.build_rows, data), quiet(gc.load_genai, gc.DEFAULT_GENAI)
+        (g_rows, conflicts, moved, _), _ = quiet(gc.read_genai, genai, ll_rows)
+        rows = gc.merge_rows(ll_rows, g_rows, moved)
+
+        def strip(r):
+            return tuple(sorted((k, v) for k, v in r.items() if k not in ("valid_from", "origin")))
+        emitted = {strip(r) for r in rows}
+        self.assertEqual([r for r in ll_rows if strip(r) not in emitted], [])
+        # retired models LiteLLM pruned are priced from genai-prices
+        keys = {(r["provider"], r["model"]) for r in rows}
+        for ident in [("anthropic", "claude-3-5-sonnet"), ("gemini", "gemini-1.5-pro"), ("openai", "o1-mini"),
+                      ("openai", "gpt-4.5-preview"), ("xai", "grok-2-1212"), ("xai", "grok-3")]:
+            self.assertIn(ident, keys)
+        self.assertTrue(all(r["service_tier"] == "standard" for r in g_rows))
 
 
 if __name__ == "__main__":

@@ -147,7 +147,9 @@ mod tests {
         run("SELECT llm_cost.set_price('testco', 'dated-20240101', 1, 1, valid_from => '-infinity')");
         run("SELECT llm_cost.set_price('testco', 'dated-20250601', 2, 2, valid_from => '-infinity')");
         assert_eq!(method("testco", "dated-latest"), ("variant".into(), "testco/dated-20250601".into()));
-        assert_eq!(method("openrouter", "openai/gpt-4o"), ("provider_prefix".into(), "openai/gpt-4o".into()));
+        assert_eq!(method("my-gateway", "openai/gpt-4o"), ("provider_prefix".into(), "openai/gpt-4o".into()));
+        // a router the catalog prices itself (genai-prices' OpenRouter rows) keeps its own price
+        assert_eq!(method("openrouter", "openai/gpt-4o"), ("exact".into(), "openrouter/openai/gpt-4o".into()));
         assert_eq!(method("google", "gemini-2.5-pro").1, "gemini/gemini-2.5-pro");
         assert_eq!(
             method("vertex_ai", "claude-3-5-haiku"),

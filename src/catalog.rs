@@ -416,11 +416,16 @@ impl Catalog {
                 "\"{model}\" is a :free variant, and the catalog has no price for it: free models are priced 0 only where the catalog lists them"
             );
         }
+        let known = |q: &str| self.folded.contains_key(q) || !model_names::siblings(q).is_empty() || self.family(q).next().is_some();
         let mut providers: Vec<String> = vec![p.clone()];
         providers.extend(self.family(&p).cloned());
         providers.extend(model_names::siblings(&p).iter().map(|s| s.to_string()));
+        let mut prefixed = None;
         if let Some((prefix, rest)) = model.split_once('/') {
             let q = self.canonical_provider(prefix);
+            if known(&q) {
+                prefixed = Some((q.clone(), rest.to_string()));
+            }
             names.push(rest.to_string());
             names.extend(model_names::name_forms(rest).into_iter().map(|(f, _)| f));
             providers.push(q.clone());
@@ -445,13 +450,18 @@ impl Catalog {
                 }
             }
         }
-        if !self.folded.contains_key(&p) && model_names::siblings(&p).is_empty() && self.family(&p).next().is_none() {
-            return format!(
+        match (known(&p), prefixed) {
+            (_, Some((q, rest))) => format!(
+                "no model \"{model}\" under provider {p}, nor \"{rest}\" under {q} (the provider named in the model)"
+            ),
+            (false, None) => format!(
                 "unknown provider \"{}\": not a provider in llm_cost.prices nor an alias in llm_cost.provider_aliases",
                 provider.trim()
-            );
+            ),
+            (true, None) => {
+                format!("no model \"{model}\" under provider {p} (nor its family or sibling providers)")
+            }
         }
-        format!("no model \"{model}\" under provider {p} (nor its family, sibling providers or a provider prefix in the name)")
     }
 }
 
@@ -917,6 +927,10 @@ mod tests {
         let c = names_catalog();
         assert!(c.unresolved_reason("nobody", "gpt-4o").starts_with("unknown provider \"nobody\""));
         assert!(c.unresolved_reason("openai", "gpt-9").starts_with("no model \"gpt-9\" under provider openai"));
+        assert_eq!(
+            c.unresolved_reason("openrouter", "anthropic/claude-9"),
+            "no model \"anthropic/claude-9\" under provider openrouter, nor \"claude-9\" under anthropic (the provider named in the model)"
+        );
         let why = c.unresolved_reason("openai", "gpt-3.5-turbo-0613");
         assert!(why.contains("gpt-3.5-turbo-0125"), "{why}");
     }

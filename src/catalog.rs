@@ -431,8 +431,10 @@ impl Catalog {
             providers.push(q.clone());
             providers.extend(model_names::siblings(&q).iter().map(|s| s.to_string()));
         }
+        // family members also file names under `root/name` (see in_family)
+        let rooted: Vec<String> = names.iter().map(|n| format!("{p}/{n}")).collect();
         for prov in &providers {
-            for name in &names {
+            for name in names.iter().chain(&rooted) {
                 match self.dated_variant(prov, &name.to_lowercase()) {
                     Err(Refusal::OtherSnapshots { base, others }) => {
                         let shown: Vec<&str> = others.iter().take(4).map(String::as_str).collect();
@@ -849,6 +851,8 @@ mod tests {
         );
         // -v2@date is 3.5 Sonnet v2 (20241022): the catalog has only the 20240620 one on Vertex
         assert_eq!(to(&c, "vertex_ai", "claude-3-5-sonnet-v2@20241022"), None);
+        let why = c.unresolved_reason("vertex_ai", "claude-3-5-sonnet-v2@20241022");
+        assert!(why.contains("vertex_ai/claude-3-5-sonnet@20240620"), "{why}");
         assert_eq!(to(&c, "gemini", "models/gemini-9-ultra"), None);
         assert_eq!(to(&c, "gemini", "gemini-2.5-flash-002").as_deref(), Some("gemini/gemini-2.5-flash"));
         assert_eq!(to(&c, "gemini", "gemini-2.5-flash-lite-001"), None);

@@ -653,6 +653,7 @@ mod tests {
             ("x_ai", "xai"),
             ("ibm.watsonx.ai", "watsonx"),
             ("fireworks", "fireworks_ai"),
+            ("google.vertex.anthropic", "vertex_ai"),
         ];
         Catalog::new(
             rows,
@@ -777,6 +778,10 @@ mod tests {
         assert_eq!(to(&c, "anthropic.messages", "claude-sonnet-4-5").as_deref(), Some("anthropic/claude-sonnet-4-5"));
         assert_eq!(to(&c, "xai.chat", "grok-4").as_deref(), Some("xai/grok-4"));
         assert_eq!(to(&c, "google.generative-ai", "gemini-2.5-flash").as_deref(), Some("gemini/gemini-2.5-flash"));
+        assert_eq!(
+            to(&c, "google.vertex.anthropic.messages", "claude-opus-4-5@20251101").as_deref(),
+            Some("vertex_ai-anthropic_models/vertex_ai/claude-opus-4-5@20251101")
+        );
         assert_eq!(to(&c, "nobody.chat", "gpt-4o"), None);
         assert_eq!(to(&c, "openai.chat", "claude-sonnet-4-5"), None);
         // siblings

@@ -353,7 +353,7 @@ pub fn name_forms(model: &str) -> Vec<(String, Rules)> {
 /// API suffixes the Vercel AI SDK appends to a provider (`openai.chat`,
 /// `anthropic.messages`, `google.vertex.chat`): dropped when the full name is
 /// neither a provider nor an alias.
-pub const PROVIDER_API_SUFFIXES: [&str; 12] = [
+pub const PROVIDER_API_SUFFIXES: [&str; 11] = [
     ".chat",
     ".responses",
     ".completion",
@@ -365,7 +365,6 @@ pub const PROVIDER_API_SUFFIXES: [&str; 12] = [
     ".image",
     ".transcription",
     ".speech",
-    ".generative-ai.chat",
 ];
 
 pub fn strip_provider_api_suffix(p: &str) -> Option<&str> {

@@ -146,18 +146,12 @@ pub const REGION_PREFIXES: [&str; 11] = [
     "us-gov.", "us.", "eu.", "apac.", "global.", "jp.", "au.", "ca.", "in.", "uk.", "sa.",
 ];
 
-/// `us.anthropic.claude-...` → `anthropic.claude-...`: only before a `vendor.model` id.
+/// `us.anthropic.claude-...` → `anthropic.claude-...`: only before a Bedrock id
+/// (`vendor.model` with a known vendor).
 pub fn strip_region_prefix(m: &str) -> Option<&str> {
-    REGION_PREFIXES.iter().find_map(|p| {
-        let rest = m.strip_prefix(p)?;
-        let (vendor, model) = rest.split_once('.')?;
-        (!vendor.is_empty()
-            && !model.is_empty()
-            && vendor
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-'))
-        .then_some(rest)
-    })
+    REGION_PREFIXES
+        .iter()
+        .find_map(|p| m.strip_prefix(p).filter(|rest| is_bedrock_id(rest)))
 }
 
 /// Model vendors in Bedrock ids (`anthropic.claude-...`, `amazon.nova-...`).
@@ -503,6 +497,7 @@ mod tests {
         assert_eq!(strip_region_prefix("us.gpt"), None);
         assert_eq!(strip_region_prefix("anthropic.claude-v2"), None);
         assert_eq!(strip_region_prefix("usa.anthropic.claude"), None);
+        assert_eq!(strip_region_prefix("eu.acme.model-1"), None);
     }
 
     #[test]

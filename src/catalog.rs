@@ -854,6 +854,12 @@ mod tests {
             to(&c, "vertex_ai", "claude-opus-4-5@20251101").as_deref(),
             Some("vertex_ai-anthropic_models/vertex_ai/claude-opus-4-5@20251101")
         );
+        // Vertex's spelling of an Anthropic snapshot, priced by the provider asked for
+        assert_eq!(
+            full(&c, "anthropic", "claude-3-5-sonnet-v2@20241022"),
+            Some(("anthropic/claude-3-5-sonnet-20241022".into(), "normalised", vec!["vertex_date"]))
+        );
+        assert_eq!(to(&c, "anthropic", "claude-3-5-sonnet-v2@20250101"), None);
         // -v2@date is 3.5 Sonnet v2 (20241022): the catalog has only the 20240620 one on Vertex
         assert_eq!(to(&c, "vertex_ai", "claude-3-5-sonnet-v2@20241022"), None);
         let why = c.unresolved_reason("vertex_ai", "claude-3-5-sonnet-v2@20241022");

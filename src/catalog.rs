@@ -33,7 +33,8 @@
 //!   `gpt-4o-2024-08-06`);
 //! - else, when the catalog lists no dated snapshot of the base name at all,
 //!   the undated base name, if its prices were in force at the name's date
-//!   (a 4-digit date's year is unknown and is not checked);
+//!   (by the end of that day, or of that month for Mistral's year-month
+//!   `-2411`; OpenAI's and xAI's month-day `-0613` has no year and is not checked);
 //! - else nothing: `mistral-large-2411` is not `mistral-large-2512`,
 //!   `gpt-3.5-turbo-0613` is not `gpt-3.5-turbo` (which points at -0125),
 //!   `mistral-medium-2505` is not `mistral-medium` (a 2023 model), and
@@ -505,27 +506,36 @@ fn date_suffix_start(model: &str) -> Option<usize> {
     None
 }
 
-/// A full date (`2024-08-06`, `20240806`) as the start of that day, UTC; `None`
-/// for a 4-digit date (`0613`, `2411`), whose year and format are unknown.
+/// When a dated name's snapshot was out, as late as its date allows: the end of
+/// that day for a full date (`2024-08-06`, `20240806`), the end of that month
+/// for Mistral's year-month (`2411`: its first two digits, 23 or more, cannot be
+/// a month); `None` for other 4-digit dates (OpenAI's and xAI's month-day
+/// `0613`, `0709`), whose year is unknown.
 fn date_timestamp(date: &str) -> Option<PgTimestamp> {
     let d: Vec<u8> = date.bytes().filter(u8::is_ascii_digit).collect();
-    if d.len() != 8 {
-        return None;
-    }
     let num = |s: &[u8]| s.iter().fold(0i64, |acc, c| acc * 10 + i64::from(c - b'0'));
-    let (y, m, day) = (num(&d[..4]), num(&d[4..6]), num(&d[6..]));
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+    let (y, m, day) = match d.len() {
+        8 => (num(&d[..4]), num(&d[4..6]), num(&d[6..])),
+        4 if num(&d[..2]) >= 23 => (2000 + num(&d[..2]), num(&d[2..]), 0),
+        _ => return None,
+    };
+    if !(1..=12).contains(&m) || !(0..=31).contains(&day) || d.len() == 8 && day == 0 {
         return None;
     }
-    // days from civil (Howard Hinnant), relative to 2000-01-01
+    // the end of the day, or of the month (day 0: the first of the next month)
+    let start_of_next = if day == 0 { days_from_civil(y + m / 12, m % 12 + 1, 1) } else { days_from_civil(y, m, day) + 1 };
+    Some(start_of_next * 86_400_000_000 - 1)
+}
+
+/// Days from 2000-01-01 to a civil date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, day: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
     let mp = (m + 9) % 12;
     let doy = (153 * mp + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days_since_1970 = era * 146_097 + doe - 719_468;
-    Some((days_since_1970 - 10_957) * 86_400_000_000)
+    era * 146_097 + doe - 719_468 - 10_957
 }
 
 /// The dated snapshots of `base` the provider lists (`base-<date>`, `base@<date>`).
@@ -726,11 +736,21 @@ mod tests {
 
     #[test]
     fn dates_as_timestamps() {
-        assert_eq!(date_timestamp("2000-01-01"), Some(0));
-        assert_eq!(date_timestamp("20250101"), Some(9_132 * 86_400_000_000));
-        assert_eq!(date_timestamp("1999-12-31"), Some(-86_400_000_000));
+        const DAY: i64 = 86_400_000_000;
+        assert_eq!(days_from_civil(2000, 1, 1), 0);
+        assert_eq!(days_from_civil(2025, 1, 1), 9_132);
+        assert_eq!(date_timestamp("2000-01-01"), Some(DAY - 1));
+        assert_eq!(date_timestamp("20241231"), Some(9_132 * DAY - 1));
+        assert_eq!(date_timestamp("1999-12-31"), Some(-1));
+        // Mistral's year-month: the month's end
+        assert_eq!(date_timestamp("2412"), Some(9_132 * DAY - 1));
+        assert_eq!(date_timestamp("2411"), Some((9_132 - 31) * DAY - 1));
+        // month-day (year unknown) and nonsense
         assert_eq!(date_timestamp("0613"), None);
+        assert_eq!(date_timestamp("1106"), None);
+        assert_eq!(date_timestamp("2413"), None);
         assert_eq!(date_timestamp("20241399"), None);
+        assert_eq!(date_timestamp("20241200"), None);
     }
 
     #[test]
@@ -752,6 +772,8 @@ mod tests {
         assert_eq!(full(&c, "anthropic", "claude-sonnet-4-6-20260101"), Some(("anthropic/claude-sonnet-4-6".into(), "variant", vec![])));
         assert_eq!(to(&c, "testco", "late-model-2025-01-01").as_deref(), Some("testco/late-model"));
         assert_eq!(to(&c, "testco", "late-model-20241231"), None);
+        assert_eq!(to(&c, "testco", "late-model-2412"), None);
+        assert_eq!(to(&c, "testco", "late-model-2501").as_deref(), Some("testco/late-model"));
         // a 4-digit date's year is unknown: not checked
         assert_eq!(to(&c, "testco", "late-model-0613").as_deref(), Some("testco/late-model"));
         // -latest: the undated name, else the newest snapshot

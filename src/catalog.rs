@@ -163,8 +163,7 @@ impl Catalog {
         provider_aliases: Vec<(String, String)>,
         responses_models: Vec<(String, String)>,
     ) -> Catalog {
-        let mut c = Catalog::default();
-        c.provider_aliases = provider_aliases.into_iter().collect();
+        let mut c = Catalog { provider_aliases: provider_aliases.into_iter().collect(), ..Default::default() };
         for row in rows {
             let key = (row.provider.clone(), row.model.clone());
             let idx = *c.exact.entry(key).or_insert_with(|| {
@@ -201,6 +200,10 @@ impl Catalog {
 
     pub fn len(&self) -> usize {
         self.models.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.models.is_empty()
     }
 
     /// Resolves a provider and model as a user wrote them.

@@ -137,7 +137,8 @@ SELECT name.provider, name.model,
        b -> 'resolution' ->> 'method' AS resolved_by,
        (b -> 'resolution' ->> 'resolved_provider') || '/' || (b -> 'resolution' ->> 'resolved_model') AS priced_as,
        '$' || (b ->> 'cost') AS cost_of_1m_in_100k_out
-  FROM (VALUES ('openai', 'gpt-4o'), ('OpenAI', 'GPT-4o'), ('openai', 'gpt-4o-mini-2025-06-01'),
+  FROM (VALUES ('openai', 'gpt-4o'), ('OpenAI', 'GPT-4o'), ('openai', 'gpt-4o-mini-20240718'),
+               ('aws.bedrock', 'arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-sonnet-4-5-20250929-v1:0'),
                ('anthropic', 'claude-sonnet-4-5-latest'), ('openrouter', 'openai/gpt-4o-mini'),
                ('google', 'gemini-2.5-pro')) AS name (provider, model),
        LATERAL llm_cost.cost_breakdown(name.provider, name.model, 1000000, 100000) AS b;

@@ -16,6 +16,9 @@ CREATE TRIGGER model_aliases_catalog_changed
 CREATE TRIGGER provider_aliases_catalog_changed
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON llm_cost.provider_aliases
     FOR EACH STATEMENT EXECUTE FUNCTION llm_cost.catalog_changed();
+CREATE TRIGGER models_catalog_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON llm_cost.models
+    FOR EACH STATEMENT EXECUTE FUNCTION llm_cost.catalog_changed();
 COMMENT ON FUNCTION llm_cost.catalog_changed() IS
   'Trigger: tells every backend that its cached price catalog is stale.';
 
@@ -414,6 +417,27 @@ SELECT *
 COMMENT ON VIEW llm_cost.unpriced_usage IS
   'Usage rows kept without a price (no price for their model at the time); llm_cost.reprice() prices them once a price exists.';
 
+-- Every (provider, model) the ledger holds and how it resolved: a fuzzy match
+-- is never silent. One resolve_model() call per distinct name (memoised per
+-- backend), at the name's newest call.
+CREATE VIEW llm_cost.model_resolution WITH (security_invoker = true) AS
+SELECT u.provider, u.model, u.calls, u.unpriced_calls, u.cost, u.first_call, u.last_call,
+       r.method, r.rules, r.fine_tune, r.resolved_provider, r.resolved_model, r.price_id, r.reason
+  FROM (SELECT provider, model, count(*) AS calls, count(*) FILTER (WHERE cost IS NULL) AS unpriced_calls,
+               sum(cost) AS cost, min(occurred_at) AS first_call, max(occurred_at) AS last_call
+          FROM llm_cost.usage
+         GROUP BY provider, model) AS u
+  LEFT JOIN LATERAL llm_cost.resolve_model(u.provider, u.model, u.last_call) AS r ON true;
+COMMENT ON VIEW llm_cost.model_resolution IS
+  'Each distinct (provider, model) in the ledger (as the session may see it): its calls, unpriced calls and cost, and how the name resolves now: method (exact, case_insensitive, alias, variant, normalised, fine_tune, provider_prefix, provider_family, provider_sibling; NULL when unresolved), the rewrites applied (rules), the catalog model, the price row in force at its last call, or the reason there is none.';
+COMMENT ON COLUMN llm_cost.model_resolution.calls IS 'Calls logged under this name.';
+COMMENT ON COLUMN llm_cost.model_resolution.unpriced_calls IS 'Calls kept without a cost (see llm_cost.unpriced_usage and reprice()).';
+COMMENT ON COLUMN llm_cost.model_resolution.cost IS 'Sum of the calls'' cost, each in its row''s currency.';
+COMMENT ON COLUMN llm_cost.model_resolution.method IS 'How the name resolves (see llm_cost.resolve_model); NULL when it does not.';
+COMMENT ON COLUMN llm_cost.model_resolution.rules IS 'Rewrites of the name that found the model: bedrock_arn, path, router_variant, region_prefix, bedrock_version, vertex_date, google_version, dotted_version, fireworks_path, fine_tune, fine_tune_base, chat_over_responses.';
+COMMENT ON COLUMN llm_cost.model_resolution.price_id IS 'The llm_cost.prices row (standard tier) in force at the name''s last call; NULL when none.';
+COMMENT ON COLUMN llm_cost.model_resolution.reason IS 'Why there is no price: e.g. a dated snapshot the catalog lacks while it has other snapshots of the model, an unknown provider, a :free variant with no free price.';
+
 ---------------------------------------------------------------------------
 -- Repricing
 ---------------------------------------------------------------------------
@@ -451,7 +475,9 @@ COMMENT ON FUNCTION llm_cost.reprice(timestamptz, timestamptz) IS
 COMMENT ON FUNCTION llm_cost.llm_cost(text, text, bigint, bigint, bigint, bigint, bigint, timestamptz, text) IS
   'The exact cost of one call at time at (default now()) in the price''s currency; NULL when the model has no price. Tokens: input includes cached and cache-write tokens, output includes reasoning tokens.';
 COMMENT ON FUNCTION llm_cost.cost_breakdown(text, text, bigint, bigint, bigint, bigint, bigint, timestamptz, text) IS
-  'Each component of a call''s cost, the price row used, the service tier priced, and how the model name was resolved (jsonb); NULL when the model has no price.';
+  'Each component of a call''s cost, the price row used, the service tier priced, and how the model name was resolved (resolution: method, the rewrites of the name as rules, fine_tune); when there is no price, cost and price are null and resolution.reason says why.';
+COMMENT ON FUNCTION llm_cost.resolve_model(text, text, timestamptz) IS
+  'How a (provider, model) as an app logged it resolves, without pricing a call: method (exact, case_insensitive, alias, variant, normalised, fine_tune, provider_prefix, provider_family, provider_sibling), rules (the rewrites of the name), fine_tune, the catalog provider and model, the standard price row in force at at; or NULLs and the reason. A dated name never resolves to a different snapshot.';
 COMMENT ON FUNCTION llm_cost.price_usage(text, text, bigint, bigint, bigint, bigint, bigint, timestamptz, text) IS
   'Prices one usage row: (cost, price_id, currency), all NULL when unpriced. Used by reprice().';
 COMMENT ON FUNCTION llm_cost.catalog_load_count() IS

@@ -864,3 +864,83 @@ SELECT llm_cost.rebuild_budget_spend(b.id)
   FROM llm_cost.budgets AS b
  WHERE EXISTS (SELECT FROM llm_cost.budget_spend AS s
                 WHERE s.budget_id = b.id AND s.period_start <> llm_cost.period_start(b.period, b.timezone, s.period_start));
+
+-- Names as apps log them (sql/schema.sql, sql/api.sql, src/catalog.rs).
+-- Provider spellings of OpenTelemetry, LangChain and the Vercel AI SDK; a
+-- user's own alias of the same spelling is kept.
+INSERT INTO llm_cost.provider_aliases (alias, provider, builtin) VALUES
+    -- OpenTelemetry gen_ai.system (and the semantic conventions' older az.* spellings)
+    ('aws.bedrock', 'bedrock', true),
+    ('gcp.vertex_ai', 'vertex_ai', true),
+    ('gcp.gemini', 'gemini', true),
+    ('gcp.gen_ai', 'gemini', true),
+    ('azure.ai.openai', 'azure', true),
+    ('az.ai.openai', 'azure', true),
+    ('azure.ai.inference', 'azure_ai', true),
+    ('az.ai.inference', 'azure_ai', true),
+    ('mistral_ai', 'mistral', true),
+    ('x_ai', 'xai', true),
+    ('ibm.watsonx.ai', 'watsonx', true),
+    -- LangChain providers
+    ('google_genai', 'gemini', true),
+    ('google_vertexai', 'vertex_ai', true),
+    ('google_anthropic_vertex', 'vertex_ai', true),
+    ('amazon_bedrock', 'bedrock', true),
+    ('ibm', 'watsonx', true),
+    -- Vercel AI SDK provider ids (API suffixes such as .chat are dropped by the resolver)
+    ('google.generative-ai', 'gemini', true),
+    ('google.vertex', 'vertex_ai', true),
+    ('google.vertex.anthropic', 'vertex_ai', true),
+    ('amazon-bedrock', 'bedrock', true),
+    ('azure-openai', 'azure', true),
+    ('togetherai', 'together_ai', true),
+    -- other common spellings
+    ('vertexai', 'vertex_ai', true),
+    ('vertex-ai', 'vertex_ai', true),
+    ('google-vertex', 'vertex_ai', true),
+    ('aws-bedrock', 'bedrock', true),
+    -- pydantic genai-prices provider ids
+    ('together-ai', 'together_ai', true),
+    ('moonshotai', 'moonshot', true),
+    ('zhipuai', 'zai', true)
+ON CONFLICT (alias) DO NOTHING;
+COMMENT ON TABLE llm_cost.provider_aliases IS
+  'Provider names as users write them (google, aws, ...) mapped to the catalog''s provider names: builtin rows cover the spellings of OpenTelemetry gen_ai.system (aws.bedrock, gcp.vertex_ai, azure.ai.openai, ...), LangChain (google_genai, amazon_bedrock, ...) and the Vercel AI SDK (google.generative-ai, amazon-bedrock, ...; a trailing API suffix such as .chat, .responses or .messages is dropped when the full name is not known).';
+-- The catalog reads llm_cost.models (responses-mode entries give way to chat ones).
+CREATE TRIGGER models_catalog_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON llm_cost.models
+    FOR EACH STATEMENT EXECUTE FUNCTION llm_cost.catalog_changed();
+CREATE FUNCTION llm_cost.resolve_model(provider text, model text, at timestamptz DEFAULT now())
+RETURNS TABLE (method text, rules text[], fine_tune boolean, resolved_provider text, resolved_model text,
+               price_id bigint, reason text)
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c AS 'MODULE_PATHNAME', 'resolve_model_wrapper';
+COMMENT ON FUNCTION llm_cost.cost_breakdown(text, text, bigint, bigint, bigint, bigint, bigint, timestamptz, text) IS
+  'Each component of a call''s cost, the price row used, the service tier priced, and how the model name was resolved (resolution: method, the rewrites of the name as rules, fine_tune); when there is no price, cost and price are null and resolution.reason says why.';
+COMMENT ON FUNCTION llm_cost.resolve_model(text, text, timestamptz) IS
+  'How a (provider, model) as an app logged it resolves, without pricing a call: method (exact, case_insensitive, alias, variant, normalised, fine_tune, provider_prefix, provider_family, provider_sibling), rules (the rewrites of the name), fine_tune, the catalog provider and model, the standard price row in force at at; or NULLs and the reason. A dated name never resolves to a different snapshot.';
+-- Every (provider, model) the ledger holds and how it resolved: a fuzzy match
+-- is never silent. One resolve_model() call per distinct name (memoised per
+-- backend), at the name's newest call.
+CREATE VIEW llm_cost.model_resolution WITH (security_invoker = true) AS
+SELECT u.provider, u.model, u.calls, u.unpriced_calls, u.cost, u.first_call, u.last_call,
+       r.method, r.rules, r.fine_tune, r.resolved_provider, r.resolved_model, r.price_id, r.reason
+  FROM (SELECT provider, model, count(*) AS calls, count(*) FILTER (WHERE cost IS NULL) AS unpriced_calls,
+               sum(cost) AS cost, min(occurred_at) AS first_call, max(occurred_at) AS last_call
+          FROM llm_cost.usage
+         GROUP BY provider, model) AS u
+  LEFT JOIN LATERAL llm_cost.resolve_model(u.provider, u.model, u.last_call) AS r ON true;
+COMMENT ON VIEW llm_cost.model_resolution IS
+  'Each distinct (provider, model) in the ledger (as the session may see it): its calls, unpriced calls and cost, and how the name resolves now: method (exact, case_insensitive, alias, variant, normalised, fine_tune, provider_prefix, provider_family, provider_sibling; NULL when unresolved), the rewrites applied (rules), the catalog model, the price row in force at its last call, or the reason there is none.';
+COMMENT ON COLUMN llm_cost.model_resolution.calls IS 'Calls logged under this name.';
+COMMENT ON COLUMN llm_cost.model_resolution.unpriced_calls IS 'Calls kept without a cost (see llm_cost.unpriced_usage and reprice()).';
+COMMENT ON COLUMN llm_cost.model_resolution.cost IS 'Sum of the calls'' cost, each in its row''s currency.';
+COMMENT ON COLUMN llm_cost.model_resolution.method IS 'How the name resolves (see llm_cost.resolve_model); NULL when it does not.';
+COMMENT ON COLUMN llm_cost.model_resolution.rules IS 'Rewrites of the name that found the model: bedrock_arn, path, router_variant, region_prefix, bedrock_version, vertex_date, google_version, dotted_version, fireworks_path, fine_tune, fine_tune_base, chat_over_responses.';
+COMMENT ON COLUMN llm_cost.model_resolution.price_id IS 'The llm_cost.prices row (standard tier) in force at the name''s last call; NULL when none.';
+COMMENT ON COLUMN llm_cost.model_resolution.reason IS 'Why there is no price: e.g. a dated snapshot the catalog lacks while it has other snapshots of the model, an unknown provider, a :free variant with no free price.';
+REVOKE ALL ON llm_cost.model_resolution FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION llm_cost.resolve_model(text, text, timestamptz) FROM PUBLIC;
+GRANT ALL ON llm_cost.model_resolution TO llm_cost_admin;
+GRANT SELECT ON llm_cost.model_resolution TO llm_cost_reader;
+GRANT EXECUTE ON FUNCTION llm_cost.resolve_model(text, text, timestamptz) TO llm_cost_admin, llm_cost_reader;

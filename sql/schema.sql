@@ -85,9 +85,43 @@ INSERT INTO llm_cost.provider_aliases (alias, provider, builtin) VALUES
     ('mistralai', 'mistral', true),
     ('x-ai', 'xai', true),
     ('together', 'together_ai', true),
-    ('fireworks', 'fireworks_ai', true);
+    ('fireworks', 'fireworks_ai', true),
+    -- OpenTelemetry gen_ai.system (and the semantic conventions' older az.* spellings)
+    ('aws.bedrock', 'bedrock', true),
+    ('gcp.vertex_ai', 'vertex_ai', true),
+    ('gcp.gemini', 'gemini', true),
+    ('gcp.gen_ai', 'gemini', true),
+    ('azure.ai.openai', 'azure', true),
+    ('az.ai.openai', 'azure', true),
+    ('azure.ai.inference', 'azure_ai', true),
+    ('az.ai.inference', 'azure_ai', true),
+    ('mistral_ai', 'mistral', true),
+    ('x_ai', 'xai', true),
+    ('ibm.watsonx.ai', 'watsonx', true),
+    -- LangChain providers
+    ('google_genai', 'gemini', true),
+    ('google_vertexai', 'vertex_ai', true),
+    ('google_anthropic_vertex', 'vertex_ai', true),
+    ('amazon_bedrock', 'bedrock', true),
+    ('ibm', 'watsonx', true),
+    -- Vercel AI SDK provider ids (API suffixes such as .chat are dropped by the resolver)
+    ('google.generative-ai', 'gemini', true),
+    ('google.vertex', 'vertex_ai', true),
+    ('google.vertex.anthropic', 'vertex_ai', true),
+    ('amazon-bedrock', 'bedrock', true),
+    ('azure-openai', 'azure', true),
+    ('togetherai', 'together_ai', true),
+    -- other common spellings
+    ('vertexai', 'vertex_ai', true),
+    ('vertex-ai', 'vertex_ai', true),
+    ('google-vertex', 'vertex_ai', true),
+    ('aws-bedrock', 'bedrock', true),
+    -- pydantic genai-prices provider ids
+    ('together-ai', 'together_ai', true),
+    ('moonshotai', 'moonshot', true),
+    ('zhipuai', 'zai', true);
 COMMENT ON TABLE llm_cost.provider_aliases IS
-  'Provider names as users write them (google, aws, ...) mapped to the catalog''s provider names.';
+  'Provider names as users write them (google, aws, ...) mapped to the catalog''s provider names: builtin rows cover the spellings of OpenTelemetry gen_ai.system (aws.bedrock, gcp.vertex_ai, azure.ai.openai, ...), LangChain (google_genai, amazon_bedrock, ...) and the Vercel AI SDK (google.generative-ai, amazon-bedrock, ...; a trailing API suffix such as .chat, .responses or .messages is dropped when the full name is not known).';
 
 CREATE TABLE llm_cost.model_aliases (
     provider        text NOT NULL CHECK (provider = lower(provider)),

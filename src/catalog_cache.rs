@@ -60,7 +60,13 @@ fn load() -> Catalog {
             .unwrap_or_else(|e| error!("llm_cost: cannot read llm_cost.provider_aliases: {e}"))
             .map(|r| (text(&r, 1), text(&r, 2)))
             .collect();
-        Catalog::new(rows, model_aliases, provider_aliases)
+        // a responses-mode entry gives way to the same model's chat entry (src/catalog.rs)
+        let responses_models = client
+            .select("SELECT provider, model FROM llm_cost.models WHERE mode = 'responses'", None, &[])
+            .unwrap_or_else(|e| error!("llm_cost: cannot read llm_cost.models: {e}"))
+            .map(|r| (text(&r, 1), text(&r, 2)))
+            .collect();
+        Catalog::new(rows, model_aliases, provider_aliases, responses_models)
     }))
 }
 

@@ -20,15 +20,17 @@ pub enum Cache {
 }
 
 /// Each watched table and the cache built from it.
-const TABLES: [(&str, Cache); 4] = [
+const TABLES: [(&str, Cache); 5] = [
     ("llm_cost.prices", Cache::Prices),
     ("llm_cost.model_aliases", Cache::Prices),
     ("llm_cost.provider_aliases", Cache::Prices),
+    // the catalog reads which models are responses-mode entries
+    ("llm_cost.models", Cache::Prices),
     ("llm_cost.budgets", Cache::Budgets),
 ];
 
 static STALE: [AtomicBool; 2] = [AtomicBool::new(true), AtomicBool::new(true)];
-static OIDS: [AtomicU32; 4] = [AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0)];
+static OIDS: [AtomicU32; 5] = [AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0)];
 static CALLBACK_REGISTERED: AtomicBool = AtomicBool::new(false);
 
 pub fn is_stale(cache: Cache) -> bool {

@@ -41,6 +41,7 @@ pub mod extension_owner;
 pub mod forecast;
 pub mod formula;
 pub mod invalidation;
+pub mod model_names;
 pub mod latency_histogram;
 pub mod numeric_datum;
 pub mod pricing;
@@ -65,6 +66,7 @@ extension_sql_file!(
         sql_pricing::llm_cost,
         sql_pricing::cost_breakdown,
         sql_pricing::price_usage,
+        sql_pricing::resolve_model,
         sql_pricing::catalog_load_count
     ]
 );

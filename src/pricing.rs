@@ -69,6 +69,48 @@ impl From<&ModelPrices> for ModelPricesRef {
     }
 }
 
+/// How a name resolves, without pricing a call: `resolve_model`, and
+/// `cost_breakdown` when there is no price.
+pub struct Resolution {
+    /// `exact`, `variant`, `normalised`, ... (`ResolvedBy::name`); `None` when unresolved.
+    pub method: Option<&'static str>,
+    /// The rewrites the name went through (`model_names::Rule::name`).
+    pub rules: Vec<&'static str>,
+    pub fine_tune: bool,
+    pub model: Option<ModelPricesRef>,
+    /// The price row in force at the time asked (standard tier fallback as for pricing).
+    pub price_id: Option<i64>,
+    /// Why there is no price: the name does not resolve, or its model has no price then.
+    pub reason: Option<String>,
+}
+
+pub fn resolution(provider: &str, model: &str, at: PgTimestamp, tier: ServiceTier) -> Resolution {
+    with_catalog(|catalog| match catalog.resolve(provider, model) {
+        Some(r) => {
+            let prices = catalog.model(r.model);
+            let price_id = prices.row_at(tier, at).map(|row| row.id);
+            Resolution {
+                method: Some(r.by.name()),
+                rules: r.rules.names(),
+                fine_tune: r.fine_tune(),
+                model: Some(prices.into()),
+                price_id,
+                reason: price_id.is_none().then(|| {
+                    format!("{}/{} has no {} price in force at that time", prices.provider, prices.model, tier.name())
+                }),
+            }
+        }
+        None => Resolution {
+            method: None,
+            rules: Vec::new(),
+            fine_tune: false,
+            model: None,
+            price_id: None,
+            reason: Some(catalog.unresolved_reason(provider, model)),
+        },
+    })
+}
+
 pub fn explain(provider: &str, model: &str, tokens: &Tokens, at: PgTimestamp, tier: ServiceTier) -> Option<Explained> {
     validate_tokens(tokens);
     with_catalog(|catalog| {

@@ -3,7 +3,7 @@
 
 use crate::decimal::Decimal;
 use crate::numeric_datum::NumericDatum;
-use crate::formula::Tokens;
+use crate::formula::{ServiceTier, Tokens};
 use crate::pricing;
 use pgrx::prelude::*;
 use pgrx::JsonB;
@@ -51,7 +51,25 @@ fn cost_breakdown(
 ) -> Option<JsonB> {
     let tokens = Tokens::new(input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens);
     let tier = pricing::service_tier(service_tier);
-    let e = pricing::explain(provider, model, &tokens, at.into_inner(), tier)?;
+    let Some(e) = pricing::explain(provider, model, &tokens, at.into_inner(), tier) else {
+        // no price: say why
+        let r = pricing::resolution(provider, model, at.into_inner(), tier);
+        return Some(JsonB(json!({
+            "cost": Value::Null,
+            "service_tier": {"requested": tier.name(), "priced_as": Value::Null},
+            "price": Value::Null,
+            "resolution": {
+                "provider": provider,
+                "model": model,
+                "resolved_provider": r.model.as_ref().map(|m| m.provider.as_str()),
+                "resolved_model": r.model.as_ref().map(|m| m.model.as_str()),
+                "method": r.method,
+                "rules": r.rules,
+                "fine_tune": r.fine_tune,
+                "reason": r.reason,
+            },
+        })));
+    };
     let b = &e.breakdown;
     let components: serde_json::Map<String, Value> = b
         .components
@@ -92,8 +110,47 @@ fn cost_breakdown(
             "resolved_provider": e.model.provider,
             "resolved_model": e.model.model,
             "method": e.resolved.by.name(),
+            "rules": e.resolved.rules.names(),
+            "fine_tune": e.resolved.fine_tune(),
         },
     })))
+}
+
+/// How a model name resolves, without pricing a call: the method, the rewrites
+/// of the name, the catalog model and the price row in force at `at` (standard
+/// tier), or NULLs and the reason there is none.
+#[pg_extern(stable, parallel_safe)]
+#[allow(clippy::type_complexity)]
+fn resolve_model(
+    provider: &str,
+    model: &str,
+    at: default!(TimestampWithTimeZone, "now()"),
+) -> TableIterator<
+    'static,
+    (
+        name!(method, Option<String>),
+        name!(rules, Vec<String>),
+        name!(fine_tune, bool),
+        name!(resolved_provider, Option<String>),
+        name!(resolved_model, Option<String>),
+        name!(price_id, Option<i64>),
+        name!(reason, Option<String>),
+    ),
+> {
+    let r = pricing::resolution(provider, model, at.into_inner(), ServiceTier::Standard);
+    let (resolved_provider, resolved_model) = match r.model {
+        Some(m) => (Some(m.provider), Some(m.model)),
+        None => (None, None),
+    };
+    TableIterator::once((
+        r.method.map(str::to_string),
+        r.rules.into_iter().map(str::to_string).collect(),
+        r.fine_tune,
+        resolved_provider,
+        resolved_model,
+        r.price_id,
+        r.reason,
+    ))
 }
 
 fn valid_from_text(ts: i64) -> Value {

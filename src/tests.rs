@@ -141,7 +141,13 @@ mod tests {
         run("INSERT INTO llm_cost.model_aliases VALUES ('acme', 'house-model', 'openai', 'gpt-4o')");
         assert_eq!(method("acme", "house-model"), ("alias".into(), "openai/gpt-4o".into()));
         assert_eq!(cost("'acme', 'house-model', 1000000, 1000000"), "12.5");
-        assert_eq!(method("openai", "gpt-4o-2099-01-01"), ("variant".into(), "openai/gpt-4o".into()));
+        // a dated name never prices as another snapshot, nor as an undated name that may point at one
+        assert_eq!(method("openai", "gpt-4o-20240806"), ("variant".into(), "openai/gpt-4o-2024-08-06".into()));
+        assert_eq!(cost("'openai', 'gpt-4o-2099-01-01', 1, 1"), "NULL");
+        assert_eq!(cost("'mistral', 'mistral-large-2411', 1, 1"), "NULL");
+        assert_eq!(cost("'openai', 'gpt-3.5-turbo-0613', 1, 1"), "NULL");
+        run("SELECT llm_cost.set_price('testco', 'undated', 1, 1, valid_from => '-infinity')");
+        assert_eq!(method("testco", "undated-2025-01-01"), ("variant".into(), "testco/undated".into()));
         assert_eq!(method("anthropic", "claude-sonnet-4-5-latest"), ("variant".into(), "anthropic/claude-sonnet-4-5".into()));
         // -latest with only dated models: the newest date wins
         run("SELECT llm_cost.set_price('testco', 'dated-20240101', 1, 1, valid_from => '-infinity')");
@@ -154,6 +160,68 @@ mod tests {
         assert_eq!(
             method("vertex_ai", "claude-3-5-haiku"),
             ("provider_family".into(), "vertex_ai-anthropic_models/vertex_ai/claude-3-5-haiku".into())
+        );
+    }
+
+    /// One name's row of llm_cost.model_resolution, as text.
+    fn resolution_row(model: &str) -> String {
+        text(&format!(
+            "SELECT format('%s calls=%s unpriced=%s %s [%s] ft=%s -> %s/%s priced=%s',
+                           provider, calls, unpriced_calls, coalesce(method, 'NULL'), array_to_string(rules, ','),
+                           fine_tune, resolved_provider, resolved_model, price_id IS NOT NULL)
+               FROM llm_cost.model_resolution WHERE model = '{model}'"
+        ))
+        .unwrap_or_else(|| panic!("no row for {model}"))
+    }
+
+    #[pg_test]
+    fn names_as_apps_log_them_and_the_model_resolution_view() {
+        test_prices();
+        run("SELECT llm_cost.set_price('bedrock_converse', 'anthropic.claude-test-20250101-v1:0', 1, 2, valid_from => '-infinity')");
+        run("SELECT llm_cost.set_price('testco', 'snap-20240101', 1, 1, valid_from => '-infinity')");
+        run("SELECT llm_cost.set_price('testco', 'ft:m1', 6, 30, valid_from => '-infinity')");
+        run("INSERT INTO llm_cost.usage (occurred_at, provider, model, input_tokens, output_tokens) VALUES
+             ('2025-03-01', 'testco', 'm1', 1000, 500), ('2025-03-02', 'testco', 'm1', 1000, 500),
+             ('2025-03-01', 'aws.bedrock',
+              'arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-test-20250101-v1:0', 1000000, 0),
+             ('2025-03-01', 'testco', 'snap-20240601', 10, 10),
+             ('2025-03-01', 'testco', 'ft:m1:acme:bot:abc123', 1000000, 0)");
+        assert_eq!(resolution_row("m1"), "testco calls=2 unpriced=0 exact [] ft=f -> testco/m1 priced=t");
+        assert_eq!(
+            resolution_row("arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-test-20250101-v1:0"),
+            "aws.bedrock calls=1 unpriced=0 provider_sibling [bedrock_arn,region_prefix] ft=f \
+             -> bedrock_converse/anthropic.claude-test-20250101-v1:0 priced=t"
+        );
+        assert_eq!(
+            resolution_row("ft:m1:acme:bot:abc123"),
+            "testco calls=1 unpriced=0 fine_tune [fine_tune] ft=t -> testco/ft:m1 priced=t"
+        );
+        // a dated name the catalog lacks, while it has another snapshot: unpriced, and why
+        assert_eq!(resolution_row("snap-20240601"), "testco calls=1 unpriced=1 NULL [] ft=f -> / priced=f");
+        let why = text("SELECT reason FROM llm_cost.model_resolution WHERE model = 'snap-20240601'").unwrap();
+        assert!(why.contains("snap-20240101") && why.contains("different snapshot"), "{why}");
+        // cost_breakdown says the same instead of returning NULL
+        let b = text("SELECT llm_cost.cost_breakdown('testco', 'snap-20240601', 1, 1)::text").unwrap();
+        let v: serde_json::Value = serde_json::from_str(&b).unwrap();
+        assert!(v["cost"].is_null() && v["price"].is_null(), "{b}");
+        assert!(v["resolution"]["reason"].as_str().unwrap().contains("snap-20240101"), "{b}");
+        let b = text("SELECT llm_cost.cost_breakdown('testco', 'ft:m1:acme:bot:abc123', 1000000, 0)::text").unwrap();
+        let v: serde_json::Value = serde_json::from_str(&b).unwrap();
+        assert_eq!((v["cost"].to_string(), &v["resolution"]["fine_tune"]), ("6".into(), &serde_json::json!(true)));
+        // resolve_model directly: provider spellings of the SDKs
+        assert_eq!(text("SELECT method FROM llm_cost.resolve_model('openai.chat', 'gpt-4o')").as_deref(), Some("exact"));
+        assert_eq!(
+            text("SELECT resolved_provider FROM llm_cost.resolve_model('gcp.vertex_ai', 'models/gemini-2.5-flash')").as_deref(),
+            Some("vertex_ai-language-models")
+        );
+        assert!(text("SELECT reason FROM llm_cost.resolve_model('nobody', 'x')").unwrap().starts_with("unknown provider"));
+        // a responses-mode entry gives way to the chat entry (llm_cost.models changes reload the catalog)
+        run("SELECT llm_cost.set_price('testco', 'testco/m1', 9, 9, valid_from => '-infinity')");
+        assert_eq!(text("SELECT resolved_model FROM llm_cost.resolve_model('testco', 'testco/m1')").as_deref(), Some("testco/m1"));
+        run("INSERT INTO llm_cost.models (provider, model, mode) VALUES ('testco', 'testco/m1', 'responses'), ('testco', 'm1', 'chat')");
+        assert_eq!(
+            text("SELECT resolved_model || ' ' || array_to_string(rules, ',') FROM llm_cost.resolve_model('testco', 'testco/m1')").as_deref(),
+            Some("m1 chat_over_responses")
         );
     }
 

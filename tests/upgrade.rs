@@ -138,10 +138,13 @@ SELECT count(*) FROM llm_cost.claim_notifications(1, '1 hour');
 "#;
 
 /// Every table but the latency rollups (rebuilt per tenant by 0.1.0 -> 0.2.0;
-/// checked by what they answer instead) and budget_spend's timestamps.
+/// checked by what they answer instead), budget_spend's timestamps and the
+/// builtin provider aliases (shipped data an update may add to; compared with
+/// a fresh install's instead).
 fn contents(c: &mut postgres::Client) -> Vec<(String, i64, String)> {
     table_checksums(c, |t| match t {
         "budget_spend" => Some("SELECT budget_id, period_start, per_value, spent, calls FROM llm_cost.budget_spend".into()),
+        "provider_aliases" => Some("SELECT alias, provider FROM llm_cost.provider_aliases WHERE NOT builtin".into()),
         "usage_daily_latency" | "usage_hourly_latency" => Some("SELECT 1 WHERE false".into()),
         _ => None,
     })
@@ -189,6 +192,11 @@ fn every_released_version_updates_to_the_current_schema_keeping_its_data() {
         for (table, rows, _) in added {
             assert_eq!(rows, 0, "{table}, added by the update, starts empty");
         }
+        let builtin_aliases = "SELECT string_agg(alias || '=' || provider, ',' ORDER BY alias)
+                                 FROM llm_cost.provider_aliases WHERE builtin";
+        let shipped: String = fresh.query_one(builtin_aliases, &[]).unwrap().get(0);
+        let updated: String = c.query_one(builtin_aliases, &[]).unwrap().get(0);
+        assert_eq!(updated, shipped, "builtin provider aliases after the update from {version}");
 
         // The rollups answer as before, per tenant too (p95 from the rebuilt histograms).
         for (tenant, p95) in raw_p95 {

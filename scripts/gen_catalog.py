@@ -616,6 +616,12 @@ def read_genai(genai: list, litellm_rows: list[dict], stats: GenaiStats | None =
                 (p, m) for p in (default,) + siblings for n in names
                 for m in ([n] if (p, n) in ll else ll_ci.get((p, n.lower()), []))))
             targets = known or [(default, name)]
+            # genai-prices' google prices are the Gemini API's: a model LiteLLM
+            # files only under Vertex AI (whose price can differ: gemini-2.0-flash
+            # is 0.15/0.6 there, 0.1/0.4 on the Gemini API) is also shipped
+            # under gemini, so a gemini call never falls through to Vertex's price.
+            if pid == "google" and default == "gemini" and not any(p == default for p, _ in targets):
+                targets = targets + [(default, name)]
             for target in targets:
                 if target in placed:
                     warn(f"{who!r} and {placed_from[target]!r} both give {target}; keeping {placed_from[target]!r}")

@@ -42,6 +42,10 @@ FAKE = """
     "input_cost_per_token_priority": 2.5e-06, "output_cost_per_token_priority": 2e-05,
     "cache_read_input_token_cost_priority": 2.5e-07
   },
+  "vertex_ai/gemini-2.0-flash": {
+    "litellm_provider": "vertex_ai-language-models", "mode": "chat",
+    "input_cost_per_token": 1.5e-07, "output_cost_per_token": 6e-07
+  },
   "gemini/gemini-2.5-pro": {
     "litellm_provider": "gemini", "mode": "chat",
     "input_cost_per_token": 1.25e-06, "output_cost_per_token": 1e-05,
@@ -260,16 +264,16 @@ class OutputTest(unittest.TestCase):
             "('gemini', 'gemini-2.5-pro', 'standard', '-infinity', 1.25, 10, 0.3, NULL, NULL, 200000, "
             "2.5, 15, 0.625, NULL, NULL, 'USD', 'catalog', '2025-01-02 00:00:00+00')", sql)
         self.assertIn("('o''neil', 'o''brien-7b', 'standard',", sql)
-        # header counts: 9 models, 12 rows (gpt-4o +batch, gpt-5 +flex +priority), 6 providers
-        self.assertIn("9 models, 12 rows, 6 providers", sql)
+        # header counts: 10 models, 13 rows (gpt-4o +batch, gpt-5 +flex +priority), 7 providers
+        self.assertIn("10 models, 13 rows, 7 providers", sql)
         values = sql.split(" VALUES\n", 1)[1].split(";\n", 1)[0].splitlines()
-        self.assertEqual(len(values), 12)
+        self.assertEqual(len(values), 13)
         # capabilities: one row per priced model, after the prices
         self.assertEqual(sql.count("INSERT INTO llm_cost.models ("), 1)
         self.assertIn("('openai', 'gpt-4o', 'chat', 128000, 16384, false, true, true, true, false, 'catalog')", sql)
         self.assertIn("('deepseek', 'deepseek-chat', 'chat', NULL, NULL, false, false, false, false, false, 'catalog')", sql)
         models = sql.split("INSERT INTO llm_cost.models (", 1)[1].split(" VALUES\n", 1)[1].splitlines()
-        self.assertEqual(len(models), 9)
+        self.assertEqual(len(models), 10)
         self.assertTrue(all(v.endswith("),") for v in values[:-1]))
 
 
@@ -304,6 +308,8 @@ GENAI = """
      "prices": {"input_mtok": {"base": 1.25, "tiers": [{"start": 128000, "price": 2.5}]},
                 "output_mtok": {"base": 5, "tiers": [{"start": 128000, "price": 10}]},
                 "cache_read_mtok": 0.3125}},
+    {"id": "gemini-2.0-flash", "match": {"equals": "gemini-2.0-flash"},
+     "prices": {"input_mtok": 0.1, "output_mtok": 0.4}},
     {"id": "gemini-2.5-pro", "match": {"starts_with": "gemini-2.5-pro"},
      "prices": {"input_mtok": {"base": 1.25, "tiers": [{"start": 200000, "price": 2.5}]},
                 "output_mtok": {"base": 10, "tiers": [{"start": 200000, "price": 15}]},
@@ -417,6 +423,11 @@ class GenaiTest(unittest.TestCase):
         # genai-prices' "regional." label is dropped; Fireworks' path form is used
         self.assertIn(("bedrock", "anthropic.claude-3-haiku-20240307-v1:0", "standard", gc.NEG_INF), self.keys)
         self.assertIn(("fireworks_ai", "accounts/fireworks/models/glm-4p7", "standard", gc.NEG_INF), self.keys)
+
+    def test_google_models_litellm_files_only_under_vertex_are_shipped_under_gemini_too(self):
+        # Vertex's price stays LiteLLM's; the Gemini API's comes from genai-prices
+        self.assertEqual(self.row("vertex_ai-language-models", "vertex_ai/gemini-2.0-flash")["input_per_mtok"], Decimal("0.15"))
+        self.assertEqual(self.row("gemini", "gemini-2.0-flash")["input_per_mtok"], Decimal("0.1"))
 
     def test_tiers(self):
         r = self.row("gemini", "gemini-1.5-pro")

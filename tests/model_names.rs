@@ -95,6 +95,40 @@ fn corpus_names_never_price_wrong_and_resolve_as_recorded() {
     load_corpus(&mut c);
     c.batch_execute(&RESOLUTIONS.replace("$TOKENS", &TOKENS.to_string()).replace("$AT", AT)).unwrap();
 
+    // How every name resolves, as recorded.
+    let now: Vec<String> = c
+        .query(
+            "SELECT concat_ws(E'\\t', provider, model, coalesce(method, '-'), coalesce(resolved_provider, '-'),
+                              coalesce(resolved_model, '-'), coalesce(trim_scale(input_per_mtok)::text, '-'),
+                              coalesce(trim_scale(output_per_mtok)::text, '-'))
+               FROM resolved ORDER BY line",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let header = "provider\tmodel\tmethod\tresolved_provider\tresolved_model\tinput_per_mtok\toutput_per_mtok";
+    let file = corpus_dir().join("llm_cost.tsv");
+    let rendered = format!("{header}\n{}\n", now.join("\n"));
+    if std::env::var_os("UPDATE_CORPUS").is_some() {
+        std::fs::write(&file, &rendered).unwrap();
+    }
+    let recorded = std::fs::read_to_string(&file).unwrap_or_default();
+    let recorded: Vec<&str> = recorded.lines().skip(1).collect();
+    let changed: Vec<String> = now
+        .iter()
+        .zip(recorded.iter().chain(std::iter::repeat(&"(missing)")))
+        .filter(|(n, r)| n.as_str() != **r)
+        .map(|(n, r)| format!("  was: {r}\n  now: {n}"))
+        .collect();
+    assert!(
+        changed.is_empty() && now.len() == recorded.len(),
+        "{} names resolve differently from tests/corpus/model_names/llm_cost.tsv (review, then UPDATE_CORPUS=1 cargo test --test model_names):\n{}",
+        changed.len(),
+        changed.join("\n")
+    );
+
     // Never a wrong price, but for the disputes on record.
     let disputed: BTreeMap<(String, String), String> = std::fs::read_to_string(corpus_dir().join("disputed.tsv"))
         .unwrap()
@@ -131,40 +165,6 @@ fn corpus_names_never_price_wrong_and_resolve_as_recorded() {
     assert!(unexplained.is_empty(), "priced wrong:\n{}", unexplained.join("\n"));
     let stale: Vec<_> = disputed.keys().filter(|k| !wrong.iter().any(|(p, m, _)| (p, m) == (&k.0, &k.1))).collect();
     assert!(stale.is_empty(), "disputed.tsv lists names that now price at the list price: {stale:?}");
-
-    // How every name resolves, as recorded.
-    let now: Vec<String> = c
-        .query(
-            "SELECT concat_ws(E'\\t', provider, model, coalesce(method, '-'), coalesce(resolved_provider, '-'),
-                              coalesce(resolved_model, '-'), coalesce(trim_scale(input_per_mtok)::text, '-'),
-                              coalesce(trim_scale(output_per_mtok)::text, '-'))
-               FROM resolved ORDER BY line",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let header = "provider\tmodel\tmethod\tresolved_provider\tresolved_model\tinput_per_mtok\toutput_per_mtok";
-    let file = corpus_dir().join("llm_cost.tsv");
-    let rendered = format!("{header}\n{}\n", now.join("\n"));
-    if std::env::var_os("UPDATE_CORPUS").is_some() {
-        std::fs::write(&file, &rendered).unwrap();
-    }
-    let recorded = std::fs::read_to_string(&file).unwrap_or_default();
-    let recorded: Vec<&str> = recorded.lines().skip(1).collect();
-    let changed: Vec<String> = now
-        .iter()
-        .zip(recorded.iter().chain(std::iter::repeat(&"(missing)")))
-        .filter(|(n, r)| n.as_str() != **r)
-        .map(|(n, r)| format!("  was: {r}\n  now: {n}"))
-        .collect();
-    assert!(
-        changed.is_empty() && now.len() == recorded.len(),
-        "{} names resolve differently from tests/corpus/model_names/llm_cost.tsv (review, then UPDATE_CORPUS=1 cargo test --test model_names):\n{}",
-        changed.len(),
-        changed.join("\n")
-    );
 
     let row = c
         .query_one(

@@ -248,8 +248,13 @@ pub fn vertex_date_forms(m: &str) -> Vec<String> {
 }
 
 /// Google's stable version number: `gemini-2.0-flash-001` → `gemini-2.0-flash`
-/// (the undated name points at the stable version).
+/// (the undated name points at the stable version). Only Gemini
+/// models: elsewhere `-002` is part of the name (`davinci-002` is not `davinci`).
 pub fn strip_google_version(m: &str) -> Option<&str> {
+    // (Google's embedding models' -004/-005 are different models, not versions.)
+    if !m.rsplit('/').next().unwrap_or(m).starts_with("gemini") {
+        return None;
+    }
     let (base, v) = m.rsplit_once('-')?;
     (v.len() == 3
         && v.starts_with('0')
@@ -372,15 +377,20 @@ pub fn strip_provider_api_suffix(p: &str) -> Option<&str> {
 /// list, searched (after the provider itself and its family) in this order:
 /// LiteLLM files Bedrock's Converse-only models (every current Claude, Nova,
 /// Llama 4) under `bedrock_converse`, Cohere's chat models under `cohere_chat`,
-/// and Google's models under either `gemini` (AI Studio) or `vertex_ai`
-/// (Vertex AI), at the same list prices.
-pub const SIBLING_PROVIDERS: [(&str, &[&str]); 6] = [
+/// Google's models under either `gemini` (AI Studio) or `vertex_ai` (Vertex
+/// AI), mostly at the same list prices (where they differ the catalog ships
+/// the model under both: scripts/gen_catalog.py), and OpenAI's legacy
+/// completion models under `text-completion-openai`.
+pub const SIBLING_PROVIDERS: [(&str, &[&str]); 7] = [
     ("bedrock", &["bedrock_converse"]),
     ("bedrock_converse", &["bedrock"]),
     ("cohere", &["cohere_chat"]),
     ("cohere_chat", &["cohere"]),
     ("gemini", &["vertex_ai", "vertex_ai-language-models"]),
     ("vertex_ai", &["gemini"]),
+    // LiteLLM files OpenAI's legacy completion models (davinci-002, their
+    // ft: rates) under text-completion-openai; apps log them as openai.
+    ("openai", &["text-completion-openai"]),
 ];
 
 pub fn siblings(provider: &str) -> &'static [&'static str] {
@@ -561,6 +571,8 @@ mod tests {
         assert_eq!(strip_google_version("gemini-2.5-flash"), None);
         assert_eq!(strip_google_version("mistral-large-2411"), None);
         assert_eq!(strip_google_version("qwen-235"), None);
+        assert_eq!(strip_google_version("davinci-002"), None, "not a Google model");
+        assert_eq!(strip_google_version("text-embedding-005"), None, "a model of its own");
     }
 
     #[test]
@@ -632,6 +644,7 @@ mod tests {
         assert_eq!(strip_provider_api_suffix("openai"), None);
         assert_eq!(strip_provider_api_suffix(".chat"), None);
         assert_eq!(siblings("bedrock"), ["bedrock_converse"]);
-        assert!(siblings("openai").is_empty());
+        assert_eq!(siblings("openai"), ["text-completion-openai"]);
+        assert!(siblings("anthropic").is_empty());
     }
 }

@@ -902,7 +902,8 @@ INSERT INTO llm_cost.provider_aliases (alias, provider, builtin) VALUES
     -- pydantic genai-prices provider ids
     ('together-ai', 'together_ai', true),
     ('moonshotai', 'moonshot', true),
-    ('zhipuai', 'zai', true)
+    ('zhipuai', 'zai', true),
+    ('voyageai', 'voyage', true)
 ON CONFLICT (alias) DO NOTHING;
 COMMENT ON TABLE llm_cost.provider_aliases IS
   'Provider names as users write them (google, aws, ...) mapped to the catalog''s provider names: builtin rows cover the spellings of OpenTelemetry gen_ai.system (aws.bedrock, gcp.vertex_ai, azure.ai.openai, ...), LangChain (google_genai, amazon_bedrock, ...) and the Vercel AI SDK (google.generative-ai, amazon-bedrock, ...; a trailing API suffix such as .chat, .responses or .messages is dropped when the full name is not known).';

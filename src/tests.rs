@@ -145,7 +145,9 @@ mod tests {
         assert_eq!(method("openai", "gpt-4o-20240806"), ("variant".into(), "openai/gpt-4o-2024-08-06".into()));
         assert_eq!(cost("'openai', 'gpt-4o-2099-01-01', 1, 1"), "NULL");
         assert_eq!(cost("'mistral', 'mistral-large-2411', 1, 1"), "NULL");
-        assert_eq!(cost("'openai', 'gpt-3.5-turbo-0613', 1, 1"), "NULL");
+        // (-0613 itself is in the catalog, from genai-prices' retired models; -0101 never existed)
+        assert_eq!(method("openai", "gpt-3.5-turbo-0613"), ("exact".into(), "openai/gpt-3.5-turbo-0613".into()));
+        assert_eq!(cost("'openai', 'gpt-3.5-turbo-0101', 1, 1"), "NULL");
         run("SELECT llm_cost.set_price('testco', 'undated', 1, 1, valid_from => '-infinity')");
         assert_eq!(method("testco", "undated-2025-01-01"), ("variant".into(), "testco/undated".into()));
         assert_eq!(method("anthropic", "claude-sonnet-4-5-latest"), ("variant".into(), "anthropic/claude-sonnet-4-5".into()));

@@ -160,8 +160,8 @@ mod tests {
         assert_eq!(method("openrouter", "openai/gpt-4o"), ("exact".into(), "openrouter/openai/gpt-4o".into()));
         assert_eq!(method("google", "gemini-2.5-pro").1, "gemini/gemini-2.5-pro");
         assert_eq!(
-            method("vertex_ai", "claude-3-haiku@20240307"),
-            ("provider_family".into(), "vertex_ai-anthropic_models/vertex_ai/claude-3-haiku@20240307".into())
+            method("vertex_ai", "claude-fable-5-1"),
+            ("provider_family".into(), "vertex_ai-anthropic_models/vertex_ai/claude-fable-5-1".into())
         );
     }
 

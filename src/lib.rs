@@ -43,6 +43,7 @@ pub mod formula;
 pub mod invalidation;
 pub mod latency_histogram;
 pub mod numeric_datum;
+pub mod off_peak;
 pub mod pricing;
 pub mod raw_usage;
 pub mod settings;

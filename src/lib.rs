@@ -66,6 +66,7 @@ extension_sql_file!(
         sql_pricing::llm_cost,
         sql_pricing::cost_breakdown,
         sql_pricing::price_usage,
+        sql_pricing::off_peak_windows,
         sql_pricing::catalog_load_count
     ]
 );

@@ -105,6 +105,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import decimal
+import functools
 import json
 import os
 import re
@@ -279,13 +280,20 @@ def _fmt_minutes(m: int) -> str:
     return f"{m // 60:02d}:{m % 60:02d}"
 
 
+@functools.lru_cache(maxsize=1)
+def _known_zones() -> frozenset[str]:
+    import zoneinfo
+    return frozenset(zoneinfo.available_timezones())
+
+
 def normalise_windows(doc: Any) -> list[dict]:
     """Off-peak windows as llm_cost.prices stores them: a list of
     {"hours_utc": [sorted "HH:MM-HH:MM"], "weekdays": [sorted ISO days],
     "weekday_timezone": zone} (UTC when none). Accepts a list of windows or
     LiteLLM's off_peak_pricing object (its weekday_timezone applies to every
-    window). Raises ValueError for what llm_cost would refuse (the time zone
-    name is not checked here)."""
+    window). Raises ValueError for what llm_cost would refuse; a time zone
+    must be one Python's zoneinfo knows (the catalog's CHECK asks Postgres,
+    and a name it refused would make CREATE EXTENSION fail)."""
     zone = None
     if isinstance(doc, dict):
         zone = doc.get("weekday_timezone")
@@ -324,6 +332,8 @@ def normalise_windows(doc: Any) -> list[dict]:
         z = zone if z is None else z
         if z is not None and (not isinstance(z, str) or not z.strip()):
             raise ValueError(f"bad weekday_timezone {z!r}")
+        if z is not None and z != "UTC" and z not in _known_zones():
+            raise ValueError(f"unknown weekday_timezone {z!r}")
         out.append({"hours_utc": [f"{_fmt_minutes(a)}-{_fmt_minutes(b)}" for a, b in sorted(ranges)],
                     "weekdays": sorted(set(days)),
                     "weekday_timezone": z if z is not None else "UTC"})

@@ -303,7 +303,8 @@ class OffPeakTest(unittest.TestCase):
                          [{"hours_utc": ["00:00-01:30", "12:00-00:00"], "weekdays": [1, 5],
                            "weekday_timezone": "UTC"}])
         for bad in ([], [{"hours_utc": "24:00-01:00"}], [{"hours_utc": "05:00-05:00"}], [{"hours_utc": "5:00-6:00"}],
-                    [{"hours_utc": "00:00-00:00", "days": [1]}], [{"hours_utc": "00:00-00:00", "weekdays": [True]}]):
+                    [{"hours_utc": "00:00-00:00", "days": [1]}], [{"hours_utc": "00:00-00:00", "weekdays": [True]}],
+                    [{"hours_utc": "00:00-00:00", "weekday_timezone": "Mars/Olympus"}]):
             with self.assertRaises(ValueError, msg=bad):
                 gc.normalise_windows(bad)
         self.assertEqual(gc.daily_windows(990, 30)[0]["hours_utc"], ["00:00-00:30", "16:30-00:00"])

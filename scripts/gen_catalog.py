@@ -33,6 +33,14 @@ numeric input_cost_per_token or output_cost_per_token (the missing one is 0).
   prices are scaled by 10^6 without rounding, and printed in plain notation
   with trailing zeros stripped (2.5e-06 -> 2.5, 6.25e-08 -> 0.0625).
   input_cost_per_request is per call and is printed unscaled.
+* Time-of-day prices: an entry's off_peak_pricing gives its standard row
+  off_peak_input_per_mtok / off_peak_output_per_mtok (the regular price when
+  off_peak_pricing lacks one), off_peak_cache_read_per_mtok and
+  off_peak_windows: the windows normalised as llm_cost stores them
+  (normalise_windows; weekday_timezone moves into each window). Windows that do
+  not validate, or an entry that also has a long-context tier, keep the
+  regular prices only, with a warning. The catalog sets them with one UPDATE
+  after the INSERT (only a handful of rows have them).
 * A price field that is not a finite, non-negative number is skipped with a
   warning on stderr.
 
@@ -65,9 +73,12 @@ prices} where "the last price whose constraint holds" applies.
   models are kept: a ledger prices past calls.
 * History: a start_date constraint starts a new row, valid_from that date at
   00:00 UTC (genai-prices compares the request's UTC date); the first row is
-  '-infinity'. A time-of-day constraint (DeepSeek's off-peak switch) cannot be
-  a row: of it and the price before it, the one in force for more hours of the
-  day is kept, and the report lists it.
+  '-infinity'. A time-of-day constraint {start_time, end_time} (DeepSeek's
+  off-peak switch: the constrained price holds from start to end, UTC, every
+  day) makes the price in force for more hours of the day the row's regular
+  price and the other its off-peak price (input, output, cache read), with
+  the other one's hours as off_peak_windows (every weekday; a range across
+  midnight is split there). The report lists these models.
 * Conflict rule: where LiteLLM prices a (provider, model) now, LiteLLM's rows
   are the current price and genai-prices only adds the periods before its last
   price change (LiteLLM's standard row then starts at that change). Reasons:
@@ -94,6 +105,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import decimal
+import functools
 import json
 import os
 import re
@@ -125,6 +137,10 @@ COLUMNS = (
     "cache_read_per_mtok_above_tier", "cache_write_per_mtok_above_tier",
     "per_request", "currency", "source", "verified_at",
 )
+# Set by one UPDATE after the INSERT, for the few rows that have them (the
+# INSERT stays as narrow as before: pgrx embeds this file in the library).
+OFF_PEAK_COLUMNS = ("off_peak_input_per_mtok", "off_peak_output_per_mtok", "off_peak_cache_read_per_mtok",
+                    "off_peak_windows")
 
 # Scaling by 10^6 must never round: a context this wide with Inexact/Rounded
 # trapped raises instead of silently losing digits.
@@ -187,6 +203,8 @@ def sql_value(v: Any) -> str:
         return str(v)
     if isinstance(v, str):
         return sql_str(v)
+    if isinstance(v, list):  # off-peak windows
+        return sql_str(json.dumps(v, separators=(", ", ": "))) + "::jsonb"
     raise TypeError(f"unexpected value {v!r}")
 
 
@@ -238,6 +256,100 @@ def select_entries(data: dict) -> list[tuple[str, str, str, dict]]:
             continue
         chosen[ident] = (prefixed, key, entry)
     return [(p, m, k, e) for (p, m), (_, k, e) in sorted(chosen.items())]
+
+
+# ---------------------------------------------------------------------------
+# Off-peak windows (the same rules as src/off_peak.rs)
+# ---------------------------------------------------------------------------
+
+_HHMM_RE = re.compile(r"([0-9]{2}):([0-9]{2})")
+
+
+def _hhmm(s: str) -> int | None:
+    m = _HHMM_RE.fullmatch(s.strip())
+    if not m:
+        return None
+    h, mi = int(m.group(1)), int(m.group(2))
+    if (h, mi) == (24, 0):
+        return 1440
+    return h * 60 + mi if h < 24 and mi < 60 else None
+
+
+def _fmt_minutes(m: int) -> str:
+    m %= 1440
+    return f"{m // 60:02d}:{m % 60:02d}"
+
+
+@functools.lru_cache(maxsize=1)
+def _known_zones() -> frozenset[str]:
+    import zoneinfo
+    return frozenset(zoneinfo.available_timezones())
+
+
+def normalise_windows(doc: Any) -> list[dict]:
+    """Off-peak windows as llm_cost.prices stores them: a list of
+    {"hours_utc": [sorted "HH:MM-HH:MM"], "weekdays": [sorted ISO days],
+    "weekday_timezone": zone} (UTC when none). Accepts a list of windows or
+    LiteLLM's off_peak_pricing object (its weekday_timezone applies to every
+    window). Raises ValueError for what llm_cost would refuse; a time zone
+    must be one Python's zoneinfo knows (the catalog's CHECK asks Postgres,
+    and a name it refused would make CREATE EXTENSION fail)."""
+    zone = None
+    if isinstance(doc, dict):
+        zone = doc.get("weekday_timezone")
+        if zone is not None and not isinstance(zone, str):
+            raise ValueError(f"weekday_timezone must be a name, got {zone!r}")
+        doc = doc.get("windows")
+    if not isinstance(doc, list) or not doc:
+        raise ValueError("windows must be a non-empty list")
+    out = []
+    for w in doc:
+        if not isinstance(w, dict) or set(w) - {"hours_utc", "weekdays", "weekday_timezone"}:
+            raise ValueError(f"bad window {w!r}")
+        hours = w.get("hours_utc")
+        hours = [hours] if isinstance(hours, str) else hours
+        if not isinstance(hours, list) or not hours:
+            raise ValueError(f"bad hours_utc {w.get('hours_utc')!r}")
+        ranges = set()
+        for h in hours:
+            if not isinstance(h, str) or "-" not in h:
+                raise ValueError(f"bad hours_utc range {h!r}")
+            a, b = h.split("-", 1)
+            start, end = _hhmm(a), _hhmm(b)
+            if start is None or end is None or start == 1440:
+                raise ValueError(f"bad hours_utc range {h!r}")
+            end = 1440 if end == 0 else end
+            if start >= end:
+                raise ValueError(f"hours_utc range {h!r} is empty or crosses midnight")
+            ranges.add((start, end))
+        days = w.get("weekdays", list(range(1, 8)))
+        if days is None:
+            days = list(range(1, 8))
+        if not isinstance(days, list) or not days or not all(
+                isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= 7 for d in days):
+            raise ValueError(f"bad weekdays {days!r}")
+        z = w.get("weekday_timezone", zone)
+        z = zone if z is None else z
+        if z is not None and (not isinstance(z, str) or not z.strip()):
+            raise ValueError(f"bad weekday_timezone {z!r}")
+        if z is not None and z != "UTC" and z not in _known_zones():
+            raise ValueError(f"unknown weekday_timezone {z!r}")
+        out.append({"hours_utc": [f"{_fmt_minutes(a)}-{_fmt_minutes(b)}" for a, b in sorted(ranges)],
+                    "weekdays": sorted(set(days)),
+                    "weekday_timezone": z if z is not None else "UTC"})
+    return out
+
+
+def daily_windows(start: int, end: int) -> list[dict]:
+    """Every day from start to end (minutes after midnight UTC; end <= start
+    wraps past midnight), as normalised windows."""
+    if end > start:
+        ranges = [(start, end)]
+    else:
+        ranges = [(start, 1440)] + ([(0, end)] if end > 0 else [])
+    ranges = [r for r in ranges if r[0] < r[1]]
+    return [{"hours_utc": [f"{_fmt_minutes(a)}-{_fmt_minutes(b)}" for a, b in sorted(ranges)],
+             "weekdays": list(range(1, 8)), "weekday_timezone": "UTC"}]
 
 
 def tier_threshold_k(entry: dict) -> int | None:
@@ -304,8 +416,40 @@ def rows_for_entry(provider: str, model: str, key: str, entry: dict) -> list[dic
             row["output_per_mtok_above_tier"] = mtok(f"output_cost_per_token_above_{k}k_tokens")
             row["cache_read_per_mtok_above_tier"] = mtok(f"cache_read_input_token_cost_above_{k}k_tokens")
             row["cache_write_per_mtok_above_tier"] = mtok(f"cache_creation_input_token_cost_above_{k}k_tokens")
+        row.update(dict.fromkeys(OFF_PEAK_COLUMNS))
+        op = entry.get("off_peak_pricing")
+        if tier == "standard" and op is not None:
+            row.update(_off_peak_columns(key, op, row, k))
         rows.append(row)
     return rows
+
+
+def _off_peak_columns(key: str, op: Any, row: dict, k: int | None) -> dict:
+    """The off-peak columns of an entry's standard row (all None, with a
+    warning, when they cannot be stored)."""
+    if not isinstance(op, dict):
+        warn(f"{key!r}: off_peak_pricing is not an object; ignored")
+        return {}
+    if k is not None:
+        warn(f"{key!r}: off_peak_pricing with a long-context tier cannot be stored; ignored")
+        return {}
+    try:
+        windows = normalise_windows(op)
+    except ValueError as e:
+        warn(f"{key!r}: off_peak_pricing windows unusable ({e}); ignored")
+        return {}
+    r = _Reader(key + " off_peak_pricing", op)
+
+    def mtok(field: str) -> Decimal | None:
+        v = r.get(field)
+        return None if v is None else per_mtok(v)
+
+    return {"off_peak_input_per_mtok": mtok("input_cost_per_token") if mtok("input_cost_per_token") is not None
+            else row["input_per_mtok"],
+            "off_peak_output_per_mtok": mtok("output_cost_per_token") if mtok("output_cost_per_token") is not None
+            else row["output_per_mtok"],
+            "off_peak_cache_read_per_mtok": mtok("cache_read_input_token_cost"),
+            "off_peak_windows": windows}
 
 
 def build_rows(data: dict) -> list[dict]:
@@ -382,7 +526,7 @@ GENAI_UNFITTED = ("input_audio_mtok", "output_audio_mtok", "cache_audio_read_mto
 # Columns a genai-prices price can set, compared for conflicts.
 COMPARED = ("input_per_mtok", "output_per_mtok", "cache_read_per_mtok", "cache_write_per_mtok",
             "tier_threshold_tokens", "input_per_mtok_above_tier", "output_per_mtok_above_tier",
-            "cache_read_per_mtok_above_tier", "cache_write_per_mtok_above_tier", "per_request")
+            "cache_read_per_mtok_above_tier", "cache_write_per_mtok_above_tier", "per_request") + OFF_PEAK_COLUMNS
 
 NEG_INF = "-infinity"
 
@@ -392,6 +536,7 @@ class GenaiStats:
 
     def __init__(self) -> None:
         self.time_of_day: list[str] = []      # models with off-peak prices
+        self.off_peak_dropped: list[str] = []  # ... that no row can hold (tiered)
         self.unfitted: dict[str, list[str]] = {}  # field -> models
         self.multi_tier: list[str] = []
         self.skipped: list[str] = []
@@ -475,18 +620,20 @@ def _window_minutes(c: dict) -> int:
     return (end - start) % (24 * 60)
 
 
-def genai_periods(model: dict, who: str, stats: GenaiStats) -> list[tuple[str, dict]]:
-    """A model's prices as [(valid_from, prices)], oldest first; the first is
-    '-infinity'. genai-prices' rule is "the last price whose constraint holds":
-    an entry with a start_date starts a new period; an entry with a time-of-day
-    window (DeepSeek's off-peak switch) cannot be a row of its own, so of it and
-    the price before it the one in force for more hours of the day is kept."""
+def genai_periods(model: dict, who: str, stats: GenaiStats) -> list[tuple[str, dict, Any]]:
+    """A model's prices as [(valid_from, prices, off_peak)], oldest first; the
+    first is '-infinity'. genai-prices' rule is "the last price whose constraint
+    holds": an entry with a start_date starts a new period; an entry with a
+    time-of-day window {start_time, end_time} (DeepSeek's off-peak switch) and
+    the price before it share one period: the one in force for more hours of
+    the day is its prices, the other its off_peak = (prices, windows), windows
+    being the other one's daily hours (normalised, as normalise_windows)."""
     prices = model.get("prices")
     if isinstance(prices, dict):
-        return [(NEG_INF, prices)]
+        return [(NEG_INF, prices, None)]
     if not isinstance(prices, list) or not prices:
         return []
-    periods: list[tuple[str, dict]] = []
+    periods: list[tuple[str, dict, Any]] = []
     for entry in prices:
         if not isinstance(entry, dict) or not isinstance(entry.get("prices"), dict):
             warn(f"{who!r}: price entry is not an object with prices; skipped")
@@ -496,9 +643,9 @@ def genai_periods(model: dict, who: str, stats: GenaiStats) -> list[tuple[str, d
         if not c:
             if periods:
                 warn(f"{who!r}: unconstrained price after the first; it replaces the one before")
-                periods[-1] = (periods[-1][0], p)
+                periods[-1] = (periods[-1][0], p, None)
             else:
-                periods.append((NEG_INF, p))
+                periods.append((NEG_INF, p, None))
         elif set(c) == {"start_date"}:
             d = _start_date(c["start_date"], who)
             if d is None:
@@ -506,13 +653,23 @@ def genai_periods(model: dict, who: str, stats: GenaiStats) -> list[tuple[str, d
             if periods and periods[-1][0] != NEG_INF and d <= periods[-1][0]:
                 warn(f"{who!r}: start_date {d} not after the previous one; period skipped")
                 continue
-            periods.append((f"{d} 00:00:00+00" if periods else NEG_INF, p))
+            periods.append((f"{d} 00:00:00+00" if periods else NEG_INF, p, None))
         elif set(c) == {"start_time", "end_time"}:
             stats.time_of_day.append(f"{who} ({c['start_time']}-{c['end_time']})")
+            try:
+                start, end = _minutes(c["start_time"]), _minutes(c["end_time"])
+            except (AttributeError, ValueError):
+                warn(f"{who!r}: unusable time-of-day constraint {c!r}; entry skipped")
+                continue
             if not periods:
-                periods.append((NEG_INF, p))
+                periods.append((NEG_INF, p, None))
+            elif start == end:
+                periods[-1] = (periods[-1][0], p, None)  # all day
             elif _window_minutes(c) * 2 > 24 * 60:
-                periods[-1] = (periods[-1][0], p)
+                # the constrained price is the regular one; the one before holds outside its hours
+                periods[-1] = (periods[-1][0], p, (periods[-1][1], daily_windows(end, start)))
+            else:
+                periods[-1] = (periods[-1][0], periods[-1][1], (p, daily_windows(start, end)))
         else:
             warn(f"{who!r}: unknown constraint {sorted(c)}; entry skipped")
             stats.skipped.append(who)
@@ -520,7 +677,7 @@ def genai_periods(model: dict, who: str, stats: GenaiStats) -> list[tuple[str, d
 
 
 def genai_row(provider: str, name: str, valid_from: str, prices: dict, who: str,
-              stats: GenaiStats) -> dict | None:
+              stats: GenaiStats, off_peak: Any = None) -> dict | None:
     """One llm_cost price row (standard tier) from one genai-prices price set,
     or None when it has no token price."""
     vals = {k: _genai_value(prices.get(k), who, k) for k, _, _ in GENAI_FIELDS if prices.get(k) is not None}
@@ -567,6 +724,19 @@ def genai_row(provider: str, name: str, valid_from: str, prices: dict, who: str,
         k = as_price(kc, who, "requests_kcount")
         if k is not None:
             row["per_request"] = k.scaleb(-3, context=_EXACT)  # per 1000 requests -> per request
+    row.update(dict.fromkeys(OFF_PEAK_COLUMNS))
+    if off_peak is not None:
+        off_prices, windows = off_peak
+        vals = {f: off_prices.get(f) for f in ("input_mtok", "output_mtok", "cache_read_mtok")}
+        if threshold is not None or any(isinstance(v, dict) for v in vals.values()):
+            stats.off_peak_dropped.append(who)  # llm_cost has no tiered off-peak prices
+        else:
+            got = {f: None if v is None else as_price(v, who, "off-peak " + f) for f, v in vals.items()}
+            row["off_peak_input_per_mtok"] = got["input_mtok"] if got["input_mtok"] is not None else row["input_per_mtok"]
+            row["off_peak_output_per_mtok"] = got["output_mtok"] if got["output_mtok"] is not None \
+                else row["output_per_mtok"]
+            row["off_peak_cache_read_per_mtok"] = got["cache_read_mtok"]
+            row["off_peak_windows"] = windows
     return row
 
 
@@ -627,8 +797,8 @@ def read_genai(genai: list, litellm_rows: list[dict], stats: GenaiStats | None =
                     warn(f"{who!r} and {placed_from[target]!r} both give {target}; keeping {placed_from[target]!r}")
                     continue
                 rows = []
-                for valid_from, prices in periods:
-                    r = genai_row(target[0], target[1], valid_from, prices, who, stats)
+                for valid_from, prices, off_peak in periods:
+                    r = genai_row(target[0], target[1], valid_from, prices, who, stats, off_peak)
                     if r is not None:
                         rows.append(r)
                 if not rows:
@@ -746,6 +916,28 @@ def row_sql(row: dict, verified_at: str) -> str:
     return "(" + ", ".join(sql_value(v) for v in values) + ")"
 
 
+def off_peak_sql(rows: list[dict]) -> str:
+    """The UPDATE that gives rows their off-peak prices and windows ('' when none has)."""
+    rows = [r for r in rows if r.get("off_peak_windows") is not None]
+    if not rows:
+        return ""
+    values = ",\n".join(
+        "(" + ", ".join([sql_value(r["provider"]), sql_value(r["model"]), sql_value(r["service_tier"]),
+                         sql_value(r.get("valid_from", NEG_INF)) + "::timestamptz"]
+                        + [sql_value(r[c]) + "::numeric" for c in OFF_PEAK_COLUMNS[:3]]
+                        + [sql_value(r["off_peak_windows"])]) + ")"
+        for r in rows)
+    return ("\n-- Time-of-day prices: off-peak rates and the windows they apply in (LiteLLM's\n"
+            "-- off_peak_pricing; genai-prices' start_time/end_time constraints).\n"
+            "UPDATE llm_cost.prices AS p\n"
+            "   SET off_peak_input_per_mtok = v.input, off_peak_output_per_mtok = v.output,\n"
+            "       off_peak_cache_read_per_mtok = v.cache_read, off_peak_windows = v.windows\n"
+            "  FROM (VALUES\n" + values + ")\n"
+            "       AS v (provider, model, service_tier, valid_from, input, output, cache_read, windows)\n"
+            " WHERE (p.provider, p.model, p.service_tier, p.valid_from)\n"
+            "     = (v.provider, v.model, v.service_tier, v.valid_from);\n")
+
+
 def model_sql(row: dict) -> str:
     values = [row[c] for c in MODEL_COLUMNS[:-1]] + ["catalog"]
     return "(" + ", ".join(sql_value(v) for v in values) + ")"
@@ -770,7 +962,7 @@ def render_sql(rows: list[dict], verified_at: str, models: list[dict] | None = N
         f"INSERT INTO llm_cost.prices ({', '.join(COLUMNS)}) VALUES",
     ]
     body = ",\n".join(row_sql(r, verified_at) for r in rows)
-    sql = "\n".join(header) + "\n" + body + ";\n"
+    sql = "\n".join(header) + "\n" + body + ";\n" + off_peak_sql(rows)
     if models:  # capabilities
         sql += ("\n-- What each model can do (for recommendations).\n"
                 f"INSERT INTO llm_cost.models ({', '.join(MODEL_COLUMNS)}) VALUES\n"
@@ -826,8 +1018,10 @@ def conflict_report(conflicts: list, stats: GenaiStats) -> list[str]:
     lines = ["provider\tmodel\tcolumn\tlitellm (kept)\tgenai-prices\tnote"]
     lines += ["\t".join(c) for c in conflicts]
     lines.append("")
-    lines.append(f"# time-of-day prices folded to one (off-peak dropped): {len(stats.time_of_day)}")
+    lines.append(f"# time-of-day prices (regular price plus off-peak prices and windows): {len(stats.time_of_day)}")
     lines += [f"#   {w}" for w in sorted(stats.time_of_day)]
+    lines.append(f"# time-of-day prices dropped (tiered, no off-peak columns for them): {len(stats.off_peak_dropped)}")
+    lines += [f"#   {w}" for w in sorted(stats.off_peak_dropped)]
     for f in sorted(stats.unfitted):
         lines.append(f"# prices without an llm_cost column, {f}: {len(stats.unfitted[f])} price sets")
     lines.append(f"# more than one long-context tier (first kept): {len(stats.multi_tier)}")
@@ -877,7 +1071,7 @@ def main(argv: Iterable[str] | None = None) -> int:
               f"genai-prices both price a model now (LiteLLM's price kept); for example:", file=sys.stderr)
         for line in report[1:6]:
             print("  " + line.replace("\t", "  "), file=sys.stderr)
-        print(f"gen_catalog: {len(stats.time_of_day)} time-of-day price sets folded, "
+        print(f"gen_catalog: {len(stats.time_of_day)} time-of-day price sets (off-peak windows), "
               f"{sum(len(v) for v in stats.unfitted.values())} price sets with parts that fit no column, "
               f"{len(stats.multi_tier)} with several tiers", file=sys.stderr)
         if args.conflicts is not None:

@@ -242,6 +242,80 @@ class RowsTest(unittest.TestCase):
         self.assertIn("output_cost_per_reasoning_token", self.stderr)
 
 
+class OffPeakTest(unittest.TestCase):
+    WINDOWS = [{"hours_utc": ["00:00-01:00", "04:00-06:00", "10:00-00:00"], "weekdays": [1, 2, 3, 4, 5]},
+               {"hours_utc": "00:00-00:00", "weekdays": [6, 7]}]
+
+    def entry(self, **extra):
+        e = {"litellm_provider": "deepseek", "mode": "chat", "input_cost_per_token": Decimal("1.74e-06"),
+             "output_cost_per_token": Decimal("3.48e-06"), "cache_read_input_token_cost": Decimal("1.45e-07"),
+             "off_peak_pricing": {"input_cost_per_token": Decimal("6.6e-07"),
+                                  "output_cost_per_token": Decimal("1.98e-06"),
+                                  "cache_read_input_token_cost": Decimal("2.2e-08"), "windows": self.WINDOWS}}
+        e.update(extra)
+        return e
+
+    def test_litellm_off_peak_pricing(self):
+        (rows, _) = quiet(gc.build_rows, {"deepseek/deepseek-v4-pro": self.entry()})
+        r = rows[0]
+        self.assertEqual((r["input_per_mtok"], r["off_peak_input_per_mtok"], r["off_peak_output_per_mtok"],
+                          r["off_peak_cache_read_per_mtok"]),
+                         (Decimal("1.74"), Decimal("0.66"), Decimal("1.98"), Decimal("0.022")))
+        self.assertEqual(r["off_peak_windows"], [
+            {"hours_utc": ["00:00-01:00", "04:00-06:00", "10:00-00:00"], "weekdays": [1, 2, 3, 4, 5],
+             "weekday_timezone": "UTC"},
+            {"hours_utc": ["00:00-00:00"], "weekdays": [6, 7], "weekday_timezone": "UTC"}])
+        sql = gc.off_peak_sql(rows)
+        self.assertIn("UPDATE llm_cost.prices AS p", sql)
+        self.assertIn("('deepseek', 'deepseek-v4-pro', 'standard', '-infinity'::timestamptz, 0.66::numeric, "
+                      "1.98::numeric, 0.022::numeric, '[{\"hours_utc\": [\"00:00-01:00\", \"04:00-06:00\", "
+                      "\"10:00-00:00\"], \"weekdays\": [1, 2, 3, 4, 5], \"weekday_timezone\": \"UTC\"}, "
+                      "{\"hours_utc\": [\"00:00-00:00\"], \"weekdays\": [6, 7], \"weekday_timezone\": \"UTC\"}]'::jsonb)",
+                      sql)
+        self.assertNotIn("off_peak", gc.row_sql(r, "2025-01-02"))
+        self.assertEqual(gc.off_peak_sql([dict(r, off_peak_windows=None)]), "")
+
+    def test_weekday_timezone_moves_into_each_window(self):
+        e = self.entry()
+        e["off_peak_pricing"] = dict(e["off_peak_pricing"], weekday_timezone="Asia/Shanghai")
+        (rows, _) = quiet(gc.build_rows, {"tencent/deepseek-v4-pro": dict(e, litellm_provider="tencent")})
+        self.assertEqual({w["weekday_timezone"] for w in rows[0]["off_peak_windows"]}, {"Asia/Shanghai"})
+
+    def test_missing_off_peak_price_is_the_regular_one(self):
+        e = self.entry()
+        e["off_peak_pricing"] = {"input_cost_per_token": Decimal("5e-07"), "windows": self.WINDOWS}
+        (rows, _) = quiet(gc.build_rows, {"m": e})
+        self.assertEqual((rows[0]["off_peak_output_per_mtok"], rows[0]["off_peak_cache_read_per_mtok"]),
+                         (Decimal("3.48"), None))
+
+    def test_unusable_off_peak_pricing_is_dropped_with_a_warning(self):
+        for bad in ({"windows": [{"hours_utc": "22:00-02:00"}]}, {"windows": []},
+                    {"windows": [{"hours_utc": "00:00-00:00", "weekdays": [8]}]}, [1]):
+            (rows, err) = quiet(gc.build_rows, {"m": self.entry(off_peak_pricing=bad)})
+            self.assertIsNone(rows[0]["off_peak_windows"], bad)
+            self.assertIn("off_peak_pricing", err)
+        (rows, err) = quiet(gc.build_rows, {"m": self.entry(input_cost_per_token_above_200k_tokens=Decimal("3e-06"))})
+        self.assertIsNone(rows[0]["off_peak_windows"])
+        self.assertIn("long-context tier", err)
+        # other tiers never carry off-peak prices
+        (rows, _) = quiet(gc.build_rows, {"m": self.entry(input_cost_per_token_batches=Decimal("1e-06"))})
+        self.assertEqual([r["off_peak_windows"] is None for r in rows], [False, True])
+
+    def test_normalise_windows(self):
+        self.assertEqual(gc.normalise_windows([{"hours_utc": ["12:00-24:00", "00:00-01:30", "00:00-01:30"],
+                                                "weekdays": [5, 1, 1]}]),
+                         [{"hours_utc": ["00:00-01:30", "12:00-00:00"], "weekdays": [1, 5],
+                           "weekday_timezone": "UTC"}])
+        for bad in ([], [{"hours_utc": "24:00-01:00"}], [{"hours_utc": "05:00-05:00"}], [{"hours_utc": "5:00-6:00"}],
+                    [{"hours_utc": "00:00-00:00", "days": [1]}], [{"hours_utc": "00:00-00:00", "weekdays": [True]}],
+                    [{"hours_utc": "00:00-00:00", "weekday_timezone": "Mars/Olympus"}]):
+            with self.assertRaises(ValueError, msg=bad):
+                gc.normalise_windows(bad)
+        self.assertEqual(gc.daily_windows(990, 30)[0]["hours_utc"], ["00:00-00:30", "16:30-00:00"])
+        self.assertEqual(gc.daily_windows(30, 990)[0]["hours_utc"], ["00:30-16:30"])
+        self.assertEqual(gc.daily_windows(0, 360)[0]["hours_utc"], ["00:00-06:00"])
+
+
 class OutputTest(unittest.TestCase):
     def test_sql_file(self):
         with tempfile.TemporaryDirectory() as d:
@@ -263,6 +337,7 @@ class OutputTest(unittest.TestCase):
         self.assertIn(
             "('gemini', 'gemini-2.5-pro', 'standard', '-infinity', 1.25, 10, 0.3, NULL, NULL, 200000, "
             "2.5, 15, 0.625, NULL, NULL, 'USD', 'catalog', '2025-01-02 00:00:00+00')", sql)
+        self.assertNotIn("UPDATE", sql)  # no time-of-day prices in this list
         self.assertIn("('o''neil', 'o''brien-7b', 'standard',", sql)
         # header counts: 10 models, 13 rows (gpt-4o +batch, gpt-5 +flex +priority), 7 providers
         self.assertIn("10 models, 13 rows, 7 providers", sql)
@@ -456,11 +531,38 @@ class GenaiTest(unittest.TestCase):
         r = rows[("perplexity", "sonar-pro", "standard", gc.NEG_INF)]
         self.assertEqual(r["per_request"], Decimal("0.014"))
 
-    def test_off_peak_is_folded_to_the_longer_window(self):
+    def test_time_of_day_constraint_gives_off_peak_prices_and_windows(self):
+        # 00:30-16:30 UTC at 0.55 / 2.19 (16 hours: the regular price); the price
+        # before it holds outside those hours: the off-peak price, every day
         r = self.row("deepseek", "deepseek-reasoner")
-        self.assertEqual((r["input_per_mtok"], r["output_per_mtok"]), (Decimal("0.55"), Decimal("2.19")))
+        self.assertEqual((r["input_per_mtok"], r["output_per_mtok"], r["cache_read_per_mtok"]),
+                         (Decimal("0.55"), Decimal("2.19"), Decimal("0.14")))
+        self.assertEqual((r["off_peak_input_per_mtok"], r["off_peak_output_per_mtok"],
+                          r["off_peak_cache_read_per_mtok"]),
+                         (Decimal("0.135"), Decimal("0.55"), Decimal("0.035")))
+        self.assertEqual(r["off_peak_windows"], [{"hours_utc": ["00:00-00:30", "16:30-00:00"],
+                                                  "weekdays": [1, 2, 3, 4, 5, 6, 7], "weekday_timezone": "UTC"}])
         self.assertEqual(len(self.stats.time_of_day), 1)
         self.assertIn("input_audio_mtok", self.stats.unfitted)
+
+    def test_short_constrained_window_is_the_off_peak_one(self):
+        periods = gc.genai_periods({"prices": [
+            {"prices": {"input_mtok": 1, "output_mtok": 4}},
+            {"constraint": {"start_time": "22:00:00Z", "end_time": "02:00:00Z"},
+             "prices": {"input_mtok": Decimal("0.5"), "output_mtok": 2}}]}, "x", gc.GenaiStats())
+        self.assertEqual(len(periods), 1)
+        valid_from, prices, (off, windows) = periods[0]
+        self.assertEqual((valid_from, prices["input_mtok"], off["input_mtok"]), (gc.NEG_INF, 1, Decimal("0.5")))
+        self.assertEqual(windows[0]["hours_utc"], ["00:00-02:00", "22:00-00:00"])
+        row = gc.genai_row("p", "m", valid_from, prices, "x", gc.GenaiStats(), (off, windows))
+        self.assertEqual((row["off_peak_input_per_mtok"], row["off_peak_output_per_mtok"],
+                          row["off_peak_cache_read_per_mtok"]), (Decimal("0.5"), Decimal("2"), None))
+
+    def test_off_peak_makes_periods_differ(self):
+        # the same regular price with and without off-peak prices are two periods
+        a = dict(LL_ROW, off_peak_input_per_mtok=None)
+        b = dict(LL_ROW, off_peak_input_per_mtok=Decimal(1))
+        self.assertNotEqual(gc._price_of(a), gc._price_of(b))
 
     def test_models_without_token_prices_are_skipped(self):
         self.assertNotIn(("openai", "dall-e-3", "standard", gc.NEG_INF), self.keys)
@@ -540,7 +642,8 @@ class RealDataTest(unittest.TestCase):
         rows = gc.merge_rows(ll_rows, g_rows, moved)
 
         def strip(r):
-            return tuple(sorted((k, v) for k, v in r.items() if k not in ("valid_from", "origin")))
+            return tuple(sorted((k, json.dumps(v) if isinstance(v, list) else v)
+                                for k, v in r.items() if k not in ("valid_from", "origin")))
         emitted = {strip(r) for r in rows}
         self.assertEqual([r for r in ll_rows if strip(r) not in emitted], [])
         # retired models LiteLLM pruned are priced from genai-prices

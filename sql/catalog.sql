@@ -5059,6 +5059,22 @@ INSERT INTO llm_cost.prices (provider, model, service_tier, valid_from, input_pe
 ('zhipuai', 'GLM-5.1', 'standard', '-infinity', 0.828, 3.31, 0.179, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'USD', 'catalog', '2026-11-22 00:00:00+00'),
 ('zhipuai', 'GLM-5.2', 'standard', '-infinity', 1.103, 3.862, 0.276, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'USD', 'catalog', '2026-11-22 00:00:00+00');
 
+-- Time-of-day prices: off-peak rates and the windows they apply in (LiteLLM's
+-- off_peak_pricing; genai-prices' start_time/end_time constraints).
+UPDATE llm_cost.prices AS p
+   SET off_peak_input_per_mtok = v.input, off_peak_output_per_mtok = v.output,
+       off_peak_cache_read_per_mtok = v.cache_read, off_peak_windows = v.windows
+  FROM (VALUES
+('deepseek', 'deepseek-flash', 'standard', '-infinity'::timestamptz, 0.15::numeric, 0.6::numeric, 0.003::numeric, '[{"hours_utc": ["00:00-01:00", "04:00-06:00", "10:00-00:00"], "weekdays": [1, 2, 3, 4, 5], "weekday_timezone": "UTC"}, {"hours_utc": ["00:00-00:00"], "weekdays": [6, 7], "weekday_timezone": "UTC"}]'::jsonb),
+('deepseek', 'deepseek-v4-flash', 'standard', '-infinity'::timestamptz, 0.15::numeric, 0.6::numeric, 0.003::numeric, '[{"hours_utc": ["00:00-01:00", "04:00-06:00", "10:00-00:00"], "weekdays": [1, 2, 3, 4, 5], "weekday_timezone": "UTC"}, {"hours_utc": ["00:00-00:00"], "weekdays": [6, 7], "weekday_timezone": "UTC"}]'::jsonb),
+('deepseek', 'deepseek-v4-flash-vision-exp', 'standard', '-infinity'::timestamptz, 0.15::numeric, 0.6::numeric, 0.003::numeric, '[{"hours_utc": ["00:00-01:00", "04:00-06:00", "10:00-00:00"], "weekdays": [1, 2, 3, 4, 5], "weekday_timezone": "UTC"}, {"hours_utc": ["00:00-00:00"], "weekdays": [6, 7], "weekday_timezone": "UTC"}]'::jsonb),
+('deepseek', 'deepseek-v4-pro', 'standard', '-infinity'::timestamptz, 0.66::numeric, 1.98::numeric, 0.022::numeric, '[{"hours_utc": ["00:00-01:00", "04:00-06:00", "10:00-00:00"], "weekdays": [1, 2, 3, 4, 5], "weekday_timezone": "UTC"}, {"hours_utc": ["00:00-00:00"], "weekdays": [6, 7], "weekday_timezone": "UTC"}]'::jsonb),
+('tencent', 'deepseek-v4-pro-0813', 'standard', '-infinity'::timestamptz, 0.66::numeric, 1.98::numeric, 0.022::numeric, '[{"hours_utc": ["00:00-01:00", "04:00-06:00", "10:00-00:00"], "weekdays": [1, 2, 3, 4, 5], "weekday_timezone": "Asia/Shanghai"}, {"hours_utc": ["00:00-00:00"], "weekdays": [6, 7], "weekday_timezone": "Asia/Shanghai"}]'::jsonb),
+('tencent', 'deepseek-v4.1-flash', 'standard', '-infinity'::timestamptz, 0.15::numeric, 0.6::numeric, 0.003::numeric, '[{"hours_utc": ["00:00-01:00", "04:00-06:00", "10:00-00:00"], "weekdays": [1, 2, 3, 4, 5], "weekday_timezone": "Asia/Shanghai"}, {"hours_utc": ["00:00-00:00"], "weekdays": [6, 7], "weekday_timezone": "Asia/Shanghai"}]'::jsonb))
+       AS v (provider, model, service_tier, valid_from, input, output, cache_read, windows)
+ WHERE (p.provider, p.model, p.service_tier, p.valid_from)
+     = (v.provider, v.model, v.service_tier, v.valid_from);
+
 -- What each model can do (for recommendations).
 INSERT INTO llm_cost.models (provider, model, mode, max_input_tokens, max_output_tokens, supports_reasoning, supports_vision, supports_function_calling, supports_prompt_caching, supports_response_schema, source) VALUES
 ('ai21', 'j2-light', 'completion', 8192, 8192, false, false, false, false, false, 'catalog'),

@@ -536,7 +536,142 @@ COMMENT ON FUNCTION llm_cost._unpriceable(numeric[]) IS
 REVOKE EXECUTE ON FUNCTION llm_cost._unpriceable(numeric[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION llm_cost._unpriceable(numeric[]) TO llm_cost_admin, llm_cost_reader;
 
-CREATE OR REPLACE FUNCTION llm_cost.set_price(
+-- Time-of-day prices (as in sql/schema.sql and sql/api.sql): off-peak rates
+-- and the windows they apply in, on every price row; set_price gains four
+-- optional parameters at the end, litellm_price_rows four columns.
+-- Off-peak windows as stored: valid and in their normalised form (src/off_peak.rs).
+CREATE FUNCTION llm_cost.is_off_peak_windows(windows jsonb) RETURNS boolean
+LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'llm_cost_is_off_peak_windows';
+COMMENT ON FUNCTION llm_cost.is_off_peak_windows(jsonb) IS
+  'True when off-peak windows are NULL or valid and normalised as llm_cost.prices stores them: an array of {hours_utc: ["HH:MM-HH:MM", ...], weekdays: [ISO day numbers, sorted], weekday_timezone: zone name}.';
+REVOKE EXECUTE ON FUNCTION llm_cost.is_off_peak_windows(jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION llm_cost.is_off_peak_windows(jsonb) TO llm_cost_admin, llm_cost_reader;
+
+ALTER TABLE llm_cost.prices
+    ADD COLUMN off_peak_input_per_mtok numeric,
+    ADD COLUMN off_peak_output_per_mtok numeric,
+    ADD COLUMN off_peak_cache_read_per_mtok numeric,
+    ADD COLUMN off_peak_windows jsonb,
+    ADD CONSTRAINT prices_off_peak_valid CHECK (
+        llm_cost.is_valid_amount(off_peak_input_per_mtok) AND llm_cost.is_valid_amount(off_peak_output_per_mtok)
+        AND llm_cost.is_valid_amount(off_peak_cache_read_per_mtok) AND llm_cost.is_off_peak_windows(off_peak_windows)),
+    -- Windows come with off-peak input and output prices, and never with a long-context tier.
+    ADD CONSTRAINT prices_off_peak_complete CHECK (
+        (off_peak_windows IS NULL) = (off_peak_input_per_mtok IS NULL)
+        AND (off_peak_windows IS NULL) = (off_peak_output_per_mtok IS NULL)
+        AND (off_peak_windows IS NOT NULL OR off_peak_cache_read_per_mtok IS NULL)
+        AND (off_peak_windows IS NULL OR tier_threshold_tokens IS NULL));
+COMMENT ON COLUMN llm_cost.prices.off_peak_input_per_mtok IS 'Input price (per million tokens) of a call made inside one of off_peak_windows; NULL when the row has no time-of-day prices.';
+COMMENT ON COLUMN llm_cost.prices.off_peak_output_per_mtok IS 'Output price of a call inside off_peak_windows; reasoning tokens without their own price use it too.';
+COMMENT ON COLUMN llm_cost.prices.off_peak_cache_read_per_mtok IS 'Cache-read price of a call inside off_peak_windows; when NULL such calls keep cache_read_per_mtok (or, without one, the off-peak input price).';
+COMMENT ON COLUMN llm_cost.prices.off_peak_windows IS 'When the off-peak prices apply (LiteLLM''s off_peak_pricing.windows, normalised): an array of {hours_utc: ["HH:MM-HH:MM" UTC, end 00:00 = midnight], weekdays: [1 = Monday .. 7], weekday_timezone: the zone the weekday is taken in}. A call is off-peak when its time (usage.occurred_at) is inside some window. NULL: one price all day.';
+
+CREATE FUNCTION llm_cost._off_peak_windows(windows jsonb, caller text) RETURNS jsonb
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c AS 'MODULE_PATHNAME', 'off_peak_windows_wrapper';
+COMMENT ON FUNCTION llm_cost._off_peak_windows(jsonb, text) IS
+  'Internal: off-peak windows (an array, or LiteLLM''s off_peak_pricing object) validated and normalised as llm_cost.prices stores them; raises 22023 naming the caller otherwise.';
+REVOKE EXECUTE ON FUNCTION llm_cost._off_peak_windows(jsonb, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION llm_cost._off_peak_windows(jsonb, text) TO llm_cost_admin, llm_cost_reader;
+
+-- The views list the table's columns (SELECT *): rebuilt with the new ones.
+DROP VIEW llm_cost.stale_prices;
+CREATE OR REPLACE VIEW llm_cost.current_prices WITH (security_invoker = true) AS
+SELECT DISTINCT ON (provider, model, service_tier) *
+  FROM llm_cost.prices
+ WHERE valid_from <= now()
+ ORDER BY provider, model, service_tier, valid_from DESC;
+CREATE VIEW llm_cost.stale_prices WITH (security_invoker = true) AS
+SELECT c.*,
+       now() - c.verified_at AS unverified_for
+  FROM llm_cost.current_prices AS c
+ WHERE c.verified_at IS NULL
+    OR c.verified_at < now() - coalesce(nullif(current_setting('llm_cost.price_stale_after', true), ''), '30 days')::interval;
+COMMENT ON VIEW llm_cost.stale_prices IS
+  'Prices in force whose verified_at is older than llm_cost.price_stale_after (default 30 days), or never verified.';
+GRANT ALL ON llm_cost.stale_prices TO llm_cost_admin;
+GRANT SELECT ON llm_cost.stale_prices TO llm_cost_reader;
+
+DROP FUNCTION llm_cost.litellm_price_rows(jsonb);
+CREATE FUNCTION llm_cost.litellm_price_rows(catalog jsonb)
+RETURNS TABLE (
+    provider text, model text, service_tier text,
+    input_per_mtok numeric, output_per_mtok numeric,
+    cache_read_per_mtok numeric, cache_write_per_mtok numeric, reasoning_per_mtok numeric,
+    tier_threshold_tokens bigint,
+    input_per_mtok_above_tier numeric, output_per_mtok_above_tier numeric,
+    cache_read_per_mtok_above_tier numeric, cache_write_per_mtok_above_tier numeric,
+    per_request numeric,
+    off_peak_input_per_mtok numeric, off_peak_output_per_mtok numeric,
+    off_peak_cache_read_per_mtok numeric, off_peak_windows jsonb)
+LANGUAGE sql STABLE AS $$
+    WITH entries AS (
+        SELECT DISTINCT ON (provider, model)
+               e.key, e.value AS entry, provider, model
+          FROM jsonb_each(catalog) AS e,
+               LATERAL (SELECT e.value ->> 'litellm_provider' AS litellm_provider) AS lp,
+               LATERAL (SELECT lower(btrim(lp.litellm_provider)) AS provider,
+                               starts_with(e.key, lp.litellm_provider || '/') AS prefixed) AS p,
+               LATERAL (SELECT CASE WHEN p.prefixed THEN substr(e.key, length(lp.litellm_provider) + 2)
+                                    ELSE e.key END AS model) AS m
+         WHERE jsonb_typeof(e.value) = 'object'
+           AND e.value ->> 'mode' IN ('chat', 'completion', 'responses')
+           AND coalesce(lp.litellm_provider, '') <> ''
+           AND (jsonb_typeof(e.value -> 'input_cost_per_token') = 'number'
+                OR jsonb_typeof(e.value -> 'output_cost_per_token') = 'number')
+         -- "deepseek/deepseek-chat" and "deepseek-chat" name one model: the prefixed key wins.
+         ORDER BY provider, model, p.prefixed DESC
+    ), tiered AS (
+        SELECT entries.*, t.service_tier, t.suffix,
+               (SELECT min(m[1]::bigint)
+                  FROM jsonb_object_keys(entry) AS k,
+                       regexp_match(k, '^input_cost_per_token_above_(\d+)k_tokens$') AS m) AS tier_k
+          FROM entries
+          CROSS JOIN (VALUES ('standard', '', 1), ('batch', '_batches', 2), ('flex', '_flex', 3), ('priority', '_priority', 4))
+                  AS t (service_tier, suffix, ord)
+         WHERE t.suffix = ''
+            OR entry ? ('input_cost_per_token' || t.suffix)
+            OR entry ? ('output_cost_per_token' || t.suffix)
+    )
+    SELECT provider, model, service_tier,
+           coalesce(llm_cost._litellm_per_mtok(entry, 'input_cost_per_token', suffix), 0),
+           coalesce(llm_cost._litellm_per_mtok(entry, 'output_cost_per_token', suffix), 0),
+           llm_cost._litellm_per_mtok(entry, 'cache_read_input_token_cost', suffix),
+           llm_cost._litellm_per_mtok(entry, 'cache_creation_input_token_cost', suffix),
+           llm_cost._litellm_per_mtok(entry, 'output_cost_per_reasoning_token', suffix),
+           tier_k * 1000,
+           llm_cost._litellm_per_mtok(entry, format('input_cost_per_token_above_%sk_tokens', tier_k), suffix),
+           llm_cost._litellm_per_mtok(entry, format('output_cost_per_token_above_%sk_tokens', tier_k), suffix),
+           llm_cost._litellm_per_mtok(entry, format('cache_read_input_token_cost_above_%sk_tokens', tier_k), suffix),
+           llm_cost._litellm_per_mtok(entry, format('cache_creation_input_token_cost_above_%sk_tokens', tier_k), suffix),
+           trim_scale((entry ->> 'input_cost_per_request')::numeric),
+           -- off_peak_pricing (DeepSeek's time-of-day prices) prices the standard tier
+           CASE WHEN op.windows IS NOT NULL THEN
+               coalesce(llm_cost._litellm_per_mtok(op.prices, 'input_cost_per_token', ''),
+                        llm_cost._litellm_per_mtok(entry, 'input_cost_per_token', ''), 0) END,
+           CASE WHEN op.windows IS NOT NULL THEN
+               coalesce(llm_cost._litellm_per_mtok(op.prices, 'output_cost_per_token', ''),
+                        llm_cost._litellm_per_mtok(entry, 'output_cost_per_token', ''), 0) END,
+           CASE WHEN op.windows IS NOT NULL THEN
+               llm_cost._litellm_per_mtok(op.prices, 'cache_read_input_token_cost', '') END,
+           op.windows
+      FROM tiered,
+           LATERAL (SELECT entry -> 'off_peak_pricing' AS prices,
+                           CASE WHEN service_tier = 'standard' AND jsonb_typeof(entry -> 'off_peak_pricing') = 'object'
+                                THEN llm_cost._off_peak_windows(entry -> 'off_peak_pricing',
+                                                                format('LiteLLM entry "%s" off_peak_pricing', key))
+                           END AS windows) AS op
+     ORDER BY provider, model, service_tier
+$$;
+COMMENT ON FUNCTION llm_cost.litellm_price_rows(jsonb) IS
+  'The price rows (per million tokens, exact) that a LiteLLM model_prices_and_context_window.json document describes, without storing them. An entry''s off_peak_pricing gives the standard row''s off-peak prices and windows (normalised).';
+REVOKE EXECUTE ON FUNCTION llm_cost.litellm_price_rows(jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION llm_cost.litellm_price_rows(jsonb) TO llm_cost_admin, llm_cost_reader;
+
+-- The old set_price signature goes: calls that name up to its 17 arguments
+-- (positionally or by name) reach the new one, whose extra parameters default to NULL.
+DROP FUNCTION llm_cost.set_price(text, text, numeric, numeric, numeric, numeric, numeric, timestamptz, text, bigint, numeric, numeric, numeric, numeric, numeric, text, text);
+CREATE FUNCTION llm_cost.set_price(
     provider text,
     model text,
     input_per_mtok numeric,
@@ -553,12 +688,17 @@ CREATE OR REPLACE FUNCTION llm_cost.set_price(
     cache_write_per_mtok_above_tier numeric DEFAULT NULL,
     per_request numeric DEFAULT NULL,
     currency text DEFAULT 'USD',
-    source text DEFAULT 'custom'
+    source text DEFAULT 'custom',
+    off_peak_input_per_mtok numeric DEFAULT NULL,
+    off_peak_output_per_mtok numeric DEFAULT NULL,
+    off_peak_cache_read_per_mtok numeric DEFAULT NULL,
+    off_peak_windows jsonb DEFAULT NULL
 ) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
     new_id bigint;
     problem text;
+    windows jsonb;
 BEGIN
     IF coalesce(btrim(provider), '') = '' OR coalesce(btrim(model), '') = '' THEN
         RAISE EXCEPTION 'llm_cost.set_price: provider and model must be non-empty (got provider %, model %)',
@@ -591,10 +731,13 @@ BEGIN
         'output_per_mtok_above_tier', output_per_mtok_above_tier,
         'cache_read_per_mtok_above_tier', cache_read_per_mtok_above_tier,
         'cache_write_per_mtok_above_tier', cache_write_per_mtok_above_tier,
-        'per_request', per_request)));
+        'per_request', per_request,
+        'off_peak_input_per_mtok', off_peak_input_per_mtok, 'off_peak_output_per_mtok', off_peak_output_per_mtok,
+        'off_peak_cache_read_per_mtok', off_peak_cache_read_per_mtok)));
     problem := llm_cost._unpriceable(ARRAY[input_per_mtok, output_per_mtok, cache_read_per_mtok, cache_write_per_mtok,
                                            reasoning_per_mtok, input_per_mtok_above_tier, output_per_mtok_above_tier,
-                                           cache_read_per_mtok_above_tier, cache_write_per_mtok_above_tier, per_request]);
+                                           cache_read_per_mtok_above_tier, cache_write_per_mtok_above_tier, per_request,
+                                           off_peak_input_per_mtok, off_peak_output_per_mtok, off_peak_cache_read_per_mtok]);
     IF problem IS NOT NULL THEN
         RAISE EXCEPTION 'llm_cost.set_price: % cannot be priced exactly: %', model, problem
             USING ERRCODE = 'invalid_parameter_value',
@@ -608,20 +751,37 @@ BEGIN
         RAISE EXCEPTION 'llm_cost.set_price: tier_threshold_tokens must be positive and comes with input_per_mtok_above_tier'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- Time-of-day prices: windows, off-peak input and output come together.
+    IF (off_peak_windows IS NULL) <> (off_peak_input_per_mtok IS NULL)
+       OR (off_peak_windows IS NULL) <> (off_peak_output_per_mtok IS NULL)
+       OR (off_peak_windows IS NULL AND off_peak_cache_read_per_mtok IS NOT NULL) THEN
+        RAISE EXCEPTION 'llm_cost.set_price: off-peak prices need off_peak_windows, off_peak_input_per_mtok and off_peak_output_per_mtok together (off_peak_cache_read_per_mtok is optional)'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF off_peak_windows IS NOT NULL AND tier_threshold_tokens IS NOT NULL THEN
+        RAISE EXCEPTION 'llm_cost.set_price: a price cannot have both off-peak windows and a long-context tier (tier_threshold_tokens)'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF off_peak_windows IS NOT NULL THEN
+        windows := llm_cost._off_peak_windows(off_peak_windows, 'llm_cost.set_price');
+    END IF;
 
     INSERT INTO llm_cost.prices AS p (
         provider, model, service_tier, valid_from,
         input_per_mtok, output_per_mtok, cache_read_per_mtok, cache_write_per_mtok, reasoning_per_mtok,
         tier_threshold_tokens, input_per_mtok_above_tier, output_per_mtok_above_tier,
         cache_read_per_mtok_above_tier, cache_write_per_mtok_above_tier,
-        per_request, currency, source, verified_at)
+        per_request, currency, source, verified_at,
+        off_peak_input_per_mtok, off_peak_output_per_mtok, off_peak_cache_read_per_mtok, off_peak_windows)
     VALUES (
         lower(btrim(set_price.provider)), btrim(set_price.model), set_price.service_tier, set_price.valid_from,
         set_price.input_per_mtok, set_price.output_per_mtok, set_price.cache_read_per_mtok,
         set_price.cache_write_per_mtok, set_price.reasoning_per_mtok,
         set_price.tier_threshold_tokens, set_price.input_per_mtok_above_tier, set_price.output_per_mtok_above_tier,
         set_price.cache_read_per_mtok_above_tier, set_price.cache_write_per_mtok_above_tier,
-        set_price.per_request, set_price.currency, set_price.source, now())
+        set_price.per_request, set_price.currency, set_price.source, now(),
+        set_price.off_peak_input_per_mtok, set_price.off_peak_output_per_mtok, set_price.off_peak_cache_read_per_mtok,
+        windows)
     ON CONFLICT ON CONSTRAINT prices_key DO UPDATE SET
         input_per_mtok = excluded.input_per_mtok,
         output_per_mtok = excluded.output_per_mtok,
@@ -636,10 +796,18 @@ BEGIN
         per_request = excluded.per_request,
         currency = excluded.currency,
         source = excluded.source,
-        verified_at = excluded.verified_at
+        verified_at = excluded.verified_at,
+        off_peak_input_per_mtok = excluded.off_peak_input_per_mtok,
+        off_peak_output_per_mtok = excluded.off_peak_output_per_mtok,
+        off_peak_cache_read_per_mtok = excluded.off_peak_cache_read_per_mtok,
+        off_peak_windows = excluded.off_peak_windows
     RETURNING p.id INTO new_id;
     RETURN new_id;
 END $$;
+COMMENT ON FUNCTION llm_cost.set_price(text, text, numeric, numeric, numeric, numeric, numeric, timestamptz, text, bigint, numeric, numeric, numeric, numeric, numeric, text, text, numeric, numeric, numeric, jsonb) IS
+  'Sets a custom price (per million tokens) in force from valid_from; replaces the row with the same provider, model, service tier and valid_from. Time-of-day prices: off_peak_input_per_mtok, off_peak_output_per_mtok (and optionally off_peak_cache_read_per_mtok) apply to calls inside off_peak_windows, e.g. ''[{"hours_utc": ["16:30-00:00"], "weekdays": [1,2,3,4,5]}]'' (hours UTC, ISO weekdays, optional weekday_timezone). Returns the row id.';
+REVOKE EXECUTE ON FUNCTION llm_cost.set_price(text, text, numeric, numeric, numeric, numeric, numeric, timestamptz, text, bigint, numeric, numeric, numeric, numeric, numeric, text, text, numeric, numeric, numeric, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION llm_cost.set_price(text, text, numeric, numeric, numeric, numeric, numeric, timestamptz, text, bigint, numeric, numeric, numeric, numeric, numeric, text, text, numeric, numeric, numeric, jsonb) TO llm_cost_admin;
 
 CREATE OR REPLACE FUNCTION llm_cost.import_prices(catalog jsonb, source text DEFAULT 'litellm') RETURNS integer
 LANGUAGE plpgsql AS $$
@@ -673,6 +841,28 @@ BEGIN
             OR f.key ~ '^cache_(read|creation)_input_token_cost')
        AND jsonb_typeof(f.value) NOT IN ('number', 'null')
      LIMIT 1;
+    IF NOT FOUND THEN
+        SELECT e.key AS model, 'off_peak_pricing.' || f.key AS field, jsonb_typeof(f.value) AS type INTO bad
+          FROM jsonb_each(catalog) AS e, jsonb_each(e.value -> 'off_peak_pricing') AS f
+         WHERE jsonb_typeof(e.value) = 'object'
+           AND e.value ->> 'mode' IN ('chat', 'completion', 'responses')
+           AND jsonb_typeof(e.value -> 'off_peak_pricing') = 'object'
+           AND f.key IN ('input_cost_per_token', 'output_cost_per_token', 'cache_read_input_token_cost')
+           AND jsonb_typeof(f.value) NOT IN ('number', 'null')
+         LIMIT 1;
+    END IF;
+    IF NOT FOUND THEN
+        SELECT e.key AS model, 'off_peak_pricing' AS field, jsonb_typeof(e.value -> 'off_peak_pricing') AS type INTO bad
+          FROM jsonb_each(catalog) AS e
+         WHERE jsonb_typeof(e.value) = 'object'
+           AND e.value ->> 'mode' IN ('chat', 'completion', 'responses')
+           AND jsonb_typeof(e.value -> 'off_peak_pricing') NOT IN ('object', 'null')
+         LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'llm_cost.import_prices: entry "%" field off_peak_pricing must be an object with windows, got %', bad.model, bad.type
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END IF;
     IF FOUND THEN
         RAISE EXCEPTION 'llm_cost.import_prices: entry "%" field % must be a number, got %', bad.model, bad.field, bad.type
             USING ERRCODE = 'invalid_parameter_value';
@@ -684,6 +874,16 @@ BEGIN
        AND jsonb_typeof(f.value) = 'number' AND (f.value #>> '{}')::numeric < 0
        AND (f.key ~ '^(input|output)_cost_per_' OR f.key ~ '^cache_(read|creation)_input_token_cost')
      LIMIT 1;
+    IF NOT FOUND THEN
+        SELECT e.key AS model, 'off_peak_pricing.' || f.key AS field, f.value #>> '{}' AS value INTO bad
+          FROM jsonb_each(catalog) AS e, jsonb_each(e.value -> 'off_peak_pricing') AS f
+         WHERE jsonb_typeof(e.value) = 'object'
+           AND e.value ->> 'mode' IN ('chat', 'completion', 'responses')
+           AND jsonb_typeof(e.value -> 'off_peak_pricing') = 'object'
+           AND jsonb_typeof(f.value) = 'number' AND (f.value #>> '{}')::numeric < 0
+           AND f.key IN ('input_cost_per_token', 'output_cost_per_token', 'cache_read_input_token_cost')
+         LIMIT 1;
+    END IF;
     IF FOUND THEN
         RAISE EXCEPTION 'llm_cost.import_prices: entry "%" field % must not be negative (got %)', bad.model, bad.field, bad.value
             USING ERRCODE = 'invalid_parameter_value';
@@ -712,7 +912,9 @@ BEGIN
                                                        i.cache_write_per_mtok, i.reasoning_per_mtok,
                                                        i.input_per_mtok_above_tier, i.output_per_mtok_above_tier,
                                                        i.cache_read_per_mtok_above_tier,
-                                                       i.cache_write_per_mtok_above_tier, i.per_request]) AS problem) AS u
+                                                       i.cache_write_per_mtok_above_tier, i.per_request,
+                                                       i.off_peak_input_per_mtok, i.off_peak_output_per_mtok,
+                                                       i.off_peak_cache_read_per_mtok]) AS problem) AS u
      WHERE u.problem IS NOT NULL
      LIMIT 1;
     IF FOUND THEN
@@ -720,6 +922,15 @@ BEGIN
             bad.model, bad.provider, bad.service_tier, bad.problem
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Prices per million tokens must be below 10^15 with at most 30 decimal places, and a row''s largest price written with as many decimal places as its most precise one must have at most 29 digits.';
+    END IF;
+    SELECT i.provider, i.model INTO bad
+      FROM pg_temp.llm_cost_import AS i
+     WHERE i.off_peak_windows IS NOT NULL AND i.tier_threshold_tokens IS NOT NULL
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'llm_cost.import_prices: model "%" of provider "%" has both off_peak_pricing and a long-context tier, which llm_cost cannot combine',
+            bad.model, bad.provider
+            USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
     -- Prices that match the row in force are confirmed, not duplicated.
@@ -730,34 +941,40 @@ BEGIN
        AND (i.input_per_mtok, i.output_per_mtok, i.cache_read_per_mtok, i.cache_write_per_mtok,
             i.reasoning_per_mtok, i.tier_threshold_tokens, i.input_per_mtok_above_tier,
             i.output_per_mtok_above_tier, i.cache_read_per_mtok_above_tier,
-            i.cache_write_per_mtok_above_tier, i.per_request)
+            i.cache_write_per_mtok_above_tier, i.per_request, i.off_peak_input_per_mtok, i.off_peak_output_per_mtok,
+            i.off_peak_cache_read_per_mtok, i.off_peak_windows)
            IS NOT DISTINCT FROM
            (c.input_per_mtok, c.output_per_mtok, c.cache_read_per_mtok, c.cache_write_per_mtok,
             c.reasoning_per_mtok, c.tier_threshold_tokens, c.input_per_mtok_above_tier,
             c.output_per_mtok_above_tier, c.cache_read_per_mtok_above_tier,
-            c.cache_write_per_mtok_above_tier, c.per_request);
+            c.cache_write_per_mtok_above_tier, c.per_request, c.off_peak_input_per_mtok, c.off_peak_output_per_mtok,
+            c.off_peak_cache_read_per_mtok, c.off_peak_windows);
 
     INSERT INTO llm_cost.prices AS p (
         provider, model, service_tier, valid_from, input_per_mtok, output_per_mtok, cache_read_per_mtok,
         cache_write_per_mtok, reasoning_per_mtok, tier_threshold_tokens, input_per_mtok_above_tier,
         output_per_mtok_above_tier, cache_read_per_mtok_above_tier, cache_write_per_mtok_above_tier,
-        per_request, currency, source, verified_at)
+        per_request, currency, source, verified_at,
+        off_peak_input_per_mtok, off_peak_output_per_mtok, off_peak_cache_read_per_mtok, off_peak_windows)
     SELECT i.provider, i.model, i.service_tier, now(), i.input_per_mtok, i.output_per_mtok, i.cache_read_per_mtok,
            i.cache_write_per_mtok, i.reasoning_per_mtok, i.tier_threshold_tokens, i.input_per_mtok_above_tier,
            i.output_per_mtok_above_tier, i.cache_read_per_mtok_above_tier, i.cache_write_per_mtok_above_tier,
-           i.per_request, 'USD', import_prices.source, now()
+           i.per_request, 'USD', import_prices.source, now(),
+           i.off_peak_input_per_mtok, i.off_peak_output_per_mtok, i.off_peak_cache_read_per_mtok, i.off_peak_windows
       FROM pg_temp.llm_cost_import AS i
       LEFT JOIN llm_cost.current_prices AS c USING (provider, model, service_tier)
      WHERE c.id IS NULL
         OR (i.input_per_mtok, i.output_per_mtok, i.cache_read_per_mtok, i.cache_write_per_mtok,
             i.reasoning_per_mtok, i.tier_threshold_tokens, i.input_per_mtok_above_tier,
             i.output_per_mtok_above_tier, i.cache_read_per_mtok_above_tier,
-            i.cache_write_per_mtok_above_tier, i.per_request)
+            i.cache_write_per_mtok_above_tier, i.per_request, i.off_peak_input_per_mtok, i.off_peak_output_per_mtok,
+            i.off_peak_cache_read_per_mtok, i.off_peak_windows)
            IS DISTINCT FROM
            (c.input_per_mtok, c.output_per_mtok, c.cache_read_per_mtok, c.cache_write_per_mtok,
             c.reasoning_per_mtok, c.tier_threshold_tokens, c.input_per_mtok_above_tier,
             c.output_per_mtok_above_tier, c.cache_read_per_mtok_above_tier,
-            c.cache_write_per_mtok_above_tier, c.per_request)
+            c.cache_write_per_mtok_above_tier, c.per_request, c.off_peak_input_per_mtok, c.off_peak_output_per_mtok,
+            c.off_peak_cache_read_per_mtok, c.off_peak_windows)
     -- A second import in the same transaction (same now()) replaces that row.
     ON CONFLICT ON CONSTRAINT prices_key DO UPDATE SET
         input_per_mtok = excluded.input_per_mtok,
@@ -772,10 +989,16 @@ BEGIN
         cache_write_per_mtok_above_tier = excluded.cache_write_per_mtok_above_tier,
         per_request = excluded.per_request,
         source = excluded.source,
-        verified_at = excluded.verified_at;
+        verified_at = excluded.verified_at,
+        off_peak_input_per_mtok = excluded.off_peak_input_per_mtok,
+        off_peak_output_per_mtok = excluded.off_peak_output_per_mtok,
+        off_peak_cache_read_per_mtok = excluded.off_peak_cache_read_per_mtok,
+        off_peak_windows = excluded.off_peak_windows;
     GET DIAGNOSTICS added = ROW_COUNT;
     RETURN added;
 END $$;
+COMMENT ON FUNCTION llm_cost.import_prices(jsonb, text) IS
+  'Loads a LiteLLM-format price file: adds a row dated now() for each (provider, model, service tier) whose price changed or is new (off_peak_pricing included), marks unchanged prices verified. Idempotent; returns rows added.';
 
 -- Window ceilings the planner can inline (as in sql/analytics.sql).
 -- The ceilings below mention ts once and use only immutable operators

@@ -22,6 +22,12 @@ LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'llm_cost_is_valid_amou
 COMMENT ON FUNCTION llm_cost.is_valid_amount(numeric) IS
   'True when an amount (price or cost) is NULL or a non-negative number below 10^15 (so not NaN or infinite).';
 
+-- Off-peak windows as stored: valid and in their normalised form (src/off_peak.rs).
+CREATE FUNCTION llm_cost.is_off_peak_windows(windows jsonb) RETURNS boolean
+LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'llm_cost_is_off_peak_windows';
+COMMENT ON FUNCTION llm_cost.is_off_peak_windows(jsonb) IS
+  'True when off-peak windows are NULL or valid and normalised as llm_cost.prices stores them: an array of {hours_utc: ["HH:MM-HH:MM", ...], weekdays: [ISO day numbers, sorted], weekday_timezone: zone name}.';
+
 ---------------------------------------------------------------------------
 -- Prices: the catalog, with history.
 ---------------------------------------------------------------------------
@@ -45,6 +51,10 @@ CREATE TABLE llm_cost.prices (
     currency                        text NOT NULL DEFAULT 'USD',
     source                          text NOT NULL DEFAULT 'custom',
     verified_at                     timestamptz,
+    off_peak_input_per_mtok         numeric,
+    off_peak_output_per_mtok        numeric,
+    off_peak_cache_read_per_mtok    numeric,
+    off_peak_windows                jsonb,
     CONSTRAINT prices_key UNIQUE (provider, model, service_tier, valid_from),
     CONSTRAINT prices_provider_lower CHECK (provider = lower(provider) AND provider <> ''),
     CONSTRAINT prices_model_not_empty CHECK (model <> ''),
@@ -57,7 +67,16 @@ CREATE TABLE llm_cost.prices (
         AND llm_cost.is_valid_amount(cache_read_per_mtok_above_tier) AND llm_cost.is_valid_amount(cache_write_per_mtok_above_tier)
         AND llm_cost.is_valid_amount(per_request)),
     CONSTRAINT prices_tier_threshold_positive CHECK (tier_threshold_tokens > 0),
-    CONSTRAINT prices_currency_code CHECK (currency ~ '^[A-Z]{3}$')
+    CONSTRAINT prices_currency_code CHECK (currency ~ '^[A-Z]{3}$'),
+    CONSTRAINT prices_off_peak_valid CHECK (
+        llm_cost.is_valid_amount(off_peak_input_per_mtok) AND llm_cost.is_valid_amount(off_peak_output_per_mtok)
+        AND llm_cost.is_valid_amount(off_peak_cache_read_per_mtok) AND llm_cost.is_off_peak_windows(off_peak_windows)),
+    -- Windows come with off-peak input and output prices, and never with a long-context tier.
+    CONSTRAINT prices_off_peak_complete CHECK (
+        (off_peak_windows IS NULL) = (off_peak_input_per_mtok IS NULL)
+        AND (off_peak_windows IS NULL) = (off_peak_output_per_mtok IS NULL)
+        AND (off_peak_windows IS NOT NULL OR off_peak_cache_read_per_mtok IS NULL)
+        AND (off_peak_windows IS NULL OR tier_threshold_tokens IS NULL))
 );
 COMMENT ON TABLE llm_cost.prices IS
   'Price catalog with history: one row per (provider, model, service_tier, valid_from), prices per million tokens. A row is in force from valid_from until the next row of the same provider, model and service tier.';
@@ -66,6 +85,10 @@ COMMENT ON COLUMN llm_cost.prices.valid_from IS 'When this price takes effect; s
 COMMENT ON COLUMN llm_cost.prices.tier_threshold_tokens IS 'When a call''s input_tokens exceed this, the whole call uses the *_above_tier prices.';
 COMMENT ON COLUMN llm_cost.prices.per_request IS 'Flat price added to every call, in currency units (not per million).';
 COMMENT ON COLUMN llm_cost.prices.source IS '''catalog'' for shipped rows, ''custom'' for set_price, or the name given to import_prices.';
+COMMENT ON COLUMN llm_cost.prices.off_peak_input_per_mtok IS 'Input price (per million tokens) of a call made inside one of off_peak_windows; NULL when the row has no time-of-day prices.';
+COMMENT ON COLUMN llm_cost.prices.off_peak_output_per_mtok IS 'Output price of a call inside off_peak_windows; reasoning tokens without their own price use it too.';
+COMMENT ON COLUMN llm_cost.prices.off_peak_cache_read_per_mtok IS 'Cache-read price of a call inside off_peak_windows; when NULL such calls keep cache_read_per_mtok (or, without one, the off-peak input price).';
+COMMENT ON COLUMN llm_cost.prices.off_peak_windows IS 'When the off-peak prices apply (LiteLLM''s off_peak_pricing.windows, normalised): an array of {hours_utc: ["HH:MM-HH:MM" UTC, end 00:00 = midnight], weekdays: [1 = Monday .. 7], weekday_timezone: the zone the weekday is taken in}. A call is off-peak when its time (usage.occurred_at) is inside some window. NULL: one price all day.';
 COMMENT ON COLUMN llm_cost.prices.verified_at IS 'When this price was last confirmed (by the shipped catalog''s date, set_price or an import that found it unchanged).';
 
 -- Provider spellings users write that mean a catalog provider.

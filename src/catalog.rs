@@ -580,6 +580,7 @@ mod tests {
             cache_read_above: None,
             cache_write_above: None,
             per_request: None,
+            off_peak: None,
             currency: "USD".into(),
             source: "catalog".into(),
         }

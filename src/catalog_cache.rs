@@ -9,6 +9,7 @@ use crate::catalog::Catalog;
 use crate::decimal::Decimal;
 use crate::formula::{PriceRow, ServiceTier};
 use crate::invalidation::{self, Cache};
+use crate::off_peak::{self, OffPeak, Window};
 use pgrx::prelude::*;
 use pgrx::spi::SpiTupleTable;
 use std::cell::RefCell;
@@ -35,16 +36,35 @@ fn load() -> Catalog {
     // as the extension's owner: a role that may only insert usage can still be priced
     crate::extension_owner::run_as_owner(|| Spi::connect(|client| {
         invalidation::watch(&client);
+        // A database still on 0.1.0 (this library installed, ALTER EXTENSION
+        // UPDATE not run yet) has no off-peak columns: read NULLs there.
+        let has_off_peak = client
+            .select(
+                "SELECT FROM pg_catalog.pg_attribute
+                  WHERE attrelid = 'llm_cost.prices'::regclass AND attname = 'off_peak_windows' AND NOT attisdropped",
+                None,
+                &[],
+            )
+            .map(|t| !t.is_empty())
+            .unwrap_or(false);
+        let off_peak_columns = if has_off_peak {
+            "off_peak_input_per_mtok::text, off_peak_output_per_mtok::text,
+             off_peak_cache_read_per_mtok::text, off_peak_windows::text"
+        } else {
+            "NULL::text, NULL::text, NULL::text, NULL::text"
+        };
         let prices = client
             .select(
-                "SELECT id, provider, model, service_tier, valid_from,
-                        input_per_mtok::text, output_per_mtok::text,
-                        cache_read_per_mtok::text, cache_write_per_mtok::text, reasoning_per_mtok::text,
-                        tier_threshold_tokens,
-                        input_per_mtok_above_tier::text, output_per_mtok_above_tier::text,
-                        cache_read_per_mtok_above_tier::text, cache_write_per_mtok_above_tier::text,
-                        per_request::text, currency, source
-                   FROM llm_cost.prices",
+                &format!(
+                    "SELECT id, provider, model, service_tier, valid_from,
+                            input_per_mtok::text, output_per_mtok::text,
+                            cache_read_per_mtok::text, cache_write_per_mtok::text, reasoning_per_mtok::text,
+                            tier_threshold_tokens,
+                            input_per_mtok_above_tier::text, output_per_mtok_above_tier::text,
+                            cache_read_per_mtok_above_tier::text, cache_write_per_mtok_above_tier::text,
+                            per_request::text, currency, source, {off_peak_columns}
+                       FROM llm_cost.prices"
+                ),
                 None,
                 &[],
             )
@@ -81,6 +101,29 @@ pub fn decimal(row: &pgrx::spi::SpiHeapTupleData, ordinal: usize) -> Option<Deci
     Decimal::parse(&s).ok()
 }
 
+/// Columns 19-22: the row's off-peak prices and windows (normalised, as the
+/// table's CHECK guarantees). The outer None: prices too precise for the fast
+/// path, so the whole row is treated as absent, as for its other prices.
+fn off_peak(r: &pgrx::spi::SpiHeapTupleData) -> Option<Option<Box<OffPeak>>> {
+    let Some(windows) = r.get::<String>(22).ok().flatten() else {
+        return Some(None);
+    };
+    let specs = serde_json::from_str(&windows)
+        .ok()
+        .and_then(|v| off_peak::parse(&v, &off_peak::zone_known).ok())
+        .unwrap_or_else(|| error!("llm_cost: off_peak_windows {windows} cannot be read"));
+    let cache_read = match r.get::<String>(21).ok().flatten() {
+        Some(_) => Some(decimal(r, 21)?),
+        None => None,
+    };
+    Some(Some(Box::new(OffPeak {
+        input: decimal(r, 19)?,
+        output: decimal(r, 20)?,
+        cache_read,
+        windows: specs.iter().map(|s| Window::new(s, off_peak::backend_zone(s))).collect(),
+    })))
+}
+
 fn read_price_rows(table: SpiTupleTable) -> Vec<PriceRow> {
     table
         .filter_map(|r| {
@@ -102,6 +145,7 @@ fn read_price_rows(table: SpiTupleTable) -> Vec<PriceRow> {
                 cache_read_above: decimal(&r, 14),
                 cache_write_above: decimal(&r, 15),
                 per_request: decimal(&r, 16),
+                off_peak: off_peak(&r)?,
                 currency: text(&r, 17).into(),
                 source: text(&r, 18),
             })

@@ -45,3 +45,18 @@ unsafe fn current_tenant(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     }
 }
 c_function!(llm_cost_current_tenant, pg_finfo_llm_cost_current_tenant, current_tenant);
+
+/// `is_off_peak_windows(windows jsonb) -> boolean`: NULL, or off-peak windows
+/// that are valid and already in the normalised form `llm_cost.prices`
+/// stores (`set_price` and `import_prices` normalise; see src/off_peak.rs).
+unsafe fn is_off_peak_windows(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    let arg = (*fcinfo).args.as_ptr();
+    if (*arg).isnull {
+        return true.into_datum().expect("bool datum");
+    }
+    let windows = pgrx::JsonB::from_polymorphic_datum((*arg).value, false, pg_sys::JSONBOID).expect("jsonb argument");
+    let valid = matches!(crate::off_peak::parse(&windows.0, &crate::off_peak::zone_known),
+                         Ok(specs) if crate::off_peak::normalise(&specs) == windows.0);
+    valid.into_datum().expect("bool datum")
+}
+c_function!(llm_cost_is_off_peak_windows, pg_finfo_llm_cost_is_off_peak_windows, is_off_peak_windows);

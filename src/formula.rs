@@ -8,9 +8,15 @@
 //! ```
 //! Prices are per million tokens. A missing cache or reasoning price falls back
 //! to the input or output price; above the row's tier threshold the whole call
-//! uses the above-tier prices where the row has them.
+//! uses the above-tier prices where the row has them. A call whose time falls
+//! in one of the row's off-peak windows uses the off-peak input and output
+//! prices, and the off-peak cache-read price when the row has one (else its
+//! regular cache-read price); missing cache-write and reasoning prices then fall
+//! back to the off-peak input and output prices. A row has off-peak prices or a
+//! tier threshold, never both (a CHECK on `llm_cost.prices`).
 
 use crate::decimal::{Decimal, DecimalError};
+use crate::off_peak::OffPeak;
 use std::fmt;
 
 /// Postgres `TimestampTz`: microseconds since 2000-01-01 UTC; i64::MIN is -infinity.
@@ -70,6 +76,8 @@ pub struct PriceRow {
     pub cache_read_above: Option<Decimal>,
     pub cache_write_above: Option<Decimal>,
     pub per_request: Option<Decimal>,
+    /// Time-of-day prices; boxed so that rows without them stay small.
+    pub off_peak: Option<Box<OffPeak>>,
     /// Shared: every priced call hands it out.
     pub currency: std::rc::Rc<str>,
     pub source: String,
@@ -151,10 +159,27 @@ pub struct Rates {
     pub output: Decimal,
     pub reasoning: Decimal,
     pub above_tier: bool,
+    /// Index of the off-peak window the call fell in.
+    pub off_peak_window: Option<usize>,
 }
 
 impl PriceRow {
-    pub fn rates_for(&self, input_tokens: i64) -> Rates {
+    /// The rates for a call of `input_tokens` at time `at`.
+    #[inline]
+    pub fn rates_for(&self, input_tokens: i64, at: PgTimestamp) -> Rates {
+        if let Some(op) = &self.off_peak {
+            if let Some(w) = op.window_at(at) {
+                return Rates {
+                    input: op.input,
+                    cache_read: op.cache_read.or(self.cache_read).unwrap_or(op.input),
+                    cache_write: self.cache_write.unwrap_or(op.input),
+                    output: op.output,
+                    reasoning: self.reasoning.unwrap_or(op.output),
+                    above_tier: false,
+                    off_peak_window: Some(w),
+                };
+            }
+        }
         let above_tier = matches!(self.tier_threshold, Some(t) if input_tokens > t) && self.input_above.is_some();
         if above_tier {
             let input = self.input_above.unwrap_or(self.input);
@@ -166,6 +191,7 @@ impl PriceRow {
                 output,
                 reasoning: self.reasoning.unwrap_or(output),
                 above_tier,
+                off_peak_window: None,
             }
         } else {
             Rates {
@@ -175,6 +201,7 @@ impl PriceRow {
                 output: self.output,
                 reasoning: self.reasoning.unwrap_or(self.output),
                 above_tier,
+                off_peak_window: None,
             }
         }
     }
@@ -198,8 +225,8 @@ pub struct Breakdown {
 }
 
 /// Prices one call. Tokens must have been validated.
-pub fn price_call(row: &PriceRow, t: &Tokens) -> Result<Breakdown, DecimalError> {
-    let rates = row.rates_for(t.input);
+pub fn price_call(row: &PriceRow, t: &Tokens, at: PgTimestamp) -> Result<Breakdown, DecimalError> {
+    let rates = row.rates_for(t.input, at);
     let line = |name, tokens: i64, per_mtok: Decimal| -> Result<Component, DecimalError> {
         Ok(Component { name, tokens, per_mtok, cost: per_mtok.checked_mul_i64(tokens)?.shift_right(6)? })
     };
@@ -219,8 +246,8 @@ pub fn price_call(row: &PriceRow, t: &Tokens) -> Result<Breakdown, DecimalError>
 }
 
 /// Only the total: the hot path, without building a breakdown.
-pub fn cost_of_call(row: &PriceRow, t: &Tokens) -> Result<Decimal, DecimalError> {
-    let r = row.rates_for(t.input);
+pub fn cost_of_call(row: &PriceRow, t: &Tokens, at: PgTimestamp) -> Result<Decimal, DecimalError> {
+    let r = row.rates_for(t.input, at);
     // Sum in units of 10^-6 × price, divide once at the end.
     let mut sum = r.input.checked_mul_i64(t.input - t.cached_input - t.cache_write)?;
     for (rate, tokens) in [
@@ -266,6 +293,7 @@ mod tests {
             cache_read_above: Some(d("0.6")),
             cache_write_above: None,
             per_request: None,
+            off_peak: None,
             currency: "USD".into(),
             source: "catalog".into(),
         }
@@ -276,8 +304,8 @@ mod tests {
         let t = Tokens { input: 10_000, output: 2_000, cached_input: 4_000, cache_write: 1_000, reasoning: 500 };
         // 5000*3 + 4000*0.3 + 1000*3.75 + 1500*15 + 500*15 (reasoning falls back to output)
         // = 15000 + 1200 + 3750 + 22500 + 7500 = 49950 / 1e6
-        assert_eq!(cost_of_call(&row(), &t).unwrap().to_string(), "0.04995");
-        assert_eq!(price_call(&row(), &t).unwrap().total.to_string(), "0.04995");
+        assert_eq!(cost_of_call(&row(), &t, 0).unwrap().to_string(), "0.04995");
+        assert_eq!(price_call(&row(), &t, 0).unwrap().total.to_string(), "0.04995");
     }
 
     #[test]
@@ -285,10 +313,10 @@ mod tests {
         let t = Tokens { input: 250_000, output: 1_000, cached_input: 100_000, cache_write: 10_000, reasoning: 0 };
         // 140000*6 + 100000*0.6 + 10000*3.75 (no above-tier cache write: standard) + 1000*22.5
         // = 840000 + 60000 + 37500 + 22500 = 960000 / 1e6 = 0.96
-        assert_eq!(cost_of_call(&row(), &t).unwrap().to_string(), "0.96");
+        assert_eq!(cost_of_call(&row(), &t, 0).unwrap().to_string(), "0.96");
         // exactly at the threshold is not above it
         let t = Tokens { input: 200_000, ..Default::default() };
-        assert_eq!(cost_of_call(&row(), &t).unwrap().to_string(), "0.6");
+        assert_eq!(cost_of_call(&row(), &t, 0).unwrap().to_string(), "0.6");
     }
 
     #[test]
@@ -297,7 +325,7 @@ mod tests {
         r.cache_read = None;
         r.cache_write = None;
         let t = Tokens { input: 1_000, cached_input: 600, cache_write: 400, ..Default::default() };
-        assert_eq!(cost_of_call(&r, &t).unwrap().to_string(), "0.003");
+        assert_eq!(cost_of_call(&r, &t, 0).unwrap().to_string(), "0.003");
     }
 
     #[test]
@@ -306,7 +334,37 @@ mod tests {
         r.per_request = Some(d("0.005"));
         r.tier_threshold = None;
         let t = Tokens { input: 1_000_000, ..Default::default() };
-        assert_eq!(cost_of_call(&r, &t).unwrap().to_string(), "3.005");
+        assert_eq!(cost_of_call(&r, &t, 0).unwrap().to_string(), "3.005");
+    }
+
+    #[test]
+    fn off_peak_rates_inside_a_window_only() {
+        use crate::off_peak::{parse, OffPeak, Window, Zone, MICROS_PER_DAY};
+        let mut r = row();
+        r.tier_threshold = None;
+        r.cache_write = None;
+        let specs = parse(&serde_json::json!([{"hours_utc": "00:00-01:00"}]), &|_| true).unwrap();
+        r.off_peak = Some(Box::new(OffPeak {
+            input: d("1.5"),
+            output: d("7.5"),
+            cache_read: None,
+            windows: specs.iter().map(|s| Window::new(s, Zone::Utc)).collect(),
+        }));
+        let t = Tokens { input: 10_000, output: 2_000, cached_input: 4_000, cache_write: 1_000, reasoning: 500 };
+        // 00:30 UTC, off-peak: 5000*1.5 + 4000*0.3 (regular cache read) + 1000*1.5 (cache write falls
+        // back to the off-peak input) + 1500*7.5 + 500*7.5 = 7500 + 1200 + 1500 + 11250 + 3750 = 25200
+        let at = 1_800_000_000;
+        assert_eq!(cost_of_call(&r, &t, at).unwrap().to_string(), "0.0252");
+        let b = price_call(&r, &t, at).unwrap();
+        assert_eq!((b.total.to_string(), b.rates.off_peak_window), ("0.0252".into(), Some(0)));
+        // 01:00 UTC: regular prices, 5000*3 + 4000*0.3 + 1000*3 + 2000*15 = 49200
+        let at = 3_600_000_000;
+        assert_eq!(cost_of_call(&r, &t, at).unwrap().to_string(), "0.0492");
+        assert_eq!(price_call(&r, &t, at).unwrap().rates.off_peak_window, None);
+        // the next day's 00:00 is off-peak again; an off-peak cache-read price wins over the regular one
+        r.off_peak.as_mut().unwrap().cache_read = Some(d("0.1"));
+        // 5000*1.5 + 4000*0.1 + 1000*1.5 + 2000*7.5 = 7500 + 400 + 1500 + 15000 = 24400
+        assert_eq!(cost_of_call(&r, &t, MICROS_PER_DAY).unwrap().to_string(), "0.0244");
     }
 
     #[test]
@@ -322,7 +380,7 @@ mod tests {
     #[test]
     fn extreme_counts_are_exact() {
         let t = Tokens { input: i64::MAX, output: i64::MAX, ..Default::default() };
-        let cost = cost_of_call(&row(), &t).unwrap();
+        let cost = cost_of_call(&row(), &t, 0).unwrap();
         // i64::MAX * (6 + 22.5) / 1e6, above tier
         assert_eq!(cost.to_string(), "262866103050361.1104995");
     }

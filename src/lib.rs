@@ -44,6 +44,7 @@ pub mod invalidation;
 pub mod model_names;
 pub mod latency_histogram;
 pub mod numeric_datum;
+pub mod off_peak;
 pub mod pricing;
 pub mod raw_usage;
 pub mod settings;
@@ -67,6 +68,7 @@ extension_sql_file!(
         sql_pricing::cost_breakdown,
         sql_pricing::price_usage,
         sql_pricing::resolve_model,
+        sql_pricing::off_peak_windows,
         sql_pricing::catalog_load_count
     ]
 );

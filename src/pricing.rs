@@ -42,7 +42,7 @@ pub fn price(provider: &str, model: &str, tokens: &Tokens, at: PgTimestamp, tier
         let resolved = catalog.resolve(provider, model)?;
         let row = catalog.model(resolved.model).row_at(tier, at)?;
         Some(Priced {
-            cost: total_or_raise(formula::cost_of_call(row, tokens)),
+            cost: total_or_raise(formula::cost_of_call(row, tokens, at)),
             price_id: row.id,
             currency: row.currency.clone(),
         })
@@ -117,7 +117,7 @@ pub fn explain(provider: &str, model: &str, tokens: &Tokens, at: PgTimestamp, ti
         let resolved = catalog.resolve(provider, model)?;
         let prices = catalog.model(resolved.model);
         let row = prices.row_at(tier, at)?;
-        let breakdown = formula::price_call(row, tokens)
+        let breakdown = formula::price_call(row, tokens, at)
             .unwrap_or_else(|_| errors::out_of_range("cost of the call is out of range for exact pricing"));
         Some(Explained { resolved, model: prices.into(), row: row.clone(), breakdown })
     })

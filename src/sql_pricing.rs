@@ -83,12 +83,32 @@ fn cost_breakdown(
         .collect();
     let opt = |d: Option<Decimal>| d.map(json_number).unwrap_or(Value::Null);
     let row = &e.row;
+    // Off-peak: the rates applied and the window the call fell in.
+    let off_peak = match (&row.off_peak, b.rates.off_peak_window) {
+        (Some(op), Some(w)) => json!({
+            "input_per_mtok": json_number(op.input),
+            "output_per_mtok": json_number(op.output),
+            "cache_read_per_mtok": opt(op.cache_read),
+            "window": crate::off_peak::window_json(op, w),
+        }),
+        _ => Value::Null,
+    };
+    let off_peak_prices = match &row.off_peak {
+        Some(op) => json!({
+            "input_per_mtok": json_number(op.input),
+            "output_per_mtok": json_number(op.output),
+            "cache_read_per_mtok": opt(op.cache_read),
+            "windows": op.windows.iter().map(|w| w.json.clone()).collect::<Vec<_>>(),
+        }),
+        None => Value::Null,
+    };
     Some(JsonB(json!({
         "cost": json_number(b.total),
         "currency": &*row.currency,
         "components": components,
         "per_request": json_number(b.per_request),
         "above_tier": b.rates.above_tier,
+        "off_peak": off_peak,
         "service_tier": {"requested": tier.name(), "priced_as": row.service_tier.name()},
         "price": {
             "id": row.id,
@@ -103,6 +123,7 @@ fn cost_breakdown(
             "cache_write_per_mtok": opt(row.cache_write),
             "reasoning_per_mtok": opt(row.reasoning),
             "tier_threshold_tokens": row.tier_threshold,
+            "off_peak": off_peak_prices,
         },
         "resolution": {
             "provider": provider,
@@ -160,6 +181,19 @@ fn valid_from_text(ts: i64) -> Value {
     // Safe: the value came out of a timestamptz column.
     let t = unsafe { TimestampWithTimeZone::from_datum(pg_sys::Datum::from(ts), false) };
     t.map(|t| Value::String(t.to_iso_string())).unwrap_or(Value::Null)
+}
+
+/// Validates off-peak windows and returns their stored (normalised) form;
+/// raises 22023 naming `caller` and what is wrong.
+#[pg_extern(stable, parallel_safe, name = "_off_peak_windows")]
+fn off_peak_windows(windows: JsonB, caller: &str) -> JsonB {
+    match crate::off_peak::parse(&windows.0, &crate::off_peak::zone_known) {
+        Ok(specs) => JsonB(crate::off_peak::normalise(&specs)),
+        Err(e) => crate::errors::invalid_parameter_with_hint(
+            format!("{caller}: bad off-peak windows: {e}"),
+            "Windows are [{\"hours_utc\": [\"HH:MM-HH:MM\", ...], \"weekdays\": [1..7], \"weekday_timezone\": \"Asia/Shanghai\"}, ...]: hours in UTC, an end of 00:00 is midnight, weekdays ISO (1 = Monday), weekdays and weekday_timezone optional.",
+        ),
+    }
 }
 
 /// Prices one ledger row: (cost, price_id, currency), all NULL when unpriced.

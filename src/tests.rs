@@ -116,6 +116,123 @@ mod tests {
         assert_eq!(costs.as_deref(), Some("1,2"));
     }
 
+    /// DeepSeek-style time-of-day prices: 1 / 4 per million, cache read 0.1;
+    /// off-peak 0.5 / 2, on weekdays 00:00-01:00, 04:00-06:00 and 10:00-24:00 UTC
+    /// and all weekend.
+    fn off_peak_prices() {
+        run(r#"SELECT llm_cost.set_price('testco', 'op', 1, 4, cache_read_per_mtok => 0.1, valid_from => '-infinity',
+                 off_peak_input_per_mtok => 0.5, off_peak_output_per_mtok => 2,
+                 off_peak_windows => '[{"hours_utc": ["00:00-01:00", "04:00-06:00", "10:00-00:00"], "weekdays": [1,2,3,4,5]},
+                                       {"hours_utc": "00:00-00:00", "weekdays": [6,7]}]')"#);
+    }
+
+    #[pg_test]
+    fn off_peak_windows_decide_the_price() {
+        off_peak_prices();
+        let at = |ts: &str| cost(&format!("'testco', 'op', 1000000, 1000000, at => '{ts}'"));
+        // 2026-06-01 is a Monday. Off-peak: 0.5 + 2; peak: 1 + 4.
+        assert_eq!(at("2026-06-01 00:59:59.999999+00"), "2.5");
+        assert_eq!(at("2026-06-01 01:00:00+00"), "5");
+        assert_eq!(at("2026-06-01 03:59:59+00"), "5");
+        assert_eq!(at("2026-06-01 04:00:00+00"), "2.5");
+        assert_eq!(at("2026-06-01 09:59:59+00"), "5");
+        assert_eq!(at("2026-06-01 10:00:00+00"), "2.5");
+        assert_eq!(at("2026-06-01 23:59:59.999999+00"), "2.5");
+        // the hours are UTC whatever the session's zone: 03:00+02 is 01:00 UTC
+        assert_eq!(at("2026-06-01 03:00:00+02"), "5");
+        // Saturday 2026-06-06: all day
+        assert_eq!(at("2026-06-06 01:00:00+00"), "2.5");
+        assert_eq!(at("2026-06-06 08:00:00+00"), "2.5");
+        // cache reads without an off-peak price keep the regular 0.1; reasoning falls back to off-peak output
+        // 1000000 input (600000 cached): 400000*0.5 + 600000*0.1 = 260000; 1000000 output incl. 300000 reasoning at 2
+        assert_eq!(cost("'testco', 'op', 1000000, 1000000, 600000, 0, 300000, at => '2026-06-06 01:00:00+00'"), "2.26");
+        // the usage trigger prices each row at its occurred_at
+        run("INSERT INTO llm_cost.usage (occurred_at, provider, model, input_tokens, output_tokens) VALUES
+             ('2026-06-01 00:59:00+00', 'testco', 'op', 1000000, 0), ('2026-06-01 01:00:00+00', 'testco', 'op', 1000000, 0)");
+        let costs = text("SELECT string_agg(trim_scale(cost)::text, ',' ORDER BY occurred_at) FROM llm_cost.usage WHERE model = 'op'");
+        assert_eq!(costs.as_deref(), Some("0.5,1"));
+        // and reprice agrees
+        assert_eq!(Spi::get_one::<i64>("SELECT llm_cost.reprice()").unwrap(), Some(0));
+    }
+
+    #[pg_test]
+    fn off_peak_weekday_in_a_time_zone() {
+        // Mondays from 16:00 UTC, the weekday taken in Shanghai (UTC+8): Sunday 16:00 UTC is Monday there
+        run(r#"SELECT llm_cost.set_price('testco', 'tz', 1, 1, valid_from => '-infinity',
+                 off_peak_input_per_mtok => 0.5, off_peak_output_per_mtok => 0.5,
+                 off_peak_windows => '{"windows": [{"hours_utc": "16:00-00:00", "weekdays": [1]}], "weekday_timezone": "Asia/Shanghai"}')"#);
+        let at = |ts: &str| cost(&format!("'testco', 'tz', 1000000, 0, at => '{ts}'"));
+        assert_eq!(at("2026-05-31 15:59:59+00"), "1"); // Sunday 23:59 in Shanghai, and before 16:00 UTC
+        assert_eq!(at("2026-05-31 16:00:00+00"), "0.5"); // Monday 00:00 in Shanghai
+        assert_eq!(at("2026-05-31 23:59:59+00"), "0.5");
+        assert_eq!(at("2026-06-01 16:00:00+00"), "1"); // Monday in UTC, Tuesday in Shanghai
+        // stored normalised: the zone moved into the window, every key present
+        let stored = text("SELECT off_peak_windows::text FROM llm_cost.prices WHERE provider = 'testco' AND model = 'tz'");
+        assert_eq!(
+            stored.as_deref(),
+            Some(r#"[{"weekdays": [1], "hours_utc": ["16:00-00:00"], "weekday_timezone": "Asia/Shanghai"}]"#)
+        );
+    }
+
+    #[pg_test]
+    fn cost_breakdown_names_the_off_peak_window() {
+        off_peak_prices();
+        let b = |ts: &str, path: &str| {
+            text(&format!("SELECT llm_cost.cost_breakdown('testco', 'op', 1000, 1000, at => '{ts}') #>> '{path}'"))
+        };
+        let off = "2026-06-06 12:00:00+00"; // Saturday
+        assert_eq!(b(off, "{off_peak,input_per_mtok}").as_deref(), Some("0.5"));
+        assert_eq!(b(off, "{off_peak,window,weekdays}").as_deref(), Some("[6, 7]"));
+        assert_eq!(b(off, "{components,output,per_mtok}").as_deref(), Some("2"));
+        assert_eq!(b(off, "{cost}").as_deref(), Some("0.0025"));
+        let peak = "2026-06-01 02:00:00+00";
+        assert_eq!(b(peak, "{off_peak}"), None); // JSON null
+        assert_eq!(b(peak, "{components,output,per_mtok}").as_deref(), Some("4"));
+        // the price row shows its off-peak prices either way
+        assert_eq!(b(peak, "{price,off_peak,output_per_mtok}").as_deref(), Some("2"));
+        assert_eq!(b(peak, "{price,off_peak,windows,0,hours_utc,2}").as_deref(), Some("10:00-00:00"));
+    }
+
+    #[pg_test]
+    fn shipped_deepseek_off_peak_prices() {
+        // LiteLLM's deepseek-v4-pro: 1.32 / 3.96 per million, off-peak 0.66 / 1.98
+        let at = |ts: &str| cost(&format!("'deepseek', 'deepseek-v4-pro', 1000000, 1000000, at => '{ts}'"));
+        assert_eq!(at("2026-06-01 00:30:00+00"), "2.64"); // Monday, off-peak
+        assert_eq!(at("2026-06-01 02:00:00+00"), "5.28"); // Monday, peak
+        assert_eq!(at("2026-06-06 02:00:00+00"), "2.64"); // Saturday
+        // tencent's copy takes the weekday in Asia/Shanghai: Friday 2026-06-05 20:00 UTC is Saturday there
+        // and off-peak either way (20:00 is in 10:00-00:00); Sunday 2026-06-07 18:00 UTC is Monday there,
+        // 18:00 UTC is in 10:00-00:00: off-peak
+        let tencent = |ts: &str| cost(&format!("'tencent', 'deepseek-v4-pro-0813', 1000000, 1000000, at => '{ts}'"));
+        assert_eq!(tencent("2026-06-05 20:00:00+00"), "2.64");
+        assert_eq!(tencent("2026-06-07 18:00:00+00"), "2.64");
+        assert_eq!(tencent("2026-06-08 02:00:00+00"), "5.28");
+    }
+
+    #[pg_test]
+    fn import_reads_litellm_off_peak_pricing() {
+        let doc = r#"{"dsk/m": {"litellm_provider": "dsk", "mode": "chat", "input_cost_per_token": 1e-06,
+                      "output_cost_per_token": 4e-06, "cache_read_input_token_cost": 1e-07,
+                      "off_peak_pricing": {"input_cost_per_token": 5e-07, "output_cost_per_token": 2e-06,
+                                           "cache_read_input_token_cost": 5e-08, "weekday_timezone": "Asia/Shanghai",
+                                           "windows": [{"hours_utc": "00:00-00:00", "weekdays": [6, 7]}]}}}"#;
+        let row = text(&format!(
+            "SELECT concat_ws('|', off_peak_input_per_mtok, off_peak_output_per_mtok, off_peak_cache_read_per_mtok, off_peak_windows)
+               FROM llm_cost.litellm_price_rows('{doc}')"
+        ));
+        assert_eq!(
+            row.as_deref(),
+            Some(r#"0.5|2|0.05|[{"weekdays": [6, 7], "hours_utc": ["00:00-00:00"], "weekday_timezone": "Asia/Shanghai"}]"#)
+        );
+        assert_eq!(Spi::get_one::<i32>(&format!("SELECT llm_cost.import_prices('{doc}', 'test')")).unwrap(), Some(1));
+        // unchanged: nothing added the second time
+        assert_eq!(Spi::get_one::<i32>(&format!("SELECT llm_cost.import_prices('{doc}', 'test')")).unwrap(), Some(0));
+        // the imported row is in force from now(): price calls long after it.
+        // Friday 2099-01-02 16:00 UTC is Saturday in Shanghai: off-peak, 0.5 + 2; 15:59 UTC is Friday there: 1 + 4
+        assert_eq!(cost("'dsk', 'm', 1000000, 1000000, at => '2099-01-02 16:00:00+00'"), "2.5");
+        assert_eq!(cost("'dsk', 'm', 1000000, 1000000, at => '2099-01-02 15:59:00+00'"), "5");
+    }
+
     #[pg_test]
     fn unknown_model_is_null() {
         assert_eq!(cost("'openai', 'no-such-model-xyz', 10, 10"), "NULL");

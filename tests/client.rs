@@ -224,12 +224,14 @@ fn importing_the_source_price_list_adds_nothing() {
                  OR (i.input_per_mtok, i.output_per_mtok, i.cache_read_per_mtok, i.cache_write_per_mtok,
                      i.reasoning_per_mtok, i.tier_threshold_tokens, i.input_per_mtok_above_tier,
                      i.output_per_mtok_above_tier, i.cache_read_per_mtok_above_tier,
-                     i.cache_write_per_mtok_above_tier, i.per_request)
+                     i.cache_write_per_mtok_above_tier, i.per_request, i.off_peak_input_per_mtok,
+                     i.off_peak_output_per_mtok, i.off_peak_cache_read_per_mtok, i.off_peak_windows)
                     IS DISTINCT FROM
                     (p.input_per_mtok, p.output_per_mtok, p.cache_read_per_mtok, p.cache_write_per_mtok,
                      p.reasoning_per_mtok, p.tier_threshold_tokens, p.input_per_mtok_above_tier,
                      p.output_per_mtok_above_tier, p.cache_read_per_mtok_above_tier,
-                     p.cache_write_per_mtok_above_tier, p.per_request)",
+                     p.cache_write_per_mtok_above_tier, p.per_request, p.off_peak_input_per_mtok,
+                     p.off_peak_output_per_mtok, p.off_peak_cache_read_per_mtok, p.off_peak_windows)",
             &[&doc],
         )
         .unwrap()

@@ -16,7 +16,7 @@ fn area(name: &str) -> &'static str {
         ("pricing", &["llm_cost", "cost_breakdown", "price_usage", "set_price", "import_prices", "litellm_price_rows",
                       "reprice", "prices", "current_prices", "stale_prices", "model_aliases", "provider_aliases",
                       "resolve_model", "model_resolution",
-                      "models", "is_service_tier", "is_valid_amount", "catalog_changed"]),
+                      "models", "is_service_tier", "is_valid_amount", "is_off_peak_windows", "catalog_changed"]),
         ("ledger", &["usage", "unpriced_usage", "resource_usage", "resource_prices", "set_resource_price",
                      "execution_costs", "usage_before_insert"]),
         ("budgets", &["budgets", "budget_spend", "budget_spend_drift", "budget_status", "budget_status_at", "can_spend",

@@ -146,6 +146,15 @@ fn contents(c: &mut postgres::Client) -> Vec<(String, i64, String)> {
         "budget_spend" => Some("SELECT budget_id, period_start, per_value, spent, calls FROM llm_cost.budget_spend".into()),
         "provider_aliases" => Some("SELECT alias, provider FROM llm_cost.provider_aliases WHERE NOT builtin".into()),
         "usage_daily_latency" | "usage_hourly_latency" => Some("SELECT 1 WHERE false".into()),
+        // 0.1.0's columns; the off-peak columns 0.2.0 adds are checked empty after the update
+        "prices" => Some(
+            "SELECT id, provider, model, service_tier, valid_from, input_per_mtok, output_per_mtok, cache_read_per_mtok,
+                    cache_write_per_mtok, reasoning_per_mtok, tier_threshold_tokens, input_per_mtok_above_tier,
+                    output_per_mtok_above_tier, cache_read_per_mtok_above_tier, cache_write_per_mtok_above_tier,
+                    per_request, currency, source, verified_at
+               FROM llm_cost.prices"
+                .into(),
+        ),
         _ => None,
     })
 }
@@ -189,6 +198,35 @@ fn every_released_version_updates_to_the_current_schema_keeping_its_data() {
         let (kept, added): (Vec<_>, Vec<_>) =
             contents(&mut c).into_iter().partition(|(t, _, _)| before.iter().any(|(b, _, _)| b == t));
         assert_eq!(before, kept, "data of {version} changed by the update");
+        let off_peak: i64 = c
+            .query_one(
+                "SELECT count(*) FROM llm_cost.prices
+                  WHERE (off_peak_input_per_mtok, off_peak_output_per_mtok, off_peak_cache_read_per_mtok, off_peak_windows)
+                        IS DISTINCT FROM (NULL::numeric, NULL::numeric, NULL::numeric, NULL::jsonb)",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(off_peak, 0, "prices of {version} have no off-peak prices after the update");
+        // set_price: the old 17 positional arguments still work, and the off-peak ones are there
+        c.batch_execute(
+            "SELECT llm_cost.set_price('upgradeco', 'm', 1, 4, NULL, NULL, NULL, '-infinity', 'standard', NULL, NULL, NULL,
+                                       NULL, NULL, NULL, 'USD', 'custom');
+             SELECT llm_cost.set_price('upgradeco', 'op', 1, 4, valid_from => '-infinity', off_peak_input_per_mtok => 0.5,
+                                       off_peak_output_per_mtok => 2, off_peak_windows => '[{\"hours_utc\": \"00:00-01:00\"}]')",
+        )
+        .unwrap();
+        let costs: String = c
+            .query_one(
+                "SELECT concat_ws(',', trim_scale(llm_cost.llm_cost('upgradeco', 'm', 1000000, 1000000, at => '2026-06-15 00:30+00')),
+                                       trim_scale(llm_cost.llm_cost('upgradeco', 'op', 1000000, 1000000, at => '2026-06-15 00:30+00')),
+                                       trim_scale(llm_cost.llm_cost('upgradeco', 'op', 1000000, 1000000, at => '2026-06-15 01:00+00')))",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(costs, "5,2.5,5", "prices set after the update from {version}");
+        c.batch_execute("DELETE FROM llm_cost.prices WHERE provider = 'upgradeco'").unwrap();
         for (table, rows, _) in added {
             assert_eq!(rows, 0, "{table}, added by the update, starts empty");
         }

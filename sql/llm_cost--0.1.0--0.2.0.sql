@@ -1085,6 +1085,7 @@ DECLARE
     added integer;
     more integer;
     genai boolean;
+    phase integer;
     rec record;
     cur record;
 BEGIN
@@ -1183,101 +1184,109 @@ BEGIN
     END IF;
 
     IF genai THEN
-        -- Dated price changes the file records and the catalog does not have
-        -- yet (also future ones), oldest first, each compared with the price
-        -- the catalog has in force at its date, the ones added before it
-        -- included. A row already at that date is never rewritten. Compared
-        -- are the columns genai-prices can set (it has no reasoning price),
-        -- as the generator compares them.
+        -- In time order, each step seeing the rows the ones before it added
+        -- (so that a second import finds every decision made): (1) the dated
+        -- price changes the file records up to now that the catalog does not
+        -- have yet, each compared with the price the catalog has in force at
+        -- its date; (2) the price the file has in force now: confirmed where
+        -- the catalog has it in force, else (a changed price, a new model) a
+        -- row dated now(); (3) the dated changes after now, as in (1). A row
+        -- already at a change's date is never rewritten. Compared are the
+        -- columns genai-prices can set (it has no reasoning price), as the
+        -- generator compares them.
         added := 0;
-        FOR rec IN SELECT * FROM pg_temp.llm_cost_import AS i
-                  WHERE i.valid_from > '-infinity'
-                  ORDER BY i.provider, i.model, i.service_tier, i.valid_from LOOP
-            CONTINUE WHEN EXISTS (
-                SELECT FROM llm_cost.prices AS p
-                 WHERE (p.provider, p.model, p.service_tier, p.valid_from) = (rec.provider, rec.model, rec.service_tier, rec.valid_from));
-            SELECT p.* INTO cur
-              FROM llm_cost.prices AS p
-             WHERE (p.provider, p.model, p.service_tier) = (rec.provider, rec.model, rec.service_tier)
-               AND p.valid_from <= rec.valid_from
-             ORDER BY p.valid_from DESC
-             LIMIT 1;
-            CONTINUE WHEN FOUND
-                AND (rec.input_per_mtok, rec.output_per_mtok, rec.cache_read_per_mtok, rec.cache_write_per_mtok,
-                     rec.tier_threshold_tokens, rec.input_per_mtok_above_tier, rec.output_per_mtok_above_tier,
-                     rec.cache_read_per_mtok_above_tier, rec.cache_write_per_mtok_above_tier, rec.per_request)
-                    IS NOT DISTINCT FROM
-                    (cur.input_per_mtok, cur.output_per_mtok, cur.cache_read_per_mtok, cur.cache_write_per_mtok,
-                     cur.tier_threshold_tokens, cur.input_per_mtok_above_tier, cur.output_per_mtok_above_tier,
-                     cur.cache_read_per_mtok_above_tier, cur.cache_write_per_mtok_above_tier, cur.per_request);
-            INSERT INTO llm_cost.prices (
-                provider, model, service_tier, valid_from, input_per_mtok, output_per_mtok, cache_read_per_mtok,
-                cache_write_per_mtok, reasoning_per_mtok, tier_threshold_tokens, input_per_mtok_above_tier,
-                output_per_mtok_above_tier, cache_read_per_mtok_above_tier, cache_write_per_mtok_above_tier,
-                per_request, currency, source, verified_at)
-            VALUES (rec.provider, rec.model, rec.service_tier, rec.valid_from, rec.input_per_mtok, rec.output_per_mtok,
-                    rec.cache_read_per_mtok, rec.cache_write_per_mtok, NULL, rec.tier_threshold_tokens,
-                    rec.input_per_mtok_above_tier, rec.output_per_mtok_above_tier, rec.cache_read_per_mtok_above_tier,
-                    rec.cache_write_per_mtok_above_tier, rec.per_request, 'USD', import_prices.source, now());
-            added := added + 1;
-        END LOOP;
+        FOR phase IN 1..3 LOOP
+            IF phase = 2 THEN
 
-        -- The price the file has in force now: confirmed where the catalog has
-        -- it in force, else (a changed price, a new model) a row dated now().
-        UPDATE llm_cost.prices AS p SET verified_at = now()
-          FROM llm_cost.current_prices AS c
-          JOIN (SELECT DISTINCT ON (n.provider, n.model, n.service_tier) n.*
-                  FROM pg_temp.llm_cost_import AS n
-                 WHERE n.valid_from <= now()
-                 ORDER BY n.provider, n.model, n.service_tier, n.valid_from DESC) AS i
-         USING (provider, model, service_tier)
-         WHERE p.id = c.id
-           AND (i.input_per_mtok, i.output_per_mtok, i.cache_read_per_mtok, i.cache_write_per_mtok,
-                i.tier_threshold_tokens, i.input_per_mtok_above_tier, i.output_per_mtok_above_tier,
-                i.cache_read_per_mtok_above_tier, i.cache_write_per_mtok_above_tier, i.per_request)
-               IS NOT DISTINCT FROM
-               (c.input_per_mtok, c.output_per_mtok, c.cache_read_per_mtok, c.cache_write_per_mtok,
-                c.tier_threshold_tokens, c.input_per_mtok_above_tier, c.output_per_mtok_above_tier,
-                c.cache_read_per_mtok_above_tier, c.cache_write_per_mtok_above_tier, c.per_request);
-        INSERT INTO llm_cost.prices AS p (
-            provider, model, service_tier, valid_from, input_per_mtok, output_per_mtok, cache_read_per_mtok,
-            cache_write_per_mtok, reasoning_per_mtok, tier_threshold_tokens, input_per_mtok_above_tier,
-            output_per_mtok_above_tier, cache_read_per_mtok_above_tier, cache_write_per_mtok_above_tier,
-            per_request, currency, source, verified_at)
-        SELECT i.provider, i.model, i.service_tier, now(), i.input_per_mtok, i.output_per_mtok, i.cache_read_per_mtok,
-               i.cache_write_per_mtok, NULL, i.tier_threshold_tokens, i.input_per_mtok_above_tier,
-               i.output_per_mtok_above_tier, i.cache_read_per_mtok_above_tier, i.cache_write_per_mtok_above_tier,
-               i.per_request, 'USD', import_prices.source, now()
-          FROM (SELECT DISTINCT ON (n.provider, n.model, n.service_tier) n.*
-                  FROM pg_temp.llm_cost_import AS n
-                 WHERE n.valid_from <= now()
-                 ORDER BY n.provider, n.model, n.service_tier, n.valid_from DESC) AS i
-          LEFT JOIN llm_cost.current_prices AS c USING (provider, model, service_tier)
-         WHERE c.id IS NULL
-            OR (i.input_per_mtok, i.output_per_mtok, i.cache_read_per_mtok, i.cache_write_per_mtok,
-                i.tier_threshold_tokens, i.input_per_mtok_above_tier, i.output_per_mtok_above_tier,
-                i.cache_read_per_mtok_above_tier, i.cache_write_per_mtok_above_tier, i.per_request)
-               IS DISTINCT FROM
-               (c.input_per_mtok, c.output_per_mtok, c.cache_read_per_mtok, c.cache_write_per_mtok,
-                c.tier_threshold_tokens, c.input_per_mtok_above_tier, c.output_per_mtok_above_tier,
-                c.cache_read_per_mtok_above_tier, c.cache_write_per_mtok_above_tier, c.per_request)
-        -- A second import in the same transaction (same now()) replaces that row.
-        ON CONFLICT ON CONSTRAINT prices_key DO UPDATE SET
-            input_per_mtok = excluded.input_per_mtok,
-            output_per_mtok = excluded.output_per_mtok,
-            cache_read_per_mtok = excluded.cache_read_per_mtok,
-            cache_write_per_mtok = excluded.cache_write_per_mtok,
-            reasoning_per_mtok = excluded.reasoning_per_mtok,
-            tier_threshold_tokens = excluded.tier_threshold_tokens,
-            input_per_mtok_above_tier = excluded.input_per_mtok_above_tier,
-            output_per_mtok_above_tier = excluded.output_per_mtok_above_tier,
-            cache_read_per_mtok_above_tier = excluded.cache_read_per_mtok_above_tier,
-            cache_write_per_mtok_above_tier = excluded.cache_write_per_mtok_above_tier,
-            per_request = excluded.per_request,
-            source = excluded.source,
-            verified_at = excluded.verified_at;
-        GET DIAGNOSTICS more = ROW_COUNT;
-        RETURN added + more;
+                UPDATE llm_cost.prices AS p SET verified_at = now()
+                  FROM llm_cost.current_prices AS c
+                  JOIN (SELECT DISTINCT ON (n.provider, n.model, n.service_tier) n.*
+                          FROM pg_temp.llm_cost_import AS n
+                         WHERE n.valid_from <= now()
+                         ORDER BY n.provider, n.model, n.service_tier, n.valid_from DESC) AS i
+                 USING (provider, model, service_tier)
+                 WHERE p.id = c.id
+                   AND (i.input_per_mtok, i.output_per_mtok, i.cache_read_per_mtok, i.cache_write_per_mtok,
+                        i.tier_threshold_tokens, i.input_per_mtok_above_tier, i.output_per_mtok_above_tier,
+                        i.cache_read_per_mtok_above_tier, i.cache_write_per_mtok_above_tier, i.per_request)
+                       IS NOT DISTINCT FROM
+                       (c.input_per_mtok, c.output_per_mtok, c.cache_read_per_mtok, c.cache_write_per_mtok,
+                        c.tier_threshold_tokens, c.input_per_mtok_above_tier, c.output_per_mtok_above_tier,
+                        c.cache_read_per_mtok_above_tier, c.cache_write_per_mtok_above_tier, c.per_request);
+                INSERT INTO llm_cost.prices AS p (
+                    provider, model, service_tier, valid_from, input_per_mtok, output_per_mtok, cache_read_per_mtok,
+                    cache_write_per_mtok, reasoning_per_mtok, tier_threshold_tokens, input_per_mtok_above_tier,
+                    output_per_mtok_above_tier, cache_read_per_mtok_above_tier, cache_write_per_mtok_above_tier,
+                    per_request, currency, source, verified_at)
+                SELECT i.provider, i.model, i.service_tier, now(), i.input_per_mtok, i.output_per_mtok, i.cache_read_per_mtok,
+                       i.cache_write_per_mtok, NULL, i.tier_threshold_tokens, i.input_per_mtok_above_tier,
+                       i.output_per_mtok_above_tier, i.cache_read_per_mtok_above_tier, i.cache_write_per_mtok_above_tier,
+                       i.per_request, 'USD', import_prices.source, now()
+                  FROM (SELECT DISTINCT ON (n.provider, n.model, n.service_tier) n.*
+                          FROM pg_temp.llm_cost_import AS n
+                         WHERE n.valid_from <= now()
+                         ORDER BY n.provider, n.model, n.service_tier, n.valid_from DESC) AS i
+                  LEFT JOIN llm_cost.current_prices AS c USING (provider, model, service_tier)
+                 WHERE c.id IS NULL
+                    OR (i.input_per_mtok, i.output_per_mtok, i.cache_read_per_mtok, i.cache_write_per_mtok,
+                        i.tier_threshold_tokens, i.input_per_mtok_above_tier, i.output_per_mtok_above_tier,
+                        i.cache_read_per_mtok_above_tier, i.cache_write_per_mtok_above_tier, i.per_request)
+                       IS DISTINCT FROM
+                       (c.input_per_mtok, c.output_per_mtok, c.cache_read_per_mtok, c.cache_write_per_mtok,
+                        c.tier_threshold_tokens, c.input_per_mtok_above_tier, c.output_per_mtok_above_tier,
+                        c.cache_read_per_mtok_above_tier, c.cache_write_per_mtok_above_tier, c.per_request)
+                -- A second import in the same transaction (same now()) replaces that row.
+                ON CONFLICT ON CONSTRAINT prices_key DO UPDATE SET
+                    input_per_mtok = excluded.input_per_mtok,
+                    output_per_mtok = excluded.output_per_mtok,
+                    cache_read_per_mtok = excluded.cache_read_per_mtok,
+                    cache_write_per_mtok = excluded.cache_write_per_mtok,
+                    reasoning_per_mtok = excluded.reasoning_per_mtok,
+                    tier_threshold_tokens = excluded.tier_threshold_tokens,
+                    input_per_mtok_above_tier = excluded.input_per_mtok_above_tier,
+                    output_per_mtok_above_tier = excluded.output_per_mtok_above_tier,
+                    cache_read_per_mtok_above_tier = excluded.cache_read_per_mtok_above_tier,
+                    cache_write_per_mtok_above_tier = excluded.cache_write_per_mtok_above_tier,
+                    per_request = excluded.per_request,
+                    source = excluded.source,
+                    verified_at = excluded.verified_at;
+                GET DIAGNOSTICS more = ROW_COUNT;
+                added := added + more;
+                CONTINUE;
+            END IF;
+            FOR rec IN SELECT * FROM pg_temp.llm_cost_import AS i
+                      WHERE i.valid_from > '-infinity' AND (i.valid_from <= now()) = (phase = 1)
+                      ORDER BY i.provider, i.model, i.service_tier, i.valid_from LOOP
+                CONTINUE WHEN EXISTS (
+                    SELECT FROM llm_cost.prices AS p
+                     WHERE (p.provider, p.model, p.service_tier, p.valid_from) = (rec.provider, rec.model, rec.service_tier, rec.valid_from));
+                SELECT p.* INTO cur
+                  FROM llm_cost.prices AS p
+                 WHERE (p.provider, p.model, p.service_tier) = (rec.provider, rec.model, rec.service_tier)
+                   AND p.valid_from <= rec.valid_from
+                 ORDER BY p.valid_from DESC
+                 LIMIT 1;
+                CONTINUE WHEN FOUND
+                    AND (rec.input_per_mtok, rec.output_per_mtok, rec.cache_read_per_mtok, rec.cache_write_per_mtok,
+                         rec.tier_threshold_tokens, rec.input_per_mtok_above_tier, rec.output_per_mtok_above_tier,
+                         rec.cache_read_per_mtok_above_tier, rec.cache_write_per_mtok_above_tier, rec.per_request)
+                        IS NOT DISTINCT FROM
+                        (cur.input_per_mtok, cur.output_per_mtok, cur.cache_read_per_mtok, cur.cache_write_per_mtok,
+                         cur.tier_threshold_tokens, cur.input_per_mtok_above_tier, cur.output_per_mtok_above_tier,
+                         cur.cache_read_per_mtok_above_tier, cur.cache_write_per_mtok_above_tier, cur.per_request);
+                INSERT INTO llm_cost.prices (
+                    provider, model, service_tier, valid_from, input_per_mtok, output_per_mtok, cache_read_per_mtok,
+                    cache_write_per_mtok, reasoning_per_mtok, tier_threshold_tokens, input_per_mtok_above_tier,
+                    output_per_mtok_above_tier, cache_read_per_mtok_above_tier, cache_write_per_mtok_above_tier,
+                    per_request, currency, source, verified_at)
+                VALUES (rec.provider, rec.model, rec.service_tier, rec.valid_from, rec.input_per_mtok, rec.output_per_mtok,
+                        rec.cache_read_per_mtok, rec.cache_write_per_mtok, NULL, rec.tier_threshold_tokens,
+                        rec.input_per_mtok_above_tier, rec.output_per_mtok_above_tier, rec.cache_read_per_mtok_above_tier,
+                        rec.cache_write_per_mtok_above_tier, rec.per_request, 'USD', import_prices.source, now());
+                added := added + 1;
+            END LOOP;
+        END LOOP;
+        RETURN added;
     END IF;
 
     -- Prices that match the row in force are confirmed, not duplicated.

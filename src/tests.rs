@@ -397,6 +397,23 @@ mod tests {
     }
 
     #[pg_test]
+    fn genai_import_decides_in_time_order_so_a_second_import_adds_nothing() {
+        run("SET TIME ZONE 'UTC'");
+        // the catalog has 4/4; the file has 1/1 now and goes back to 4/4 in 2999:
+        // the future change must be compared with the row dated now(), not with
+        // the catalog as it was before the import (found by tests/import_fuzz.rs)
+        run("SELECT llm_cost.set_price('genaico', 'g-back', 4, 4, valid_from => '-infinity')");
+        let doc = genai_doc(
+            r#"{"id": "g-back", "prices": [
+                   {"prices": {"input_mtok": 1, "output_mtok": 1}},
+                   {"constraint": {"start_date": "2999-06-01"}, "prices": {"input_mtok": 4, "output_mtok": 4}}]}"#,
+        );
+        assert_eq!(import_genai(&doc), "2");
+        assert_eq!(import_genai(&doc), "0");
+        assert_eq!(genaico_rows("g-back"), "-infinity 4 4, now 1 1, 2999-06-01 4 4");
+    }
+
+    #[pg_test]
     fn genai_tiers_per_request_fees_and_time_of_day_prices() {
         let doc = genai_doc(
             r#"{"id": "g-tiered", "prices": {

@@ -96,6 +96,12 @@ prices} where "the last price whose constraint holds" applies.
   llm_cost.model_aliases has no builtin flag, so shipped rows would be dumped
   and restored twice.
 
+llm_cost.import_prices reads genai-prices' format with the same rules, written
+in SQL (sql/api.sql: _genai_providers, _genai_names, _genai_periods, _genai_row,
+genai_price_rows); change the two together. tests/client.rs imports the real
+file into a fresh install and checks that it adds rows exactly for the models
+this generator reports as conflicts.
+
 The output is deterministic: the same inputs and --verified-at give the same
 bytes. Tests: python3 -m unittest discover -s scripts -p 'test_*.py'
 """

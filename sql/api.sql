@@ -297,91 +297,549 @@ $$;
 COMMENT ON FUNCTION llm_cost.litellm_price_rows(jsonb) IS
   'The price rows (per million tokens, exact) that a LiteLLM model_prices_and_context_window.json document describes, without storing them. An entry''s off_peak_pricing gives the standard row''s off-peak prices and windows (normalised).';
 
-CREATE FUNCTION llm_cost.import_prices(catalog jsonb, source text DEFAULT 'litellm') RETURNS integer
+---------------------------------------------------------------------------
+-- Reading pydantic genai-prices' data.json
+---------------------------------------------------------------------------
+-- scripts/gen_catalog.py reads the same format to build sql/catalog.sql. The
+-- provider map (_genai_providers = GENAI_PROVIDER_MAP and
+-- genai_provider_targets), the names (_genai_names = genai_model_names), the
+-- periods (_genai_periods = genai_periods), the prices (_genai_row =
+-- genai_row) and the placement among sibling providers (genai_price_rows =
+-- read_genai) must agree with the generator's: change both together.
+-- tests/client.rs (importing_genai_prices_adds_exactly_the_prices_the_
+-- generator_overrode) imports the real genai_prices_data.json into a fresh
+-- install and fails unless it adds rows exactly for the models the generator
+-- reports as conflicts (where it kept LiteLLM's price), nothing else.
+
+-- genai-prices provider id -> llm_cost providers that may file its models,
+-- the default first. Ids not listed keep their name, lower-cased.
+CREATE FUNCTION llm_cost._genai_providers(provider_id text, model_id text) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE
+    -- Google lists the Claude models it sells on Vertex AI under "google".
+    WHEN provider_id = 'google' AND starts_with(model_id, 'claude') THEN ARRAY['vertex_ai']
+    WHEN provider_id = 'aws' THEN ARRAY['bedrock', 'bedrock_converse']
+    WHEN provider_id = 'azure' THEN ARRAY['azure', 'azure_ai']
+    WHEN provider_id = 'cohere' THEN ARRAY['cohere', 'cohere_chat']
+    WHEN provider_id = 'fireworks' THEN ARRAY['fireworks_ai']
+    WHEN provider_id = 'google' THEN ARRAY['gemini', 'vertex_ai-language-models', 'vertex_ai']
+    WHEN provider_id = 'moonshotai' THEN ARRAY['moonshot']
+    WHEN provider_id = 'openai' THEN ARRAY['openai', 'text-completion-openai']
+    WHEN provider_id = 'together' THEN ARRAY['together_ai']
+    WHEN provider_id = 'voyageai' THEN ARRAY['voyage']
+    WHEN provider_id = 'x-ai' THEN ARRAY['xai']
+    ELSE ARRAY[lower(btrim(provider_id))]
+END;
+COMMENT ON FUNCTION llm_cost._genai_providers(text, text) IS
+  'Internal: the llm_cost providers (default first) that may file a genai-prices model of this provider id; the same map as scripts/gen_catalog.py.';
+
+-- Every exact name of a genai-prices model, the one it is filed under first:
+-- its id, except AWS "regional.<id>" (genai-prices' label for the in-region
+-- price) is "<id>", and an id that is not itself an `equals` name of its match
+-- rule but ends one as "/<id>" (Fireworks' accounts/fireworks/models/<id>) is
+-- that name (the smallest, if several). Then the id and the `equals` names
+-- under the rule's `or`s, depth first (never patterns, nothing under `and`).
+CREATE FUNCTION llm_cost._genai_names(provider_id text, model jsonb) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    WITH RECURSIVE rule (node, path) AS (
+        SELECT model -> 'match', ARRAY[]::bigint[]
+        UNION ALL
+        SELECT s.value, rule.path || s.n
+          FROM rule,
+               jsonb_array_elements(CASE WHEN jsonb_typeof(rule.node -> 'or') = 'array' THEN rule.node -> 'or' END)
+                   WITH ORDINALITY AS s (value, n)
+         WHERE jsonb_typeof(rule.node) = 'object' AND jsonb_typeof(rule.node -> 'equals') IS DISTINCT FROM 'string'
+    ), equals AS (
+        SELECT coalesce(array_agg(node ->> 'equals' ORDER BY path), '{}') AS names
+          FROM rule
+         WHERE jsonb_typeof(node) = 'object' AND jsonb_typeof(node -> 'equals') = 'string'
+    ), named AS (
+        SELECT CASE
+                   WHEN provider_id = 'aws' AND starts_with(model ->> 'id', 'regional.')
+                       THEN substr(model ->> 'id', length('regional.') + 1)
+                   WHEN model ->> 'id' = ANY (equals.names) THEN model ->> 'id'
+                   ELSE coalesce((SELECT min(e COLLATE "C") FROM unnest(equals.names) AS e
+                                   WHERE right(e, length(model ->> 'id') + 1) = '/' || (model ->> 'id')),
+                                 model ->> 'id')
+               END AS name,
+               equals.names
+          FROM equals
+    )
+    SELECT ARRAY[named.name] || coalesce((
+               SELECT array_agg(n ORDER BY first)
+                 FROM (SELECT n, min(i) AS first
+                         FROM unnest(ARRAY[model ->> 'id'] || named.names) WITH ORDINALITY AS u (n, i)
+                        WHERE n <> named.name
+                        GROUP BY n) AS d), '{}')
+      FROM named
+$$;
+COMMENT ON FUNCTION llm_cost._genai_names(text, jsonb) IS
+  'Internal: the exact names of a genai-prices model, the name llm_cost files it under first (as scripts/gen_catalog.py names it).';
+
+-- A genai-prices model's prices as periods, oldest first: the first in force
+-- since -infinity, each later one from its start_date at 00:00 UTC
+-- (genai-prices compares the request's UTC date). Its rule is "the last price
+-- whose constraint holds": an unconstrained price after the first replaces
+-- the one before; a start_date not after the previous one is skipped; a
+-- time-of-day window (DeepSeek's off-peak prices) cannot be a row, so of it
+-- and the price before it the one in force for more hours of the day is kept;
+-- entries with other constraints are skipped. Expects a checked document.
+CREATE FUNCTION llm_cost._genai_periods(price_list jsonb)
+RETURNS TABLE (period integer, valid_from timestamptz, prices jsonb)
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    entry jsonb;
+    c jsonb;
+    keys text[];
+    starts timestamptz[] := '{}';
+    sets jsonb[] := '{}';
+    k integer;
+    d timestamptz;
+    window_minutes integer;
+BEGIN
+    IF jsonb_typeof(price_list) = 'object' THEN
+        RETURN QUERY SELECT 1, '-infinity'::timestamptz, price_list;
+        RETURN;
+    ELSIF jsonb_typeof(price_list) IS DISTINCT FROM 'array' THEN
+        RETURN;
+    END IF;
+    FOR entry IN SELECT value FROM jsonb_array_elements(price_list) LOOP
+        CONTINUE WHEN jsonb_typeof(entry) <> 'object' OR jsonb_typeof(entry -> 'prices') IS DISTINCT FROM 'object';
+        c := entry -> 'constraint';
+        k := coalesce(array_length(starts, 1), 0);
+        keys := CASE WHEN jsonb_typeof(c) = 'object'
+                     THEN ARRAY(SELECT key FROM jsonb_object_keys(c) AS key ORDER BY key COLLATE "C") END;
+        IF c IS NULL OR jsonb_typeof(c) = 'null' OR keys = '{}' THEN
+            IF k > 0 THEN
+                sets[k] := entry -> 'prices';
+            ELSE
+                starts := array_append(starts, '-infinity'::timestamptz);
+                sets := array_append(sets, entry -> 'prices');
+            END IF;
+        ELSIF keys = ARRAY['start_date'] THEN
+            d := (c ->> 'start_date')::date::timestamp AT TIME ZONE 'UTC';
+            CONTINUE WHEN k > 0 AND starts[k] <> '-infinity' AND d <= starts[k];
+            starts := array_append(starts, CASE WHEN k > 0 THEN d ELSE '-infinity'::timestamptz END);
+            sets := array_append(sets, entry -> 'prices');
+        ELSIF keys = ARRAY['end_time', 'start_time'] THEN
+            window_minutes := (((split_part(c ->> 'end_time', ':', 1)::integer * 60 + split_part(c ->> 'end_time', ':', 2)::integer)
+                                - (split_part(c ->> 'start_time', ':', 1)::integer * 60 + split_part(c ->> 'start_time', ':', 2)::integer))
+                               % 1440 + 1440) % 1440;
+            IF k = 0 THEN
+                starts := array_append(starts, '-infinity'::timestamptz);
+                sets := array_append(sets, entry -> 'prices');
+            ELSIF window_minutes * 2 > 1440 THEN
+                sets[k] := entry -> 'prices';
+            END IF;
+        END IF;
+    END LOOP;
+    RETURN QUERY SELECT i, starts[i], sets[i] FROM generate_subscripts(starts, 1) AS i;
+END $$;
+COMMENT ON FUNCTION llm_cost._genai_periods(jsonb) IS
+  'Internal: a genai-prices model''s prices as dated periods (valid_from, price set), oldest first, as scripts/gen_catalog.py reads them.';
+
+-- A genai-prices price: a number, or the base of a tiered price.
+CREATE FUNCTION llm_cost._genai_base(price jsonb) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN trim_scale(CASE jsonb_typeof(price)
+                      WHEN 'number' THEN (price #>> '{}')::numeric
+                      WHEN 'object' THEN (price ->> 'base')::numeric
+                  END);
+COMMENT ON FUNCTION llm_cost._genai_base(jsonb) IS
+  'Internal: a genai-prices price (per million tokens): the number, or a tiered price''s base.';
+
+-- A tiered price's first tier, when it starts at the row's threshold.
+CREATE FUNCTION llm_cost._genai_above(price jsonb, threshold bigint) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN threshold IS NOT NULL AND jsonb_typeof(price) = 'object'
+                 AND (price #>> '{tiers,0,start}') ~ '^[0-9]+$'
+                 AND (price #>> '{tiers,0,start}')::numeric = threshold
+            THEN trim_scale((price #>> '{tiers,0,price}')::numeric) END;
+COMMENT ON FUNCTION llm_cost._genai_above(jsonb, bigint) IS
+  'Internal: a tiered genai-prices price''s first tier price, when that tier starts at threshold.';
+
+-- One genai-prices price set as an llm_cost price row (standard tier), or no
+-- row when it has no input or output price. input_mtok, output_mtok,
+-- cache_read_mtok and cache_write_mtok are per million tokens; a tiered price
+-- {base, tiers: [{start, price}]} gives tier_threshold_tokens = the first
+-- tier's start (genai-prices, like llm_cost, prices the whole call at the
+-- tier when the input exceeds it; of several starts, the smallest as text,
+-- as the generator sorts them) and the *_above_tier prices; requests_kcount
+-- (per 1000 requests) / 1000 is per_request. Expects a checked price set.
+CREATE FUNCTION llm_cost._genai_row(prices jsonb)
+RETURNS TABLE (
+    input_per_mtok numeric, output_per_mtok numeric,
+    cache_read_per_mtok numeric, cache_write_per_mtok numeric,
+    tier_threshold_tokens bigint,
+    input_per_mtok_above_tier numeric, output_per_mtok_above_tier numeric,
+    cache_read_per_mtok_above_tier numeric, cache_write_per_mtok_above_tier numeric,
+    per_request numeric)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    WITH f AS (
+        SELECT prices -> 'input_mtok' AS i, prices -> 'output_mtok' AS o,
+               prices -> 'cache_read_mtok' AS cr, prices -> 'cache_write_mtok' AS cw
+    ), t AS (
+        SELECT f.*,
+               (SELECT min(s COLLATE "C")::bigint
+                  FROM unnest(ARRAY[f.i, f.o, f.cr, f.cw]) AS v,
+                       LATERAL (SELECT v #>> '{tiers,0,start}' AS s) AS x
+                 WHERE jsonb_typeof(v) = 'object' AND s ~ '^[0-9]+$' AND s::numeric BETWEEN 1 AND 9223372036854775807
+               ) AS threshold
+          FROM f
+    )
+    SELECT coalesce(llm_cost._genai_base(i), 0), coalesce(llm_cost._genai_base(o), 0),
+           llm_cost._genai_base(cr), llm_cost._genai_base(cw),
+           threshold,
+           CASE WHEN threshold IS NOT NULL
+                THEN coalesce(llm_cost._genai_above(i, threshold), llm_cost._genai_base(i), 0) END,
+           llm_cost._genai_above(o, threshold), llm_cost._genai_above(cr, threshold), llm_cost._genai_above(cw, threshold),
+           trim_scale((prices ->> 'requests_kcount')::numeric * 0.001)
+      FROM t
+     WHERE jsonb_typeof(i) = 'number' OR jsonb_typeof(i) = 'object'
+        OR jsonb_typeof(o) = 'number' OR jsonb_typeof(o) = 'object'
+$$;
+COMMENT ON FUNCTION llm_cost._genai_row(jsonb) IS
+  'Internal: one genai-prices price set as llm_cost price columns (standard tier), as scripts/gen_catalog.py converts it; no row without an input or output price.';
+
+-- Raises 22023, naming the provider, model and field, unless the document is
+-- genai-prices' data.json as llm_cost reads it: an array of providers, each
+-- an object with a non-empty string id and an array of models; each model an
+-- object with a non-empty string id and prices that are absent, null, one
+-- price set, or an array of {constraint, prices}; a constraint absent, null
+-- or an object whose start_date is a date (YYYY-MM-DD) and whose start_time
+-- and end_time are times of day (HH:MM[:SS]Z); every field of a price set
+-- null, a non-negative number or a tiered price {base, tiers: [{start,
+-- price}]} with a non-negative base and prices and whole positive starts
+-- (requests_kcount: a number).
+CREATE FUNCTION llm_cost._genai_check(catalog jsonb) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    prov jsonb;
+    m jsonb;
+    e jsonb;
+    pi bigint;
+    mi bigint;
+    ei bigint;
+    pid text;
+    here text;
+    sets jsonb;
+    f record;
+    t record;
+    what text;
+BEGIN
+    IF catalog IS NULL OR jsonb_typeof(catalog) <> 'array' THEN
+        RAISE EXCEPTION 'llm_cost: expected genai-prices'' data.json, a JSON array of providers, got %',
+            coalesce(jsonb_typeof(catalog), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR prov, pi IN SELECT value, ordinality - 1 FROM jsonb_array_elements(catalog) WITH ORDINALITY LOOP
+        IF jsonb_typeof(prov) <> 'object' OR jsonb_typeof(prov -> 'id') IS DISTINCT FROM 'string'
+           OR btrim(prov ->> 'id') = '' THEN
+            RAISE EXCEPTION 'llm_cost: genai-prices provider [%] must be an object with a non-empty string id', pi
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        pid := left(prov ->> 'id', 200);
+        IF jsonb_typeof(prov -> 'models') IS DISTINCT FROM 'array' THEN
+            RAISE EXCEPTION 'llm_cost: genai-prices provider "%": models must be an array, got %',
+                pid, coalesce(jsonb_typeof(prov -> 'models'), 'nothing')
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        FOR m, mi IN SELECT value, ordinality - 1 FROM jsonb_array_elements(prov -> 'models') WITH ORDINALITY LOOP
+            IF jsonb_typeof(m) <> 'object' OR jsonb_typeof(m -> 'id') IS DISTINCT FROM 'string'
+               OR btrim(m ->> 'id') = '' THEN
+                RAISE EXCEPTION 'llm_cost: genai-prices provider "%" model [%] must be an object with a non-empty string id', pid, mi
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            here := format('genai-prices provider "%s" model "%s"', pid, left(m ->> 'id', 200));
+            -- Every price set of the model, with where it is.
+            CASE coalesce(jsonb_typeof(m -> 'prices'), 'null')
+                WHEN 'null' THEN
+                    sets := '[]';
+                WHEN 'object' THEN
+                    sets := jsonb_build_array(jsonb_build_array('prices', m -> 'prices'));
+                WHEN 'array' THEN
+                    sets := '[]';
+                    FOR e, ei IN SELECT value, ordinality - 1 FROM jsonb_array_elements(m -> 'prices') WITH ORDINALITY LOOP
+                        IF jsonb_typeof(e) <> 'object' OR jsonb_typeof(e -> 'prices') IS DISTINCT FROM 'object' THEN
+                            RAISE EXCEPTION 'llm_cost: % prices[%] must be an object {constraint, prices} whose prices is an object', here, ei
+                                USING ERRCODE = 'invalid_parameter_value';
+                        END IF;
+                        IF coalesce(jsonb_typeof(e -> 'constraint'), 'null') NOT IN ('null', 'object') THEN
+                            RAISE EXCEPTION 'llm_cost: % prices[%].constraint must be an object, got %', here, ei, jsonb_typeof(e -> 'constraint')
+                                USING ERRCODE = 'invalid_parameter_value';
+                        END IF;
+                        IF e -> 'constraint' ? 'start_date' THEN
+                            what := e #>> '{constraint,start_date}';
+                            BEGIN
+                                IF jsonb_typeof(e #> '{constraint,start_date}') <> 'string'
+                                   OR what !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' OR what::date IS NULL THEN
+                                    RAISE EXCEPTION USING ERRCODE = 'invalid_datetime_format';
+                                END IF;
+                            EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow THEN
+                                RAISE EXCEPTION 'llm_cost: % prices[%].constraint.start_date must be a date YYYY-MM-DD, got %',
+                                    here, ei, left((e #> '{constraint,start_date}')::text, 100)
+                                    USING ERRCODE = 'invalid_parameter_value';
+                            END;
+                        END IF;
+                        FOR f IN SELECT key, value
+                                   FROM jsonb_each(CASE WHEN jsonb_typeof(e -> 'constraint') = 'object' THEN e -> 'constraint' END)
+                                  WHERE key IN ('start_time', 'end_time') LOOP
+                            IF jsonb_typeof(f.value) <> 'string'
+                               OR (f.value #>> '{}') !~ '^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?Z?$' THEN
+                                RAISE EXCEPTION 'llm_cost: % prices[%].constraint.% must be a UTC time of day HH:MM:SSZ, got %',
+                                    here, ei, f.key, left(f.value::text, 100)
+                                    USING ERRCODE = 'invalid_parameter_value';
+                            END IF;
+                        END LOOP;
+                        sets := sets || jsonb_build_array(jsonb_build_array(format('prices[%s].prices', ei), e -> 'prices'));
+                    END LOOP;
+                ELSE
+                    RAISE EXCEPTION 'llm_cost: % prices must be an object or an array, got %', here, jsonb_typeof(m -> 'prices')
+                        USING ERRCODE = 'invalid_parameter_value';
+            END CASE;
+            -- Every field of every price set.
+            FOR f IN SELECT s ->> 0 AS at, p.key, p.value
+                       FROM jsonb_array_elements(sets) AS s, jsonb_each(s -> 1) AS p
+                      WHERE jsonb_typeof(p.value) <> 'null' LOOP
+                IF jsonb_typeof(f.value) = 'number' THEN
+                    CONTINUE WHEN (f.value #>> '{}')::numeric >= 0;
+                    RAISE EXCEPTION 'llm_cost: % %.% must not be negative (got %)', here, f.at, f.key, f.value
+                        USING ERRCODE = 'invalid_parameter_value';
+                END IF;
+                IF jsonb_typeof(f.value) <> 'object' OR f.key = 'requests_kcount' THEN
+                    RAISE EXCEPTION 'llm_cost: % %.% must be a number%, got %', here, f.at, f.key,
+                        CASE WHEN f.key = 'requests_kcount' THEN '' ELSE ' or a tiered price {base, tiers: [{start, price}]}' END,
+                        jsonb_typeof(f.value)
+                        USING ERRCODE = 'invalid_parameter_value';
+                END IF;
+                IF jsonb_typeof(f.value -> 'base') IS DISTINCT FROM 'number' OR (f.value ->> 'base')::numeric < 0
+                   OR jsonb_typeof(f.value -> 'tiers') IS DISTINCT FROM 'array' THEN
+                    RAISE EXCEPTION 'llm_cost: % %.% must be a tiered price {base, tiers: [{start, price}]} with a non-negative base',
+                        here, f.at, f.key
+                        USING ERRCODE = 'invalid_parameter_value';
+                END IF;
+                FOR t IN SELECT value, ordinality - 1 AS i FROM jsonb_array_elements(f.value -> 'tiers') WITH ORDINALITY LOOP
+                    IF jsonb_typeof(t.value) <> 'object'
+                       OR jsonb_typeof(t.value -> 'start') IS DISTINCT FROM 'number'
+                       OR (t.value ->> 'start') !~ '^[0-9]+$'
+                       OR (t.value ->> 'start')::numeric NOT BETWEEN 1 AND 9223372036854775807
+                       OR jsonb_typeof(t.value -> 'price') IS DISTINCT FROM 'number'
+                       OR (t.value ->> 'price')::numeric < 0 THEN
+                        RAISE EXCEPTION 'llm_cost: % %.%.tiers[%] must be {start, price}: a whole number of tokens above 0 and a non-negative price',
+                            here, f.at, f.key, t.i
+                            USING ERRCODE = 'invalid_parameter_value';
+                    END IF;
+                END LOOP;
+            END LOOP;
+        END LOOP;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION llm_cost._genai_check(jsonb) IS
+  'Internal: raises 22023, naming the provider, model and field, unless the document is genai-prices'' data.json with usable prices.';
+
+-- The price rows a genai-prices document describes, placed in this database's
+-- catalog as scripts/gen_catalog.py places them in LiteLLM's: a model goes to
+-- each provider of its _genai_providers under which the catalog (any row, any
+-- time) already prices one of its _genai_names (compared case-insensitively,
+-- as genai-prices matches, and filed under the catalog's spelling; an exact
+-- match wins over others), else to the default provider under its first name.
+-- Where two models give one (provider, model), the one whose first name it is
+-- wins, then the first (providers by id, models in file order). (The
+-- generator keeps the first; placing against LiteLLM's names alone, it meets
+-- no such tie in genai-prices' file.) One row per period with a token price, standard
+-- tier (genai-prices has no service tiers), consecutive equal prices merged.
+CREATE FUNCTION llm_cost.genai_price_rows(catalog jsonb)
+RETURNS TABLE (
+    provider text, model text, service_tier text, valid_from timestamptz,
+    input_per_mtok numeric, output_per_mtok numeric,
+    cache_read_per_mtok numeric, cache_write_per_mtok numeric, reasoning_per_mtok numeric,
+    tier_threshold_tokens bigint,
+    input_per_mtok_above_tier numeric, output_per_mtok_above_tier numeric,
+    cache_read_per_mtok_above_tier numeric, cache_write_per_mtok_above_tier numeric,
+    per_request numeric,
+    origin text)
+-- The planner's guesses for the JSON functions add up past jit_above_cost:
+-- compiling the query took a second, running it milliseconds.
+LANGUAGE plpgsql STABLE SET jit = off AS $$
+#variable_conflict use_column
+BEGIN
+    PERFORM llm_cost._genai_check(catalog);
+    RETURN QUERY
+    WITH providers AS (
+        SELECT p.value AS prov, p.value ->> 'id' AS pid,
+               row_number() OVER (ORDER BY p.value ->> 'id' COLLATE "C", p.n) AS pord
+          FROM jsonb_array_elements(catalog) WITH ORDINALITY AS p (value, n)
+    ), models AS (
+        SELECT pr.pid, pr.pord, m.n AS mord, m.value ->> 'id' AS mid, m.value -> 'prices' AS prices,
+               llm_cost._genai_names(pr.pid, m.value) AS names,
+               llm_cost._genai_providers(pr.pid, m.value ->> 'id') AS targets
+          FROM providers AS pr, jsonb_array_elements(pr.prov -> 'models') WITH ORDINALITY AS m (value, n)
+    ), periods AS (
+        SELECT m.pord, m.mord, m.pid, m.mid, per.period, per.valid_from, r.*
+          FROM models AS m,
+               LATERAL llm_cost._genai_periods(m.prices) AS per,
+               LATERAL llm_cost._genai_row(per.prices) AS r
+    ), merged AS (
+        SELECT * FROM (
+            SELECT periods.*,
+                   coalesce(lag(price) OVER (PARTITION BY pord, mord ORDER BY period) = price, false) AS same_as_before
+              FROM periods,
+                   LATERAL (SELECT jsonb_build_array(input_per_mtok, output_per_mtok, cache_read_per_mtok,
+                                                     cache_write_per_mtok, tier_threshold_tokens,
+                                                     input_per_mtok_above_tier, output_per_mtok_above_tier,
+                                                     cache_read_per_mtok_above_tier, cache_write_per_mtok_above_tier,
+                                                     per_request) AS price) AS pr) AS x
+         WHERE NOT same_as_before
+    ), priced AS (
+        SELECT m.* FROM models AS m WHERE EXISTS (SELECT FROM merged WHERE (merged.pord, merged.mord) = (m.pord, m.mord))
+    ), known AS (
+        SELECT DISTINCT ON (c.pord, c.mord, c.provider, c.model) c.pord, c.mord, c.provider, c.model
+          FROM (SELECT pm.pord, pm.mord, t.provider, n.name, cat.model,
+                       bool_or(cat.model = n.name) OVER (PARTITION BY pm.pord, pm.mord, t.provider, n.name) AS exact_exists
+                  FROM priced AS pm
+                 CROSS JOIN unnest(pm.targets) AS t (provider)
+                 CROSS JOIN unnest(pm.names) AS n (name)
+                  JOIN (SELECT DISTINCT p.provider, p.model FROM llm_cost.prices AS p) AS cat
+                    ON cat.provider = t.provider AND lower(cat.model) = lower(n.name)) AS c
+         WHERE c.model = c.name OR NOT c.exact_exists
+    ), placed AS (
+        -- A model filed under its own first name wins over one that only
+        -- knows it as an alias (else a model new in one import could take
+        -- another's row in the next), then the first in the file.
+        SELECT DISTINCT ON (provider, model) *
+          FROM (SELECT k.pord, k.mord, k.provider, k.model, k.model = pm.names[1] AS own
+                  FROM known AS k JOIN priced AS pm USING (pord, mord)
+                UNION ALL
+                SELECT pm.pord, pm.mord, pm.targets[1], pm.names[1], true
+                  FROM priced AS pm
+                 WHERE NOT EXISTS (SELECT FROM known AS k WHERE (k.pord, k.mord) = (pm.pord, pm.mord))) AS t
+         ORDER BY provider, model, own DESC, pord, mord
+    )
+    SELECT pl.provider, pl.model, 'standard'::text, r.valid_from,
+           r.input_per_mtok, r.output_per_mtok, r.cache_read_per_mtok, r.cache_write_per_mtok, NULL::numeric,
+           r.tier_threshold_tokens, r.input_per_mtok_above_tier, r.output_per_mtok_above_tier,
+           r.cache_read_per_mtok_above_tier, r.cache_write_per_mtok_above_tier, r.per_request,
+           r.pid || '/' || r.mid
+      FROM placed AS pl
+      JOIN merged AS r USING (pord, mord)
+     ORDER BY pl.provider, pl.model, r.valid_from;
+END $$;
+COMMENT ON FUNCTION llm_cost.genai_price_rows(jsonb) IS
+  'The price rows (per million tokens, exact, standard tier, dated by valid_from) that a genai-prices data.json document describes, placed among this database''s providers and names as the shipped catalog places them, without storing them. origin names the genai-prices provider/model.';
+
+CREATE FUNCTION llm_cost.import_prices(catalog jsonb, source text DEFAULT NULL) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
     bad record;
     added integer;
+    more integer;
+    genai boolean;
+    phase integer;
+    rec record;
+    cur record;
 BEGIN
-    IF catalog IS NULL OR jsonb_typeof(catalog) <> 'object' THEN
-        RAISE EXCEPTION 'llm_cost.import_prices: expected a JSON object mapping model names to price entries (LiteLLM format), got %',
+    IF catalog IS NULL OR jsonb_typeof(catalog) NOT IN ('object', 'array') THEN
+        RAISE EXCEPTION 'llm_cost.import_prices: expected a price list: LiteLLM''s (a JSON object mapping model names to price entries) or genai-prices'' data.json (a JSON array of providers), got %',
             coalesce(jsonb_typeof(catalog), 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF coalesce(btrim(source), '') = '' THEN
+    -- The format is the document's shape: LiteLLM's list is an object,
+    -- genai-prices' data.json an array. The source defaults to its name.
+    genai := jsonb_typeof(catalog) = 'array';
+    source := coalesce(source, CASE WHEN genai THEN 'genai-prices' ELSE 'litellm' END);
+    IF btrim(source) = '' THEN
         RAISE EXCEPTION 'llm_cost.import_prices: source must be a non-empty name'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF catalog <> '{}' AND NOT EXISTS (
-        SELECT FROM jsonb_each(catalog) AS e
-         WHERE jsonb_typeof(e.value) = 'object' AND e.value ? 'litellm_provider') THEN
-        RAISE EXCEPTION 'llm_cost.import_prices: the document is not a price list: no entry has a litellm_provider'
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'pass the contents of LiteLLM''s model_prices_and_context_window.json';
-    END IF;
-    -- Every price field we read must be a number (or null); a string would be
-    -- silently mispriced, so name the first offender.
-    SELECT e.key AS model, f.key AS field, jsonb_typeof(f.value) AS type INTO bad
-      FROM jsonb_each(catalog) AS e, jsonb_each(e.value) AS f
-     WHERE jsonb_typeof(e.value) = 'object'
-       AND e.value ->> 'mode' IN ('chat', 'completion', 'responses')
-       AND (f.key ~ '^(input|output)_cost_per_(token|reasoning_token|request)'
-            OR f.key ~ '^cache_(read|creation)_input_token_cost')
-       AND jsonb_typeof(f.value) NOT IN ('number', 'null')
-     LIMIT 1;
-    IF NOT FOUND THEN
-        SELECT e.key AS model, 'off_peak_pricing.' || f.key AS field, jsonb_typeof(f.value) AS type INTO bad
-          FROM jsonb_each(catalog) AS e, jsonb_each(e.value -> 'off_peak_pricing') AS f
-         WHERE jsonb_typeof(e.value) = 'object'
-           AND e.value ->> 'mode' IN ('chat', 'completion', 'responses')
-           AND jsonb_typeof(e.value -> 'off_peak_pricing') = 'object'
-           AND f.key IN ('input_cost_per_token', 'output_cost_per_token', 'cache_read_input_token_cost')
-           AND jsonb_typeof(f.value) NOT IN ('number', 'null')
-         LIMIT 1;
-    END IF;
-    IF NOT FOUND THEN
-        SELECT e.key AS model, 'off_peak_pricing' AS field, jsonb_typeof(e.value -> 'off_peak_pricing') AS type INTO bad
-          FROM jsonb_each(catalog) AS e
-         WHERE jsonb_typeof(e.value) = 'object'
-           AND e.value ->> 'mode' IN ('chat', 'completion', 'responses')
-           AND jsonb_typeof(e.value -> 'off_peak_pricing') NOT IN ('object', 'null')
-         LIMIT 1;
-        IF FOUND THEN
-            RAISE EXCEPTION 'llm_cost.import_prices: entry "%" field off_peak_pricing must be an object with windows, got %', bad.model, bad.type
-                USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-    END IF;
-    IF FOUND THEN
-        RAISE EXCEPTION 'llm_cost.import_prices: entry "%" field % must be a number, got %', bad.model, bad.field, bad.type
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    SELECT e.key AS model, f.key AS field, f.value #>> '{}' AS value INTO bad
-      FROM jsonb_each(catalog) AS e, jsonb_each(e.value) AS f
-     WHERE jsonb_typeof(e.value) = 'object'
-       AND e.value ->> 'mode' IN ('chat', 'completion', 'responses')
-       AND jsonb_typeof(f.value) = 'number' AND (f.value #>> '{}')::numeric < 0
-       AND (f.key ~ '^(input|output)_cost_per_' OR f.key ~ '^cache_(read|creation)_input_token_cost')
-     LIMIT 1;
-    IF NOT FOUND THEN
-        SELECT e.key AS model, 'off_peak_pricing.' || f.key AS field, f.value #>> '{}' AS value INTO bad
-          FROM jsonb_each(catalog) AS e, jsonb_each(e.value -> 'off_peak_pricing') AS f
-         WHERE jsonb_typeof(e.value) = 'object'
-           AND e.value ->> 'mode' IN ('chat', 'completion', 'responses')
-           AND jsonb_typeof(e.value -> 'off_peak_pricing') = 'object'
-           AND jsonb_typeof(f.value) = 'number' AND (f.value #>> '{}')::numeric < 0
-           AND f.key IN ('input_cost_per_token', 'output_cost_per_token', 'cache_read_input_token_cost')
-         LIMIT 1;
-    END IF;
-    IF FOUND THEN
-        RAISE EXCEPTION 'llm_cost.import_prices: entry "%" field % must not be negative (got %)', bad.model, bad.field, bad.value
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-
     IF to_regclass('pg_temp.llm_cost_import') IS NOT NULL THEN   -- (IF EXISTS would NOTICE without a temp schema)
         DROP TABLE pg_temp.llm_cost_import;
     END IF;
-    CREATE TEMP TABLE llm_cost_import ON COMMIT DROP AS
-        SELECT * FROM llm_cost.litellm_price_rows(catalog);
+
+    IF genai THEN
+        -- genai_price_rows checks the document (22023 naming provider, model and field).
+        -- (its rows carry no off-peak prices: genai-prices' time-of-day
+        -- windows are folded as the generator folds them)
+        CREATE TEMP TABLE llm_cost_import ON COMMIT DROP AS
+            SELECT g.*, NULL::numeric AS off_peak_input_per_mtok, NULL::numeric AS off_peak_output_per_mtok,
+                   NULL::numeric AS off_peak_cache_read_per_mtok, NULL::jsonb AS off_peak_windows
+              FROM llm_cost.genai_price_rows(catalog) AS g;
+    ELSE
+        IF catalog <> '{}' AND NOT EXISTS (
+            SELECT FROM jsonb_each(catalog) AS e
+             WHERE jsonb_typeof(e.value) = 'object' AND e.value ? 'litellm_provider') THEN
+            RAISE EXCEPTION 'llm_cost.import_prices: the document is not a price list: no entry has a litellm_provider'
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'pass the contents of LiteLLM''s model_prices_and_context_window.json or genai-prices'' data.json';
+        END IF;
+        -- Every price field we read must be a number (or null); a string would be
+        -- silently mispriced, so name the first offender.
+        SELECT e.key AS model, f.key AS field, jsonb_typeof(f.value) AS type INTO bad
+          FROM jsonb_each(catalog) AS e, jsonb_each(e.value) AS f
+         WHERE jsonb_typeof(e.value) = 'object'
+           AND e.value ->> 'mode' IN ('chat', 'completion', 'responses')
+           AND (f.key ~ '^(input|output)_cost_per_(token|reasoning_token|request)'
+                OR f.key ~ '^cache_(read|creation)_input_token_cost')
+           AND jsonb_typeof(f.value) NOT IN ('number', 'null')
+         LIMIT 1;
+        IF NOT FOUND THEN
+            SELECT e.key AS model, 'off_peak_pricing.' || f.key AS field, jsonb_typeof(f.value) AS type INTO bad
+              FROM jsonb_each(catalog) AS e, jsonb_each(e.value -> 'off_peak_pricing') AS f
+             WHERE jsonb_typeof(e.value) = 'object'
+               AND e.value ->> 'mode' IN ('chat', 'completion', 'responses')
+               AND jsonb_typeof(e.value -> 'off_peak_pricing') = 'object'
+               AND f.key IN ('input_cost_per_token', 'output_cost_per_token', 'cache_read_input_token_cost')
+               AND jsonb_typeof(f.value) NOT IN ('number', 'null')
+             LIMIT 1;
+        END IF;
+        IF NOT FOUND THEN
+            SELECT e.key AS model, 'off_peak_pricing' AS field, jsonb_typeof(e.value -> 'off_peak_pricing') AS type INTO bad
+              FROM jsonb_each(catalog) AS e
+             WHERE jsonb_typeof(e.value) = 'object'
+               AND e.value ->> 'mode' IN ('chat', 'completion', 'responses')
+               AND jsonb_typeof(e.value -> 'off_peak_pricing') NOT IN ('object', 'null')
+             LIMIT 1;
+            IF FOUND THEN
+                RAISE EXCEPTION 'llm_cost.import_prices: entry "%" field off_peak_pricing must be an object with windows, got %', bad.model, bad.type
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+        END IF;
+        IF FOUND THEN
+            RAISE EXCEPTION 'llm_cost.import_prices: entry "%" field % must be a number, got %', bad.model, bad.field, bad.type
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        SELECT e.key AS model, f.key AS field, f.value #>> '{}' AS value INTO bad
+          FROM jsonb_each(catalog) AS e, jsonb_each(e.value) AS f
+         WHERE jsonb_typeof(e.value) = 'object'
+           AND e.value ->> 'mode' IN ('chat', 'completion', 'responses')
+           AND jsonb_typeof(f.value) = 'number' AND (f.value #>> '{}')::numeric < 0
+           AND (f.key ~ '^(input|output)_cost_per_' OR f.key ~ '^cache_(read|creation)_input_token_cost')
+         LIMIT 1;
+        IF NOT FOUND THEN
+            SELECT e.key AS model, 'off_peak_pricing.' || f.key AS field, f.value #>> '{}' AS value INTO bad
+              FROM jsonb_each(catalog) AS e, jsonb_each(e.value -> 'off_peak_pricing') AS f
+             WHERE jsonb_typeof(e.value) = 'object'
+               AND e.value ->> 'mode' IN ('chat', 'completion', 'responses')
+               AND jsonb_typeof(e.value -> 'off_peak_pricing') = 'object'
+               AND jsonb_typeof(f.value) = 'number' AND (f.value #>> '{}')::numeric < 0
+               AND f.key IN ('input_cost_per_token', 'output_cost_per_token', 'cache_read_input_token_cost')
+             LIMIT 1;
+        END IF;
+        IF FOUND THEN
+            RAISE EXCEPTION 'llm_cost.import_prices: entry "%" field % must not be negative (got %)', bad.model, bad.field, bad.value
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        CREATE TEMP TABLE llm_cost_import ON COMMIT DROP AS
+            SELECT * FROM llm_cost.litellm_price_rows(catalog);
+    END IF;
+
+    SELECT i.provider, i.model INTO bad
+      FROM pg_temp.llm_cost_import AS i
+     WHERE i.provider = '' OR i.model = ''
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'llm_cost.import_prices: an entry of provider "%" names no model', left(bad.provider, 40)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     -- Names go into the prices_key index: keep them well inside its size limit.
     SELECT i.provider, i.model INTO bad
       FROM pg_temp.llm_cost_import AS i
@@ -419,6 +877,112 @@ BEGIN
         RAISE EXCEPTION 'llm_cost.import_prices: model "%" of provider "%" has both off_peak_pricing and a long-context tier, which llm_cost cannot combine',
             bad.model, bad.provider
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    IF genai THEN
+        -- In time order, each step seeing the rows the ones before it added
+        -- (so that a second import finds every decision made): (1) the dated
+        -- price changes the file records up to now that the catalog does not
+        -- have yet, each compared with the price the catalog has in force at
+        -- its date; (2) the price the file has in force now: confirmed where
+        -- the catalog has it in force, else (a changed price, a new model) a
+        -- row dated now(); (3) the dated changes after now, as in (1). A row
+        -- already at a change's date is never rewritten. Compared are the
+        -- columns genai-prices can set (it has no reasoning price), as the
+        -- generator compares them.
+        added := 0;
+        FOR phase IN 1..3 LOOP
+            IF phase = 2 THEN
+
+                UPDATE llm_cost.prices AS p SET verified_at = now()
+                  FROM llm_cost.current_prices AS c
+                  JOIN (SELECT DISTINCT ON (n.provider, n.model, n.service_tier) n.*
+                          FROM pg_temp.llm_cost_import AS n
+                         WHERE n.valid_from <= now()
+                         ORDER BY n.provider, n.model, n.service_tier, n.valid_from DESC) AS i
+                 USING (provider, model, service_tier)
+                 WHERE p.id = c.id
+                   AND (i.input_per_mtok, i.output_per_mtok, i.cache_read_per_mtok, i.cache_write_per_mtok,
+                        i.tier_threshold_tokens, i.input_per_mtok_above_tier, i.output_per_mtok_above_tier,
+                        i.cache_read_per_mtok_above_tier, i.cache_write_per_mtok_above_tier, i.per_request)
+                       IS NOT DISTINCT FROM
+                       (c.input_per_mtok, c.output_per_mtok, c.cache_read_per_mtok, c.cache_write_per_mtok,
+                        c.tier_threshold_tokens, c.input_per_mtok_above_tier, c.output_per_mtok_above_tier,
+                        c.cache_read_per_mtok_above_tier, c.cache_write_per_mtok_above_tier, c.per_request);
+                INSERT INTO llm_cost.prices AS p (
+                    provider, model, service_tier, valid_from, input_per_mtok, output_per_mtok, cache_read_per_mtok,
+                    cache_write_per_mtok, reasoning_per_mtok, tier_threshold_tokens, input_per_mtok_above_tier,
+                    output_per_mtok_above_tier, cache_read_per_mtok_above_tier, cache_write_per_mtok_above_tier,
+                    per_request, currency, source, verified_at)
+                SELECT i.provider, i.model, i.service_tier, now(), i.input_per_mtok, i.output_per_mtok, i.cache_read_per_mtok,
+                       i.cache_write_per_mtok, NULL, i.tier_threshold_tokens, i.input_per_mtok_above_tier,
+                       i.output_per_mtok_above_tier, i.cache_read_per_mtok_above_tier, i.cache_write_per_mtok_above_tier,
+                       i.per_request, 'USD', import_prices.source, now()
+                  FROM (SELECT DISTINCT ON (n.provider, n.model, n.service_tier) n.*
+                          FROM pg_temp.llm_cost_import AS n
+                         WHERE n.valid_from <= now()
+                         ORDER BY n.provider, n.model, n.service_tier, n.valid_from DESC) AS i
+                  LEFT JOIN llm_cost.current_prices AS c USING (provider, model, service_tier)
+                 WHERE c.id IS NULL
+                    OR (i.input_per_mtok, i.output_per_mtok, i.cache_read_per_mtok, i.cache_write_per_mtok,
+                        i.tier_threshold_tokens, i.input_per_mtok_above_tier, i.output_per_mtok_above_tier,
+                        i.cache_read_per_mtok_above_tier, i.cache_write_per_mtok_above_tier, i.per_request)
+                       IS DISTINCT FROM
+                       (c.input_per_mtok, c.output_per_mtok, c.cache_read_per_mtok, c.cache_write_per_mtok,
+                        c.tier_threshold_tokens, c.input_per_mtok_above_tier, c.output_per_mtok_above_tier,
+                        c.cache_read_per_mtok_above_tier, c.cache_write_per_mtok_above_tier, c.per_request)
+                -- A second import in the same transaction (same now()) replaces that row.
+                ON CONFLICT ON CONSTRAINT prices_key DO UPDATE SET
+                    input_per_mtok = excluded.input_per_mtok,
+                    output_per_mtok = excluded.output_per_mtok,
+                    cache_read_per_mtok = excluded.cache_read_per_mtok,
+                    cache_write_per_mtok = excluded.cache_write_per_mtok,
+                    reasoning_per_mtok = excluded.reasoning_per_mtok,
+                    tier_threshold_tokens = excluded.tier_threshold_tokens,
+                    input_per_mtok_above_tier = excluded.input_per_mtok_above_tier,
+                    output_per_mtok_above_tier = excluded.output_per_mtok_above_tier,
+                    cache_read_per_mtok_above_tier = excluded.cache_read_per_mtok_above_tier,
+                    cache_write_per_mtok_above_tier = excluded.cache_write_per_mtok_above_tier,
+                    per_request = excluded.per_request,
+                    source = excluded.source,
+                    verified_at = excluded.verified_at;
+                GET DIAGNOSTICS more = ROW_COUNT;
+                added := added + more;
+                CONTINUE;
+            END IF;
+            FOR rec IN SELECT * FROM pg_temp.llm_cost_import AS i
+                      WHERE i.valid_from > '-infinity' AND (i.valid_from <= now()) = (phase = 1)
+                      ORDER BY i.provider, i.model, i.service_tier, i.valid_from LOOP
+                CONTINUE WHEN EXISTS (
+                    SELECT FROM llm_cost.prices AS p
+                     WHERE (p.provider, p.model, p.service_tier, p.valid_from) = (rec.provider, rec.model, rec.service_tier, rec.valid_from));
+                SELECT p.* INTO cur
+                  FROM llm_cost.prices AS p
+                 WHERE (p.provider, p.model, p.service_tier) = (rec.provider, rec.model, rec.service_tier)
+                   AND p.valid_from <= rec.valid_from
+                 ORDER BY p.valid_from DESC
+                 LIMIT 1;
+                CONTINUE WHEN FOUND
+                    AND (rec.input_per_mtok, rec.output_per_mtok, rec.cache_read_per_mtok, rec.cache_write_per_mtok,
+                         rec.tier_threshold_tokens, rec.input_per_mtok_above_tier, rec.output_per_mtok_above_tier,
+                         rec.cache_read_per_mtok_above_tier, rec.cache_write_per_mtok_above_tier, rec.per_request)
+                        IS NOT DISTINCT FROM
+                        (cur.input_per_mtok, cur.output_per_mtok, cur.cache_read_per_mtok, cur.cache_write_per_mtok,
+                         cur.tier_threshold_tokens, cur.input_per_mtok_above_tier, cur.output_per_mtok_above_tier,
+                         cur.cache_read_per_mtok_above_tier, cur.cache_write_per_mtok_above_tier, cur.per_request);
+                INSERT INTO llm_cost.prices (
+                    provider, model, service_tier, valid_from, input_per_mtok, output_per_mtok, cache_read_per_mtok,
+                    cache_write_per_mtok, reasoning_per_mtok, tier_threshold_tokens, input_per_mtok_above_tier,
+                    output_per_mtok_above_tier, cache_read_per_mtok_above_tier, cache_write_per_mtok_above_tier,
+                    per_request, currency, source, verified_at)
+                VALUES (rec.provider, rec.model, rec.service_tier, rec.valid_from, rec.input_per_mtok, rec.output_per_mtok,
+                        rec.cache_read_per_mtok, rec.cache_write_per_mtok, NULL, rec.tier_threshold_tokens,
+                        rec.input_per_mtok_above_tier, rec.output_per_mtok_above_tier, rec.cache_read_per_mtok_above_tier,
+                        rec.cache_write_per_mtok_above_tier, rec.per_request, 'USD', import_prices.source, now());
+                added := added + 1;
+            END LOOP;
+        END LOOP;
+        RETURN added;
     END IF;
 
     -- Prices that match the row in force are confirmed, not duplicated.
@@ -486,7 +1050,7 @@ BEGIN
     RETURN added;
 END $$;
 COMMENT ON FUNCTION llm_cost.import_prices(jsonb, text) IS
-  'Loads a LiteLLM-format price file: adds a row dated now() for each (provider, model, service tier) whose price changed or is new (off_peak_pricing included), marks unchanged prices verified. Idempotent; returns rows added.';
+  'Loads a price file, LiteLLM''s model_prices_and_context_window.json (a JSON object) or genai-prices'' data.json (a JSON array): adds a row dated now() for each (provider, model, service tier) whose price in force now changed or is new (LiteLLM''s off_peak_pricing included), and for genai-prices the dated price changes it records that the catalog lacks (valid_from = the start date, 00:00 UTC); marks unchanged prices verified; never deletes or rewrites a row. source defaults to ''litellm'' or ''genai-prices''. Idempotent; returns rows added.';
 
 ---------------------------------------------------------------------------
 -- Views

@@ -496,6 +496,188 @@ mod tests {
         assert_eq!(import(&changed), "1");
     }
 
+    /// genai-prices' data.json with one provider, genaico (not in the
+    /// provider map, so its models keep that provider name).
+    fn genai_doc(models: &str) -> String {
+        format!(r#"[{{"id": "genaico", "models": [{models}]}}]"#)
+    }
+
+    fn import_genai(doc: &str) -> String {
+        text(&format!("SELECT llm_cost.import_prices('{doc}')::text")).unwrap()
+    }
+
+    /// Each of a model's rows as "valid_from input output", oldest first.
+    fn genaico_rows(model: &str) -> String {
+        text(&format!(
+            "SELECT string_agg(format('%s %s %s', CASE WHEN valid_from = now() THEN 'now' ELSE valid_from::date::text END,
+                                      input_per_mtok, output_per_mtok), ', ' ORDER BY valid_from)
+               FROM llm_cost.prices WHERE provider = 'genaico' AND model = '{model}'"
+        ))
+        .unwrap_or_default()
+    }
+
+    #[pg_test]
+    fn genai_import_adds_new_models_and_changed_prices_once() {
+        run("SET TIME ZONE 'UTC'");
+        run("SELECT llm_cost.set_price('genaico', 'g-old', 1, 2, valid_from => '2020-01-01')");
+        run("SELECT llm_cost.set_price('genaico', 'g-same', 3, 6, valid_from => '2020-01-01')");
+        run("UPDATE llm_cost.prices SET verified_at = NULL WHERE provider = 'genaico'");
+        let doc = genai_doc(
+            r#"{"id": "g-new", "match": {"equals": "g-new"}, "prices": {"input_mtok": 2.5, "output_mtok": 10, "cache_read_mtok": 1.25}},
+               {"id": "g-old", "prices": {"input_mtok": 1.5, "output_mtok": 2}},
+               {"id": "g-same", "prices": {"input_mtok": 3, "output_mtok": 6}},
+               {"id": "g-no-token-price", "prices": {}}"#,
+        );
+        assert_eq!(import_genai(&doc), "2"); // g-new (new) and g-old (changed), both dated now()
+        assert_eq!(import_genai(&doc), "0");
+        assert_eq!(genaico_rows("g-new"), "now 2.5 10");
+        assert_eq!(genaico_rows("g-old"), "2020-01-01 1 2, now 1.5 2");
+        assert_eq!(genaico_rows("g-same"), "2020-01-01 3 6");
+        assert_eq!(text("SELECT (verified_at = now())::text FROM llm_cost.prices WHERE model = 'g-same'").as_deref(), Some("true"));
+        assert_eq!(text("SELECT string_agg(DISTINCT source, ',') FROM llm_cost.prices WHERE provider = 'genaico' AND valid_from = now()").as_deref(),
+                   Some("genai-prices"));
+        assert_eq!(cost("'genaico', 'g-new', 1000000, 1000000, 400000"), "12"); // 0.6*2.5 + 0.4*1.25 + 10
+        assert_eq!(cost("'genaico', 'g-old', 1000000, 0, at => '2021-01-01'"), "1");
+        assert_eq!(cost("'genaico', 'g-old', 1000000, 0"), "1.5");
+        assert_eq!(text("SELECT count(*)::text FROM llm_cost.prices WHERE model = 'g-no-token-price'").as_deref(), Some("0"));
+        // an explicit source name is kept
+        let changed = doc.replace("\"input_mtok\": 3,", "\"input_mtok\": 4,");
+        assert_eq!(text(&format!("SELECT llm_cost.import_prices('{changed}', 'genai-2026-12')::text")).as_deref(), Some("1"));
+        assert_eq!(text("SELECT source FROM llm_cost.prices WHERE model = 'g-same' AND valid_from = now()").as_deref(), Some("genai-2026-12"));
+    }
+
+    #[pg_test]
+    fn genai_import_adds_dated_changes_past_and_future_never_rewriting() {
+        run("SET TIME ZONE 'UTC'");
+        // the catalog has g-hist since forever and its own row at 2020-01-01
+        run("SELECT llm_cost.set_price('genaico', 'g-hist', 1, 2, valid_from => '-infinity')");
+        run("SELECT llm_cost.set_price('genaico', 'g-hist', 9, 9, valid_from => '2020-01-01')");
+        let doc = genai_doc(
+            r#"{"id": "g-dated", "prices": [
+                   {"prices": {"input_mtok": 1, "output_mtok": 2}},
+                   {"constraint": {"start_date": "2020-01-01"}, "prices": {"input_mtok": 3, "output_mtok": 6}},
+                   {"constraint": {"start_date": "2999-01-01"}, "prices": {"input_mtok": 5, "output_mtok": 10}}]},
+               {"id": "g-hist", "prices": [
+                   {"prices": {"input_mtok": 1, "output_mtok": 2}},
+                   {"constraint": {"start_date": "2020-01-01"}, "prices": {"input_mtok": 3, "output_mtok": 6}},
+                   {"constraint": {"start_date": "2021-06-01"}, "prices": {"input_mtok": 4, "output_mtok": 8}}]}"#,
+        );
+        assert_eq!(
+            text(&format!(
+                "SELECT string_agg(format('%s %s %s', valid_from, model, input_per_mtok), ', ' ORDER BY model, valid_from)
+                   FROM llm_cost.genai_price_rows('{doc}')"
+            ))
+            .as_deref(),
+            Some("-infinity g-dated 1, 2020-01-01 00:00:00+00 g-dated 3, 2999-01-01 00:00:00+00 g-dated 5, \
+                  -infinity g-hist 1, 2020-01-01 00:00:00+00 g-hist 3, 2021-06-01 00:00:00+00 g-hist 4")
+        );
+        // g-dated (new): its dated changes, the one in force now among them, so
+        // no row dated now(); the price before its first change is not back-dated.
+        // g-hist: the 2020 row stays as the catalog has it; the 2021 change is added.
+        assert_eq!(import_genai(&doc), "3");
+        assert_eq!(import_genai(&doc), "0");
+        assert_eq!(genaico_rows("g-dated"), "2020-01-01 3 6, 2999-01-01 5 10");
+        assert_eq!(genaico_rows("g-hist"), "-infinity 1 2, 2020-01-01 9 9, 2021-06-01 4 8");
+        assert_eq!(cost("'genaico', 'g-dated', 1000000, 0, at => '2019-06-01'"), "NULL");
+        assert_eq!(cost("'genaico', 'g-dated', 1000000, 0"), "3");
+        assert_eq!(cost("'genaico', 'g-dated', 1000000, 0, at => '2999-06-01'"), "5");
+        assert_eq!(cost("'genaico', 'g-hist', 1000000, 0, at => '2021-05-31 23:59:59+00'"), "9");
+        assert_eq!(cost("'genaico', 'g-hist', 1000000, 0, at => '2021-06-01 00:00:00+00'"), "4");
+    }
+
+    #[pg_test]
+    fn genai_import_decides_in_time_order_so_a_second_import_adds_nothing() {
+        run("SET TIME ZONE 'UTC'");
+        // the catalog has 4/4; the file has 1/1 now and goes back to 4/4 in 2999:
+        // the future change must be compared with the row dated now(), not with
+        // the catalog as it was before the import (found by tests/import_fuzz.rs)
+        run("SELECT llm_cost.set_price('genaico', 'g-back', 4, 4, valid_from => '-infinity')");
+        let doc = genai_doc(
+            r#"{"id": "g-back", "prices": [
+                   {"prices": {"input_mtok": 1, "output_mtok": 1}},
+                   {"constraint": {"start_date": "2999-06-01"}, "prices": {"input_mtok": 4, "output_mtok": 4}}]}"#,
+        );
+        assert_eq!(import_genai(&doc), "2");
+        assert_eq!(import_genai(&doc), "0");
+        assert_eq!(genaico_rows("g-back"), "-infinity 4 4, now 1 1, 2999-06-01 4 4");
+    }
+
+    #[pg_test]
+    fn genai_tiers_per_request_fees_and_time_of_day_prices() {
+        let doc = genai_doc(
+            r#"{"id": "g-tiered", "prices": {
+                   "input_mtok": {"base": 1, "tiers": [{"start": 200000, "price": 2}]},
+                   "output_mtok": {"base": 4, "tiers": [{"start": 200000, "price": 8}]},
+                   "cache_read_mtok": 0.1, "input_audio_mtok": 30}},
+               {"id": "g-requests", "prices": {"input_mtok": 1, "output_mtok": 1, "requests_kcount": 5}},
+               {"id": "g-offpeak", "prices": [
+                   {"prices": {"input_mtok": 2, "output_mtok": 4}},
+                   {"constraint": {"start_time": "16:30:00Z", "end_time": "00:30:00Z"}, "prices": {"input_mtok": 1, "output_mtok": 2}}]},
+               {"id": "g-offpeak-long", "prices": [
+                   {"prices": {"input_mtok": 2, "output_mtok": 4}},
+                   {"constraint": {"start_time": "00:30:00Z", "end_time": "16:30:00Z"}, "prices": {"input_mtok": 1, "output_mtok": 2}}]}"#,
+        );
+        assert_eq!(
+            text(&format!(
+                "SELECT string_agg(format('%s: %s/%s cr %s tier %s %s/%s/%s req %s', model, input_per_mtok, output_per_mtok,
+                                          v[1], v[2], v[3], v[4], v[5], v[6]), '; ' ORDER BY model)
+                   FROM llm_cost.genai_price_rows('{doc}'),
+                        LATERAL (SELECT ARRAY(SELECT coalesce(x, '<NULL>') FROM unnest(ARRAY[cache_read_per_mtok::text,
+                                     tier_threshold_tokens::text, input_per_mtok_above_tier::text, output_per_mtok_above_tier::text,
+                                     cache_read_per_mtok_above_tier::text, per_request::text]) WITH ORDINALITY AS u (x, i) ORDER BY i)) AS n (v)"
+            ))
+            .as_deref(),
+            // an off-peak window shorter than half the day is left out, a longer one is the price
+            Some("g-offpeak: 2/4 cr <NULL> tier <NULL> <NULL>/<NULL>/<NULL> req <NULL>; \
+                  g-offpeak-long: 1/2 cr <NULL> tier <NULL> <NULL>/<NULL>/<NULL> req <NULL>; \
+                  g-requests: 1/1 cr <NULL> tier <NULL> <NULL>/<NULL>/<NULL> req 0.005; \
+                  g-tiered: 1/4 cr 0.1 tier 200000 2/8/<NULL> req <NULL>")
+        );
+        assert_eq!(import_genai(&doc), "4");
+        // above 200k input tokens the whole call takes the tier's prices
+        assert_eq!(cost("'genaico', 'g-tiered', 100000, 1000"), "0.104");
+        assert_eq!(cost("'genaico', 'g-tiered', 300000, 1000"), "0.608");
+        assert_eq!(cost("'genaico', 'g-requests', 1000000, 0"), "1.005");
+    }
+
+    #[pg_test]
+    fn genai_import_never_forgets_a_retired_model() {
+        let with_retired = genai_doc(
+            r#"{"id": "g-retired", "deprecated": true, "prices": {"input_mtok": 1, "output_mtok": 1}},
+               {"id": "g-live", "prices": {"input_mtok": 2, "output_mtok": 2}}"#,
+        );
+        assert_eq!(import_genai(&with_retired), "2");
+        // a later file that dropped it imports nothing and deletes nothing
+        assert_eq!(import_genai(&genai_doc(r#"{"id": "g-live", "prices": {"input_mtok": 2, "output_mtok": 2}}"#)), "0");
+        assert_eq!(cost("'genaico', 'g-retired', 1000000, 0"), "1");
+    }
+
+    #[pg_test]
+    fn genai_models_land_where_the_generator_puts_them() {
+        // names the catalog already has under a sibling provider, one in another case
+        run("SELECT llm_cost.set_price('bedrock_converse', 'genai-test.model-v1:0', 1, 1)");
+        run("SELECT llm_cost.set_price('azure_ai', 'GenAI-Test-Phi', 1, 1)");
+        let p = r#""prices": {"input_mtok": 1, "output_mtok": 1}"#;
+        let doc = format!(
+            r#"[{{"id": "aws", "models": [{{"id": "regional.genai-test.other-v1:0", {p}}}, {{"id": "genai-test.model-v1:0", {p}}}]}},
+                {{"id": "x-ai", "models": [{{"id": "genai-test-grok", {p}}}]}},
+                {{"id": "google", "models": [{{"id": "claude-genai-test", {p}}}, {{"id": "genai-test-gemini", {p}}}]}},
+                {{"id": "fireworks", "models": [{{"id": "genai-test-fw", {p},
+                    "match": {{"or": [{{"equals": "accounts/fireworks/models/genai-test-fw"}}, {{"starts_with": "genai-test-fw"}}]}}}}]}},
+                {{"id": "azure", "models": [{{"id": "genai-test-phi", {p}}}]}},
+                {{"id": "Genai-Co", "models": [{{"id": "genai-test-own", {p}}}]}}]"#
+        );
+        assert_eq!(
+            text(&format!(
+                "SELECT string_agg(provider || ' ' || model, ', ' ORDER BY provider, model) FROM llm_cost.genai_price_rows('{doc}')"
+            ))
+            .as_deref(),
+            Some("azure_ai GenAI-Test-Phi, bedrock genai-test.other-v1:0, bedrock_converse genai-test.model-v1:0, \
+                  fireworks_ai accounts/fireworks/models/genai-test-fw, gemini genai-test-gemini, genai-co genai-test-own, \
+                  vertex_ai claude-genai-test, xai genai-test-grok")
+        );
+    }
+
     #[pg_test]
     fn shipped_catalog_covers_every_provider() {
         let providers: i64 = Spi::get_one("SELECT count(DISTINCT provider) FROM llm_cost.prices").unwrap().unwrap();

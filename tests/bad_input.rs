@@ -78,7 +78,25 @@ const REJECTED: &[(&str, &str)] = &[
     ("SELECT llm_cost.import_prices('{\"m\": {\"litellm_provider\": \"openai\", \"mode\": \"chat\", \"input_cost_per_token\": 1e-06, \"off_peak_pricing\": {\"input_cost_per_token\": -5e-07, \"windows\": [{\"hours_utc\": \"00:00-06:00\"}]}}}')", "22023"),
     ("SELECT llm_cost.import_prices('{\"m\": {\"litellm_provider\": \"openai\", \"mode\": \"chat\", \"input_cost_per_token\": 1e-06, \"off_peak_pricing\": [1]}}')", "22023"),
     ("INSERT INTO llm_cost.prices (provider, model, input_per_mtok, output_per_mtok, off_peak_input_per_mtok, off_peak_output_per_mtok, off_peak_windows) VALUES ('openai', 'x', 1, 1, 0.5, 0.5, '[{\"hours_utc\": \"00:00-01:00\"}]')", "23514"),
-    ("SELECT llm_cost.import_prices('[]')", "22023"),
+    ("SELECT llm_cost.import_prices('\"a string\"')", "22023"),
+    ("SELECT llm_cost.import_prices('{\"m\": {\"litellm_provider\": \"openai\"}}', '  ')", "22023"),
+    // genai-prices' data.json (a JSON array of providers): the error names provider, model and field
+    ("SELECT llm_cost.import_prices('[1]')", "22023"),
+    ("SELECT llm_cost.import_prices('[{\"id\": \"\", \"models\": []}]')", "22023"),
+    ("SELECT llm_cost.import_prices('[{\"id\": \"p\"}]')", "22023"),
+    ("SELECT llm_cost.import_prices('[{\"id\": \"p\", \"models\": [{\"id\": 7}]}]')", "22023"),
+    ("SELECT llm_cost.import_prices('[{\"id\": \"p\", \"models\": [{\"id\": \"m\", \"prices\": \"cheap\"}]}]')", "22023"),
+    ("SELECT llm_cost.import_prices('[{\"id\": \"p\", \"models\": [{\"id\": \"m\", \"prices\": {\"input_mtok\": \"1\"}}]}]')", "22023"),
+    ("SELECT llm_cost.import_prices('[{\"id\": \"p\", \"models\": [{\"id\": \"m\", \"prices\": {\"input_mtok\": -1}}]}]')", "22023"),
+    ("SELECT llm_cost.import_prices('[{\"id\": \"p\", \"models\": [{\"id\": \"m\", \"prices\": {\"input_mtok\": 1, \"requests_kcount\": {\"base\": 1, \"tiers\": []}}}]}]')", "22023"),
+    ("SELECT llm_cost.import_prices('[{\"id\": \"p\", \"models\": [{\"id\": \"m\", \"prices\": {\"input_mtok\": {\"base\": 1, \"tiers\": [{\"start\": 0, \"price\": 2}]}}}]}]')", "22023"),
+    ("SELECT llm_cost.import_prices('[{\"id\": \"p\", \"models\": [{\"id\": \"m\", \"prices\": {\"input_mtok\": {\"tiers\": []}}}]}]')", "22023"),
+    ("SELECT llm_cost.import_prices('[{\"id\": \"p\", \"models\": [{\"id\": \"m\", \"prices\": [{\"constraint\": {\"start_date\": \"2025-02-30\"}, \"prices\": {\"input_mtok\": 1}}]}]}]')", "22023"),
+    ("SELECT llm_cost.import_prices('[{\"id\": \"p\", \"models\": [{\"id\": \"m\", \"prices\": [{\"constraint\": {\"start_time\": \"25:00\", \"end_time\": \"01:00\"}, \"prices\": {\"input_mtok\": 1}}]}]}]')", "22023"),
+    ("SELECT llm_cost.import_prices('[{\"id\": \"p\", \"models\": [{\"id\": \"m\", \"prices\": [{\"prices\": 5}]}]}]')", "22023"),
+    ("SELECT llm_cost.import_prices('[{\"id\": \"p\", \"models\": [{\"id\": \"m\", \"prices\": {\"input_mtok\": 1e20}}]}]')", "22023"),
+    ("SELECT llm_cost.import_prices('[{\"id\": \"aws\", \"models\": [{\"id\": \"regional.\", \"prices\": {\"input_mtok\": 1}}]}]')", "22023"),
+    ("SELECT * FROM llm_cost.genai_price_rows('{}')", "22023"),
     ("SELECT llm_cost.import_prices(NULL)", "22023"),
     ("SELECT llm_cost.import_prices('{\"m\": {\"litellm_provider\": \"openai\", \"mode\": \"chat\", \"input_cost_per_token\": \"abc\"}}')", "22023"),
     ("SELECT llm_cost.import_prices('{\"m\": {\"litellm_provider\": \"openai\", \"mode\": \"chat\", \"input_cost_per_token\": -1}}')", "22023"),
@@ -199,4 +217,7 @@ fn odd_but_legal_input_has_a_documented_result() {
     );
     assert_eq!(imported, Some("50000".into()));
     assert_eq!(text(&mut c, "SELECT llm_cost.llm_cost('bulk', 'm49999', 1000000, 0)::text"), Some("1".into()));
+    // empty price lists of either format import nothing
+    assert_eq!(text(&mut c, "SELECT llm_cost.import_prices('{}')::text"), Some("0".into()));
+    assert_eq!(text(&mut c, "SELECT llm_cost.import_prices('[]')::text"), Some("0".into()));
 }

@@ -304,3 +304,105 @@ fn every_public_object_has_a_comment() {
         .collect();
     assert!(missing.is_empty(), "objects without COMMENT ON: {missing:#?}");
 }
+
+/// scripts/gen_catalog.py and `import_prices` read genai-prices alike (the
+/// provider map, names, periods, prices and placement in sql/api.sql mirror
+/// the generator's). The shipped catalog is the generator's output for
+/// ../shared/data, so the two agree when importing genai_prices_data.json
+/// into a fresh install adds rows for exactly the (provider, model) pairs
+/// where the generator reports a conflict (both sources price the model now
+/// and disagree, and it kept LiteLLM's price), one row each, and nothing for
+/// any other model: every model only genai-prices has, and every dated change,
+/// is already shipped under the provider and name the import gives it.
+#[test]
+fn importing_genai_prices_adds_exactly_the_prices_the_generator_overrode() {
+    use std::collections::BTreeSet;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let data = root.join("../shared/data/genai_prices_data.json");
+    let doc = std::fs::read_to_string(&data).unwrap_or_else(|e| panic!("{}: {e}", data.display()));
+
+    // The generator's conflicts, from the same inputs as the shipped catalog
+    // (whose header gives its verified-at date): the output must be the shipped file.
+    let shipped_sql = std::fs::read_to_string(root.join("sql/catalog.sql")).unwrap();
+    let verified_at = shipped_sql
+        .lines()
+        .find_map(|l| l.split("prices verified at ").nth(1))
+        .map(|d| d.trim_end_matches('.').to_string())
+        .expect("sql/catalog.sql names its verified-at date");
+    let out = std::env::temp_dir().join(format!("llm_cost_genai_agree_{}", std::process::id()));
+    std::fs::create_dir_all(&out).unwrap();
+    let status = std::process::Command::new("python3")
+        .arg(root.join("scripts/gen_catalog.py"))
+        .args(["--verified-at", &verified_at, "--output"])
+        .arg(out.join("catalog.sql"))
+        .arg("--conflicts")
+        .arg(out.join("conflicts.tsv"))
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("python3 runs scripts/gen_catalog.py");
+    assert!(status.success(), "gen_catalog.py failed");
+    assert!(
+        std::fs::read_to_string(out.join("catalog.sql")).unwrap() == shipped_sql,
+        "sql/catalog.sql is not what scripts/gen_catalog.py makes of ../shared/data: regenerate it"
+    );
+    let conflicts: BTreeSet<(String, String)> = std::fs::read_to_string(out.join("conflicts.tsv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let mut f = l.split('\t');
+            (f.next().unwrap().to_string(), f.next().unwrap().to_string())
+        })
+        .collect();
+    let _ = std::fs::remove_dir_all(&out);
+    assert!(!conflicts.is_empty());
+
+    let cluster = TestCluster::start("genai_import", &[]);
+    let mut c = cluster.database_with_extension("genai");
+    // The generator takes genai-prices' last price as its current one: so does
+    // the import once the file's last dated change has started.
+    let started: bool = c
+        .query_one("SELECT max(valid_from) <= now() FROM llm_cost.genai_price_rows($1::text::jsonb)", &[&doc])
+        .unwrap()
+        .get(0);
+    assert!(started, "genai_prices_data.json has a price change in the future: this comparison does not hold before it");
+    c.batch_execute("BEGIN").unwrap(); // one now(): the import's and the checks'
+    let added: i32 = c.query_one("SELECT llm_cost.import_prices($1::text::jsonb)", &[&doc]).unwrap().get(0);
+    let imported: BTreeSet<(String, String)> = c
+        .query("SELECT DISTINCT provider, model FROM llm_cost.prices WHERE source = 'genai-prices'", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let only_import: Vec<_> = imported.difference(&conflicts).collect();
+    let only_generator: Vec<_> = conflicts.difference(&imported).collect();
+    assert!(
+        only_import.is_empty() && only_generator.is_empty(),
+        "import_prices and gen_catalog.py disagree: rows added for models without a conflict {only_import:?}; \
+         conflicts the import left alone {only_generator:?}"
+    );
+    assert_eq!(added as usize, conflicts.len(), "one row per conflicting model");
+    // now every price in force is genai-prices' own, confirmed by the import
+    let differing: i64 = c
+        .query_one(
+            "SELECT count(*) FROM (SELECT DISTINCT ON (provider, model) * FROM llm_cost.genai_price_rows($1::text::jsonb)
+                                    WHERE valid_from <= now() ORDER BY provider, model, valid_from DESC) AS i
+               LEFT JOIN llm_cost.current_prices AS p USING (provider, model, service_tier)
+              WHERE p.id IS NULL OR p.verified_at <> now()
+                 OR (i.input_per_mtok, i.output_per_mtok, i.cache_read_per_mtok, i.cache_write_per_mtok,
+                     i.tier_threshold_tokens, i.input_per_mtok_above_tier, i.output_per_mtok_above_tier,
+                     i.cache_read_per_mtok_above_tier, i.cache_write_per_mtok_above_tier, i.per_request)
+                    IS DISTINCT FROM
+                    (p.input_per_mtok, p.output_per_mtok, p.cache_read_per_mtok, p.cache_write_per_mtok,
+                     p.tier_threshold_tokens, p.input_per_mtok_above_tier, p.output_per_mtok_above_tier,
+                     p.cache_read_per_mtok_above_tier, p.cache_write_per_mtok_above_tier, p.per_request)",
+            &[&doc],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(differing, 0);
+    c.batch_execute("COMMIT").unwrap();
+    let again: i32 = c.query_one("SELECT llm_cost.import_prices($1::text::jsonb)", &[&doc]).unwrap().get(0);
+    assert_eq!(again, 0, "a second import adds nothing");
+}

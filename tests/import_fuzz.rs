@@ -41,6 +41,7 @@ use std::time::{Duration, Instant};
 
 const DEFAULT_SEED: u64 = 0x5eed_1e7c_0575_2025;
 const DEFAULT_CASES: usize = 3000;
+const DEFAULT_GENAI_CASES: usize = 800;
 
 // ---------------------------------------------------------------------------
 // A small deterministic PRNG (xorshift64*), as in src/raw_usage.rs.
@@ -608,6 +609,299 @@ fn generate(r: &mut Rng, seeds: &[(String, J)]) -> (String, Option<String>) {
 }
 
 // ---------------------------------------------------------------------------
+// genai-prices' data.json: seeds and mutations.
+// ---------------------------------------------------------------------------
+
+/// Used only when ../shared/data is not there.
+const EMBEDDED_GENAI_SAMPLE: &str = r#"[
+  {"id": "anthropic", "name": "Anthropic", "models": [
+    {"id": "claude-opus-4-6", "match": {"or": [{"starts_with": "claude-opus-4-6"}, {"equals": "claude-opus-4-6"}]},
+     "prices": [{"prices": {"input_mtok": 5, "output_mtok": 25, "cache_read_mtok": 0.5, "cache_write_mtok": 6.25}},
+                {"constraint": {"start_date": "2026-03-13"},
+                 "prices": {"input_mtok": 5, "output_mtok": 25, "cache_read_mtok": 0.5, "cache_write_mtok": 6.25}}]},
+    {"id": "claude-sonnet-4-5", "match": {"equals": "claude-sonnet-4-5"},
+     "prices": {"input_mtok": {"base": 3, "tiers": [{"start": 200000, "price": 6}]},
+                "output_mtok": {"base": 15, "tiers": [{"start": 200000, "price": 22.5}]}, "cache_read_mtok": 0.3}}]},
+  {"id": "aws", "name": "AWS Bedrock", "models": [
+    {"id": "regional.amazon.nova-pro-v1:0", "match": {"equals": "amazon.nova-pro-v1:0"},
+     "prices": {"input_mtok": 0.8, "output_mtok": 3.2}}]},
+  {"id": "deepseek", "name": "Deepseek", "models": [
+    {"id": "deepseek-chat", "match": {"equals": "deepseek-chat"},
+     "prices": [{"prices": {"input_mtok": 0.27, "output_mtok": 1.1, "cache_read_mtok": 0.07}},
+                {"constraint": {"start_time": "16:30:00Z", "end_time": "00:30:00Z"},
+                 "prices": {"input_mtok": 0.135, "output_mtok": 0.55, "cache_read_mtok": 0.035}}]}]},
+  {"id": "perplexity", "name": "Perplexity", "models": [
+    {"id": "sonar", "match": {"equals": "sonar"}, "prices": {"input_mtok": 1, "output_mtok": 1, "requests_kcount": 12}}]},
+  {"id": "fireworks", "name": "Fireworks", "models": [
+    {"id": "llama-v3p1-8b-instruct", "match": {"equals": "accounts/fireworks/models/llama-v3p1-8b-instruct"},
+     "prices": {"input_mtok": 0.2, "output_mtok": 0.2}}]}
+]"#;
+
+/// About 120 (provider id, model) pairs of genai-prices' file: every model
+/// with dated, time-of-day, tiered or per-request prices, and a spread of
+/// the rest.
+fn genai_seed_models() -> (Vec<(String, J)>, String) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/genai_prices_data.json");
+    let (text, origin) = match std::fs::read_to_string(&path) {
+        Ok(t) => (t, path.display().to_string()),
+        Err(_) => (EMBEDDED_GENAI_SAMPLE.to_string(), "embedded sample".to_string()),
+    };
+    let doc: serde_json::Value = serde_json::from_str(&text).expect("genai-prices' data is JSON");
+    let providers = doc.as_array().expect("genai-prices' data is an array");
+    let all: Vec<(String, &serde_json::Value)> = providers
+        .iter()
+        .flat_map(|p| {
+            let id = p["id"].as_str().unwrap_or_default().to_string();
+            p["models"].as_array().into_iter().flatten().map(move |m| (id.clone(), m))
+        })
+        .collect();
+    let step = (all.len() / 90).max(1);
+    let chosen = all
+        .iter()
+        .enumerate()
+        .filter(|(i, (_, m))| {
+            let prices = m["prices"].to_string();
+            i % step == 0 || m["prices"].is_array() || prices.contains("tiers") || prices.contains("requests_kcount")
+        })
+        .map(|(_, (p, m))| (p.clone(), J::from_value(m)))
+        .collect();
+    (chosen, origin)
+}
+
+impl J {
+    /// The value of a key (its last occurrence), mutable.
+    fn field_mut(&mut self, key: &str) -> Option<&mut J> {
+        self.fields_mut()?.iter_mut().rev().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+}
+
+const GENAI_PRICE_FIELDS: &[&str] = &[
+    "input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok", "requests_kcount", "input_audio_mtok",
+    "output_audio_mtok", "cache_audio_read_mtok", "output_mtok ", "INPUT_MTOK",
+];
+
+const GENAI_PROVIDER_IDS: &[&str] = &[
+    "aws", "google", "x-ai", "azure", "fireworks", "openai", "cohere", "together", "voyageai", "moonshotai",
+    "anthropic", "deepseek", "AWS", " aws", "Google", "huggingface_together", "fuzz-genai-co",
+];
+
+const GENAI_DATES: &[&str] = &[
+    "2020-01-01", "2025-06-10", "2026-03-13", "2999-12-31", "2024-02-29", "9999-12-31", "0001-01-01",
+    "2023-02-29", "2026-13-01", "0000-01-01", "2025-1-1", "20250101", "yesterday", "", "2025-06-10T00:00:00Z",
+];
+
+const GENAI_TIMES: &[&str] = &[
+    "00:30:00Z", "16:30:00Z", "00:00:00Z", "12:00:00Z", "23:59:59.999Z", "12:00", "24:00:00Z", "1:00", "noon", "",
+];
+
+/// A price set of the model (its prices object, or one entry's), to mutate.
+fn genai_price_set<'a>(r: &mut Rng, model: &'a mut J) -> Option<&'a mut J> {
+    let prices = model.field_mut("prices")?;
+    if matches!(prices, J::Obj(_)) {
+        return Some(prices);
+    }
+    match prices {
+        J::Arr(items) if !items.is_empty() => {
+            let i = r.below(items.len());
+            items[i].field_mut("prices")
+        }
+        _ => None,
+    }
+}
+
+fn genai_tiered(r: &mut Rng) -> J {
+    let tier = |r: &mut Rng| {
+        let start = if r.chance(70) {
+            r.pick(&["200000", "128000", "272000", "1"]).to_string()
+        } else {
+            r.pick(&["0", "-5", "1.5", "2e5", "9223372036854775807", "9223372036854775808", "1e400"]).to_string()
+        };
+        let price = if r.chance(80) { J::Num(random_number(r)) } else { random_value(r) };
+        J::Obj(vec![("start".into(), J::Num(start)), ("price".into(), price)])
+    };
+    let tiers = (0..r.below(3)).map(|_| tier(r)).collect();
+    let mut fields = vec![("base".into(), J::Num(random_number(r))), ("tiers".into(), J::Arr(tiers))];
+    if r.chance(10) {
+        fields.remove(r.below(2));
+    }
+    J::Obj(fields)
+}
+
+fn genai_constraint(r: &mut Rng) -> J {
+    match r.below(6) {
+        0..=2 => J::Obj(vec![("start_date".into(), J::Str(r.pick(GENAI_DATES).to_string()))]),
+        3 => J::Obj(vec![
+            ("start_time".into(), J::Str(r.pick(GENAI_TIMES).to_string())),
+            ("end_time".into(), J::Str(r.pick(GENAI_TIMES).to_string())),
+        ]),
+        4 => J::Obj(vec![(r.pick(&["region", "start_date", "weekday", ""]).to_string(), random_value(r))]),
+        _ => random_value(r),
+    }
+}
+
+fn mutate_genai_model(r: &mut Rng, provider: &mut String, model: &mut J) {
+    match r.below(14) {
+        // a price replaced by a hard number
+        0..=2 => {
+            let f = r.pick(GENAI_PRICE_FIELDS).to_string();
+            let v = J::Num(random_number(r));
+            if let Some(set) = genai_price_set(r, model) {
+                set.set(&f, v);
+            }
+        }
+        // a price of the wrong type
+        3 => {
+            let f = r.pick(GENAI_PRICE_FIELDS).to_string();
+            let v = random_value(r);
+            if let Some(set) = genai_price_set(r, model) {
+                set.set(&f, v);
+            }
+        }
+        // a tiered price, sound or not
+        4 => {
+            let f = r.pick(&["input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok", "requests_kcount"]).to_string();
+            let v = genai_tiered(r);
+            if let Some(set) = genai_price_set(r, model) {
+                set.set(&f, v);
+            }
+        }
+        // dated or time-of-day prices, sound or not
+        5 | 6 => {
+            let first = model.field_mut("prices").cloned().unwrap_or(J::Obj(vec![]));
+            let first = if matches!(first, J::Arr(_)) { first } else { J::Arr(vec![J::Obj(vec![("prices".into(), first)])]) };
+            let mut entries = match first {
+                J::Arr(e) => e,
+                _ => unreachable!(),
+            };
+            for _ in 0..1 + r.below(3) {
+                let mut prices = J::Obj(vec![
+                    ("input_mtok".into(), J::Num(random_number(r))),
+                    ("output_mtok".into(), J::Num(random_number(r))),
+                ]);
+                if r.chance(10) {
+                    prices = random_value(r);
+                }
+                let at = r.below(entries.len() + 1);
+                entries.insert(at, J::Obj(vec![("constraint".into(), genai_constraint(r)), ("prices".into(), prices)]));
+            }
+            model.set("prices", J::Arr(entries));
+        }
+        // a hostile model id, sometimes AWS's regional form
+        7 => {
+            let n = nasty_name(r);
+            let id = if r.chance(20) { format!("regional.{n}") } else { n };
+            model.set("id", J::Str(id));
+        }
+        // another provider id, mapped or odd
+        8 => *provider = if r.chance(75) { r.pick(GENAI_PROVIDER_IDS).to_string() } else { nasty_name(r) },
+        // an odd match rule
+        9 => {
+            let rule = match r.below(4) {
+                0 => J::Obj(vec![("equals".into(), J::Str(nasty_name(r)))]),
+                1 => J::Obj(vec![(
+                    "or".into(),
+                    J::Arr((0..r.below(4)).map(|_| J::Obj(vec![("equals".into(), J::Str(nasty_name(r)))])).collect()),
+                )]),
+                2 => {
+                    let mut v = J::Obj(vec![("equals".into(), J::Str(nasty_name(r)))]);
+                    for _ in 0..1 + r.below(300) {
+                        v = J::Obj(vec![("or".into(), J::Arr(vec![v]))]);
+                    }
+                    v
+                }
+                _ => random_value(r),
+            };
+            model.set("match", rule);
+        }
+        // drop a key
+        10 => {
+            if let Some(fields) = model.fields_mut() {
+                if !fields.is_empty() {
+                    let i = r.below(fields.len());
+                    fields.remove(i);
+                }
+            }
+        }
+        // the model is not an object
+        11 => *model = random_value(r),
+        // the prices are not a price set
+        12 => model.set("prices", if r.chance(30) { J::Obj(vec![]) } else { random_value(r) }),
+        // a duplicated price key with another value (jsonb keeps the last)
+        _ => {
+            let v = J::Num(random_number(r));
+            if let Some(J::Obj(fields)) = genai_price_set(r, model) {
+                let at = r.below(fields.len() + 1);
+                fields.insert(at, ("input_mtok".into(), v));
+            }
+        }
+    }
+}
+
+/// One generated genai-prices document, and the source name to import it under.
+fn generate_genai(r: &mut Rng, seeds: &[(String, J)]) -> (String, Option<String>) {
+    let source = match r.below(20) {
+        0..=3 => None,
+        4 => Some("  ".into()),
+        5 => Some(nasty_name(r)),
+        _ => Some("fuzz-genai".into()),
+    };
+    if r.chance(4) {
+        let doc = match r.below(6) {
+            0 => "[]".to_string(),
+            1 => "[null]".to_string(),
+            2 => "[{}]".to_string(),
+            3 => J::Arr((0..3).map(|_| random_value(r)).collect()).text(),
+            4 => J::Arr(vec![J::Obj(vec![("id".into(), J::Str("p".into())), ("models".into(), random_value(r))])]).text(),
+            _ => J::Arr(vec![J::Obj(vec![("id".into(), random_value(r)), ("models".into(), J::Arr(vec![]))])]).text(),
+        };
+        return (doc, source);
+    }
+    let n = if r.chance(5) { 30 + r.below(60) } else { 1 + r.below(8) };
+    let mut models: Vec<(String, J)> = (0..n).map(|_| seeds[r.below(seeds.len())].clone()).collect();
+    let mutations = match r.below(10) {
+        0..=2 => 0,
+        3..=5 => 1,
+        6..=7 => 2,
+        _ => 3 + r.below(6),
+    };
+    for _ in 0..mutations {
+        let i = r.below(models.len());
+        let (provider, model) = &mut models[i];
+        mutate_genai_model(r, provider, model);
+    }
+    // some brand-new models (a new id, its own match rule), so that rows are added and priced
+    if r.chance(50) {
+        for (_, model) in models.iter_mut().take(1 + r.below(3)) {
+            let id = match model.field_mut("id") {
+                Some(J::Str(id)) => format!("{id}-fuzz{}", r.below(100_000)),
+                _ => continue,
+            };
+            model.set("match", J::Obj(vec![("equals".into(), J::Str(id.clone()))]));
+            model.set("id", J::Str(id));
+        }
+    }
+    // providers in order of first appearance, each with its models
+    let mut providers: Vec<(String, Vec<J>)> = Vec::new();
+    for (p, m) in models {
+        match providers.iter_mut().find(|(q, _)| *q == p) {
+            Some((_, ms)) => ms.push(m),
+            None => providers.push((p, vec![m])),
+        }
+    }
+    let doc = J::Arr(
+        providers
+            .into_iter()
+            .map(|(p, ms)| J::Obj(vec![("id".into(), J::Str(p)), ("models".into(), J::Arr(ms))]))
+            .collect(),
+    );
+    let mut text = doc.text();
+    if r.chance(4) {
+        mutate_text(r, &mut text);
+    }
+    (text, source)
+}
+
+// ---------------------------------------------------------------------------
 // The invariants.
 // ---------------------------------------------------------------------------
 
@@ -746,6 +1040,10 @@ impl Harness {
         };
         self.stats.ok += 1;
         self.last = format!("ok, {added} rows added");
+        // genai-prices' data.json is an array; its dated changes keep their
+        // start date (00:00 UTC); the source defaults to the format's name
+        let genai = doc.trim_start().starts_with('[');
+        let expected_source = source.unwrap_or(if genai { "genai-prices" } else { "litellm" });
         self.stats.rows_added += added;
 
         // the count returned is the count added, and every amount is sound
@@ -763,9 +1061,12 @@ impl Harness {
                             AND llm_cost.is_valid_amount(cache_write_per_mtok_above_tier)
                             AND llm_cost.is_valid_amount(per_request)
                             AND coalesce(tier_threshold_tokens > 0, true)
-                            AND source = $2 AND valid_from = now()))
+                            AND source = $2
+                            AND (valid_from = now()
+                                 OR ($3 AND valid_from > '-infinity' AND valid_from < 'infinity'
+                                     AND valid_from = date_trunc('day', valid_from, 'UTC')))))
                    FROM llm_cost.prices WHERE id > $1",
-                &[&max_id, &source.unwrap_or("")],
+                &[&max_id, &expected_source, &genai],
             )
             .map_err(|e| db("counting added rows", e))?;
         self.stats.phases[2] += t.elapsed();
@@ -778,23 +1079,26 @@ impl Harness {
             return Err(format!("{unsound} added rows have unsound amounts, source or valid_from"));
         }
 
-        // pricing every added row (the expected cost multiplies by 10^-6:
+        // pricing every added row at its valid_from (the expected cost multiplies by 10^-6:
         // numeric division would round): never an error; where the names are ones
         // pricing looks up exactly, that very row prices the call, exactly
         let rows = c
             .query(
                 "SELECT id, provider, model, service_tier, cost::text, priced_by,
-                        cost = expected AND mixed_cost = mixed_expected,
+                        -- the expected costs below assume no tier: a genai-prices tier may
+                        -- start below the 1000 input tokens priced (LiteLLM's start at 1000 or
+                        -- more), and then only that the row prices the call is checked
+                        (cost = expected AND mixed_cost = mixed_expected) OR tier_threshold_tokens < 1000,
                         format('%s and %s (with cache and reasoning tokens: %s and %s)', cost, expected, mixed_cost, mixed_expected)
                    FROM (SELECT p.*,
-                                llm_cost.llm_cost(p.provider, p.model, 1000, 1000, service_tier => p.service_tier) AS cost,
-                                (llm_cost.cost_breakdown(p.provider, p.model, 1000, 1000, service_tier => p.service_tier)
+                                llm_cost.llm_cost(p.provider, p.model, 1000, 1000, at => p.valid_from, service_tier => p.service_tier) AS cost,
+                                (llm_cost.cost_breakdown(p.provider, p.model, 1000, 1000, at => p.valid_from, service_tier => p.service_tier)
                                     -> 'price' ->> 'id')::bigint AS priced_by,
                                 (1000 * p.input_per_mtok + 1000 * p.output_per_mtok) * 0.000001
                                     + coalesce(p.per_request, 0) AS expected,
-                                -- 1000 input tokens never exceed a tier threshold (at least 1000)
+                                -- 1000 input tokens never exceed a LiteLLM tier threshold (at least 1000)
                                 llm_cost.llm_cost(p.provider, p.model, 1000, 1000, 500, 200, 100,
-                                                  service_tier => p.service_tier) AS mixed_cost,
+                                                  at => p.valid_from, service_tier => p.service_tier) AS mixed_cost,
                                 (300 * p.input_per_mtok + 500 * coalesce(p.cache_read_per_mtok, p.input_per_mtok)
                                  + 200 * coalesce(p.cache_write_per_mtok, p.input_per_mtok) + 900 * p.output_per_mtok
                                  + 100 * coalesce(p.reasoning_per_mtok, p.output_per_mtok)) * 0.000001
@@ -884,8 +1188,12 @@ fn import_prices_survives_random_and_mutated_price_files() {
         .map(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).expect("LLM_COST_FUZZ_SEED is hex"))
         .unwrap_or(DEFAULT_SEED);
     let cases: usize = std::env::var("LLM_COST_FUZZ_CASES").ok().map(|s| s.parse().unwrap()).unwrap_or(DEFAULT_CASES);
+    let genai_cases: usize =
+        std::env::var("LLM_COST_FUZZ_GENAI_CASES").ok().map(|s| s.parse().unwrap()).unwrap_or(DEFAULT_GENAI_CASES);
     let (seeds, origin) = seed_entries();
     println!("import_fuzz: seed {seed:#x}, {cases} generated files, {} seed entries from {origin}", seeds.len());
+    let (genai_seeds, genai_origin) = genai_seed_models();
+    println!("import_fuzz: {genai_cases} generated genai-prices files, {} seed models from {genai_origin}", genai_seeds.len());
 
     let cluster = TestCluster::start("import_fuzz", &[]);
     drop(cluster.database_with_extension("fuzz"));
@@ -895,11 +1203,20 @@ fn import_prices_survives_random_and_mutated_price_files() {
     // meet known prices (unchanged, changed) without every check paying for
     // thousands of unrelated rows.
     let sample = J::Obj(seeds.clone()).text();
+    let genai_sample = J::Arr(
+        genai_seeds
+            .iter()
+            .map(|(p, m)| J::Obj(vec![("id".into(), J::Str(p.clone())), ("models".into(), J::Arr(vec![m.clone()]))]))
+            .collect(),
+    )
+    .text();
     h.client
         .execute(
             "DELETE FROM llm_cost.prices WHERE (provider, model) NOT IN
-                 (SELECT provider, model FROM llm_cost.litellm_price_rows($1::text::jsonb))",
-            &[&sample],
+                 (SELECT provider, model FROM llm_cost.litellm_price_rows($1::text::jsonb)
+                  UNION ALL
+                  SELECT provider, model FROM llm_cost.genai_price_rows($2::text::jsonb))",
+            &[&sample, &genai_sample],
         )
         .unwrap();
     // stored data an import could damage: custom prices and aliases
@@ -952,12 +1269,53 @@ fn import_prices_survives_random_and_mutated_price_files() {
             }
         }
     }
+    let litellm_stats = std::mem::take(&mut h.stats);
+    let litellm_elapsed = started.elapsed();
+
+    // 3. generated genai-prices files (a stream of their own, so that the
+    // LiteLLM cases above stay what they were)
+    let mut r = Rng::new(seed ^ 0x9e4a_1c0d_e5ee_d5a1);
+    let started_genai = Instant::now();
+    for case in 0..genai_cases {
+        if failures.len() >= 20 {
+            break;
+        }
+        let (doc, source) = generate_genai(&mut r, &genai_seeds);
+        let commit = r.chance(8);
+        if let Err(why) = h.check(&doc, source.as_deref(), commit) {
+            let _ = std::fs::create_dir_all(&failure_dir);
+            let file = failure_dir.join(format!("seed-{seed:x}-genai-case-{case}.json"));
+            let _ = std::fs::write(&file, &doc);
+            failures.push(format!(
+                "seed {seed:#x} genai case {case} (source {source:?}, saved as {}): {why}\n    input: {}",
+                file.display(),
+                show_input(&doc)
+            ));
+        }
+    }
+    let g = std::mem::replace(&mut h.stats, litellm_stats);
+    println!(
+        "import_fuzz: {} genai-prices imports in {:?}: {} succeeded ({} rows added, {} priced exactly, {} commits), errors by SQLSTATE {:?}",
+        g.cases,
+        started_genai.elapsed(),
+        g.ok,
+        g.rows_added,
+        g.rows_priced_exactly,
+        g.commits,
+        g.errors
+    );
+    if std::env::var_os("LLM_COST_FUZZ_MESSAGES").is_some() {
+        for m in &g.messages {
+            println!("  {m}");
+        }
+    }
+
     let s = &h.stats;
     println!(
         "import_fuzz: {} imports ({} generated) in {:?}: {} succeeded ({} rows added, {} priced exactly, {} commits), errors by SQLSTATE {:?}",
         s.cases,
         cases,
-        started.elapsed(),
+        litellm_elapsed,
         s.ok,
         s.rows_added,
         s.rows_priced_exactly,
@@ -976,6 +1334,11 @@ fn import_prices_survives_random_and_mutated_price_files() {
         assert!(s.ok > cases / 5, "too few imports succeeded ({})", s.ok);
         assert!(s.errors.values().sum::<usize>() > cases / 5, "too few imports failed");
         assert!(s.rows_priced_exactly > 100, "too few added rows were priced ({})", s.rows_priced_exactly);
+    }
+    if genai_cases >= 400 {
+        assert!(g.ok > genai_cases / 5, "too few genai-prices imports succeeded ({})", g.ok);
+        assert!(g.errors.values().sum::<usize>() > genai_cases / 10, "too few genai-prices imports failed");
+        assert!(g.rows_priced_exactly > 100, "too few added genai-prices rows were priced ({})", g.rows_priced_exactly);
     }
     let alive: i32 = h.client.query_one("SELECT 1", &[]).unwrap().get(0);
     assert_eq!(alive, 1);

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 /// The area a public object belongs to, by name; anything unlisted is analytics.
 fn area(name: &str) -> &'static str {
     const AREAS: &[(&str, &[&str])] = &[
-        ("pricing", &["llm_cost", "cost_breakdown", "price_usage", "set_price", "import_prices", "litellm_price_rows",
+        ("pricing", &["llm_cost", "cost_breakdown", "price_usage", "set_price", "import_prices", "litellm_price_rows", "genai_price_rows",
                       "reprice", "prices", "current_prices", "stale_prices", "model_aliases", "provider_aliases",
                       "resolve_model", "model_resolution",
                       "models", "is_service_tier", "is_valid_amount", "is_off_peak_windows", "catalog_changed"]),

@@ -2,8 +2,8 @@
 //! `llm_cost.period_start` (sql/budgets.sql), used by the spend trigger for
 //! every inserted row. Both must agree to the microsecond, or the running
 //! totals and the ledger disagree (`budget_spend_drift`); the `#[pg_test]`
-//! `budget_periods_at_calendar_edges` compares them at DST changes, month and
-//! year ends and the leap day in zones with unusual clock changes.
+//! `spend_lands_in_the_sql_period_at_calendar_edges` compares them at DST
+//! changes, month starts and the leap day in zones with unusual clock changes.
 //!
 //! A period starts at the first instant whose wall clock in the budget's zone
 //! reads the period's first midnight. `date_trunc(period, at, zone)` alone is

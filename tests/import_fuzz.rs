@@ -553,6 +553,17 @@ fn mutate_text(r: &mut Rng, text: &mut String) {
 }
 
 /// One generated price file, and the source name to import it under.
+/// How many mutations a generated document gets: none in 3 of 10, one or
+/// two in 5, and 3 to 8 in the rest.
+fn mutation_count(r: &mut Rng) -> usize {
+    match r.below(10) {
+        0..=2 => 0,
+        3..=5 => 1,
+        6..=7 => 2,
+        _ => 3 + r.below(6),
+    }
+}
+
 fn generate(r: &mut Rng, seeds: &[(String, J)]) -> (String, Option<String>) {
     let source = match r.below(40) {
         0 => None,
@@ -579,12 +590,7 @@ fn generate(r: &mut Rng, seeds: &[(String, J)]) -> (String, Option<String>) {
         let spec = seeds.iter().find(|(k, _)| k == "sample_spec").cloned();
         entries.extend(spec);
     }
-    let mutations = match r.below(10) {
-        0..=2 => 0,
-        3..=5 => 1,
-        6..=7 => 2,
-        _ => 3 + r.below(6),
-    };
+    let mutations = mutation_count(r);
     for _ in 0..mutations {
         let i = r.below(entries.len());
         let (name, entry) = &mut entries[i];
@@ -858,12 +864,7 @@ fn generate_genai(r: &mut Rng, seeds: &[(String, J)]) -> (String, Option<String>
     }
     let n = if r.chance(5) { 30 + r.below(60) } else { 1 + r.below(8) };
     let mut models: Vec<(String, J)> = (0..n).map(|_| seeds[r.below(seeds.len())].clone()).collect();
-    let mutations = match r.below(10) {
-        0..=2 => 0,
-        3..=5 => 1,
-        6..=7 => 2,
-        _ => 3 + r.below(6),
-    };
+    let mutations = mutation_count(r);
     for _ in 0..mutations {
         let i = r.below(models.len());
         let (provider, model) = &mut models[i];

@@ -1,0 +1,3 @@
+-- llm_cost 0.2.0 -> 0.3.0: every charge on the bill (docs/charges.md).
+-- Keep in step with sql/*.sql: tests/upgrade.rs compares an upgraded database
+-- with a fresh install object for object.

@@ -20,6 +20,7 @@ pub enum UsageShape {
     OpenAiEmbedding,
     OpenAiImage,
     OpenAiTranscription,
+    OpenAiRealtime,
 }
 
 impl UsageShape {
@@ -34,6 +35,7 @@ impl UsageShape {
             UsageShape::OpenAiEmbedding => "openai_embedding",
             UsageShape::OpenAiImage => "openai_image",
             UsageShape::OpenAiTranscription => "openai_transcription",
+            UsageShape::OpenAiRealtime => "openai_realtime",
         }
     }
 }
@@ -230,6 +232,7 @@ pub fn normalise(v: &Value) -> Result<(Tokens, UsageShape), RawUsageError> {
 /// the response body (OpenAI `web_search_call` output items and image `data`,
 /// Gemini grounding queries). Token subsets must fit their parents as
 /// docs/charges.md says; zero counts are left out.
+#[allow(clippy::type_complexity)] // the interface the insert trigger uses, spelled out
 pub fn normalise_all(v: &Value) -> Result<(Tokens, Option<Map<String, Value>>, UsageShape), RawUsageError> {
     let (t, units, shape) = read_all(v)?;
     check_tokens(&t)?;
@@ -336,7 +339,9 @@ fn uncached_detail(c: &Counts, details: &str, key: &str) -> Result<i64, RawUsage
 }
 
 /// The usage object and, when `v` was a whole response, that response.
-fn locate(v: &Value) -> Result<(Counts<'_>, Option<&Map<String, Value>>), RawUsageError> {
+type Located<'a> = (Counts<'a>, Option<&'a Map<String, Value>>);
+
+fn locate(v: &Value) -> Result<Located<'_>, RawUsageError> {
     let top = match v {
         Value::Object(obj) => obj,
         other => return Err(RawUsageError::NotAnObject { found: type_name(other) }),
@@ -376,8 +381,9 @@ fn read_all(v: &Value) -> Result<(Tokens, Units, UsageShape), RawUsageError> {
         (openai_chat(&c, &mut u)?, UsageShape::OpenAiChat)
     } else if is_duration_usage(&c) || c.obj.contains_key("input_token_details") {
         // Transcription (`type: tokens` or `duration`); the Realtime API's
-        // usage has the same `input_token_details` spelling.
-        (openai_token_details(&c, &mut u)?, UsageShape::OpenAiTranscription)
+        // usage has the same `input_token_details` spelling and no `type`.
+        let shape = if c.obj.contains_key("type") { UsageShape::OpenAiTranscription } else { UsageShape::OpenAiRealtime };
+        (openai_token_details(&c, &mut u)?, shape)
     } else if c.has_any(&IN_OUT_KEYS) && c.has_any(&ANTHROPIC_KEYS) {
         (anthropic(&c, &mut u)?, UsageShape::Anthropic)
     } else if c.has_any(&IN_OUT_KEYS)
@@ -863,6 +869,220 @@ mod tests {
         }
     }
 
+    // ---- units (normalise_all) ----
+
+    fn all(v: &Value) -> (Tokens, Option<Map<String, Value>>, UsageShape) {
+        normalise_all(v).unwrap_or_else(|e| panic!("{v}: {e}"))
+    }
+
+    fn units(v: Value) -> Option<Map<String, Value>> {
+        match v {
+            Value::Object(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    fn corpus(name: &str) -> Value {
+        let path = format!("{}/tests/corpus/raw_usage/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn corpus_anthropic_web_search() {
+        let v = corpus("anthropic_web_search.json");
+        assert_eq!(all(&v), (tc(6039, 0, 0, 931, 0), units(json!({"web_search_queries": 1})), UsageShape::Anthropic));
+    }
+
+    #[test]
+    fn corpus_anthropic_cache_1h() {
+        // 2048 uncached + 1800 read + 248 written (148 for 5 minutes, 100 for 1 hour).
+        let v = corpus("anthropic_cache_1h.json");
+        assert_eq!(all(&v), (tc(4096, 1800, 248, 503, 0), units(json!({"cache_write_1h_tokens": 100})), UsageShape::Anthropic));
+    }
+
+    #[test]
+    fn corpus_openai_responses_web_search() {
+        let v = corpus("openai_responses_web_search.json");
+        let u = units(json!({"web_search_queries": 1, "search_context_size": "medium"}));
+        assert_eq!(all(&v), (tc(328, 0, 0, 356, 0), u, UsageShape::OpenAiResponses));
+        // The usage object alone says nothing of the searches.
+        assert_eq!(all(&v["usage"]), (tc(328, 0, 0, 356, 0), None, UsageShape::OpenAiResponses));
+    }
+
+    #[test]
+    fn corpus_openai_embedding() {
+        let v = corpus("openai_embedding.json");
+        assert_eq!(all(&v), (tc(8, 0, 0, 0, 0), None, UsageShape::OpenAiEmbedding));
+        assert_eq!(all(&v["usage"]).2, UsageShape::OpenAiEmbedding);
+    }
+
+    #[test]
+    fn corpus_openai_image_generation() {
+        let v = corpus("openai_image_generation.json");
+        let u = units(json!({"image_input_tokens": 40, "image_output_tokens": 50, "images": 1,
+                             "size": "1024x1024", "quality": "high"}));
+        assert_eq!(all(&v), (tc(50, 0, 0, 50, 0), u, UsageShape::OpenAiImage));
+        // The bare usage object is still recognised by its text/image split.
+        let u = units(json!({"image_input_tokens": 40, "image_output_tokens": 50}));
+        assert_eq!(all(&v["usage"]), (tc(50, 0, 0, 50, 0), u, UsageShape::OpenAiImage));
+    }
+
+    #[test]
+    fn openai_image_output_details_split_text_from_image_tokens() {
+        // ImageGenUsage.output_tokens_details (newer GPT image models).
+        let v = json!({"input_tokens": 50, "output_tokens": 60, "total_tokens": 110,
+                       "input_tokens_details": {"text_tokens": 50, "image_tokens": 0},
+                       "output_tokens_details": {"image_tokens": 45, "text_tokens": 15}});
+        assert_eq!(all(&v), (tc(50, 0, 0, 60, 0), units(json!({"image_output_tokens": 45})), UsageShape::OpenAiImage));
+    }
+
+    #[test]
+    fn corpus_openai_transcriptions() {
+        let v = corpus("openai_transcription_tokens.json");
+        assert_eq!(all(&v), (tc(14, 0, 0, 101, 0), units(json!({"audio_input_tokens": 4})), UsageShape::OpenAiTranscription));
+        let v = corpus("openai_transcription_duration.json");
+        assert_eq!(all(&v), (tc(0, 0, 0, 0, 0), units(json!({"audio_seconds": 9})), UsageShape::OpenAiTranscription));
+        // Seconds are kept exactly as given.
+        let (_, u, _) = all(&json!({"usage": {"type": "duration", "seconds": 12.5}}));
+        assert_eq!(u.unwrap()["audio_seconds"].to_string(), "12.5");
+        assert!(matches!(normalise_all(&json!({"type": "duration", "seconds": "9"})), Err(RawUsageError::BadField { .. })));
+        assert!(matches!(normalise_all(&json!({"type": "duration", "seconds": -1})), Err(RawUsageError::BadField { .. })));
+        // normalise does not look at units.
+        assert_eq!(ok(json!({"type": "duration", "seconds": -1})), (tc(0, 0, 0, 0, 0), UsageShape::OpenAiTranscription));
+    }
+
+    #[test]
+    fn corpus_openai_realtime() {
+        // 13 audio input tokens, none of them cached (cached_tokens_details).
+        let v = corpus("openai_realtime_response_done.json");
+        let u = units(json!({"audio_input_tokens": 13, "audio_output_tokens": 91}));
+        assert_eq!(all(&v), (tc(132, 64, 0, 121, 0), u, UsageShape::OpenAiRealtime));
+    }
+
+    #[test]
+    fn corpus_gemini_grounding_by_model_generation() {
+        let mut v = corpus("gemini_grounding.json");
+        v["usageMetadata"] = json!({"promptTokenCount": 10, "candidatesTokenCount": 33, "totalTokenCount": 43});
+        // No modelVersion: queries are counted (Gemini 3's rule).
+        assert_eq!(all(&v), (tc(10, 0, 0, 33, 0), units(json!({"web_search_queries": 2})), UsageShape::Gemini));
+        v["modelVersion"] = json!("gemini-3-flash-preview");
+        assert_eq!(all(&v).1, units(json!({"web_search_queries": 2})));
+        // Gemini 2.5 and older bill one grounded prompt however many queries.
+        v["modelVersion"] = json!("gemini-2.5-flash");
+        assert_eq!(all(&v).1, units(json!({"web_search_queries": 1})));
+        v["modelVersion"] = json!("models/gemini-1.5-pro-002");
+        assert_eq!(all(&v).1, units(json!({"web_search_queries": 1})));
+        // Empty and repeated queries are not billed.
+        v["modelVersion"] = json!("gemini-3-pro-preview");
+        v["candidates"][0]["groundingMetadata"]["webSearchQueries"] = json!(["", "who won euro 2024", " ", "who won euro 2024"]);
+        assert_eq!(all(&v).1, units(json!({"web_search_queries": 1})));
+        v["candidates"][0]["groundingMetadata"]["webSearchQueries"] = json!([]);
+        assert_eq!(all(&v).1, None);
+    }
+
+    #[test]
+    fn gemini_modalities_leave_cached_audio_and_images_out() {
+        // 1000 prompt tokens (600 text, 300 audio, 100 image); 400 of them
+        // cached (300 text, 100 audio): uncached audio 200, image 100.
+        let v = json!({"promptTokenCount": 1000, "cachedContentTokenCount": 400, "candidatesTokenCount": 1290,
+                       "thoughtsTokenCount": 50, "totalTokenCount": 2340,
+                       "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 600}, {"modality": "AUDIO", "tokenCount": 300},
+                                               {"modality": "IMAGE", "tokenCount": 100}],
+                       "cacheTokensDetails": [{"modality": "TEXT", "tokenCount": 300}, {"modality": "AUDIO", "tokenCount": 100}],
+                       "candidatesTokensDetails": [{"modality": "IMAGE", "tokenCount": 1290}]});
+        let u = units(json!({"audio_input_tokens": 200, "image_input_tokens": 100, "image_output_tokens": 1290}));
+        assert_eq!(all(&v), (tc(1000, 400, 0, 1340, 50), u, UsageShape::Gemini));
+        // More cached than prompt audio is a contradiction.
+        let bad = json!({"promptTokenCount": 10, "promptTokensDetails": [{"modality": "AUDIO", "tokenCount": 5}],
+                         "cachedContentTokenCount": 8, "cacheTokensDetails": [{"modality": "AUDIO", "tokenCount": 8}]});
+        assert!(matches!(normalise_all(&bad), Err(RawUsageError::UnitsDontFit { .. })));
+        let bad = json!({"promptTokenCount": 10, "promptTokensDetails": {"modality": "AUDIO"}});
+        assert!(matches!(normalise_all(&bad), Err(RawUsageError::BadField { .. })));
+        assert_eq!(ok(bad).0.input, 10);
+    }
+
+    #[test]
+    fn openai_chat_audio_and_image_tokens() {
+        // Chat Completions usage with the CompletionUsage details fields.
+        let v = json!({"prompt_tokens": 1200, "completion_tokens": 400, "total_tokens": 1600,
+                       "prompt_tokens_details": {"cached_tokens": 200, "audio_tokens": 700, "image_tokens": 100, "text_tokens": 400},
+                       "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 350, "text_tokens": 50}});
+        let u = units(json!({"audio_input_tokens": 700, "image_input_tokens": 100, "audio_output_tokens": 350}));
+        assert_eq!(all(&v), (tc(1200, 200, 0, 400, 0), u, UsageShape::OpenAiChat));
+        // The existing zero-audio fixture has no units.
+        let v = json!({"prompt_tokens": 2006, "completion_tokens": 300,
+                       "prompt_tokens_details": {"cached_tokens": 1920, "audio_tokens": 0},
+                       "completion_tokens_details": {"reasoning_tokens": 192, "audio_tokens": 0}});
+        assert_eq!(all(&v).1, None);
+    }
+
+    #[test]
+    fn anthropic_cache_split() {
+        // cache_creation without cache_creation_input_tokens: the sum.
+        let v = json!({"input_tokens": 5, "output_tokens": 7, "cache_read_input_tokens": 1000,
+                       "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 10000}});
+        assert_eq!(all(&v), (tc(11005, 1000, 10000, 7, 0), units(json!({"cache_write_1h_tokens": 10000})), UsageShape::Anthropic));
+        // A split that does not add up to cache_creation_input_tokens.
+        let v = json!({"input_tokens": 1, "output_tokens": 1, "cache_creation_input_tokens": 248,
+                       "cache_creation": {"ephemeral_5m_input_tokens": 456, "ephemeral_1h_input_tokens": 100}});
+        let e = normalise_all(&v).unwrap_err();
+        assert!(matches!(e, RawUsageError::UnitsDontFit { .. }), "{e}");
+        assert!(e.to_string().contains("cache_creation_input_tokens is 248"), "{e}");
+        // ... which normalise, reading tokens only, still accepts as before.
+        assert_eq!(ok(v).0.cache_write, 248);
+        // server_tool_use alone marks Anthropic usage.
+        let v = json!({"input_tokens": 10, "output_tokens": 5, "server_tool_use": {"web_search_requests": 3, "web_fetch_requests": 2}});
+        assert_eq!(all(&v), (tc(10, 0, 0, 5, 0), units(json!({"web_search_queries": 3})), UsageShape::Anthropic));
+        let v = json!({"input_tokens": 10, "output_tokens": 5, "server_tool_use": {"web_search_requests": "3"}});
+        assert!(matches!(normalise_all(&v), Err(RawUsageError::BadField { .. })));
+    }
+
+    #[test]
+    fn bedrock_cache_details_by_ttl() {
+        // TokenUsage.cacheDetails (Bedrock API reference): sorted 1h before 5m.
+        let v = json!({"inputTokens": 20, "outputTokens": 10, "totalTokens": 1530, "cacheReadInputTokens": 0,
+                       "cacheWriteInputTokens": 1500,
+                       "cacheDetails": [{"ttl": "1h", "inputTokens": 1000}, {"ttl": "5m", "inputTokens": 500}]});
+        assert_eq!(all(&v), (tc(1520, 0, 1500, 10, 0), units(json!({"cache_write_1h_tokens": 1000})), UsageShape::BedrockConverse));
+        let mut v2 = v.clone();
+        v2.as_object_mut().unwrap().remove("cacheWriteInputTokens");
+        assert_eq!(all(&v2).0, tc(1520, 0, 1500, 10, 0));
+        v2["cacheWriteInputTokens"] = json!(900);
+        assert!(matches!(normalise_all(&v2), Err(RawUsageError::UnitsDontFit { .. })));
+    }
+
+    #[test]
+    fn subsets_must_fit_their_parents() {
+        let err = |v: Value| normalise_all(&v).unwrap_err();
+        // Audio input beyond the uncached input (100 - 60 cached).
+        let e = err(json!({"prompt_tokens": 100, "completion_tokens": 0,
+                           "prompt_tokens_details": {"cached_tokens": 60, "audio_tokens": 50}}));
+        assert_eq!(e.to_string(), "raw_usage units do not fit the token counts: 50 audio + 0 image input tokens, \
+                                   but only 40 uncached input tokens (100 input, 60 cached, 0 cache writes)");
+        // Audio output within reasoning.
+        let e = err(json!({"prompt_tokens": 1, "completion_tokens": 100,
+                           "completion_tokens_details": {"reasoning_tokens": 80, "audio_tokens": 30}}));
+        assert!(matches!(e, RawUsageError::UnitsDontFit { .. }));
+        // Cached audio beyond the audio tokens.
+        let e = err(json!({"input_tokens": 100, "output_tokens": 1, "input_token_details":
+                           {"cached_tokens": 10, "audio_tokens": 5, "cached_tokens_details": {"audio_tokens": 9}}}));
+        assert!(matches!(e, RawUsageError::UnitsDontFit { .. }));
+        // Token errors still come first.
+        assert!(matches!(err(json!({"prompt_tokens": 5, "completion_tokens": 1, "completion_tokens_details": {"reasoning_tokens": 9}})),
+                         RawUsageError::Inconsistent { .. }));
+    }
+
+    #[test]
+    fn shape_names_are_stable() {
+        let names: Vec<_> = [
+            UsageShape::OpenAiChat, UsageShape::OpenAiResponses, UsageShape::Anthropic, UsageShape::Gemini,
+            UsageShape::BedrockConverse, UsageShape::OpenAiEmbedding, UsageShape::OpenAiImage,
+            UsageShape::OpenAiTranscription, UsageShape::OpenAiRealtime,
+        ].into_iter().map(UsageShape::name).collect();
+        assert_eq!(names, ["openai_chat", "openai_responses", "anthropic", "gemini", "bedrock_converse",
+                           "openai_embedding", "openai_image", "openai_transcription", "openai_realtime"]);
+    }
+
     /// What the property test below found first: Gemini's cached count with no
     /// prompt count was accepted as 261 cached of 0 input tokens.
     #[test]
@@ -876,7 +1096,8 @@ mod tests {
     /// Property test: 200,000 random JSON values built from the providers'
     /// field names (numbers of every kind, strings, nesting, arrays) never
     /// make the normaliser panic, and whatever it accepts is a consistent
-    /// token count (cache within input, reasoning within output, no negatives).
+    /// token count (cache within input, reasoning within output, no negatives);
+    /// whatever `normalise_all` accepts has units that fit their parents.
     #[test]
     fn random_usage_objects_never_panic_and_accepted_ones_are_consistent() {
         const KEYS: &[&str] = &[
@@ -886,6 +1107,10 @@ mod tests {
             "promptTokenCount", "candidatesTokenCount", "cachedContentTokenCount", "thoughtsTokenCount",
             "totalTokenCount", "inputTokens", "outputTokens", "cacheReadInputTokens", "cacheWriteInputTokens",
             "usage", "usageMetadata", "x",
+            // units
+            "audio_tokens", "image_tokens", "cached_tokens_details", "input_token_details", "cache_creation",
+            "ephemeral_1h_input_tokens", "server_tool_use", "web_search_requests", "promptTokensDetails",
+            "cacheTokensDetails", "modality", "tokenCount", "cacheDetails", "seconds",
         ];
         let mut seed: u64 = 0x9e3779b97f4a7c15;
         let mut next = move || {
@@ -921,6 +1146,16 @@ mod tests {
                 m.insert(key.to_string(), value(&mut next, 1));
             }
             let v = Value::Object(m);
+            if let Ok((t, u, shape)) = normalise_all(&v) {
+                // Whatever normalise_all accepts, normalise reads the same, and the units fit.
+                assert_eq!(normalise(&v).unwrap(), (t, shape), "{v}");
+                let u = u.unwrap_or_default();
+                let g = |k: &str| u.get(k).map_or(0, |n| n.as_i64().unwrap());
+                assert!(g("cache_write_1h_tokens") <= t.cache_write, "{v}");
+                assert!(g("audio_input_tokens") + g("image_input_tokens") <= t.input - t.cached_input - t.cache_write, "{v}");
+                assert!(g("audio_output_tokens") + g("image_output_tokens") <= t.output - t.reasoning, "{v}");
+                assert!(u.values().all(|n| n.as_i64().is_none_or(|n| n > 0)), "{v}");
+            }
             if let Ok((t, _)) = normalise(&v) {
                 accepted += 1;
                 assert!(t.input >= 0 && t.output >= 0 && t.cached_input >= 0 && t.cache_write >= 0 && t.reasoning >= 0, "{v}");

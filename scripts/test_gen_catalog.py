@@ -226,10 +226,10 @@ class RowsTest(unittest.TestCase):
         self.assertEqual(self.s(r["per_request"]), "0.0025")
         self.assertEqual(self.s(self.row("o'neil", "o'brien-7b")["output_per_mtok"]), "0")
 
-    def test_only_chat_completion_responses(self):
+    def test_every_priced_mode_and_nothing_unpriced(self):
         models = {r["model"] for r in self.rows}
-        self.assertNotIn("text-embedding-3-small", models)
-        self.assertNotIn("dall-e-3", models)
+        self.assertIn("text-embedding-3-small", models)
+        self.assertIn("dall-e-3", models)
         self.assertNotIn("unpriced", models)
         self.assertNotIn("sample_spec", models)
         self.assertFalse(any("one of" in r["provider"] for r in self.rows))
@@ -328,27 +328,31 @@ class OutputTest(unittest.TestCase):
             self.assertEqual(out1.read_bytes(), out2.read_bytes())
         self.assertTrue(sql.startswith("--"))
         self.assertEqual(sql.count("INSERT INTO llm_cost.prices ("), 1)
-        self.assertTrue(sql.endswith(");\n"))
+        self.assertTrue(sql.endswith(" WHERE llm_cost.models.source = 'catalog';\n"))
         self.assertNotIn("e-0", sql)
         self.assertNotIn("E-0", sql)
         self.assertIn(
             "('openai', 'gpt-4o', 'standard', '-infinity', 2.5, 10, 1.25, NULL, NULL, NULL, "
-            "NULL, NULL, NULL, NULL, NULL, 'USD', 'catalog', '2025-01-02 00:00:00+00'),", sql)
+            "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'USD', 'catalog', "
+            "'2025-01-02 00:00:00+00'),", sql)
         self.assertIn(
             "('gemini', 'gemini-2.5-pro', 'standard', '-infinity', 1.25, 10, 0.3, NULL, NULL, 200000, "
-            "2.5, 15, 0.625, NULL, NULL, 'USD', 'catalog', '2025-01-02 00:00:00+00')", sql)
-        self.assertNotIn("UPDATE", sql)  # no time-of-day prices in this list
+            "2.5, 15, 0.625, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'USD', 'catalog', "
+            "'2025-01-02 00:00:00+00')", sql)
+        self.assertNotIn("UPDATE llm_cost.prices AS p", sql)  # no time-of-day prices in this list
         self.assertIn("('o''neil', 'o''brien-7b', 'standard',", sql)
-        # header counts: 10 models, 13 rows (gpt-4o +batch, gpt-5 +flex +priority), 7 providers
-        self.assertIn("10 models, 13 rows, 7 providers", sql)
-        values = sql.split(" VALUES\n", 1)[1].split(";\n", 1)[0].splitlines()
-        self.assertEqual(len(values), 13)
+        # header counts: 12 models (text-embedding-3-small and dall-e-3 too), 15 rows
+        # (gpt-4o +batch, gpt-5 +flex +priority), 7 providers
+        self.assertIn("12 models, 15 rows, 7 providers", sql)
+        values = sql.split(" VALUES\n", 1)[1].split("\nON CONFLICT", 1)[0].splitlines()
+        self.assertEqual(len(values), 15)
         # capabilities: one row per priced model, after the prices
         self.assertEqual(sql.count("INSERT INTO llm_cost.models ("), 1)
         self.assertIn("('openai', 'gpt-4o', 'chat', 128000, 16384, false, true, true, true, false, 'catalog')", sql)
         self.assertIn("('deepseek', 'deepseek-chat', 'chat', NULL, NULL, false, false, false, false, false, 'catalog')", sql)
-        models = sql.split("INSERT INTO llm_cost.models (", 1)[1].split(" VALUES\n", 1)[1].splitlines()
-        self.assertEqual(len(models), 10)
+        models = sql.split("INSERT INTO llm_cost.models (", 1)[1].split(" VALUES\n", 1)[1] \
+            .split("\nON CONFLICT", 1)[0].splitlines()
+        self.assertEqual(len(models), 12)
         self.assertTrue(all(v.endswith("),") for v in values[:-1]))
 
 
@@ -543,7 +547,7 @@ class GenaiTest(unittest.TestCase):
         self.assertEqual(r["off_peak_windows"], [{"hours_utc": ["00:00-00:30", "16:30-00:00"],
                                                   "weekdays": [1, 2, 3, 4, 5, 6, 7], "weekday_timezone": "UTC"}])
         self.assertEqual(len(self.stats.time_of_day), 1)
-        self.assertIn("input_audio_mtok", self.stats.unfitted)
+        self.assertNotIn("input_audio_mtok", self.stats.unfitted)  # audio_input_per_mtok now
 
     def test_short_constrained_window_is_the_off_peak_one(self):
         periods = gc.genai_periods({"prices": [
@@ -565,13 +569,20 @@ class GenaiTest(unittest.TestCase):
         self.assertNotEqual(gc._price_of(a), gc._price_of(b))
 
     def test_models_without_token_prices_are_skipped(self):
-        self.assertNotIn(("openai", "dall-e-3", "standard", gc.NEG_INF), self.keys)
+        # genai-prices prices dall-e-3 by audio only: no row of its; LiteLLM's (per image) stays
+        self.assertNotIn("origin", self.row("openai", "dall-e-3"))
+        self.assertIsNone(gc.genai_row("openai", "x", gc.NEG_INF, {"output_audio_mtok": 1}, "x", gc.GenaiStats()))
 
     def test_models_rows_and_mode(self):
         models = gc.genai_models(self.g_rows, gc.build_models(self.litellm), gc.litellm_modes(self.litellm))
         m = {(r["provider"], r["model"]): r for r in models}
-        self.assertEqual(m[("openai", "text-embedding-3-small")]["mode"], "embedding")  # LiteLLM's mode
-        self.assertIsNone(m[("openai", "o1-mini")]["mode"])
+        self.assertNotIn(("openai", "text-embedding-3-small"), m)  # LiteLLM prices it now
+        self.assertEqual(m[("openai", "o1-mini")]["mode"], "chat")  # genai-prices: text models
+        self.assertEqual(gc.genai_mode(("openai", "text-embedding-ada-002"), "openai/x",
+                                       {("openai", "text-embedding-ada-002"): "embedding"}), "embedding")
+        self.assertEqual(gc.genai_mode(("cohere", "rerank-v3.5"), "cohere/rerank-v3.5", {}), "rerank")
+        self.assertEqual(gc.genai_mode(("cohere", "embed-v4.0"), "cohere/embed-v4.0", {}), "embedding")
+        self.assertEqual(gc.genai_mode(("voyage", "voyage-3"), "voyageai/voyage-3", {}), "embedding")
         self.assertNotIn(("openai", "gpt-5"), m)  # LiteLLM's capabilities row stays
 
     def test_nothing_forgotten(self):
@@ -642,7 +653,8 @@ class RealDataTest(unittest.TestCase):
         rows = gc.merge_rows(ll_rows, g_rows, moved)
 
         def strip(r):
-            return tuple(sorted((k, json.dumps(v) if isinstance(v, list) else v)
+            return tuple(sorted((k, json.dumps(v, default=str, sort_keys=True) if isinstance(v, (list, dict, set))
+                                 else v)
                                 for k, v in r.items() if k not in ("valid_from", "origin")))
         emitted = {strip(r) for r in rows}
         self.assertEqual([r for r in ll_rows if strip(r) not in emitted], [])

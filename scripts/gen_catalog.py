@@ -16,8 +16,19 @@ is the LiteLLM file's modification date in UTC and applies to every row.
 Neither JSON file is ever copied into the repository, only the rows below.
 
 What it emits: one INSERT INTO llm_cost.prices with a row per model and service
-tier, for every entry whose mode is chat, completion or responses and that has a
-numeric input_cost_per_token or output_cost_per_token (the missing one is 0).
+tier, for every entry whose mode is in MODES and that has any price this
+catalog holds (token, token-subset or unit price; a missing input or output
+token price is 0), and one INSERT INTO llm_cost.models. Both end with ON
+CONFLICT ... DO UPDATE of catalog rows only, so the same statements install a
+fresh catalog and upgrade a 0.2.0 one: they are also written between the
+generated-catalog markers of sql/llm_cost--0.2.0--0.3.0.sql.
+
+* Charges beyond tokens follow docs/charges.md ("Mapping from LiteLLM's price
+  list"): the five token-subset columns (SUBSET_FIELDS) and unit_prices
+  (UNIT_FIELDS, resolution selectors, search context sizes; stored with keys
+  sorted and exact numbers). Image size entries fold into their base model
+  (fold_size_entries); rates the list leaves implicit are filled in by
+  apply_provider_defaults and listed in the header.
 
 * provider = litellm_provider, lower-cased and stripped; model = the key, minus
   a leading "<litellm_provider>/" (exact, case-sensitive). If two keys name the
@@ -65,10 +76,11 @@ prices} where "the last price whose constraint holds" applies.
   models/<id> name its match rule gives).
 * Prices: input_mtok, output_mtok, cache_read_mtok, cache_write_mtok map to
   the *_per_mtok columns (a missing input or output price is 0);
-  requests_kcount (per 1000 requests) / 1000 -> per_request. A tiered price
+  requests_kcount (per 1000 requests) / 1000 -> per_request; input_audio_mtok and
+  output_audio_mtok -> audio_input_per_mtok / audio_output_per_mtok. A tiered price
   {base, tiers: [{start, price}]} gives tier_threshold_tokens = start and the
   *_above_tier prices (genai-prices, like llm_cost, switches the whole call
-  when the input exceeds start). Audio prices have no column and are counted.
+  when the input exceeds start). Cached audio reads have no column and are counted.
   Models whose prices have no token price are skipped. Retired (deprecated)
   models are kept: a ledger prices past calls.
 * History: a start_date constraint starts a new row, valid_from that date at
@@ -92,7 +104,7 @@ prices} where "the last price whose constraint holds" applies.
 * Every row has source 'catalog'; models rows for genai-only models carry
   LiteLLM's mode where LiteLLM lists the name in another mode (embedding ...),
   'embedding' for voyageai (genai-prices: "text embedding models only"), else
-  NULL, and no capabilities. Match rules are not shipped as aliases:
+  one from the name (genai_mode: rerank, embedding, else chat), and no capabilities. Match rules are not shipped as aliases:
   llm_cost.model_aliases has no builtin flag, so shipped rows would be dumped
   and restored twice.
 
@@ -452,7 +464,7 @@ UNIT_FIELDS = (
 # Not ..._token (a per-token price) and not a tier suffix.
 IMAGE_RES_RE = re.compile(r"output_cost_per_image_(?!token)(?!batches$|flex$|priority$)(.+)")
 # output_cost_per_second_<res> (720p, 1080p, 4k, 2k, ...): video price by resolution.
-VIDEO_RES_RE = re.compile(r"output_cost_per_second_([0-9]+(?:p|k))")
+VIDEO_RES_RE = re.compile(r"output_cost_per_second_([0-9]+(?:p|k))", re.IGNORECASE)
 SEARCH_SIZES = ("low", "medium", "high")
 IMAGE_MODES = ("image_generation", "image_edit")
 

@@ -186,8 +186,8 @@ unsafe extern "C-unwind" fn jsonb_out(fcinfo: pg_sys::FunctionCallInfo) -> pg_sy
 /// Tokens and units (None: none) from a provider's usage object.
 unsafe fn from_raw(datum: pg_sys::Datum) -> (Tokens, Option<serde_json::Map<String, serde_json::Value>>) {
     let raw = jsonb_value(datum, "raw_usage");
-    match raw_usage::normalise(&raw) {
-        Ok((tokens, _shape)) => (tokens, None),
+    match raw_usage::normalise_all(&raw) {
+        Ok((tokens, units, _shape)) => (tokens, units),
         Err(e) if e.is_out_of_range() => errors::out_of_range(e.to_string()),
         Err(e) => errors::invalid_parameter_with_hint(
             e.to_string(),

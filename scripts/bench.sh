@@ -132,6 +132,24 @@ echo
 echo "(names whose logged and catalog spellings price differently: $differ)"
 
 echo
+echo "## (a3) every charge: llm_cost() with units vs tokens only (docs/charges.md)"
+# The same Claude call (1,000 cache-write tokens); with units, 400 of them are
+# 1-hour writes and it made two web searches. Token-only calls must not pay
+# for units: compare this line's token-only rate with (a)'s across versions.
+TOK="'anthropic', 'claude-sonnet-4-5', 1000 + g % 5000, 300, 0, 1000"
+UNITS="'{\"cache_write_1h_tokens\": 400, \"web_search_queries\": 2}'"
+t_tokens=$(best_of "$ROUNDS" "SELECT sum(llm_cost.llm_cost($TOK)) FROM generate_series(1, $CALLS) g")
+t_units=$(best_of "$ROUNDS" "SELECT sum(llm_cost.llm_cost($TOK, units => $UNITS)) FROM generate_series(1, $CALLS) g")
+r_tokens=$(rate "$CALLS" "$t_tokens"); r_units=$(rate "$CALLS" "$t_units")
+unpriced_units=$(psql -X -tA -d postgres -c "SELECT count(*) FROM generate_series(1, 1000) g WHERE llm_cost.llm_cost($TOK, units => $UNITS) IS NULL")
+echo "| call | calls/s | ratio |"
+echo "|---|---:|---:|"
+echo "| tokens only (units NULL) | $r_tokens | 1.00 |"
+echo "| with units (1-hour cache writes, web searches) | $r_units | $(ratio "$r_units" "$r_tokens") |"
+echo
+echo "(calls with units left unpriced: $unpriced_units of 1000)"
+
+echo
 echo "## (b) ingest: pricing trigger vs the same table without triggers"
 cat > "$CLUSTER_DIR/insert_priced.sql" <<'SQL'
 \set i random(100, 5000)
@@ -145,6 +163,14 @@ for clients in 1 8; do
   compare_inserts "single-row INSERT, $clients client(s), ${PGBENCH_SECONDS}s" \
     "$CLUSTER_DIR/insert_bare.sql" "$CLUSTER_DIR/insert_priced.sql" "$clients"
 done
+# the same insert carrying units (a web search and a 1-hour cache write), into both tables
+cat > "$CLUSTER_DIR/insert_units.sql" <<'SQL'
+\set i random(100, 5000)
+INSERT INTO llm_cost.usage (provider, model, input_tokens, output_tokens, cache_write_tokens, user_id, units) VALUES ('anthropic', 'claude-sonnet-4-5', :i, 300, :i / 4, 'user' || :i, '{"cache_write_1h_tokens": 100, "web_search_queries": 1}');
+SQL
+sed 's/llm_cost.usage/bench.usage_bare/' "$CLUSTER_DIR/insert_units.sql" > "$CLUSTER_DIR/insert_units_bare.sql"
+compare_inserts "single-row INSERT with units, 1 client, ${PGBENCH_SECONDS}s" \
+  "$CLUSTER_DIR/insert_units_bare.sql" "$CLUSTER_DIR/insert_units.sql" 1
 compare_copies "COPY of $COPY_ROWS rows"
 unpriced=$(psql -X -tA -d postgres -c "SELECT count(*) FROM llm_cost.usage WHERE cost IS NULL")
 echo

@@ -40,6 +40,30 @@ ALTER TABLE llm_cost.usage
     ADD CONSTRAINT usage_units_valid CHECK (llm_cost.is_units(units));
 COMMENT ON COLUMN llm_cost.usage.units IS 'The call''s charges beyond plain tokens (NULL: none): token subsets (cache_write_1h_tokens, audio_/image_input_tokens, audio_/image_output_tokens), counted units (web_search_queries, maps_queries, images, input_images, audio_seconds, output_audio_seconds, video_seconds, characters, queries, pages) and qualifiers (search_context_size, size, quality, resolution). Filled from raw_usage when not given. See docs/charges.md.';
 
+-- Views over prices.* and usage.* list their columns as of their creation:
+-- current_prices and unpriced_usage gain the new ones at their end;
+-- stale_prices has a column after them, so it is made again.
+DROP VIEW llm_cost.stale_prices;
+CREATE OR REPLACE VIEW llm_cost.current_prices WITH (security_invoker = true) AS
+SELECT DISTINCT ON (provider, model, service_tier) *
+  FROM llm_cost.prices
+ WHERE valid_from <= now()
+ ORDER BY provider, model, service_tier, valid_from DESC;
+CREATE VIEW llm_cost.stale_prices WITH (security_invoker = true) AS
+SELECT c.*,
+       now() - c.verified_at AS unverified_for
+  FROM llm_cost.current_prices AS c
+ WHERE c.verified_at IS NULL
+    OR c.verified_at < now() - coalesce(nullif(current_setting('llm_cost.price_stale_after', true), ''), '30 days')::interval;
+COMMENT ON VIEW llm_cost.stale_prices IS
+  'Prices in force whose verified_at is older than llm_cost.price_stale_after (default 30 days), or never verified.';
+GRANT ALL ON llm_cost.stale_prices TO llm_cost_admin;
+GRANT SELECT ON llm_cost.stale_prices TO llm_cost_reader;
+CREATE OR REPLACE VIEW llm_cost.unpriced_usage WITH (security_invoker = true) AS
+SELECT *
+  FROM llm_cost.usage
+ WHERE cost IS NULL;
+
 ---------------------------------------------------------------------------
 -- Pricing functions gain units (src/sql_pricing.rs). The 0.2.0 signatures
 -- are dropped; their C symbols stay in the library for databases not yet

@@ -138,25 +138,40 @@ SELECT count(*) FROM llm_cost.claim_notifications(1, '1 hour');
 "#;
 
 /// Every table but the latency rollups (rebuilt per tenant by 0.1.0 -> 0.2.0;
-/// checked by what they answer instead), budget_spend's timestamps and the
-/// builtin provider aliases (shipped data an update may add to; compared with
-/// a fresh install's instead).
+/// checked by what they answer instead), budget_spend's timestamps, the
+/// builtin provider aliases and the shipped catalog (data an update brings up
+/// to date; compared with a fresh install's instead, see `catalog`). Columns
+/// a later version adds are left out here and checked empty after the update.
 fn contents(c: &mut postgres::Client) -> Vec<(String, i64, String)> {
     table_checksums(c, |t| match t {
         "budget_spend" => Some("SELECT budget_id, period_start, per_value, spent, calls FROM llm_cost.budget_spend".into()),
         "provider_aliases" => Some("SELECT alias, provider FROM llm_cost.provider_aliases WHERE NOT builtin".into()),
         "usage_daily_latency" | "usage_hourly_latency" => Some("SELECT 1 WHERE false".into()),
-        // 0.1.0's columns; the off-peak columns 0.2.0 adds are checked empty after the update
+        // 0.1.0's columns of the user's own prices; off-peak (0.2.0) and unit prices (0.3.0) are checked empty
         "prices" => Some(
             "SELECT id, provider, model, service_tier, valid_from, input_per_mtok, output_per_mtok, cache_read_per_mtok,
                     cache_write_per_mtok, reasoning_per_mtok, tier_threshold_tokens, input_per_mtok_above_tier,
                     output_per_mtok_above_tier, cache_read_per_mtok_above_tier, cache_write_per_mtok_above_tier,
                     per_request, currency, source, verified_at
-               FROM llm_cost.prices"
+               FROM llm_cost.prices WHERE source <> 'catalog'"
                 .into(),
         ),
+        "models" => Some("SELECT * FROM llm_cost.models WHERE source <> 'catalog'".into()),
+        // units (0.3.0) is checked NULL after the update
+        "usage" | "usage_daily" | "usage_hourly" => Some(format!("SELECT to_jsonb(t) - 'units' FROM llm_cost.{t} AS t")),
         _ => None,
     })
+}
+
+/// The shipped catalog's rows, all columns but ids, one text per row.
+fn catalog(c: &mut postgres::Client) -> (Vec<String>, Vec<String>) {
+    let rows = |c: &mut postgres::Client, sql: &str| -> Vec<String> {
+        c.query(sql, &[]).unwrap().iter().map(|r| r.get::<_, String>(0)).collect()
+    };
+    (
+        rows(c, "SELECT (to_jsonb(p) - 'id')::text FROM llm_cost.prices AS p WHERE source = 'catalog' ORDER BY 1"),
+        rows(c, "SELECT to_jsonb(m)::text FROM llm_cost.models AS m WHERE source = 'catalog' ORDER BY 1"),
+    )
 }
 
 #[test]
@@ -166,6 +181,7 @@ fn every_released_version_updates_to_the_current_schema_keeping_its_data() {
     let mut fresh = cluster.database_with_extension("fresh");
     let current: String = fresh.query_one("SELECT extversion FROM pg_extension WHERE extname = 'llm_cost'", &[]).unwrap().get(0);
     let expected = schema_fingerprint(&mut fresh);
+    let (fresh_prices, fresh_models) = catalog(&mut fresh);
     assert!(expected.len() > 500, "the fingerprint covers the schema ({} lines)", expected.len());
 
     let versions = released_versions();
@@ -201,13 +217,40 @@ fn every_released_version_updates_to_the_current_schema_keeping_its_data() {
         let off_peak: i64 = c
             .query_one(
                 "SELECT count(*) FROM llm_cost.prices
-                  WHERE (off_peak_input_per_mtok, off_peak_output_per_mtok, off_peak_cache_read_per_mtok, off_peak_windows)
+                  WHERE source <> 'catalog' AND (off_peak_input_per_mtok, off_peak_output_per_mtok, off_peak_cache_read_per_mtok, off_peak_windows)
                         IS DISTINCT FROM (NULL::numeric, NULL::numeric, NULL::numeric, NULL::jsonb)",
                 &[],
             )
             .unwrap()
             .get(0);
-        assert_eq!(off_peak, 0, "prices of {version} have no off-peak prices after the update");
+        assert_eq!(off_peak, 0, "user prices of {version} have no off-peak prices after the update");
+        let new_columns: i64 = c
+            .query_one(
+                "SELECT (SELECT count(*) FROM llm_cost.prices
+                          WHERE source <> 'catalog'
+                            AND (cache_write_1h_per_mtok, audio_input_per_mtok, image_input_per_mtok, audio_output_per_mtok,
+                                 image_output_per_mtok, unit_prices) IS DISTINCT FROM
+                                (NULL::numeric, NULL::numeric, NULL::numeric, NULL::numeric, NULL::numeric, NULL::jsonb))
+                      + (SELECT count(*) FROM llm_cost.usage WHERE units IS NOT NULL)
+                      + (SELECT count(*) FROM llm_cost.usage_daily WHERE units IS NOT NULL)
+                      + (SELECT count(*) FROM llm_cost.usage_hourly WHERE units IS NOT NULL)",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(new_columns, 0, "user prices and usage of {version} have no units after the update");
+        // The shipped catalog is the current one: every row of a fresh
+        // install, equal; rows only older catalogs had are kept (a model a
+        // source drops stays priced for its past calls), never duplicated.
+        let (prices, models) = catalog(&mut c);
+        let missing: Vec<&String> = fresh_prices.iter().filter(|r| prices.binary_search(r).is_err()).collect();
+        assert!(missing.is_empty(), "{} catalog prices of a fresh install differ or are missing after the update from {version}, e.g. {:?}",
+                missing.len(), &missing[..missing.len().min(3)]);
+        let missing: Vec<&String> = fresh_models.iter().filter(|r| models.binary_search(r).is_err()).collect();
+        assert!(missing.is_empty(), "{} catalog models of a fresh install differ or are missing after the update from {version}, e.g. {:?}",
+                missing.len(), &missing[..missing.len().min(3)]);
+        let kept = prices.len() - fresh_prices.len();
+        println!("{version}: {kept} catalog price rows of older catalogs kept besides the {} shipped", fresh_prices.len());
         // set_price: the old 17 positional arguments still work, and the off-peak ones are there
         c.batch_execute(
             "SELECT llm_cost.set_price('upgradeco', 'm', 1, 4, NULL, NULL, NULL, '-infinity', 'standard', NULL, NULL, NULL,

@@ -16,8 +16,19 @@ is the LiteLLM file's modification date in UTC and applies to every row.
 Neither JSON file is ever copied into the repository, only the rows below.
 
 What it emits: one INSERT INTO llm_cost.prices with a row per model and service
-tier, for every entry whose mode is chat, completion or responses and that has a
-numeric input_cost_per_token or output_cost_per_token (the missing one is 0).
+tier, for every entry whose mode is in MODES and that has any price this
+catalog holds (token, token-subset or unit price; a missing input or output
+token price is 0), and one INSERT INTO llm_cost.models. Both end with ON
+CONFLICT ... DO UPDATE of catalog rows only, so the same statements install a
+fresh catalog and upgrade a 0.2.0 one: they are also written between the
+generated-catalog markers of sql/llm_cost--0.2.0--0.3.0.sql.
+
+* Charges beyond tokens follow docs/charges.md ("Mapping from LiteLLM's price
+  list"): the five token-subset columns (SUBSET_FIELDS) and unit_prices
+  (UNIT_FIELDS, resolution selectors, search context sizes; stored with keys
+  sorted and exact numbers). Image size entries fold into their base model
+  (fold_size_entries); rates the list leaves implicit are filled in by
+  apply_provider_defaults and listed in the header.
 
 * provider = litellm_provider, lower-cased and stripped; model = the key, minus
   a leading "<litellm_provider>/" (exact, case-sensitive). If two keys name the
@@ -65,10 +76,11 @@ prices} where "the last price whose constraint holds" applies.
   models/<id> name its match rule gives).
 * Prices: input_mtok, output_mtok, cache_read_mtok, cache_write_mtok map to
   the *_per_mtok columns (a missing input or output price is 0);
-  requests_kcount (per 1000 requests) / 1000 -> per_request. A tiered price
+  requests_kcount (per 1000 requests) / 1000 -> per_request; input_audio_mtok and
+  output_audio_mtok -> audio_input_per_mtok / audio_output_per_mtok. A tiered price
   {base, tiers: [{start, price}]} gives tier_threshold_tokens = start and the
   *_above_tier prices (genai-prices, like llm_cost, switches the whole call
-  when the input exceeds start). Audio prices have no column and are counted.
+  when the input exceeds start). Cached audio reads have no column and are counted.
   Models whose prices have no token price are skipped. Retired (deprecated)
   models are kept: a ledger prices past calls.
 * History: a start_date constraint starts a new row, valid_from that date at
@@ -92,7 +104,7 @@ prices} where "the last price whose constraint holds" applies.
 * Every row has source 'catalog'; models rows for genai-only models carry
   LiteLLM's mode where LiteLLM lists the name in another mode (embedding ...),
   'embedding' for voyageai (genai-prices: "text embedding models only"), else
-  NULL, and no capabilities. Match rules are not shipped as aliases:
+  one from the name (genai_mode: rerank, embedding, else chat), and no capabilities. Match rules are not shipped as aliases:
   llm_cost.model_aliases has no builtin flag, so shipped rows would be dumped
   and restored twice.
 
@@ -123,9 +135,17 @@ from typing import Any, Iterable
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INPUT = REPO_ROOT / ".." / "shared" / "data" / "model_prices_and_context_window.json"
 DEFAULT_OUTPUT = REPO_ROOT / "sql" / "catalog.sql"
+DEFAULT_UPGRADE = REPO_ROOT / "sql" / "llm_cost--0.2.0--0.3.0.sql"
 DEFAULT_GENAI = REPO_ROOT / ".." / "shared" / "data" / "genai_prices_data.json"
 
-MODES = ("chat", "completion", "responses")
+# Every mode docs/charges.md knows. LiteLLM's other modes are skipped:
+# evaluation and extraction (classifier endpoints, no mode of ours),
+# guardrail and vector_store (priced per policy unit or stored GB, no unit of
+# ours), entries without a mode (Fireworks' size-bucket fallbacks such as
+# "fireworks-ai-up-to-4b", not model names) and the 'sample_spec' entry.
+MODES = ("chat", "completion", "responses", "embedding", "image_generation", "image_edit",
+         "audio_transcription", "audio_speech", "rerank", "realtime", "video_generation",
+         "search", "ocr", "moderation")
 
 # (service_tier, LiteLLM field suffix), in output order.
 TIERS = (("standard", ""), ("batch", "_batches"), ("flex", "_flex"), ("priority", "_priority"))
@@ -141,8 +161,20 @@ COLUMNS = (
     "reasoning_per_mtok", "tier_threshold_tokens",
     "input_per_mtok_above_tier", "output_per_mtok_above_tier",
     "cache_read_per_mtok_above_tier", "cache_write_per_mtok_above_tier",
-    "per_request", "currency", "source", "verified_at",
+    "per_request",
+    "cache_write_1h_per_mtok", "audio_input_per_mtok", "image_input_per_mtok",
+    "audio_output_per_mtok", "image_output_per_mtok", "unit_prices",
+    "currency", "source", "verified_at",
 )
+# Token-subset columns (docs/charges.md) and the LiteLLM per-token field of each.
+SUBSET_FIELDS = (
+    ("cache_write_1h_per_mtok", "cache_creation_input_token_cost_above_1hr"),
+    ("audio_input_per_mtok", "input_cost_per_audio_token"),
+    ("image_input_per_mtok", "input_cost_per_image_token"),
+    ("audio_output_per_mtok", "output_cost_per_audio_token"),
+    ("image_output_per_mtok", "output_cost_per_image_token"),
+)
+SUBSET_COLUMNS = tuple(c for c, _ in SUBSET_FIELDS)
 # Set by one UPDATE after the INSERT, for the few rows that have them (the
 # INSERT stays as narrow as before: pgrx embeds this file in the library).
 OFF_PEAK_COLUMNS = ("off_peak_input_per_mtok", "off_peak_output_per_mtok", "off_peak_cache_read_per_mtok",
@@ -211,6 +243,8 @@ def sql_value(v: Any) -> str:
         return sql_str(v)
     if isinstance(v, list):  # off-peak windows
         return sql_str(json.dumps(v, separators=(", ", ": "))) + "::jsonb"
+    if isinstance(v, dict):  # unit_prices
+        return sql_str(unit_prices_json(v)) + "::jsonb"
     raise TypeError(f"unexpected value {v!r}")
 
 
@@ -222,18 +256,31 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, Decimal)) and not isinstance(v, bool)
 
 
+def has_price(entry: dict) -> bool:
+    """Whether an entry has a price this catalog can hold: a token price, a
+    token-subset price or a unit price (any number, 0 included: free is a price)."""
+    fields = ("input_cost_per_token", "output_cost_per_token") + tuple(f for _, f in SUBSET_FIELDS) \
+        + tuple(f for f, _ in unit_fields_for(entry.get("mode")))
+    if any(_is_number(entry.get(f)) for f in fields):
+        return True
+    if isinstance(entry.get("search_context_cost_per_query"), dict):
+        return True
+    return any(IMAGE_RES_RE.fullmatch(f) or (entry.get("mode") == "video_generation" and VIDEO_RES_RE.fullmatch(f))
+               for f in entry)
+
+
 def select_entries(data: dict) -> list[tuple[str, str, str, dict]]:
-    """The priced chat/completion/responses entries as (provider, model, key,
+    """The priced entries of every mode in MODES (image size entries
+    excepted: see fold_size_entries) as (provider, model, key,
     entry), one per (provider, model), sorted by (provider, model)."""
     chosen: dict[tuple[str, str], tuple[bool, str, dict]] = {}
     for key, entry in data.items():
         if key == "sample_spec" or not isinstance(entry, dict):
             continue
-        if entry.get("mode") not in MODES:
+        if entry.get("mode") not in MODES or not has_price(entry):
             continue
-        if not (_is_number(entry.get("input_cost_per_token"))
-                or _is_number(entry.get("output_cost_per_token"))):
-            continue
+        if size_entry(key, entry) is not None:
+            continue  # folded into its base model (fold_size_entries)
         raw_provider = entry.get("litellm_provider")
         if not isinstance(raw_provider, str) or not raw_provider.strip():
             warn(f"{key!r}: no usable litellm_provider ({raw_provider!r}); skipped")
@@ -387,14 +434,169 @@ class _Reader:
         return self.get(field)
 
 
+# ---------------------------------------------------------------------------
+# Unit prices (docs/charges.md, "Mapping from LiteLLM's price list")
+# ---------------------------------------------------------------------------
+
+ALL_MODES = None  # a UNIT_FIELDS row that applies in every mode
+
+# (LiteLLM field, counted unit, modes the field means that unit in). Per unit,
+# the first field present wins. input_cost_per_second in chat mode is Bedrock's
+# provisioned throughput (per model-unit second), not a call's audio: not read.
+# output_cost_per_second in audio_transcription is LiteLLM restating the input
+# rate (whisper-1 has both at 0.0001); transcription is billed on input audio.
+UNIT_FIELDS = (
+    ("google_maps_grounding_cost_per_query", "maps_queries", ALL_MODES),
+    ("output_cost_per_image", "images", ALL_MODES),
+    ("input_cost_per_image", "input_images", ALL_MODES),
+    ("input_cost_per_second", "audio_seconds", ("audio_transcription", "realtime")),
+    ("input_cost_per_audio_per_second", "audio_seconds", ALL_MODES),
+    ("output_cost_per_second", "output_audio_seconds", ("audio_speech",)),
+    ("output_cost_per_second", "video_seconds", ("video_generation",)),
+    ("output_cost_per_video_per_second", "video_seconds", ("video_generation",)),
+    ("input_cost_per_video_per_second", "video_seconds",
+     tuple(m for m in MODES if m != "video_generation")),
+    ("input_cost_per_character", "characters", ALL_MODES),
+    ("input_cost_per_query", "queries", ALL_MODES),
+    ("ocr_cost_per_page", "pages", ALL_MODES),
+)
+# output_cost_per_image_<R> (1K, 0.5K, 1024, ...): image price by resolution.
+# Not ..._token (a per-token price) and not a tier suffix.
+IMAGE_RES_RE = re.compile(r"output_cost_per_image_(?!token)(?!batches$|flex$|priority$)(.+)")
+# output_cost_per_second_<res> (720p, 1080p, 4k, 2k, ...): video price by resolution.
+VIDEO_RES_RE = re.compile(r"output_cost_per_second_([0-9]+(?:p|k))", re.IGNORECASE)
+SEARCH_SIZES = ("low", "medium", "high")
+IMAGE_MODES = ("image_generation", "image_edit")
+
+
+def unit_fields_for(mode: str | None) -> list[tuple[str, str]]:
+    """The (field, unit) pairs of UNIT_FIELDS that apply in a mode, in order."""
+    return [(f, u) for f, u, modes in UNIT_FIELDS if modes is ALL_MODES or mode in modes]
+
+
+def images_priced_as_input(entry: dict) -> bool:
+    """True when an image-generation entry's input_cost_per_image is really its
+    price per generated image: LiteLLM writes it so when the entry has no
+    output-side price at all (xai/grok-imagine-image: $0.02 per generated
+    image; the gpt-image-1.5 size entries: OpenAI's per-image output prices)."""
+    if entry.get("mode") not in IMAGE_MODES or not _is_number(entry.get("input_cost_per_image")):
+        return False
+    if any(IMAGE_RES_RE.fullmatch(f) or f == "output_cost_per_image" for f in entry):
+        return False
+    return not any(_is_number(entry.get(f)) and entry[f] > 0
+                   for f in ("output_cost_per_token", "output_cost_per_image_token", "output_cost_per_pixel"))
+
+
+def search_context_prices(r: "_Reader", provider: str) -> tuple[str, dict] | None:
+    """LiteLLM's search_context_cost_per_query as (unit, selector map): web
+    searches priced by context size (default medium), or for Perplexity a fee
+    per request (its API's default context size is low)."""
+    doc = r.entry.get("search_context_cost_per_query")
+    if not isinstance(doc, dict):
+        return None
+    prices = {}
+    for size in SEARCH_SIZES:
+        field = f"search_context_size_{size}"
+        v = doc.get(field)
+        if v is not None:
+            p = as_price(v, r.key, "search_context_cost_per_query." + field)
+            if p is not None:
+                prices[size] = p
+    if not prices:
+        return None
+    unit, default = ("requests", "low") if provider == "perplexity" else ("web_search_queries", "medium")
+    if default in prices:
+        prices["default"] = prices[default]
+    return unit, prices
+
+
+def resolution_prices(r: "_Reader", pattern: re.Pattern, suffix: str) -> dict:
+    """{resolution (lower case): price} from fields matching pattern."""
+    out = {}
+    for field in sorted(r.entry):
+        m = pattern.fullmatch(field)
+        if m:
+            v = r.tiered(field, suffix)
+            if v is not None:
+                out[m.group(1).lower()] = v
+    return out
+
+
+def with_selectors(plain: Decimal | None, selectors: dict) -> Decimal | dict | None:
+    """A unit price: the plain price alone, or the selector map with the plain
+    price as its default."""
+    if not selectors:
+        return plain
+    out = dict(selectors)
+    if plain is not None:
+        out["default"] = plain
+    return out
+
+
+def unit_prices_of(r: "_Reader", provider: str, suffix: str) -> dict | None:
+    """One entry's unit_prices for a service tier (fields read as r.tiered)."""
+    mode = r.entry.get("mode")
+    up: dict[str, Any] = {}
+    for field, unit in unit_fields_for(mode):
+        if unit in up:
+            continue
+        if field == "input_cost_per_image" and images_priced_as_input(r.entry):
+            unit = "images"
+        v = r.tiered(field, suffix)
+        if v is not None:
+            up[unit] = v
+    images = with_selectors(up.get("images"), resolution_prices(r, IMAGE_RES_RE, suffix))
+    if images is not None:
+        up["images"] = images
+    if mode == "video_generation":
+        video = with_selectors(up.get("video_seconds"), resolution_prices(r, VIDEO_RES_RE, suffix))
+        if video is not None:
+            up["video_seconds"] = video
+    sc = search_context_prices(r, provider)
+    if sc is not None:
+        up[sc[0]] = sc[1]
+    return up or None
+
+
+def unit_prices_json(up: dict) -> str:
+    """unit_prices as stored: keys sorted at both levels, numbers in plain
+    decimal notation (exact: never through float)."""
+    def num(v: Decimal) -> str:
+        return fmt_decimal(v)
+    parts = []
+    for unit in sorted(up):
+        v = up[unit]
+        if isinstance(v, dict):
+            inner = ", ".join(f"{json.dumps(k)}: {num(v[k])}" for k in sorted(v))
+            parts.append(f"{json.dumps(unit)}: {{{inner}}}")
+        else:
+            parts.append(f"{json.dumps(unit)}: {num(v)}")
+    return "{" + ", ".join(parts) + "}"
+
+
+def first(*values: Any) -> Any:
+    """The first value that is not None (0 counts)."""
+    return next((v for v in values if v is not None), None)
+
+
+# Fields whose tier-suffixed variant makes a service-tier row exist.
+TIER_FIELDS = ("input_cost_per_token", "output_cost_per_token") + tuple(f for _, f in SUBSET_FIELDS)
+
+
+def tier_present(r: "_Reader", suffix: str) -> bool:
+    """Whether an entry has prices of its own for a service tier (a token,
+    token-subset or unit price with the tier's suffix: ocr_cost_per_page_batches)."""
+    fields = TIER_FIELDS + tuple(f for f, _ in unit_fields_for(r.entry.get("mode")))
+    return any(r.get(f + suffix) is not None for f in fields)
+
+
 def rows_for_entry(provider: str, model: str, key: str, entry: dict) -> list[dict]:
     """The price rows (one per service tier) of one LiteLLM entry."""
     r = _Reader(key, entry)
     k = tier_threshold_k(entry)
     rows = []
     for tier, suffix in TIERS:
-        if suffix and r.get("input_cost_per_token" + suffix) is None \
-                and r.get("output_cost_per_token" + suffix) is None:
+        if suffix and not tier_present(r, suffix):
             continue
 
         def mtok(field: str) -> Decimal | None:
@@ -406,7 +608,10 @@ def rows_for_entry(provider: str, model: str, key: str, entry: dict) -> list[dic
             "model": model,
             "service_tier": tier,
             "input_per_mtok": mtok("input_cost_per_token") or Decimal(0),
-            "output_per_mtok": mtok("output_cost_per_token") or Decimal(0),
+            # An entry without a text output price outputs images: its image
+            # output price is its output price (gpt-image-1).
+            "output_per_mtok": first(mtok("output_cost_per_token"), mtok("output_cost_per_image_token"),
+                                     Decimal(0)),
             "cache_read_per_mtok": mtok("cache_read_input_token_cost"),
             "cache_write_per_mtok": mtok("cache_creation_input_token_cost"),
             "reasoning_per_mtok": mtok("output_cost_per_reasoning_token"),
@@ -416,7 +621,16 @@ def rows_for_entry(provider: str, model: str, key: str, entry: dict) -> list[dic
             "cache_read_per_mtok_above_tier": None,
             "cache_write_per_mtok_above_tier": None,
             "per_request": r.tiered("input_cost_per_request", suffix),
+            "unit_prices": unit_prices_of(r, provider, suffix),
         }
+        for col, field in SUBSET_FIELDS:
+            row[col] = mtok(field)
+        if suffix and r.get("cache_creation_input_token_cost" + suffix) is not None \
+                and r.get("cache_creation_input_token_cost_above_1hr" + suffix) is None:
+            # The tier has its own 5-minute write price (Anthropic's batch: half
+            # the standard one) but no 1-hour one: the standard 1-hour price
+            # belongs to another tier. Left to the provider default (below).
+            row["cache_write_1h_per_mtok"] = None
         if k is not None:
             row["input_per_mtok_above_tier"] = mtok(f"input_cost_per_token_above_{k}k_tokens")
             row["output_per_mtok_above_tier"] = mtok(f"output_cost_per_token_above_{k}k_tokens")
@@ -458,10 +672,196 @@ def _off_peak_columns(key: str, op: Any, row: dict, k: int | None) -> dict:
             "off_peak_windows": windows}
 
 
+# ---------------------------------------------------------------------------
+# Image size entries, folded into their base model
+# ---------------------------------------------------------------------------
+
+# LiteLLM prices image sizes and qualities as entries of their own:
+# "<quality>/<W>-x-<H>/<model>" (hd/1024-x-1792/dall-e-3) and Bedrock's
+# "<W>-x-<H>/<steps>/<model>" (1024-x-1024/50-steps/stability.stable-diffusion-xl-v1),
+# the whole key after an optional "<litellm_provider>/". They are not models
+# a call names: each becomes a selector of its base model's unit_prices.images
+# and is not shipped as a model of its own.
+SIZE_KEY_RE = re.compile(
+    r"(?:(?P<quality>[a-z]+)/)?(?P<w>[0-9]+|max)-x-(?P<h>[0-9]+|max)/"
+    r"(?:(?P<steps>[0-9]+-steps|max-steps)/)?(?P<model>.+)")
+
+# Bedrock's Stability prices: up to 50 steps is its standard price, above
+# ("max-steps") its premium one; "max-x-max" is every size above the smallest
+# listed (SDXL 0.8: 512x512 $0.018, larger $0.036), so it has no size selector.
+PREMIUM_STEPS = "max-steps"
+PREMIUM_QUALITY = "premium"
+
+# The selector a call without size/quality qualifiers gets, where the
+# provider's API documents a default: OpenAI's images API, dall-e-3 and
+# dall-e-2 default to size 1024x1024 (dall-e-3 quality standard); Bedrock's
+# SDXL 1.0 defaults to 1024x1024 at 30 steps (its standard price).
+IMAGE_DEFAULTS = {
+    "dall-e-3": ("standard/1024x1024",),
+    "dall-e-2": ("1024x1024", "standard/1024x1024"),
+    "stability.stable-diffusion-xl-v1": ("1024x1024",),
+}
+
+
+def strip_provider(name: str, raw_provider: str) -> str:
+    prefix = raw_provider + "/"
+    return name[len(prefix):] if name.startswith(prefix) else name
+
+
+def size_entry(key: str, entry: dict) -> tuple[str, str, str, int | None] | None:
+    """(provider, base model, selector, pixels or None) of an image size
+    entry, or None for any other entry."""
+    raw = entry.get("litellm_provider")
+    if not isinstance(raw, str) or not raw.strip() or entry.get("mode") not in IMAGE_MODES:
+        return None
+    m = SIZE_KEY_RE.fullmatch(strip_provider(key, raw))
+    if not m:
+        return None
+    quality = m.group("quality")
+    if m.group("steps") == PREMIUM_STEPS:
+        quality = quality or PREMIUM_QUALITY
+    w, h = m.group("w"), m.group("h")
+    size = None if "max" in (w, h) else f"{int(w)}x{int(h)}"
+    selector = "/".join(p for p in (quality, size) if p) or "default"
+    pixels = None if size is None else int(w) * int(h)
+    return raw.strip().lower(), strip_provider(m.group("model"), raw), selector, pixels
+
+
+def size_entry_price(key: str, entry: dict, pixels: int | None) -> Decimal | None:
+    """The price of one image of a size entry: its per-image price (LiteLLM
+    writes output_cost_per_image, or input_cost_per_image in the gpt-image-1.5
+    entries), else its per-pixel price times the size's pixels (LiteLLM puts
+    the rate in input_cost_per_pixel; a 0 there is a placeholder, not a price)."""
+    r = _Reader(key, entry)
+    per_image = first(r.get("output_cost_per_image"), r.get("input_cost_per_image"))
+    if per_image is not None:
+        return per_image
+    per_pixel = next((p for p in (r.get("input_cost_per_pixel"), r.get("output_cost_per_pixel"))
+                      if p is not None and p > 0), None)
+    if per_pixel is None or pixels is None:
+        return None
+    return _EXACT.multiply(per_pixel, Decimal(pixels))
+
+
+class SizeFolds:
+    """Every image size entry, grouped by base model."""
+
+    def __init__(self, data: dict):
+        self.images: dict[tuple[str, str], dict[str, Decimal]] = {}
+        self.mode: dict[tuple[str, str], str] = {}
+        self.keys: dict[tuple[str, str], list[str]] = {}
+        self.unpriced: list[str] = []  # size entries with no usable price
+        for key in sorted(data):
+            entry = data[key]
+            if not isinstance(entry, dict):
+                continue
+            se = size_entry(key, entry)
+            if se is None:
+                continue
+            provider, model, selector, pixels = se
+            price = size_entry_price(key, entry, pixels)
+            if price is None:
+                self.unpriced.append(key)
+                continue
+            base = (provider, model)
+            sel = self.images.setdefault(base, {})
+            if selector in sel and sel[selector] != price:
+                warn(f"{key!r}: selector {selector} of {base} already priced {fmt_decimal(sel[selector])}; kept")
+                continue
+            sel[selector] = price
+            self.mode.setdefault(base, entry["mode"])
+            self.keys.setdefault(base, []).append(key)
+
+
+def images_with_sizes(current: Any, sizes: dict, model: str) -> dict:
+    """A base row's unit_prices.images with its size selectors added: its own
+    per-image price (if any) becomes the default, else IMAGE_DEFAULTS's."""
+    out = dict(current) if isinstance(current, dict) else {}
+    if isinstance(current, Decimal):
+        out["default"] = current
+    for sel, price in sizes.items():
+        out.setdefault(sel, price)
+    if "default" not in out:
+        for sel in IMAGE_DEFAULTS.get(model, ()):
+            if sel in out:
+                out["default"] = out[sel]
+                break
+    return out
+
+
+def empty_row(provider: str, model: str) -> dict:
+    """A standard row with every price absent and token prices 0."""
+    row = {c: None for c in COLUMNS if c not in ("currency", "source", "verified_at")}
+    row.update(dict.fromkeys(OFF_PEAK_COLUMNS))
+    row.update(provider=provider, model=model, service_tier="standard",
+               input_per_mtok=Decimal(0), output_per_mtok=Decimal(0))
+    del row["valid_from"]
+    return row
+
+
+def fold_size_entries(rows: list[dict], folds: SizeFolds) -> list[dict]:
+    """rows with every size entry folded into its base model's rows (all
+    service tiers); a base LiteLLM does not price gets a row of its own."""
+    by_model: dict[tuple[str, str], list[dict]] = {}
+    for row in rows:
+        by_model.setdefault((row["provider"], row["model"]), []).append(row)
+    out = list(rows)
+    for base, sizes in sorted(folds.images.items()):
+        targets = by_model.get(base)
+        if not targets:
+            targets = [empty_row(*base)]
+            out.extend(targets)
+        for row in targets:
+            up = dict(row["unit_prices"] or {})
+            up["images"] = images_with_sizes(up.get("images"), sizes, base[1])
+            row["unit_prices"] = up
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Provider defaults: rates the price lists leave implicit
+# ---------------------------------------------------------------------------
+
+# (name, header text). Each rule fills a column only where it is NULL, and
+# marks the row (row["defaults"]) so the header can count what it did.
+PROVIDER_DEFAULTS = {
+    "anthropic_1h_cache_write": (
+        "Claude 1-hour prompt-cache writes at 2x the input price, for Claude rows (any provider)",
+        "with a 5-minute write price of exactly 1.25x input and no 1-hour price. Source: Anthropic's",
+        "pricing page (https://docs.anthropic.com/en/docs/about-claude/pricing, prompt caching:",
+        "5-minute writes 1.25x, 1-hour writes 2x the base input price; batch discounts stack)."),
+}
+
+
+def is_claude(model: str) -> bool:
+    return "claude" in model.lower()
+
+
+def anthropic_1h_cache_write(row: dict) -> bool:
+    """Fills a Claude row's missing 1-hour cache-write price (2x input) when its
+    5-minute price is Anthropic's 1.25x; True when it did."""
+    if not is_claude(row["model"]) or row.get("cache_write_1h_per_mtok") is not None:
+        return False
+    cw, inp = row.get("cache_write_per_mtok"), row["input_per_mtok"]
+    if cw is None or cw != _EXACT.multiply(inp, Decimal("1.25")):
+        return False  # not Anthropic's ratio (a reseller's own price): leave it
+    row["cache_write_1h_per_mtok"] = _EXACT.multiply(inp, Decimal(2))
+    return True
+
+
+def apply_provider_defaults(rows: list[dict]) -> None:
+    """Applies every PROVIDER_DEFAULTS rule to every row (idempotent)."""
+    for row in rows:
+        if anthropic_1h_cache_write(row):
+            row.setdefault("defaults", set()).add("anthropic_1h_cache_write")
+
+
 def build_rows(data: dict) -> list[dict]:
     rows = []
     for provider, model, key, entry in select_entries(data):
         rows.extend(rows_for_entry(provider, model, key, entry))
+    rows = fold_size_entries(rows, SizeFolds(data))
+    apply_provider_defaults(rows)
     rows.sort(key=lambda row: (row["provider"], row["model"], TIER_ORDER[row["service_tier"]]))
     return rows
 
@@ -489,7 +889,21 @@ def build_models(data: dict) -> list[dict]:
         for cap in CAPABILITIES:
             row[cap] = entry.get(cap) is True
         models.append(row)
+    # Base models only size entries price (azure's dall-e-3): their mode, no capabilities.
+    have = {(m["provider"], m["model"]) for m in models}
+    folds = SizeFolds(data)
+    for base in sorted(set(folds.images) - have):
+        models.append(bare_model(base[0], base[1], folds.mode[base]))
+    models.sort(key=lambda m: (m["provider"], m["model"]))
     return models
+
+
+def bare_model(provider: str, model: str, mode: str | None) -> dict:
+    """A models row with a mode and no capabilities or context sizes."""
+    row = {"provider": provider, "model": model, "mode": mode,
+           "max_input_tokens": None, "max_output_tokens": None}
+    row.update(dict.fromkeys(CAPABILITIES, False))
+    return row
 
 
 # ---------------------------------------------------------------------------
@@ -525,9 +939,15 @@ GENAI_FIELDS = (
     ("cache_read_mtok", "cache_read_per_mtok", "cache_read_per_mtok_above_tier"),
     ("cache_write_mtok", "cache_write_per_mtok", "cache_write_per_mtok_above_tier"),
 )
-GENAI_KNOWN = frozenset(k for k, _, _ in GENAI_FIELDS)
+# genai-prices audio prices -> token-subset columns (no long-context variant:
+# a tiered audio price keeps its base).
+GENAI_SUBSET_FIELDS = (
+    ("input_audio_mtok", "audio_input_per_mtok"),
+    ("output_audio_mtok", "audio_output_per_mtok"),
+)
+GENAI_KNOWN = frozenset(k for k, _, _ in GENAI_FIELDS) | frozenset(k for k, _ in GENAI_SUBSET_FIELDS)
 # Price fields llm_cost has no column for; counted in the report.
-GENAI_UNFITTED = ("input_audio_mtok", "output_audio_mtok", "cache_audio_read_mtok")
+GENAI_UNFITTED = ("cache_audio_read_mtok",)
 
 # Columns a genai-prices price can set, compared for conflicts.
 COMPARED = ("input_per_mtok", "output_per_mtok", "cache_read_per_mtok", "cache_write_per_mtok",
@@ -682,6 +1102,15 @@ def genai_periods(model: dict, who: str, stats: GenaiStats) -> list[tuple[str, d
     return periods
 
 
+def genai_base_price(v: Any, who: str, field: str) -> Decimal | None:
+    """A genai-prices price, or a tiered price's base."""
+    if v is None:
+        return None
+    if isinstance(v, dict):
+        return as_price(v.get("base"), who, field + ".base")
+    return as_price(v, who, field)
+
+
 def genai_row(provider: str, name: str, valid_from: str, prices: dict, who: str,
               stats: GenaiStats, off_peak: Any = None) -> dict | None:
     """One llm_cost price row (standard tier) from one genai-prices price set,
@@ -725,6 +1154,10 @@ def genai_row(provider: str, name: str, valid_from: str, prices: dict, who: str,
     if threshold is None:
         for _, _, above_col in GENAI_FIELDS:
             row[above_col] = None
+    for field, col in GENAI_SUBSET_FIELDS:
+        row[col] = genai_base_price(prices.get(field), who, field)
+    row["cache_write_1h_per_mtok"] = row["image_input_per_mtok"] = row["image_output_per_mtok"] = None
+    row["unit_prices"] = None
     kc = prices.get("requests_kcount")
     if kc is not None:
         k = as_price(kc, who, "requests_kcount")
@@ -752,6 +1185,11 @@ def _txt(v: Any) -> str:
 
 def _price_of(row: dict) -> tuple:
     return tuple(row.get(c) for c in COMPARED)
+
+
+def _period_of(row: dict) -> tuple:
+    """Every price a genai-prices period sets (COMPARED plus audio)."""
+    return _price_of(row) + tuple(row.get(c) for _, c in GENAI_SUBSET_FIELDS)
 
 
 def read_genai(genai: list, litellm_rows: list[dict], stats: GenaiStats | None = None):
@@ -812,7 +1250,7 @@ def read_genai(genai: list, litellm_rows: list[dict], stats: GenaiStats | None =
                 # Consecutive identical prices are one period.
                 merged = [rows[0]]
                 for r in rows[1:]:
-                    if _price_of(r) != _price_of(merged[-1]):
+                    if _period_of(r) != _period_of(merged[-1]):
                         merged.append(r)
                 placed[target] = [(who, r) for r in merged]
                 placed_from[target] = who
@@ -900,13 +1338,27 @@ def genai_models(genai_rows: list[dict], litellm_models: list[dict], modes: dict
         ident = (r["provider"], r["model"])
         if ident in have or ident in out:
             continue
-        mode = modes.get(ident) or GENAI_PROVIDER_MODE.get(r.get("origin", "").split("/", 1)[0])
-        row = {"provider": r["provider"], "model": r["model"], "mode": mode,
-               "max_input_tokens": None, "max_output_tokens": None}
-        for cap in CAPABILITIES:
-            row[cap] = False
-        out[ident] = row
+        out[ident] = bare_model(r["provider"], r["model"], genai_mode(ident, r.get("origin", ""), modes))
     return [out[k] for k in sorted(out)]
+
+
+def genai_mode(ident: tuple[str, str], origin: str, modes: dict) -> str:
+    """The mode of a model only genai-prices prices (genai-prices has no
+    modes): LiteLLM's mode for that name if it has one of ours, else
+    GENAI_PROVIDER_MODE's, else from the name (embedding or rerank models are
+    named so), else chat: genai-prices lists token-priced text models."""
+    mode = modes.get(ident)
+    if mode in MODES:
+        return mode
+    mode = GENAI_PROVIDER_MODE.get(origin.split("/", 1)[0])
+    if mode:
+        return mode
+    name = ident[1].lower()
+    if "rerank" in name:
+        return "rerank"
+    if "embed" in name:
+        return "embedding"
+    return "chat"
 
 
 def row_sql(row: dict, verified_at: str) -> str:
@@ -917,7 +1369,9 @@ def row_sql(row: dict, verified_at: str) -> str:
         row["tier_threshold_tokens"],
         row["input_per_mtok_above_tier"], row["output_per_mtok_above_tier"],
         row["cache_read_per_mtok_above_tier"], row["cache_write_per_mtok_above_tier"],
-        row["per_request"], "USD", "catalog", f"{verified_at} 00:00:00+00",
+        row["per_request"],
+        *(row.get(c) for c in SUBSET_COLUMNS), row.get("unit_prices"),
+        "USD", "catalog", f"{verified_at} 00:00:00+00",
     )
     return "(" + ", ".join(sql_value(v) for v in values) + ")"
 
@@ -941,12 +1395,40 @@ def off_peak_sql(rows: list[dict]) -> str:
             "  FROM (VALUES\n" + values + ")\n"
             "       AS v (provider, model, service_tier, valid_from, input, output, cache_read, windows)\n"
             " WHERE (p.provider, p.model, p.service_tier, p.valid_from)\n"
-            "     = (v.provider, v.model, v.service_tier, v.valid_from);\n")
+            "     = (v.provider, v.model, v.service_tier, v.valid_from)\n"
+            "   AND p.source = 'catalog';\n")
 
 
 def model_sql(row: dict) -> str:
     values = [row[c] for c in MODEL_COLUMNS[:-1]] + ["catalog"]
     return "(" + ", ".join(sql_value(v) for v in values) + ")"
+
+
+def charges_lines(rows: list[dict]) -> list[str]:
+    """Header lines on the charges beyond tokens: what unit_prices holds and
+    every rate this generator filled in that the sources leave implicit."""
+    with_units = sum(1 for r in rows if r.get("unit_prices"))
+    lines = [
+        f"unit_prices (docs/charges.md): per unit, on {with_units} rows. Image size entries of LiteLLM",
+        "(<quality>/<W>-x-<H>/<model>, <W>-x-<H>/<steps>/<model>) are folded into <model>'s",
+        "unit_prices.images (per-pixel prices times W x H; Bedrock's max-steps is quality 'premium',",
+        "max-x-max the default), not shipped as models; a base model LiteLLM does not price gets token prices 0.",
+        "Rates the sources leave implicit, filled in here:",
+    ]
+    for name, text in PROVIDER_DEFAULTS.items():
+        n = sum(1 for r in rows if name in r.get("defaults", ()))
+        lines.append(f"- {text[0]}: {n} rows,")
+        lines.extend("  " + t for t in text[1:])
+    lines += [
+        "- Image 'default' selectors where the API documents a default: " + "; ".join(
+            f"{m} {' or '.join(sels)}" for m, sels in IMAGE_DEFAULTS.items()) + " (OpenAI's images API",
+        "  defaults to 1024x1024, dall-e-3 quality standard; Bedrock SDXL 1.0 to 1024x1024 at 30 steps);",
+        "  a model's own per-image price is its default when it also has size prices.",
+        "- Perplexity's search_context_cost_per_query is a fee per request (unit_prices.requests) with",
+        "  default 'low', the API's default search_context_size (docs.perplexity.ai, pricing); other",
+        "  providers' is per web search (unit_prices.web_search_queries), default 'medium'.",
+    ]
+    return lines
 
 
 def render_sql(rows: list[dict], verified_at: str, models: list[dict] | None = None,
@@ -963,17 +1445,70 @@ def render_sql(rows: list[dict], verified_at: str, models: list[dict] | None = N
         f"-- {len(model_names)} models, {len(rows)} rows, {len(providers)} providers; prices verified at {verified_at}.",
         "-- Rows per service tier: " + ", ".join(f"{t} {n}" for t, n in tiers.items()) + ".",
         "-- Prices are per million tokens (per_request: per call), in USD.",
-    ] + ["-- " + line if line else "--" for line in (provenance or [])] + [
+    ] + ["-- " + line if line else "--" for line in charges_lines(rows)] + ["-- " + line if line else "--" for line in (provenance or [])] + [
         "",
         f"INSERT INTO llm_cost.prices ({', '.join(COLUMNS)}) VALUES",
     ]
     body = ",\n".join(row_sql(r, verified_at) for r in rows)
-    sql = "\n".join(header) + "\n" + body + ";\n" + off_peak_sql(rows)
+    sql = "\n".join(header) + "\n" + body + "\n" + PRICES_ON_CONFLICT + ";\n" + off_peak_sql(rows)
     if models:  # capabilities
         sql += ("\n-- What each model can do (for recommendations).\n"
                 f"INSERT INTO llm_cost.models ({', '.join(MODEL_COLUMNS)}) VALUES\n"
-                + ",\n".join(model_sql(m) for m in models) + ";\n")
+                + ",\n".join(model_sql(m) for m in models) + "\n" + MODELS_ON_CONFLICT + ";\n")
     return sql
+
+
+# The same statements install the catalog (sql/catalog.sql, no rows yet) and
+# bring a 0.2.0 database's catalog rows up to this one (the upgrade script):
+# a row already there is updated only if it is still a catalog row, never a
+# row set_price or import_prices wrote. Every catalog-owned column is
+# refreshed, not just the new ones, so an upgraded catalog equals a fresh one
+# (0.3.0 prices some models 0.2.0 had from genai-prices with LiteLLM's
+# current rows, and outputs of image-only models at their image price).
+_PRICE_UPDATED = tuple(c for c in COLUMNS if c not in ("provider", "model", "service_tier", "valid_from",
+                                                        "source", "verified_at"))
+PRICES_ON_CONFLICT = (
+    "ON CONFLICT (provider, model, service_tier, valid_from) DO UPDATE\n"
+    f"   SET ({', '.join(_PRICE_UPDATED)}, verified_at)\n"
+    f"     = ({', '.join('EXCLUDED.' + c for c in _PRICE_UPDATED)},\n"
+    "        greatest(llm_cost.prices.verified_at, EXCLUDED.verified_at))\n"
+    " WHERE llm_cost.prices.source = 'catalog'")
+_MODEL_UPDATED = tuple(c for c in MODEL_COLUMNS if c not in ("provider", "model", "source"))
+MODELS_ON_CONFLICT = (
+    "ON CONFLICT (provider, model) DO UPDATE\n"
+    f"   SET ({', '.join(_MODEL_UPDATED)})\n"
+    f"     = ({', '.join('EXCLUDED.' + c for c in _MODEL_UPDATED)})\n"
+    " WHERE llm_cost.models.source = 'catalog'")
+
+UPGRADE_BEGIN = "-- BEGIN generated catalog (scripts/gen_catalog.py)"
+UPGRADE_END = "-- END generated catalog"
+
+
+def with_upgrade_region(script: str, sql: str) -> str:
+    """The upgrade script's text with sql between the BEGIN/END markers
+    (added at the end when absent); everything outside them is kept as is."""
+    region = UPGRADE_BEGIN + "\n" + sql + UPGRADE_END + "\n"
+    lines = script.splitlines(keepends=True)
+    begins = [i for i, l in enumerate(lines) if l.rstrip("\n") == UPGRADE_BEGIN]
+    ends = [i for i, l in enumerate(lines) if l.rstrip("\n") == UPGRADE_END]
+    if not begins and not ends:
+        if script and not script.endswith("\n"):
+            script += "\n"
+        return script + ("\n" if script else "") + region
+    if len(begins) != 1 or len(ends) != 1 or ends[0] < begins[0]:
+        raise ValueError("the upgrade script's generated-catalog markers are not one BEGIN before one END")
+    return "".join(lines[:begins[0]]) + region + "".join(lines[ends[0] + 1:])
+
+
+def upgrade_region(script: str) -> str | None:
+    """The text between the markers (None without them)."""
+    lines = script.splitlines(keepends=True)
+    try:
+        b = next(i for i, l in enumerate(lines) if l.rstrip("\n") == UPGRADE_BEGIN)
+        e = next(i for i, l in enumerate(lines) if l.rstrip("\n") == UPGRADE_END)
+    except StopIteration:
+        return None
+    return "".join(lines[b + 1:e])
 
 
 def _dict_warning_duplicates(pairs: list[tuple[str, Any]]) -> dict:
@@ -1047,9 +1582,21 @@ def parse_args(argv: Iterable[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-genai", action="store_true", help="build from LiteLLM's list alone")
     p.add_argument("--conflicts", type=Path, default=None, metavar="PATH",
                    help="also write the full conflict report (tab-separated) here")
+    p.add_argument("--upgrade-script", type=Path, default=None, metavar="PATH",
+                   help="also write the catalog statements between the generated-catalog markers of "
+                        "this upgrade script (default: sql/llm_cost--0.2.0--0.3.0.sql when --output "
+                        "is the default)")
     p.add_argument("--verified-at", type=_date, default=None, metavar="YYYY-MM-DD",
                    help="date the prices were checked (default: the input's mtime, UTC)")
     return p.parse_args(None if argv is None else list(argv))
+
+
+def write_text(path: Path, text: str) -> None:
+    """Writes text to path atomically (a temporary file renamed over it)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        f.write(text)
+    os.replace(tmp, path)
 
 
 def main(argv: Iterable[str] | None = None) -> int:
@@ -1067,6 +1614,7 @@ def main(argv: Iterable[str] | None = None) -> int:
         genai_rows, conflicts, moved, stats = read_genai(genai, rows)
         litellm_count = len(rows)
         rows = merge_rows(rows, genai_rows, moved)
+        apply_provider_defaults(rows)
         assert len(rows) == litellm_count + len(genai_rows)
         models = sorted(models + genai_models(genai_rows, models, litellm_modes(data)),
                         key=lambda m: (m["provider"], m["model"]))
@@ -1089,6 +1637,11 @@ def main(argv: Iterable[str] | None = None) -> int:
     with open(tmp, "w", encoding="utf-8", newline="\n") as f:
         f.write(sql)
     os.replace(tmp, args.output)
+    upgrade = args.upgrade_script
+    if upgrade is None and args.output == DEFAULT_OUTPUT:
+        upgrade = DEFAULT_UPGRADE
+    if upgrade is not None:
+        write_text(upgrade, with_upgrade_region(upgrade.read_text(encoding="utf-8") if upgrade.exists() else "", sql))
     n_models = len({(r["provider"], r["model"]) for r in rows})
     providers = len({r["provider"] for r in rows})
     print(f"gen_catalog: wrote {args.output}: {n_models} models, {len(rows)} rows, "

@@ -226,10 +226,10 @@ class RowsTest(unittest.TestCase):
         self.assertEqual(self.s(r["per_request"]), "0.0025")
         self.assertEqual(self.s(self.row("o'neil", "o'brien-7b")["output_per_mtok"]), "0")
 
-    def test_only_chat_completion_responses(self):
+    def test_every_priced_mode_and_nothing_unpriced(self):
         models = {r["model"] for r in self.rows}
-        self.assertNotIn("text-embedding-3-small", models)
-        self.assertNotIn("dall-e-3", models)
+        self.assertIn("text-embedding-3-small", models)
+        self.assertIn("dall-e-3", models)
         self.assertNotIn("unpriced", models)
         self.assertNotIn("sample_spec", models)
         self.assertFalse(any("one of" in r["provider"] for r in self.rows))
@@ -328,27 +328,31 @@ class OutputTest(unittest.TestCase):
             self.assertEqual(out1.read_bytes(), out2.read_bytes())
         self.assertTrue(sql.startswith("--"))
         self.assertEqual(sql.count("INSERT INTO llm_cost.prices ("), 1)
-        self.assertTrue(sql.endswith(");\n"))
+        self.assertTrue(sql.endswith(" WHERE llm_cost.models.source = 'catalog';\n"))
         self.assertNotIn("e-0", sql)
         self.assertNotIn("E-0", sql)
         self.assertIn(
             "('openai', 'gpt-4o', 'standard', '-infinity', 2.5, 10, 1.25, NULL, NULL, NULL, "
-            "NULL, NULL, NULL, NULL, NULL, 'USD', 'catalog', '2025-01-02 00:00:00+00'),", sql)
+            "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'USD', 'catalog', "
+            "'2025-01-02 00:00:00+00'),", sql)
         self.assertIn(
             "('gemini', 'gemini-2.5-pro', 'standard', '-infinity', 1.25, 10, 0.3, NULL, NULL, 200000, "
-            "2.5, 15, 0.625, NULL, NULL, 'USD', 'catalog', '2025-01-02 00:00:00+00')", sql)
-        self.assertNotIn("UPDATE", sql)  # no time-of-day prices in this list
+            "2.5, 15, 0.625, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'USD', 'catalog', "
+            "'2025-01-02 00:00:00+00')", sql)
+        self.assertNotIn("UPDATE llm_cost.prices AS p", sql)  # no time-of-day prices in this list
         self.assertIn("('o''neil', 'o''brien-7b', 'standard',", sql)
-        # header counts: 10 models, 13 rows (gpt-4o +batch, gpt-5 +flex +priority), 7 providers
-        self.assertIn("10 models, 13 rows, 7 providers", sql)
-        values = sql.split(" VALUES\n", 1)[1].split(";\n", 1)[0].splitlines()
-        self.assertEqual(len(values), 13)
+        # header counts: 12 models (text-embedding-3-small and dall-e-3 too), 15 rows
+        # (gpt-4o +batch, gpt-5 +flex +priority), 7 providers
+        self.assertIn("12 models, 15 rows, 7 providers", sql)
+        values = sql.split(" VALUES\n", 1)[1].split("\nON CONFLICT", 1)[0].splitlines()
+        self.assertEqual(len(values), 15)
         # capabilities: one row per priced model, after the prices
         self.assertEqual(sql.count("INSERT INTO llm_cost.models ("), 1)
         self.assertIn("('openai', 'gpt-4o', 'chat', 128000, 16384, false, true, true, true, false, 'catalog')", sql)
         self.assertIn("('deepseek', 'deepseek-chat', 'chat', NULL, NULL, false, false, false, false, false, 'catalog')", sql)
-        models = sql.split("INSERT INTO llm_cost.models (", 1)[1].split(" VALUES\n", 1)[1].splitlines()
-        self.assertEqual(len(models), 10)
+        models = sql.split("INSERT INTO llm_cost.models (", 1)[1].split(" VALUES\n", 1)[1] \
+            .split("\nON CONFLICT", 1)[0].splitlines()
+        self.assertEqual(len(models), 12)
         self.assertTrue(all(v.endswith("),") for v in values[:-1]))
 
 
@@ -543,7 +547,7 @@ class GenaiTest(unittest.TestCase):
         self.assertEqual(r["off_peak_windows"], [{"hours_utc": ["00:00-00:30", "16:30-00:00"],
                                                   "weekdays": [1, 2, 3, 4, 5, 6, 7], "weekday_timezone": "UTC"}])
         self.assertEqual(len(self.stats.time_of_day), 1)
-        self.assertIn("input_audio_mtok", self.stats.unfitted)
+        self.assertNotIn("input_audio_mtok", self.stats.unfitted)  # audio_input_per_mtok now
 
     def test_short_constrained_window_is_the_off_peak_one(self):
         periods = gc.genai_periods({"prices": [
@@ -565,13 +569,20 @@ class GenaiTest(unittest.TestCase):
         self.assertNotEqual(gc._price_of(a), gc._price_of(b))
 
     def test_models_without_token_prices_are_skipped(self):
-        self.assertNotIn(("openai", "dall-e-3", "standard", gc.NEG_INF), self.keys)
+        # genai-prices prices dall-e-3 by audio only: no row of its; LiteLLM's (per image) stays
+        self.assertNotIn("origin", self.row("openai", "dall-e-3"))
+        self.assertIsNone(gc.genai_row("openai", "x", gc.NEG_INF, {"output_audio_mtok": 1}, "x", gc.GenaiStats()))
 
     def test_models_rows_and_mode(self):
         models = gc.genai_models(self.g_rows, gc.build_models(self.litellm), gc.litellm_modes(self.litellm))
         m = {(r["provider"], r["model"]): r for r in models}
-        self.assertEqual(m[("openai", "text-embedding-3-small")]["mode"], "embedding")  # LiteLLM's mode
-        self.assertIsNone(m[("openai", "o1-mini")]["mode"])
+        self.assertNotIn(("openai", "text-embedding-3-small"), m)  # LiteLLM prices it now
+        self.assertEqual(m[("openai", "o1-mini")]["mode"], "chat")  # genai-prices: text models
+        self.assertEqual(gc.genai_mode(("openai", "text-embedding-ada-002"), "openai/x",
+                                       {("openai", "text-embedding-ada-002"): "embedding"}), "embedding")
+        self.assertEqual(gc.genai_mode(("cohere", "rerank-v3.5"), "cohere/rerank-v3.5", {}), "rerank")
+        self.assertEqual(gc.genai_mode(("cohere", "embed-v4.0"), "cohere/embed-v4.0", {}), "embedding")
+        self.assertEqual(gc.genai_mode(("voyage", "voyage-3"), "voyageai/voyage-3", {}), "embedding")
         self.assertNotIn(("openai", "gpt-5"), m)  # LiteLLM's capabilities row stays
 
     def test_nothing_forgotten(self):
@@ -642,7 +653,8 @@ class RealDataTest(unittest.TestCase):
         rows = gc.merge_rows(ll_rows, g_rows, moved)
 
         def strip(r):
-            return tuple(sorted((k, json.dumps(v) if isinstance(v, list) else v)
+            return tuple(sorted((k, json.dumps(v, default=str, sort_keys=True) if isinstance(v, (list, dict, set))
+                                 else v)
                                 for k, v in r.items() if k not in ("valid_from", "origin")))
         emitted = {strip(r) for r in rows}
         self.assertEqual([r for r in ll_rows if strip(r) not in emitted], [])
@@ -652,6 +664,340 @@ class RealDataTest(unittest.TestCase):
                       ("openai", "gpt-4.5-preview"), ("xai", "grok-2-1212"), ("xai", "grok-3")]:
             self.assertIn(ident, keys)
         self.assertTrue(all(r["service_tier"] == "standard" for r in g_rows))
+
+
+# Entries of every kind of charge (values as in LiteLLM's list; hand-checked below).
+CHARGES = """
+{
+  "whisper-1": {"litellm_provider": "openai", "mode": "audio_transcription",
+                "input_cost_per_second": 0.0001, "output_cost_per_second": 0.0001},
+  "tts-1": {"litellm_provider": "openai", "mode": "audio_speech", "input_cost_per_character": 1.5e-05},
+  "gpt-4o-mini-tts": {"litellm_provider": "openai", "mode": "audio_speech", "input_cost_per_token": 6e-07,
+                      "output_cost_per_audio_token": 1.2e-05, "output_cost_per_second": 0.00025,
+                      "output_cost_per_token": 1e-05},
+  "gpt-image-1": {"litellm_provider": "openai", "mode": "image_generation",
+                  "input_cost_per_token": 5e-06, "input_cost_per_image_token": 1e-05,
+                  "output_cost_per_image_token": 4e-05, "input_cost_per_token_batches": 2.5e-06},
+  "low/1024-x-1024/gpt-image-1": {"litellm_provider": "openai", "mode": "image_generation",
+                  "input_cost_per_image": 0.011, "input_cost_per_pixel": 1.0490417e-08, "output_cost_per_pixel": 0.0},
+  "azure/hd/1024-x-1792/dall-e-3": {"litellm_provider": "azure", "mode": "image_generation",
+                  "input_cost_per_pixel": 7.19343e-08, "output_cost_per_token": 0.0},
+  "azure/standard/1024-x-1024/dall-e-3": {"litellm_provider": "azure", "mode": "image_generation",
+                  "input_cost_per_pixel": 4.19617e-08, "output_cost_per_token": 0.0},
+  "azure/standard/1024-x-1024/dall-e-2": {"litellm_provider": "azure", "mode": "image_generation",
+                  "input_cost_per_pixel": 0.0, "output_cost_per_token": 0.0},
+  "1024-x-1024/50-steps/stability.stable-diffusion-xl-v1": {"litellm_provider": "bedrock",
+                  "mode": "image_generation", "output_cost_per_image": 0.04},
+  "1024-x-1024/max-steps/stability.stable-diffusion-xl-v1": {"litellm_provider": "bedrock",
+                  "mode": "image_generation", "output_cost_per_image": 0.08},
+  "max-x-max/50-steps/stability.stable-diffusion-xl-v0": {"litellm_provider": "bedrock",
+                  "mode": "image_generation", "output_cost_per_image": 0.036},
+  "1024-x-1024/50-steps/bedrock/amazon.nova-canvas-v1:0": {"litellm_provider": "bedrock",
+                  "mode": "image_generation", "output_cost_per_image": 0.06},
+  "amazon.nova-canvas-v1:0": {"litellm_provider": "bedrock", "mode": "image_generation", "output_cost_per_image": 0.05},
+  "xai/grok-imagine-image": {"litellm_provider": "xai", "mode": "image_generation", "input_cost_per_image": 0.02},
+  "gemini-3-pro-image-preview": {"litellm_provider": "gemini", "mode": "image_generation",
+                  "input_cost_per_token": 2e-06, "output_cost_per_token": 1.2e-05, "input_cost_per_image": 0.0011,
+                  "output_cost_per_image": 0.134, "output_cost_per_image_1K": 0.134, "output_cost_per_image_4K": 0.24,
+                  "output_cost_per_image_token": 0.00012},
+  "vertex_ai/veo-3.1-fast-generate-001": {"litellm_provider": "vertex_ai-video-models", "mode": "video_generation",
+                  "output_cost_per_second": 0.1, "output_cost_per_second_1080p": 0.12, "output_cost_per_second_4K": 0.3},
+  "sora-2": {"litellm_provider": "openai", "mode": "video_generation", "output_cost_per_video_per_second": 0.1},
+  "mistral/mistral-ocr-latest": {"litellm_provider": "mistral", "mode": "ocr", "ocr_cost_per_page": 0.004,
+                  "ocr_cost_per_page_batches": 0.002, "annotation_cost_per_page": 0.005},
+  "cohere/rerank-v3.5": {"litellm_provider": "cohere", "mode": "rerank", "input_cost_per_query": 0.002},
+  "tavily/search": {"litellm_provider": "tavily", "mode": "search", "input_cost_per_query": 0.008},
+  "text-embedding-3-small": {"litellm_provider": "openai", "mode": "embedding", "input_cost_per_token": 2e-08,
+                  "output_cost_per_token": 0.0},
+  "omni-moderation-latest": {"litellm_provider": "openai", "mode": "moderation", "input_cost_per_token": 0.0,
+                  "output_cost_per_token": 0.0},
+  "gpt-realtime": {"litellm_provider": "openai", "mode": "realtime", "input_cost_per_token": 4e-06,
+                  "input_cost_per_audio_token": 3.2e-05, "output_cost_per_audio_token": 6.4e-05,
+                  "output_cost_per_token": 1.6e-05},
+  "gemini-2.5-flash": {"litellm_provider": "vertex_ai-language-models", "mode": "chat",
+                  "input_cost_per_token": 3e-07, "output_cost_per_token": 2.5e-06,
+                  "input_cost_per_audio_token": 1e-06, "input_cost_per_audio_token_batches": 5e-07,
+                  "input_cost_per_token_batches": 1.5e-07,
+                  "search_context_cost_per_query": {"search_context_size_low": 0.035,
+                      "search_context_size_medium": 0.035, "search_context_size_high": 0.035},
+                  "google_maps_grounding_cost_per_query": 0.025},
+  "perplexity/sonar": {"litellm_provider": "perplexity", "mode": "chat", "input_cost_per_token": 1e-06,
+                  "output_cost_per_token": 1e-06, "search_context_cost_per_query": {
+                      "search_context_size_high": 0.012, "search_context_size_low": 0.005,
+                      "search_context_size_medium": 0.008}},
+  "claude-sonnet-4-5": {"litellm_provider": "anthropic", "mode": "chat",
+                  "input_cost_per_token": 3e-06, "output_cost_per_token": 1.5e-05,
+                  "cache_creation_input_token_cost": 3.75e-06, "cache_creation_input_token_cost_batches": 1.875e-06,
+                  "input_cost_per_token_batches": 1.5e-06, "output_cost_per_token_batches": 7.5e-06},
+  "claude-opus-4-1": {"litellm_provider": "anthropic", "mode": "chat",
+                  "input_cost_per_token": 1.5e-05, "output_cost_per_token": 7.5e-05,
+                  "cache_creation_input_token_cost": 1.875e-05, "cache_creation_input_token_cost_above_1hr": 3e-05},
+  "reseller/claude-3-haiku": {"litellm_provider": "reseller", "mode": "chat",
+                  "input_cost_per_token": 2.5e-07, "output_cost_per_token": 1.25e-06,
+                  "cache_creation_input_token_cost": 3e-07},
+  "cloudflare/clef": {"litellm_provider": "cloudflare", "mode": "evaluation", "input_cost_per_token": 2.4e-07},
+  "bedrock/guardrails": {"litellm_provider": "bedrock", "mode": "guardrail", "guardrail_cost_per_unit": {"x": 0.1}},
+  "bedrock/*/1-month-commitment/cohere.command-text-v14": {"litellm_provider": "bedrock", "mode": "chat",
+                  "input_cost_per_second": 0.011}
+}
+"""
+
+
+class ChargesTest(unittest.TestCase):
+    """Every mode and every charge of docs/charges.md, on CHARGES (prices checked by hand)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.data = json.loads(CHARGES, parse_float=Decimal)
+        cls.rows, cls.stderr = quiet(gc.build_rows, cls.data)
+        cls.by = {(r["provider"], r["model"], r["service_tier"]): r for r in cls.rows}
+        cls.models = {(m["provider"], m["model"]): m for m in quiet(gc.build_models, cls.data)[0]}
+
+    def row(self, provider, model, tier="standard"):
+        return self.by[(provider, model, tier)]
+
+    def units(self, provider, model, tier="standard"):
+        return json.loads(gc.unit_prices_json(self.row(provider, model, tier)["unit_prices"]))
+
+    def test_every_mode_has_a_mode_and_a_row(self):
+        for ident, mode in [(("openai", "whisper-1"), "audio_transcription"), (("openai", "tts-1"), "audio_speech"),
+                            (("openai", "gpt-image-1"), "image_generation"), (("openai", "sora-2"), "video_generation"),
+                            (("mistral", "mistral-ocr-latest"), "ocr"), (("cohere", "rerank-v3.5"), "rerank"),
+                            (("tavily", "search"), "search"), (("openai", "text-embedding-3-small"), "embedding"),
+                            (("openai", "omni-moderation-latest"), "moderation"), (("openai", "gpt-realtime"), "realtime"),
+                            (("azure", "dall-e-3"), "image_generation")]:
+            self.assertEqual(self.models[ident]["mode"], mode, ident)
+            self.assertIn(ident + ("standard",), self.by)
+        self.assertTrue(all(m["mode"] in gc.MODES for m in self.models.values()))
+
+    def test_skipped_modes_and_entries(self):
+        names = {r["model"] for r in self.rows}
+        self.assertNotIn("clef", names)        # evaluation
+        self.assertNotIn("guardrails", names)  # guardrail
+        # Bedrock provisioned throughput: per model-unit second, not a call's audio
+        self.assertFalse(any("commitment" in n for n in names))
+        # size entries are folded, not models
+        self.assertFalse(any("-x-" in n for n in names))
+        self.assertFalse(any("-x-" in m for _, m in self.models))
+
+    def test_unit_only_rows_have_token_prices_0(self):
+        r = self.row("openai", "whisper-1")
+        self.assertEqual((r["input_per_mtok"], r["output_per_mtok"]), (0, 0))
+        self.assertEqual(self.units("openai", "whisper-1"), {"audio_seconds": 0.0001})  # not output_cost_per_second
+
+    def test_counted_units(self):
+        self.assertEqual(gc.unit_prices_json(self.row("openai", "whisper-1")["unit_prices"]),
+                         '{"audio_seconds": 0.0001}')
+        self.assertEqual(gc.unit_prices_json(self.row("openai", "tts-1")["unit_prices"]), '{"characters": 0.000015}')
+        self.assertEqual(gc.unit_prices_json(self.row("openai", "gpt-4o-mini-tts")["unit_prices"]),
+                         '{"output_audio_seconds": 0.00025}')
+        self.assertEqual(gc.unit_prices_json(self.row("openai", "sora-2")["unit_prices"]), '{"video_seconds": 0.1}')
+        self.assertEqual(gc.unit_prices_json(self.row("cohere", "rerank-v3.5")["unit_prices"]), '{"queries": 0.002}')
+        self.assertEqual(gc.unit_prices_json(self.row("tavily", "search")["unit_prices"]), '{"queries": 0.008}')
+        self.assertIsNone(self.row("openai", "text-embedding-3-small")["unit_prices"])
+
+    def test_ocr_pages_with_batch_tier(self):
+        self.assertEqual(gc.unit_prices_json(self.row("mistral", "mistral-ocr-latest")["unit_prices"]),
+                         '{"pages": 0.004}')
+        self.assertEqual(gc.unit_prices_json(self.row("mistral", "mistral-ocr-latest", "batch")["unit_prices"]),
+                         '{"pages": 0.002}')
+
+    def test_video_resolutions(self):
+        self.assertEqual(gc.unit_prices_json(self.row("vertex_ai-video-models", "vertex_ai/veo-3.1-fast-generate-001")
+                                             ["unit_prices"]),
+                         '{"video_seconds": {"1080p": 0.12, "4k": 0.3, "default": 0.1}}')
+
+    def test_image_resolutions_and_input_images(self):
+        self.assertEqual(gc.unit_prices_json(self.row("gemini", "gemini-3-pro-image-preview")["unit_prices"]),
+                         '{"images": {"1k": 0.134, "4k": 0.24, "default": 0.134}, "input_images": 0.0011}')
+        self.assertEqual(self.row("gemini", "gemini-3-pro-image-preview")["image_output_per_mtok"], 120)
+        self.assertEqual(self.row("gemini", "gemini-3-pro-image-preview")["output_per_mtok"], 12)
+
+    def test_input_cost_per_image_of_an_output_only_image_model_is_per_generated_image(self):
+        self.assertEqual(gc.unit_prices_json(self.row("xai", "grok-imagine-image")["unit_prices"]),
+                         '{"images": 0.02}')
+
+    def test_token_subsets(self):
+        g = self.row("openai", "gpt-image-1")
+        self.assertEqual((g["image_input_per_mtok"], g["image_output_per_mtok"]), (10, 40))
+        self.assertEqual(g["output_per_mtok"], 40)  # no text output price: its output is images
+        self.assertEqual(self.row("openai", "gpt-image-1", "batch")["input_per_mtok"], Decimal("2.5"))
+        rt = self.row("openai", "gpt-realtime")
+        self.assertEqual((rt["audio_input_per_mtok"], rt["audio_output_per_mtok"]), (32, 64))
+        f = self.row("vertex_ai-language-models", "gemini-2.5-flash")
+        self.assertEqual(f["audio_input_per_mtok"], 1)
+        self.assertEqual(self.row("vertex_ai-language-models", "gemini-2.5-flash", "batch")["audio_input_per_mtok"],
+                         Decimal("0.5"))
+
+    def test_search_context_and_maps(self):
+        self.assertEqual(self.units("vertex_ai-language-models", "gemini-2.5-flash"),
+                         {"maps_queries": 0.025, "web_search_queries":
+                          {"default": 0.035, "high": 0.035, "low": 0.035, "medium": 0.035}})
+        # the batch row reads the standard unit prices (no _batches variant)
+        self.assertEqual(self.units("vertex_ai-language-models", "gemini-2.5-flash", "batch")["maps_queries"], 0.025)
+
+    def test_perplexity_search_fee_is_per_request_default_low(self):
+        self.assertEqual(gc.unit_prices_json(self.row("perplexity", "sonar")["unit_prices"]),
+                         '{"requests": {"default": 0.005, "high": 0.012, "low": 0.005, "medium": 0.008}}')
+
+    def test_image_sizes_folded_with_pixels_and_defaults(self):
+        # azure/hd/1024-x-1792/dall-e-3: 7.19343e-08 per pixel x 1024 x 1792 = 0.1320000159744
+        self.assertEqual(gc.unit_prices_json(self.row("azure", "dall-e-3")["unit_prices"]),
+                         '{"images": {"default": 0.0440000315392, "hd/1024x1792": 0.1320000159744, '
+                         '"standard/1024x1024": 0.0440000315392}}')
+        d = self.row("azure", "dall-e-3")
+        self.assertEqual((d["input_per_mtok"], d["output_per_mtok"]), (0, 0))  # created base
+        # a per-pixel price of 0 is LiteLLM's placeholder: no dall-e-2 row
+        self.assertNotIn(("azure", "dall-e-2", "standard"), self.by)
+        # per-image price wins over the per-pixel one; gpt-image-1's own rows (both tiers) get the sizes
+        for tier in ("standard", "batch"):
+            self.assertEqual(self.units("openai", "gpt-image-1", tier), {"images": {"low/1024x1024": 0.011}})
+        # Bedrock steps: 50 steps is the standard price, max-steps 'premium'; SDXL 1.0 default 1024x1024
+        self.assertEqual(self.units("bedrock", "stability.stable-diffusion-xl-v1"),
+                         {"images": {"1024x1024": 0.04, "default": 0.04, "premium/1024x1024": 0.08}})
+        self.assertEqual(self.units("bedrock", "stability.stable-diffusion-xl-v0"), {"images": {"default": 0.036}})
+        # the base's own per-image price stays its default; the provider prefix inside the key is dropped
+        self.assertEqual(self.units("bedrock", "amazon.nova-canvas-v1:0"),
+                         {"images": {"1024x1024": 0.06, "default": 0.05}})
+
+    def test_size_entry_parsing(self):
+        e = {"litellm_provider": "openai", "mode": "image_generation"}
+        self.assertEqual(gc.size_entry("hd/1024-x-1792/dall-e-3", e), ("openai", "dall-e-3", "hd/1024x1792", 1835008))
+        self.assertEqual(gc.size_entry("256-x-256/dall-e-2", e), ("openai", "dall-e-2", "256x256", 65536))
+        self.assertEqual(gc.size_entry("openai/low/1024-x-1536/gpt-image-1", e)[1:3], ("gpt-image-1", "low/1024x1536"))
+        self.assertEqual(gc.size_entry("fal_ai/low/1024-x-768/openai/gpt-image-2",
+                                       {"litellm_provider": "fal_ai", "mode": "image_generation"})[1:3],
+                         ("openai/gpt-image-2", "low/1024x768"))
+        self.assertIsNone(gc.size_entry("dall-e-3", e))
+        self.assertIsNone(gc.size_entry("hd/1024-x-1792/dall-e-3", dict(e, mode="chat")))
+
+    def test_claude_1h_cache_write_default(self):
+        self.assertEqual(self.row("anthropic", "claude-sonnet-4-5")["cache_write_1h_per_mtok"], 6)
+        # batch: its own 5-minute price (1.875 = 1.25 x 1.5), so 2 x the batch input
+        self.assertEqual(self.row("anthropic", "claude-sonnet-4-5", "batch")["cache_write_1h_per_mtok"], 3)
+        self.assertEqual(self.row("anthropic", "claude-opus-4-1")["cache_write_1h_per_mtok"], 30)  # LiteLLM's
+        self.assertNotIn("defaults", self.row("anthropic", "claude-opus-4-1"))
+        # a reseller's 5-minute price that is not 1.25x input: no guess
+        self.assertIsNone(self.row("reseller", "claude-3-haiku")["cache_write_1h_per_mtok"])
+        self.assertIsNone(self.row("openai", "gpt-image-1")["cache_write_1h_per_mtok"])
+
+    def test_unit_prices_json_is_sorted_and_exact(self):
+        up = {"web_search_queries": {"medium": Decimal("0.010"), "default": Decimal("1E+1"), "low": Decimal("0")},
+              "audio_seconds": Decimal("1.0490417E-8")}
+        self.assertEqual(gc.unit_prices_json(up), '{"audio_seconds": 0.000000010490417, "web_search_queries": '
+                                                  '{"default": 10, "low": 0, "medium": 0.01}}')
+        self.assertEqual(gc.sql_value({"pages": Decimal("0.004")}), "'{\"pages\": 0.004}'::jsonb")
+
+    def test_selectors_are_normalised(self):
+        for r in self.rows:
+            for unit, v in (r["unit_prices"] or {}).items():
+                self.assertIn(unit, UNITS, r["model"])
+                for sel in (v if isinstance(v, dict) else {}):
+                    self.assertEqual(sel, sel.lower().strip())
+                    self.assertNotIn("-x-", sel)
+                    self.assertNotIn(" ", sel)
+
+    def test_genai_audio_prices(self):
+        row = gc.genai_row("openai", "gpt-4o-audio-preview", gc.NEG_INF,
+                           {"input_mtok": 2.5, "output_mtok": 10, "input_audio_mtok": 40, "output_audio_mtok": 80,
+                            "requests_kcount": 5}, "x", gc.GenaiStats())
+        self.assertEqual((row["audio_input_per_mtok"], row["audio_output_per_mtok"], row["per_request"]),
+                         (40, 80, Decimal("0.005")))
+
+    def test_sql_has_new_columns_and_on_conflict(self):
+        sql = gc.render_sql(self.rows, "2025-01-02", quiet(gc.build_models, self.data)[0])
+        self.assertIn("per_request, cache_write_1h_per_mtok, audio_input_per_mtok, image_input_per_mtok, "
+                      "audio_output_per_mtok, image_output_per_mtok, unit_prices, currency", sql)
+        self.assertIn("('openai', 'whisper-1', 'standard', '-infinity', 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, "
+                      "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '{\"audio_seconds\": 0.0001}'::jsonb, 'USD', "
+                      "'catalog', '2025-01-02 00:00:00+00')", sql)
+        self.assertIn("ON CONFLICT (provider, model, service_tier, valid_from) DO UPDATE", sql)
+        self.assertIn(" WHERE llm_cost.prices.source = 'catalog';", sql)
+        self.assertIn("ON CONFLICT (provider, model) DO UPDATE", sql)
+        self.assertIn(" WHERE llm_cost.models.source = 'catalog';", sql)
+        self.assertIn("EXCLUDED.unit_prices", sql)
+        self.assertIn("EXCLUDED.mode", sql)
+        self.assertIn("Claude 1-hour prompt-cache writes at 2x the input price, for Claude rows (any provider): 2 rows",
+                      sql)
+
+
+UNITS = {"web_search_queries", "maps_queries", "images", "input_images", "audio_seconds", "output_audio_seconds",
+         "video_seconds", "characters", "queries", "pages", "requests"}
+
+
+class UpgradeRegionTest(unittest.TestCase):
+    def test_markers_added_at_the_end_when_absent(self):
+        out = gc.with_upgrade_region("ALTER TABLE x;\n", "SELECT 1;\n")
+        self.assertEqual(out, "ALTER TABLE x;\n\n" + gc.UPGRADE_BEGIN + "\nSELECT 1;\n" + gc.UPGRADE_END + "\n")
+        self.assertEqual(gc.upgrade_region(out), "SELECT 1;\n")
+
+    def test_only_the_region_is_replaced(self):
+        script = "-- head\n" + gc.UPGRADE_BEGIN + "\nold;\n" + gc.UPGRADE_END + "\n-- tail\n"
+        out = gc.with_upgrade_region(script, "new;\n")
+        self.assertEqual(out, "-- head\n" + gc.UPGRADE_BEGIN + "\nnew;\n" + gc.UPGRADE_END + "\n-- tail\n")
+        self.assertEqual(gc.with_upgrade_region(out, "new;\n"), out)  # idempotent
+
+    def test_broken_markers_are_refused(self):
+        with self.assertRaises(ValueError):
+            gc.with_upgrade_region(gc.UPGRADE_END + "\n" + gc.UPGRADE_BEGIN + "\n", "x;\n")
+        with self.assertRaises(ValueError):
+            gc.with_upgrade_region(gc.UPGRADE_BEGIN + "\n", "x;\n")
+
+    def test_main_writes_the_same_statements_in_both_files(self):
+        with tempfile.TemporaryDirectory() as d:
+            src, out, up = Path(d) / "p.json", Path(d) / "c.sql", Path(d) / "up.sql"
+            src.write_text(CHARGES, encoding="utf-8")
+            up.write_text("-- upgrade\nALTER TABLE llm_cost.prices ADD COLUMN x numeric;\n", encoding="utf-8")
+            quiet(gc.main, ["--input", str(src), "--output", str(out), "--upgrade-script", str(up),
+                            "--verified-at", "2025-01-02", "--no-genai"])
+            text = up.read_text(encoding="utf-8")
+            self.assertTrue(text.startswith("-- upgrade\nALTER TABLE llm_cost.prices ADD COLUMN x numeric;\n"))
+            self.assertEqual(gc.upgrade_region(text), out.read_text(encoding="utf-8"))
+
+    def test_shipped_files_agree(self):
+        """sql/catalog.sql and the upgrade script's region are the same statements."""
+        catalog = (gc.REPO_ROOT / "sql" / "catalog.sql").read_text(encoding="utf-8")
+        region = gc.upgrade_region(gc.DEFAULT_UPGRADE.read_text(encoding="utf-8"))
+        self.assertEqual(region, catalog)
+        self.assertEqual(catalog.count("ON CONFLICT"), 2)
+
+
+@unittest.skipUnless(gc.DEFAULT_INPUT.exists(), "../shared/data not present")
+class RealChargesTest(unittest.TestCase):
+    """Hand-checked rows of the real LiteLLM list."""
+
+    @classmethod
+    def setUpClass(cls):
+        data = gc.load_price_list(gc.DEFAULT_INPUT)
+        rows, _ = quiet(gc.build_rows, data)
+        cls.by = {(r["provider"], r["model"], r["service_tier"]): r for r in rows}
+        cls.models, _ = quiet(gc.build_models, data)
+
+    def units(self, provider, model, tier="standard"):
+        return json.loads(gc.unit_prices_json(self.by[(provider, model, tier)]["unit_prices"]))
+
+    def test_rows(self):
+        self.assertEqual(self.units("openai", "whisper-1"), {"audio_seconds": 0.0001})
+        self.assertEqual(self.by[("anthropic", "claude-sonnet-4-5", "standard")]["cache_write_1h_per_mtok"], 6)
+        self.assertEqual(self.units("perplexity", "sonar")["requests"],
+                         {"default": 0.005, "high": 0.012, "low": 0.005, "medium": 0.008})
+        self.assertEqual(self.by[("openai", "gpt-image-1", "standard")]["image_output_per_mtok"], 40)
+        f = self.by[("vertex_ai-language-models", "gemini-2.5-flash", "standard")]
+        self.assertEqual(f["audio_input_per_mtok"], 1)
+        self.assertEqual(self.units("vertex_ai-language-models", "gemini-2.5-flash")["maps_queries"], 0.025)
+        self.assertEqual(self.units("azure", "dall-e-3")["images"]["hd/1024x1792"], 0.1320000159744)
+        self.assertEqual(self.units("vertex_ai-video-models", "vertex_ai/veo-3.1-fast-generate-001"),
+                         {"video_seconds": {"1080p": 0.12, "4k": 0.3, "default": 0.1}})
+        self.assertEqual(self.units("mistral", "mistral-ocr-latest"), {"pages": 0.004})
+        self.assertEqual(self.units("openai", "sora-2"), {"video_seconds": 0.1})
+        self.assertEqual(self.units("tavily", "search"), {"queries": 0.008})
+        for ident in [("openai", "tts-1"), ("openai", "text-embedding-3-small"), ("openai", "gpt-4o-transcribe"),
+                      ("cohere", "rerank-v3.5")]:
+            self.assertIn(ident + ("standard",), self.by)
+
+    def test_every_model_has_a_mode_of_ours(self):
+        self.assertTrue(all(m["mode"] in gc.MODES for m in self.models))
+        self.assertEqual({m["mode"] for m in self.models}, set(gc.MODES))
 
 
 if __name__ == "__main__":

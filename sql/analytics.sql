@@ -78,6 +78,26 @@ ALTER TABLE llm_cost.usage_hourly ADD CONSTRAINT usage_hourly_key UNIQUE NULLS N
 COMMENT ON TABLE llm_cost.usage_hourly IS
   'Rolled-up usage per UTC hour (its start) and the usage_daily dimensions, for the partial days at a window''s edges.';
 
+-- Sums of the calls' units (0.3.0). Added after the hour column, as the
+-- 0.2.0 -> 0.3.0 upgrade adds them, so both have the same column order.
+ALTER TABLE llm_cost.usage_daily ADD COLUMN units jsonb;
+ALTER TABLE llm_cost.usage_hourly ADD COLUMN units jsonb;
+COMMENT ON COLUMN llm_cost.usage_daily.units IS 'Sum of the calls'' units per unit name (token subsets and counted units; qualifiers dropped); NULL when none.';
+COMMENT ON COLUMN llm_cost.usage_hourly.units IS 'Sum of the calls'' units per unit name (token subsets and counted units; qualifiers dropped); NULL when none.';
+
+-- units_sum(units): the calls' units summed per unit name (exact); units_sum(units, sign) takes rows out with sign -1.
+CREATE AGGREGATE llm_cost.units_sum(jsonb) (
+    SFUNC = llm_cost._units_merge, STYPE = jsonb, COMBINEFUNC = llm_cost._units_merge, PARALLEL = SAFE);
+CREATE AGGREGATE llm_cost.units_sum(jsonb, integer) (SFUNC = llm_cost._units_merge, STYPE = jsonb, PARALLEL = SAFE);
+COMMENT ON FUNCTION llm_cost._units_merge(jsonb, jsonb) IS
+  'Internal: units_sum''s transition and combine function, total + units per unit name.';
+COMMENT ON FUNCTION llm_cost._units_merge(jsonb, jsonb, integer) IS
+  'Internal: the signed units_sum''s transition function, total + sign * units per unit name.';
+COMMENT ON AGGREGATE llm_cost.units_sum(jsonb) IS
+  'Sums calls'' units per unit name (token subsets and counted units, exact); qualifiers such as size are dropped. NULL when there are none.';
+COMMENT ON AGGREGATE llm_cost.units_sum(jsonb, integer) IS
+  'Internal: units_sum with a sign per row (-1 takes a row out of a rollup).';
+
 CREATE TABLE llm_cost.usage_hourly_latency (
     hour      timestamptz NOT NULL,
     tenant_id text,
@@ -155,17 +175,18 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
                sum(c.sign * c.cached_input_tokens) AS cached_input_tokens,
                sum(c.sign * c.reasoning_tokens) AS reasoning_tokens,
                sum(c.sign * c.cost) AS cost, sum(c.sign * c.latency_ms) AS latency_ms_sum,
-               sum(c.sign) FILTER (WHERE c.latency_ms IS NOT NULL) AS latency_calls
+               sum(c.sign) FILTER (WHERE c.latency_ms IS NOT NULL) AS latency_calls,
+               llm_cost.units_sum(c.units, c.sign::integer) AS units
           FROM changed AS c
          GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
     )
     INSERT INTO llm_cost.%3$I AS d (%4$I, provider, model, tenant_id, project_id, user_id, agent_id, operation,
                                     calls, failed_calls, unpriced_calls, input_tokens, output_tokens,
-                                    cached_input_tokens, reasoning_tokens, cost, latency_ms_sum, latency_calls)
+                                    cached_input_tokens, reasoning_tokens, cost, latency_ms_sum, latency_calls, units)
     SELECT bucket, provider, model, tenant_id, project_id, user_id, agent_id, operation,
            calls, coalesce(failed_calls, 0), coalesce(unpriced_calls, 0), input_tokens, output_tokens,
            cached_input_tokens, reasoning_tokens, coalesce(cost, 0), coalesce(latency_ms_sum, 0),
-           coalesce(latency_calls, 0)
+           coalesce(latency_calls, 0), units
       FROM deltas
      ORDER BY 1, 2, 3, 4, 5, 6, 7, 8          -- one lock order for concurrent corrections
     ON CONFLICT ON CONSTRAINT %5$I DO UPDATE
@@ -178,7 +199,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
            reasoning_tokens = d.reasoning_tokens + excluded.reasoning_tokens,
            cost = d.cost + excluded.cost,
            latency_ms_sum = d.latency_ms_sum + excluded.latency_ms_sum,
-           latency_calls = d.latency_calls + excluded.latency_calls
+           latency_calls = d.latency_calls + excluded.latency_calls,
+           units = llm_cost._units_merge(d.units, excluded.units)
     $sql$, changed, llm_cost._rollup_bucket_sql(grain),
            CASE grain WHEN 'day' THEN 'usage_daily' WHEN 'hour' THEN 'usage_hourly' END, grain,
            CASE grain WHEN 'day' THEN 'usage_daily_key' WHEN 'hour' THEN 'usage_hourly_key' END)
@@ -505,20 +527,21 @@ SELECT llm_cost._utc_midnight(f.day) AS "time", f.day, f.provider, f.model, f.te
        sum(f.calls)::bigint AS calls, sum(f.failed_calls)::bigint AS failed_calls,
        sum(f.input_tokens) AS input_tokens, sum(f.output_tokens) AS output_tokens,
        sum(f.cached_input_tokens) AS cached_input_tokens, sum(f.reasoning_tokens) AS reasoning_tokens,
-       sum(f.cost) AS cost
+       sum(f.cost) AS cost, llm_cost.units_sum(f.units) AS units
   FROM (SELECT d.day, d.provider, d.model, d.tenant_id, d.project_id, d.user_id, d.agent_id, d.calls,
-               d.failed_calls, d.input_tokens, d.output_tokens, d.cached_input_tokens, d.reasoning_tokens, d.cost
+               d.failed_calls, d.input_tokens, d.output_tokens, d.cached_input_tokens, d.reasoning_tokens, d.cost,
+               d.units
           FROM llm_cost.usage_daily AS d
         UNION ALL
         SELECT llm_cost._utc_day(u.occurred_at), u.provider, u.model, u.tenant_id, u.project_id, u.user_id,
                u.agent_id, 1, CASE WHEN u.success THEN 0 ELSE 1 END, u.input_tokens, u.output_tokens,
-               u.cached_input_tokens, u.reasoning_tokens, coalesce(u.cost, 0)
+               u.cached_input_tokens, u.reasoning_tokens, coalesce(u.cost, 0), u.units
           FROM llm_cost.usage AS u
          WHERE u.id BETWEEN llm_cost.rollup_watermark() + 1 AND llm_cost._max_id()) AS f
  GROUP BY f.day, f.provider, f.model, f.tenant_id, f.project_id, f.user_id, f.agent_id
 HAVING sum(f.calls) > 0;
 COMMENT ON VIEW llm_cost.daily_costs IS
-  'Cost per UTC day (time: its midnight, for Grafana) and provider, model, tenant, project, user and agent: calls, failed_calls, tokens, cost. Exact: rollups plus rows not rolled up yet. Filter on day (or time) to read only what you need.';
+  'Cost per UTC day (time: its midnight, for Grafana) and provider, model, tenant, project, user and agent: calls, failed_calls, tokens, cost, and units (the calls'' units summed per unit name, e.g. {"web_search_queries": 12, "images": 3}; NULL when none). Exact: rollups plus rows not rolled up yet. Filter on day (or time) to read only what you need.';
 
 CREATE FUNCTION llm_cost.cost_summary(from_time timestamptz, to_time timestamptz)
 RETURNS TABLE (total_cost numeric, calls bigint, successful_calls bigint, failed_calls bigint,
@@ -546,10 +569,28 @@ RETURNS TABLE (value text, cost numeric, calls bigint, input_tokens numeric, out
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
     PERFORM llm_cost._valid_window(from_time, to_time, 'cost_by');
-    IF dimension IS NULL OR dimension NOT IN ('provider', 'model', 'tenant_id', 'project_id', 'user_id', 'agent_id', 'operation') THEN
+    IF dimension IS NULL OR dimension NOT IN ('provider', 'model', 'tenant_id', 'project_id', 'user_id', 'agent_id', 'operation', 'mode') THEN
         RAISE EXCEPTION 'llm_cost.cost_by: unknown dimension %', coalesce(quote_literal(dimension), 'NULL')
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Use one of provider, model, tenant_id, project_id, user_id, agent_id, operation.';
+                  HINT = 'Use one of provider, model, tenant_id, project_id, user_id, agent_id, operation, mode.';
+    END IF;
+    IF dimension = 'mode' THEN
+        -- The kind of call (chat, embedding, image_generation, ...): each
+        -- (provider, model) as logged resolves to a catalog model, whose mode
+        -- llm_cost.models gives. Grouped by name first: few names, many calls.
+        RETURN QUERY
+        SELECT m.mode, sum(n.cost), sum(n.calls)::bigint, sum(n.input_tokens), sum(n.output_tokens),
+               round(100 * sum(n.cost) / nullif(sum(sum(n.cost)) OVER (), 0), 2)
+          FROM (SELECT f.provider, f.model, sum(f.cost) AS cost, sum(f.calls) AS calls,
+                       sum(f.input_tokens) AS input_tokens, sum(f.output_tokens) AS output_tokens
+                  FROM llm_cost.usage_facts(from_time, to_time) AS f
+                 GROUP BY f.provider, f.model) AS n
+          LEFT JOIN LATERAL llm_cost.resolve_model(n.provider, n.model) AS r ON true
+          LEFT JOIN llm_cost.models AS m ON m.provider = r.resolved_provider AND m.model = r.resolved_model
+         GROUP BY m.mode
+        HAVING sum(n.calls) > 0
+         ORDER BY 2 DESC, 1;
+        RETURN;
     END IF;
     RETURN QUERY EXECUTE format(
         'SELECT f.%1$I, sum(f.cost), sum(f.calls)::bigint, sum(f.input_tokens), sum(f.output_tokens),
@@ -561,7 +602,7 @@ BEGIN
     USING from_time, to_time;
 END $$;
 COMMENT ON FUNCTION llm_cost.cost_by(text, timestamptz, timestamptz) IS
-  'Cost per value of one dimension (provider, model, tenant_id, project_id, user_id, agent_id, operation) in [from_time, to_time), with its share of the total in percent; most expensive first. NULL value: calls without that dimension.';
+  'Cost per value of one dimension (provider, model, tenant_id, project_id, user_id, agent_id, operation, or mode: the kind of call, chat, embedding, image_generation, ..., from llm_cost.models) in [from_time, to_time), with its share of the total in percent; most expensive first. NULL value: calls without that dimension (for mode: models the catalog does not know).';
 
 CREATE FUNCTION llm_cost.cost_trend(days integer DEFAULT 7)
 RETURNS TABLE (current_from timestamptz, current_to timestamptz, current_cost numeric,
@@ -626,10 +667,10 @@ SELECT u.id, to_char(u.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.
        u.provider, u.model, u.service_tier, u.input_tokens, u.output_tokens, u.cached_input_tokens,
        u.cache_write_tokens, u.reasoning_tokens, u.cost, u.currency, u.latency_ms, u.success, u.error_type,
        u.tenant_id, u.project_id, u.user_id, u.agent_id, u.session_id, u.execution_id, u.operation,
-       u.tags::text AS tags
+       u.tags::text AS tags, u.units::text AS units
   FROM llm_cost.usage AS u;
 COMMENT ON VIEW llm_cost.usage_export IS
-  'One row per call in a stable column order with ISO 8601 UTC timestamps and exact decimal costs, for COPY (SELECT * FROM llm_cost.usage_export WHERE ...) TO STDOUT WITH CSV HEADER.';
+  'One row per call in a stable column order with ISO 8601 UTC timestamps and exact decimal costs, for COPY (SELECT * FROM llm_cost.usage_export WHERE ...) TO STDOUT WITH CSV HEADER. units: the call''s charges beyond tokens as JSON text (docs/charges.md).';
 
 CREATE FUNCTION llm_cost.export_json(from_time timestamptz, to_time timestamptz) RETURNS jsonb
 LANGUAGE sql STABLE AS $$

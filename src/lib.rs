@@ -53,6 +53,8 @@ pub mod spend_store;
 pub mod spend_trigger;
 pub mod sql_pricing;
 pub mod trigger_support;
+pub mod units;
+pub mod units_sum;
 pub mod usage_trigger;
 
 ::pgrx::pg_module_magic!(name, version);
@@ -64,9 +66,10 @@ extension_sql_file!(
     requires = [
         "schema",
         invalidation::catalog_changed,
-        sql_pricing::llm_cost,
-        sql_pricing::cost_breakdown,
-        sql_pricing::price_usage,
+        sql_pricing::llm_cost_with_units,
+        sql_pricing::cost_breakdown_with_units,
+        sql_pricing::price_usage_with_units,
+        sql_pricing::unit_prices_normalised,
         sql_pricing::resolve_model,
         sql_pricing::off_peak_windows,
         sql_pricing::catalog_load_count
@@ -88,7 +91,9 @@ extension_sql_file!(
         latency_histogram::_latency_histogram_final,
         latency_histogram::latency_histogram_add,
         latency_histogram::histogram_percentile,
-        latency_histogram::histogram_mean
+        latency_histogram::histogram_mean,
+        units_sum::units_merge,
+        units_sum::units_merge_plus
     ]
 );
 extension_sql_file!(
@@ -129,6 +134,8 @@ pub extern "C-unwind" fn _PG_init() {
 
 #[cfg(any(test, feature = "pg_test"))]
 mod tests;
+#[cfg(any(test, feature = "pg_test"))]
+mod tests_units;
 
 /// Required by `cargo pgrx test`.
 #[cfg(test)]

@@ -135,6 +135,26 @@ const REJECTED: &[(&str, &str)] = &[
     ("SELECT llm_cost.queue_anomaly_alerts(NULL)", "22023"),
     ("SELECT llm_cost.spend_forecast(current_date - g, 1, current_date, -1) FROM generate_series(1, 3) g", "22023"),
     ("SELECT llm_cost.anomaly_scan(current_date, 1, NULL, current_date, 3.5)", "22023"),
+    // units (docs/charges.md): unknown names, negative or non-numeric quantities, a subset above its parent
+    ("INSERT INTO llm_cost.usage (provider, model, input_tokens, units) VALUES ('openai', 'gpt-4o', 10, '{\"web_searches\": 1}')", "22023"),
+    ("INSERT INTO llm_cost.usage (provider, model, input_tokens, units) VALUES ('openai', 'gpt-4o', 10, '{\"images\": -1}')", "22023"),
+    ("INSERT INTO llm_cost.usage (provider, model, input_tokens, units) VALUES ('openai', 'gpt-4o', 10, '{\"images\": \"two\"}')", "22023"),
+    ("INSERT INTO llm_cost.usage (provider, model, input_tokens, units) VALUES ('openai', 'gpt-4o', 10, '{\"size\": 1024}')", "22023"),
+    ("INSERT INTO llm_cost.usage (provider, model, input_tokens, units) VALUES ('openai', 'gpt-4o', 10, '[1]')", "22023"),
+    ("INSERT INTO llm_cost.usage (provider, model, input_tokens, units) VALUES ('openai', 'gpt-4o', 10, '{\"audio_input_tokens\": 1.5}')", "22023"),
+    ("INSERT INTO llm_cost.usage (provider, model, input_tokens, units) VALUES ('openai', 'gpt-4o', 10, '{\"audio_input_tokens\": 11}')", "22023"),
+    ("INSERT INTO llm_cost.usage (provider, model, input_tokens, cached_input_tokens, units) VALUES ('openai', 'gpt-4o', 10, 5, '{\"image_input_tokens\": 6}')", "22023"),
+    ("INSERT INTO llm_cost.usage (provider, model, input_tokens, cache_write_tokens, units) VALUES ('openai', 'gpt-4o', 10, 5, '{\"cache_write_1h_tokens\": 6}')", "22023"),
+    ("INSERT INTO llm_cost.usage (provider, model, output_tokens, reasoning_tokens, units) VALUES ('openai', 'gpt-4o', 10, 5, '{\"audio_output_tokens\": 6}')", "22023"),
+    ("INSERT INTO llm_cost.usage (provider, model, input_tokens, units) VALUES ('openai', 'gpt-4o', 10, '{\"pages\": 1e400}')", "22023"),
+    ("SELECT llm_cost.llm_cost('openai', 'gpt-4o', 10, 10, units => '{\"web_searches\": 1}')", "22023"),
+    ("SELECT llm_cost.cost_breakdown('openai', 'gpt-4o', 10, 10, units => '{\"images\": -2}')", "22023"),
+    // unit prices: the normaliser set_price and import_prices use, and the table's CHECK
+    ("SELECT llm_cost._unit_prices('{\"images\": -1}', 'test')", "22023"),
+    ("SELECT llm_cost._unit_prices('{\"tokens\": 1}', 'test')", "22023"),
+    ("SELECT llm_cost._unit_prices('{\"images\": {}}', 'test')", "22023"),
+    ("UPDATE llm_cost.prices SET unit_prices = '{\"images\": {\"HD\": 1}}' WHERE provider = 'openai'", "23514"),
+    ("UPDATE llm_cost.prices SET audio_input_per_mtok = -1 WHERE provider = 'openai'", "23514"),
 ];
 
 /// A fingerprint of everything stored in the extension's tables.

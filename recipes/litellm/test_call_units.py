@@ -71,6 +71,9 @@ class CallUnitsTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         litellm.callbacks = []
+        for registered in (litellm.success_callback, litellm._async_success_callback):
+            while cls.capture in registered:  # LiteLLM keeps what it took in
+                registered.remove(cls.capture)
 
     def setUp(self):
         self.capture.rows.clear()

@@ -579,8 +579,11 @@ fn openai_responses(c: &Counts, whole: Option<&Map<String, Value>>, u: &mut Unit
 
 /// OpenAI Images API (generations and edits, GPT image models). Output tokens
 /// are image tokens (`output_tokens_details` splits image and text tokens
-/// where the model reports it); a whole response gives the number of images
-/// (`data`) and its `size` and `quality`.
+/// where the model reports it); a whole response gives its `size` and
+/// `quality`. The number of images is not counted: these models bill their
+/// image tokens, and the catalog's per-image prices for them (LiteLLM's size
+/// entries) estimate the same charge, so counting both would bill it twice
+/// (docs/charges.md). DALL-E responses carry no usage and never come here.
 fn openai_image(c: &Counts, whole: Option<&Map<String, Value>>, u: &mut Units) -> Result<Tokens, RawUsageError> {
     let t = Tokens {
         input: c.get("input_tokens")?,
@@ -597,9 +600,6 @@ fn openai_image(c: &Counts, whole: Option<&Map<String, Value>>, u: &mut Units) -
     };
     u.count("image_output_tokens", image_out);
     if let Some(w) = whole {
-        if let Some(Value::Array(data)) = w.get("data") {
-            u.count("images", Ok(data.len() as i64));
-        }
         u.qualifier("size", w.get("size"));
         u.qualifier("quality", w.get("quality"));
     }
@@ -919,7 +919,8 @@ mod tests {
     #[test]
     fn corpus_openai_image_generation() {
         let v = corpus("openai_image_generation.json");
-        let u = units(json!({"image_input_tokens": 40, "image_output_tokens": 50, "images": 1,
+        // no "images": the image tokens are the charge (see openai_image)
+        let u = units(json!({"image_input_tokens": 40, "image_output_tokens": 50,
                              "size": "1024x1024", "quality": "high"}));
         assert_eq!(all(&v), (tc(50, 0, 0, 50, 0), u, UsageShape::OpenAiImage));
         // The bare usage object is still recognised by its text/image split.

@@ -21,6 +21,7 @@ import psycopg
 from litellm.llms.custom_httpx.http_handler import HTTPHandler
 
 from llm_cost_callback import LlmCostLogger
+from test_call_units import handler, openai_client, transport
 
 FIXTURES = pathlib.Path(__file__).resolve().parent.parent / "fixtures"
 EXPECTED = json.loads((FIXTURES / "expected.json").read_text())
@@ -107,6 +108,62 @@ class CallbackTest(unittest.TestCase):
         response, row = self.call(model="gpt-5-mini",
                                   mock_response=fixture("openai_chat_completion.json"))
         self.check_priced("openai_chat_completion.json", row, response._hidden_params["response_cost"])
+
+    def test_every_kind_of_call_is_recorded_with_its_units(self):
+        """Embeddings, images, transcriptions, speech and web search through LiteLLM: the row's
+        tokens, units and cost are the hand-worked ones of expected.json (the callback gives the
+        units itself, so the extension prices them as given)."""
+        speech = EXPECTED["openai_speech_tts_1"]["request"]
+        anthropic_1h = dict(fixture("anthropic_messages.json"), usage=fixture("anthropic_cache_1h_usage.json")["usage"])
+        calls = {
+            "openai_embeddings.json": (litellm.embedding, dict(
+                model="text-embedding-ada-002", input=["The food was delicious"],
+                client=openai_client("openai_embeddings.json"))),
+            "openai_images_gpt_image_1.json": (litellm.image_generation, dict(
+                model="gpt-image-1", prompt="A cute baby sea otter", quality="high",
+                client=openai_client("openai_images_gpt_image_1.json"))),
+            "openai_transcription_whisper.json": (litellm.transcription, dict(
+                model="whisper-1", file=("speech.mp3", b"ID3"), response_format="verbose_json",
+                client=openai_client("openai_transcription_whisper.json"))),
+            "openai_transcription_gpt_4o.json": (litellm.transcription, dict(
+                model="gpt-4o-transcribe", file=("speech.mp3", b"ID3"),
+                client=openai_client("openai_transcription_gpt_4o.json"))),
+            "openai_speech_tts_1": (litellm.speech, dict(client=openai_client(content=b"ID3"), **speech)),
+            "anthropic_web_search.json": (litellm.completion, dict(
+                model="anthropic/claude-sonnet-4-5-20250929", messages=MESSAGES,
+                tools=[{"type": "web_search_20250305", "name": "web_search"}],
+                client=handler("anthropic_web_search.json"), api_key="sk-ant-test")),
+            "anthropic_cache_1h_usage.json": (litellm.completion, dict(
+                model="anthropic/claude-sonnet-4-5-20250929", messages=MESSAGES, api_key="sk-ant-test",
+                client=HTTPHandler(client=httpx.Client(transport=httpx.MockTransport(
+                    lambda request: httpx.Response(200, json=anthropic_1h)))))),
+            "openai_responses_web_search.json": (litellm.responses, dict(
+                model="openai/gpt-4.1-2025-04-14", input="What was a positive news story from today?",
+                tools=[{"type": "web_search_preview", "search_context_size": "medium"}],
+                client=handler("openai_responses_web_search.json"), api_key="sk-test")),
+            "openai_images_dall_e_3.json": (litellm.image_generation, dict(
+                model="azure/dall-e-3", prompt="A cute baby sea otter", size="1024x1792", quality="hd",
+                api_key="test", api_base="https://example.openai.azure.com", api_version="2024-02-01")),
+        }
+        for name, (call, kwargs) in calls.items():
+            with self.subTest(call=name):
+                exp = EXPECTED[name]
+                run = uuid.uuid4().hex
+                saved = litellm.client_session
+                if name == "openai_images_dall_e_3.json":  # LiteLLM's Azure image path uses its shared client
+                    litellm.client_session = httpx.Client(transport=transport(name))
+                try:
+                    call(metadata={"execution_id": run}, **kwargs)
+                finally:
+                    litellm.client_session = saved
+                count, rows = self.rows(run)
+                self.assertEqual(count, 1)
+                row = rows[0]
+                self.assertEqual(dict(zip(TOKENS, row[:5])), exp["tokens"])
+                self.assertEqual(row[5:7], (exp["provider"], exp["model"]))
+                units = self.conn.execute("SELECT units FROM llm_cost.usage WHERE execution_id = %s", [run]).fetchone()[0]
+                self.assertEqual(units, exp.get("litellm", {}).get("units", exp["units"]))
+                self.assertEqual(row[7], Decimal(exp["cost"]))
 
     def run_async(self, run, **kwargs):
         """acompletion; LiteLLM logs it from a task on the event loop, so keep the loop running until the row is in."""

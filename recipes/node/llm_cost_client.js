@@ -10,12 +10,20 @@
 //
 // Each call is ONE INSERT of the provider's raw usage object; the extension turns
 // it into token counts and prices it exactly. Costs come back as strings (numeric
-// is exact; a JS number would not be): '0.0271206'.
+// is exact; a JS number would not be): '0.0271206'. Charges beyond tokens go in
+// `units` (docs/charges.md): unitsOf(body) reads what a response states outside its
+// usage object, requestUnits(request) and speechUnits(text) what only the request knows:
+//
+//   const img = await openai.images.generate(req);          // dall-e-3: no usage, billed per image
+//   await lc.record(db, 'openai', req.model, img, { units: lc.requestUnits(req) });
+//   await lc.record(db, 'openai', 'tts-1', null, { units: lc.speechUnits(text) });
 'use strict';
 
 // Columns a caller may set besides provider, model and raw_usage.
 const COLUMNS = new Set(['occurred_at', 'service_tier', 'latency_ms', 'success', 'error_type', 'tenant_id',
-  'project_id', 'user_id', 'agent_id', 'session_id', 'execution_id', 'operation', 'tags']);
+  'project_id', 'user_id', 'agent_id', 'session_id', 'execution_id', 'operation', 'tags', 'units']);
+// Units that only select a price (docs/charges.md): never a charge by themselves.
+const QUALIFIERS = new Set(['search_context_size', 'size', 'quality', 'resolution']);
 // Arguments of llm_cost.can_spend besides estimated_cost.
 const SCOPE = new Set(['tenant_id', 'project_id', 'user_id', 'agent_id', 'provider', 'model', 'session_id', 'at']);
 
@@ -45,6 +53,63 @@ function serviceTier(body, usage) {
   return ['batch', 'flex', 'priority'].includes(tier) ? tier : 'standard';
 }
 
+const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** The units a response body states outside its usage object (the extension reads
+ * the usage object itself): OpenAI Responses `web_search_call` items (and the web
+ * search tool's `search_context_size`), 1 search for a Chat Completions answer
+ * citing the web, `images` (and `size`/`quality`) for an images response without
+ * token usage (dall-e, billed per image), `audio_seconds` = `duration` for a
+ * transcription without usage (whisper verbose_json). {} otherwise. */
+function unitsOf(response) {
+  const body = typeof response === 'string' ? JSON.parse(response) : response;
+  const units = {};
+  if (!isObject(body)) return units;
+  const usage = isObject(body.usage) ? body.usage : null;
+  if (Array.isArray(body.output)) {
+    const searches = body.output.filter((item) => item && item.type === 'web_search_call').length;
+    if (searches) {
+      units.web_search_queries = searches;
+      for (const tool of body.tools || []) {
+        if (String(tool && tool.type).startsWith('web_search') && tool.search_context_size) {
+          units.search_context_size = tool.search_context_size;
+        }
+      }
+    }
+  }
+  for (const choice of body.choices || []) {
+    const annotations = (choice && choice.message && choice.message.annotations) || [];
+    if (annotations.some((a) => a && a.type === 'url_citation')) units.web_search_queries = 1;
+  }
+  const data = body.data;
+  if (Array.isArray(data) && data.length && data.every((d) => isObject(d) && ('url' in d || 'b64_json' in d))) {
+    if (!(usage && (usage.input_tokens || usage.output_tokens))) { // with token usage it is priced by tokens
+      units.images = data.length;
+      for (const k of ['size', 'quality']) if (body[k]) units[k] = body[k];
+    }
+  }
+  if ('duration' in body && 'text' in body && !usage) units.audio_seconds = body.duration;
+  return units;
+}
+
+/** The qualifiers only a request states: image `size` and `quality`, and the web
+ * search `search_context_size` (Chat `web_search_options` or a `web_search` tool).
+ * `request`: the parameters you passed to the SDK. */
+function requestUnits(request) {
+  const units = {};
+  for (const k of ['size', 'quality']) if (typeof request[k] === 'string' && request[k] !== 'auto') units[k] = request[k];
+  let size = isObject(request.web_search_options) ? request.web_search_options.search_context_size : undefined;
+  for (const tool of request.tools || []) {
+    if (isObject(tool) && String(tool.type).startsWith('web_search')) size = size || tool.search_context_size;
+  }
+  if (size) units.search_context_size = size;
+  return units;
+}
+
+/** Text-to-speech is billed per input character: { characters: text.length }
+ * (code points, as Python's len). */
+const speechUnits = (text) => ({ characters: [...text].length });
+
 function checkKeys(obj, allowed, what) {
   const unknown = Object.keys(obj).filter((k) => !allowed.has(k));
   if (unknown.length) throw new TypeError(`unknown ${what}: ${unknown.join(', ')}`);
@@ -52,24 +117,43 @@ function checkKeys(obj, allowed, what) {
 
 /** Insert one call into llm_cost.usage; resolves to its cost (string, null if the
  * model has no price). `response`: the provider's response body or its usage
- * object; null only for a failed call ({ success: false, error_type }).
- * `columns`: tenant_id, user_id, agent_id, ..., tags (object), latency_ms,
- * service_tier (default: from the response), occurred_at, success, error_type.
- * `db`: a pg Client or Pool. */
+ * object; null only for a failed call ({ success: false, error_type }) or one whose
+ * charges are all in `units` (speech). `columns`: tenant_id, user_id, agent_id,
+ * ..., tags (object), units (object, merged over unitsOf(response); a body without
+ * usage is fine when it or units gives some; the extension reads the provider's
+ * units from the usage object only when the row has none, so give only what it
+ * does not say: units of qualifiers only are dropped when there is a usage object),
+ * latency_ms, service_tier (default: from the response), occurred_at, success,
+ * error_type. `db`: a pg Client or Pool. */
 async function record(db, provider, model, response, columns = {}) {
   checkKeys(columns, COLUMNS, 'llm_cost.usage column(s)');
   const values = { provider, model };
-  if (response == null) {
-    if (columns.success !== false) {
-      throw new Error('response is null: only a failed call (success: false) may be recorded without usage');
-    }
-  } else {
+  const { units: given, ...rest } = columns;
+  const onlyQualifiers = (u) => Object.keys(u).every((k) => QUALIFIERS.has(k)); // nothing to charge
+  let units = Object.fromEntries(Object.entries(given || {}).filter(([, v]) => v != null));
+  if (response != null) {
     const body = typeof response === 'string' ? JSON.parse(response) : response;
-    const usage = usageOf(body);
-    values.raw_usage = JSON.stringify(usage);
-    values.service_tier = serviceTier(body, usage);
+    units = { ...unitsOf(body), ...units };
+    let usage = null;
+    try {
+      usage = usageOf(body);
+    } catch (err) {
+      if (onlyQualifiers(units)) throw err;
+    }
+    if (usage) {
+      values.raw_usage = JSON.stringify(usage);
+      values.service_tier = serviceTier(body, usage);
+      // Qualifiers alone price nothing, and a units column keeps the extension from
+      // reading the provider's own units (image/audio tokens, ...) from raw_usage.
+      if (onlyQualifiers(units)) units = {};
+    }
   }
-  Object.assign(values, columns);
+  if (response == null && onlyQualifiers(units) && columns.success !== false) {
+    throw new Error('response is null: only a failed call (success: false) or one whose charges are all in ' +
+      'units (e.g. units: speechUnits(text)) may be recorded without usage');
+  }
+  if (Object.keys(units).length) values.units = JSON.stringify(units);
+  Object.assign(values, rest);
   if (values.tags != null && typeof values.tags === 'object') values.tags = JSON.stringify(values.tags);
   const names = Object.keys(values);
   const sql = `INSERT INTO llm_cost.usage (${names.join(', ')}) VALUES (${names.map((_, i) => `$${i + 1}`).join(', ')})` +
@@ -112,4 +196,4 @@ async function guardedCall(db, provider, model, estimatedCost, call, dimensions 
   return { body, cost: await record(db, provider, model, body, { ...dimensions, latency_ms }) };
 }
 
-module.exports = { record, canSpend, guardedCall, usageOf, BudgetExceeded };
+module.exports = { record, canSpend, guardedCall, usageOf, unitsOf, requestUnits, speechUnits, BudgetExceeded };

@@ -1311,7 +1311,7 @@ BEGIN
       FROM llm_cost.usage AS src
      CROSS JOIN LATERAL llm_cost.price_usage(
             src.provider, src.model, src.input_tokens, src.output_tokens, src.cached_input_tokens,
-            src.cache_write_tokens, src.reasoning_tokens, src.occurred_at, src.service_tier) AS p
+            src.cache_write_tokens, src.reasoning_tokens, src.occurred_at, src.service_tier, src.units) AS p
      WHERE u.id = src.id
        AND src.occurred_at >= from_time AND src.occurred_at < to_time
        AND (src.cost IS NULL OR src.price_id IS NOT NULL)
@@ -1325,13 +1325,13 @@ COMMENT ON FUNCTION llm_cost.reprice(timestamptz, timestamptz) IS
 ---------------------------------------------------------------------------
 -- Comments on the functions written in Rust (src/sql_pricing.rs)
 ---------------------------------------------------------------------------
-COMMENT ON FUNCTION llm_cost.llm_cost(text, text, bigint, bigint, bigint, bigint, bigint, timestamptz, text) IS
-  'The exact cost of one call at time at (default now()) in the price''s currency; NULL when the model has no price. Tokens: input includes cached and cache-write tokens, output includes reasoning tokens.';
-COMMENT ON FUNCTION llm_cost.cost_breakdown(text, text, bigint, bigint, bigint, bigint, bigint, timestamptz, text) IS
-  'Each component of a call''s cost, the price row used, the service tier priced, and how the model name was resolved (resolution: method, the rewrites of the name as rules, fine_tune); when there is no price, cost and price are null and resolution.reason says why.';
+COMMENT ON FUNCTION llm_cost.llm_cost(text, text, bigint, bigint, bigint, bigint, bigint, timestamptz, text, jsonb) IS
+  'The exact cost of one call at time at (default now()) in the price''s currency; NULL when the model has no price, or a counted unit of the call has none. Tokens: input includes cached and cache-write tokens, output includes reasoning tokens. units: the call''s charges beyond tokens (docs/charges.md).';
+COMMENT ON FUNCTION llm_cost.cost_breakdown(text, text, bigint, bigint, bigint, bigint, bigint, timestamptz, text, jsonb) IS
+  'Each component of a call''s cost (token lines, including audio, image and 1-hour cache-write subsets the call has; units: each counted unit with its quantity, selector, price and cost), the price row used, the service tier priced, and how the model name was resolved (resolution: method, the rewrites of the name as rules, fine_tune); when there is no price, cost is null and reason (or resolution.reason) says why.';
 COMMENT ON FUNCTION llm_cost.resolve_model(text, text, timestamptz) IS
   'How a (provider, model) as an app logged it resolves, without pricing a call: method (exact, case_insensitive, alias, variant, normalised, fine_tune, provider_prefix, provider_family, provider_sibling), rules (the rewrites of the name), fine_tune, the catalog provider and model, the standard price row in force at at; or NULLs and the reason. A dated name never resolves to a different snapshot.';
-COMMENT ON FUNCTION llm_cost.price_usage(text, text, bigint, bigint, bigint, bigint, bigint, timestamptz, text) IS
+COMMENT ON FUNCTION llm_cost.price_usage(text, text, bigint, bigint, bigint, bigint, bigint, timestamptz, text, jsonb) IS
   'Prices one usage row: (cost, price_id, currency), all NULL when unpriced. Used by reprice().';
 COMMENT ON FUNCTION llm_cost.catalog_load_count() IS
   'How many times this backend has loaded the price catalog into memory (diagnostics).';
@@ -1343,6 +1343,8 @@ COMMENT ON FUNCTION llm_cost._with_selectors(numeric, jsonb) IS
   'Internal: a unit price as unit_prices holds it: the flat price, or the selectors with the flat price as default.';
 COMMENT ON FUNCTION llm_cost._litellm_unit_prices(jsonb, text, text, jsonb) IS
   'Internal: the unit_prices (not yet normalised) one LiteLLM entry gives one service tier, as docs/charges.md maps them; NULL when none.';
+COMMENT ON FUNCTION llm_cost._unit_prices(jsonb, text) IS
+  'Internal: unit prices validated and normalised as llm_cost.prices stores them (selectors lower case, sizes as 1024x1792); raises 22023 naming the caller otherwise.';
 COMMENT ON FUNCTION llm_cost._off_peak_windows(jsonb, text) IS
   'Internal: off-peak windows (an array, or LiteLLM''s off_peak_pricing object) validated and normalised as llm_cost.prices stores them; raises 22023 naming the caller otherwise.';
 COMMENT ON FUNCTION llm_cost._check_prices(jsonb) IS

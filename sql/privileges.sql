@@ -65,15 +65,16 @@ REVOKE EXECUTE ON PROCEDURE llm_cost.refresh_rollups_in_batches(bigint) FROM llm
 GRANT INSERT ON llm_cost.usage, llm_cost.resource_usage TO llm_cost_writer;
 GRANT USAGE ON SEQUENCE llm_cost.usage_id_seq, llm_cost.resource_usage_id_seq TO llm_cost_writer;
 GRANT EXECUTE ON FUNCTION
-    llm_cost.llm_cost(text, text, bigint, bigint, bigint, bigint, bigint, timestamptz, text),
-    llm_cost.cost_breakdown(text, text, bigint, bigint, bigint, bigint, bigint, timestamptz, text),
-    llm_cost.price_usage(text, text, bigint, bigint, bigint, bigint, bigint, timestamptz, text),
+    llm_cost.llm_cost(text, text, bigint, bigint, bigint, bigint, bigint, timestamptz, text, jsonb),
+    llm_cost.cost_breakdown(text, text, bigint, bigint, bigint, bigint, bigint, timestamptz, text, jsonb),
+    llm_cost.price_usage(text, text, bigint, bigint, bigint, bigint, bigint, timestamptz, text, jsonb),
     llm_cost.can_spend(numeric, text, text, text, text, text, text, text, timestamptz),
     llm_cost.check_spend(numeric, text, text, text, text, text, text, text, timestamptz),
     llm_cost.flush_spend(),
     -- evaluated as the inserting role: CHECK constraints and trigger WHEN clauses
     llm_cost.is_valid_amount(numeric),
     llm_cost.is_service_tier(text),
+    llm_cost.is_units(jsonb),
     llm_cost.budgets_enabled(),
     -- the tenant_id column default and the row-level security policies
     llm_cost.current_tenant(),

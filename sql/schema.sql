@@ -28,6 +28,18 @@ LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'llm_cost_is_off_peak_wind
 COMMENT ON FUNCTION llm_cost.is_off_peak_windows(jsonb) IS
   'True when off-peak windows are NULL or valid and normalised as llm_cost.prices stores them: an array of {hours_utc: ["HH:MM-HH:MM", ...], weekdays: [ISO day numbers, sorted], weekday_timezone: zone name}.';
 
+-- A price row's unit prices as stored: valid and normalised (src/units.rs).
+CREATE FUNCTION llm_cost.is_unit_prices(unit_prices jsonb) RETURNS boolean
+LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'llm_cost_is_unit_prices';
+COMMENT ON FUNCTION llm_cost.is_unit_prices(jsonb) IS
+  'True when unit_prices is NULL or valid and normalised as llm_cost.prices stores it: unit names (web_search_queries, images, audio_seconds, ..., requests) to a price per unit or to an object of lower-case selectors to prices (docs/charges.md).';
+
+-- A call's units: known names, non-negative quantities, text qualifiers (src/units.rs).
+CREATE FUNCTION llm_cost.is_units(units jsonb) RETURNS boolean
+LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'llm_cost_is_units';
+COMMENT ON FUNCTION llm_cost.is_units(jsonb) IS
+  'True when a call''s units are NULL or an object of known unit names: token subsets (whole numbers), counted units (non-negative numbers) and qualifiers (text); see docs/charges.md.';
+
 ---------------------------------------------------------------------------
 -- Prices: the catalog, with history.
 ---------------------------------------------------------------------------
@@ -55,6 +67,12 @@ CREATE TABLE llm_cost.prices (
     off_peak_output_per_mtok        numeric,
     off_peak_cache_read_per_mtok    numeric,
     off_peak_windows                jsonb,
+    cache_write_1h_per_mtok         numeric,
+    audio_input_per_mtok            numeric,
+    image_input_per_mtok            numeric,
+    audio_output_per_mtok           numeric,
+    image_output_per_mtok           numeric,
+    unit_prices                     jsonb,
     CONSTRAINT prices_key UNIQUE (provider, model, service_tier, valid_from),
     CONSTRAINT prices_provider_lower CHECK (provider = lower(provider) AND provider <> ''),
     CONSTRAINT prices_model_not_empty CHECK (model <> ''),
@@ -76,7 +94,11 @@ CREATE TABLE llm_cost.prices (
         (off_peak_windows IS NULL) = (off_peak_input_per_mtok IS NULL)
         AND (off_peak_windows IS NULL) = (off_peak_output_per_mtok IS NULL)
         AND (off_peak_windows IS NOT NULL OR off_peak_cache_read_per_mtok IS NULL)
-        AND (off_peak_windows IS NULL OR tier_threshold_tokens IS NULL))
+        AND (off_peak_windows IS NULL OR tier_threshold_tokens IS NULL)),
+    CONSTRAINT prices_units_valid CHECK (
+        llm_cost.is_valid_amount(cache_write_1h_per_mtok) AND llm_cost.is_valid_amount(audio_input_per_mtok)
+        AND llm_cost.is_valid_amount(image_input_per_mtok) AND llm_cost.is_valid_amount(audio_output_per_mtok)
+        AND llm_cost.is_valid_amount(image_output_per_mtok) AND llm_cost.is_unit_prices(unit_prices))
 );
 COMMENT ON TABLE llm_cost.prices IS
   'Price catalog with history: one row per (provider, model, service_tier, valid_from), prices per million tokens. A row is in force from valid_from until the next row of the same provider, model and service tier.';
@@ -89,6 +111,12 @@ COMMENT ON COLUMN llm_cost.prices.off_peak_input_per_mtok IS 'Input price (per m
 COMMENT ON COLUMN llm_cost.prices.off_peak_output_per_mtok IS 'Output price of a call inside off_peak_windows; reasoning tokens without their own price use it too.';
 COMMENT ON COLUMN llm_cost.prices.off_peak_cache_read_per_mtok IS 'Cache-read price of a call inside off_peak_windows; when NULL such calls keep cache_read_per_mtok (or, without one, the off-peak input price).';
 COMMENT ON COLUMN llm_cost.prices.off_peak_windows IS 'When the off-peak prices apply (LiteLLM''s off_peak_pricing.windows, normalised): an array of {hours_utc: ["HH:MM-HH:MM" UTC, end 00:00 = midnight], weekdays: [1 = Monday .. 7], weekday_timezone: the zone the weekday is taken in}. A call is off-peak when its time (usage.occurred_at) is inside some window. NULL: one price all day.';
+COMMENT ON COLUMN llm_cost.prices.cache_write_1h_per_mtok IS 'Price of 1-hour prompt-cache writes (units.cache_write_1h_tokens, part of cache_write_tokens); NULL: the cache-write price.';
+COMMENT ON COLUMN llm_cost.prices.audio_input_per_mtok IS 'Price of audio input tokens (units.audio_input_tokens, part of the uncached input); NULL: the input price.';
+COMMENT ON COLUMN llm_cost.prices.image_input_per_mtok IS 'Price of image input tokens (units.image_input_tokens, part of the uncached input); NULL: the input price.';
+COMMENT ON COLUMN llm_cost.prices.audio_output_per_mtok IS 'Price of audio output tokens (units.audio_output_tokens, part of output outside reasoning); NULL: the output price.';
+COMMENT ON COLUMN llm_cost.prices.image_output_per_mtok IS 'Price of image output tokens (units.image_output_tokens, part of output outside reasoning); NULL: the output price.';
+COMMENT ON COLUMN llm_cost.prices.unit_prices IS 'Prices per unit (not per million) of counted units: {"web_search_queries": {"low": 0.03, "medium": 0.035, "high": 0.05, "default": 0.035}, "images": {"hd/1024x1792": 0.12, ...}, "audio_seconds": 0.0001, "requests": ...}. A selector is chosen from the call''s quality/size, size, resolution, quality, search_context_size, then default; a unit with quantity above 0 and no price makes the call unpriced. requests: a fee charged once per call. See docs/charges.md.';
 COMMENT ON COLUMN llm_cost.prices.verified_at IS 'When this price was last confirmed (by the shipped catalog''s date, set_price or an import that found it unchanged).';
 
 -- Provider spellings users write that mean a catalog provider.
@@ -208,6 +236,7 @@ CREATE TABLE llm_cost.usage (
     execution_id        text,
     operation           text,
     tags                jsonb,
+    units               jsonb,
     -- The pricing trigger gives clearer errors first; these keep the ledger
     -- sound even when triggers are bypassed (session_replication_role = replica).
     CONSTRAINT usage_tokens_non_negative CHECK (
@@ -218,7 +247,8 @@ CREATE TABLE llm_cost.usage (
     CONSTRAINT usage_service_tier_known CHECK (llm_cost.is_service_tier(service_tier)),
     CONSTRAINT usage_latency_non_negative CHECK (latency_ms >= 0),
     CONSTRAINT usage_occurred_at_finite CHECK (isfinite(occurred_at)),
-    CONSTRAINT usage_cost_valid CHECK (llm_cost.is_valid_amount(cost))
+    CONSTRAINT usage_cost_valid CHECK (llm_cost.is_valid_amount(cost)),
+    CONSTRAINT usage_units_valid CHECK (llm_cost.is_units(units))
 );
 -- BRIN: usage arrives roughly in time order, so a tiny index serves time windows.
 CREATE INDEX usage_occurred_at_brin ON llm_cost.usage USING brin (occurred_at);
@@ -231,6 +261,7 @@ COMMENT ON COLUMN llm_cost.usage.cache_write_tokens IS 'Part of input_tokens wri
 COMMENT ON COLUMN llm_cost.usage.output_tokens IS 'Every completion token, including reasoning tokens.';
 COMMENT ON COLUMN llm_cost.usage.reasoning_tokens IS 'Part of output_tokens spent on reasoning.';
 COMMENT ON COLUMN llm_cost.usage.raw_usage IS 'The provider''s usage object as returned (OpenAI, Anthropic, Gemini, Bedrock); fills the token columns when they are all 0.';
+COMMENT ON COLUMN llm_cost.usage.units IS 'The call''s charges beyond plain tokens (NULL: none): token subsets (cache_write_1h_tokens, audio_/image_input_tokens, audio_/image_output_tokens), counted units (web_search_queries, maps_queries, images, input_images, audio_seconds, output_audio_seconds, video_seconds, characters, queries, pages) and qualifiers (search_context_size, size, quality, resolution). Filled from raw_usage when not given. See docs/charges.md.';
 COMMENT ON COLUMN llm_cost.usage.cost IS 'Cost of the call in currency; computed on insert when NULL, NULL when the model has no price.';
 COMMENT ON COLUMN llm_cost.usage.price_id IS 'The llm_cost.prices row that priced this call; NULL when the app supplied cost or no price was found.';
 

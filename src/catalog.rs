@@ -581,6 +581,8 @@ mod tests {
             cache_write_above: None,
             per_request: None,
             off_peak: None,
+            subset_rates: None,
+            unit_prices: None,
             currency: "USD".into(),
             source: "catalog".into(),
         }

@@ -7,7 +7,8 @@
 
 use crate::catalog::Catalog;
 use crate::decimal::Decimal;
-use crate::formula::{PriceRow, ServiceTier};
+use crate::formula::{PriceRow, ServiceTier, SubsetRates};
+use crate::units::UnitPrices;
 use crate::invalidation::{self, Cache};
 use crate::off_peak::{self, OffPeak, Window};
 use pgrx::prelude::*;
@@ -53,6 +54,22 @@ fn load() -> Catalog {
         } else {
             "NULL::text, NULL::text, NULL::text, NULL::text"
         };
+        // And a database still on 0.2.0 has no subset or unit price columns.
+        let has_units = client
+            .select(
+                "SELECT FROM pg_catalog.pg_attribute
+                  WHERE attrelid = 'llm_cost.prices'::regclass AND attname = 'unit_prices' AND NOT attisdropped",
+                None,
+                &[],
+            )
+            .map(|t| !t.is_empty())
+            .unwrap_or(false);
+        let unit_columns = if has_units {
+            "cache_write_1h_per_mtok::text, audio_input_per_mtok::text, image_input_per_mtok::text,
+             audio_output_per_mtok::text, image_output_per_mtok::text, unit_prices::text"
+        } else {
+            "NULL::text, NULL::text, NULL::text, NULL::text, NULL::text, NULL::text"
+        };
         let prices = client
             .select(
                 &format!(
@@ -62,7 +79,8 @@ fn load() -> Catalog {
                             tier_threshold_tokens,
                             input_per_mtok_above_tier::text, output_per_mtok_above_tier::text,
                             cache_read_per_mtok_above_tier::text, cache_write_per_mtok_above_tier::text,
-                            per_request::text, currency, source, {off_peak_columns}
+                            per_request::text, currency, source, {off_peak_columns},
+                            {unit_columns}
                        FROM llm_cost.prices"
                 ),
                 None,
@@ -124,6 +142,30 @@ fn off_peak(r: &pgrx::spi::SpiHeapTupleData) -> Option<Option<Box<OffPeak>>> {
     })))
 }
 
+/// Columns 23-27: subset prices; None (outer) when one is too precise for the fast path.
+fn subset_rates(r: &pgrx::spi::SpiHeapTupleData) -> Option<Option<Box<SubsetRates>>> {
+    let mut rates = [None; 5];
+    for (i, rate) in rates.iter_mut().enumerate() {
+        if r.get::<String>(23 + i).ok().flatten().is_some() {
+            *rate = Some(decimal(r, 23 + i)?);
+        }
+    }
+    let [cache_write_1h, audio_input, image_input, audio_output, image_output] = rates;
+    Some(rates.iter().any(Option::is_some).then(|| {
+        Box::new(SubsetRates { cache_write_1h, audio_input, image_input, audio_output, image_output })
+    }))
+}
+
+/// Column 28: the row's unit prices (valid and normalised, as the table's CHECK guarantees).
+fn unit_prices(r: &pgrx::spi::SpiHeapTupleData) -> Option<Box<UnitPrices>> {
+    let text = r.get::<String>(28).ok().flatten()?;
+    let prices = serde_json::from_str(&text)
+        .ok()
+        .and_then(|v| UnitPrices::parse(&v).ok())
+        .unwrap_or_else(|| error!("llm_cost: unit_prices {text} cannot be read"));
+    Some(Box::new(prices))
+}
+
 fn read_price_rows(table: SpiTupleTable) -> Vec<PriceRow> {
     table
         .filter_map(|r| {
@@ -146,6 +188,8 @@ fn read_price_rows(table: SpiTupleTable) -> Vec<PriceRow> {
                 cache_write_above: decimal(&r, 15),
                 per_request: decimal(&r, 16),
                 off_peak: off_peak(&r)?,
+                subset_rates: subset_rates(&r)?,
+                unit_prices: unit_prices(&r),
                 currency: text(&r, 17).into(),
                 source: text(&r, 18),
             })

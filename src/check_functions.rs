@@ -60,3 +60,33 @@ unsafe fn is_off_peak_windows(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum
     valid.into_datum().expect("bool datum")
 }
 c_function!(llm_cost_is_off_peak_windows, pg_finfo_llm_cost_is_off_peak_windows, is_off_peak_windows);
+
+/// The jsonb argument, or None for SQL NULL.
+unsafe fn jsonb_arg(fcinfo: pg_sys::FunctionCallInfo) -> Option<serde_json::Value> {
+    let arg = (*fcinfo).args.as_ptr();
+    if (*arg).isnull {
+        return None;
+    }
+    Some(pgrx::JsonB::from_polymorphic_datum((*arg).value, false, pg_sys::JSONBOID).expect("jsonb argument").0)
+}
+
+/// `is_unit_prices(unit_prices jsonb) -> boolean`: NULL, or unit prices that
+/// are valid and in the normalised form `llm_cost.prices` stores
+/// (`_unit_prices` normalises; see src/units.rs).
+unsafe fn is_unit_prices(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    let valid = match jsonb_arg(fcinfo) {
+        None => true,
+        Some(v) => matches!(crate::units::UnitPrices::parse(&v), Ok(p) if p.to_json() == v),
+    };
+    valid.into_datum().expect("bool datum")
+}
+c_function!(llm_cost_is_unit_prices, pg_finfo_llm_cost_is_unit_prices, is_unit_prices);
+
+/// `is_units(units jsonb) -> boolean`: NULL, or a call's units with known
+/// names and valid quantities (that subsets fit their parents is the insert
+/// trigger's check, with a clearer message).
+unsafe fn is_units(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    let valid = jsonb_arg(fcinfo).is_none_or(|v| crate::units::Units::parse(&v).is_ok());
+    valid.into_datum().expect("bool datum")
+}
+c_function!(llm_cost_is_units, pg_finfo_llm_cost_is_units, is_units);

@@ -14,9 +14,17 @@
 //! regular cache-read price); missing cache-write and reasoning prices then fall
 //! back to the off-peak input and output prices. A row has off-peak prices or a
 //! tier threshold, never both (a CHECK on `llm_cost.prices`).
+//!
+//! From 0.3 a call may also carry `units` (docs/charges.md): token subsets
+//! priced at their own rate (1-hour cache writes, audio and image tokens; a
+//! missing subset price is the parent's rate after the selection above), and
+//! counted units (web searches, images, seconds, ...) priced per unit from the
+//! row's `unit_prices`, plus the row's per-call `requests` fee. A counted unit
+//! the row has no price for makes the call unpriced, never free.
 
 use crate::decimal::{Decimal, DecimalError};
 use crate::off_peak::OffPeak;
+use crate::units::{Counted, Qualifiers, Selected, Subsets, UnitPrice, UnitPrices, Units};
 use std::fmt;
 
 /// Postgres `TimestampTz`: microseconds since 2000-01-01 UTC; i64::MIN is -infinity.
@@ -78,9 +86,23 @@ pub struct PriceRow {
     pub per_request: Option<Decimal>,
     /// Time-of-day prices; boxed so that rows without them stay small.
     pub off_peak: Option<Box<OffPeak>>,
+    /// Prices of token subsets (audio, image, 1-hour cache writes); boxed, most rows have none.
+    pub subset_rates: Option<Box<SubsetRates>>,
+    /// Per-unit prices (`unit_prices`); boxed, most rows have none.
+    pub unit_prices: Option<Box<UnitPrices>>,
     /// Shared: every priced call hands it out.
     pub currency: std::rc::Rc<str>,
     pub source: String,
+}
+
+/// A row's prices per million tokens for token subsets; None: the parent's rate.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubsetRates {
+    pub cache_write_1h: Option<Decimal>,
+    pub audio_input: Option<Decimal>,
+    pub image_input: Option<Decimal>,
+    pub audio_output: Option<Decimal>,
+    pub image_output: Option<Decimal>,
 }
 
 /// Token counts of one call, in our one-rule-for-all semantics.
@@ -207,7 +229,7 @@ impl PriceRow {
     }
 }
 
-/// One line of a cost breakdown.
+/// One token line of a cost breakdown.
 #[derive(Debug, Clone, Copy)]
 pub struct Component {
     pub name: &'static str,
@@ -216,46 +238,143 @@ pub struct Component {
     pub cost: Decimal,
 }
 
+/// One counted unit (or the per-call `requests` fee) of a cost breakdown.
+#[derive(Debug, Clone)]
+pub struct UnitLine {
+    pub unit: &'static str,
+    pub quantity: Decimal,
+    pub selected: Selected,
+    pub cost: Decimal,
+}
+
 #[derive(Debug, Clone)]
 pub struct Breakdown {
     pub rates: Rates,
-    pub components: [Component; 5],
+    /// input, cache_read, cache_write, output, reasoning; then the subsets the call has.
+    pub components: Vec<Component>,
     pub per_request: Decimal,
+    pub units: Vec<UnitLine>,
     pub total: Decimal,
 }
 
-/// Prices one call. Tokens must have been validated.
-pub fn price_call(row: &PriceRow, t: &Tokens, at: PgTimestamp) -> Result<Breakdown, DecimalError> {
-    let rates = row.rates_for(t.input, at);
-    let line = |name, tokens: i64, per_mtok: Decimal| -> Result<Component, DecimalError> {
-        Ok(Component { name, tokens, per_mtok, cost: per_mtok.checked_mul_i64(tokens)?.shift_right(6)? })
+/// Why a call has no exact cost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CostError {
+    /// Beyond exact fixed-point range.
+    OutOfRange,
+    /// A counted unit (or the `requests` fee) the row has no price for, at these qualifiers.
+    UnpricedUnit { unit: &'static str, qualifiers: Qualifiers },
+}
+
+impl From<DecimalError> for CostError {
+    fn from(_: DecimalError) -> Self {
+        CostError::OutOfRange
+    }
+}
+
+impl fmt::Display for CostError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CostError::OutOfRange => f.write_str("cost of the call is out of range for exact pricing"),
+            CostError::UnpricedUnit { unit, qualifiers: q } => {
+                write!(f, "the price row has no price for {unit}")?;
+                let given: Vec<String> = [
+                    ("search_context_size", &q.search_context_size),
+                    ("size", &q.size),
+                    ("quality", &q.quality),
+                    ("resolution", &q.resolution),
+                ]
+                .into_iter()
+                .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} {v}")))
+                .collect();
+                if !given.is_empty() {
+                    write!(f, " at {}", given.join(", "))?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+const NO_SUBSETS: Subsets = Subsets { cache_write_1h: 0, audio_input: 0, image_input: 0, audio_output: 0, image_output: 0 };
+
+/// The token lines of a call: (name, tokens, rate per million). The first five
+/// always; the subsets are 0 tokens unless the call has them.
+#[inline]
+fn token_lines(row: &PriceRow, r: &Rates, t: &Tokens, s: &Subsets) -> [(&'static str, i64, Decimal); 10] {
+    let sub = |f: fn(&SubsetRates) -> Option<Decimal>, parent: Decimal| {
+        row.subset_rates.as_deref().and_then(f).unwrap_or(parent)
     };
-    let components = [
-        line("input", t.input - t.cached_input - t.cache_write, rates.input)?,
-        line("cache_read", t.cached_input, rates.cache_read)?,
-        line("cache_write", t.cache_write, rates.cache_write)?,
-        line("output", t.output - t.reasoning, rates.output)?,
-        line("reasoning", t.reasoning, rates.reasoning)?,
-    ];
+    [
+        ("input", t.input - t.cached_input - t.cache_write - s.audio_input - s.image_input, r.input),
+        ("cache_read", t.cached_input, r.cache_read),
+        ("cache_write", t.cache_write - s.cache_write_1h, r.cache_write),
+        ("output", t.output - t.reasoning - s.audio_output - s.image_output, r.output),
+        ("reasoning", t.reasoning, r.reasoning),
+        ("cache_write_1h", s.cache_write_1h, sub(|x| x.cache_write_1h, r.cache_write)),
+        ("audio_input", s.audio_input, sub(|x| x.audio_input, r.input)),
+        ("image_input", s.image_input, sub(|x| x.image_input, r.input)),
+        ("audio_output", s.audio_output, sub(|x| x.audio_output, r.output)),
+        ("image_output", s.image_output, sub(|x| x.image_output, r.output)),
+    ]
+}
+
+/// The price of one unit for this call, or why there is none.
+fn unit_price(price: Option<&UnitPrice>, unit: &'static str, q: &Qualifiers) -> Result<Selected, CostError> {
+    price.and_then(|p| p.select(q)).ok_or_else(|| CostError::UnpricedUnit { unit, qualifiers: q.clone() })
+}
+
+/// Calls `f` with each charge beyond tokens: the row's `requests` fee, then each counted unit.
+fn for_each_unit_charge(
+    row: &PriceRow,
+    units: Option<&Units>,
+    mut f: impl FnMut(&'static str, Decimal, Selected) -> Result<(), CostError>,
+) -> Result<(), CostError> {
+    let no_qualifiers = Qualifiers::default();
+    let q = units.map_or(&no_qualifiers, |u| &u.qualifiers);
+    let prices = row.unit_prices.as_deref();
+    if let Some(fee) = prices.and_then(|p| p.requests.as_ref()) {
+        f(crate::units::REQUESTS, Decimal::from_i64(1), unit_price(Some(fee), crate::units::REQUESTS, q)?)?;
+    }
+    for &(unit, quantity) in units.map_or(&[][..], |u| &u.counts[..]) {
+        let selected = unit_price(prices.and_then(|p| p.get(unit)), Counted::name(unit), q)?;
+        f(unit.name(), quantity, selected)?;
+    }
+    Ok(())
+}
+
+/// Prices one call. Tokens (and units against them) must have been validated.
+pub fn price_call(row: &PriceRow, t: &Tokens, at: PgTimestamp, units: Option<&Units>) -> Result<Breakdown, CostError> {
+    let rates = row.rates_for(t.input, at);
+    let subsets = units.map_or(&NO_SUBSETS, |u| &u.subsets);
+    let mut components = Vec::with_capacity(10);
+    for (i, (name, tokens, per_mtok)) in token_lines(row, &rates, t, subsets).into_iter().enumerate() {
+        if i < 5 || tokens != 0 {
+            components.push(Component { name, tokens, per_mtok, cost: per_mtok.checked_mul_i64(tokens)?.shift_right(6)? });
+        }
+    }
     let per_request = row.per_request.unwrap_or(Decimal::ZERO);
     let mut total = per_request;
     for c in &components {
         total = total.checked_add(c.cost)?;
     }
-    Ok(Breakdown { rates, components, per_request, total })
+    let mut lines = Vec::new();
+    for_each_unit_charge(row, units, |unit, quantity, selected| {
+        let cost = selected.price.checked_mul(quantity)?.normalized();
+        total = total.checked_add(cost)?;
+        lines.push(UnitLine { unit, quantity, selected, cost });
+        Ok(())
+    })?;
+    Ok(Breakdown { rates, components, per_request, units: lines, total })
 }
 
 /// Only the total: the hot path, without building a breakdown.
-pub fn cost_of_call(row: &PriceRow, t: &Tokens, at: PgTimestamp) -> Result<Decimal, DecimalError> {
+pub fn cost_of_call(row: &PriceRow, t: &Tokens, at: PgTimestamp, units: Option<&Units>) -> Result<Decimal, CostError> {
     let r = row.rates_for(t.input, at);
+    let subsets = units.map_or(&NO_SUBSETS, |u| &u.subsets);
     // Sum in units of 10^-6 × price, divide once at the end.
-    let mut sum = r.input.checked_mul_i64(t.input - t.cached_input - t.cache_write)?;
-    for (rate, tokens) in [
-        (r.cache_read, t.cached_input),
-        (r.cache_write, t.cache_write),
-        (r.output, t.output - t.reasoning),
-        (r.reasoning, t.reasoning),
-    ] {
+    let mut sum = Decimal::ZERO;
+    for (_, tokens, rate) in token_lines(row, &r, t, subsets) {
         if tokens != 0 {
             sum = sum.checked_add(rate.checked_mul_i64(tokens)?)?;
         }
@@ -263,6 +382,12 @@ pub fn cost_of_call(row: &PriceRow, t: &Tokens, at: PgTimestamp) -> Result<Decim
     let mut total = sum.shift_right(6)?;
     if let Some(per_request) = row.per_request {
         total = total.checked_add(per_request)?;
+    }
+    if units.is_some() || row.unit_prices.is_some() {
+        for_each_unit_charge(row, units, |_, quantity, selected| {
+            total = total.checked_add(selected.price.checked_mul(quantity)?)?;
+            Ok(())
+        })?;
     }
     Ok(total)
 }
@@ -294,6 +419,8 @@ mod tests {
             cache_write_above: None,
             per_request: None,
             off_peak: None,
+            subset_rates: None,
+            unit_prices: None,
             currency: "USD".into(),
             source: "catalog".into(),
         }
@@ -304,8 +431,8 @@ mod tests {
         let t = Tokens { input: 10_000, output: 2_000, cached_input: 4_000, cache_write: 1_000, reasoning: 500 };
         // 5000*3 + 4000*0.3 + 1000*3.75 + 1500*15 + 500*15 (reasoning falls back to output)
         // = 15000 + 1200 + 3750 + 22500 + 7500 = 49950 / 1e6
-        assert_eq!(cost_of_call(&row(), &t, 0).unwrap().to_string(), "0.04995");
-        assert_eq!(price_call(&row(), &t, 0).unwrap().total.to_string(), "0.04995");
+        assert_eq!(cost_of_call(&row(), &t, 0, None).unwrap().to_string(), "0.04995");
+        assert_eq!(price_call(&row(), &t, 0, None).unwrap().total.to_string(), "0.04995");
     }
 
     #[test]
@@ -313,10 +440,10 @@ mod tests {
         let t = Tokens { input: 250_000, output: 1_000, cached_input: 100_000, cache_write: 10_000, reasoning: 0 };
         // 140000*6 + 100000*0.6 + 10000*3.75 (no above-tier cache write: standard) + 1000*22.5
         // = 840000 + 60000 + 37500 + 22500 = 960000 / 1e6 = 0.96
-        assert_eq!(cost_of_call(&row(), &t, 0).unwrap().to_string(), "0.96");
+        assert_eq!(cost_of_call(&row(), &t, 0, None).unwrap().to_string(), "0.96");
         // exactly at the threshold is not above it
         let t = Tokens { input: 200_000, ..Default::default() };
-        assert_eq!(cost_of_call(&row(), &t, 0).unwrap().to_string(), "0.6");
+        assert_eq!(cost_of_call(&row(), &t, 0, None).unwrap().to_string(), "0.6");
     }
 
     #[test]
@@ -325,7 +452,7 @@ mod tests {
         r.cache_read = None;
         r.cache_write = None;
         let t = Tokens { input: 1_000, cached_input: 600, cache_write: 400, ..Default::default() };
-        assert_eq!(cost_of_call(&r, &t, 0).unwrap().to_string(), "0.003");
+        assert_eq!(cost_of_call(&r, &t, 0, None).unwrap().to_string(), "0.003");
     }
 
     #[test]
@@ -334,7 +461,7 @@ mod tests {
         r.per_request = Some(d("0.005"));
         r.tier_threshold = None;
         let t = Tokens { input: 1_000_000, ..Default::default() };
-        assert_eq!(cost_of_call(&r, &t, 0).unwrap().to_string(), "3.005");
+        assert_eq!(cost_of_call(&r, &t, 0, None).unwrap().to_string(), "3.005");
     }
 
     #[test]
@@ -354,17 +481,17 @@ mod tests {
         // 00:30 UTC, off-peak: 5000*1.5 + 4000*0.3 (regular cache read) + 1000*1.5 (cache write falls
         // back to the off-peak input) + 1500*7.5 + 500*7.5 = 7500 + 1200 + 1500 + 11250 + 3750 = 25200
         let at = 1_800_000_000;
-        assert_eq!(cost_of_call(&r, &t, at).unwrap().to_string(), "0.0252");
-        let b = price_call(&r, &t, at).unwrap();
+        assert_eq!(cost_of_call(&r, &t, at, None).unwrap().to_string(), "0.0252");
+        let b = price_call(&r, &t, at, None).unwrap();
         assert_eq!((b.total.to_string(), b.rates.off_peak_window), ("0.0252".into(), Some(0)));
         // 01:00 UTC: regular prices, 5000*3 + 4000*0.3 + 1000*3 + 2000*15 = 49200
         let at = 3_600_000_000;
-        assert_eq!(cost_of_call(&r, &t, at).unwrap().to_string(), "0.0492");
-        assert_eq!(price_call(&r, &t, at).unwrap().rates.off_peak_window, None);
+        assert_eq!(cost_of_call(&r, &t, at, None).unwrap().to_string(), "0.0492");
+        assert_eq!(price_call(&r, &t, at, None).unwrap().rates.off_peak_window, None);
         // the next day's 00:00 is off-peak again; an off-peak cache-read price wins over the regular one
         r.off_peak.as_mut().unwrap().cache_read = Some(d("0.1"));
         // 5000*1.5 + 4000*0.1 + 1000*1.5 + 2000*7.5 = 7500 + 400 + 1500 + 15000 = 24400
-        assert_eq!(cost_of_call(&r, &t, MICROS_PER_DAY).unwrap().to_string(), "0.0244");
+        assert_eq!(cost_of_call(&r, &t, MICROS_PER_DAY, None).unwrap().to_string(), "0.0244");
     }
 
     #[test]
@@ -380,8 +507,72 @@ mod tests {
     #[test]
     fn extreme_counts_are_exact() {
         let t = Tokens { input: i64::MAX, output: i64::MAX, ..Default::default() };
-        let cost = cost_of_call(&row(), &t, 0).unwrap();
+        let cost = cost_of_call(&row(), &t, 0, None).unwrap();
         // i64::MAX * (6 + 22.5) / 1e6, above tier
         assert_eq!(cost.to_string(), "262866103050361.1104995");
+    }
+
+    #[test]
+    fn units_subsets_and_counted() {
+        use crate::units::{UnitPrices, Units};
+        use serde_json::json;
+        let mut r = row();
+        r.tier_threshold = None;
+        r.subset_rates = Some(Box::new(SubsetRates {
+            cache_write_1h: Some(d("6")),
+            audio_input: Some(d("10")),
+            image_input: None,
+            audio_output: Some(d("40")),
+            image_output: None,
+        }));
+        r.unit_prices = Some(Box::new(
+            UnitPrices::parse(&json!({"web_search_queries": {"low": 0.01, "high": 0.02, "default": 0.01}, "audio_seconds": 0.0001}))
+                .unwrap(),
+        ));
+        let t = Tokens { input: 10_000, output: 2_000, cached_input: 1_000, cache_write: 3_000, reasoning: 500 };
+        let u = Units::parse(&json!({"cache_write_1h_tokens": 1000, "audio_input_tokens": 2000, "image_input_tokens": 1000,
+                                     "audio_output_tokens": 500, "image_output_tokens": 100,
+                                     "web_search_queries": 3, "search_context_size": "high", "audio_seconds": 12.5}))
+        .unwrap();
+        u.check_against(&t).unwrap();
+        // input (10000-1000-3000-2000-1000)=3000*3 = 9000; cache_read 1000*0.3 = 300; cache_write 2000*3.75 = 7500;
+        // 1h 1000*6 = 6000; audio in 2000*10 = 20000; image in 1000*3 (input rate) = 3000;
+        // output (2000-500-500-100)=900*15 = 13500; reasoning 500*15 = 7500; audio out 500*40 = 20000;
+        // image out 100*15 = 1500. Tokens: 88300 / 1e6 = 0.0883. Searches 3*0.02 = 0.06; audio 12.5*0.0001 = 0.00125.
+        let want = "0.14955";
+        assert_eq!(cost_of_call(&r, &t, 0, Some(&u)).unwrap().to_string(), want);
+        let b = price_call(&r, &t, 0, Some(&u)).unwrap();
+        assert_eq!(b.total.to_string(), want);
+        assert_eq!(b.components.len(), 10);
+        assert_eq!(b.units.len(), 2);
+        assert_eq!(b.units[0].selected.selector.as_deref(), Some("high"));
+        // the same call without units is the token formula alone
+        assert_eq!(cost_of_call(&r, &t, 0, None).unwrap(), cost_of_call(&row_without_tier(), &t, 0, None).unwrap());
+        // a counted unit the row has no price for: unpriced, not free
+        let pages = Units::parse(&json!({"pages": 2})).unwrap();
+        assert!(matches!(cost_of_call(&r, &t, 0, Some(&pages)), Err(CostError::UnpricedUnit { unit: "pages", .. })));
+        // a zero quantity is free
+        let none = Units::parse(&json!({"pages": 0})).unwrap();
+        assert!(cost_of_call(&r, &t, 0, Some(&none)).is_ok());
+    }
+
+    #[test]
+    fn requests_fee_by_context_size() {
+        use crate::units::{UnitPrices, Units};
+        use serde_json::json;
+        let mut r = row_without_tier();
+        r.unit_prices = Some(Box::new(UnitPrices::parse(&json!({"requests": {"low": 0.005, "high": 0.012, "default": 0.005}})).unwrap()));
+        let t = Tokens { input: 1_000_000, ..Default::default() };
+        assert_eq!(cost_of_call(&r, &t, 0, None).unwrap().to_string(), "3.005");
+        let high = Units::parse(&json!({"search_context_size": "high"})).unwrap();
+        assert_eq!(cost_of_call(&r, &t, 0, Some(&high)).unwrap().to_string(), "3.012");
+        let b = price_call(&r, &t, 0, Some(&high)).unwrap();
+        assert_eq!((b.units[0].unit, b.units[0].cost.to_string()), ("requests", "0.012".to_string()));
+    }
+
+    fn row_without_tier() -> PriceRow {
+        let mut r = row();
+        r.tier_threshold = None;
+        r
     }
 }

@@ -53,6 +53,7 @@ pub mod spend_store;
 pub mod spend_trigger;
 pub mod sql_pricing;
 pub mod trigger_support;
+pub mod units;
 pub mod usage_trigger;
 
 ::pgrx::pg_module_magic!(name, version);
@@ -64,9 +65,10 @@ extension_sql_file!(
     requires = [
         "schema",
         invalidation::catalog_changed,
-        sql_pricing::llm_cost,
-        sql_pricing::cost_breakdown,
-        sql_pricing::price_usage,
+        sql_pricing::llm_cost_with_units,
+        sql_pricing::cost_breakdown_with_units,
+        sql_pricing::price_usage_with_units,
+        sql_pricing::unit_prices_normalised,
         sql_pricing::resolve_model,
         sql_pricing::off_peak_windows,
         sql_pricing::catalog_load_count

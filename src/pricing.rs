@@ -3,9 +3,10 @@
 
 use crate::catalog::{ModelPrices, Resolved};
 use crate::catalog_cache::with_catalog;
-use crate::decimal::{Decimal, DecimalError};
+use crate::decimal::Decimal;
 use crate::errors;
-use crate::formula::{self, Breakdown, PgTimestamp, PriceRow, ServiceTier, Tokens};
+use crate::formula::{self, Breakdown, CostError, PgTimestamp, PriceRow, ServiceTier, Tokens};
+use crate::units::Units;
 
 /// The result of pricing one call.
 #[derive(Debug, Clone)]
@@ -24,25 +25,50 @@ pub fn service_tier(name: &str) -> ServiceTier {
     })
 }
 
-/// Validates token counts or raises 22023.
-pub fn validate_tokens(t: &Tokens) {
+/// Validates token counts (and units against them) or raises 22023.
+pub fn validate_tokens(t: &Tokens, units: Option<&Units>) {
     if let Err(e) = t.validate() {
+        errors::invalid_parameter(e.to_string())
+    }
+    if let Some(Err(e)) = units.map(|u| u.check_against(t)) {
         errors::invalid_parameter(e.to_string())
     }
 }
 
-fn total_or_raise(result: Result<Decimal, DecimalError>) -> Decimal {
-    result.unwrap_or_else(|_| errors::out_of_range("cost of the call is out of range for exact pricing"))
+/// Parses a `units` value or raises 22023.
+pub fn parse_units(v: &serde_json::Value) -> Units {
+    Units::parse(v).unwrap_or_else(|e| {
+        errors::invalid_parameter_with_hint(
+            e.to_string(),
+            "units is an object such as {\"web_search_queries\": 2, \"search_context_size\": \"medium\"}; the names are listed in docs/charges.md",
+        )
+    })
 }
 
-/// Prices a call; `None` when the model has no price in force at `at`.
-pub fn price(provider: &str, model: &str, tokens: &Tokens, at: PgTimestamp, tier: ServiceTier) -> Option<Priced> {
-    validate_tokens(tokens);
+/// The cost, or None when a unit of the call has no price; out of range raises 22003.
+fn total_or_raise(result: Result<Decimal, CostError>) -> Option<Decimal> {
+    match result {
+        Ok(total) => Some(total),
+        Err(CostError::UnpricedUnit { .. }) => None,
+        Err(CostError::OutOfRange) => errors::out_of_range("cost of the call is out of range for exact pricing"),
+    }
+}
+
+/// Prices a call; `None` when the model has no price in force at `at`, or a unit of the call has none.
+pub fn price(
+    provider: &str,
+    model: &str,
+    tokens: &Tokens,
+    at: PgTimestamp,
+    tier: ServiceTier,
+    units: Option<&Units>,
+) -> Option<Priced> {
+    validate_tokens(tokens, units);
     with_catalog(|catalog| {
         let resolved = catalog.resolve(provider, model)?;
         let row = catalog.model(resolved.model).row_at(tier, at)?;
         Some(Priced {
-            cost: total_or_raise(formula::cost_of_call(row, tokens, at)),
+            cost: total_or_raise(formula::cost_of_call(row, tokens, at, units))?,
             price_id: row.id,
             currency: row.currency.clone(),
         })
@@ -54,7 +80,8 @@ pub struct Explained {
     pub resolved: Resolved,
     pub model: ModelPricesRef,
     pub row: PriceRow,
-    pub breakdown: Breakdown,
+    /// Err: a unit of the call has no price in this row (the cost is NULL).
+    pub breakdown: Result<Breakdown, CostError>,
 }
 
 /// Owned names of the resolved model (the catalog may be reloaded afterwards).
@@ -111,14 +138,23 @@ pub fn resolution(provider: &str, model: &str, at: PgTimestamp, tier: ServiceTie
     })
 }
 
-pub fn explain(provider: &str, model: &str, tokens: &Tokens, at: PgTimestamp, tier: ServiceTier) -> Option<Explained> {
-    validate_tokens(tokens);
+pub fn explain(
+    provider: &str,
+    model: &str,
+    tokens: &Tokens,
+    at: PgTimestamp,
+    tier: ServiceTier,
+    units: Option<&Units>,
+) -> Option<Explained> {
+    validate_tokens(tokens, units);
     with_catalog(|catalog| {
         let resolved = catalog.resolve(provider, model)?;
         let prices = catalog.model(resolved.model);
         let row = prices.row_at(tier, at)?;
-        let breakdown = formula::price_call(row, tokens, at)
-            .unwrap_or_else(|_| errors::out_of_range("cost of the call is out of range for exact pricing"));
+        let breakdown = match formula::price_call(row, tokens, at, units) {
+            Err(CostError::OutOfRange) => errors::out_of_range("cost of the call is out of range for exact pricing"),
+            other => other,
+        };
         Some(Explained { resolved, model: prices.into(), row: row.clone(), breakdown })
     })
 }

@@ -3,7 +3,8 @@
 
 use crate::decimal::Decimal;
 use crate::numeric_datum::NumericDatum;
-use crate::formula::{ServiceTier, Tokens};
+use crate::formula::{ServiceTier, SubsetRates, Tokens};
+use crate::units::{UnitPrices, Units};
 use crate::pricing;
 use pgrx::prelude::*;
 use pgrx::JsonB;
@@ -16,45 +17,89 @@ fn json_number(d: Decimal) -> Value {
     Value::Number(Number::from_str(&d.to_string()).expect("a Decimal always prints as a valid JSON number"))
 }
 
-/// The price of one call at time `at`; NULL when the model has no price.
-#[pg_extern(stable, parallel_safe)]
+/// The arguments every pricing function shares. Any of them NULL: the result
+/// is NULL, as for a STRICT function (the functions are not STRICT only so
+/// that `units` may be NULL).
+struct Call<'a> {
+    provider: &'a str,
+    model: &'a str,
+    tokens: Tokens,
+    at: i64,
+    tier: ServiceTier,
+}
+
 #[allow(clippy::too_many_arguments)]
-fn llm_cost(
-    provider: &str,
-    model: &str,
-    input_tokens: i64,
-    output_tokens: i64,
-    cached_input_tokens: default!(i64, 0),
-    cache_write_tokens: default!(i64, 0),
-    reasoning_tokens: default!(i64, 0),
-    at: default!(TimestampWithTimeZone, "now()"),
-    service_tier: default!(&str, "'standard'"),
+fn call_args<'a>(
+    provider: Option<&'a str>,
+    model: Option<&'a str>,
+    input_tokens: Option<i64>,
+    output_tokens: Option<i64>,
+    cached_input_tokens: Option<i64>,
+    cache_write_tokens: Option<i64>,
+    reasoning_tokens: Option<i64>,
+    at: Option<TimestampWithTimeZone>,
+    service_tier: Option<&str>,
+) -> Option<Call<'a>> {
+    Some(Call {
+        provider: provider?,
+        model: model?,
+        tokens: Tokens::new(input_tokens?, output_tokens?, cached_input_tokens?, cache_write_tokens?, reasoning_tokens?),
+        at: at?.into_inner(),
+        tier: pricing::service_tier(service_tier?),
+    })
+}
+
+/// The `units` argument parsed (NULL: none).
+fn units_arg(units: &Option<JsonB>) -> Option<Units> {
+    units.as_ref().map(|u| pricing::parse_units(&u.0))
+}
+
+/// The price of one call at time `at`; NULL when the model has no price, or a
+/// unit of the call has none.
+#[pg_extern(stable, parallel_safe, name = "llm_cost")]
+#[allow(clippy::too_many_arguments)]
+fn llm_cost_with_units(
+    provider: Option<&str>,
+    model: Option<&str>,
+    input_tokens: Option<i64>,
+    output_tokens: Option<i64>,
+    cached_input_tokens: default!(Option<i64>, 0),
+    cache_write_tokens: default!(Option<i64>, 0),
+    reasoning_tokens: default!(Option<i64>, 0),
+    at: default!(Option<TimestampWithTimeZone>, "now()"),
+    service_tier: default!(Option<&str>, "'standard'"),
+    units: default!(Option<JsonB>, "NULL"),
 ) -> Option<NumericDatum> {
-    let tokens = Tokens::new(input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens);
-    let tier = pricing::service_tier(service_tier);
-    pricing::price(provider, model, &tokens, at.into_inner(), tier).map(|p| NumericDatum::from_decimal(p.cost))
+    let c = call_args(provider, model, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, at, service_tier)?;
+    let units = units_arg(&units);
+    pricing::price(c.provider, c.model, &c.tokens, c.at, c.tier, units.as_ref()).map(|p| NumericDatum::from_decimal(p.cost))
 }
 
 /// Each component of a call's cost, the price row used, and how the model name resolved.
-#[pg_extern(stable, parallel_safe)]
+#[pg_extern(stable, parallel_safe, name = "cost_breakdown")]
 #[allow(clippy::too_many_arguments)]
-fn cost_breakdown(
-    provider: &str,
-    model: &str,
-    input_tokens: i64,
-    output_tokens: i64,
-    cached_input_tokens: default!(i64, 0),
-    cache_write_tokens: default!(i64, 0),
-    reasoning_tokens: default!(i64, 0),
-    at: default!(TimestampWithTimeZone, "now()"),
-    service_tier: default!(&str, "'standard'"),
+fn cost_breakdown_with_units(
+    provider: Option<&str>,
+    model: Option<&str>,
+    input_tokens: Option<i64>,
+    output_tokens: Option<i64>,
+    cached_input_tokens: default!(Option<i64>, 0),
+    cache_write_tokens: default!(Option<i64>, 0),
+    reasoning_tokens: default!(Option<i64>, 0),
+    at: default!(Option<TimestampWithTimeZone>, "now()"),
+    service_tier: default!(Option<&str>, "'standard'"),
+    units: default!(Option<JsonB>, "NULL"),
 ) -> Option<JsonB> {
-    let tokens = Tokens::new(input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens);
-    let tier = pricing::service_tier(service_tier);
-    let Some(e) = pricing::explain(provider, model, &tokens, at.into_inner(), tier) else {
+    let c = call_args(provider, model, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, at, service_tier)?;
+    let units = units_arg(&units);
+    Some(JsonB(breakdown_json(c.provider, c.model, &c.tokens, c.at, c.tier, units.as_ref())))
+}
+
+fn breakdown_json(provider: &str, model: &str, tokens: &Tokens, at: i64, tier: ServiceTier, units: Option<&Units>) -> Value {
+    let Some(e) = pricing::explain(provider, model, tokens, at, tier, units) else {
         // no price: say why
-        let r = pricing::resolution(provider, model, at.into_inner(), tier);
-        return Some(JsonB(json!({
+        let r = pricing::resolution(provider, model, at, tier);
+        return json!({
             "cost": Value::Null,
             "service_tier": {"requested": tier.name(), "priced_as": Value::Null},
             "price": Value::Null,
@@ -68,9 +113,56 @@ fn cost_breakdown(
                 "fine_tune": r.fine_tune,
                 "reason": r.reason,
             },
-        })));
+        });
     };
-    let b = &e.breakdown;
+    let row = &e.row;
+    let opt = |d: Option<Decimal>| d.map(json_number).unwrap_or(Value::Null);
+    let subset = |f: fn(&SubsetRates) -> Option<Decimal>| opt(row.subset_rates.as_deref().and_then(f));
+    let price = json!({
+        "id": row.id,
+        "provider": row.provider,
+        "model": row.model,
+        "service_tier": row.service_tier.name(),
+        "valid_from": valid_from_text(row.valid_from),
+        "source": row.source,
+        "input_per_mtok": json_number(row.input),
+        "output_per_mtok": json_number(row.output),
+        "cache_read_per_mtok": opt(row.cache_read),
+        "cache_write_per_mtok": opt(row.cache_write),
+        "reasoning_per_mtok": opt(row.reasoning),
+        "cache_write_1h_per_mtok": subset(|s| s.cache_write_1h),
+        "audio_input_per_mtok": subset(|s| s.audio_input),
+        "image_input_per_mtok": subset(|s| s.image_input),
+        "audio_output_per_mtok": subset(|s| s.audio_output),
+        "image_output_per_mtok": subset(|s| s.image_output),
+        "unit_prices": row.unit_prices.as_ref().map(|u| u.to_json()).unwrap_or(Value::Null),
+        "tier_threshold_tokens": row.tier_threshold,
+        "off_peak": off_peak_prices_json(row),
+    });
+    let resolution = json!({
+        "provider": provider,
+        "model": model,
+        "resolved_provider": e.model.provider,
+        "resolved_model": e.model.model,
+        "method": e.resolved.by.name(),
+        "rules": e.resolved.rules.names(),
+        "fine_tune": e.resolved.fine_tune(),
+    });
+    let service_tier = json!({"requested": tier.name(), "priced_as": row.service_tier.name()});
+    let b = match &e.breakdown {
+        Ok(b) => b,
+        Err(why) => {
+            // the model has a price, but not for every unit of the call
+            return json!({
+                "cost": Value::Null,
+                "currency": &*row.currency,
+                "reason": why.to_string(),
+                "service_tier": service_tier,
+                "price": price,
+                "resolution": resolution,
+            });
+        }
+    };
     let components: serde_json::Map<String, Value> = b
         .components
         .iter()
@@ -81,8 +173,19 @@ fn cost_breakdown(
             )
         })
         .collect();
-    let opt = |d: Option<Decimal>| d.map(json_number).unwrap_or(Value::Null);
-    let row = &e.row;
+    let unit_lines: Vec<Value> = b
+        .units
+        .iter()
+        .map(|l| {
+            json!({
+                "unit": l.unit,
+                "quantity": json_number(l.quantity),
+                "selector": l.selected.selector,
+                "price": json_number(l.selected.price),
+                "cost": json_number(l.cost),
+            })
+        })
+        .collect();
     // Off-peak: the rates applied and the window the call fell in.
     let off_peak = match (&row.off_peak, b.rates.off_peak_window) {
         (Some(op), Some(w)) => json!({
@@ -93,48 +196,30 @@ fn cost_breakdown(
         }),
         _ => Value::Null,
     };
-    let off_peak_prices = match &row.off_peak {
-        Some(op) => json!({
-            "input_per_mtok": json_number(op.input),
-            "output_per_mtok": json_number(op.output),
-            "cache_read_per_mtok": opt(op.cache_read),
-            "windows": op.windows.iter().map(|w| w.json.clone()).collect::<Vec<_>>(),
-        }),
-        None => Value::Null,
-    };
-    Some(JsonB(json!({
+    json!({
         "cost": json_number(b.total),
         "currency": &*row.currency,
         "components": components,
+        "units": unit_lines,
         "per_request": json_number(b.per_request),
         "above_tier": b.rates.above_tier,
         "off_peak": off_peak,
-        "service_tier": {"requested": tier.name(), "priced_as": row.service_tier.name()},
-        "price": {
-            "id": row.id,
-            "provider": row.provider,
-            "model": row.model,
-            "service_tier": row.service_tier.name(),
-            "valid_from": valid_from_text(row.valid_from),
-            "source": row.source,
-            "input_per_mtok": json_number(row.input),
-            "output_per_mtok": json_number(row.output),
-            "cache_read_per_mtok": opt(row.cache_read),
-            "cache_write_per_mtok": opt(row.cache_write),
-            "reasoning_per_mtok": opt(row.reasoning),
-            "tier_threshold_tokens": row.tier_threshold,
-            "off_peak": off_peak_prices,
-        },
-        "resolution": {
-            "provider": provider,
-            "model": model,
-            "resolved_provider": e.model.provider,
-            "resolved_model": e.model.model,
-            "method": e.resolved.by.name(),
-            "rules": e.resolved.rules.names(),
-            "fine_tune": e.resolved.fine_tune(),
-        },
-    })))
+        "service_tier": service_tier,
+        "price": price,
+        "resolution": resolution,
+    })
+}
+
+fn off_peak_prices_json(row: &crate::formula::PriceRow) -> Value {
+    match &row.off_peak {
+        Some(op) => json!({
+            "input_per_mtok": json_number(op.input),
+            "output_per_mtok": json_number(op.output),
+            "cache_read_per_mtok": op.cache_read.map(json_number).unwrap_or(Value::Null),
+            "windows": op.windows.iter().map(|w| w.json.clone()).collect::<Vec<_>>(),
+        }),
+        None => Value::Null,
+    }
 }
 
 /// How a model name resolves, without pricing a call: the method, the rewrites
@@ -200,24 +285,100 @@ fn off_peak_windows(windows: JsonB, caller: &str) -> JsonB {
 /// Used by `reprice()`; the insert trigger calls the same code directly.
 #[pg_extern(stable, parallel_safe, name = "price_usage")]
 #[allow(clippy::too_many_arguments)]
-fn price_usage(
-    provider: &str,
-    model: &str,
-    input_tokens: i64,
-    output_tokens: i64,
-    cached_input_tokens: i64,
-    cache_write_tokens: i64,
-    reasoning_tokens: i64,
-    at: TimestampWithTimeZone,
-    service_tier: &str,
+fn price_usage_with_units(
+    provider: Option<&str>,
+    model: Option<&str>,
+    input_tokens: Option<i64>,
+    output_tokens: Option<i64>,
+    cached_input_tokens: Option<i64>,
+    cache_write_tokens: Option<i64>,
+    reasoning_tokens: Option<i64>,
+    at: Option<TimestampWithTimeZone>,
+    service_tier: Option<&str>,
+    units: Option<JsonB>,
 ) -> TableIterator<'static, (name!(cost, Option<NumericDatum>), name!(price_id, Option<i64>), name!(currency, Option<String>))> {
-    let tokens = Tokens::new(input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens);
-    let tier = pricing::service_tier(service_tier);
-    let row = match pricing::price(provider, model, &tokens, at.into_inner(), tier) {
+    let priced = call_args(provider, model, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, at, service_tier)
+        .and_then(|c| pricing::price(c.provider, c.model, &c.tokens, c.at, c.tier, units_arg(&units).as_ref()));
+    let row = match priced {
         Some(p) => (Some(NumericDatum::from_decimal(p.cost)), Some(p.price_id), Some(p.currency.to_string())),
         None => (None, None, None),
     };
     TableIterator::once(row)
+}
+
+/// Validates `unit_prices` and returns its stored (normalised) form; raises
+/// 22023 naming `caller` and what is wrong. set_price and import_prices use it.
+#[pg_extern(immutable, parallel_safe, name = "_unit_prices")]
+fn unit_prices_normalised(unit_prices: JsonB, caller: &str) -> JsonB {
+    match UnitPrices::parse(&unit_prices.0) {
+        Ok(p) => JsonB(p.to_json()),
+        Err(e) => crate::errors::invalid_parameter_with_hint(
+            format!("{caller}: bad unit_prices: {e}"),
+            "unit_prices maps unit names (web_search_queries, images, audio_seconds, ..., requests) to a price per unit, or to an object of selectors (low/medium/high, hd/1024x1792, 720p, default) to prices; see docs/charges.md",
+        ),
+    }
+}
+
+/// 0.2.0's SQL signatures (without `units`), kept as C symbols only: a
+/// database still on 0.2.0 calls them until ALTER EXTENSION llm_cost UPDATE
+/// (RELEASING.md). `sql = false`: a fresh install must not get an ambiguous
+/// overload.
+mod released_abi {
+    use super::*;
+
+    #[pg_extern(stable, parallel_safe, sql = false)]
+    #[allow(clippy::too_many_arguments)]
+    fn llm_cost(
+        provider: &str,
+        model: &str,
+        input_tokens: i64,
+        output_tokens: i64,
+        cached_input_tokens: i64,
+        cache_write_tokens: i64,
+        reasoning_tokens: i64,
+        at: TimestampWithTimeZone,
+        service_tier: &str,
+    ) -> Option<NumericDatum> {
+        let tokens = Tokens::new(input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens);
+        pricing::price(provider, model, &tokens, at.into_inner(), pricing::service_tier(service_tier), None)
+            .map(|p| NumericDatum::from_decimal(p.cost))
+    }
+
+    #[pg_extern(stable, parallel_safe, sql = false)]
+    #[allow(clippy::too_many_arguments)]
+    fn cost_breakdown(
+        provider: &str,
+        model: &str,
+        input_tokens: i64,
+        output_tokens: i64,
+        cached_input_tokens: i64,
+        cache_write_tokens: i64,
+        reasoning_tokens: i64,
+        at: TimestampWithTimeZone,
+        service_tier: &str,
+    ) -> Option<JsonB> {
+        let tokens = Tokens::new(input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens);
+        Some(JsonB(breakdown_json(provider, model, &tokens, at.into_inner(), pricing::service_tier(service_tier), None)))
+    }
+
+    #[pg_extern(stable, parallel_safe, sql = false)]
+    #[allow(clippy::too_many_arguments)]
+    fn price_usage(
+        provider: &str,
+        model: &str,
+        input_tokens: i64,
+        output_tokens: i64,
+        cached_input_tokens: i64,
+        cache_write_tokens: i64,
+        reasoning_tokens: i64,
+        at: TimestampWithTimeZone,
+        service_tier: &str,
+    ) -> TableIterator<'static, (name!(cost, Option<NumericDatum>), name!(price_id, Option<i64>), name!(currency, Option<String>))> {
+        price_usage_with_units(
+            Some(provider), Some(model), Some(input_tokens), Some(output_tokens), Some(cached_input_tokens),
+            Some(cache_write_tokens), Some(reasoning_tokens), Some(at), Some(service_tier), None,
+        )
+    }
 }
 
 /// How many times this backend has loaded the price catalog (for tests and diagnostics).

@@ -65,3 +65,26 @@ pub unsafe fn column_positions<const N: usize>(
     cache.with(|c| *c.borrow_mut() = Some((relid, natts, found)));
     found
 }
+
+/// Like `column_positions` for one column that may be missing: a database
+/// still on an older version (the new library installed, ALTER EXTENSION
+/// UPDATE not run yet) lacks the columns a later version added.
+pub type OptionalPositionCache = RefCell<Option<(pg_sys::Oid, i32, Option<usize>)>>;
+
+pub unsafe fn optional_column_position(
+    cache: &'static LocalKey<OptionalPositionCache>,
+    rel: pg_sys::Relation,
+    name: &str,
+) -> Option<usize> {
+    let (relid, tupdesc) = unsafe { ((*rel).rd_id, (*rel).rd_att) };
+    let natts = unsafe { (*tupdesc).natts };
+    if let Some((r, n, position)) = cache.with(|c| *c.borrow()) {
+        if r == relid && n == natts {
+            return position;
+        }
+    }
+    let desc = unsafe { pgrx::PgTupleDesc::from_pg_unchecked(tupdesc) };
+    let found = desc.iter().position(|a| !a.is_dropped() && a.name() == name);
+    cache.with(|c| *c.borrow_mut() = Some((relid, natts, found)));
+    found
+}

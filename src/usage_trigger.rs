@@ -10,7 +10,8 @@ use crate::formula::Tokens;
 use crate::pricing::{self, service_tier};
 use crate::raw_usage;
 use crate::settings::{OnUnpriced, ON_UNPRICED};
-use crate::trigger_support::{c_trigger, column_positions, trigger_data, PositionCache};
+use crate::trigger_support::{c_trigger, column_positions, optional_column_position, trigger_data, OptionalPositionCache, PositionCache};
+use crate::units::Units;
 use crate::numeric_datum::NumericDatum;
 use pgrx::prelude::*;
 use std::cell::RefCell;
@@ -37,6 +38,8 @@ struct Columns {
 
 thread_local! {
     static COLUMNS: PositionCache<13> = const { RefCell::new(None) };
+    /// `units` (0.3.0): absent in a database not yet updated from 0.2.0.
+    static UNITS_COLUMN: OptionalPositionCache = const { RefCell::new(None) };
     /// (provider, model) already warned about as unpriced in this transaction;
     /// emptied when the transaction ends.
     static WARNED: RefCell<HashSet<(String, String)>> = RefCell::new(HashSet::new());
@@ -103,9 +106,16 @@ unsafe fn before_insert(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
         reasoning: int8(cols.reasoning),
     };
 
-    let mut replace: Vec<(usize, pg_sys::Datum, bool)> = Vec::with_capacity(8);
+    let units_col = optional_column_position(&UNITS_COLUMN, rel, "units");
+    let mut units: Option<Units> = match units_col {
+        Some(i) if !nulls[i] => Some(pricing::parse_units(&jsonb_value(values[i], "units"))),
+        _ => None,
+    };
+
+    let mut replace: Vec<(usize, pg_sys::Datum, bool)> = Vec::with_capacity(9);
     if tokens == Tokens::default() && !nulls[cols.raw_usage] {
-        tokens = tokens_from_raw(values[cols.raw_usage]);
+        let (raw_tokens, raw_units) = from_raw(values[cols.raw_usage]);
+        tokens = raw_tokens;
         for (i, v) in [
             (cols.input, tokens.input),
             (cols.output, tokens.output),
@@ -115,12 +125,18 @@ unsafe fn before_insert(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
         ] {
             replace.push((i, pg_sys::Datum::from(v), false));
         }
+        // The provider's units fill `units` when the app gave none.
+        if let (Some(i), None, Some(raw_units)) = (units_col, &units, raw_units) {
+            let value = serde_json::Value::Object(raw_units);
+            units = Some(pricing::parse_units(&value));
+            replace.push((i, pgrx::JsonB(value).into_datum().expect("jsonb datum"), false));
+        }
     }
-    pricing::validate_tokens(&tokens);
+    pricing::validate_tokens(&tokens, units.as_ref());
 
     if nulls[cols.cost] {
         let at = if nulls[cols.occurred_at] { pg_sys::GetCurrentTransactionStartTimestamp() } else { values[cols.occurred_at].value() as i64 };
-        match pricing::price(provider, model, &tokens, at, tier) {
+        match pricing::price(provider, model, &tokens, at, tier, units.as_ref()) {
             Some(p) => {
                 replace.push((cols.cost, NumericDatum::from_decimal(p.cost).0, false));
                 replace.push((cols.price_id, pg_sys::Datum::from(p.price_id), false));
@@ -128,7 +144,7 @@ unsafe fn before_insert(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
                     replace.push((cols.currency, (&*p.currency).into_datum().expect("text datum"), false));
                 }
             }
-            None => unpriced(provider, model),
+            None => unpriced(provider, model, units.is_some()),
         }
     }
 
@@ -152,13 +168,13 @@ unsafe fn before_insert(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
 /// The jsonb as a serde value. Parsed here rather than by pgrx's JsonB, whose
 /// conversion panics on JSON nested deeper than serde_json's limit (128): that
 /// is bad input, and gets a clear 22023 like any other.
-unsafe fn jsonb_value(datum: pg_sys::Datum) -> serde_json::Value {
+unsafe fn jsonb_value(datum: pg_sys::Datum, column: &str) -> serde_json::Value {
     let text = pg_sys::DirectFunctionCall1Coll(Some(jsonb_out), pg_sys::InvalidOid, datum);
     let text = std::ffi::CStr::from_ptr(text.cast_mut_ptr::<std::ffi::c_char>()).to_string_lossy();
     serde_json::from_str(&text).unwrap_or_else(|e| {
         errors::invalid_parameter_with_hint(
-            format!("raw_usage cannot be read: {e}"),
-            "a provider's usage object is a flat JSON object of token counts, nested a few levels at most",
+            format!("{column} cannot be read: {e}"),
+            "a provider's usage object or units is a JSON object of counts, nested a few levels at most",
         )
     })
 }
@@ -167,10 +183,11 @@ unsafe extern "C-unwind" fn jsonb_out(fcinfo: pg_sys::FunctionCallInfo) -> pg_sy
     unsafe { pg_sys::jsonb_out(fcinfo) }
 }
 
-unsafe fn tokens_from_raw(datum: pg_sys::Datum) -> Tokens {
-    let raw = jsonb_value(datum);
+/// Tokens and units (None: none) from a provider's usage object.
+unsafe fn from_raw(datum: pg_sys::Datum) -> (Tokens, Option<serde_json::Map<String, serde_json::Value>>) {
+    let raw = jsonb_value(datum, "raw_usage");
     match raw_usage::normalise(&raw) {
-        Ok((tokens, _shape)) => tokens,
+        Ok((tokens, _shape)) => (tokens, None),
         Err(e) if e.is_out_of_range() => errors::out_of_range(e.to_string()),
         Err(e) => errors::invalid_parameter_with_hint(
             e.to_string(),
@@ -179,11 +196,13 @@ unsafe fn tokens_from_raw(datum: pg_sys::Datum) -> Tokens {
     }
 }
 
-fn unpriced(provider: &str, model: &str) {
+fn unpriced(provider: &str, model: &str, has_units: bool) {
+    // With units, the model may have a price but not for one of them (cost_breakdown says which).
+    let what = if has_units { " (or for one of the call's units)" } else { "" };
     match ON_UNPRICED.get() {
         OnUnpriced::Ignore => {}
         OnUnpriced::Error => errors::invalid_parameter_with_hint(
-            format!("no price for provider \"{provider}\" model \"{model}\""),
+            format!("no price for provider \"{provider}\" model \"{model}\"{what}"),
             "add one with llm_cost.set_price(), or SET llm_cost.on_unpriced = 'warn' to keep such rows with cost NULL",
         ),
         OnUnpriced::Warn => {
@@ -193,7 +212,7 @@ fn unpriced(provider: &str, model: &str) {
             let first = WARNED.with(|w| w.borrow_mut().insert((provider.to_string(), model.to_string())));
             if first {
                 warning!(
-                    "llm_cost: no price for provider \"{provider}\" model \"{model}\"; the row is kept with cost NULL (see llm_cost.unpriced_usage, llm_cost.reprice)"
+                    "llm_cost: no price for provider \"{provider}\" model \"{model}\"{what}; the row is kept with cost NULL (see llm_cost.unpriced_usage, llm_cost.reprice)"
                 );
             }
         }

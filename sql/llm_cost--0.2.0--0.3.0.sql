@@ -346,6 +346,891 @@ COMMENT ON VIEW llm_cost.usage_export IS
   'One row per call in a stable column order with ISO 8601 UTC timestamps and exact decimal costs, for COPY (SELECT * FROM llm_cost.usage_export WHERE ...) TO STDOUT WITH CSV HEADER. units: the call''s charges beyond tokens as JSON text (docs/charges.md).';
 
 
+-- import_prices and set_price (unit prices)
+---------------------------------------------------------------------------
+-- set_price gains the subset prices and unit_prices (appended, DEFAULT
+-- NULL): calls naming the 0.2.0 arguments reach the new signature.
+DROP FUNCTION llm_cost.set_price(text, text, numeric, numeric, numeric, numeric, numeric, timestamptz, text, bigint, numeric, numeric, numeric, numeric, numeric, text, text, numeric, numeric, numeric, jsonb);
+CREATE FUNCTION llm_cost.set_price(
+    provider text,
+    model text,
+    input_per_mtok numeric,
+    output_per_mtok numeric,
+    cache_read_per_mtok numeric DEFAULT NULL,
+    cache_write_per_mtok numeric DEFAULT NULL,
+    reasoning_per_mtok numeric DEFAULT NULL,
+    valid_from timestamptz DEFAULT now(),
+    service_tier text DEFAULT 'standard',
+    tier_threshold_tokens bigint DEFAULT NULL,
+    input_per_mtok_above_tier numeric DEFAULT NULL,
+    output_per_mtok_above_tier numeric DEFAULT NULL,
+    cache_read_per_mtok_above_tier numeric DEFAULT NULL,
+    cache_write_per_mtok_above_tier numeric DEFAULT NULL,
+    per_request numeric DEFAULT NULL,
+    currency text DEFAULT 'USD',
+    source text DEFAULT 'custom',
+    off_peak_input_per_mtok numeric DEFAULT NULL,
+    off_peak_output_per_mtok numeric DEFAULT NULL,
+    off_peak_cache_read_per_mtok numeric DEFAULT NULL,
+    off_peak_windows jsonb DEFAULT NULL,
+    cache_write_1h_per_mtok numeric DEFAULT NULL,
+    audio_input_per_mtok numeric DEFAULT NULL,
+    image_input_per_mtok numeric DEFAULT NULL,
+    audio_output_per_mtok numeric DEFAULT NULL,
+    image_output_per_mtok numeric DEFAULT NULL,
+    unit_prices jsonb DEFAULT NULL
+) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    new_id bigint;
+    problem text;
+    windows jsonb;
+    per_unit jsonb;
+BEGIN
+    IF coalesce(btrim(provider), '') = '' OR coalesce(btrim(model), '') = '' THEN
+        RAISE EXCEPTION 'llm_cost.set_price: provider and model must be non-empty (got provider %, model %)',
+            coalesce(quote_literal(provider), 'NULL'), coalesce(quote_literal(model), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF input_per_mtok IS NULL OR output_per_mtok IS NULL THEN
+        RAISE EXCEPTION 'llm_cost.set_price: input_per_mtok and output_per_mtok are required'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF valid_from IS NULL OR valid_from = 'infinity' THEN
+        RAISE EXCEPTION 'llm_cost.set_price: valid_from must be a time or -infinity (got %)', coalesce(valid_from::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF service_tier IS NULL OR NOT llm_cost.is_service_tier(service_tier) THEN
+        RAISE EXCEPTION 'llm_cost.set_price: unknown service_tier %; expected standard, batch, flex or priority',
+            coalesce(quote_literal(service_tier), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF currency IS NULL OR currency !~ '^[A-Z]{3}$' THEN
+        RAISE EXCEPTION 'llm_cost.set_price: currency must be a three-letter ISO 4217 code such as USD (got %)',
+            coalesce(quote_literal(currency), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM llm_cost._check_prices(jsonb_strip_nulls(jsonb_build_object(
+        'input_per_mtok', input_per_mtok, 'output_per_mtok', output_per_mtok,
+        'cache_read_per_mtok', cache_read_per_mtok, 'cache_write_per_mtok', cache_write_per_mtok,
+        'reasoning_per_mtok', reasoning_per_mtok,
+        'input_per_mtok_above_tier', input_per_mtok_above_tier,
+        'output_per_mtok_above_tier', output_per_mtok_above_tier,
+        'cache_read_per_mtok_above_tier', cache_read_per_mtok_above_tier,
+        'cache_write_per_mtok_above_tier', cache_write_per_mtok_above_tier,
+        'per_request', per_request,
+        'off_peak_input_per_mtok', off_peak_input_per_mtok, 'off_peak_output_per_mtok', off_peak_output_per_mtok,
+        'off_peak_cache_read_per_mtok', off_peak_cache_read_per_mtok,
+        'cache_write_1h_per_mtok', cache_write_1h_per_mtok,
+        'audio_input_per_mtok', audio_input_per_mtok, 'image_input_per_mtok', image_input_per_mtok,
+        'audio_output_per_mtok', audio_output_per_mtok, 'image_output_per_mtok', image_output_per_mtok)));
+    problem := llm_cost._unpriceable(ARRAY[input_per_mtok, output_per_mtok, cache_read_per_mtok, cache_write_per_mtok,
+                                           reasoning_per_mtok, input_per_mtok_above_tier, output_per_mtok_above_tier,
+                                           cache_read_per_mtok_above_tier, cache_write_per_mtok_above_tier, per_request,
+                                           off_peak_input_per_mtok, off_peak_output_per_mtok, off_peak_cache_read_per_mtok,
+                                           cache_write_1h_per_mtok, audio_input_per_mtok, image_input_per_mtok,
+                                           audio_output_per_mtok, image_output_per_mtok]);
+    IF problem IS NOT NULL THEN
+        RAISE EXCEPTION 'llm_cost.set_price: % cannot be priced exactly: %', model, problem
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Prices per million tokens must be below 10^15 with at most 30 decimal places, and a row''s largest price written with as many decimal places as its most precise one must have at most 29 digits.';
+    END IF;
+    IF octet_length(provider) > 1000 OR octet_length(model) > 1000 THEN
+        RAISE EXCEPTION 'llm_cost.set_price: provider and model must be at most 1000 bytes'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF tier_threshold_tokens IS NOT NULL AND (tier_threshold_tokens <= 0 OR input_per_mtok_above_tier IS NULL) THEN
+        RAISE EXCEPTION 'llm_cost.set_price: tier_threshold_tokens must be positive and comes with input_per_mtok_above_tier'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- Time-of-day prices: windows, off-peak input and output come together.
+    IF (off_peak_windows IS NULL) <> (off_peak_input_per_mtok IS NULL)
+       OR (off_peak_windows IS NULL) <> (off_peak_output_per_mtok IS NULL)
+       OR (off_peak_windows IS NULL AND off_peak_cache_read_per_mtok IS NOT NULL) THEN
+        RAISE EXCEPTION 'llm_cost.set_price: off-peak prices need off_peak_windows, off_peak_input_per_mtok and off_peak_output_per_mtok together (off_peak_cache_read_per_mtok is optional)'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF off_peak_windows IS NOT NULL AND tier_threshold_tokens IS NOT NULL THEN
+        RAISE EXCEPTION 'llm_cost.set_price: a price cannot have both off-peak windows and a long-context tier (tier_threshold_tokens)'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF off_peak_windows IS NOT NULL THEN
+        windows := llm_cost._off_peak_windows(off_peak_windows, 'llm_cost.set_price');
+    END IF;
+    -- Per-unit prices (docs/charges.md), validated and normalised as stored.
+    IF set_price.unit_prices IS NOT NULL THEN
+        per_unit := llm_cost._unit_prices(set_price.unit_prices, 'llm_cost.set_price');
+    END IF;
+
+    INSERT INTO llm_cost.prices AS p (
+        provider, model, service_tier, valid_from,
+        input_per_mtok, output_per_mtok, cache_read_per_mtok, cache_write_per_mtok, reasoning_per_mtok,
+        tier_threshold_tokens, input_per_mtok_above_tier, output_per_mtok_above_tier,
+        cache_read_per_mtok_above_tier, cache_write_per_mtok_above_tier,
+        per_request, currency, source, verified_at,
+        off_peak_input_per_mtok, off_peak_output_per_mtok, off_peak_cache_read_per_mtok, off_peak_windows,
+        cache_write_1h_per_mtok, audio_input_per_mtok, image_input_per_mtok, audio_output_per_mtok,
+        image_output_per_mtok, unit_prices)
+    VALUES (
+        lower(btrim(set_price.provider)), btrim(set_price.model), set_price.service_tier, set_price.valid_from,
+        set_price.input_per_mtok, set_price.output_per_mtok, set_price.cache_read_per_mtok,
+        set_price.cache_write_per_mtok, set_price.reasoning_per_mtok,
+        set_price.tier_threshold_tokens, set_price.input_per_mtok_above_tier, set_price.output_per_mtok_above_tier,
+        set_price.cache_read_per_mtok_above_tier, set_price.cache_write_per_mtok_above_tier,
+        set_price.per_request, set_price.currency, set_price.source, now(),
+        set_price.off_peak_input_per_mtok, set_price.off_peak_output_per_mtok, set_price.off_peak_cache_read_per_mtok,
+        windows,
+        set_price.cache_write_1h_per_mtok, set_price.audio_input_per_mtok, set_price.image_input_per_mtok,
+        set_price.audio_output_per_mtok, set_price.image_output_per_mtok, per_unit)
+    ON CONFLICT ON CONSTRAINT prices_key DO UPDATE SET
+        input_per_mtok = excluded.input_per_mtok,
+        output_per_mtok = excluded.output_per_mtok,
+        cache_read_per_mtok = excluded.cache_read_per_mtok,
+        cache_write_per_mtok = excluded.cache_write_per_mtok,
+        reasoning_per_mtok = excluded.reasoning_per_mtok,
+        tier_threshold_tokens = excluded.tier_threshold_tokens,
+        input_per_mtok_above_tier = excluded.input_per_mtok_above_tier,
+        output_per_mtok_above_tier = excluded.output_per_mtok_above_tier,
+        cache_read_per_mtok_above_tier = excluded.cache_read_per_mtok_above_tier,
+        cache_write_per_mtok_above_tier = excluded.cache_write_per_mtok_above_tier,
+        per_request = excluded.per_request,
+        currency = excluded.currency,
+        source = excluded.source,
+        verified_at = excluded.verified_at,
+        off_peak_input_per_mtok = excluded.off_peak_input_per_mtok,
+        off_peak_output_per_mtok = excluded.off_peak_output_per_mtok,
+        off_peak_cache_read_per_mtok = excluded.off_peak_cache_read_per_mtok,
+        off_peak_windows = excluded.off_peak_windows,
+        cache_write_1h_per_mtok = excluded.cache_write_1h_per_mtok,
+        audio_input_per_mtok = excluded.audio_input_per_mtok,
+        image_input_per_mtok = excluded.image_input_per_mtok,
+        audio_output_per_mtok = excluded.audio_output_per_mtok,
+        image_output_per_mtok = excluded.image_output_per_mtok,
+        unit_prices = excluded.unit_prices
+    RETURNING p.id INTO new_id;
+    RETURN new_id;
+END $$;
+COMMENT ON FUNCTION llm_cost.set_price(text, text, numeric, numeric, numeric, numeric, numeric, timestamptz, text, bigint, numeric, numeric, numeric, numeric, numeric, text, text, numeric, numeric, numeric, jsonb, numeric, numeric, numeric, numeric, numeric, jsonb) IS
+  'Sets a custom price (per million tokens) in force from valid_from; replaces the row with the same provider, model, service tier and valid_from. Time-of-day prices: off_peak_input_per_mtok, off_peak_output_per_mtok (and optionally off_peak_cache_read_per_mtok) apply to calls inside off_peak_windows, e.g. ''[{"hours_utc": ["16:30-00:00"], "weekdays": [1,2,3,4,5]}]'' (hours UTC, ISO weekdays, optional weekday_timezone). Token subsets (cache_write_1h_per_mtok, audio_input_per_mtok, image_input_per_mtok, audio_output_per_mtok, image_output_per_mtok; NULL: the parent''s rate) and unit_prices, the price of one unit of each counted unit, e.g. ''{"web_search_queries": 0.01, "images": {"hd/1024x1792": 0.12, "default": 0.04}}'' (docs/charges.md). Returns the row id.';
+REVOKE EXECUTE ON FUNCTION llm_cost.set_price(text, text, numeric, numeric, numeric, numeric, numeric, timestamptz, text, bigint, numeric, numeric, numeric, numeric, numeric, text, text, numeric, numeric, numeric, jsonb, numeric, numeric, numeric, numeric, numeric, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION llm_cost.set_price(text, text, numeric, numeric, numeric, numeric, numeric, timestamptz, text, bigint, numeric, numeric, numeric, numeric, numeric, text, text, numeric, numeric, numeric, jsonb, numeric, numeric, numeric, numeric, numeric, jsonb) TO llm_cost_admin;
+
+-- LiteLLM's list: every mode, subset prices and unit prices (new result columns).
+-- One LiteLLM per-unit price field (docs/charges.md: images, seconds,
+-- characters, queries, pages ...), exact and unscaled, with the same
+-- service-tier fallback as _litellm_per_mtok.
+CREATE FUNCTION llm_cost._litellm_per_unit(entry jsonb, field text, suffix text) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN trim_scale((coalesce(entry -> (field || suffix), entry -> field) #>> '{}')::numeric);
+
+-- A unit price as unit_prices holds it: the flat price alone, or, when there
+-- are selectors, the selectors with the flat price as their default.
+CREATE FUNCTION llm_cost._with_selectors(flat numeric, selectors jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN selectors IS NULL OR selectors = '{}' THEN to_jsonb(flat)
+            ELSE selectors || jsonb_strip_nulls(jsonb_build_object('default', flat)) END;
+
+-- The unit_prices one LiteLLM entry gives one service tier (suffix), as the
+-- table "Mapping from LiteLLM's price list" in docs/charges.md says, not yet
+-- normalised (llm_cost._unit_prices does that); NULL when it has none.
+-- images_by_size: the selectors of the entry's <quality>/<W>-x-<H>/<model>
+-- entries (see litellm_price_rows).
+CREATE FUNCTION llm_cost._litellm_unit_prices(entry jsonb, suffix text, provider text, images_by_size jsonb)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    WITH f AS (
+        SELECT entry ->> 'mode' AS mode,
+               -- {search_context_size_low: ..} -> {low: ..}
+               (SELECT jsonb_object_agg(substr(s.key, length('search_context_size_') + 1), s.value)
+                  FROM jsonb_each(CASE WHEN jsonb_typeof(search) = 'object' THEN search END) AS s
+                 WHERE starts_with(s.key, 'search_context_size_') AND jsonb_typeof(s.value) = 'number') AS search_sizes,
+               -- output_cost_per_image_<R> (1K, 2K, 0.5K, 512, ...) -> selector <r>
+               (SELECT jsonb_object_agg(lower(m[1]), llm_cost._litellm_per_unit(entry, k, suffix))
+                  FROM jsonb_object_keys(entry) AS k,
+                       regexp_match(k, '^output_cost_per_image_([0-9]+(?:\.[0-9]+)?[kK]?)$') AS m
+                 WHERE m IS NOT NULL) AS image_resolutions,
+               -- output_cost_per_second_<res> (720p, 1080p, 4k, ...) -> selector <res>
+               (SELECT jsonb_object_agg(lower(m[1]), llm_cost._litellm_per_unit(entry, k, suffix))
+                  FROM jsonb_object_keys(entry) AS k,
+                       regexp_match(k, '^output_cost_per_second_([0-9]+[pPkK])$') AS m
+                 WHERE m IS NOT NULL) AS video_resolutions
+          FROM (SELECT coalesce(entry -> ('search_context_cost_per_query' || suffix),
+                                entry -> 'search_context_cost_per_query') AS search) AS s
+    )
+    SELECT nullif(jsonb_strip_nulls(jsonb_build_object(
+               -- Web search by context size; Perplexity's search fee is charged once per call.
+               'web_search_queries', CASE WHEN provider <> 'perplexity'
+                                          THEN search_sizes || jsonb_build_object('default', search_sizes -> 'medium') END,
+               'requests', CASE WHEN provider = 'perplexity'
+                                THEN search_sizes || jsonb_build_object('default', search_sizes -> 'low') END,
+               'maps_queries', llm_cost._litellm_per_unit(entry, 'google_maps_grounding_cost_per_query', suffix),
+               'images', llm_cost._with_selectors(llm_cost._litellm_per_unit(entry, 'output_cost_per_image', suffix),
+                                                  coalesce(images_by_size, '{}') || coalesce(image_resolutions, '{}')),
+               'input_images', llm_cost._litellm_per_unit(entry, 'input_cost_per_image', suffix),
+               'audio_seconds', coalesce(llm_cost._litellm_per_unit(entry, 'input_cost_per_audio_per_second', suffix),
+                                         llm_cost._litellm_per_unit(entry, 'input_cost_per_second', suffix)),
+               'output_audio_seconds', CASE WHEN mode = 'audio_speech'
+                                            THEN llm_cost._litellm_per_unit(entry, 'output_cost_per_second', suffix) END,
+               'video_seconds', llm_cost._with_selectors(
+                                    coalesce(CASE WHEN mode = 'video_generation' THEN
+                                                 coalesce(llm_cost._litellm_per_unit(entry, 'output_cost_per_video_per_second', suffix),
+                                                          llm_cost._litellm_per_unit(entry, 'output_cost_per_second', suffix)) END,
+                                             llm_cost._litellm_per_unit(entry, 'input_cost_per_video_per_second', suffix)),
+                                    video_resolutions),
+               'characters', llm_cost._litellm_per_unit(entry, 'input_cost_per_character', suffix),
+               'queries', llm_cost._litellm_per_unit(entry, 'input_cost_per_query', suffix),
+               'pages', llm_cost._litellm_per_unit(entry, 'ocr_cost_per_page', suffix))), '{}')
+      FROM f
+$$;
+
+DROP FUNCTION llm_cost.litellm_price_rows(jsonb);
+-- The price rows a LiteLLM document describes: one per model and service tier
+-- of every mode docs/charges.md lists. scripts/gen_catalog.py applies the same
+-- rules to build sql/catalog.sql; a test checks that the two agree.
+--
+-- An entry is a model when it has a token price, a subset price or a unit
+-- price. Entries <quality>/<W>-x-<H>/<model> and <W>-x-<H>/<steps>/<model>
+-- (LiteLLM's price of one image of that quality and size) are not models of
+-- their own: each gives <model>'s unit_prices.images the selector
+-- <quality>/<W>x<H> or <W>x<H>, priced by its output_cost_per_image, else its
+-- input_cost_per_image (LiteLLM's per-image price there), else its per-pixel
+-- prices times W x H; of two entries giving one selector (50-steps and
+-- max-steps) the smaller key wins. A <model> with no entry of its own gets a
+-- row with token prices 0. A service tier's row exists when the entry has
+-- any price field with the tier's suffix.
+CREATE FUNCTION llm_cost.litellm_price_rows(catalog jsonb)
+RETURNS TABLE (
+    provider text, model text, service_tier text,
+    input_per_mtok numeric, output_per_mtok numeric,
+    cache_read_per_mtok numeric, cache_write_per_mtok numeric, reasoning_per_mtok numeric,
+    tier_threshold_tokens bigint,
+    input_per_mtok_above_tier numeric, output_per_mtok_above_tier numeric,
+    cache_read_per_mtok_above_tier numeric, cache_write_per_mtok_above_tier numeric,
+    per_request numeric,
+    off_peak_input_per_mtok numeric, off_peak_output_per_mtok numeric,
+    off_peak_cache_read_per_mtok numeric, off_peak_windows jsonb,
+    cache_write_1h_per_mtok numeric, audio_input_per_mtok numeric, image_input_per_mtok numeric,
+    audio_output_per_mtok numeric, image_output_per_mtok numeric, unit_prices jsonb)
+LANGUAGE sql STABLE AS $$
+    WITH named AS (
+        SELECT e.key, e.value AS entry, p.provider, p.prefixed, m.name,
+               regexp_match(m.name, '^(?:([A-Za-z]+)/)?([0-9]+)-x-([0-9]+)/(?:[A-Za-z0-9]+-steps/)?(.+)$') AS sized
+          FROM jsonb_each(catalog) AS e,
+               LATERAL (SELECT e.value ->> 'litellm_provider' AS litellm_provider) AS lp,
+               LATERAL (SELECT lower(btrim(lp.litellm_provider)) AS provider,
+                               starts_with(e.key, lp.litellm_provider || '/') AS prefixed) AS p,
+               LATERAL (SELECT CASE WHEN p.prefixed THEN substr(e.key, length(lp.litellm_provider) + 2)
+                                    ELSE e.key END AS name) AS m
+         WHERE jsonb_typeof(e.value) = 'object'
+           AND e.value ->> 'mode' IN ('chat', 'completion', 'responses', 'embedding', 'image_generation', 'image_edit',
+                                      'audio_transcription', 'audio_speech', 'rerank', 'realtime', 'video_generation',
+                                      'search', 'ocr', 'moderation')
+           AND coalesce(lp.litellm_provider, '') <> ''
+    ), sizes AS (
+        -- each <quality>/<W>-x-<H>/<model> entry's image price, under <model>
+        SELECT DISTINCT ON (s.provider, s.model, s.selector) s.*
+          FROM (SELECT n.key, n.provider,
+                       CASE WHEN starts_with(n.sized[4], (n.entry ->> 'litellm_provider') || '/')
+                            THEN substr(n.sized[4], length(n.entry ->> 'litellm_provider') + 2)
+                            ELSE n.sized[4] END AS model,
+                       concat_ws('/', lower(n.sized[1]), n.sized[2] || 'x' || n.sized[3]) AS selector,
+                       coalesce(llm_cost._litellm_per_unit(n.entry, 'output_cost_per_image', ''),
+                                llm_cost._litellm_per_unit(n.entry, 'input_cost_per_image', ''),
+                                trim_scale((llm_cost._litellm_per_unit(n.entry, 'input_cost_per_pixel', '')
+                                            + llm_cost._litellm_per_unit(n.entry, 'output_cost_per_pixel', ''))
+                                           * n.sized[2]::numeric * n.sized[3]::numeric),
+                                trim_scale(coalesce(llm_cost._litellm_per_unit(n.entry, 'input_cost_per_pixel', ''),
+                                                    llm_cost._litellm_per_unit(n.entry, 'output_cost_per_pixel', ''))
+                                           * n.sized[2]::numeric * n.sized[3]::numeric)) AS price
+                  FROM named AS n
+                 WHERE n.sized IS NOT NULL) AS s
+         WHERE s.price IS NOT NULL
+         ORDER BY s.provider, s.model, s.selector, s.key COLLATE "C"
+    ), sized_models AS (
+        SELECT s.provider, s.model, min(s.key COLLATE "C") AS key, jsonb_object_agg(s.selector, s.price) AS images
+          FROM sizes AS s
+         GROUP BY s.provider, s.model
+    ), entries AS (
+        -- "deepseek/deepseek-chat" and "deepseek-chat" name one model: the
+        -- prefixed key wins (then the smaller key); a model named only by
+        -- sized entries comes last.
+        SELECT DISTINCT ON (c.provider, c.model) c.key, c.entry, c.provider, c.model, sm.images
+          FROM (SELECT n.key, n.entry, n.provider, n.name AS model, n.prefixed, 0 AS rank
+                  FROM named AS n
+                 WHERE n.sized IS NULL
+                UNION ALL
+                SELECT sm.key, '{}'::jsonb, sm.provider, sm.model, false, 1
+                  FROM sized_models AS sm) AS c
+          LEFT JOIN sized_models AS sm USING (provider, model)
+         WHERE sm.images IS NOT NULL
+            OR jsonb_typeof(c.entry -> 'input_cost_per_token') = 'number'
+            OR jsonb_typeof(c.entry -> 'output_cost_per_token') = 'number'
+            OR jsonb_typeof(c.entry -> 'output_cost_per_image_token') = 'number'
+            OR jsonb_typeof(c.entry -> 'input_cost_per_audio_token') = 'number'
+            OR jsonb_typeof(c.entry -> 'input_cost_per_image_token') = 'number'
+            OR jsonb_typeof(c.entry -> 'output_cost_per_audio_token') = 'number'
+            OR llm_cost._litellm_unit_prices(c.entry, '', c.provider, NULL) IS NOT NULL
+         ORDER BY c.provider, c.model, c.rank, c.prefixed DESC, c.key COLLATE "C"
+    ), tiered AS (
+        SELECT entries.*, t.service_tier, t.suffix,
+               (SELECT min(m[1]::bigint)
+                  FROM jsonb_object_keys(entry) AS k,
+                       regexp_match(k, '^input_cost_per_token_above_(\d+)k_tokens$') AS m) AS tier_k
+          FROM entries
+          CROSS JOIN (VALUES ('standard', '', 1), ('batch', '_batches', 2), ('flex', '_flex', 3), ('priority', '_priority', 4))
+                  AS t (service_tier, suffix, ord)
+         WHERE t.suffix = ''
+            OR EXISTS (SELECT FROM jsonb_object_keys(entry) AS k
+                        WHERE right(k, length(t.suffix)) = t.suffix
+                          AND left(k, -length(t.suffix)) ~ '^((input|output)_cost_per_|cache_(read|creation)_input_token_cost|ocr_cost_per_page$|google_maps_grounding_cost_per_query$|search_context_cost_per_query$)')
+    )
+    SELECT provider, model, service_tier,
+           coalesce(llm_cost._litellm_per_mtok(entry, 'input_cost_per_token', suffix), 0),
+           -- an entry without a text output price outputs images
+           coalesce(llm_cost._litellm_per_mtok(entry, 'output_cost_per_token', suffix),
+                    llm_cost._litellm_per_mtok(entry, 'output_cost_per_image_token', suffix), 0),
+           llm_cost._litellm_per_mtok(entry, 'cache_read_input_token_cost', suffix),
+           llm_cost._litellm_per_mtok(entry, 'cache_creation_input_token_cost', suffix),
+           llm_cost._litellm_per_mtok(entry, 'output_cost_per_reasoning_token', suffix),
+           tier_k * 1000,
+           llm_cost._litellm_per_mtok(entry, format('input_cost_per_token_above_%sk_tokens', tier_k), suffix),
+           llm_cost._litellm_per_mtok(entry, format('output_cost_per_token_above_%sk_tokens', tier_k), suffix),
+           llm_cost._litellm_per_mtok(entry, format('cache_read_input_token_cost_above_%sk_tokens', tier_k), suffix),
+           llm_cost._litellm_per_mtok(entry, format('cache_creation_input_token_cost_above_%sk_tokens', tier_k), suffix),
+           trim_scale((entry ->> 'input_cost_per_request')::numeric),
+           -- off_peak_pricing (DeepSeek's time-of-day prices) prices the standard tier
+           CASE WHEN op.windows IS NOT NULL THEN
+               coalesce(llm_cost._litellm_per_mtok(op.prices, 'input_cost_per_token', ''),
+                        llm_cost._litellm_per_mtok(entry, 'input_cost_per_token', ''), 0) END,
+           CASE WHEN op.windows IS NOT NULL THEN
+               coalesce(llm_cost._litellm_per_mtok(op.prices, 'output_cost_per_token', ''),
+                        llm_cost._litellm_per_mtok(entry, 'output_cost_per_token', ''), 0) END,
+           CASE WHEN op.windows IS NOT NULL THEN
+               llm_cost._litellm_per_mtok(op.prices, 'cache_read_input_token_cost', '') END,
+           op.windows,
+           llm_cost._litellm_per_mtok(entry, 'cache_creation_input_token_cost_above_1hr', suffix),
+           llm_cost._litellm_per_mtok(entry, 'input_cost_per_audio_token', suffix),
+           llm_cost._litellm_per_mtok(entry, 'input_cost_per_image_token', suffix),
+           llm_cost._litellm_per_mtok(entry, 'output_cost_per_audio_token', suffix),
+           llm_cost._litellm_per_mtok(entry, 'output_cost_per_image_token', suffix),
+           CASE WHEN up.raw IS NOT NULL THEN llm_cost._unit_prices(up.raw, format('LiteLLM entry "%s"', key)) END
+      FROM tiered,
+           LATERAL (SELECT entry -> 'off_peak_pricing' AS prices,
+                           CASE WHEN service_tier = 'standard' AND jsonb_typeof(entry -> 'off_peak_pricing') = 'object'
+                                THEN llm_cost._off_peak_windows(entry -> 'off_peak_pricing',
+                                                                format('LiteLLM entry "%s" off_peak_pricing', key))
+                           END AS windows) AS op,
+           LATERAL (SELECT llm_cost._litellm_unit_prices(entry, suffix, provider, images) AS raw) AS up
+     ORDER BY provider, model, service_tier
+$$;
+COMMENT ON FUNCTION llm_cost.litellm_price_rows(jsonb) IS
+  'The price rows (per million tokens, exact) that a LiteLLM model_prices_and_context_window.json document describes, without storing them: every mode, token subsets and unit_prices (normalised) as docs/charges.md maps them, <quality>/<W>-x-<H>/<model> entries folded into <model>''s image prices. An entry''s off_peak_pricing gives the standard row''s off-peak prices and windows (normalised).';
+COMMENT ON FUNCTION llm_cost._litellm_per_unit(jsonb, text, text) IS
+  'Internal: one LiteLLM per-unit price field (per image, second, character, query, page), exact, with service-tier fallback.';
+COMMENT ON FUNCTION llm_cost._with_selectors(numeric, jsonb) IS
+  'Internal: a unit price as unit_prices holds it: the flat price, or the selectors with the flat price as default.';
+COMMENT ON FUNCTION llm_cost._litellm_unit_prices(jsonb, text, text, jsonb) IS
+  'Internal: the unit_prices (not yet normalised) one LiteLLM entry gives one service tier, as docs/charges.md maps them; NULL when none.';
+
+-- genai-prices: audio token prices (new result columns).
+DROP FUNCTION llm_cost.genai_price_rows(jsonb);
+DROP FUNCTION llm_cost._genai_row(jsonb);
+-- One genai-prices price set as an llm_cost price row (standard tier), or no
+-- row when it has no input or output price. input_mtok, output_mtok,
+-- cache_read_mtok and cache_write_mtok are per million tokens; a tiered price
+-- {base, tiers: [{start, price}]} gives tier_threshold_tokens = the first
+-- tier's start (genai-prices, like llm_cost, prices the whole call at the
+-- tier when the input exceeds it; of several starts, the smallest as text,
+-- as the generator sorts them) and the *_above_tier prices; requests_kcount
+-- (per 1000 requests) / 1000 is per_request; input_audio_mtok and
+-- output_audio_mtok are audio_input_per_mtok and audio_output_per_mtok (the
+-- base of a tiered one). Expects a checked price set.
+CREATE FUNCTION llm_cost._genai_row(prices jsonb)
+RETURNS TABLE (
+    input_per_mtok numeric, output_per_mtok numeric,
+    cache_read_per_mtok numeric, cache_write_per_mtok numeric,
+    tier_threshold_tokens bigint,
+    input_per_mtok_above_tier numeric, output_per_mtok_above_tier numeric,
+    cache_read_per_mtok_above_tier numeric, cache_write_per_mtok_above_tier numeric,
+    per_request numeric,
+    audio_input_per_mtok numeric, audio_output_per_mtok numeric)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    WITH f AS (
+        SELECT prices -> 'input_mtok' AS i, prices -> 'output_mtok' AS o,
+               prices -> 'cache_read_mtok' AS cr, prices -> 'cache_write_mtok' AS cw
+    ), t AS (
+        SELECT f.*,
+               (SELECT min(s COLLATE "C")::bigint
+                  FROM unnest(ARRAY[f.i, f.o, f.cr, f.cw]) AS v,
+                       LATERAL (SELECT v #>> '{tiers,0,start}' AS s) AS x
+                 WHERE jsonb_typeof(v) = 'object' AND s ~ '^[0-9]+$' AND s::numeric BETWEEN 1 AND 9223372036854775807
+               ) AS threshold
+          FROM f
+    )
+    SELECT coalesce(llm_cost._genai_base(i), 0), coalesce(llm_cost._genai_base(o), 0),
+           llm_cost._genai_base(cr), llm_cost._genai_base(cw),
+           threshold,
+           CASE WHEN threshold IS NOT NULL
+                THEN coalesce(llm_cost._genai_above(i, threshold), llm_cost._genai_base(i), 0) END,
+           llm_cost._genai_above(o, threshold), llm_cost._genai_above(cr, threshold), llm_cost._genai_above(cw, threshold),
+           trim_scale((prices ->> 'requests_kcount')::numeric * 0.001),
+           llm_cost._genai_base(prices -> 'input_audio_mtok'), llm_cost._genai_base(prices -> 'output_audio_mtok')
+      FROM t
+     WHERE jsonb_typeof(i) = 'number' OR jsonb_typeof(i) = 'object'
+        OR jsonb_typeof(o) = 'number' OR jsonb_typeof(o) = 'object'
+$$;
+COMMENT ON FUNCTION llm_cost._genai_row(jsonb) IS
+  'Internal: one genai-prices price set as llm_cost price columns (standard tier, audio token prices included), as scripts/gen_catalog.py converts it; no row without an input or output price.';
+
+-- The price rows a genai-prices document describes, placed in this database's
+-- catalog as scripts/gen_catalog.py places them in LiteLLM's: a model goes to
+-- each provider of its _genai_providers under which the catalog (any row, any
+-- time) already prices one of its _genai_names (compared case-insensitively,
+-- as genai-prices matches, and filed under the catalog's spelling; an exact
+-- match wins over others), else to the default provider under its first name.
+-- Where two models give one (provider, model), the one whose first name it is
+-- wins, then the first (providers by id, models in file order). (The
+-- generator keeps the first; placing against LiteLLM's names alone, it meets
+-- no such tie in genai-prices' file.) One row per period with a token price, standard
+-- tier (genai-prices has no service tiers), consecutive equal prices merged.
+CREATE FUNCTION llm_cost.genai_price_rows(catalog jsonb)
+RETURNS TABLE (
+    provider text, model text, service_tier text, valid_from timestamptz,
+    input_per_mtok numeric, output_per_mtok numeric,
+    cache_read_per_mtok numeric, cache_write_per_mtok numeric, reasoning_per_mtok numeric,
+    tier_threshold_tokens bigint,
+    input_per_mtok_above_tier numeric, output_per_mtok_above_tier numeric,
+    cache_read_per_mtok_above_tier numeric, cache_write_per_mtok_above_tier numeric,
+    per_request numeric,
+    audio_input_per_mtok numeric, audio_output_per_mtok numeric,
+    origin text)
+-- The planner's guesses for the JSON functions add up past jit_above_cost:
+-- compiling the query took a second, running it milliseconds.
+LANGUAGE plpgsql STABLE SET jit = off AS $$
+#variable_conflict use_column
+BEGIN
+    PERFORM llm_cost._genai_check(catalog);
+    RETURN QUERY
+    WITH providers AS (
+        SELECT p.value AS prov, p.value ->> 'id' AS pid,
+               row_number() OVER (ORDER BY p.value ->> 'id' COLLATE "C", p.n) AS pord
+          FROM jsonb_array_elements(catalog) WITH ORDINALITY AS p (value, n)
+    ), models AS (
+        SELECT pr.pid, pr.pord, m.n AS mord, m.value ->> 'id' AS mid, m.value -> 'prices' AS prices,
+               llm_cost._genai_names(pr.pid, m.value) AS names,
+               llm_cost._genai_providers(pr.pid, m.value ->> 'id') AS targets
+          FROM providers AS pr, jsonb_array_elements(pr.prov -> 'models') WITH ORDINALITY AS m (value, n)
+    ), periods AS (
+        SELECT m.pord, m.mord, m.pid, m.mid, per.period, per.valid_from, r.*
+          FROM models AS m,
+               LATERAL llm_cost._genai_periods(m.prices) AS per,
+               LATERAL llm_cost._genai_row(per.prices) AS r
+    ), merged AS (
+        SELECT * FROM (
+            SELECT periods.*,
+                   coalesce(lag(price) OVER (PARTITION BY pord, mord ORDER BY period) = price, false) AS same_as_before
+              FROM periods,
+                   LATERAL (SELECT jsonb_build_array(input_per_mtok, output_per_mtok, cache_read_per_mtok,
+                                                     cache_write_per_mtok, tier_threshold_tokens,
+                                                     input_per_mtok_above_tier, output_per_mtok_above_tier,
+                                                     cache_read_per_mtok_above_tier, cache_write_per_mtok_above_tier,
+                                                     per_request, audio_input_per_mtok, audio_output_per_mtok) AS price) AS pr) AS x
+         WHERE NOT same_as_before
+    ), priced AS (
+        SELECT m.* FROM models AS m WHERE EXISTS (SELECT FROM merged WHERE (merged.pord, merged.mord) = (m.pord, m.mord))
+    ), known AS (
+        SELECT DISTINCT ON (c.pord, c.mord, c.provider, c.model) c.pord, c.mord, c.provider, c.model
+          FROM (SELECT pm.pord, pm.mord, t.provider, n.name, cat.model,
+                       bool_or(cat.model = n.name) OVER (PARTITION BY pm.pord, pm.mord, t.provider, n.name) AS exact_exists
+                  FROM priced AS pm
+                 CROSS JOIN unnest(pm.targets) AS t (provider)
+                 CROSS JOIN unnest(pm.names) AS n (name)
+                  JOIN (SELECT DISTINCT p.provider, p.model FROM llm_cost.prices AS p) AS cat
+                    ON cat.provider = t.provider AND lower(cat.model) = lower(n.name)) AS c
+         WHERE c.model = c.name OR NOT c.exact_exists
+    ), placed AS (
+        -- A model filed under its own first name wins over one that only
+        -- knows it as an alias (else a model new in one import could take
+        -- another's row in the next), then the first in the file.
+        SELECT DISTINCT ON (provider, model) *
+          FROM (SELECT k.pord, k.mord, k.provider, k.model, k.model = pm.names[1] AS own
+                  FROM known AS k JOIN priced AS pm USING (pord, mord)
+                UNION ALL
+                SELECT pm.pord, pm.mord, pm.targets[1], pm.names[1], true
+                  FROM priced AS pm
+                 WHERE NOT EXISTS (SELECT FROM known AS k WHERE (k.pord, k.mord) = (pm.pord, pm.mord))) AS t
+         ORDER BY provider, model, own DESC, pord, mord
+    )
+    SELECT pl.provider, pl.model, 'standard'::text, r.valid_from,
+           r.input_per_mtok, r.output_per_mtok, r.cache_read_per_mtok, r.cache_write_per_mtok, NULL::numeric,
+           r.tier_threshold_tokens, r.input_per_mtok_above_tier, r.output_per_mtok_above_tier,
+           r.cache_read_per_mtok_above_tier, r.cache_write_per_mtok_above_tier, r.per_request,
+           r.audio_input_per_mtok, r.audio_output_per_mtok,
+           r.pid || '/' || r.mid
+      FROM placed AS pl
+      JOIN merged AS r USING (pord, mord)
+     ORDER BY pl.provider, pl.model, r.valid_from;
+END $$;
+COMMENT ON FUNCTION llm_cost.genai_price_rows(jsonb) IS
+  'The price rows (per million tokens, exact, standard tier, dated by valid_from) that a genai-prices data.json document describes, placed among this database''s providers and names as the shipped catalog places them, without storing them. origin names the genai-prices provider/model.';
+
+REVOKE EXECUTE ON FUNCTION llm_cost._litellm_per_unit(jsonb, text, text), llm_cost._with_selectors(numeric, jsonb),
+    llm_cost._litellm_unit_prices(jsonb, text, text, jsonb), llm_cost.litellm_price_rows(jsonb),
+    llm_cost._genai_row(jsonb), llm_cost.genai_price_rows(jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION llm_cost._litellm_per_unit(jsonb, text, text), llm_cost._with_selectors(numeric, jsonb),
+    llm_cost._litellm_unit_prices(jsonb, text, text, jsonb), llm_cost.litellm_price_rows(jsonb),
+    llm_cost._genai_row(jsonb), llm_cost.genai_price_rows(jsonb) TO llm_cost_admin, llm_cost_reader;
+
+CREATE OR REPLACE FUNCTION llm_cost.import_prices(catalog jsonb, source text DEFAULT NULL) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    -- The LiteLLM modes priced (docs/charges.md) and the fields read as prices.
+    modes constant text[] := ARRAY['chat', 'completion', 'responses', 'embedding', 'image_generation', 'image_edit',
+                                   'audio_transcription', 'audio_speech', 'rerank', 'realtime', 'video_generation',
+                                   'search', 'ocr', 'moderation'];
+    price_field constant text := '^((input|output)_cost_per_|cache_(read|creation)_input_token_cost|ocr_cost_per_page|google_maps_grounding_cost_per_query)';
+    bad record;
+    added integer;
+    more integer;
+    genai boolean;
+    phase integer;
+    rec record;
+    cur record;
+BEGIN
+    IF catalog IS NULL OR jsonb_typeof(catalog) NOT IN ('object', 'array') THEN
+        RAISE EXCEPTION 'llm_cost.import_prices: expected a price list: LiteLLM''s (a JSON object mapping model names to price entries) or genai-prices'' data.json (a JSON array of providers), got %',
+            coalesce(jsonb_typeof(catalog), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- The format is the document's shape: LiteLLM's list is an object,
+    -- genai-prices' data.json an array. The source defaults to its name.
+    genai := jsonb_typeof(catalog) = 'array';
+    source := coalesce(source, CASE WHEN genai THEN 'genai-prices' ELSE 'litellm' END);
+    IF btrim(source) = '' THEN
+        RAISE EXCEPTION 'llm_cost.import_prices: source must be a non-empty name'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF to_regclass('pg_temp.llm_cost_import') IS NOT NULL THEN   -- (IF EXISTS would NOTICE without a temp schema)
+        DROP TABLE pg_temp.llm_cost_import;
+    END IF;
+
+    -- One table of the rows the document describes, whichever its format:
+    -- the columns of llm_cost.prices, valid_from ('-infinity' for LiteLLM,
+    -- which has no dates) and origin.
+    IF genai THEN
+        -- genai_price_rows checks the document (22023 naming provider, model and field).
+        -- (its rows carry no off-peak prices: genai-prices' time-of-day
+        -- windows are folded as the generator folds them)
+        CREATE TEMP TABLE llm_cost_import ON COMMIT DROP AS
+            SELECT g.*, NULL::numeric AS off_peak_input_per_mtok, NULL::numeric AS off_peak_output_per_mtok,
+                   NULL::numeric AS off_peak_cache_read_per_mtok, NULL::jsonb AS off_peak_windows,
+                   NULL::numeric AS cache_write_1h_per_mtok, NULL::numeric AS image_input_per_mtok,
+                   NULL::numeric AS image_output_per_mtok, NULL::jsonb AS unit_prices
+              FROM llm_cost.genai_price_rows(catalog) AS g;
+    ELSE
+        IF catalog <> '{}' AND NOT EXISTS (
+            SELECT FROM jsonb_each(catalog) AS e
+             WHERE jsonb_typeof(e.value) = 'object' AND e.value ? 'litellm_provider') THEN
+            RAISE EXCEPTION 'llm_cost.import_prices: the document is not a price list: no entry has a litellm_provider'
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'pass the contents of LiteLLM''s model_prices_and_context_window.json or genai-prices'' data.json';
+        END IF;
+        -- Every price field we read must be a number (or null); a string would be
+        -- silently mispriced, so name the first offender.
+        SELECT e.key AS model, f.key AS field, jsonb_typeof(f.value) AS type INTO bad
+          FROM jsonb_each(catalog) AS e, jsonb_each(e.value) AS f
+         WHERE jsonb_typeof(e.value) = 'object'
+           AND e.value ->> 'mode' = ANY (modes)
+           AND f.key ~ price_field
+           AND jsonb_typeof(f.value) NOT IN ('number', 'null')
+         LIMIT 1;
+        IF NOT FOUND THEN
+            SELECT e.key AS model, 'off_peak_pricing.' || f.key AS field, jsonb_typeof(f.value) AS type INTO bad
+              FROM jsonb_each(catalog) AS e, jsonb_each(e.value -> 'off_peak_pricing') AS f
+             WHERE jsonb_typeof(e.value) = 'object'
+               AND e.value ->> 'mode' = ANY (modes)
+               AND jsonb_typeof(e.value -> 'off_peak_pricing') = 'object'
+               AND f.key IN ('input_cost_per_token', 'output_cost_per_token', 'cache_read_input_token_cost')
+               AND jsonb_typeof(f.value) NOT IN ('number', 'null')
+             LIMIT 1;
+        END IF;
+        IF NOT FOUND THEN
+            -- search_context_cost_per_query: {search_context_size_<size>: price per query}
+            SELECT e.key AS model, f.key || '.' || s.key AS field, jsonb_typeof(s.value) AS type INTO bad
+              FROM jsonb_each(catalog) AS e, jsonb_each(e.value) AS f,
+                   jsonb_each(CASE WHEN jsonb_typeof(f.value) = 'object' THEN f.value END) AS s
+             WHERE jsonb_typeof(e.value) = 'object'
+               AND e.value ->> 'mode' = ANY (modes)
+               AND starts_with(f.key, 'search_context_cost_per_query') AND jsonb_typeof(f.value) = 'object'
+               AND jsonb_typeof(s.value) NOT IN ('number', 'null')
+             LIMIT 1;
+        END IF;
+        IF NOT FOUND THEN
+            SELECT e.key AS model, f.key AS field, s.key AS selector INTO bad
+              FROM jsonb_each(catalog) AS e, jsonb_each(e.value) AS f,
+                   jsonb_object_keys(CASE WHEN jsonb_typeof(f.value) = 'object' THEN f.value END) AS s (key)
+             WHERE jsonb_typeof(e.value) = 'object'
+               AND e.value ->> 'mode' = ANY (modes)
+               AND starts_with(f.key, 'search_context_cost_per_query') AND jsonb_typeof(f.value) = 'object'
+               AND s.key !~ '^search_context_size_[^ ]+$'
+             LIMIT 1;
+            IF FOUND THEN
+                RAISE EXCEPTION 'llm_cost.import_prices: entry "%" field % has an unknown key "%"; expected search_context_size_low, _medium or _high',
+                    bad.model, bad.field, left(bad.selector, 100)
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+        END IF;
+        IF NOT FOUND THEN
+            SELECT e.key AS model, f.key AS field, jsonb_typeof(f.value) AS type INTO bad
+              FROM jsonb_each(catalog) AS e, jsonb_each(e.value) AS f
+             WHERE jsonb_typeof(e.value) = 'object'
+               AND e.value ->> 'mode' = ANY (modes)
+               AND starts_with(f.key, 'search_context_cost_per_query')
+               AND jsonb_typeof(f.value) NOT IN ('object', 'null')
+             LIMIT 1;
+            IF FOUND THEN
+                RAISE EXCEPTION 'llm_cost.import_prices: entry "%" field % must be an object {search_context_size_low, _medium, _high} of prices per query, got %',
+                    bad.model, bad.field, bad.type
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+        END IF;
+        IF NOT FOUND THEN
+            SELECT e.key AS model, 'off_peak_pricing' AS field, jsonb_typeof(e.value -> 'off_peak_pricing') AS type INTO bad
+              FROM jsonb_each(catalog) AS e
+             WHERE jsonb_typeof(e.value) = 'object'
+               AND e.value ->> 'mode' = ANY (modes)
+               AND jsonb_typeof(e.value -> 'off_peak_pricing') NOT IN ('object', 'null')
+             LIMIT 1;
+            IF FOUND THEN
+                RAISE EXCEPTION 'llm_cost.import_prices: entry "%" field off_peak_pricing must be an object with windows, got %', bad.model, bad.type
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+        END IF;
+        IF FOUND THEN
+            RAISE EXCEPTION 'llm_cost.import_prices: entry "%" field % must be a number, got %', bad.model, bad.field, bad.type
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        SELECT e.key AS model, f.key AS field, f.value #>> '{}' AS value INTO bad
+          FROM jsonb_each(catalog) AS e, jsonb_each(e.value) AS f
+         WHERE jsonb_typeof(e.value) = 'object'
+           AND e.value ->> 'mode' = ANY (modes)
+           AND jsonb_typeof(f.value) = 'number' AND (f.value #>> '{}')::numeric < 0
+           AND f.key ~ price_field
+         LIMIT 1;
+        IF NOT FOUND THEN
+            SELECT e.key AS model, 'off_peak_pricing.' || f.key AS field, f.value #>> '{}' AS value INTO bad
+              FROM jsonb_each(catalog) AS e, jsonb_each(e.value -> 'off_peak_pricing') AS f
+             WHERE jsonb_typeof(e.value) = 'object'
+               AND e.value ->> 'mode' = ANY (modes)
+               AND jsonb_typeof(e.value -> 'off_peak_pricing') = 'object'
+               AND jsonb_typeof(f.value) = 'number' AND (f.value #>> '{}')::numeric < 0
+               AND f.key IN ('input_cost_per_token', 'output_cost_per_token', 'cache_read_input_token_cost')
+             LIMIT 1;
+        END IF;
+        IF NOT FOUND THEN
+            SELECT e.key AS model, f.key || '.' || s.key AS field, s.value #>> '{}' AS value INTO bad
+              FROM jsonb_each(catalog) AS e, jsonb_each(e.value) AS f,
+                   jsonb_each(CASE WHEN jsonb_typeof(f.value) = 'object' THEN f.value END) AS s
+             WHERE jsonb_typeof(e.value) = 'object'
+               AND e.value ->> 'mode' = ANY (modes)
+               AND starts_with(f.key, 'search_context_cost_per_query') AND jsonb_typeof(f.value) = 'object'
+               AND jsonb_typeof(s.value) = 'number' AND (s.value #>> '{}')::numeric < 0
+             LIMIT 1;
+        END IF;
+        IF FOUND THEN
+            RAISE EXCEPTION 'llm_cost.import_prices: entry "%" field % must not be negative (got %)', bad.model, bad.field, bad.value
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        -- (litellm_price_rows checks unit prices with llm_cost._unit_prices:
+        -- 22023 naming the entry)
+        CREATE TEMP TABLE llm_cost_import ON COMMIT DROP AS
+            SELECT r.*, '-infinity'::timestamptz AS valid_from, NULL::text AS origin
+              FROM llm_cost.litellm_price_rows(catalog) AS r;
+    END IF;
+
+    SELECT i.provider, i.model INTO bad
+      FROM pg_temp.llm_cost_import AS i
+     WHERE i.provider = '' OR i.model = ''
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'llm_cost.import_prices: an entry of provider "%" names no model', left(bad.provider, 40)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- Names go into the prices_key index: keep them well inside its size limit.
+    SELECT i.provider, i.model INTO bad
+      FROM pg_temp.llm_cost_import AS i
+     WHERE octet_length(i.provider) > 1000 OR octet_length(i.model) > 1000
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'llm_cost.import_prices: provider "%" or model "%" is longer than 1000 bytes',
+            left(bad.provider, 40), left(bad.model, 40)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- A row pricing could not hold exactly would be stored but ignored, or
+    -- make every call of its model fail (see _unpriceable).
+    SELECT i.provider, i.model, i.service_tier, u.problem INTO bad
+      FROM pg_temp.llm_cost_import AS i,
+           LATERAL (SELECT llm_cost._unpriceable(ARRAY[i.input_per_mtok, i.output_per_mtok, i.cache_read_per_mtok,
+                                                       i.cache_write_per_mtok, i.reasoning_per_mtok,
+                                                       i.input_per_mtok_above_tier, i.output_per_mtok_above_tier,
+                                                       i.cache_read_per_mtok_above_tier,
+                                                       i.cache_write_per_mtok_above_tier, i.per_request,
+                                                       i.off_peak_input_per_mtok, i.off_peak_output_per_mtok,
+                                                       i.off_peak_cache_read_per_mtok, i.cache_write_1h_per_mtok,
+                                                       i.audio_input_per_mtok, i.image_input_per_mtok,
+                                                       i.audio_output_per_mtok, i.image_output_per_mtok]) AS problem) AS u
+     WHERE u.problem IS NOT NULL
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'llm_cost.import_prices: model "%" of provider "%" (% tier) cannot be priced exactly: %',
+            bad.model, bad.provider, bad.service_tier, bad.problem
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Prices per million tokens must be below 10^15 with at most 30 decimal places, and a row''s largest price written with as many decimal places as its most precise one must have at most 29 digits.';
+    END IF;
+    SELECT i.provider, i.model INTO bad
+      FROM pg_temp.llm_cost_import AS i
+     WHERE i.off_peak_windows IS NOT NULL AND i.tier_threshold_tokens IS NOT NULL
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'llm_cost.import_prices: model "%" of provider "%" has both off_peak_pricing and a long-context tier, which llm_cost cannot combine',
+            bad.model, bad.provider
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    -- In time order, each step seeing the rows the ones before it added (so
+    -- that a second import finds every decision made): (1) the dated price
+    -- changes the file records up to now that the catalog does not have yet,
+    -- each compared with the price the catalog has in force at its date; (2)
+    -- the price the file has in force now: confirmed where the catalog has it
+    -- in force, else (a changed price, a new model) a row dated now(); (3)
+    -- the dated changes after now, as in (1). A row already at a change's
+    -- date is never rewritten. Only genai-prices has dates, so a LiteLLM
+    -- list is step (2) alone. Compared are the columns the format can set:
+    -- genai-prices has no reasoning, image, 1-hour cache-write, off-peak or
+    -- unit prices (as the generator compares them).
+    added := 0;
+    FOR phase IN 1..3 LOOP
+        CONTINUE WHEN phase <> 2 AND NOT genai;
+        IF phase = 2 THEN
+            WITH i AS (
+                SELECT DISTINCT ON (n.provider, n.model, n.service_tier) n.*
+                  FROM pg_temp.llm_cost_import AS n
+                 WHERE n.valid_from <= now()
+                 ORDER BY n.provider, n.model, n.service_tier, n.valid_from DESC
+            ), compared AS (
+                SELECT i.*, c.id AS current_id,
+                       c.id IS NOT NULL
+                       AND (i.input_per_mtok, i.output_per_mtok, i.cache_read_per_mtok, i.cache_write_per_mtok,
+                            i.tier_threshold_tokens, i.input_per_mtok_above_tier, i.output_per_mtok_above_tier,
+                            i.cache_read_per_mtok_above_tier, i.cache_write_per_mtok_above_tier, i.per_request,
+                            i.audio_input_per_mtok, i.audio_output_per_mtok)
+                           IS NOT DISTINCT FROM
+                           (c.input_per_mtok, c.output_per_mtok, c.cache_read_per_mtok, c.cache_write_per_mtok,
+                            c.tier_threshold_tokens, c.input_per_mtok_above_tier, c.output_per_mtok_above_tier,
+                            c.cache_read_per_mtok_above_tier, c.cache_write_per_mtok_above_tier, c.per_request,
+                            c.audio_input_per_mtok, c.audio_output_per_mtok)
+                       AND (genai
+                            OR (i.reasoning_per_mtok, i.off_peak_input_per_mtok, i.off_peak_output_per_mtok,
+                                i.off_peak_cache_read_per_mtok, i.off_peak_windows, i.cache_write_1h_per_mtok,
+                                i.image_input_per_mtok, i.image_output_per_mtok, i.unit_prices)
+                               IS NOT DISTINCT FROM
+                               (c.reasoning_per_mtok, c.off_peak_input_per_mtok, c.off_peak_output_per_mtok,
+                                c.off_peak_cache_read_per_mtok, c.off_peak_windows, c.cache_write_1h_per_mtok,
+                                c.image_input_per_mtok, c.image_output_per_mtok, c.unit_prices)) AS unchanged
+                  FROM i
+                  LEFT JOIN llm_cost.current_prices AS c USING (provider, model, service_tier)
+            ), confirmed AS (
+                -- Prices that match the row in force are confirmed, not duplicated.
+                UPDATE llm_cost.prices AS p SET verified_at = now()
+                  FROM compared
+                 WHERE p.id = compared.current_id AND compared.unchanged
+            )
+            INSERT INTO llm_cost.prices AS p (
+                provider, model, service_tier, valid_from, input_per_mtok, output_per_mtok, cache_read_per_mtok,
+                cache_write_per_mtok, reasoning_per_mtok, tier_threshold_tokens, input_per_mtok_above_tier,
+                output_per_mtok_above_tier, cache_read_per_mtok_above_tier, cache_write_per_mtok_above_tier,
+                per_request, currency, source, verified_at,
+                off_peak_input_per_mtok, off_peak_output_per_mtok, off_peak_cache_read_per_mtok, off_peak_windows,
+                cache_write_1h_per_mtok, audio_input_per_mtok, image_input_per_mtok, audio_output_per_mtok,
+                image_output_per_mtok, unit_prices)
+            SELECT i.provider, i.model, i.service_tier, now(), i.input_per_mtok, i.output_per_mtok, i.cache_read_per_mtok,
+                   i.cache_write_per_mtok, i.reasoning_per_mtok, i.tier_threshold_tokens, i.input_per_mtok_above_tier,
+                   i.output_per_mtok_above_tier, i.cache_read_per_mtok_above_tier, i.cache_write_per_mtok_above_tier,
+                   i.per_request, 'USD', import_prices.source, now(),
+                   i.off_peak_input_per_mtok, i.off_peak_output_per_mtok, i.off_peak_cache_read_per_mtok, i.off_peak_windows,
+                   i.cache_write_1h_per_mtok, i.audio_input_per_mtok, i.image_input_per_mtok, i.audio_output_per_mtok,
+                   i.image_output_per_mtok, i.unit_prices
+              FROM compared AS i
+             WHERE NOT i.unchanged
+            -- A second import in the same transaction (same now()) replaces that row.
+            ON CONFLICT ON CONSTRAINT prices_key DO UPDATE SET
+                input_per_mtok = excluded.input_per_mtok,
+                output_per_mtok = excluded.output_per_mtok,
+                cache_read_per_mtok = excluded.cache_read_per_mtok,
+                cache_write_per_mtok = excluded.cache_write_per_mtok,
+                reasoning_per_mtok = excluded.reasoning_per_mtok,
+                tier_threshold_tokens = excluded.tier_threshold_tokens,
+                input_per_mtok_above_tier = excluded.input_per_mtok_above_tier,
+                output_per_mtok_above_tier = excluded.output_per_mtok_above_tier,
+                cache_read_per_mtok_above_tier = excluded.cache_read_per_mtok_above_tier,
+                cache_write_per_mtok_above_tier = excluded.cache_write_per_mtok_above_tier,
+                per_request = excluded.per_request,
+                source = excluded.source,
+                verified_at = excluded.verified_at,
+                off_peak_input_per_mtok = excluded.off_peak_input_per_mtok,
+                off_peak_output_per_mtok = excluded.off_peak_output_per_mtok,
+                off_peak_cache_read_per_mtok = excluded.off_peak_cache_read_per_mtok,
+                off_peak_windows = excluded.off_peak_windows,
+                cache_write_1h_per_mtok = excluded.cache_write_1h_per_mtok,
+                audio_input_per_mtok = excluded.audio_input_per_mtok,
+                image_input_per_mtok = excluded.image_input_per_mtok,
+                audio_output_per_mtok = excluded.audio_output_per_mtok,
+                image_output_per_mtok = excluded.image_output_per_mtok,
+                unit_prices = excluded.unit_prices;
+            GET DIAGNOSTICS more = ROW_COUNT;
+            added := added + more;
+            CONTINUE;
+        END IF;
+        FOR rec IN SELECT * FROM pg_temp.llm_cost_import AS i
+                  WHERE i.valid_from > '-infinity' AND (i.valid_from <= now()) = (phase = 1)
+                  ORDER BY i.provider, i.model, i.service_tier, i.valid_from LOOP
+            CONTINUE WHEN EXISTS (
+                SELECT FROM llm_cost.prices AS p
+                 WHERE (p.provider, p.model, p.service_tier, p.valid_from) = (rec.provider, rec.model, rec.service_tier, rec.valid_from));
+            SELECT p.* INTO cur
+              FROM llm_cost.prices AS p
+             WHERE (p.provider, p.model, p.service_tier) = (rec.provider, rec.model, rec.service_tier)
+               AND p.valid_from <= rec.valid_from
+             ORDER BY p.valid_from DESC
+             LIMIT 1;
+            CONTINUE WHEN FOUND
+                AND (rec.input_per_mtok, rec.output_per_mtok, rec.cache_read_per_mtok, rec.cache_write_per_mtok,
+                     rec.tier_threshold_tokens, rec.input_per_mtok_above_tier, rec.output_per_mtok_above_tier,
+                     rec.cache_read_per_mtok_above_tier, rec.cache_write_per_mtok_above_tier, rec.per_request,
+                     rec.audio_input_per_mtok, rec.audio_output_per_mtok)
+                    IS NOT DISTINCT FROM
+                    (cur.input_per_mtok, cur.output_per_mtok, cur.cache_read_per_mtok, cur.cache_write_per_mtok,
+                     cur.tier_threshold_tokens, cur.input_per_mtok_above_tier, cur.output_per_mtok_above_tier,
+                     cur.cache_read_per_mtok_above_tier, cur.cache_write_per_mtok_above_tier, cur.per_request,
+                     cur.audio_input_per_mtok, cur.audio_output_per_mtok);
+            INSERT INTO llm_cost.prices (
+                provider, model, service_tier, valid_from, input_per_mtok, output_per_mtok, cache_read_per_mtok,
+                cache_write_per_mtok, reasoning_per_mtok, tier_threshold_tokens, input_per_mtok_above_tier,
+                output_per_mtok_above_tier, cache_read_per_mtok_above_tier, cache_write_per_mtok_above_tier,
+                per_request, currency, source, verified_at, audio_input_per_mtok, audio_output_per_mtok)
+            VALUES (rec.provider, rec.model, rec.service_tier, rec.valid_from, rec.input_per_mtok, rec.output_per_mtok,
+                    rec.cache_read_per_mtok, rec.cache_write_per_mtok, NULL, rec.tier_threshold_tokens,
+                    rec.input_per_mtok_above_tier, rec.output_per_mtok_above_tier, rec.cache_read_per_mtok_above_tier,
+                    rec.cache_write_per_mtok_above_tier, rec.per_request, 'USD', import_prices.source, now(),
+                    rec.audio_input_per_mtok, rec.audio_output_per_mtok);
+            added := added + 1;
+        END LOOP;
+    END LOOP;
+    RETURN added;
+END $$;
+COMMENT ON FUNCTION llm_cost.import_prices(jsonb, text) IS
+  'Loads a price file, LiteLLM''s model_prices_and_context_window.json (a JSON object) or genai-prices'' data.json (a JSON array), mapped as docs/charges.md says (every mode, token subsets, unit_prices): adds a row dated now() for each (provider, model, service tier) whose price in force now changed or is new (LiteLLM''s off_peak_pricing and unit prices included), and for genai-prices the dated price changes it records that the catalog lacks (valid_from = the start date, 00:00 UTC); marks unchanged prices verified; never deletes or rewrites a row. source defaults to ''litellm'' or ''genai-prices''. Idempotent; returns rows added.';
+
 -- BEGIN generated catalog (scripts/gen_catalog.py)
 -- Price catalog shipped with llm_cost.
 -- Generated by scripts/gen_catalog.py from LiteLLM's model_prices_and_context_window.json;

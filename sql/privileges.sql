@@ -42,7 +42,8 @@ GRANT SELECT ON ALL TABLES IN SCHEMA llm_cost TO llm_cost_reader;
 GRANT EXECUTE ON ALL ROUTINES IN SCHEMA llm_cost TO llm_cost_reader;
 REVOKE EXECUTE ON FUNCTION
     llm_cost.set_price(text, text, numeric, numeric, numeric, numeric, numeric, timestamptz, text, bigint, numeric,
-                       numeric, numeric, numeric, numeric, text, text, numeric, numeric, numeric, jsonb),
+                       numeric, numeric, numeric, numeric, text, text, numeric, numeric, numeric, jsonb, numeric, numeric,
+                       numeric, numeric, numeric, jsonb),
     llm_cost.import_prices(jsonb, text),
     llm_cost.reprice(timestamptz, timestamptz),
     llm_cost.set_resource_price(text, text, numeric, timestamptz, text),

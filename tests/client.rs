@@ -406,3 +406,347 @@ fn importing_genai_prices_adds_exactly_the_prices_the_generator_overrode() {
     let again: i32 = c.query_one("SELECT llm_cost.import_prices($1::text::jsonb)", &[&doc]).unwrap().get(0);
     assert_eq!(again, 0, "a second import adds nothing");
 }
+
+// ---------------------------------------------------------------------------
+// Every charge on the bill: import_prices and set_price with subset prices and
+// unit prices (docs/charges.md, "Mapping from LiteLLM's price list").
+// ---------------------------------------------------------------------------
+
+/// A LiteLLM document with each kind of new field.
+const LITELLM_UNITS_DOC: &str = r#"{
+  "claude-units-test": {"litellm_provider": "anthropic", "mode": "chat",
+      "input_cost_per_token": 3e-06, "output_cost_per_token": 1.5e-05,
+      "cache_creation_input_token_cost": 3.75e-06, "cache_creation_input_token_cost_above_1hr": 6e-06,
+      "input_cost_per_token_batches": 1.5e-06, "output_cost_per_token_batches": 7.5e-06,
+      "cache_creation_input_token_cost_above_1hr_batches": 3e-06,
+      "search_context_cost_per_query": {"search_context_size_low": 0.01, "search_context_size_medium": 0.01, "search_context_size_high": 0.01}},
+  "gpt-audio-units-test": {"litellm_provider": "openai", "mode": "chat",
+      "input_cost_per_token": 2.5e-06, "output_cost_per_token": 1e-05,
+      "input_cost_per_audio_token": 4e-05, "output_cost_per_audio_token": 8e-05, "input_cost_per_image_token": 1e-05},
+  "perplexity/sonar-units-test": {"litellm_provider": "perplexity", "mode": "chat",
+      "input_cost_per_token": 1e-06, "output_cost_per_token": 1e-06,
+      "search_context_cost_per_query": {"search_context_size_low": 0.005, "search_context_size_medium": 0.008, "search_context_size_high": 0.012}},
+  "gemini/gemini-units-test": {"litellm_provider": "gemini", "mode": "chat",
+      "input_cost_per_token": 3e-07, "output_cost_per_token": 2.5e-06, "google_maps_grounding_cost_per_query": 0.025,
+      "input_cost_per_token_priority": 5.4e-07, "output_cost_per_token_priority": 4.5e-06,
+      "search_context_cost_per_query": {"search_context_size_low": 0.035, "search_context_size_medium": 0.035, "search_context_size_high": 0.035}},
+  "gpt-image-units-test": {"litellm_provider": "openai", "mode": "image_generation",
+      "input_cost_per_token": 5e-06, "input_cost_per_image_token": 1e-05, "output_cost_per_image_token": 4e-05},
+  "low/1024-x-1024/gpt-image-units-test": {"litellm_provider": "openai", "mode": "image_generation", "input_cost_per_image": 0.011},
+  "hd/1024-x-1792/gpt-image-units-test": {"litellm_provider": "openai", "mode": "image_generation",
+      "input_cost_per_pixel": 7e-08, "output_cost_per_pixel": 0.0},
+  "azure/standard/1024-x-1024/dall-e-units-test": {"litellm_provider": "azure", "mode": "image_generation",
+      "input_cost_per_pixel": 4e-08, "output_cost_per_token": 0.0},
+  "1024-x-1024/50-steps/stability-units-test": {"litellm_provider": "bedrock", "mode": "image_generation", "output_cost_per_image": 0.04},
+  "1024-x-1024/max-steps/stability-units-test": {"litellm_provider": "bedrock", "mode": "image_generation", "output_cost_per_image": 0.08},
+  "fal_ai/nano-units-test": {"litellm_provider": "fal_ai", "mode": "image_generation",
+      "output_cost_per_image": 0.08, "output_cost_per_image_1K": 0.08, "output_cost_per_image_4K": 0.16, "output_cost_per_image_0.5K": 0.06},
+  "whisper-units-test": {"litellm_provider": "openai", "mode": "audio_transcription",
+      "input_cost_per_second": 0.0001, "output_cost_per_second": 0.0001},
+  "tts-units-test": {"litellm_provider": "openai", "mode": "audio_speech",
+      "input_cost_per_character": 1.5e-05, "output_cost_per_second": 0.00025},
+  "vertex_ai/veo-units-test": {"litellm_provider": "vertex_ai", "mode": "video_generation",
+      "output_cost_per_second": 0.4, "output_cost_per_second_720p": 0.2, "output_cost_per_second_1080p": 0.4},
+  "embed-units-test": {"litellm_provider": "vertex_ai", "mode": "embedding",
+      "input_cost_per_token": 1e-07, "input_cost_per_video_per_second": 0.0005, "input_cost_per_image": 0.0001,
+      "input_cost_per_audio_per_second": 0.0002, "input_cost_per_character": 2.5e-08},
+  "cohere/rerank-units-test": {"litellm_provider": "cohere", "mode": "rerank", "input_cost_per_query": 0.002},
+  "mistral/ocr-units-test": {"litellm_provider": "mistral", "mode": "ocr",
+      "ocr_cost_per_page": 0.001, "ocr_cost_per_page_batches": 0.0005},
+  "evaluation-units-test": {"litellm_provider": "openai", "mode": "evaluation", "input_cost_per_query": 1},
+  "unpriced-units-test": {"litellm_provider": "openai", "mode": "audio_transcription", "output_cost_per_second": 0.0001}
+}"#;
+
+/// The rows LITELLM_UNITS_DOC gives: provider, model, tier, input, output,
+/// cache_write_1h, audio_in, image_in, audio_out, image_out, unit_prices.
+const LITELLM_UNITS_ROWS: &str = r#"(VALUES
+  ('anthropic', 'claude-units-test', 'standard', 3, 15, 6, NULL, NULL, NULL, NULL,
+   '{"web_search_queries": {"low": 0.01, "medium": 0.01, "high": 0.01, "default": 0.01}}'),
+  ('anthropic', 'claude-units-test', 'batch', 1.5, 7.5, 3, NULL, NULL, NULL, NULL,
+   '{"web_search_queries": {"low": 0.01, "medium": 0.01, "high": 0.01, "default": 0.01}}'),
+  ('openai', 'gpt-audio-units-test', 'standard', 2.5, 10, NULL, 40, 10, 80, NULL, NULL),
+  ('perplexity', 'sonar-units-test', 'standard', 1, 1, NULL, NULL, NULL, NULL, NULL,
+   '{"requests": {"low": 0.005, "medium": 0.008, "high": 0.012, "default": 0.005}}'),
+  ('gemini', 'gemini-units-test', 'standard', 0.3, 2.5, NULL, NULL, NULL, NULL, NULL,
+   '{"maps_queries": 0.025, "web_search_queries": {"low": 0.035, "medium": 0.035, "high": 0.035, "default": 0.035}}'),
+  ('gemini', 'gemini-units-test', 'priority', 0.54, 4.5, NULL, NULL, NULL, NULL, NULL,
+   '{"maps_queries": 0.025, "web_search_queries": {"low": 0.035, "medium": 0.035, "high": 0.035, "default": 0.035}}'),
+  ('openai', 'gpt-image-units-test', 'standard', 5, 40, NULL, NULL, 10, NULL, 40,
+   '{"images": {"low/1024x1024": 0.011, "hd/1024x1792": 0.12845056}}'),
+  ('azure', 'dall-e-units-test', 'standard', 0, 0, NULL, NULL, NULL, NULL, NULL,
+   '{"images": {"standard/1024x1024": 0.04194304}}'),
+  ('bedrock', 'stability-units-test', 'standard', 0, 0, NULL, NULL, NULL, NULL, NULL,
+   '{"images": {"1024x1024": 0.04}}'),
+  ('fal_ai', 'nano-units-test', 'standard', 0, 0, NULL, NULL, NULL, NULL, NULL,
+   '{"images": {"1k": 0.08, "4k": 0.16, "0.5k": 0.06, "default": 0.08}}'),
+  ('openai', 'whisper-units-test', 'standard', 0, 0, NULL, NULL, NULL, NULL, NULL, '{"audio_seconds": 0.0001}'),
+  ('openai', 'tts-units-test', 'standard', 0, 0, NULL, NULL, NULL, NULL, NULL,
+   '{"characters": 0.000015, "output_audio_seconds": 0.00025}'),
+  ('vertex_ai', 'veo-units-test', 'standard', 0, 0, NULL, NULL, NULL, NULL, NULL,
+   '{"video_seconds": {"720p": 0.2, "1080p": 0.4, "default": 0.4}}'),
+  ('vertex_ai', 'embed-units-test', 'standard', 0.1, 0, NULL, NULL, NULL, NULL, NULL,
+   '{"video_seconds": 0.0005, "input_images": 0.0001, "audio_seconds": 0.0002, "characters": 0.000000025}'),
+  ('cohere', 'rerank-units-test', 'standard', 0, 0, NULL, NULL, NULL, NULL, NULL, '{"queries": 0.002}'),
+  ('mistral', 'ocr-units-test', 'standard', 0, 0, NULL, NULL, NULL, NULL, NULL, '{"pages": 0.001}'),
+  ('mistral', 'ocr-units-test', 'batch', 0, 0, NULL, NULL, NULL, NULL, NULL, '{"pages": 0.0005}')
+) AS e (provider, model, service_tier, input_per_mtok, output_per_mtok, cache_write_1h_per_mtok,
+        audio_input_per_mtok, image_input_per_mtok, audio_output_per_mtok, image_output_per_mtok, unit_prices)"#;
+
+/// The differences between the stored rows of `source` and `expected` (a
+/// VALUES list as LITELLM_UNITS_ROWS), as text; empty when they agree.
+fn unit_price_row_differences(c: &mut postgres::Client, source: &str, expected: &str) -> Vec<String> {
+    let sql = format!(
+        "WITH e AS (SELECT provider, model, service_tier, input_per_mtok::numeric, output_per_mtok::numeric,
+                           cache_write_1h_per_mtok::numeric, audio_input_per_mtok::numeric,
+                           image_input_per_mtok::numeric, audio_output_per_mtok::numeric,
+                           image_output_per_mtok::numeric, unit_prices::jsonb
+                      FROM {expected}),
+              s AS (SELECT provider, model, service_tier, input_per_mtok, output_per_mtok, cache_write_1h_per_mtok,
+                           audio_input_per_mtok, image_input_per_mtok, audio_output_per_mtok, image_output_per_mtok,
+                           unit_prices
+                      FROM llm_cost.prices WHERE source = '{source}')
+         SELECT format('expected %s, stored %s', to_jsonb(e), to_jsonb(s))
+           FROM e FULL JOIN s USING (provider, model, service_tier)
+          WHERE e IS NULL OR s IS NULL
+             OR (e.input_per_mtok, e.output_per_mtok, e.cache_write_1h_per_mtok, e.audio_input_per_mtok,
+                 e.image_input_per_mtok, e.audio_output_per_mtok, e.image_output_per_mtok, e.unit_prices)
+                IS DISTINCT FROM
+                (s.input_per_mtok, s.output_per_mtok, s.cache_write_1h_per_mtok, s.audio_input_per_mtok,
+                 s.image_input_per_mtok, s.audio_output_per_mtok, s.image_output_per_mtok, s.unit_prices)
+          ORDER BY 1"
+    );
+    c.query(&sql, &[]).unwrap_or_else(|e| panic!("{e}")).iter().map(|r| r.get(0)).collect()
+}
+
+#[test]
+fn importing_litellm_unit_prices_stores_each_new_field() {
+    let cluster = TestCluster::start("import_units", &[]);
+    let mut c = cluster.database_with_extension("import_units");
+    let added: i32 = c
+        .query_one("SELECT llm_cost.import_prices($1::text::jsonb, 'units-test')", &[&LITELLM_UNITS_DOC])
+        .unwrap()
+        .get(0);
+    let differences = unit_price_row_differences(&mut c, "units-test", LITELLM_UNITS_ROWS);
+    assert!(differences.is_empty(), "{differences:#?}");
+    assert_eq!(added, 17);
+    // Numbers are stored in their shortest exact form (1.5e-05 -> 0.000015).
+    assert_eq!(
+        one_text(
+            &mut c,
+            "SELECT unit_prices::text FROM llm_cost.prices WHERE model = 'tts-units-test' AND source = 'units-test'"
+        )
+        .as_deref(),
+        Some(r#"{"characters": 0.000015, "output_audio_seconds": 0.00025}"#)
+    );
+
+    // Unchanged: nothing added (numbers written differently are the same price).
+    let respelled = LITELLM_UNITS_DOC.replace("\"ocr_cost_per_page\": 0.001", "\"ocr_cost_per_page\": 1.000e-3");
+    assert_ne!(respelled, LITELLM_UNITS_DOC);
+    let again: i32 = c.query_one("SELECT llm_cost.import_prices($1::text::jsonb, 'units-test')", &[&respelled]).unwrap().get(0);
+    assert_eq!(again, 0, "an unchanged document adds nothing");
+    // One changed unit price: exactly one new row, dated now, with the new price.
+    let changed = LITELLM_UNITS_DOC.replace("\"search_context_size_high\": 0.012", "\"search_context_size_high\": 0.014");
+    assert_ne!(changed, LITELLM_UNITS_DOC);
+    let added: i32 = c.query_one("SELECT llm_cost.import_prices($1::text::jsonb, 'units-test-2')", &[&changed]).unwrap().get(0);
+    assert_eq!(added, 1);
+    assert_eq!(
+        one_text(&mut c, "SELECT model || ' ' || (unit_prices #>> '{requests,high}') FROM llm_cost.prices WHERE source = 'units-test-2'")
+            .as_deref(),
+        Some("sonar-units-test 0.014")
+    );
+    let again: i32 = c.query_one("SELECT llm_cost.import_prices($1::text::jsonb, 'units-test-3')", &[&changed]).unwrap().get(0);
+    assert_eq!(again, 0);
+
+    // The imported prices price calls: Perplexity's search fee once per call by
+    // context size (default low), image selectors, per-second audio.
+    let cost = |c: &mut postgres::Client, sql: &str| one_text(c, &format!("SELECT trim_scale({sql})::text"));
+    // 2000 tokens at 1/M = 0.002, + 0.014 (high)
+    assert_eq!(
+        cost(&mut c, "llm_cost.llm_cost('perplexity', 'sonar-units-test', 1000, 1000, units => '{\"search_context_size\": \"high\"}')")
+            .as_deref(),
+        Some("0.016")
+    );
+    assert_eq!(cost(&mut c, "llm_cost.llm_cost('perplexity', 'sonar-units-test', 1000, 1000)").as_deref(), Some("0.007"));
+    assert_eq!(
+        cost(&mut c, "llm_cost.llm_cost('openai', 'gpt-image-units-test', 0, 0, units => '{\"images\": 2, \"quality\": \"HD\", \"size\": \"1024 x 1792\"}')")
+            .as_deref(),
+        Some("0.25690112")
+    );
+    // no selector for this size and no default: unpriced, not 0
+    assert_eq!(
+        cost(&mut c, "llm_cost.llm_cost('openai', 'gpt-image-units-test', 0, 0, units => '{\"images\": 1, \"size\": \"512x512\"}')"),
+        None
+    );
+    assert_eq!(cost(&mut c, "llm_cost.llm_cost('openai', 'whisper-units-test', 0, 0, units => '{\"audio_seconds\": 60}')").as_deref(), Some("0.006"));
+}
+
+#[test]
+fn importing_genai_prices_audio_prices() {
+    let cluster = TestCluster::start("import_units_genai", &[]);
+    let mut c = cluster.database_with_extension("import_units_genai");
+    let doc = r#"[{"id": "openai", "models": [
+        {"id": "gpt-audio-genai-test", "match": {"equals": "gpt-audio-genai-test"},
+         "prices": {"input_mtok": 2.5, "output_mtok": 10, "input_audio_mtok": 40, "output_audio_mtok": 80}}]},
+      {"id": "acme-genai-test", "models": [
+        {"id": "search-genai-test", "match": {"equals": "search-genai-test"},
+         "prices": {"input_mtok": 1, "output_mtok": 1, "requests_kcount": 5}}]}]"#;
+    let added: i32 = c.query_one("SELECT llm_cost.import_prices($1::text::jsonb)", &[&doc]).unwrap().get(0);
+    assert_eq!(added, 2);
+    let rows: Vec<String> = c
+        .query(
+            "SELECT concat_ws(' ', provider, model, service_tier, input_per_mtok, output_per_mtok, audio_input_per_mtok,
+                              audio_output_per_mtok, per_request, coalesce(unit_prices::text, '-'),
+                              coalesce(cache_write_1h_per_mtok::text, '-'), coalesce(image_input_per_mtok::text, '-'))
+               FROM llm_cost.prices WHERE source = 'genai-prices' ORDER BY provider",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            "acme-genai-test search-genai-test standard 1 1 0.005 - - -".to_string(),
+            "openai gpt-audio-genai-test standard 2.5 10 40 80 - - -".to_string(),
+        ]
+    );
+    let again: i32 = c.query_one("SELECT llm_cost.import_prices($1::text::jsonb)", &[&doc]).unwrap().get(0);
+    assert_eq!(again, 0);
+    let changed = doc.replace("\"output_audio_mtok\": 80", "\"output_audio_mtok\": 64");
+    let added: i32 = c.query_one("SELECT llm_cost.import_prices($1::text::jsonb, 'genai-2')", &[&changed]).unwrap().get(0);
+    assert_eq!(added, 1);
+    assert_eq!(
+        one_text(&mut c, "SELECT model || ' ' || audio_output_per_mtok FROM llm_cost.prices WHERE source = 'genai-2'").as_deref(),
+        Some("gpt-audio-genai-test 64")
+    );
+    // 1000 tokens, 400 of them audio: 600 * 2.5 + 400 * 40 per million
+    assert_eq!(
+        one_text(
+            &mut c,
+            "SELECT trim_scale(llm_cost.llm_cost('openai', 'gpt-audio-genai-test', 1000, 0, units => '{\"audio_input_tokens\": 400}'))::text"
+        )
+        .as_deref(),
+        Some("0.0175")
+    );
+}
+
+/// Bad prices of the new kinds fail with 22023 naming what is wrong, and store nothing.
+#[test]
+fn bad_unit_prices_are_refused() {
+    let cluster = TestCluster::start("bad_units", &[]);
+    let mut c = cluster.database_with_extension("bad_units");
+    let prices_before: i64 = c.query_one("SELECT count(*) FROM llm_cost.prices", &[]).unwrap().get(0);
+    let litellm = |fields: &str, mode: &str| {
+        format!(
+            "SELECT llm_cost.import_prices('{{\"good-units\": {{\"litellm_provider\": \"openai\", \"mode\": \"chat\", \"input_cost_per_token\": 1e-06}},
+                                             \"bad-units\": {{\"litellm_provider\": \"openai\", \"mode\": \"{mode}\", {fields}}}}}')"
+        )
+    };
+    let cases: Vec<(String, &str)> = vec![
+        (litellm("\"input_cost_per_image\": -0.01", "image_generation"), "bad-units"),
+        (litellm("\"ocr_cost_per_page\": \"0.001\"", "ocr"), "ocr_cost_per_page"),
+        (litellm("\"output_cost_per_second_720p\": true", "video_generation"), "output_cost_per_second_720p"),
+        (litellm("\"input_cost_per_token\": 1e-06, \"search_context_cost_per_query\": 0.01", "chat"), "search_context_cost_per_query"),
+        (
+            litellm("\"input_cost_per_token\": 1e-06, \"search_context_cost_per_query\": {\"search_context_size_low\": \"x\"}", "chat"),
+            "search_context_size_low",
+        ),
+        (
+            litellm("\"input_cost_per_token\": 1e-06, \"search_context_cost_per_query\": {\"search_context_size_low\": -1}", "chat"),
+            "must not be negative",
+        ),
+        (
+            litellm("\"input_cost_per_token\": 1e-06, \"search_context_cost_per_query\": {\"low\": 0.01}", "chat"),
+            "unknown key \"low\"",
+        ),
+        (litellm("\"input_cost_per_pixel\": -1e-08", "image_generation").replace("bad-units", "hd/1024-x-1024/bad-units"), "input_cost_per_pixel"),
+        (litellm("\"input_cost_per_audio_token\": 1e20", "chat"), "cannot be priced exactly"),
+        (
+            "SELECT llm_cost.import_prices('[{\"id\": \"openai\", \"models\": [{\"id\": \"bad-units\", \"prices\": {\"input_mtok\": 1, \"input_audio_mtok\": -1}}]}]')"
+                .into(),
+            "input_audio_mtok",
+        ),
+        (
+            "SELECT llm_cost.import_prices('[{\"id\": \"openai\", \"models\": [{\"id\": \"bad-units\", \"prices\": {\"input_mtok\": 1, \"output_audio_mtok\": \"8\"}}]}]')"
+                .into(),
+            "output_audio_mtok",
+        ),
+        ("SELECT llm_cost.set_price('acme', 'm', 1, 1, unit_prices => '{\"images\": -1}')".into(), "must not be negative"),
+        ("SELECT llm_cost.set_price('acme', 'm', 1, 1, unit_prices => '{\"images\": \"0.04\"}')".into(), "unit_prices.images"),
+        ("SELECT llm_cost.set_price('acme', 'm', 1, 1, unit_prices => '{\"images\": [0.04]}')".into(), "unit_prices.images"),
+        ("SELECT llm_cost.set_price('acme', 'm', 1, 1, unit_prices => '{\"images\": {\" \": 0.04}}')".into(), "empty selector"),
+        ("SELECT llm_cost.set_price('acme', 'm', 1, 1, unit_prices => '{\"images\": {}}')".into(), "unit_prices.images"),
+        ("SELECT llm_cost.set_price('acme', 'm', 1, 1, unit_prices => '{\"web_searches\": 0.01}')".into(), "unknown unit"),
+        ("SELECT llm_cost.set_price('acme', 'm', 1, 1, unit_prices => '[1]')".into(), "unit_prices"),
+        ("SELECT llm_cost.set_price('acme', 'm', 1, 1, audio_input_per_mtok => -1)".into(), "audio_input_per_mtok"),
+        ("SELECT llm_cost.set_price('acme', 'm', 1, 1, image_output_per_mtok => 'NaN')".into(), "image_output_per_mtok"),
+        ("SELECT llm_cost.set_price('acme', 'm', 1, 1, cache_write_1h_per_mtok => 1e16)".into(), "cache_write_1h_per_mtok"),
+    ];
+    for (sql, says) in &cases {
+        let err = c.batch_execute(sql).expect_err(sql);
+        assert_eq!(sqlstate(&err), "22023", "{sql}: {err:?}");
+        let message = err.as_db_error().map(|e| e.message().to_string()).unwrap_or_default();
+        assert!(message.contains(says), "{sql}: {message:?} does not say {says:?}");
+    }
+    let prices_after: i64 = c.query_one("SELECT count(*) FROM llm_cost.prices", &[]).unwrap().get(0);
+    assert_eq!(prices_before, prices_after, "a refused import or set_price stores nothing");
+}
+
+#[test]
+fn set_price_with_unit_prices_round_trips_and_prices_calls() {
+    let cluster = TestCluster::start("set_price_units", &[]);
+    let mut c = cluster.database_with_extension("set_price_units");
+    c.batch_execute(
+        "SELECT llm_cost.set_price('acme', 'omni', 1, 2, valid_from => '-infinity',
+                                   cache_write_per_mtok => 1.25, cache_write_1h_per_mtok => 2,
+                                   audio_input_per_mtok => 40, image_input_per_mtok => 10,
+                                   audio_output_per_mtok => 80, image_output_per_mtok => 30,
+                                   unit_prices => '{\"images\": {\"HD/1024 x 1792\": 0.12, \"Default\": 0.04},
+                                                    \"web_search_queries\": 1e-2, \"requests\": {\"low\": 0.005}}')",
+    )
+    .unwrap();
+    assert_eq!(
+        one_text(
+            &mut c,
+            "SELECT concat_ws(' ', cache_write_1h_per_mtok, audio_input_per_mtok, image_input_per_mtok, audio_output_per_mtok,
+                              image_output_per_mtok, unit_prices = '{\"images\": {\"hd/1024x1792\": 0.12, \"default\": 0.04},
+                                                                    \"web_search_queries\": 0.01, \"requests\": {\"low\": 0.005}}')
+               FROM llm_cost.prices WHERE (provider, model) = ('acme', 'omni')"
+        )
+        .as_deref(),
+        Some("2 40 10 80 30 t")
+    );
+    assert_eq!(
+        one_text(&mut c, "SELECT unit_prices -> 'images' ->> 'hd/1024x1792' FROM llm_cost.prices WHERE model = 'omni'").as_deref(),
+        Some("0.12")
+    );
+    // input 1000 (100 audio, 50 image), output 500 (200 audio, 100 image),
+    // cache writes 300 (100 of them 1-hour): per million
+    //   (1000 - 300 - 150) * 1 + 100 * 40 + 50 * 10 + (300 - 100) * 1.25 + 100 * 2
+    //   + (500 - 300) * 2 + 200 * 80 + 100 * 30                                   = 24900 (0.0249)
+    // + 2 hd images at 0.12 + 3 searches at 0.01 + the low request fee 0.005    = 0.2999
+    let cost = one_text(
+        &mut c,
+        "SELECT trim_scale(llm_cost.llm_cost('acme', 'omni', 1000, 500, cache_write_tokens => 300,
+                                             units => '{\"audio_input_tokens\": 100, \"image_input_tokens\": 50,
+                                                        \"audio_output_tokens\": 200, \"image_output_tokens\": 100,
+                                                        \"cache_write_1h_tokens\": 100, \"images\": 2, \"quality\": \"hd\",
+                                                        \"size\": \"1024x1792\", \"web_search_queries\": 3,
+                                                        \"search_context_size\": \"low\"}'))::text",
+    );
+    assert_eq!(cost.as_deref(), Some("0.2999"));
+    // set_price again at the same valid_from replaces the row, unit prices included
+    c.batch_execute("SELECT llm_cost.set_price('acme', 'omni', 1, 2, valid_from => '-infinity')").unwrap();
+    assert_eq!(
+        one_text(&mut c, "SELECT concat_ws(' ', count(*), count(unit_prices), count(audio_input_per_mtok)) FROM llm_cost.prices WHERE model = 'omni'")
+            .as_deref(),
+        Some("1 0 0")
+    );
+    // the 0.2.0 arguments still work by position and name
+    c.batch_execute(
+        "SELECT llm_cost.set_price('acme', 'old', 1, 2, NULL, NULL, NULL, '-infinity', 'standard', NULL, NULL, NULL, NULL, NULL,
+                                   0.5, 'USD', 'custom', NULL, NULL, NULL, NULL)",
+    )
+    .unwrap();
+}

@@ -485,7 +485,8 @@ mod tests {
             "an-embedding": {"litellm_provider": "importco", "mode": "embedding", "input_cost_per_token": 1e-07}
         }"#;
         let import = |d: &str| text(&format!("SELECT llm_cost.import_prices('{d}')::text")).unwrap();
-        assert_eq!(import(doc), "3"); // imported-model standard + batch, other standard
+        // imported-model standard + batch, other standard, and the embedding (every mode since 0.3)
+        assert_eq!(import(doc), "4");
         assert_eq!(import(doc), "0");
         assert_eq!(
             text("SELECT input_per_mtok::text FROM llm_cost.prices WHERE model = 'other'").as_deref(),

@@ -129,6 +129,25 @@ mod tests {
     }
 
     #[pg_test]
+    fn copy_prices_units_like_insert() {
+        unit_prices();
+        // a file written by the server, then COPY FROM it: the same trigger prices each row
+        let file = format!("/tmp/llm_cost_units_{}.copy", std::process::id());
+        run(&format!(
+            r#"COPY (VALUES ('unitco', 'u1', 1000, '{{"web_search_queries": 2, "search_context_size": "low"}}'::jsonb),
+                            ('unitco', 'u1', 0, '{{"audio_seconds": 30}}'::jsonb),
+                            ('unitco', 'u1', 500, NULL::jsonb)) TO '{file}'"#
+        ));
+        run(&format!("COPY llm_cost.usage (provider, model, input_tokens, units) FROM '{file}'"));
+        let _ = std::fs::remove_file(&file);
+        // 0.002 + 2 * 0.01; 30 * 0.0001; 500 * 2 / 1e6
+        assert_eq!(
+            text("SELECT string_agg(trim_scale(cost)::text, ' ' ORDER BY id) FROM llm_cost.usage").as_deref(),
+            Some("0.022 0.003 0.001")
+        );
+    }
+
+    #[pg_test]
     fn budgets_count_every_charge() {
         unit_prices();
         run("INSERT INTO llm_cost.budgets (name, amount, period) VALUES ('units', 1, 'total')");

@@ -15,7 +15,8 @@ throwaway PostgreSQL server (one batched query for all calls), and compare.
 Comparison: LiteLLM computes in binary floats, llm_cost in exact decimals, so
 both are rounded to 12 significant digits (ROUND_HALF_EVEN) and compared as
 decimals. A difference is "explained" when tests/litellm_parity/explained.tsv
-has a line (entry pattern, call pattern, cause; fnmatch patterns) for it.
+has a line (entry pattern, call pattern, cause; fnmatch patterns; an entry
+pattern with a colon matches "<catalog provider>:<LiteLLM key>") for it.
 
 Usage (from the repository root, with the extension installed in the system
 PostgreSQL 15):
@@ -155,6 +156,15 @@ def completion_cost(key: str, provider: str, u: Usage, call_type: str = "complet
     return run
 
 
+def gemini_bills_grounding_per_prompt(provider: str, model: str) -> bool:
+    """src/raw_usage.rs gemini_bills_grounding_per_prompt, on the model name:
+    gemini-1.x / gemini-2.x count one billable grounding use per response."""
+    if provider not in ("gemini", "vertex_ai-language-models", "vertex_ai"):
+        return False
+    name = model.rsplit("/", 1)[-1].lower()
+    return name.startswith("gemini-") and name[len("gemini-"):][:1] in ("1", "2")
+
+
 def token_units(**kw) -> dict:
     return {k: v for k, v in kw.items() if v}
 
@@ -228,10 +238,13 @@ class Builder:
                 standard_built_in_tools_params={"web_search_options": {"search_context_size": "high"}}),
                 input=IN, output=OUT, units={"search_context_size": "high"})
             return
+        # units carry the billable count, as raw_usage normalisation records it:
+        # Gemini 1.x/2.x grounding is billed per grounded prompt (1), not per query
+        billable = 1 if gemini_bills_grounding_per_prompt(self.provider, self.model) else SEARCHES
         self.add("web_search[high]", completion_cost(
             self.key, self.lp, usage(searches=SEARCHES),
             standard_built_in_tools_params={"web_search_options": {"search_context_size": "high"}}),
-            input=IN, output=OUT, units={"web_search_queries": SEARCHES, "search_context_size": "high"})
+            input=IN, output=OUT, units={"web_search_queries": billable, "search_context_size": "high"})
 
     def tiers(self) -> None:
         """flex and priority: LiteLLM's service_tier; batch: its batch calculator."""
@@ -344,6 +357,15 @@ class Builder:
             self.add("tokens", run_tokens, input=IN, output=OUT, units=token_units(audio_input_tokens=a_in))
 
     def audio_speech(self) -> None:
+        if has(self.entry, "output_cost_per_image"):
+            # Lyria: a price per generated clip (LiteLLM writes it as output_cost_per_image;
+            # the catalog as unit_prices.images), whatever the tokens
+            def run_clip() -> float:
+                p, c = litellm.cost_per_token(model=self.key, custom_llm_provider=self.lp, call_type="speech",
+                                              usage_object=usage(i=0, o=0))
+                return p + c
+            self.add("clip", run_clip, units={"images": 1})
+            return
         if has(self.entry, "input_cost_per_character"):
             def run() -> float:
                 p, c = litellm.cost_per_token(model=self.key, custom_llm_provider=self.lp, call_type="speech",
@@ -423,6 +445,8 @@ class Builder:
 def nonlinear_reason(entry: dict) -> str | None:
     if entry.get("tiered_pricing") is not None:
         return "tiered_pricing (price depends on a request parameter, e.g. Exa's max_results)"
+    if entry.get("litellm_provider") == "parallel_ai" and entry.get("mode") == "search":
+        return "LiteLLM prices Parallel's search by request mode and max_results (additional results), not per query"
     if any(f.endswith("_interval") for f in entry):
         return "per-second price by duration interval (input_cost_per_video_per_second_above_<N>s_interval)"
     return None
@@ -556,7 +580,9 @@ def load_explained(path: Path) -> list[tuple[str, str, str]]:
 
 def cause_of(c: Call, explained: list[tuple[str, str, str]]) -> str | None:
     for entry_pat, call_pat, cause in explained:
-        if fnmatch.fnmatchcase(c.key, entry_pat) and fnmatch.fnmatchcase(c.name, call_pat):
+        entry_ok = (fnmatch.fnmatchcase(f"{c.provider}:{c.key}", entry_pat) if ":" in entry_pat
+                    else fnmatch.fnmatchcase(c.key, entry_pat))
+        if entry_ok and fnmatch.fnmatchcase(c.name, call_pat):
             return cause
     return None
 

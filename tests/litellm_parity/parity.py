@@ -656,15 +656,11 @@ def report(calls: list[Call], entries: dict, skipped: dict, explained: list, ela
         lines.append("")
         lines.append("| entry | call | llm_cost | LiteLLM |")
         lines.append("|---|---|---:|---:|")
-        seen = set()
-        for c in cs:
-            if (c.name, c.mode) in seen and len(seen) >= 3:
-                continue
-            seen.add((c.name, c.mode))
+        # up to 6 examples, one per (call, provider) first
+        firsts = list({(c.name, c.provider): c for c in reversed(cs)}.values())[::-1]
+        for c in (firsts + [c for c in cs if c not in firsts])[:6]:
             theirs = c.error.replace("|", "\\|") if c.error else fmt(c.theirs)
             lines.append(f"| `{c.key}` | {c.name} | {fmt(c.ours)} | {theirs} |")
-            if len(seen) >= 6:
-                break
         lines.append("")
     lines.append("## Skipped as non-linear")
     lines.append("")

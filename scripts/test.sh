@@ -28,3 +28,8 @@ cargo test -p llm-cost-notify
 # throwaway server with the extension cargo pgrx test just installed.
 echo "== client recipes (recipes/test.sh)"
 bash recipes/test.sh
+
+# Parity with LiteLLM's own cost calculator on the same price list, against the
+# extension cargo pgrx test installed (docs/litellm-parity.md).
+echo "== LiteLLM parity (scripts/litellm-parity.sh)"
+bash scripts/litellm-parity.sh

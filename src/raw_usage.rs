@@ -512,7 +512,11 @@ fn gemini_grounding_queries(whole: &Map<String, Value>) -> i64 {
 /// `gemini-2.5-flash`, `models/gemini-1.5-pro-002`, ...: before Gemini 3.
 fn gemini_bills_grounding_per_prompt(model: &str) -> bool {
     let name = model.rsplit('/').next().unwrap_or(model).to_ascii_lowercase();
-    name.strip_prefix("gemini-").and_then(|rest| rest.chars().next()).is_some_and(|c| c == '1' || c == '2')
+    // The generation is the first number after "gemini-", past a variant word
+    // such as "live-" (gemini-live-2.5-flash is a Gemini 2.5 model).
+    let Some(rest) = name.strip_prefix("gemini-") else { return false };
+    let rest = rest.strip_prefix("live-").unwrap_or(rest);
+    rest.chars().next().is_some_and(|c| c == '1' || c == '2')
 }
 
 /// OpenAI Chat Completions: `prompt_tokens` includes cached tokens,
@@ -721,6 +725,23 @@ fn bedrock_cache_details(c: &Counts) -> Result<Option<(i64, i64)>, RawUsageError
         }
     }
     Ok(Some((all, h1)))
+}
+
+#[cfg(test)]
+mod grounding_generation_tests {
+    use super::gemini_bills_grounding_per_prompt as per_prompt;
+
+    #[test]
+    fn gemini_generations_by_name() {
+        assert!(per_prompt("gemini-2.5-flash"));
+        assert!(per_prompt("models/gemini-1.5-pro-002"));
+        // Gemini Live on 2.5 (LiteLLM parity run found these priced per query)
+        assert!(per_prompt("gemini-live-2.5-flash-preview-native-audio-09-2025"));
+        assert!(per_prompt("publishers/google/models/gemini-live-2.5-flash"));
+        assert!(!per_prompt("gemini-3-pro-preview"));
+        assert!(!per_prompt("gemini-live-3-flash"));
+        assert!(!per_prompt("deep-research-pro"));
+    }
 }
 
 #[cfg(test)]

@@ -162,7 +162,11 @@ def gemini_bills_grounding_per_prompt(provider: str, model: str) -> bool:
     if provider not in ("gemini", "vertex_ai-language-models", "vertex_ai"):
         return False
     name = model.rsplit("/", 1)[-1].lower()
-    return name.startswith("gemini-") and name[len("gemini-"):][:1] in ("1", "2")
+    if not name.startswith("gemini-"):
+        return False
+    rest = name[len("gemini-"):]
+    rest = rest[len("live-"):] if rest.startswith("live-") else rest  # gemini-live-2.5 is Gemini 2.5
+    return rest[:1] in ("1", "2")
 
 
 def token_units(**kw) -> dict:

@@ -71,6 +71,8 @@ pub unsafe fn column_positions<const N: usize>(
 /// UPDATE not run yet) lacks the columns a later version added.
 pub type OptionalPositionCache = RefCell<Option<(pg_sys::Oid, i32, Option<usize>)>>;
 
+/// # Safety
+/// `rel` must be a valid, open relation (a trigger's `tg_relation`).
 pub unsafe fn optional_column_position(
     cache: &'static LocalKey<OptionalPositionCache>,
     rel: pg_sys::Relation,

@@ -1269,11 +1269,10 @@ BEGIN
     -- the dated changes after now, as in (1). A row already at a change's
     -- date is never rewritten. Only genai-prices has dates, so a LiteLLM
     -- list is step (2) alone. Compared are the columns the format can set,
-    -- for genai-prices those the generator compares (gen_catalog.py
-    -- COMPARED): genai-prices has no reasoning, image, 1-hour cache-write,
-    -- off-peak or unit prices, and its audio prices are taken with a price
-    -- that differs in another column but never make a change of their own
-    -- (the generator keeps LiteLLM's audio prices without a conflict).
+    -- for genai-prices as the generator compares them (gen_catalog.py
+    -- COMPARED, COMPARED_SUBSETS): genai-prices has no reasoning, image,
+    -- 1-hour cache-write, off-peak or unit prices, and its audio prices are
+    -- compared at the rate they price (NULL: the input or output rate).
     added := 0;
     FOR phase IN 1..3 LOOP
         CONTINUE WHEN phase <> 2 AND NOT genai;
@@ -1293,6 +1292,10 @@ BEGIN
                            (c.input_per_mtok, c.output_per_mtok, c.cache_read_per_mtok, c.cache_write_per_mtok,
                             c.tier_threshold_tokens, c.input_per_mtok_above_tier, c.output_per_mtok_above_tier,
                             c.cache_read_per_mtok_above_tier, c.cache_write_per_mtok_above_tier, c.per_request)
+                       AND (NOT genai
+                            OR (coalesce(i.audio_input_per_mtok, i.input_per_mtok), coalesce(i.audio_output_per_mtok, i.output_per_mtok))
+                               IS NOT DISTINCT FROM
+                               (coalesce(c.audio_input_per_mtok, c.input_per_mtok), coalesce(c.audio_output_per_mtok, c.output_per_mtok)))
                        AND (genai
                             OR (i.reasoning_per_mtok, i.off_peak_input_per_mtok, i.off_peak_output_per_mtok,
                                 i.off_peak_cache_read_per_mtok, i.off_peak_windows, i.cache_write_1h_per_mtok,
@@ -1376,7 +1379,10 @@ BEGIN
                     IS NOT DISTINCT FROM
                     (cur.input_per_mtok, cur.output_per_mtok, cur.cache_read_per_mtok, cur.cache_write_per_mtok,
                      cur.tier_threshold_tokens, cur.input_per_mtok_above_tier, cur.output_per_mtok_above_tier,
-                     cur.cache_read_per_mtok_above_tier, cur.cache_write_per_mtok_above_tier, cur.per_request);
+                     cur.cache_read_per_mtok_above_tier, cur.cache_write_per_mtok_above_tier, cur.per_request)
+                AND (coalesce(rec.audio_input_per_mtok, rec.input_per_mtok), coalesce(rec.audio_output_per_mtok, rec.output_per_mtok))
+                    IS NOT DISTINCT FROM
+                    (coalesce(cur.audio_input_per_mtok, cur.input_per_mtok), coalesce(cur.audio_output_per_mtok, cur.output_per_mtok));
             INSERT INTO llm_cost.prices (
                 provider, model, service_tier, valid_from, input_per_mtok, output_per_mtok, cache_read_per_mtok,
                 cache_write_per_mtok, reasoning_per_mtok, tier_threshold_tokens, input_per_mtok_above_tier,

@@ -954,6 +954,12 @@ COMPARED = ("input_per_mtok", "output_per_mtok", "cache_read_per_mtok", "cache_w
             "tier_threshold_tokens", "input_per_mtok_above_tier", "output_per_mtok_above_tier",
             "cache_read_per_mtok_above_tier", "cache_write_per_mtok_above_tier", "per_request") + OFF_PEAK_COLUMNS
 
+# Token-subset prices genai-prices can set, each with the column whose rate a
+# NULL means (docs/charges.md): also compared for conflicts, at the rate they
+# price, so LiteLLM's audio price equal to its input price agrees with
+# genai-prices' none. import_prices compares them the same way.
+COMPARED_SUBSETS = (("audio_input_per_mtok", "input_per_mtok"), ("audio_output_per_mtok", "output_per_mtok"))
+
 NEG_INF = "-infinity"
 
 
@@ -1275,6 +1281,10 @@ def read_genai(genai: list, litellm_rows: list[dict], stats: GenaiStats | None =
             a, b = lrow.get(col), current.get(col)
             if a != b:
                 conflicts.append((target[0], target[1], col, _txt(a), _txt(b),
+                                  "litellm equals an older genai-prices price" if behind else ""))
+        for col, parent in COMPARED_SUBSETS:
+            if first(lrow.get(col), lrow.get(parent)) != first(current.get(col), current.get(parent)):
+                conflicts.append((target[0], target[1], col, _txt(lrow.get(col)), _txt(current.get(col)),
                                   "litellm equals an older genai-prices price" if behind else ""))
         # A period priced as LiteLLM's row prices it is LiteLLM's row.
         start = current["valid_from"]

@@ -613,6 +613,20 @@ class GenaiTest(unittest.TestCase):
         self.assertEqual(moved, {})
         self.assertEqual(conflicts[0][5], "litellm equals an older genai-prices price")
 
+    def test_audio_prices_conflict_at_the_rate_they_price(self):
+        # LiteLLM's audio input price equal to its input price is genai-prices' none
+        # (NULL: the input rate); a different audio price is a conflict.
+        ll = [dict(LL_ROW, model="same", input_per_mtok=Decimal("1.5"), audio_input_per_mtok=Decimal("1.5")),
+              dict(LL_ROW, model="transcribe", input_per_mtok=Decimal("2.5"), output_per_mtok=Decimal(10),
+                   audio_input_per_mtok=Decimal("2.5"))]
+        genai = [{"id": "openai", "models": [
+            {"id": "same", "match": {"equals": "same"}, "prices": {"input_mtok": Decimal("1.5")}},
+            {"id": "transcribe", "match": {"equals": "transcribe"},
+             "prices": {"input_mtok": Decimal("2.5"), "output_mtok": 10, "input_audio_mtok": 6}}]}]
+        (rows, conflicts, _, _), _ = quiet(gc.read_genai, genai, ll)
+        self.assertEqual(rows, [])
+        self.assertEqual(conflicts, [("openai", "transcribe", "audio_input_per_mtok", "2.5", "6", "")])
+
 
 class GenaiOutputTest(unittest.TestCase):
     def run_main(self, d, name):

@@ -25,7 +25,7 @@
 -- included) and dated price history. Where both price a model now, LiteLLM's row is
 -- the current price (see scripts/gen_catalog.py).
 -- From genai-prices: 1012 rows (1009 models); 4 LiteLLM standard rows
--- start at genai-prices' last price change; 110 models where the two
+-- start at genai-prices' last price change; 113 models where the two
 -- sources disagree now (LiteLLM's price kept).
 
 INSERT INTO llm_cost.prices (provider, model, service_tier, valid_from, input_per_mtok, output_per_mtok, cache_read_per_mtok, cache_write_per_mtok, reasoning_per_mtok, tier_threshold_tokens, input_per_mtok_above_tier, output_per_mtok_above_tier, cache_read_per_mtok_above_tier, cache_write_per_mtok_above_tier, per_request, cache_write_1h_per_mtok, audio_input_per_mtok, image_input_per_mtok, audio_output_per_mtok, image_output_per_mtok, unit_prices, currency, source, verified_at) VALUES

@@ -515,13 +515,23 @@ COMMENT ON FUNCTION llm_cost.set_price(text, text, numeric, numeric, numeric, nu
 REVOKE EXECUTE ON FUNCTION llm_cost.set_price(text, text, numeric, numeric, numeric, numeric, numeric, timestamptz, text, bigint, numeric, numeric, numeric, numeric, numeric, text, text, numeric, numeric, numeric, jsonb, numeric, numeric, numeric, numeric, numeric, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION llm_cost.set_price(text, text, numeric, numeric, numeric, numeric, numeric, timestamptz, text, bigint, numeric, numeric, numeric, numeric, numeric, text, text, numeric, numeric, numeric, jsonb, numeric, numeric, numeric, numeric, numeric, jsonb) TO llm_cost_admin;
 
--- LiteLLM's list: every mode, subset prices and unit prices (new result columns).
+-- LiteLLM's list: every mode, subset prices and unit prices (new result columns),
+-- read by the rules of scripts/gen_catalog.py (a null service-tier field now falls
+-- back to the standard one, as there), provider defaults filled in.
+-- One LiteLLM per-token field as a per-million price, exact: jsonb numbers are
+-- numeric, so 2.5e-06 becomes exactly 2.5. A service-tier field (suffix
+-- _batches, _flex, _priority) falls back to the standard field when it is
+-- absent or null (gen_catalog.py: _Reader.tiered).
+CREATE OR REPLACE FUNCTION llm_cost._litellm_per_mtok(entry jsonb, field text, suffix text) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN trim_scale((coalesce(nullif(entry -> (field || suffix), 'null'), entry -> field) #>> '{}')::numeric * 1000000);
+
 -- One LiteLLM per-unit price field (docs/charges.md: images, seconds,
 -- characters, queries, pages ...), exact and unscaled, with the same
 -- service-tier fallback as _litellm_per_mtok.
 CREATE FUNCTION llm_cost._litellm_per_unit(entry jsonb, field text, suffix text) RETURNS numeric
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN trim_scale((coalesce(entry -> (field || suffix), entry -> field) #>> '{}')::numeric);
+RETURN trim_scale((coalesce(nullif(entry -> (field || suffix), 'null'), entry -> field) #>> '{}')::numeric);
 
 -- A unit price as unit_prices holds it: the flat price alone, or, when there
 -- are selectors, the selectors with the flat price as their default.
@@ -530,74 +540,205 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN selectors IS NULL OR selectors = '{}' THEN to_jsonb(flat)
             ELSE selectors || jsonb_strip_nulls(jsonb_build_object('default', flat)) END;
 
+-- The LiteLLM per-unit price fields read in an entry of a mode, as (ord,
+-- field, counted unit): per unit, the first field (by ord) with a price wins.
+-- gen_catalog.py: UNIT_FIELDS and unit_fields_for; change both together.
+-- input_cost_per_second is a call's audio only for transcription and realtime
+-- (in chat entries it is Bedrock's provisioned throughput per second);
+-- output_cost_per_second is speech generated (audio_speech) or video
+-- generated (video_generation), never charged for transcription (LiteLLM
+-- restates the input rate there); input_cost_per_video_per_second is video
+-- given as input, so not read in video_generation.
+CREATE FUNCTION llm_cost._litellm_unit_fields(mode text)
+RETURNS TABLE (ord integer, field text, unit text)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT f.ord, f.field, f.unit
+      FROM (VALUES (1, 'google_maps_grounding_cost_per_query', 'maps_queries', NULL::text[]),
+                   (2, 'output_cost_per_image', 'images', NULL),
+                   (3, 'input_cost_per_image', 'input_images', NULL),
+                   (4, 'input_cost_per_second', 'audio_seconds', ARRAY['audio_transcription', 'realtime']),
+                   (5, 'input_cost_per_audio_per_second', 'audio_seconds', NULL),
+                   (6, 'output_cost_per_second', 'output_audio_seconds', ARRAY['audio_speech']),
+                   (7, 'output_cost_per_second', 'video_seconds', ARRAY['video_generation']),
+                   (8, 'output_cost_per_video_per_second', 'video_seconds', ARRAY['video_generation']),
+                   (9, 'input_cost_per_video_per_second', 'video_seconds',
+                    ARRAY['chat', 'completion', 'responses', 'embedding', 'image_generation', 'image_edit',
+                          'audio_transcription', 'audio_speech', 'rerank', 'realtime',
+                          'search', 'ocr', 'moderation']),
+                   (10, 'input_cost_per_character', 'characters', NULL),
+                   (11, 'input_cost_per_query', 'queries', NULL),
+                   (12, 'ocr_cost_per_page', 'pages', NULL)) AS f (ord, field, unit, modes)
+     WHERE f.modes IS NULL OR mode = ANY (f.modes)
+     ORDER BY f.ord
+$$;
+
+-- output_cost_per_image_<R> (1K, 0.5K, 1024, ...): an image price by
+-- resolution (not ..._token, not a bare tier suffix). gen_catalog.py: IMAGE_RES_RE.
+CREATE FUNCTION llm_cost._litellm_image_resolution(field text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN (regexp_match(field, '^output_cost_per_image_(?!token)(?!(?:batches|flex|priority)$)(.+)$'))[1];
+
+-- Whether an entry has a price a row can hold, so that it is a model: a token
+-- price, a token-subset price or a unit price of its mode (any number, 0
+-- included), a search_context_cost_per_query object, or a field pricing
+-- images (or, in video_generation, video) by resolution. gen_catalog.py: has_price.
+CREATE FUNCTION llm_cost._litellm_has_price(entry jsonb) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT EXISTS (SELECT FROM unnest(ARRAY['input_cost_per_token', 'output_cost_per_token',
+                                            'cache_creation_input_token_cost_above_1hr', 'input_cost_per_audio_token',
+                                            'input_cost_per_image_token', 'output_cost_per_audio_token',
+                                            'output_cost_per_image_token']) AS f (field)
+                    WHERE jsonb_typeof(entry -> f.field) = 'number')
+        OR EXISTS (SELECT FROM llm_cost._litellm_unit_fields(entry ->> 'mode') AS f
+                    WHERE jsonb_typeof(entry -> f.field) = 'number')
+        OR jsonb_typeof(entry -> 'search_context_cost_per_query') = 'object'
+        OR EXISTS (SELECT FROM jsonb_object_keys(entry) AS k
+                    WHERE llm_cost._litellm_image_resolution(k) IS NOT NULL
+                       OR (entry ->> 'mode' = 'video_generation' AND k ~ '^output_cost_per_second_[0-9]+[pPkK]$'))
+$$;
+
+-- Whether an image-generation entry's input_cost_per_image is its price per
+-- generated image: LiteLLM writes it so when the entry has no output-side
+-- price at all (xai/grok-imagine-image: $0.02 per generated image; the
+-- gpt-image-1.5 size entries). gen_catalog.py: images_priced_as_input.
+CREATE FUNCTION llm_cost._litellm_images_priced_as_input(entry jsonb) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT entry ->> 'mode' IN ('image_generation', 'image_edit')
+       AND jsonb_typeof(entry -> 'input_cost_per_image') = 'number'
+       AND NOT EXISTS (SELECT FROM jsonb_object_keys(entry) AS k
+                        WHERE k = 'output_cost_per_image' OR llm_cost._litellm_image_resolution(k) IS NOT NULL)
+       AND NOT EXISTS (SELECT FROM unnest(ARRAY['output_cost_per_token', 'output_cost_per_image_token',
+                                                'output_cost_per_pixel']) AS f (field)
+                        WHERE CASE WHEN jsonb_typeof(entry -> f.field) = 'number' THEN (entry ->> f.field)::numeric > 0 END)
+$$;
+
 -- The unit_prices one LiteLLM entry gives one service tier (suffix), as the
 -- table "Mapping from LiteLLM's price list" in docs/charges.md says, not yet
 -- normalised (llm_cost._unit_prices does that); NULL when it has none.
--- images_by_size: the selectors of the entry's <quality>/<W>-x-<H>/<model>
--- entries (see litellm_price_rows).
-CREATE FUNCTION llm_cost._litellm_unit_prices(entry jsonb, suffix text, provider text, images_by_size jsonb)
+-- gen_catalog.py: unit_prices_of, and images_with_sizes for images_by_size:
+-- the selectors of the <quality>/<W>-x-<H>/<model> entries of this model
+-- (see litellm_price_rows), NULL when it has none. With them, the model's own
+-- per-image price is the default, else the selector the provider's API uses
+-- when a call names no size (dall-e-3 standard/1024x1024, dall-e-2 1024x1024,
+-- Bedrock SDXL 1.0 1024x1024: gen_catalog.py IMAGE_DEFAULTS).
+CREATE FUNCTION llm_cost._litellm_unit_prices(entry jsonb, suffix text, provider text, model text, images_by_size jsonb)
 RETURNS jsonb
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    WITH f AS (
-        SELECT entry ->> 'mode' AS mode,
-               -- {search_context_size_low: ..} -> {low: ..}
-               (SELECT jsonb_object_agg(substr(s.key, length('search_context_size_') + 1), s.value)
-                  FROM jsonb_each(CASE WHEN jsonb_typeof(search) = 'object' THEN search END) AS s
-                 WHERE starts_with(s.key, 'search_context_size_') AND jsonb_typeof(s.value) = 'number') AS search_sizes,
-               -- output_cost_per_image_<R> (1K, 2K, 0.5K, 512, ...) -> selector <r>
-               (SELECT jsonb_object_agg(lower(m[1]), llm_cost._litellm_per_unit(entry, k, suffix))
+    WITH plain AS (
+        -- Per unit, the first field with a price; input_cost_per_image prices
+        -- generated images where _litellm_images_priced_as_input says so.
+        SELECT jsonb_object_agg(u.unit, u.price) AS up
+          FROM (SELECT DISTINCT ON (x.unit) x.unit, x.price
+                  FROM llm_cost._litellm_unit_fields(entry ->> 'mode') AS f,
+                       LATERAL (SELECT CASE WHEN f.field = 'input_cost_per_image'
+                                             AND llm_cost._litellm_images_priced_as_input(entry)
+                                            THEN 'images' ELSE f.unit END AS unit,
+                                       llm_cost._litellm_per_unit(entry, f.field, suffix) AS price) AS x
+                 WHERE x.price IS NOT NULL
+                 ORDER BY x.unit, f.ord) AS u
+    ), f AS (
+        SELECT coalesce(plain.up, '{}') AS up,
+               -- search_context_cost_per_query {search_context_size_low, _medium, _high} (no tier variant)
+               (SELECT jsonb_object_agg(s.size, search -> ('search_context_size_' || s.size))
+                  FROM unnest(ARRAY['low', 'medium', 'high']) AS s (size)
+                 WHERE jsonb_typeof(search -> ('search_context_size_' || s.size)) = 'number') AS search_sizes,
+               -- output_cost_per_image_<R> -> selector <r> (of two spellings the later field, as text)
+               (SELECT jsonb_object_agg(lower(r.res), r.price ORDER BY r.k COLLATE "C")
                   FROM jsonb_object_keys(entry) AS k,
-                       regexp_match(k, '^output_cost_per_image_([0-9]+(?:\.[0-9]+)?[kK]?)$') AS m
-                 WHERE m IS NOT NULL) AS image_resolutions,
-               -- output_cost_per_second_<res> (720p, 1080p, 4k, ...) -> selector <res>
-               (SELECT jsonb_object_agg(lower(m[1]), llm_cost._litellm_per_unit(entry, k, suffix))
+                       LATERAL (SELECT k, llm_cost._litellm_image_resolution(k) AS res,
+                                       llm_cost._litellm_per_unit(entry, k, suffix) AS price) AS r
+                 WHERE r.res IS NOT NULL AND r.price IS NOT NULL) AS image_resolutions,
+               -- output_cost_per_second_<res> (720p, 1080p, 4k, ...) -> selector <res>, video_generation only
+               (SELECT jsonb_object_agg(lower(r.res), r.price ORDER BY r.k COLLATE "C")
                   FROM jsonb_object_keys(entry) AS k,
-                       regexp_match(k, '^output_cost_per_second_([0-9]+[pPkK])$') AS m
-                 WHERE m IS NOT NULL) AS video_resolutions
-          FROM (SELECT coalesce(entry -> ('search_context_cost_per_query' || suffix),
-                                entry -> 'search_context_cost_per_query') AS search) AS s
+                       LATERAL (SELECT k, (regexp_match(k, '^output_cost_per_second_([0-9]+[pPkK])$'))[1] AS res,
+                                       llm_cost._litellm_per_unit(entry, k, suffix) AS price) AS r
+                 WHERE entry ->> 'mode' = 'video_generation' AND r.res IS NOT NULL AND r.price IS NOT NULL) AS video_resolutions
+          FROM plain,
+               (SELECT CASE WHEN jsonb_typeof(entry -> 'search_context_cost_per_query') = 'object'
+                            THEN entry -> 'search_context_cost_per_query' END AS search) AS s
+    ), img AS (
+        SELECT f.*, llm_cost._with_selectors((f.up ->> 'images')::numeric, f.image_resolutions) AS images
+          FROM f
+    ), sized AS (
+        -- images_with_sizes: the entry's images (a flat price is the default), then each size selector
+        SELECT img.*,
+               CASE WHEN images_by_size IS NULL OR images_by_size = '{}' THEN img.images
+                    ELSE images_by_size || CASE jsonb_typeof(img.images)
+                                               WHEN 'object' THEN img.images
+                                               WHEN 'number' THEN jsonb_build_object('default', img.images)
+                                               ELSE '{}' END END AS with_sizes
+          FROM img
     )
-    SELECT nullif(jsonb_strip_nulls(jsonb_build_object(
-               -- Web search by context size; Perplexity's search fee is charged once per call.
-               'web_search_queries', CASE WHEN provider <> 'perplexity'
-                                          THEN search_sizes || jsonb_build_object('default', search_sizes -> 'medium') END,
-               'requests', CASE WHEN provider = 'perplexity'
-                                THEN search_sizes || jsonb_build_object('default', search_sizes -> 'low') END,
-               'maps_queries', llm_cost._litellm_per_unit(entry, 'google_maps_grounding_cost_per_query', suffix),
-               'images', llm_cost._with_selectors(llm_cost._litellm_per_unit(entry, 'output_cost_per_image', suffix),
-                                                  coalesce(images_by_size, '{}') || coalesce(image_resolutions, '{}')),
-               'input_images', llm_cost._litellm_per_unit(entry, 'input_cost_per_image', suffix),
-               'audio_seconds', coalesce(llm_cost._litellm_per_unit(entry, 'input_cost_per_audio_per_second', suffix),
-                                         llm_cost._litellm_per_unit(entry, 'input_cost_per_second', suffix)),
-               'output_audio_seconds', CASE WHEN mode = 'audio_speech'
-                                            THEN llm_cost._litellm_per_unit(entry, 'output_cost_per_second', suffix) END,
-               'video_seconds', llm_cost._with_selectors(
-                                    coalesce(CASE WHEN mode = 'video_generation' THEN
-                                                 coalesce(llm_cost._litellm_per_unit(entry, 'output_cost_per_video_per_second', suffix),
-                                                          llm_cost._litellm_per_unit(entry, 'output_cost_per_second', suffix)) END,
-                                             llm_cost._litellm_per_unit(entry, 'input_cost_per_video_per_second', suffix)),
-                                    video_resolutions),
-               'characters', llm_cost._litellm_per_unit(entry, 'input_cost_per_character', suffix),
-               'queries', llm_cost._litellm_per_unit(entry, 'input_cost_per_query', suffix),
-               'pages', llm_cost._litellm_per_unit(entry, 'ocr_cost_per_page', suffix))), '{}')
-      FROM f
+    SELECT nullif(jsonb_strip_nulls(
+               up
+               || jsonb_build_object(
+                      'images', CASE WHEN jsonb_typeof(with_sizes) = 'object' AND NOT with_sizes ? 'default'
+                                     THEN with_sizes || coalesce(
+                                              (SELECT jsonb_build_object('default', with_sizes -> d.selector)
+                                                 FROM unnest(CASE model
+                                                                 WHEN 'dall-e-3' THEN ARRAY['standard/1024x1024']
+                                                                 WHEN 'dall-e-2' THEN ARRAY['1024x1024', 'standard/1024x1024']
+                                                                 WHEN 'stability.stable-diffusion-xl-v1' THEN ARRAY['1024x1024']
+                                                             END) WITH ORDINALITY AS d (selector, n)
+                                                WHERE with_sizes ? d.selector
+                                                ORDER BY d.n
+                                                LIMIT 1), '{}')
+                                     ELSE with_sizes END,
+                      'video_seconds', CASE WHEN entry ->> 'mode' = 'video_generation'
+                                            THEN llm_cost._with_selectors((up ->> 'video_seconds')::numeric, video_resolutions)
+                                            ELSE up -> 'video_seconds' END,
+                      -- Web search by context size; Perplexity's search fee is charged once per call.
+                      'web_search_queries', CASE WHEN provider <> 'perplexity'
+                                                 THEN search_sizes || jsonb_build_object('default', search_sizes -> 'medium') END,
+                      'requests', CASE WHEN provider = 'perplexity'
+                                       THEN search_sizes || jsonb_build_object('default', search_sizes -> 'low') END)),
+           '{}')
+      FROM sized
+$$;
+
+-- Provider defaults: the rates a price list leaves implicit but the provider
+-- publishes, filled in only where the row has none. Every such rule is here,
+-- in this one function; scripts/gen_catalog.py applies the same rules to the
+-- shipped catalog (PROVIDER_DEFAULTS, apply_provider_defaults): change both
+-- together. import_prices applies them to the rows of both formats (through
+-- litellm_price_rows for LiteLLM's list), as the generator does to every
+-- row, so that a newer list that still leaves them implicit neither drops
+-- them nor makes a changed row.
+--   anthropic_1h_cache_write: a Claude row (any provider) whose 5-minute
+--   cache-write price is exactly 1.25x its input price and that has no 1-hour
+--   price writes 1-hour cache entries at 2x the input price (Anthropic's
+--   pricing page, prompt caching).
+CREATE FUNCTION llm_cost._provider_defaults(model text, input numeric, cache_write numeric, cache_write_1h numeric)
+RETURNS TABLE (cache_write_1h_per_mtok numeric)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN cache_write_1h IS NULL AND strpos(lower(model), 'claude') > 0
+                     AND cache_write = input * 1.25
+                THEN trim_scale(input * 2)
+                ELSE cache_write_1h END
 $$;
 
 DROP FUNCTION llm_cost.litellm_price_rows(jsonb);
 -- The price rows a LiteLLM document describes: one per model and service tier
 -- of every mode docs/charges.md lists. scripts/gen_catalog.py applies the same
--- rules to build sql/catalog.sql; a test checks that the two agree.
+-- rules to build sql/catalog.sql (build_rows); tests/client.rs checks that
+-- the two agree on LiteLLM's real list.
 --
--- An entry is a model when it has a token price, a subset price or a unit
--- price. Entries <quality>/<W>-x-<H>/<model> and <W>-x-<H>/<steps>/<model>
--- (LiteLLM's price of one image of that quality and size) are not models of
--- their own: each gives <model>'s unit_prices.images the selector
--- <quality>/<W>x<H> or <W>x<H>, priced by its output_cost_per_image, else its
--- input_cost_per_image (LiteLLM's per-image price there), else its per-pixel
--- prices times W x H; of two entries giving one selector (50-steps and
--- max-steps) the smaller key wins. A <model> with no entry of its own gets a
--- row with token prices 0. A service tier's row exists when the entry has
--- any price field with the tier's suffix.
+-- An entry is a model when _litellm_has_price says so. Image-generation
+-- entries <quality>/<W>-x-<H>/<model> and <W>-x-<H>/<steps>/<model>
+-- (gen_catalog.py: size_entry) are not models of their own: each gives
+-- <model>'s unit_prices.images a selector, <quality>/<W>x<H> or <W>x<H>;
+-- Bedrock's max-steps entries are quality premium (up to 50 steps is the
+-- standard price), and a max-x-max size (every size above the smallest
+-- listed) gives no size: max-x-max/max-steps is the selector premium,
+-- max-x-max/50-steps the default. The price (size_entry_price) is the
+-- entry's per-image price, output_cost_per_image else input_cost_per_image,
+-- else its first per-pixel price above 0 (a 0 there is a placeholder) times
+-- W x H; an entry with none is skipped. Of two entries giving one selector
+-- the smaller key wins. A <model> with no priced entry of its own gets a row
+-- with token prices 0. A service tier's row exists when the entry has a
+-- token, token-subset or unit price with the tier's suffix (tier_present).
+-- Provider defaults (_provider_defaults) are applied.
 CREATE FUNCTION llm_cost.litellm_price_rows(catalog jsonb)
 RETURNS TABLE (
     provider text, model text, service_tier text,
@@ -613,8 +754,10 @@ RETURNS TABLE (
     audio_output_per_mtok numeric, image_output_per_mtok numeric, unit_prices jsonb)
 LANGUAGE sql STABLE AS $$
     WITH named AS (
-        SELECT e.key, e.value AS entry, p.provider, p.prefixed, m.name,
-               regexp_match(m.name, '^(?:([A-Za-z]+)/)?([0-9]+)-x-([0-9]+)/(?:[A-Za-z0-9]+-steps/)?(.+)$') AS sized
+        SELECT e.key, e.value AS entry, p.provider, p.prefixed, m.name, lp.litellm_provider,
+               CASE WHEN e.value ->> 'mode' IN ('image_generation', 'image_edit') THEN
+                   regexp_match(m.name, '^(?:([a-z]+)/)?([0-9]+|max)-x-([0-9]+|max)/(?:([0-9]+-steps|max-steps)/)?(.+)$')
+               END AS sized
           FROM jsonb_each(catalog) AS e,
                LATERAL (SELECT e.value ->> 'litellm_provider' AS litellm_provider) AS lp,
                LATERAL (SELECT lower(btrim(lp.litellm_provider)) AS provider,
@@ -627,22 +770,28 @@ LANGUAGE sql STABLE AS $$
                                       'search', 'ocr', 'moderation')
            AND coalesce(lp.litellm_provider, '') <> ''
     ), sizes AS (
-        -- each <quality>/<W>-x-<H>/<model> entry's image price, under <model>
+        -- each image size entry's price, under <model>
         SELECT DISTINCT ON (s.provider, s.model, s.selector) s.*
           FROM (SELECT n.key, n.provider,
-                       CASE WHEN starts_with(n.sized[4], (n.entry ->> 'litellm_provider') || '/')
-                            THEN substr(n.sized[4], length(n.entry ->> 'litellm_provider') + 2)
-                            ELSE n.sized[4] END AS model,
-                       concat_ws('/', lower(n.sized[1]), n.sized[2] || 'x' || n.sized[3]) AS selector,
+                       CASE WHEN starts_with(n.sized[5], n.litellm_provider || '/')
+                            THEN substr(n.sized[5], length(n.litellm_provider) + 2)
+                            ELSE n.sized[5] END AS model,
+                       coalesce(nullif(concat_ws('/', CASE WHEN n.sized[4] = 'max-steps' THEN coalesce(n.sized[1], 'premium')
+                                                           ELSE n.sized[1] END,
+                                                 z.size), ''),
+                                'default') AS selector,
                        coalesce(llm_cost._litellm_per_unit(n.entry, 'output_cost_per_image', ''),
                                 llm_cost._litellm_per_unit(n.entry, 'input_cost_per_image', ''),
-                                trim_scale((llm_cost._litellm_per_unit(n.entry, 'input_cost_per_pixel', '')
-                                            + llm_cost._litellm_per_unit(n.entry, 'output_cost_per_pixel', ''))
-                                           * n.sized[2]::numeric * n.sized[3]::numeric),
-                                trim_scale(coalesce(llm_cost._litellm_per_unit(n.entry, 'input_cost_per_pixel', ''),
-                                                    llm_cost._litellm_per_unit(n.entry, 'output_cost_per_pixel', ''))
-                                           * n.sized[2]::numeric * n.sized[3]::numeric)) AS price
-                  FROM named AS n
+                                trim_scale(CASE WHEN llm_cost._litellm_per_unit(n.entry, 'input_cost_per_pixel', '') > 0
+                                                THEN llm_cost._litellm_per_unit(n.entry, 'input_cost_per_pixel', '')
+                                                WHEN llm_cost._litellm_per_unit(n.entry, 'output_cost_per_pixel', '') > 0
+                                                THEN llm_cost._litellm_per_unit(n.entry, 'output_cost_per_pixel', '')
+                                           END * z.pixels)) AS price
+                  FROM named AS n,
+                       LATERAL (SELECT CASE WHEN 'max' NOT IN (n.sized[2], n.sized[3])
+                                            THEN n.sized[2]::numeric || 'x' || n.sized[3]::numeric END AS size,
+                                       CASE WHEN 'max' NOT IN (n.sized[2], n.sized[3])
+                                            THEN n.sized[2]::numeric * n.sized[3]::numeric END AS pixels) AS z
                  WHERE n.sized IS NOT NULL) AS s
          WHERE s.price IS NOT NULL
          ORDER BY s.provider, s.model, s.selector, s.key COLLATE "C"
@@ -653,51 +802,59 @@ LANGUAGE sql STABLE AS $$
     ), entries AS (
         -- "deepseek/deepseek-chat" and "deepseek-chat" name one model: the
         -- prefixed key wins (then the smaller key); a model named only by
-        -- sized entries comes last.
+        -- size entries comes last.
         SELECT DISTINCT ON (c.provider, c.model) c.key, c.entry, c.provider, c.model, sm.images
           FROM (SELECT n.key, n.entry, n.provider, n.name AS model, n.prefixed, 0 AS rank
                   FROM named AS n
-                 WHERE n.sized IS NULL
+                 WHERE n.sized IS NULL AND llm_cost._litellm_has_price(n.entry)
                 UNION ALL
                 SELECT sm.key, '{}'::jsonb, sm.provider, sm.model, false, 1
                   FROM sized_models AS sm) AS c
           LEFT JOIN sized_models AS sm USING (provider, model)
-         WHERE sm.images IS NOT NULL
-            OR jsonb_typeof(c.entry -> 'input_cost_per_token') = 'number'
-            OR jsonb_typeof(c.entry -> 'output_cost_per_token') = 'number'
-            OR jsonb_typeof(c.entry -> 'output_cost_per_image_token') = 'number'
-            OR jsonb_typeof(c.entry -> 'input_cost_per_audio_token') = 'number'
-            OR jsonb_typeof(c.entry -> 'input_cost_per_image_token') = 'number'
-            OR jsonb_typeof(c.entry -> 'output_cost_per_audio_token') = 'number'
-            OR llm_cost._litellm_unit_prices(c.entry, '', c.provider, NULL) IS NOT NULL
          ORDER BY c.provider, c.model, c.rank, c.prefixed DESC, c.key COLLATE "C"
     ), tiered AS (
         SELECT entries.*, t.service_tier, t.suffix,
                (SELECT min(m[1]::bigint)
                   FROM jsonb_object_keys(entry) AS k,
-                       regexp_match(k, '^input_cost_per_token_above_(\d+)k_tokens$') AS m) AS tier_k
+                       regexp_match(k, '^input_cost_per_token_above_([0-9]+)k_tokens$') AS m) AS tier_k
           FROM entries
           CROSS JOIN (VALUES ('standard', '', 1), ('batch', '_batches', 2), ('flex', '_flex', 3), ('priority', '_priority', 4))
                   AS t (service_tier, suffix, ord)
          WHERE t.suffix = ''
-            OR EXISTS (SELECT FROM jsonb_object_keys(entry) AS k
-                        WHERE right(k, length(t.suffix)) = t.suffix
-                          AND left(k, -length(t.suffix)) ~ '^((input|output)_cost_per_|cache_(read|creation)_input_token_cost|ocr_cost_per_page$|google_maps_grounding_cost_per_query$|search_context_cost_per_query$)')
+            OR EXISTS (SELECT FROM unnest(ARRAY['input_cost_per_token', 'output_cost_per_token',
+                                                'cache_creation_input_token_cost_above_1hr', 'input_cost_per_audio_token',
+                                                'input_cost_per_image_token', 'output_cost_per_audio_token',
+                                                'output_cost_per_image_token']) AS f (field)
+                        WHERE jsonb_typeof(entry -> (f.field || t.suffix)) = 'number')
+            OR EXISTS (SELECT FROM llm_cost._litellm_unit_fields(entry ->> 'mode') AS f
+                        WHERE jsonb_typeof(entry -> (f.field || t.suffix)) = 'number')
+    ), priced AS (
+        SELECT tiered.*,
+               coalesce(llm_cost._litellm_per_mtok(entry, 'input_cost_per_token', suffix), 0) AS input,
+               llm_cost._litellm_per_mtok(entry, 'cache_creation_input_token_cost', suffix) AS cache_write,
+               -- A tier with its own 5-minute write price (Anthropic's batch: half the
+               -- standard one) but no 1-hour one: the standard 1-hour price belongs
+               -- to another tier (left to the provider defaults).
+               CASE WHEN suffix <> '' AND jsonb_typeof(entry -> ('cache_creation_input_token_cost' || suffix)) = 'number'
+                         AND coalesce(jsonb_typeof(entry -> ('cache_creation_input_token_cost_above_1hr' || suffix)), 'null') = 'null'
+                    THEN NULL
+                    ELSE llm_cost._litellm_per_mtok(entry, 'cache_creation_input_token_cost_above_1hr', suffix) END AS cache_write_1h
+          FROM tiered
     )
     SELECT provider, model, service_tier,
-           coalesce(llm_cost._litellm_per_mtok(entry, 'input_cost_per_token', suffix), 0),
+           input,
            -- an entry without a text output price outputs images
            coalesce(llm_cost._litellm_per_mtok(entry, 'output_cost_per_token', suffix),
                     llm_cost._litellm_per_mtok(entry, 'output_cost_per_image_token', suffix), 0),
            llm_cost._litellm_per_mtok(entry, 'cache_read_input_token_cost', suffix),
-           llm_cost._litellm_per_mtok(entry, 'cache_creation_input_token_cost', suffix),
+           cache_write,
            llm_cost._litellm_per_mtok(entry, 'output_cost_per_reasoning_token', suffix),
            tier_k * 1000,
            llm_cost._litellm_per_mtok(entry, format('input_cost_per_token_above_%sk_tokens', tier_k), suffix),
            llm_cost._litellm_per_mtok(entry, format('output_cost_per_token_above_%sk_tokens', tier_k), suffix),
            llm_cost._litellm_per_mtok(entry, format('cache_read_input_token_cost_above_%sk_tokens', tier_k), suffix),
            llm_cost._litellm_per_mtok(entry, format('cache_creation_input_token_cost_above_%sk_tokens', tier_k), suffix),
-           trim_scale((entry ->> 'input_cost_per_request')::numeric),
+           llm_cost._litellm_per_unit(entry, 'input_cost_per_request', suffix),
            -- off_peak_pricing (DeepSeek's time-of-day prices) prices the standard tier
            CASE WHEN op.windows IS NOT NULL THEN
                coalesce(llm_cost._litellm_per_mtok(op.prices, 'input_cost_per_token', ''),
@@ -708,29 +865,40 @@ LANGUAGE sql STABLE AS $$
            CASE WHEN op.windows IS NOT NULL THEN
                llm_cost._litellm_per_mtok(op.prices, 'cache_read_input_token_cost', '') END,
            op.windows,
-           llm_cost._litellm_per_mtok(entry, 'cache_creation_input_token_cost_above_1hr', suffix),
+           d.cache_write_1h_per_mtok,
            llm_cost._litellm_per_mtok(entry, 'input_cost_per_audio_token', suffix),
            llm_cost._litellm_per_mtok(entry, 'input_cost_per_image_token', suffix),
            llm_cost._litellm_per_mtok(entry, 'output_cost_per_audio_token', suffix),
            llm_cost._litellm_per_mtok(entry, 'output_cost_per_image_token', suffix),
            CASE WHEN up.raw IS NOT NULL THEN llm_cost._unit_prices(up.raw, format('LiteLLM entry "%s"', key)) END
-      FROM tiered,
+      FROM priced,
            LATERAL (SELECT entry -> 'off_peak_pricing' AS prices,
                            CASE WHEN service_tier = 'standard' AND jsonb_typeof(entry -> 'off_peak_pricing') = 'object'
                                 THEN llm_cost._off_peak_windows(entry -> 'off_peak_pricing',
                                                                 format('LiteLLM entry "%s" off_peak_pricing', key))
                            END AS windows) AS op,
-           LATERAL (SELECT llm_cost._litellm_unit_prices(entry, suffix, provider, images) AS raw) AS up
+           LATERAL (SELECT llm_cost._litellm_unit_prices(entry, suffix, provider, model, images) AS raw) AS up,
+           LATERAL llm_cost._provider_defaults(model, input, cache_write, cache_write_1h) AS d
      ORDER BY provider, model, service_tier
 $$;
 COMMENT ON FUNCTION llm_cost.litellm_price_rows(jsonb) IS
-  'The price rows (per million tokens, exact) that a LiteLLM model_prices_and_context_window.json document describes, without storing them: every mode, token subsets and unit_prices (normalised) as docs/charges.md maps them, <quality>/<W>-x-<H>/<model> entries folded into <model>''s image prices. An entry''s off_peak_pricing gives the standard row''s off-peak prices and windows (normalised).';
+  'The price rows (per million tokens, exact) that a LiteLLM model_prices_and_context_window.json document describes, without storing them: every mode, token subsets and unit_prices (normalised) as docs/charges.md maps them, <quality>/<W>-x-<H>/<model> entries folded into <model>''s image prices. An entry''s off_peak_pricing gives the standard row''s off-peak prices and windows (normalised). Provider defaults (llm_cost._provider_defaults) filled in, as in the shipped catalog.';
 COMMENT ON FUNCTION llm_cost._litellm_per_unit(jsonb, text, text) IS
   'Internal: one LiteLLM per-unit price field (per image, second, character, query, page), exact, with service-tier fallback.';
 COMMENT ON FUNCTION llm_cost._with_selectors(numeric, jsonb) IS
   'Internal: a unit price as unit_prices holds it: the flat price, or the selectors with the flat price as default.';
-COMMENT ON FUNCTION llm_cost._litellm_unit_prices(jsonb, text, text, jsonb) IS
-  'Internal: the unit_prices (not yet normalised) one LiteLLM entry gives one service tier, as docs/charges.md maps them; NULL when none.';
+COMMENT ON FUNCTION llm_cost._litellm_unit_prices(jsonb, text, text, text, jsonb) IS
+  'Internal: the unit_prices (not yet normalised) one LiteLLM entry gives one service tier, as docs/charges.md maps them, with its image size selectors and image default; NULL when none.';
+COMMENT ON FUNCTION llm_cost._litellm_unit_fields(text) IS
+  'Internal: the LiteLLM per-unit price fields read in an entry of a mode and the counted unit each prices, in order of preference (gen_catalog.py UNIT_FIELDS).';
+COMMENT ON FUNCTION llm_cost._litellm_image_resolution(text) IS
+  'Internal: the resolution an output_cost_per_image_<R> field prices images of (gen_catalog.py IMAGE_RES_RE), or NULL.';
+COMMENT ON FUNCTION llm_cost._litellm_has_price(jsonb) IS
+  'Internal: whether a LiteLLM entry has a price a row can hold, so that it is a model (gen_catalog.py has_price).';
+COMMENT ON FUNCTION llm_cost._litellm_images_priced_as_input(jsonb) IS
+  'Internal: whether an image-generation entry''s input_cost_per_image is its price per generated image (no output-side price; gen_catalog.py images_priced_as_input).';
+COMMENT ON FUNCTION llm_cost._provider_defaults(text, numeric, numeric, numeric) IS
+  'Internal: every provider default (a rate the price lists leave implicit): the row''s 1-hour cache-write price, filled in as 2x input for a Claude row whose 5-minute write is exactly 1.25x input (gen_catalog.py PROVIDER_DEFAULTS).';
 
 -- genai-prices: audio token prices (new result columns).
 DROP FUNCTION llm_cost.genai_price_rows(jsonb);
@@ -875,10 +1043,14 @@ COMMENT ON FUNCTION llm_cost.genai_price_rows(jsonb) IS
   'The price rows (per million tokens, exact, standard tier, dated by valid_from) that a genai-prices data.json document describes, placed among this database''s providers and names as the shipped catalog places them, without storing them. origin names the genai-prices provider/model.';
 
 REVOKE EXECUTE ON FUNCTION llm_cost._litellm_per_unit(jsonb, text, text), llm_cost._with_selectors(numeric, jsonb),
-    llm_cost._litellm_unit_prices(jsonb, text, text, jsonb), llm_cost.litellm_price_rows(jsonb),
+    llm_cost._litellm_unit_fields(text), llm_cost._litellm_image_resolution(text), llm_cost._litellm_has_price(jsonb),
+    llm_cost._litellm_images_priced_as_input(jsonb), llm_cost._provider_defaults(text, numeric, numeric, numeric),
+    llm_cost._litellm_unit_prices(jsonb, text, text, text, jsonb), llm_cost.litellm_price_rows(jsonb),
     llm_cost._genai_row(jsonb), llm_cost.genai_price_rows(jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION llm_cost._litellm_per_unit(jsonb, text, text), llm_cost._with_selectors(numeric, jsonb),
-    llm_cost._litellm_unit_prices(jsonb, text, text, jsonb), llm_cost.litellm_price_rows(jsonb),
+    llm_cost._litellm_unit_fields(text), llm_cost._litellm_image_resolution(text), llm_cost._litellm_has_price(jsonb),
+    llm_cost._litellm_images_priced_as_input(jsonb), llm_cost._provider_defaults(text, numeric, numeric, numeric),
+    llm_cost._litellm_unit_prices(jsonb, text, text, text, jsonb), llm_cost.litellm_price_rows(jsonb),
     llm_cost._genai_row(jsonb), llm_cost.genai_price_rows(jsonb) TO llm_cost_admin, llm_cost_reader;
 
 CREATE OR REPLACE FUNCTION llm_cost.import_prices(catalog jsonb, source text DEFAULT NULL) RETURNS integer
@@ -921,12 +1093,15 @@ BEGIN
         -- genai_price_rows checks the document (22023 naming provider, model and field).
         -- (its rows carry no off-peak prices: genai-prices' time-of-day
         -- windows are folded as the generator folds them)
+        -- genai-prices has no 1-hour cache-write prices: the provider
+        -- defaults fill them in as the generator does for its rows.
         CREATE TEMP TABLE llm_cost_import ON COMMIT DROP AS
             SELECT g.*, NULL::numeric AS off_peak_input_per_mtok, NULL::numeric AS off_peak_output_per_mtok,
                    NULL::numeric AS off_peak_cache_read_per_mtok, NULL::jsonb AS off_peak_windows,
-                   NULL::numeric AS cache_write_1h_per_mtok, NULL::numeric AS image_input_per_mtok,
+                   d.cache_write_1h_per_mtok, NULL::numeric AS image_input_per_mtok,
                    NULL::numeric AS image_output_per_mtok, NULL::jsonb AS unit_prices
-              FROM llm_cost.genai_price_rows(catalog) AS g;
+              FROM llm_cost.genai_price_rows(catalog) AS g,
+                   LATERAL llm_cost._provider_defaults(g.model, g.input_per_mtok, g.cache_write_per_mtok, NULL) AS d;
     ELSE
         IF catalog <> '{}' AND NOT EXISTS (
             SELECT FROM jsonb_each(catalog) AS e
@@ -1105,9 +1280,11 @@ BEGIN
     -- in force, else (a changed price, a new model) a row dated now(); (3)
     -- the dated changes after now, as in (1). A row already at a change's
     -- date is never rewritten. Only genai-prices has dates, so a LiteLLM
-    -- list is step (2) alone. Compared are the columns the format can set:
-    -- genai-prices has no reasoning, image, 1-hour cache-write, off-peak or
-    -- unit prices (as the generator compares them).
+    -- list is step (2) alone. Compared are the columns the format can set,
+    -- for genai-prices as the generator compares them (gen_catalog.py
+    -- COMPARED, COMPARED_SUBSETS): genai-prices has no reasoning, image,
+    -- 1-hour cache-write, off-peak or unit prices, and its audio prices are
+    -- compared at the rate they price (NULL: the input or output rate).
     added := 0;
     FOR phase IN 1..3 LOOP
         CONTINUE WHEN phase <> 2 AND NOT genai;
@@ -1122,21 +1299,25 @@ BEGIN
                        c.id IS NOT NULL
                        AND (i.input_per_mtok, i.output_per_mtok, i.cache_read_per_mtok, i.cache_write_per_mtok,
                             i.tier_threshold_tokens, i.input_per_mtok_above_tier, i.output_per_mtok_above_tier,
-                            i.cache_read_per_mtok_above_tier, i.cache_write_per_mtok_above_tier, i.per_request,
-                            i.audio_input_per_mtok, i.audio_output_per_mtok)
+                            i.cache_read_per_mtok_above_tier, i.cache_write_per_mtok_above_tier, i.per_request)
                            IS NOT DISTINCT FROM
                            (c.input_per_mtok, c.output_per_mtok, c.cache_read_per_mtok, c.cache_write_per_mtok,
                             c.tier_threshold_tokens, c.input_per_mtok_above_tier, c.output_per_mtok_above_tier,
-                            c.cache_read_per_mtok_above_tier, c.cache_write_per_mtok_above_tier, c.per_request,
-                            c.audio_input_per_mtok, c.audio_output_per_mtok)
+                            c.cache_read_per_mtok_above_tier, c.cache_write_per_mtok_above_tier, c.per_request)
+                       AND (NOT genai
+                            OR (coalesce(i.audio_input_per_mtok, i.input_per_mtok), coalesce(i.audio_output_per_mtok, i.output_per_mtok))
+                               IS NOT DISTINCT FROM
+                               (coalesce(c.audio_input_per_mtok, c.input_per_mtok), coalesce(c.audio_output_per_mtok, c.output_per_mtok)))
                        AND (genai
                             OR (i.reasoning_per_mtok, i.off_peak_input_per_mtok, i.off_peak_output_per_mtok,
                                 i.off_peak_cache_read_per_mtok, i.off_peak_windows, i.cache_write_1h_per_mtok,
-                                i.image_input_per_mtok, i.image_output_per_mtok, i.unit_prices)
+                                i.audio_input_per_mtok, i.image_input_per_mtok, i.audio_output_per_mtok,
+                                i.image_output_per_mtok, i.unit_prices)
                                IS NOT DISTINCT FROM
                                (c.reasoning_per_mtok, c.off_peak_input_per_mtok, c.off_peak_output_per_mtok,
                                 c.off_peak_cache_read_per_mtok, c.off_peak_windows, c.cache_write_1h_per_mtok,
-                                c.image_input_per_mtok, c.image_output_per_mtok, c.unit_prices)) AS unchanged
+                                c.audio_input_per_mtok, c.image_input_per_mtok, c.audio_output_per_mtok,
+                                c.image_output_per_mtok, c.unit_prices)) AS unchanged
                   FROM i
                   LEFT JOIN llm_cost.current_prices AS c USING (provider, model, service_tier)
             ), confirmed AS (
@@ -1206,23 +1387,25 @@ BEGIN
             CONTINUE WHEN FOUND
                 AND (rec.input_per_mtok, rec.output_per_mtok, rec.cache_read_per_mtok, rec.cache_write_per_mtok,
                      rec.tier_threshold_tokens, rec.input_per_mtok_above_tier, rec.output_per_mtok_above_tier,
-                     rec.cache_read_per_mtok_above_tier, rec.cache_write_per_mtok_above_tier, rec.per_request,
-                     rec.audio_input_per_mtok, rec.audio_output_per_mtok)
+                     rec.cache_read_per_mtok_above_tier, rec.cache_write_per_mtok_above_tier, rec.per_request)
                     IS NOT DISTINCT FROM
                     (cur.input_per_mtok, cur.output_per_mtok, cur.cache_read_per_mtok, cur.cache_write_per_mtok,
                      cur.tier_threshold_tokens, cur.input_per_mtok_above_tier, cur.output_per_mtok_above_tier,
-                     cur.cache_read_per_mtok_above_tier, cur.cache_write_per_mtok_above_tier, cur.per_request,
-                     cur.audio_input_per_mtok, cur.audio_output_per_mtok);
+                     cur.cache_read_per_mtok_above_tier, cur.cache_write_per_mtok_above_tier, cur.per_request)
+                AND (coalesce(rec.audio_input_per_mtok, rec.input_per_mtok), coalesce(rec.audio_output_per_mtok, rec.output_per_mtok))
+                    IS NOT DISTINCT FROM
+                    (coalesce(cur.audio_input_per_mtok, cur.input_per_mtok), coalesce(cur.audio_output_per_mtok, cur.output_per_mtok));
             INSERT INTO llm_cost.prices (
                 provider, model, service_tier, valid_from, input_per_mtok, output_per_mtok, cache_read_per_mtok,
                 cache_write_per_mtok, reasoning_per_mtok, tier_threshold_tokens, input_per_mtok_above_tier,
                 output_per_mtok_above_tier, cache_read_per_mtok_above_tier, cache_write_per_mtok_above_tier,
-                per_request, currency, source, verified_at, audio_input_per_mtok, audio_output_per_mtok)
+                per_request, currency, source, verified_at, cache_write_1h_per_mtok, audio_input_per_mtok,
+                audio_output_per_mtok)
             VALUES (rec.provider, rec.model, rec.service_tier, rec.valid_from, rec.input_per_mtok, rec.output_per_mtok,
                     rec.cache_read_per_mtok, rec.cache_write_per_mtok, NULL, rec.tier_threshold_tokens,
                     rec.input_per_mtok_above_tier, rec.output_per_mtok_above_tier, rec.cache_read_per_mtok_above_tier,
                     rec.cache_write_per_mtok_above_tier, rec.per_request, 'USD', import_prices.source, now(),
-                    rec.audio_input_per_mtok, rec.audio_output_per_mtok);
+                    rec.cache_write_1h_per_mtok, rec.audio_input_per_mtok, rec.audio_output_per_mtok);
             added := added + 1;
         END LOOP;
     END LOOP;
@@ -1259,7 +1442,7 @@ COMMENT ON FUNCTION llm_cost.import_prices(jsonb, text) IS
 -- included) and dated price history. Where both price a model now, LiteLLM's row is
 -- the current price (see scripts/gen_catalog.py).
 -- From genai-prices: 1012 rows (1009 models); 4 LiteLLM standard rows
--- start at genai-prices' last price change; 110 models where the two
+-- start at genai-prices' last price change; 113 models where the two
 -- sources disagree now (LiteLLM's price kept).
 
 INSERT INTO llm_cost.prices (provider, model, service_tier, valid_from, input_per_mtok, output_per_mtok, cache_read_per_mtok, cache_write_per_mtok, reasoning_per_mtok, tier_threshold_tokens, input_per_mtok_above_tier, output_per_mtok_above_tier, cache_read_per_mtok_above_tier, cache_write_per_mtok_above_tier, per_request, cache_write_1h_per_mtok, audio_input_per_mtok, image_input_per_mtok, audio_output_per_mtok, image_output_per_mtok, unit_prices, currency, source, verified_at) VALUES

@@ -476,7 +476,7 @@ const LITELLM_UNITS_ROWS: &str = r#"(VALUES
   ('azure', 'dall-e-units-test', 'standard', 0, 0, NULL, NULL, NULL, NULL, NULL,
    '{"images": {"standard/1024x1024": 0.04194304}}'),
   ('bedrock', 'stability-units-test', 'standard', 0, 0, NULL, NULL, NULL, NULL, NULL,
-   '{"images": {"1024x1024": 0.04}}'),
+   '{"images": {"1024x1024": 0.04, "premium/1024x1024": 0.08}}'),
   ('fal_ai', 'nano-units-test', 'standard', 0, 0, NULL, NULL, NULL, NULL, NULL,
    '{"images": {"1k": 0.08, "4k": 0.16, "0.5k": 0.06, "default": 0.08}}'),
   ('openai', 'whisper-units-test', 'standard', 0, 0, NULL, NULL, NULL, NULL, NULL, '{"audio_seconds": 0.0001}'),

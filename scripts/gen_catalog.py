@@ -444,7 +444,10 @@ ALL_MODES = None  # a UNIT_FIELDS row that applies in every mode
 # the first field present wins. input_cost_per_second in chat mode is Bedrock's
 # provisioned throughput (per model-unit second), not a call's audio: not read.
 # output_cost_per_second in audio_transcription is LiteLLM restating the input
-# rate (whisper-1 has both at 0.0001); transcription is billed on input audio.
+# rate (whisper-1 has both at 0.0001); transcription is billed on input audio,
+# so it counts only where the input price is 0 or absent (Soniox lists its
+# $0.10 per hour of audio there). A price of 0 gives way to a later field's
+# price above 0 for the same unit (unit_prices_of).
 UNIT_FIELDS = (
     ("google_maps_grounding_cost_per_query", "maps_queries", ALL_MODES),
     ("output_cost_per_image", "images", ALL_MODES),
@@ -459,6 +462,7 @@ UNIT_FIELDS = (
     ("input_cost_per_character", "characters", ALL_MODES),
     ("input_cost_per_query", "queries", ALL_MODES),
     ("ocr_cost_per_page", "pages", ALL_MODES),
+    ("output_cost_per_second", "audio_seconds", ("audio_transcription",)),
 )
 # output_cost_per_image_<R> (1K, 0.5K, 1024, ...): image price by resolution.
 # Not ..._token (a per-token price) and not a tier suffix.
@@ -538,12 +542,12 @@ def unit_prices_of(r: "_Reader", provider: str, suffix: str) -> dict | None:
     mode = r.entry.get("mode")
     up: dict[str, Any] = {}
     for field, unit in unit_fields_for(mode):
-        if unit in up:
-            continue
         if field == "input_cost_per_image" and images_priced_as_input(r.entry):
             unit = "images"
+        if unit in up and up[unit] != 0:
+            continue  # the first field with a price above 0 wins; a 0 gives way
         v = r.tiered(field, suffix)
-        if v is not None:
+        if v is not None and (unit not in up or v != 0):
             up[unit] = v
     images = with_selectors(up.get("images"), resolution_prices(r, IMAGE_RES_RE, suffix))
     if images is not None:
@@ -603,14 +607,23 @@ def rows_for_entry(provider: str, model: str, key: str, entry: dict) -> list[dic
             v = r.tiered(field, suffix)
             return None if v is None else per_mtok(v)
 
+        def token_rate(field: str) -> Decimal | None:
+            """mtok, except that a batch row the list gives no batch price
+            for this field bills half the standard one: the providers' batch
+            rule (OpenAI, Azure Global Batch, Vertex and Bedrock batch: 50% of
+            input and output), as LiteLLM's batch calculator applies it."""
+            if suffix == "_batches" and r.get(field + suffix) is None and r.get(field) is not None:
+                return per_mtok(_EXACT.multiply(r.get(field), Decimal("0.5")))
+            return mtok(field)
+
         row = {
             "provider": provider,
             "model": model,
             "service_tier": tier,
-            "input_per_mtok": mtok("input_cost_per_token") or Decimal(0),
+            "input_per_mtok": token_rate("input_cost_per_token") or Decimal(0),
             # An entry without a text output price outputs images: its image
             # output price is its output price (gpt-image-1).
-            "output_per_mtok": first(mtok("output_cost_per_token"), mtok("output_cost_per_image_token"),
+            "output_per_mtok": first(token_rate("output_cost_per_token"), mtok("output_cost_per_image_token"),
                                      Decimal(0)),
             "cache_read_per_mtok": mtok("cache_read_input_token_cost"),
             "cache_write_per_mtok": mtok("cache_creation_input_token_cost"),
@@ -830,6 +843,10 @@ PROVIDER_DEFAULTS = {
         "with a 5-minute write price of exactly 1.25x input and no 1-hour price. Source: Anthropic's",
         "pricing page (https://docs.anthropic.com/en/docs/about-claude/pricing, prompt caching:",
         "5-minute writes 1.25x, 1-hour writes 2x the base input price; batch discounts stack)."),
+    "fireworks_cache_read": (
+        "Fireworks cached prompt tokens at 50% of the input price, for fireworks_ai rows with no cache-read",
+        "price. Source: Fireworks' prompt caching guide (https://docs.fireworks.ai/guides/prompt-caching:",
+        "\"for serverless models, cached prompt tokens are discounted ... The default discount is 50%\")."),
 }
 
 
@@ -849,11 +866,21 @@ def anthropic_1h_cache_write(row: dict) -> bool:
     return True
 
 
+def fireworks_cache_read(row: dict) -> bool:
+    """Fills a Fireworks row's missing cache-read price (50% of input); True when it did."""
+    if row["provider"] != "fireworks_ai" or row.get("cache_read_per_mtok") is not None or not row["input_per_mtok"]:
+        return False
+    row["cache_read_per_mtok"] = _EXACT.multiply(row["input_per_mtok"], Decimal("0.5"))
+    return True
+
+
 def apply_provider_defaults(rows: list[dict]) -> None:
     """Applies every PROVIDER_DEFAULTS rule to every row (idempotent)."""
     for row in rows:
-        if anthropic_1h_cache_write(row):
-            row.setdefault("defaults", set()).add("anthropic_1h_cache_write")
+        for name, rule in (("anthropic_1h_cache_write", anthropic_1h_cache_write),
+                           ("fireworks_cache_read", fireworks_cache_read)):
+            if rule(row):
+                row.setdefault("defaults", set()).add(name)
 
 
 def build_rows(data: dict) -> list[dict]:
@@ -1265,6 +1292,9 @@ def read_genai(genai: list, litellm_rows: list[dict], stats: GenaiStats | None =
     moved: dict[tuple[str, str], str] = {}
     for target in sorted(placed):
         rows = [r for _, r in placed[target]]
+        # Compared as they will be priced: a rate genai-prices leaves implicit
+        # is filled in as it is for LiteLLM's rows (import_prices does the same).
+        apply_provider_defaults(rows)
         if target not in ll:
             out.extend(rows)
             continue

@@ -794,6 +794,26 @@ class ChargesTest(unittest.TestCase):
         self.assertFalse(any("-x-" in n for n in names))
         self.assertFalse(any("-x-" in m for _, m in self.models))
 
+    def test_rules_the_litellm_parity_run_found(self):
+        # Soniox puts its only transcription price in output_cost_per_second (input 0)
+        rows = gc.build_rows({"soniox/stt": {"litellm_provider": "soniox", "mode": "audio_transcription",
+                                             "input_cost_per_second": Decimal("0"),
+                                             "output_cost_per_second": Decimal("2.77778e-05")}})
+        self.assertEqual(json.loads(gc.unit_prices_json(rows[0]["unit_prices"])), {"audio_seconds": 0.0000277778})
+        # a batch row without its own output price bills half the standard one
+        rows = gc.build_rows({"azure/eu/m": {"litellm_provider": "azure", "mode": "chat",
+                                             "input_cost_per_token": Decimal("1.65e-07"),
+                                             "output_cost_per_token": Decimal("6.6e-07"),
+                                             "input_cost_per_token_batches": Decimal("8.3e-08")}})
+        batch = [r for r in rows if r["service_tier"] == "batch"][0]
+        self.assertEqual((batch["input_per_mtok"], batch["output_per_mtok"]), (Decimal("0.083"), Decimal("0.33")))
+        # Fireworks: cached prompt tokens at 50% of input when the list gives no price
+        rows = gc.build_rows({"fireworks_ai/accounts/fireworks/models/x": {
+            "litellm_provider": "fireworks_ai", "mode": "chat",
+            "input_cost_per_token": Decimal("9e-07"), "output_cost_per_token": Decimal("9e-07")}})
+        self.assertEqual(rows[0]["cache_read_per_mtok"], Decimal("0.45"))
+        self.assertIn("fireworks_cache_read", rows[0]["defaults"])
+
     def test_unit_only_rows_have_token_prices_0(self):
         r = self.row("openai", "whisper-1")
         self.assertEqual((r["input_per_mtok"], r["output_per_mtok"]), (0, 0))

@@ -248,6 +248,17 @@ CREATE FUNCTION llm_cost._litellm_per_mtok(entry jsonb, field text, suffix text)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN trim_scale((coalesce(nullif(entry -> (field || suffix), 'null'), entry -> field) #>> '{}')::numeric * 1000000);
 
+-- An input or output token price of a tier: _litellm_per_mtok, except that a
+-- batch row the list gives no batch price for this field bills half the
+-- standard one, the providers' batch rule (OpenAI, Azure Global Batch, Vertex
+-- and Bedrock batch: 50% of input and output), as LiteLLM's batch calculator
+-- applies it. gen_catalog.py: token_rate.
+CREATE FUNCTION llm_cost._litellm_token_rate(entry jsonb, field text, suffix text) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN suffix = '_batches' AND coalesce(jsonb_typeof(entry -> (field || suffix)), 'null') = 'null'
+            THEN trim_scale(llm_cost._litellm_per_mtok(entry, field, '') / 2)
+            ELSE llm_cost._litellm_per_mtok(entry, field, suffix) END;
+
 -- One LiteLLM per-unit price field (docs/charges.md: images, seconds,
 -- characters, queries, pages ...), exact and unscaled, with the same
 -- service-tier fallback as _litellm_per_mtok.
@@ -289,7 +300,9 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
                           'search', 'ocr', 'moderation']),
                    (10, 'input_cost_per_character', 'characters', NULL),
                    (11, 'input_cost_per_query', 'queries', NULL),
-                   (12, 'ocr_cost_per_page', 'pages', NULL)) AS f (ord, field, unit, modes)
+                   (12, 'ocr_cost_per_page', 'pages', NULL),
+                   -- transcription is billed on input audio; Soniox lists its only price here
+                   (13, 'output_cost_per_second', 'audio_seconds', ARRAY['audio_transcription'])) AS f (ord, field, unit, modes)
      WHERE f.modes IS NULL OR mode = ANY (f.modes)
      ORDER BY f.ord
 $$;
@@ -347,7 +360,8 @@ CREATE FUNCTION llm_cost._litellm_unit_prices(entry jsonb, suffix text, provider
 RETURNS jsonb
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     WITH plain AS (
-        -- Per unit, the first field with a price; input_cost_per_image prices
+        -- Per unit, the first field with a price (a price of 0 gives way to a
+        -- later one above 0: gen_catalog.py unit_prices_of); input_cost_per_image prices
         -- generated images where _litellm_images_priced_as_input says so.
         SELECT jsonb_object_agg(u.unit, u.price) AS up
           FROM (SELECT DISTINCT ON (x.unit) x.unit, x.price
@@ -357,7 +371,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
                                             THEN 'images' ELSE f.unit END AS unit,
                                        llm_cost._litellm_per_unit(entry, f.field, suffix) AS price) AS x
                  WHERE x.price IS NOT NULL
-                 ORDER BY x.unit, f.ord) AS u
+                 ORDER BY x.unit, x.price = 0, f.ord) AS u
     ), f AS (
         SELECT coalesce(plain.up, '{}') AS up,
                -- search_context_cost_per_query {search_context_size_low, _medium, _high} (no tier variant)
@@ -431,10 +445,17 @@ $$;
 --   cache-write price is exactly 1.25x its input price and that has no 1-hour
 --   price writes 1-hour cache entries at 2x the input price (Anthropic's
 --   pricing page, prompt caching).
-CREATE FUNCTION llm_cost._provider_defaults(model text, input numeric, cache_write numeric, cache_write_1h numeric)
-RETURNS TABLE (cache_write_1h_per_mtok numeric)
+--   fireworks_cache_read: a fireworks_ai row with no cache-read price reads
+--   cached prompt tokens at 50% of its input price (Fireworks' prompt caching
+--   guide: the default discount for serverless models).
+CREATE FUNCTION llm_cost._provider_defaults(provider text, model text, input numeric, cache_read numeric,
+                                            cache_write numeric, cache_write_1h numeric)
+RETURNS TABLE (cache_read_per_mtok numeric, cache_write_1h_per_mtok numeric)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE WHEN cache_write_1h IS NULL AND strpos(lower(model), 'claude') > 0
+    SELECT CASE WHEN cache_read IS NULL AND provider = 'fireworks_ai' AND input > 0
+                THEN trim_scale(input * 0.5)
+                ELSE cache_read END,
+           CASE WHEN cache_write_1h IS NULL AND strpos(lower(model), 'claude') > 0
                      AND cache_write = input * 1.25
                 THEN trim_scale(input * 2)
                 ELSE cache_write_1h END
@@ -551,7 +572,8 @@ LANGUAGE sql STABLE AS $$
                         WHERE jsonb_typeof(entry -> (f.field || t.suffix)) = 'number')
     ), priced AS (
         SELECT tiered.*,
-               coalesce(llm_cost._litellm_per_mtok(entry, 'input_cost_per_token', suffix), 0) AS input,
+               coalesce(llm_cost._litellm_token_rate(entry, 'input_cost_per_token', suffix), 0) AS input,
+               llm_cost._litellm_per_mtok(entry, 'cache_read_input_token_cost', suffix) AS cache_read,
                llm_cost._litellm_per_mtok(entry, 'cache_creation_input_token_cost', suffix) AS cache_write,
                -- A tier with its own 5-minute write price (Anthropic's batch: half the
                -- standard one) but no 1-hour one: the standard 1-hour price belongs
@@ -565,9 +587,9 @@ LANGUAGE sql STABLE AS $$
     SELECT provider, model, service_tier,
            input,
            -- an entry without a text output price outputs images
-           coalesce(llm_cost._litellm_per_mtok(entry, 'output_cost_per_token', suffix),
+           coalesce(llm_cost._litellm_token_rate(entry, 'output_cost_per_token', suffix),
                     llm_cost._litellm_per_mtok(entry, 'output_cost_per_image_token', suffix), 0),
-           llm_cost._litellm_per_mtok(entry, 'cache_read_input_token_cost', suffix),
+           d.cache_read_per_mtok,
            cache_write,
            llm_cost._litellm_per_mtok(entry, 'output_cost_per_reasoning_token', suffix),
            tier_k * 1000,
@@ -599,7 +621,7 @@ LANGUAGE sql STABLE AS $$
                                                                 format('LiteLLM entry "%s" off_peak_pricing', key))
                            END AS windows) AS op,
            LATERAL (SELECT llm_cost._litellm_unit_prices(entry, suffix, provider, model, images) AS raw) AS up,
-           LATERAL llm_cost._provider_defaults(model, input, cache_write, cache_write_1h) AS d
+           LATERAL llm_cost._provider_defaults(provider, model, input, cache_read, cache_write, cache_write_1h) AS d
      ORDER BY provider, model, service_tier
 $$;
 COMMENT ON FUNCTION llm_cost.litellm_price_rows(jsonb) IS
@@ -1089,7 +1111,14 @@ BEGIN
                    d.cache_write_1h_per_mtok, NULL::numeric AS image_input_per_mtok,
                    NULL::numeric AS image_output_per_mtok, NULL::jsonb AS unit_prices
               FROM llm_cost.genai_price_rows(catalog) AS g,
-                   LATERAL llm_cost._provider_defaults(g.model, g.input_per_mtok, g.cache_write_per_mtok, NULL) AS d;
+                   LATERAL llm_cost._provider_defaults(g.provider, g.model, g.input_per_mtok, g.cache_read_per_mtok,
+                                                       g.cache_write_per_mtok, NULL) AS d;
+        -- and the cache-read default (the row's own column above is genai-prices' price)
+        UPDATE pg_temp.llm_cost_import AS i
+           SET cache_read_per_mtok = (SELECT d.cache_read_per_mtok
+                                        FROM llm_cost._provider_defaults(i.provider, i.model, i.input_per_mtok, NULL,
+                                                                         i.cache_write_per_mtok, i.cache_write_1h_per_mtok) AS d)
+         WHERE i.cache_read_per_mtok IS NULL;
     ELSE
         IF catalog <> '{}' AND NOT EXISTS (
             SELECT FROM jsonb_each(catalog) AS e
@@ -1497,6 +1526,8 @@ COMMENT ON FUNCTION llm_cost.catalog_load_count() IS
   'How many times this backend has loaded the price catalog into memory (diagnostics).';
 COMMENT ON FUNCTION llm_cost._litellm_per_mtok(jsonb, text, text) IS
   'Internal: one LiteLLM per-token price field as an exact per-million price, with service-tier fallback.';
+COMMENT ON FUNCTION llm_cost._litellm_token_rate(jsonb, text, text) IS
+  'Internal: a tier''s input or output token price from a LiteLLM entry; a batch row without its own price bills half the standard one.';
 COMMENT ON FUNCTION llm_cost._litellm_per_unit(jsonb, text, text) IS
   'Internal: one LiteLLM per-unit price field (per image, second, character, query, page), exact, with service-tier fallback.';
 COMMENT ON FUNCTION llm_cost._with_selectors(numeric, jsonb) IS
@@ -1511,7 +1542,7 @@ COMMENT ON FUNCTION llm_cost._litellm_has_price(jsonb) IS
   'Internal: whether a LiteLLM entry has a price a row can hold, so that it is a model (gen_catalog.py has_price).';
 COMMENT ON FUNCTION llm_cost._litellm_images_priced_as_input(jsonb) IS
   'Internal: whether an image-generation entry''s input_cost_per_image is its price per generated image (no output-side price; gen_catalog.py images_priced_as_input).';
-COMMENT ON FUNCTION llm_cost._provider_defaults(text, numeric, numeric, numeric) IS
+COMMENT ON FUNCTION llm_cost._provider_defaults(text, text, numeric, numeric, numeric, numeric) IS
   'Internal: every provider default (a rate the price lists leave implicit): the row''s 1-hour cache-write price, filled in as 2x input for a Claude row whose 5-minute write is exactly 1.25x input (gen_catalog.py PROVIDER_DEFAULTS).';
 COMMENT ON FUNCTION llm_cost._unit_prices(jsonb, text) IS
   'Internal: unit prices validated and normalised as llm_cost.prices stores them (selectors lower case, sizes as 1024x1792); raises 22023 naming the caller otherwise.';

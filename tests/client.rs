@@ -389,8 +389,11 @@ fn importing_genai_prices_adds_exactly_the_prices_the_generator_overrode() {
             "SELECT count(*) FROM (SELECT DISTINCT ON (provider, model) * FROM llm_cost.genai_price_rows($1::text::jsonb)
                                     WHERE valid_from <= now() ORDER BY provider, model, valid_from DESC) AS i
                LEFT JOIN llm_cost.current_prices AS p USING (provider, model, service_tier)
+               -- the rates genai-prices leaves implicit, as the import fills them in
+               CROSS JOIN LATERAL llm_cost._provider_defaults(i.provider, i.model, i.input_per_mtok, i.cache_read_per_mtok,
+                                                              i.cache_write_per_mtok, NULL) AS d
               WHERE p.id IS NULL OR p.verified_at <> now()
-                 OR (i.input_per_mtok, i.output_per_mtok, i.cache_read_per_mtok, i.cache_write_per_mtok,
+                 OR (i.input_per_mtok, i.output_per_mtok, d.cache_read_per_mtok, i.cache_write_per_mtok,
                      i.tier_threshold_tokens, i.input_per_mtok_above_tier, i.output_per_mtok_above_tier,
                      i.cache_read_per_mtok_above_tier, i.cache_write_per_mtok_above_tier, i.per_request)
                     IS DISTINCT FROM
@@ -454,7 +457,7 @@ const LITELLM_UNITS_DOC: &str = r#"{
   "mistral/ocr-units-test": {"litellm_provider": "mistral", "mode": "ocr",
       "ocr_cost_per_page": 0.001, "ocr_cost_per_page_batches": 0.0005},
   "evaluation-units-test": {"litellm_provider": "openai", "mode": "evaluation", "input_cost_per_query": 1},
-  "unpriced-units-test": {"litellm_provider": "openai", "mode": "audio_transcription", "output_cost_per_second": 0.0001}
+  "unpriced-units-test": {"litellm_provider": "openai", "mode": "audio_speech", "input_cost_per_second": 0.0001}
 }"#;
 
 /// The rows LITELLM_UNITS_DOC gives: provider, model, tier, input, output,

@@ -55,6 +55,7 @@ pub mod sql_pricing;
 pub mod trigger_support;
 pub mod units;
 pub mod units_sum;
+pub mod units_jsonb;
 pub mod usage_trigger;
 
 ::pgrx::pg_module_magic!(name, version);

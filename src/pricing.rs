@@ -35,14 +35,21 @@ pub fn validate_tokens(t: &Tokens, units: Option<&Units>) {
     }
 }
 
-/// Parses a `units` value or raises 22023.
+const UNITS_HINT: &str =
+    "units is an object such as {\"web_search_queries\": 2, \"search_context_size\": \"medium\"}; the names are listed in docs/charges.md";
+
+/// Parses a `units` value given as serde JSON (from `raw_usage`) or raises 22023.
 pub fn parse_units(v: &serde_json::Value) -> Units {
-    Units::parse(v).unwrap_or_else(|e| {
-        errors::invalid_parameter_with_hint(
-            e.to_string(),
-            "units is an object such as {\"web_search_queries\": 2, \"search_context_size\": \"medium\"}; the names are listed in docs/charges.md",
-        )
-    })
+    Units::parse(v).unwrap_or_else(|e| errors::invalid_parameter_with_hint(e.to_string(), UNITS_HINT))
+}
+
+/// Parses a `units` jsonb datum (the column, or the functions' argument) or raises 22023.
+///
+/// # Safety
+/// `datum` must be a non-NULL jsonb datum valid for the duration of the call.
+pub unsafe fn units_datum(datum: pgrx::pg_sys::Datum) -> Units {
+    unsafe { crate::units_jsonb::units_from_jsonb(datum) }
+        .unwrap_or_else(|e| errors::invalid_parameter_with_hint(e.to_string(), UNITS_HINT))
 }
 
 /// The cost, or None when a unit of the call has no price; out of range raises 22003.

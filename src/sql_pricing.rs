@@ -5,6 +5,7 @@ use crate::decimal::Decimal;
 use crate::numeric_datum::NumericDatum;
 use crate::formula::{ServiceTier, SubsetRates, Tokens};
 use crate::units::{UnitPrices, Units};
+use crate::units_jsonb::JsonbDatum;
 use crate::pricing;
 use pgrx::prelude::*;
 use pgrx::JsonB;
@@ -49,9 +50,10 @@ fn call_args<'a>(
     })
 }
 
-/// The `units` argument parsed (NULL: none).
-fn units_arg(units: &Option<JsonB>) -> Option<Units> {
-    units.as_ref().map(|u| pricing::parse_units(&u.0))
+/// The `units` argument parsed (NULL: none), read from the jsonb datum itself.
+fn units_arg(units: &Option<JsonbDatum>) -> Option<Units> {
+    // Safe: pgrx hands over the call's own argument datum.
+    units.map(|u| unsafe { pricing::units_datum(u.0) })
 }
 
 /// The price of one call at time `at`; NULL when the model has no price, or a
@@ -68,7 +70,7 @@ fn llm_cost_with_units(
     reasoning_tokens: default!(Option<i64>, 0),
     at: default!(Option<TimestampWithTimeZone>, "now()"),
     service_tier: default!(Option<&str>, "'standard'"),
-    units: default!(Option<JsonB>, "NULL"),
+    units: default!(Option<JsonbDatum>, "NULL"),
 ) -> Option<NumericDatum> {
     let c = call_args(provider, model, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, at, service_tier)?;
     let units = units_arg(&units);
@@ -88,7 +90,7 @@ fn cost_breakdown_with_units(
     reasoning_tokens: default!(Option<i64>, 0),
     at: default!(Option<TimestampWithTimeZone>, "now()"),
     service_tier: default!(Option<&str>, "'standard'"),
-    units: default!(Option<JsonB>, "NULL"),
+    units: default!(Option<JsonbDatum>, "NULL"),
 ) -> Option<JsonB> {
     let c = call_args(provider, model, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, at, service_tier)?;
     let units = units_arg(&units);
@@ -295,7 +297,7 @@ fn price_usage_with_units(
     reasoning_tokens: Option<i64>,
     at: Option<TimestampWithTimeZone>,
     service_tier: Option<&str>,
-    units: Option<JsonB>,
+    units: Option<JsonbDatum>,
 ) -> TableIterator<'static, (name!(cost, Option<NumericDatum>), name!(price_id, Option<i64>), name!(currency, Option<String>))> {
     let priced = call_args(provider, model, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, at, service_tier)
         .and_then(|c| pricing::price(c.provider, c.model, &c.tokens, c.at, c.tier, units_arg(&units).as_ref()));

@@ -140,20 +140,44 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-/// A non-negative exact number (JSON number text, never through f64).
-fn quantity(what: &str, v: &Value) -> Result<Decimal, UnitsError> {
-    let Value::Number(n) = v else {
-        return err(format!("{what} must be a non-negative number, got {}", kind(v)));
-    };
-    let d = Decimal::parse(&n.to_string())
-        .map_err(|_| UnitsError(format!("{what} ({n}) is out of range for exact pricing")))?;
-    if d.is_negative() {
-        return err(format!("{what} must not be negative (got {n})"));
-    }
-    Ok(d)
+/// One value of a `units` object, whatever JSON reader produced it: serde's
+/// (`Units::parse`) or the jsonb binary walk of the insert trigger
+/// (`units_jsonb`). A number is its exact value, or None when it is beyond
+/// exact pricing; `text` is how it is shown in messages.
+pub enum UnitValue<'a> {
+    Null,
+    Number { value: Option<Decimal>, text: &'a dyn fmt::Display },
+    String(&'a str),
+    /// Any other JSON kind: "a boolean", "an array", "an object".
+    Other(&'static str),
 }
 
-fn whole_tokens(what: &str, v: &Value) -> Result<i64, UnitsError> {
+impl UnitValue<'_> {
+    fn kind(&self) -> &'static str {
+        match self {
+            UnitValue::Null => "null",
+            UnitValue::Number { .. } => "a number",
+            UnitValue::String(_) => "a string",
+            UnitValue::Other(kind) => kind,
+        }
+    }
+}
+
+/// A non-negative exact number (never through f64).
+fn quantity(what: &str, v: &UnitValue) -> Result<Decimal, UnitsError> {
+    let UnitValue::Number { value, text } = v else {
+        return err(format!("{what} must be a non-negative number, got {}", v.kind()));
+    };
+    let Some(d) = value else {
+        return err(format!("{what} ({text}) is out of range for exact pricing"));
+    };
+    if d.is_negative() {
+        return err(format!("{what} must not be negative (got {text})"));
+    }
+    Ok(*d)
+}
+
+fn whole_tokens(what: &str, v: &UnitValue) -> Result<i64, UnitsError> {
     let d = quantity(what, v)?;
     if d.scale() != 0 {
         return err(format!("{what} must be a whole number of tokens (got {d})"));
@@ -168,56 +192,27 @@ pub fn normalise_selector(s: &str) -> String {
     compact.replace("-x-", "x")
 }
 
+/// A serde JSON value as a `UnitValue`.
+fn serde_unit_value(v: &Value) -> UnitValue<'_> {
+    match v {
+        Value::Null => UnitValue::Null,
+        Value::Number(n) => UnitValue::Number { value: Decimal::parse(&n.to_string()).ok(), text: n },
+        Value::String(s) => UnitValue::String(s),
+        other => UnitValue::Other(kind(other)),
+    }
+}
+
 impl Units {
-    /// Parses `usage.units` (or the `units` argument). Unknown names, negative
-    /// or non-numeric quantities and non-text qualifiers are errors.
+    /// Parses `usage.units` (or the `units` argument) given as serde JSON.
     pub fn parse(v: &Value) -> Result<Units, UnitsError> {
         let Value::Object(obj) = v else {
             return err(format!("units must be a JSON object of unit names to quantities, got {}", kind(v)));
         };
-        let mut u = Units::default();
+        let mut b = UnitsBuilder::default();
         for (name, value) in obj {
-            if value.is_null() {
-                continue;
-            }
-            let what = format!("units.{name}");
-            if let Some(c) = Counted::parse(name) {
-                let q = quantity(&what, value)?;
-                if !q.is_zero() {
-                    u.counts.push((c, q));
-                }
-            } else if QUALIFIER_NAMES.contains(&name.as_str()) {
-                let Value::String(s) = value else {
-                    return err(format!("{what} must be a string, got {}", kind(value)));
-                };
-                let s = Some(normalise_selector(s));
-                match name.as_str() {
-                    "search_context_size" => u.qualifiers.search_context_size = s,
-                    "size" => u.qualifiers.size = s,
-                    "quality" => u.qualifiers.quality = s,
-                    _ => u.qualifiers.resolution = s,
-                }
-            } else {
-                let slot = match name.as_str() {
-                    "cache_write_1h_tokens" => &mut u.subsets.cache_write_1h,
-                    "audio_input_tokens" => &mut u.subsets.audio_input,
-                    "image_input_tokens" => &mut u.subsets.image_input,
-                    "audio_output_tokens" => &mut u.subsets.audio_output,
-                    "image_output_tokens" => &mut u.subsets.image_output,
-                    _ => {
-                        return err(format!(
-                            "unknown unit \"{name}\"; expected one of {}, {} or the qualifiers {}",
-                            SUBSET_NAMES.join(", "),
-                            Counted::ALL.map(Counted::name).join(", "),
-                            QUALIFIER_NAMES.join(", ")
-                        ))
-                    }
-                };
-                *slot = whole_tokens(&what, value)?;
-            }
+            b.add(name, &serde_unit_value(value))?;
         }
-        u.counts.sort_by_key(|(c, _)| *c as usize);
-        Ok(u)
+        Ok(b.finish())
     }
 
     /// Each token subset fits its parent (docs/charges.md).
@@ -245,6 +240,64 @@ impl Units {
             ));
         }
         Ok(())
+    }
+}
+
+/// Builds a `Units` one (name, value) pair at a time. Unknown names,
+/// negative or non-numeric quantities and non-text qualifiers are errors; a
+/// null is the same as leaving the name out.
+#[derive(Default)]
+pub struct UnitsBuilder {
+    units: Units,
+}
+
+impl UnitsBuilder {
+    pub fn add(&mut self, name: &str, value: &UnitValue) -> Result<(), UnitsError> {
+        if matches!(value, UnitValue::Null) {
+            return Ok(());
+        }
+        let u = &mut self.units;
+        let what = format!("units.{name}");
+        if let Some(c) = Counted::parse(name) {
+            let q = quantity(&what, value)?;
+            if !q.is_zero() {
+                u.counts.push((c, q));
+            }
+        } else if QUALIFIER_NAMES.contains(&name) {
+            let UnitValue::String(s) = value else {
+                return err(format!("{what} must be a string, got {}", value.kind()));
+            };
+            let s = Some(normalise_selector(s));
+            match name {
+                "search_context_size" => u.qualifiers.search_context_size = s,
+                "size" => u.qualifiers.size = s,
+                "quality" => u.qualifiers.quality = s,
+                _ => u.qualifiers.resolution = s,
+            }
+        } else {
+            let slot = match name {
+                "cache_write_1h_tokens" => &mut u.subsets.cache_write_1h,
+                "audio_input_tokens" => &mut u.subsets.audio_input,
+                "image_input_tokens" => &mut u.subsets.image_input,
+                "audio_output_tokens" => &mut u.subsets.audio_output,
+                "image_output_tokens" => &mut u.subsets.image_output,
+                _ => {
+                    return err(format!(
+                        "unknown unit \"{name}\"; expected one of {}, {} or the qualifiers {}",
+                        SUBSET_NAMES.join(", "),
+                        Counted::ALL.map(Counted::name).join(", "),
+                        QUALIFIER_NAMES.join(", ")
+                    ))
+                }
+            };
+            *slot = whole_tokens(&what, value)?;
+        }
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> Units {
+        self.units.counts.sort_by_key(|(c, _)| *c as usize);
+        self.units
     }
 }
 
@@ -300,7 +353,7 @@ impl UnitPrices {
         for (name, value) in obj {
             let what = format!("unit_prices.{name}");
             let price = match value {
-                Value::Number(_) => UnitPrice::Flat(quantity(&what, value)?),
+                Value::Number(_) => UnitPrice::Flat(quantity(&what, &serde_unit_value(value))?),
                 Value::Object(selectors) if !selectors.is_empty() => {
                     let mut prices = Vec::with_capacity(selectors.len());
                     for (key, p) in selectors {
@@ -311,7 +364,7 @@ impl UnitPrices {
                         if prices.iter().any(|(k, _): &(String, Decimal)| *k == norm) {
                             return err(format!("{what} names selector \"{norm}\" twice"));
                         }
-                        prices.push((norm, quantity(&format!("{what}.{key}"), p)?));
+                        prices.push((norm, quantity(&format!("{what}.{key}"), &serde_unit_value(p))?));
                     }
                     prices.sort();
                     UnitPrice::BySelector(prices)

@@ -108,7 +108,7 @@ unsafe fn before_insert(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
 
     let units_col = optional_column_position(&UNITS_COLUMN, rel, "units");
     let mut units: Option<Units> = match units_col {
-        Some(i) if !nulls[i] => Some(pricing::parse_units(&jsonb_value(values[i], "units"))),
+        Some(i) if !nulls[i] => Some(pricing::units_datum(values[i])),
         _ => None,
     };
 

@@ -166,7 +166,7 @@ done
 # the same insert carrying units (a web search and a 1-hour cache write), into both tables
 cat > "$CLUSTER_DIR/insert_units.sql" <<'SQL'
 \set i random(100, 5000)
-INSERT INTO llm_cost.usage (provider, model, input_tokens, output_tokens, cache_write_tokens, user_id, units) VALUES ('anthropic', 'claude-sonnet-4-5', :i, 300, :i / 4 + 100, 'user' || :i, '{"cache_write_1h_tokens": 100, "web_search_queries": 1}');
+INSERT INTO llm_cost.usage (provider, model, input_tokens, output_tokens, cache_write_tokens, user_id, units) VALUES ('anthropic', 'claude-sonnet-4-5', :i + 100, 300, :i / 4 + 100, 'user' || :i, '{"cache_write_1h_tokens": 100, "web_search_queries": 1}');
 SQL
 sed 's/llm_cost.usage/bench.usage_bare/' "$CLUSTER_DIR/insert_units.sql" > "$CLUSTER_DIR/insert_units_bare.sql"
 compare_inserts "single-row INSERT with units, 1 client, ${PGBENCH_SECONDS}s" \

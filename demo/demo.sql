@@ -83,6 +83,31 @@ SELECT '2026-11-21 12:00'::timestamptz + (g * interval '300 seconds'),
        'acme-internal', 'ticket-router-ft', 900, 12, 'acme', 'support', 'router', 'classify'
   FROM generate_series(1, 100) g;
 
+-- Every charge on the bill (0.3): embeddings for the docs index, transcribed
+-- support calls, a research agent whose Claude calls search the web and write
+-- 1-hour cache entries (from Anthropic's own usage objects), and product images.
+INSERT INTO llm_cost.usage (occurred_at, provider, model, input_tokens, tenant_id, project_id, agent_id, operation)
+SELECT '2026-11-21 03:00'::timestamptz + (g * interval '5 seconds'), 'openai', 'text-embedding-3-small',
+       600 + (random() * 1500)::int, 'globex', 'docs', 'indexer', 'embed'
+  FROM generate_series(1, 3000) g;
+INSERT INTO llm_cost.usage (occurred_at, provider, model, units, tenant_id, project_id, agent_id, operation)
+SELECT '2026-11-21 10:00'::timestamptz + (g * interval '3 minutes'), 'openai', 'whisper-1',
+       jsonb_build_object('audio_seconds', 60 + (random() * 540)::int), 'acme', 'support', 'transcriber', 'transcribe'
+  FROM generate_series(1, 120) g;
+INSERT INTO llm_cost.usage (occurred_at, provider, model, raw_usage, tenant_id, project_id, user_id, agent_id, operation)
+SELECT '2026-11-21 11:00'::timestamptz + (g * interval '4 minutes'), 'anthropic', 'claude-sonnet-4-5',
+       jsonb_build_object('input_tokens', 3000, 'cache_read_input_tokens', 20000, 'cache_creation_input_tokens', 8000,
+                          'cache_creation', jsonb_build_object('ephemeral_5m_input_tokens', 0, 'ephemeral_1h_input_tokens', 8000),
+                          'output_tokens', 1500,
+                          'server_tool_use', jsonb_build_object('web_search_requests', 1 + g % 4)),
+       'globex', 'research', 'globex-analyst', 'researcher', 'research'
+  FROM generate_series(1, 60) g;
+INSERT INTO llm_cost.usage (occurred_at, provider, model, units, tenant_id, project_id, agent_id, operation)
+SELECT '2026-11-21 15:00'::timestamptz + (g * interval '1 minute'), 'azure', 'dall-e-3',
+       jsonb_build_object('images', 1, 'quality', CASE WHEN g % 3 = 0 THEN 'hd' ELSE 'standard' END, 'size', '1024x1792'),
+       'acme', 'marketing', 'designer', 'illustrate'
+  FROM generate_series(1, 40) g;
+
 SELECT pg_sleep(1.5) \gset
 
 \echo
@@ -106,6 +131,15 @@ SELECT provider, model, service_tier AS tier, count(*) AS calls,
  WHERE cost IS NOT NULL
  GROUP BY provider, model, service_tier
  ORDER BY sum(cost) DESC;
+
+\echo
+\echo '== By kind of call, with every charge beyond tokens (cost_by mode, daily_costs.units)'
+SELECT value AS mode, calls, '$' || to_char(cost, 'FM999,990.00') AS cost, lpad(share || '%', 6) AS share
+  FROM llm_cost.cost_by('mode', '2026-11-21', '2026-11-22');
+SELECT key AS unit, to_char(sum(value::numeric), 'FM999,999,990.##') AS total
+  FROM llm_cost.daily_costs, jsonb_each_text(units)
+ WHERE day = '2026-11-21'
+ GROUP BY key ORDER BY key;
 
 \echo
 \echo '== By tenant and agent'

@@ -1,9 +1,14 @@
 -- Budgets, exact running spend, exactly-once alerts and the notification queue.
 --
--- How spend stays exact: statement-level triggers on llm_cost.usage and
--- llm_cost.resource_usage fold each statement's rows (INSERT, COPY, UPDATE of
--- cost such as reprice(), DELETE) into llm_cost.budget_spend in the same
--- transaction, one upsert per (budget, period, per value) touched. A row finds
+-- How spend stays exact: every change to the ledgers reaches
+-- llm_cost.budget_spend in the same transaction. Usage inserts (INSERT, COPY)
+-- pass a row trigger, usage_spend_add (Rust, src/spend_trigger.rs), that adds
+-- each row to the transaction's pending totals in memory; those are written
+-- once, just before commit (or earlier when something in the transaction calls
+-- flush_spend()), one write per (budget, period, per value) touched. UPDATEs of
+-- usage (reprice(), corrections) and DELETEs, and every change to
+-- llm_cost.resource_usage, are folded by statement-level triggers with
+-- transition tables (_fold_spend); TRUNCATE recomputes. A row finds
 -- its budgets through (scope_mask, scope_key): for each scope shape in use
 -- (which scope columns a budget sets) one index probe, however many budgets
 -- exist. Alerts are exactly once because llm_cost.notifications has a unique

@@ -31,6 +31,9 @@ CREATE TABLE llm_cost.rollup_state (
 );
 COMMENT ON TABLE llm_cost.rollup_state IS
   'The rollups hold every usage row with id <= watermark; rows above it are read from llm_cost.usage. Its one row appears at the first refresh (so pg_dump carries it and a restore does not collide with a default row).';
+COMMENT ON COLUMN llm_cost.rollup_state.one IS 'Always true: the table has at most one row.';
+COMMENT ON COLUMN llm_cost.rollup_state.watermark IS 'Highest usage.id in the rollups.';
+COMMENT ON COLUMN llm_cost.rollup_state.refreshed_at IS 'When refresh_rollups last moved the watermark.';
 
 CREATE TABLE llm_cost.usage_daily (
     day                 date NOT NULL,
@@ -68,6 +71,9 @@ CREATE TABLE llm_cost.usage_daily_latency (
 ALTER TABLE llm_cost.usage_daily_latency ALTER COLUMN histogram SET STORAGE EXTERNAL;
 COMMENT ON TABLE llm_cost.usage_daily_latency IS
   'Exact latency histograms (see llm_cost.latency_histogram) per UTC day and tenant, for rolled-up rows.';
+COMMENT ON COLUMN llm_cost.usage_daily_latency.day IS 'The UTC day.';
+COMMENT ON COLUMN llm_cost.usage_daily_latency.tenant_id IS 'Tenant.';
+COMMENT ON COLUMN llm_cost.usage_daily_latency.histogram IS 'Exact latency histogram of the calls (read with histogram_percentile, histogram_mean).';
 
 -- The same per UTC hour, so a window's partial days cost hours, not raw rows.
 CREATE TABLE llm_cost.usage_hourly (LIKE llm_cost.usage_daily);
@@ -83,7 +89,43 @@ COMMENT ON TABLE llm_cost.usage_hourly IS
 ALTER TABLE llm_cost.usage_daily ADD COLUMN units jsonb;
 ALTER TABLE llm_cost.usage_hourly ADD COLUMN units jsonb;
 COMMENT ON COLUMN llm_cost.usage_daily.units IS 'Sum of the calls'' units per unit name (token subsets and counted units; qualifiers dropped); NULL when none.';
+COMMENT ON COLUMN llm_cost.usage_daily.day IS 'The UTC day.';
+COMMENT ON COLUMN llm_cost.usage_daily.provider IS 'Provider as logged.';
+COMMENT ON COLUMN llm_cost.usage_daily.model IS 'Model as logged.';
+COMMENT ON COLUMN llm_cost.usage_daily.tenant_id IS 'Tenant.';
+COMMENT ON COLUMN llm_cost.usage_daily.project_id IS 'Project.';
+COMMENT ON COLUMN llm_cost.usage_daily.user_id IS 'User.';
+COMMENT ON COLUMN llm_cost.usage_daily.agent_id IS 'Agent.';
+COMMENT ON COLUMN llm_cost.usage_daily.operation IS 'Operation.';
+COMMENT ON COLUMN llm_cost.usage_daily.calls IS 'Calls.';
+COMMENT ON COLUMN llm_cost.usage_daily.failed_calls IS 'Calls with success false.';
+COMMENT ON COLUMN llm_cost.usage_daily.unpriced_calls IS 'Calls without a cost.';
+COMMENT ON COLUMN llm_cost.usage_daily.input_tokens IS 'Sum of input_tokens.';
+COMMENT ON COLUMN llm_cost.usage_daily.output_tokens IS 'Sum of output_tokens.';
+COMMENT ON COLUMN llm_cost.usage_daily.cached_input_tokens IS 'Sum of cached_input_tokens.';
+COMMENT ON COLUMN llm_cost.usage_daily.reasoning_tokens IS 'Sum of reasoning_tokens.';
+COMMENT ON COLUMN llm_cost.usage_daily.cost IS 'Sum of cost (unpriced calls count 0).';
+COMMENT ON COLUMN llm_cost.usage_daily.latency_ms_sum IS 'Sum of latency_ms over the calls that have one.';
+COMMENT ON COLUMN llm_cost.usage_daily.latency_calls IS 'Calls with a latency_ms.';
 COMMENT ON COLUMN llm_cost.usage_hourly.units IS 'Sum of the calls'' units per unit name (token subsets and counted units; qualifiers dropped); NULL when none.';
+COMMENT ON COLUMN llm_cost.usage_hourly.provider IS 'Provider as logged.';
+COMMENT ON COLUMN llm_cost.usage_hourly.model IS 'Model as logged.';
+COMMENT ON COLUMN llm_cost.usage_hourly.tenant_id IS 'Tenant.';
+COMMENT ON COLUMN llm_cost.usage_hourly.project_id IS 'Project.';
+COMMENT ON COLUMN llm_cost.usage_hourly.user_id IS 'User.';
+COMMENT ON COLUMN llm_cost.usage_hourly.agent_id IS 'Agent.';
+COMMENT ON COLUMN llm_cost.usage_hourly.operation IS 'Operation.';
+COMMENT ON COLUMN llm_cost.usage_hourly.calls IS 'Calls.';
+COMMENT ON COLUMN llm_cost.usage_hourly.failed_calls IS 'Calls with success false.';
+COMMENT ON COLUMN llm_cost.usage_hourly.unpriced_calls IS 'Calls without a cost.';
+COMMENT ON COLUMN llm_cost.usage_hourly.input_tokens IS 'Sum of input_tokens.';
+COMMENT ON COLUMN llm_cost.usage_hourly.output_tokens IS 'Sum of output_tokens.';
+COMMENT ON COLUMN llm_cost.usage_hourly.cached_input_tokens IS 'Sum of cached_input_tokens.';
+COMMENT ON COLUMN llm_cost.usage_hourly.reasoning_tokens IS 'Sum of reasoning_tokens.';
+COMMENT ON COLUMN llm_cost.usage_hourly.cost IS 'Sum of cost (unpriced calls count 0).';
+COMMENT ON COLUMN llm_cost.usage_hourly.latency_ms_sum IS 'Sum of latency_ms over the calls that have one.';
+COMMENT ON COLUMN llm_cost.usage_hourly.latency_calls IS 'Calls with a latency_ms.';
+COMMENT ON COLUMN llm_cost.usage_hourly.hour IS 'Start of the UTC hour.';
 
 -- units_sum(units): the calls' units summed per unit name (exact); units_sum(units, sign) takes rows out with sign -1.
 CREATE AGGREGATE llm_cost.units_sum(jsonb) (
@@ -106,6 +148,9 @@ CREATE TABLE llm_cost.usage_hourly_latency (
 );
 ALTER TABLE llm_cost.usage_hourly_latency ALTER COLUMN histogram SET STORAGE EXTERNAL;
 COMMENT ON TABLE llm_cost.usage_hourly_latency IS 'Exact latency histograms per UTC hour and tenant, for rolled-up rows.';
+COMMENT ON COLUMN llm_cost.usage_hourly_latency.hour IS 'Start of the UTC hour.';
+COMMENT ON COLUMN llm_cost.usage_hourly_latency.tenant_id IS 'Tenant.';
+COMMENT ON COLUMN llm_cost.usage_hourly_latency.histogram IS 'Exact latency histogram of the calls (read with histogram_percentile, histogram_mean).';
 
 ---------------------------------------------------------------------------
 -- Latency histogram aggregates (support functions in src/latency_histogram.rs)
@@ -542,6 +587,22 @@ SELECT llm_cost._utc_midnight(f.day) AS "time", f.day, f.provider, f.model, f.te
 HAVING sum(f.calls) > 0;
 COMMENT ON VIEW llm_cost.daily_costs IS
   'Cost per UTC day (time: its midnight, for Grafana) and provider, model, tenant, project, user and agent: calls, failed_calls, tokens, cost, and units (the calls'' units summed per unit name, e.g. {"web_search_queries": 12, "images": 3}; NULL when none). Exact: rollups plus rows not rolled up yet. Filter on day (or time) to read only what you need.';
+COMMENT ON COLUMN llm_cost.daily_costs."time" IS 'The day''s UTC midnight, for Grafana.';
+COMMENT ON COLUMN llm_cost.daily_costs.day IS 'The UTC day.';
+COMMENT ON COLUMN llm_cost.daily_costs.provider IS 'Provider as logged.';
+COMMENT ON COLUMN llm_cost.daily_costs.model IS 'Model as logged.';
+COMMENT ON COLUMN llm_cost.daily_costs.tenant_id IS 'Tenant.';
+COMMENT ON COLUMN llm_cost.daily_costs.project_id IS 'Project.';
+COMMENT ON COLUMN llm_cost.daily_costs.user_id IS 'User.';
+COMMENT ON COLUMN llm_cost.daily_costs.agent_id IS 'Agent.';
+COMMENT ON COLUMN llm_cost.daily_costs.calls IS 'Calls.';
+COMMENT ON COLUMN llm_cost.daily_costs.failed_calls IS 'Calls with success false.';
+COMMENT ON COLUMN llm_cost.daily_costs.input_tokens IS 'Sum of input_tokens.';
+COMMENT ON COLUMN llm_cost.daily_costs.output_tokens IS 'Sum of output_tokens.';
+COMMENT ON COLUMN llm_cost.daily_costs.cached_input_tokens IS 'Sum of cached_input_tokens.';
+COMMENT ON COLUMN llm_cost.daily_costs.reasoning_tokens IS 'Sum of reasoning_tokens.';
+COMMENT ON COLUMN llm_cost.daily_costs.cost IS 'Sum of cost (unpriced calls count 0).';
+COMMENT ON COLUMN llm_cost.daily_costs.units IS 'The calls'' units summed per unit name (e.g. {"web_search_queries": 12}); NULL when none.';
 
 CREATE FUNCTION llm_cost.cost_summary(from_time timestamptz, to_time timestamptz)
 RETURNS TABLE (total_cost numeric, calls bigint, successful_calls bigint, failed_calls bigint,
@@ -640,6 +701,15 @@ SELECT date_trunc('month', d.day)::date AS month, llm_cost._utc_midnight(date_tr
   FROM llm_cost.daily_costs AS d
  GROUP BY 1, 2, 3, 4;
 COMMENT ON VIEW llm_cost.monthly_costs IS 'Cost per UTC calendar month (time: its first midnight), provider and model.';
+COMMENT ON COLUMN llm_cost.monthly_costs.month IS 'First day of the UTC calendar month.';
+COMMENT ON COLUMN llm_cost.monthly_costs."time" IS 'The month''s first UTC midnight, for Grafana.';
+COMMENT ON COLUMN llm_cost.monthly_costs.provider IS 'Provider as logged.';
+COMMENT ON COLUMN llm_cost.monthly_costs.model IS 'Model as logged.';
+COMMENT ON COLUMN llm_cost.monthly_costs.calls IS 'Calls.';
+COMMENT ON COLUMN llm_cost.monthly_costs.failed_calls IS 'Calls with success false.';
+COMMENT ON COLUMN llm_cost.monthly_costs.input_tokens IS 'Sum of input_tokens.';
+COMMENT ON COLUMN llm_cost.monthly_costs.output_tokens IS 'Sum of output_tokens.';
+COMMENT ON COLUMN llm_cost.monthly_costs.cost IS 'Sum of cost (unpriced calls count 0).';
 
 CREATE VIEW llm_cost.recent_calls WITH (security_invoker = true) AS
 SELECT u.occurred_at AS "time", u.id, u.provider, u.model, u.input_tokens, u.output_tokens, u.cost,
@@ -648,6 +718,24 @@ SELECT u.occurred_at AS "time", u.id, u.provider, u.model, u.input_tokens, u.out
   FROM llm_cost.usage AS u
  ORDER BY u.id DESC;
 COMMENT ON VIEW llm_cost.recent_calls IS 'The ledger newest first (add LIMIT): one row per call with its cost and dimensions.';
+COMMENT ON COLUMN llm_cost.recent_calls."time" IS 'When the call happened (usage.occurred_at).';
+COMMENT ON COLUMN llm_cost.recent_calls.id IS 'Row id, increasing in insertion order (rollup_state.watermark is one).';
+COMMENT ON COLUMN llm_cost.recent_calls.provider IS 'Provider as the app logged it (openai, anthropic, ...); other spellings resolve through provider_aliases.';
+COMMENT ON COLUMN llm_cost.recent_calls.model IS 'Model name as the app logged it; resolved to a catalog model for pricing (see model_resolution).';
+COMMENT ON COLUMN llm_cost.recent_calls.input_tokens IS 'Every prompt token billed, including cache reads and cache writes.';
+COMMENT ON COLUMN llm_cost.recent_calls.output_tokens IS 'Every completion token, including reasoning tokens.';
+COMMENT ON COLUMN llm_cost.recent_calls.cost IS 'Cost of the call in currency; NULL when the model has no price.';
+COMMENT ON COLUMN llm_cost.recent_calls.currency IS 'Currency of cost (ISO 4217 code); the price''s currency when the insert leaves it NULL and the call is priced.';
+COMMENT ON COLUMN llm_cost.recent_calls.latency_ms IS 'How long the call took, in milliseconds; NULL when not measured.';
+COMMENT ON COLUMN llm_cost.recent_calls.success IS 'False when the call failed; failed calls stay in the ledger.';
+COMMENT ON COLUMN llm_cost.recent_calls.error_type IS 'Kind of error of a failed call (app-defined, e.g. rate_limit, timeout).';
+COMMENT ON COLUMN llm_cost.recent_calls.tenant_id IS 'Tenant the row belongs to; defaults to llm_cost.current_tenant(). Roles other than the admin see only their tenant''s rows.';
+COMMENT ON COLUMN llm_cost.recent_calls.project_id IS 'Project the spend is attributed to (app-defined).';
+COMMENT ON COLUMN llm_cost.recent_calls.user_id IS 'End user the spend is attributed to (app-defined).';
+COMMENT ON COLUMN llm_cost.recent_calls.agent_id IS 'Agent that made the call (app-defined).';
+COMMENT ON COLUMN llm_cost.recent_calls.session_id IS 'Session or conversation the row belongs to (app-defined).';
+COMMENT ON COLUMN llm_cost.recent_calls.execution_id IS 'One run of a workflow or agent; llm_cost.execution_costs adds up its model and compute cost.';
+COMMENT ON COLUMN llm_cost.recent_calls.operation IS 'What the call was for (app-defined, e.g. chat, embed, summarise).';
 
 CREATE VIEW llm_cost.daily_spend WITH (security_invoker = true) AS
 SELECT coalesce(m.day, c.day) AS day, llm_cost._utc_midnight(coalesce(m.day, c.day)) AS "time",
@@ -657,6 +745,12 @@ SELECT coalesce(m.day, c.day) AS day, llm_cost._utc_midnight(coalesce(m.day, c.d
   FULL JOIN (SELECT llm_cost._utc_day(r.occurred_at) AS day, coalesce(sum(r.cost), 0) AS cost
                FROM llm_cost.resource_usage AS r GROUP BY 1) AS c ON c.day = m.day;
 COMMENT ON VIEW llm_cost.daily_spend IS 'Model spend and compute spend side by side per UTC day, with their total.';
+COMMENT ON COLUMN llm_cost.daily_spend.day IS 'The UTC day.';
+COMMENT ON COLUMN llm_cost.daily_spend."time" IS 'The day''s UTC midnight, for Grafana.';
+COMMENT ON COLUMN llm_cost.daily_spend.model_cost IS 'Cost of the day''s model calls.';
+COMMENT ON COLUMN llm_cost.daily_spend.compute_cost IS 'Cost of the day''s resource_usage.';
+COMMENT ON COLUMN llm_cost.daily_spend.total_cost IS 'model_cost + compute_cost.';
+COMMENT ON COLUMN llm_cost.daily_spend.calls IS 'Model calls that day.';
 
 ---------------------------------------------------------------------------
 -- Exports
@@ -671,6 +765,30 @@ SELECT u.id, to_char(u.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.
   FROM llm_cost.usage AS u;
 COMMENT ON VIEW llm_cost.usage_export IS
   'One row per call in a stable column order with ISO 8601 UTC timestamps and exact decimal costs, for COPY (SELECT * FROM llm_cost.usage_export WHERE ...) TO STDOUT WITH CSV HEADER. units: the call''s charges beyond tokens as JSON text (docs/charges.md).';
+COMMENT ON COLUMN llm_cost.usage_export.id IS 'Row id, increasing in insertion order (rollup_state.watermark is one).';
+COMMENT ON COLUMN llm_cost.usage_export.occurred_at IS 'When the call happened, as ISO 8601 UTC text (2026-01-31T12:00:00.000000Z).';
+COMMENT ON COLUMN llm_cost.usage_export.provider IS 'Provider as the app logged it (openai, anthropic, ...); other spellings resolve through provider_aliases.';
+COMMENT ON COLUMN llm_cost.usage_export.model IS 'Model name as the app logged it; resolved to a catalog model for pricing (see model_resolution).';
+COMMENT ON COLUMN llm_cost.usage_export.service_tier IS 'Service tier the call ran in: standard, batch, flex or priority; priced with that tier''s prices.';
+COMMENT ON COLUMN llm_cost.usage_export.input_tokens IS 'Every prompt token billed, including cache reads and cache writes.';
+COMMENT ON COLUMN llm_cost.usage_export.output_tokens IS 'Every completion token, including reasoning tokens.';
+COMMENT ON COLUMN llm_cost.usage_export.cached_input_tokens IS 'Part of input_tokens read from the prompt cache.';
+COMMENT ON COLUMN llm_cost.usage_export.cache_write_tokens IS 'Part of input_tokens written to the prompt cache.';
+COMMENT ON COLUMN llm_cost.usage_export.reasoning_tokens IS 'Part of output_tokens spent on reasoning.';
+COMMENT ON COLUMN llm_cost.usage_export.cost IS 'Cost of the call in currency, exact; NULL (empty in CSV) when the model has no price.';
+COMMENT ON COLUMN llm_cost.usage_export.currency IS 'Currency of cost (ISO 4217 code); the price''s currency when the insert leaves it NULL and the call is priced.';
+COMMENT ON COLUMN llm_cost.usage_export.latency_ms IS 'How long the call took, in milliseconds; NULL when not measured.';
+COMMENT ON COLUMN llm_cost.usage_export.success IS 'False when the call failed; failed calls stay in the ledger.';
+COMMENT ON COLUMN llm_cost.usage_export.error_type IS 'Kind of error of a failed call (app-defined, e.g. rate_limit, timeout).';
+COMMENT ON COLUMN llm_cost.usage_export.tenant_id IS 'Tenant the row belongs to; defaults to llm_cost.current_tenant(). Roles other than the admin see only their tenant''s rows.';
+COMMENT ON COLUMN llm_cost.usage_export.project_id IS 'Project the spend is attributed to (app-defined).';
+COMMENT ON COLUMN llm_cost.usage_export.user_id IS 'End user the spend is attributed to (app-defined).';
+COMMENT ON COLUMN llm_cost.usage_export.agent_id IS 'Agent that made the call (app-defined).';
+COMMENT ON COLUMN llm_cost.usage_export.session_id IS 'Session or conversation the row belongs to (app-defined).';
+COMMENT ON COLUMN llm_cost.usage_export.execution_id IS 'One run of a workflow or agent; llm_cost.execution_costs adds up its model and compute cost.';
+COMMENT ON COLUMN llm_cost.usage_export.operation IS 'What the call was for (app-defined, e.g. chat, embed, summarise).';
+COMMENT ON COLUMN llm_cost.usage_export.tags IS 'usage.tags as JSON text.';
+COMMENT ON COLUMN llm_cost.usage_export.units IS 'The call''s charges beyond tokens (usage.units) as JSON text.';
 
 CREATE FUNCTION llm_cost.export_json(from_time timestamptz, to_time timestamptz) RETURNS jsonb
 LANGUAGE sql STABLE AS $$

@@ -1442,6 +1442,35 @@ SELECT DISTINCT ON (provider, model, service_tier) *
  ORDER BY provider, model, service_tier, valid_from DESC;
 COMMENT ON VIEW llm_cost.current_prices IS
   'The price in force now for each (provider, model, service tier).';
+COMMENT ON COLUMN llm_cost.current_prices.id IS 'Row id; usage.price_id refers to it.';
+COMMENT ON COLUMN llm_cost.current_prices.provider IS 'Provider, lower case (openai, anthropic, gemini, bedrock, ...).';
+COMMENT ON COLUMN llm_cost.current_prices.model IS 'Model name as the catalog spells it.';
+COMMENT ON COLUMN llm_cost.current_prices.service_tier IS 'Service tier these prices apply to: standard, batch, flex or priority.';
+COMMENT ON COLUMN llm_cost.current_prices.valid_from IS 'When this price takes effect; shipped catalog rows are in force since -infinity.';
+COMMENT ON COLUMN llm_cost.current_prices.input_per_mtok IS 'Price per million input tokens that are neither cache reads nor cache writes.';
+COMMENT ON COLUMN llm_cost.current_prices.output_per_mtok IS 'Price per million output tokens (reasoning tokens too when reasoning_per_mtok is NULL).';
+COMMENT ON COLUMN llm_cost.current_prices.cache_read_per_mtok IS 'Price per million input tokens read from the prompt cache; NULL: the input price.';
+COMMENT ON COLUMN llm_cost.current_prices.cache_write_per_mtok IS 'Price per million input tokens written to the prompt cache; NULL: the input price.';
+COMMENT ON COLUMN llm_cost.current_prices.reasoning_per_mtok IS 'Price per million reasoning tokens; NULL: the output price.';
+COMMENT ON COLUMN llm_cost.current_prices.tier_threshold_tokens IS 'When a call''s input_tokens exceed this, the whole call uses the *_above_tier prices.';
+COMMENT ON COLUMN llm_cost.current_prices.input_per_mtok_above_tier IS 'Input price of a call whose input_tokens exceed tier_threshold_tokens; NULL: no tier, every call uses the base prices.';
+COMMENT ON COLUMN llm_cost.current_prices.output_per_mtok_above_tier IS 'Output price of a call above tier_threshold_tokens; NULL: output_per_mtok.';
+COMMENT ON COLUMN llm_cost.current_prices.cache_read_per_mtok_above_tier IS 'Cache-read price of a call above tier_threshold_tokens; NULL: cache_read_per_mtok (or, without one, the input price above the tier).';
+COMMENT ON COLUMN llm_cost.current_prices.cache_write_per_mtok_above_tier IS 'Cache-write price of a call above tier_threshold_tokens; NULL: cache_write_per_mtok (or, without one, the input price above the tier).';
+COMMENT ON COLUMN llm_cost.current_prices.per_request IS 'Flat price added to every call, in currency units (not per million).';
+COMMENT ON COLUMN llm_cost.current_prices.currency IS 'Currency of all the prices in this row (ISO 4217 code, e.g. USD).';
+COMMENT ON COLUMN llm_cost.current_prices.source IS '''catalog'' for shipped rows, ''custom'' for set_price, or the name given to import_prices.';
+COMMENT ON COLUMN llm_cost.current_prices.verified_at IS 'When this price was last confirmed (by the shipped catalog''s date, set_price or an import that found it unchanged).';
+COMMENT ON COLUMN llm_cost.current_prices.off_peak_input_per_mtok IS 'Input price (per million tokens) of a call made inside one of off_peak_windows; NULL when the row has no time-of-day prices.';
+COMMENT ON COLUMN llm_cost.current_prices.off_peak_output_per_mtok IS 'Output price of a call inside off_peak_windows; reasoning tokens without their own price use it too.';
+COMMENT ON COLUMN llm_cost.current_prices.off_peak_cache_read_per_mtok IS 'Cache-read price of a call inside off_peak_windows; when NULL such calls keep cache_read_per_mtok (or, without one, the off-peak input price).';
+COMMENT ON COLUMN llm_cost.current_prices.off_peak_windows IS 'When the off-peak prices apply (LiteLLM''s off_peak_pricing.windows, normalised): an array of {hours_utc: ["HH:MM-HH:MM" UTC, end 00:00 = midnight], weekdays: [1 = Monday .. 7], weekday_timezone: the zone the weekday is taken in}. A call is off-peak when its time (usage.occurred_at) is inside some window. NULL: one price all day.';
+COMMENT ON COLUMN llm_cost.current_prices.cache_write_1h_per_mtok IS 'Price of 1-hour prompt-cache writes (units.cache_write_1h_tokens, part of cache_write_tokens); NULL: the cache-write price.';
+COMMENT ON COLUMN llm_cost.current_prices.audio_input_per_mtok IS 'Price of audio input tokens (units.audio_input_tokens, part of the uncached input); NULL: the input price.';
+COMMENT ON COLUMN llm_cost.current_prices.image_input_per_mtok IS 'Price of image input tokens (units.image_input_tokens, part of the uncached input); NULL: the input price.';
+COMMENT ON COLUMN llm_cost.current_prices.audio_output_per_mtok IS 'Price of audio output tokens (units.audio_output_tokens, part of output outside reasoning); NULL: the output price.';
+COMMENT ON COLUMN llm_cost.current_prices.image_output_per_mtok IS 'Price of image output tokens (units.image_output_tokens, part of output outside reasoning); NULL: the output price.';
+COMMENT ON COLUMN llm_cost.current_prices.unit_prices IS 'Prices per unit (not per million) of counted units: {"web_search_queries": {"low": 0.03, "medium": 0.035, "high": 0.05, "default": 0.035}, "images": {"hd/1024x1792": 0.12, ...}, "audio_seconds": 0.0001, "requests": ...}. A selector is chosen from the call''s quality/size, size, resolution, quality, search_context_size, then default; a unit with quantity above 0 and no price makes the call unpriced. requests: a fee charged once per call. See docs/charges.md.';
 
 CREATE VIEW llm_cost.stale_prices WITH (security_invoker = true) AS
 SELECT c.*,
@@ -1451,6 +1480,36 @@ SELECT c.*,
     OR c.verified_at < now() - coalesce(nullif(current_setting('llm_cost.price_stale_after', true), ''), '30 days')::interval;
 COMMENT ON VIEW llm_cost.stale_prices IS
   'Prices in force whose verified_at is older than llm_cost.price_stale_after (default 30 days), or never verified.';
+COMMENT ON COLUMN llm_cost.stale_prices.id IS 'Row id; usage.price_id refers to it.';
+COMMENT ON COLUMN llm_cost.stale_prices.provider IS 'Provider, lower case (openai, anthropic, gemini, bedrock, ...).';
+COMMENT ON COLUMN llm_cost.stale_prices.model IS 'Model name as the catalog spells it.';
+COMMENT ON COLUMN llm_cost.stale_prices.service_tier IS 'Service tier these prices apply to: standard, batch, flex or priority.';
+COMMENT ON COLUMN llm_cost.stale_prices.valid_from IS 'When this price takes effect; shipped catalog rows are in force since -infinity.';
+COMMENT ON COLUMN llm_cost.stale_prices.input_per_mtok IS 'Price per million input tokens that are neither cache reads nor cache writes.';
+COMMENT ON COLUMN llm_cost.stale_prices.output_per_mtok IS 'Price per million output tokens (reasoning tokens too when reasoning_per_mtok is NULL).';
+COMMENT ON COLUMN llm_cost.stale_prices.cache_read_per_mtok IS 'Price per million input tokens read from the prompt cache; NULL: the input price.';
+COMMENT ON COLUMN llm_cost.stale_prices.cache_write_per_mtok IS 'Price per million input tokens written to the prompt cache; NULL: the input price.';
+COMMENT ON COLUMN llm_cost.stale_prices.reasoning_per_mtok IS 'Price per million reasoning tokens; NULL: the output price.';
+COMMENT ON COLUMN llm_cost.stale_prices.tier_threshold_tokens IS 'When a call''s input_tokens exceed this, the whole call uses the *_above_tier prices.';
+COMMENT ON COLUMN llm_cost.stale_prices.input_per_mtok_above_tier IS 'Input price of a call whose input_tokens exceed tier_threshold_tokens; NULL: no tier, every call uses the base prices.';
+COMMENT ON COLUMN llm_cost.stale_prices.output_per_mtok_above_tier IS 'Output price of a call above tier_threshold_tokens; NULL: output_per_mtok.';
+COMMENT ON COLUMN llm_cost.stale_prices.cache_read_per_mtok_above_tier IS 'Cache-read price of a call above tier_threshold_tokens; NULL: cache_read_per_mtok (or, without one, the input price above the tier).';
+COMMENT ON COLUMN llm_cost.stale_prices.cache_write_per_mtok_above_tier IS 'Cache-write price of a call above tier_threshold_tokens; NULL: cache_write_per_mtok (or, without one, the input price above the tier).';
+COMMENT ON COLUMN llm_cost.stale_prices.per_request IS 'Flat price added to every call, in currency units (not per million).';
+COMMENT ON COLUMN llm_cost.stale_prices.currency IS 'Currency of all the prices in this row (ISO 4217 code, e.g. USD).';
+COMMENT ON COLUMN llm_cost.stale_prices.source IS '''catalog'' for shipped rows, ''custom'' for set_price, or the name given to import_prices.';
+COMMENT ON COLUMN llm_cost.stale_prices.verified_at IS 'When this price was last confirmed (by the shipped catalog''s date, set_price or an import that found it unchanged).';
+COMMENT ON COLUMN llm_cost.stale_prices.off_peak_input_per_mtok IS 'Input price (per million tokens) of a call made inside one of off_peak_windows; NULL when the row has no time-of-day prices.';
+COMMENT ON COLUMN llm_cost.stale_prices.off_peak_output_per_mtok IS 'Output price of a call inside off_peak_windows; reasoning tokens without their own price use it too.';
+COMMENT ON COLUMN llm_cost.stale_prices.off_peak_cache_read_per_mtok IS 'Cache-read price of a call inside off_peak_windows; when NULL such calls keep cache_read_per_mtok (or, without one, the off-peak input price).';
+COMMENT ON COLUMN llm_cost.stale_prices.off_peak_windows IS 'When the off-peak prices apply (LiteLLM''s off_peak_pricing.windows, normalised): an array of {hours_utc: ["HH:MM-HH:MM" UTC, end 00:00 = midnight], weekdays: [1 = Monday .. 7], weekday_timezone: the zone the weekday is taken in}. A call is off-peak when its time (usage.occurred_at) is inside some window. NULL: one price all day.';
+COMMENT ON COLUMN llm_cost.stale_prices.cache_write_1h_per_mtok IS 'Price of 1-hour prompt-cache writes (units.cache_write_1h_tokens, part of cache_write_tokens); NULL: the cache-write price.';
+COMMENT ON COLUMN llm_cost.stale_prices.audio_input_per_mtok IS 'Price of audio input tokens (units.audio_input_tokens, part of the uncached input); NULL: the input price.';
+COMMENT ON COLUMN llm_cost.stale_prices.image_input_per_mtok IS 'Price of image input tokens (units.image_input_tokens, part of the uncached input); NULL: the input price.';
+COMMENT ON COLUMN llm_cost.stale_prices.audio_output_per_mtok IS 'Price of audio output tokens (units.audio_output_tokens, part of output outside reasoning); NULL: the output price.';
+COMMENT ON COLUMN llm_cost.stale_prices.image_output_per_mtok IS 'Price of image output tokens (units.image_output_tokens, part of output outside reasoning); NULL: the output price.';
+COMMENT ON COLUMN llm_cost.stale_prices.unit_prices IS 'Prices per unit (not per million) of counted units: {"web_search_queries": {"low": 0.03, "medium": 0.035, "high": 0.05, "default": 0.035}, "images": {"hd/1024x1792": 0.12, ...}, "audio_seconds": 0.0001, "requests": ...}. A selector is chosen from the call''s quality/size, size, resolution, quality, search_context_size, then default; a unit with quantity above 0 and no price makes the call unpriced. requests: a fee charged once per call. See docs/charges.md.';
+COMMENT ON COLUMN llm_cost.stale_prices.unverified_for IS 'now() - verified_at; NULL when never verified.';
 
 CREATE VIEW llm_cost.unpriced_usage WITH (security_invoker = true) AS
 SELECT *
@@ -1458,6 +1517,32 @@ SELECT *
  WHERE cost IS NULL;
 COMMENT ON VIEW llm_cost.unpriced_usage IS
   'Usage rows kept without a price (no price for their model at the time); llm_cost.reprice() prices them once a price exists.';
+COMMENT ON COLUMN llm_cost.unpriced_usage.id IS 'Row id, increasing in insertion order (rollup_state.watermark is one).';
+COMMENT ON COLUMN llm_cost.unpriced_usage.occurred_at IS 'When the call happened (default: now()); its UTC day is the day the rollups and daily views count it in.';
+COMMENT ON COLUMN llm_cost.unpriced_usage.provider IS 'Provider as the app logged it (openai, anthropic, ...); other spellings resolve through provider_aliases.';
+COMMENT ON COLUMN llm_cost.unpriced_usage.model IS 'Model name as the app logged it; resolved to a catalog model for pricing (see model_resolution).';
+COMMENT ON COLUMN llm_cost.unpriced_usage.input_tokens IS 'Every prompt token billed, including cache reads and cache writes.';
+COMMENT ON COLUMN llm_cost.unpriced_usage.output_tokens IS 'Every completion token, including reasoning tokens.';
+COMMENT ON COLUMN llm_cost.unpriced_usage.cached_input_tokens IS 'Part of input_tokens read from the prompt cache.';
+COMMENT ON COLUMN llm_cost.unpriced_usage.cache_write_tokens IS 'Part of input_tokens written to the prompt cache.';
+COMMENT ON COLUMN llm_cost.unpriced_usage.reasoning_tokens IS 'Part of output_tokens spent on reasoning.';
+COMMENT ON COLUMN llm_cost.unpriced_usage.service_tier IS 'Service tier the call ran in: standard, batch, flex or priority; priced with that tier''s prices.';
+COMMENT ON COLUMN llm_cost.unpriced_usage.raw_usage IS 'The provider''s usage object as returned (OpenAI, Anthropic, Gemini, Bedrock); fills the token columns when they are all 0.';
+COMMENT ON COLUMN llm_cost.unpriced_usage.cost IS 'Always NULL here: the call has no price yet.';
+COMMENT ON COLUMN llm_cost.unpriced_usage.currency IS 'Currency of cost (ISO 4217 code); the price''s currency when the insert leaves it NULL and the call is priced.';
+COMMENT ON COLUMN llm_cost.unpriced_usage.price_id IS 'Always NULL here: no price row priced the call.';
+COMMENT ON COLUMN llm_cost.unpriced_usage.latency_ms IS 'How long the call took, in milliseconds; NULL when not measured.';
+COMMENT ON COLUMN llm_cost.unpriced_usage.success IS 'False when the call failed; failed calls stay in the ledger.';
+COMMENT ON COLUMN llm_cost.unpriced_usage.error_type IS 'Kind of error of a failed call (app-defined, e.g. rate_limit, timeout).';
+COMMENT ON COLUMN llm_cost.unpriced_usage.tenant_id IS 'Tenant the row belongs to; defaults to llm_cost.current_tenant(). Roles other than the admin see only their tenant''s rows.';
+COMMENT ON COLUMN llm_cost.unpriced_usage.project_id IS 'Project the spend is attributed to (app-defined).';
+COMMENT ON COLUMN llm_cost.unpriced_usage.user_id IS 'End user the spend is attributed to (app-defined).';
+COMMENT ON COLUMN llm_cost.unpriced_usage.agent_id IS 'Agent that made the call (app-defined).';
+COMMENT ON COLUMN llm_cost.unpriced_usage.session_id IS 'Session or conversation the row belongs to (app-defined).';
+COMMENT ON COLUMN llm_cost.unpriced_usage.execution_id IS 'One run of a workflow or agent; llm_cost.execution_costs adds up its model and compute cost.';
+COMMENT ON COLUMN llm_cost.unpriced_usage.operation IS 'What the call was for (app-defined, e.g. chat, embed, summarise).';
+COMMENT ON COLUMN llm_cost.unpriced_usage.tags IS 'Free-form labels (a JSON object); stored, not interpreted.';
+COMMENT ON COLUMN llm_cost.unpriced_usage.units IS 'The call''s charges beyond plain tokens (NULL: none): token subsets (cache_write_1h_tokens, audio_/image_input_tokens, audio_/image_output_tokens), counted units (web_search_queries, maps_queries, images, input_images, audio_seconds, output_audio_seconds, video_seconds, characters, queries, pages) and qualifiers (search_context_size, size, quality, resolution). Filled from raw_usage when not given. See docs/charges.md.';
 
 -- Every (provider, model) the ledger holds and how it resolved: a fuzzy match
 -- is never silent. One resolve_model() call per distinct name (memoised per
@@ -1479,6 +1564,13 @@ COMMENT ON COLUMN llm_cost.model_resolution.method IS 'How the name resolves (se
 COMMENT ON COLUMN llm_cost.model_resolution.rules IS 'Rewrites of the name that found the model: bedrock_arn, path, router_variant, region_prefix, bedrock_version, vertex_date, google_version, dotted_version, fireworks_path, fine_tune, fine_tune_base, chat_over_responses.';
 COMMENT ON COLUMN llm_cost.model_resolution.price_id IS 'The llm_cost.prices row (standard tier) in force at the name''s last call; NULL when none.';
 COMMENT ON COLUMN llm_cost.model_resolution.reason IS 'Why there is no price: e.g. a dated snapshot the catalog lacks while it has other snapshots of the model, an unknown provider, a :free variant with no free price.';
+COMMENT ON COLUMN llm_cost.model_resolution.provider IS 'Provider as logged.';
+COMMENT ON COLUMN llm_cost.model_resolution.model IS 'Model name as logged.';
+COMMENT ON COLUMN llm_cost.model_resolution.first_call IS 'Its first call.';
+COMMENT ON COLUMN llm_cost.model_resolution.last_call IS 'Its last call (the name resolves as of then).';
+COMMENT ON COLUMN llm_cost.model_resolution.fine_tune IS 'True when the name is a fine-tune priced as its base model.';
+COMMENT ON COLUMN llm_cost.model_resolution.resolved_provider IS 'Catalog provider it resolves to; NULL when unresolved.';
+COMMENT ON COLUMN llm_cost.model_resolution.resolved_model IS 'Catalog model it resolves to; NULL when unresolved.';
 
 ---------------------------------------------------------------------------
 -- Repricing

@@ -1,9 +1,14 @@
 -- Budgets, exact running spend, exactly-once alerts and the notification queue.
 --
--- How spend stays exact: statement-level triggers on llm_cost.usage and
--- llm_cost.resource_usage fold each statement's rows (INSERT, COPY, UPDATE of
--- cost such as reprice(), DELETE) into llm_cost.budget_spend in the same
--- transaction, one upsert per (budget, period, per value) touched. A row finds
+-- How spend stays exact: every change to the ledgers reaches
+-- llm_cost.budget_spend in the same transaction. Usage inserts (INSERT, COPY)
+-- pass a row trigger, usage_spend_add (Rust, src/spend_trigger.rs), that adds
+-- each row to the transaction's pending totals in memory; those are written
+-- once, just before commit (or earlier when something in the transaction calls
+-- flush_spend()), one write per (budget, period, per value) touched. UPDATEs of
+-- usage (reprice(), corrections) and DELETEs, and every change to
+-- llm_cost.resource_usage, are folded by statement-level triggers with
+-- transition tables (_fold_spend); TRUNCATE recomputes. A row finds
 -- its budgets through (scope_mask, scope_key): for each scope shape in use
 -- (which scope columns a budget sets) one index probe, however many budgets
 -- exist. Alerts are exactly once because llm_cost.notifications has a unique
@@ -164,6 +169,23 @@ COMMENT ON COLUMN llm_cost.budgets.hard_limit IS 'When true, llm_cost.can_spend(
 COMMENT ON COLUMN llm_cost.budgets.notify IS 'Routing for alert listeners (e-mails, webhooks); stored and passed on, not interpreted by the extension.';
 COMMENT ON COLUMN llm_cost.budgets.includes IS 'Which spend counts: llm (model calls), compute (resource usage) or all.';
 COMMENT ON COLUMN llm_cost.budgets.scope_mask IS 'Internal: which scope columns are set, as bits (see llm_cost.scope_key).';
+COMMENT ON COLUMN llm_cost.budgets.id IS 'Row id; budget_spend, retired_spend and notifications refer to it.';
+COMMENT ON COLUMN llm_cost.budgets.name IS 'Unique name of the budget.';
+COMMENT ON COLUMN llm_cost.budgets.amount IS 'Spending limit per period (and per value when per is set), in currency.';
+COMMENT ON COLUMN llm_cost.budgets.currency IS 'Currency of amount (ISO 4217 code).';
+COMMENT ON COLUMN llm_cost.budgets.period IS 'Calendar period the amount applies to: day, week, month, quarter, year, or total (no period).';
+COMMENT ON COLUMN llm_cost.budgets.timezone IS 'Time zone whose calendar the periods follow (default UTC).';
+COMMENT ON COLUMN llm_cost.budgets.tenant_id IS 'Scope: only usage of this tenant counts; NULL: any.';
+COMMENT ON COLUMN llm_cost.budgets.project_id IS 'Scope: only usage of this project counts; NULL: any.';
+COMMENT ON COLUMN llm_cost.budgets.user_id IS 'Scope: only usage of this user counts; NULL: any.';
+COMMENT ON COLUMN llm_cost.budgets.agent_id IS 'Scope: only usage of this agent counts; NULL: any.';
+COMMENT ON COLUMN llm_cost.budgets.session_id IS 'Scope: only usage of this session counts; NULL: any.';
+COMMENT ON COLUMN llm_cost.budgets.provider IS 'Scope: only usage of this provider counts; NULL: any.';
+COMMENT ON COLUMN llm_cost.budgets.model IS 'Scope: only usage of this model counts; NULL: any.';
+COMMENT ON COLUMN llm_cost.budgets.per IS 'NULL, or a dimension (tenant_id, project_id, user_id, agent_id, session_id, execution_id, operation, provider, model): the amount then applies to each of its values separately.';
+COMMENT ON COLUMN llm_cost.budgets.enabled IS 'False: the budget is left out of spend tracking, can_spend, alerts and budget_status.';
+COMMENT ON COLUMN llm_cost.budgets.created_at IS 'When the budget was created.';
+COMMENT ON COLUMN llm_cost.budgets.scope_key IS 'Internal: the set scope values as one key, for looking up the budgets a row matches.';
 
 -- Clear messages (22023) for what the constraints would reject with 23514.
 CREATE FUNCTION llm_cost._validate_budget() RETURNS trigger
@@ -242,6 +264,11 @@ CREATE TABLE llm_cost.budget_spend (
 COMMENT ON TABLE llm_cost.budget_spend IS
   'Exact running spend per budget, period and per value, maintained in the same transaction as the usage it comes from.';
 COMMENT ON COLUMN llm_cost.budget_spend.per_value IS 'The value of the budget''s per dimension; '''' for budgets without per.';
+COMMENT ON COLUMN llm_cost.budget_spend.budget_id IS 'The budget (llm_cost.budgets.id).';
+COMMENT ON COLUMN llm_cost.budget_spend.period_start IS 'Start of the budget''s period the spend falls in (-infinity for a total budget).';
+COMMENT ON COLUMN llm_cost.budget_spend.spent IS 'Spend in the period, in the budget''s currency.';
+COMMENT ON COLUMN llm_cost.budget_spend.calls IS 'Calls (usage rows) counted in spent.';
+COMMENT ON COLUMN llm_cost.budget_spend.updated_at IS 'When this row last changed.';
 
 -- The spend of usage rows retired by llm_cost.retire_usage (the rows are gone,
 -- their spend stays in budget_spend). User data: dumped, and added back to
@@ -257,6 +284,11 @@ CREATE TABLE llm_cost.retired_spend (
 );
 COMMENT ON TABLE llm_cost.retired_spend IS
   'Spend of usage rows removed by retire_usage, per budget, period and per value: still counted in budget_spend, ledger_spend and budget_spend_drift.';
+COMMENT ON COLUMN llm_cost.retired_spend.budget_id IS 'The budget (llm_cost.budgets.id).';
+COMMENT ON COLUMN llm_cost.retired_spend.period_start IS 'Start of the budget''s period the spend falls in (-infinity for a total budget).';
+COMMENT ON COLUMN llm_cost.retired_spend.per_value IS 'The value of the budget''s per dimension; '''' for budgets without per.';
+COMMENT ON COLUMN llm_cost.retired_spend.spent IS 'Spend of the retired usage rows in the period, in the budget''s currency.';
+COMMENT ON COLUMN llm_cost.retired_spend.calls IS 'Retired usage rows counted in spent.';
 
 ---------------------------------------------------------------------------
 -- Notification queue
@@ -283,6 +315,18 @@ COMMENT ON TABLE llm_cost.notifications IS
   'Durable alert queue. Each row is announced with pg_notify at commit; consumers that may have missed a NOTIFY drain it with claim_notifications / ack_notification / fail_notification.';
 COMMENT ON COLUMN llm_cost.notifications.dedupe_key IS 'One notification per key: (budget, period, per value, threshold) for budget alerts, (provider, model) for unpriced_model.';
 COMMENT ON COLUMN llm_cost.notifications.claimed_until IS 'Lease: a claimed row goes back to the queue when this passes without an ack.';
+COMMENT ON COLUMN llm_cost.notifications.id IS 'Row id, the handle for ack_notification and fail_notification.';
+COMMENT ON COLUMN llm_cost.notifications.created_at IS 'When the notification was queued.';
+COMMENT ON COLUMN llm_cost.notifications.kind IS 'budget_threshold, budget_exceeded, unpriced_model or anomaly.';
+COMMENT ON COLUMN llm_cost.notifications.budget_id IS 'The budget a budget alert is about; NULL for other kinds or once the budget is deleted.';
+COMMENT ON COLUMN llm_cost.notifications.period_start IS 'The budget period a budget alert is about.';
+COMMENT ON COLUMN llm_cost.notifications.per_value IS 'The per value a budget alert is about, or the value of an anomaly''s dimension.';
+COMMENT ON COLUMN llm_cost.notifications.threshold IS 'The threshold (percent of amount) a budget alert crossed.';
+COMMENT ON COLUMN llm_cost.notifications.payload IS 'The alert''s details as JSON (e.g. spent, amount, currency, percent_used, period_end for budget alerts).';
+COMMENT ON COLUMN llm_cost.notifications.attempts IS 'How many times the row was claimed.';
+COMMENT ON COLUMN llm_cost.notifications.next_attempt_at IS 'Earliest time claim_notifications hands the row out (again); fail_notification backs it off.';
+COMMENT ON COLUMN llm_cost.notifications.delivered_at IS 'When a consumer acknowledged it; NULL while pending.';
+COMMENT ON COLUMN llm_cost.notifications.last_error IS 'The error the last fail_notification reported.';
 
 -- Queues a notification unless its dedupe_key was queued before, and announces
 -- it. Returns the new id, or NULL when it already existed.
@@ -632,6 +676,13 @@ CREATE VIEW llm_cost.budget_spend_drift WITH (security_invoker = true) AS
 SELECT * FROM llm_cost._budget_spend_drift();
 COMMENT ON VIEW llm_cost.budget_spend_drift IS
   'Running totals that differ from the ledger (should be empty); rebuild_budget_spend(id) repairs a budget.';
+COMMENT ON COLUMN llm_cost.budget_spend_drift.budget_id IS 'The budget (llm_cost.budgets.id).';
+COMMENT ON COLUMN llm_cost.budget_spend_drift.period_start IS 'Start of the budget''s period the spend falls in (-infinity for a total budget).';
+COMMENT ON COLUMN llm_cost.budget_spend_drift.per_value IS 'The value of the budget''s per dimension; '''' for budgets without per.';
+COMMENT ON COLUMN llm_cost.budget_spend_drift.kept_spent IS 'Spend in budget_spend (NULL: no row there).';
+COMMENT ON COLUMN llm_cost.budget_spend_drift.ledger_spent IS 'Spend summed from the ledger and retired_spend (NULL: none).';
+COMMENT ON COLUMN llm_cost.budget_spend_drift.kept_calls IS 'Calls in budget_spend.';
+COMMENT ON COLUMN llm_cost.budget_spend_drift.ledger_calls IS 'Calls counted from the ledger and retired_spend.';
 
 -- Recomputes one budget's running totals from the ledger (all periods), without
 -- alerts: used when a budget is created or its scope, period or time zone change.

@@ -14,6 +14,14 @@ CREATE TABLE llm_cost.resource_prices (
 );
 COMMENT ON TABLE llm_cost.resource_prices IS
   'Prices of compute resources with history: one row per (resource_type, valid_from), price_per_unit per unit (e.g. cpu per core-hour, memory per GB-hour, gpu per GPU-hour, storage per GB-month, bandwidth per GB, sandbox per minute; any type you define).';
+COMMENT ON COLUMN llm_cost.resource_prices.id IS 'Row id; resource_usage.price_id refers to it.';
+COMMENT ON COLUMN llm_cost.resource_prices.resource_type IS 'Kind of resource, lower case (cpu, memory, gpu, storage, bandwidth, sandbox, or any you define).';
+COMMENT ON COLUMN llm_cost.resource_prices.unit IS 'What one unit is (e.g. core-hour, GB-hour, GB-month, GB, minute).';
+COMMENT ON COLUMN llm_cost.resource_prices.price_per_unit IS 'Price of one unit, in currency.';
+COMMENT ON COLUMN llm_cost.resource_prices.currency IS 'Currency of the price (ISO 4217 code).';
+COMMENT ON COLUMN llm_cost.resource_prices.valid_from IS 'When this price takes effect; in force until the next row of the same resource_type.';
+COMMENT ON COLUMN llm_cost.resource_prices.source IS '''custom'' for set_resource_price, or where the price came from.';
+COMMENT ON COLUMN llm_cost.resource_prices.verified_at IS 'When this price was last confirmed.';
 
 CREATE FUNCTION llm_cost.set_resource_price(resource_type text, unit text, price_per_unit numeric,
                                             valid_from timestamptz DEFAULT now(), currency text DEFAULT 'USD')
@@ -67,6 +75,22 @@ CREATE INDEX resource_usage_execution ON llm_cost.resource_usage (execution_id) 
 COMMENT ON TABLE llm_cost.resource_usage IS
   'Compute spend beside model spend, one row per measured use: quantity in unit (or quantity for duration_seconds of a per-hour/per-month/per-minute price); priced on insert when cost is NULL.';
 COMMENT ON COLUMN llm_cost.resource_usage.quantity IS 'How much: in the price''s unit (2 core-hours), or the amount held for duration_seconds (2 cores for 1800 s).';
+COMMENT ON COLUMN llm_cost.resource_usage.id IS 'Row id.';
+COMMENT ON COLUMN llm_cost.resource_usage.occurred_at IS 'When the resource was used (default: now()).';
+COMMENT ON COLUMN llm_cost.resource_usage.resource_type IS 'Kind of resource, matching resource_prices.resource_type.';
+COMMENT ON COLUMN llm_cost.resource_usage.unit IS 'Unit of quantity; when given it must be the price''s unit (or a time unit with duration_seconds).';
+COMMENT ON COLUMN llm_cost.resource_usage.duration_seconds IS 'How long quantity was held, for prices per unit of time (per hour, month or minute); NULL: quantity is already in the price''s unit.';
+COMMENT ON COLUMN llm_cost.resource_usage.cost IS 'Cost in currency; computed on insert when NULL (stays NULL without a price).';
+COMMENT ON COLUMN llm_cost.resource_usage.currency IS 'Currency of cost; the price''s when not given.';
+COMMENT ON COLUMN llm_cost.resource_usage.price_id IS 'The llm_cost.resource_prices row that priced this use; NULL when the app supplied cost.';
+COMMENT ON COLUMN llm_cost.resource_usage.tenant_id IS 'Tenant the row belongs to; defaults to llm_cost.current_tenant(). Roles other than the admin see only their tenant''s rows.';
+COMMENT ON COLUMN llm_cost.resource_usage.project_id IS 'Project the spend is attributed to (app-defined).';
+COMMENT ON COLUMN llm_cost.resource_usage.user_id IS 'End user the spend is attributed to (app-defined).';
+COMMENT ON COLUMN llm_cost.resource_usage.agent_id IS 'Agent that made the call (app-defined).';
+COMMENT ON COLUMN llm_cost.resource_usage.session_id IS 'Session or conversation the row belongs to (app-defined).';
+COMMENT ON COLUMN llm_cost.resource_usage.execution_id IS 'One run of a workflow or agent; llm_cost.execution_costs adds up its model and compute cost.';
+COMMENT ON COLUMN llm_cost.resource_usage.operation IS 'What the call was for (app-defined, e.g. chat, embed, summarise).';
+COMMENT ON COLUMN llm_cost.resource_usage.tags IS 'Free-form labels (a JSON object); stored, not interpreted.';
 
 -- Units a time-based price can be billed in from duration_seconds.
 CREATE FUNCTION llm_cost._unit_seconds(price_unit text, usage_unit text) RETURNS numeric
@@ -151,6 +175,14 @@ SELECT execution_id,
  GROUP BY execution_id;
 COMMENT ON VIEW llm_cost.execution_costs IS
   'Per execution_id: model cost, compute cost, total, model calls and tokens; time is the first event.';
+COMMENT ON COLUMN llm_cost.execution_costs.execution_id IS 'The execution (usage.execution_id, resource_usage.execution_id).';
+COMMENT ON COLUMN llm_cost.execution_costs."time" IS 'Its first event (model call or resource use).';
+COMMENT ON COLUMN llm_cost.execution_costs.last_at IS 'Its last event.';
+COMMENT ON COLUMN llm_cost.execution_costs.model_cost IS 'Sum of its model calls'' cost; NULL when none of them is priced.';
+COMMENT ON COLUMN llm_cost.execution_costs.compute_cost IS 'Sum of its resource_usage cost; NULL when it has none.';
+COMMENT ON COLUMN llm_cost.execution_costs.total_cost IS 'model_cost + compute_cost.';
+COMMENT ON COLUMN llm_cost.execution_costs.calls IS 'Its model calls.';
+COMMENT ON COLUMN llm_cost.execution_costs.tokens IS 'Input plus output tokens of its model calls.';
 
 SELECT pg_catalog.pg_extension_config_dump('llm_cost.resource_prices', '');
 SELECT pg_catalog.pg_extension_config_dump('llm_cost.resource_prices_id_seq', '');

@@ -201,4 +201,21 @@ CREATE VIEW llm_cost.budget_status WITH (security_invoker = true) AS
 SELECT * FROM llm_cost.budget_status_at(now());
 COMMENT ON VIEW llm_cost.budget_status IS
   'Each enabled budget (and per value) in its current period: spent, remaining, percent_used, calls, forecast (expected spend at the period end; llm_cost.forecast(id) adds its band), exhausts_at (when spend is projected to reach the amount, NULL if not this period), status (ok, warning from the first threshold, exceeded).';
+COMMENT ON COLUMN llm_cost.budget_status.budget_id IS 'The budget (llm_cost.budgets.id).';
+COMMENT ON COLUMN llm_cost.budget_status.name IS 'The budget''s name.';
+COMMENT ON COLUMN llm_cost.budget_status.per_value IS 'The value of the budget''s per dimension; '''' for budgets without per.';
+COMMENT ON COLUMN llm_cost.budget_status.period_start IS 'Start of the current period (-infinity for a total budget).';
+COMMENT ON COLUMN llm_cost.budget_status.period_end IS 'End of the current period, exclusive (infinity for a total budget).';
+COMMENT ON COLUMN llm_cost.budget_status.amount IS 'The budget''s limit for the period.';
+COMMENT ON COLUMN llm_cost.budget_status.spent IS 'Spend so far in the period.';
+COMMENT ON COLUMN llm_cost.budget_status.remaining IS 'amount - spent (negative once exceeded).';
+COMMENT ON COLUMN llm_cost.budget_status.percent_used IS '100 * spent / amount, rounded to 2 decimals.';
+COMMENT ON COLUMN llm_cost.budget_status.calls IS 'Calls counted in spent.';
+COMMENT ON COLUMN llm_cost.budget_status.forecast IS 'Expected spend at the period end; NULL for a total budget.';
+COMMENT ON COLUMN llm_cost.budget_status.exhausts_at IS 'When spend is projected to reach the amount; NULL when not within this period or already exceeded.';
+COMMENT ON COLUMN llm_cost.budget_status.status IS 'ok, warning (at or past the first threshold) or exceeded.';
+COMMENT ON COLUMN llm_cost.budget_status.currency IS 'Currency of amount and spent.';
+COMMENT ON COLUMN llm_cost.budget_status.period IS 'The budget''s period: day, week, month, quarter, year or total.';
+COMMENT ON COLUMN llm_cost.budget_status.hard_limit IS 'When true, can_spend refuses calls that would take spend over amount.';
+COMMENT ON COLUMN llm_cost.budget_status."time" IS 'period_start again, for Grafana.';
 

@@ -15,6 +15,10 @@ CREATE TABLE llm_cost.retention_state (
 );
 COMMENT ON TABLE llm_cost.retention_state IS
   'How far retire_usage has gone: usage rows before retired_before are only in the rollups and retired_spend (retired_rows of them so far).';
+COMMENT ON COLUMN llm_cost.retention_state.one IS 'Always true: the table has at most one row.';
+COMMENT ON COLUMN llm_cost.retention_state.retired_before IS 'Usage rows before this instant (a UTC midnight) have been retired.';
+COMMENT ON COLUMN llm_cost.retention_state.retired_rows IS 'Usage rows retired so far.';
+COMMENT ON COLUMN llm_cost.retention_state.retired_at IS 'When retire_usage last ran.';
 SELECT pg_catalog.pg_extension_config_dump('llm_cost.retention_state', '');
 
 -- A restore (or an INSERT by hand) adds retired spend to the running totals;

@@ -118,6 +118,19 @@ COMMENT ON COLUMN llm_cost.prices.audio_output_per_mtok IS 'Price of audio outpu
 COMMENT ON COLUMN llm_cost.prices.image_output_per_mtok IS 'Price of image output tokens (units.image_output_tokens, part of output outside reasoning); NULL: the output price.';
 COMMENT ON COLUMN llm_cost.prices.unit_prices IS 'Prices per unit (not per million) of counted units: {"web_search_queries": {"low": 0.03, "medium": 0.035, "high": 0.05, "default": 0.035}, "images": {"hd/1024x1792": 0.12, ...}, "audio_seconds": 0.0001, "requests": ...}. A selector is chosen from the call''s quality/size, size, resolution, quality, search_context_size, then default; a unit with quantity above 0 and no price makes the call unpriced. requests: a fee charged once per call. See docs/charges.md.';
 COMMENT ON COLUMN llm_cost.prices.verified_at IS 'When this price was last confirmed (by the shipped catalog''s date, set_price or an import that found it unchanged).';
+COMMENT ON COLUMN llm_cost.prices.id IS 'Row id; usage.price_id refers to it.';
+COMMENT ON COLUMN llm_cost.prices.model IS 'Model name as the catalog spells it.';
+COMMENT ON COLUMN llm_cost.prices.service_tier IS 'Service tier these prices apply to: standard, batch, flex or priority.';
+COMMENT ON COLUMN llm_cost.prices.input_per_mtok IS 'Price per million input tokens that are neither cache reads nor cache writes.';
+COMMENT ON COLUMN llm_cost.prices.output_per_mtok IS 'Price per million output tokens (reasoning tokens too when reasoning_per_mtok is NULL).';
+COMMENT ON COLUMN llm_cost.prices.cache_read_per_mtok IS 'Price per million input tokens read from the prompt cache; NULL: the input price.';
+COMMENT ON COLUMN llm_cost.prices.cache_write_per_mtok IS 'Price per million input tokens written to the prompt cache; NULL: the input price.';
+COMMENT ON COLUMN llm_cost.prices.reasoning_per_mtok IS 'Price per million reasoning tokens; NULL: the output price.';
+COMMENT ON COLUMN llm_cost.prices.input_per_mtok_above_tier IS 'Input price of a call whose input_tokens exceed tier_threshold_tokens; NULL: no tier, every call uses the base prices.';
+COMMENT ON COLUMN llm_cost.prices.output_per_mtok_above_tier IS 'Output price of a call above tier_threshold_tokens; NULL: output_per_mtok.';
+COMMENT ON COLUMN llm_cost.prices.cache_read_per_mtok_above_tier IS 'Cache-read price of a call above tier_threshold_tokens; NULL: cache_read_per_mtok (or, without one, the input price above the tier).';
+COMMENT ON COLUMN llm_cost.prices.cache_write_per_mtok_above_tier IS 'Cache-write price of a call above tier_threshold_tokens; NULL: cache_write_per_mtok (or, without one, the input price above the tier).';
+COMMENT ON COLUMN llm_cost.prices.currency IS 'Currency of all the prices in this row (ISO 4217 code, e.g. USD).';
 
 -- Provider spellings users write that mean a catalog provider.
 CREATE TABLE llm_cost.provider_aliases (
@@ -174,6 +187,9 @@ INSERT INTO llm_cost.provider_aliases (alias, provider, builtin) VALUES
     ('voyageai', 'voyage', true);
 COMMENT ON TABLE llm_cost.provider_aliases IS
   'Provider names as users write them (google, aws, ...) mapped to the catalog''s provider names: builtin rows cover the spellings of OpenTelemetry gen_ai.system (aws.bedrock, gcp.vertex_ai, azure.ai.openai, ...), LangChain (google_genai, amazon_bedrock, ...) and the Vercel AI SDK (google.generative-ai, amazon-bedrock, ...; a trailing API suffix such as .chat, .responses or .messages is dropped when the full name is not known).';
+COMMENT ON COLUMN llm_cost.provider_aliases.alias IS 'Provider name as apps write it.';
+COMMENT ON COLUMN llm_cost.provider_aliases.provider IS 'The catalog''s provider name it stands for.';
+COMMENT ON COLUMN llm_cost.provider_aliases.builtin IS 'True for the shipped rows; false for your own (dumped by pg_dump).';
 
 CREATE TABLE llm_cost.model_aliases (
     provider        text NOT NULL CHECK (provider = lower(provider)),
@@ -184,6 +200,10 @@ CREATE TABLE llm_cost.model_aliases (
 );
 COMMENT ON TABLE llm_cost.model_aliases IS
   'Model names that price as another model: (provider, alias) resolves to (target_provider, target_model).';
+COMMENT ON COLUMN llm_cost.model_aliases.provider IS 'Provider the alias is logged under, lower case.';
+COMMENT ON COLUMN llm_cost.model_aliases.alias IS 'Model name as apps write it.';
+COMMENT ON COLUMN llm_cost.model_aliases.target_provider IS 'Provider of the model it prices as, lower case.';
+COMMENT ON COLUMN llm_cost.model_aliases.target_model IS 'Catalog model it prices as.';
 
 -- The tenant a session works for: the setting llm_cost.tenant_id, NULL when
 -- unset or empty. Row-level security (sql/tenant_isolation.sql) limits roles
@@ -264,6 +284,23 @@ COMMENT ON COLUMN llm_cost.usage.raw_usage IS 'The provider''s usage object as r
 COMMENT ON COLUMN llm_cost.usage.units IS 'The call''s charges beyond plain tokens (NULL: none): token subsets (cache_write_1h_tokens, audio_/image_input_tokens, audio_/image_output_tokens), counted units (web_search_queries, maps_queries, images, input_images, audio_seconds, output_audio_seconds, video_seconds, characters, queries, pages) and qualifiers (search_context_size, size, quality, resolution). Filled from raw_usage when not given. See docs/charges.md.';
 COMMENT ON COLUMN llm_cost.usage.cost IS 'Cost of the call in currency; computed on insert when NULL, NULL when the model has no price.';
 COMMENT ON COLUMN llm_cost.usage.price_id IS 'The llm_cost.prices row that priced this call; NULL when the app supplied cost or no price was found.';
+COMMENT ON COLUMN llm_cost.usage.id IS 'Row id, increasing in insertion order (rollup_state.watermark is one).';
+COMMENT ON COLUMN llm_cost.usage.occurred_at IS 'When the call happened (default: now()); its UTC day is the day the rollups and daily views count it in.';
+COMMENT ON COLUMN llm_cost.usage.provider IS 'Provider as the app logged it (openai, anthropic, ...); other spellings resolve through provider_aliases.';
+COMMENT ON COLUMN llm_cost.usage.model IS 'Model name as the app logged it; resolved to a catalog model for pricing (see model_resolution).';
+COMMENT ON COLUMN llm_cost.usage.service_tier IS 'Service tier the call ran in: standard, batch, flex or priority; priced with that tier''s prices.';
+COMMENT ON COLUMN llm_cost.usage.currency IS 'Currency of cost (ISO 4217 code); the price''s currency when the insert leaves it NULL and the call is priced.';
+COMMENT ON COLUMN llm_cost.usage.latency_ms IS 'How long the call took, in milliseconds; NULL when not measured.';
+COMMENT ON COLUMN llm_cost.usage.success IS 'False when the call failed; failed calls stay in the ledger.';
+COMMENT ON COLUMN llm_cost.usage.error_type IS 'Kind of error of a failed call (app-defined, e.g. rate_limit, timeout).';
+COMMENT ON COLUMN llm_cost.usage.tenant_id IS 'Tenant the row belongs to; defaults to llm_cost.current_tenant(). Roles other than the admin see only their tenant''s rows.';
+COMMENT ON COLUMN llm_cost.usage.project_id IS 'Project the spend is attributed to (app-defined).';
+COMMENT ON COLUMN llm_cost.usage.user_id IS 'End user the spend is attributed to (app-defined).';
+COMMENT ON COLUMN llm_cost.usage.agent_id IS 'Agent that made the call (app-defined).';
+COMMENT ON COLUMN llm_cost.usage.session_id IS 'Session or conversation the row belongs to (app-defined).';
+COMMENT ON COLUMN llm_cost.usage.execution_id IS 'One run of a workflow or agent; llm_cost.execution_costs adds up its model and compute cost.';
+COMMENT ON COLUMN llm_cost.usage.operation IS 'What the call was for (app-defined, e.g. chat, embed, summarise).';
+COMMENT ON COLUMN llm_cost.usage.tags IS 'Free-form labels (a JSON object); stored, not interpreted.';
 
 -- User data survives pg_dump. Catalog rows are dumped only where a user made
 -- them, so a restore does not duplicate the shipped catalog.
@@ -288,6 +325,17 @@ CREATE TABLE llm_cost.models (
 );
 COMMENT ON TABLE llm_cost.models IS
   'Model capabilities (mode, context sizes, reasoning, vision, function calling, prompt caching, response schema), shipped from the LiteLLM catalog (source catalog); add your own rows with source custom.';
+COMMENT ON COLUMN llm_cost.models.provider IS 'Provider, lower case, as the catalog spells it.';
+COMMENT ON COLUMN llm_cost.models.model IS 'Model name as the catalog spells it.';
+COMMENT ON COLUMN llm_cost.models.mode IS 'Kind of model: chat, completion, embedding, image_generation, audio_transcription, ...; NULL when unknown.';
+COMMENT ON COLUMN llm_cost.models.max_input_tokens IS 'Largest prompt the model accepts, in tokens; NULL when unknown.';
+COMMENT ON COLUMN llm_cost.models.max_output_tokens IS 'Most tokens the model returns in one call; NULL when unknown.';
+COMMENT ON COLUMN llm_cost.models.supports_reasoning IS 'The model can spend reasoning tokens.';
+COMMENT ON COLUMN llm_cost.models.supports_vision IS 'The model accepts images as input.';
+COMMENT ON COLUMN llm_cost.models.supports_function_calling IS 'The model can call tools (functions).';
+COMMENT ON COLUMN llm_cost.models.supports_prompt_caching IS 'The model reads and writes a prompt cache.';
+COMMENT ON COLUMN llm_cost.models.supports_response_schema IS 'The model can answer in a given JSON schema.';
+COMMENT ON COLUMN llm_cost.models.source IS '''catalog'' for shipped rows, ''custom'' for your own (dumped by pg_dump).';
 SELECT pg_catalog.pg_extension_config_dump('llm_cost.models', $$WHERE source <> 'catalog'$$);
 
 SELECT pg_catalog.pg_extension_config_dump('llm_cost.prices_id_seq', '');

@@ -1,26 +1,45 @@
 //! llm_cost: PostgreSQL as the ledger for what LLM calls cost.
 //!
-//! Module map:
-//! - `decimal`, `formula`: exact cost arithmetic (pure Rust)
-//! - `catalog`: model-name resolution and price-in-force lookup (pure Rust)
+//! Module map (every module below; `tests` and `tests_units` are the `#[pg_test]`s):
+//! - Exact arithmetic, pure Rust: `decimal` (fixed-point decimals), `formula`
+//!   (the cost of one call from one price row)
+//! - Names and prices, pure Rust: `catalog` (model-name resolution, price in
+//!   force), `model_names` (the rewrites of logged names the catalog may know)
+//! - `off_peak`: time-of-day prices and their windows (weekdays in Postgres time zones)
+//! - Usage input, pure Rust: `raw_usage` (provider usage objects → our token
+//!   columns), `units` (charges beyond plain tokens and the prices of counted units)
+//! - `units_jsonb`: `units` read straight from jsonb's binary form
+//! - `units_sum`: the `units_sum` aggregates that total units for rollups and dashboards
+//! - `numeric_datum`: exact decimals to and from Postgres `numeric` datums
 //! - `catalog_cache`: the per-backend catalog copy and its invalidation
-//! - `raw_usage`: provider usage objects → our token columns (pure Rust)
 //! - `pricing`: pricing one call; `sql_pricing`: the SQL functions over it
 //! - `usage_trigger`: prices every row inserted into `llm_cost.usage`
-//! - `spend_trigger`, `pending_spend`, `budget_cache`: fold inserted usage into budget spend
-//! - `budget_period`: which calendar period of a budget a row falls in (twin of `llm_cost.period_start`)
+//! - `trigger_support`: what the raw C-ABI triggers share
+//! - `check_functions`: the C predicates the tables' CHECK constraints call
+//! - Budget spend: `spend_trigger` (folds inserted usage into the transaction's
+//!   pending spend and writes it), `pending_spend` (that spend in memory, per
+//!   subtransaction, written from a pre-commit callback), `spend_store` (adds to
+//!   existing `budget_spend` rows without SPI), `budget_cache` (the per-backend
+//!   index of enabled budgets), `budget_period` (which calendar period of a
+//!   budget a row falls in; twin of `llm_cost.period_start`)
 //! - `aggregate_state`: the internal state our Rust aggregates share
 //! - `anomaly`: days whose spend breaks from its own history (the anomaly_scan aggregate)
 //! - `forecast`: daily spend forecasts (trend + weekday pattern), the spend_forecast aggregate
 //! - `latency_histogram`: exact, mergeable latency histograms (aggregates in sql/analytics.sql)
 //! - `invalidation`: per-backend caches learn that their source tables changed
-//! - `trigger_support`: what the raw C-ABI triggers share
 //! - `extension_owner`: internal reads and writes run as the extension's owner
 //! - `settings`: GUCs; `errors`: SQLSTATE helpers
 //!
-//! The schema, views and PL/pgSQL live in `sql/`, loaded in this order:
-//! schema.sql, the Rust functions, api.sql, compute.sql, budgets.sql, queue.sql,
-//! analytics.sql, forecast.sql, insights.sql, report.sql, privileges.sql, catalog.sql.
+//! The schema, views and PL/pgSQL live in `sql/`, loaded by CREATE EXTENSION
+//! in this order (the `extension_sql_file!` calls below): schema.sql (first),
+//! the Rust functions, api.sql (pricing surface), compute.sql (resource spend),
+//! budgets.sql (budgets, running spend, the notification table), queue.sql
+//! (the queue API), analytics.sql (rollups and dashboard views), forecast.sql,
+//! insights.sql (anomalies), report.sql (report_html), retention.sql
+//! (retire_usage), privileges.sql (roles and grants), tenant_isolation.sql
+//! (row-level security), catalog.sql (the generated price catalog, last).
+//! Also in `sql/`: `llm_cost--<from>--<to>.sql` upgrade scripts and the frozen
+//! install scripts of released versions in `sql/releases/` (RELEASING.md).
 
 // The generated catalog (sql/catalog.sql, ~1 MB) is embedded by pgrx in a const;
 // evaluating it is slow but finite.

@@ -133,17 +133,18 @@ fn register_callbacks() {
 unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
     use pg_sys::XactEvent::*;
     if matches!(event, XACT_EVENT_PRE_COMMIT | XACT_EVENT_PRE_PREPARE) {
-        // Deferred triggers have fired and portals are closed; nothing can
-        // insert usage after this point. Writing here rather than from a
-        // deferred trigger event saves every transaction the event and its
-        // trigger call (see spend_trigger::flush_at_commit).
+        // Deferred triggers (the application's own) have fired and portals
+        // are closed; nothing can insert usage after this point. Writing here
+        // rather than from a deferred trigger event, as 0.1.0 did, saves every
+        // transaction the event and its trigger call (see
+        // spend_trigger::flush_at_commit).
         let pending = STATE.with(|s| s.borrow().levels.iter().any(|(_, level)| !level.is_empty()));
         if pending {
             crate::spend_trigger::flush_at_commit();
         }
     }
     if matches!(event, XACT_EVENT_COMMIT | XACT_EVENT_PARALLEL_COMMIT | XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT) {
-        // After commit nothing is left (the deferred trigger wrote it); after
+        // After commit nothing is left (PRE_COMMIT above wrote it); after
         // abort nothing of it happened.
         STATE.with(|s| *s.borrow_mut() = State::default());
     }

@@ -142,7 +142,8 @@ fn flush_spend() -> i64 {
 }
 
 /// Writes the pending spend from the pre-commit callback (pending_spend),
-/// with the snapshot a deferred trigger would have had.
+/// under a fresh transaction snapshot: the one a deferred trigger firing at
+/// commit would see (no trigger is involved any more).
 pub fn flush_at_commit() {
     unsafe { pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot()) };
     flush_pending();

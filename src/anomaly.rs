@@ -16,8 +16,8 @@
 //! scope; it returns jsonb, an array of flagged days in [from_day, to_day):
 //! day, spend, expected, score.
 
-use pgrx::prelude::*;
 use crate::aggregate_state::{add_day, merge_days, read_days, write_days, DailySpend};
+use pgrx::prelude::*;
 use pgrx::{AnyNumeric, Internal, JsonB};
 use rustc_hash::FxHashMap;
 
@@ -32,7 +32,11 @@ fn median(values: &mut [f64]) -> f64 {
     }
     values.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     let n = values.len();
-    if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 }
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -125,7 +129,9 @@ fn _anomaly_scan_add(
         };
         let threshold = threshold.unwrap_or(3.5);
         if !(threshold.is_finite() && threshold > 0.0) {
-            crate::errors::invalid_parameter(format!("anomaly_scan: threshold must be a positive number (got {threshold})"));
+            crate::errors::invalid_parameter(format!(
+                "anomaly_scan: threshold must be a positive number (got {threshold})"
+            ));
         }
         s.window = Some((from.to_pg_epoch_days(), to.to_pg_epoch_days(), threshold));
     }

@@ -69,7 +69,10 @@ fn call2(f: unsafe extern "C-unwind" fn(pg_sys::FunctionCallInfo) -> pg_sys::Dat
     // SAFETY: `f` is one of the wrappers below, each a built-in that takes
     // (text, timestamp[tz]) and returns a timestamp[tz] by value; the text
     // datum is a valid palloc'd varlena for the duration of the call.
-    unsafe { pg_sys::DirectFunctionCall2Coll(Some(f), pg_sys::DEFAULT_COLLATION_OID, text, pg_sys::Datum::from(ts)).value() as i64 }
+    unsafe {
+        pg_sys::DirectFunctionCall2Coll(Some(f), pg_sys::DEFAULT_COLLATION_OID, text, pg_sys::Datum::from(ts)).value()
+            as i64
+    }
 }
 
 unsafe extern "C-unwind" fn timestamptz_zone(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {

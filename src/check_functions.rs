@@ -29,7 +29,8 @@ c_function!(llm_cost_is_valid_amount, pg_finfo_llm_cost_is_valid_amount, is_vali
 
 /// `is_service_tier(tier text) -> boolean` (strict): a tier a price can have.
 unsafe fn is_service_tier(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    let tier = <&str>::from_polymorphic_datum((*(*fcinfo).args.as_ptr()).value, false, pg_sys::TEXTOID).expect("text argument");
+    let tier = <&str>::from_polymorphic_datum((*(*fcinfo).args.as_ptr()).value, false, pg_sys::TEXTOID)
+        .expect("text argument");
     matches!(tier, "standard" | "batch" | "flex" | "priority").into_datum().expect("bool datum")
 }
 c_function!(llm_cost_is_service_tier, pg_finfo_llm_cost_is_service_tier, is_service_tier);
@@ -37,7 +38,11 @@ c_function!(llm_cost_is_service_tier, pg_finfo_llm_cost_is_service_tier, is_serv
 /// `current_tenant() -> text`: the setting llm_cost.tenant_id, NULL when unset or empty.
 unsafe fn current_tenant(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     match crate::settings::TENANT_ID.get() {
-        Some(tenant) if !tenant.as_bytes().is_empty() => tenant.to_str().unwrap_or_else(|_| error!("llm_cost.tenant_id is not valid UTF-8")).into_datum().expect("text datum"),
+        Some(tenant) if !tenant.as_bytes().is_empty() => tenant
+            .to_str()
+            .unwrap_or_else(|_| error!("llm_cost.tenant_id is not valid UTF-8"))
+            .into_datum()
+            .expect("text datum"),
         _ => {
             (*fcinfo).isnull = true;
             pg_sys::Datum::from(0)

@@ -14,8 +14,8 @@
 //! rate (mean of the last 7 days), and for each of the `horizon_days` days from
 //! `first_day` the expected spend, its running total and a 90% band around it.
 
-use pgrx::prelude::*;
 use crate::aggregate_state::{add_day, merge_days, read_days, write_days, DailySpend};
+use pgrx::prelude::*;
 use pgrx::{AnyNumeric, Internal, JsonB};
 use rustc_hash::FxHashMap;
 
@@ -130,7 +130,8 @@ impl DailyModel {
             run_rate,
         };
         let squares: f64 = days.iter().zip(&ys).map(|(&d, y)| (y - model.raw(d)).powi(2)).sum();
-        let sigma = if n > parameters { (squares / (n - parameters) as f64).sqrt() } else { model.run_rate.abs() / 2.0 };
+        let sigma =
+            if n > parameters { (squares / (n - parameters) as f64).sqrt() } else { model.run_rate.abs() / 2.0 };
         Some(DailyModel { sigma, ..model })
     }
 
@@ -167,10 +168,13 @@ fn _spend_forecast_add(
 ) -> Internal {
     let s = state(&mut internal, fcinfo);
     if s.first_day.is_none() {
-        let first = first_day.unwrap_or_else(|| crate::errors::invalid_parameter("spend_forecast: first_day must not be NULL"));
+        let first =
+            first_day.unwrap_or_else(|| crate::errors::invalid_parameter("spend_forecast: first_day must not be NULL"));
         let horizon = horizon_days.unwrap_or(-1);
         if !(0..=3660).contains(&horizon) {
-            crate::errors::invalid_parameter(format!("spend_forecast: horizon_days must be between 0 and 3660 (got {horizon})"));
+            crate::errors::invalid_parameter(format!(
+                "spend_forecast: horizon_days must be between 0 and 3660 (got {horizon})"
+            ));
         }
         s.first_day = Some(first.to_pg_epoch_days());
         s.horizon = horizon;
@@ -265,7 +269,15 @@ pub struct Projection {
 
 /// `expected`: spend per day from `first_day` (days since 2000-01-01, UTC);
 /// times are microseconds since 2000-01-01 UTC. Parts of days count in proportion.
-pub fn project(expected: &[f64], sigma: f64, first_day: i32, at: i64, until: i64, spent: f64, amount: Option<f64>) -> Projection {
+pub fn project(
+    expected: &[f64],
+    sigma: f64,
+    first_day: i32,
+    at: i64,
+    until: i64,
+    spent: f64,
+    amount: Option<f64>,
+) -> Projection {
     let mut total = 0.0;
     let mut days_covered = 0.0;
     let mut exhausts_at = match amount {
@@ -321,10 +333,12 @@ fn forecast_project(
     let Some(JsonB(json)) = forecast else {
         return TableIterator::once((Some(spent), None, None, None));
     };
-    let expected: Vec<f64> = json["expected"].as_array().map(|a| a.iter().filter_map(|v| v.as_f64()).collect()).unwrap_or_default();
+    let expected: Vec<f64> =
+        json["expected"].as_array().map(|a| a.iter().filter_map(|v| v.as_f64()).collect()).unwrap_or_default();
     let sigma = json["daily_sigma"].as_f64().unwrap_or(0.0);
     let p = project(&expected, sigma, first_day.to_pg_epoch_days(), at_us, until_us, spent_f, amount_f);
-    let exhausts = p.exhausts_at.and_then(|t| unsafe { TimestampWithTimeZone::from_datum(pg_sys::Datum::from(t), false) });
+    let exhausts =
+        p.exhausts_at.and_then(|t| unsafe { TimestampWithTimeZone::from_datum(pg_sys::Datum::from(t), false) });
     TableIterator::once((
         numeric(spent_f + p.expected),
         numeric(spent_f + (p.expected - p.band).max(0.0)),
@@ -412,7 +426,8 @@ mod tests {
 
     #[test]
     fn the_band_contains_the_expected_total_and_widens() {
-        let daily: FxHashMap<i32, f64> = history(40, 100.0, 1.0, 7).into_iter().enumerate().map(|(d, c)| (d as i32, c)).collect();
+        let daily: FxHashMap<i32, f64> =
+            history(40, 100.0, 1.0, 7).into_iter().enumerate().map(|(d, c)| (d as i32, c)).collect();
         let json = forecast_json(&daily, 40, 10).unwrap();
         let cum = json["cumulative"].as_array().unwrap();
         let low = json["low"].as_array().unwrap();

@@ -30,7 +30,8 @@ const TABLES: [(&str, Cache); 5] = [
 ];
 
 static STALE: [AtomicBool; 2] = [AtomicBool::new(true), AtomicBool::new(true)];
-static OIDS: [AtomicU32; 5] = [AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0)];
+static OIDS: [AtomicU32; 5] =
+    [AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0)];
 static CALLBACK_REGISTERED: AtomicBool = AtomicBool::new(false);
 
 pub fn is_stale(cache: Cache) -> bool {

@@ -98,7 +98,11 @@ fn state<'a>(internal: &'a mut Internal, fcinfo: pg_sys::FunctionCallInfo) -> &'
 }
 
 #[pg_extern(immutable, parallel_safe)]
-fn _latency_histogram_add_call(mut internal: Internal, latency_ms: Option<i32>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+fn _latency_histogram_add_call(
+    mut internal: Internal,
+    latency_ms: Option<i32>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Internal {
     let h = state(&mut internal, fcinfo);
     if let Some(latency) = latency_ms {
         h.add(latency as i64, 1);
@@ -116,7 +120,10 @@ fn _latency_histogram_add_histogram(
     if let Some(pairs) = histogram {
         // straight into the state: merging rollups is the hot path of cost_summary
         if pairs.len() % 2 != 0 {
-            crate::errors::invalid_parameter(format!("a latency histogram has an even number of elements, not {}", pairs.len()));
+            crate::errors::invalid_parameter(format!(
+                "a latency histogram has an even number of elements, not {}",
+                pairs.len()
+            ));
         }
         let mut values = pairs.iter();
         while let (Some(latency), Some(calls)) = (values.next(), values.next()) {
@@ -133,7 +140,9 @@ fn _latency_histogram_add_histogram(
 /// over an internal state.
 #[pg_extern(immutable, parallel_safe)]
 fn _latency_histogram_combine(a: Option<Internal>, b: Option<Internal>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    crate::aggregate_state::combine(a, b, fcinfo, "latency_histogram", |h: &mut Histogram, other: Histogram| h.merge(&other, 1))
+    crate::aggregate_state::combine(a, b, fcinfo, "latency_histogram", |h: &mut Histogram, other: Histogram| {
+        h.merge(&other, 1)
+    })
 }
 
 #[pg_extern(immutable, parallel_safe, strict)]
@@ -172,7 +181,9 @@ fn latency_histogram_add(a: Option<Vec<Option<i64>>>, b: Option<Vec<Option<i64>>
 #[pg_extern(immutable, parallel_safe, strict)]
 fn histogram_percentile(histogram: Vec<Option<i64>>, fraction: f64) -> Option<i32> {
     if !(0.0..=1.0).contains(&fraction) {
-        crate::errors::invalid_parameter(&format!("histogram_percentile: fraction must be between 0 and 1, not {fraction}"));
+        crate::errors::invalid_parameter(&format!(
+            "histogram_percentile: fraction must be between 0 and 1, not {fraction}"
+        ));
     }
     pairs_or_error(&histogram).percentile(fraction).map(|v| v as i32)
 }

@@ -33,29 +33,29 @@ pub mod anomaly;
 pub mod budget_cache;
 pub mod budget_period;
 pub mod catalog;
-pub mod check_functions;
 pub mod catalog_cache;
+pub mod check_functions;
 pub mod decimal;
 pub mod errors;
 pub mod extension_owner;
 pub mod forecast;
 pub mod formula;
 pub mod invalidation;
-pub mod model_names;
 pub mod latency_histogram;
+pub mod model_names;
 pub mod numeric_datum;
 pub mod off_peak;
+pub mod pending_spend;
 pub mod pricing;
 pub mod raw_usage;
 pub mod settings;
-pub mod pending_spend;
 pub mod spend_store;
 pub mod spend_trigger;
 pub mod sql_pricing;
 pub mod trigger_support;
 pub mod units;
-pub mod units_sum;
 pub mod units_jsonb;
+pub mod units_sum;
 pub mod usage_trigger;
 
 ::pgrx::pg_module_magic!(name, version);
@@ -77,7 +77,11 @@ extension_sql_file!(
     ]
 );
 extension_sql_file!("../sql/compute.sql", name = "compute", requires = ["api"]);
-extension_sql_file!("../sql/budgets.sql", name = "budgets", requires = ["compute", spend_trigger::budgets_enabled, spend_trigger::flush_spend]);
+extension_sql_file!(
+    "../sql/budgets.sql",
+    name = "budgets",
+    requires = ["compute", spend_trigger::budgets_enabled, spend_trigger::flush_spend]
+);
 extension_sql_file!("../sql/queue.sql", name = "queue", requires = ["budgets"]);
 extension_sql_file!(
     "../sql/analytics.sql",

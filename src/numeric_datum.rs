@@ -6,11 +6,11 @@
 //! than printing it to text and parsing that.
 
 use crate::decimal::Decimal;
+use pgrx::callconv::{BoxRet, FcInfo};
 use pgrx::pg_sys;
 use pgrx::pgrx_sql_entity_graph::metadata::{
     ArgumentError, ReturnsError, ReturnsRef, SqlMappingRef, SqlTranslatable, TypeOrigin,
 };
-use pgrx::callconv::{BoxRet, FcInfo};
 use pgrx::IntoDatum;
 use std::ffi::CString;
 

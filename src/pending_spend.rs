@@ -167,7 +167,8 @@ unsafe extern "C-unwind" fn on_subxact(
                 }
                 // So are the writes made in it; the spend they wrote for rows
                 // of enclosing levels, which stay, is pending again.
-                let (undone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut s.written_in).into_iter().partition(|(by, _)| *by >= my);
+                let (undone, kept): (Vec<_>, Vec<_>) =
+                    std::mem::take(&mut s.written_in).into_iter().partition(|(by, _)| *by >= my);
                 s.written_in = kept;
                 for (level, pending) in undone.into_iter().flat_map(|(_, levels)| levels) {
                     if level < my {

@@ -95,7 +95,9 @@ impl SpendStore {
             // A fresh snapshot: the latest committed version, as an UPDATE in
             // READ COMMITTED would see it, also inside an older snapshot.
             let snapshot = pg_sys::RegisterSnapshot(pg_sys::GetLatestSnapshot());
-            let update = self.at_remembered_tid(snapshot, key, delta, calls).or_else(|| self.by_index(snapshot, key, delta, calls));
+            let update = self
+                .at_remembered_tid(snapshot, key, delta, calls)
+                .or_else(|| self.by_index(snapshot, key, delta, calls));
             pg_sys::UnregisterSnapshot(snapshot);
             let Some((mut otid, newtup, total)) = update else {
                 return Attempt::NoRow;
@@ -136,7 +138,13 @@ impl SpendStore {
     /// updates a second that chain is long, and the probe was most of the
     /// write's cost). The TID is only a hint: the row found there must carry
     /// the key (a table rewrite reuses TIDs), else the index decides.
-    unsafe fn at_remembered_tid(&self, snapshot: pg_sys::Snapshot, key: &SpendKey, delta: Decimal, calls: i64) -> Option<Update> {
+    unsafe fn at_remembered_tid(
+        &self,
+        snapshot: pg_sys::Snapshot,
+        key: &SpendKey,
+        delta: Decimal,
+        calls: i64,
+    ) -> Option<Update> {
         let tid = REMEMBERED.with(|r| r.borrow().get(key).copied())?;
         unsafe {
             // a block past the end (the table was truncated since) is no hint
@@ -162,11 +170,21 @@ impl SpendStore {
     }
 
     /// The visible version found through the primary key.
-    unsafe fn by_index(&self, snapshot: pg_sys::Snapshot, key: &SpendKey, delta: Decimal, calls: i64) -> Option<Update> {
+    unsafe fn by_index(
+        &self,
+        snapshot: pg_sys::Snapshot,
+        key: &SpendKey,
+        delta: Decimal,
+        calls: i64,
+    ) -> Option<Update> {
         unsafe {
             let per_value_datum = pgrx::IntoDatum::into_datum(key.2.as_str()).expect("text datum");
             let mut keys: [pg_sys::ScanKeyData; 3] = std::mem::zeroed();
-            let init = |entry: &mut pg_sys::ScanKeyData, attno: usize, collation: pg_sys::Oid, proc_: u32, value: pg_sys::Datum| {
+            let init = |entry: &mut pg_sys::ScanKeyData,
+                        attno: usize,
+                        collation: pg_sys::Oid,
+                        proc_: u32,
+                        value: pg_sys::Datum| {
                 pg_sys::ScanKeyEntryInitialize(
                     entry,
                     0,
@@ -192,7 +210,13 @@ impl SpendStore {
     /// A copy of `found` with the delta added (spent, calls, updated_at), its
     /// TID and the new total; None if `expected` is given and the row does not
     /// carry that key.
-    unsafe fn modified(&self, found: pg_sys::HeapTuple, expected: Option<&SpendKey>, delta: Decimal, calls: i64) -> Option<Update> {
+    unsafe fn modified(
+        &self,
+        found: pg_sys::HeapTuple,
+        expected: Option<&SpendKey>,
+        delta: Decimal,
+        calls: i64,
+    ) -> Option<Update> {
         unsafe {
             let tupdesc = (*self.heap).rd_att;
             let mut values = [pg_sys::Datum::from(0); NATTS];
@@ -223,7 +247,13 @@ impl SpendStore {
             let old_calls = values[CALLS - 1].value() as i64;
             values[CALLS - 1] = pg_sys::Datum::from(old_calls.checked_add(calls).unwrap_or_else(|| out_of_range()));
             values[UPDATED_AT - 1] = pg_sys::Datum::from(pg_sys::GetCurrentTransactionStartTimestamp());
-            let newtup = pg_sys::heap_modify_tuple(found, tupdesc, values.as_mut_ptr(), nulls.as_mut_ptr(), replace.as_mut_ptr());
+            let newtup = pg_sys::heap_modify_tuple(
+                found,
+                tupdesc,
+                values.as_mut_ptr(),
+                nulls.as_mut_ptr(),
+                replace.as_mut_ptr(),
+            );
             Some(((*found).t_self, newtup, total))
         }
     }
@@ -239,7 +269,15 @@ impl SpendStore {
             pg_sys::ExecOpenIndices(relinfo, false);
             let slot = pg_sys::MakeSingleTupleTableSlot((*self.heap).rd_att, &pg_sys::TTSOpsHeapTuple);
             pg_sys::ExecStoreHeapTuple(tuple, slot, false);
-            let recheck = pg_sys::ExecInsertIndexTuples(relinfo, slot, estate, true, false, std::ptr::null_mut(), std::ptr::null_mut());
+            let recheck = pg_sys::ExecInsertIndexTuples(
+                relinfo,
+                slot,
+                estate,
+                true,
+                false,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            );
             pg_sys::list_free(recheck);
             pg_sys::ExecDropSingleTupleTableSlot(slot);
             pg_sys::ExecCloseIndices(relinfo);

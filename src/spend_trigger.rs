@@ -54,8 +54,17 @@ c_trigger!(usage_spend_add, pg_finfo_usage_spend_add, spend_add);
 
 /// The columns the spend trigger reads, in this order.
 const SPEND_COLUMNS: [&str; 11] = [
-    "occurred_at", "cost", "tenant_id", "project_id", "user_id", "agent_id", "session_id", "execution_id",
-    "operation", "provider", "model",
+    "occurred_at",
+    "cost",
+    "tenant_id",
+    "project_id",
+    "user_id",
+    "agent_id",
+    "session_id",
+    "execution_id",
+    "operation",
+    "provider",
+    "model",
 ];
 
 thread_local! {
@@ -67,12 +76,19 @@ unsafe fn spend_add(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     let tuple = (*trigdata).tg_trigtuple;
     let rel = (*trigdata).tg_relation;
     let tupdesc = (*rel).rd_att;
-    let [at_col, cost_col, tenant, project, user, agent, session, execution, operation, provider, model] = unsafe { column_positions(&POSITIONS, rel, SPEND_COLUMNS) };
+    let [at_col, cost_col, tenant, project, user, agent, session, execution, operation, provider, model] =
+        unsafe { column_positions(&POSITIONS, rel, SPEND_COLUMNS) };
     let natts = (*tupdesc).natts as usize;
     let mut values = vec![pg_sys::Datum::from(0); natts];
     let mut nulls = vec![false; natts];
     pg_sys::heap_deform_tuple(tuple, tupdesc, values.as_mut_ptr(), nulls.as_mut_ptr());
-    let text = |i: usize| -> Option<&str> { if nulls[i] { None } else { <&str>::from_datum(values[i], false) } };
+    let text = |i: usize| -> Option<&str> {
+        if nulls[i] {
+            None
+        } else {
+            <&str>::from_datum(values[i], false)
+        }
+    };
     let cost = if nulls[cost_col] { None } else { Some(values[cost_col]) };
     if cost.is_none() {
         if let (Some(provider), Some(model)) = (text(provider), text(model)) {
@@ -184,46 +200,55 @@ fn flush_pending() -> i64 {
     let unpriced: Vec<(String, String)> = pending
         .unpriced
         .into_iter()
-        .filter(|key| !ANNOUNCED.with(|a| a.borrow().contains(key)) && !ANNOUNCED_NOW.with(|a| a.borrow().contains(key)))
+        .filter(|key| {
+            !ANNOUNCED.with(|a| a.borrow().contains(key)) && !ANNOUNCED_NOW.with(|a| a.borrow().contains(key))
+        })
         .collect();
     if done == totals.len() && crossings.is_empty() && unpriced.is_empty() {
         return totals.len() as i64;
     }
     // as the extension's owner: the inserting role need not be able to write
     // budget_spend or the queue
-    crate::extension_owner::run_as_owner(|| Spi::connect_mut(|client| {
-        for (i, total @ (key, (delta, calls))) in totals.iter().enumerate().skip(done) {
-            let existing = match &store {
-                Some(store) if i > done => store.add_to_existing(key, *delta, *calls),
-                _ => None, // the first is known to have no row
-            };
-            let spent = existing.or_else(|| upsert_total(client, key, *delta, *calls));
-            if let Some(spent) = spent {
-                crossings.extend(crossings_of(total, spent));
+    crate::extension_owner::run_as_owner(|| {
+        Spi::connect_mut(|client| {
+            for (i, total @ (key, (delta, calls))) in totals.iter().enumerate().skip(done) {
+                let existing = match &store {
+                    Some(store) if i > done => store.add_to_existing(key, *delta, *calls),
+                    _ => None, // the first is known to have no row
+                };
+                let spent = existing.or_else(|| upsert_total(client, key, *delta, *calls));
+                if let Some(spent) = spent {
+                    crossings.extend(crossings_of(total, spent));
+                }
             }
-        }
-        for (budget_id, period_start, per_value, spent, threshold) in &crossings {
-            queue_alert(client, *budget_id, *period_start, per_value, *spent, *threshold);
-        }
-        for key in unpriced {
-            client
-                .update(
-                    "SELECT llm_cost._queue_notification('unpriced_model', format('unpriced_model:%s/%s', $1, $2),
+            for (budget_id, period_start, per_value, spent, threshold) in &crossings {
+                queue_alert(client, *budget_id, *period_start, per_value, *spent, *threshold);
+            }
+            for key in unpriced {
+                client
+                    .update(
+                        "SELECT llm_cost._queue_notification('unpriced_model', format('unpriced_model:%s/%s', $1, $2),
                                                          jsonb_build_object('provider', $1, 'model', $2))",
-                    None,
-                    &[key.0.as_str().into(), key.1.as_str().into()],
-                )
-                .unwrap_or_else(|e| error!("llm_cost: cannot queue unpriced_model: {e}"));
-            ANNOUNCED_NOW.with(|a| a.borrow_mut().push(key));
-        }
-    }));
+                        None,
+                        &[key.0.as_str().into(), key.1.as_str().into()],
+                    )
+                    .unwrap_or_else(|e| error!("llm_cost: cannot queue unpriced_model: {e}"));
+                ANNOUNCED_NOW.with(|a| a.borrow_mut().push(key));
+            }
+        })
+    });
     totals.len() as i64
 }
 
 /// Creates (or, if a concurrent writer just created it, adds to) a total's
 /// row; its new running total, or None for a budget deleted since its rows
 /// were inserted.
-fn upsert_total(client: &mut pgrx::spi::SpiClient<'_>, (budget_id, period_start, per_value): &SpendKey, delta: Decimal, calls: i64) -> Option<Decimal> {
+fn upsert_total(
+    client: &mut pgrx::spi::SpiClient<'_>,
+    (budget_id, period_start, per_value): &SpendKey,
+    delta: Decimal,
+    calls: i64,
+) -> Option<Decimal> {
     let at = unsafe { TimestampWithTimeZone::from_datum(pg_sys::Datum::from(*period_start), false) };
     let delta = delta.to_string();
     let args = [(*budget_id).into(), at.into(), per_value.as_str().into(), delta.as_str().into(), calls.into()];
@@ -245,14 +270,21 @@ fn upsert_total(client: &mut pgrx::spi::SpiClient<'_>, (budget_id, period_start,
         let rows = client
             .update(cell.as_ref().expect("prepared above"), None, &args)
             .unwrap_or_else(|e| error!("llm_cost: budget spend upsert failed: {e}"));
-        if rows.is_empty() { None } else { rows.first().get::<String>(1).ok().flatten() }
+        if rows.is_empty() {
+            None
+        } else {
+            rows.first().get::<String>(1).ok().flatten()
+        }
     });
     spent.map(|s| Decimal::parse(&s).unwrap_or_else(|_| error!("llm_cost: unreadable running total {s}")))
 }
 
 /// The thresholds of its budget a written total crossed going from
 /// spent - delta to spent, as alerts to queue.
-fn crossings_of(((budget_id, period_start, per_value), (delta, _)): &(SpendKey, SpendDelta), spent: Decimal) -> Vec<Crossing> {
+fn crossings_of(
+    ((budget_id, period_start, per_value), (delta, _)): &(SpendKey, SpendDelta),
+    spent: Decimal,
+) -> Vec<Crossing> {
     if *delta <= Decimal::ZERO {
         return Vec::new();
     }
@@ -274,7 +306,14 @@ fn crossings_of(((budget_id, period_start, per_value), (delta, _)): &(SpendKey, 
 }
 
 /// Queues one crossed threshold (the queue dedupes by budget, period, value and threshold).
-fn queue_alert(client: &mut pgrx::spi::SpiClient<'_>, budget_id: i64, period_start: i64, per_value: &str, spent: Decimal, threshold: Decimal) {
+fn queue_alert(
+    client: &mut pgrx::spi::SpiClient<'_>,
+    budget_id: i64,
+    period_start: i64,
+    per_value: &str,
+    spent: Decimal,
+    threshold: Decimal,
+) {
     let at = unsafe { TimestampWithTimeZone::from_datum(pg_sys::Datum::from(period_start), false) };
     client
         .update(

@@ -45,7 +45,8 @@ impl fmt::Display for NumericText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Safe: the numeric lives in the jsonb being read, for the whole call.
         let text = unsafe {
-            let out = pg_sys::DirectFunctionCall1Coll(Some(numeric_out), pg_sys::InvalidOid, pg_sys::Datum::from(self.0));
+            let out =
+                pg_sys::DirectFunctionCall1Coll(Some(numeric_out), pg_sys::InvalidOid, pg_sys::Datum::from(self.0));
             std::ffi::CStr::from_ptr(out.cast_mut_ptr::<std::ffi::c_char>()).to_string_lossy().into_owned()
         };
         f.write_str(&text)
@@ -94,7 +95,10 @@ pub unsafe fn units_from_jsonb(datum: pg_sys::Datum) -> Result<Units, UnitsError
                         pg_sys::jbvType::jbvString => UnitValue::String(jsonb_str(&v)),
                         pg_sys::jbvType::jbvNumeric => {
                             text = NumericText(v.val.numeric);
-                            UnitValue::Number { value: decimal_from_numeric(pg_sys::Datum::from(v.val.numeric)), text: &text }
+                            UnitValue::Number {
+                                value: decimal_from_numeric(pg_sys::Datum::from(v.val.numeric)),
+                                text: &text,
+                            }
                         }
                         pg_sys::jbvType::jbvBool => UnitValue::Other("a boolean"),
                         pg_sys::jbvType::jbvBinary => UnitValue::Other(container_kind(v.val.binary.data)),

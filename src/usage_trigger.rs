@@ -7,12 +7,14 @@
 
 use crate::errors;
 use crate::formula::Tokens;
+use crate::numeric_datum::NumericDatum;
 use crate::pricing::{self, service_tier};
 use crate::raw_usage;
 use crate::settings::{OnUnpriced, ON_UNPRICED};
-use crate::trigger_support::{c_trigger, column_positions, optional_column_position, trigger_data, OptionalPositionCache, PositionCache};
+use crate::trigger_support::{
+    c_trigger, column_positions, optional_column_position, trigger_data, OptionalPositionCache, PositionCache,
+};
 use crate::units::Units;
-use crate::numeric_datum::NumericDatum;
 use pgrx::prelude::*;
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -54,20 +56,41 @@ unsafe extern "C-unwind" fn forget_warnings(_event: pg_sys::XactEvent::Type, _ar
 }
 
 unsafe fn columns(rel: pg_sys::Relation) -> Columns {
-    let [occurred_at, provider, model, input, output, cached_input, cache_write, reasoning, service_tier, raw_usage, cost, currency, price_id] =
-        unsafe {
-            column_positions(
-                &COLUMNS,
-                rel,
-                [
-                    "occurred_at", "provider", "model", "input_tokens", "output_tokens", "cached_input_tokens",
-                    "cache_write_tokens", "reasoning_tokens", "service_tier", "raw_usage", "cost", "currency", "price_id",
-                ],
-            )
-        };
+    let [occurred_at, provider, model, input, output, cached_input, cache_write, reasoning, service_tier, raw_usage, cost, currency, price_id] = unsafe {
+        column_positions(
+            &COLUMNS,
+            rel,
+            [
+                "occurred_at",
+                "provider",
+                "model",
+                "input_tokens",
+                "output_tokens",
+                "cached_input_tokens",
+                "cache_write_tokens",
+                "reasoning_tokens",
+                "service_tier",
+                "raw_usage",
+                "cost",
+                "currency",
+                "price_id",
+            ],
+        )
+    };
     Columns {
-        occurred_at, provider, model, input, output, cached_input, cache_write, reasoning, service_tier, raw_usage, cost,
-        currency, price_id,
+        occurred_at,
+        provider,
+        model,
+        input,
+        output,
+        cached_input,
+        cache_write,
+        reasoning,
+        service_tier,
+        raw_usage,
+        cost,
+        currency,
+        price_id,
     }
 }
 
@@ -135,7 +158,11 @@ unsafe fn before_insert(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     pricing::validate_tokens(&tokens, units.as_ref());
 
     if nulls[cols.cost] {
-        let at = if nulls[cols.occurred_at] { pg_sys::GetCurrentTransactionStartTimestamp() } else { values[cols.occurred_at].value() as i64 };
+        let at = if nulls[cols.occurred_at] {
+            pg_sys::GetCurrentTransactionStartTimestamp()
+        } else {
+            values[cols.occurred_at].value() as i64
+        };
         match pricing::price(provider, model, &tokens, at, tier, units.as_ref()) {
             Some(p) => {
                 replace.push((cols.cost, NumericDatum::from_decimal(p.cost).0, false));

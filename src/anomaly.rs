@@ -108,7 +108,7 @@ struct State {
     window: Option<(i32, i32, f64)>,
 }
 
-fn state<'a>(internal: &'a mut Internal, fcinfo: pg_sys::FunctionCallInfo) -> &'a mut State {
+fn state(internal: &mut Internal, fcinfo: pg_sys::FunctionCallInfo) -> &mut State {
     crate::aggregate_state::state(internal, fcinfo, "anomaly_scan")
 }
 

@@ -128,7 +128,7 @@ fn load() -> BudgetIndex {
     // as the extension's owner: a role that may only insert usage still has budgets
     crate::extension_owner::run_as_owner(|| {
         Spi::connect(|client| {
-            invalidation::watch(&client);
+            invalidation::watch(client);
             let rows = client
                 .select(
                     "SELECT id, amount::text, period, timezone, per, thresholds::text[], scope_mask, scope_key

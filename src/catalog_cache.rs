@@ -37,7 +37,7 @@ fn load() -> Catalog {
     // as the extension's owner: a role that may only insert usage can still be priced
     crate::extension_owner::run_as_owner(|| {
         Spi::connect(|client| {
-            invalidation::watch(&client);
+            invalidation::watch(client);
             // A database still on 0.1.0 (this library installed, ALTER EXTENSION
             // UPDATE not run yet) has no off-peak columns: read NULLs there.
             let has_off_peak = client

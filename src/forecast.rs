@@ -153,7 +153,7 @@ struct State {
     horizon: i32,
 }
 
-fn state<'a>(internal: &'a mut Internal, fcinfo: pg_sys::FunctionCallInfo) -> &'a mut State {
+fn state(internal: &mut Internal, fcinfo: pg_sys::FunctionCallInfo) -> &mut State {
     crate::aggregate_state::state(internal, fcinfo, "spend_forecast")
 }
 
@@ -311,6 +311,7 @@ fn numeric(v: f64) -> Option<AnyNumeric> {
 /// Applies a spend_forecast (jsonb) to [at, until) after `spent`: the
 /// expected total, its 90% band, and when it reaches `amount`.
 #[pg_extern(immutable, parallel_safe)]
+#[allow(clippy::type_complexity)] // pgrx reads the result columns' names from the `name!`s in this signature
 fn forecast_project(
     forecast: Option<JsonB>,
     first_day: pgrx::datum::Date,

@@ -37,7 +37,7 @@ impl Histogram {
 
     /// From the flat pairs form; an odd length or a negative count is an error.
     pub fn from_pairs(pairs: &[i64]) -> Result<Histogram, String> {
-        if pairs.len() % 2 != 0 {
+        if !pairs.len().is_multiple_of(2) {
             return Err(format!("a latency histogram has an even number of elements, not {}", pairs.len()));
         }
         let mut h = Histogram::default();
@@ -93,7 +93,7 @@ fn pairs_or_error(pairs: &[Option<i64>]) -> Histogram {
     Histogram::from_pairs(&flat).unwrap_or_else(|e| crate::errors::invalid_parameter(&e))
 }
 
-fn state<'a>(internal: &'a mut Internal, fcinfo: pg_sys::FunctionCallInfo) -> &'a mut Histogram {
+fn state(internal: &mut Internal, fcinfo: pg_sys::FunctionCallInfo) -> &mut Histogram {
     crate::aggregate_state::state(internal, fcinfo, "latency_histogram")
 }
 
@@ -181,7 +181,7 @@ fn latency_histogram_add(a: Option<Vec<Option<i64>>>, b: Option<Vec<Option<i64>>
 #[pg_extern(immutable, parallel_safe, strict)]
 fn histogram_percentile(histogram: Vec<Option<i64>>, fraction: f64) -> Option<i32> {
     if !(0.0..=1.0).contains(&fraction) {
-        crate::errors::invalid_parameter(&format!(
+        crate::errors::invalid_parameter(format!(
             "histogram_percentile: fraction must be between 0 and 1, not {fraction}"
         ));
     }
@@ -195,7 +195,7 @@ fn histogram_mean(histogram: Vec<Option<i64>>) -> Option<pgrx::AnyNumeric> {
     if calls == 0 {
         return None;
     }
-    let sum = pgrx::AnyNumeric::try_from(sum).ok()?;
+    let sum = pgrx::AnyNumeric::from(sum);
     Some(sum / pgrx::AnyNumeric::from(calls))
 }
 

@@ -31,8 +31,11 @@ fn corpus_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/model_names")
 }
 
-/// The corpus rows: (line, provider, model, kind, expected input, expected output).
-fn corpus() -> Vec<(i32, String, String, String, Option<String>, Option<String>)> {
+/// One corpus row: (line, provider, model, kind, expected input, expected output).
+type CorpusRow = (i32, String, String, String, Option<String>, Option<String>);
+
+/// The corpus rows.
+fn corpus() -> Vec<CorpusRow> {
     let text = std::fs::read_to_string(corpus_dir().join("names.tsv")).unwrap();
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
@@ -193,14 +196,13 @@ fn price_on(prices: &serde_json::Value, day: &str) -> Option<(String, String)> {
     let set = match prices {
         serde_json::Value::Array(entries) => entries
             .iter()
-            .filter(|e| match e.get("constraint") {
+            .rfind(|e| match e.get("constraint") {
                 None | Some(serde_json::Value::Null) => true,
                 Some(c) => {
                     c.get("start_time").is_none()
                         && c.get("start_date").and_then(|d| d.as_str()).is_none_or(|d| d <= day)
                 }
-            })
-            .next_back()?
+            })?
             .get("prices")?,
         other => other,
     };

@@ -75,16 +75,22 @@ fn call2(f: unsafe extern "C-unwind" fn(pg_sys::FunctionCallInfo) -> pg_sys::Dat
     }
 }
 
+/// # Safety
+/// Called only through DirectFunctionCall2Coll with a (text, timestamptz) frame (`call2`).
 unsafe extern "C-unwind" fn timestamptz_zone(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     // SAFETY: called through DirectFunctionCall2Coll with a (text, timestamptz) frame.
     unsafe { pg_sys::timestamptz_zone(fcinfo) }
 }
 
+/// # Safety
+/// Called only through DirectFunctionCall2Coll with a (text, timestamp) frame (`call2`).
 unsafe extern "C-unwind" fn timestamp_zone(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     // SAFETY: called through DirectFunctionCall2Coll with a (text, timestamp) frame.
     unsafe { pg_sys::timestamp_zone(fcinfo) }
 }
 
+/// # Safety
+/// Called only through DirectFunctionCall2Coll with a (text, timestamp) frame (`call2`).
 unsafe extern "C-unwind" fn timestamp_trunc(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     // SAFETY: called through DirectFunctionCall2Coll with a (text, timestamp) frame.
     unsafe { pg_sys::timestamp_trunc(fcinfo) }

@@ -153,8 +153,12 @@ struct State {
     horizon: i32,
 }
 
-fn state(internal: &mut Internal, fcinfo: pg_sys::FunctionCallInfo) -> &mut State {
-    crate::aggregate_state::state(internal, fcinfo, "spend_forecast")
+/// # Safety
+/// As for `aggregate_state::state`: `fcinfo` is the current call's, and `internal`,
+/// if initialized, holds a `State`.
+unsafe fn state(internal: &mut Internal, fcinfo: pg_sys::FunctionCallInfo) -> &mut State {
+    // SAFETY: the caller's guarantee is aggregate_state::state's.
+    unsafe { crate::aggregate_state::state(internal, fcinfo, "spend_forecast") }
 }
 
 #[pg_extern(immutable, parallel_safe)]
@@ -166,7 +170,9 @@ fn _spend_forecast_add(
     horizon_days: Option<i32>,
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Internal {
-    let s = state(&mut internal, fcinfo);
+    // SAFETY: `fcinfo` is the one pgrx hands this call; `internal` is ours or an
+    // aggregate state, which only `state` makes (a `State`, in the aggregate's context).
+    let s = unsafe { state(&mut internal, fcinfo) };
     if s.first_day.is_none() {
         let first =
             first_day.unwrap_or_else(|| crate::errors::invalid_parameter("spend_forecast: first_day must not be NULL"));
@@ -187,17 +193,24 @@ fn _spend_forecast_add(
 
 #[pg_extern(immutable, parallel_safe)]
 fn _spend_forecast_combine(a: Option<Internal>, b: Option<Internal>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    crate::aggregate_state::combine(a, b, fcinfo, "spend_forecast", |s: &mut State, other: State| {
-        merge_days(&mut s.daily, other.daily);
-        if s.first_day.is_none() {
-            s.first_day = other.first_day;
-            s.horizon = other.horizon;
-        }
-    })
+    // SAFETY: `fcinfo` is the one pgrx hands this call; `a` and `b` are this
+    // aggregate's states, which only `state` makes (each a `State`).
+    unsafe {
+        crate::aggregate_state::combine(a, b, fcinfo, "spend_forecast", |s: &mut State, other: State| {
+            merge_days(&mut s.daily, other.daily);
+            if s.first_day.is_none() {
+                s.first_day = other.first_day;
+                s.horizon = other.horizon;
+            }
+        })
+    }
 }
 
 #[pg_extern(immutable, parallel_safe, strict)]
 fn _spend_forecast_serialize(internal: Internal) -> Vec<u8> {
+    // SAFETY: `internal` comes from Postgres's aggregate machinery (SQL cannot make an
+    // internal value); this aggregate's state is only made by `state`, as this type,
+    // in the aggregate's memory context, alive for this call.
     let Some(s) = (unsafe { internal.get::<State>() }) else { return Vec::new() };
     let mut bytes = Vec::with_capacity(8);
     bytes.extend(s.first_day.unwrap_or(i32::MIN).to_le_bytes());
@@ -209,7 +222,9 @@ fn _spend_forecast_serialize(internal: Internal) -> Vec<u8> {
 #[pg_extern(immutable, parallel_safe, strict)]
 fn _spend_forecast_deserialize(bytes: Vec<u8>, _unused: Internal, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
     let mut internal = Internal::default();
-    let s = state(&mut internal, fcinfo);
+    // SAFETY: `fcinfo` is the one pgrx hands this call; `internal` is ours or an
+    // aggregate state, which only `state` makes (a `State`, in the aggregate's context).
+    let s = unsafe { state(&mut internal, fcinfo) };
     if bytes.len() >= 8 {
         let first = i32::from_le_bytes(bytes[0..4].try_into().expect("4 bytes"));
         s.first_day = (first != i32::MIN).then_some(first);
@@ -253,6 +268,9 @@ pub fn forecast_json(daily: &FxHashMap<i32, f64>, first_day: i32, horizon: i32) 
 
 #[pg_extern(immutable, parallel_safe)]
 fn _spend_forecast_final(internal: Internal) -> Option<JsonB> {
+    // SAFETY: `internal` comes from Postgres's aggregate machinery (SQL cannot make an
+    // internal value); this aggregate's state is only made by `state`, as this type,
+    // in the aggregate's memory context, alive for this call.
     let s = unsafe { internal.get::<State>() }?;
     forecast_json(&s.daily, s.first_day?, s.horizon).map(JsonB)
 }
@@ -338,6 +356,7 @@ fn forecast_project(
         json["expected"].as_array().map(|a| a.iter().filter_map(|v| v.as_f64()).collect()).unwrap_or_default();
     let sigma = json["daily_sigma"].as_f64().unwrap_or(0.0);
     let p = project(&expected, sigma, first_day.to_pg_epoch_days(), at_us, until_us, spent_f, amount_f);
+    // SAFETY: a timestamptz is a by-value i64 Datum; any i64 is one.
     let exhausts =
         p.exhausts_at.and_then(|t| unsafe { TimestampWithTimeZone::from_datum(pg_sys::Datum::from(t), false) });
     TableIterator::once((

@@ -93,8 +93,12 @@ fn pairs_or_error(pairs: &[Option<i64>]) -> Histogram {
     Histogram::from_pairs(&flat).unwrap_or_else(|e| crate::errors::invalid_parameter(&e))
 }
 
-fn state(internal: &mut Internal, fcinfo: pg_sys::FunctionCallInfo) -> &mut Histogram {
-    crate::aggregate_state::state(internal, fcinfo, "latency_histogram")
+/// # Safety
+/// As for `aggregate_state::state`: `fcinfo` is the current call's, and `internal`,
+/// if initialized, holds a `Histogram`.
+unsafe fn state(internal: &mut Internal, fcinfo: pg_sys::FunctionCallInfo) -> &mut Histogram {
+    // SAFETY: the caller's guarantee is aggregate_state::state's.
+    unsafe { crate::aggregate_state::state(internal, fcinfo, "latency_histogram") }
 }
 
 #[pg_extern(immutable, parallel_safe)]
@@ -103,7 +107,9 @@ fn _latency_histogram_add_call(
     latency_ms: Option<i32>,
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Internal {
-    let h = state(&mut internal, fcinfo);
+    // SAFETY: `fcinfo` is the one pgrx hands this call; `internal` is ours or an
+    // aggregate state, which only `state` makes (a `Histogram`, in the aggregate's context).
+    let h = unsafe { state(&mut internal, fcinfo) };
     if let Some(latency) = latency_ms {
         h.add(latency as i64, 1);
     }
@@ -116,7 +122,9 @@ fn _latency_histogram_add_histogram(
     histogram: Option<pgrx::Array<'_, i64>>,
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Internal {
-    let h = state(&mut internal, fcinfo);
+    // SAFETY: `fcinfo` is the one pgrx hands this call; `internal` is ours or an
+    // aggregate state, which only `state` makes (a `Histogram`, in the aggregate's context).
+    let h = unsafe { state(&mut internal, fcinfo) };
     if let Some(pairs) = histogram {
         // straight into the state: merging rollups is the hot path of cost_summary
         if pairs.len() % 2 != 0 {
@@ -140,13 +148,20 @@ fn _latency_histogram_add_histogram(
 /// over an internal state.
 #[pg_extern(immutable, parallel_safe)]
 fn _latency_histogram_combine(a: Option<Internal>, b: Option<Internal>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    crate::aggregate_state::combine(a, b, fcinfo, "latency_histogram", |h: &mut Histogram, other: Histogram| {
-        h.merge(&other, 1)
-    })
+    // SAFETY: `fcinfo` is the one pgrx hands this call; `a` and `b` are this
+    // aggregate's states, which only `state` makes (each a `Histogram`).
+    unsafe {
+        crate::aggregate_state::combine(a, b, fcinfo, "latency_histogram", |h: &mut Histogram, other: Histogram| {
+            h.merge(&other, 1)
+        })
+    }
 }
 
 #[pg_extern(immutable, parallel_safe, strict)]
 fn _latency_histogram_serialize(internal: Internal) -> Vec<u8> {
+    // SAFETY: `internal` comes from Postgres's aggregate machinery (SQL cannot make an
+    // internal value); this aggregate's state is only made by `state`, as this type,
+    // in the aggregate's memory context, alive for this call.
     let pairs = unsafe { internal.get::<Histogram>() }.map(|h| h.to_pairs()).unwrap_or_default();
     pairs.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
@@ -155,12 +170,18 @@ fn _latency_histogram_serialize(internal: Internal) -> Vec<u8> {
 fn _latency_histogram_deserialize(bytes: Vec<u8>, _unused: Internal, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
     let pairs: Vec<i64> = bytes.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes"))).collect();
     let mut internal = Internal::default();
-    *state(&mut internal, fcinfo) = Histogram::from_pairs(&pairs).unwrap_or_else(|e| error!("llm_cost: {e}"));
+    // SAFETY: `fcinfo` is the one pgrx hands this call; `internal` is ours or an
+    // aggregate state, which only `state` makes (a `Histogram`, in the aggregate's context).
+    *unsafe { state(&mut internal, fcinfo) } =
+        Histogram::from_pairs(&pairs).unwrap_or_else(|e| error!("llm_cost: {e}"));
     internal
 }
 
 #[pg_extern(immutable, parallel_safe)]
 fn _latency_histogram_final(internal: Internal) -> Option<Vec<i64>> {
+    // SAFETY: `internal` comes from Postgres's aggregate machinery (SQL cannot make an
+    // internal value); this aggregate's state is only made by `state`, as this type,
+    // in the aggregate's memory context, alive for this call.
     unsafe { internal.get::<Histogram>() }.map(|h| h.to_pairs())
 }
 

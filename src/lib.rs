@@ -23,8 +23,15 @@
 //! analytics.sql, forecast.sql, insights.sql, report.sql, privileges.sql, catalog.sql.
 
 // The generated catalog (sql/catalog.sql, ~1 MB) is embedded by pgrx in a const;
-// evaluating it is slow but finite.
+// evaluating it is slow but finite. (rustc still prints "constant evaluation is
+// taking a long time" while it runs: a progress note, not a lint, which
+// `-D warnings` leaves a warning.)
 #![allow(long_running_const_eval)]
+// Every unsafe operation sits in its own `unsafe` block with a `// SAFETY:`
+// comment saying why it is sound, and every `unsafe fn` says what its caller
+// must guarantee (`# Safety`).
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
 use pgrx::prelude::*;
 

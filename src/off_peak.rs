@@ -275,6 +275,8 @@ fn pg_weekday(at: i64, tz: *const pgrx::pg_sys::pg_tz) -> Option<u8> {
         return None;
     }
     // tm_wday: 0 = Sunday
+    // SAFETY: a non-null result points at pg_localtime's static struct pg_tm,
+    // read here before anything else can call it again.
     let wday = unsafe { (*tm).tm_wday } as u8;
     Some(if wday == 0 { 7 } else { wday })
 }

@@ -71,22 +71,39 @@ thread_local! {
     static POSITIONS: PositionCache<11> = const { RefCell::new(None) };
 }
 
+/// # Safety
+/// `fcinfo` must be the call's, as Postgres passes it to the row trigger on
+/// `llm_cost.usage` that sql/budgets.sql declares. That it is a trigger call is
+/// checked (an ERROR otherwise), and the columns are found by name; that it is
+/// a row trigger (a non-null `tg_trigtuple`) is the declaration's to ensure.
 unsafe fn spend_add(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    let trigdata = trigger_data(fcinfo, "usage_spend_add");
-    let tuple = (*trigdata).tg_trigtuple;
-    let rel = (*trigdata).tg_relation;
-    let tupdesc = (*rel).rd_att;
+    // SAFETY: `fcinfo` is this call's (caller's guarantee).
+    let trigdata = unsafe { trigger_data(fcinfo, "usage_spend_add") };
+    // SAFETY: Postgres fills a row trigger's TriggerData with the row's tuple
+    // and the open relation, both valid for the whole call; the relation's
+    // tuple descriptor is owned by its relcache entry, pinned while it is open.
+    let (tuple, rel, tupdesc) = unsafe {
+        let rel = (*trigdata).tg_relation;
+        ((*trigdata).tg_trigtuple, rel, (*rel).rd_att)
+    };
+    // SAFETY: `rel` is the trigger's open relation (above).
     let [at_col, cost_col, tenant, project, user, agent, session, execution, operation, provider, model] =
         unsafe { column_positions(&POSITIONS, rel, SPEND_COLUMNS) };
-    let natts = (*tupdesc).natts as usize;
+    // SAFETY: `tupdesc` is the open relation's descriptor (above).
+    let natts = unsafe { (*tupdesc).natts } as usize;
     let mut values = vec![pg_sys::Datum::from(0); natts];
     let mut nulls = vec![false; natts];
-    pg_sys::heap_deform_tuple(tuple, tupdesc, values.as_mut_ptr(), nulls.as_mut_ptr());
+    // SAFETY: `tuple` is a row of `rel`, described by `tupdesc`, and `values`
+    // and `nulls` have room for all `natts` attributes. By-reference datums
+    // point into `tuple` (or palloc'd detoasted copies), valid for the call.
+    unsafe { pg_sys::heap_deform_tuple(tuple, tupdesc, values.as_mut_ptr(), nulls.as_mut_ptr()) };
     let text = |i: usize| -> Option<&str> {
         if nulls[i] {
             None
         } else {
-            <&str>::from_datum(values[i], false)
+            // SAFETY: a non-null attribute of a text column (found by name
+            // above), deformed from the row, which outlives this call's borrows.
+            unsafe { <&str>::from_datum(values[i], false) }
         }
     };
     let cost = if nulls[cost_col] { None } else { Some(values[cost_col]) };
@@ -113,8 +130,11 @@ unsafe fn spend_add(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
         }
         let delta = cost
             .map(|c| {
-                crate::numeric_datum::decimal_from_numeric(c).unwrap_or_else(|| {
-                    let text = crate::numeric_datum::numeric_text(c);
+                // SAFETY: `c` is the row's non-null `cost`, a numeric column,
+                // deformed from the row, valid for the call.
+                unsafe { crate::numeric_datum::decimal_from_numeric(c) }.unwrap_or_else(|| {
+                    // SAFETY: as above.
+                    let text = unsafe { crate::numeric_datum::numeric_text(c) };
                     crate::errors::out_of_range(format!("cost {text} is out of range for exact budget arithmetic"))
                 })
             })
@@ -142,8 +162,11 @@ const UPSERT_SQL: &str = "INSERT INTO llm_cost.budget_spend AS s (budget_id, per
         SET spent = s.spent + excluded.spent, calls = s.calls + excluded.calls, updated_at = now()
      RETURNING s.spent::text";
 
+/// # Safety
+/// `fcinfo` must be the call's, as Postgres passes it to a trigger function.
 unsafe fn spend_flush(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    trigger_data(fcinfo, "usage_spend_flush");
+    // SAFETY: `fcinfo` is this call's (caller's guarantee).
+    unsafe { trigger_data(fcinfo, "usage_spend_flush") };
     flush_pending();
     pg_sys::Datum::from(0)
 }
@@ -160,8 +183,14 @@ fn flush_spend() -> i64 {
 /// Writes the pending spend from the pre-commit callback (pending_spend),
 /// with the snapshot a deferred trigger would have had.
 pub fn flush_at_commit() {
+    // SAFETY: called in a transaction (the pre-commit callback), where
+    // GetTransactionSnapshot returns a registered snapshot that
+    // PushActiveSnapshot copies if needed; it is popped below, and on error
+    // transaction abort pops it.
     unsafe { pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot()) };
     flush_pending();
+    // SAFETY: pops the snapshot pushed above, still the active one: flush_pending
+    // pushes and pops its own in pairs (SPI).
     unsafe { pg_sys::PopActiveSnapshot() };
 }
 
@@ -249,6 +278,7 @@ fn upsert_total(
     delta: Decimal,
     calls: i64,
 ) -> Option<Decimal> {
+    // SAFETY: a timestamptz is a by-value i64 Datum; any i64 is one.
     let at = unsafe { TimestampWithTimeZone::from_datum(pg_sys::Datum::from(*period_start), false) };
     let delta = delta.to_string();
     let args = [(*budget_id).into(), at.into(), per_value.as_str().into(), delta.as_str().into(), calls.into()];
@@ -314,6 +344,7 @@ fn queue_alert(
     spent: Decimal,
     threshold: Decimal,
 ) {
+    // SAFETY: a timestamptz is a by-value i64 Datum; any i64 is one.
     let at = unsafe { TimestampWithTimeZone::from_datum(pg_sys::Datum::from(period_start), false) };
     client
         .update(

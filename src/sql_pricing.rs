@@ -57,7 +57,8 @@ fn call_args<'a>(
 
 /// The `units` argument parsed (NULL: none), read from the jsonb datum itself.
 fn units_arg(units: &Option<JsonbDatum>) -> Option<Units> {
-    // Safe: pgrx hands over the call's own argument datum.
+    // SAFETY: a JsonbDatum is the call's own non-NULL jsonb argument, valid for
+    // the whole call (pgrx unboxed it from this call's fcinfo).
     units.map(|u| unsafe { pricing::units_datum(u.0) })
 }
 
@@ -298,7 +299,8 @@ fn valid_from_text(ts: i64) -> Value {
     if ts == i64::MIN {
         return Value::String("-infinity".into());
     }
-    // Safe: the value came out of a timestamptz column.
+    // SAFETY: a timestamptz is a by-value i64 Datum (this one came out of a
+    // timestamptz column); any i64 is one.
     let t = unsafe { TimestampWithTimeZone::from_datum(pg_sys::Datum::from(ts), false) };
     t.map(|t| Value::String(t.to_iso_string())).unwrap_or(Value::Null)
 }

@@ -746,6 +746,9 @@ mod tests {
                  (round(-1.5, 70)), (round(1234.5678, 90)), (1e-260), (-12e250)");
         run("INSERT INTO amounts SELECT round(((random() - 0.5) * 10 ^ (random() * 24 - 8))::numeric, (random() * 30)::int)
                FROM generate_series(1, 5000)");
+        // SAFETY: inside Spi::connect, so SPI is connected; SPI_tuptable and its
+        // `rows` tuples belong to the query just run and live until the next one
+        // or SPI_finish, after this closure; column 1 is numeric, 2 text.
         let checked = Spi::connect(|_| unsafe {
             let sql = c"SELECT v, trim_scale(v)::text FROM amounts WHERE v IS NOT NULL";
             assert_eq!(pg_sys::SPI_execute(sql.as_ptr(), false, 0), pg_sys::SPI_OK_SELECT as i32);

@@ -8,7 +8,21 @@ use pgrx::{Internal, PgMemoryContexts};
 
 /// The aggregate's state, created (as `T::default()`) on first use. `name` is
 /// the aggregate's, for the error when called outside one.
-pub fn state<'a, T: Default>(internal: &'a mut Internal, fcinfo: pg_sys::FunctionCallInfo, name: &str) -> &'a mut T {
+///
+/// # Safety
+/// `fcinfo` must be the valid FunctionCallInfo of the current call, and
+/// `internal`, when initialized, must hold a `T` (the aggregate's own state,
+/// which our state functions alone create).
+pub unsafe fn state<'a, T: Default>(
+    internal: &'a mut Internal,
+    fcinfo: pg_sys::FunctionCallInfo,
+    name: &str,
+) -> &'a mut T {
+    // SAFETY: `fcinfo` is valid (caller's guarantee), and AggCheckCallContext
+    // only reads it and writes the aggregate's memory context into
+    // `agg_context`; that context lives as long as the aggregate's state, so
+    // the `T` allocated in it does too. `internal` holds a `T` (caller's
+    // guarantee, or just created here).
     unsafe {
         if !internal.initialized() {
             let mut agg_context: pg_sys::MemoryContext = std::ptr::null_mut();
@@ -23,16 +37,23 @@ pub fn state<'a, T: Default>(internal: &'a mut Internal, fcinfo: pg_sys::Functio
 
 /// A combine function's work: `merge` the second state (if any) into the
 /// first (created if missing); returns the first.
-pub fn combine<T: Default + Clone>(
+///
+/// # Safety
+/// As for [`state`]: `fcinfo` is the current call's, and `a` and `b`, when
+/// present, hold a `T`.
+pub unsafe fn combine<T: Default + Clone>(
     a: Option<Internal>,
     b: Option<Internal>,
     fcinfo: pg_sys::FunctionCallInfo,
     name: &str,
     merge: impl FnOnce(&mut T, T),
 ) -> Internal {
+    // SAFETY: `b` holds a `T` (caller's guarantee), allocated in the
+    // aggregate's memory context, which outlives this call.
     let other = b.and_then(|b| unsafe { b.get::<T>() }.cloned());
     let mut a = a.unwrap_or_default();
-    let s = state::<T>(&mut a, fcinfo, name);
+    // SAFETY: `fcinfo` and `a` are as `state` needs (caller's guarantee).
+    let s = unsafe { state::<T>(&mut a, fcinfo, name) };
     if let Some(other) = other {
         merge(s, other);
     }

@@ -16,8 +16,8 @@
 //! scope; it returns jsonb, an array of flagged days in [from_day, to_day):
 //! day, spend, expected, score.
 
-use pgrx::prelude::*;
 use crate::aggregate_state::{add_day, merge_days, read_days, write_days, DailySpend};
+use pgrx::prelude::*;
 use pgrx::{AnyNumeric, Internal, JsonB};
 use rustc_hash::FxHashMap;
 
@@ -32,7 +32,11 @@ fn median(values: &mut [f64]) -> f64 {
     }
     values.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     let n = values.len();
-    if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 }
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -104,8 +108,12 @@ struct State {
     window: Option<(i32, i32, f64)>,
 }
 
-fn state<'a>(internal: &'a mut Internal, fcinfo: pg_sys::FunctionCallInfo) -> &'a mut State {
-    crate::aggregate_state::state(internal, fcinfo, "anomaly_scan")
+/// # Safety
+/// As for `aggregate_state::state`: `fcinfo` is the current call's, and `internal`,
+/// if initialized, holds a `State`.
+unsafe fn state(internal: &mut Internal, fcinfo: pg_sys::FunctionCallInfo) -> &mut State {
+    // SAFETY: the caller's guarantee is aggregate_state::state's.
+    unsafe { crate::aggregate_state::state(internal, fcinfo, "anomaly_scan") }
 }
 
 #[pg_extern(immutable, parallel_safe)]
@@ -118,14 +126,18 @@ fn _anomaly_scan_add(
     threshold: Option<f64>,
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Internal {
-    let s = state(&mut internal, fcinfo);
+    // SAFETY: `fcinfo` is the one pgrx hands this call; `internal` is ours or an
+    // aggregate state, which only `state` makes (a `State`, in the aggregate's context).
+    let s = unsafe { state(&mut internal, fcinfo) };
     if s.window.is_none() {
         let (Some(from), Some(to)) = (from_day, to_day) else {
             crate::errors::invalid_parameter("anomaly_scan: from_day and to_day must not be NULL")
         };
         let threshold = threshold.unwrap_or(3.5);
         if !(threshold.is_finite() && threshold > 0.0) {
-            crate::errors::invalid_parameter(format!("anomaly_scan: threshold must be a positive number (got {threshold})"));
+            crate::errors::invalid_parameter(format!(
+                "anomaly_scan: threshold must be a positive number (got {threshold})"
+            ));
         }
         s.window = Some((from.to_pg_epoch_days(), to.to_pg_epoch_days(), threshold));
     }
@@ -137,14 +149,21 @@ fn _anomaly_scan_add(
 
 #[pg_extern(immutable, parallel_safe)]
 fn _anomaly_scan_combine(a: Option<Internal>, b: Option<Internal>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    crate::aggregate_state::combine(a, b, fcinfo, "anomaly_scan", |s: &mut State, other: State| {
-        merge_days(&mut s.daily, other.daily);
-        s.window = s.window.or(other.window);
-    })
+    // SAFETY: `fcinfo` is the one pgrx hands this call; `a` and `b` are this
+    // aggregate's states, which only `state` makes (each a `State`).
+    unsafe {
+        crate::aggregate_state::combine(a, b, fcinfo, "anomaly_scan", |s: &mut State, other: State| {
+            merge_days(&mut s.daily, other.daily);
+            s.window = s.window.or(other.window);
+        })
+    }
 }
 
 #[pg_extern(immutable, parallel_safe, strict)]
 fn _anomaly_scan_serialize(internal: Internal) -> Vec<u8> {
+    // SAFETY: `internal` comes from Postgres's aggregate machinery (SQL cannot make an
+    // internal value); this aggregate's state is only made by `state`, as this type,
+    // in the aggregate's memory context, alive for this call.
     let Some(s) = (unsafe { internal.get::<State>() }) else { return Vec::new() };
     let (from, to, threshold) = s.window.unwrap_or((i32::MIN, i32::MIN, 0.0));
     let mut bytes = Vec::with_capacity(16);
@@ -158,7 +177,9 @@ fn _anomaly_scan_serialize(internal: Internal) -> Vec<u8> {
 #[pg_extern(immutable, parallel_safe, strict)]
 fn _anomaly_scan_deserialize(bytes: Vec<u8>, _unused: Internal, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
     let mut internal = Internal::default();
-    let s = state(&mut internal, fcinfo);
+    // SAFETY: `fcinfo` is the one pgrx hands this call; `internal` is ours or an
+    // aggregate state, which only `state` makes (a `State`, in the aggregate's context).
+    let s = unsafe { state(&mut internal, fcinfo) };
     if bytes.len() >= 16 {
         let from = i32::from_le_bytes(bytes[0..4].try_into().expect("4 bytes"));
         let to = i32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes"));
@@ -171,6 +192,9 @@ fn _anomaly_scan_deserialize(bytes: Vec<u8>, _unused: Internal, fcinfo: pg_sys::
 
 #[pg_extern(immutable, parallel_safe)]
 fn _anomaly_scan_final(internal: Internal) -> Option<JsonB> {
+    // SAFETY: `internal` comes from Postgres's aggregate machinery (SQL cannot make an
+    // internal value); this aggregate's state is only made by `state`, as this type,
+    // in the aggregate's memory context, alive for this call.
     let s = unsafe { internal.get::<State>() }?;
     let (from, to, threshold) = s.window?;
     let round = |v: f64| (v * 1e6).round() / 1e6;

@@ -126,38 +126,40 @@ pub fn with_budgets<R>(f: impl FnOnce(&BudgetIndex) -> R) -> R {
 
 fn load() -> BudgetIndex {
     // as the extension's owner: a role that may only insert usage still has budgets
-    crate::extension_owner::run_as_owner(|| Spi::connect(|client| {
-        invalidation::watch(&client);
-        let rows = client
-            .select(
-                "SELECT id, amount::text, period, timezone, per, thresholds::text[], scope_mask, scope_key
+    crate::extension_owner::run_as_owner(|| {
+        Spi::connect(|client| {
+            invalidation::watch(client);
+            let rows = client
+                .select(
+                    "SELECT id, amount::text, period, timezone, per, thresholds::text[], scope_mask, scope_key
                    FROM llm_cost.budgets
                   WHERE enabled AND includes IN ('all', 'llm')
                   ORDER BY id",
-                None,
-                &[],
-            )
-            .unwrap_or_else(|e| error!("llm_cost: cannot read llm_cost.budgets: {e}"));
-        let mut index = BudgetIndex::default();
-        for r in rows {
-            let thresholds: Vec<Option<String>> = r.get(6).ok().flatten().unwrap_or_default();
-            let budget = Budget {
-                id: r.get::<i64>(1).ok().flatten().unwrap_or_default(),
-                amount: Decimal::parse(&text(&r, 2)).unwrap_or(Decimal::ZERO),
-                period: text(&r, 3),
-                timezone: text(&r, 4),
-                per: r.get::<String>(5).ok().flatten(),
-                thresholds: thresholds.iter().flatten().filter_map(|t| Decimal::parse(t).ok()).collect(),
-                last_period: std::cell::Cell::new((i64::MIN, 0)),
-            };
-            let mask = r.get::<i32>(7).ok().flatten().unwrap_or_default();
-            let key = text(&r, 8);
-            if !index.masks.contains(&mask) {
-                index.masks.push(mask);
+                    None,
+                    &[],
+                )
+                .unwrap_or_else(|e| error!("llm_cost: cannot read llm_cost.budgets: {e}"));
+            let mut index = BudgetIndex::default();
+            for r in rows {
+                let thresholds: Vec<Option<String>> = r.get(6).ok().flatten().unwrap_or_default();
+                let budget = Budget {
+                    id: r.get::<i64>(1).ok().flatten().unwrap_or_default(),
+                    amount: Decimal::parse(&text(&r, 2)).unwrap_or(Decimal::ZERO),
+                    period: text(&r, 3),
+                    timezone: text(&r, 4),
+                    per: r.get::<String>(5).ok().flatten(),
+                    thresholds: thresholds.iter().flatten().filter_map(|t| Decimal::parse(t).ok()).collect(),
+                    last_period: std::cell::Cell::new((i64::MIN, 0)),
+                };
+                let mask = r.get::<i32>(7).ok().flatten().unwrap_or_default();
+                let key = text(&r, 8);
+                if !index.masks.contains(&mask) {
+                    index.masks.push(mask);
+                }
+                index.by_scope.entry((mask, key)).or_default().push(index.budgets.len());
+                index.budgets.push(budget);
             }
-            index.by_scope.entry((mask, key)).or_default().push(index.budgets.len());
-            index.budgets.push(budget);
-        }
-        index
-    }))
+            index
+        })
+    })
 }

@@ -69,19 +69,28 @@ fn call2(f: unsafe extern "C-unwind" fn(pg_sys::FunctionCallInfo) -> pg_sys::Dat
     // SAFETY: `f` is one of the wrappers below, each a built-in that takes
     // (text, timestamp[tz]) and returns a timestamp[tz] by value; the text
     // datum is a valid palloc'd varlena for the duration of the call.
-    unsafe { pg_sys::DirectFunctionCall2Coll(Some(f), pg_sys::DEFAULT_COLLATION_OID, text, pg_sys::Datum::from(ts)).value() as i64 }
+    unsafe {
+        pg_sys::DirectFunctionCall2Coll(Some(f), pg_sys::DEFAULT_COLLATION_OID, text, pg_sys::Datum::from(ts)).value()
+            as i64
+    }
 }
 
+/// # Safety
+/// Called only through DirectFunctionCall2Coll with a (text, timestamptz) frame (`call2`).
 unsafe extern "C-unwind" fn timestamptz_zone(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     // SAFETY: called through DirectFunctionCall2Coll with a (text, timestamptz) frame.
     unsafe { pg_sys::timestamptz_zone(fcinfo) }
 }
 
+/// # Safety
+/// Called only through DirectFunctionCall2Coll with a (text, timestamp) frame (`call2`).
 unsafe extern "C-unwind" fn timestamp_zone(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     // SAFETY: called through DirectFunctionCall2Coll with a (text, timestamp) frame.
     unsafe { pg_sys::timestamp_zone(fcinfo) }
 }
 
+/// # Safety
+/// Called only through DirectFunctionCall2Coll with a (text, timestamp) frame (`call2`).
 unsafe extern "C-unwind" fn timestamp_trunc(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     // SAFETY: called through DirectFunctionCall2Coll with a (text, timestamp) frame.
     unsafe { pg_sys::timestamp_trunc(fcinfo) }

@@ -167,7 +167,11 @@ impl Catalog {
         for row in rows {
             let key = (row.provider.clone(), row.model.clone());
             let idx = *c.exact.entry(key).or_insert_with(|| {
-                c.models.push(ModelPrices { provider: row.provider.clone(), model: row.model.clone(), ..Default::default() });
+                c.models.push(ModelPrices {
+                    provider: row.provider.clone(),
+                    model: row.model.clone(),
+                    ..Default::default()
+                });
                 c.models.len() - 1
             });
             c.models[idx].by_tier[row.service_tier.index()].push(row);
@@ -331,7 +335,8 @@ impl Catalog {
 
     /// One name within one provider (and under `root/` there), preferring chat entries.
     fn lookup(&self, provider: &str, model: &str, root: Option<&str>) -> Option<Resolved> {
-        let r = self.resolve_in(provider, model).or_else(|| self.resolve_in(provider, &format!("{}/{model}", root?)))?;
+        let r =
+            self.resolve_in(provider, model).or_else(|| self.resolve_in(provider, &format!("{}/{model}", root?)))?;
         Some(self.prefer_chat(provider, r))
     }
 
@@ -391,7 +396,9 @@ impl Catalog {
         }
         let &idx = models.get(base).ok_or(Refusal::NotDated)?;
         match date_timestamp(date) {
-            Some(ts) if self.models[idx].first_valid_from() > ts => Err(Refusal::PricedLater { base: base.to_string() }),
+            Some(ts) if self.models[idx].first_valid_from() > ts => {
+                Err(Refusal::PricedLater { base: base.to_string() })
+            }
             _ => Ok(idx),
         }
     }
@@ -420,7 +427,9 @@ impl Catalog {
                 "\"{model}\" is a :free variant, and the catalog has no price for it: free models are priced 0 only where the catalog lists them"
             );
         }
-        let known = |q: &str| self.folded.contains_key(q) || !model_names::siblings(q).is_empty() || self.family(q).next().is_some();
+        let known = |q: &str| {
+            self.folded.contains_key(q) || !model_names::siblings(q).is_empty() || self.family(q).next().is_some()
+        };
         let mut providers: Vec<String> = vec![p.clone()];
         providers.extend(self.family(&p).cloned());
         providers.extend(model_names::siblings(&p).iter().map(|s| s.to_string()));
@@ -497,7 +506,14 @@ fn date_suffix_start(model: &str) -> Option<usize> {
     let sep = |i: usize| b[i] == b'-' || b[i] == b'@';
     let n = b.len();
     // -YYYY-MM-DD
-    if n > 11 && sep(n - 11) && digits_at(n - 10, 4) && b[n - 6] == b'-' && digits_at(n - 5, 2) && b[n - 3] == b'-' && digits_at(n - 2, 2) {
+    if n > 11
+        && sep(n - 11)
+        && digits_at(n - 10, 4)
+        && b[n - 6] == b'-'
+        && digits_at(n - 5, 2)
+        && b[n - 3] == b'-'
+        && digits_at(n - 2, 2)
+    {
         return Some(n - 11);
     }
     // -YYYYMMDD and -MMDD
@@ -526,7 +542,8 @@ fn date_timestamp(date: &str) -> Option<PgTimestamp> {
         return None;
     }
     // the end of the day, or of the month (day 0: the first of the next month)
-    let start_of_next = if day == 0 { days_from_civil(y + m / 12, m % 12 + 1, 1) } else { days_from_civil(y, m, day) + 1 };
+    let start_of_next =
+        if day == 0 { days_from_civil(y + m / 12, m % 12 + 1, 1) } else { days_from_civil(y, m, day) + 1 };
     Some(start_of_next * 86_400_000_000 - 1)
 }
 
@@ -542,7 +559,10 @@ fn days_from_civil(y: i64, m: i64, day: i64) -> i64 {
 }
 
 /// The dated snapshots of `base` the provider lists (`base-<date>`, `base@<date>`).
-fn dated_variants<'a>(models: &'a BTreeMap<String, usize>, base: &'a str) -> impl Iterator<Item = (&'a str, usize)> + 'a {
+fn dated_variants<'a>(
+    models: &'a BTreeMap<String, usize>,
+    base: &'a str,
+) -> impl Iterator<Item = (&'a str, usize)> + 'a {
     models
         .range(base.to_string()..)
         .take_while(move |(name, _)| name.starts_with(base))
@@ -675,7 +695,10 @@ mod tests {
             rows,
             vec![],
             aliases.iter().map(|(a, p)| (a.to_string(), p.to_string())).collect(),
-            vec![("perplexity".into(), "perplexity/sonar".into()), ("perplexity".into(), "perplexity/sonar-pro".into())],
+            vec![
+                ("perplexity".into(), "perplexity/sonar".into()),
+                ("perplexity".into(), "perplexity/sonar-pro".into()),
+            ],
         )
     }
 
@@ -712,7 +735,10 @@ mod tests {
         assert_eq!(resolve(&c, "openai", "openai/gpt-4o-2024-05-13"), Some(("gpt-4o".into(), ProviderPrefix)));
         assert_eq!(resolve(&c, "Google", "gemini-2.5-pro"), Some(("gemini-2.5-pro".into(), Exact)));
         assert_eq!(resolve(&c, "vertex_ai", "gemini-1.5-pro"), Some(("gemini-1.5-pro".into(), ProviderFamily)));
-        assert_eq!(resolve(&c, "vertex_ai", "claude-3-5-haiku"), Some(("vertex_ai/claude-3-5-haiku".into(), ProviderFamily)));
+        assert_eq!(
+            resolve(&c, "vertex_ai", "claude-3-5-haiku"),
+            Some(("vertex_ai/claude-3-5-haiku".into(), ProviderFamily))
+        );
         // a model whose own name has a slash is found exactly, not split
         assert_eq!(resolve(&c, "deepinfra", "meta-llama/Llama-3-8B"), Some(("meta-llama/Llama-3-8B".into(), Exact)));
         assert_eq!(resolve(&c, "openai", "gpt-unknown"), None);
@@ -765,7 +791,10 @@ mod tests {
         // the snapshot itself, also with its date written another way
         assert_eq!(full(&c, "openai", "gpt-4o-2024-08-06"), Some(("openai/gpt-4o-2024-08-06".into(), "exact", vec![])));
         assert_eq!(full(&c, "openai", "gpt-4o-20240806"), Some(("openai/gpt-4o-2024-08-06".into(), "variant", vec![])));
-        assert_eq!(to(&c, "anthropic", "claude-3-5-sonnet@20241022").as_deref(), Some("anthropic/claude-3-5-sonnet-20241022"));
+        assert_eq!(
+            to(&c, "anthropic", "claude-3-5-sonnet@20241022").as_deref(),
+            Some("anthropic/claude-3-5-sonnet-20241022")
+        );
         // another snapshot of the base is known: never it, never the undated name
         assert_eq!(to(&c, "mistral", "mistral-large-2411"), None);
         assert_eq!(to(&c, "mistral", "mistral-medium-2505"), None);
@@ -775,7 +804,10 @@ mod tests {
         assert_eq!(to(&c, "anthropic", "claude-3-5-sonnet-20250101"), None);
         assert_eq!(to(&c, "anthropic", "claude-sonnet-4-5-20260101"), None);
         // no snapshot known: the undated name, if it was priced at that date
-        assert_eq!(full(&c, "anthropic", "claude-sonnet-4-6-20260101"), Some(("anthropic/claude-sonnet-4-6".into(), "variant", vec![])));
+        assert_eq!(
+            full(&c, "anthropic", "claude-sonnet-4-6-20260101"),
+            Some(("anthropic/claude-sonnet-4-6".into(), "variant", vec![]))
+        );
         assert_eq!(to(&c, "testco", "late-model-2025-01-01").as_deref(), Some("testco/late-model"));
         assert_eq!(to(&c, "testco", "late-model-20241231"), None);
         assert_eq!(to(&c, "testco", "late-model-2412"), None);
@@ -784,7 +816,10 @@ mod tests {
         assert_eq!(to(&c, "testco", "late-model-0613").as_deref(), Some("testco/late-model"));
         // -latest: the undated name, else the newest snapshot
         assert_eq!(to(&c, "mistral", "mistral-medium-latest").as_deref(), Some("mistral/mistral-medium"));
-        assert_eq!(to(&c, "anthropic", "claude-3-5-sonnet-latest").as_deref(), Some("anthropic/claude-3-5-sonnet-20241022"));
+        assert_eq!(
+            to(&c, "anthropic", "claude-3-5-sonnet-latest").as_deref(),
+            Some("anthropic/claude-3-5-sonnet-20241022")
+        );
         // and the reasons
         let why = c.unresolved_reason("mistral", "mistral-large-2411");
         assert!(why.contains("mistral-large-2512") && why.contains("never priced as a different snapshot"), "{why}");
@@ -799,7 +834,10 @@ mod tests {
         assert_eq!(full(&c, "aws.bedrock", "anthropic.claude-3-5-sonnet-20241022-v2:0").unwrap().1, "exact");
         assert_eq!(to(&c, "mistral_ai", "mistral-large-2512").as_deref(), Some("mistral/mistral-large-2512"));
         assert_eq!(to(&c, "x_ai", "grok-4").as_deref(), Some("xai/grok-4"));
-        assert_eq!(to(&c, "IBM.watsonx.ai", "ibm/granite-3-8b-instruct").as_deref(), Some("watsonx/ibm/granite-3-8b-instruct"));
+        assert_eq!(
+            to(&c, "IBM.watsonx.ai", "ibm/granite-3-8b-instruct").as_deref(),
+            Some("watsonx/ibm/granite-3-8b-instruct")
+        );
         // API suffixes
         assert_eq!(full(&c, "openai.chat", "gpt-4o"), Some(("openai/gpt-4o".into(), "exact", vec![])));
         assert_eq!(to(&c, "openai.responses", "gpt-4o").as_deref(), Some("openai/gpt-4o"));
@@ -817,12 +855,18 @@ mod tests {
             full(&c, "bedrock", "anthropic.claude-sonnet-4-20250514-v1:0"),
             Some(("bedrock_converse/anthropic.claude-sonnet-4-20250514-v1:0".into(), "provider_sibling", vec![]))
         );
-        assert_eq!(to(&c, "amazon-bedrock", "amazon.nova-pro-v1:0").as_deref(), Some("bedrock_converse/amazon.nova-pro-v1:0"));
+        assert_eq!(
+            to(&c, "amazon-bedrock", "amazon.nova-pro-v1:0").as_deref(),
+            Some("bedrock_converse/amazon.nova-pro-v1:0")
+        );
         assert_eq!(to(&c, "cohere", "command-r-08-2024").as_deref(), Some("cohere_chat/command-r-08-2024"));
         assert_eq!(to(&c, "google_genai", "gemini-2.0-flash").as_deref(), Some("vertex_ai/gemini-2.0-flash"));
         assert_eq!(to(&c, "gcp.vertex_ai", "gemini-2.5-flash").as_deref(), Some("gemini/gemini-2.5-flash"));
         // a model's own family comes before its siblings
-        assert_eq!(to(&c, "gcp.vertex_ai", "gemini-2.5-pro").as_deref(), Some("vertex_ai-language-models/gemini-2.5-pro"));
+        assert_eq!(
+            to(&c, "gcp.vertex_ai", "gemini-2.5-pro").as_deref(),
+            Some("vertex_ai-language-models/gemini-2.5-pro")
+        );
         // siblings are not everyone: no sibling sells Claude to OpenAI callers, or Nova to Cohere's
         assert_eq!(to(&c, "openai", "claude-sonnet-4-5"), None);
         assert_eq!(to(&c, "cohere", "amazon.nova-pro-v1:0"), None);
@@ -834,25 +878,48 @@ mod tests {
         let c = names_catalog();
         // ARNs and inference profiles: the regional price when the catalog has one
         assert_eq!(
-            full(&c, "bedrock", "arn:aws:bedrock:eu-west-1:123456789012:inference-profile/eu.anthropic.claude-3-5-sonnet-20241022-v2:0"),
+            full(
+                &c,
+                "bedrock",
+                "arn:aws:bedrock:eu-west-1:123456789012:inference-profile/eu.anthropic.claude-3-5-sonnet-20241022-v2:0"
+            ),
             Some(("bedrock/eu.anthropic.claude-3-5-sonnet-20241022-v2:0".into(), "normalised", vec!["bedrock_arn"]))
         );
         assert_eq!(
-            full(&c, "bedrock", "arn:aws:bedrock:us-east-1:123:inference-profile/us.anthropic.claude-3-5-sonnet-20241022-v2:0"),
-            Some(("bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0".into(), "normalised", vec!["bedrock_arn", "region_prefix"]))
+            full(
+                &c,
+                "bedrock",
+                "arn:aws:bedrock:us-east-1:123:inference-profile/us.anthropic.claude-3-5-sonnet-20241022-v2:0"
+            ),
+            Some((
+                "bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0".into(),
+                "normalised",
+                vec!["bedrock_arn", "region_prefix"]
+            ))
         );
         assert_eq!(
-            to(&c, "bedrock", "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0").as_deref(),
+            to(&c, "bedrock", "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0")
+                .as_deref(),
             Some("bedrock/anthropic.claude-3-5-haiku-20241022-v1:0")
         );
         assert_eq!(to(&c, "bedrock", "arn:aws:bedrock:us-east-1:123:application-inference-profile/abc123"), None);
         // region prefixes, then the sibling provider
         assert_eq!(
             full(&c, "bedrock", "us.anthropic.claude-sonnet-4-20250514-v1:0"),
-            Some(("bedrock_converse/anthropic.claude-sonnet-4-20250514-v1:0".into(), "provider_sibling", vec!["region_prefix"]))
+            Some((
+                "bedrock_converse/anthropic.claude-sonnet-4-20250514-v1:0".into(),
+                "provider_sibling",
+                vec!["region_prefix"]
+            ))
         );
-        assert_eq!(to(&c, "bedrock", "apac.amazon.nova-pro-v1:0").as_deref(), Some("bedrock_converse/amazon.nova-pro-v1:0"));
-        assert_eq!(to(&c, "bedrock", "global.anthropic.claude-opus-4-6-v1").as_deref(), Some("bedrock_converse/anthropic.claude-opus-4-6-v1"));
+        assert_eq!(
+            to(&c, "bedrock", "apac.amazon.nova-pro-v1:0").as_deref(),
+            Some("bedrock_converse/amazon.nova-pro-v1:0")
+        );
+        assert_eq!(
+            to(&c, "bedrock", "global.anthropic.claude-opus-4-6-v1").as_deref(),
+            Some("bedrock_converse/anthropic.claude-opus-4-6-v1")
+        );
         // versions: added to a dated id written without one, dropped where the catalog has the id without it
         assert_eq!(
             full(&c, "bedrock", "anthropic.claude-3-5-sonnet-20241022"),
@@ -868,14 +935,18 @@ mod tests {
     #[test]
     fn google_and_vertex_names() {
         let c = names_catalog();
-        assert_eq!(full(&c, "gemini", "models/gemini-2.5-flash"), Some(("gemini/gemini-2.5-flash".into(), "normalised", vec!["path"])));
+        assert_eq!(
+            full(&c, "gemini", "models/gemini-2.5-flash"),
+            Some(("gemini/gemini-2.5-flash".into(), "normalised", vec!["path"]))
+        );
         assert_eq!(
             full(&c, "vertex_ai", "publishers/google/models/gemini-2.0-flash-001"),
             Some(("vertex_ai/gemini-2.0-flash".into(), "normalised", vec!["path", "google_version"]))
         );
         assert_eq!(to(&c, "google", "gemini-2.0-flash-001").as_deref(), Some("vertex_ai/gemini-2.0-flash"));
         assert_eq!(
-            to(&c, "vertex_ai", "projects/p/locations/us-east5/publishers/anthropic/models/claude-3-5-haiku@20241022").as_deref(),
+            to(&c, "vertex_ai", "projects/p/locations/us-east5/publishers/anthropic/models/claude-3-5-haiku@20241022")
+                .as_deref(),
             Some("vertex_ai-anthropic_models/vertex_ai/claude-3-5-haiku@20241022")
         );
         assert_eq!(
@@ -925,12 +996,21 @@ mod tests {
             full(&c, "openrouter", "anthropic/claude-sonnet-4.5"),
             Some(("anthropic/claude-sonnet-4-5".into(), "provider_prefix", vec!["dotted_version"]))
         );
-        assert_eq!(to(&c, "openrouter", "anthropic/claude-3.5-sonnet-20241022").as_deref(), Some("anthropic/claude-3-5-sonnet-20241022"));
+        assert_eq!(
+            to(&c, "openrouter", "anthropic/claude-3.5-sonnet-20241022").as_deref(),
+            Some("anthropic/claude-3-5-sonnet-20241022")
+        );
         assert_eq!(to(&c, "openrouter", "openai/gpt-4o:online").as_deref(), Some("openai/gpt-4o"));
-        assert_eq!(to(&c, "openrouter", "anthropic/claude-sonnet-4.5:thinking").as_deref(), Some("anthropic/claude-sonnet-4-5"));
+        assert_eq!(
+            to(&c, "openrouter", "anthropic/claude-sonnet-4.5:thinking").as_deref(),
+            Some("anthropic/claude-sonnet-4-5")
+        );
         assert_eq!(to(&c, "openrouter", "google/gemini-2.5-flash").as_deref(), Some("gemini/gemini-2.5-flash"));
         // :free is free only where the catalog lists it
-        assert_eq!(to(&c, "openrouter", "meta-llama/llama-3.1-8b-instruct:free").as_deref(), Some("openrouter/meta-llama/llama-3.1-8b-instruct:free"));
+        assert_eq!(
+            to(&c, "openrouter", "meta-llama/llama-3.1-8b-instruct:free").as_deref(),
+            Some("openrouter/meta-llama/llama-3.1-8b-instruct:free")
+        );
         assert_eq!(to(&c, "openrouter", "openai/gpt-4o:free"), None);
         assert!(c.unresolved_reason("openrouter", "openai/gpt-4o:free").contains(":free"));
         // :nitro picks providers by speed: not priced as the model
@@ -950,7 +1030,10 @@ mod tests {
         );
         assert_eq!(full(&c, "perplexity", "sonar"), Some(("perplexity/sonar".into(), "exact", vec![])));
         // no chat entry: the responses entry it is
-        assert_eq!(full(&c, "perplexity", "perplexity/sonar-pro"), Some(("perplexity/perplexity/sonar-pro".into(), "exact", vec![])));
+        assert_eq!(
+            full(&c, "perplexity", "perplexity/sonar-pro"),
+            Some(("perplexity/perplexity/sonar-pro".into(), "exact", vec![]))
+        );
     }
 
     #[test]
@@ -958,9 +1041,16 @@ mod tests {
         let c = names_catalog();
         assert_eq!(
             full(&c, "fireworks", "llama-v3p1-8b-instruct"),
-            Some(("fireworks_ai/accounts/fireworks/models/llama-v3p1-8b-instruct".into(), "normalised", vec!["fireworks_path"]))
+            Some((
+                "fireworks_ai/accounts/fireworks/models/llama-v3p1-8b-instruct".into(),
+                "normalised",
+                vec!["fireworks_path"]
+            ))
         );
-        assert_eq!(to(&c, "fireworks_ai", "accounts/fireworks/models/llama-v3p1-8b-instruct").as_deref(), Some("fireworks_ai/accounts/fireworks/models/llama-v3p1-8b-instruct"));
+        assert_eq!(
+            to(&c, "fireworks_ai", "accounts/fireworks/models/llama-v3p1-8b-instruct").as_deref(),
+            Some("fireworks_ai/accounts/fireworks/models/llama-v3p1-8b-instruct")
+        );
         assert_eq!(to(&c, "fireworks_ai", "llama-v3p1-70b-instruct"), None);
         assert_eq!(to(&c, "together_ai", "llama-v3p1-8b-instruct"), None);
     }

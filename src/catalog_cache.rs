@@ -8,9 +8,9 @@
 use crate::catalog::Catalog;
 use crate::decimal::Decimal;
 use crate::formula::{PriceRow, ServiceTier, SubsetRates};
-use crate::units::UnitPrices;
 use crate::invalidation::{self, Cache};
 use crate::off_peak::{self, OffPeak, Window};
+use crate::units::UnitPrices;
 use pgrx::prelude::*;
 use pgrx::spi::SpiTupleTable;
 use std::cell::RefCell;
@@ -35,45 +35,46 @@ pub fn load_count() -> u32 {
 fn load() -> Catalog {
     LOADS.fetch_add(1, Ordering::Relaxed);
     // as the extension's owner: a role that may only insert usage can still be priced
-    crate::extension_owner::run_as_owner(|| Spi::connect(|client| {
-        invalidation::watch(&client);
-        // A database still on 0.1.0 (this library installed, ALTER EXTENSION
-        // UPDATE not run yet) has no off-peak columns: read NULLs there.
-        let has_off_peak = client
-            .select(
-                "SELECT FROM pg_catalog.pg_attribute
+    crate::extension_owner::run_as_owner(|| {
+        Spi::connect(|client| {
+            invalidation::watch(client);
+            // A database still on 0.1.0 (this library installed, ALTER EXTENSION
+            // UPDATE not run yet) has no off-peak columns: read NULLs there.
+            let has_off_peak = client
+                .select(
+                    "SELECT FROM pg_catalog.pg_attribute
                   WHERE attrelid = 'llm_cost.prices'::regclass AND attname = 'off_peak_windows' AND NOT attisdropped",
-                None,
-                &[],
-            )
-            .map(|t| !t.is_empty())
-            .unwrap_or(false);
-        let off_peak_columns = if has_off_peak {
-            "off_peak_input_per_mtok::text, off_peak_output_per_mtok::text,
+                    None,
+                    &[],
+                )
+                .map(|t| !t.is_empty())
+                .unwrap_or(false);
+            let off_peak_columns = if has_off_peak {
+                "off_peak_input_per_mtok::text, off_peak_output_per_mtok::text,
              off_peak_cache_read_per_mtok::text, off_peak_windows::text"
-        } else {
-            "NULL::text, NULL::text, NULL::text, NULL::text"
-        };
-        // And a database still on 0.2.0 has no subset or unit price columns.
-        let has_units = client
-            .select(
-                "SELECT FROM pg_catalog.pg_attribute
+            } else {
+                "NULL::text, NULL::text, NULL::text, NULL::text"
+            };
+            // And a database still on 0.2.0 has no subset or unit price columns.
+            let has_units = client
+                .select(
+                    "SELECT FROM pg_catalog.pg_attribute
                   WHERE attrelid = 'llm_cost.prices'::regclass AND attname = 'unit_prices' AND NOT attisdropped",
-                None,
-                &[],
-            )
-            .map(|t| !t.is_empty())
-            .unwrap_or(false);
-        let unit_columns = if has_units {
-            "cache_write_1h_per_mtok::text, audio_input_per_mtok::text, image_input_per_mtok::text,
+                    None,
+                    &[],
+                )
+                .map(|t| !t.is_empty())
+                .unwrap_or(false);
+            let unit_columns = if has_units {
+                "cache_write_1h_per_mtok::text, audio_input_per_mtok::text, image_input_per_mtok::text,
              audio_output_per_mtok::text, image_output_per_mtok::text, unit_prices::text"
-        } else {
-            "NULL::text, NULL::text, NULL::text, NULL::text, NULL::text, NULL::text"
-        };
-        let prices = client
-            .select(
-                &format!(
-                    "SELECT id, provider, model, service_tier, valid_from,
+            } else {
+                "NULL::text, NULL::text, NULL::text, NULL::text, NULL::text, NULL::text"
+            };
+            let prices = client
+                .select(
+                    &format!(
+                        "SELECT id, provider, model, service_tier, valid_from,
                             input_per_mtok::text, output_per_mtok::text,
                             cache_read_per_mtok::text, cache_write_per_mtok::text, reasoning_per_mtok::text,
                             tier_threshold_tokens,
@@ -82,30 +83,31 @@ fn load() -> Catalog {
                             per_request::text, currency, source, {off_peak_columns},
                             {unit_columns}
                        FROM llm_cost.prices"
-                ),
-                None,
-                &[],
-            )
-            .unwrap_or_else(|e| error!("llm_cost: cannot read llm_cost.prices: {e}"));
-        let rows = read_price_rows(prices);
-        let model_aliases = client
-            .select("SELECT provider, alias, target_provider, target_model FROM llm_cost.model_aliases", None, &[])
-            .unwrap_or_else(|e| error!("llm_cost: cannot read llm_cost.model_aliases: {e}"))
-            .map(|r| (text(&r, 1), text(&r, 2), text(&r, 3), text(&r, 4)))
-            .collect();
-        let provider_aliases = client
-            .select("SELECT alias, provider FROM llm_cost.provider_aliases", None, &[])
-            .unwrap_or_else(|e| error!("llm_cost: cannot read llm_cost.provider_aliases: {e}"))
-            .map(|r| (text(&r, 1), text(&r, 2)))
-            .collect();
-        // a responses-mode entry gives way to the same model's chat entry (src/catalog.rs)
-        let responses_models = client
-            .select("SELECT provider, model FROM llm_cost.models WHERE mode = 'responses'", None, &[])
-            .unwrap_or_else(|e| error!("llm_cost: cannot read llm_cost.models: {e}"))
-            .map(|r| (text(&r, 1), text(&r, 2)))
-            .collect();
-        Catalog::new(rows, model_aliases, provider_aliases, responses_models)
-    }))
+                    ),
+                    None,
+                    &[],
+                )
+                .unwrap_or_else(|e| error!("llm_cost: cannot read llm_cost.prices: {e}"));
+            let rows = read_price_rows(prices);
+            let model_aliases = client
+                .select("SELECT provider, alias, target_provider, target_model FROM llm_cost.model_aliases", None, &[])
+                .unwrap_or_else(|e| error!("llm_cost: cannot read llm_cost.model_aliases: {e}"))
+                .map(|r| (text(&r, 1), text(&r, 2), text(&r, 3), text(&r, 4)))
+                .collect();
+            let provider_aliases = client
+                .select("SELECT alias, provider FROM llm_cost.provider_aliases", None, &[])
+                .unwrap_or_else(|e| error!("llm_cost: cannot read llm_cost.provider_aliases: {e}"))
+                .map(|r| (text(&r, 1), text(&r, 2)))
+                .collect();
+            // a responses-mode entry gives way to the same model's chat entry (src/catalog.rs)
+            let responses_models = client
+                .select("SELECT provider, model FROM llm_cost.models WHERE mode = 'responses'", None, &[])
+                .unwrap_or_else(|e| error!("llm_cost: cannot read llm_cost.models: {e}"))
+                .map(|r| (text(&r, 1), text(&r, 2)))
+                .collect();
+            Catalog::new(rows, model_aliases, provider_aliases, responses_models)
+        })
+    })
 }
 
 pub fn text(row: &pgrx::spi::SpiHeapTupleData, ordinal: usize) -> String {
@@ -151,9 +153,12 @@ fn subset_rates(r: &pgrx::spi::SpiHeapTupleData) -> Option<Option<Box<SubsetRate
         }
     }
     let [cache_write_1h, audio_input, image_input, audio_output, image_output] = rates;
-    Some(rates.iter().any(Option::is_some).then(|| {
-        Box::new(SubsetRates { cache_write_1h, audio_input, image_input, audio_output, image_output })
-    }))
+    Some(
+        rates
+            .iter()
+            .any(Option::is_some)
+            .then(|| Box::new(SubsetRates { cache_write_1h, audio_input, image_input, audio_output, image_output })),
+    )
 }
 
 /// Column 28: the row's unit prices (valid and normalised, as the table's CHECK guarantees).
@@ -196,4 +201,3 @@ fn read_price_rows(table: SpiTupleTable) -> Vec<PriceRow> {
         })
         .collect()
 }
-

@@ -16,6 +16,9 @@ use pgrx::pg_sys;
 
 /// The owner of schema llm_cost.
 fn owner() -> pg_sys::Oid {
+    // SAFETY: plain catalog lookups inside a transaction: the name is a
+    // NUL-terminated literal; a non-null syscache tuple is a pg_namespace row
+    // (GETSTRUCT gives its fixed part), read before ReleaseSysCache unpins it.
     unsafe {
         let nsp = pg_sys::get_namespace_oid(c"llm_cost".as_ptr(), false);
         let tuple = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::NAMESPACEOID as i32, pg_sys::Datum::from(nsp));
@@ -31,6 +34,11 @@ fn owner() -> pg_sys::Oid {
 
 /// Runs `f` as the owner of schema llm_cost, then restores the caller.
 pub fn run_as_owner<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: Postgres's own SECURITY DEFINER sequence (fmgr_security_definer):
+    // the out-pointers are locals, the GUC names and values NUL-terminated
+    // literals. If `f` raises an ERROR, transaction or subtransaction abort
+    // restores the user, security context and GUC nest level, as the module
+    // comment says; otherwise they are restored here.
     unsafe {
         let mut saved_user = pg_sys::InvalidOid;
         let mut saved_context = 0;

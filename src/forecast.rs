@@ -14,8 +14,8 @@
 //! rate (mean of the last 7 days), and for each of the `horizon_days` days from
 //! `first_day` the expected spend, its running total and a 90% band around it.
 
-use pgrx::prelude::*;
 use crate::aggregate_state::{add_day, merge_days, read_days, write_days, DailySpend};
+use pgrx::prelude::*;
 use pgrx::{AnyNumeric, Internal, JsonB};
 use rustc_hash::FxHashMap;
 
@@ -130,7 +130,8 @@ impl DailyModel {
             run_rate,
         };
         let squares: f64 = days.iter().zip(&ys).map(|(&d, y)| (y - model.raw(d)).powi(2)).sum();
-        let sigma = if n > parameters { (squares / (n - parameters) as f64).sqrt() } else { model.run_rate.abs() / 2.0 };
+        let sigma =
+            if n > parameters { (squares / (n - parameters) as f64).sqrt() } else { model.run_rate.abs() / 2.0 };
         Some(DailyModel { sigma, ..model })
     }
 
@@ -152,8 +153,12 @@ struct State {
     horizon: i32,
 }
 
-fn state<'a>(internal: &'a mut Internal, fcinfo: pg_sys::FunctionCallInfo) -> &'a mut State {
-    crate::aggregate_state::state(internal, fcinfo, "spend_forecast")
+/// # Safety
+/// As for `aggregate_state::state`: `fcinfo` is the current call's, and `internal`,
+/// if initialized, holds a `State`.
+unsafe fn state(internal: &mut Internal, fcinfo: pg_sys::FunctionCallInfo) -> &mut State {
+    // SAFETY: the caller's guarantee is aggregate_state::state's.
+    unsafe { crate::aggregate_state::state(internal, fcinfo, "spend_forecast") }
 }
 
 #[pg_extern(immutable, parallel_safe)]
@@ -165,12 +170,17 @@ fn _spend_forecast_add(
     horizon_days: Option<i32>,
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Internal {
-    let s = state(&mut internal, fcinfo);
+    // SAFETY: `fcinfo` is the one pgrx hands this call; `internal` is ours or an
+    // aggregate state, which only `state` makes (a `State`, in the aggregate's context).
+    let s = unsafe { state(&mut internal, fcinfo) };
     if s.first_day.is_none() {
-        let first = first_day.unwrap_or_else(|| crate::errors::invalid_parameter("spend_forecast: first_day must not be NULL"));
+        let first =
+            first_day.unwrap_or_else(|| crate::errors::invalid_parameter("spend_forecast: first_day must not be NULL"));
         let horizon = horizon_days.unwrap_or(-1);
         if !(0..=3660).contains(&horizon) {
-            crate::errors::invalid_parameter(format!("spend_forecast: horizon_days must be between 0 and 3660 (got {horizon})"));
+            crate::errors::invalid_parameter(format!(
+                "spend_forecast: horizon_days must be between 0 and 3660 (got {horizon})"
+            ));
         }
         s.first_day = Some(first.to_pg_epoch_days());
         s.horizon = horizon;
@@ -183,17 +193,24 @@ fn _spend_forecast_add(
 
 #[pg_extern(immutable, parallel_safe)]
 fn _spend_forecast_combine(a: Option<Internal>, b: Option<Internal>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    crate::aggregate_state::combine(a, b, fcinfo, "spend_forecast", |s: &mut State, other: State| {
-        merge_days(&mut s.daily, other.daily);
-        if s.first_day.is_none() {
-            s.first_day = other.first_day;
-            s.horizon = other.horizon;
-        }
-    })
+    // SAFETY: `fcinfo` is the one pgrx hands this call; `a` and `b` are this
+    // aggregate's states, which only `state` makes (each a `State`).
+    unsafe {
+        crate::aggregate_state::combine(a, b, fcinfo, "spend_forecast", |s: &mut State, other: State| {
+            merge_days(&mut s.daily, other.daily);
+            if s.first_day.is_none() {
+                s.first_day = other.first_day;
+                s.horizon = other.horizon;
+            }
+        })
+    }
 }
 
 #[pg_extern(immutable, parallel_safe, strict)]
 fn _spend_forecast_serialize(internal: Internal) -> Vec<u8> {
+    // SAFETY: `internal` comes from Postgres's aggregate machinery (SQL cannot make an
+    // internal value); this aggregate's state is only made by `state`, as this type,
+    // in the aggregate's memory context, alive for this call.
     let Some(s) = (unsafe { internal.get::<State>() }) else { return Vec::new() };
     let mut bytes = Vec::with_capacity(8);
     bytes.extend(s.first_day.unwrap_or(i32::MIN).to_le_bytes());
@@ -205,7 +222,9 @@ fn _spend_forecast_serialize(internal: Internal) -> Vec<u8> {
 #[pg_extern(immutable, parallel_safe, strict)]
 fn _spend_forecast_deserialize(bytes: Vec<u8>, _unused: Internal, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
     let mut internal = Internal::default();
-    let s = state(&mut internal, fcinfo);
+    // SAFETY: `fcinfo` is the one pgrx hands this call; `internal` is ours or an
+    // aggregate state, which only `state` makes (a `State`, in the aggregate's context).
+    let s = unsafe { state(&mut internal, fcinfo) };
     if bytes.len() >= 8 {
         let first = i32::from_le_bytes(bytes[0..4].try_into().expect("4 bytes"));
         s.first_day = (first != i32::MIN).then_some(first);
@@ -249,6 +268,9 @@ pub fn forecast_json(daily: &FxHashMap<i32, f64>, first_day: i32, horizon: i32) 
 
 #[pg_extern(immutable, parallel_safe)]
 fn _spend_forecast_final(internal: Internal) -> Option<JsonB> {
+    // SAFETY: `internal` comes from Postgres's aggregate machinery (SQL cannot make an
+    // internal value); this aggregate's state is only made by `state`, as this type,
+    // in the aggregate's memory context, alive for this call.
     let s = unsafe { internal.get::<State>() }?;
     forecast_json(&s.daily, s.first_day?, s.horizon).map(JsonB)
 }
@@ -265,7 +287,15 @@ pub struct Projection {
 
 /// `expected`: spend per day from `first_day` (days since 2000-01-01, UTC);
 /// times are microseconds since 2000-01-01 UTC. Parts of days count in proportion.
-pub fn project(expected: &[f64], sigma: f64, first_day: i32, at: i64, until: i64, spent: f64, amount: Option<f64>) -> Projection {
+pub fn project(
+    expected: &[f64],
+    sigma: f64,
+    first_day: i32,
+    at: i64,
+    until: i64,
+    spent: f64,
+    amount: Option<f64>,
+) -> Projection {
     let mut total = 0.0;
     let mut days_covered = 0.0;
     let mut exhausts_at = match amount {
@@ -299,6 +329,7 @@ fn numeric(v: f64) -> Option<AnyNumeric> {
 /// Applies a spend_forecast (jsonb) to [at, until) after `spent`: the
 /// expected total, its 90% band, and when it reaches `amount`.
 #[pg_extern(immutable, parallel_safe)]
+#[allow(clippy::type_complexity)] // pgrx reads the result columns' names from the `name!`s in this signature
 fn forecast_project(
     forecast: Option<JsonB>,
     first_day: pgrx::datum::Date,
@@ -321,10 +352,13 @@ fn forecast_project(
     let Some(JsonB(json)) = forecast else {
         return TableIterator::once((Some(spent), None, None, None));
     };
-    let expected: Vec<f64> = json["expected"].as_array().map(|a| a.iter().filter_map(|v| v.as_f64()).collect()).unwrap_or_default();
+    let expected: Vec<f64> =
+        json["expected"].as_array().map(|a| a.iter().filter_map(|v| v.as_f64()).collect()).unwrap_or_default();
     let sigma = json["daily_sigma"].as_f64().unwrap_or(0.0);
     let p = project(&expected, sigma, first_day.to_pg_epoch_days(), at_us, until_us, spent_f, amount_f);
-    let exhausts = p.exhausts_at.and_then(|t| unsafe { TimestampWithTimeZone::from_datum(pg_sys::Datum::from(t), false) });
+    // SAFETY: a timestamptz is a by-value i64 Datum; any i64 is one.
+    let exhausts =
+        p.exhausts_at.and_then(|t| unsafe { TimestampWithTimeZone::from_datum(pg_sys::Datum::from(t), false) });
     TableIterator::once((
         numeric(spent_f + p.expected),
         numeric(spent_f + (p.expected - p.band).max(0.0)),
@@ -412,7 +446,8 @@ mod tests {
 
     #[test]
     fn the_band_contains_the_expected_total_and_widens() {
-        let daily: FxHashMap<i32, f64> = history(40, 100.0, 1.0, 7).into_iter().enumerate().map(|(d, c)| (d as i32, c)).collect();
+        let daily: FxHashMap<i32, f64> =
+            history(40, 100.0, 1.0, 7).into_iter().enumerate().map(|(d, c)| (d as i32, c)).collect();
         let json = forecast_json(&daily, 40, 10).unwrap();
         let cum = json["cumulative"].as_array().unwrap();
         let low = json["low"].as_array().unwrap();

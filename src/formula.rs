@@ -39,7 +39,8 @@ pub enum ServiceTier {
 }
 
 impl ServiceTier {
-    pub const ALL: [ServiceTier; 4] = [ServiceTier::Standard, ServiceTier::Batch, ServiceTier::Flex, ServiceTier::Priority];
+    pub const ALL: [ServiceTier; 4] =
+        [ServiceTier::Standard, ServiceTier::Batch, ServiceTier::Flex, ServiceTier::Priority];
 
     pub fn parse(name: &str) -> Option<ServiceTier> {
         Some(match name {
@@ -296,7 +297,8 @@ impl fmt::Display for CostError {
     }
 }
 
-const NO_SUBSETS: Subsets = Subsets { cache_write_1h: 0, audio_input: 0, image_input: 0, audio_output: 0, image_output: 0 };
+const NO_SUBSETS: Subsets =
+    Subsets { cache_write_1h: 0, audio_input: 0, image_input: 0, audio_output: 0, image_output: 0 };
 
 /// The token lines of a call: (name, tokens, rate per million). The first five
 /// always; the subsets are 0 tokens unless the call has them.
@@ -350,7 +352,12 @@ pub fn price_call(row: &PriceRow, t: &Tokens, at: PgTimestamp, units: Option<&Un
     let mut components = Vec::with_capacity(10);
     for (i, (name, tokens, per_mtok)) in token_lines(row, &rates, t, subsets).into_iter().enumerate() {
         if i < 5 || tokens != 0 {
-            components.push(Component { name, tokens, per_mtok, cost: per_mtok.checked_mul_i64(tokens)?.shift_right(6)? });
+            components.push(Component {
+                name,
+                tokens,
+                per_mtok,
+                cost: per_mtok.checked_mul_i64(tokens)?.shift_right(6)?,
+            });
         }
     }
     let per_request = row.per_request.unwrap_or(Decimal::ZERO);
@@ -526,13 +533,17 @@ mod tests {
             image_output: None,
         }));
         r.unit_prices = Some(Box::new(
-            UnitPrices::parse(&json!({"web_search_queries": {"low": 0.01, "high": 0.02, "default": 0.01}, "audio_seconds": 0.0001}))
-                .unwrap(),
+            UnitPrices::parse(
+                &json!({"web_search_queries": {"low": 0.01, "high": 0.02, "default": 0.01}, "audio_seconds": 0.0001}),
+            )
+            .unwrap(),
         ));
         let t = Tokens { input: 10_000, output: 2_000, cached_input: 1_000, cache_write: 3_000, reasoning: 500 };
-        let u = Units::parse(&json!({"cache_write_1h_tokens": 1000, "audio_input_tokens": 2000, "image_input_tokens": 1000,
+        let u = Units::parse(
+            &json!({"cache_write_1h_tokens": 1000, "audio_input_tokens": 2000, "image_input_tokens": 1000,
                                      "audio_output_tokens": 500, "image_output_tokens": 100,
-                                     "web_search_queries": 3, "search_context_size": "high", "audio_seconds": 12.5}))
+                                     "web_search_queries": 3, "search_context_size": "high", "audio_seconds": 12.5}),
+        )
         .unwrap();
         u.check_against(&t).unwrap();
         // input (10000-1000-3000-2000-1000)=3000*3 = 9000; cache_read 1000*0.3 = 300; cache_write 2000*3.75 = 7500;
@@ -561,7 +572,9 @@ mod tests {
         use crate::units::{UnitPrices, Units};
         use serde_json::json;
         let mut r = row_without_tier();
-        r.unit_prices = Some(Box::new(UnitPrices::parse(&json!({"requests": {"low": 0.005, "high": 0.012, "default": 0.005}})).unwrap()));
+        r.unit_prices = Some(Box::new(
+            UnitPrices::parse(&json!({"requests": {"low": 0.005, "high": 0.012, "default": 0.005}})).unwrap(),
+        ));
         let t = Tokens { input: 1_000_000, ..Default::default() };
         assert_eq!(cost_of_call(&r, &t, 0, None).unwrap().to_string(), "3.005");
         let high = Units::parse(&json!({"search_context_size": "high"})).unwrap();

@@ -30,7 +30,8 @@ const TABLES: [(&str, Cache); 5] = [
 ];
 
 static STALE: [AtomicBool; 2] = [AtomicBool::new(true), AtomicBool::new(true)];
-static OIDS: [AtomicU32; 5] = [AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0)];
+static OIDS: [AtomicU32; 5] =
+    [AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0)];
 static CALLBACK_REGISTERED: AtomicBool = AtomicBool::new(false);
 
 pub fn is_stale(cache: Cache) -> bool {
@@ -67,6 +68,8 @@ fn mark_relid(relid: u32) {
     }
 }
 
+/// # Safety
+/// Called only by Postgres, as the relcache callback registered in `watch`.
 #[pg_guard]
 unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
     // Runs inside invalidation processing: no allocation, no errors, just flags.
@@ -77,6 +80,8 @@ unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid:
 /// OIDs; called by every cache load, inside SPI.
 pub fn watch(client: &pgrx::spi::SpiClient<'_>) {
     if !CALLBACK_REGISTERED.swap(true, Ordering::AcqRel) {
+        // SAFETY: registers a static function (no argument pointer), once per
+        // backend; Postgres keeps it for the backend's life.
         unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache_invalidation), pg_sys::Datum::from(0)) };
     }
     for (slot, (table, _)) in OIDS.iter().zip(TABLES) {
@@ -95,6 +100,8 @@ fn catalog_changed<'a>(
     trigger: &'a pgrx::PgTrigger<'a>,
 ) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, pgrx::PgTriggerError> {
     let relid = trigger.relid()?;
+    // SAFETY: `relid` is the OID of the trigger's own table, which exists; the
+    // call only queues an invalidation message for it.
     unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) };
     mark_relid(relid.to_u32());
     Ok(None)

@@ -37,7 +37,7 @@ impl Histogram {
 
     /// From the flat pairs form; an odd length or a negative count is an error.
     pub fn from_pairs(pairs: &[i64]) -> Result<Histogram, String> {
-        if pairs.len() % 2 != 0 {
+        if !pairs.len().is_multiple_of(2) {
             return Err(format!("a latency histogram has an even number of elements, not {}", pairs.len()));
         }
         let mut h = Histogram::default();
@@ -93,13 +93,23 @@ fn pairs_or_error(pairs: &[Option<i64>]) -> Histogram {
     Histogram::from_pairs(&flat).unwrap_or_else(|e| crate::errors::invalid_parameter(&e))
 }
 
-fn state<'a>(internal: &'a mut Internal, fcinfo: pg_sys::FunctionCallInfo) -> &'a mut Histogram {
-    crate::aggregate_state::state(internal, fcinfo, "latency_histogram")
+/// # Safety
+/// As for `aggregate_state::state`: `fcinfo` is the current call's, and `internal`,
+/// if initialized, holds a `Histogram`.
+unsafe fn state(internal: &mut Internal, fcinfo: pg_sys::FunctionCallInfo) -> &mut Histogram {
+    // SAFETY: the caller's guarantee is aggregate_state::state's.
+    unsafe { crate::aggregate_state::state(internal, fcinfo, "latency_histogram") }
 }
 
 #[pg_extern(immutable, parallel_safe)]
-fn _latency_histogram_add_call(mut internal: Internal, latency_ms: Option<i32>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    let h = state(&mut internal, fcinfo);
+fn _latency_histogram_add_call(
+    mut internal: Internal,
+    latency_ms: Option<i32>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Internal {
+    // SAFETY: `fcinfo` is the one pgrx hands this call; `internal` is ours or an
+    // aggregate state, which only `state` makes (a `Histogram`, in the aggregate's context).
+    let h = unsafe { state(&mut internal, fcinfo) };
     if let Some(latency) = latency_ms {
         h.add(latency as i64, 1);
     }
@@ -112,11 +122,16 @@ fn _latency_histogram_add_histogram(
     histogram: Option<pgrx::Array<'_, i64>>,
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Internal {
-    let h = state(&mut internal, fcinfo);
+    // SAFETY: `fcinfo` is the one pgrx hands this call; `internal` is ours or an
+    // aggregate state, which only `state` makes (a `Histogram`, in the aggregate's context).
+    let h = unsafe { state(&mut internal, fcinfo) };
     if let Some(pairs) = histogram {
         // straight into the state: merging rollups is the hot path of cost_summary
         if pairs.len() % 2 != 0 {
-            crate::errors::invalid_parameter(format!("a latency histogram has an even number of elements, not {}", pairs.len()));
+            crate::errors::invalid_parameter(format!(
+                "a latency histogram has an even number of elements, not {}",
+                pairs.len()
+            ));
         }
         let mut values = pairs.iter();
         while let (Some(latency), Some(calls)) = (values.next(), values.next()) {
@@ -133,11 +148,20 @@ fn _latency_histogram_add_histogram(
 /// over an internal state.
 #[pg_extern(immutable, parallel_safe)]
 fn _latency_histogram_combine(a: Option<Internal>, b: Option<Internal>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    crate::aggregate_state::combine(a, b, fcinfo, "latency_histogram", |h: &mut Histogram, other: Histogram| h.merge(&other, 1))
+    // SAFETY: `fcinfo` is the one pgrx hands this call; `a` and `b` are this
+    // aggregate's states, which only `state` makes (each a `Histogram`).
+    unsafe {
+        crate::aggregate_state::combine(a, b, fcinfo, "latency_histogram", |h: &mut Histogram, other: Histogram| {
+            h.merge(&other, 1)
+        })
+    }
 }
 
 #[pg_extern(immutable, parallel_safe, strict)]
 fn _latency_histogram_serialize(internal: Internal) -> Vec<u8> {
+    // SAFETY: `internal` comes from Postgres's aggregate machinery (SQL cannot make an
+    // internal value); this aggregate's state is only made by `state`, as this type,
+    // in the aggregate's memory context, alive for this call.
     let pairs = unsafe { internal.get::<Histogram>() }.map(|h| h.to_pairs()).unwrap_or_default();
     pairs.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
@@ -146,12 +170,18 @@ fn _latency_histogram_serialize(internal: Internal) -> Vec<u8> {
 fn _latency_histogram_deserialize(bytes: Vec<u8>, _unused: Internal, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
     let pairs: Vec<i64> = bytes.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes"))).collect();
     let mut internal = Internal::default();
-    *state(&mut internal, fcinfo) = Histogram::from_pairs(&pairs).unwrap_or_else(|e| error!("llm_cost: {e}"));
+    // SAFETY: `fcinfo` is the one pgrx hands this call; `internal` is ours or an
+    // aggregate state, which only `state` makes (a `Histogram`, in the aggregate's context).
+    *unsafe { state(&mut internal, fcinfo) } =
+        Histogram::from_pairs(&pairs).unwrap_or_else(|e| error!("llm_cost: {e}"));
     internal
 }
 
 #[pg_extern(immutable, parallel_safe)]
 fn _latency_histogram_final(internal: Internal) -> Option<Vec<i64>> {
+    // SAFETY: `internal` comes from Postgres's aggregate machinery (SQL cannot make an
+    // internal value); this aggregate's state is only made by `state`, as this type,
+    // in the aggregate's memory context, alive for this call.
     unsafe { internal.get::<Histogram>() }.map(|h| h.to_pairs())
 }
 
@@ -172,7 +202,9 @@ fn latency_histogram_add(a: Option<Vec<Option<i64>>>, b: Option<Vec<Option<i64>>
 #[pg_extern(immutable, parallel_safe, strict)]
 fn histogram_percentile(histogram: Vec<Option<i64>>, fraction: f64) -> Option<i32> {
     if !(0.0..=1.0).contains(&fraction) {
-        crate::errors::invalid_parameter(&format!("histogram_percentile: fraction must be between 0 and 1, not {fraction}"));
+        crate::errors::invalid_parameter(format!(
+            "histogram_percentile: fraction must be between 0 and 1, not {fraction}"
+        ));
     }
     pairs_or_error(&histogram).percentile(fraction).map(|v| v as i32)
 }
@@ -184,7 +216,7 @@ fn histogram_mean(histogram: Vec<Option<i64>>) -> Option<pgrx::AnyNumeric> {
     if calls == 0 {
         return None;
     }
-    let sum = pgrx::AnyNumeric::try_from(sum).ok()?;
+    let sum = pgrx::AnyNumeric::from(sum);
     Some(sum / pgrx::AnyNumeric::from(calls))
 }
 

@@ -42,8 +42,15 @@
 //! install scripts of released versions in `sql/releases/` (RELEASING.md).
 
 // The generated catalog (sql/catalog.sql, ~1 MB) is embedded by pgrx in a const;
-// evaluating it is slow but finite.
+// evaluating it is slow but finite. (rustc still prints "constant evaluation is
+// taking a long time" while it runs: a progress note, not a lint, which
+// `-D warnings` leaves a warning.)
 #![allow(long_running_const_eval)]
+// Every unsafe operation sits in its own `unsafe` block with a `// SAFETY:`
+// comment saying why it is sound, and every `unsafe fn` says what its caller
+// must guarantee (`# Safety`).
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
 use pgrx::prelude::*;
 
@@ -52,29 +59,29 @@ pub mod anomaly;
 pub mod budget_cache;
 pub mod budget_period;
 pub mod catalog;
-pub mod check_functions;
 pub mod catalog_cache;
+pub mod check_functions;
 pub mod decimal;
 pub mod errors;
 pub mod extension_owner;
 pub mod forecast;
 pub mod formula;
 pub mod invalidation;
-pub mod model_names;
 pub mod latency_histogram;
+pub mod model_names;
 pub mod numeric_datum;
 pub mod off_peak;
+pub mod pending_spend;
 pub mod pricing;
 pub mod raw_usage;
 pub mod settings;
-pub mod pending_spend;
 pub mod spend_store;
 pub mod spend_trigger;
 pub mod sql_pricing;
 pub mod trigger_support;
 pub mod units;
-pub mod units_sum;
 pub mod units_jsonb;
+pub mod units_sum;
 pub mod usage_trigger;
 
 ::pgrx::pg_module_magic!(name, version);
@@ -96,7 +103,11 @@ extension_sql_file!(
     ]
 );
 extension_sql_file!("../sql/compute.sql", name = "compute", requires = ["api"]);
-extension_sql_file!("../sql/budgets.sql", name = "budgets", requires = ["compute", spend_trigger::budgets_enabled, spend_trigger::flush_spend]);
+extension_sql_file!(
+    "../sql/budgets.sql",
+    name = "budgets",
+    requires = ["compute", spend_trigger::budgets_enabled, spend_trigger::flush_spend]
+);
 extension_sql_file!("../sql/queue.sql", name = "queue", requires = ["budgets"]);
 extension_sql_file!(
     "../sql/analytics.sql",

@@ -85,11 +85,7 @@ impl Rules {
         self.0 == 0
     }
     pub fn names(self) -> Vec<&'static str> {
-        Rule::ALL
-            .iter()
-            .filter(|r| self.has(**r))
-            .map(|r| r.name())
-            .collect()
+        Rule::ALL.iter().filter(|r| self.has(**r)).map(|r| r.name()).collect()
     }
 }
 
@@ -99,20 +95,13 @@ pub fn strip_bedrock_arn(m: &str) -> Option<&str> {
     let rest = m.strip_prefix("arn:")?;
     // partition : service : region : account : resource (the id itself may hold ':')
     let mut parts = rest.splitn(5, ':');
-    let (_partition, service, _region, _account, resource) = (
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-    );
+    let (_partition, service, _region, _account, resource) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
     if service != "bedrock" {
         return None;
     }
     let (kind, id) = resource.split_once('/')?;
-    matches!(kind, "foundation-model" | "inference-profile")
-        .then_some(id)
-        .filter(|id| !id.is_empty())
+    matches!(kind, "foundation-model" | "inference-profile").then_some(id).filter(|id| !id.is_empty())
 }
 
 /// The model after the last `/models/` of a resource path, or after a leading `models/`.
@@ -128,12 +117,10 @@ pub fn strip_path(m: &str) -> Option<&str> {
 /// one of them (it is free only where the catalog lists it), nor are `:nitro`
 /// and `:floor` (they pick providers by speed or price, so the rate varies).
 pub fn strip_router_variant(m: &str) -> Option<&str> {
-    ["beta", "thinking", "online", "extended"]
-        .iter()
-        .find_map(|s| {
-            let base = m.strip_suffix(s)?.strip_suffix(':')?;
-            (!base.is_empty()).then_some(base)
-        })
+    ["beta", "thinking", "online", "extended"].iter().find_map(|s| {
+        let base = m.strip_suffix(s)?.strip_suffix(':')?;
+        (!base.is_empty()).then_some(base)
+    })
 }
 
 /// True for OpenRouter's `:free` variant.
@@ -142,16 +129,13 @@ pub fn is_free_variant(m: &str) -> bool {
 }
 
 /// Bedrock geographic and global cross-region inference profile prefixes.
-pub const REGION_PREFIXES: [&str; 11] = [
-    "us-gov.", "us.", "eu.", "apac.", "global.", "jp.", "au.", "ca.", "in.", "uk.", "sa.",
-];
+pub const REGION_PREFIXES: [&str; 11] =
+    ["us-gov.", "us.", "eu.", "apac.", "global.", "jp.", "au.", "ca.", "in.", "uk.", "sa."];
 
 /// `us.anthropic.claude-...` → `anthropic.claude-...`: only before a Bedrock id
 /// (`vendor.model` with a known vendor).
 pub fn strip_region_prefix(m: &str) -> Option<&str> {
-    REGION_PREFIXES
-        .iter()
-        .find_map(|p| m.strip_prefix(p).filter(|rest| is_bedrock_id(rest)))
+    REGION_PREFIXES.iter().find_map(|p| m.strip_prefix(p).filter(|rest| is_bedrock_id(rest)))
 }
 
 /// Model vendors in Bedrock ids (`anthropic.claude-...`, `amazon.nova-...`).
@@ -180,8 +164,7 @@ pub const BEDROCK_VENDORS: [&str; 20] = [
 
 /// True for a Bedrock model id: `vendor.model` with a known vendor.
 pub fn is_bedrock_id(m: &str) -> bool {
-    m.split_once('.')
-        .is_some_and(|(vendor, rest)| !rest.is_empty() && BEDROCK_VENDORS.contains(&vendor))
+    m.split_once('.').is_some_and(|(vendor, rest)| !rest.is_empty() && BEDROCK_VENDORS.contains(&vendor))
 }
 
 /// A trailing Bedrock model version: `-v2:0`, `-v1`, `:0` → the id without it
@@ -211,16 +194,11 @@ pub fn strip_bedrock_version(m: &str) -> Option<&str> {
 /// (`anthropic.claude-3-5-sonnet-20241022` → `...-v2:0`): the date already names
 /// the snapshot, so any version of it is the same model. Undated ids get none.
 pub fn with_bedrock_versions(m: &str) -> Vec<String> {
-    let dated = m
-        .split('-')
-        .any(|part| part.len() == 8 && part.bytes().all(|b| b.is_ascii_digit()));
+    let dated = m.split('-').any(|part| part.len() == 8 && part.bytes().all(|b| b.is_ascii_digit()));
     if !dated || !is_bedrock_id(m) || strip_bedrock_version(m).is_some() {
         return Vec::new();
     }
-    ["-v1:0", "-v2:0", "-v1"]
-        .iter()
-        .map(|v| format!("{m}{v}"))
-        .collect()
+    ["-v1:0", "-v2:0", "-v1"].iter().map(|v| format!("{m}{v}")).collect()
 }
 
 /// Vertex AI names a snapshot `name@YYYYMMDD`, sometimes with a `-vN` before the
@@ -234,9 +212,7 @@ pub fn vertex_date_forms(m: &str) -> Vec<String> {
         return Vec::new();
     }
     let unversioned = match base.rsplit_once("-v") {
-        Some((b, v)) if !b.is_empty() && !v.is_empty() && v.bytes().all(|c| c.is_ascii_digit()) => {
-            b
-        }
+        Some((b, v)) if !b.is_empty() && !v.is_empty() && v.bytes().all(|c| c.is_ascii_digit()) => b,
         _ => base,
     };
     let mut out = Vec::new();
@@ -256,11 +232,7 @@ pub fn strip_google_version(m: &str) -> Option<&str> {
         return None;
     }
     let (base, v) = m.rsplit_once('-')?;
-    (v.len() == 3
-        && v.starts_with('0')
-        && v.bytes().all(|b| b.is_ascii_digit())
-        && !base.is_empty())
-    .then_some(base)
+    (v.len() == 3 && v.starts_with('0') && v.bytes().all(|b| b.is_ascii_digit()) && !base.is_empty()).then_some(base)
 }
 
 /// Claude versions written with dots, as OpenRouter does: `claude-sonnet-4.5` →
@@ -273,12 +245,7 @@ pub fn dash_claude_version(m: &str) -> Option<String> {
     let mut out = String::with_capacity(m.len());
     let mut changed = false;
     for (i, &c) in b.iter().enumerate() {
-        if c == b'.'
-            && i > 0
-            && i + 1 < b.len()
-            && b[i - 1].is_ascii_digit()
-            && b[i + 1].is_ascii_digit()
-        {
+        if c == b'.' && i > 0 && i + 1 < b.len() && b[i - 1].is_ascii_digit() && b[i + 1].is_ascii_digit() {
             out.push('-');
             changed = true;
         } else {
@@ -308,19 +275,16 @@ pub fn name_forms(model: &str) -> Vec<(String, Rules)> {
     let mut out: Vec<(String, Rules)> = Vec::new();
     let mut cur = model.to_string();
     let mut rules = Rules::default();
-    let step = |cur: &mut String,
-                rules: &mut Rules,
-                rule: Rule,
-                next: Option<String>,
-                out: &mut Vec<(String, Rules)>| {
-        if let Some(next) = next {
-            if next != *cur {
-                *cur = next;
-                *rules = rules.with(rule);
-                out.push((cur.clone(), *rules));
+    let step =
+        |cur: &mut String, rules: &mut Rules, rule: Rule, next: Option<String>, out: &mut Vec<(String, Rules)>| {
+            if let Some(next) = next {
+                if next != *cur {
+                    *cur = next;
+                    *rules = rules.with(rule);
+                    out.push((cur.clone(), *rules));
+                }
             }
-        }
-    };
+        };
     let next = strip_bedrock_arn(&cur).map(str::to_string);
     step(&mut cur, &mut rules, Rule::BedrockArn, next, &mut out);
     let next = strip_path(&cur).map(str::to_string);
@@ -367,10 +331,7 @@ pub const PROVIDER_API_SUFFIXES: [&str; 11] = [
 ];
 
 pub fn strip_provider_api_suffix(p: &str) -> Option<&str> {
-    PROVIDER_API_SUFFIXES
-        .iter()
-        .find_map(|s| p.strip_suffix(s))
-        .filter(|b| !b.is_empty())
+    PROVIDER_API_SUFFIXES.iter().find_map(|s| p.strip_suffix(s)).filter(|b| !b.is_empty())
 }
 
 /// Catalog providers that sell the same models under another name in the price
@@ -394,11 +355,7 @@ pub const SIBLING_PROVIDERS: [(&str, &[&str]); 7] = [
 ];
 
 pub fn siblings(provider: &str) -> &'static [&'static str] {
-    SIBLING_PROVIDERS
-        .iter()
-        .find(|(p, _)| *p == provider)
-        .map(|(_, s)| *s)
-        .unwrap_or(&[])
+    SIBLING_PROVIDERS.iter().find(|(p, _)| *p == provider).map(|(_, s)| *s).unwrap_or(&[])
 }
 
 #[cfg(test)]
@@ -408,7 +365,9 @@ mod tests {
     #[test]
     fn bedrock_arns() {
         assert_eq!(
-            strip_bedrock_arn("arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-5-sonnet-20241022-v2:0"),
+            strip_bedrock_arn(
+                "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-5-sonnet-20241022-v2:0"
+            ),
             Some("us.anthropic.claude-3-5-sonnet-20241022-v2:0")
         );
         assert_eq!(
@@ -416,48 +375,25 @@ mod tests {
             Some("anthropic.claude-3-haiku-20240307-v1:0")
         );
         assert_eq!(
-            strip_bedrock_arn(
-                "arn:aws-us-gov:bedrock:us-gov-west-1::foundation-model/amazon.nova-pro-v1:0"
-            ),
+            strip_bedrock_arn("arn:aws-us-gov:bedrock:us-gov-west-1::foundation-model/amazon.nova-pro-v1:0"),
             Some("amazon.nova-pro-v1:0")
         );
         // opaque ids, other services, plain names
-        assert_eq!(
-            strip_bedrock_arn("arn:aws:bedrock:us-east-1:123:application-inference-profile/a1b2c3"),
-            None
-        );
-        assert_eq!(
-            strip_bedrock_arn("arn:aws:bedrock:us-east-1:123:provisioned-model/xyz"),
-            None
-        );
-        assert_eq!(
-            strip_bedrock_arn("arn:aws:sagemaker:us-east-1:123:endpoint/my-llm"),
-            None
-        );
-        assert_eq!(
-            strip_bedrock_arn("anthropic.claude-3-haiku-20240307-v1:0"),
-            None
-        );
+        assert_eq!(strip_bedrock_arn("arn:aws:bedrock:us-east-1:123:application-inference-profile/a1b2c3"), None);
+        assert_eq!(strip_bedrock_arn("arn:aws:bedrock:us-east-1:123:provisioned-model/xyz"), None);
+        assert_eq!(strip_bedrock_arn("arn:aws:sagemaker:us-east-1:123:endpoint/my-llm"), None);
+        assert_eq!(strip_bedrock_arn("anthropic.claude-3-haiku-20240307-v1:0"), None);
     }
 
     #[test]
     fn paths() {
-        assert_eq!(
-            strip_path("models/gemini-2.5-flash"),
-            Some("gemini-2.5-flash")
-        );
-        assert_eq!(
-            strip_path("publishers/google/models/gemini-2.0-flash-001"),
-            Some("gemini-2.0-flash-001")
-        );
+        assert_eq!(strip_path("models/gemini-2.5-flash"), Some("gemini-2.5-flash"));
+        assert_eq!(strip_path("publishers/google/models/gemini-2.0-flash-001"), Some("gemini-2.0-flash-001"));
         assert_eq!(
             strip_path("projects/p/locations/us-east5/publishers/anthropic/models/claude-3-5-sonnet-v2@20241022"),
             Some("claude-3-5-sonnet-v2@20241022")
         );
-        assert_eq!(
-            strip_path("accounts/fireworks/models/llama-v3p1-8b-instruct"),
-            Some("llama-v3p1-8b-instruct")
-        );
+        assert_eq!(strip_path("accounts/fireworks/models/llama-v3p1-8b-instruct"), Some("llama-v3p1-8b-instruct"));
         assert_eq!(strip_path("gemini-2.5-flash"), None);
         assert_eq!(strip_path("meta-llama/Llama-3-8B"), None);
         assert_eq!(strip_path("models/"), None);
@@ -465,14 +401,8 @@ mod tests {
 
     #[test]
     fn router_variants() {
-        assert_eq!(
-            strip_router_variant("claude-3.7-sonnet:thinking"),
-            Some("claude-3.7-sonnet")
-        );
-        assert_eq!(
-            strip_router_variant("claude-3-opus:beta"),
-            Some("claude-3-opus")
-        );
+        assert_eq!(strip_router_variant("claude-3.7-sonnet:thinking"), Some("claude-3.7-sonnet"));
+        assert_eq!(strip_router_variant("claude-3-opus:beta"), Some("claude-3-opus"));
         assert_eq!(strip_router_variant("gpt-4o:online"), Some("gpt-4o"));
         assert_eq!(strip_router_variant("llama-3.1-8b-instruct:free"), None);
         assert_eq!(strip_router_variant("llama-3.1-8b-instruct:nitro"), None);
@@ -491,18 +421,12 @@ mod tests {
             strip_region_prefix("us-gov.anthropic.claude-3-5-sonnet-20240620-v1:0"),
             Some("anthropic.claude-3-5-sonnet-20240620-v1:0")
         );
-        assert_eq!(
-            strip_region_prefix("apac.amazon.nova-lite-v1:0"),
-            Some("amazon.nova-lite-v1:0")
-        );
+        assert_eq!(strip_region_prefix("apac.amazon.nova-lite-v1:0"), Some("amazon.nova-lite-v1:0"));
         assert_eq!(
             strip_region_prefix("global.anthropic.claude-sonnet-4-5-20250929-v1:0"),
             Some("anthropic.claude-sonnet-4-5-20250929-v1:0")
         );
-        assert_eq!(
-            strip_region_prefix("jp.anthropic.claude-sonnet-4-6"),
-            Some("anthropic.claude-sonnet-4-6")
-        );
+        assert_eq!(strip_region_prefix("jp.anthropic.claude-sonnet-4-6"), Some("anthropic.claude-sonnet-4-6"));
         // no vendor.model after it, or not a prefix
         assert_eq!(strip_region_prefix("us.gpt"), None);
         assert_eq!(strip_region_prefix("anthropic.claude-v2"), None);
@@ -516,14 +440,8 @@ mod tests {
             strip_bedrock_version("anthropic.claude-3-5-sonnet-20241022-v2:0"),
             Some("anthropic.claude-3-5-sonnet-20241022")
         );
-        assert_eq!(
-            strip_bedrock_version("anthropic.claude-opus-4-6-v1"),
-            Some("anthropic.claude-opus-4-6")
-        );
-        assert_eq!(
-            strip_bedrock_version("openai.gpt-oss-120b-1:0"),
-            Some("openai.gpt-oss-120b-1")
-        );
+        assert_eq!(strip_bedrock_version("anthropic.claude-opus-4-6-v1"), Some("anthropic.claude-opus-4-6"));
+        assert_eq!(strip_bedrock_version("openai.gpt-oss-120b-1:0"), Some("openai.gpt-oss-120b-1"));
         assert_eq!(strip_bedrock_version("anthropic.claude-sonnet-4-6"), None);
         assert_eq!(strip_bedrock_version("deepseek.v3.2"), None);
         assert_eq!(strip_bedrock_version("deepseek-v3"), None);
@@ -545,29 +463,17 @@ mod tests {
     fn vertex_dates() {
         assert_eq!(
             vertex_date_forms("claude-3-5-sonnet-v2@20241022"),
-            vec![
-                "claude-3-5-sonnet@20241022".to_string(),
-                "claude-3-5-sonnet-20241022".into()
-            ]
+            vec!["claude-3-5-sonnet@20241022".to_string(), "claude-3-5-sonnet-20241022".into()]
         );
-        assert_eq!(
-            vertex_date_forms("claude-opus-4-5@20251101"),
-            vec!["claude-opus-4-5-20251101".to_string()]
-        );
+        assert_eq!(vertex_date_forms("claude-opus-4-5@20251101"), vec!["claude-opus-4-5-20251101".to_string()]);
         assert!(vertex_date_forms("claude-opus-4-6@default").is_empty());
         assert!(vertex_date_forms("claude-opus-4-6").is_empty());
     }
 
     #[test]
     fn google_versions() {
-        assert_eq!(
-            strip_google_version("gemini-2.0-flash-001"),
-            Some("gemini-2.0-flash")
-        );
-        assert_eq!(
-            strip_google_version("gemini-1.5-pro-002"),
-            Some("gemini-1.5-pro")
-        );
+        assert_eq!(strip_google_version("gemini-2.0-flash-001"), Some("gemini-2.0-flash"));
+        assert_eq!(strip_google_version("gemini-1.5-pro-002"), Some("gemini-1.5-pro"));
         assert_eq!(strip_google_version("gemini-2.5-flash"), None);
         assert_eq!(strip_google_version("mistral-large-2411"), None);
         assert_eq!(strip_google_version("qwen-235"), None);
@@ -577,14 +483,8 @@ mod tests {
 
     #[test]
     fn dotted_claude_versions() {
-        assert_eq!(
-            dash_claude_version("claude-sonnet-4.5").as_deref(),
-            Some("claude-sonnet-4-5")
-        );
-        assert_eq!(
-            dash_claude_version("claude-3.5-sonnet-20241022").as_deref(),
-            Some("claude-3-5-sonnet-20241022")
-        );
+        assert_eq!(dash_claude_version("claude-sonnet-4.5").as_deref(), Some("claude-sonnet-4-5"));
+        assert_eq!(dash_claude_version("claude-3.5-sonnet-20241022").as_deref(), Some("claude-3-5-sonnet-20241022"));
         assert_eq!(dash_claude_version("claude-sonnet-4-5"), None);
         assert_eq!(dash_claude_version("gpt-4.1"), None);
     }
@@ -595,21 +495,16 @@ mod tests {
             fine_tune_base("ft:gpt-4o-mini-2024-07-18:acme:support-bot:9abcDEF"),
             Some("gpt-4o-mini-2024-07-18")
         );
-        assert_eq!(
-            fine_tune_base("ft:gpt-3.5-turbo-0125"),
-            Some("gpt-3.5-turbo-0125")
-        );
-        assert_eq!(
-            fine_tune_base("gpt-4o-mini-2024-07-18.ft-0123456789abcdef"),
-            Some("gpt-4o-mini-2024-07-18")
-        );
+        assert_eq!(fine_tune_base("ft:gpt-3.5-turbo-0125"), Some("gpt-3.5-turbo-0125"));
+        assert_eq!(fine_tune_base("gpt-4o-mini-2024-07-18.ft-0123456789abcdef"), Some("gpt-4o-mini-2024-07-18"));
         assert_eq!(fine_tune_base("gpt-4o-mini"), None);
         assert_eq!(fine_tune_base("ft:"), None);
     }
 
     #[test]
     fn chained_forms() {
-        let forms = name_forms("arn:aws:bedrock:us-east-1:123:inference-profile/us.anthropic.claude-3-5-sonnet-20241022-v2:0");
+        let forms =
+            name_forms("arn:aws:bedrock:us-east-1:123:inference-profile/us.anthropic.claude-3-5-sonnet-20241022-v2:0");
         let names: Vec<&str> = forms.iter().map(|(f, _)| f.as_str()).collect();
         assert_eq!(
             names,
@@ -629,18 +524,9 @@ mod tests {
     #[test]
     fn provider_api_suffixes() {
         assert_eq!(strip_provider_api_suffix("openai.chat"), Some("openai"));
-        assert_eq!(
-            strip_provider_api_suffix("openai.responses"),
-            Some("openai")
-        );
-        assert_eq!(
-            strip_provider_api_suffix("anthropic.messages"),
-            Some("anthropic")
-        );
-        assert_eq!(
-            strip_provider_api_suffix("google.vertex.chat"),
-            Some("google.vertex")
-        );
+        assert_eq!(strip_provider_api_suffix("openai.responses"), Some("openai"));
+        assert_eq!(strip_provider_api_suffix("anthropic.messages"), Some("anthropic"));
+        assert_eq!(strip_provider_api_suffix("google.vertex.chat"), Some("google.vertex"));
         assert_eq!(strip_provider_api_suffix("openai"), None);
         assert_eq!(strip_provider_api_suffix(".chat"), None);
         assert_eq!(siblings("bedrock"), ["bedrock_converse"]);

@@ -6,11 +6,11 @@
 //! than printing it to text and parsing that.
 
 use crate::decimal::Decimal;
+use pgrx::callconv::{BoxRet, FcInfo};
 use pgrx::pg_sys;
 use pgrx::pgrx_sql_entity_graph::metadata::{
     ArgumentError, ReturnsError, ReturnsRef, SqlMappingRef, SqlTranslatable, TypeOrigin,
 };
-use pgrx::callconv::{BoxRet, FcInfo};
 use pgrx::IntoDatum;
 use std::ffi::CString;
 
@@ -23,6 +23,8 @@ impl NumericDatum {
         // PG14+: build mantissa / 10^scale directly, no text parsing.
         #[cfg(not(feature = "pg13"))]
         if let (Ok(mantissa), Ok(scale)) = (i64::try_from(d.mantissa()), i32::try_from(d.scale())) {
+            // SAFETY: a plain function of two integers; it returns a numeric
+            // palloc'd in the current memory context (or raises an ERROR).
             let n = unsafe { pg_sys::int64_div_fast_to_numeric(mantissa, scale) };
             return NumericDatum(pg_sys::Datum::from(n));
         }
@@ -32,6 +34,9 @@ impl NumericDatum {
     /// `text::numeric`: the scale written is the scale kept.
     pub fn from_text(text: &str) -> NumericDatum {
         let text = CString::new(text).expect("decimal text has no NUL");
+        // SAFETY: numeric_in's three arguments, as it declares them: a
+        // NUL-terminated string (`text`, alive until the end of this function),
+        // a type OID and a typmod. The result is palloc'd in the current context.
         let datum = unsafe {
             pg_sys::DirectFunctionCall3Coll(
                 Some(numeric_in),
@@ -54,7 +59,14 @@ impl NumericDatum {
 /// Long form: sign in 0xC000 (0x4000 negative), display scale in 0x3FFF, then
 /// a 16-bit weight.
 /// The value is Σ digit[i] × 10000^(weight − i).
+///
+/// # Safety
+/// `datum` must be a non-NULL numeric datum (of a row, an argument or a jsonb)
+/// that stays valid for the duration of the call.
 pub unsafe fn decimal_from_numeric(datum: pg_sys::Datum) -> Option<Decimal> {
+    // SAFETY: `datum` is a valid numeric varlena (caller's guarantee);
+    // pg_detoast_datum_packed returns it or a palloc'd copy in the current
+    // memory context, and `bytes` covers exactly its data, read before return.
     let bytes = unsafe {
         let packed = pg_sys::pg_detoast_datum_packed(datum.cast_mut_ptr());
         let len = pgrx::varlena::varsize_any_exhdr(packed);
@@ -88,24 +100,44 @@ pub unsafe fn decimal_from_numeric(datum: pg_sys::Datum) -> Option<Decimal> {
 }
 
 /// numeric_out: the text Postgres prints for a numeric Datum (for messages).
+///
+/// # Safety
+/// `datum` must be a non-NULL numeric datum valid for the duration of the call.
 pub unsafe fn numeric_text(datum: pg_sys::Datum) -> String {
+    // SAFETY: numeric_out gets the numeric it declares (caller's guarantee) and
+    // returns a palloc'd NUL-terminated string, copied before it can be freed.
     unsafe {
         let cstr = pg_sys::DirectFunctionCall1Coll(Some(numeric_out), pg_sys::InvalidOid, datum);
         std::ffi::CStr::from_ptr(cstr.cast_mut_ptr::<std::ffi::c_char>()).to_string_lossy().into_owned()
     }
 }
 
+/// numeric_out as a "C-unwind" function pointer, which DirectFunctionCall wants.
+///
+/// # Safety
+/// Called only through DirectFunctionCall, with numeric_out's arguments.
 unsafe extern "C-unwind" fn numeric_out(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    // SAFETY: `fcinfo` is what DirectFunctionCall built for numeric_out.
     unsafe { pg_sys::numeric_out(fcinfo) }
 }
 
-// numeric_in as a "C-unwind" function pointer, which DirectFunctionCall wants.
+/// numeric_in as a "C-unwind" function pointer, which DirectFunctionCall wants.
+///
+/// # Safety
+/// Called only through DirectFunctionCall, with numeric_in's arguments.
 unsafe extern "C-unwind" fn numeric_in(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    // SAFETY: `fcinfo` is what DirectFunctionCall built for numeric_in.
     unsafe { pg_sys::numeric_in(fcinfo) }
 }
 
+// SAFETY: the Datum returned is a numeric palloc'd in the current memory
+// context (see NumericDatum), which the function's declared result type says.
 unsafe impl BoxRet for NumericDatum {
+    /// # Safety
+    /// `BoxRet`'s contract: `fcinfo` is the current call's.
     unsafe fn box_into<'fcx>(self, fcinfo: &mut FcInfo<'fcx>) -> pgrx::datum::Datum<'fcx> {
+        // SAFETY: `fcinfo` is the call's (pgrx's contract for box_into), and
+        // `self.0` a valid numeric for the declared numeric result.
         unsafe { fcinfo.return_raw_datum(self.0) }
     }
 }
@@ -120,6 +152,7 @@ impl IntoDatum for NumericDatum {
     }
 }
 
+// SAFETY: the SQL type declared (numeric, both ways) is the type of the Datum.
 unsafe impl SqlTranslatable for NumericDatum {
     const TYPE_IDENT: &'static str = pgrx::pgrx_resolved_type!(NumericDatum);
     const TYPE_ORIGIN: TypeOrigin = TypeOrigin::External;

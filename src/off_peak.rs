@@ -41,11 +41,8 @@ pub struct WindowSpec {
 
 impl WindowSpec {
     pub fn to_json(&self) -> Value {
-        let hours: Vec<Value> = self
-            .minutes
-            .iter()
-            .map(|&(s, e)| Value::String(format!("{}-{}", hhmm(s), hhmm(e % 1440))))
-            .collect();
+        let hours: Vec<Value> =
+            self.minutes.iter().map(|&(s, e)| Value::String(format!("{}-{}", hhmm(s), hhmm(e % 1440)))).collect();
         let days: Vec<Value> = (1..=7u8).filter(|d| self.weekdays & (1 << (d - 1)) != 0).map(|d| json!(d)).collect();
         json!({
             "hours_utc": hours,
@@ -109,7 +106,9 @@ fn parse_window(v: &Value, inherited_zone: Option<&str>, zone_ok: &dyn Fn(&str) 
         None | Some(Value::Null) => return Err("a window needs hours_utc (\"HH:MM-HH:MM\" or a list of them)".into()),
         Some(s @ Value::String(_)) => vec![parse_range(s)?],
         Some(Value::Array(a)) if !a.is_empty() => a.iter().map(parse_range).collect::<Result<Vec<_>, _>>()?,
-        Some(other) => return Err(format!("hours_utc must be \"HH:MM-HH:MM\" or a non-empty list of them, got {other}")),
+        Some(other) => {
+            return Err(format!("hours_utc must be \"HH:MM-HH:MM\" or a non-empty list of them, got {other}"))
+        }
     };
     minutes.sort_unstable();
     minutes.dedup();
@@ -130,7 +129,9 @@ fn parse_window(v: &Value, inherited_zone: Option<&str>, zone_ok: &dyn Fn(&str) 
     let zone = match obj.get("weekday_timezone") {
         None | Some(Value::Null) => inherited_zone.map(str::to_string),
         Some(Value::String(z)) => Some(z.clone()),
-        Some(other) => return Err(format!("weekday_timezone must be a time zone name such as \"Asia/Shanghai\", got {other}")),
+        Some(other) => {
+            return Err(format!("weekday_timezone must be a time zone name such as \"Asia/Shanghai\", got {other}"))
+        }
     };
     let zone = match zone {
         Some(z) if z.trim().is_empty() => return Err("weekday_timezone must not be empty".into()),
@@ -202,7 +203,11 @@ impl Window {
     pub fn new(spec: &WindowSpec, zone: Zone) -> Window {
         Window {
             weekdays: spec.weekdays,
-            ranges: spec.minutes.iter().map(|&(s, e)| (s as i64 * MICROS_PER_MINUTE, e as i64 * MICROS_PER_MINUTE)).collect(),
+            ranges: spec
+                .minutes
+                .iter()
+                .map(|&(s, e)| (s as i64 * MICROS_PER_MINUTE, e as i64 * MICROS_PER_MINUTE))
+                .collect(),
             zone,
             json: spec.to_json(),
         }
@@ -270,6 +275,8 @@ fn pg_weekday(at: i64, tz: *const pgrx::pg_sys::pg_tz) -> Option<u8> {
         return None;
     }
     // tm_wday: 0 = Sunday
+    // SAFETY: a non-null result points at pg_localtime's static struct pg_tm,
+    // read here before anything else can call it again.
     let wday = unsafe { (*tm).tm_wday } as u8;
     Some(if wday == 0 { 7 } else { wday })
 }
@@ -325,7 +332,7 @@ mod tests {
         assert_eq!(iso_weekday(0, Zone::Utc), 6); // 2000-01-01 Saturday
         assert_eq!(iso_weekday(ts(MON_2026_06_01, 12, 0), Zone::Utc), 1);
         assert_eq!(iso_weekday(ts(-1, 23, 59), Zone::Utc), 5); // 1999-12-31 Friday
-        // 16:00 UTC on Sunday is Monday 00:00 at +08:00
+                                                               // 16:00 UTC on Sunday is Monday 00:00 at +08:00
         assert_eq!(iso_weekday(ts(MON_2026_06_01 - 1, 16, 0), Zone::Offset(8 * 3600 * 1_000_000)), 1);
         assert_eq!(iso_weekday(ts(MON_2026_06_01 - 1, 15, 59), Zone::Offset(8 * 3600 * 1_000_000)), 7);
     }
@@ -350,7 +357,7 @@ mod tests {
         assert_eq!(op.window_at(i64::MAX), None);
         // before 2000 (negative timestamps)
         assert_eq!(op.window_at(ts(-1, 2, 0)), None); // Friday 02:00
-        assert_eq!(op.window_at(ts(-2 + 0 * 1, 2, 0)), None); // Thursday 02:00
+        assert_eq!(op.window_at(ts(-2, 2, 0)), None); // Thursday 02:00
         assert_eq!(op.window_at(ts(-6, 2, 0)), Some(1)); // 1999-12-26 Sunday
     }
 
@@ -416,6 +423,8 @@ mod tests {
             let err = parse_str(doc).expect_err(doc);
             assert!(err.contains(msg), "{doc}: {err}");
         }
-        assert!(parse_str(r#"[{"hours_utc": "00:00-00:00"}, {"hours_utc": "x"}]"#).unwrap_err().starts_with("window 2:"));
+        assert!(parse_str(r#"[{"hours_utc": "00:00-00:00"}, {"hours_utc": "x"}]"#)
+            .unwrap_err()
+            .starts_with("window 2:"));
     }
 }

@@ -84,6 +84,7 @@ static CALLBACKS_REGISTERED: AtomicBool = AtomicBool::new(false);
 /// Adds to the current subtransaction's pending spend.
 pub fn with_current<R>(f: impl FnOnce(&mut Pending) -> R) -> R {
     register_callbacks();
+    // SAFETY: reads a backend global; called inside a transaction (a trigger or SQL function).
     let current = unsafe { pg_sys::GetCurrentSubTransactionId() };
     STATE.with(|s| {
         let mut s = s.borrow_mut();
@@ -105,6 +106,7 @@ pub fn add(pending: &mut Pending, key: SpendKey, delta: Decimal) {
 /// to write now; leaves nothing behind (but remembers it when written inside
 /// a subtransaction, see `State::written_in`).
 pub fn take_all() -> Pending {
+    // SAFETY: reads a backend global; called inside a transaction (a trigger or SQL function).
     let current = unsafe { pg_sys::GetCurrentSubTransactionId() };
     STATE.with(|s| {
         let mut s = s.borrow_mut();
@@ -122,6 +124,8 @@ pub fn take_all() -> Pending {
 
 fn register_callbacks() {
     if !CALLBACKS_REGISTERED.swap(true, Ordering::AcqRel) {
+        // SAFETY: registers static functions (no argument pointer), once per
+        // backend; Postgres keeps them for the backend's life.
         unsafe {
             pg_sys::RegisterXactCallback(Some(on_xact), std::ptr::null_mut());
             pg_sys::RegisterSubXactCallback(Some(on_subxact), std::ptr::null_mut());
@@ -129,6 +133,8 @@ fn register_callbacks() {
     }
 }
 
+/// # Safety
+/// Called only by Postgres, as the transaction callback registered above.
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
     use pg_sys::XactEvent::*;
@@ -151,6 +157,8 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut s
     crate::spend_trigger::on_xact_end(event);
 }
 
+/// # Safety
+/// Called only by Postgres, as the subtransaction callback registered above.
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn on_subxact(
     event: pg_sys::SubXactEvent::Type,
@@ -168,7 +176,8 @@ unsafe extern "C-unwind" fn on_subxact(
                 }
                 // So are the writes made in it; the spend they wrote for rows
                 // of enclosing levels, which stay, is pending again.
-                let (undone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut s.written_in).into_iter().partition(|(by, _)| *by >= my);
+                let (undone, kept): (Vec<_>, Vec<_>) =
+                    std::mem::take(&mut s.written_in).into_iter().partition(|(by, _)| *by >= my);
                 s.written_in = kept;
                 for (level, pending) in undone.into_iter().flat_map(|(_, levels)| levels) {
                     if level < my {

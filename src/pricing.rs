@@ -48,6 +48,7 @@ pub fn parse_units(v: &serde_json::Value) -> Units {
 /// # Safety
 /// `datum` must be a non-NULL jsonb datum valid for the duration of the call.
 pub unsafe fn units_datum(datum: pgrx::pg_sys::Datum) -> Units {
+    // SAFETY: the caller's guarantee is units_from_jsonb's.
     unsafe { crate::units_jsonb::units_from_jsonb(datum) }
         .unwrap_or_else(|e| errors::invalid_parameter_with_hint(e.to_string(), UNITS_HINT))
 }

@@ -382,7 +382,8 @@ fn read_all(v: &Value) -> Result<(Tokens, Units, UsageShape), RawUsageError> {
     } else if is_duration_usage(&c) || c.obj.contains_key("input_token_details") {
         // Transcription (`type: tokens` or `duration`); the Realtime API's
         // usage has the same `input_token_details` spelling and no `type`.
-        let shape = if c.obj.contains_key("type") { UsageShape::OpenAiTranscription } else { UsageShape::OpenAiRealtime };
+        let shape =
+            if c.obj.contains_key("type") { UsageShape::OpenAiTranscription } else { UsageShape::OpenAiRealtime };
         (openai_token_details(&c, &mut u)?, shape)
     } else if c.has_any(&IN_OUT_KEYS) && c.has_any(&ANTHROPIC_KEYS) {
         (anthropic(&c, &mut u)?, UsageShape::Anthropic)
@@ -406,7 +407,8 @@ fn gemini(c: &Counts, whole: Option<&Map<String, Value>>, u: &mut Units) -> Resu
     let thoughts = c.get("thoughtsTokenCount")?;
     let input = add(c, c.get("promptTokenCount")?, c.get("toolUsePromptTokenCount")?, "promptTokenCount")?;
     let output = add(c, c.get("candidatesTokenCount")?, thoughts, "candidatesTokenCount")?;
-    let t = Tokens { input, output, cached_input: c.get("cachedContentTokenCount")?, cache_write: 0, reasoning: thoughts };
+    let t =
+        Tokens { input, output, cached_input: c.get("cachedContentTokenCount")?, cache_write: 0, reasoning: thoughts };
     // promptTokensDetails splits the whole prompt by modality, cached content
     // included; cacheTokensDetails splits the cached part the same way. Our
     // subsets are of uncached input, so cached audio/image tokens (already
@@ -466,7 +468,10 @@ fn modality_counts(c: &Counts, key: &str) -> Result<ByModality, RawUsageError> {
             _ => String::new(),
         };
         let n = entry.get("tokenCount")?;
-        let sum = out.of(&modality).checked_add(n).ok_or_else(|| RawUsageError::OutOfRange { field: entry.field_path("tokenCount") })?;
+        let sum = out
+            .of(&modality)
+            .checked_add(n)
+            .ok_or_else(|| RawUsageError::OutOfRange { field: entry.field_path("tokenCount") })?;
         out.0.retain(|(m, _)| *m != modality);
         out.0.push((modality, sum));
     }
@@ -828,7 +833,10 @@ mod tests {
         let v = json!({"prompt_tokens": 9, "completion_tokens": null, "prompt_tokens_details": null});
         assert_eq!(ok(v), (tc(9, 0, 0, 0, 0), UsageShape::OpenAiChat));
         // A bare pair is read as the Responses API; the numbers equal Anthropic's.
-        assert_eq!(ok(json!({"input_tokens": 3, "output_tokens": 4})), (tc(3, 0, 0, 4, 0), UsageShape::OpenAiResponses));
+        assert_eq!(
+            ok(json!({"input_tokens": 3, "output_tokens": 4})),
+            (tc(3, 0, 0, 4, 0), UsageShape::OpenAiResponses)
+        );
     }
 
     #[test]
@@ -849,7 +857,10 @@ mod tests {
         assert!(matches!(err(json!({"prompt_tokens": true})), RawUsageError::BadField { .. }));
         assert!(matches!(err(json!({"prompt_tokens": 1, "prompt_tokens_details": 5})), RawUsageError::BadField { .. }));
         let e = err(json!({"prompt_tokens": 1, "prompt_tokens_details": {"cached_tokens": "x"}}));
-        assert_eq!(e.to_string(), "raw_usage.prompt_tokens_details.cached_tokens must be a non-negative integer, got a string");
+        assert_eq!(
+            e.to_string(),
+            "raw_usage.prompt_tokens_details.cached_tokens must be a non-negative integer, got a string"
+        );
         assert!(err(json!({"prompt_tokens": 1e30})).is_out_of_range());
         assert!(err(serde_json::from_str("{\"prompt_tokens\": 99999999999999999999}").unwrap()).is_out_of_range());
         assert!(err(json!({"prompt_tokens": u64::MAX})).is_out_of_range());
@@ -866,7 +877,10 @@ mod tests {
         assert_eq!(err(json!({"usage": 5})), RawUsageError::Unrecognised);
         assert_eq!(
             err(json!({"input_tokens": 1, "output_tokens_details": [1]})),
-            RawUsageError::BadField { field: "output_tokens_details".into(), reason: "must be an object, got an array" }
+            RawUsageError::BadField {
+                field: "output_tokens_details".into(),
+                reason: "must be an object, got an array"
+            }
         );
         assert_eq!(err(json!({"inputTokens": -5})).to_string(), "raw_usage.inputTokens must not be negative");
         assert_eq!(
@@ -918,7 +932,10 @@ mod tests {
     fn corpus_anthropic_cache_1h() {
         // 2048 uncached + 1800 read + 248 written (148 for 5 minutes, 100 for 1 hour).
         let v = corpus("anthropic_cache_1h.json");
-        assert_eq!(all(&v), (tc(4096, 1800, 248, 503, 0), units(json!({"cache_write_1h_tokens": 100})), UsageShape::Anthropic));
+        assert_eq!(
+            all(&v),
+            (tc(4096, 1800, 248, 503, 0), units(json!({"cache_write_1h_tokens": 100})), UsageShape::Anthropic)
+        );
     }
 
     #[test]
@@ -961,16 +978,28 @@ mod tests {
     #[test]
     fn corpus_openai_transcriptions() {
         let v = corpus("openai_transcription_tokens.json");
-        assert_eq!(all(&v), (tc(14, 0, 0, 101, 0), units(json!({"audio_input_tokens": 4})), UsageShape::OpenAiTranscription));
+        assert_eq!(
+            all(&v),
+            (tc(14, 0, 0, 101, 0), units(json!({"audio_input_tokens": 4})), UsageShape::OpenAiTranscription)
+        );
         let v = corpus("openai_transcription_duration.json");
         assert_eq!(all(&v), (tc(0, 0, 0, 0, 0), units(json!({"audio_seconds": 9})), UsageShape::OpenAiTranscription));
         // Seconds are kept exactly as given.
         let (_, u, _) = all(&json!({"usage": {"type": "duration", "seconds": 12.5}}));
         assert_eq!(u.unwrap()["audio_seconds"].to_string(), "12.5");
-        assert!(matches!(normalise_all(&json!({"type": "duration", "seconds": "9"})), Err(RawUsageError::BadField { .. })));
-        assert!(matches!(normalise_all(&json!({"type": "duration", "seconds": -1})), Err(RawUsageError::BadField { .. })));
+        assert!(matches!(
+            normalise_all(&json!({"type": "duration", "seconds": "9"})),
+            Err(RawUsageError::BadField { .. })
+        ));
+        assert!(matches!(
+            normalise_all(&json!({"type": "duration", "seconds": -1})),
+            Err(RawUsageError::BadField { .. })
+        ));
         // normalise does not look at units.
-        assert_eq!(ok(json!({"type": "duration", "seconds": -1})), (tc(0, 0, 0, 0, 0), UsageShape::OpenAiTranscription));
+        assert_eq!(
+            ok(json!({"type": "duration", "seconds": -1})),
+            (tc(0, 0, 0, 0, 0), UsageShape::OpenAiTranscription)
+        );
     }
 
     #[test]
@@ -996,7 +1025,8 @@ mod tests {
         assert_eq!(all(&v).1, units(json!({"web_search_queries": 1})));
         // Empty and repeated queries are not billed.
         v["modelVersion"] = json!("gemini-3-pro-preview");
-        v["candidates"][0]["groundingMetadata"]["webSearchQueries"] = json!(["", "who won euro 2024", " ", "who won euro 2024"]);
+        v["candidates"][0]["groundingMetadata"]["webSearchQueries"] =
+            json!(["", "who won euro 2024", " ", "who won euro 2024"]);
         assert_eq!(all(&v).1, units(json!({"web_search_queries": 1})));
         v["candidates"][0]["groundingMetadata"]["webSearchQueries"] = json!([]);
         assert_eq!(all(&v).1, None);
@@ -1043,7 +1073,10 @@ mod tests {
         // cache_creation without cache_creation_input_tokens: the sum.
         let v = json!({"input_tokens": 5, "output_tokens": 7, "cache_read_input_tokens": 1000,
                        "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 10000}});
-        assert_eq!(all(&v), (tc(11005, 1000, 10000, 7, 0), units(json!({"cache_write_1h_tokens": 10000})), UsageShape::Anthropic));
+        assert_eq!(
+            all(&v),
+            (tc(11005, 1000, 10000, 7, 0), units(json!({"cache_write_1h_tokens": 10000})), UsageShape::Anthropic)
+        );
         // A split that does not add up to cache_creation_input_tokens.
         let v = json!({"input_tokens": 1, "output_tokens": 1, "cache_creation_input_tokens": 248,
                        "cache_creation": {"ephemeral_5m_input_tokens": 456, "ephemeral_1h_input_tokens": 100}});
@@ -1065,7 +1098,10 @@ mod tests {
         let v = json!({"inputTokens": 20, "outputTokens": 10, "totalTokens": 1530, "cacheReadInputTokens": 0,
                        "cacheWriteInputTokens": 1500,
                        "cacheDetails": [{"ttl": "1h", "inputTokens": 1000}, {"ttl": "5m", "inputTokens": 500}]});
-        assert_eq!(all(&v), (tc(1520, 0, 1500, 10, 0), units(json!({"cache_write_1h_tokens": 1000})), UsageShape::BedrockConverse));
+        assert_eq!(
+            all(&v),
+            (tc(1520, 0, 1500, 10, 0), units(json!({"cache_write_1h_tokens": 1000})), UsageShape::BedrockConverse)
+        );
         let mut v2 = v.clone();
         v2.as_object_mut().unwrap().remove("cacheWriteInputTokens");
         assert_eq!(all(&v2).0, tc(1520, 0, 1500, 10, 0));
@@ -1079,8 +1115,11 @@ mod tests {
         // Audio input beyond the uncached input (100 - 60 cached).
         let e = err(json!({"prompt_tokens": 100, "completion_tokens": 0,
                            "prompt_tokens_details": {"cached_tokens": 60, "audio_tokens": 50}}));
-        assert_eq!(e.to_string(), "raw_usage units do not fit the token counts: 50 audio + 0 image input tokens, \
-                                   but only 40 uncached input tokens (100 input, 60 cached, 0 cache writes)");
+        assert_eq!(
+            e.to_string(),
+            "raw_usage units do not fit the token counts: 50 audio + 0 image input tokens, \
+                                   but only 40 uncached input tokens (100 input, 60 cached, 0 cache writes)"
+        );
         // Audio output within reasoning.
         let e = err(json!({"prompt_tokens": 1, "completion_tokens": 100,
                            "completion_tokens_details": {"reasoning_tokens": 80, "audio_tokens": 30}}));
@@ -1090,28 +1129,59 @@ mod tests {
                            {"cached_tokens": 10, "audio_tokens": 5, "cached_tokens_details": {"audio_tokens": 9}}}));
         assert!(matches!(e, RawUsageError::UnitsDontFit { .. }));
         // Token errors still come first.
-        assert!(matches!(err(json!({"prompt_tokens": 5, "completion_tokens": 1, "completion_tokens_details": {"reasoning_tokens": 9}})),
-                         RawUsageError::Inconsistent { .. }));
+        assert!(matches!(
+            err(
+                json!({"prompt_tokens": 5, "completion_tokens": 1, "completion_tokens_details": {"reasoning_tokens": 9}})
+            ),
+            RawUsageError::Inconsistent { .. }
+        ));
     }
 
     #[test]
     fn shape_names_are_stable() {
         let names: Vec<_> = [
-            UsageShape::OpenAiChat, UsageShape::OpenAiResponses, UsageShape::Anthropic, UsageShape::Gemini,
-            UsageShape::BedrockConverse, UsageShape::OpenAiEmbedding, UsageShape::OpenAiImage,
-            UsageShape::OpenAiTranscription, UsageShape::OpenAiRealtime,
-        ].into_iter().map(UsageShape::name).collect();
-        assert_eq!(names, ["openai_chat", "openai_responses", "anthropic", "gemini", "bedrock_converse",
-                           "openai_embedding", "openai_image", "openai_transcription", "openai_realtime"]);
+            UsageShape::OpenAiChat,
+            UsageShape::OpenAiResponses,
+            UsageShape::Anthropic,
+            UsageShape::Gemini,
+            UsageShape::BedrockConverse,
+            UsageShape::OpenAiEmbedding,
+            UsageShape::OpenAiImage,
+            UsageShape::OpenAiTranscription,
+            UsageShape::OpenAiRealtime,
+        ]
+        .into_iter()
+        .map(UsageShape::name)
+        .collect();
+        assert_eq!(
+            names,
+            [
+                "openai_chat",
+                "openai_responses",
+                "anthropic",
+                "gemini",
+                "bedrock_converse",
+                "openai_embedding",
+                "openai_image",
+                "openai_transcription",
+                "openai_realtime"
+            ]
+        );
     }
 
     /// What the property test below found first: Gemini's cached count with no
     /// prompt count was accepted as 261 cached of 0 input tokens.
     #[test]
     fn contradictory_counts_are_rejected() {
-        let v: Value = serde_json::from_str(r#"{"cachedContentTokenCount": 261, "completion_tokens": 1e30, "totalTokenCount": 3294}"#).unwrap();
+        let v: Value = serde_json::from_str(
+            r#"{"cachedContentTokenCount": 261, "completion_tokens": 1e30, "totalTokenCount": 3294}"#,
+        )
+        .unwrap();
         assert!(matches!(normalise(&v), Err(RawUsageError::Inconsistent { .. })));
-        let v: Value = serde_json::from_str(r#"{"prompt_tokens": 5, "completion_tokens": 1, "completion_tokens_details": {"reasoning_tokens": 9}}"#).unwrap();
+        let v: Value = serde_json::from_str(
+            r#"{"prompt_tokens": 5, "completion_tokens": 1, "completion_tokens_details": {"reasoning_tokens": 9}}"#,
+        )
+        .unwrap();
         assert!(matches!(normalise(&v), Err(RawUsageError::Inconsistent { .. })));
     }
 
@@ -1123,16 +1193,46 @@ mod tests {
     #[test]
     fn random_usage_objects_never_panic_and_accepted_ones_are_consistent() {
         const KEYS: &[&str] = &[
-            "prompt_tokens", "completion_tokens", "total_tokens", "input_tokens", "output_tokens",
-            "prompt_tokens_details", "completion_tokens_details", "input_tokens_details", "output_tokens_details",
-            "cached_tokens", "reasoning_tokens", "cache_read_input_tokens", "cache_creation_input_tokens",
-            "promptTokenCount", "candidatesTokenCount", "cachedContentTokenCount", "thoughtsTokenCount",
-            "totalTokenCount", "inputTokens", "outputTokens", "cacheReadInputTokens", "cacheWriteInputTokens",
-            "usage", "usageMetadata", "x",
+            "prompt_tokens",
+            "completion_tokens",
+            "total_tokens",
+            "input_tokens",
+            "output_tokens",
+            "prompt_tokens_details",
+            "completion_tokens_details",
+            "input_tokens_details",
+            "output_tokens_details",
+            "cached_tokens",
+            "reasoning_tokens",
+            "cache_read_input_tokens",
+            "cache_creation_input_tokens",
+            "promptTokenCount",
+            "candidatesTokenCount",
+            "cachedContentTokenCount",
+            "thoughtsTokenCount",
+            "totalTokenCount",
+            "inputTokens",
+            "outputTokens",
+            "cacheReadInputTokens",
+            "cacheWriteInputTokens",
+            "usage",
+            "usageMetadata",
+            "x",
             // units
-            "audio_tokens", "image_tokens", "cached_tokens_details", "input_token_details", "cache_creation",
-            "ephemeral_1h_input_tokens", "server_tool_use", "web_search_requests", "promptTokensDetails",
-            "cacheTokensDetails", "modality", "tokenCount", "cacheDetails", "seconds",
+            "audio_tokens",
+            "image_tokens",
+            "cached_tokens_details",
+            "input_token_details",
+            "cache_creation",
+            "ephemeral_1h_input_tokens",
+            "server_tool_use",
+            "web_search_requests",
+            "promptTokensDetails",
+            "cacheTokensDetails",
+            "modality",
+            "tokenCount",
+            "cacheDetails",
+            "seconds",
         ];
         let mut seed: u64 = 0x9e3779b97f4a7c15;
         let mut next = move || {
@@ -1174,13 +1274,19 @@ mod tests {
                 let u = u.unwrap_or_default();
                 let g = |k: &str| u.get(k).map_or(0, |n| n.as_i64().unwrap());
                 assert!(g("cache_write_1h_tokens") <= t.cache_write, "{v}");
-                assert!(g("audio_input_tokens") + g("image_input_tokens") <= t.input - t.cached_input - t.cache_write, "{v}");
+                assert!(
+                    g("audio_input_tokens") + g("image_input_tokens") <= t.input - t.cached_input - t.cache_write,
+                    "{v}"
+                );
                 assert!(g("audio_output_tokens") + g("image_output_tokens") <= t.output - t.reasoning, "{v}");
                 assert!(u.values().all(|n| n.as_i64().is_none_or(|n| n > 0)), "{v}");
             }
             if let Ok((t, _)) = normalise(&v) {
                 accepted += 1;
-                assert!(t.input >= 0 && t.output >= 0 && t.cached_input >= 0 && t.cache_write >= 0 && t.reasoning >= 0, "{v}");
+                assert!(
+                    t.input >= 0 && t.output >= 0 && t.cached_input >= 0 && t.cache_write >= 0 && t.reasoning >= 0,
+                    "{v}"
+                );
                 assert!(t.cached_input + t.cache_write <= t.input && t.reasoning <= t.output, "{v} gave {t:?}");
             }
         }

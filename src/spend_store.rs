@@ -40,6 +40,11 @@ const UPDATED_AT: usize = 6;
 const NATTS: usize = 6;
 
 /// budget_spend and its primary key, opened for the duration of one flush.
+///
+/// Invariant the unsafe code below relies on: `heap` is budget_spend, opened
+/// by `open` with RowExclusiveLock and closed only by `drop`, so it is a valid
+/// open relation (and its `rd_att` a valid descriptor of NATTS columns) for as
+/// long as the SpendStore lives; a SpendStore lives within one transaction.
 pub struct SpendStore {
     heap: pg_sys::Relation,
     pkey: pg_sys::Oid,
@@ -53,6 +58,11 @@ pub struct SpendStore {
 impl SpendStore {
     /// Opens budget_spend with the lock an UPDATE takes.
     pub fn open() -> SpendStore {
+        // SAFETY: catalog lookups with NUL-terminated literal names, inside a
+        // transaction. table_open returns a valid relation (or raises an
+        // ERROR), whose descriptor is checked for NATTS columns; index_open
+        // likewise, and the primary key has a collation entry per key column
+        // (PER_VALUE is one of its 3), read before index_close.
         unsafe {
             let nsp = pg_sys::get_namespace_oid(c"llm_cost".as_ptr(), false);
             let relid = pg_sys::get_relname_relid(c"budget_spend".as_ptr(), nsp);
@@ -78,24 +88,38 @@ impl SpendStore {
         // Everything this transaction wrote before (earlier flushes, rebuilds
         // in SQL) must be visible to the probe, and our update must be
         // visible to whatever runs after it.
+        // SAFETY: inside a transaction (the flush's); only advances the command counter.
         unsafe { pg_sys::CommandCounterIncrement() };
         let result = loop {
+            // SAFETY: `self.heap` is open (the struct's invariant), in this transaction.
             match unsafe { self.try_add(key, delta, calls) } {
                 Attempt::Done(total) => break Some(total),
                 Attempt::NoRow => break None,
                 Attempt::Retry => continue,
             }
         };
+        // SAFETY: as above.
         unsafe { pg_sys::CommandCounterIncrement() };
         result
     }
 
+    /// # Safety
+    /// Called in the transaction that opened `self` (the struct's invariant
+    /// then holds: `heap` is open).
     unsafe fn try_add(&self, key: &SpendKey, delta: Decimal, calls: i64) -> Attempt {
+        // SAFETY: `self.heap` is open (caller's guarantee). The snapshot is
+        // registered before use and unregistered once both probes are done.
+        // `update`, if any, holds a palloc'd new tuple and the old version's
+        // TID; heap_update gets valid pointers to locals for its out-parameters
+        // (a zeroed TM_FailureData is plain data), and the new tuple is freed
+        // only after its index entries and TID have been taken.
         unsafe {
             // A fresh snapshot: the latest committed version, as an UPDATE in
             // READ COMMITTED would see it, also inside an older snapshot.
             let snapshot = pg_sys::RegisterSnapshot(pg_sys::GetLatestSnapshot());
-            let update = self.at_remembered_tid(snapshot, key, delta, calls).or_else(|| self.by_index(snapshot, key, delta, calls));
+            let update = self
+                .at_remembered_tid(snapshot, key, delta, calls)
+                .or_else(|| self.by_index(snapshot, key, delta, calls));
             pg_sys::UnregisterSnapshot(snapshot);
             let Some((mut otid, newtup, total)) = update else {
                 return Attempt::NoRow;
@@ -136,8 +160,22 @@ impl SpendStore {
     /// updates a second that chain is long, and the probe was most of the
     /// write's cost). The TID is only a hint: the row found there must carry
     /// the key (a table rewrite reuses TIDs), else the index decides.
-    unsafe fn at_remembered_tid(&self, snapshot: pg_sys::Snapshot, key: &SpendKey, delta: Decimal, calls: i64) -> Option<Update> {
+    ///
+    /// # Safety
+    /// `self.heap` is open, and `snapshot` a registered snapshot.
+    unsafe fn at_remembered_tid(
+        &self,
+        snapshot: pg_sys::Snapshot,
+        key: &SpendKey,
+        delta: Decimal,
+        calls: i64,
+    ) -> Option<Update> {
         let tid = REMEMBERED.with(|r| r.borrow().get(key).copied())?;
+        // SAFETY: `self.heap` is open and `snapshot` registered (caller's
+        // guarantee). The TID is checked against the table's length before
+        // heap_fetch reads it; heap_fetch fills the zeroed HeapTupleData and
+        // pins the buffer holding it, which stays pinned while `modified`
+        // reads the tuple and is released after.
         unsafe {
             // a block past the end (the table was truncated since) is no hint
             let block = ((tid.ip_blkid.bi_hi as u32) << 16) | tid.ip_blkid.bi_lo as u32;
@@ -162,11 +200,29 @@ impl SpendStore {
     }
 
     /// The visible version found through the primary key.
-    unsafe fn by_index(&self, snapshot: pg_sys::Snapshot, key: &SpendKey, delta: Decimal, calls: i64) -> Option<Update> {
+    ///
+    /// # Safety
+    /// `self.heap` is open, and `snapshot` a registered snapshot.
+    unsafe fn by_index(
+        &self,
+        snapshot: pg_sys::Snapshot,
+        key: &SpendKey,
+        delta: Decimal,
+        calls: i64,
+    ) -> Option<Update> {
+        // SAFETY: `self.heap` is open and `snapshot` registered (caller's
+        // guarantee); `pkey` is its primary key, with 3 columns matching the 3
+        // scan keys (zeroed ScanKeyData is plain data, then initialised). The
+        // text datum is palloc'd and outlives the scan; the tuple the scan
+        // returns stays valid until systable_endscan, after `modified` read it.
         unsafe {
             let per_value_datum = pgrx::IntoDatum::into_datum(key.2.as_str()).expect("text datum");
             let mut keys: [pg_sys::ScanKeyData; 3] = std::mem::zeroed();
-            let init = |entry: &mut pg_sys::ScanKeyData, attno: usize, collation: pg_sys::Oid, proc_: u32, value: pg_sys::Datum| {
+            let init = |entry: &mut pg_sys::ScanKeyData,
+                        attno: usize,
+                        collation: pg_sys::Oid,
+                        proc_: u32,
+                        value: pg_sys::Datum| {
                 pg_sys::ScanKeyEntryInitialize(
                     entry,
                     0,
@@ -192,7 +248,22 @@ impl SpendStore {
     /// A copy of `found` with the delta added (spent, calls, updated_at), its
     /// TID and the new total; None if `expected` is given and the row does not
     /// carry that key.
-    unsafe fn modified(&self, found: pg_sys::HeapTuple, expected: Option<&SpendKey>, delta: Decimal, calls: i64) -> Option<Update> {
+    ///
+    /// # Safety
+    /// `self.heap` is open, and `found` a valid tuple of it (pinned or copied
+    /// for the duration of the call).
+    unsafe fn modified(
+        &self,
+        found: pg_sys::HeapTuple,
+        expected: Option<&SpendKey>,
+        delta: Decimal,
+        calls: i64,
+    ) -> Option<Update> {
+        // SAFETY: `found` is a valid tuple of the open `self.heap` (caller's
+        // guarantee), described by its `rd_att` of NATTS columns, which the
+        // arrays hold. per_value is text, spent numeric, calls int8 and
+        // updated_at timestamptz (the table `open` checked), as read and written
+        // here; numeric_add gets two numerics. The new tuple is palloc'd.
         unsafe {
             let tupdesc = (*self.heap).rd_att;
             let mut values = [pg_sys::Datum::from(0); NATTS];
@@ -223,14 +294,28 @@ impl SpendStore {
             let old_calls = values[CALLS - 1].value() as i64;
             values[CALLS - 1] = pg_sys::Datum::from(old_calls.checked_add(calls).unwrap_or_else(|| out_of_range()));
             values[UPDATED_AT - 1] = pg_sys::Datum::from(pg_sys::GetCurrentTransactionStartTimestamp());
-            let newtup = pg_sys::heap_modify_tuple(found, tupdesc, values.as_mut_ptr(), nulls.as_mut_ptr(), replace.as_mut_ptr());
+            let newtup = pg_sys::heap_modify_tuple(
+                found,
+                tupdesc,
+                values.as_mut_ptr(),
+                nulls.as_mut_ptr(),
+                replace.as_mut_ptr(),
+            );
             Some(((*found).t_self, newtup, total))
         }
     }
 
     /// What the executor does after an update that could not stay on its
     /// page: new entries in every index of the table.
+    ///
+    /// # Safety
+    /// `self.heap` is open, and `tuple` the version heap_update just wrote to it.
     unsafe fn insert_index_entries(&self, tuple: pg_sys::HeapTuple) {
+        // SAFETY: the executor's own sequence for one tuple (as ExecUpdate
+        // does): a fresh executor state and a zeroed ResultRelInfo palloc'd in
+        // the current context and initialised for the open `self.heap`; the
+        // slot borrows `tuple` (not freed here: shouldFree is false); all of it
+        // is closed, dropped and freed before returning.
         unsafe {
             let estate = pg_sys::CreateExecutorState();
             let relinfo = pg_sys::palloc0(std::mem::size_of::<pg_sys::ResultRelInfo>()) as *mut pg_sys::ResultRelInfo;
@@ -239,7 +324,15 @@ impl SpendStore {
             pg_sys::ExecOpenIndices(relinfo, false);
             let slot = pg_sys::MakeSingleTupleTableSlot((*self.heap).rd_att, &pg_sys::TTSOpsHeapTuple);
             pg_sys::ExecStoreHeapTuple(tuple, slot, false);
-            let recheck = pg_sys::ExecInsertIndexTuples(relinfo, slot, estate, true, false, std::ptr::null_mut(), std::ptr::null_mut());
+            let recheck = pg_sys::ExecInsertIndexTuples(
+                relinfo,
+                slot,
+                estate,
+                true,
+                false,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            );
             pg_sys::list_free(recheck);
             pg_sys::ExecDropSingleTupleTableSlot(slot);
             pg_sys::ExecCloseIndices(relinfo);
@@ -251,6 +344,7 @@ impl SpendStore {
 impl Drop for SpendStore {
     fn drop(&mut self) {
         // The lock stays until the end of the transaction, as an UPDATE's does.
+        // SAFETY: `self.heap` was opened by `open` and is closed only here, once.
         unsafe { pg_sys::table_close(self.heap, pg_sys::NoLock as pg_sys::LOCKMODE) };
     }
 }
@@ -286,17 +380,30 @@ enum Attempt {
     Retry,
 }
 
-fn is_heap_only(tuple: pg_sys::HeapTuple) -> bool {
+/// # Safety
+/// `tuple` must be a valid heap tuple with its header (`t_data`) in memory.
+unsafe fn is_heap_only(tuple: pg_sys::HeapTuple) -> bool {
+    // SAFETY: the caller's guarantee.
     unsafe { ((*(*tuple).t_data).t_infomask2 & pg_sys::HEAP_ONLY_TUPLE as u16) != 0 }
 }
 
+/// numeric_add as a "C-unwind" function pointer, which DirectFunctionCall wants.
+///
+/// # Safety
+/// Called only through DirectFunctionCall, with two numerics.
 unsafe extern "C-unwind" fn numeric_add(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    // SAFETY: `fcinfo` is what DirectFunctionCall built for numeric_add.
     unsafe { pg_sys::numeric_add(fcinfo) }
 }
 
 /// A numeric Datum as an exact Decimal.
+///
+/// # Safety
+/// `numeric` must be a non-NULL numeric datum valid for the duration of the call.
 unsafe fn decimal_of(numeric: pg_sys::Datum) -> Decimal {
+    // SAFETY: the caller's guarantee is decimal_from_numeric's.
     unsafe { crate::numeric_datum::decimal_from_numeric(numeric) }.unwrap_or_else(|| {
+        // SAFETY: as above, numeric_text's.
         let text = unsafe { crate::numeric_datum::numeric_text(numeric) };
         crate::errors::out_of_range(format!("running total {text} is out of range for exact budget arithmetic"))
     })

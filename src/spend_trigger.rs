@@ -54,25 +54,58 @@ c_trigger!(usage_spend_add, pg_finfo_usage_spend_add, spend_add);
 
 /// The columns the spend trigger reads, in this order.
 const SPEND_COLUMNS: [&str; 11] = [
-    "occurred_at", "cost", "tenant_id", "project_id", "user_id", "agent_id", "session_id", "execution_id",
-    "operation", "provider", "model",
+    "occurred_at",
+    "cost",
+    "tenant_id",
+    "project_id",
+    "user_id",
+    "agent_id",
+    "session_id",
+    "execution_id",
+    "operation",
+    "provider",
+    "model",
 ];
 
 thread_local! {
     static POSITIONS: PositionCache<11> = const { RefCell::new(None) };
 }
 
+/// # Safety
+/// `fcinfo` must be the call's, as Postgres passes it to the row trigger on
+/// `llm_cost.usage` that sql/budgets.sql declares. That it is a trigger call is
+/// checked (an ERROR otherwise), and the columns are found by name; that it is
+/// a row trigger (a non-null `tg_trigtuple`) is the declaration's to ensure.
 unsafe fn spend_add(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    let trigdata = trigger_data(fcinfo, "usage_spend_add");
-    let tuple = (*trigdata).tg_trigtuple;
-    let rel = (*trigdata).tg_relation;
-    let tupdesc = (*rel).rd_att;
-    let [at_col, cost_col, tenant, project, user, agent, session, execution, operation, provider, model] = unsafe { column_positions(&POSITIONS, rel, SPEND_COLUMNS) };
-    let natts = (*tupdesc).natts as usize;
+    // SAFETY: `fcinfo` is this call's (caller's guarantee).
+    let trigdata = unsafe { trigger_data(fcinfo, "usage_spend_add") };
+    // SAFETY: Postgres fills a row trigger's TriggerData with the row's tuple
+    // and the open relation, both valid for the whole call; the relation's
+    // tuple descriptor is owned by its relcache entry, pinned while it is open.
+    let (tuple, rel, tupdesc) = unsafe {
+        let rel = (*trigdata).tg_relation;
+        ((*trigdata).tg_trigtuple, rel, (*rel).rd_att)
+    };
+    // SAFETY: `rel` is the trigger's open relation (above).
+    let [at_col, cost_col, tenant, project, user, agent, session, execution, operation, provider, model] =
+        unsafe { column_positions(&POSITIONS, rel, SPEND_COLUMNS) };
+    // SAFETY: `tupdesc` is the open relation's descriptor (above).
+    let natts = unsafe { (*tupdesc).natts } as usize;
     let mut values = vec![pg_sys::Datum::from(0); natts];
     let mut nulls = vec![false; natts];
-    pg_sys::heap_deform_tuple(tuple, tupdesc, values.as_mut_ptr(), nulls.as_mut_ptr());
-    let text = |i: usize| -> Option<&str> { if nulls[i] { None } else { <&str>::from_datum(values[i], false) } };
+    // SAFETY: `tuple` is a row of `rel`, described by `tupdesc`, and `values`
+    // and `nulls` have room for all `natts` attributes. By-reference datums
+    // point into `tuple` (or palloc'd detoasted copies), valid for the call.
+    unsafe { pg_sys::heap_deform_tuple(tuple, tupdesc, values.as_mut_ptr(), nulls.as_mut_ptr()) };
+    let text = |i: usize| -> Option<&str> {
+        if nulls[i] {
+            None
+        } else {
+            // SAFETY: a non-null attribute of a text column (found by name
+            // above), deformed from the row, which outlives this call's borrows.
+            unsafe { <&str>::from_datum(values[i], false) }
+        }
+    };
     let cost = if nulls[cost_col] { None } else { Some(values[cost_col]) };
     if cost.is_none() {
         if let (Some(provider), Some(model)) = (text(provider), text(model)) {
@@ -97,8 +130,11 @@ unsafe fn spend_add(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
         }
         let delta = cost
             .map(|c| {
-                crate::numeric_datum::decimal_from_numeric(c).unwrap_or_else(|| {
-                    let text = crate::numeric_datum::numeric_text(c);
+                // SAFETY: `c` is the row's non-null `cost`, a numeric column,
+                // deformed from the row, valid for the call.
+                unsafe { crate::numeric_datum::decimal_from_numeric(c) }.unwrap_or_else(|| {
+                    // SAFETY: as above.
+                    let text = unsafe { crate::numeric_datum::numeric_text(c) };
                     crate::errors::out_of_range(format!("cost {text} is out of range for exact budget arithmetic"))
                 })
             })
@@ -126,8 +162,11 @@ const UPSERT_SQL: &str = "INSERT INTO llm_cost.budget_spend AS s (budget_id, per
         SET spent = s.spent + excluded.spent, calls = s.calls + excluded.calls, updated_at = now()
      RETURNING s.spent::text";
 
+/// # Safety
+/// `fcinfo` must be the call's, as Postgres passes it to a trigger function.
 unsafe fn spend_flush(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    trigger_data(fcinfo, "usage_spend_flush");
+    // SAFETY: `fcinfo` is this call's (caller's guarantee).
+    unsafe { trigger_data(fcinfo, "usage_spend_flush") };
     flush_pending();
     pg_sys::Datum::from(0)
 }
@@ -145,8 +184,14 @@ fn flush_spend() -> i64 {
 /// under a fresh transaction snapshot: the one a deferred trigger firing at
 /// commit would see (no trigger is involved any more).
 pub fn flush_at_commit() {
+    // SAFETY: called in a transaction (the pre-commit callback), where
+    // GetTransactionSnapshot returns a registered snapshot that
+    // PushActiveSnapshot copies if needed; it is popped below, and on error
+    // transaction abort pops it.
     unsafe { pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot()) };
     flush_pending();
+    // SAFETY: pops the snapshot pushed above, still the active one: flush_pending
+    // pushes and pops its own in pairs (SPI).
     unsafe { pg_sys::PopActiveSnapshot() };
 }
 
@@ -185,46 +230,56 @@ fn flush_pending() -> i64 {
     let unpriced: Vec<(String, String)> = pending
         .unpriced
         .into_iter()
-        .filter(|key| !ANNOUNCED.with(|a| a.borrow().contains(key)) && !ANNOUNCED_NOW.with(|a| a.borrow().contains(key)))
+        .filter(|key| {
+            !ANNOUNCED.with(|a| a.borrow().contains(key)) && !ANNOUNCED_NOW.with(|a| a.borrow().contains(key))
+        })
         .collect();
     if done == totals.len() && crossings.is_empty() && unpriced.is_empty() {
         return totals.len() as i64;
     }
     // as the extension's owner: the inserting role need not be able to write
     // budget_spend or the queue
-    crate::extension_owner::run_as_owner(|| Spi::connect_mut(|client| {
-        for (i, total @ (key, (delta, calls))) in totals.iter().enumerate().skip(done) {
-            let existing = match &store {
-                Some(store) if i > done => store.add_to_existing(key, *delta, *calls),
-                _ => None, // the first is known to have no row
-            };
-            let spent = existing.or_else(|| upsert_total(client, key, *delta, *calls));
-            if let Some(spent) = spent {
-                crossings.extend(crossings_of(total, spent));
+    crate::extension_owner::run_as_owner(|| {
+        Spi::connect_mut(|client| {
+            for (i, total @ (key, (delta, calls))) in totals.iter().enumerate().skip(done) {
+                let existing = match &store {
+                    Some(store) if i > done => store.add_to_existing(key, *delta, *calls),
+                    _ => None, // the first is known to have no row
+                };
+                let spent = existing.or_else(|| upsert_total(client, key, *delta, *calls));
+                if let Some(spent) = spent {
+                    crossings.extend(crossings_of(total, spent));
+                }
             }
-        }
-        for (budget_id, period_start, per_value, spent, threshold) in &crossings {
-            queue_alert(client, *budget_id, *period_start, per_value, *spent, *threshold);
-        }
-        for key in unpriced {
-            client
-                .update(
-                    "SELECT llm_cost._queue_notification('unpriced_model', format('unpriced_model:%s/%s', $1, $2),
+            for (budget_id, period_start, per_value, spent, threshold) in &crossings {
+                queue_alert(client, *budget_id, *period_start, per_value, *spent, *threshold);
+            }
+            for key in unpriced {
+                client
+                    .update(
+                        "SELECT llm_cost._queue_notification('unpriced_model', format('unpriced_model:%s/%s', $1, $2),
                                                          jsonb_build_object('provider', $1, 'model', $2))",
-                    None,
-                    &[key.0.as_str().into(), key.1.as_str().into()],
-                )
-                .unwrap_or_else(|e| error!("llm_cost: cannot queue unpriced_model: {e}"));
-            ANNOUNCED_NOW.with(|a| a.borrow_mut().push(key));
-        }
-    }));
+                        None,
+                        &[key.0.as_str().into(), key.1.as_str().into()],
+                    )
+                    .unwrap_or_else(|e| error!("llm_cost: cannot queue unpriced_model: {e}"));
+                ANNOUNCED_NOW.with(|a| a.borrow_mut().push(key));
+            }
+        })
+    });
     totals.len() as i64
 }
 
 /// Creates (or, if a concurrent writer just created it, adds to) a total's
 /// row; its new running total, or None for a budget deleted since its rows
 /// were inserted.
-fn upsert_total(client: &mut pgrx::spi::SpiClient<'_>, (budget_id, period_start, per_value): &SpendKey, delta: Decimal, calls: i64) -> Option<Decimal> {
+fn upsert_total(
+    client: &mut pgrx::spi::SpiClient<'_>,
+    (budget_id, period_start, per_value): &SpendKey,
+    delta: Decimal,
+    calls: i64,
+) -> Option<Decimal> {
+    // SAFETY: a timestamptz is a by-value i64 Datum; any i64 is one.
     let at = unsafe { TimestampWithTimeZone::from_datum(pg_sys::Datum::from(*period_start), false) };
     let delta = delta.to_string();
     let args = [(*budget_id).into(), at.into(), per_value.as_str().into(), delta.as_str().into(), calls.into()];
@@ -246,14 +301,21 @@ fn upsert_total(client: &mut pgrx::spi::SpiClient<'_>, (budget_id, period_start,
         let rows = client
             .update(cell.as_ref().expect("prepared above"), None, &args)
             .unwrap_or_else(|e| error!("llm_cost: budget spend upsert failed: {e}"));
-        if rows.is_empty() { None } else { rows.first().get::<String>(1).ok().flatten() }
+        if rows.is_empty() {
+            None
+        } else {
+            rows.first().get::<String>(1).ok().flatten()
+        }
     });
     spent.map(|s| Decimal::parse(&s).unwrap_or_else(|_| error!("llm_cost: unreadable running total {s}")))
 }
 
 /// The thresholds of its budget a written total crossed going from
 /// spent - delta to spent, as alerts to queue.
-fn crossings_of(((budget_id, period_start, per_value), (delta, _)): &(SpendKey, SpendDelta), spent: Decimal) -> Vec<Crossing> {
+fn crossings_of(
+    ((budget_id, period_start, per_value), (delta, _)): &(SpendKey, SpendDelta),
+    spent: Decimal,
+) -> Vec<Crossing> {
     if *delta <= Decimal::ZERO {
         return Vec::new();
     }
@@ -275,7 +337,15 @@ fn crossings_of(((budget_id, period_start, per_value), (delta, _)): &(SpendKey, 
 }
 
 /// Queues one crossed threshold (the queue dedupes by budget, period, value and threshold).
-fn queue_alert(client: &mut pgrx::spi::SpiClient<'_>, budget_id: i64, period_start: i64, per_value: &str, spent: Decimal, threshold: Decimal) {
+fn queue_alert(
+    client: &mut pgrx::spi::SpiClient<'_>,
+    budget_id: i64,
+    period_start: i64,
+    per_value: &str,
+    spent: Decimal,
+    threshold: Decimal,
+) {
+    // SAFETY: a timestamptz is a by-value i64 Datum; any i64 is one.
     let at = unsafe { TimestampWithTimeZone::from_datum(pg_sys::Datum::from(period_start), false) };
     client
         .update(

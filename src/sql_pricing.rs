@@ -2,16 +2,15 @@
 //! pricer `reprice()` uses.
 
 use crate::decimal::Decimal;
-use crate::numeric_datum::NumericDatum;
 use crate::formula::{ServiceTier, SubsetRates, Tokens};
+use crate::numeric_datum::NumericDatum;
+use crate::pricing;
 use crate::units::{UnitPrices, Units};
 use crate::units_jsonb::JsonbDatum;
-use crate::pricing;
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::{json, Number, Value};
 use std::str::FromStr;
-
 
 fn json_number(d: Decimal) -> Value {
     // arbitrary_precision: the number keeps its exact decimal text.
@@ -44,7 +43,13 @@ fn call_args<'a>(
     Some(Call {
         provider: provider?,
         model: model?,
-        tokens: Tokens::new(input_tokens?, output_tokens?, cached_input_tokens?, cache_write_tokens?, reasoning_tokens?),
+        tokens: Tokens::new(
+            input_tokens?,
+            output_tokens?,
+            cached_input_tokens?,
+            cache_write_tokens?,
+            reasoning_tokens?,
+        ),
         at: at?.into_inner(),
         tier: pricing::service_tier(service_tier?),
     })
@@ -52,7 +57,8 @@ fn call_args<'a>(
 
 /// The `units` argument parsed (NULL: none), read from the jsonb datum itself.
 fn units_arg(units: &Option<JsonbDatum>) -> Option<Units> {
-    // Safe: pgrx hands over the call's own argument datum.
+    // SAFETY: a JsonbDatum is the call's own non-NULL jsonb argument, valid for
+    // the whole call (pgrx unboxed it from this call's fcinfo).
     units.map(|u| unsafe { pricing::units_datum(u.0) })
 }
 
@@ -72,9 +78,20 @@ fn llm_cost_with_units(
     service_tier: default!(Option<&str>, "'standard'"),
     units: default!(Option<JsonbDatum>, "NULL"),
 ) -> Option<NumericDatum> {
-    let c = call_args(provider, model, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, at, service_tier)?;
+    let c = call_args(
+        provider,
+        model,
+        input_tokens,
+        output_tokens,
+        cached_input_tokens,
+        cache_write_tokens,
+        reasoning_tokens,
+        at,
+        service_tier,
+    )?;
     let units = units_arg(&units);
-    pricing::price(c.provider, c.model, &c.tokens, c.at, c.tier, units.as_ref()).map(|p| NumericDatum::from_decimal(p.cost))
+    pricing::price(c.provider, c.model, &c.tokens, c.at, c.tier, units.as_ref())
+        .map(|p| NumericDatum::from_decimal(p.cost))
 }
 
 /// Each component of a call's cost, the price row used, and how the model name resolved.
@@ -92,12 +109,29 @@ fn cost_breakdown_with_units(
     service_tier: default!(Option<&str>, "'standard'"),
     units: default!(Option<JsonbDatum>, "NULL"),
 ) -> Option<JsonB> {
-    let c = call_args(provider, model, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, at, service_tier)?;
+    let c = call_args(
+        provider,
+        model,
+        input_tokens,
+        output_tokens,
+        cached_input_tokens,
+        cache_write_tokens,
+        reasoning_tokens,
+        at,
+        service_tier,
+    )?;
     let units = units_arg(&units);
     Some(JsonB(breakdown_json(c.provider, c.model, &c.tokens, c.at, c.tier, units.as_ref())))
 }
 
-fn breakdown_json(provider: &str, model: &str, tokens: &Tokens, at: i64, tier: ServiceTier, units: Option<&Units>) -> Value {
+fn breakdown_json(
+    provider: &str,
+    model: &str,
+    tokens: &Tokens,
+    at: i64,
+    tier: ServiceTier,
+    units: Option<&Units>,
+) -> Value {
     let Some(e) = pricing::explain(provider, model, tokens, at, tier, units) else {
         // no price: say why
         let r = pricing::resolution(provider, model, at, tier);
@@ -265,7 +299,8 @@ fn valid_from_text(ts: i64) -> Value {
     if ts == i64::MIN {
         return Value::String("-infinity".into());
     }
-    // Safe: the value came out of a timestamptz column.
+    // SAFETY: a timestamptz is a by-value i64 Datum (this one came out of a
+    // timestamptz column); any i64 is one.
     let t = unsafe { TimestampWithTimeZone::from_datum(pg_sys::Datum::from(ts), false) };
     t.map(|t| Value::String(t.to_iso_string())).unwrap_or(Value::Null)
 }
@@ -298,9 +333,22 @@ fn price_usage_with_units(
     at: Option<TimestampWithTimeZone>,
     service_tier: Option<&str>,
     units: Option<JsonbDatum>,
-) -> TableIterator<'static, (name!(cost, Option<NumericDatum>), name!(price_id, Option<i64>), name!(currency, Option<String>))> {
-    let priced = call_args(provider, model, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, at, service_tier)
-        .and_then(|c| pricing::price(c.provider, c.model, &c.tokens, c.at, c.tier, units_arg(&units).as_ref()));
+) -> TableIterator<
+    'static,
+    (name!(cost, Option<NumericDatum>), name!(price_id, Option<i64>), name!(currency, Option<String>)),
+> {
+    let priced = call_args(
+        provider,
+        model,
+        input_tokens,
+        output_tokens,
+        cached_input_tokens,
+        cache_write_tokens,
+        reasoning_tokens,
+        at,
+        service_tier,
+    )
+    .and_then(|c| pricing::price(c.provider, c.model, &c.tokens, c.at, c.tier, units_arg(&units).as_ref()));
     let row = match priced {
         Some(p) => (Some(NumericDatum::from_decimal(p.cost)), Some(p.price_id), Some(p.currency.to_string())),
         None => (None, None, None),
@@ -341,7 +389,8 @@ mod released_abi {
         at: TimestampWithTimeZone,
         service_tier: &str,
     ) -> Option<NumericDatum> {
-        let tokens = Tokens::new(input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens);
+        let tokens =
+            Tokens::new(input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens);
         pricing::price(provider, model, &tokens, at.into_inner(), pricing::service_tier(service_tier), None)
             .map(|p| NumericDatum::from_decimal(p.cost))
     }
@@ -359,8 +408,16 @@ mod released_abi {
         at: TimestampWithTimeZone,
         service_tier: &str,
     ) -> Option<JsonB> {
-        let tokens = Tokens::new(input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens);
-        Some(JsonB(breakdown_json(provider, model, &tokens, at.into_inner(), pricing::service_tier(service_tier), None)))
+        let tokens =
+            Tokens::new(input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens);
+        Some(JsonB(breakdown_json(
+            provider,
+            model,
+            &tokens,
+            at.into_inner(),
+            pricing::service_tier(service_tier),
+            None,
+        )))
     }
 
     #[pg_extern(stable, parallel_safe, sql = false)]
@@ -375,10 +432,21 @@ mod released_abi {
         reasoning_tokens: i64,
         at: TimestampWithTimeZone,
         service_tier: &str,
-    ) -> TableIterator<'static, (name!(cost, Option<NumericDatum>), name!(price_id, Option<i64>), name!(currency, Option<String>))> {
+    ) -> TableIterator<
+        'static,
+        (name!(cost, Option<NumericDatum>), name!(price_id, Option<i64>), name!(currency, Option<String>)),
+    > {
         price_usage_with_units(
-            Some(provider), Some(model), Some(input_tokens), Some(output_tokens), Some(cached_input_tokens),
-            Some(cache_write_tokens), Some(reasoning_tokens), Some(at), Some(service_tier), None,
+            Some(provider),
+            Some(model),
+            Some(input_tokens),
+            Some(output_tokens),
+            Some(cached_input_tokens),
+            Some(cache_write_tokens),
+            Some(reasoning_tokens),
+            Some(at),
+            Some(service_tier),
+            None,
         )
     }
 }

@@ -166,8 +166,9 @@ mod tests {
         assert_eq!(at("2026-05-31 16:00:00+00"), "0.5"); // Monday 00:00 in Shanghai
         assert_eq!(at("2026-05-31 23:59:59+00"), "0.5");
         assert_eq!(at("2026-06-01 16:00:00+00"), "1"); // Monday in UTC, Tuesday in Shanghai
-        // stored normalised: the zone moved into the window, every key present
-        let stored = text("SELECT off_peak_windows::text FROM llm_cost.prices WHERE provider = 'testco' AND model = 'tz'");
+                                                       // stored normalised: the zone moved into the window, every key present
+        let stored =
+            text("SELECT off_peak_windows::text FROM llm_cost.prices WHERE provider = 'testco' AND model = 'tz'");
         assert_eq!(
             stored.as_deref(),
             Some(r#"[{"weekdays": [1], "hours_utc": ["16:00-00:00"], "weekday_timezone": "Asia/Shanghai"}]"#)
@@ -200,9 +201,9 @@ mod tests {
         assert_eq!(at("2026-06-01 00:30:00+00"), "2.64"); // Monday, off-peak
         assert_eq!(at("2026-06-01 02:00:00+00"), "5.28"); // Monday, peak
         assert_eq!(at("2026-06-06 02:00:00+00"), "2.64"); // Saturday
-        // tencent's copy takes the weekday in Asia/Shanghai: Friday 2026-06-05 20:00 UTC is Saturday there
-        // and off-peak either way (20:00 is in 10:00-00:00); Sunday 2026-06-07 18:00 UTC is Monday there,
-        // 18:00 UTC is in 10:00-00:00: off-peak
+                                                          // tencent's copy takes the weekday in Asia/Shanghai: Friday 2026-06-05 20:00 UTC is Saturday there
+                                                          // and off-peak either way (20:00 is in 10:00-00:00); Sunday 2026-06-07 18:00 UTC is Monday there,
+                                                          // 18:00 UTC is in 10:00-00:00: off-peak
         let tencent = |ts: &str| cost(&format!("'tencent', 'deepseek-v4-pro-0813', 1000000, 1000000, at => '{ts}'"));
         assert_eq!(tencent("2026-06-05 20:00:00+00"), "2.64");
         assert_eq!(tencent("2026-06-07 18:00:00+00"), "2.64");
@@ -222,7 +223,9 @@ mod tests {
         ));
         assert_eq!(
             row.as_deref(),
-            Some(r#"0.5|2|0.05|[{"weekdays": [6, 7], "hours_utc": ["00:00-00:00"], "weekday_timezone": "Asia/Shanghai"}]"#)
+            Some(
+                r#"0.5|2|0.05|[{"weekdays": [6, 7], "hours_utc": ["00:00-00:00"], "weekday_timezone": "Asia/Shanghai"}]"#
+            )
         );
         assert_eq!(Spi::get_one::<i32>(&format!("SELECT llm_cost.import_prices('{doc}', 'test')")).unwrap(), Some(1));
         // unchanged: nothing added the second time
@@ -267,7 +270,10 @@ mod tests {
         assert_eq!(cost("'openai', 'gpt-3.5-turbo-0101', 1, 1"), "NULL");
         run("SELECT llm_cost.set_price('testco', 'undated', 1, 1, valid_from => '-infinity')");
         assert_eq!(method("testco", "undated-2025-01-01"), ("variant".into(), "testco/undated".into()));
-        assert_eq!(method("anthropic", "claude-sonnet-4-5-latest"), ("variant".into(), "anthropic/claude-sonnet-4-5".into()));
+        assert_eq!(
+            method("anthropic", "claude-sonnet-4-5-latest"),
+            ("variant".into(), "anthropic/claude-sonnet-4-5".into())
+        );
         // -latest with only dated models: the newest date wins
         run("SELECT llm_cost.set_price('testco', 'dated-20240101', 1, 1, valid_from => '-infinity')");
         run("SELECT llm_cost.set_price('testco', 'dated-20250601', 2, 2, valid_from => '-infinity')");
@@ -307,7 +313,9 @@ mod tests {
              ('2025-03-01', 'testco', 'ft:m1:acme:bot:abc123', 1000000, 0)");
         assert_eq!(resolution_row("m1"), "testco calls=2 unpriced=0 exact [] ft=f -> testco/m1 priced=t");
         assert_eq!(
-            resolution_row("arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-test-20250101-v1:0"),
+            resolution_row(
+                "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-test-20250101-v1:0"
+            ),
             "aws.bedrock calls=1 unpriced=0 provider_sibling [bedrock_arn,region_prefix] ft=f \
              -> bedrock_converse/anthropic.claude-test-20250101-v1:0 priced=t"
         );
@@ -328,15 +336,24 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&b).unwrap();
         assert_eq!((v["cost"].to_string(), &v["resolution"]["fine_tune"]), ("6".into(), &serde_json::json!(true)));
         // resolve_model directly: provider spellings of the SDKs
-        assert_eq!(text("SELECT method FROM llm_cost.resolve_model('openai.chat', 'gpt-4o')").as_deref(), Some("exact"));
         assert_eq!(
-            text("SELECT resolved_provider FROM llm_cost.resolve_model('gcp.vertex_ai', 'models/gemini-2.5-flash')").as_deref(),
+            text("SELECT method FROM llm_cost.resolve_model('openai.chat', 'gpt-4o')").as_deref(),
+            Some("exact")
+        );
+        assert_eq!(
+            text("SELECT resolved_provider FROM llm_cost.resolve_model('gcp.vertex_ai', 'models/gemini-2.5-flash')")
+                .as_deref(),
             Some("vertex_ai-language-models")
         );
-        assert!(text("SELECT reason FROM llm_cost.resolve_model('nobody', 'x')").unwrap().starts_with("unknown provider"));
+        assert!(text("SELECT reason FROM llm_cost.resolve_model('nobody', 'x')")
+            .unwrap()
+            .starts_with("unknown provider"));
         // a responses-mode entry gives way to the chat entry (llm_cost.models changes reload the catalog)
         run("SELECT llm_cost.set_price('testco', 'testco/m1', 9, 9, valid_from => '-infinity')");
-        assert_eq!(text("SELECT resolved_model FROM llm_cost.resolve_model('testco', 'testco/m1')").as_deref(), Some("testco/m1"));
+        assert_eq!(
+            text("SELECT resolved_model FROM llm_cost.resolve_model('testco', 'testco/m1')").as_deref(),
+            Some("testco/m1")
+        );
         run("INSERT INTO llm_cost.models (provider, model, mode) VALUES ('testco', 'testco/m1', 'responses'), ('testco', 'm1', 'chat')");
         assert_eq!(
             text("SELECT resolved_model || ' ' || array_to_string(rules, ',') FROM llm_cost.resolve_model('testco', 'testco/m1')").as_deref(),
@@ -347,10 +364,7 @@ mod tests {
     #[pg_test]
     fn breakdown_components_add_up() {
         test_prices();
-        let b = text(
-            "SELECT llm_cost.cost_breakdown('testco', 'm1', 10000, 2000, 4000, 1000, 500)::text",
-        )
-        .unwrap();
+        let b = text("SELECT llm_cost.cost_breakdown('testco', 'm1', 10000, 2000, 4000, 1000, 500)::text").unwrap();
         let v: serde_json::Value = serde_json::from_str(&b).unwrap();
         // 5000*3 + 4000*0.3 + 1000*3.75 + 1500*15 + 500*15 = 49950 / 1e6
         assert_eq!(v["cost"].to_string(), "0.04995");
@@ -385,9 +399,7 @@ mod tests {
 
     /// Inserts one row with only raw_usage and returns its five token columns and cost.
     fn insert_raw(raw: &str) -> String {
-        run(&format!(
-            "INSERT INTO llm_cost.usage (provider, model, raw_usage) VALUES ('testco', 'm1', '{raw}')"
-        ));
+        run(&format!("INSERT INTO llm_cost.usage (provider, model, raw_usage) VALUES ('testco', 'm1', '{raw}')"));
         text(
             "SELECT concat_ws(' ', input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, trim_scale(cost))
                FROM llm_cost.usage ORDER BY id DESC LIMIT 1",
@@ -493,7 +505,8 @@ mod tests {
             Some("0.0625")
         );
         assert_eq!(cost("'importco', 'imported-model', 1000000, 1000000, service_tier => 'batch'"), "6.25");
-        let changed = doc.replace("2.5e-06, \"output_cost_per_token\": 1e-05,", "3e-06, \"output_cost_per_token\": 1e-05,");
+        let changed =
+            doc.replace("2.5e-06, \"output_cost_per_token\": 1e-05,", "3e-06, \"output_cost_per_token\": 1e-05,");
         assert_eq!(import(&changed), "1");
     }
 
@@ -534,17 +547,29 @@ mod tests {
         assert_eq!(genaico_rows("g-new"), "now 2.5 10");
         assert_eq!(genaico_rows("g-old"), "2020-01-01 1 2, now 1.5 2");
         assert_eq!(genaico_rows("g-same"), "2020-01-01 3 6");
-        assert_eq!(text("SELECT (verified_at = now())::text FROM llm_cost.prices WHERE model = 'g-same'").as_deref(), Some("true"));
+        assert_eq!(
+            text("SELECT (verified_at = now())::text FROM llm_cost.prices WHERE model = 'g-same'").as_deref(),
+            Some("true")
+        );
         assert_eq!(text("SELECT string_agg(DISTINCT source, ',') FROM llm_cost.prices WHERE provider = 'genaico' AND valid_from = now()").as_deref(),
                    Some("genai-prices"));
         assert_eq!(cost("'genaico', 'g-new', 1000000, 1000000, 400000"), "12"); // 0.6*2.5 + 0.4*1.25 + 10
         assert_eq!(cost("'genaico', 'g-old', 1000000, 0, at => '2021-01-01'"), "1");
         assert_eq!(cost("'genaico', 'g-old', 1000000, 0"), "1.5");
-        assert_eq!(text("SELECT count(*)::text FROM llm_cost.prices WHERE model = 'g-no-token-price'").as_deref(), Some("0"));
+        assert_eq!(
+            text("SELECT count(*)::text FROM llm_cost.prices WHERE model = 'g-no-token-price'").as_deref(),
+            Some("0")
+        );
         // an explicit source name is kept
         let changed = doc.replace("\"input_mtok\": 3,", "\"input_mtok\": 4,");
-        assert_eq!(text(&format!("SELECT llm_cost.import_prices('{changed}', 'genai-2026-12')::text")).as_deref(), Some("1"));
-        assert_eq!(text("SELECT source FROM llm_cost.prices WHERE model = 'g-same' AND valid_from = now()").as_deref(), Some("genai-2026-12"));
+        assert_eq!(
+            text(&format!("SELECT llm_cost.import_prices('{changed}', 'genai-2026-12')::text")).as_deref(),
+            Some("1")
+        );
+        assert_eq!(
+            text("SELECT source FROM llm_cost.prices WHERE model = 'g-same' AND valid_from = now()").as_deref(),
+            Some("genai-2026-12")
+        );
     }
 
     #[pg_test]
@@ -682,7 +707,8 @@ mod tests {
     #[pg_test]
     fn shipped_catalog_covers_every_provider() {
         let providers: i64 = Spi::get_one("SELECT count(DISTINCT provider) FROM llm_cost.prices").unwrap().unwrap();
-        let models: i64 = Spi::get_one("SELECT count(DISTINCT (provider, model)) FROM llm_cost.prices").unwrap().unwrap();
+        let models: i64 =
+            Spi::get_one("SELECT count(DISTINCT (provider, model)) FROM llm_cost.prices").unwrap().unwrap();
         assert!(providers >= 50, "{providers} providers");
         assert!(models >= 2000, "{models} models");
         // gpt-5 ships batch, flex and priority rows
@@ -720,6 +746,9 @@ mod tests {
                  (round(-1.5, 70)), (round(1234.5678, 90)), (1e-260), (-12e250)");
         run("INSERT INTO amounts SELECT round(((random() - 0.5) * 10 ^ (random() * 24 - 8))::numeric, (random() * 30)::int)
                FROM generate_series(1, 5000)");
+        // SAFETY: inside Spi::connect, so SPI is connected; SPI_tuptable and its
+        // `rows` tuples belong to the query just run and live until the next one
+        // or SPI_finish, after this closure; column 1 is numeric, 2 text.
         let checked = Spi::connect(|_| unsafe {
             let sql = c"SELECT v, trim_scale(v)::text FROM amounts WHERE v IS NOT NULL";
             assert_eq!(pg_sys::SPI_execute(sql.as_ptr(), false, 0), pg_sys::SPI_OK_SELECT as i32);
@@ -729,7 +758,10 @@ mod tests {
                 let tuple = *(*table).vals.add(i);
                 let mut isnull = false;
                 let datum = pg_sys::SPI_getbinval(tuple, (*table).tupdesc, 1, &mut isnull);
-                let text = std::ffi::CStr::from_ptr(pg_sys::SPI_getvalue(tuple, (*table).tupdesc, 2)).to_str().unwrap().to_string();
+                let text = std::ffi::CStr::from_ptr(pg_sys::SPI_getvalue(tuple, (*table).tupdesc, 2))
+                    .to_str()
+                    .unwrap()
+                    .to_string();
                 let from_digits = crate::numeric_datum::decimal_from_numeric(datum).map(|d| d.to_string());
                 let from_text = Decimal::parse(&text).ok().map(|d| d.to_string());
                 assert_eq!(from_digits, from_text, "{text}");
@@ -800,17 +832,38 @@ mod tests {
         };
         // Havana sets clocks back from 01:00 CDT to 00:00 CST on 2026-11-01: midnight
         // is at 04:00 UTC and again at 05:00 UTC; the day starts at the first.
-        assert_eq!(bounds("day", "America/Havana", "2026-11-01 04:30+00"), "2026-11-01 04:00:00+00 2026-11-02 05:00:00+00");
-        assert_eq!(bounds("month", "America/Havana", "2026-11-01 05:30+00"), "2026-11-01 04:00:00+00 2026-12-01 05:00:00+00");
-        assert_eq!(bounds("day", "America/Havana", "2026-10-31 12:00+00"), "2026-10-31 04:00:00+00 2026-11-01 04:00:00+00");
+        assert_eq!(
+            bounds("day", "America/Havana", "2026-11-01 04:30+00"),
+            "2026-11-01 04:00:00+00 2026-11-02 05:00:00+00"
+        );
+        assert_eq!(
+            bounds("month", "America/Havana", "2026-11-01 05:30+00"),
+            "2026-11-01 04:00:00+00 2026-12-01 05:00:00+00"
+        );
+        assert_eq!(
+            bounds("day", "America/Havana", "2026-10-31 12:00+00"),
+            "2026-10-31 04:00:00+00 2026-11-01 04:00:00+00"
+        );
         // The Azores go from 01:00 UTC+0 back to 00:00 UTC-1 on 2026-10-25.
-        assert_eq!(bounds("day", "Atlantic/Azores", "2026-10-25 00:30+00"), "2026-10-25 00:00:00+00 2026-10-26 01:00:00+00");
+        assert_eq!(
+            bounds("day", "Atlantic/Azores", "2026-10-25 00:30+00"),
+            "2026-10-25 00:00:00+00 2026-10-26 01:00:00+00"
+        );
         // New York: a 23-hour and a 25-hour day.
-        assert_eq!(bounds("day", "America/New_York", "2026-03-08 12:00+00"), "2026-03-08 05:00:00+00 2026-03-09 04:00:00+00");
-        assert_eq!(bounds("day", "America/New_York", "2026-11-01 12:00+00"), "2026-11-01 04:00:00+00 2026-11-02 05:00:00+00");
+        assert_eq!(
+            bounds("day", "America/New_York", "2026-03-08 12:00+00"),
+            "2026-03-08 05:00:00+00 2026-03-09 04:00:00+00"
+        );
+        assert_eq!(
+            bounds("day", "America/New_York", "2026-11-01 12:00+00"),
+            "2026-11-01 04:00:00+00 2026-11-02 05:00:00+00"
+        );
         // Quarters (period_end used to fail on '1 quarter'), ISO weeks, year end, leap day.
         assert_eq!(bounds("quarter", "UTC", "2026-12-31 23:59+00"), "2026-10-01 00:00:00+00 2027-01-01 00:00:00+00");
-        assert_eq!(bounds("quarter", "Asia/Tokyo", "2026-12-31 15:30+00"), "2026-12-31 15:00:00+00 2027-03-31 15:00:00+00");
+        assert_eq!(
+            bounds("quarter", "Asia/Tokyo", "2026-12-31 15:30+00"),
+            "2026-12-31 15:00:00+00 2027-03-31 15:00:00+00"
+        );
         assert_eq!(bounds("week", "UTC", "2027-03-01 00:30+00"), "2027-03-01 00:00:00+00 2027-03-08 00:00:00+00");
         assert_eq!(bounds("year", "UTC", "2027-01-01 00:01+00"), "2027-01-01 00:00:00+00 2028-01-01 00:00:00+00");
         assert_eq!(bounds("day", "UTC", "2028-02-29 23:45+00"), "2028-02-29 00:00:00+00 2028-03-01 00:00:00+00");
@@ -837,7 +890,9 @@ mod tests {
         );
         assert_eq!(ambiguous_hour.as_deref(), Some("2026-11-01 04:00:00+00"));
         // budget_status for a quarterly budget (it used to fail computing the period end)
-        let status = text("SELECT period_end::text FROM llm_cost.budget_status_at('2027-02-10 00:00+00') WHERE name = 'UTC quarter'");
+        let status = text(
+            "SELECT period_end::text FROM llm_cost.budget_status_at('2027-02-10 00:00+00') WHERE name = 'UTC quarter'",
+        );
         assert_eq!(status.as_deref(), Some("2027-04-01 00:00:00+00"));
     }
 }

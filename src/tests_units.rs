@@ -61,12 +61,18 @@ mod tests {
     fn counted_units_by_selector() {
         unit_prices();
         // 3 searches at high 0.03 = 0.09, plus 1000 input tokens * 2 / 1e6 = 0.002
-        assert_eq!(cost("'unitco', 'u1', 1000, 0", r#"{"web_search_queries": 3, "search_context_size": "HIGH"}"#), "0.092");
+        assert_eq!(
+            cost("'unitco', 'u1', 1000, 0", r#"{"web_search_queries": 3, "search_context_size": "HIGH"}"#),
+            "0.092"
+        );
         // no context size: default (medium 0.02)
         assert_eq!(cost("'unitco', 'u1', 0, 0", r#"{"web_search_queries": 3}"#), "0.06");
         // hd/1024x1792 = 0.12 each; standard/1792x1024 is not listed and there is no default: unpriced
         assert_eq!(cost("'unitco', 'u1', 0, 0", r#"{"images": 2, "quality": "hd", "size": "1024x1792"}"#), "0.24");
-        assert_eq!(cost("'unitco', 'u1', 0, 0", r#"{"images": 1, "quality": "standard", "size": "1792x1024"}"#), "NULL");
+        assert_eq!(
+            cost("'unitco', 'u1', 0, 0", r#"{"images": 1, "quality": "standard", "size": "1792x1024"}"#),
+            "NULL"
+        );
         // quality/size missing, size listed alone: 0.05
         assert_eq!(cost("'unitco', 'u1', 0, 0", r#"{"images": 1, "quality": "low", "size": "1024x1024"}"#), "0.05");
         // fractional seconds are exact: 12.5 * 0.0001
@@ -74,7 +80,8 @@ mod tests {
         // a unit the row has no price for: unpriced, and cost_breakdown says which
         assert_eq!(cost("'unitco', 'u1', 1000, 0", r#"{"pages": 1}"#), "NULL");
         assert_eq!(
-            text(r#"SELECT llm_cost.cost_breakdown('unitco', 'u1', 1000, 0, units => '{"pages": 1}') ->> 'reason'"#).as_deref(),
+            text(r#"SELECT llm_cost.cost_breakdown('unitco', 'u1', 1000, 0, units => '{"pages": 1}') ->> 'reason'"#)
+                .as_deref(),
             Some("the price row has no price for pages")
         );
         // quantity 0 is free
@@ -113,7 +120,8 @@ mod tests {
                       ('2026-03-01', 'unitco', 'u1', 0, '{"images": 1, "size": "512x512"}')"#);
         // 0.002 + 0.01; the second has no price for 512x512 images
         assert_eq!(
-            text("SELECT string_agg(coalesce(trim_scale(cost)::text, 'NULL'), ' ' ORDER BY id) FROM llm_cost.usage").as_deref(),
+            text("SELECT string_agg(coalesce(trim_scale(cost)::text, 'NULL'), ' ' ORDER BY id) FROM llm_cost.usage")
+                .as_deref(),
             Some("0.012 NULL")
         );
         assert_eq!(text("SELECT count(*)::text FROM llm_cost.unpriced_usage").as_deref(), Some("1"));
@@ -174,7 +182,9 @@ mod tests {
         // the same after a rollup, and after a rolled-up row is corrected
         run("SELECT llm_cost.refresh_rollups()");
         assert_eq!(text(daily).as_deref(), Some(r#"{"images": 3, "audio_seconds": 2.5}"#));
-        run(r#"UPDATE llm_cost.usage SET units = '{"images": 5, "size": "1024x1024"}' WHERE occurred_at = '2026-03-01 10:00Z'"#);
+        run(
+            r#"UPDATE llm_cost.usage SET units = '{"images": 5, "size": "1024x1024"}' WHERE occurred_at = '2026-03-01 10:00Z'"#,
+        );
         assert_eq!(text("SELECT llm_cost.reprice()::text").as_deref(), Some("1"));
         assert_eq!(text(daily).as_deref(), Some(r#"{"images": 6, "audio_seconds": 2.5}"#));
         // cost_by mode: 6 images * 0.05 + 2.5 s * 0.0001 + 1000 tokens * 2 / 1e6 = 0.3 + 0.00025 + 0.002

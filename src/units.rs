@@ -146,7 +146,10 @@ fn kind(v: &Value) -> &'static str {
 /// exact pricing; `text` is how it is shown in messages.
 pub enum UnitValue<'a> {
     Null,
-    Number { value: Option<Decimal>, text: &'a dyn fmt::Display },
+    Number {
+        value: Option<Decimal>,
+        text: &'a dyn fmt::Display,
+    },
     String(&'a str),
     /// Any other JSON kind: "a boolean", "an array", "an object".
     Other(&'static str),
@@ -401,7 +404,8 @@ impl UnitPrices {
                 }
             }
         }
-        let mut obj: Map<String, Value> = self.counted.iter().map(|(c, p)| (c.name().to_string(), price_json(p))).collect();
+        let mut obj: Map<String, Value> =
+            self.counted.iter().map(|(c, p)| (c.name().to_string(), price_json(p))).collect();
         if let Some(r) = &self.requests {
             obj.insert(REQUESTS.to_string(), price_json(r));
         }
@@ -431,7 +435,10 @@ mod tests {
             "size": "1024 X 1792", "quality": "HD", "search_context_size": " high "
         }))
         .unwrap();
-        assert_eq!(u.subsets, Subsets { cache_write_1h: 100, audio_input: 5, image_input: 0, audio_output: 7, image_output: 9 });
+        assert_eq!(
+            u.subsets,
+            Subsets { cache_write_1h: 100, audio_input: 5, image_input: 0, audio_output: 7, image_output: 9 }
+        );
         assert_eq!(u.counts, vec![(Counted::WebSearchQueries, d("3")), (Counted::AudioSeconds, d("12.5"))]);
         assert_eq!(u.qualifiers.size.as_deref(), Some("1024x1792"));
         assert_eq!(u.qualifiers.quality.as_deref(), Some("hd"));
@@ -483,7 +490,10 @@ mod tests {
         let q = |v: Value| Units::parse(&v).unwrap().qualifiers;
         assert_eq!(images.select(&q(json!({"quality": "hd", "size": "1024x1792"}))).unwrap().price, d("0.12"));
         // quality/size not listed: the size alone
-        assert_eq!(images.select(&q(json!({"quality": "hd", "size": "1024x1024"}))).unwrap().selector.as_deref(), Some("1024x1024"));
+        assert_eq!(
+            images.select(&q(json!({"quality": "hd", "size": "1024x1024"}))).unwrap().selector.as_deref(),
+            Some("1024x1024")
+        );
         assert_eq!(images.select(&q(json!({}))).unwrap().price, d("0.03"));
         let search = up.get(Counted::WebSearchQueries).unwrap();
         assert_eq!(search.select(&q(json!({"search_context_size": "medium"}))).unwrap().price, d("0.035"));

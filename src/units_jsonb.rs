@@ -19,18 +19,31 @@ use std::fmt;
 pub struct JsonbDatum(pub pg_sys::Datum);
 
 impl FromDatum for JsonbDatum {
+    /// # Safety
+    /// `FromDatum`'s contract: `datum` is a jsonb datum (unless `is_null`),
+    /// valid for as long as the `JsonbDatum` is used (the call).
     unsafe fn from_polymorphic_datum(datum: pg_sys::Datum, is_null: bool, _typoid: pg_sys::Oid) -> Option<Self> {
         (!is_null).then_some(JsonbDatum(datum))
     }
 }
 
+// SAFETY: unboxing goes through `FromDatum` (above), which keeps the argument's
+// Datum as it is; a NULL argument panics (pgrx turns that into an ERROR) instead
+// of being read. The datum is valid for the call, as `JsonbDatum` says.
 unsafe impl<'fcx> ArgAbi<'fcx> for JsonbDatum {
+    /// # Safety
+    /// `ArgAbi`'s contract: `arg` is an argument of the current call.
     unsafe fn unbox_arg_unchecked(arg: Arg<'_, 'fcx>) -> Self {
         let index = arg.index();
+        // SAFETY: pgrx calls this with an argument of this call (its own
+        // contract for unbox_arg_unchecked); unbox_arg_using_from_datum reads it
+        // with its null flag.
         unsafe { arg.unbox_arg_using_from_datum().unwrap_or_else(|| panic!("argument {index} must not be null")) }
     }
 }
 
+// SAFETY: the SQL type declared (jsonb, both ways) is the type of the Datum
+// `JsonbDatum` holds.
 unsafe impl SqlTranslatable for JsonbDatum {
     const TYPE_IDENT: &'static str = pgrx::pgrx_resolved_type!(JsonbDatum);
     const TYPE_ORIGIN: TypeOrigin = TypeOrigin::External;
@@ -39,25 +52,41 @@ unsafe impl SqlTranslatable for JsonbDatum {
 }
 
 /// A numeric inside the jsonb, printed (numeric_out) only for an error message.
+/// Made only by `units_from_jsonb`, from a numeric of the jsonb it is reading,
+/// and dropped before that call returns.
 struct NumericText(pg_sys::Numeric);
 
 impl fmt::Display for NumericText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Safe: the numeric lives in the jsonb being read, for the whole call.
+        // SAFETY: `self.0` points at a numeric inside the jsonb `units_from_jsonb`
+        // is reading (the only place a NumericText is made), which lives in the
+        // caller's memory context for the whole call; numeric_out returns a
+        // palloc'd NUL-terminated string, copied here before it can be freed.
         let text = unsafe {
-            let out = pg_sys::DirectFunctionCall1Coll(Some(numeric_out), pg_sys::InvalidOid, pg_sys::Datum::from(self.0));
+            let out =
+                pg_sys::DirectFunctionCall1Coll(Some(numeric_out), pg_sys::InvalidOid, pg_sys::Datum::from(self.0));
             std::ffi::CStr::from_ptr(out.cast_mut_ptr::<std::ffi::c_char>()).to_string_lossy().into_owned()
         };
         f.write_str(&text)
     }
 }
 
+/// numeric_out as a "C-unwind" function pointer, which DirectFunctionCall wants.
+///
+/// # Safety
+/// Called only through DirectFunctionCall, with a valid `fcinfo` whose one
+/// argument is a numeric.
 unsafe extern "C-unwind" fn numeric_out(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    // SAFETY: `fcinfo` is what DirectFunctionCall built for numeric_out (above).
     unsafe { pg_sys::numeric_out(fcinfo) }
 }
 
 /// The kind of a nested container, for messages.
+///
+/// # Safety
+/// `container` must point at a jsonb container (a jbvBinary value's `data`).
 unsafe fn container_kind(container: *const pg_sys::JsonbContainer) -> &'static str {
+    // SAFETY: the caller guarantees `container` points at a live container header.
     if unsafe { (*container).header } & pg_sys::JB_FARRAY != 0 {
         "an array"
     } else {
@@ -71,6 +100,12 @@ unsafe fn container_kind(container: *const pg_sys::JsonbContainer) -> &'static s
 /// # Safety
 /// `datum` must be a jsonb datum valid for the duration of the call.
 pub unsafe fn units_from_jsonb(datum: pg_sys::Datum) -> Result<Units, UnitsError> {
+    // SAFETY: `datum` is a valid jsonb (caller's guarantee); pg_detoast_datum
+    // returns it, or a palloc'd untoasted copy in the current memory context,
+    // either of which outlives this call. The iterator walks that Jsonb only;
+    // every JsonbValue it fills points into it (strings, numerics, containers),
+    // and `key`/`text` borrowed from them do not outlive the loop. A zeroed
+    // JsonbValue is a valid jbvNull to be overwritten by JsonbIteratorNext.
     unsafe {
         let jsonb = pg_sys::pg_detoast_datum(datum.cast_mut_ptr()) as *mut pg_sys::Jsonb;
         let root: *mut pg_sys::JsonbContainer = &mut (*jsonb).root;
@@ -94,7 +129,10 @@ pub unsafe fn units_from_jsonb(datum: pg_sys::Datum) -> Result<Units, UnitsError
                         pg_sys::jbvType::jbvString => UnitValue::String(jsonb_str(&v)),
                         pg_sys::jbvType::jbvNumeric => {
                             text = NumericText(v.val.numeric);
-                            UnitValue::Number { value: decimal_from_numeric(pg_sys::Datum::from(v.val.numeric)), text: &text }
+                            UnitValue::Number {
+                                value: decimal_from_numeric(pg_sys::Datum::from(v.val.numeric)),
+                                text: &text,
+                            }
                         }
                         pg_sys::jbvType::jbvBool => UnitValue::Other("a boolean"),
                         pg_sys::jbvType::jbvBinary => UnitValue::Other(container_kind(v.val.binary.data)),
@@ -111,7 +149,12 @@ pub unsafe fn units_from_jsonb(datum: pg_sys::Datum) -> Result<Units, UnitsError
 
 /// The text of a jsonb string value (keys and strings are stored as UTF-8
 /// in a UTF-8 database; anything else reads as an unknown name).
+///
+/// # Safety
+/// `v` must be a jbvString value whose bytes (inside a jsonb) outlive `'a`.
 unsafe fn jsonb_str<'a>(v: &pg_sys::JsonbValue) -> &'a str {
+    // SAFETY: `v` is a string value (caller's guarantee): `val.string` is the
+    // active union field, and `val`/`len` describe bytes inside the jsonb.
     unsafe {
         let s = v.val.string;
         let bytes = std::slice::from_raw_parts(s.val as *const u8, s.len.max(0) as usize);
@@ -151,6 +194,7 @@ mod tests {
             serde_json::from_str(r#"{"pages": 1e400}"#).unwrap(),
         ] {
             let datum = pgrx::JsonB(v.clone()).into_datum().expect("jsonb datum");
+            // SAFETY: `datum` is the jsonb just made, in this memory context.
             let walked = unsafe { units_from_jsonb(datum) };
             let parsed = Units::parse(&v);
             match (&walked, &parsed) {

@@ -40,7 +40,14 @@ pub fn merge(total: Option<&Value>, units: Option<&Value>, sign: i64) -> Option<
     let obj: Map<String, Value> = sums
         .into_iter()
         .filter(|(_, d)| !d.is_zero())
-        .map(|(k, d)| (k, Value::Number(Number::from_str(&d.normalized().to_string()).expect("a Decimal prints as a JSON number"))))
+        .map(|(k, d)| {
+            (
+                k,
+                Value::Number(
+                    Number::from_str(&d.normalized().to_string()).expect("a Decimal prints as a JSON number"),
+                ),
+            )
+        })
         .collect();
     (!obj.is_empty()).then_some(Value::Object(obj))
 }

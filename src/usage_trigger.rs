@@ -7,12 +7,14 @@
 
 use crate::errors;
 use crate::formula::Tokens;
+use crate::numeric_datum::NumericDatum;
 use crate::pricing::{self, service_tier};
 use crate::raw_usage;
 use crate::settings::{OnUnpriced, ON_UNPRICED};
-use crate::trigger_support::{c_trigger, column_positions, optional_column_position, trigger_data, OptionalPositionCache, PositionCache};
+use crate::trigger_support::{
+    c_trigger, column_positions, optional_column_position, trigger_data, OptionalPositionCache, PositionCache,
+};
 use crate::units::Units;
-use crate::numeric_datum::NumericDatum;
 use pgrx::prelude::*;
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -46,6 +48,8 @@ thread_local! {
 }
 static XACT_CALLBACK_REGISTERED: AtomicBool = AtomicBool::new(false);
 
+/// # Safety
+/// Called only by Postgres, as the transaction callback registered below.
 #[pg_guard]
 unsafe extern "C-unwind" fn forget_warnings(_event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
     // Any transaction event: the set is small, and a warning repeated after a
@@ -53,44 +57,85 @@ unsafe extern "C-unwind" fn forget_warnings(_event: pg_sys::XactEvent::Type, _ar
     WARNED.with(|w| w.borrow_mut().clear());
 }
 
+/// # Safety
+/// `rel` must be a valid, open relation (the trigger's `tg_relation`).
 unsafe fn columns(rel: pg_sys::Relation) -> Columns {
-    let [occurred_at, provider, model, input, output, cached_input, cache_write, reasoning, service_tier, raw_usage, cost, currency, price_id] =
-        unsafe {
-            column_positions(
-                &COLUMNS,
-                rel,
-                [
-                    "occurred_at", "provider", "model", "input_tokens", "output_tokens", "cached_input_tokens",
-                    "cache_write_tokens", "reasoning_tokens", "service_tier", "raw_usage", "cost", "currency", "price_id",
-                ],
-            )
-        };
+    // SAFETY: `rel` is valid and open (caller's guarantee).
+    let [occurred_at, provider, model, input, output, cached_input, cache_write, reasoning, service_tier, raw_usage, cost, currency, price_id] = unsafe {
+        column_positions(
+            &COLUMNS,
+            rel,
+            [
+                "occurred_at",
+                "provider",
+                "model",
+                "input_tokens",
+                "output_tokens",
+                "cached_input_tokens",
+                "cache_write_tokens",
+                "reasoning_tokens",
+                "service_tier",
+                "raw_usage",
+                "cost",
+                "currency",
+                "price_id",
+            ],
+        )
+    };
     Columns {
-        occurred_at, provider, model, input, output, cached_input, cache_write, reasoning, service_tier, raw_usage, cost,
-        currency, price_id,
+        occurred_at,
+        provider,
+        model,
+        input,
+        output,
+        cached_input,
+        cache_write,
+        reasoning,
+        service_tier,
+        raw_usage,
+        cost,
+        currency,
+        price_id,
     }
 }
 
 // The trigger function, declared in sql/api.sql.
 c_trigger!(usage_before_insert, pg_finfo_usage_before_insert, before_insert);
 
+/// # Safety
+/// `fcinfo` must be the call's, as Postgres passes it to the row trigger on
+/// `llm_cost.usage` that sql/api.sql declares. That it is a trigger call is
+/// checked (an ERROR otherwise), and the columns are found by name; that it is
+/// a row trigger (a non-null `tg_trigtuple`) is the declaration's to ensure.
 unsafe fn before_insert(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    let trigdata = trigger_data(fcinfo, "usage_before_insert");
-    let tuple = (*trigdata).tg_trigtuple;
-    let rel = (*trigdata).tg_relation;
-    let tupdesc = (*rel).rd_att;
-    let cols = columns(rel);
+    // SAFETY: `fcinfo` is this call's (caller's guarantee).
+    let trigdata = unsafe { trigger_data(fcinfo, "usage_before_insert") };
+    // SAFETY: Postgres fills a row trigger's TriggerData with the new tuple and
+    // the open relation, both valid for the whole call; the relation's tuple
+    // descriptor is owned by its relcache entry, pinned while it is open.
+    let (tuple, rel, tupdesc) = unsafe {
+        let rel = (*trigdata).tg_relation;
+        ((*trigdata).tg_trigtuple, rel, (*rel).rd_att)
+    };
+    // SAFETY: `rel` is the trigger's open relation (above).
+    let cols = unsafe { columns(rel) };
 
-    let natts = (*tupdesc).natts as usize;
+    // SAFETY: `tupdesc` is the open relation's descriptor (above).
+    let natts = unsafe { (*tupdesc).natts } as usize;
     let mut values = vec![pg_sys::Datum::from(0); natts];
     let mut nulls = vec![false; natts];
-    pg_sys::heap_deform_tuple(tuple, tupdesc, values.as_mut_ptr(), nulls.as_mut_ptr());
+    // SAFETY: `tuple` is a row of `rel`, described by `tupdesc`, and `values`
+    // and `nulls` have room for all `natts` attributes. By-reference datums
+    // point into `tuple` (or palloc'd detoasted copies), valid for the call.
+    unsafe { pg_sys::heap_deform_tuple(tuple, tupdesc, values.as_mut_ptr(), nulls.as_mut_ptr()) };
 
     let text = |i: usize, column: &str| -> &str {
         if nulls[i] {
             errors::not_null(format!("llm_cost.usage.{column} must not be NULL"));
         }
-        <&str>::from_datum(values[i], false).unwrap_or("")
+        // SAFETY: a non-null attribute of a text column (found by name in
+        // `columns`), deformed from the row, which outlives this call's borrows.
+        unsafe { <&str>::from_datum(values[i], false) }.unwrap_or("")
     };
     let provider = text(cols.provider, "provider");
     let model = text(cols.model, "model");
@@ -106,15 +151,18 @@ unsafe fn before_insert(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
         reasoning: int8(cols.reasoning),
     };
 
-    let units_col = optional_column_position(&UNITS_COLUMN, rel, "units");
+    // SAFETY: `rel` is the trigger's open relation (above).
+    let units_col = unsafe { optional_column_position(&UNITS_COLUMN, rel, "units") };
     let mut units: Option<Units> = match units_col {
-        Some(i) if !nulls[i] => Some(pricing::units_datum(values[i])),
+        // SAFETY: the row's non-null `units`, a jsonb column, valid for the call.
+        Some(i) if !nulls[i] => Some(unsafe { pricing::units_datum(values[i]) }),
         _ => None,
     };
 
     let mut replace: Vec<(usize, pg_sys::Datum, bool)> = Vec::with_capacity(9);
     if tokens == Tokens::default() && !nulls[cols.raw_usage] {
-        let (raw_tokens, raw_units) = from_raw(values[cols.raw_usage]);
+        // SAFETY: the row's non-null `raw_usage`, a jsonb column, valid for the call.
+        let (raw_tokens, raw_units) = unsafe { from_raw(values[cols.raw_usage]) };
         tokens = raw_tokens;
         for (i, v) in [
             (cols.input, tokens.input),
@@ -135,7 +183,12 @@ unsafe fn before_insert(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     pricing::validate_tokens(&tokens, units.as_ref());
 
     if nulls[cols.cost] {
-        let at = if nulls[cols.occurred_at] { pg_sys::GetCurrentTransactionStartTimestamp() } else { values[cols.occurred_at].value() as i64 };
+        let at = if nulls[cols.occurred_at] {
+            // SAFETY: reads a backend global; a trigger runs inside a transaction.
+            unsafe { pg_sys::GetCurrentTransactionStartTimestamp() }
+        } else {
+            values[cols.occurred_at].value() as i64
+        };
         match pricing::price(provider, model, &tokens, at, tier, units.as_ref()) {
             Some(p) => {
                 replace.push((cols.cost, NumericDatum::from_decimal(p.cost).0, false));
@@ -154,23 +207,37 @@ unsafe fn before_insert(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     let mut attnums: Vec<i32> = replace.iter().map(|(i, _, _)| *i as i32 + 1).collect();
     let mut new_values: Vec<pg_sys::Datum> = replace.iter().map(|(_, v, _)| *v).collect();
     let mut new_nulls: Vec<bool> = replace.iter().map(|(_, _, n)| *n).collect();
-    let modified = pg_sys::heap_modify_tuple_by_cols(
-        tuple,
-        tupdesc,
-        replace.len() as i32,
-        attnums.as_mut_ptr(),
-        new_values.as_mut_ptr(),
-        new_nulls.as_mut_ptr(),
-    );
+    // SAFETY: `tuple` and `tupdesc` as above; the three arrays each hold
+    // `replace.len()` entries, with 1-based attribute numbers of `rel`'s columns
+    // and datums of their types. The new tuple is palloc'd in the trigger's
+    // memory context, where Postgres expects a BEFORE trigger's result.
+    let modified = unsafe {
+        pg_sys::heap_modify_tuple_by_cols(
+            tuple,
+            tupdesc,
+            replace.len() as i32,
+            attnums.as_mut_ptr(),
+            new_values.as_mut_ptr(),
+            new_nulls.as_mut_ptr(),
+        )
+    };
     pg_sys::Datum::from(modified)
 }
 
 /// The jsonb as a serde value. Parsed here rather than by pgrx's JsonB, whose
 /// conversion panics on JSON nested deeper than serde_json's limit (128): that
 /// is bad input, and gets a clear 22023 like any other.
+///
+/// # Safety
+/// `datum` must be a non-NULL jsonb datum valid for the duration of the call.
 unsafe fn jsonb_value(datum: pg_sys::Datum, column: &str) -> serde_json::Value {
-    let text = pg_sys::DirectFunctionCall1Coll(Some(jsonb_out), pg_sys::InvalidOid, datum);
-    let text = std::ffi::CStr::from_ptr(text.cast_mut_ptr::<std::ffi::c_char>()).to_string_lossy();
+    // SAFETY: jsonb_out gets the jsonb it declares (caller's guarantee) and
+    // returns a palloc'd NUL-terminated string, alive in the current memory
+    // context until this function has parsed it.
+    let text = unsafe {
+        let text = pg_sys::DirectFunctionCall1Coll(Some(jsonb_out), pg_sys::InvalidOid, datum);
+        std::ffi::CStr::from_ptr(text.cast_mut_ptr::<std::ffi::c_char>()).to_string_lossy()
+    };
     serde_json::from_str(&text).unwrap_or_else(|e| {
         errors::invalid_parameter_with_hint(
             format!("{column} cannot be read: {e}"),
@@ -179,13 +246,22 @@ unsafe fn jsonb_value(datum: pg_sys::Datum, column: &str) -> serde_json::Value {
     })
 }
 
+/// jsonb_out as a "C-unwind" function pointer, which DirectFunctionCall wants.
+///
+/// # Safety
+/// Called only through DirectFunctionCall, with jsonb_out's arguments.
 unsafe extern "C-unwind" fn jsonb_out(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    // SAFETY: `fcinfo` is what DirectFunctionCall built for jsonb_out.
     unsafe { pg_sys::jsonb_out(fcinfo) }
 }
 
 /// Tokens and units (None: none) from a provider's usage object.
+///
+/// # Safety
+/// `datum` must be a non-NULL jsonb datum valid for the duration of the call.
 unsafe fn from_raw(datum: pg_sys::Datum) -> (Tokens, Option<serde_json::Map<String, serde_json::Value>>) {
-    let raw = jsonb_value(datum, "raw_usage");
+    // SAFETY: the caller's guarantee is jsonb_value's.
+    let raw = unsafe { jsonb_value(datum, "raw_usage") };
     match raw_usage::normalise_all(&raw) {
         Ok((tokens, units, _shape)) => (tokens, units),
         Err(e) if e.is_out_of_range() => errors::out_of_range(e.to_string()),
@@ -207,6 +283,8 @@ fn unpriced(provider: &str, model: &str, has_units: bool) {
         ),
         OnUnpriced::Warn => {
             if !XACT_CALLBACK_REGISTERED.swap(true, Ordering::AcqRel) {
+                // SAFETY: registers a static function (no argument pointer), once
+                // per backend; Postgres keeps it for the backend's life.
                 unsafe { pg_sys::RegisterXactCallback(Some(forget_warnings), std::ptr::null_mut()) };
             }
             let first = WARNED.with(|w| w.borrow_mut().insert((provider.to_string(), model.to_string())));

@@ -21,9 +21,9 @@ fn rows(c: &mut postgres::Client, sql: &str) -> Vec<String> {
 }
 
 const WINDOWS: [(&str, &str); 3] = [
-    ("2026-03-01 00:00+00", "2026-04-01 00:00+00"),   // whole days
-    ("2026-03-03 07:30+00", "2026-03-20 16:45+00"),   // partial days at both edges
-    ("2026-03-10 01:00+00", "2026-03-10 05:00+00"),   // inside one day
+    ("2026-03-01 00:00+00", "2026-04-01 00:00+00"), // whole days
+    ("2026-03-03 07:30+00", "2026-03-20 16:45+00"), // partial days at both edges
+    ("2026-03-10 01:00+00", "2026-03-10 05:00+00"), // inside one day
 ];
 
 /// Every dashboard answer equals the same question asked of the raw ledger.
@@ -73,7 +73,11 @@ fn assert_matches_raw(c: &mut postgres::Client, when: &str) {
     if daily != raw {
         let only_ours: Vec<_> = daily.iter().filter(|r| !raw.contains(r)).take(5).collect();
         let only_raw: Vec<_> = raw.iter().filter(|r| !daily.contains(r)).take(5).collect();
-        panic!("daily_costs {when}: {} vs {} rows; only in ours {only_ours:?}; only in raw {only_raw:?}", daily.len(), raw.len());
+        panic!(
+            "daily_costs {when}: {} vs {} rows; only in ours {only_ours:?}; only in raw {only_raw:?}",
+            daily.len(),
+            raw.len()
+        );
     }
 }
 
@@ -105,10 +109,15 @@ fn dashboards_equal_a_raw_group_by_through_refreshes_and_corrections() {
     c.batch_execute(&generate("2026-03-05 03:00", "2026-03-12")).unwrap();
     assert_matches_raw(&mut c, "with late rows in the tail");
     // corrections of rolled-up rows: reprice, a manual fix, deletes
-    c.batch_execute("SELECT llm_cost.set_price('openai', 'gpt-4o-mini', 0.2, 0.8, valid_from => '2026-03-01')").unwrap();
+    c.batch_execute("SELECT llm_cost.set_price('openai', 'gpt-4o-mini', 0.2, 0.8, valid_from => '2026-03-01')")
+        .unwrap();
     c.batch_execute("SELECT llm_cost.reprice('2026-03-01', '2026-03-15')").unwrap();
-    c.batch_execute("UPDATE llm_cost.usage SET latency_ms = latency_ms + 1, success = NOT success WHERE id % 17 = 0").unwrap();
-    c.batch_execute("UPDATE llm_cost.usage SET occurred_at = occurred_at - interval '3 days', user_id = 'moved' WHERE id % 23 = 0").unwrap();
+    c.batch_execute("UPDATE llm_cost.usage SET latency_ms = latency_ms + 1, success = NOT success WHERE id % 17 = 0")
+        .unwrap();
+    c.batch_execute(
+        "UPDATE llm_cost.usage SET occurred_at = occurred_at - interval '3 days', user_id = 'moved' WHERE id % 23 = 0",
+    )
+    .unwrap();
     c.batch_execute("DELETE FROM llm_cost.usage WHERE id % 19 = 0").unwrap();
     assert_matches_raw(&mut c, "after reprice, updates and deletes");
     // the backlog in small batches, each committed on its own
@@ -126,7 +135,8 @@ fn dashboards_equal_a_raw_group_by_through_refreshes_and_corrections() {
            FROM generate_series(0, 139) g",
     )
     .unwrap();
-    let trend = rows(&mut c, "SELECT current_cost, previous_cost, percent_change, direction FROM llm_cost.cost_trend(7)");
+    let trend =
+        rows(&mut c, "SELECT current_cost, previous_cost, percent_change, direction FROM llm_cost.cost_trend(7)");
     let raw = rows(
         &mut c,
         "SELECT cur, prev, round(100 * (cur - prev) / prev, 2), CASE WHEN cur > prev THEN 'up' ELSE 'down' END
@@ -146,7 +156,9 @@ fn dashboards_equal_a_raw_group_by_through_refreshes_and_corrections() {
     assert_matches_raw(&mut c, "after TRUNCATE and a refresh");
 
     // bad input
-    let err = c.query("SELECT * FROM llm_cost.cost_by('cost; DROP TABLE x', now() - interval '1 day', now())", &[]).unwrap_err();
+    let err = c
+        .query("SELECT * FROM llm_cost.cost_by('cost; DROP TABLE x', now() - interval '1 day', now())", &[])
+        .unwrap_err();
     assert_eq!(sqlstate(&err), "22023");
     let err = c.query("SELECT * FROM llm_cost.cost_trend(0)", &[]).unwrap_err();
     assert_eq!(sqlstate(&err), "22023");
@@ -169,11 +181,20 @@ fn latency_histogram_aggregates_match_percentile_disc_in_parallel() {
          SET max_parallel_workers_per_gather = 2;",
     )
     .unwrap();
-    let plan: Vec<String> = c.query("EXPLAIN SELECT llm_cost.latency_histogram(ms) FROM lat", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    let plan: Vec<String> = c
+        .query("EXPLAIN SELECT llm_cost.latency_histogram(ms) FROM lat", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     assert!(plan.iter().any(|l| l.contains("Partial Aggregate")), "expected a parallel plan: {plan:?}");
     for fraction in ["0", "0.5", "0.95", "0.999", "1"] {
-        let ours: i32 = one(&mut c, &format!("SELECT llm_cost.histogram_percentile(llm_cost.latency_histogram(ms), {fraction}) FROM lat"));
-        let theirs: i32 = one(&mut c, &format!("SELECT percentile_disc({fraction}) WITHIN GROUP (ORDER BY ms) FROM lat"));
+        let ours: i32 = one(
+            &mut c,
+            &format!("SELECT llm_cost.histogram_percentile(llm_cost.latency_histogram(ms), {fraction}) FROM lat"),
+        );
+        let theirs: i32 =
+            one(&mut c, &format!("SELECT percentile_disc({fraction}) WITHIN GROUP (ORDER BY ms) FROM lat"));
         assert_eq!(ours, theirs, "p{fraction}");
     }
     // merging per-group histograms gives the histogram of the whole
@@ -183,10 +204,7 @@ fn latency_histogram_aggregates_match_percentile_disc_in_parallel() {
            FROM (SELECT llm_cost.latency_histogram(ms) AS h FROM lat GROUP BY grp) AS g",
     );
     assert!(merged);
-    let mean: bool = one(
-        &mut c,
-        "SELECT llm_cost.histogram_mean(llm_cost.latency_histogram(ms)) = avg(ms) FROM lat",
-    );
+    let mean: bool = one(&mut c, "SELECT llm_cost.histogram_mean(llm_cost.latency_histogram(ms)) = avg(ms) FROM lat");
     assert!(mean, "histogram_mean equals avg");
     // the forecasting and anomaly aggregates give the same answer in parallel (serialize,
     // deserialize and combine run) as in one process
@@ -247,12 +265,14 @@ fn csv_and_json_exports_equal_the_ledger() {
                 = (SELECT sum(cost) FROM llm_cost.usage WHERE occurred_at >= '2026-03-01' AND occurred_at < '2026-03-04')",
     );
     assert!(json_exact, "export_json costs sum to the ledger's");
-    let calls: i64 = one(&mut c, "SELECT jsonb_array_length(llm_cost.export_json('2026-03-01', '2026-03-02')->'calls')::bigint");
+    let calls: i64 =
+        one(&mut c, "SELECT jsonb_array_length(llm_cost.export_json('2026-03-01', '2026-03-02')->'calls')::bigint");
     assert_eq!(calls, 11, "half-open window: 01 12:00 + 1..11 hours");
 }
 
 /// Daily spend with a known upward trend and quiet weekends, from 2026-03-01.
-const GENERATED_DAY_COST: &str = "(100 + 2 * (d - date '2026-03-01')) * CASE WHEN extract(isodow FROM d) IN (6, 7) THEN 0.35 ELSE 1.15 END
+const GENERATED_DAY_COST: &str =
+    "(100 + 2 * (d - date '2026-03-01')) * CASE WHEN extract(isodow FROM d) IN (6, 7) THEN 0.35 ELSE 1.15 END
                                   * (0.9 + ((d - date '2026-03-01') * 7919 % 200) / 1000.0)";
 
 #[test]
@@ -297,13 +317,20 @@ fn forecasts_beat_the_naive_projection_and_show_in_budget_status() {
     assert!(exhausts.is_none(), "8000 is not reached this month: {exhausts:?}");
 
     // the smaller budget runs out this month, and budget_status says when
-    let when: String = one(&mut c, &format!("SELECT exhausts_at::text FROM llm_cost.budget_status_at('{at}') WHERE budget_id = 2"));
+    let when: String =
+        one(&mut c, &format!("SELECT exhausts_at::text FROM llm_cost.budget_status_at('{at}') WHERE budget_id = 2"));
     assert!(when.starts_with("2026-05-"), "exhausts_at {when}");
-    let status: String = one(&mut c, &format!("SELECT (forecast > amount)::text FROM llm_cost.budget_status_at('{at}') WHERE budget_id = 2"));
+    let status: String = one(
+        &mut c,
+        &format!("SELECT (forecast > amount)::text FROM llm_cost.budget_status_at('{at}') WHERE budget_id = 2"),
+    );
     assert_eq!(status, "true");
 
     // forecast_spend for a scope, and nothing for a scope without history
-    let week: String = one(&mut c, &format!("SELECT expected::text FROM llm_cost.forecast_spend('7 days', tenant_id => 'acme', at => '{at}')"));
+    let week: String = one(
+        &mut c,
+        &format!("SELECT expected::text FROM llm_cost.forecast_spend('7 days', tenant_id => 'acme', at => '{at}')"),
+    );
     let week: f64 = week.parse().unwrap();
     let actual_week: f64 = one::<String>(
         &mut c,
@@ -315,7 +342,10 @@ fn forecasts_beat_the_naive_projection_and_show_in_budget_status() {
     .parse()
     .unwrap();
     assert!((week - actual_week).abs() / actual_week < 0.1, "next 7 days: {week} vs {actual_week}");
-    let none: Option<String> = one(&mut c, &format!("SELECT expected::text FROM llm_cost.forecast_spend('7 days', tenant_id => 'nobody', at => '{at}')"));
+    let none: Option<String> = one(
+        &mut c,
+        &format!("SELECT expected::text FROM llm_cost.forecast_spend('7 days', tenant_id => 'nobody', at => '{at}')"),
+    );
     assert_eq!(none, None, "no history, no forecast");
     let err = c.query("SELECT * FROM llm_cost.forecast(999)", &[]).unwrap_err();
     assert_eq!(sqlstate(&err), "22023");
@@ -352,7 +382,8 @@ fn anomalies_find_every_planted_spike_and_no_false_alarm() {
         vec!["(2026-02-18,a1,spike)", "(2026-02-28,a2,spike)", "(2026-03-04,a1,drop)"],
         "exactly the planted anomalies"
     );
-    let total = rows(&mut c, "SELECT day FROM llm_cost.anomalies('2026-01-19', '2026-03-16') WHERE direction = 'spike'");
+    let total =
+        rows(&mut c, "SELECT day FROM llm_cost.anomalies('2026-01-19', '2026-03-16') WHERE direction = 'spike'");
     assert!(total.contains(&"(2026-02-18)".to_string()), "the big spike shows in total spend: {total:?}");
     // alerts: once per day, dimension and value, however often it runs
     let queued: i32 = one(&mut c, "SELECT llm_cost.queue_anomaly_alerts('2026-02-18', ARRAY['agent_id'])");
@@ -515,7 +546,8 @@ fn every_query_in_the_grafana_dashboard_runs() {
             assert!(sql.contains("llm_cost."), "{title}: reads our views");
             let rows = c.query(sql.as_str(), &[]).unwrap_or_else(|e| panic!("panel {title:?}: {e:?}\n{sql}"));
             if target["format"] == "time_series" {
-                let columns: Vec<&str> = rows.first().map(|r| r.columns().iter().map(|c| c.name()).collect()).unwrap_or_default();
+                let columns: Vec<&str> =
+                    rows.first().map(|r| r.columns().iter().map(|c| c.name()).collect()).unwrap_or_default();
                 assert_eq!(columns.first(), Some(&"time"), "{title}: a time series starts with a time column");
             }
             with_rows += usize::from(!rows.is_empty());

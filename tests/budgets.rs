@@ -69,10 +69,8 @@ fn concurrent_writers_keep_spend_exact_and_fire_each_threshold_once() {
     }
     assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.usage"), 32_000);
     assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0);
-    let global: String = c
-        .query_one("SELECT spent::text FROM llm_cost.budget_spend WHERE budget_id = 1", &[])
-        .unwrap()
-        .get(0);
+    let global: String =
+        c.query_one("SELECT spent::text FROM llm_cost.budget_spend WHERE budget_id = 1", &[]).unwrap().get(0);
     assert_eq!(global.parse::<f64>().unwrap(), 80.0);
     // 64 users x 500 rows x 0.0025 = 1.25 each: every user crossed all four thresholds
     assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend WHERE budget_id = 3"), 64);
@@ -90,10 +88,8 @@ fn concurrent_writers_keep_spend_exact_and_fire_each_threshold_once() {
     )
     .unwrap();
     assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0);
-    let global: String = c
-        .query_one("SELECT spent::text FROM llm_cost.budget_spend WHERE budget_id = 1", &[])
-        .unwrap()
-        .get(0);
+    let global: String =
+        c.query_one("SELECT spent::text FROM llm_cost.budget_spend WHERE budget_id = 1", &[]).unwrap().get(0);
     // 31,500 rows x 1000 tokens x $5 per million
     assert_eq!(global.parse::<f64>().unwrap(), 157.5);
 }
@@ -102,8 +98,10 @@ fn concurrent_writers_keep_spend_exact_and_fire_each_threshold_once() {
 fn listeners_hear_alerts_at_commit_and_never_for_a_rollback() {
     let cluster = TestCluster::start("budgets_listen", &[]);
     let mut w = cluster.database_with_extension("listen");
-    w.batch_execute("INSERT INTO llm_cost.budgets (name, amount, period, thresholds) VALUES ('b', 1, 'month', '{50, 100}')")
-        .unwrap();
+    w.batch_execute(
+        "INSERT INTO llm_cost.budgets (name, amount, period, thresholds) VALUES ('b', 1, 'month', '{50, 100}')",
+    )
+    .unwrap();
     let mut l = cluster.connect("listen");
     l.batch_execute("LISTEN llm_cost").unwrap();
     // Everything announced until nothing more arrives for wait_ms.
@@ -143,8 +141,10 @@ fn listeners_hear_alerts_at_commit_and_never_for_a_rollback() {
     assert!(heard.iter().all(|p| p.len() < 8000));
 
     // crossing 100% in the next statement: exactly one more
-    w.batch_execute("INSERT INTO llm_cost.usage (occurred_at, provider, model, cost) VALUES ('2026-06-15 12:00+00', 'x', 'y', 0.5)")
-        .unwrap();
+    w.batch_execute(
+        "INSERT INTO llm_cost.usage (occurred_at, provider, model, cost) VALUES ('2026-06-15 12:00+00', 'x', 'y', 0.5)",
+    )
+    .unwrap();
     let heard = drain(&mut l, 2000);
     assert_eq!(heard.iter().filter(|p| p.contains("budget_exceeded")).count(), 1, "{heard:?}");
 }
@@ -165,8 +165,12 @@ fn competing_consumers_never_get_the_same_notification() {
                 let mut got = Vec::new();
                 loop {
                     let mut tx = c.transaction().unwrap();
-                    let ids: Vec<i64> =
-                        tx.query("SELECT id FROM llm_cost.claim_notifications(7)", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+                    let ids: Vec<i64> = tx
+                        .query("SELECT id FROM llm_cost.claim_notifications(7)", &[])
+                        .unwrap()
+                        .iter()
+                        .map(|r| r.get(0))
+                        .collect();
                     if ids.is_empty() {
                         break;
                     }
@@ -202,7 +206,8 @@ fn competing_consumers_never_get_the_same_notification() {
     assert_eq!(attempts, 2);
     c.query_one("SELECT llm_cost.fail_notification($1, 'smtp timeout')", &[&id]).unwrap();
     assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.claim_notifications(10)"), 0, "retried before its backoff");
-    let err: String = c.query_one("SELECT last_error FROM llm_cost.notifications WHERE id = $1", &[&id]).unwrap().get(0);
+    let err: String =
+        c.query_one("SELECT last_error FROM llm_cost.notifications WHERE id = $1", &[&id]).unwrap().get(0);
     assert_eq!(err, "smtp timeout");
 }
 
@@ -219,7 +224,8 @@ fn periods_follow_the_budget_time_zone() {
          INSERT INTO llm_cost.usage (occurred_at, provider, model, cost) VALUES ('2026-03-08 05:30+00', 'x', 'y', 1);",
     )
     .unwrap();
-    let periods: Vec<String> = column(&mut c, "SELECT period_start::text FROM llm_cost.budget_spend ORDER BY period_start");
+    let periods: Vec<String> =
+        column(&mut c, "SELECT period_start::text FROM llm_cost.budget_spend ORDER BY period_start");
     assert_eq!(periods, vec!["2026-03-07 05:00:00+00", "2026-03-08 05:00:00+00"]);
     // each day fired its 100% once: a new period starts the thresholds again
     assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.notifications WHERE kind = 'budget_exceeded'"), 2);
@@ -254,8 +260,14 @@ fn hard_limits_and_budget_validation() {
     assert!(can(&mut c, &format!("SELECT llm_cost.can_spend(0.4, tenant_id => 'acme', session_id => 's2', {at})")));
     assert!(!can(&mut c, &format!("SELECT llm_cost.can_spend(0.6, tenant_id => 'acme', session_id => 's2', {at})")));
     assert!(!can(&mut c, &format!("SELECT llm_cost.can_spend(0.01, tenant_id => 'acme', session_id => 's1', {at})")));
-    assert!(can(&mut c, &format!("SELECT llm_cost.can_spend(5, tenant_id => 'other', {at})")), "a soft budget never blocks");
-    assert!(!can(&mut c, &format!("SELECT llm_cost.can_spend(0.6, tenant_id => 'acme', {at})")), "over acme's June cap");
+    assert!(
+        can(&mut c, &format!("SELECT llm_cost.can_spend(5, tenant_id => 'other', {at})")),
+        "a soft budget never blocks"
+    );
+    assert!(
+        !can(&mut c, &format!("SELECT llm_cost.can_spend(0.6, tenant_id => 'acme', {at})")),
+        "over acme's June cap"
+    );
     assert!(
         can(&mut c, "SELECT llm_cost.can_spend(0.6, tenant_id => 'acme', at => '2026-07-01 00:00+00')"),
         "a new month starts the monthly cap again"
@@ -310,7 +322,8 @@ fn compute_spend_counts_toward_budgets_and_executions() {
     let row = c
         .query_one("SELECT model_cost::text, compute_cost::text, total_cost::text, calls FROM llm_cost.execution_costs WHERE execution_id = 'run-1'", &[])
         .unwrap();
-    let (model, compute, total, calls): (String, String, String, i64) = (row.get(0), row.get(1), row.get(2), row.get(3));
+    let (model, compute, total, calls): (String, String, String, i64) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
     assert_eq!((model.as_str(), compute.as_str(), total.as_str(), calls), ("2.5", "3.79", "6.29", 1));
     let spent: Vec<String> = column(&mut c, "SELECT spent::text FROM llm_cost.budget_spend ORDER BY budget_id");
     assert_eq!(spent, vec!["6.29", "2.5"]);
@@ -404,22 +417,20 @@ fn transactions_savepoints_and_same_transaction_reads_keep_spend_exact() {
     .unwrap();
     assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0);
     assert_eq!(
-        column(&mut c, "SELECT per_value || '=' || calls FROM llm_cost.budget_spend WHERE per_value ~ '^sp([6-9]|10)$' ORDER BY 1"),
+        column(
+            &mut c,
+            "SELECT per_value || '=' || calls FROM llm_cost.budget_spend WHERE per_value ~ '^sp([6-9]|10)$' ORDER BY 1"
+        ),
         vec!["sp10=1".to_string(), "sp6=1".to_string(), "sp9=1".to_string()]
     );
     assert_eq!(count(&mut c, "SELECT calls FROM llm_cost.budget_spend WHERE budget_id = 1"), 1008);
 
     // a budget deleted after the rows that count against it, in the same transaction
-    c.batch_execute(&format!(
-        "BEGIN; {} DELETE FROM llm_cost.budgets WHERE id = 2; COMMIT;",
-        insert("gone")
-    ))
-    .unwrap();
+    c.batch_execute(&format!("BEGIN; {} DELETE FROM llm_cost.budgets WHERE id = 2; COMMIT;", insert("gone"))).unwrap();
     assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend WHERE budget_id = 2"), 0);
     // rows inserted, then truncated away, in one transaction: only the rows
     // inserted after the TRUNCATE count
-    c.batch_execute(&format!("BEGIN; {} TRUNCATE llm_cost.usage; {} COMMIT;", insert("t1"), insert("t2")))
-        .unwrap();
+    c.batch_execute(&format!("BEGIN; {} TRUNCATE llm_cost.usage; {} COMMIT;", insert("t1"), insert("t2"))).unwrap();
     assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0);
     assert_eq!(count(&mut c, "SELECT calls FROM llm_cost.budget_spend WHERE budget_id = 1"), 1);
 

@@ -38,7 +38,8 @@ fn insert_and_copy_rows_over_a_real_connection() {
     let mut buf = Vec::new();
     for i in 0..5000 {
         if i % 10 == 0 {
-            writeln!(buf, "openai\tgpt-4o\t0\t0\t{{\"prompt_tokens\": {}, \"completion_tokens\": 20}}\tcopy", 100 + i).unwrap();
+            writeln!(buf, "openai\tgpt-4o\t0\t0\t{{\"prompt_tokens\": {}, \"completion_tokens\": 20}}\tcopy", 100 + i)
+                .unwrap();
         } else {
             writeln!(buf, "openai\tgpt-4o\t{}\t{}\t\\N\tcopy", 100 + i, i % 50).unwrap();
         }
@@ -61,11 +62,17 @@ fn insert_and_copy_rows_over_a_real_connection() {
     let n: i64 = c.query_one("SELECT count(*) FROM llm_cost.usage WHERE tenant_id = 'copy'", &[]).unwrap().get(0);
     assert_eq!(n, 5000);
     // gpt-4o at $2.50/$10: 1M in + 100k out = 2.5 + 1 = 3.5
-    assert_eq!(one_text(&mut c, "SELECT trim_scale(cost)::text FROM llm_cost.usage WHERE user_id = 'u1'").as_deref(), Some("3.5"));
+    assert_eq!(
+        one_text(&mut c, "SELECT trim_scale(cost)::text FROM llm_cost.usage WHERE user_id = 'u1'").as_deref(),
+        Some("3.5")
+    );
     // the raw Anthropic row: input 100 + 900 cached
     assert_eq!(
-        one_text(&mut c, "SELECT input_tokens || '/' || cached_input_tokens FROM llm_cost.usage WHERE provider = 'anthropic'")
-            .as_deref(),
+        one_text(
+            &mut c,
+            "SELECT input_tokens || '/' || cached_input_tokens FROM llm_cost.usage WHERE provider = 'anthropic'"
+        )
+        .as_deref(),
         Some("1000/900")
     );
     // the raw rows of the COPY were normalised
@@ -81,17 +88,20 @@ fn a_price_changed_in_one_session_is_used_by_another_at_its_next_statement() {
     let cluster = TestCluster::start("inval", &[]);
     let mut a = cluster.database_with_extension("inval");
     let mut b = cluster.connect("inval");
-    let price = |c: &mut postgres::Client| one_text(c, "SELECT trim_scale(llm_cost.llm_cost('openai', 'gpt-4o', 1000000, 0))::text");
+    let price = |c: &mut postgres::Client| {
+        one_text(c, "SELECT trim_scale(llm_cost.llm_cost('openai', 'gpt-4o', 1000000, 0))::text")
+    };
 
     assert_eq!(price(&mut a).as_deref(), Some("2.5")); // a has loaded its catalog
-    // a change rolled back in b is never seen
+                                                       // a change rolled back in b is never seen
     b.batch_execute("BEGIN; SELECT llm_cost.set_price('openai', 'gpt-4o', 7, 10); ROLLBACK").unwrap();
     assert_eq!(price(&mut a).as_deref(), Some("2.5"));
     assert_eq!(price(&mut b).as_deref(), Some("2.5"));
     // a committed change is seen by a's very next statement
     b.batch_execute("SELECT llm_cost.set_price('openai', 'gpt-4o', 5, 10)").unwrap();
     assert_eq!(price(&mut a).as_deref(), Some("5"));
-    a.batch_execute("INSERT INTO llm_cost.usage (provider, model, input_tokens) VALUES ('openai', 'gpt-4o', 1000000)").unwrap();
+    a.batch_execute("INSERT INTO llm_cost.usage (provider, model, input_tokens) VALUES ('openai', 'gpt-4o', 1000000)")
+        .unwrap();
     assert_eq!(one_text(&mut a, "SELECT trim_scale(cost)::text FROM llm_cost.usage").as_deref(), Some("5"));
     // aliases invalidate too
     b.batch_execute("INSERT INTO llm_cost.model_aliases VALUES ('acme', 'house', 'openai', 'gpt-4o')").unwrap();
@@ -109,7 +119,9 @@ fn bad_input_gets_a_clear_sqlstate_and_loses_nothing() {
     let cluster = TestCluster::start("badinput", &[]);
     let mut c = cluster.database_with_extension("badinput");
     let prices_before: i64 = c.query_one("SELECT count(*) FROM llm_cost.prices", &[]).unwrap().get(0);
-    let ins = |cols: &str, vals: &str| format!("INSERT INTO llm_cost.usage (provider, model, {cols}) VALUES ('openai', 'gpt-4o', {vals})");
+    let ins = |cols: &str, vals: &str| {
+        format!("INSERT INTO llm_cost.usage (provider, model, {cols}) VALUES ('openai', 'gpt-4o', {vals})")
+    };
     let cases: Vec<(String, &str)> = vec![
         (ins("input_tokens", "-1"), "22023"),
         (ins("output_tokens, reasoning_tokens", "10, -1"), "22023"),
@@ -156,8 +168,10 @@ fn bad_input_gets_a_clear_sqlstate_and_loses_nothing() {
         ),
     ];
     c.batch_execute("BEGIN").unwrap();
-    c.batch_execute("INSERT INTO llm_cost.usage (provider, model, input_tokens, user_id) VALUES ('openai', 'gpt-4o', 1000, 'good')")
-        .unwrap();
+    c.batch_execute(
+        "INSERT INTO llm_cost.usage (provider, model, input_tokens, user_id) VALUES ('openai', 'gpt-4o', 1000, 'good')",
+    )
+    .unwrap();
     for (sql, expected) in &cases {
         c.batch_execute("SAVEPOINT s").unwrap();
         let err = c.batch_execute(sql).expect_err(sql);
@@ -167,7 +181,8 @@ fn bad_input_gets_a_clear_sqlstate_and_loses_nothing() {
         c.batch_execute("ROLLBACK TO SAVEPOINT s").unwrap();
     }
     c.batch_execute("COMMIT").unwrap();
-    let rows: Vec<String> = c.query("SELECT user_id FROM llm_cost.usage", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    let rows: Vec<String> =
+        c.query("SELECT user_id FROM llm_cost.usage", &[]).unwrap().iter().map(|r| r.get(0)).collect();
     assert_eq!(rows, vec!["good".to_string()]);
     let prices_after: i64 = c.query_one("SELECT count(*) FROM llm_cost.prices", &[]).unwrap().get(0);
     assert_eq!(prices_before, prices_after);
@@ -186,8 +201,10 @@ fn unpriced_rows_are_kept_per_setting() {
     let cluster = TestCluster::start("unpriced", &[]);
     let mut c = cluster.database_with_extension("unpriced");
     // default 'warn': kept with cost NULL
-    c.batch_execute("INSERT INTO llm_cost.usage (provider, model, input_tokens) VALUES ('newco', 'm', 10), ('newco', 'm', 20)")
-        .unwrap();
+    c.batch_execute(
+        "INSERT INTO llm_cost.usage (provider, model, input_tokens) VALUES ('newco', 'm', 10), ('newco', 'm', 20)",
+    )
+    .unwrap();
     c.batch_execute("SET llm_cost.on_unpriced = 'ignore'; INSERT INTO llm_cost.usage (provider, model, input_tokens) VALUES ('newco', 'm', 30)")
         .unwrap();
     let n: i64 = c.query_one("SELECT count(*) FROM llm_cost.unpriced_usage", &[]).unwrap().get(0);
@@ -206,15 +223,14 @@ fn unpriced_rows_are_kept_per_setting() {
 /// LiteLLM describes, the price in force is LiteLLM's.
 #[test]
 fn importing_the_source_price_list_adds_nothing() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/model_prices_and_context_window.json");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/model_prices_and_context_window.json");
     let doc = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let cluster = TestCluster::start("import", &[]);
     let mut c = cluster.database_with_extension("import");
     let shipped: i64 = c.query_one("SELECT count(*) FROM llm_cost.prices", &[]).unwrap().get(0);
-    let described: i64 = c
-        .query_one("SELECT count(*) FROM llm_cost.litellm_price_rows($1::text::jsonb)", &[&doc])
-        .unwrap()
-        .get(0);
+    let described: i64 =
+        c.query_one("SELECT count(*) FROM llm_cost.litellm_price_rows($1::text::jsonb)", &[&doc]).unwrap().get(0);
     assert!(shipped > described, "shipped {shipped}, LiteLLM describes {described}");
     let mismatches: i64 = c
         .query_one(
@@ -249,7 +265,8 @@ fn importing_the_source_price_list_adds_nothing() {
         .get(0);
     assert_eq!(stale, 0, "an import that finds a price unchanged verifies it");
     // and again: still idempotent
-    let added: i32 = c.query_one("SELECT llm_cost.import_prices($1::text::jsonb, 'litellm-again')", &[&doc]).unwrap().get(0);
+    let added: i32 =
+        c.query_one("SELECT llm_cost.import_prices($1::text::jsonb, 'litellm-again')", &[&doc]).unwrap().get(0);
     assert_eq!(added, 0);
 }
 
@@ -366,7 +383,10 @@ fn importing_genai_prices_adds_exactly_the_prices_the_generator_overrode() {
         .query_one("SELECT max(valid_from) <= now() FROM llm_cost.genai_price_rows($1::text::jsonb)", &[&doc])
         .unwrap()
         .get(0);
-    assert!(started, "genai_prices_data.json has a price change in the future: this comparison does not hold before it");
+    assert!(
+        started,
+        "genai_prices_data.json has a price change in the future: this comparison does not hold before it"
+    );
     c.batch_execute("BEGIN").unwrap(); // one now(): the import's and the checks'
     let added: i32 = c.query_one("SELECT llm_cost.import_prices($1::text::jsonb)", &[&doc]).unwrap().get(0);
     let imported: BTreeSet<(String, String)> = c
@@ -545,19 +565,23 @@ fn importing_litellm_unit_prices_stores_each_new_field() {
     // Unchanged: nothing added (numbers written differently are the same price).
     let respelled = LITELLM_UNITS_DOC.replace("\"ocr_cost_per_page\": 0.001", "\"ocr_cost_per_page\": 1.000e-3");
     assert_ne!(respelled, LITELLM_UNITS_DOC);
-    let again: i32 = c.query_one("SELECT llm_cost.import_prices($1::text::jsonb, 'units-test')", &[&respelled]).unwrap().get(0);
+    let again: i32 =
+        c.query_one("SELECT llm_cost.import_prices($1::text::jsonb, 'units-test')", &[&respelled]).unwrap().get(0);
     assert_eq!(again, 0, "an unchanged document adds nothing");
     // One changed unit price: exactly one new row, dated now, with the new price.
-    let changed = LITELLM_UNITS_DOC.replace("\"search_context_size_high\": 0.012", "\"search_context_size_high\": 0.014");
+    let changed =
+        LITELLM_UNITS_DOC.replace("\"search_context_size_high\": 0.012", "\"search_context_size_high\": 0.014");
     assert_ne!(changed, LITELLM_UNITS_DOC);
-    let added: i32 = c.query_one("SELECT llm_cost.import_prices($1::text::jsonb, 'units-test-2')", &[&changed]).unwrap().get(0);
+    let added: i32 =
+        c.query_one("SELECT llm_cost.import_prices($1::text::jsonb, 'units-test-2')", &[&changed]).unwrap().get(0);
     assert_eq!(added, 1);
     assert_eq!(
         one_text(&mut c, "SELECT model || ' ' || (unit_prices #>> '{requests,high}') FROM llm_cost.prices WHERE source = 'units-test-2'")
             .as_deref(),
         Some("sonar-units-test 0.014")
     );
-    let again: i32 = c.query_one("SELECT llm_cost.import_prices($1::text::jsonb, 'units-test-3')", &[&changed]).unwrap().get(0);
+    let again: i32 =
+        c.query_one("SELECT llm_cost.import_prices($1::text::jsonb, 'units-test-3')", &[&changed]).unwrap().get(0);
     assert_eq!(again, 0);
 
     // The imported prices price calls: Perplexity's search fee once per call by
@@ -569,7 +593,10 @@ fn importing_litellm_unit_prices_stores_each_new_field() {
             .as_deref(),
         Some("0.016")
     );
-    assert_eq!(cost(&mut c, "llm_cost.llm_cost('perplexity', 'sonar-units-test', 1000, 1000)").as_deref(), Some("0.007"));
+    assert_eq!(
+        cost(&mut c, "llm_cost.llm_cost('perplexity', 'sonar-units-test', 1000, 1000)").as_deref(),
+        Some("0.007")
+    );
     assert_eq!(
         cost(&mut c, "llm_cost.llm_cost('openai', 'gpt-image-units-test', 0, 0, units => '{\"images\": 2, \"quality\": \"HD\", \"size\": \"1024 x 1792\"}')")
             .as_deref(),
@@ -580,7 +607,11 @@ fn importing_litellm_unit_prices_stores_each_new_field() {
         cost(&mut c, "llm_cost.llm_cost('openai', 'gpt-image-units-test', 0, 0, units => '{\"images\": 1, \"size\": \"512x512\"}')"),
         None
     );
-    assert_eq!(cost(&mut c, "llm_cost.llm_cost('openai', 'whisper-units-test', 0, 0, units => '{\"audio_seconds\": 60}')").as_deref(), Some("0.006"));
+    assert_eq!(
+        cost(&mut c, "llm_cost.llm_cost('openai', 'whisper-units-test', 0, 0, units => '{\"audio_seconds\": 60}')")
+            .as_deref(),
+        Some("0.006")
+    );
 }
 
 #[test]
@@ -617,10 +648,12 @@ fn importing_genai_prices_audio_prices() {
     let again: i32 = c.query_one("SELECT llm_cost.import_prices($1::text::jsonb)", &[&doc]).unwrap().get(0);
     assert_eq!(again, 0);
     let changed = doc.replace("\"output_audio_mtok\": 80", "\"output_audio_mtok\": 64");
-    let added: i32 = c.query_one("SELECT llm_cost.import_prices($1::text::jsonb, 'genai-2')", &[&changed]).unwrap().get(0);
+    let added: i32 =
+        c.query_one("SELECT llm_cost.import_prices($1::text::jsonb, 'genai-2')", &[&changed]).unwrap().get(0);
     assert_eq!(added, 1);
     assert_eq!(
-        one_text(&mut c, "SELECT model || ' ' || audio_output_per_mtok FROM llm_cost.prices WHERE source = 'genai-2'").as_deref(),
+        one_text(&mut c, "SELECT model || ' ' || audio_output_per_mtok FROM llm_cost.prices WHERE source = 'genai-2'")
+            .as_deref(),
         Some("gpt-audio-genai-test 64")
     );
     // 1000 tokens, 400 of them audio: 600 * 2.5 + 400 * 40 per million
@@ -721,7 +754,8 @@ fn set_price_with_unit_prices_round_trips_and_prices_calls() {
         Some("2 40 10 80 30 t")
     );
     assert_eq!(
-        one_text(&mut c, "SELECT unit_prices -> 'images' ->> 'hd/1024x1792' FROM llm_cost.prices WHERE model = 'omni'").as_deref(),
+        one_text(&mut c, "SELECT unit_prices -> 'images' ->> 'hd/1024x1792' FROM llm_cost.prices WHERE model = 'omni'")
+            .as_deref(),
         Some("0.12")
     );
     // input 1000 (100 audio, 50 image), output 500 (200 audio, 100 image),

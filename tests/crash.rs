@@ -69,7 +69,10 @@ fn a_crash_mid_load_loses_no_committed_row_and_no_alert() {
 
     let mut c = cluster.connect("crash");
     let missing: i64 = c
-        .query_one("SELECT count(*) FROM unnest($1::bigint[]) AS id WHERE id NOT IN (SELECT id FROM llm_cost.usage)", &[&committed])
+        .query_one(
+            "SELECT count(*) FROM unnest($1::bigint[]) AS id WHERE id NOT IN (SELECT id FROM llm_cost.usage)",
+            &[&committed],
+        )
         .unwrap()
         .get(0);
     assert_eq!(missing, 0, "every committed row survived the crash");
@@ -78,5 +81,6 @@ fn a_crash_mid_load_loses_no_committed_row_and_no_alert() {
     let wrong = thresholds_not_fired_exactly_once(&mut c);
     assert_eq!(wrong, 0, "each threshold reached fired exactly once, none lost, none repeated");
     // and the ledger takes writes again
-    c.batch_execute("INSERT INTO llm_cost.usage (provider, model, input_tokens) VALUES ('openai', 'gpt-4o', 10)").unwrap();
+    c.batch_execute("INSERT INTO llm_cost.usage (provider, model, input_tokens) VALUES ('openai', 'gpt-4o', 10)")
+        .unwrap();
 }

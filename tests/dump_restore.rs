@@ -49,7 +49,11 @@ fn dump_and_restore_give_back_the_same_ledger() {
     admin.batch_execute("CREATE DATABASE from_custom").unwrap();
     admin.batch_execute("CREATE DATABASE from_plain").unwrap();
     run_pg_program("pg_restore", &[&conn[..], &["-d", "from_custom", dump.to_str().unwrap()]].concat());
-    run_pg_program("psql", &[&conn[..], &["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "from_plain", "-f", plain.to_str().unwrap()]].concat());
+    run_pg_program(
+        "psql",
+        &[&conn[..], &["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "from_plain", "-f", plain.to_str().unwrap()]]
+            .concat(),
+    );
 
     for db in ["from_custom", "from_plain"] {
         let mut dst = cluster.connect(db);
@@ -75,7 +79,11 @@ fn dump_and_restore_give_back_the_same_ledger() {
         };
         assert_eq!(cost, "0.0052", "{db}: the custom price survived");
         let before_notes = before.iter().find(|t| t.0 == "notifications").unwrap().1;
-        assert_eq!(notes, before_notes + 1, "{db}: one new alert (u9 crosses 50% of its per-user budget), no old one repeated");
+        assert_eq!(
+            notes,
+            before_notes + 1,
+            "{db}: one new alert (u9 crosses 50% of its per-user budget), no old one repeated"
+        );
         assert_eq!(drift, 0);
     }
 }

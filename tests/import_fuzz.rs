@@ -221,8 +221,9 @@ fn seed_entries() -> (Vec<(String, J)>, String) {
     let mut special = 0;
     for (k, v) in map {
         let interesting = v.as_object().is_some_and(|o| {
-            o.keys().any(|f| f.contains("_above_") || f.ends_with("_batches") || f.ends_with("_flex") || f.ends_with("_priority"))
-                || o.contains_key("input_cost_per_request")
+            o.keys().any(|f| {
+                f.contains("_above_") || f.ends_with("_batches") || f.ends_with("_flex") || f.ends_with("_priority")
+            }) || o.contains_key("input_cost_per_request")
         });
         if k == "sample_spec" || (interesting && special < 60 && k.len() % 3 == 0) {
             special += usize::from(k != "sample_spec");
@@ -268,31 +269,102 @@ const PRICE_FIELDS: &[&str] = &[
 
 /// Valid JSON numbers that are hard on a price importer.
 const NASTY_NUMBERS: &[&str] = &[
-    "0", "-0", "0.0", "-0.0", "0e0", "1", "-1", "2.5e-06", "2.5E-06", "1e-30", "1e-36", "1e-37", "1e-40",
-    "1e-300", "1e-6000", "1e400", "-1e400", "1e15", "1e9", "1e8", "9.99e8", "999999999.999999",
-    "999999999999999", "1e-6", "-1e-30", "-2.5e-06", "123456789012345678901234567890",
-    "0.123456789012345678901234567890", "0.000000123456789012345678901234567890123",
-    "1.00000000000000000000000000000000000001", "9223372036854775807", "18446744073709551616",
-    "1E2", "1e+2", "5e-324", "1.7976931348623157e308", "0.000001000000000000000000000000000000",
-    "3e-7", "1e-24", "1e-29", "9.999999999999999e8", "0.0000000000000000000000000000000000000000001",
-    "100000000000000000000000000000000000000000000000000", "1e100000",
+    "0",
+    "-0",
+    "0.0",
+    "-0.0",
+    "0e0",
+    "1",
+    "-1",
+    "2.5e-06",
+    "2.5E-06",
+    "1e-30",
+    "1e-36",
+    "1e-37",
+    "1e-40",
+    "1e-300",
+    "1e-6000",
+    "1e400",
+    "-1e400",
+    "1e15",
+    "1e9",
+    "1e8",
+    "9.99e8",
+    "999999999.999999",
+    "999999999999999",
+    "1e-6",
+    "-1e-30",
+    "-2.5e-06",
+    "123456789012345678901234567890",
+    "0.123456789012345678901234567890",
+    "0.000000123456789012345678901234567890123",
+    "1.00000000000000000000000000000000000001",
+    "9223372036854775807",
+    "18446744073709551616",
+    "1E2",
+    "1e+2",
+    "5e-324",
+    "1.7976931348623157e308",
+    "0.000001000000000000000000000000000000",
+    "3e-7",
+    "1e-24",
+    "1e-29",
+    "9.999999999999999e8",
+    "0.0000000000000000000000000000000000000000001",
+    "100000000000000000000000000000000000000000000000000",
+    "1e100000",
 ];
 
 /// Not JSON numbers at all: the document will not parse.
-const BROKEN_NUMBERS: &[&str] = &["NaN", "Infinity", "-Infinity", "01", "1.", "+1", ".5", "0x10", "1e", "--1", "1e99999999999"];
+const BROKEN_NUMBERS: &[&str] =
+    &["NaN", "Infinity", "-Infinity", "01", "1.", "+1", ".5", "0x10", "1e", "--1", "1e99999999999"];
 
 /// Numbers as strings and other values of the wrong type.
-const STRINGY_NUMBERS: &[&str] = &["2.5e-06", "NaN", "Infinity", "-Infinity", "1e400", "", " ", "0", "-1", "abc", "$0.01"];
+const STRINGY_NUMBERS: &[&str] =
+    &["2.5e-06", "NaN", "Infinity", "-Infinity", "1e400", "", " ", "0", "-1", "abc", "$0.01"];
 
 const PROVIDERS: &[&str] = &[
-    "openai", "anthropic", "gemini", "vertex_ai-language-models", "bedrock", "azure", "deepseek", "OpenAI",
-    " openai ", "OPENAI", "google", "vertex", "aws", "together", "x-ai", "totally_unknown_provider",
-    "provider with spaces", "p/q", "/", "Ünïcödé", "İ", "ß", "\u{00a0}openai", "openai\u{00a0}", "\u{feff}",
+    "openai",
+    "anthropic",
+    "gemini",
+    "vertex_ai-language-models",
+    "bedrock",
+    "azure",
+    "deepseek",
+    "OpenAI",
+    " openai ",
+    "OPENAI",
+    "google",
+    "vertex",
+    "aws",
+    "together",
+    "x-ai",
+    "totally_unknown_provider",
+    "provider with spaces",
+    "p/q",
+    "/",
+    "Ünïcödé",
+    "İ",
+    "ß",
+    "\u{00a0}openai",
+    "openai\u{00a0}",
+    "\u{feff}",
 ];
 
 const MODES: &[&str] = &[
-    "chat", "completion", "responses", "embedding", "image_generation", "Chat", " chat", "chat ", "CHAT", "",
-    "rerank", "one of: chat, embedding, completion", "unknown_mode",
+    "chat",
+    "completion",
+    "responses",
+    "embedding",
+    "image_generation",
+    "Chat",
+    " chat",
+    "chat ",
+    "CHAT",
+    "",
+    "rerank",
+    "one of: chat, embedding, completion",
+    "unknown_mode",
 ];
 
 const SUFFIXES: &[&str] = &["", "_batches", "_flex", "_priority", "_ultrafast", "_decisions"];
@@ -411,8 +483,21 @@ fn price_field(r: &mut Rng) -> String {
 /// Odd tier keys: `input_cost_per_token_above_<N>k_tokens` and friends.
 fn tier_key(r: &mut Rng, base: &str) -> String {
     let n = r.pick(&[
-        "0", "1", "128", "200", "272", "00200", "99999999999999999999", "9223372036854775807", "9223372036854775",
-        "9223372036854776", "-1", "1.5", "٣", "２００", "",
+        "0",
+        "1",
+        "128",
+        "200",
+        "272",
+        "00200",
+        "99999999999999999999",
+        "9223372036854775807",
+        "9223372036854775",
+        "9223372036854776",
+        "-1",
+        "1.5",
+        "٣",
+        "２００",
+        "",
     ]);
     format!("{base}_above_{n}k_tokens{}", if r.chance(20) { r.pick(SUFFIXES) } else { "" })
 }
@@ -482,7 +567,12 @@ fn mutate_entry(r: &mut Rng, name: &mut String, entry: &mut J) {
         10 => entry.set("mode", J::Str(r.pick(MODES).to_string())),
         // odd tier keys
         11 => {
-            let base = *r.pick(&["input_cost_per_token", "output_cost_per_token", "cache_read_input_token_cost", "cache_creation_input_token_cost"]);
+            let base = *r.pick(&[
+                "input_cost_per_token",
+                "output_cost_per_token",
+                "cache_read_input_token_cost",
+                "cache_creation_input_token_cost",
+            ]);
             let key = tier_key(r, base);
             let value = if r.chance(75) { J::Num(random_number(r)) } else { random_value(r) };
             entry.set(&key, value);
@@ -682,23 +772,58 @@ impl J {
 }
 
 const GENAI_PRICE_FIELDS: &[&str] = &[
-    "input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok", "requests_kcount", "input_audio_mtok",
-    "output_audio_mtok", "cache_audio_read_mtok", "output_mtok ", "INPUT_MTOK",
+    "input_mtok",
+    "output_mtok",
+    "cache_read_mtok",
+    "cache_write_mtok",
+    "requests_kcount",
+    "input_audio_mtok",
+    "output_audio_mtok",
+    "cache_audio_read_mtok",
+    "output_mtok ",
+    "INPUT_MTOK",
 ];
 
 const GENAI_PROVIDER_IDS: &[&str] = &[
-    "aws", "google", "x-ai", "azure", "fireworks", "openai", "cohere", "together", "voyageai", "moonshotai",
-    "anthropic", "deepseek", "AWS", " aws", "Google", "huggingface_together", "fuzz-genai-co",
+    "aws",
+    "google",
+    "x-ai",
+    "azure",
+    "fireworks",
+    "openai",
+    "cohere",
+    "together",
+    "voyageai",
+    "moonshotai",
+    "anthropic",
+    "deepseek",
+    "AWS",
+    " aws",
+    "Google",
+    "huggingface_together",
+    "fuzz-genai-co",
 ];
 
 const GENAI_DATES: &[&str] = &[
-    "2020-01-01", "2025-06-10", "2026-03-13", "2999-12-31", "2024-02-29", "9999-12-31", "0001-01-01",
-    "2023-02-29", "2026-13-01", "0000-01-01", "2025-1-1", "20250101", "yesterday", "", "2025-06-10T00:00:00Z",
+    "2020-01-01",
+    "2025-06-10",
+    "2026-03-13",
+    "2999-12-31",
+    "2024-02-29",
+    "9999-12-31",
+    "0001-01-01",
+    "2023-02-29",
+    "2026-13-01",
+    "0000-01-01",
+    "2025-1-1",
+    "20250101",
+    "yesterday",
+    "",
+    "2025-06-10T00:00:00Z",
 ];
 
-const GENAI_TIMES: &[&str] = &[
-    "00:30:00Z", "16:30:00Z", "00:00:00Z", "12:00:00Z", "23:59:59.999Z", "12:00", "24:00:00Z", "1:00", "noon", "",
-];
+const GENAI_TIMES: &[&str] =
+    &["00:30:00Z", "16:30:00Z", "00:00:00Z", "12:00:00Z", "23:59:59.999Z", "12:00", "24:00:00Z", "1:00", "noon", ""];
 
 /// A price set of the model (its prices object, or one entry's), to mutate.
 fn genai_price_set<'a>(r: &mut Rng, model: &'a mut J) -> Option<&'a mut J> {
@@ -765,7 +890,9 @@ fn mutate_genai_model(r: &mut Rng, provider: &mut String, model: &mut J) {
         }
         // a tiered price, sound or not
         4 => {
-            let f = r.pick(&["input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok", "requests_kcount"]).to_string();
+            let f = r
+                .pick(&["input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok", "requests_kcount"])
+                .to_string();
             let v = genai_tiered(r);
             if let Some(set) = genai_price_set(r, model) {
                 set.set(&f, v);
@@ -774,7 +901,8 @@ fn mutate_genai_model(r: &mut Rng, provider: &mut String, model: &mut J) {
         // dated or time-of-day prices, sound or not
         5 | 6 => {
             let first = model.field_mut("prices").cloned().unwrap_or(J::Obj(vec![]));
-            let first = if matches!(first, J::Arr(_)) { first } else { J::Arr(vec![J::Obj(vec![("prices".into(), first)])]) };
+            let first =
+                if matches!(first, J::Arr(_)) { first } else { J::Arr(vec![J::Obj(vec![("prices".into(), first)])]) };
             let mut entries = match first {
                 J::Arr(e) => e,
                 _ => unreachable!(),
@@ -857,7 +985,9 @@ fn generate_genai(r: &mut Rng, seeds: &[(String, J)]) -> (String, Option<String>
             1 => "[null]".to_string(),
             2 => "[{}]".to_string(),
             3 => J::Arr((0..3).map(|_| random_value(r)).collect()).text(),
-            4 => J::Arr(vec![J::Obj(vec![("id".into(), J::Str("p".into())), ("models".into(), random_value(r))])]).text(),
+            4 => {
+                J::Arr(vec![J::Obj(vec![("id".into(), J::Str("p".into())), ("models".into(), random_value(r))])]).text()
+            }
             _ => J::Arr(vec![J::Obj(vec![("id".into(), random_value(r)), ("models".into(), J::Arr(vec![]))])]).text(),
         };
         return (doc, source);
@@ -991,10 +1121,8 @@ impl Harness {
         let db = |what: &str, e: postgres::Error| format!("{what}: {} {e:?}", sqlstate(&e));
         let c = &mut self.client;
         c.batch_execute("BEGIN").map_err(|e| db("BEGIN", e))?;
-        let max_id: i64 = c
-            .query_one("SELECT coalesce(max(id), 0) FROM llm_cost.prices", &[])
-            .map_err(|e| db("max(id)", e))?
-            .get(0);
+        let max_id: i64 =
+            c.query_one("SELECT coalesce(max(id), 0) FROM llm_cost.prices", &[]).map_err(|e| db("max(id)", e))?.get(0);
         c.batch_execute("SAVEPOINT import").map_err(|e| db("SAVEPOINT", e))?;
         let started = Instant::now();
         let outcome = c.query_one("SELECT llm_cost.import_prices($1::text::jsonb, $2)", &[&doc, &source]);
@@ -1024,14 +1152,8 @@ impl Harness {
                 }
                 c.batch_execute("ROLLBACK").map_err(|e| db("ROLLBACK", e))?;
                 // the message without its quoted names and values
-                let head: String = message
-                    .split('"')
-                    .step_by(2)
-                    .collect::<Vec<_>>()
-                    .join("\"…\"")
-                    .chars()
-                    .take(90)
-                    .collect();
+                let head: String =
+                    message.split('"').step_by(2).collect::<Vec<_>>().join("\"…\"").chars().take(90).collect();
                 self.stats.messages.insert(format!("{state} {head}"));
                 self.last = format!("{state} {}", message.chars().take(150).collect::<String>());
                 *self.stats.errors.entry(state).or_default() += 1;
@@ -1111,7 +1233,8 @@ impl Harness {
             .map_err(|e| db("pricing the added rows", e))?;
         self.stats.phases[3] += t.elapsed();
         for row in &rows {
-            let (id, provider, model, tier): (i64, String, String, String) = (row.get(0), row.get(1), row.get(2), row.get(3));
+            let (id, provider, model, tier): (i64, String, String, String) =
+                (row.get(0), row.get(1), row.get(2), row.get(3));
             let cost: Option<String> = row.get(4);
             let priced_by: Option<i64> = row.get(5);
             let exact: Option<bool> = row.get(6);
@@ -1194,12 +1317,22 @@ fn import_prices_survives_random_and_mutated_price_files() {
     let (seeds, origin) = seed_entries();
     println!("import_fuzz: seed {seed:#x}, {cases} generated files, {} seed entries from {origin}", seeds.len());
     let (genai_seeds, genai_origin) = genai_seed_models();
-    println!("import_fuzz: {genai_cases} generated genai-prices files, {} seed models from {genai_origin}", genai_seeds.len());
+    println!(
+        "import_fuzz: {genai_cases} generated genai-prices files, {} seed models from {genai_origin}",
+        genai_seeds.len()
+    );
 
     let cluster = TestCluster::start("import_fuzz", &[]);
     drop(cluster.database_with_extension("fuzz"));
     let client = Harness::connect(&cluster);
-    let mut h = Harness { cluster, client, baseline: Vec::new(), aliases: Vec::new(), stats: Stats::default(), last: String::new() };
+    let mut h = Harness {
+        cluster,
+        client,
+        baseline: Vec::new(),
+        aliases: Vec::new(),
+        stats: Stats::default(),
+        last: String::new(),
+    };
     // The shipped catalog, cut down to the models of the seed entries: imports
     // meet known prices (unchanged, changed) without every check paying for
     // thousands of unrelated rows.
@@ -1235,7 +1368,9 @@ fn import_prices_survives_random_and_mutated_price_files() {
     // 1. the corpus, first
     let started = Instant::now();
     let mut files: Vec<PathBuf> = std::fs::read_dir(corpus_dir())
-        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "json")).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "json")).collect()
+        })
         .unwrap_or_default();
     files.sort();
     for path in &files {

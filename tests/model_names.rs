@@ -31,19 +31,18 @@ fn corpus_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/model_names")
 }
 
-/// The corpus rows: (line, provider, model, kind, expected input, expected output).
-fn corpus() -> Vec<(i32, String, String, String, Option<String>, Option<String>)> {
+/// One corpus row: (line, provider, model, kind, expected input, expected output).
+type CorpusRow = (i32, String, String, String, Option<String>, Option<String>);
+
+/// The corpus rows.
+fn corpus() -> Vec<CorpusRow> {
     let text = std::fs::read_to_string(corpus_dir().join("names.tsv")).unwrap();
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
-    let col = |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("names.tsv has no {name} column"));
-    let (p, m, k, i, o) = (
-        col("provider"),
-        col("model"),
-        col("kind"),
-        col("expected_input_per_mtok"),
-        col("expected_output_per_mtok"),
-    );
+    let col =
+        |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("names.tsv has no {name} column"));
+    let (p, m, k, i, o) =
+        (col("provider"), col("model"), col("kind"), col("expected_input_per_mtok"), col("expected_output_per_mtok"));
     let opt = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_string());
     lines
         .enumerate()
@@ -62,9 +61,7 @@ fn load_corpus(c: &mut postgres::Client) {
                                    expected_input numeric, expected_output numeric)",
     )
     .unwrap();
-    let insert = c
-        .prepare("INSERT INTO corpus VALUES ($1, $2, $3, $4, $5::text::numeric, $6::text::numeric)")
-        .unwrap();
+    let insert = c.prepare("INSERT INTO corpus VALUES ($1, $2, $3, $4, $5::text::numeric, $6::text::numeric)").unwrap();
     for (line, provider, model, kind, input, output) in corpus() {
         c.execute(&insert, &[&line, &provider, &model, &kind, &input, &output]).unwrap();
     }
@@ -175,7 +172,10 @@ fn corpus_names_never_price_wrong_and_resolve_as_recorded() {
         )
         .unwrap();
     let (names, priced, checked): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
-    println!("corpus: {priced} of {names} LLM names priced, {checked} checked against the list price, {} disputed", wrong.len());
+    println!(
+        "corpus: {priced} of {names} LLM names priced, {checked} checked against the list price, {} disputed",
+        wrong.len()
+    );
 }
 
 /// The exact names in a genai-prices match rule (`equals` under `or`s).
@@ -196,11 +196,13 @@ fn price_on(prices: &serde_json::Value, day: &str) -> Option<(String, String)> {
     let set = match prices {
         serde_json::Value::Array(entries) => entries
             .iter()
-            .filter(|e| match e.get("constraint") {
+            .rfind(|e| match e.get("constraint") {
                 None | Some(serde_json::Value::Null) => true,
-                Some(c) => c.get("start_time").is_none() && c.get("start_date").and_then(|d| d.as_str()).is_none_or(|d| d <= day),
-            })
-            .next_back()?
+                Some(c) => {
+                    c.get("start_time").is_none()
+                        && c.get("start_date").and_then(|d| d.as_str()).is_none_or(|d| d <= day)
+                }
+            })?
             .get("prices")?,
         other => other,
     };
@@ -221,7 +223,8 @@ fn price_on(prices: &serde_json::Value, day: &str) -> Option<(String, String)> {
 #[test]
 fn genai_prices_match_names_parity() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/genai_prices_data.json");
-    let data: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"))).unwrap();
+    let data: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"))).unwrap();
     let cluster = TestCluster::start("genai_parity", &[]);
     let mut c = cluster.database_with_extension("parity");
     c.batch_execute("CREATE TEMP TABLE genai (provider text, model text, input numeric, output numeric)").unwrap();
@@ -267,7 +270,8 @@ fn genai_prices_match_names_parity() {
             &[],
         )
         .unwrap();
-    let (total, priced, agree, disagreements): (i64, i64, i64, String) = (row.get(0), row.get(1), row.get(2), row.get(3));
+    let (total, priced, agree, disagreements): (i64, i64, i64, String) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
     let disagree = disagreements.lines().count();
     println!("genai-prices names: {total}; llm_cost prices {priced}; same price {agree}; different {disagree}:\n{disagreements}");
     // A floor, not a target: 1,628 of 2,006 (81%) when the test was written

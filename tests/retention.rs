@@ -55,7 +55,10 @@ fn assert_same(now: Vec<String>, expected: &[String], what: &str) {
     for (n, e) in now.iter().zip(expected) {
         let only_now: Vec<&str> = n.split(' ').filter(|t| !e.split(' ').any(|x| x == *t)).collect();
         let only_expected: Vec<&str> = e.split(' ').filter(|t| !n.split(' ').any(|x| x == *t)).collect();
-        assert!(only_now.is_empty() && only_expected.is_empty(), "{what}: now {only_now:?}, expected {only_expected:?}");
+        assert!(
+            only_now.is_empty() && only_expected.is_empty(),
+            "{what}: now {only_now:?}, expected {only_expected:?}"
+        );
     }
     assert_eq!(now.len(), expected.len(), "{what}");
 }

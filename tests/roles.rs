@@ -42,7 +42,10 @@ fn each_role_can_do_its_job_and_nothing_else() {
     let mut app = connect_as(&cluster, "roles", "app");
     allowed(&mut app, "INSERT INTO llm_cost.usage (provider, model, input_tokens, output_tokens) VALUES ('openai', 'gpt-4o', 1000, 100)");
     allowed(&mut app, "INSERT INTO llm_cost.usage (provider, model, raw_usage) VALUES ('anthropic', 'claude-sonnet-4-5', '{\"input_tokens\": 4000, \"output_tokens\": 900}')");
-    allowed(&mut app, "INSERT INTO llm_cost.resource_usage (resource_type, quantity, unit) VALUES ('cpu_core_hours', 2, 'core_hour')");
+    allowed(
+        &mut app,
+        "INSERT INTO llm_cost.resource_usage (resource_type, quantity, unit) VALUES ('cpu_core_hours', 2, 'core_hour')",
+    );
     allowed(&mut app, "SELECT llm_cost.llm_cost('openai', 'gpt-4o', 1, 1)");
     allowed(&mut app, "SELECT llm_cost.cost_breakdown('openai', 'gpt-4o', 1, 1)");
     let may: bool = app.query_one("SELECT llm_cost.can_spend(0.01)", &[]).unwrap().get(0);
@@ -145,7 +148,10 @@ fn roles_survive_recreating_the_extension_and_a_second_database() {
     first.batch_execute("DROP EXTENSION llm_cost; CREATE EXTENSION llm_cost;").unwrap();
     let _second = cluster.database_with_extension("two");
     let roles: i64 = first
-        .query_one("SELECT count(*) FROM pg_roles WHERE rolname IN ('llm_cost_writer', 'llm_cost_reader', 'llm_cost_admin')", &[])
+        .query_one(
+            "SELECT count(*) FROM pg_roles WHERE rolname IN ('llm_cost_writer', 'llm_cost_reader', 'llm_cost_admin')",
+            &[],
+        )
         .unwrap()
         .get(0);
     assert_eq!(roles, 3);

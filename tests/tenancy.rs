@@ -67,7 +67,12 @@ const SURFACES: &[&str] = &[
 
 /// Runs `sql` as `role` for `tenant` (None: the setting unset) and returns
 /// each row as JSON text.
-fn rows_as(c: &mut postgres::Client, role: &str, tenant: Option<&str>, sql: &str) -> Result<Vec<String>, postgres::Error> {
+fn rows_as(
+    c: &mut postgres::Client,
+    role: &str,
+    tenant: Option<&str>,
+    sql: &str,
+) -> Result<Vec<String>, postgres::Error> {
     c.batch_execute("RESET ROLE; RESET llm_cost.tenant_id").unwrap();
     if let Some(t) = tenant {
         c.batch_execute(&format!("SET llm_cost.tenant_id = '{t}'")).unwrap();
@@ -98,7 +103,11 @@ fn each_tenant_sees_only_its_own_rows_on_every_surface() {
         for (tenant, other) in [("acme", "globex"), ("globex", "acme")] {
             let seen = rows_as(&mut c, "llm_cost_reader", Some(tenant), surface).unwrap().join("\n");
             assert!(seen.contains(tenant), "{tenant} sees its rows in {surface}");
-            assert!(!seen.contains(other), "{tenant} sees {other}'s rows in {surface}:\n{}", &seen[..seen.len().min(2000)]);
+            assert!(
+                !seen.contains(other),
+                "{tenant} sees {other}'s rows in {surface}:\n{}",
+                &seen[..seen.len().min(2000)]
+            );
             if !surface.contains("check_spend") {
                 assert!(!seen.contains("company"), "{tenant} sees the company budget in {surface}");
             }
@@ -124,26 +133,35 @@ fn each_tenant_sees_only_its_own_rows_on_every_surface() {
             "SELECT total_cost::text AS total, calls, p95_latency_ms FROM llm_cost.cost_summary(now() - interval '40 days', now() + interval '1 hour')",
         )
         .unwrap();
-        assert_eq!(seen, vec![format!(r#"{{"total":"{total}","calls":{calls},"p95_latency_ms":{p95}}}"#)], "{tenant}'s cost_summary");
+        assert_eq!(
+            seen,
+            vec![format!(r#"{{"total":"{total}","calls":{calls},"p95_latency_ms":{p95}}}"#)],
+            "{tenant}'s cost_summary"
+        );
     }
 
     // Writers: inserts land in the session's tenant, never in another.
     let mut app = cluster.connect_as("tenancy", "app");
-    let err = app.batch_execute("INSERT INTO llm_cost.usage (provider, model) VALUES ('openai', 'gpt-4o')").unwrap_err();
+    let err =
+        app.batch_execute("INSERT INTO llm_cost.usage (provider, model) VALUES ('openai', 'gpt-4o')").unwrap_err();
     assert_eq!(sqlstate(&err), "42501", "no tenant set: the writer may not insert");
     app.batch_execute("SET llm_cost.tenant_id = 'acme'").unwrap();
-    app.batch_execute("INSERT INTO llm_cost.usage (provider, model, user_id) VALUES ('openai', 'gpt-4o', 'acme-by-default')")
-        .unwrap();
+    app.batch_execute(
+        "INSERT INTO llm_cost.usage (provider, model, user_id) VALUES ('openai', 'gpt-4o', 'acme-by-default')",
+    )
+    .unwrap();
     let err = app
         .batch_execute("INSERT INTO llm_cost.usage (provider, model, tenant_id) VALUES ('openai', 'gpt-4o', 'globex')")
         .unwrap_err();
     assert_eq!(sqlstate(&err), "42501", "acme's writer may not insert for globex");
-    let err = app.batch_execute("INSERT INTO llm_cost.resource_usage (resource_type, quantity, tenant_id) VALUES ('cpu', 1, 'globex')").unwrap_err();
+    let err = app
+        .batch_execute(
+            "INSERT INTO llm_cost.resource_usage (resource_type, quantity, tenant_id) VALUES ('cpu', 1, 'globex')",
+        )
+        .unwrap_err();
     assert_eq!(sqlstate(&err), "42501");
-    let defaulted: String = c
-        .query_one("SELECT tenant_id FROM llm_cost.usage WHERE user_id = 'acme-by-default'", &[])
-        .unwrap()
-        .get(0);
+    let defaulted: String =
+        c.query_one("SELECT tenant_id FROM llm_cost.usage WHERE user_id = 'acme-by-default'", &[]).unwrap().get(0);
     assert_eq!(defaulted, "acme", "an insert without tenant_id takes the session's tenant");
 
     // Pre-call checks (SECURITY DEFINER, so they apply the rule themselves).
@@ -159,13 +177,15 @@ fn each_tenant_sees_only_its_own_rows_on_every_surface() {
     let err = app.query("SELECT * FROM llm_cost.check_spend(0.01, tenant_id => 'globex')", &[]).unwrap_err();
     assert_eq!(sqlstate(&err), "42501", "acme's writer may not ask about globex");
     app.batch_execute("RESET llm_cost.tenant_id").unwrap();
-    let none: i64 = app.query_one("SELECT count(*) FROM llm_cost.check_spend(0.01, tenant_id => 'acme')", &[]).unwrap().get(0);
+    let none: i64 =
+        app.query_one("SELECT count(*) FROM llm_cost.check_spend(0.01, tenant_id => 'acme')", &[]).unwrap().get(0);
     assert_eq!(none, 0, "no tenant set: check_spend shows no budget");
 
     // The admin (a login role granted llm_cost_admin) still sees every budget.
     c.batch_execute("CREATE ROLE ops LOGIN; GRANT llm_cost_admin TO ops").unwrap();
     let mut ops = cluster.connect_as("tenancy", "ops");
-    let n: i64 = ops.query_one("SELECT count(*) FROM llm_cost.check_spend(0.01, tenant_id => 'globex')", &[]).unwrap().get(0);
+    let n: i64 =
+        ops.query_one("SELECT count(*) FROM llm_cost.check_spend(0.01, tenant_id => 'globex')", &[]).unwrap().get(0);
     assert_eq!(n, 2, "the admin checks globex's budgets (globex cap and company)");
     let tenants: i64 = ops.query_one("SELECT count(DISTINCT tenant_id) FROM llm_cost.usage", &[]).unwrap().get(0);
     assert_eq!(tenants, 2);
@@ -173,7 +193,9 @@ fn each_tenant_sees_only_its_own_rows_on_every_surface() {
     // A reader writes nothing, whatever its tenant.
     let mut dashboard = cluster.connect_as("tenancy", "dashboard");
     dashboard.batch_execute("SET llm_cost.tenant_id = 'acme'").unwrap();
-    let err = dashboard.batch_execute("INSERT INTO llm_cost.usage (provider, model) VALUES ('openai', 'gpt-4o')").unwrap_err();
+    let err = dashboard
+        .batch_execute("INSERT INTO llm_cost.usage (provider, model) VALUES ('openai', 'gpt-4o')")
+        .unwrap_err();
     assert_eq!(sqlstate(&err), "42501");
     let err = dashboard.batch_execute("UPDATE llm_cost.budgets SET amount = 100").unwrap_err();
     assert_eq!(sqlstate(&err), "42501");

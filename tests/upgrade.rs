@@ -143,7 +143,8 @@ SELECT count(*) FROM llm_cost.claim_notifications(1, '1 hour');
 /// to date; compared with a fresh install's instead, see `catalog`). Columns
 /// a later version adds are left out here and checked empty after the update.
 fn contents(c: &mut postgres::Client) -> Vec<(String, i64, String)> {
-    table_checksums(c, |t| match t {
+    table_checksums(c, |t| {
+        match t {
         "budget_spend" => Some("SELECT budget_id, period_start, per_value, spent, calls FROM llm_cost.budget_spend".into()),
         "provider_aliases" => Some("SELECT alias, provider FROM llm_cost.provider_aliases WHERE NOT builtin".into()),
         "usage_daily_latency" | "usage_hourly_latency" => Some("SELECT 1 WHERE false".into()),
@@ -160,6 +161,7 @@ fn contents(c: &mut postgres::Client) -> Vec<(String, i64, String)> {
         // units (0.3.0) is checked NULL after the update
         "usage" | "usage_daily" | "usage_hourly" => Some(format!("SELECT to_jsonb(t) - 'units' FROM llm_cost.{t} AS t")),
         _ => None,
+    }
     })
 }
 
@@ -179,7 +181,8 @@ fn every_released_version_updates_to_the_current_schema_keeping_its_data() {
     install_released_scripts();
     let cluster = TestCluster::start("upgrade", &[]);
     let mut fresh = cluster.database_with_extension("fresh");
-    let current: String = fresh.query_one("SELECT extversion FROM pg_extension WHERE extname = 'llm_cost'", &[]).unwrap().get(0);
+    let current: String =
+        fresh.query_one("SELECT extversion FROM pg_extension WHERE extname = 'llm_cost'", &[]).unwrap().get(0);
     let expected = schema_fingerprint(&mut fresh);
     let (fresh_prices, fresh_models) = catalog(&mut fresh);
     assert!(expected.len() > 500, "the fingerprint covers the schema ({} lines)", expected.len());
@@ -196,10 +199,12 @@ fn every_released_version_updates_to_the_current_schema_keeping_its_data() {
         let before = contents(&mut c);
         let p95_by_tenant = "SELECT tenant_id, percentile_disc(0.95) WITHIN GROUP (ORDER BY latency_ms)
                                FROM llm_cost.usage GROUP BY 1 ORDER BY 1";
-        let raw_p95: Vec<(String, i32)> = c.query(p95_by_tenant, &[]).unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
+        let raw_p95: Vec<(String, i32)> =
+            c.query(p95_by_tenant, &[]).unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
 
         c.batch_execute("ALTER EXTENSION llm_cost UPDATE").unwrap_or_else(|e| panic!("update from {version}: {e}"));
-        let now: String = c.query_one("SELECT extversion FROM pg_extension WHERE extname = 'llm_cost'", &[]).unwrap().get(0);
+        let now: String =
+            c.query_one("SELECT extversion FROM pg_extension WHERE extname = 'llm_cost'", &[]).unwrap().get(0);
         assert_eq!(now, current, "updated from {version}");
 
         let (missing, extra) = differences(&expected, &schema_fingerprint(&mut c));
@@ -244,13 +249,24 @@ fn every_released_version_updates_to_the_current_schema_keeping_its_data() {
         // source drops stays priced for its past calls), never duplicated.
         let (prices, models) = catalog(&mut c);
         let missing: Vec<&String> = fresh_prices.iter().filter(|r| prices.binary_search(r).is_err()).collect();
-        assert!(missing.is_empty(), "{} catalog prices of a fresh install differ or are missing after the update from {version}, e.g. {:?}",
-                missing.len(), &missing[..missing.len().min(3)]);
+        assert!(
+            missing.is_empty(),
+            "{} catalog prices of a fresh install differ or are missing after the update from {version}, e.g. {:?}",
+            missing.len(),
+            &missing[..missing.len().min(3)]
+        );
         let missing: Vec<&String> = fresh_models.iter().filter(|r| models.binary_search(r).is_err()).collect();
-        assert!(missing.is_empty(), "{} catalog models of a fresh install differ or are missing after the update from {version}, e.g. {:?}",
-                missing.len(), &missing[..missing.len().min(3)]);
+        assert!(
+            missing.is_empty(),
+            "{} catalog models of a fresh install differ or are missing after the update from {version}, e.g. {:?}",
+            missing.len(),
+            &missing[..missing.len().min(3)]
+        );
         let kept = prices.len() - fresh_prices.len();
-        println!("{version}: {kept} catalog price rows of older catalogs kept besides the {} shipped", fresh_prices.len());
+        println!(
+            "{version}: {kept} catalog price rows of older catalogs kept besides the {} shipped",
+            fresh_prices.len()
+        );
         // set_price: the old 17 positional arguments still work, and the off-peak ones are there
         c.batch_execute(
             "SELECT llm_cost.set_price('upgradeco', 'm', 1, 4, NULL, NULL, NULL, '-infinity', 'standard', NULL, NULL, NULL,
@@ -283,7 +299,10 @@ fn every_released_version_updates_to_the_current_schema_keeping_its_data() {
         for (tenant, p95) in raw_p95 {
             c.batch_execute(&format!("SET llm_cost.tenant_id = '{tenant}'; SET ROLE llm_cost_reader")).unwrap();
             let from_rollups: i32 = c
-                .query_one("SELECT p95_latency_ms FROM llm_cost.cost_summary('2026-06-13 00:00+00', '2026-06-16 00:00+00')", &[])
+                .query_one(
+                    "SELECT p95_latency_ms FROM llm_cost.cost_summary('2026-06-13 00:00+00', '2026-06-16 00:00+00')",
+                    &[],
+                )
                 .unwrap()
                 .get(0);
             c.batch_execute("RESET ROLE; RESET llm_cost.tenant_id").unwrap();

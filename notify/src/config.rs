@@ -91,7 +91,10 @@ impl Config {
         let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
         let secs = |name: &str, from_file: Option<f64>, default: f64| -> Result<Duration, String> {
             let v = match env(name) {
-                Some(s) => s.trim().parse::<f64>().map_err(|_| format!("{ENV_PREFIX}{name}: not a number of seconds: {s:?}"))?,
+                Some(s) => s
+                    .trim()
+                    .parse::<f64>()
+                    .map_err(|_| format!("{ENV_PREFIX}{name}: not a number of seconds: {s:?}"))?,
                 None => from_file.unwrap_or(default),
             };
             if !(v.is_finite() && v > 0.0 && v < 1e7) {
@@ -126,18 +129,26 @@ impl Config {
             None => None,
             Some(host) => {
                 let port = match env("SMTP_PORT") {
-                    Some(p) => p.trim().parse::<u16>().map_err(|_| format!("{ENV_PREFIX}SMTP_PORT: not a port: {p:?}"))?,
+                    Some(p) => {
+                        p.trim().parse::<u16>().map_err(|_| format!("{ENV_PREFIX}SMTP_PORT: not a port: {p:?}"))?
+                    }
                     None => fsmtp.port.unwrap_or(25),
                 };
-                let from = env("SMTP_FROM")
-                    .or(fsmtp.from)
-                    .ok_or_else(|| "smtp.from (or LLM_COST_NOTIFY_SMTP_FROM) is required with an SMTP host".to_string())?;
+                let from = env("SMTP_FROM").or(fsmtp.from).ok_or_else(|| {
+                    "smtp.from (or LLM_COST_NOTIFY_SMTP_FROM) is required with an SMTP host".to_string()
+                })?;
                 check_email(&from).map_err(|e| format!("smtp.from: {e}"))?;
                 let helo = env("SMTP_HELO").or(fsmtp.helo).unwrap_or_else(|| "localhost".into());
                 if helo.is_empty() || !helo.chars().all(|c| c.is_ascii_graphic()) {
                     return Err(format!("smtp.helo must be a host name, got {helo:?}"));
                 }
-                Some(SmtpConfig { host, port, from, helo, timeout: secs("SMTP_TIMEOUT_SECS", fsmtp.timeout_secs, 10.0)? })
+                Some(SmtpConfig {
+                    host,
+                    port,
+                    from,
+                    helo,
+                    timeout: secs("SMTP_TIMEOUT_SECS", fsmtp.timeout_secs, 10.0)?,
+                })
             }
         };
         if smtp.is_none() && !defaults.emails.is_empty() {
@@ -198,7 +209,11 @@ mod tests {
             webhooks = ["http://127.0.0.1:9/hook"]
             emails = ["ops@example.com"]
         "#;
-        let c = load(Some(file), &[("POLL_INTERVAL_SECS", "0.5"), ("DEFAULT_WEBHOOKS", "http://a.example/1, http://b.example/2")]).unwrap();
+        let c = load(
+            Some(file),
+            &[("POLL_INTERVAL_SECS", "0.5"), ("DEFAULT_WEBHOOKS", "http://a.example/1, http://b.example/2")],
+        )
+        .unwrap();
         assert_eq!(c.database_url, "host=/file dbname=f");
         assert_eq!(c.channel, "alerts");
         assert_eq!(c.poll_interval, Duration::from_millis(500));

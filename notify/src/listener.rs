@@ -140,7 +140,11 @@ impl Listener {
                 warn!("id={} cannot be routed: {e}", n.id);
                 self.stats.failed += 1;
                 let retry = queue.fail(n.id, &e)?;
-                warn!("id={} failed; next attempt at {}", n.id, retry.as_deref().unwrap_or("never (already delivered)"));
+                warn!(
+                    "id={} failed; next attempt at {}",
+                    n.id,
+                    retry.as_deref().unwrap_or("never (already delivered)")
+                );
                 return Ok(());
             }
         };
@@ -188,7 +192,10 @@ impl Listener {
             self.stats.failed += 1;
             if !done.is_empty() {
                 if self.delivered.len() >= MAX_REMEMBERED {
-                    warn!("forgetting partial deliveries of {} notifications: their retries resend to every route", self.delivered.len());
+                    warn!(
+                        "forgetting partial deliveries of {} notifications: their retries resend to every route",
+                        self.delivered.len()
+                    );
                     self.delivered.clear();
                 }
                 self.delivered.insert(n.id, done);

@@ -116,9 +116,15 @@ impl Notification {
                 self.p("percent_used").unwrap_or_default(),
                 self.f("threshold").unwrap_or_default()
             ),
-            "budget_exceeded" => format!("Budget {} exceeded ({}%)", self.budget_label(), self.p("percent_used").unwrap_or_default()),
+            "budget_exceeded" => {
+                format!("Budget {} exceeded ({}%)", self.budget_label(), self.p("percent_used").unwrap_or_default())
+            }
             "anomaly" => format!("Spend anomaly on {}", self.p("day").unwrap_or_default()),
-            "unpriced_model" => format!("Unpriced model {}/{}", self.p("provider").unwrap_or_default(), self.p("model").unwrap_or_default()),
+            "unpriced_model" => format!(
+                "Unpriced model {}/{}",
+                self.p("provider").unwrap_or_default(),
+                self.p("model").unwrap_or_default()
+            ),
             other => format!("Notification #{} ({other})", self.id),
         };
         let s = one_line(&format!("[llm_cost] {s}"));
@@ -213,15 +219,24 @@ mod tests {
 
     #[test]
     fn other_kinds() {
-        let x = n("unpriced_model", r#"{"id": 2, "kind": "unpriced_model", "payload": {"provider": "acme", "model": "m-1"}}"#);
+        let x = n(
+            "unpriced_model",
+            r#"{"id": 2, "kind": "unpriced_model", "payload": {"provider": "acme", "model": "m-1"}}"#,
+        );
         assert!(x.summary().starts_with("Model \"acme/m-1\" has usage but no price"));
         let x = n(
             "anomaly",
             r#"{"id": 3, "kind": "anomaly", "payload": {"day": "2026-05-04", "dimension": "tenant_id", "per_value": "t1",
                 "spend": 120.5, "expected": 20, "score": 6.1, "direction": "spike"}}"#,
         );
-        assert_eq!(x.summary(), "Spend anomaly on 2026-05-04: spend of tenant_id = t1 was 120.5 against 20 expected (spike, score 6.1).");
-        let x = n("budget_exceeded", r#"{"id": 4, "kind": "budget_exceeded", "budget_id": 9, "payload": {"period": "total"}}"#);
+        assert_eq!(
+            x.summary(),
+            "Spend anomaly on 2026-05-04: spend of tenant_id = t1 was 120.5 against 20 expected (spike, score 6.1)."
+        );
+        let x = n(
+            "budget_exceeded",
+            r#"{"id": 4, "kind": "budget_exceeded", "budget_id": 9, "payload": {"period": "total"}}"#,
+        );
         assert!(x.summary().starts_with("Budget #9 (deleted) is over ?% of its total budget"));
         let x = n("something_new", r#"{"id": 5, "kind": "something_new", "payload": {"a\nb": 1}}"#);
         assert!(!x.subject().contains('\n'));

@@ -85,7 +85,10 @@ impl Routes {
     /// Every route, in a fixed order, without duplicates.
     pub fn list(&self) -> Vec<Route> {
         let mut out: Vec<Route> = Vec::new();
-        let all = self.webhooks.iter().map(|u| Route::Webhook(u.clone()))
+        let all = self
+            .webhooks
+            .iter()
+            .map(|u| Route::Webhook(u.clone()))
             .chain(self.slack.iter().map(|u| Route::Slack(u.clone())))
             .chain(self.emails.iter().map(|a| Route::Email(a.clone())));
         for r in all {
@@ -154,12 +157,19 @@ pub fn parse_notify(notify: Option<&Value>) -> Result<Option<Routes>, String> {
                 for item in items {
                     match item {
                         Value::String(s) => list.push(s.clone()),
-                        other => return Err(format!("budget notify {key:?} must hold strings, not {}", kind_of(other))),
+                        other => {
+                            return Err(format!("budget notify {key:?} must hold strings, not {}", kind_of(other)))
+                        }
                     }
                 }
             }
             Value::Null => {}
-            other => return Err(format!("budget notify {key:?} must be a string or an array of strings, not {}", kind_of(other))),
+            other => {
+                return Err(format!(
+                    "budget notify {key:?} must be a string or an array of strings, not {}",
+                    kind_of(other)
+                ))
+            }
         }
     }
     routes.validate().map_err(|e| format!("budget notify: {e}"))?;

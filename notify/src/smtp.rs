@@ -45,7 +45,8 @@ pub fn send(config: &SmtpConfig, email: &Email) -> Result<(), String> {
         }
     }
     let stream = stream.ok_or(last)?;
-    let mut session = Session { reader: BufReader::new(stream.try_clone().map_err(|e| e.to_string())?), writer: stream };
+    let mut session =
+        Session { reader: BufReader::new(stream.try_clone().map_err(|e| e.to_string())?), writer: stream };
     let mut step = |cmd: Option<&str>, what: &str, ok: &[u16]| -> Result<(u16, String), String> {
         let timeout = remaining()?;
         session.writer.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
@@ -91,7 +92,8 @@ impl Session {
                 return Err("connection closed".into());
             }
             let line = line.trim_end_matches(['\r', '\n']);
-            let code = line.get(..3).and_then(|c| c.parse::<u16>().ok()).ok_or_else(|| format!("bad reply {line:?}"))?;
+            let code =
+                line.get(..3).and_then(|c| c.parse::<u16>().ok()).ok_or_else(|| format!("bad reply {line:?}"))?;
             if !text.is_empty() {
                 text.push(' ');
             }

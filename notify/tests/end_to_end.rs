@@ -38,7 +38,8 @@ fn command(env: &[(&str, String)], args: &[&str]) -> Command {
 
 impl ListenerProcess {
     fn start(env: &[(&str, String)]) -> ListenerProcess {
-        let mut child = command(env, &[]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("start llm-cost-notify");
+        let mut child =
+            command(env, &[]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("start llm-cost-notify");
         let log = Arc::new(Mutex::new(Vec::new()));
         let stderr = child.stderr.take().unwrap();
         let sink = log.clone();
@@ -194,7 +195,10 @@ fn restart_while_alerts_are_pending_delivers_each_alert_exactly_once_per_route()
     // Started again: it drains what it missed.
     let mut listener = ListenerProcess::start(&env);
     wait_all_delivered(&mut db, Duration::from_secs(30));
-    assert!(listener.logged("has no route (its budget's notify lists no route)"), "the silent budget's alert is acked with a log line");
+    assert!(
+        listener.logged("has no route (its budget's notify lists no route)"),
+        "the silent budget's alert is acked with a log line"
+    );
 
     // A restart as systemd does it, SIGTERM, in the middle of a backlog: the
     // notification in hand is finished, the rest wait for the next start.
@@ -210,7 +214,11 @@ fn restart_while_alerts_are_pending_delivers_each_alert_exactly_once_per_route()
     assert!(status.success(), "exit status after SIGTERM: {status:?}");
     let left = count(&mut db, backlog);
     assert!((1..6).contains(&left), "{left} of 6 left undelivered at the stop");
-    assert_eq!(count(&mut db, "SELECT count(*) FROM llm_cost.notifications WHERE claimed_until > clock_timestamp()"), 0, "a claim left behind");
+    assert_eq!(
+        count(&mut db, "SELECT count(*) FROM llm_cost.notifications WHERE claimed_until > clock_timestamp()"),
+        0,
+        "a claim left behind"
+    );
     let mut listener = ListenerProcess::start(&env);
     wait_all_delivered(&mut db, Duration::from_secs(30));
     // a little longer, so that a duplicate would have time to show up
@@ -237,9 +245,8 @@ fn restart_while_alerts_are_pending_delivers_each_alert_exactly_once_per_route()
             (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
         assert!(delivered, "id {id} not delivered");
         assert_eq!(attempts, 1, "id {id} was claimed more than once");
-        let webhook = |path: &str| {
-            requests.iter().filter(|q| q.path == path && q.json()["id"].as_i64() == Some(id)).count()
-        };
+        let webhook =
+            |path: &str| requests.iter().filter(|q| q.path == path && q.json()["id"].as_i64() == Some(id)).count();
         let slack = requests
             .iter()
             .filter(|q| q.path == "/slack" && q.json()["text"].as_str().unwrap().ends_with(&format!("#{id})")))
@@ -248,14 +255,24 @@ fn restart_while_alerts_are_pending_delivers_each_alert_exactly_once_per_route()
             let message_id = format!("<llm-cost-notification-{id}@localhost>");
             mails.iter().filter(|m| m.to == [to] && m.header("Message-ID").as_deref() == Some(&message_id)).count()
         };
-        let got = (webhook("/hook"), slack, mail_to("ops@example.com"), mail_to("finance@example.com"), webhook("/default"), mail_to("oncall@example.com"));
+        let got = (
+            webhook("/hook"),
+            slack,
+            mail_to("ops@example.com"),
+            mail_to("finance@example.com"),
+            webhook("/default"),
+            mail_to("oncall@example.com"),
+        );
         let want = match budget.as_str() {
             "team-a" => (1, 1, 1, 1, 0, 0),
             "silent" => (0, 0, 0, 0, 0, 0),
             // a budget without routing, and the unpriced_model alert: the defaults
             _ => (0, 0, 0, 0, 1, 1),
         };
-        assert_eq!(got, want, "deliveries of id {id} ({kind}, budget {budget:?}): (hook, slack, ops, finance, default, oncall)");
+        assert_eq!(
+            got, want,
+            "deliveries of id {id} ({kind}, budget {budget:?}): (hook, slack, ops, finance, default, oncall)"
+        );
         want_hook += want.0;
         want_slack += want.1;
         want_default += want.4;
@@ -293,13 +310,20 @@ fn restart_while_alerts_are_pending_delivers_each_alert_exactly_once_per_route()
     assert!(body["period_start"].as_str().unwrap().ends_with("+00:00"), "{body}");
     assert!(body["created_at"].is_string() && body["per_value"].is_null());
     // Slack: one sentence with the figures.
-    let slack = http.to("/slack").into_iter().find(|q| q.json()["text"].as_str().unwrap().ends_with(&format!("#{id})"))).unwrap();
+    let slack = http
+        .to("/slack")
+        .into_iter()
+        .find(|q| q.json()["text"].as_str().unwrap().ends_with(&format!("#{id})")))
+        .unwrap();
     assert_eq!(
         slack.json()["text"],
         format!("Budget \"team-a\" is over {percent}% of this month's budget: {spent} of 1 USD spent (alert threshold 100%). (llm_cost notification #{id})")
     );
     // E-mail: plain text, from the configured sender.
-    let mail = mails.iter().find(|m| m.to == ["ops@example.com"] && m.data.contains(&format!("Notification: {id}\r\n"))).unwrap();
+    let mail = mails
+        .iter()
+        .find(|m| m.to == ["ops@example.com"] && m.data.contains(&format!("Notification: {id}\r\n")))
+        .unwrap();
     assert_eq!(mail.from, "llm-cost@example.com");
     assert_eq!(mail.header("Subject").unwrap(), format!("[llm_cost] Budget \"team-a\" exceeded ({percent}%)"));
     assert_eq!(mail.header("Content-Type").unwrap(), "text/plain; charset=utf-8");
@@ -345,7 +369,10 @@ fn a_failing_route_is_retried_with_backoff_and_the_others_are_not_repeated() {
     let typo = id_of(&mut db, "typo");
 
     wait_until("the failure recorded", Duration::from_secs(20), || {
-        count(&mut db, &format!("SELECT count(*) FROM llm_cost.notifications WHERE id = {flaky} AND last_error IS NOT NULL")) == 1
+        count(
+            &mut db,
+            &format!("SELECT count(*) FROM llm_cost.notifications WHERE id = {flaky} AND last_error IS NOT NULL"),
+        ) == 1
     });
     let row = db
         .query_one(
@@ -364,7 +391,10 @@ fn a_failing_route_is_retried_with_backoff_and_the_others_are_not_repeated() {
     assert_eq!(http.to("/slack").len(), 1, "the healthy route got it at once");
 
     wait_until("the routing error recorded", Duration::from_secs(20), || {
-        count(&mut db, &format!("SELECT count(*) FROM llm_cost.notifications WHERE id = {typo} AND last_error IS NOT NULL")) == 1
+        count(
+            &mut db,
+            &format!("SELECT count(*) FROM llm_cost.notifications WHERE id = {typo} AND last_error IS NOT NULL"),
+        ) == 1
     });
     let typo_error: String =
         db.query_one("SELECT last_error FROM llm_cost.notifications WHERE id = $1", &[&typo]).unwrap().get(0);
@@ -372,8 +402,11 @@ fn a_failing_route_is_retried_with_backoff_and_the_others_are_not_repeated() {
 
     // The receiver recovers; the typo is fixed.
     http.set_status("/hook", 200);
-    db.execute("UPDATE llm_cost.budgets SET notify = $1::text::jsonb WHERE name = 'typo'", &[&serde_json::json!({"webhooks": [http.url("/typo")]}).to_string()])
-        .unwrap();
+    db.execute(
+        "UPDATE llm_cost.budgets SET notify = $1::text::jsonb WHERE name = 'typo'",
+        &[&serde_json::json!({"webhooks": [http.url("/typo")]}).to_string()],
+    )
+    .unwrap();
     wait_all_delivered(&mut db, Duration::from_secs(40));
     std::thread::sleep(Duration::from_millis(1000));
     assert!(listener.terminate().success());
@@ -446,10 +479,8 @@ fn notify_wakes_the_listener_it_reconnects_and_once_mode_drains() {
     let out = command(&env, &["--once"]).output().unwrap();
     eprintln!("{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(1), "{out:?}");
-    let error: String = db
-        .query_one("SELECT last_error FROM llm_cost.notifications WHERE delivered_at IS NULL", &[])
-        .unwrap()
-        .get(0);
+    let error: String =
+        db.query_one("SELECT last_error FROM llm_cost.notifications WHERE delivered_at IS NULL", &[]).unwrap().get(0);
     assert!(error.contains("HTTP 503"), "{error}");
 
     // A bad configuration is a usage error (2), before any connection.

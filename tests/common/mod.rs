@@ -78,13 +78,8 @@ fn as_postgres_with_env(dir: &Path, env_args: &[String], program: &str, args: &[
     } else {
         Command::new("env")
     };
-    let out = cmd
-        .args(env_args)
-        .arg(&bin)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    let out =
+        cmd.args(env_args).arg(&bin).args(args).current_dir(dir).output().unwrap_or_else(|e| panic!("{program}: {e}"));
     assert!(
         out.status.success(),
         "{program} {args:?} failed:\n{}\n{}",
@@ -113,7 +108,11 @@ impl TestCluster {
             assert!(ok, "chown {dir:?}");
         }
         let data = dir.join("data");
-        as_postgres(&dir, "initdb", &["-D", data.to_str().unwrap(), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"]);
+        as_postgres(
+            &dir,
+            "initdb",
+            &["-D", data.to_str().unwrap(), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"],
+        );
         let port = free_port();
         let mut conf = format!(
             "listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{}'\nfsync = off\nmax_connections = 60\n",
@@ -245,7 +244,10 @@ pub fn thresholds_not_fired_exactly_once(c: &mut postgres::Client) -> i64 {
 
 /// Each table of schema llm_cost with its row count and a checksum of its
 /// rows; `rows_of` may replace a table's query (e.g. to leave out a timestamp).
-pub fn table_checksums(c: &mut postgres::Client, rows_of: impl Fn(&str) -> Option<String>) -> Vec<(String, i64, String)> {
+pub fn table_checksums(
+    c: &mut postgres::Client,
+    rows_of: impl Fn(&str) -> Option<String>,
+) -> Vec<(String, i64, String)> {
     let tables: Vec<String> = c
         .query("SELECT tablename::text FROM pg_tables WHERE schemaname = 'llm_cost' ORDER BY 1", &[])
         .unwrap()

@@ -116,8 +116,10 @@ impl HttpReceiver {
                 status,
             });
             let answer = if status == 200 { "ok" } else { "receiver says no" };
-            let response =
-                format!("HTTP/1.1 {status} X\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{answer}", answer.len());
+            let response = format!(
+                "HTTP/1.1 {status} X\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{answer}",
+                answer.len()
+            );
             if writer.write_all(response.as_bytes()).is_err() {
                 return;
             }

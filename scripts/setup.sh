@@ -33,6 +33,15 @@ else
   log "Debian packages present"
 fi
 
+# The lint gate (scripts/lint.sh) needs rustfmt and clippy: rustup's default
+# profile has them; a minimal toolchain gets them here.
+for component in rustfmt clippy; do
+  if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+    log "adding the Rust component ${component}"
+    rustup component add "${component}"
+  fi
+done
+
 if cargo pgrx --version 2>/dev/null | grep -q "${PGRX_VERSION}"; then
   log "cargo-pgrx ${PGRX_VERSION} present"
 else

@@ -14,13 +14,15 @@ use std::collections::BTreeMap;
 
 /// The area a public object belongs to, by name; anything unlisted is analytics.
 fn area(name: &str) -> &'static str {
+    // Hand-aligned: one area per block, names in the order of the pages.
+    #[rustfmt::skip]
     const AREAS: &[(&str, &[&str])] = &[
         ("pricing", &["llm_cost", "cost_breakdown", "price_usage", "set_price", "import_prices", "litellm_price_rows", "genai_price_rows",
                       "reprice", "prices", "current_prices", "stale_prices", "model_aliases", "provider_aliases",
                       "resolve_model", "model_resolution",
-                      "models", "is_service_tier", "is_valid_amount", "is_off_peak_windows", "catalog_changed"]),
+                      "models", "is_service_tier", "is_valid_amount", "is_off_peak_windows", "is_unit_prices", "catalog_changed"]),
         ("ledger", &["usage", "unpriced_usage", "resource_usage", "resource_prices", "set_resource_price",
-                     "execution_costs", "usage_before_insert"]),
+                     "execution_costs", "usage_before_insert", "is_units"]),
         ("budgets", &["budgets", "budget_spend", "budget_spend_drift", "budget_status", "budget_status_at", "can_spend",
                       "check_spend", "ledger_spend", "rebuild_budget_spend", "flush_spend", "period_start",
                       "period_end", "scope_mask", "scope_key", "per_value", "is_budget_period", "is_budget_dimension",
@@ -66,7 +68,8 @@ fn render(c: &mut postgres::Client) -> BTreeMap<&'static str, String> {
         .unwrap();
     let mut pages: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
     for r in relations {
-        let (name, kind, comment, columns): (String, String, Option<String>, Option<String>) = (r.get(0), r.get(1), r.get(2), r.get(3));
+        let (name, kind, comment, columns): (String, String, Option<String>, Option<String>) =
+            (r.get(0), r.get(1), r.get(2), r.get(3));
         pages.entry(area(&name)).or_default().push(format!(
             "### `llm_cost.{name}` ({kind})\n\n{}\n\n| column | type | |\n|---|---|---|\n{}\n",
             comment.unwrap_or_default(),
@@ -77,10 +80,10 @@ fn render(c: &mut postgres::Client) -> BTreeMap<&'static str, String> {
         let (name, kind, signature, result, comment): (String, String, String, String, Option<String>) =
             (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
         let returns = if result.is_empty() { String::new() } else { format!(" → `{result}`") };
-        pages.entry(area(&name)).or_default().push(format!(
-            "### `llm_cost.{signature}`{returns} ({kind})\n\n{}\n",
-            comment.unwrap_or_default()
-        ));
+        pages
+            .entry(area(&name))
+            .or_default()
+            .push(format!("### `llm_cost.{signature}`{returns} ({kind})\n\n{}\n", comment.unwrap_or_default()));
     }
     pages.entry("trust").or_default().extend(trust_sections(c));
     pages.entry("operations").or_default().extend(operations_sections(c));

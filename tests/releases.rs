@@ -62,7 +62,8 @@ fn recorded() -> BTreeMap<String, String> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
-            let (digest, file) = l.split_once("  ").unwrap_or_else(|| panic!("SHA256SUMS: not `<sha256>  <file>`: {l:?}"));
+            let (digest, file) =
+                l.split_once("  ").unwrap_or_else(|| panic!("SHA256SUMS: not `<sha256>  <file>`: {l:?}"));
             (file.to_owned(), digest.to_owned())
         })
         .collect()

@@ -1,34 +1,24 @@
 //! llm_cost: PostgreSQL as the ledger for what LLM calls cost.
 //!
-//! Module map (every module below; `tests` and `tests_units` are the `#[pg_test]`s):
-//! - Exact arithmetic, pure Rust: `decimal` (fixed-point decimals), `formula`
-//!   (the cost of one call from one price row)
-//! - Names and prices, pure Rust: `catalog` (model-name resolution, price in
-//!   force), `model_names` (the rewrites of logged names the catalog may know)
-//! - `off_peak`: time-of-day prices and their windows (weekdays in Postgres time zones)
-//! - Usage input, pure Rust: `raw_usage` (provider usage objects → our token
-//!   columns), `units` (charges beyond plain tokens and the prices of counted units)
-//! - `units_jsonb`: `units` read straight from jsonb's binary form
-//! - `units_sum`: the `units_sum` aggregates that total units for rollups and dashboards
-//! - `numeric_datum`: exact decimals to and from Postgres `numeric` datums
-//! - `catalog_cache`: the per-backend catalog copy and its invalidation
-//! - `pricing`: pricing one call; `sql_pricing`: the SQL functions over it
-//! - `usage_trigger`: prices every row inserted into `llm_cost.usage`
-//! - `trigger_support`: what the raw C-ABI triggers share
-//! - `check_functions`: the C predicates the tables' CHECK constraints call
-//! - Budget spend: `spend_trigger` (folds inserted usage into the transaction's
-//!   pending spend and writes it), `pending_spend` (that spend in memory, per
-//!   subtransaction, written from a pre-commit callback), `spend_store` (adds to
-//!   existing `budget_spend` rows without SPI), `budget_cache` (the per-backend
-//!   index of enabled budgets), `budget_period` (which calendar period of a
-//!   budget a row falls in; twin of `llm_cost.period_start`)
-//! - `aggregate_state`: the internal state our Rust aggregates share
-//! - `anomaly`: days whose spend breaks from its own history (the anomaly_scan aggregate)
-//! - `forecast`: daily spend forecasts (trend + weekday pattern), the spend_forecast aggregate
-//! - `latency_histogram`: exact, mergeable latency histograms (aggregates in sql/analytics.sql)
-//! - `invalidation`: per-backend caches learn that their source tables changed
-//! - `extension_owner`: internal reads and writes run as the extension's owner
-//! - `settings`: GUCs; `errors`: SQLSTATE helpers
+//! Module map: `src/` is grouped by concern, one folder per feature; each
+//! folder's `mod.rs` opens with a one-line map of its files.
+//! - `pricing/`: what one call costs. Exact decimals (`decimal`), the cost
+//!   formula (`formula`), charges beyond tokens (`units`, `units_jsonb`),
+//!   time-of-day prices (`off_peak`), the catalog and model-name resolution
+//!   (`catalog`, `model_names`, `catalog_cache`), pricing one call
+//!   (`price_call`, re-exported as `crate::pricing`) and the SQL pricing
+//!   functions (`sql_pricing`)
+//! - `ledger/`: rows inserted into `llm_cost.usage` become priced calls
+//!   (`usage_trigger`; `raw_usage` maps provider usage objects to our columns)
+//! - `budgets/`: inserted usage folded into running budget spend in the same
+//!   transaction (`spend_trigger`, `pending_spend`, `spend_store`,
+//!   `budget_cache`, `budget_period`)
+//! - `analytics/`: the Rust aggregates (`aggregate_state`, `latency_histogram`,
+//!   `units_sum`, `forecast`, `anomaly`)
+//! - `pg/`: Postgres plumbing the features share (`trigger_support`,
+//!   `check_functions`, `numeric_datum`, `invalidation`, `extension_owner`,
+//!   `settings`, `errors`)
+//! - `tests/`: the `#[pg_test]`s (`pricing`, `units`)
 //!
 //! The schema, views and PL/pgSQL live in `sql/`, loaded by CREATE EXTENSION
 //! in this order (the `extension_sql_file!` calls below): schema.sql (first),
@@ -54,35 +44,18 @@
 
 use pgrx::prelude::*;
 
-pub mod aggregate_state;
-pub mod anomaly;
-pub mod budget_cache;
-pub mod budget_period;
-pub mod catalog;
-pub mod catalog_cache;
-pub mod check_functions;
-pub mod decimal;
-pub mod errors;
-pub mod extension_owner;
-pub mod forecast;
-pub mod formula;
-pub mod invalidation;
-pub mod latency_histogram;
-pub mod model_names;
-pub mod numeric_datum;
-pub mod off_peak;
-pub mod pending_spend;
+pub mod analytics;
+pub mod budgets;
+pub mod ledger;
+pub mod pg;
 pub mod pricing;
-pub mod raw_usage;
-pub mod settings;
-pub mod spend_store;
-pub mod spend_trigger;
-pub mod sql_pricing;
-pub mod trigger_support;
-pub mod units;
-pub mod units_jsonb;
-pub mod units_sum;
-pub mod usage_trigger;
+
+// Crate-root aliases for the paths src/budgets/spend_store.rs names
+// (`crate::decimal`, `crate::errors`, `crate::numeric_datum`,
+// `crate::pending_spend`); new code uses the grouped paths.
+pub use budgets::pending_spend;
+pub use pg::{errors, numeric_datum};
+pub use pricing::decimal;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -92,21 +65,21 @@ extension_sql_file!(
     name = "api",
     requires = [
         "schema",
-        invalidation::catalog_changed,
-        sql_pricing::llm_cost_with_units,
-        sql_pricing::cost_breakdown_with_units,
-        sql_pricing::price_usage_with_units,
-        sql_pricing::unit_prices_normalised,
-        sql_pricing::resolve_model,
-        sql_pricing::off_peak_windows,
-        sql_pricing::catalog_load_count
+        pg::invalidation::catalog_changed,
+        pricing::sql_pricing::llm_cost_with_units,
+        pricing::sql_pricing::cost_breakdown_with_units,
+        pricing::sql_pricing::price_usage_with_units,
+        pricing::sql_pricing::unit_prices_normalised,
+        pricing::sql_pricing::resolve_model,
+        pricing::sql_pricing::off_peak_windows,
+        pricing::sql_pricing::catalog_load_count
     ]
 );
 extension_sql_file!("../sql/compute.sql", name = "compute", requires = ["api"]);
 extension_sql_file!(
     "../sql/budgets.sql",
     name = "budgets",
-    requires = ["compute", spend_trigger::budgets_enabled, spend_trigger::flush_spend]
+    requires = ["compute", budgets::spend_trigger::budgets_enabled, budgets::spend_trigger::flush_spend]
 );
 extension_sql_file!("../sql/queue.sql", name = "queue", requires = ["budgets"]);
 extension_sql_file!(
@@ -114,17 +87,17 @@ extension_sql_file!(
     name = "analytics",
     requires = [
         "queue",
-        latency_histogram::_latency_histogram_add_call,
-        latency_histogram::_latency_histogram_add_histogram,
-        latency_histogram::_latency_histogram_combine,
-        latency_histogram::_latency_histogram_serialize,
-        latency_histogram::_latency_histogram_deserialize,
-        latency_histogram::_latency_histogram_final,
-        latency_histogram::latency_histogram_add,
-        latency_histogram::histogram_percentile,
-        latency_histogram::histogram_mean,
-        units_sum::units_merge,
-        units_sum::units_merge_plus
+        analytics::latency_histogram::_latency_histogram_add_call,
+        analytics::latency_histogram::_latency_histogram_add_histogram,
+        analytics::latency_histogram::_latency_histogram_combine,
+        analytics::latency_histogram::_latency_histogram_serialize,
+        analytics::latency_histogram::_latency_histogram_deserialize,
+        analytics::latency_histogram::_latency_histogram_final,
+        analytics::latency_histogram::latency_histogram_add,
+        analytics::latency_histogram::histogram_percentile,
+        analytics::latency_histogram::histogram_mean,
+        analytics::units_sum::units_merge,
+        analytics::units_sum::units_merge_plus
     ]
 );
 extension_sql_file!(
@@ -132,12 +105,12 @@ extension_sql_file!(
     name = "forecast",
     requires = [
         "analytics",
-        forecast::_spend_forecast_add,
-        forecast::_spend_forecast_combine,
-        forecast::_spend_forecast_serialize,
-        forecast::_spend_forecast_deserialize,
-        forecast::_spend_forecast_final,
-        forecast::forecast_project
+        analytics::forecast::_spend_forecast_add,
+        analytics::forecast::_spend_forecast_combine,
+        analytics::forecast::_spend_forecast_serialize,
+        analytics::forecast::_spend_forecast_deserialize,
+        analytics::forecast::_spend_forecast_final,
+        analytics::forecast::forecast_project
     ]
 );
 extension_sql_file!(
@@ -145,11 +118,11 @@ extension_sql_file!(
     name = "insights",
     requires = [
         "forecast",
-        anomaly::_anomaly_scan_add,
-        anomaly::_anomaly_scan_combine,
-        anomaly::_anomaly_scan_serialize,
-        anomaly::_anomaly_scan_deserialize,
-        anomaly::_anomaly_scan_final
+        analytics::anomaly::_anomaly_scan_add,
+        analytics::anomaly::_anomaly_scan_combine,
+        analytics::anomaly::_anomaly_scan_serialize,
+        analytics::anomaly::_anomaly_scan_deserialize,
+        analytics::anomaly::_anomaly_scan_final
     ]
 );
 extension_sql_file!("../sql/report.sql", name = "report", requires = ["insights"]);
@@ -160,13 +133,11 @@ extension_sql_file!("../sql/catalog.sql", name = "catalog", finalize);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
-    settings::register();
+    pg::settings::register();
 }
 
 #[cfg(any(test, feature = "pg_test"))]
 mod tests;
-#[cfg(any(test, feature = "pg_test"))]
-mod tests_units;
 
 /// Required by `cargo pgrx test`.
 #[cfg(test)]

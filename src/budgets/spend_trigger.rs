@@ -9,12 +9,12 @@
 //! totals, in a fixed order so concurrent writers cannot deadlock: existing
 //! rows directly (`spend_store`), a period's first row with an SQL upsert; and
 //! queues every threshold the new total crossed.
-use crate::budget_cache::{with_budgets, RowDims};
-use crate::budget_period;
-use crate::decimal::Decimal;
-use crate::pending_spend::{self, SpendDelta, SpendKey};
-use crate::spend_store::SpendStore;
-use crate::trigger_support::{c_trigger, column_positions, trigger_data, PositionCache};
+use crate::budgets::budget_cache::{with_budgets, RowDims};
+use crate::budgets::budget_period;
+use crate::budgets::pending_spend::{self, SpendDelta, SpendKey};
+use crate::budgets::spend_store::SpendStore;
+use crate::pg::trigger_support::{c_trigger, column_positions, trigger_data, PositionCache};
+use crate::pricing::decimal::Decimal;
 use pgrx::prelude::*;
 use pgrx::spi::OwnedPreparedStatement;
 use pgrx::{PgBuiltInOids, PgOid};
@@ -132,10 +132,10 @@ unsafe fn spend_add(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
             .map(|c| {
                 // SAFETY: `c` is the row's non-null `cost`, a numeric column,
                 // deformed from the row, valid for the call.
-                unsafe { crate::numeric_datum::decimal_from_numeric(c) }.unwrap_or_else(|| {
+                unsafe { crate::pg::numeric_datum::decimal_from_numeric(c) }.unwrap_or_else(|| {
                     // SAFETY: as above.
-                    let text = unsafe { crate::numeric_datum::numeric_text(c) };
-                    crate::errors::out_of_range(format!("cost {text} is out of range for exact budget arithmetic"))
+                    let text = unsafe { crate::pg::numeric_datum::numeric_text(c) };
+                    crate::pg::errors::out_of_range(format!("cost {text} is out of range for exact budget arithmetic"))
                 })
             })
             .unwrap_or(Decimal::ZERO);
@@ -239,7 +239,7 @@ fn flush_pending() -> i64 {
     }
     // as the extension's owner: the inserting role need not be able to write
     // budget_spend or the queue
-    crate::extension_owner::run_as_owner(|| {
+    crate::pg::extension_owner::run_as_owner(|| {
         Spi::connect_mut(|client| {
             for (i, total @ (key, (delta, calls))) in totals.iter().enumerate().skip(done) {
                 let existing = match &store {

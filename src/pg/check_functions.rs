@@ -9,7 +9,7 @@
 //! declared by hand at the top of sql/schema.sql, before the tables that use
 //! them, which `#[pg_extern]` declarations could not be.
 
-use crate::trigger_support::c_trigger as c_function;
+use crate::pg::trigger_support::c_trigger as c_function;
 use pgrx::prelude::*;
 use pgrx::AnyNumeric;
 
@@ -53,7 +53,7 @@ c_function!(llm_cost_is_service_tier, pg_finfo_llm_cost_is_service_tier, is_serv
 /// # Safety
 /// `fcinfo` is this call's as declared in sql/schema.sql.
 unsafe fn current_tenant(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    match crate::settings::TENANT_ID.get() {
+    match crate::pg::settings::TENANT_ID.get() {
         Some(tenant) if !tenant.as_bytes().is_empty() => tenant
             .to_str()
             .unwrap_or_else(|_| error!("llm_cost.tenant_id is not valid UTF-8"))
@@ -85,8 +85,8 @@ unsafe fn is_off_peak_windows(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum
     // for the call; it is copied into a serde value here.
     let windows =
         unsafe { pgrx::JsonB::from_polymorphic_datum(arg.value, false, pg_sys::JSONBOID) }.expect("jsonb argument");
-    let valid = matches!(crate::off_peak::parse(&windows.0, &crate::off_peak::zone_known),
-                         Ok(specs) if crate::off_peak::normalise(&specs) == windows.0);
+    let valid = matches!(crate::pricing::off_peak::parse(&windows.0, &crate::pricing::off_peak::zone_known),
+                         Ok(specs) if crate::pricing::off_peak::normalise(&specs) == windows.0);
     valid.into_datum().expect("bool datum")
 }
 c_function!(llm_cost_is_off_peak_windows, pg_finfo_llm_cost_is_off_peak_windows, is_off_peak_windows);
@@ -117,7 +117,7 @@ unsafe fn is_unit_prices(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     // SAFETY: the caller's guarantee is `jsonb_arg`'s.
     let valid = match unsafe { jsonb_arg(fcinfo) } {
         None => true,
-        Some(v) => matches!(crate::units::UnitPrices::parse(&v), Ok(p) if p.to_json() == v),
+        Some(v) => matches!(crate::pricing::units::UnitPrices::parse(&v), Ok(p) if p.to_json() == v),
     };
     valid.into_datum().expect("bool datum")
 }
@@ -131,7 +131,7 @@ c_function!(llm_cost_is_unit_prices, pg_finfo_llm_cost_is_unit_prices, is_unit_p
 /// `fcinfo` is this call's, with its one jsonb argument as declared in sql/schema.sql.
 unsafe fn is_units(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     // SAFETY: the caller's guarantee is `jsonb_arg`'s.
-    let valid = unsafe { jsonb_arg(fcinfo) }.is_none_or(|v| crate::units::Units::parse(&v).is_ok());
+    let valid = unsafe { jsonb_arg(fcinfo) }.is_none_or(|v| crate::pricing::units::Units::parse(&v).is_ok());
     valid.into_datum().expect("bool datum")
 }
 c_function!(llm_cost_is_units, pg_finfo_llm_cost_is_units, is_units);

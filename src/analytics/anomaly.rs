@@ -16,7 +16,7 @@
 //! scope; it returns jsonb, an array of flagged days in [from_day, to_day):
 //! day, spend, expected, score.
 
-use crate::aggregate_state::{add_day, merge_days, read_days, write_days, DailySpend};
+use crate::analytics::aggregate_state::{add_day, merge_days, read_days, write_days, DailySpend};
 use pgrx::prelude::*;
 use pgrx::{AnyNumeric, Internal, JsonB};
 use rustc_hash::FxHashMap;
@@ -113,7 +113,7 @@ struct State {
 /// if initialized, holds a `State`.
 unsafe fn state(internal: &mut Internal, fcinfo: pg_sys::FunctionCallInfo) -> &mut State {
     // SAFETY: the caller's guarantee is aggregate_state::state's.
-    unsafe { crate::aggregate_state::state(internal, fcinfo, "anomaly_scan") }
+    unsafe { crate::analytics::aggregate_state::state(internal, fcinfo, "anomaly_scan") }
 }
 
 #[pg_extern(immutable, parallel_safe)]
@@ -131,11 +131,11 @@ fn _anomaly_scan_add(
     let s = unsafe { state(&mut internal, fcinfo) };
     if s.window.is_none() {
         let (Some(from), Some(to)) = (from_day, to_day) else {
-            crate::errors::invalid_parameter("anomaly_scan: from_day and to_day must not be NULL")
+            crate::pg::errors::invalid_parameter("anomaly_scan: from_day and to_day must not be NULL")
         };
         let threshold = threshold.unwrap_or(3.5);
         if !(threshold.is_finite() && threshold > 0.0) {
-            crate::errors::invalid_parameter(format!(
+            crate::pg::errors::invalid_parameter(format!(
                 "anomaly_scan: threshold must be a positive number (got {threshold})"
             ));
         }
@@ -152,7 +152,7 @@ fn _anomaly_scan_combine(a: Option<Internal>, b: Option<Internal>, fcinfo: pg_sy
     // SAFETY: `fcinfo` is the one pgrx hands this call; `a` and `b` are this
     // aggregate's states, which only `state` makes (each a `State`).
     unsafe {
-        crate::aggregate_state::combine(a, b, fcinfo, "anomaly_scan", |s: &mut State, other: State| {
+        crate::analytics::aggregate_state::combine(a, b, fcinfo, "anomaly_scan", |s: &mut State, other: State| {
             merge_days(&mut s.daily, other.daily);
             s.window = s.window.or(other.window);
         })

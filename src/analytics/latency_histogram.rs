@@ -88,9 +88,9 @@ impl Histogram {
 fn pairs_or_error(pairs: &[Option<i64>]) -> Histogram {
     let flat: Vec<i64> = pairs
         .iter()
-        .map(|v| v.unwrap_or_else(|| crate::errors::invalid_parameter("a latency histogram cannot contain NULL")))
+        .map(|v| v.unwrap_or_else(|| crate::pg::errors::invalid_parameter("a latency histogram cannot contain NULL")))
         .collect();
-    Histogram::from_pairs(&flat).unwrap_or_else(|e| crate::errors::invalid_parameter(&e))
+    Histogram::from_pairs(&flat).unwrap_or_else(|e| crate::pg::errors::invalid_parameter(&e))
 }
 
 /// # Safety
@@ -98,7 +98,7 @@ fn pairs_or_error(pairs: &[Option<i64>]) -> Histogram {
 /// if initialized, holds a `Histogram`.
 unsafe fn state(internal: &mut Internal, fcinfo: pg_sys::FunctionCallInfo) -> &mut Histogram {
     // SAFETY: the caller's guarantee is aggregate_state::state's.
-    unsafe { crate::aggregate_state::state(internal, fcinfo, "latency_histogram") }
+    unsafe { crate::analytics::aggregate_state::state(internal, fcinfo, "latency_histogram") }
 }
 
 #[pg_extern(immutable, parallel_safe)]
@@ -128,7 +128,7 @@ fn _latency_histogram_add_histogram(
     if let Some(pairs) = histogram {
         // straight into the state: merging rollups is the hot path of cost_summary
         if pairs.len() % 2 != 0 {
-            crate::errors::invalid_parameter(format!(
+            crate::pg::errors::invalid_parameter(format!(
                 "a latency histogram has an even number of elements, not {}",
                 pairs.len()
             ));
@@ -137,7 +137,7 @@ fn _latency_histogram_add_histogram(
         while let (Some(latency), Some(calls)) = (values.next(), values.next()) {
             match (latency, calls) {
                 (Some(latency), Some(calls)) => h.add(latency, calls),
-                _ => crate::errors::invalid_parameter("a latency histogram cannot contain NULL"),
+                _ => crate::pg::errors::invalid_parameter("a latency histogram cannot contain NULL"),
             }
         }
     }
@@ -151,9 +151,13 @@ fn _latency_histogram_combine(a: Option<Internal>, b: Option<Internal>, fcinfo: 
     // SAFETY: `fcinfo` is the one pgrx hands this call; `a` and `b` are this
     // aggregate's states, which only `state` makes (each a `Histogram`).
     unsafe {
-        crate::aggregate_state::combine(a, b, fcinfo, "latency_histogram", |h: &mut Histogram, other: Histogram| {
-            h.merge(&other, 1)
-        })
+        crate::analytics::aggregate_state::combine(
+            a,
+            b,
+            fcinfo,
+            "latency_histogram",
+            |h: &mut Histogram, other: Histogram| h.merge(&other, 1),
+        )
     }
 }
 
@@ -189,7 +193,7 @@ fn _latency_histogram_final(internal: Internal) -> Option<Vec<i64>> {
 #[pg_extern(immutable, parallel_safe)]
 fn latency_histogram_add(a: Option<Vec<Option<i64>>>, b: Option<Vec<Option<i64>>>, sign: default!(i32, 1)) -> Vec<i64> {
     if sign != 1 && sign != -1 {
-        crate::errors::invalid_parameter("latency_histogram_add: sign must be 1 or -1");
+        crate::pg::errors::invalid_parameter("latency_histogram_add: sign must be 1 or -1");
     }
     let mut h = a.map(|p| pairs_or_error(&p)).unwrap_or_default();
     if let Some(b) = b {
@@ -202,7 +206,7 @@ fn latency_histogram_add(a: Option<Vec<Option<i64>>>, b: Option<Vec<Option<i64>>
 #[pg_extern(immutable, parallel_safe, strict)]
 fn histogram_percentile(histogram: Vec<Option<i64>>, fraction: f64) -> Option<i32> {
     if !(0.0..=1.0).contains(&fraction) {
-        crate::errors::invalid_parameter(format!(
+        crate::pg::errors::invalid_parameter(format!(
             "histogram_percentile: fraction must be between 0 and 1, not {fraction}"
         ));
     }

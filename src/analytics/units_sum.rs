@@ -3,8 +3,8 @@
 //! totals per unit name. Only quantities are summed (token subsets and counted
 //! units); qualifiers such as `size` are per call and are dropped.
 
-use crate::decimal::Decimal;
-use crate::units::{Counted, SUBSET_NAMES};
+use crate::pricing::decimal::Decimal;
+use crate::pricing::units::{Counted, SUBSET_NAMES};
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::{Map, Number, Value};

@@ -6,9 +6,9 @@
 //! many budgets exist. Reloaded when `llm_cost.budgets` changes (see
 //! `invalidation`).
 
-use crate::catalog_cache::text;
-use crate::decimal::Decimal;
-use crate::invalidation::{self, Cache};
+use crate::pg::invalidation::{self, Cache};
+use crate::pricing::catalog_cache::text;
+use crate::pricing::decimal::Decimal;
 use pgrx::prelude::*;
 use rustc_hash::FxHashMap;
 use std::cell::RefCell;
@@ -126,7 +126,7 @@ pub fn with_budgets<R>(f: impl FnOnce(&BudgetIndex) -> R) -> R {
 
 fn load() -> BudgetIndex {
     // as the extension's owner: a role that may only insert usage still has budgets
-    crate::extension_owner::run_as_owner(|| {
+    crate::pg::extension_owner::run_as_owner(|| {
         Spi::connect(|client| {
             invalidation::watch(client);
             let rows = client

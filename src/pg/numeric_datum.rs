@@ -5,7 +5,7 @@
 //! and the budget triggers read a row's cost from its stored digits rather
 //! than printing it to text and parsing that.
 
-use crate::decimal::Decimal;
+use crate::pricing::decimal::Decimal;
 use pgrx::callconv::{BoxRet, FcInfo};
 use pgrx::pg_sys;
 use pgrx::pgrx_sql_entity_graph::metadata::{

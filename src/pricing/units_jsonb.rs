@@ -4,8 +4,8 @@
 //! (jsonb_out, then a JSON parse into owned maps and strings) made a call
 //! with units several times slower than one without (BENCHMARKS.md).
 
-use crate::numeric_datum::decimal_from_numeric;
-use crate::units::{UnitValue, Units, UnitsBuilder, UnitsError};
+use crate::pg::numeric_datum::decimal_from_numeric;
+use crate::pricing::units::{UnitValue, Units, UnitsBuilder, UnitsError};
 use pgrx::callconv::{Arg, ArgAbi};
 use pgrx::pgrx_sql_entity_graph::metadata::{
     ArgumentError, ReturnsError, ReturnsRef, SqlMappingRef, SqlTranslatable, TypeOrigin,
@@ -166,7 +166,7 @@ unsafe fn jsonb_str<'a>(v: &pg_sys::JsonbValue) -> &'a str {
 #[pg_schema]
 mod tests {
     use super::units_from_jsonb;
-    use crate::units::Units;
+    use crate::pricing::units::Units;
     use pgrx::prelude::*;
     use serde_json::json;
 

@@ -5,7 +5,7 @@
 //! Anthropic's and Bedrock's `input_tokens` exclude the cache (so we add it),
 //! Gemini's `candidatesTokenCount` excludes thinking tokens (so we add them).
 
-use crate::formula::Tokens;
+use crate::pricing::formula::Tokens;
 use serde_json::{Map, Value};
 use std::fmt;
 

@@ -3,8 +3,8 @@
 //! docs/charges.md; names here are the fixed names of SPEC "0.3: every charge
 //! on the bill".
 
-use crate::decimal::Decimal;
-use crate::formula::Tokens;
+use crate::pricing::decimal::Decimal;
+use crate::pricing::formula::Tokens;
 use serde_json::{Map, Number, Value};
 use std::fmt;
 use std::str::FromStr;

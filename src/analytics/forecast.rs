@@ -14,7 +14,7 @@
 //! rate (mean of the last 7 days), and for each of the `horizon_days` days from
 //! `first_day` the expected spend, its running total and a 90% band around it.
 
-use crate::aggregate_state::{add_day, merge_days, read_days, write_days, DailySpend};
+use crate::analytics::aggregate_state::{add_day, merge_days, read_days, write_days, DailySpend};
 use pgrx::prelude::*;
 use pgrx::{AnyNumeric, Internal, JsonB};
 use rustc_hash::FxHashMap;
@@ -158,7 +158,7 @@ struct State {
 /// if initialized, holds a `State`.
 unsafe fn state(internal: &mut Internal, fcinfo: pg_sys::FunctionCallInfo) -> &mut State {
     // SAFETY: the caller's guarantee is aggregate_state::state's.
-    unsafe { crate::aggregate_state::state(internal, fcinfo, "spend_forecast") }
+    unsafe { crate::analytics::aggregate_state::state(internal, fcinfo, "spend_forecast") }
 }
 
 #[pg_extern(immutable, parallel_safe)]
@@ -174,11 +174,11 @@ fn _spend_forecast_add(
     // aggregate state, which only `state` makes (a `State`, in the aggregate's context).
     let s = unsafe { state(&mut internal, fcinfo) };
     if s.first_day.is_none() {
-        let first =
-            first_day.unwrap_or_else(|| crate::errors::invalid_parameter("spend_forecast: first_day must not be NULL"));
+        let first = first_day
+            .unwrap_or_else(|| crate::pg::errors::invalid_parameter("spend_forecast: first_day must not be NULL"));
         let horizon = horizon_days.unwrap_or(-1);
         if !(0..=3660).contains(&horizon) {
-            crate::errors::invalid_parameter(format!(
+            crate::pg::errors::invalid_parameter(format!(
                 "spend_forecast: horizon_days must be between 0 and 3660 (got {horizon})"
             ));
         }
@@ -196,7 +196,7 @@ fn _spend_forecast_combine(a: Option<Internal>, b: Option<Internal>, fcinfo: pg_
     // SAFETY: `fcinfo` is the one pgrx hands this call; `a` and `b` are this
     // aggregate's states, which only `state` makes (each a `State`).
     unsafe {
-        crate::aggregate_state::combine(a, b, fcinfo, "spend_forecast", |s: &mut State, other: State| {
+        crate::analytics::aggregate_state::combine(a, b, fcinfo, "spend_forecast", |s: &mut State, other: State| {
             merge_days(&mut s.daily, other.daily);
             if s.first_day.is_none() {
                 s.first_day = other.first_day;

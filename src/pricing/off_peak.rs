@@ -20,7 +20,7 @@
 //! objects with all three keys, `hours_utc` a list, weekdays sorted without
 //! duplicates (see `normalise`).
 
-use crate::decimal::Decimal;
+use crate::pricing::decimal::Decimal;
 use serde_json::{json, Map, Value};
 
 pub const MICROS_PER_MINUTE: i64 = 60_000_000;

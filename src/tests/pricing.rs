@@ -737,7 +737,7 @@ mod tests {
     /// text side drops trailing zeros first, as the stored digits do.
     #[pg_test]
     fn numeric_digits_read_as_their_text_parses() {
-        use crate::decimal::Decimal;
+        use crate::pricing::decimal::Decimal;
         run("CREATE TEMP TABLE amounts (v numeric)");
         run("INSERT INTO amounts VALUES (0), (1), (-1), (0.5), (-0.0025), (12345.6780), (10000), (1e20), (-1e20),
                  (0.000000000000000000000000000001), (0.0000000000000000000000000000001), (1e-40), (1e38), (1e40),
@@ -762,7 +762,7 @@ mod tests {
                     .to_str()
                     .unwrap()
                     .to_string();
-                let from_digits = crate::numeric_datum::decimal_from_numeric(datum).map(|d| d.to_string());
+                let from_digits = crate::pg::numeric_datum::decimal_from_numeric(datum).map(|d| d.to_string());
                 let from_text = Decimal::parse(&text).ok().map(|d| d.to_string());
                 assert_eq!(from_digits, from_text, "{text}");
             }

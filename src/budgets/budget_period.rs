@@ -11,7 +11,7 @@
 //! Atlantic/Azores): the midnight occurs twice and it picks the second, so the
 //! day would start an hour late and its first hour would belong to no period.
 
-use crate::budget_cache::Budget;
+use crate::budgets::budget_cache::Budget;
 use pgrx::prelude::*;
 
 /// Start of the budget's period containing `at` (both Postgres timestamps:

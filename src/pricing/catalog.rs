@@ -44,8 +44,8 @@
 //! `name-latest` resolves to the undated name, else its newest dated snapshot.
 //! Resolutions are memoised per backend, so all of this runs once per name.
 
-use crate::formula::{PgTimestamp, PriceRow, ServiceTier};
-use crate::model_names::{self, Rule, Rules};
+use crate::pricing::formula::{PgTimestamp, PriceRow, ServiceTier};
+use crate::pricing::model_names::{self, Rule, Rules};
 use rustc_hash::FxHashMap as HashMap;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -580,7 +580,7 @@ fn newest_dated_variant(models: &BTreeMap<String, usize>, base: &str) -> Option<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decimal::Decimal;
+    use crate::pricing::decimal::Decimal;
 
     fn row(id: i64, provider: &str, model: &str, tier: ServiceTier, valid_from: i64, input: &str) -> PriceRow {
         PriceRow {

@@ -13,7 +13,7 @@
 //! exactly the rolled-back statements' spend and RELEASE merges it into the
 //! parent.
 
-use crate::decimal::Decimal;
+use crate::pricing::decimal::Decimal;
 use pgrx::pg_sys;
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::cell::RefCell;
@@ -48,7 +48,7 @@ impl Pending {
 }
 
 fn out_of_range() -> ! {
-    crate::errors::out_of_range("budget spend out of range for exact arithmetic")
+    crate::pg::errors::out_of_range("budget spend out of range for exact arithmetic")
 }
 
 #[derive(Default)]
@@ -146,7 +146,7 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut s
         // spend_trigger::flush_at_commit).
         let pending = STATE.with(|s| s.borrow().levels.iter().any(|(_, level)| !level.is_empty()));
         if pending {
-            crate::spend_trigger::flush_at_commit();
+            crate::budgets::spend_trigger::flush_at_commit();
         }
     }
     if matches!(event, XACT_EVENT_COMMIT | XACT_EVENT_PARALLEL_COMMIT | XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT) {
@@ -154,7 +154,7 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut s
         // abort nothing of it happened.
         STATE.with(|s| *s.borrow_mut() = State::default());
     }
-    crate::spend_trigger::on_xact_end(event);
+    crate::budgets::spend_trigger::on_xact_end(event);
 }
 
 /// # Safety
@@ -181,7 +181,7 @@ unsafe extern "C-unwind" fn on_subxact(
                 s.written_in = kept;
                 for (level, pending) in undone.into_iter().flat_map(|(_, levels)| levels) {
                     if level < my {
-                        crate::spend_trigger::forget_announced(&pending.unpriced);
+                        crate::budgets::spend_trigger::forget_announced(&pending.unpriced);
                         s.restore(level, pending);
                     }
                 }

@@ -5,12 +5,12 @@
 //! keeps it until `invalidation` says a price or alias changed in any session;
 //! the next lookup reloads it.
 
-use crate::catalog::Catalog;
-use crate::decimal::Decimal;
-use crate::formula::{PriceRow, ServiceTier, SubsetRates};
-use crate::invalidation::{self, Cache};
-use crate::off_peak::{self, OffPeak, Window};
-use crate::units::UnitPrices;
+use crate::pg::invalidation::{self, Cache};
+use crate::pricing::catalog::Catalog;
+use crate::pricing::decimal::Decimal;
+use crate::pricing::formula::{PriceRow, ServiceTier, SubsetRates};
+use crate::pricing::off_peak::{self, OffPeak, Window};
+use crate::pricing::units::UnitPrices;
 use pgrx::prelude::*;
 use pgrx::spi::SpiTupleTable;
 use std::cell::RefCell;
@@ -35,7 +35,7 @@ pub fn load_count() -> u32 {
 fn load() -> Catalog {
     LOADS.fetch_add(1, Ordering::Relaxed);
     // as the extension's owner: a role that may only insert usage can still be priced
-    crate::extension_owner::run_as_owner(|| {
+    crate::pg::extension_owner::run_as_owner(|| {
         Spi::connect(|client| {
             invalidation::watch(client);
             // A database still on 0.1.0 (this library installed, ALTER EXTENSION

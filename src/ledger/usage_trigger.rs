@@ -5,16 +5,16 @@
 //! it is written against the raw tuple: one deform, one modify, no SPI. A row
 //! is never rejected for lack of a price: the call has already happened.
 
-use crate::errors;
-use crate::formula::Tokens;
-use crate::numeric_datum::NumericDatum;
-use crate::pricing::{self, service_tier};
-use crate::raw_usage;
-use crate::settings::{OnUnpriced, ON_UNPRICED};
-use crate::trigger_support::{
+use crate::ledger::raw_usage;
+use crate::pg::errors;
+use crate::pg::numeric_datum::NumericDatum;
+use crate::pg::settings::{OnUnpriced, ON_UNPRICED};
+use crate::pg::trigger_support::{
     c_trigger, column_positions, optional_column_position, trigger_data, OptionalPositionCache, PositionCache,
 };
-use crate::units::Units;
+use crate::pricing::formula::Tokens;
+use crate::pricing::units::Units;
+use crate::pricing::{self, service_tier};
 use pgrx::prelude::*;
 use std::cell::RefCell;
 use std::collections::HashSet;

@@ -1,12 +1,12 @@
 //! Pricing one call against the cached catalog: the hot path shared by the SQL
 //! functions and the usage trigger.
 
-use crate::catalog::{ModelPrices, Resolved};
-use crate::catalog_cache::with_catalog;
-use crate::decimal::Decimal;
-use crate::errors;
-use crate::formula::{self, Breakdown, CostError, PgTimestamp, PriceRow, ServiceTier, Tokens};
-use crate::units::Units;
+use crate::pg::errors;
+use crate::pricing::catalog::{ModelPrices, Resolved};
+use crate::pricing::catalog_cache::with_catalog;
+use crate::pricing::decimal::Decimal;
+use crate::pricing::formula::{self, Breakdown, CostError, PgTimestamp, PriceRow, ServiceTier, Tokens};
+use crate::pricing::units::Units;
 
 /// The result of pricing one call.
 #[derive(Debug, Clone)]
@@ -49,7 +49,7 @@ pub fn parse_units(v: &serde_json::Value) -> Units {
 /// `datum` must be a non-NULL jsonb datum valid for the duration of the call.
 pub unsafe fn units_datum(datum: pgrx::pg_sys::Datum) -> Units {
     // SAFETY: the caller's guarantee is units_from_jsonb's.
-    unsafe { crate::units_jsonb::units_from_jsonb(datum) }
+    unsafe { crate::pricing::units_jsonb::units_from_jsonb(datum) }
         .unwrap_or_else(|e| errors::invalid_parameter_with_hint(e.to_string(), UNITS_HINT))
 }
 

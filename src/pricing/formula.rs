@@ -22,9 +22,9 @@
 //! row's `unit_prices`, plus the row's per-call `requests` fee. A counted unit
 //! the row has no price for makes the call unpriced, never free.
 
-use crate::decimal::{Decimal, DecimalError};
-use crate::off_peak::OffPeak;
-use crate::units::{Counted, Qualifiers, Selected, Subsets, UnitPrice, UnitPrices, Units};
+use crate::pricing::decimal::{Decimal, DecimalError};
+use crate::pricing::off_peak::OffPeak;
+use crate::pricing::units::{Counted, Qualifiers, Selected, Subsets, UnitPrice, UnitPrices, Units};
 use std::fmt;
 
 /// Postgres `TimestampTz`: microseconds since 2000-01-01 UTC; i64::MIN is -infinity.
@@ -336,7 +336,11 @@ fn for_each_unit_charge(
     let q = units.map_or(&no_qualifiers, |u| &u.qualifiers);
     let prices = row.unit_prices.as_deref();
     if let Some(fee) = prices.and_then(|p| p.requests.as_ref()) {
-        f(crate::units::REQUESTS, Decimal::from_i64(1), unit_price(Some(fee), crate::units::REQUESTS, q)?)?;
+        f(
+            crate::pricing::units::REQUESTS,
+            Decimal::from_i64(1),
+            unit_price(Some(fee), crate::pricing::units::REQUESTS, q)?,
+        )?;
     }
     for &(unit, quantity) in units.map_or(&[][..], |u| &u.counts[..]) {
         let selected = unit_price(prices.and_then(|p| p.get(unit)), Counted::name(unit), q)?;
@@ -473,7 +477,7 @@ mod tests {
 
     #[test]
     fn off_peak_rates_inside_a_window_only() {
-        use crate::off_peak::{parse, OffPeak, Window, Zone, MICROS_PER_DAY};
+        use crate::pricing::off_peak::{parse, OffPeak, Window, Zone, MICROS_PER_DAY};
         let mut r = row();
         r.tier_threshold = None;
         r.cache_write = None;
@@ -521,7 +525,7 @@ mod tests {
 
     #[test]
     fn units_subsets_and_counted() {
-        use crate::units::{UnitPrices, Units};
+        use crate::pricing::units::{UnitPrices, Units};
         use serde_json::json;
         let mut r = row();
         r.tier_threshold = None;
@@ -569,7 +573,7 @@ mod tests {
 
     #[test]
     fn requests_fee_by_context_size() {
-        use crate::units::{UnitPrices, Units};
+        use crate::pricing::units::{UnitPrices, Units};
         use serde_json::json;
         let mut r = row_without_tier();
         r.unit_prices = Some(Box::new(

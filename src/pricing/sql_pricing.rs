@@ -1,12 +1,12 @@
 //! SQL functions for pricing: `llm_cost()`, `cost_breakdown()` and the row
 //! pricer `reprice()` uses.
 
-use crate::decimal::Decimal;
-use crate::formula::{ServiceTier, SubsetRates, Tokens};
-use crate::numeric_datum::NumericDatum;
+use crate::pg::numeric_datum::NumericDatum;
 use crate::pricing;
-use crate::units::{UnitPrices, Units};
-use crate::units_jsonb::JsonbDatum;
+use crate::pricing::decimal::Decimal;
+use crate::pricing::formula::{ServiceTier, SubsetRates, Tokens};
+use crate::pricing::units::{UnitPrices, Units};
+use crate::pricing::units_jsonb::JsonbDatum;
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::{json, Number, Value};
@@ -228,7 +228,7 @@ fn breakdown_json(
             "input_per_mtok": json_number(op.input),
             "output_per_mtok": json_number(op.output),
             "cache_read_per_mtok": opt(op.cache_read),
-            "window": crate::off_peak::window_json(op, w),
+            "window": crate::pricing::off_peak::window_json(op, w),
         }),
         _ => Value::Null,
     };
@@ -246,7 +246,7 @@ fn breakdown_json(
     })
 }
 
-fn off_peak_prices_json(row: &crate::formula::PriceRow) -> Value {
+fn off_peak_prices_json(row: &crate::pricing::formula::PriceRow) -> Value {
     match &row.off_peak {
         Some(op) => json!({
             "input_per_mtok": json_number(op.input),
@@ -309,9 +309,9 @@ fn valid_from_text(ts: i64) -> Value {
 /// raises 22023 naming `caller` and what is wrong.
 #[pg_extern(stable, parallel_safe, name = "_off_peak_windows")]
 fn off_peak_windows(windows: JsonB, caller: &str) -> JsonB {
-    match crate::off_peak::parse(&windows.0, &crate::off_peak::zone_known) {
-        Ok(specs) => JsonB(crate::off_peak::normalise(&specs)),
-        Err(e) => crate::errors::invalid_parameter_with_hint(
+    match crate::pricing::off_peak::parse(&windows.0, &crate::pricing::off_peak::zone_known) {
+        Ok(specs) => JsonB(crate::pricing::off_peak::normalise(&specs)),
+        Err(e) => crate::pg::errors::invalid_parameter_with_hint(
             format!("{caller}: bad off-peak windows: {e}"),
             "Windows are [{\"hours_utc\": [\"HH:MM-HH:MM\", ...], \"weekdays\": [1..7], \"weekday_timezone\": \"Asia/Shanghai\"}, ...]: hours in UTC, an end of 00:00 is midnight, weekdays ISO (1 = Monday), weekdays and weekday_timezone optional.",
         ),
@@ -362,7 +362,7 @@ fn price_usage_with_units(
 fn unit_prices_normalised(unit_prices: JsonB, caller: &str) -> JsonB {
     match UnitPrices::parse(&unit_prices.0) {
         Ok(p) => JsonB(p.to_json()),
-        Err(e) => crate::errors::invalid_parameter_with_hint(
+        Err(e) => crate::pg::errors::invalid_parameter_with_hint(
             format!("{caller}: bad unit_prices: {e}"),
             "unit_prices maps unit names (web_search_queries, images, audio_seconds, ..., requests) to a price per unit, or to an object of selectors (low/medium/high, hd/1024x1792, 720p, default) to prices; see docs/charges.md",
         ),
@@ -454,5 +454,5 @@ mod released_abi {
 /// How many times this backend has loaded the price catalog (for tests and diagnostics).
 #[pg_extern(volatile)]
 fn catalog_load_count() -> i64 {
-    crate::catalog_cache::load_count() as i64
+    crate::pricing::catalog_cache::load_count() as i64
 }

@@ -1,0 +1,14 @@
+//! Analytics: the Rust aggregates behind the rollups, dashboards, forecasts
+//! and insights (sql/analytics.sql, sql/forecast.sql, sql/insights.sql).
+//!
+//! - `aggregate_state`: the `internal` state our Rust aggregates share
+//! - `latency_histogram`: exact, mergeable latency histograms and their percentiles
+//! - `units_sum`: the `units_sum` aggregates that total `usage.units`
+//! - `forecast`: daily spend forecasts (trend + weekday pattern), the `spend_forecast` aggregate
+//! - `anomaly`: days whose spend breaks from its own history, the `anomaly_scan` aggregate
+
+pub mod aggregate_state;
+pub mod anomaly;
+pub mod forecast;
+pub mod latency_histogram;
+pub mod units_sum;

@@ -23,8 +23,9 @@
 //! The schema, views and PL/pgSQL live in `sql/`, loaded by CREATE EXTENSION
 //! in this order (the `extension_sql_file!` calls below): schema.sql (first),
 //! the Rust functions, api.sql (pricing surface), compute.sql (resource spend),
-//! budgets.sql (budgets, running spend, the notification table), queue.sql
-//! (the queue API), analytics.sql (rollups and dashboard views), forecast.sql,
+//! budgets.sql (budgets and their vocabulary), queue.sql (the notification
+//! queue and its API), spend.sql (running spend, its triggers, pre-call
+//! checks), analytics.sql (rollups and dashboard views), forecast.sql,
 //! insights.sql (anomalies), report.sql (report_html), retention.sql
 //! (retire_usage), privileges.sql (roles and grants), tenant_isolation.sql
 //! (row-level security), catalog.sql (the generated price catalog, last).
@@ -76,17 +77,18 @@ extension_sql_file!(
     ]
 );
 extension_sql_file!("../sql/compute.sql", name = "compute", requires = ["api"]);
-extension_sql_file!(
-    "../sql/budgets.sql",
-    name = "budgets",
-    requires = ["compute", budgets::spend_trigger::budgets_enabled, budgets::spend_trigger::flush_spend]
-);
+extension_sql_file!("../sql/budgets.sql", name = "budgets", requires = ["compute"]);
 extension_sql_file!("../sql/queue.sql", name = "queue", requires = ["budgets"]);
+extension_sql_file!(
+    "../sql/spend.sql",
+    name = "spend",
+    requires = ["queue", budgets::spend_trigger::budgets_enabled, budgets::spend_trigger::flush_spend]
+);
 extension_sql_file!(
     "../sql/analytics.sql",
     name = "analytics",
     requires = [
-        "queue",
+        "spend",
         analytics::latency_histogram::_latency_histogram_add_call,
         analytics::latency_histogram::_latency_histogram_add_histogram,
         analytics::latency_histogram::_latency_histogram_combine,

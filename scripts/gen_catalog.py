@@ -312,7 +312,7 @@ def select_entries(data: dict) -> list[tuple[str, str, str, dict]]:
 
 
 # ---------------------------------------------------------------------------
-# Off-peak windows (the same rules as src/off_peak.rs)
+# Off-peak windows (the same rules as src/pricing/off_peak.rs)
 # ---------------------------------------------------------------------------
 
 _HHMM_RE = re.compile(r"([0-9]{2}):([0-9]{2})")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The lint gate: formatting (rustfmt.toml) and clippy with warnings as errors,
-# for the extension (with pg_test, so src/tests.rs is checked too) and for the
+# for the extension (with pg_test, so src/tests/pricing.rs is checked too) and for the
 # alert listener. Run by .ci/run before the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."

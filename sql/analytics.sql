@@ -153,7 +153,7 @@ COMMENT ON COLUMN llm_cost.usage_hourly_latency.tenant_id IS 'Tenant.';
 COMMENT ON COLUMN llm_cost.usage_hourly_latency.histogram IS 'Exact latency histogram of the calls (read with histogram_percentile, histogram_mean).';
 
 ---------------------------------------------------------------------------
--- Latency histogram aggregates (support functions in src/latency_histogram.rs)
+-- Latency histogram aggregates (support functions in src/analytics/latency_histogram.rs)
 ---------------------------------------------------------------------------
 
 CREATE AGGREGATE llm_cost.latency_histogram(integer) (

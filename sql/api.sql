@@ -6,7 +6,7 @@
 ---------------------------------------------------------------------------
 
 -- Any change to prices or aliases makes every backend's in-memory catalog stale
--- (see src/catalog_cache.rs).
+-- (see src/pricing/catalog_cache.rs).
 CREATE TRIGGER prices_catalog_changed
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON llm_cost.prices
     FOR EACH STATEMENT EXECUTE FUNCTION llm_cost.catalog_changed();
@@ -53,7 +53,7 @@ BEGIN
 END $$;
 
 -- Why pricing could not hold one price row's amounts exactly, or NULL when it
--- can. Pricing (src/decimal.rs) keeps a call's cost in an i128 at the largest
+-- can. Pricing (src/pricing/decimal.rs) keeps a call's cost in an i128 at the largest
 -- scale among the row's amounts and ignores an amount with more than 30
 -- decimal places: such a row would be stored but ignored, or make every call
 -- of its model fail. 10^29 leaves room for calls of a billion tokens. Found by
@@ -1604,7 +1604,7 @@ COMMENT ON FUNCTION llm_cost.reprice(timestamptz, timestamptz) IS
   'Prices usage rows in [from_time, to_time) again with the prices in force when each call occurred: fills rows left unpriced and corrects rows whose price changed. Rows whose cost the app supplied are kept. Returns rows changed.';
 
 ---------------------------------------------------------------------------
--- Comments on the functions written in Rust (src/sql_pricing.rs)
+-- Comments on the functions written in Rust (src/pricing/sql_pricing.rs)
 ---------------------------------------------------------------------------
 COMMENT ON FUNCTION llm_cost.llm_cost(text, text, bigint, bigint, bigint, bigint, bigint, timestamptz, text, jsonb) IS
   'The exact cost of one call at time at (default now()) in the price''s currency; NULL when the model has no price, or a counted unit of the call has none. Tokens: input includes cached and cache-write tokens, output includes reasoning tokens. units: the call''s charges beyond tokens (docs/charges.md).';

@@ -1,5 +1,5 @@
 -- Forecasts: spend projected from the daily history (a trend and a weekday
--- pattern, fitted in Rust: src/forecast.rs), for any scope and for budgets.
+-- pattern, fitted in Rust: src/analytics/forecast.rs), for any scope and for budgets.
 -- History is read through usage_facts (rollups + ledger) in UTC days.
 
 CREATE AGGREGATE llm_cost.spend_forecast(day date, cost numeric, first_day date, horizon_days integer) (

@@ -1,5 +1,5 @@
 -- Insights: anomalies (days whose spend breaks from its own history; the
--- detector is in Rust, src/anomaly.rs) and the alerts they can raise.
+-- detector is in Rust, src/analytics/anomaly.rs) and the alerts they can raise.
 
 CREATE AGGREGATE llm_cost.anomaly_scan(day date, cost numeric, from_day date, to_day date, threshold double precision) (
     SFUNC = llm_cost._anomaly_scan_add,

@@ -9,7 +9,7 @@
 --
 -- What the writer's inserts need besides (reading prices and budgets,
 -- writing budget spend and alerts) runs as the extension's owner: in Rust
--- (src/extension_owner.rs) for the usage triggers, and as SECURITY DEFINER
+-- (src/pg/extension_owner.rs) for the usage triggers, and as SECURITY DEFINER
 -- with a pinned search_path for the PL/pgSQL ones below.
 
 DO $$

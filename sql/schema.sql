@@ -15,26 +15,26 @@ COMMENT ON FUNCTION llm_cost.is_service_tier(text) IS
 
 -- A price or cost: finite and not negative. numeric NaN sorts above every
 -- number, so "price >= 0" alone would accept it. The upper bound keeps every
--- amount inside the exact arithmetic of the Rust code (src/decimal.rs); no
+-- amount inside the exact arithmetic of the Rust code (src/pricing/decimal.rs); no
 -- price or call costs a quadrillion.
 CREATE FUNCTION llm_cost.is_valid_amount(price numeric) RETURNS boolean
 LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'llm_cost_is_valid_amount';
 COMMENT ON FUNCTION llm_cost.is_valid_amount(numeric) IS
   'True when an amount (price or cost) is NULL or a non-negative number below 10^15 (so not NaN or infinite).';
 
--- Off-peak windows as stored: valid and in their normalised form (src/off_peak.rs).
+-- Off-peak windows as stored: valid and in their normalised form (src/pricing/off_peak.rs).
 CREATE FUNCTION llm_cost.is_off_peak_windows(windows jsonb) RETURNS boolean
 LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'llm_cost_is_off_peak_windows';
 COMMENT ON FUNCTION llm_cost.is_off_peak_windows(jsonb) IS
   'True when off-peak windows are NULL or valid and normalised as llm_cost.prices stores them: an array of {hours_utc: ["HH:MM-HH:MM", ...], weekdays: [ISO day numbers, sorted], weekday_timezone: zone name}.';
 
--- A price row's unit prices as stored: valid and normalised (src/units.rs).
+-- A price row's unit prices as stored: valid and normalised (src/pricing/units.rs).
 CREATE FUNCTION llm_cost.is_unit_prices(unit_prices jsonb) RETURNS boolean
 LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'llm_cost_is_unit_prices';
 COMMENT ON FUNCTION llm_cost.is_unit_prices(jsonb) IS
   'True when unit_prices is NULL or valid and normalised as llm_cost.prices stores it: unit names (web_search_queries, images, audio_seconds, ..., requests) to a price per unit or to an object of lower-case selectors to prices (docs/charges.md).';
 
--- A call's units: known names, non-negative quantities, text qualifiers (src/units.rs).
+-- A call's units: known names, non-negative quantities, text qualifiers (src/pricing/units.rs).
 CREATE FUNCTION llm_cost.is_units(units jsonb) RETURNS boolean
 LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'llm_cost_is_units';
 COMMENT ON FUNCTION llm_cost.is_units(jsonb) IS

@@ -35,7 +35,7 @@ const REJECTED: &[(&str, &str)] = &[
              (SELECT ('{\"usage\": ' || repeat('{\"a\":', 3000) || '1' || repeat('}', 3000) || '}')::jsonb))",
         "22023",
     ),
-    // found by the property test in src/raw_usage.rs: cached tokens without a prompt count
+    // found by the property test in src/ledger/raw_usage.rs: cached tokens without a prompt count
     ("INSERT INTO llm_cost.usage (provider, model, raw_usage) VALUES ('google', 'gemini-2.5-pro', '{\"cachedContentTokenCount\": 261, \"totalTokenCount\": 3294}')", "22023"),
     ("INSERT INTO llm_cost.usage (provider, model, raw_usage) VALUES ('openai', 'o3-mini', '{\"prompt_tokens\": 5, \"completion_tokens\": 1, \"completion_tokens_details\": {\"reasoning_tokens\": 9}}')", "22023"),
     ("INSERT INTO llm_cost.resource_usage (resource_type, quantity) VALUES ('cpu_core_hours', -1)", "22023"),

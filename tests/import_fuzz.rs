@@ -44,7 +44,7 @@ const DEFAULT_CASES: usize = 3000;
 const DEFAULT_GENAI_CASES: usize = 800;
 
 // ---------------------------------------------------------------------------
-// A small deterministic PRNG (xorshift64*), as in src/raw_usage.rs.
+// A small deterministic PRNG (xorshift64*), as in src/ledger/raw_usage.rs.
 // ---------------------------------------------------------------------------
 
 struct Rng(u64);

@@ -73,7 +73,7 @@ thread_local! {
 
 /// # Safety
 /// `fcinfo` must be the call's, as Postgres passes it to the row trigger on
-/// `llm_cost.usage` that sql/budgets.sql declares. That it is a trigger call is
+/// `llm_cost.usage` that sql/spend.sql declares. That it is a trigger call is
 /// checked (an ERROR otherwise), and the columns are found by name; that it is
 /// a row trigger (a non-null `tg_trigtuple`) is the declaration's to ensure.
 unsafe fn spend_add(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {

@@ -70,7 +70,7 @@ c_function!(llm_cost_current_tenant, pg_finfo_llm_cost_current_tenant, current_t
 
 /// `is_off_peak_windows(windows jsonb) -> boolean`: NULL, or off-peak windows
 /// that are valid and already in the normalised form `llm_cost.prices`
-/// stores (`set_price` and `import_prices` normalise; see src/off_peak.rs).
+/// stores (`set_price` and `import_prices` normalise; see src/pricing/off_peak.rs).
 ///
 /// # Safety
 /// `fcinfo` is this call's, with its one jsonb argument as declared in sql/schema.sql.
@@ -109,7 +109,7 @@ unsafe fn jsonb_arg(fcinfo: pg_sys::FunctionCallInfo) -> Option<serde_json::Valu
 
 /// `is_unit_prices(unit_prices jsonb) -> boolean`: NULL, or unit prices that
 /// are valid and in the normalised form `llm_cost.prices` stores
-/// (`_unit_prices` normalises; see src/units.rs).
+/// (`_unit_prices` normalises; see src/pricing/units.rs).
 ///
 /// # Safety
 /// `fcinfo` is this call's, with its one jsonb argument as declared in sql/schema.sql.

@@ -18,7 +18,7 @@ pub static PRICE_STALE_AFTER: GucSetting<Option<std::ffi::CString>> =
     GucSetting::<Option<std::ffi::CString>>::new(Some(c"30 days"));
 pub static NOTIFY_CHANNEL: GucSetting<Option<std::ffi::CString>> =
     GucSetting::<Option<std::ffi::CString>>::new(Some(c"llm_cost"));
-/// Read by llm_cost.current_tenant() (src/check_functions.rs), which the
+/// Read by llm_cost.current_tenant() (src/pg/check_functions.rs), which the
 /// row-level security policies and the tenant_id column defaults call.
 pub static TENANT_ID: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
 

@@ -99,7 +99,7 @@ fn load() -> Catalog {
                 .unwrap_or_else(|e| error!("llm_cost: cannot read llm_cost.provider_aliases: {e}"))
                 .map(|r| (text(&r, 1), text(&r, 2)))
                 .collect();
-            // a responses-mode entry gives way to the same model's chat entry (src/catalog.rs)
+            // a responses-mode entry gives way to the same model's chat entry (src/pricing/catalog.rs)
             let responses_models = client
                 .select("SELECT provider, model FROM llm_cost.models WHERE mode = 'responses'", None, &[])
                 .unwrap_or_else(|e| error!("llm_cost: cannot read llm_cost.models: {e}"))

@@ -157,7 +157,7 @@ def completion_cost(key: str, provider: str, u: Usage, call_type: str = "complet
 
 
 def gemini_bills_grounding_per_prompt(provider: str, model: str) -> bool:
-    """src/raw_usage.rs gemini_bills_grounding_per_prompt, on the model name:
+    """src/ledger/raw_usage.rs gemini_bills_grounding_per_prompt, on the model name:
     gemini-1.x / gemini-2.x count one billable grounding use per response."""
     if provider not in ("gemini", "vertex_ai-language-models", "vertex_ai"):
         return False

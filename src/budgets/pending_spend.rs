@@ -13,6 +13,7 @@
 //! exactly the rolled-back statements' spend and RELEASE merges it into the
 //! parent.
 
+use crate::pg::errors::spend_out_of_range;
 use crate::pricing::decimal::Decimal;
 use pgrx::pg_sys;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -36,7 +37,7 @@ impl Pending {
     fn merge(&mut self, other: Pending) {
         for (key, (cost, calls)) in other.spend {
             let entry = self.spend.entry(key).or_insert((Decimal::ZERO, 0));
-            entry.0 = entry.0.checked_add(cost).unwrap_or_else(|_| out_of_range());
+            entry.0 = entry.0.checked_add(cost).unwrap_or_else(|_| spend_out_of_range());
             entry.1 += calls;
         }
         self.unpriced.extend(other.unpriced);
@@ -45,10 +46,6 @@ impl Pending {
     pub fn is_empty(&self) -> bool {
         self.spend.is_empty() && self.unpriced.is_empty()
     }
-}
-
-fn out_of_range() -> ! {
-    crate::pg::errors::out_of_range("budget spend out of range for exact arithmetic")
 }
 
 #[derive(Default)]
@@ -98,7 +95,7 @@ pub fn with_current<R>(f: impl FnOnce(&mut Pending) -> R) -> R {
 /// Adds `delta` (one call's cost) to a key's pending total.
 pub fn add(pending: &mut Pending, key: SpendKey, delta: Decimal) {
     let entry = pending.spend.entry(key).or_insert((Decimal::ZERO, 0));
-    entry.0 = entry.0.checked_add(delta).unwrap_or_else(|_| out_of_range());
+    entry.0 = entry.0.checked_add(delta).unwrap_or_else(|_| spend_out_of_range());
     entry.1 += 1;
 }
 

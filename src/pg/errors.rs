@@ -14,6 +14,11 @@ pub fn out_of_range(message: impl Into<String>) -> ! {
     raise(PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, message.into(), None)
 }
 
+/// 22003 for budget spend (pending or written) that left exact arithmetic.
+pub fn spend_out_of_range() -> ! {
+    out_of_range("budget spend out of range for exact arithmetic")
+}
+
 /// 23502 not_null_violation.
 pub fn not_null(message: impl Into<String>) -> ! {
     raise(PgSqlErrorCode::ERRCODE_NOT_NULL_VIOLATION, message.into(), None)

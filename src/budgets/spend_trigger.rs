@@ -204,8 +204,15 @@ fn _spend_flush_wanted() -> bool {
     false
 }
 
-/// A threshold a total crossed: (budget, period start, per value, new total, threshold).
-type Crossing = (i64, i64, String, Decimal, Decimal);
+/// A threshold a written total crossed: an alert to queue.
+struct Crossing {
+    budget_id: i64,
+    period_start: i64,
+    per_value: String,
+    /// The new running total.
+    spent: Decimal,
+    threshold: Decimal,
+}
 
 fn flush_pending() -> i64 {
     let pending = pending_spend::take_all();
@@ -251,8 +258,8 @@ fn flush_pending() -> i64 {
                     crossings.extend(crossings_of(total, spent));
                 }
             }
-            for (budget_id, period_start, per_value, spent, threshold) in &crossings {
-                queue_alert(client, *budget_id, *period_start, per_value, *spent, *threshold);
+            for crossing in &crossings {
+                queue_alert(client, crossing);
             }
             for key in unpriced {
                 client
@@ -331,7 +338,13 @@ fn crossings_of(
                 let limit = b.amount.checked_mul(**t).unwrap_or(Decimal::ZERO);
                 before100 < limit && after100 >= limit
             })
-            .map(|threshold| (*budget_id, *period_start, per_value.clone(), spent, *threshold))
+            .map(|threshold| Crossing {
+                budget_id: *budget_id,
+                period_start: *period_start,
+                per_value: per_value.clone(),
+                spent,
+                threshold: *threshold,
+            })
             .collect()
     })
 }
@@ -339,19 +352,21 @@ fn crossings_of(
 /// Queues one crossed threshold (the queue dedupes by budget, period, value and threshold).
 fn queue_alert(
     client: &mut pgrx::spi::SpiClient<'_>,
-    budget_id: i64,
-    period_start: i64,
-    per_value: &str,
-    spent: Decimal,
-    threshold: Decimal,
+    Crossing { budget_id, period_start, per_value, spent, threshold }: &Crossing,
 ) {
     // SAFETY: a timestamptz is a by-value i64 Datum; any i64 is one.
-    let at = unsafe { TimestampWithTimeZone::from_datum(pg_sys::Datum::from(period_start), false) };
+    let at = unsafe { TimestampWithTimeZone::from_datum(pg_sys::Datum::from(*period_start), false) };
     client
         .update(
             "SELECT llm_cost._queue_budget_alert($1, $2, $3, $4::numeric, $5::numeric)",
             None,
-            &[budget_id.into(), at.into(), per_value.into(), spent.to_string().into(), threshold.to_string().into()],
+            &[
+                (*budget_id).into(),
+                at.into(),
+                per_value.as_str().into(),
+                spent.to_string().into(),
+                threshold.to_string().into(),
+            ],
         )
         .unwrap_or_else(|e| error!("llm_cost: cannot queue a budget alert: {e}"));
 }

@@ -92,17 +92,6 @@ impl fmt::Display for RawUsageError {
     }
 }
 
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// Reads counts out of one object, naming fields by their path for errors.
 struct Counts<'a> {
     obj: &'a Map<String, Value>,
@@ -344,7 +333,7 @@ type Located<'a> = (Counts<'a>, Option<&'a Map<String, Value>>);
 fn locate(v: &Value) -> Result<Located<'_>, RawUsageError> {
     let top = match v {
         Value::Object(obj) => obj,
-        other => return Err(RawUsageError::NotAnObject { found: type_name(other) }),
+        other => return Err(RawUsageError::NotAnObject { found: crate::pricing::units::kind(other) }),
     };
     let c = Counts { obj: top, path: String::new() };
     if is_known(&c) {

@@ -28,6 +28,13 @@ struct Call<'a> {
     tier: ServiceTier,
 }
 
+impl<'a> Call<'a> {
+    /// 0.2.0's signatures: no argument NULL (they were STRICT).
+    fn released(provider: &'a str, model: &'a str, tokens: Tokens, at: TimestampWithTimeZone, tier: &str) -> Self {
+        Call { provider, model, tokens, at: at.into_inner(), tier: pricing::service_tier(tier) }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn call_args<'a>(
     provider: Option<&'a str>,
@@ -89,9 +96,11 @@ fn llm_cost_with_units(
         at,
         service_tier,
     )?;
-    let units = units_arg(&units);
-    pricing::price(c.provider, c.model, &c.tokens, c.at, c.tier, units.as_ref())
-        .map(|p| NumericDatum::from_decimal(p.cost))
+    cost(c, units_arg(&units).as_ref())
+}
+
+fn cost(c: Call, units: Option<&Units>) -> Option<NumericDatum> {
+    pricing::price(c.provider, c.model, &c.tokens, c.at, c.tier, units).map(|p| NumericDatum::from_decimal(p.cost))
 }
 
 /// Each component of a call's cost, the price row used, and how the model name resolved.
@@ -120,8 +129,11 @@ fn cost_breakdown_with_units(
         at,
         service_tier,
     )?;
-    let units = units_arg(&units);
-    Some(JsonB(breakdown_json(c.provider, c.model, &c.tokens, c.at, c.tier, units.as_ref())))
+    Some(breakdown(c, units_arg(&units).as_ref()))
+}
+
+fn breakdown(c: Call, units: Option<&Units>) -> JsonB {
+    JsonB(breakdown_json(c.provider, c.model, &c.tokens, c.at, c.tier, units))
 }
 
 fn breakdown_json(
@@ -337,7 +349,7 @@ fn price_usage_with_units(
     'static,
     (name!(cost, Option<NumericDatum>), name!(price_id, Option<i64>), name!(currency, Option<String>)),
 > {
-    let priced = call_args(
+    let c = call_args(
         provider,
         model,
         input_tokens,
@@ -347,13 +359,21 @@ fn price_usage_with_units(
         reasoning_tokens,
         at,
         service_tier,
-    )
-    .and_then(|c| pricing::price(c.provider, c.model, &c.tokens, c.at, c.tier, units_arg(&units).as_ref()));
-    let row = match priced {
+    );
+    priced_row(c, units_arg(&units).as_ref())
+}
+
+/// price_usage's row; the functions' own signatures spell it with the column
+/// names, which pgrx reads from them.
+type PricedRow = TableIterator<'static, (Option<NumericDatum>, Option<i64>, Option<String>)>;
+
+/// (cost, price_id, currency) of a call, all NULL when unpriced or when an argument is NULL (`c` None).
+fn priced_row(c: Option<Call>, units: Option<&Units>) -> PricedRow {
+    let priced = c.and_then(|c| pricing::price(c.provider, c.model, &c.tokens, c.at, c.tier, units));
+    TableIterator::once(match priced {
         Some(p) => (Some(NumericDatum::from_decimal(p.cost)), Some(p.price_id), Some(p.currency.to_string())),
         None => (None, None, None),
-    };
-    TableIterator::once(row)
+    })
 }
 
 /// Validates `unit_prices` and returns its stored (normalised) form; raises
@@ -376,6 +396,10 @@ fn unit_prices_normalised(unit_prices: JsonB, caller: &str) -> JsonB {
 mod released_abi {
     use super::*;
 
+    // The parameter lists stay written out: each is the C symbol's argument
+    // layout, which pgrx decodes from it. What they do is the current
+    // functions' code with `units` NULL.
+
     #[pg_extern(stable, parallel_safe, sql = false)]
     #[allow(clippy::too_many_arguments)]
     fn llm_cost(
@@ -391,8 +415,7 @@ mod released_abi {
     ) -> Option<NumericDatum> {
         let tokens =
             Tokens::new(input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens);
-        pricing::price(provider, model, &tokens, at.into_inner(), pricing::service_tier(service_tier), None)
-            .map(|p| NumericDatum::from_decimal(p.cost))
+        cost(Call::released(provider, model, tokens, at, service_tier), None)
     }
 
     #[pg_extern(stable, parallel_safe, sql = false)]
@@ -410,14 +433,7 @@ mod released_abi {
     ) -> Option<JsonB> {
         let tokens =
             Tokens::new(input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens);
-        Some(JsonB(breakdown_json(
-            provider,
-            model,
-            &tokens,
-            at.into_inner(),
-            pricing::service_tier(service_tier),
-            None,
-        )))
+        Some(breakdown(Call::released(provider, model, tokens, at, service_tier), None))
     }
 
     #[pg_extern(stable, parallel_safe, sql = false)]
@@ -436,18 +452,9 @@ mod released_abi {
         'static,
         (name!(cost, Option<NumericDatum>), name!(price_id, Option<i64>), name!(currency, Option<String>)),
     > {
-        price_usage_with_units(
-            Some(provider),
-            Some(model),
-            Some(input_tokens),
-            Some(output_tokens),
-            Some(cached_input_tokens),
-            Some(cache_write_tokens),
-            Some(reasoning_tokens),
-            Some(at),
-            Some(service_tier),
-            None,
-        )
+        let tokens =
+            Tokens::new(input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens);
+        priced_row(Some(Call::released(provider, model, tokens, at, service_tier)), None)
     }
 }
 

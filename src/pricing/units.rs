@@ -129,7 +129,9 @@ fn err<T>(msg: impl Into<String>) -> Result<T, UnitsError> {
     Err(UnitsError(msg.into()))
 }
 
-fn kind(v: &Value) -> &'static str {
+/// A JSON value's kind as error messages name it ("a number", "an object", …);
+/// raw_usage's messages use it too.
+pub(crate) fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -477,3 +477,57 @@ fn transactions_savepoints_and_same_transaction_reads_keep_spend_exact() {
     assert_eq!(count(&mut c, "SELECT calls FROM llm_cost.budget_spend WHERE budget_id = 1"), 7);
     assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0);
 }
+
+/// The running totals' direct heap update (src/spend_store.rs) finds
+/// budget_spend's columns by name, and refuses a table with what it would
+/// bypass instead of silently skipping it.
+#[test]
+fn spend_store_checks_the_table_it_updates_directly() {
+    let cluster = TestCluster::start("budgets_spend_store", &[]);
+    let mut c = cluster.database_with_extension("spend_store");
+    let insert = "INSERT INTO llm_cost.usage (occurred_at, provider, model, cost) VALUES ('2026-06-15 12:00+00', 'x', 'y', 1.25)";
+    let spent = |c: &mut postgres::Client| -> String {
+        c.query_one("SELECT spent::text || '/' || calls FROM llm_cost.budget_spend", &[]).unwrap().get(0)
+    };
+    c.batch_execute("INSERT INTO llm_cost.budgets (name, amount, period) VALUES ('all', 100, 'month')").unwrap();
+    c.batch_execute(insert).unwrap(); // the row's first version: the SQL upsert
+    c.batch_execute(insert).unwrap(); // the direct update
+    assert_eq!(spent(&mut c), "2.50/2");
+    // Columns found by name: one added after them, and one added and dropped, change nothing.
+    c.batch_execute(
+        "ALTER TABLE llm_cost.budget_spend ADD COLUMN gone int, ADD COLUMN note text DEFAULT 'kept';
+         ALTER TABLE llm_cost.budget_spend DROP COLUMN gone;
+         CREATE FUNCTION public.noop() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END';
+         CREATE TRIGGER on_insert_only BEFORE INSERT ON llm_cost.budget_spend FOR EACH ROW EXECUTE FUNCTION public.noop();",
+    )
+    .unwrap();
+    c.batch_execute(insert).unwrap();
+    assert_eq!(spent(&mut c), "3.75/3");
+    let note: String = c.query_one("SELECT note FROM llm_cost.budget_spend", &[]).unwrap().get(0);
+    assert_eq!(note, "kept");
+    for (change, named) in [
+        ("ALTER TABLE llm_cost.budget_spend ADD CHECK (spent < 1000)", "CHECK constraints"),
+        (
+            "CREATE TRIGGER on_update BEFORE UPDATE ON llm_cost.budget_spend FOR EACH ROW EXECUTE FUNCTION public.noop()",
+            "trigger \"on_update\" on UPDATE",
+        ),
+        (
+            "CREATE RULE no_update AS ON UPDATE TO llm_cost.budget_spend DO INSTEAD NOTHING",
+            "rules",
+        ),
+        (
+            "ALTER TABLE llm_cost.budget_spend ADD COLUMN doubled numeric GENERATED ALWAYS AS (spent * 2) STORED",
+            "stored generated columns",
+        ),
+        ("ALTER TABLE llm_cost.budget_spend ALTER COLUMN calls DROP NOT NULL", "calls is not bigint NOT NULL"),
+        ("ALTER TABLE llm_cost.budget_spend RENAME COLUMN spent TO total", "has no column \"spent\""),
+    ] {
+        let err = c.batch_execute(&format!("BEGIN; {change}; {insert}; COMMIT")).expect_err(change);
+        let message = err.as_db_error().map(|e| e.message().to_string()).unwrap_or_default();
+        assert!(message.contains(named), "{change}: {message}");
+        c.batch_execute("ROLLBACK").unwrap();
+    }
+    // nothing of the refused transactions was written
+    c.batch_execute(insert).unwrap();
+    assert_eq!(spent(&mut c), "5.00/4");
+}

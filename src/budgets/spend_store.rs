@@ -19,9 +19,31 @@
 //! `heap_update`, still apply).
 //!
 //! The row's first version of a period, and a budget deleted meanwhile, are
-//! left to the caller's SQL upsert (`None`). Triggers on `budget_spend` do not
-//! fire for these updates: the table's only ones are its foreign key's, which
-//! skip updates that leave `budget_id` alone.
+//! left to the caller's SQL upsert (`None`).
+//!
+//! What an `UPDATE` would do and this does not, and why that is safe; `open`
+//! checks it on the table as it is and raises an error naming what it found:
+//! - triggers on UPDATE (row or statement): the table may have only its
+//!   foreign key's (RI) triggers, which skip an update that leaves the key
+//!   columns alone: the columns written here (spent, calls, updated_at) must
+//!   be in no foreign key of the table, and no foreign key may refer to the
+//!   table (the referenced side's triggers are not expected);
+//! - CHECK constraints, stored generated columns, rules: none allowed. NOT
+//!   NULL: every column read or written here must be NOT NULL (a NULL total
+//!   could not be added to); the other columns keep their values;
+//! - row-level security: bypassed, deliberately, and not checked.
+//!   tenant_isolation.sql enables it on budget_spend; the spend added comes
+//!   from usage rows the policies admitted, to the budget's own row;
+//! - the columns are found by name, with the types read and written here, and
+//!   the primary key must be on (budget_id, period_start, per_value), which
+//!   the probe scans. Unique and exclusion constraints of other indexes are
+//!   checked by the index inserts, as the executor checks them; a deferrable
+//!   one's recheck trigger is a trigger the first point refuses.
+//!
+//! Column positions and the key's collation are looked up once per relation
+//! (kept while its id, primary key and number of attributes stay the same, and
+//! rechecked by name at each open, against the relcache's descriptor); the
+//! other checks read only the relcache entry. Nothing is looked up per row.
 
 use crate::decimal::Decimal;
 use crate::numeric_datum::NumericDatum;
@@ -30,39 +52,96 @@ use pgrx::pg_sys;
 use rustc_hash::FxHashMap;
 use std::cell::RefCell;
 
-/// Column numbers of llm_cost.budget_spend (1-based, as created in budgets.sql).
-const BUDGET_ID: usize = 1;
-const PERIOD_START: usize = 2;
-const PER_VALUE: usize = 3;
-const SPENT: usize = 4;
-const CALLS: usize = 5;
-const UPDATED_AT: usize = 6;
-const NATTS: usize = 6;
+/// Where budget_spend's columns are (1-based attribute numbers), found by name.
+#[derive(Clone, Copy)]
+struct Columns {
+    budget_id: usize,
+    period_start: usize,
+    per_value: usize,
+    spent: usize,
+    calls: usize,
+    updated_at: usize,
+}
+
+/// The columns by name, in `Columns`' order, with the type each must have.
+const EXPECTED: [(&str, pg_sys::Oid); 6] = [
+    ("budget_id", pg_sys::INT8OID),
+    ("period_start", pg_sys::TIMESTAMPTZOID),
+    ("per_value", pg_sys::TEXTOID),
+    ("spent", pg_sys::NUMERICOID),
+    ("calls", pg_sys::INT8OID),
+    ("updated_at", pg_sys::TIMESTAMPTZOID),
+];
+
+impl Columns {
+    fn from_positions(found: [usize; 6]) -> Columns {
+        let [budget_id, period_start, per_value, spent, calls, updated_at] = found;
+        Columns { budget_id, period_start, per_value, spent, calls, updated_at }
+    }
+
+    fn positions(&self) -> [usize; 6] {
+        [self.budget_id, self.period_start, self.per_value, self.spent, self.calls, self.updated_at]
+    }
+
+    /// The columns an update writes.
+    fn written(&self) -> [usize; 3] {
+        [self.spent, self.calls, self.updated_at]
+    }
+
+    /// The primary key's columns, which the probe scans.
+    fn key(&self) -> [usize; 3] {
+        [self.budget_id, self.period_start, self.per_value]
+    }
+}
+
+/// What `open` found for one relation: the (table, primary key, number of
+/// attributes) it holds for, the columns, and the collation the key compares
+/// per_value with.
+#[derive(Clone, Copy)]
+struct Layout {
+    relid: pg_sys::Oid,
+    pkey: pg_sys::Oid,
+    natts: i32,
+    columns: Columns,
+    per_value_collation: pg_sys::Oid,
+}
+
+thread_local! {
+    /// The layout found last (one relation: budget_spend of this database).
+    static LAYOUT: std::cell::Cell<Option<Layout>> = const { std::cell::Cell::new(None) };
+}
 
 /// budget_spend and its primary key, opened for the duration of one flush.
 ///
 /// Invariant the unsafe code below relies on: `heap` is budget_spend, opened
 /// by `open` with RowExclusiveLock and closed only by `drop`, so it is a valid
-/// open relation (and its `rd_att` a valid descriptor of NATTS columns) for as
-/// long as the SpendStore lives; a SpendStore lives within one transaction.
+/// open relation (and its `rd_att` a valid descriptor of as many attributes as
+/// the buffers hold, with `columns` where `open` found them, of the types and
+/// NOT NULL it checked) for as long as the SpendStore lives; a SpendStore
+/// lives within one transaction.
 pub struct SpendStore {
     heap: pg_sys::Relation,
     pkey: pg_sys::Oid,
+    columns: Columns,
     /// The collation the primary key compares per_value with.
     per_value_collation: pg_sys::Oid,
+    /// heap_deform_tuple / heap_modify_tuple buffers, one entry per attribute,
+    /// allocated once per open.
+    values: RefCell<Vec<pg_sys::Datum>>,
+    nulls: RefCell<Vec<bool>>,
+    replace: RefCell<Vec<bool>>,
     /// The table's length when first needed; stable while we hold our lock
     /// (VACUUM truncates only under a lock that conflicts with it).
     blocks: std::cell::Cell<Option<pg_sys::BlockNumber>>,
 }
 
 impl SpendStore {
-    /// Opens budget_spend with the lock an UPDATE takes.
+    /// Opens budget_spend with the lock an UPDATE takes, and checks that the
+    /// table is what the direct update relies on (the module's header).
     pub fn open() -> SpendStore {
         // SAFETY: catalog lookups with NUL-terminated literal names, inside a
         // transaction. table_open returns a valid relation (or raises an
-        // ERROR), whose descriptor is checked for NATTS columns; index_open
-        // likewise, and the primary key has a collation entry per key column
-        // (PER_VALUE is one of its 3), read before index_close.
+        // ERROR), which `layout` and `check_bypassed` get open.
         unsafe {
             let nsp = pg_sys::get_namespace_oid(c"llm_cost".as_ptr(), false);
             let relid = pg_sys::get_relname_relid(c"budget_spend".as_ptr(), nsp);
@@ -71,13 +150,23 @@ impl SpendStore {
                 pgrx::error!("llm_cost: table llm_cost.budget_spend or its primary key is missing");
             }
             let heap = pg_sys::table_open(relid, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
-            if (*(*heap).rd_att).natts as usize != NATTS {
-                pgrx::error!("llm_cost: llm_cost.budget_spend does not have the columns this version writes");
+            let layout = layout(heap, pkey);
+            check_bypassed(heap, &layout.columns);
+            let natts = layout.natts as usize;
+            let mut replace = vec![false; natts];
+            for column in layout.columns.written() {
+                replace[column - 1] = true;
             }
-            let index = pg_sys::index_open(pkey, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
-            let per_value_collation = *(*index).rd_indcollation.add(PER_VALUE - 1);
-            pg_sys::index_close(index, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
-            SpendStore { heap, pkey, per_value_collation, blocks: std::cell::Cell::new(None) }
+            SpendStore {
+                heap,
+                pkey,
+                columns: layout.columns,
+                per_value_collation: layout.per_value_collation,
+                values: RefCell::new(vec![pg_sys::Datum::from(0); natts]),
+                nulls: RefCell::new(vec![false; natts]),
+                replace: RefCell::new(replace),
+                blocks: std::cell::Cell::new(None),
+            }
         }
     }
 
@@ -211,8 +300,9 @@ impl SpendStore {
         calls: i64,
     ) -> Option<Update> {
         // SAFETY: `self.heap` is open and `snapshot` registered (caller's
-        // guarantee); `pkey` is its primary key, with 3 columns matching the 3
-        // scan keys (zeroed ScanKeyData is plain data, then initialised). The
+        // guarantee); `pkey` is its primary key, on exactly the 3 columns of the
+        // 3 scan keys (`open` checked; systable_beginscan maps their heap
+        // attribute numbers to the index's) (zeroed ScanKeyData is plain data, then initialised). The
         // text datum is palloc'd and outlives the scan; the tuple the scan
         // returns stays valid until systable_endscan, after `modified` read it.
         unsafe {
@@ -234,9 +324,16 @@ impl SpendStore {
                     value,
                 )
             };
-            init(&mut keys[0], BUDGET_ID, pg_sys::InvalidOid, pg_sys::F_INT8EQ, pg_sys::Datum::from(key.0));
-            init(&mut keys[1], PERIOD_START, pg_sys::InvalidOid, pg_sys::F_TIMESTAMPTZ_EQ, pg_sys::Datum::from(key.1));
-            init(&mut keys[2], PER_VALUE, self.per_value_collation, pg_sys::F_TEXTEQ, per_value_datum);
+            let c = &self.columns;
+            init(&mut keys[0], c.budget_id, pg_sys::InvalidOid, pg_sys::F_INT8EQ, pg_sys::Datum::from(key.0));
+            init(
+                &mut keys[1],
+                c.period_start,
+                pg_sys::InvalidOid,
+                pg_sys::F_TIMESTAMPTZ_EQ,
+                pg_sys::Datum::from(key.1),
+            );
+            init(&mut keys[2], c.per_value, self.per_value_collation, pg_sys::F_TEXTEQ, per_value_datum);
             let scan = pg_sys::systable_beginscan(self.heap, self.pkey, true, snapshot, 3, keys.as_mut_ptr());
             let found = pg_sys::systable_getnext(scan);
             let update = if found.is_null() { None } else { self.modified(found, None, delta, calls) };
@@ -260,46 +357,44 @@ impl SpendStore {
         calls: i64,
     ) -> Option<Update> {
         // SAFETY: `found` is a valid tuple of the open `self.heap` (caller's
-        // guarantee), described by its `rd_att` of NATTS columns, which the
-        // arrays hold. per_value is text, spent numeric, calls int8 and
-        // updated_at timestamptz (the table `open` checked), as read and written
-        // here; numeric_add gets two numerics. The new tuple is palloc'd.
+        // guarantee), described by its `rd_att`, of as many attributes as the
+        // buffers hold. per_value is text, spent numeric, calls int8 and
+        // updated_at timestamptz, all NOT NULL (`open` checked the table), as
+        // read and written here; numeric_add gets two numerics. The new tuple
+        // is palloc'd (heap_modify_tuple copies what it takes of the buffers).
         unsafe {
             let tupdesc = (*self.heap).rd_att;
-            let mut values = [pg_sys::Datum::from(0); NATTS];
-            let mut nulls = [false; NATTS];
+            let c = &self.columns;
+            let mut values = self.values.borrow_mut();
+            let mut nulls = self.nulls.borrow_mut();
             pg_sys::heap_deform_tuple(found, tupdesc, values.as_mut_ptr(), nulls.as_mut_ptr());
             if let Some((budget_id, period_start, per_value)) = expected {
-                let stored = <&str as pgrx::FromDatum>::from_datum(values[PER_VALUE - 1], nulls[PER_VALUE - 1]);
-                if values[BUDGET_ID - 1].value() as i64 != *budget_id
-                    || values[PERIOD_START - 1].value() as i64 != *period_start
+                let stored = <&str as pgrx::FromDatum>::from_datum(values[c.per_value - 1], nulls[c.per_value - 1]);
+                if values[c.budget_id - 1].value() as i64 != *budget_id
+                    || values[c.period_start - 1].value() as i64 != *period_start
                     || stored != Some(per_value.as_str())
                 {
                     return None;
                 }
             }
-            let old_spent = decimal_of(values[SPENT - 1]);
+            let old_spent = decimal_of(values[c.spent - 1]);
             let total = old_spent.checked_add(delta).unwrap_or_else(|_| out_of_range());
-            let mut replace = [false; NATTS];
-            for column in [SPENT, CALLS, UPDATED_AT] {
-                replace[column - 1] = true;
-            }
             // numeric addition, so the total keeps the scale `spent + delta` has in SQL
-            values[SPENT - 1] = pg_sys::DirectFunctionCall2Coll(
+            values[c.spent - 1] = pg_sys::DirectFunctionCall2Coll(
                 Some(numeric_add),
                 pg_sys::InvalidOid,
-                values[SPENT - 1],
+                values[c.spent - 1],
                 NumericDatum::from_text(&delta.to_string()).0,
             );
-            let old_calls = values[CALLS - 1].value() as i64;
-            values[CALLS - 1] = pg_sys::Datum::from(old_calls.checked_add(calls).unwrap_or_else(|| out_of_range()));
-            values[UPDATED_AT - 1] = pg_sys::Datum::from(pg_sys::GetCurrentTransactionStartTimestamp());
+            let old_calls = values[c.calls - 1].value() as i64;
+            values[c.calls - 1] = pg_sys::Datum::from(old_calls.checked_add(calls).unwrap_or_else(|| out_of_range()));
+            values[c.updated_at - 1] = pg_sys::Datum::from(pg_sys::GetCurrentTransactionStartTimestamp());
             let newtup = pg_sys::heap_modify_tuple(
                 found,
                 tupdesc,
                 values.as_mut_ptr(),
                 nulls.as_mut_ptr(),
-                replace.as_mut_ptr(),
+                self.replace.borrow_mut().as_mut_ptr(),
             );
             Some(((*found).t_self, newtup, total))
         }
@@ -411,4 +506,153 @@ unsafe fn decimal_of(numeric: pg_sys::Datum) -> Decimal {
 
 fn out_of_range() -> ! {
     crate::errors::out_of_range("budget spend out of range for exact arithmetic")
+}
+
+/// SQL type names of `EXPECTED`'s types, for errors.
+fn type_name(type_oid: pg_sys::Oid) -> &'static str {
+    match type_oid {
+        pg_sys::INT8OID => "bigint",
+        pg_sys::TIMESTAMPTZOID => "timestamptz",
+        pg_sys::TEXTOID => "text",
+        _ => "numeric",
+    }
+}
+
+/// Where budget_spend's columns are and the key's per_value collation: the
+/// cached layout when it still holds for this relation, else looked up by
+/// name and checked (types, NOT NULL, the primary key), then cached.
+///
+/// # Safety
+/// `heap` is budget_spend, open; `pkey` the OID of its primary key.
+unsafe fn layout(heap: pg_sys::Relation, pkey: pg_sys::Oid) -> Layout {
+    // SAFETY: `heap` is open (caller's guarantee); its relcache entry, and the
+    // descriptor it owns, stay valid while it is open, which outlasts `desc`
+    // (from_pg_unchecked does not free it).
+    let (relid, natts, desc) = unsafe {
+        let tupdesc = (*heap).rd_att;
+        ((*heap).rd_id, (*tupdesc).natts, pgrx::PgTupleDesc::from_pg_unchecked(tupdesc))
+    };
+    let fits = |position: usize, (name, type_oid): (&str, pg_sys::Oid)| {
+        desc.get(position - 1)
+            .is_some_and(|a| !a.is_dropped() && a.name() == name && a.type_oid().value() == type_oid && a.attnotnull)
+    };
+    if let Some(known) = LAYOUT.get() {
+        if known.relid == relid
+            && known.pkey == pkey
+            && known.natts == natts
+            && known.columns.positions().into_iter().zip(EXPECTED).all(|(p, e)| fits(p, e))
+        {
+            return known;
+        }
+    }
+    let positions = EXPECTED.map(|(name, type_oid)| {
+        let Some(index) = desc.iter().position(|a| !a.is_dropped() && a.name() == name) else {
+            pgrx::error!("llm_cost: llm_cost.budget_spend has no column \"{name}\"")
+        };
+        if !fits(index + 1, (name, type_oid)) {
+            pgrx::error!(
+                "llm_cost: column llm_cost.budget_spend.{name} is not {} NOT NULL, as the running totals' update reads and writes it",
+                type_name(type_oid)
+            )
+        }
+        index + 1
+    });
+    let columns = Columns::from_positions(positions);
+    // SAFETY: `pkey` is the OID of an index (caller's guarantee).
+    let per_value_collation = unsafe { key_collation(pkey, &columns) };
+    let found = Layout { relid, pkey, natts, columns, per_value_collation };
+    LAYOUT.set(Some(found));
+    found
+}
+
+/// The collation budget_spend's primary key compares per_value with, once it
+/// is checked to be a btree primary key on exactly (budget_id, period_start,
+/// per_value), in any order: the probe's scan keys.
+///
+/// # Safety
+/// `pkey` is the OID of budget_spend's primary key, inside a transaction.
+unsafe fn key_collation(pkey: pg_sys::Oid, columns: &Columns) -> pg_sys::Oid {
+    // SAFETY: index_open returns a valid open index (or raises an ERROR); its
+    // rd_index holds indnkeyatts key columns in indkey, and rd_indcollation a
+    // collation per key column; all read before index_close.
+    let (is_key, collation) = unsafe {
+        let index = pg_sys::index_open(pkey, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        let form = (*index).rd_index;
+        let indkey = (*form).indkey.values.as_ptr();
+        let attnos: Vec<usize> = (0..(*form).indnkeyatts as usize).map(|i| *indkey.add(i) as usize).collect();
+        let mut sorted = attnos.clone();
+        sorted.sort_unstable();
+        let mut expected = columns.key();
+        expected.sort_unstable();
+        let is_key = (*form).indisprimary && (*(*index).rd_rel).relam == pg_sys::BTREE_AM_OID && sorted == expected;
+        let collation = match attnos.iter().position(|&a| a == columns.per_value) {
+            Some(i) if is_key => *(*index).rd_indcollation.add(i),
+            _ => pg_sys::InvalidOid,
+        };
+        pg_sys::index_close(index, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        (is_key, collation)
+    };
+    if !is_key {
+        pgrx::error!(
+            "llm_cost: llm_cost.budget_spend_pkey is not a btree primary key on (budget_id, period_start, per_value), which the running totals' update probes"
+        );
+    }
+    collation
+}
+
+/// Raises an error when budget_spend has something an `UPDATE` would apply
+/// and the direct heap update would bypass (the module's header lists them).
+/// Reads only the relcache entry: done at every open.
+///
+/// # Safety
+/// `heap` is budget_spend, open.
+unsafe fn check_bypassed(heap: pg_sys::Relation, columns: &Columns) {
+    let refuse = |what: &str| -> ! {
+        pgrx::error!(
+            "llm_cost: llm_cost.budget_spend has {what}, which the running totals' direct update would bypass (src/spend_store.rs says what it relies on)"
+        )
+    };
+    // SAFETY: `heap` is open (caller's guarantee): rd_rel, rd_att, its constr
+    // and trigdesc (each NULL or valid), and the foreign key list the relcache
+    // keeps (not freed here) are valid while it is open.
+    unsafe {
+        let form = (*heap).rd_rel;
+        if (*form).relkind as u8 != pg_sys::RELKIND_RELATION {
+            refuse("become other than a plain table");
+        }
+        if (*form).relhasrules {
+            refuse("rules");
+        }
+        let constr = (*(*heap).rd_att).constr;
+        if !constr.is_null() {
+            if (*constr).num_check > 0 {
+                refuse("CHECK constraints");
+            }
+            if (*constr).has_generated_stored {
+                refuse("stored generated columns");
+            }
+        }
+        let triggers = (*heap).trigdesc;
+        if !triggers.is_null() {
+            for i in 0..(*triggers).numtriggers as usize {
+                let t = &*(*triggers).triggers.add(i);
+                let on_update = (t.tgtype as u16 as u32) & pg_sys::TRIGGER_TYPE_UPDATE != 0;
+                let disabled = t.tgenabled as u8 == pg_sys::TRIGGER_DISABLED;
+                // the referencing side of a foreign key: skips an update that leaves its key alone
+                let own_foreign_key = pg_sys::RI_FKey_trigger_type(t.tgfoid) as u32 == pg_sys::RI_TRIGGER_FK;
+                if on_update && !disabled && !own_foreign_key {
+                    let name = std::ffi::CStr::from_ptr(t.tgname).to_string_lossy();
+                    refuse(&format!("trigger \"{name}\" on UPDATE"));
+                }
+            }
+        }
+        let fkeys = pg_sys::RelationGetFKeyList(heap);
+        let count = if fkeys.is_null() { 0 } else { (*fkeys).length as usize };
+        for i in 0..count {
+            let fk = &*((*(*fkeys).elements.add(i)).ptr_value as *const pg_sys::ForeignKeyCacheInfo);
+            if fk.conkey[..fk.nkeys as usize].iter().any(|&a| columns.written().contains(&(a as usize))) {
+                refuse("a foreign key on spent, calls or updated_at");
+            }
+        }
+    }
 }

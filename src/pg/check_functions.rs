@@ -130,8 +130,12 @@ c_function!(llm_cost_is_unit_prices, pg_finfo_llm_cost_is_unit_prices, is_unit_p
 /// # Safety
 /// `fcinfo` is this call's, with its one jsonb argument as declared in sql/schema.sql.
 unsafe fn is_units(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    // SAFETY: the caller's guarantee is `jsonb_arg`'s.
-    let valid = unsafe { jsonb_arg(fcinfo) }.is_none_or(|v| crate::pricing::units::Units::parse(&v).is_ok());
+    // SAFETY: `fcinfo` is valid with its one argument (caller's guarantee).
+    let arg = unsafe { &*(*fcinfo).args.as_ptr() };
+    // The same binary reader the insert trigger uses (src/pricing/units_jsonb.rs):
+    // the CHECK runs on every inserted row with units, after the trigger.
+    // SAFETY: a non-null jsonb argument, alive for the call.
+    let valid = arg.isnull || unsafe { crate::pricing::units_jsonb::units_from_jsonb(arg.value) }.is_ok();
     valid.into_datum().expect("bool datum")
 }
 c_function!(llm_cost_is_units, pg_finfo_llm_cost_is_units, is_units);

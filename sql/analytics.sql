@@ -630,10 +630,33 @@ RETURNS TABLE (value text, cost numeric, calls bigint, input_tokens numeric, out
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
     PERFORM llm_cost._valid_window(from_time, to_time, 'cost_by');
+    IF dimension IN ('tags', 'tags.') THEN
+        RAISE EXCEPTION 'llm_cost.cost_by: dimension % names no tag key', quote_literal(dimension)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Write tags.<key>, e.g. tags.team, to group by usage.tags->>''team''.';
+    END IF;
+    IF starts_with(dimension, 'tags.') THEN
+        -- One tag's value (tags->>key; NULL when a row has no tags, lacks the
+        -- key or holds JSON null there). The rollups keep no tags, so this
+        -- reads the window's ledger rows, through the BRIN index on
+        -- occurred_at. The key is a bind parameter, never SQL text. EXECUTE
+        -- plans each call with its own window, where a cached generic plan
+        -- would guess the window's size. Unpriced calls count 0, as in the
+        -- rollups the other dimensions read.
+        RETURN QUERY EXECUTE
+        'SELECT u.tags ->> $3, sum(coalesce(u.cost, 0)), count(*), sum(u.input_tokens), sum(u.output_tokens),
+                round(100 * sum(coalesce(u.cost, 0)) / nullif(sum(sum(coalesce(u.cost, 0))) OVER (), 0), 2)
+           FROM llm_cost.usage AS u
+          WHERE u.occurred_at >= $1 AND u.occurred_at < $2
+          GROUP BY 1
+          ORDER BY 2 DESC, 1'
+        USING from_time, to_time, substr(dimension, length('tags.') + 1);
+        RETURN;
+    END IF;
     IF dimension IS NULL OR dimension NOT IN ('provider', 'model', 'tenant_id', 'project_id', 'user_id', 'agent_id', 'operation', 'mode') THEN
         RAISE EXCEPTION 'llm_cost.cost_by: unknown dimension %', coalesce(quote_literal(dimension), 'NULL')
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Use one of provider, model, tenant_id, project_id, user_id, agent_id, operation, mode.';
+                  HINT = 'Use one of provider, model, tenant_id, project_id, user_id, agent_id, operation, mode, or tags.<key> (e.g. tags.team) for one tag''s value.';
     END IF;
     IF dimension = 'mode' THEN
         -- The kind of call (chat, embedding, image_generation, ...): each
@@ -663,7 +686,7 @@ BEGIN
     USING from_time, to_time;
 END $$;
 COMMENT ON FUNCTION llm_cost.cost_by(text, timestamptz, timestamptz) IS
-  'Cost per value of one dimension (provider, model, tenant_id, project_id, user_id, agent_id, operation, or mode: the kind of call, chat, embedding, image_generation, ..., from llm_cost.models) in [from_time, to_time), with its share of the total in percent; most expensive first. NULL value: calls without that dimension (for mode: models the catalog does not know).';
+  'Cost per value of one dimension (provider, model, tenant_id, project_id, user_id, agent_id, operation; mode: the kind of call, chat, embedding, image_generation, ..., from llm_cost.models; or tags.<key>: the value of one tag, usage.tags->>''<key>'', any key after the dot, read from the ledger) in [from_time, to_time), with its share of the total in percent; most expensive first. Unpriced calls count in calls with cost 0. NULL value: calls without that dimension (for mode: models the catalog does not know; for a tag: rows without the key).';
 
 CREATE FUNCTION llm_cost.cost_trend(days integer DEFAULT 7)
 RETURNS TABLE (current_from timestamptz, current_to timestamptz, current_cost numeric,

@@ -1815,6 +1815,68 @@ COMMENT ON COLUMN llm_cost.usage_hourly_latency.histogram IS 'Exact latency hist
 -- (end of alert payloads section)
 
 -- cost_by('tags.<key>') (sql/analytics.sql)
+CREATE OR REPLACE FUNCTION llm_cost.cost_by(dimension text, from_time timestamptz, to_time timestamptz)
+RETURNS TABLE (value text, cost numeric, calls bigint, input_tokens numeric, output_tokens numeric, share numeric)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM llm_cost._valid_window(from_time, to_time, 'cost_by');
+    IF dimension IN ('tags', 'tags.') THEN
+        RAISE EXCEPTION 'llm_cost.cost_by: dimension % names no tag key', quote_literal(dimension)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Write tags.<key>, e.g. tags.team, to group by usage.tags->>''team''.';
+    END IF;
+    IF starts_with(dimension, 'tags.') THEN
+        -- One tag's value (tags->>key; NULL when a row has no tags, lacks the
+        -- key or holds JSON null there). The rollups keep no tags, so this
+        -- reads the window's ledger rows, through the BRIN index on
+        -- occurred_at. The key is a bind parameter, never SQL text. EXECUTE
+        -- plans each call with its own window, where a cached generic plan
+        -- would guess the window's size. Unpriced calls count 0, as in the
+        -- rollups the other dimensions read.
+        RETURN QUERY EXECUTE
+        'SELECT u.tags ->> $3, sum(coalesce(u.cost, 0)), count(*), sum(u.input_tokens), sum(u.output_tokens),
+                round(100 * sum(coalesce(u.cost, 0)) / nullif(sum(sum(coalesce(u.cost, 0))) OVER (), 0), 2)
+           FROM llm_cost.usage AS u
+          WHERE u.occurred_at >= $1 AND u.occurred_at < $2
+          GROUP BY 1
+          ORDER BY 2 DESC, 1'
+        USING from_time, to_time, substr(dimension, length('tags.') + 1);
+        RETURN;
+    END IF;
+    IF dimension IS NULL OR dimension NOT IN ('provider', 'model', 'tenant_id', 'project_id', 'user_id', 'agent_id', 'operation', 'mode') THEN
+        RAISE EXCEPTION 'llm_cost.cost_by: unknown dimension %', coalesce(quote_literal(dimension), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use one of provider, model, tenant_id, project_id, user_id, agent_id, operation, mode, or tags.<key> (e.g. tags.team) for one tag''s value.';
+    END IF;
+    IF dimension = 'mode' THEN
+        -- The kind of call (chat, embedding, image_generation, ...): each
+        -- (provider, model) as logged resolves to a catalog model, whose mode
+        -- llm_cost.models gives. Grouped by name first: few names, many calls.
+        RETURN QUERY
+        SELECT m.mode, sum(n.cost), sum(n.calls)::bigint, sum(n.input_tokens), sum(n.output_tokens),
+               round(100 * sum(n.cost) / nullif(sum(sum(n.cost)) OVER (), 0), 2)
+          FROM (SELECT f.provider, f.model, sum(f.cost) AS cost, sum(f.calls) AS calls,
+                       sum(f.input_tokens) AS input_tokens, sum(f.output_tokens) AS output_tokens
+                  FROM llm_cost.usage_facts(from_time, to_time) AS f
+                 GROUP BY f.provider, f.model) AS n
+          LEFT JOIN LATERAL llm_cost.resolve_model(n.provider, n.model) AS r ON true
+          LEFT JOIN llm_cost.models AS m ON m.provider = r.resolved_provider AND m.model = r.resolved_model
+         GROUP BY m.mode
+        HAVING sum(n.calls) > 0
+         ORDER BY 2 DESC, 1;
+        RETURN;
+    END IF;
+    RETURN QUERY EXECUTE format(
+        'SELECT f.%1$I, sum(f.cost), sum(f.calls)::bigint, sum(f.input_tokens), sum(f.output_tokens),
+                round(100 * sum(f.cost) / nullif(sum(sum(f.cost)) OVER (), 0), 2)
+           FROM llm_cost.usage_facts($1, $2) AS f
+          GROUP BY f.%1$I
+         HAVING sum(f.calls) > 0
+          ORDER BY 2 DESC, 1', dimension)
+    USING from_time, to_time;
+END $$;
+COMMENT ON FUNCTION llm_cost.cost_by(text, timestamptz, timestamptz) IS
+  'Cost per value of one dimension (provider, model, tenant_id, project_id, user_id, agent_id, operation; mode: the kind of call, chat, embedding, image_generation, ..., from llm_cost.models; or tags.<key>: the value of one tag, usage.tags->>''<key>'', any key after the dot, read from the ledger) in [from_time, to_time), with its share of the total in percent; most expensive first. Unpriced calls count in calls with cost 0. NULL value: calls without that dimension (for mode: models the catalog does not know; for a tag: rows without the key).';
 -- (end of tags analytics section)
 
 -- BEGIN generated catalog (scripts/gen_catalog.py)

@@ -621,3 +621,103 @@ fn refreshes_during_concurrent_writes_stay_exact() {
     );
     assert!(same, "cost_by equals the raw GROUP BY");
 }
+
+/// cost_by('tags.<key>') equals a raw GROUP BY on tags->>key over the window:
+/// rows without tags, without the key or with JSON null there are the NULL
+/// group; unpriced calls count as calls at cost 0; the window is [from, to);
+/// a key with a quote and a dot is one key, passed as data, never as SQL.
+#[test]
+fn cost_by_a_tag_equals_a_raw_group_by_on_the_ledger() {
+    let cluster = TestCluster::start("analytics_tags", &[]);
+    let mut c = cluster.database_with_extension("tags");
+    // cost NULL on an unknown model: unpriced, kept (llm_cost.on_unpriced = warn)
+    c.batch_execute(
+        r#"INSERT INTO llm_cost.usage (occurred_at, provider, model, input_tokens, output_tokens, cost, tags) VALUES
+             ('2026-03-09 23:59:59.999999+00', 'openai', 'gpt-4o', 1, 1, 100, '{"team": "a"}'),   -- before the window
+             ('2026-03-10 00:00+00',        'openai', 'gpt-4o', 10, 2, 1.5, '{"team": "a"}'),      -- its first instant
+             ('2026-03-10 06:30+00',        'openai', 'gpt-4o', 20, 4, 2.25, '{"team": "a", "it''s.team": "q"}'),
+             ('2026-03-10 07:00+00',        'nobody', 'no-such-model', 30, 6, NULL, '{"team": "b", "it''s.team": "q"}'),
+             ('2026-03-10 07:05+00',        'openai', 'gpt-4o', 40, 8, 0.125, '{"team": "b"}'),
+             ('2026-03-10 08:00+00',        'nobody', 'no-such-model', 50, 10, NULL, '{"team": "c"}'),
+             ('2026-03-10 09:00+00',        'nobody', 'no-such-model', 60, 12, NULL, '{"team": "c"}'),
+             ('2026-03-10 10:00+00',        'openai', 'gpt-4o', 70, 14, 3, NULL),
+             ('2026-03-10 11:00+00',        'openai', 'gpt-4o', 80, 16, 0.5, '{}'),
+             ('2026-03-10 12:00+00',        'nobody', 'no-such-model', 90, 18, NULL, '{"env": "prod"}'),
+             ('2026-03-10 13:00+00',        'openai', 'gpt-4o', 100, 20, 1, '{"team": null}'),
+             ('2026-03-10 14:00+00',        'openai', 'gpt-4o', 110, 22, 0.75, '{"team": 5}'),
+             ('2026-03-10 15:00+00',        'openai', 'gpt-4o', 120, 24, 4, '{"it''s": {"team": "nested"}}'),
+             ('2026-03-10 16:00+00',        'openai', 'gpt-4o', 130, 26, 0, '["team"]'),
+             ('2026-03-10 23:59:59.999999+00', 'openai', 'gpt-4o', 140, 28, 0.25, '{"team": "a"}'), -- its last instant
+             ('2026-03-11 00:00+00',        'openai', 'gpt-4o', 1, 1, 100, '{"team": "a"}')        -- after: [from, to)
+        "#,
+    )
+    .unwrap();
+    let (from, to) = ("2026-03-10 00:00+00", "2026-03-11 00:00+00");
+    let by_tag = |c: &mut postgres::Client, key: &str| -> Vec<String> {
+        c.query(
+            "SELECT t::text FROM llm_cost.cost_by('tags.' || $1, $2::text::timestamptz, $3::text::timestamptz) AS t",
+            &[&key, &from, &to],
+        )
+        .unwrap_or_else(|e| panic!("cost_by tags.{key}: {e:?}"))
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+    };
+    let raw = |c: &mut postgres::Client, key: &str| -> Vec<String> {
+        c.query(
+            "SELECT t::text FROM (
+                 SELECT tags ->> $1 AS value, sum(coalesce(cost, 0)) AS cost, count(*) AS calls,
+                        sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
+                        round(100 * sum(coalesce(cost, 0)) / nullif(sum(sum(coalesce(cost, 0))) OVER (), 0), 2) AS share
+                   FROM llm_cost.usage
+                  WHERE occurred_at >= $2::text::timestamptz AND occurred_at < $3::text::timestamptz
+                  GROUP BY 1 ORDER BY 2 DESC, 1) AS t",
+            &[&key, &from, &to],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+    };
+    let hostile = "x'); DROP TABLE llm_cost.usage; --";
+    for when in ["before a refresh", "after a refresh"] {
+        for key in ["team", "it's.team", "it's", "env", "absent", hostile] {
+            assert_eq!(by_tag(&mut c, key), raw(&mut c, key), "cost_by tags.{key} {when}");
+        }
+        // the same figures written out: most expensive first; unpriced calls
+        // count at cost 0 (team c has only those); the NULL group is the
+        // untagged, the key-less and the JSON-null rows; a number is its text
+        let team = rows(
+            &mut c,
+            &format!("SELECT value, trim_scale(cost), calls FROM llm_cost.cost_by('tags.team', '{from}', '{to}')"),
+        );
+        assert_eq!(team, ["(,8.5,6)", "(a,4,3)", "(5,0.75,1)", "(b,0.125,2)", "(c,0,2)"], "{when}");
+        let quoted = rows(
+            &mut c,
+            &format!(
+                "SELECT value, trim_scale(cost), calls FROM llm_cost.cost_by('tags.it''s.team', '{from}', '{to}')"
+            ),
+        );
+        assert_eq!(quoted, ["(,11.125,12)", "(q,2.25,2)"], "a dot is part of the key, not a path: {when}");
+        // a key no row has: every call in the NULL group, like user_id for untagged calls
+        let absent =
+            rows(&mut c, &format!("SELECT value, calls FROM llm_cost.cost_by('tags.absent', '{from}', '{to}')"));
+        let no_user = rows(&mut c, &format!("SELECT value, calls FROM llm_cost.cost_by('user_id', '{from}', '{to}')"));
+        assert_eq!(absent, no_user);
+        assert_eq!(absent, ["(,14)"]);
+        assert_eq!(one::<i64>(&mut c, "SELECT count(*) FROM llm_cost.usage"), 16, "the hostile key was data");
+        c.batch_execute("SELECT llm_cost.refresh_rollups()").unwrap();
+    }
+    // an empty window has no groups
+    assert!(rows(&mut c, &format!("SELECT * FROM llm_cost.cost_by('tags.team', '{to}', '{to}')")).is_empty());
+    // no key: a clear 22023
+    for dim in ["tags", "tags."] {
+        let err = c.query("SELECT * FROM llm_cost.cost_by($1, '2026-03-10', '2026-03-11')", &[&dim]).unwrap_err();
+        assert_eq!(sqlstate(&err), "22023", "{dim}");
+        let msg = err.as_db_error().unwrap();
+        assert!(msg.message().contains("names no tag key"), "{dim}: {}", msg.message());
+        assert!(msg.hint().unwrap_or("").contains("tags.<key>"), "{dim}: {:?}", msg.hint());
+    }
+    let err = c.query("SELECT * FROM llm_cost.cost_by('tag.team', '2026-03-10', '2026-03-11')", &[]).unwrap_err();
+    assert!(err.as_db_error().unwrap().hint().unwrap_or("").contains("tags.<key>"), "the hint names tags.<key>");
+}

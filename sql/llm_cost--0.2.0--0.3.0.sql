@@ -1812,6 +1812,79 @@ COMMENT ON COLUMN llm_cost.usage_hourly_latency.histogram IS 'Exact latency hist
 -- (end of budgets section)
 
 -- Alert payloads say whom they are about (sql/queue.sql)
+-- Budget alerts' payloads name the budget, its per value and its tenant, and
+-- the pg_notify text carries the whole payload.
+COMMENT ON COLUMN llm_cost.notifications.payload IS
+  'The alert''s details as JSON; its pg_notify text is this with id, kind and budget_id (only those, and truncated, when it would reach 8000 bytes). Budget alerts: whom it is about (budget_name, per, per_value, tenant_id: the budget''s tenant, or the per value of a budget kept per tenant_id), threshold, spent, amount, currency, percent_used, period, period_start, period_end. anomaly: day, dimension, per_value, spend, expected, score, direction. unpriced_model: provider, model.';
+
+-- Queues a notification unless its dedupe_key was queued before, and announces
+-- it. Returns the new id, or NULL when it already existed.
+CREATE OR REPLACE FUNCTION llm_cost._queue_notification(kind text, dedupe_key text, payload jsonb,
+                                                        budget_id bigint DEFAULT NULL, period_start timestamptz DEFAULT NULL,
+                                                        per_value text DEFAULT NULL, threshold numeric DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    new_id bigint;
+    message jsonb;
+BEGIN
+    INSERT INTO llm_cost.notifications AS n (kind, dedupe_key, payload, budget_id, period_start, per_value, threshold)
+    VALUES (_queue_notification.kind, _queue_notification.dedupe_key, _queue_notification.payload,
+            _queue_notification.budget_id, _queue_notification.period_start, _queue_notification.per_value,
+            _queue_notification.threshold)
+    ON CONFLICT ON CONSTRAINT notifications_dedupe_key_key DO NOTHING
+    RETURNING n.id INTO new_id;
+    IF new_id IS NOT NULL THEN
+        -- The whole payload, so that a listener can say and route whom an
+        -- alert is about (budget_name, per_value, tenant_id: SPEC 0.3) without
+        -- a query. Any role that can connect may LISTEN, so this text is as
+        -- private as the database's CONNECT privilege, no more (README:
+        -- "Budgets, alerts and the queue"). unpriced_model keeps its provider
+        -- and model: catalog names, less telling than the tenant and user
+        -- names budget alerts now carry. id, kind and budget_id come last so
+        -- that no payload key can replace them.
+        message := _queue_notification.payload
+                   || jsonb_build_object('id', new_id, 'kind', _queue_notification.kind,
+                                         'budget_id', _queue_notification.budget_id);
+        -- pg_notify refuses 8000 bytes or more (names are unbounded text):
+        -- then only the ids, and the row has the rest.
+        IF octet_length(message::text) >= 8000 THEN
+            message := jsonb_build_object('id', new_id, 'kind', _queue_notification.kind,
+                                          'budget_id', _queue_notification.budget_id, 'truncated', true);
+        END IF;
+        PERFORM pg_notify(coalesce(nullif(current_setting('llm_cost.notify_channel', true), ''), 'llm_cost'),
+                          message::text);
+    END IF;
+    RETURN new_id;
+END $$;
+COMMENT ON FUNCTION llm_cost._queue_notification(text, text, jsonb, bigint, timestamptz, text, numeric) IS
+  'Internal: queues a notification once per dedupe_key and announces it with pg_notify (delivered at commit): the payload with id, kind and budget_id, or, when that would reach 8000 bytes, only id, kind, budget_id and truncated.';
+
+-- Queues the alert for one threshold crossed by one budget, period and per value.
+CREATE OR REPLACE FUNCTION llm_cost._queue_budget_alert(budget_id bigint, period_start timestamptz, per_value text,
+                                                        spent numeric, threshold numeric) RETURNS bigint
+LANGUAGE sql AS $$
+    SELECT llm_cost._queue_notification(
+               CASE WHEN threshold >= 100 THEN 'budget_exceeded' ELSE 'budget_threshold' END,
+               -- canonical text: the session's TimeZone or DateStyle must not change the key
+               format('budget:%s:%s:%s:%s', b.id,
+                      CASE WHEN isfinite(period_start) THEN extract(epoch FROM period_start)::bigint::text ELSE 'total' END,
+                      per_value, trim_scale(threshold)),
+               jsonb_build_object('threshold', threshold, 'spent', spent, 'amount', b.amount,
+                                  'currency', b.currency, 'percent_used', round(100 * spent / b.amount, 2),
+                                  'period', b.period, 'period_start', period_start,
+                                  'period_end', llm_cost.period_end(b.period, b.timezone, period_start),
+                                  -- whom it is about: per_value is NULL for a budget without per
+                                  'budget_name', b.name, 'per', b.per, 'per_value', nullif(per_value, ''),
+                                  'tenant_id', coalesce(b.tenant_id,
+                                                        CASE WHEN b.per = 'tenant_id' THEN nullif(per_value, '') END)),
+               b.id, period_start, nullif(per_value, ''), threshold)
+      FROM llm_cost.budgets AS b
+     WHERE b.id = _queue_budget_alert.budget_id
+$$;
+COMMENT ON FUNCTION llm_cost._queue_budget_alert(bigint, timestamptz, text, numeric, numeric) IS
+  'Internal: queues (once) the alert for a threshold a budget crossed in a period; its payload names the budget, per value and tenant.';
+
 -- (end of alert payloads section)
 
 -- cost_by('tags.<key>') (sql/analytics.sql)

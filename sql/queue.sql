@@ -36,7 +36,8 @@ COMMENT ON COLUMN llm_cost.notifications.budget_id IS 'The budget a budget alert
 COMMENT ON COLUMN llm_cost.notifications.period_start IS 'The budget period a budget alert is about.';
 COMMENT ON COLUMN llm_cost.notifications.per_value IS 'The per value a budget alert is about, or the value of an anomaly''s dimension.';
 COMMENT ON COLUMN llm_cost.notifications.threshold IS 'The threshold (percent of amount) a budget alert crossed.';
-COMMENT ON COLUMN llm_cost.notifications.payload IS 'The alert''s details as JSON (e.g. spent, amount, currency, percent_used, period_end for budget alerts).';
+COMMENT ON COLUMN llm_cost.notifications.payload IS
+  'The alert''s details as JSON; its pg_notify text is this with id, kind and budget_id (only those, and truncated, when it would reach 8000 bytes). Budget alerts: whom it is about (budget_name, per, per_value, tenant_id: the budget''s tenant, or the per value of a budget kept per tenant_id), threshold, spent, amount, currency, percent_used, period, period_start, period_end. anomaly: day, dimension, per_value, spend, expected, score, direction. unpriced_model: provider, model.';
 COMMENT ON COLUMN llm_cost.notifications.attempts IS 'How many times the row was claimed.';
 COMMENT ON COLUMN llm_cost.notifications.next_attempt_at IS 'Earliest time claim_notifications hands the row out (again); fail_notification backs it off.';
 COMMENT ON COLUMN llm_cost.notifications.delivered_at IS 'When a consumer acknowledged it; NULL while pending.';
@@ -60,10 +61,19 @@ BEGIN
     ON CONFLICT ON CONSTRAINT notifications_dedupe_key_key DO NOTHING
     RETURNING n.id INTO new_id;
     IF new_id IS NOT NULL THEN
-        -- ids and figures only: any role may LISTEN, so no tenant names here.
-        message := jsonb_build_object('id', new_id, 'kind', _queue_notification.kind,
-                                      'budget_id', _queue_notification.budget_id)
-                   || (_queue_notification.payload - 'per_value' - 'provider' - 'model');
+        -- The whole payload, so that a listener can say and route whom an
+        -- alert is about (budget_name, per_value, tenant_id: SPEC 0.3) without
+        -- a query. Any role that can connect may LISTEN, so this text is as
+        -- private as the database's CONNECT privilege, no more (README:
+        -- "Budgets, alerts and the queue"). unpriced_model keeps its provider
+        -- and model: catalog names, less telling than the tenant and user
+        -- names budget alerts now carry. id, kind and budget_id come last so
+        -- that no payload key can replace them.
+        message := _queue_notification.payload
+                   || jsonb_build_object('id', new_id, 'kind', _queue_notification.kind,
+                                         'budget_id', _queue_notification.budget_id);
+        -- pg_notify refuses 8000 bytes or more (names are unbounded text):
+        -- then only the ids, and the row has the rest.
         IF octet_length(message::text) >= 8000 THEN
             message := jsonb_build_object('id', new_id, 'kind', _queue_notification.kind,
                                           'budget_id', _queue_notification.budget_id, 'truncated', true);
@@ -74,7 +84,7 @@ BEGIN
     RETURN new_id;
 END $$;
 COMMENT ON FUNCTION llm_cost._queue_notification(text, text, jsonb, bigint, timestamptz, text, numeric) IS
-  'Internal: queues a notification once per dedupe_key and announces it with pg_notify (delivered at commit).';
+  'Internal: queues a notification once per dedupe_key and announces it with pg_notify (delivered at commit): the payload with id, kind and budget_id, or, when that would reach 8000 bytes, only id, kind, budget_id and truncated.';
 
 -- Queues the alert for one threshold crossed by one budget, period and per value.
 CREATE FUNCTION llm_cost._queue_budget_alert(budget_id bigint, period_start timestamptz, per_value text,
@@ -90,13 +100,16 @@ LANGUAGE sql AS $$
                                   'currency', b.currency, 'percent_used', round(100 * spent / b.amount, 2),
                                   'period', b.period, 'period_start', period_start,
                                   'period_end', llm_cost.period_end(b.period, b.timezone, period_start),
-                                  'per_value', nullif(per_value, '')),
+                                  -- whom it is about: per_value is NULL for a budget without per
+                                  'budget_name', b.name, 'per', b.per, 'per_value', nullif(per_value, ''),
+                                  'tenant_id', coalesce(b.tenant_id,
+                                                        CASE WHEN b.per = 'tenant_id' THEN nullif(per_value, '') END)),
                b.id, period_start, nullif(per_value, ''), threshold)
       FROM llm_cost.budgets AS b
      WHERE b.id = _queue_budget_alert.budget_id
 $$;
 COMMENT ON FUNCTION llm_cost._queue_budget_alert(bigint, timestamptz, text, numeric, numeric) IS
-  'Internal: queues (once) the alert for a threshold a budget crossed in a period.';
+  'Internal: queues (once) the alert for a threshold a budget crossed in a period; its payload names the budget, per value and tenant.';
 
 ---------------------------------------------------------------------------
 -- The queue API: claim with a lease, ack, fail with backoff.

@@ -531,3 +531,153 @@ fn spend_store_checks_the_table_it_updates_directly() {
     c.batch_execute(insert).unwrap();
     assert_eq!(spent(&mut c), "5.00/4");
 }
+
+/// Every NOTIFY text heard on `l` until nothing more arrives for `wait_ms`.
+fn heard_notifications(l: &mut postgres::Client, wait_ms: u64) -> Vec<String> {
+    let mut notifications = l.notifications();
+    let mut it = notifications.timeout_iter(Duration::from_millis(wait_ms));
+    let mut heard = Vec::new();
+    while let Some(n) = it.next().unwrap() {
+        heard.push(n.payload().to_string());
+    }
+    heard
+}
+
+/// Alerts say whom they are about (SPEC 0.3): the NOTIFY text and the
+/// notification row's payload both name the budget, its per value and the
+/// tenant (the budget's own, or the per value of a budget kept per tenant_id).
+#[test]
+fn alerts_name_their_budget_per_value_and_tenant() {
+    let cluster = TestCluster::start("budgets_whom", &[]);
+    let mut w = cluster.database_with_extension("whom");
+    w.batch_execute(
+        "INSERT INTO llm_cost.budgets (name, amount, period, tenant_id, per, thresholds)
+              VALUES ('acme, every user', 1, 'total', 'acme', 'user_id', '{50}');
+         INSERT INTO llm_cost.budgets (name, amount, period, per, thresholds)
+              VALUES ('every user', 2, 'total', 'user_id', '{50}'),
+                     ('every tenant', 4, 'total', 'tenant_id', '{50}');
+         INSERT INTO llm_cost.budgets (name, amount, period, timezone, thresholds)
+              VALUES ('everything', 8, 'month', 'Europe/Berlin', '{50}');",
+    )
+    .unwrap();
+    let mut l = cluster.connect("whom");
+    l.batch_execute("LISTEN llm_cost").unwrap();
+    w.batch_execute(
+        "SET TimeZone = 'UTC';
+         INSERT INTO llm_cost.usage (occurred_at, provider, model, cost, tenant_id, user_id)
+         VALUES ('2026-03-10 12:00 UTC', 'x', 'y', 6, 'acme', 'alice')",
+    )
+    .unwrap();
+    let heard: Vec<serde_json::Value> =
+        heard_notifications(&mut l, 2000).iter().map(|p| serde_json::from_str(p).unwrap()).collect();
+    assert_eq!(heard.len(), 4, "{heard:?}");
+
+    // (budget, per, per_value, tenant_id) as the alert must say them
+    let expected = [
+        ("acme, every user", Some("user_id"), Some("alice"), Some("acme")),
+        ("every user", Some("user_id"), Some("alice"), None),
+        ("every tenant", Some("tenant_id"), Some("acme"), Some("acme")),
+        ("everything", None, None, None),
+    ];
+    for (name, per, per_value, tenant) in expected {
+        let row = w
+            .query_one(
+                "SELECT n.id, n.payload::text, n.per_value
+                   FROM llm_cost.notifications AS n JOIN llm_cost.budgets AS b ON b.id = n.budget_id
+                  WHERE b.name = $1",
+                &[&name],
+            )
+            .unwrap();
+        let (id, payload, column): (i64, String, Option<String>) = (row.get(0), row.get(1), row.get(2));
+        let payload: serde_json::Value = serde_json::from_str(&payload).unwrap();
+        assert_eq!(payload["budget_name"], name, "{payload}");
+        assert_eq!(payload["per"].as_str(), per, "{payload}");
+        assert_eq!(payload["per_value"].as_str(), per_value, "{payload}");
+        assert_eq!(column.as_deref(), per_value);
+        assert_eq!(payload["tenant_id"].as_str(), tenant, "{payload}");
+        for key in ["budget_name", "per_value", "tenant_id"] {
+            assert!(payload.get(key).is_some(), "{key} missing (not even null) in {payload}");
+        }
+        // The NOTIFY text is the row's payload plus id, kind and budget_id.
+        let mut notified = heard.iter().find(|h| h["id"].as_i64() == Some(id)).expect("announced").clone();
+        assert_eq!(notified["kind"], "budget_threshold");
+        let object = notified.as_object_mut().unwrap();
+        for key in ["id", "kind", "budget_id"] {
+            object.remove(key).unwrap();
+        }
+        assert_eq!(notified, payload, "NOTIFY of {name}");
+    }
+    // the month in the budget's time zone, written in the writer's (UTC)
+    let everything = heard.iter().find(|h| h["budget_name"] == "everything").unwrap();
+    assert_eq!(everything["period"], "month");
+    assert_eq!(everything["period_start"], "2026-02-28T23:00:00+00:00");
+}
+
+/// Names are unbounded text, pg_notify takes less than 8000 bytes: a longer
+/// text falls back to the ids (the row keeps everything); up to 7999 bytes it
+/// is sent whole.
+#[test]
+fn notify_text_stays_under_8000_bytes_with_long_names() {
+    let cluster = TestCluster::start("budgets_long_names", &[]);
+    let mut w = cluster.database_with_extension("long_names");
+    let long_name = "n".repeat(9000);
+    let long_user = "é".repeat(5000); // 10,000 bytes in UTF-8
+    w.execute(
+        "INSERT INTO llm_cost.budgets (name, amount, period, per, thresholds) VALUES ($1, 1, 'total', 'user_id', '{50, 100}')",
+        &[&long_name],
+    )
+    .unwrap();
+    w.batch_execute(
+        "INSERT INTO llm_cost.budgets (name, amount, period, per, thresholds) VALUES ('short', 1, 'total', 'user_id', '{50}')",
+    )
+    .unwrap();
+    let mut l = cluster.connect("long_names");
+    l.batch_execute("LISTEN llm_cost").unwrap();
+    w.execute(
+        "INSERT INTO llm_cost.usage (occurred_at, provider, model, cost, tenant_id, user_id)
+         VALUES ('2026-03-10 12:00 UTC', 'x', 'y', 0.75, 't', $1)",
+        &[&long_user],
+    )
+    .unwrap();
+    let heard = heard_notifications(&mut l, 2000);
+    assert_eq!(heard.len(), 2, "{heard:?}");
+    for text in &heard {
+        assert!(text.len() < 8000, "{} bytes", text.len());
+        let v: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(v["truncated"], true, "{text:.200}");
+        assert_eq!(v["kind"], "budget_threshold");
+        assert!(v["id"].is_i64() && v["budget_id"].is_i64(), "{text}");
+        let row = w
+            .query_one(
+                "SELECT payload->>'budget_name', payload->>'per_value' FROM llm_cost.notifications WHERE id = $1",
+                &[&v["id"].as_i64()],
+            )
+            .unwrap();
+        let (name, user): (String, String) = (row.get(0), row.get(1));
+        assert_eq!(user, long_user, "the row keeps the whole per value");
+        assert!(name == long_name || name == "short");
+    }
+
+    // Around the limit, byte by byte (two-byte characters included): every
+    // text is sent whole up to 7999 bytes, and cut to the ids from 8000.
+    w.batch_execute(
+        "SELECT llm_cost._queue_notification('test', 'edge' || n, jsonb_build_object('budget_name', repeat('é', 3) || repeat('a', n)))
+           FROM generate_series(7880, 7960) AS n",
+    )
+    .unwrap();
+    let heard = heard_notifications(&mut l, 2000);
+    assert_eq!(heard.len(), 81);
+    let mut longest_whole = 0;
+    for text in &heard {
+        assert!(text.len() < 8000, "{} bytes", text.len());
+        let v: serde_json::Value = serde_json::from_str(text).unwrap();
+        if v["truncated"] == true {
+            assert!(v.get("budget_name").is_none());
+        } else {
+            assert!(v["budget_name"].as_str().unwrap().starts_with("ééé"));
+            longest_whole = longest_whole.max(text.len());
+        }
+    }
+    assert_eq!(longest_whole, 7999, "a text of 7999 bytes is sent whole");
+    assert!(heard.iter().any(|t| t.contains("\"truncated\": true")));
+}

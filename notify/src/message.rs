@@ -13,8 +13,8 @@ pub struct Notification {
     pub id: i64,
     pub kind: String,
     /// The JSON object sent to generic webhooks: `id`, `kind`, `budget_id`,
-    /// `budget_name`, `budget_per`, `period_start`, `per_value`, `threshold`,
-    /// `payload`, `created_at`, `attempts`.
+    /// `budget_name`, `budget_per`, `period_start`, `per_value`, `tenant_id`,
+    /// `threshold`, `payload`, `created_at`, `attempts`.
     pub body: Value,
     /// The budget's `notify` column, if it has a budget.
     pub notify: Option<Value>,
@@ -47,17 +47,38 @@ impl Notification {
         Self::text(self.payload(key))
     }
 
+    /// The budget by name, and whom the alert is about:
+    /// `"every user" (user alice, tenant acme)`.
     fn budget_label(&self) -> String {
         let name = match (self.f("budget_name"), self.f("budget_id")) {
             (Some(name), _) => format!("\"{}\"", one_line(&name)),
             (None, Some(id)) => format!("#{id} (deleted)"),
             (None, None) => "(unknown)".into(),
         };
-        match (self.f("budget_per"), self.f("per_value")) {
-            (Some(per), Some(value)) => format!("{name} ({per} = {})", one_line(&value)),
-            (None, Some(value)) => format!("{name} ({})", one_line(&value)),
-            _ => name,
+        let whom: Vec<String> = [self.per_value_label(), self.other_tenant()].into_iter().flatten().collect();
+        if whom.is_empty() {
+            name
+        } else {
+            format!("{name} ({})", whom.join(", "))
         }
+    }
+
+    /// The per value named by its dimension: `user alice`, `tenant acme`.
+    fn per_value_label(&self) -> Option<String> {
+        let value = one_line(&self.f("per_value")?);
+        Some(match self.f("budget_per") {
+            Some(per) => format!("{} {value}", dimension_word(&per)),
+            None => value,
+        })
+    }
+
+    /// `tenant acme` for the alert's tenant, unless the per value already
+    /// says it (a budget kept per tenant_id).
+    fn other_tenant(&self) -> Option<String> {
+        let tenant = self.f("tenant_id")?;
+        let said = self.f("budget_per").as_deref() == Some("tenant_id")
+            && self.f("per_value").as_deref() == Some(tenant.as_str());
+        (!said).then(|| format!("tenant {}", one_line(&tenant)))
     }
 
     /// One sentence a person reads first (Slack text, e-mail body's opening).
@@ -152,12 +173,18 @@ impl Notification {
     pub fn email_text(&self) -> String {
         let mut out = self.summary();
         out.push_str("\n\n");
+        // "Per user: alice" for a budget kept per user_id
+        let per_line = match self.f("budget_per") {
+            Some(per) => format!("Per {}", dimension_word(&one_line(&per))),
+            None => "Per value".into(),
+        };
         let fields = [
             ("Notification", self.f("id")),
             ("Kind", self.f("kind")),
             ("Budget", self.f("budget_name")),
             ("Budget id", self.f("budget_id")),
-            ("Per value", self.f("per_value")),
+            (per_line.as_str(), self.f("per_value")),
+            ("Tenant", self.f("tenant_id")),
             ("Period start", self.f("period_start")),
             ("Period end", self.p("period_end")),
             ("Threshold", self.f("threshold").map(|t| format!("{t}%"))),
@@ -176,6 +203,11 @@ impl Notification {
         out.push('\n');
         out
     }
+}
+
+/// A dimension as a word: `user_id` -> `user`, `operation` stays.
+fn dimension_word(dimension: &str) -> &str {
+    dimension.strip_suffix("_id").unwrap_or(dimension)
 }
 
 /// No line breaks or other control characters: names go into one-line
@@ -208,13 +240,54 @@ mod tests {
         );
         assert_eq!(
             x.summary(),
-            "Budget \"team <a>\" (user_id = u1) has used 82.50% of this month's budget: 8.250000000001 of 10.00 USD spent (alert threshold 80%)."
+            "Budget \"team <a>\" (user u1) has used 82.50% of this month's budget: 8.250000000001 of 10.00 USD spent (alert threshold 80%)."
         );
-        assert_eq!(x.subject(), "[llm_cost] Budget \"team <a>\" (user_id = u1) at 82.50% (threshold 80%)");
+        assert_eq!(x.subject(), "[llm_cost] Budget \"team <a>\" (user u1) at 82.50% (threshold 80%)");
         let slack: Value = serde_json::from_str(&x.slack_json()).unwrap();
         assert!(slack["text"].as_str().unwrap().starts_with("Budget \"team &lt;a&gt;\""));
         assert!(x.webhook_json().contains("8.250000000001"));
         assert!(x.email_text().contains("Spent: 8.250000000001\n"));
+    }
+
+    #[test]
+    fn budget_alerts_say_whom_they_are_about() {
+        let alert = |per: &str, per_value: &str, tenant: &str| {
+            n(
+                "budget_exceeded",
+                &format!(
+                    r#"{{"id": 8, "kind": "budget_exceeded", "budget_id": 2, "budget_name": "every user",
+                        "budget_per": {per}, "per_value": {per_value}, "tenant_id": {tenant}, "threshold": 100,
+                        "payload": {{"spent": 5.5, "amount": 5, "currency": "USD", "percent_used": 110.00,
+                                     "period": "day", "budget_name": "every user", "per": {per},
+                                     "per_value": {per_value}, "tenant_id": {tenant}}}}}"#
+                ),
+            )
+        };
+        let x = alert(r#""user_id""#, r#""alice""#, r#""acme""#);
+        assert_eq!(
+            x.summary(),
+            "Budget \"every user\" (user alice, tenant acme) is over 110.00% of this day's budget: 5.5 of 5 USD spent (alert threshold 100%)."
+        );
+        assert_eq!(x.subject(), "[llm_cost] Budget \"every user\" (user alice, tenant acme) exceeded (110.00%)");
+        let slack: Value = serde_json::from_str(&x.slack_json()).unwrap();
+        assert!(slack["text"].as_str().unwrap().starts_with("Budget \"every user\" (user alice, tenant acme) is over"));
+        let mail = x.email_text();
+        assert!(mail.contains("\nBudget: every user\nBudget id: 2\nPer user: alice\nTenant: acme\n"), "{mail}");
+        let hook: Value = serde_json::from_str(&x.webhook_json()).unwrap();
+        for key in ["budget_name", "per_value", "tenant_id"] {
+            assert_eq!(hook[key], hook["payload"][key], "{key}");
+            assert!(hook[key].is_string(), "{key}");
+        }
+        // per tenant_id: the tenant is said once
+        let x = alert(r#""tenant_id""#, r#""acme""#, r#""acme""#);
+        assert!(x.summary().starts_with("Budget \"every user\" (tenant acme) is over"), "{}", x.summary());
+        assert!(x.email_text().contains("\nPer tenant: acme\nTenant: acme\n"));
+        // a budget of one tenant without per, and one of everybody
+        let x = alert("null", "null", r#""acme""#);
+        assert!(x.summary().starts_with("Budget \"every user\" (tenant acme) is over"), "{}", x.summary());
+        let x = alert("null", "null", "null");
+        assert!(x.summary().starts_with("Budget \"every user\" is over"), "{}", x.summary());
+        assert!(!x.email_text().contains("Tenant:"));
     }
 
     #[test]

@@ -45,15 +45,27 @@ impl Queue {
         Ok(Queue { client })
     }
 
-    /// Claims at most one notification for `lease`, with its budget's name,
-    /// `per` and `notify`. One at a time: the lease then only has to cover
-    /// one notification's deliveries (see listener.rs).
+    /// Claims at most one notification for `lease`, with whom it is about
+    /// (budget name, `per`, per value, tenant) and its budget's `notify`. One
+    /// at a time: the lease then only has to cover one notification's
+    /// deliveries (see listener.rs).
+    ///
+    /// Budget alerts of llm_cost 0.3 name their budget, `per` and tenant in
+    /// the payload; the budget's row is the fallback for alerts queued by an
+    /// older extension, and the payload the fallback for a deleted budget.
+    /// The `per` the alert was made under comes first: its per value is one
+    /// of that dimension even if the budget changed since.
     pub fn claim_one(&mut self, lease: Duration) -> Result<Option<Notification>, postgres::Error> {
         let row = self.client.query_opt(
             "SELECT n.id, n.kind,
                     jsonb_build_object(
-                        'id', n.id, 'kind', n.kind, 'budget_id', n.budget_id, 'budget_name', b.name,
-                        'budget_per', b.per, 'period_start', n.period_start, 'per_value', n.per_value,
+                        'id', n.id, 'kind', n.kind, 'budget_id', n.budget_id,
+                        'budget_name', coalesce(b.name, n.payload->>'budget_name'),
+                        'budget_per', coalesce(n.payload->>'per', b.per),
+                        'period_start', n.period_start, 'per_value', n.per_value,
+                        'tenant_id', coalesce(n.payload->'tenant_id',
+                                              to_jsonb(coalesce(b.tenant_id,
+                                                                CASE WHEN b.per = 'tenant_id' THEN n.per_value END))),
                         'threshold', n.threshold, 'payload', n.payload, 'created_at', n.created_at,
                         'attempts', n.attempts)::text,
                     b.notify::text

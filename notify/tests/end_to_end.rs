@@ -488,3 +488,73 @@ fn notify_wakes_the_listener_it_reconnects_and_once_mode_drains() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("lease_secs"));
 }
+
+/// Alerts say whom they are about: the budget's name, the per value and the
+/// tenant reach every channel (the webhook's JSON, the Slack sentence, the
+/// e-mail's subject and body), from the alert's own payload.
+#[test]
+fn every_channel_names_the_budget_the_per_value_and_the_tenant() {
+    let cluster = TestCluster::start("notify_whom", &[]);
+    let mut db = cluster.database_with_extension("whom");
+    create_listener_role(&mut db);
+    let http = HttpReceiver::start();
+    let smtp = SmtpSink::start();
+    let routes = serde_json::json!({"webhooks": [http.url("/hook")], "slack": [http.url("/slack")], "emails": ["ops@example.com"]});
+    db.execute(
+        "INSERT INTO llm_cost.budgets (name, amount, period, tenant_id, per, thresholds, notify)
+         VALUES ('acme developers', 1, 'total', 'acme', 'user_id', '{100}', $1::text::jsonb),
+                ('each tenant', 1, 'total', NULL, 'tenant_id', '{100}', $1::text::jsonb)",
+        &[&routes.to_string()],
+    )
+    .unwrap();
+    db.batch_execute(
+        "INSERT INTO llm_cost.usage (occurred_at, provider, model, cost, tenant_id, user_id)
+         VALUES ('2026-03-10 12:00 UTC', 'x', 'y', 1.25, 'acme', 'alice')",
+    )
+    .unwrap();
+    let out = command(&base_env(&cluster, "whom", &smtp), &["--once"]).output().unwrap();
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{out:?}");
+
+    for (budget, whom, per_value, per_line) in [
+        ("acme developers", "(user alice, tenant acme)", "alice", "Per user: alice"),
+        ("each tenant", "(tenant acme)", "acme", "Per tenant: acme"),
+    ] {
+        let id: i64 = db
+            .query_one(
+                "SELECT n.id FROM llm_cost.notifications AS n JOIN llm_cost.budgets AS b ON b.id = n.budget_id
+                  WHERE b.name = $1",
+                &[&budget],
+            )
+            .unwrap()
+            .get(0);
+        let hook = http.to("/hook").into_iter().find(|q| q.json()["id"].as_i64() == Some(id)).unwrap();
+        let body = hook.json();
+        for (key, value) in [("budget_name", budget), ("per_value", per_value), ("tenant_id", "acme")] {
+            assert_eq!(body[key], value, "{key} in {body}");
+            assert_eq!(body["payload"][key], value, "payload.{key} in {body}");
+        }
+        let slack = http
+            .to("/slack")
+            .into_iter()
+            .find(|q| q.json()["text"].as_str().unwrap().ends_with(&format!("#{id})")))
+            .unwrap();
+        assert_eq!(
+            slack.json()["text"],
+            format!("Budget \"{budget}\" {whom} is over 125.00% of its total budget: 1.25 of 1 USD spent (alert threshold 100%). (llm_cost notification #{id})")
+        );
+        let mail = smtp
+            .mails()
+            .into_iter()
+            .find(|m| m.header("Message-ID").as_deref() == Some(&format!("<llm-cost-notification-{id}@localhost>")))
+            .unwrap();
+        assert_eq!(
+            mail.header("Subject").unwrap(),
+            format!("[llm_cost] Budget \"{budget}\" {whom} exceeded (125.00%)")
+        );
+        assert!(mail.data.contains(&format!("\r\n\r\nBudget \"{budget}\" {whom} is over 125.00%")), "{}", mail.data);
+        for line in [format!("Budget: {budget}"), per_line.to_string(), "Tenant: acme".to_string()] {
+            assert!(mail.data.contains(&format!("\r\n{line}\r\n")), "{line:?} in {}", mail.data);
+        }
+    }
+}

@@ -1543,6 +1543,7 @@ COMMENT ON COLUMN llm_cost.unpriced_usage.execution_id IS 'One run of a workflow
 COMMENT ON COLUMN llm_cost.unpriced_usage.operation IS 'What the call was for (app-defined, e.g. chat, embed, summarise).';
 COMMENT ON COLUMN llm_cost.unpriced_usage.tags IS 'Free-form labels (a JSON object); stored, not interpreted.';
 COMMENT ON COLUMN llm_cost.unpriced_usage.units IS 'The call''s charges beyond plain tokens (NULL: none): token subsets (cache_write_1h_tokens, audio_/image_input_tokens, audio_/image_output_tokens), counted units (web_search_queries, maps_queries, images, input_images, audio_seconds, output_audio_seconds, video_seconds, characters, queries, pages) and qualifiers (search_context_size, size, quality, resolution). Filled from raw_usage when not given. See docs/charges.md.';
+COMMENT ON COLUMN llm_cost.unpriced_usage.reservation_id IS 'The reservation (llm_cost.reserve) this call was made under: inserting the row settles it in the same transaction (its holds go, the actual cost counts). Not a foreign key: a settled or expired reservation is gone, the row stays.';
 
 -- Every (provider, model) the ledger holds and how it resolved: a fuzzy match
 -- is never silent. One resolve_model() call per distinct name (memoised per

@@ -9,9 +9,58 @@
 
 CREATE FUNCTION llm_cost.is_budget_period(period text) RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN period IN ('day', 'week', 'month', 'quarter', 'year', 'total');
+RETURN period IN ('day', 'week', 'month', 'quarter', 'year', 'total', 'rolling');
 COMMENT ON FUNCTION llm_cost.is_budget_period(text) IS
-  'True for a budget period: day, week, month, quarter, year or total.';
+  'True for a budget period: day, week, month, quarter, year, total, or rolling (a sliding window).';
+
+CREATE FUNCTION llm_cost.is_budget_unit(unit text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN unit IN ('cost', 'tokens', 'calls');
+COMMENT ON FUNCTION llm_cost.is_budget_unit(text) IS
+  'True for what a budget limits: cost (in its currency), tokens (input + output) or calls.';
+
+-- A budget's use in its unit, from the three running figures every total keeps.
+CREATE FUNCTION llm_cost._used(unit text, spent numeric, calls bigint, tokens bigint) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE unit WHEN 'tokens' THEN tokens WHEN 'calls' THEN calls ELSE spent END;
+COMMENT ON FUNCTION llm_cost._used(text, numeric, bigint, bigint) IS
+  'Internal: spent, calls or tokens, whichever the budget''s unit counts.';
+
+---------------------------------------------------------------------------
+-- Rolling windows
+---------------------------------------------------------------------------
+
+-- A rolling budget counts its spend in slots: whole seconds, or for windows
+-- longer than an hour 1/3600 of the window (24 s for a day, 12 min for 30
+-- days), aligned on the Unix epoch. A slot is in the window at T while any
+-- part of it is: the window covers [slot_start(T - window), T], between
+-- `window` and `window` + one slot long. It never covers less than the
+-- window, so a hard limit holds over every exact window of that length; and
+-- it is a sum of whole slots, so ingest adds to one slot and the window's
+-- total moves on by subtracting the slots that leave it (sql/spend.sql).
+-- Windows are fixed durations (no months): '30 days' is 720 hours even
+-- across a DST change. src/budgets/budget_period.rs computes the same.
+CREATE FUNCTION llm_cost.window_slot_seconds("window" interval) RETURNS bigint
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN greatest(1, floor(extract(epoch FROM "window") / 3600))::bigint;
+COMMENT ON FUNCTION llm_cost.window_slot_seconds(interval) IS
+  'The slot width, in seconds, in which a rolling budget of this window counts spend: 1 s up to a one-hour window, window/3600 beyond.';
+
+CREATE FUNCTION llm_cost.window_slot("window" interval, at timestamptz) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN to_timestamp(floor(extract(epoch FROM at) / llm_cost.window_slot_seconds("window"))
+                    * llm_cost.window_slot_seconds("window"));
+-- (Epoch arithmetic rather than timestamptz - interval: the same instants
+-- whatever the session's TimeZone, so these stay immutable.)
+COMMENT ON FUNCTION llm_cost.window_slot(interval, timestamptz) IS
+  'Start of the slot of a rolling budget''s window that contains at.';
+
+CREATE FUNCTION llm_cost.window_start("window" interval, at timestamptz) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN to_timestamp(floor((extract(epoch FROM at) - extract(epoch FROM "window")) / llm_cost.window_slot_seconds("window"))
+                    * llm_cost.window_slot_seconds("window"));
+COMMENT ON FUNCTION llm_cost.window_start(interval, timestamptz) IS
+  'Where a rolling window ending at at begins: the start of the slot containing at - window (the window covers whole slots, at least window long).';
 
 -- The dimensions a budget can be kept "per" (one amount for each value).
 CREATE FUNCTION llm_cost.is_budget_dimension(dimension text) RETURNS boolean
@@ -143,11 +192,19 @@ CREATE TABLE llm_cost.budgets (
     scope_key   text GENERATED ALWAYS AS (
                     llm_cost.scope_key(llm_cost.scope_mask(tenant_id, project_id, user_id, agent_id, session_id, provider, model),
                                        tenant_id, project_id, user_id, agent_id, session_id, provider, model)) STORED,
+    unit        text NOT NULL DEFAULT 'cost',
+    "window"    interval,
+    tags        jsonb,
     CONSTRAINT budgets_amount_positive CHECK (amount > 0 AND amount < 'Infinity'),
     CONSTRAINT budgets_period_known CHECK (llm_cost.is_budget_period(period)),
     CONSTRAINT budgets_per_known CHECK (per IS NULL OR llm_cost.is_budget_dimension(per)),
     CONSTRAINT budgets_includes_known CHECK (includes IN ('llm', 'compute', 'all')),
-    CONSTRAINT budgets_currency_code CHECK (currency ~ '^[A-Z]{3}$')
+    CONSTRAINT budgets_currency_code CHECK (currency ~ '^[A-Z]{3}$'),
+    CONSTRAINT budgets_unit_known CHECK (llm_cost.is_budget_unit(unit)),
+    CONSTRAINT budgets_window_rolling CHECK ((period = 'rolling') = ("window" IS NOT NULL)),
+    CONSTRAINT budgets_window_valid CHECK ("window" > interval '0' AND "window" <= interval '366 days'
+                                          AND extract(month FROM "window") = 0 AND extract(year FROM "window") = 0),
+    CONSTRAINT budgets_tags_object CHECK (jsonb_typeof(tags) = 'object')
 );
 CREATE INDEX budgets_scope ON llm_cost.budgets (scope_mask, scope_key) WHERE enabled;
 COMMENT ON TABLE llm_cost.budgets IS
@@ -159,9 +216,9 @@ COMMENT ON COLUMN llm_cost.budgets.includes IS 'Which spend counts: llm (model c
 COMMENT ON COLUMN llm_cost.budgets.scope_mask IS 'Internal: which scope columns are set, as bits (see llm_cost.scope_key).';
 COMMENT ON COLUMN llm_cost.budgets.id IS 'Row id; budget_spend, retired_spend and notifications refer to it.';
 COMMENT ON COLUMN llm_cost.budgets.name IS 'Unique name of the budget.';
-COMMENT ON COLUMN llm_cost.budgets.amount IS 'Spending limit per period (and per value when per is set), in currency.';
+COMMENT ON COLUMN llm_cost.budgets.amount IS 'Limit per period or window (and per value when per is set), in the budget''s unit: currency for cost, else tokens or calls.';
 COMMENT ON COLUMN llm_cost.budgets.currency IS 'Currency of amount (ISO 4217 code).';
-COMMENT ON COLUMN llm_cost.budgets.period IS 'Calendar period the amount applies to: day, week, month, quarter, year, or total (no period).';
+COMMENT ON COLUMN llm_cost.budgets.period IS 'Calendar period the amount applies to: day, week, month, quarter, year, total (no period), or rolling (the last window, see window).';
 COMMENT ON COLUMN llm_cost.budgets.timezone IS 'Time zone whose calendar the periods follow (default UTC).';
 COMMENT ON COLUMN llm_cost.budgets.tenant_id IS 'Scope: only usage of this tenant counts; NULL: any.';
 COMMENT ON COLUMN llm_cost.budgets.project_id IS 'Scope: only usage of this project counts; NULL: any.';
@@ -173,6 +230,9 @@ COMMENT ON COLUMN llm_cost.budgets.model IS 'Scope: only usage of this model cou
 COMMENT ON COLUMN llm_cost.budgets.per IS 'NULL, or a dimension (tenant_id, project_id, user_id, agent_id, session_id, execution_id, operation, provider, model): the amount then applies to each of its values separately.';
 COMMENT ON COLUMN llm_cost.budgets.enabled IS 'False: the budget is left out of spend tracking, can_spend, alerts and budget_status.';
 COMMENT ON COLUMN llm_cost.budgets.created_at IS 'When the budget was created.';
+COMMENT ON COLUMN llm_cost.budgets.unit IS 'What amount limits: cost (default, in currency), tokens (input + output tokens) or calls.';
+COMMENT ON COLUMN llm_cost.budgets."window" IS 'For period rolling: the sliding window (e.g. 1 minute, 24 hours, 30 days; no months), counted in whole slots (llm_cost.window_slot_seconds). NULL for calendar periods.';
+COMMENT ON COLUMN llm_cost.budgets.tags IS 'Scope: only usage whose tags contain this JSON object counts (usage.tags @> budgets.tags); NULL: any.';
 COMMENT ON COLUMN llm_cost.budgets.scope_key IS 'Internal: the set scope values as one key, for looking up the budgets a row matches.';
 
 -- Clear messages (22023) for what the constraints would reject with 23514.
@@ -187,9 +247,32 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF NEW.period IS NULL OR NOT llm_cost.is_budget_period(NEW.period) THEN
-        RAISE EXCEPTION 'llm_cost: budget "%": unknown period %; expected day, week, month, quarter, year or total',
+        RAISE EXCEPTION 'llm_cost: budget "%": unknown period %; expected day, week, month, quarter, year, total or rolling',
             NEW.name, coalesce(quote_literal(NEW.period), 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NEW.period = 'rolling' AND NEW."window" IS NULL THEN
+        RAISE EXCEPTION 'llm_cost: budget "%": a rolling budget needs a window', NEW.name
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'e.g. window => ''1 minute'', ''24 hours'' or ''30 days''';
+    END IF;
+    IF NEW.period <> 'rolling' AND NEW."window" IS NOT NULL THEN
+        RAISE EXCEPTION 'llm_cost: budget "%": window is only for period rolling (period is %)', NEW.name, NEW.period
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NEW."window" IS NOT NULL AND NOT (NEW."window" > interval '0' AND NEW."window" <= interval '366 days'
+                                         AND extract(month FROM NEW."window") = 0 AND extract(year FROM NEW."window") = 0) THEN
+        RAISE EXCEPTION 'llm_cost: budget "%": window must be positive, at most 366 days and without months (got %)',
+            NEW.name, NEW."window"
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'a window is a fixed duration: write ''30 days'', not ''1 month''';
+    END IF;
+    IF NEW.unit IS NULL OR NOT llm_cost.is_budget_unit(NEW.unit) THEN
+        RAISE EXCEPTION 'llm_cost: budget "%": unit must be cost, tokens or calls (got %)',
+            NEW.name, coalesce(quote_literal(NEW.unit), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NEW.tags IS NOT NULL AND jsonb_typeof(NEW.tags) <> 'object' THEN
+        RAISE EXCEPTION 'llm_cost: budget "%": tags must be a JSON object (got %)', NEW.name, NEW.tags
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'e.g. {"team": "search"}: the budget covers rows whose tags contain it';
     END IF;
     -- Checked by using it (pg_timezone_names reads the whole zone database, far
     -- too slow for 100,000 budgets in one INSERT); only when it changed.

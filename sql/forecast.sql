@@ -77,6 +77,7 @@ LANGUAGE sql STABLE AS $$
         SELECT x.*, least(llm_cost.period_end(x.period, x.timezone, at), at + interval '366 days') AS horizon_end
           FROM llm_cost.budgets AS x
          WHERE x.enabled AND (only_budget IS NULL OR x.id = only_budget)
+           AND x.period <> 'rolling' AND x.unit = 'cost'   -- forecasts are of cost over calendar periods
     ), masks AS (
         SELECT DISTINCT b.scope_mask FROM b
     ), history AS (
@@ -115,39 +116,54 @@ RETURNS TABLE (budget_id bigint, name text, per_value text, period_start timesta
                amount numeric, spent numeric, remaining numeric, percent_used numeric, calls bigint,
                forecast numeric, forecast_low numeric, forecast_high numeric, daily_run_rate numeric,
                exhausts_at timestamptz, forecast_method text, history_days integer,
-               status text, currency text, period text, hard_limit boolean, "time" timestamptz)
+               status text, currency text, period text, hard_limit boolean, "time" timestamptz,
+               reserved numeric, unit text)
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
     PERFORM llm_cost.flush_spend();     -- this transaction's own spend counts
     RETURN QUERY
     WITH cur AS (
         SELECT b.id, b.name, nullif(s.per_value, '') AS per_value, coalesce(s.per_value, '') AS per_key,
-               p.period_start, llm_cost.period_end(b.period, b.timezone, at) AS period_end,
-               b.amount, coalesce(s.spent, 0) AS spent, coalesce(s.calls, 0) AS calls,
-               b.thresholds, b.currency, b.period, b.hard_limit
+               p.period_start, p.period_end, b.amount,
+               coalesce(llm_cost._used(b.unit, s.spent, s.calls, s.tokens), 0) AS spent, coalesce(s.calls, 0) AS calls,
+               b.thresholds, b.currency, b.period, b.hard_limit, b.unit,
+               -- forecasts are of cost over calendar periods
+               b.period NOT IN ('total', 'rolling') AND b.unit = 'cost' AS forecastable
           FROM llm_cost.budgets AS b
-         CROSS JOIN LATERAL (SELECT llm_cost.period_start(b.period, b.timezone, at) AS period_start) AS p
-          LEFT JOIN llm_cost.budget_spend AS s
-            ON s.budget_id = b.id AND s.period_start = p.period_start
+         CROSS JOIN LATERAL (   -- a rolling budget's "period" is its window ending at `at`
+                SELECT CASE WHEN b.period = 'rolling' THEN llm_cost.window_start(b."window", at)
+                            ELSE llm_cost.period_start(b.period, b.timezone, at) END AS period_start,
+                       CASE WHEN b.period = 'rolling' THEN at
+                            ELSE llm_cost.period_end(b.period, b.timezone, at) END AS period_end) AS p
+          LEFT JOIN LATERAL (
+                SELECT x.per_value, x.spent, x.calls, x.tokens
+                  FROM llm_cost.budget_spend AS x
+                 WHERE b.period <> 'rolling' AND x.budget_id = b.id AND x.period_start = p.period_start
+                UNION ALL
+                SELECT w.per_value, sum(w.spent), sum(w.calls)::bigint, sum(w.tokens)::bigint
+                  FROM llm_cost.window_spend AS w
+                 WHERE b.period = 'rolling' AND w.budget_id = b.id AND w.slot_start >= p.period_start
+                 GROUP BY w.per_value) AS s ON true
          WHERE b.enabled AND (only_budget IS NULL OR b.id = only_budget)
            -- a per budget shows one row per value seen in the period; others always show
-           AND (b.per IS NULL OR s.budget_id IS NOT NULL)
+           AND (b.per IS NULL OR s.per_value IS NOT NULL)
     ), fc AS (
         SELECT * FROM llm_cost._budget_forecasts(at, only_budget)
     )
     SELECT c.id, c.name, c.per_value, c.period_start, c.period_end, c.amount, c.spent,
            c.amount - c.spent, round(100 * c.spent / c.amount, 2), c.calls,
-           -- a 'total' budget has no period end to forecast to
-           CASE WHEN c.period <> 'total' THEN coalesce(pr.expected, c.spent) END,
-           CASE WHEN c.period <> 'total' THEN coalesce(pr.low, c.spent) END,
-           CASE WHEN c.period <> 'total' THEN coalesce(pr.high, c.spent) END,
-           (fc.forecast->>'daily_run_rate')::numeric,
-           CASE WHEN c.spent >= c.amount THEN NULL ELSE pr.exhausts_at END,
+           -- a 'total' budget has no period end to forecast to, a rolling one no period
+           CASE WHEN c.forecastable THEN coalesce(pr.expected, c.spent) END,
+           CASE WHEN c.forecastable THEN coalesce(pr.low, c.spent) END,
+           CASE WHEN c.forecastable THEN coalesce(pr.high, c.spent) END,
+           CASE WHEN c.unit = 'cost' THEN (fc.forecast->>'daily_run_rate')::numeric END,
+           CASE WHEN c.spent >= c.amount OR NOT c.forecastable THEN NULL ELSE pr.exhausts_at END,
            fc.forecast->>'method', (fc.forecast->>'history_days')::integer,
            CASE WHEN c.spent >= c.amount THEN 'exceeded'
                 WHEN 100 * c.spent / c.amount >= c.thresholds[1] THEN 'warning'
                 ELSE 'ok' END,
-           c.currency, c.period, c.hard_limit, c.period_start
+           c.currency, c.period, c.hard_limit, c.period_start,
+           llm_cost._reserved(c.id, c.per_key, at), c.unit
       FROM cur AS c
       LEFT JOIN fc ON fc.budget_id = c.id AND fc.per_value = c.per_key
       LEFT JOIN LATERAL llm_cost.forecast_project(fc.forecast, llm_cost._utc_day(at), at,
@@ -188,10 +204,11 @@ CREATE FUNCTION llm_cost.budget_status_at(at timestamptz)
 RETURNS TABLE (budget_id bigint, name text, per_value text, period_start timestamptz, period_end timestamptz,
                amount numeric, spent numeric, remaining numeric, percent_used numeric, calls bigint,
                forecast numeric, exhausts_at timestamptz, status text, currency text, period text,
-               hard_limit boolean, "time" timestamptz)
+               hard_limit boolean, "time" timestamptz, reserved numeric, unit text)
 LANGUAGE sql VOLATILE AS $$
     SELECT s.budget_id, s.name, s.per_value, s.period_start, s.period_end, s.amount, s.spent, s.remaining,
-           s.percent_used, s.calls, s.forecast, s.exhausts_at, s.status, s.currency, s.period, s.hard_limit, s."time"
+           s.percent_used, s.calls, s.forecast, s.exhausts_at, s.status, s.currency, s.period, s.hard_limit, s."time",
+           s.reserved, s.unit
       FROM llm_cost._budget_status_with_forecast(at, NULL) AS s
 $$;
 COMMENT ON FUNCTION llm_cost.budget_status_at(timestamptz) IS
@@ -204,18 +221,20 @@ COMMENT ON VIEW llm_cost.budget_status IS
 COMMENT ON COLUMN llm_cost.budget_status.budget_id IS 'The budget (llm_cost.budgets.id).';
 COMMENT ON COLUMN llm_cost.budget_status.name IS 'The budget''s name.';
 COMMENT ON COLUMN llm_cost.budget_status.per_value IS 'The value of the budget''s per dimension; '''' for budgets without per.';
-COMMENT ON COLUMN llm_cost.budget_status.period_start IS 'Start of the current period (-infinity for a total budget).';
-COMMENT ON COLUMN llm_cost.budget_status.period_end IS 'End of the current period, exclusive (infinity for a total budget).';
+COMMENT ON COLUMN llm_cost.budget_status.period_start IS 'Start of the current period (-infinity for a total budget; for a rolling budget, the start of its window).';
+COMMENT ON COLUMN llm_cost.budget_status.period_end IS 'End of the current period, exclusive (infinity for a total budget; now for a rolling budget).';
 COMMENT ON COLUMN llm_cost.budget_status.amount IS 'The budget''s limit for the period.';
-COMMENT ON COLUMN llm_cost.budget_status.spent IS 'Spend so far in the period.';
+COMMENT ON COLUMN llm_cost.budget_status.spent IS 'Use so far in the period (or window), in the budget''s unit: spend, tokens or calls.';
 COMMENT ON COLUMN llm_cost.budget_status.remaining IS 'amount - spent (negative once exceeded).';
 COMMENT ON COLUMN llm_cost.budget_status.percent_used IS '100 * spent / amount, rounded to 2 decimals.';
 COMMENT ON COLUMN llm_cost.budget_status.calls IS 'Calls counted in spent.';
-COMMENT ON COLUMN llm_cost.budget_status.forecast IS 'Expected spend at the period end; NULL for a total budget.';
+COMMENT ON COLUMN llm_cost.budget_status.forecast IS 'Expected spend at the period end; NULL for a total or rolling budget and for tokens or calls budgets.';
 COMMENT ON COLUMN llm_cost.budget_status.exhausts_at IS 'When spend is projected to reach the amount; NULL when not within this period or already exceeded.';
 COMMENT ON COLUMN llm_cost.budget_status.status IS 'ok, warning (at or past the first threshold) or exceeded.';
 COMMENT ON COLUMN llm_cost.budget_status.currency IS 'Currency of amount and spent.';
-COMMENT ON COLUMN llm_cost.budget_status.period IS 'The budget''s period: day, week, month, quarter, year or total.';
+COMMENT ON COLUMN llm_cost.budget_status.period IS 'The budget''s period: day, week, month, quarter, year, total or rolling.';
 COMMENT ON COLUMN llm_cost.budget_status.hard_limit IS 'When true, can_spend refuses calls that would take spend over amount.';
 COMMENT ON COLUMN llm_cost.budget_status."time" IS 'period_start again, for Grafana.';
+COMMENT ON COLUMN llm_cost.budget_status.reserved IS 'What live reservations hold against the budget (and per value), in its unit.';
+COMMENT ON COLUMN llm_cost.budget_status.unit IS 'What the budget limits: cost, tokens or calls (amount, spent and remaining are in it).';
 

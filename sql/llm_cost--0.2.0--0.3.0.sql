@@ -1870,7 +1870,7 @@ LANGUAGE sql AS $$
                format('budget:%s:%s:%s:%s', b.id,
                       CASE WHEN isfinite(period_start) THEN extract(epoch FROM period_start)::bigint::text ELSE 'total' END,
                       per_value, trim_scale(threshold)),
-               jsonb_build_object('threshold', threshold, 'spent', spent, 'amount', b.amount,
+               jsonb_build_object('threshold', threshold, 'spent', spent, 'amount', b.amount, 'unit', b.unit,
                                   'currency', b.currency, 'percent_used', round(100 * spent / b.amount, 2),
                                   'period', b.period, 'period_start', period_start,
                                   'period_end', llm_cost.period_end(b.period, b.timezone, period_start),

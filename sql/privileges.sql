@@ -56,8 +56,14 @@ REVOKE EXECUTE ON FUNCTION
     llm_cost.fail_notification(bigint, text),
     llm_cost._queue_notification(text, text, jsonb, bigint, timestamptz, text, numeric),
     llm_cost._queue_budget_alert(bigint, timestamptz, text, numeric, numeric),
-    llm_cost._fold_spend(timestamptz[], numeric[], integer[], text[], text[], text[], text[], text[], text[], text[],
-                         text[], text[], text[])
+    llm_cost._queue_window_alert(bigint, text, timestamptz, timestamptz, numeric, numeric),
+    llm_cost._fold_spend(timestamptz[], numeric[], integer[], bigint[], text[], text[], text[], text[], text[], text[],
+                         text[], text[], text[], text[], jsonb[]),
+    llm_cost._window_add(bigint, text, timestamptz, numeric, bigint, bigint),
+    llm_cost._window_advance(llm_cost.budgets, text, timestamptz),
+    llm_cost._settle_reservations(bigint[], text[]),
+    llm_cost.reserve(numeric, text, text, text, text, text, text, text, interval, bigint, jsonb),
+    llm_cost.release(bigint)
     FROM llm_cost_reader;
 REVOKE EXECUTE ON PROCEDURE llm_cost.refresh_rollups_in_batches(bigint) FROM llm_cost_reader;
 
@@ -68,8 +74,10 @@ GRANT EXECUTE ON FUNCTION
     llm_cost.llm_cost(text, text, bigint, bigint, bigint, bigint, bigint, timestamptz, text, jsonb),
     llm_cost.cost_breakdown(text, text, bigint, bigint, bigint, bigint, bigint, timestamptz, text, jsonb),
     llm_cost.price_usage(text, text, bigint, bigint, bigint, bigint, bigint, timestamptz, text, jsonb),
-    llm_cost.can_spend(numeric, text, text, text, text, text, text, text, timestamptz),
-    llm_cost.check_spend(numeric, text, text, text, text, text, text, text, timestamptz),
+    llm_cost.can_spend(numeric, text, text, text, text, text, text, text, timestamptz, bigint, jsonb),
+    llm_cost.check_spend(numeric, text, text, text, text, text, text, text, timestamptz, bigint, jsonb),
+    llm_cost.reserve(numeric, text, text, text, text, text, text, text, interval, bigint, jsonb),
+    llm_cost.release(bigint),
     llm_cost.flush_spend(),
     -- evaluated as the inserting role: CHECK constraints and trigger WHEN clauses
     llm_cost.is_valid_amount(numeric),
@@ -84,7 +92,10 @@ GRANT EXECUTE ON FUNCTION
 -- PL/pgSQL that a writer's statements reach and that reads or writes what
 -- the writer may not: run as the owner, with a search_path no caller can
 -- put objects into ahead of pg_catalog (every name of ours is qualified).
-ALTER FUNCTION llm_cost.check_spend(numeric, text, text, text, text, text, text, text, timestamptz)
+ALTER FUNCTION llm_cost.check_spend(numeric, text, text, text, text, text, text, text, timestamptz, bigint, jsonb)
     SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION llm_cost.reserve(numeric, text, text, text, text, text, text, text, interval, bigint, jsonb)
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION llm_cost.release(bigint) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION llm_cost._price_resource_usage() SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION llm_cost._resource_spend_changed() SECURITY DEFINER SET search_path = pg_catalog, pg_temp;

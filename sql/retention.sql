@@ -27,12 +27,24 @@ CREATE FUNCTION llm_cost._retired_spend_inserted() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     IF NOT llm_cost._retiring() THEN
-        INSERT INTO llm_cost.budget_spend AS s (budget_id, period_start, per_value, spent, calls)
-        SELECT n.budget_id, n.period_start, n.per_value, n.spent, n.calls
+        INSERT INTO llm_cost.budget_spend AS s (budget_id, period_start, per_value, spent, calls, tokens)
+        SELECT n.budget_id, n.period_start, n.per_value, n.spent, n.calls, n.tokens
           FROM new_rows AS n
+          JOIN llm_cost.budgets AS b ON b.id = n.budget_id AND b.period <> 'rolling'
          ORDER BY 1, 2, 3
         ON CONFLICT (budget_id, period_start, per_value) DO UPDATE
-           SET spent = s.spent + excluded.spent, calls = s.calls + excluded.calls, updated_at = now();
+           SET spent = s.spent + excluded.spent, calls = s.calls + excluded.calls, tokens = s.tokens + excluded.tokens,
+               updated_at = now();
+        -- a rolling budget's: those still in its window (the window's total is made again)
+        INSERT INTO llm_cost.window_spend AS s (budget_id, per_value, slot_start, spent, calls, tokens)
+        SELECT n.budget_id, n.per_value, n.period_start, n.spent, n.calls, n.tokens
+          FROM new_rows AS n
+          JOIN llm_cost.budgets AS b ON b.id = n.budget_id AND b.period = 'rolling'
+         WHERE n.period_start >= llm_cost.window_start(b."window", now())
+         ORDER BY 1, 2, 3
+        ON CONFLICT (budget_id, per_value, slot_start) DO UPDATE
+           SET spent = s.spent + excluded.spent, calls = s.calls + excluded.calls, tokens = s.tokens + excluded.tokens;
+        DELETE FROM llm_cost.budget_windows AS w WHERE w.budget_id IN (SELECT n.budget_id FROM new_rows AS n);
     END IF;
     RETURN NULL;
 END $$;
@@ -73,22 +85,23 @@ BEGIN
         ), spend AS (
             SELECT d.*
               FROM (SELECT array_agg(occurred_at) AS occurred_at, array_agg(coalesce(cost, 0)) AS delta,
-                           array_agg(1) AS calls, array_agg('llm'::text) AS source, array_agg(tenant_id) AS tenant_id,
+                           array_agg(1) AS calls, array_agg(input_tokens + output_tokens) AS tokens,
+                           array_agg('llm'::text) AS source, array_agg(tenant_id) AS tenant_id,
                            array_agg(project_id) AS project_id, array_agg(user_id) AS user_id,
                            array_agg(agent_id) AS agent_id, array_agg(session_id) AS session_id,
                            array_agg(execution_id) AS execution_id, array_agg(operation) AS operation,
-                           array_agg(provider) AS provider, array_agg(model) AS model
+                           array_agg(provider) AS provider, array_agg(model) AS model, array_agg(tags) AS tags
                       FROM gone) AS g,
-                   LATERAL llm_cost._spend_deltas(g.occurred_at, g.delta, g.calls, g.source, g.tenant_id,
+                   LATERAL llm_cost._spend_deltas(g.occurred_at, g.delta, g.calls, g.tokens, g.source, g.tenant_id,
                                                   g.project_id, g.user_id, g.agent_id, g.session_id,
-                                                  g.execution_id, g.operation, g.provider, g.model) AS d
+                                                  g.execution_id, g.operation, g.provider, g.model, g.tags) AS d
         ), kept AS (
-            INSERT INTO llm_cost.retired_spend AS r (budget_id, period_start, per_value, spent, calls)
-            SELECT s.budget_id, s.period_start, s.per_value, s.spend, s.call_count
+            INSERT INTO llm_cost.retired_spend AS r (budget_id, period_start, per_value, spent, calls, tokens)
+            SELECT s.budget_id, s.period_start, s.per_value, s.spend, s.call_count, s.token_count
               FROM spend AS s
              ORDER BY 1, 2, 3
             ON CONFLICT (budget_id, period_start, per_value) DO UPDATE
-               SET spent = r.spent + excluded.spent, calls = r.calls + excluded.calls
+               SET spent = r.spent + excluded.spent, calls = r.calls + excluded.calls, tokens = r.tokens + excluded.tokens
         )
         SELECT count(*) INTO batch FROM gone;
         total := total + batch;

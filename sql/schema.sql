@@ -257,6 +257,7 @@ CREATE TABLE llm_cost.usage (
     operation           text,
     tags                jsonb,
     units               jsonb,
+    reservation_id      bigint,
     -- The pricing trigger gives clearer errors first; these keep the ledger
     -- sound even when triggers are bypassed (session_replication_role = replica).
     CONSTRAINT usage_tokens_non_negative CHECK (
@@ -282,6 +283,7 @@ COMMENT ON COLUMN llm_cost.usage.output_tokens IS 'Every completion token, inclu
 COMMENT ON COLUMN llm_cost.usage.reasoning_tokens IS 'Part of output_tokens spent on reasoning.';
 COMMENT ON COLUMN llm_cost.usage.raw_usage IS 'The provider''s usage object as returned (OpenAI, Anthropic, Gemini, Bedrock); fills the token columns when they are all 0.';
 COMMENT ON COLUMN llm_cost.usage.units IS 'The call''s charges beyond plain tokens (NULL: none): token subsets (cache_write_1h_tokens, audio_/image_input_tokens, audio_/image_output_tokens), counted units (web_search_queries, maps_queries, images, input_images, audio_seconds, output_audio_seconds, video_seconds, characters, queries, pages) and qualifiers (search_context_size, size, quality, resolution). Filled from raw_usage when not given. See docs/charges.md.';
+COMMENT ON COLUMN llm_cost.usage.reservation_id IS 'The reservation (llm_cost.reserve) this call was made under: inserting the row settles it in the same transaction (its holds go, the actual cost counts). Not a foreign key: a settled or expired reservation is gone, the row stays.';
 COMMENT ON COLUMN llm_cost.usage.cost IS 'Cost of the call in currency; computed on insert when NULL, NULL when the model has no price.';
 COMMENT ON COLUMN llm_cost.usage.price_id IS 'The llm_cost.prices row that priced this call; NULL when the app supplied cost or no price was found.';
 COMMENT ON COLUMN llm_cost.usage.id IS 'Row id, increasing in insertion order (rollup_state.watermark is one).';

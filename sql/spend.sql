@@ -24,6 +24,7 @@ CREATE TABLE llm_cost.budget_spend (
     spent        numeric NOT NULL DEFAULT 0,
     calls        bigint NOT NULL DEFAULT 0,
     updated_at   timestamptz NOT NULL DEFAULT now(),
+    tokens       bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (budget_id, period_start, per_value)
 );
 COMMENT ON TABLE llm_cost.budget_spend IS
@@ -34,6 +35,7 @@ COMMENT ON COLUMN llm_cost.budget_spend.period_start IS 'Start of the budget''s 
 COMMENT ON COLUMN llm_cost.budget_spend.spent IS 'Spend in the period, in the budget''s currency.';
 COMMENT ON COLUMN llm_cost.budget_spend.calls IS 'Calls (usage rows) counted in spent.';
 COMMENT ON COLUMN llm_cost.budget_spend.updated_at IS 'When this row last changed.';
+COMMENT ON COLUMN llm_cost.budget_spend.tokens IS 'Input + output tokens of the calls counted (what a tokens budget limits).';
 
 -- The spend of usage rows retired by llm_cost.retire_usage (the rows are gone,
 -- their spend stays in budget_spend). User data: dumped, and added back to
@@ -45,6 +47,7 @@ CREATE TABLE llm_cost.retired_spend (
     per_value    text NOT NULL DEFAULT '',
     spent        numeric NOT NULL DEFAULT 0,
     calls        bigint NOT NULL DEFAULT 0,
+    tokens       bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (budget_id, period_start, per_value)
 );
 COMMENT ON TABLE llm_cost.retired_spend IS
@@ -54,34 +57,230 @@ COMMENT ON COLUMN llm_cost.retired_spend.period_start IS 'Start of the budget''s
 COMMENT ON COLUMN llm_cost.retired_spend.per_value IS 'The value of the budget''s per dimension; '''' for budgets without per.';
 COMMENT ON COLUMN llm_cost.retired_spend.spent IS 'Spend of the retired usage rows in the period, in the budget''s currency.';
 COMMENT ON COLUMN llm_cost.retired_spend.calls IS 'Retired usage rows counted in spent.';
+COMMENT ON COLUMN llm_cost.retired_spend.tokens IS 'Input + output tokens of the retired usage rows.';
+
+---------------------------------------------------------------------------
+-- Rolling windows: spend per slot, and each window's running total
+---------------------------------------------------------------------------
+
+-- A rolling budget's spend per slot (sql/budgets.sql: window_slot), kept while
+-- the slot is in the window; the slots that leave it are deleted as the
+-- window's total moves past them. Keyed per value first: a window's slots are
+-- one index range.
+CREATE TABLE llm_cost.window_spend (
+    budget_id  bigint NOT NULL REFERENCES llm_cost.budgets (id) ON DELETE CASCADE,
+    per_value  text NOT NULL DEFAULT '',
+    slot_start timestamptz NOT NULL,
+    spent      numeric NOT NULL DEFAULT 0,
+    calls      bigint NOT NULL DEFAULT 0,
+    tokens     bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (budget_id, per_value, slot_start)
+);
+COMMENT ON TABLE llm_cost.window_spend IS
+  'Spend of rolling budgets per slot of their window (and per value), maintained in the same transaction as the usage; slots that leave the window are deleted.';
+COMMENT ON COLUMN llm_cost.window_spend.budget_id IS 'The rolling budget (llm_cost.budgets.id).';
+COMMENT ON COLUMN llm_cost.window_spend.per_value IS 'The value of the budget''s per dimension; '''' for budgets without per.';
+COMMENT ON COLUMN llm_cost.window_spend.slot_start IS 'Start of the slot (llm_cost.window_slot) the calls occurred in.';
+COMMENT ON COLUMN llm_cost.window_spend.spent IS 'Spend in the slot, in the budget''s currency.';
+COMMENT ON COLUMN llm_cost.window_spend.calls IS 'Calls in the slot.';
+COMMENT ON COLUMN llm_cost.window_spend.tokens IS 'Input + output tokens of the calls in the slot.';
+
+-- The running total of each rolling window: the sum of its slots from
+-- window_start on, moved forward when written (subtracting the slots that
+-- left, each once), so a write costs O(1) however long the window.
+CREATE TABLE llm_cost.budget_windows (
+    budget_id    bigint NOT NULL REFERENCES llm_cost.budgets (id) ON DELETE CASCADE,
+    per_value    text NOT NULL DEFAULT '',
+    window_start timestamptz NOT NULL,
+    spent        numeric NOT NULL DEFAULT 0,
+    calls        bigint NOT NULL DEFAULT 0,
+    tokens       bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (budget_id, per_value)
+);
+COMMENT ON TABLE llm_cost.budget_windows IS
+  'Running totals of rolling budgets: the window_spend slots from window_start on. Derived: made again from window_spend when missing.';
+COMMENT ON COLUMN llm_cost.budget_windows.budget_id IS 'The rolling budget (llm_cost.budgets.id).';
+COMMENT ON COLUMN llm_cost.budget_windows.per_value IS 'The value of the budget''s per dimension; '''' for budgets without per.';
+COMMENT ON COLUMN llm_cost.budget_windows.window_start IS 'The first slot the totals include (the window''s start when last written).';
+COMMENT ON COLUMN llm_cost.budget_windows.spent IS 'Spend of the slots from window_start on.';
+COMMENT ON COLUMN llm_cost.budget_windows.calls IS 'Calls of the slots from window_start on.';
+COMMENT ON COLUMN llm_cost.budget_windows.tokens IS 'Tokens of the slots from window_start on.';
+
+-- The window's total as of `at` without writing: the kept total minus the
+-- slots that have left the window since (or, without a kept total, the sum
+-- of the window's slots). STABLE: callers read it in one snapshot with the
+-- holds they compare it with.
+CREATE FUNCTION llm_cost._window_totals(budget_id bigint, per_value text, "window" interval, at timestamptz,
+                                        OUT spent numeric, OUT calls bigint, OUT tokens bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(w.spent, 0) - coalesce(gone.spent, 0) + coalesce(fresh.spent, 0),
+           (coalesce(w.calls, 0) - coalesce(gone.calls, 0) + coalesce(fresh.calls, 0))::bigint,
+           (coalesce(w.tokens, 0) - coalesce(gone.tokens, 0) + coalesce(fresh.tokens, 0))::bigint
+      FROM (SELECT llm_cost.window_start("window", at) AS start) AS n
+      LEFT JOIN llm_cost.budget_windows AS w
+        ON w.budget_id = _window_totals.budget_id AND w.per_value = _window_totals.per_value
+      LEFT JOIN LATERAL (   -- kept, but no longer in the window
+            SELECT sum(s.spent) AS spent, sum(s.calls) AS calls, sum(s.tokens) AS tokens
+              FROM llm_cost.window_spend AS s
+             WHERE s.budget_id = _window_totals.budget_id AND s.per_value = _window_totals.per_value
+               AND s.slot_start >= w.window_start AND s.slot_start < n.start) AS gone ON true
+      LEFT JOIN LATERAL (   -- nothing kept: the window's slots
+            SELECT sum(s.spent) AS spent, sum(s.calls) AS calls, sum(s.tokens) AS tokens
+              FROM llm_cost.window_spend AS s
+             WHERE w.budget_id IS NULL
+               AND s.budget_id = _window_totals.budget_id AND s.per_value = _window_totals.per_value
+               AND s.slot_start >= n.start) AS fresh ON true
+$$;
+COMMENT ON FUNCTION llm_cost._window_totals(bigint, text, interval, timestamptz) IS
+  'Internal: a rolling budget''s spend, calls and tokens in the window ending at at, read without writing.';
+
+-- Locks a window's running total (creating it from the slots when missing)
+-- and moves it forward to the window ending at `at`: the slots that left are
+-- subtracted and deleted, thresholds the total fell below re-arm.
+CREATE FUNCTION llm_cost._window_advance(b llm_cost.budgets, per_value text, at timestamptz)
+RETURNS llm_cost.budget_windows
+LANGUAGE plpgsql AS $$
+DECLARE
+    w llm_cost.budget_windows;
+    start timestamptz := llm_cost.window_start(b."window", at);
+    gone record;
+BEGIN
+    SELECT * INTO w FROM llm_cost.budget_windows AS x
+     WHERE x.budget_id = b.id AND x.per_value = _window_advance.per_value FOR UPDATE;
+    IF NOT FOUND THEN
+        -- A concurrent creator makes this wait for it, then do nothing.
+        INSERT INTO llm_cost.budget_windows AS x (budget_id, per_value, window_start, spent, calls, tokens)
+        SELECT b.id, _window_advance.per_value, start, t.spent, t.calls, t.tokens
+          FROM llm_cost._window_totals(b.id, _window_advance.per_value, b."window", at) AS t
+        ON CONFLICT DO NOTHING;
+        -- slots from before this window no longer count
+        DELETE FROM llm_cost.window_spend AS s
+         WHERE s.budget_id = b.id AND s.per_value = _window_advance.per_value AND s.slot_start < start;
+        SELECT * INTO STRICT w FROM llm_cost.budget_windows AS x
+         WHERE x.budget_id = b.id AND x.per_value = _window_advance.per_value FOR UPDATE;
+    END IF;
+    IF w.window_start < start THEN
+        WITH deleted AS (
+            DELETE FROM llm_cost.window_spend AS s
+             WHERE s.budget_id = b.id AND s.per_value = _window_advance.per_value
+               AND s.slot_start >= w.window_start AND s.slot_start < start
+            RETURNING s.spent, s.calls, s.tokens)
+        SELECT coalesce(sum(d.spent), 0) AS spent, coalesce(sum(d.calls), 0) AS calls,
+               coalesce(sum(d.tokens), 0) AS tokens
+          INTO gone FROM deleted AS d;
+        UPDATE llm_cost.budget_windows AS x
+           SET window_start = start, spent = x.spent - gone.spent, calls = x.calls - gone.calls,
+               tokens = x.tokens - gone.tokens
+         WHERE x.budget_id = b.id AND x.per_value = _window_advance.per_value
+        RETURNING x.* INTO w;
+    END IF;
+    RETURN w;
+END $$;
+COMMENT ON FUNCTION llm_cost._window_advance(llm_cost.budgets, text, timestamptz) IS
+  'Internal: locks a rolling budget''s running total and moves it to the window ending at at.';
+
+-- Adds spend to one slot of a rolling budget and to its window's total, and
+-- queues each threshold the total crosses upward. The total only falls by
+-- moving forward in time, which is done first: a threshold it fell below
+-- since the last write is below it again here, so it fires again on the next
+-- upward crossing and never twice for one (writers of a window serialise on
+-- its total). The total is locked before its slots, by every writer: one lock
+-- order, no deadlocks.
+CREATE FUNCTION llm_cost._window_add(budget_id bigint, per_value text, slot_start timestamptz,
+                                     spent numeric, calls bigint, tokens bigint)
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    b llm_cost.budgets;
+    w llm_cost.budget_windows;
+    at timestamptz := clock_timestamp();
+    before numeric;
+    after numeric;
+    th numeric;
+BEGIN
+    SELECT * INTO b FROM llm_cost.budgets AS x WHERE x.id = _window_add.budget_id;
+    IF NOT FOUND OR b.period <> 'rolling' THEN
+        RETURN;     -- deleted or changed meanwhile (a change rebuilds its spend)
+    END IF;
+    w := llm_cost._window_advance(b, per_value, at);
+    IF slot_start < w.window_start THEN
+        RETURN;     -- a call from before the window: it no longer counts
+    END IF;
+    INSERT INTO llm_cost.window_spend AS s (budget_id, per_value, slot_start, spent, calls, tokens)
+    VALUES (b.id, per_value, slot_start, spent, calls, tokens)
+    ON CONFLICT ON CONSTRAINT window_spend_pkey DO UPDATE
+       SET spent = s.spent + excluded.spent, calls = s.calls + excluded.calls, tokens = s.tokens + excluded.tokens;
+    UPDATE llm_cost.budget_windows AS x
+       SET spent = x.spent + _window_add.spent, calls = x.calls + _window_add.calls,
+           tokens = x.tokens + _window_add.tokens
+     WHERE x.budget_id = b.id AND x.per_value = _window_add.per_value;
+    before := llm_cost._used(b.unit, w.spent, w.calls, w.tokens);
+    after := llm_cost._used(b.unit, w.spent + spent, w.calls + calls, w.tokens + tokens);
+    FOREACH th IN ARRAY b.thresholds LOOP
+        IF 100 * before < b.amount * th AND 100 * after >= b.amount * th THEN
+            PERFORM llm_cost._queue_window_alert(b.id, per_value, w.window_start, at, after, th);
+        END IF;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION llm_cost._window_add(bigint, text, timestamptz, numeric, bigint, bigint) IS
+  'Internal: adds spend to a rolling budget''s slot and window total, queuing each threshold crossed upward.';
+
+-- The alert for one upward crossing of a rolling window's threshold. Unlike a
+-- calendar period's, the same threshold may fire again after the window's
+-- total fell below it: the key names the crossing's instant (crossings of one
+-- window are serialised by its running total's row lock).
+CREATE FUNCTION llm_cost._queue_window_alert(budget_id bigint, per_value text, window_start timestamptz,
+                                             at timestamptz, used numeric, threshold numeric) RETURNS bigint
+LANGUAGE sql AS $$
+    SELECT llm_cost._queue_notification(
+               CASE WHEN threshold >= 100 THEN 'budget_exceeded' ELSE 'budget_threshold' END,
+               format('window:%s:%s:%s:%s', b.id, per_value, trim_scale(threshold),
+                      (extract(epoch FROM at) * 1000000)::bigint),
+               jsonb_build_object('threshold', threshold, 'spent', used, 'amount', b.amount, 'unit', b.unit,
+                                  'currency', b.currency, 'percent_used', round(100 * used / b.amount, 2),
+                                  'period', b.period, 'window', b."window", 'period_start', window_start,
+                                  'period_end', at,
+                                  -- whom it is about, as _queue_budget_alert says it
+                                  'budget_name', b.name, 'per', b.per, 'per_value', nullif(per_value, ''),
+                                  'tenant_id', coalesce(b.tenant_id,
+                                                        CASE WHEN b.per = 'tenant_id' THEN nullif(per_value, '') END)),
+               b.id, window_start, nullif(per_value, ''), threshold)
+      FROM llm_cost.budgets AS b
+     WHERE b.id = _queue_window_alert.budget_id
+$$;
+COMMENT ON FUNCTION llm_cost._queue_window_alert(bigint, text, timestamptz, timestamptz, numeric, numeric) IS
+  'Internal: queues the alert for one upward crossing of a threshold by a rolling budget''s window.';
 
 ---------------------------------------------------------------------------
 -- Folding usage into budget spend
 ---------------------------------------------------------------------------
 
--- The spend deltas of usage rows per matching budget, period and per value.
--- Rows: (occurred_at, delta, calls, source, the dimensions) as parallel arrays,
--- so callers pass a transition table in one call and the query keeps a
--- cached plan. A SQL function of one SELECT: inlined where it is used.
+-- The spend deltas of usage rows per matching budget, period (for a rolling
+-- budget, slot) and per value. Rows: (occurred_at, delta, calls, tokens,
+-- source, the dimensions, tags) as parallel arrays, so callers pass a
+-- transition table in one call and the query keeps a cached plan. A SQL
+-- function of one SELECT: inlined where it is used.
 CREATE FUNCTION llm_cost._spend_deltas(
-    occurred_at timestamptz[], delta numeric[], calls integer[], source text[],
+    occurred_at timestamptz[], delta numeric[], calls integer[], tokens bigint[], source text[],
     tenant_id text[], project_id text[], user_id text[], agent_id text[], session_id text[],
-    execution_id text[], operation text[], provider text[], model text[])
-RETURNS TABLE (budget_id bigint, period_start timestamptz, per_value text, spend numeric, call_count bigint)
+    execution_id text[], operation text[], provider text[], model text[], tags jsonb[])
+RETURNS TABLE (budget_id bigint, period_start timestamptz, per_value text, spend numeric, call_count bigint,
+               token_count bigint, rolling boolean)
 LANGUAGE sql STABLE AS $$
     WITH d AS (
-        SELECT * FROM unnest(occurred_at, delta, calls, source, tenant_id, project_id, user_id, agent_id,
-                             session_id, execution_id, operation, provider, model)
-                   AS d (occurred_at, delta, calls, source, tenant_id, project_id, user_id, agent_id,
-                         session_id, execution_id, operation, provider, model)
+        SELECT * FROM unnest(occurred_at, delta, calls, tokens, source, tenant_id, project_id, user_id, agent_id,
+                             session_id, execution_id, operation, provider, model, tags)
+                   AS d (occurred_at, delta, calls, tokens, source, tenant_id, project_id, user_id, agent_id,
+                         session_id, execution_id, operation, provider, model, tags)
     ), masks AS (
         SELECT DISTINCT b.scope_mask FROM llm_cost.budgets AS b WHERE b.enabled
     ), hits AS (
         SELECT b.id AS budget_id,
-               llm_cost.period_start(b.period, b.timezone, d.occurred_at) AS period_start,
+               CASE WHEN b.period = 'rolling' THEN llm_cost.window_slot(b."window", d.occurred_at)
+                    ELSE llm_cost.period_start(b.period, b.timezone, d.occurred_at) END AS period_start,
                llm_cost.per_value(b.per, d.tenant_id, d.project_id, d.user_id, d.agent_id, d.session_id,
                                   d.execution_id, d.operation, d.provider, d.model) AS per_value,
-               d.delta, d.calls
+               d.delta, d.calls, d.tokens, b.period = 'rolling' AS rolling
           FROM d
          CROSS JOIN masks AS m
           JOIN llm_cost.budgets AS b
@@ -89,22 +288,25 @@ LANGUAGE sql STABLE AS $$
            AND b.scope_key = llm_cost.scope_key(m.scope_mask, d.tenant_id, d.project_id, d.user_id,
                                                 d.agent_id, d.session_id, d.provider, d.model)
          WHERE b.includes IN ('all', d.source)
+           AND (b.tags IS NULL OR d.tags @> b.tags)
     )
-    SELECT h.budget_id, h.period_start, h.per_value, sum(h.delta), sum(h.calls)
+    SELECT h.budget_id, h.period_start, h.per_value, sum(h.delta), sum(h.calls), sum(h.tokens)::bigint, h.rolling
       FROM hits AS h
      WHERE h.per_value IS NOT NULL          -- a per budget skips rows without that dimension
-     GROUP BY h.budget_id, h.period_start, h.per_value
+     GROUP BY h.budget_id, h.period_start, h.per_value, h.rolling
 $$;
-COMMENT ON FUNCTION llm_cost._spend_deltas(timestamptz[], numeric[], integer[], text[], text[], text[], text[], text[], text[], text[], text[], text[], text[]) IS
-  'Internal: usage rows'' spend per matching enabled budget, period and per value.';
+COMMENT ON FUNCTION llm_cost._spend_deltas(timestamptz[], numeric[], integer[], bigint[], text[], text[], text[], text[], text[], text[], text[], text[], text[], text[], jsonb[]) IS
+  'Internal: usage rows'' spend, calls and tokens per matching enabled budget, period (slot for rolling budgets) and per value.';
 
 -- Applies one statement's spend deltas to every matching budget and queues the
 -- thresholds crossed. Called by the statement triggers below with their
--- transition tables as arrays (see _spend_deltas).
+-- transition tables as arrays (see _spend_deltas). Calendar totals first, in
+-- key order, then rolling windows by (budget, per value, slot): the order the
+-- commit-time writer (src/budgets/spend_trigger.rs) takes them in too.
 CREATE FUNCTION llm_cost._fold_spend(
-    occurred_at timestamptz[], delta numeric[], calls integer[], source text[],
+    occurred_at timestamptz[], delta numeric[], calls integer[], tokens bigint[], source text[],
     tenant_id text[], project_id text[], user_id text[], agent_id text[], session_id text[],
-    execution_id text[], operation text[], provider text[], model text[])
+    execution_id text[], operation text[], provider text[], model text[], tags jsonb[])
 RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -113,33 +315,45 @@ BEGIN
     PERFORM llm_cost.flush_spend();     -- earlier inserts first: thresholds cross in order
     FOR c IN
         WITH agg AS (
-            SELECT * FROM llm_cost._spend_deltas(occurred_at, delta, calls, source, tenant_id, project_id, user_id,
-                                                 agent_id, session_id, execution_id, operation, provider, model)
+            SELECT * FROM llm_cost._spend_deltas(occurred_at, delta, calls, tokens, source, tenant_id, project_id,
+                                                 user_id, agent_id, session_id, execution_id, operation, provider,
+                                                 model, tags)
         ), upserted AS (
-            INSERT INTO llm_cost.budget_spend AS s (budget_id, period_start, per_value, spent, calls)
-            SELECT a.budget_id, a.period_start, a.per_value, a.spend, a.call_count
+            INSERT INTO llm_cost.budget_spend AS s (budget_id, period_start, per_value, spent, calls, tokens)
+            SELECT a.budget_id, a.period_start, a.per_value, a.spend, a.call_count, a.token_count
               FROM agg AS a
+             WHERE NOT a.rolling
              -- one lock order for every writer: concurrent statements cannot deadlock on spend rows
              ORDER BY a.budget_id, a.period_start, a.per_value
             ON CONFLICT (budget_id, period_start, per_value) DO UPDATE
-               SET spent = s.spent + excluded.spent, calls = s.calls + excluded.calls, updated_at = now()
-            RETURNING s.budget_id, s.period_start, s.per_value, s.spent
+               SET spent = s.spent + excluded.spent, calls = s.calls + excluded.calls,
+                   tokens = s.tokens + excluded.tokens, updated_at = now()
+            RETURNING s.budget_id, s.period_start, s.per_value, s.spent, s.calls, s.tokens
         )
-        SELECT u.budget_id, u.period_start, u.per_value, u.spent, b.amount, b.currency, b.period, b.timezone,
-               t.threshold
+        SELECT u.budget_id, u.period_start, u.per_value, b.amount, t.threshold,
+               llm_cost._used(b.unit, u.spent, u.calls, u.tokens) AS after,
+               llm_cost._used(b.unit, u.spent - a.spend, u.calls - a.call_count, u.tokens - a.token_count) AS before
           FROM upserted AS u
           JOIN agg AS a USING (budget_id, period_start, per_value)
           JOIN llm_cost.budgets AS b ON b.id = u.budget_id
          CROSS JOIN LATERAL unnest(b.thresholds) AS t (threshold)
-         WHERE a.spend > 0
-           AND u.spent - a.spend < b.amount * t.threshold / 100
-           AND u.spent >= b.amount * t.threshold / 100
          ORDER BY u.budget_id, u.period_start, u.per_value, t.threshold
     LOOP
-        PERFORM llm_cost._queue_budget_alert(c.budget_id, c.period_start, c.per_value, c.spent, c.threshold);
+        IF 100 * c.before < c.amount * c.threshold AND 100 * c.after >= c.amount * c.threshold THEN
+            PERFORM llm_cost._queue_budget_alert(c.budget_id, c.period_start, c.per_value, c.after, c.threshold);
+        END IF;
+    END LOOP;
+    FOR c IN
+        SELECT * FROM llm_cost._spend_deltas(occurred_at, delta, calls, tokens, source, tenant_id, project_id,
+                                             user_id, agent_id, session_id, execution_id, operation, provider,
+                                             model, tags) AS a
+         WHERE a.rolling
+         ORDER BY a.budget_id, a.per_value, a.period_start
+    LOOP
+        PERFORM llm_cost._window_add(c.budget_id, c.per_value, c.period_start, c.spend, c.call_count, c.token_count);
     END LOOP;
 END $$;
-COMMENT ON FUNCTION llm_cost._fold_spend(timestamptz[], numeric[], integer[], text[], text[], text[], text[], text[], text[], text[], text[], text[], text[]) IS
+COMMENT ON FUNCTION llm_cost._fold_spend(timestamptz[], numeric[], integer[], bigint[], text[], text[], text[], text[], text[], text[], text[], text[], text[], text[], jsonb[]) IS
   'Internal: adds spend deltas to every matching budget''s running total and queues each threshold crossed.';
 
 -- The statement triggers: each passes its transition table to _fold_spend as
@@ -155,10 +369,11 @@ CREATE FUNCTION llm_cost._usage_spend_deleted() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     IF EXISTS (SELECT FROM llm_cost.budgets WHERE enabled) AND NOT llm_cost._retiring() THEN
-        PERFORM llm_cost._fold_spend(array_agg(occurred_at), array_agg(-coalesce(cost, 0)), array_agg(-1), array_agg('llm'::text),
+        PERFORM llm_cost._fold_spend(array_agg(occurred_at), array_agg(-coalesce(cost, 0)), array_agg(-1),
+                                     array_agg(-(input_tokens + output_tokens)), array_agg('llm'::text),
                                      array_agg(tenant_id), array_agg(project_id), array_agg(user_id), array_agg(agent_id),
                                      array_agg(session_id), array_agg(execution_id), array_agg(operation),
-                                     array_agg(provider), array_agg(model))
+                                     array_agg(provider), array_agg(model), array_agg(tags))
            FROM old_rows;
     END IF;
     RETURN NULL;
@@ -170,15 +385,17 @@ CREATE FUNCTION llm_cost._usage_spend_updated() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     IF EXISTS (SELECT FROM llm_cost.budgets WHERE enabled) THEN
-        PERFORM llm_cost._fold_spend(array_agg(occurred_at), array_agg(delta), array_agg(calls), array_agg('llm'::text),
+        PERFORM llm_cost._fold_spend(array_agg(occurred_at), array_agg(delta), array_agg(calls), array_agg(tokens),
+                                     array_agg('llm'::text),
                                      array_agg(tenant_id), array_agg(project_id), array_agg(user_id), array_agg(agent_id),
                                      array_agg(session_id), array_agg(execution_id), array_agg(operation),
-                                     array_agg(provider), array_agg(model))
-           FROM (SELECT occurred_at, -coalesce(cost, 0) AS delta, -1 AS calls, tenant_id, project_id, user_id, agent_id,
-                        session_id, execution_id, operation, provider, model FROM old_rows
+                                     array_agg(provider), array_agg(model), array_agg(tags))
+           FROM (SELECT occurred_at, -coalesce(cost, 0) AS delta, -1 AS calls, -(input_tokens + output_tokens) AS tokens,
+                        tenant_id, project_id, user_id, agent_id, session_id, execution_id, operation, provider, model,
+                        tags FROM old_rows
                  UNION ALL
-                 SELECT occurred_at, coalesce(cost, 0), 1, tenant_id, project_id, user_id, agent_id,
-                        session_id, execution_id, operation, provider, model FROM new_rows) AS changes;
+                 SELECT occurred_at, coalesce(cost, 0), 1, input_tokens + output_tokens, tenant_id, project_id, user_id,
+                        agent_id, session_id, execution_id, operation, provider, model, tags FROM new_rows) AS changes;
     END IF;
     RETURN NULL;
 END $$;
@@ -197,9 +414,10 @@ COMMENT ON FUNCTION llm_cost.flush_spend() IS
 COMMENT ON FUNCTION llm_cost.budgets_enabled() IS
   'True when any enabled budget counts model calls (from the per-backend budget index).';
 -- WHEN is evaluated before an after-trigger event is queued: priced rows cost
--- nothing here while no budget exists (unpriced rows still queue their alert).
+-- nothing here while no budget exists (unpriced rows still queue their alert,
+-- and a row naming a reservation settles it).
 CREATE TRIGGER usage_spend_add AFTER INSERT ON llm_cost.usage
-    FOR EACH ROW WHEN (NEW.cost IS NULL OR llm_cost.budgets_enabled())
+    FOR EACH ROW WHEN (NEW.cost IS NULL OR NEW.reservation_id IS NOT NULL OR llm_cost.budgets_enabled())
     EXECUTE FUNCTION llm_cost.usage_spend_add();
 CREATE TRIGGER budgets_catalog_changed
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON llm_cost.budgets
@@ -222,6 +440,8 @@ BEGIN
         PERFORM llm_cost.rebuild_budget_spend(id) FROM llm_cost.budgets;
     ELSE
         DELETE FROM llm_cost.budget_spend;       -- nothing left to count
+        DELETE FROM llm_cost.window_spend;
+        DELETE FROM llm_cost.budget_windows;
     END IF;
     RETURN NULL;
 END $$;
@@ -240,27 +460,30 @@ LANGUAGE plpgsql AS $$
 BEGIN
     IF EXISTS (SELECT FROM llm_cost.budgets WHERE enabled AND includes <> 'llm') THEN
         IF TG_OP = 'INSERT' THEN
-            PERFORM llm_cost._fold_spend(array_agg(occurred_at), array_agg(coalesce(cost, 0)), array_agg(0), array_agg('compute'::text),
+            PERFORM llm_cost._fold_spend(array_agg(occurred_at), array_agg(coalesce(cost, 0)), array_agg(0),
+                                         array_agg(0::bigint), array_agg('compute'::text),
                                          array_agg(tenant_id), array_agg(project_id), array_agg(user_id), array_agg(agent_id),
                                          array_agg(session_id), array_agg(execution_id), array_agg(operation),
-                                         array_agg(NULL::text), array_agg(NULL::text))
+                                         array_agg(NULL::text), array_agg(NULL::text), array_agg(tags))
                FROM new_rows;
         ELSIF TG_OP = 'DELETE' THEN
-            PERFORM llm_cost._fold_spend(array_agg(occurred_at), array_agg(-coalesce(cost, 0)), array_agg(0), array_agg('compute'::text),
+            PERFORM llm_cost._fold_spend(array_agg(occurred_at), array_agg(-coalesce(cost, 0)), array_agg(0),
+                                         array_agg(0::bigint), array_agg('compute'::text),
                                          array_agg(tenant_id), array_agg(project_id), array_agg(user_id), array_agg(agent_id),
                                          array_agg(session_id), array_agg(execution_id), array_agg(operation),
-                                         array_agg(NULL::text), array_agg(NULL::text))
+                                         array_agg(NULL::text), array_agg(NULL::text), array_agg(tags))
                FROM old_rows;
         ELSE
-            PERFORM llm_cost._fold_spend(array_agg(occurred_at), array_agg(delta), array_agg(0), array_agg('compute'::text),
+            PERFORM llm_cost._fold_spend(array_agg(occurred_at), array_agg(delta), array_agg(0),
+                                         array_agg(0::bigint), array_agg('compute'::text),
                                          array_agg(tenant_id), array_agg(project_id), array_agg(user_id), array_agg(agent_id),
                                          array_agg(session_id), array_agg(execution_id), array_agg(operation),
-                                         array_agg(NULL::text), array_agg(NULL::text))
+                                         array_agg(NULL::text), array_agg(NULL::text), array_agg(tags))
                FROM (SELECT occurred_at, -coalesce(cost, 0) AS delta, tenant_id, project_id, user_id, agent_id,
-                            session_id, execution_id, operation FROM old_rows
+                            session_id, execution_id, operation, tags FROM old_rows
                      UNION ALL
                      SELECT occurred_at, coalesce(cost, 0), tenant_id, project_id, user_id, agent_id,
-                            session_id, execution_id, operation FROM new_rows) AS changes;
+                            session_id, execution_id, operation, tags FROM new_rows) AS changes;
         END IF;
     END IF;
     RETURN NULL;
@@ -277,17 +500,20 @@ CREATE TRIGGER resource_spend_updated AFTER UPDATE ON llm_cost.resource_usage
 -- A new budget counts the spend already in the ledger
 ---------------------------------------------------------------------------
 
--- What the ledger says a budget has spent, per period and per value.
+-- What the ledger says a budget has spent, per period (slot, for a rolling
+-- budget: those of its current window) and per value.
 CREATE FUNCTION llm_cost.ledger_spend(budget_id bigint)
-RETURNS TABLE (period_start timestamptz, per_value text, spent numeric, calls bigint)
+RETURNS TABLE (period_start timestamptz, per_value text, spent numeric, calls bigint, tokens bigint)
 LANGUAGE sql STABLE AS $$
-    SELECT t.period_start, t.per_value, sum(t.spent), sum(t.calls)::bigint
+    SELECT t.period_start, t.per_value, sum(t.spent), sum(t.calls)::bigint, sum(t.tokens)::bigint
       FROM (   -- the ledger's rows, then the retired rows' spend
-        SELECT llm_cost.period_start(b.period, b.timezone, x.occurred_at) AS period_start, x.per_value,
-               sum(x.cost) AS spent, sum(x.calls) AS calls
+        SELECT CASE WHEN b.period = 'rolling' THEN llm_cost.window_slot(b."window", x.occurred_at)
+                    ELSE llm_cost.period_start(b.period, b.timezone, x.occurred_at) END AS period_start,
+               x.per_value, sum(x.cost) AS spent, sum(x.calls) AS calls, sum(x.tokens) AS tokens
           FROM llm_cost.budgets AS b,
                LATERAL (
                 SELECT u.occurred_at, coalesce(u.cost, 0) AS cost, 1 AS calls,
+                       u.input_tokens + u.output_tokens AS tokens,
                        llm_cost.per_value(b.per, u.tenant_id, u.project_id, u.user_id, u.agent_id, u.session_id,
                                           u.execution_id, u.operation, u.provider, u.model) AS per_value
                   FROM llm_cost.usage AS u
@@ -299,8 +525,9 @@ LANGUAGE sql STABLE AS $$
                    AND (b.session_id IS NULL OR u.session_id = b.session_id)
                    AND (b.provider IS NULL OR lower(u.provider) = b.provider)
                    AND (b.model IS NULL OR u.model = b.model)
+                   AND (b.tags IS NULL OR u.tags @> b.tags)
                 UNION ALL
-                SELECT r.occurred_at, coalesce(r.cost, 0), 0,
+                SELECT r.occurred_at, coalesce(r.cost, 0), 0, 0,
                        llm_cost.per_value(b.per, r.tenant_id, r.project_id, r.user_id, r.agent_id, r.session_id,
                                           r.execution_id, r.operation, NULL, NULL)
                   FROM llm_cost.resource_usage AS r
@@ -310,23 +537,43 @@ LANGUAGE sql STABLE AS $$
                    AND (b.project_id IS NULL OR r.project_id = b.project_id)
                    AND (b.user_id IS NULL OR r.user_id = b.user_id)
                    AND (b.agent_id IS NULL OR r.agent_id = b.agent_id)
-                   AND (b.session_id IS NULL OR r.session_id = b.session_id)) AS x
+                   AND (b.session_id IS NULL OR r.session_id = b.session_id)
+                   AND (b.tags IS NULL OR r.tags @> b.tags)) AS x
          WHERE b.id = ledger_spend.budget_id AND x.per_value IS NOT NULL
          GROUP BY 1, 2
         UNION ALL
-        SELECT r.period_start, r.per_value, r.spent, r.calls
+        SELECT r.period_start, r.per_value, r.spent, r.calls, r.tokens
           FROM llm_cost.retired_spend AS r
          WHERE r.budget_id = ledger_spend.budget_id) AS t
+      JOIN llm_cost.budgets AS b ON b.id = ledger_spend.budget_id
+     WHERE b.period <> 'rolling' OR t.period_start >= llm_cost.window_start(b."window", now())
      GROUP BY 1, 2
 $$;
 COMMENT ON FUNCTION llm_cost.ledger_spend(bigint) IS
-  'A budget''s spend per period and per value summed from the ledger (a full scan of its rows) plus the spend of retired rows (retired_spend); what llm_cost.budget_spend must always equal.';
+  'A budget''s spend, calls and tokens per period (per slot of the current window for a rolling budget) and per value, summed from the ledger (a full scan of its rows) plus retired rows (retired_spend); what llm_cost.budget_spend (window_spend) must always equal.';
+
+-- The running totals a budget keeps: budget_spend, or window_spend's slots
+-- of the current window for a rolling budget.
+CREATE FUNCTION llm_cost._kept_spend(budget_id bigint)
+RETURNS TABLE (period_start timestamptz, per_value text, spent numeric, calls bigint, tokens bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT s.period_start, s.per_value, s.spent, s.calls, s.tokens
+      FROM llm_cost.budget_spend AS s
+     WHERE s.budget_id = _kept_spend.budget_id
+    UNION ALL
+    SELECT w.slot_start, w.per_value, w.spent, w.calls, w.tokens
+      FROM llm_cost.window_spend AS w
+      JOIN llm_cost.budgets AS b ON b.id = w.budget_id
+     WHERE w.budget_id = _kept_spend.budget_id AND w.slot_start >= llm_cost.window_start(b."window", now())
+$$;
+COMMENT ON FUNCTION llm_cost._kept_spend(bigint) IS
+  'Internal: a budget''s running totals as kept (budget_spend, or the current window''s window_spend slots).';
 
 -- Budgets whose running totals differ from the ledger: empty unless something
 -- bypassed the triggers (e.g. session_replication_role = replica).
 CREATE FUNCTION llm_cost._budget_spend_drift()
 RETURNS TABLE (budget_id bigint, period_start timestamptz, per_value text, kept_spent numeric,
-               ledger_spent numeric, kept_calls bigint, ledger_calls bigint)
+               ledger_spent numeric, kept_calls bigint, ledger_calls bigint, kept_tokens bigint, ledger_tokens bigint)
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
     PERFORM llm_cost.flush_spend();
@@ -336,11 +583,12 @@ BEGIN
      CROSS JOIN LATERAL (
             SELECT coalesce(s.period_start, l.period_start),
                    coalesce(s.per_value, l.per_value),
-                   s.spent, l.spent, s.calls, l.calls
-              FROM (SELECT * FROM llm_cost.budget_spend AS x WHERE x.budget_id = b.id) AS s
+                   s.spent, l.spent, s.calls, l.calls, s.tokens, l.tokens
+              FROM llm_cost._kept_spend(b.id) AS s
               FULL JOIN llm_cost.ledger_spend(b.id) AS l
                 ON l.period_start = s.period_start AND l.per_value = s.per_value
-             WHERE (coalesce(s.spent, 0), coalesce(s.calls, 0)) IS DISTINCT FROM (coalesce(l.spent, 0), coalesce(l.calls, 0))) AS d;
+             WHERE (coalesce(s.spent, 0), coalesce(s.calls, 0), coalesce(s.tokens, 0))
+                   IS DISTINCT FROM (coalesce(l.spent, 0), coalesce(l.calls, 0), coalesce(l.tokens, 0))) AS d;
 END $$;
 COMMENT ON FUNCTION llm_cost._budget_spend_drift() IS 'Internal: what llm_cost.budget_spend_drift shows.';
 CREATE VIEW llm_cost.budget_spend_drift WITH (security_invoker = true) AS
@@ -348,33 +596,45 @@ SELECT * FROM llm_cost._budget_spend_drift();
 COMMENT ON VIEW llm_cost.budget_spend_drift IS
   'Running totals that differ from the ledger (should be empty); rebuild_budget_spend(id) repairs a budget.';
 COMMENT ON COLUMN llm_cost.budget_spend_drift.budget_id IS 'The budget (llm_cost.budgets.id).';
-COMMENT ON COLUMN llm_cost.budget_spend_drift.period_start IS 'Start of the budget''s period the spend falls in (-infinity for a total budget).';
+COMMENT ON COLUMN llm_cost.budget_spend_drift.period_start IS 'Start of the budget''s period the spend falls in (-infinity for a total budget; the slot for a rolling one).';
 COMMENT ON COLUMN llm_cost.budget_spend_drift.per_value IS 'The value of the budget''s per dimension; '''' for budgets without per.';
-COMMENT ON COLUMN llm_cost.budget_spend_drift.kept_spent IS 'Spend in budget_spend (NULL: no row there).';
+COMMENT ON COLUMN llm_cost.budget_spend_drift.kept_spent IS 'Spend in budget_spend or window_spend (NULL: no row there).';
 COMMENT ON COLUMN llm_cost.budget_spend_drift.ledger_spent IS 'Spend summed from the ledger and retired_spend (NULL: none).';
-COMMENT ON COLUMN llm_cost.budget_spend_drift.kept_calls IS 'Calls in budget_spend.';
+COMMENT ON COLUMN llm_cost.budget_spend_drift.kept_calls IS 'Calls in budget_spend or window_spend.';
 COMMENT ON COLUMN llm_cost.budget_spend_drift.ledger_calls IS 'Calls counted from the ledger and retired_spend.';
+COMMENT ON COLUMN llm_cost.budget_spend_drift.kept_tokens IS 'Tokens in budget_spend or window_spend.';
+COMMENT ON COLUMN llm_cost.budget_spend_drift.ledger_tokens IS 'Tokens counted from the ledger and retired_spend.';
 
 -- Recomputes one budget's running totals from the ledger (all periods), without
--- alerts: used when a budget is created or its scope, period or time zone change.
+-- alerts: used when a budget is created or enabled, or its coverage changes.
 CREATE FUNCTION llm_cost.rebuild_budget_spend(budget_id bigint) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
     n bigint;
+    rolling boolean;
 BEGIN
-    IF NOT EXISTS (SELECT FROM llm_cost.budgets AS b WHERE b.id = rebuild_budget_spend.budget_id) THEN
+    SELECT b.period = 'rolling' INTO rolling FROM llm_cost.budgets AS b WHERE b.id = rebuild_budget_spend.budget_id;
+    IF NOT FOUND THEN
         RAISE EXCEPTION 'llm_cost.rebuild_budget_spend: no budget %', budget_id USING ERRCODE = 'invalid_parameter_value';
     END IF;
     PERFORM llm_cost.flush_spend();     -- or the pending spend would be counted twice
     DELETE FROM llm_cost.budget_spend AS s WHERE s.budget_id = rebuild_budget_spend.budget_id;
-    INSERT INTO llm_cost.budget_spend (budget_id, period_start, per_value, spent, calls)
-    SELECT rebuild_budget_spend.budget_id, l.period_start, l.per_value, l.spent, l.calls
-      FROM llm_cost.ledger_spend(rebuild_budget_spend.budget_id) AS l;
+    DELETE FROM llm_cost.window_spend AS s WHERE s.budget_id = rebuild_budget_spend.budget_id;
+    DELETE FROM llm_cost.budget_windows AS s WHERE s.budget_id = rebuild_budget_spend.budget_id;
+    IF rolling THEN     -- the windows' totals are made again from these slots when next written
+        INSERT INTO llm_cost.window_spend (budget_id, per_value, slot_start, spent, calls, tokens)
+        SELECT rebuild_budget_spend.budget_id, l.per_value, l.period_start, l.spent, l.calls, l.tokens
+          FROM llm_cost.ledger_spend(rebuild_budget_spend.budget_id) AS l;
+    ELSE
+        INSERT INTO llm_cost.budget_spend (budget_id, period_start, per_value, spent, calls, tokens)
+        SELECT rebuild_budget_spend.budget_id, l.period_start, l.per_value, l.spent, l.calls, l.tokens
+          FROM llm_cost.ledger_spend(rebuild_budget_spend.budget_id) AS l;
+    END IF;
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
 END $$;
 COMMENT ON FUNCTION llm_cost.rebuild_budget_spend(bigint) IS
-  'Recomputes a budget''s running spend for every period from the ledger (no alerts are sent). Runs by itself when a budget is created or its scope, period, time zone or includes change.';
+  'Recomputes a budget''s running spend for every period (every slot of the current window, for a rolling budget) from the ledger (no alerts are sent). Runs by itself when a budget is created or enabled, or its scope, period, window, tags, time zone or includes change.';
 
 -- Statement level: creating 100,000 per-user budgets on an empty ledger costs
 -- one check, not 100,000 rebuilds.
@@ -393,8 +653,11 @@ CREATE TRIGGER budgets_rebuild_spend_inserted AFTER INSERT ON llm_cost.budgets
 CREATE FUNCTION llm_cost._budget_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF (NEW.scope_mask, NEW.scope_key, NEW.period, NEW.timezone, NEW.per, NEW.includes)
-       IS DISTINCT FROM (OLD.scope_mask, OLD.scope_key, OLD.period, OLD.timezone, OLD.per, OLD.includes) THEN
+    -- (A disabled budget's totals stand still: enabling it counts what it missed.)
+    IF (NEW.scope_mask, NEW.scope_key, NEW.period, NEW.timezone, NEW.per, NEW.includes, NEW."window", NEW.tags)
+       IS DISTINCT FROM (OLD.scope_mask, OLD.scope_key, OLD.period, OLD.timezone, OLD.per, OLD.includes, OLD."window",
+                         OLD.tags)
+       OR (NEW.enabled AND NOT OLD.enabled) THEN
         PERFORM llm_cost.rebuild_budget_spend(NEW.id);
     END IF;
     RETURN NULL;
@@ -403,88 +666,7 @@ COMMENT ON FUNCTION llm_cost._budget_changed() IS 'Trigger: rebuilds a budget''s
 CREATE TRIGGER budgets_rebuild_spend AFTER UPDATE ON llm_cost.budgets
     FOR EACH ROW EXECUTE FUNCTION llm_cost._budget_changed();
 
----------------------------------------------------------------------------
--- Pre-call checks and status
----------------------------------------------------------------------------
-
-CREATE FUNCTION llm_cost.check_spend(estimated_cost numeric DEFAULT 0, tenant_id text DEFAULT NULL,
-                                     project_id text DEFAULT NULL, user_id text DEFAULT NULL,
-                                     agent_id text DEFAULT NULL, provider text DEFAULT NULL,
-                                     model text DEFAULT NULL, session_id text DEFAULT NULL,
-                                     at timestamptz DEFAULT now())
-RETURNS TABLE (budget_id bigint, name text, per_value text, period_start timestamptz, period_end timestamptz,
-               amount numeric, spent numeric, remaining numeric, headroom_after numeric,
-               hard_limit boolean, would_exceed boolean)
-LANGUAGE plpgsql VOLATILE AS $$     -- volatile: it may write this transaction's pending spend first
-DECLARE
-    session_tenant text := llm_cost.current_tenant();
-BEGIN
-    PERFORM llm_cost.flush_spend();
-    IF estimated_cost IS NULL OR NOT llm_cost.is_valid_amount(estimated_cost) THEN
-        RAISE EXCEPTION 'llm_cost.check_spend: estimated_cost must be a finite, non-negative number (got %)',
-            coalesce(estimated_cost::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    -- A call without a tenant is recorded for the session's tenant (the
-    -- column default), so it counts against that tenant's budgets.
-    tenant_id := coalesce(check_spend.tenant_id, session_tenant);
-    -- This runs as the owner, past row-level security: apply the same rule
-    -- here. A non-admin session sees only its own tenant's budgets (and the
-    -- tenant-wide ones that cover it), and none without a tenant.
-    IF NOT llm_cost._sees_all_tenants() THEN
-        IF session_tenant IS NULL THEN
-            RETURN;
-        END IF;
-        IF tenant_id IS DISTINCT FROM session_tenant THEN
-            RAISE EXCEPTION 'llm_cost.check_spend: this session works for tenant %, not %', session_tenant, tenant_id
-                USING ERRCODE = 'insufficient_privilege',
-                      HINT = 'Leave tenant_id out, or SET llm_cost.tenant_id first.';
-        END IF;
-    END IF;
-    RETURN QUERY
-    WITH masks AS (SELECT DISTINCT b.scope_mask FROM llm_cost.budgets AS b WHERE b.enabled),
-    matched AS (
-        SELECT b.*,
-               llm_cost.per_value(b.per, check_spend.tenant_id, check_spend.project_id, check_spend.user_id,
-                                  check_spend.agent_id, check_spend.session_id, NULL, NULL,
-                                  check_spend.provider, check_spend.model) AS the_per_value
-          FROM masks AS m
-          JOIN llm_cost.budgets AS b
-            ON b.enabled AND b.scope_mask = m.scope_mask
-           AND b.scope_key = llm_cost.scope_key(m.scope_mask, check_spend.tenant_id, check_spend.project_id,
-                                                check_spend.user_id, check_spend.agent_id, check_spend.session_id,
-                                                check_spend.provider, check_spend.model)
-         WHERE b.includes IN ('all', 'llm'))
-    SELECT b.id, b.name, nullif(b.the_per_value, ''),
-           llm_cost.period_start(b.period, b.timezone, at), llm_cost.period_end(b.period, b.timezone, at),
-           b.amount, coalesce(s.spent, 0), b.amount - coalesce(s.spent, 0),
-           b.amount - coalesce(s.spent, 0) - estimated_cost,
-           b.hard_limit, coalesce(s.spent, 0) + estimated_cost > b.amount
-      FROM matched AS b
-      LEFT JOIN llm_cost.budget_spend AS s
-        ON s.budget_id = b.id AND s.period_start = llm_cost.period_start(b.period, b.timezone, at)
-       AND s.per_value = b.the_per_value
-     WHERE b.the_per_value IS NOT NULL          -- a per budget needs that dimension to apply
-     ORDER BY b.amount - coalesce(s.spent, 0) - estimated_cost, b.id;
-END $$;
-COMMENT ON FUNCTION llm_cost.check_spend(numeric, text, text, text, text, text, text, text, timestamptz) IS
-  'The budgets a call with these dimensions would count against, with spent, remaining and the headroom left after estimated_cost; tightest first. tenant_id defaults to the session''s llm_cost.tenant_id; a non-admin session may only ask about its own tenant (budgets without a tenant that cover it included).';
-
-CREATE FUNCTION llm_cost.can_spend(estimated_cost numeric DEFAULT 0, tenant_id text DEFAULT NULL,
-                                   project_id text DEFAULT NULL, user_id text DEFAULT NULL,
-                                   agent_id text DEFAULT NULL, provider text DEFAULT NULL,
-                                   model text DEFAULT NULL, session_id text DEFAULT NULL,
-                                   at timestamptz DEFAULT now())
-RETURNS boolean
-LANGUAGE sql VOLATILE AS $$
-    SELECT NOT EXISTS (
-        SELECT FROM llm_cost.check_spend(estimated_cost, tenant_id, project_id, user_id, agent_id,
-                                         provider, model, session_id, at) AS c
-         WHERE c.hard_limit AND c.would_exceed)
-$$;
-COMMENT ON FUNCTION llm_cost.can_spend(numeric, text, text, text, text, text, text, text, timestamptz) IS
-  'False when a matching hard-limit budget would go over its amount with estimated_cost more spend this period. Usage rows are recorded whatever this says.';
-
+-- Pre-call checks (check_spend, can_spend) and reservations are in sql/reservations.sql.
 -- budget_status and budget_status_at are in sql/forecast.sql: they show the forecast.
 
 SELECT pg_catalog.pg_extension_config_dump('llm_cost.retired_spend', '');

@@ -27,8 +27,10 @@ DECLARE
 BEGIN
     FOREACH t IN ARRAY ARRAY['usage', 'resource_usage', 'budgets', 'usage_daily', 'usage_hourly',
                              'usage_daily_latency', 'usage_hourly_latency', 'budget_spend', 'retired_spend',
-                             'notifications'] LOOP
-        own_rows := CASE WHEN t IN ('budget_spend', 'retired_spend', 'notifications')
+                             'notifications', 'window_spend', 'budget_windows', 'budget_holds',
+                             'reservations'] LOOP
+        own_rows := CASE WHEN t IN ('budget_spend', 'retired_spend', 'notifications', 'window_spend',
+                                    'budget_windows', 'budget_holds')
                          THEN 'EXISTS (SELECT FROM llm_cost.budgets AS b '
                               'WHERE b.id = budget_id AND b.tenant_id = llm_cost.current_tenant())'
                          ELSE 'tenant_id = llm_cost.current_tenant()' END;

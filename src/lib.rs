@@ -24,8 +24,9 @@
 //! in this order (the `extension_sql_file!` calls below): schema.sql (first),
 //! the Rust functions, api.sql (pricing surface), compute.sql (resource spend),
 //! budgets.sql (budgets and their vocabulary), queue.sql (the notification
-//! queue and its API), spend.sql (running spend, its triggers, pre-call
-//! checks), analytics.sql (rollups and dashboard views), forecast.sql,
+//! queue and its API), spend.sql (running spend, rolling windows, their
+//! triggers), reservations.sql (pre-call checks, reserve and release),
+//! analytics.sql (rollups and dashboard views), forecast.sql,
 //! insights.sql (anomalies), report.sql (report_html), retention.sql
 //! (retire_usage), privileges.sql (roles and grants), tenant_isolation.sql
 //! (row-level security), catalog.sql (the generated price catalog, last).
@@ -50,13 +51,6 @@ pub mod budgets;
 pub mod ledger;
 pub mod pg;
 pub mod pricing;
-
-// Crate-root aliases for the paths src/budgets/spend_store.rs names
-// (`crate::decimal`, `crate::errors`, `crate::numeric_datum`,
-// `crate::pending_spend`); new code uses the grouped paths.
-pub use budgets::pending_spend;
-pub use pg::{errors, numeric_datum};
-pub use pricing::decimal;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -84,6 +78,7 @@ extension_sql_file!(
     name = "spend",
     requires = ["queue", budgets::spend_trigger::budgets_enabled, budgets::spend_trigger::flush_spend]
 );
+extension_sql_file!("../sql/reservations.sql", name = "reservations", requires = ["spend"]);
 extension_sql_file!(
     "../sql/analytics.sql",
     name = "analytics",
@@ -129,7 +124,7 @@ extension_sql_file!(
 );
 extension_sql_file!("../sql/report.sql", name = "report", requires = ["insights"]);
 extension_sql_file!("../sql/retention.sql", name = "retention", requires = ["report"]);
-extension_sql_file!("../sql/privileges.sql", name = "privileges", requires = ["retention"]);
+extension_sql_file!("../sql/privileges.sql", name = "privileges", requires = ["retention", "reservations"]);
 extension_sql_file!("../sql/tenant_isolation.sql", name = "tenant_isolation", requires = ["privileges"]);
 extension_sql_file!("../sql/catalog.sql", name = "catalog", finalize);
 

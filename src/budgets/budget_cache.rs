@@ -6,6 +6,7 @@
 //! many budgets exist. Reloaded when `llm_cost.budgets` changes (see
 //! `invalidation`).
 
+use crate::budgets::pending_spend::SpendDelta;
 use crate::pg::invalidation::{self, Cache};
 use crate::pricing::catalog_cache::text;
 use crate::pricing::decimal::Decimal;
@@ -26,13 +27,39 @@ pub struct RowDims<'a> {
     pub operation: Option<&'a str>,
     pub provider: Option<&'a str>,
     pub model: Option<&'a str>,
+    /// The row's tags, read only while some budget has tags.
+    pub tags: Option<&'a serde_json::Value>,
+}
+
+/// What a budget's amount limits.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Unit {
+    Cost,
+    Tokens,
+    Calls,
+}
+
+impl Unit {
+    fn parse(unit: &str) -> Unit {
+        match unit {
+            "tokens" => Unit::Tokens,
+            "calls" => Unit::Calls,
+            _ => Unit::Cost,
+        }
+    }
 }
 
 pub struct Budget {
     pub id: i64,
     pub amount: Decimal,
+    pub unit: Unit,
     pub period: String,
     pub timezone: String,
+    /// For a rolling budget, the width of its window's slots in microseconds
+    /// (`llm_cost.window_slot_seconds`); None for calendar periods.
+    pub slot_micros: Option<i64>,
+    /// Only rows whose tags contain these count (`usage.tags @> budgets.tags`).
+    pub tags: Option<serde_json::Value>,
     /// The `per` dimension, as its column name.
     pub per: Option<String>,
     pub thresholds: Vec<Decimal>,
@@ -44,6 +71,27 @@ pub struct Budget {
 }
 
 impl Budget {
+    pub fn is_rolling(&self) -> bool {
+        self.slot_micros.is_some()
+    }
+
+    /// A running total's figure in this budget's unit.
+    pub fn used(&self, total: &SpendDelta) -> Decimal {
+        match self.unit {
+            Unit::Cost => total.cost,
+            Unit::Tokens => Decimal::from_i64(total.tokens),
+            Unit::Calls => Decimal::from_i64(total.calls),
+        }
+    }
+
+    fn covers_tags(&self, row: &RowDims) -> bool {
+        match (&self.tags, row.tags) {
+            (None, _) => true,
+            (Some(wanted), Some(tags)) => jsonb_contains(tags, wanted),
+            (Some(_), None) => false,
+        }
+    }
+
     /// The per value a row counts under: "" without per, None when the row
     /// lacks that dimension (a per budget does not cover it).
     pub fn per_value(&self, row: &RowDims) -> Option<String> {
@@ -69,6 +117,28 @@ pub struct BudgetIndex {
     budgets: Vec<Budget>,
     masks: Vec<i32>,
     by_scope: FxHashMap<(i32, String), Vec<usize>>,
+    /// Whether any budget has tags (only then are a row's tags read).
+    pub any_tags: bool,
+}
+
+/// `a @> b` for jsonb, as Postgres decides it (JsonbDeepContains): an object
+/// contains an object whose every key it has with a contained value; an array
+/// contains an array each of whose elements one of its elements contains;
+/// scalars contain only an equal scalar (numbers by value: 1 equals 1.0).
+pub fn jsonb_contains(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(a), Value::Object(b)) => {
+            b.iter().all(|(key, wanted)| a.get(key).is_some_and(|have| jsonb_contains(have, wanted)))
+        }
+        (Value::Array(a), Value::Array(b)) => b.iter().all(|wanted| a.iter().any(|have| jsonb_contains(have, wanted))),
+        (Value::Number(a), Value::Number(b)) => match (Decimal::parse(&a.to_string()), Decimal::parse(&b.to_string())) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => a == b,
+        },
+        (Value::Object(_) | Value::Array(_), _) | (_, Value::Object(_) | Value::Array(_)) => false,
+        (a, b) => a == b,
+    }
 }
 
 /// `llm_cost.scope_key(mask, ...)`, byte for byte: the parts of the set bits,
@@ -109,7 +179,9 @@ impl BudgetIndex {
             // of std's HashMap lacking borrowed tuple lookups.
             if let Some(hits) = self.by_scope.get(&(mask, key.clone())) {
                 for &i in hits {
-                    f(&self.budgets[i]);
+                    if self.budgets[i].covers_tags(row) {
+                        f(&self.budgets[i]);
+                    }
                 }
             }
         }
@@ -131,7 +203,9 @@ fn load() -> BudgetIndex {
             invalidation::watch(client);
             let rows = client
                 .select(
-                    "SELECT id, amount::text, period, timezone, per, thresholds::text[], scope_mask, scope_key
+                    "SELECT id, amount::text, period, timezone, per, thresholds::text[], scope_mask, scope_key,
+                        unit, CASE WHEN period = 'rolling' THEN llm_cost.window_slot_seconds(\"window\") END,
+                        tags::text
                    FROM llm_cost.budgets
                   WHERE enabled AND includes IN ('all', 'llm')
                   ORDER BY id",
@@ -142,11 +216,18 @@ fn load() -> BudgetIndex {
             let mut index = BudgetIndex::default();
             for r in rows {
                 let thresholds: Vec<Option<String>> = r.get(6).ok().flatten().unwrap_or_default();
+                let tags = r.get::<String>(11).ok().flatten().map(|t| {
+                    serde_json::from_str(&t).unwrap_or_else(|e| error!("llm_cost: unreadable budget tags {t}: {e}"))
+                });
+                index.any_tags |= tags.is_some();
                 let budget = Budget {
                     id: r.get::<i64>(1).ok().flatten().unwrap_or_default(),
                     amount: Decimal::parse(&text(&r, 2)).unwrap_or(Decimal::ZERO),
+                    unit: Unit::parse(&text(&r, 9)),
                     period: text(&r, 3),
                     timezone: text(&r, 4),
+                    slot_micros: r.get::<i64>(10).ok().flatten().map(|seconds| seconds * 1_000_000),
+                    tags,
                     per: r.get::<String>(5).ok().flatten(),
                     thresholds: thresholds.iter().flatten().filter_map(|t| Decimal::parse(t).ok()).collect(),
                     last_period: std::cell::Cell::new((i64::MIN, 0)),

@@ -15,8 +15,12 @@ use crate::budgets::budget_cache::Budget;
 use pgrx::prelude::*;
 
 /// Start of the budget's period containing `at` (both Postgres timestamps:
-/// microseconds since 2000-01-01 UTC).
+/// microseconds since 2000-01-01 UTC); for a rolling budget, of the slot of
+/// its window (`llm_cost.window_slot`).
 pub fn period_start(budget: &Budget, at: i64) -> i64 {
+    if let Some(slot) = budget.slot_micros {
+        return window_slot(slot, at);
+    }
     if budget.period == "total" {
         return i64::MIN; // -infinity
     }
@@ -30,6 +34,16 @@ pub fn period_start(budget: &Budget, at: i64) -> i64 {
     let start = first_instant_of_period(&budget.period, &budget.timezone, at);
     budget.last_period.set((minute, start));
     start
+}
+
+/// Seconds from the Unix epoch to Postgres' (2000-01-01 UTC), in microseconds.
+const UNIX_TO_POSTGRES_EPOCH: i64 = 946_684_800_000_000;
+
+/// `llm_cost.window_slot`: slots are aligned on the Unix epoch, as
+/// `to_timestamp(floor(extract(epoch FROM at) / width) * width)` aligns them.
+pub fn window_slot(slot_micros: i64, at: i64) -> i64 {
+    let unix = at + UNIX_TO_POSTGRES_EPOCH;
+    unix.div_euclid(slot_micros) * slot_micros - UNIX_TO_POSTGRES_EPOCH
 }
 
 /// `llm_cost._first_instant(date_trunc(period, at AT TIME ZONE zone), zone)`.
@@ -94,4 +108,26 @@ unsafe extern "C-unwind" fn timestamp_zone(fcinfo: pg_sys::FunctionCallInfo) -> 
 unsafe extern "C-unwind" fn timestamp_trunc(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     // SAFETY: called through DirectFunctionCall2Coll with a (text, timestamp) frame.
     unsafe { pg_sys::timestamp_trunc(fcinfo) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::window_slot;
+
+    #[test]
+    fn window_slots_align_on_the_unix_epoch() {
+        const SECOND: i64 = 1_000_000;
+        // 2000-01-01 00:00:00 UTC is Unix second 946684800, a multiple of 24.
+        assert_eq!(window_slot(24 * SECOND, 0), 0);
+        assert_eq!(window_slot(24 * SECOND, 23 * SECOND + 999_999), 0);
+        assert_eq!(window_slot(24 * SECOND, 24 * SECOND), 24 * SECOND);
+        // before 2000 (negative Postgres timestamps) floors downwards
+        assert_eq!(window_slot(SECOND, -1), -SECOND);
+        // 720 s slots (a 30-day window): 946684800 = 1314840 * 720
+        assert_eq!(window_slot(720 * SECOND, 719 * SECOND), 0);
+        // 7 s slots do not divide 946684800 (remainder 5): slot edges are at Postgres second -5, 2, 9, ...
+        assert_eq!(window_slot(7 * SECOND, SECOND), -5 * SECOND);
+        assert_eq!(window_slot(7 * SECOND, 2 * SECOND), 2 * SECOND);
+        assert_eq!(window_slot(7 * SECOND, 8 * SECOND + 999_999), 2 * SECOND);
+    }
 }

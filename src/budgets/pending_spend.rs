@@ -20,10 +20,34 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// (budget id, period start, per value).
-pub type SpendKey = (i64, i64, String);
-/// (cost, calls) not yet written.
-pub type SpendDelta = (Decimal, i64);
+/// One running total: a budget's spend in one period (for a rolling budget,
+/// one slot of its window) and per value.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct SpendKey {
+    pub budget_id: i64,
+    /// Postgres timestamp (microseconds since 2000-01-01 UTC); i64::MIN for a total budget.
+    pub period_start: i64,
+    /// "" for a budget without per.
+    pub per_value: String,
+}
+
+/// What is added to a running total: every budget keeps all three, whichever
+/// its unit limits.
+#[derive(Clone, Copy, Default, Debug)]
+pub struct SpendDelta {
+    pub cost: Decimal,
+    pub calls: i64,
+    /// Input + output tokens.
+    pub tokens: i64,
+}
+
+impl SpendDelta {
+    pub fn add(&mut self, other: SpendDelta) {
+        self.cost = self.cost.checked_add(other.cost).unwrap_or_else(|_| spend_out_of_range());
+        self.calls = self.calls.checked_add(other.calls).unwrap_or_else(|| spend_out_of_range());
+        self.tokens = self.tokens.checked_add(other.tokens).unwrap_or_else(|| spend_out_of_range());
+    }
+}
 
 /// What one subtransaction level has added.
 #[derive(Default, Clone)]
@@ -31,20 +55,22 @@ pub struct Pending {
     pub spend: FxHashMap<SpendKey, SpendDelta>,
     /// (provider, model) of rows inserted without a price.
     pub unpriced: FxHashSet<(String, String)>,
+    /// Reservations the inserted rows settle, with the tenant of the row that
+    /// named each (a row settles only its own tenant's reservation).
+    pub settled: FxHashMap<i64, Option<String>>,
 }
 
 impl Pending {
     fn merge(&mut self, other: Pending) {
-        for (key, (cost, calls)) in other.spend {
-            let entry = self.spend.entry(key).or_insert((Decimal::ZERO, 0));
-            entry.0 = entry.0.checked_add(cost).unwrap_or_else(|_| spend_out_of_range());
-            entry.1 += calls;
+        for (key, delta) in other.spend {
+            self.spend.entry(key).or_default().add(delta);
         }
         self.unpriced.extend(other.unpriced);
+        self.settled.extend(other.settled);
     }
 
     pub fn is_empty(&self) -> bool {
-        self.spend.is_empty() && self.unpriced.is_empty()
+        self.spend.is_empty() && self.unpriced.is_empty() && self.settled.is_empty()
     }
 }
 
@@ -92,11 +118,9 @@ pub fn with_current<R>(f: impl FnOnce(&mut Pending) -> R) -> R {
     })
 }
 
-/// Adds `delta` (one call's cost) to a key's pending total.
-pub fn add(pending: &mut Pending, key: SpendKey, delta: Decimal) {
-    let entry = pending.spend.entry(key).or_insert((Decimal::ZERO, 0));
-    entry.0 = entry.0.checked_add(delta).unwrap_or_else(|_| spend_out_of_range());
-    entry.1 += 1;
+/// Adds one call to a key's pending total.
+pub fn add(pending: &mut Pending, key: SpendKey, call: SpendDelta) {
+    pending.spend.entry(key).or_default().add(call);
 }
 
 /// Everything pending in this transaction, all levels merged, for the caller

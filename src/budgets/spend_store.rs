@@ -45,9 +45,9 @@
 //! rechecked by name at each open, against the relcache's descriptor); the
 //! other checks read only the relcache entry. Nothing is looked up per row.
 
-use crate::decimal::Decimal;
-use crate::numeric_datum::NumericDatum;
-use crate::pending_spend::SpendKey;
+use crate::budgets::pending_spend::{SpendDelta, SpendKey};
+use crate::pg::numeric_datum::NumericDatum;
+use crate::pricing::decimal::Decimal;
 use pgrx::pg_sys;
 use rustc_hash::FxHashMap;
 use std::cell::RefCell;
@@ -61,31 +61,33 @@ struct Columns {
     spent: usize,
     calls: usize,
     updated_at: usize,
+    tokens: usize,
 }
 
 /// The columns by name, in `Columns`' order, with the type each must have.
-const EXPECTED: [(&str, pg_sys::Oid); 6] = [
+const EXPECTED: [(&str, pg_sys::Oid); 7] = [
     ("budget_id", pg_sys::INT8OID),
     ("period_start", pg_sys::TIMESTAMPTZOID),
     ("per_value", pg_sys::TEXTOID),
     ("spent", pg_sys::NUMERICOID),
     ("calls", pg_sys::INT8OID),
     ("updated_at", pg_sys::TIMESTAMPTZOID),
+    ("tokens", pg_sys::INT8OID),
 ];
 
 impl Columns {
-    fn from_positions(found: [usize; 6]) -> Columns {
-        let [budget_id, period_start, per_value, spent, calls, updated_at] = found;
-        Columns { budget_id, period_start, per_value, spent, calls, updated_at }
+    fn from_positions(found: [usize; 7]) -> Columns {
+        let [budget_id, period_start, per_value, spent, calls, updated_at, tokens] = found;
+        Columns { budget_id, period_start, per_value, spent, calls, updated_at, tokens }
     }
 
-    fn positions(&self) -> [usize; 6] {
-        [self.budget_id, self.period_start, self.per_value, self.spent, self.calls, self.updated_at]
+    fn positions(&self) -> [usize; 7] {
+        [self.budget_id, self.period_start, self.per_value, self.spent, self.calls, self.updated_at, self.tokens]
     }
 
     /// The columns an update writes.
-    fn written(&self) -> [usize; 3] {
-        [self.spent, self.calls, self.updated_at]
+    fn written(&self) -> [usize; 4] {
+        [self.spent, self.calls, self.updated_at, self.tokens]
     }
 
     /// The primary key's columns, which the probe scans.
@@ -170,10 +172,10 @@ impl SpendStore {
         }
     }
 
-    /// Adds `delta` and `calls` to the total of (budget, period start, per
-    /// value) if its row exists; returns the new total, or None when there is
-    /// no row to add to.
-    pub fn add_to_existing(&self, key: &SpendKey, delta: Decimal, calls: i64) -> Option<Decimal> {
+    /// Adds `delta` to the total of (budget, period start, per value) if its
+    /// row exists; returns the new totals, or None when there is no row to add
+    /// to.
+    pub fn add_to_existing(&self, key: &SpendKey, delta: &SpendDelta) -> Option<SpendDelta> {
         // Everything this transaction wrote before (earlier flushes, rebuilds
         // in SQL) must be visible to the probe, and our update must be
         // visible to whatever runs after it.
@@ -181,7 +183,7 @@ impl SpendStore {
         unsafe { pg_sys::CommandCounterIncrement() };
         let result = loop {
             // SAFETY: `self.heap` is open (the struct's invariant), in this transaction.
-            match unsafe { self.try_add(key, delta, calls) } {
+            match unsafe { self.try_add(key, delta) } {
                 Attempt::Done(total) => break Some(total),
                 Attempt::NoRow => break None,
                 Attempt::Retry => continue,
@@ -195,7 +197,7 @@ impl SpendStore {
     /// # Safety
     /// Called in the transaction that opened `self` (the struct's invariant
     /// then holds: `heap` is open).
-    unsafe fn try_add(&self, key: &SpendKey, delta: Decimal, calls: i64) -> Attempt {
+    unsafe fn try_add(&self, key: &SpendKey, delta: &SpendDelta) -> Attempt {
         // SAFETY: `self.heap` is open (caller's guarantee). The snapshot is
         // registered before use and unregistered once both probes are done.
         // `update`, if any, holds a palloc'd new tuple and the old version's
@@ -207,8 +209,8 @@ impl SpendStore {
             // READ COMMITTED would see it, also inside an older snapshot.
             let snapshot = pg_sys::RegisterSnapshot(pg_sys::GetLatestSnapshot());
             let update = self
-                .at_remembered_tid(snapshot, key, delta, calls)
-                .or_else(|| self.by_index(snapshot, key, delta, calls));
+                .at_remembered_tid(snapshot, key, delta)
+                .or_else(|| self.by_index(snapshot, key, delta));
             pg_sys::UnregisterSnapshot(snapshot);
             let Some((mut otid, newtup, total)) = update else {
                 return Attempt::NoRow;
@@ -256,8 +258,7 @@ impl SpendStore {
         &self,
         snapshot: pg_sys::Snapshot,
         key: &SpendKey,
-        delta: Decimal,
-        calls: i64,
+        delta: &SpendDelta,
     ) -> Option<Update> {
         let tid = REMEMBERED.with(|r| r.borrow().get(key).copied())?;
         // SAFETY: `self.heap` is open and `snapshot` registered (caller's
@@ -282,7 +283,7 @@ impl SpendStore {
             if !pg_sys::heap_fetch(self.heap, snapshot, &mut tuple, &mut buffer, false) {
                 return None;
             }
-            let update = self.modified(&mut tuple, Some(key), delta, calls);
+            let update = self.modified(&mut tuple, Some(key), delta);
             pg_sys::ReleaseBuffer(buffer);
             update
         }
@@ -296,8 +297,7 @@ impl SpendStore {
         &self,
         snapshot: pg_sys::Snapshot,
         key: &SpendKey,
-        delta: Decimal,
-        calls: i64,
+        delta: &SpendDelta,
     ) -> Option<Update> {
         // SAFETY: `self.heap` is open and `snapshot` registered (caller's
         // guarantee); `pkey` is its primary key, on exactly the 3 columns of the
@@ -306,7 +306,7 @@ impl SpendStore {
         // text datum is palloc'd and outlives the scan; the tuple the scan
         // returns stays valid until systable_endscan, after `modified` read it.
         unsafe {
-            let per_value_datum = pgrx::IntoDatum::into_datum(key.2.as_str()).expect("text datum");
+            let per_value_datum = pgrx::IntoDatum::into_datum(key.per_value.as_str()).expect("text datum");
             let mut keys: [pg_sys::ScanKeyData; 3] = std::mem::zeroed();
             let init = |entry: &mut pg_sys::ScanKeyData,
                         attno: usize,
@@ -325,18 +325,18 @@ impl SpendStore {
                 )
             };
             let c = &self.columns;
-            init(&mut keys[0], c.budget_id, pg_sys::InvalidOid, pg_sys::F_INT8EQ, pg_sys::Datum::from(key.0));
+            init(&mut keys[0], c.budget_id, pg_sys::InvalidOid, pg_sys::F_INT8EQ, pg_sys::Datum::from(key.budget_id));
             init(
                 &mut keys[1],
                 c.period_start,
                 pg_sys::InvalidOid,
                 pg_sys::F_TIMESTAMPTZ_EQ,
-                pg_sys::Datum::from(key.1),
+                pg_sys::Datum::from(key.period_start),
             );
             init(&mut keys[2], c.per_value, self.per_value_collation, pg_sys::F_TEXTEQ, per_value_datum);
             let scan = pg_sys::systable_beginscan(self.heap, self.pkey, true, snapshot, 3, keys.as_mut_ptr());
             let found = pg_sys::systable_getnext(scan);
-            let update = if found.is_null() { None } else { self.modified(found, None, delta, calls) };
+            let update = if found.is_null() { None } else { self.modified(found, None, delta) };
             pg_sys::systable_endscan(scan);
             update
         }
@@ -353,8 +353,7 @@ impl SpendStore {
         &self,
         found: pg_sys::HeapTuple,
         expected: Option<&SpendKey>,
-        delta: Decimal,
-        calls: i64,
+        delta: &SpendDelta,
     ) -> Option<Update> {
         // SAFETY: `found` is a valid tuple of the open `self.heap` (caller's
         // guarantee), described by its `rd_att`, of as many attributes as the
@@ -368,7 +367,7 @@ impl SpendStore {
             let mut values = self.values.borrow_mut();
             let mut nulls = self.nulls.borrow_mut();
             pg_sys::heap_deform_tuple(found, tupdesc, values.as_mut_ptr(), nulls.as_mut_ptr());
-            if let Some((budget_id, period_start, per_value)) = expected {
+            if let Some(SpendKey { budget_id, period_start, per_value }) = expected {
                 let stored = <&str as pgrx::FromDatum>::from_datum(values[c.per_value - 1], nulls[c.per_value - 1]);
                 if values[c.budget_id - 1].value() as i64 != *budget_id
                     || values[c.period_start - 1].value() as i64 != *period_start
@@ -377,17 +376,21 @@ impl SpendStore {
                     return None;
                 }
             }
-            let old_spent = decimal_of(values[c.spent - 1]);
-            let total = old_spent.checked_add(delta).unwrap_or_else(|_| out_of_range());
+            let mut total = SpendDelta {
+                cost: decimal_of(values[c.spent - 1]),
+                calls: values[c.calls - 1].value() as i64,
+                tokens: values[c.tokens - 1].value() as i64,
+            };
+            total.add(*delta);
             // numeric addition, so the total keeps the scale `spent + delta` has in SQL
             values[c.spent - 1] = pg_sys::DirectFunctionCall2Coll(
                 Some(numeric_add),
                 pg_sys::InvalidOid,
                 values[c.spent - 1],
-                NumericDatum::from_text(&delta.to_string()).0,
+                NumericDatum::from_text(&delta.cost.to_string()).0,
             );
-            let old_calls = values[c.calls - 1].value() as i64;
-            values[c.calls - 1] = pg_sys::Datum::from(old_calls.checked_add(calls).unwrap_or_else(|| out_of_range()));
+            values[c.calls - 1] = pg_sys::Datum::from(total.calls);
+            values[c.tokens - 1] = pg_sys::Datum::from(total.tokens);
             values[c.updated_at - 1] = pg_sys::Datum::from(pg_sys::GetCurrentTransactionStartTimestamp());
             let newtup = pg_sys::heap_modify_tuple(
                 found,
@@ -444,8 +447,8 @@ impl Drop for SpendStore {
     }
 }
 
-/// The old version's TID, the new version, the new total.
-type Update = (pg_sys::ItemPointerData, pg_sys::HeapTuple, Decimal);
+/// The old version's TID, the new version, the new totals.
+type Update = (pg_sys::ItemPointerData, pg_sys::HeapTuple, SpendDelta);
 
 /// Most running totals a backend remembers the TID of; past it, it starts over.
 const REMEMBERED_MAX: usize = 10_000;
@@ -470,7 +473,7 @@ fn remember(key: &SpendKey, tid: pg_sys::ItemPointerData) {
 }
 
 enum Attempt {
-    Done(Decimal),
+    Done(SpendDelta),
     NoRow,
     Retry,
 }
@@ -497,15 +500,11 @@ unsafe extern "C-unwind" fn numeric_add(fcinfo: pg_sys::FunctionCallInfo) -> pg_
 /// `numeric` must be a non-NULL numeric datum valid for the duration of the call.
 unsafe fn decimal_of(numeric: pg_sys::Datum) -> Decimal {
     // SAFETY: the caller's guarantee is decimal_from_numeric's.
-    unsafe { crate::numeric_datum::decimal_from_numeric(numeric) }.unwrap_or_else(|| {
+    unsafe { crate::pg::numeric_datum::decimal_from_numeric(numeric) }.unwrap_or_else(|| {
         // SAFETY: as above, numeric_text's.
-        let text = unsafe { crate::numeric_datum::numeric_text(numeric) };
-        crate::errors::out_of_range(format!("running total {text} is out of range for exact budget arithmetic"))
+        let text = unsafe { crate::pg::numeric_datum::numeric_text(numeric) };
+        crate::pg::errors::out_of_range(format!("running total {text} is out of range for exact budget arithmetic"))
     })
-}
-
-fn out_of_range() -> ! {
-    crate::errors::out_of_range("budget spend out of range for exact arithmetic")
 }
 
 /// SQL type names of `EXPECTED`'s types, for errors.

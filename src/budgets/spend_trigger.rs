@@ -6,12 +6,15 @@
 //! ROW trigger sees only rows really inserted (not those skipped by ON
 //! CONFLICT DO NOTHING). Just before commit (pending_spend's transaction
 //! callback) or when `flush_spend()` is called, `flush_pending` writes those
-//! totals, in a fixed order so concurrent writers cannot deadlock: existing
-//! rows directly (`spend_store`), a period's first row with an SQL upsert; and
-//! queues every threshold the new total crossed.
+//! totals, in a fixed order so concurrent writers cannot deadlock: calendar
+//! totals first, existing rows directly (`spend_store`), a period's first row
+//! with an SQL upsert; then rolling windows through `llm_cost._window_add`; it
+//! queues every threshold a new total crossed and settles the reservations the
+//! rows named (sql/reservations.sql), at the same commit as their spend.
 use crate::budgets::budget_cache::{with_budgets, RowDims};
 use crate::budgets::budget_period;
 use crate::budgets::pending_spend::{self, SpendDelta, SpendKey};
+use rustc_hash::FxHashMap;
 use crate::budgets::spend_store::SpendStore;
 use crate::pg::trigger_support::{c_trigger, column_positions, trigger_data, PositionCache};
 use crate::pricing::decimal::Decimal;
@@ -53,7 +56,7 @@ pub fn forget_announced(keys: &FxHashSet<(String, String)>) {
 c_trigger!(usage_spend_add, pg_finfo_usage_spend_add, spend_add);
 
 /// The columns the spend trigger reads, in this order.
-const SPEND_COLUMNS: [&str; 11] = [
+const SPEND_COLUMNS: [&str; 15] = [
     "occurred_at",
     "cost",
     "tenant_id",
@@ -65,10 +68,14 @@ const SPEND_COLUMNS: [&str; 11] = [
     "operation",
     "provider",
     "model",
+    "input_tokens",
+    "output_tokens",
+    "tags",
+    "reservation_id",
 ];
 
 thread_local! {
-    static POSITIONS: PositionCache<11> = const { RefCell::new(None) };
+    static POSITIONS: PositionCache<15> = const { RefCell::new(None) };
 }
 
 /// # Safety
@@ -87,7 +94,7 @@ unsafe fn spend_add(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
         ((*trigdata).tg_trigtuple, rel, (*rel).rd_att)
     };
     // SAFETY: `rel` is the trigger's open relation (above).
-    let [at_col, cost_col, tenant, project, user, agent, session, execution, operation, provider, model] =
+    let [at_col, cost_col, tenant, project, user, agent, session, execution, operation, provider, model, input, output, tags_col, reservation] =
         unsafe { column_positions(&POSITIONS, rel, SPEND_COLUMNS) };
     // SAFETY: `tupdesc` is the open relation's descriptor (above).
     let natts = unsafe { (*tupdesc).natts } as usize;
@@ -112,6 +119,11 @@ unsafe fn spend_add(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
             pending_spend::with_current(|p| p.unpriced.insert((provider.to_lowercase(), model.to_string())));
         }
     }
+    if !nulls[reservation] {
+        let id = values[reservation].value() as i64;
+        let tenant = text(tenant).map(str::to_string);
+        pending_spend::with_current(|p| p.settled.insert(id, tenant));
+    }
     let row = RowDims {
         tenant_id: text(tenant),
         project_id: text(project),
@@ -122,13 +134,26 @@ unsafe fn spend_add(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
         operation: text(operation),
         provider: text(provider),
         model: text(model),
+        tags: None,
     };
     let at = values[at_col].value() as i64;
     with_budgets(|index| {
         if index.is_empty() {
             return;
         }
-        let delta = cost
+        // Token columns are NOT NULL bigints (the table's constraints keep them >= 0).
+        let tokens = (values[input].value() as i64)
+            .checked_add(values[output].value() as i64)
+            .unwrap_or_else(|| crate::pg::errors::spend_out_of_range());
+        let tags = (index.any_tags && !nulls[tags_col])
+            .then(|| {
+                // SAFETY: a non-null attribute of the jsonb column `tags` (found
+                // by name above), deformed from the row, valid for the call.
+                unsafe { pgrx::JsonB::from_datum(values[tags_col], false) }
+            })
+            .flatten();
+        let row = RowDims { tags: tags.as_ref().map(|t| &t.0), ..row };
+        let cost = cost
             .map(|c| {
                 // SAFETY: `c` is the row's non-null `cost`, a numeric column,
                 // deformed from the row, valid for the call.
@@ -139,10 +164,11 @@ unsafe fn spend_add(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
                 })
             })
             .unwrap_or(Decimal::ZERO);
+        let call = SpendDelta { cost, calls: 1, tokens };
         index.for_each_match(&row, |budget| {
             let Some(per_value) = budget.per_value(&row) else { return };
-            let key = (budget.id, budget_period::period_start(budget, at), per_value);
-            pending_spend::with_current(|p| pending_spend::add(p, key, delta));
+            let key = SpendKey { budget_id: budget.id, period_start: budget_period::period_start(budget, at), per_value };
+            pending_spend::with_current(|p| pending_spend::add(p, key, call));
         });
     });
     pg_sys::Datum::from(0)
@@ -155,12 +181,13 @@ c_trigger!(usage_spend_flush, pg_finfo_usage_spend_flush, spend_flush);
 /// rows are added to by `spend_store` without SQL). Totals are applied in
 /// sorted order, so every writer takes the spend rows' locks in the same order
 /// and none can deadlock.
-const UPSERT_SQL: &str = "INSERT INTO llm_cost.budget_spend AS s (budget_id, period_start, per_value, spent, calls)
-     SELECT $1, $2, $3, $4::numeric, $5
+const UPSERT_SQL: &str = "INSERT INTO llm_cost.budget_spend AS s (budget_id, period_start, per_value, spent, calls, tokens)
+     SELECT $1, $2, $3, $4::numeric, $5, $6
       WHERE EXISTS (SELECT FROM llm_cost.budgets WHERE id = $1)  -- not deleted meanwhile
      ON CONFLICT (budget_id, period_start, per_value) DO UPDATE
-        SET spent = s.spent + excluded.spent, calls = s.calls + excluded.calls, updated_at = now()
-     RETURNING s.spent::text";
+        SET spent = s.spent + excluded.spent, calls = s.calls + excluded.calls, tokens = s.tokens + excluded.tokens,
+            updated_at = now()
+     RETURNING s.spent::text, s.calls, s.tokens";
 
 /// # Safety
 /// `fcinfo` must be the call's, as Postgres passes it to a trigger function.
@@ -209,9 +236,31 @@ struct Crossing {
     budget_id: i64,
     period_start: i64,
     per_value: String,
-    /// The new running total.
-    spent: Decimal,
+    /// The new running total, in the budget's unit.
+    used: Decimal,
     threshold: Decimal,
+}
+
+/// Pending totals in the order every writer takes their locks in (and
+/// `llm_cost._fold_spend` too): calendar totals by (budget, period, per
+/// value), then rolling windows by (budget, per value, slot), each window's
+/// running total locked before its slots.
+struct Ordered {
+    calendar: Vec<(SpendKey, SpendDelta)>,
+    rolling: Vec<(SpendKey, SpendDelta)>,
+}
+
+fn ordered(spend: FxHashMap<SpendKey, SpendDelta>) -> Ordered {
+    // A budget no longer in the index (deleted or disabled since) goes the
+    // calendar way, whose upsert skips a deleted budget.
+    let (mut rolling, mut calendar): (Vec<_>, Vec<_>) = with_budgets(|index| {
+        spend.into_iter().partition(|(key, _)| index.budget(key.budget_id).is_some_and(|b| b.is_rolling()))
+    });
+    calendar.sort_by(|a, b| a.0.cmp(&b.0));
+    rolling.sort_by(|(a, _), (b, _)| {
+        (a.budget_id, &a.per_value, a.period_start).cmp(&(b.budget_id, &b.per_value, b.period_start))
+    });
+    Ordered { calendar, rolling }
 }
 
 fn flush_pending() -> i64 {
@@ -219,18 +268,18 @@ fn flush_pending() -> i64 {
     if pending.is_empty() {
         return 0;
     }
-    let mut totals: Vec<(SpendKey, SpendDelta)> = pending.spend.into_iter().collect();
-    totals.sort_by(|a, b| a.0.cmp(&b.0));
+    let Ordered { calendar, rolling } = ordered(pending.spend);
+    let written = (calendar.len() + rolling.len()) as i64;
     // Totals whose row exists (all but a period's first spend) are added to
     // directly. From the first one without a row on, the rest go through SQL,
     // still in sorted order, so every writer takes the locks in one order.
-    let store = (!totals.is_empty()).then(SpendStore::open);
+    let store = (!calendar.is_empty()).then(SpendStore::open);
     let mut crossings: Vec<Crossing> = Vec::new();
     let mut done = 0;
     if let Some(store) = &store {
-        for total @ (key, (delta, calls)) in &totals {
-            let Some(spent) = store.add_to_existing(key, *delta, *calls) else { break };
-            crossings.extend(crossings_of(total, spent));
+        for (key, delta) in &calendar {
+            let Some(totals) = store.add_to_existing(key, delta) else { break };
+            crossings.extend(crossings_of(key, delta, &totals));
             done += 1;
         }
     }
@@ -241,25 +290,36 @@ fn flush_pending() -> i64 {
             !ANNOUNCED.with(|a| a.borrow().contains(key)) && !ANNOUNCED_NOW.with(|a| a.borrow().contains(key))
         })
         .collect();
-    if done == totals.len() && crossings.is_empty() && unpriced.is_empty() {
-        return totals.len() as i64;
+    if done == calendar.len()
+        && rolling.is_empty()
+        && crossings.is_empty()
+        && unpriced.is_empty()
+        && pending.settled.is_empty()
+    {
+        return written;
     }
     // as the extension's owner: the inserting role need not be able to write
-    // budget_spend or the queue
+    // budget_spend, the windows, the reservations or the queue
     crate::pg::extension_owner::run_as_owner(|| {
         Spi::connect_mut(|client| {
-            for (i, total @ (key, (delta, calls))) in totals.iter().enumerate().skip(done) {
+            for (i, (key, delta)) in calendar.iter().enumerate().skip(done) {
                 let existing = match &store {
-                    Some(store) if i > done => store.add_to_existing(key, *delta, *calls),
+                    Some(store) if i > done => store.add_to_existing(key, delta),
                     _ => None, // the first is known to have no row
                 };
-                let spent = existing.or_else(|| upsert_total(client, key, *delta, *calls));
-                if let Some(spent) = spent {
-                    crossings.extend(crossings_of(total, spent));
+                if let Some(totals) = existing.or_else(|| upsert_total(client, key, delta)) {
+                    crossings.extend(crossings_of(key, delta, &totals));
                 }
             }
             for crossing in &crossings {
                 queue_alert(client, crossing);
+            }
+            // A window queues its own crossings (it alone knows when its total fell).
+            for (key, delta) in &rolling {
+                add_to_window(client, key, delta);
+            }
+            if !pending.settled.is_empty() {
+                settle(client, pending.settled);
             }
             for key in unpriced {
                 client
@@ -274,23 +334,29 @@ fn flush_pending() -> i64 {
             }
         })
     });
-    totals.len() as i64
+    written
+}
+
+/// A timestamptz argument from a Postgres timestamp (microseconds since 2000).
+fn timestamptz(at: i64) -> Option<TimestampWithTimeZone> {
+    // SAFETY: a timestamptz is a by-value i64 Datum; any i64 is one.
+    unsafe { TimestampWithTimeZone::from_datum(pg_sys::Datum::from(at), false) }
 }
 
 /// Creates (or, if a concurrent writer just created it, adds to) a total's
-/// row; its new running total, or None for a budget deleted since its rows
-/// were inserted.
-fn upsert_total(
-    client: &mut pgrx::spi::SpiClient<'_>,
-    (budget_id, period_start, per_value): &SpendKey,
-    delta: Decimal,
-    calls: i64,
-) -> Option<Decimal> {
-    // SAFETY: a timestamptz is a by-value i64 Datum; any i64 is one.
-    let at = unsafe { TimestampWithTimeZone::from_datum(pg_sys::Datum::from(*period_start), false) };
-    let delta = delta.to_string();
-    let args = [(*budget_id).into(), at.into(), per_value.as_str().into(), delta.as_str().into(), calls.into()];
-    let spent = UPSERT.with(|cell| {
+/// row; its new totals, or None for a budget deleted since its rows were
+/// inserted.
+fn upsert_total(client: &mut pgrx::spi::SpiClient<'_>, key: &SpendKey, delta: &SpendDelta) -> Option<SpendDelta> {
+    let cost = delta.cost.to_string();
+    let args = [
+        key.budget_id.into(),
+        timestamptz(key.period_start).into(),
+        key.per_value.as_str().into(),
+        cost.as_str().into(),
+        delta.calls.into(),
+        delta.tokens.into(),
+    ];
+    UPSERT.with(|cell| {
         let mut cell = cell.borrow_mut();
         if cell.is_none() {
             let oids = [
@@ -298,6 +364,7 @@ fn upsert_total(
                 PgOid::BuiltIn(PgBuiltInOids::TIMESTAMPTZOID),
                 PgOid::BuiltIn(PgBuiltInOids::TEXTOID),
                 PgOid::BuiltIn(PgBuiltInOids::TEXTOID),
+                PgOid::BuiltIn(PgBuiltInOids::INT8OID),
                 PgOid::BuiltIn(PgBuiltInOids::INT8OID),
             ];
             let prepared = client
@@ -309,29 +376,60 @@ fn upsert_total(
             .update(cell.as_ref().expect("prepared above"), None, &args)
             .unwrap_or_else(|e| error!("llm_cost: budget spend upsert failed: {e}"));
         if rows.is_empty() {
-            None
-        } else {
-            rows.first().get::<String>(1).ok().flatten()
+            return None;
         }
-    });
-    spent.map(|s| Decimal::parse(&s).unwrap_or_else(|_| error!("llm_cost: unreadable running total {s}")))
+        let row = rows.first();
+        let spent: String = row.get(1).ok().flatten()?;
+        Some(SpendDelta {
+            cost: Decimal::parse(&spent).unwrap_or_else(|_| error!("llm_cost: unreadable running total {spent}")),
+            calls: row.get(2).ok().flatten().unwrap_or_default(),
+            tokens: row.get(3).ok().flatten().unwrap_or_default(),
+        })
+    })
+}
+
+/// Adds to one slot of a rolling budget and its window's total
+/// (`llm_cost._window_add`, which also queues the thresholds crossed).
+fn add_to_window(client: &mut pgrx::spi::SpiClient<'_>, key: &SpendKey, delta: &SpendDelta) {
+    let cost = delta.cost.to_string();
+    client
+        .update(
+            "SELECT llm_cost._window_add($1, $2, $3, $4::numeric, $5, $6)",
+            None,
+            &[
+                key.budget_id.into(),
+                key.per_value.as_str().into(),
+                timestamptz(key.period_start).into(),
+                cost.as_str().into(),
+                delta.calls.into(),
+                delta.tokens.into(),
+            ],
+        )
+        .unwrap_or_else(|e| error!("llm_cost: cannot add to a rolling budget's window: {e}"));
+}
+
+/// Settles the reservations the inserted rows named: their holds go at the
+/// same commit as the rows' spend arrives.
+fn settle(client: &mut pgrx::spi::SpiClient<'_>, settled: FxHashMap<i64, Option<String>>) {
+    let (ids, tenants): (Vec<i64>, Vec<Option<String>>) = settled.into_iter().unzip();
+    client
+        .update("SELECT llm_cost._settle_reservations($1, $2)", None, &[ids.into(), tenants.into()])
+        .unwrap_or_else(|e| error!("llm_cost: cannot settle reservations: {e}"));
 }
 
 /// The thresholds of its budget a written total crossed going from
-/// spent - delta to spent, as alerts to queue.
-fn crossings_of(
-    ((budget_id, period_start, per_value), (delta, _)): &(SpendKey, SpendDelta),
-    spent: Decimal,
-) -> Vec<Crossing> {
-    if *delta <= Decimal::ZERO {
-        return Vec::new();
-    }
-    let before = spent.checked_sub(*delta).unwrap_or(Decimal::ZERO);
-    let hundred = Decimal::from_i64(100);
-    let before100 = before.checked_mul(hundred).unwrap_or(Decimal::ZERO);
-    let after100 = spent.checked_mul(hundred).unwrap_or(Decimal::ZERO);
+/// totals - delta to totals (in the budget's unit), as alerts to queue.
+fn crossings_of(key: &SpendKey, delta: &SpendDelta, totals: &SpendDelta) -> Vec<Crossing> {
     with_budgets(|index| {
-        let Some(b) = index.budget(*budget_id) else { return Vec::new() };
+        let Some(b) = index.budget(key.budget_id) else { return Vec::new() };
+        let after = b.used(totals);
+        let Ok(before) = after.checked_sub(b.used(delta)) else { return Vec::new() };
+        if before >= after {
+            return Vec::new(); // only an increase crosses upward
+        }
+        let hundred = Decimal::from_i64(100);
+        let before100 = before.checked_mul(hundred).unwrap_or(Decimal::ZERO);
+        let after100 = after.checked_mul(hundred).unwrap_or(Decimal::ZERO);
         b.thresholds
             .iter()
             .filter(|t| {
@@ -339,10 +437,10 @@ fn crossings_of(
                 before100 < limit && after100 >= limit
             })
             .map(|threshold| Crossing {
-                budget_id: *budget_id,
-                period_start: *period_start,
-                per_value: per_value.clone(),
-                spent,
+                budget_id: key.budget_id,
+                period_start: key.period_start,
+                per_value: key.per_value.clone(),
+                used: after,
                 threshold: *threshold,
             })
             .collect()
@@ -352,10 +450,9 @@ fn crossings_of(
 /// Queues one crossed threshold (the queue dedupes by budget, period, value and threshold).
 fn queue_alert(
     client: &mut pgrx::spi::SpiClient<'_>,
-    Crossing { budget_id, period_start, per_value, spent, threshold }: &Crossing,
+    Crossing { budget_id, period_start, per_value, used, threshold }: &Crossing,
 ) {
-    // SAFETY: a timestamptz is a by-value i64 Datum; any i64 is one.
-    let at = unsafe { TimestampWithTimeZone::from_datum(pg_sys::Datum::from(*period_start), false) };
+    let at = timestamptz(*period_start);
     client
         .update(
             "SELECT llm_cost._queue_budget_alert($1, $2, $3, $4::numeric, $5::numeric)",
@@ -364,7 +461,7 @@ fn queue_alert(
                 (*budget_id).into(),
                 at.into(),
                 per_value.as_str().into(),
-                spent.to_string().into(),
+                used.to_string().into(),
                 threshold.to_string().into(),
             ],
         )

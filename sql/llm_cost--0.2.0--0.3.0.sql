@@ -1809,6 +1809,1396 @@ COMMENT ON COLUMN llm_cost.usage_hourly_latency.histogram IS 'Exact latency hist
 ---------------------------------------------------------------------------
 
 -- Budgets: units, rolling windows, tags, reservations (sql/budgets.sql, sql/spend.sql, sql/reservations.sql)
+-- usage.reservation_id (sql/schema.sql).
+ALTER TABLE llm_cost.usage ADD COLUMN reservation_id bigint;
+
+-- Budgets gain unit, window and tags; periods gain 'rolling' (sql/budgets.sql).
+CREATE OR REPLACE FUNCTION llm_cost.is_budget_period(period text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN period IN ('day', 'week', 'month', 'quarter', 'year', 'total', 'rolling');
+COMMENT ON FUNCTION llm_cost.is_budget_period(text) IS
+  'True for a budget period: day, week, month, quarter, year, total, or rolling (a sliding window).';
+
+CREATE OR REPLACE FUNCTION llm_cost.is_budget_unit(unit text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN unit IN ('cost', 'tokens', 'calls');
+COMMENT ON FUNCTION llm_cost.is_budget_unit(text) IS
+  'True for what a budget limits: cost (in its currency), tokens (input + output) or calls.';
+
+-- A budget's use in its unit, from the three running figures every total keeps.
+CREATE OR REPLACE FUNCTION llm_cost._used(unit text, spent numeric, calls bigint, tokens bigint) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE unit WHEN 'tokens' THEN tokens WHEN 'calls' THEN calls ELSE spent END;
+COMMENT ON FUNCTION llm_cost._used(text, numeric, bigint, bigint) IS
+  'Internal: spent, calls or tokens, whichever the budget''s unit counts.';
+
+---------------------------------------------------------------------------
+-- Rolling windows
+---------------------------------------------------------------------------
+
+-- A rolling budget counts its spend in slots: whole seconds, or for windows
+-- longer than an hour 1/3600 of the window (24 s for a day, 12 min for 30
+-- days), aligned on the Unix epoch. A slot is in the window at T while any
+-- part of it is: the window covers [slot_start(T - window), T], between
+-- `window` and `window` + one slot long. It never covers less than the
+-- window, so a hard limit holds over every exact window of that length; and
+-- it is a sum of whole slots, so ingest adds to one slot and the window's
+-- total moves on by subtracting the slots that leave it (sql/spend.sql).
+-- Windows are fixed durations (no months): '30 days' is 720 hours even
+-- across a DST change. src/budgets/budget_period.rs computes the same.
+CREATE OR REPLACE FUNCTION llm_cost.window_slot_seconds("window" interval) RETURNS bigint
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN greatest(1, floor(extract(epoch FROM "window") / 3600))::bigint;
+COMMENT ON FUNCTION llm_cost.window_slot_seconds(interval) IS
+  'The slot width, in seconds, in which a rolling budget of this window counts spend: 1 s up to a one-hour window, window/3600 beyond.';
+
+CREATE OR REPLACE FUNCTION llm_cost.window_slot("window" interval, at timestamptz) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN to_timestamp(floor(extract(epoch FROM at) / llm_cost.window_slot_seconds("window"))
+                    * llm_cost.window_slot_seconds("window"));
+-- (Epoch arithmetic rather than timestamptz - interval: the same instants
+-- whatever the session's TimeZone, so these stay immutable.)
+COMMENT ON FUNCTION llm_cost.window_slot(interval, timestamptz) IS
+  'Start of the slot of a rolling budget''s window that contains at.';
+
+CREATE OR REPLACE FUNCTION llm_cost.window_start("window" interval, at timestamptz) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN to_timestamp(floor((extract(epoch FROM at) - extract(epoch FROM "window")) / llm_cost.window_slot_seconds("window"))
+                    * llm_cost.window_slot_seconds("window"));
+COMMENT ON FUNCTION llm_cost.window_start(interval, timestamptz) IS
+  'Where a rolling window ending at at begins: the start of the slot containing at - window (the window covers whole slots, at least window long).';
+
+-- The dimensions a budget can be kept "per" (one amount for each value).
+CREATE OR REPLACE FUNCTION llm_cost.is_budget_dimension(dimension text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN dimension IN ('tenant_id', 'project_id', 'user_id', 'agent_id', 'session_id', 'execution_id',
+                     'operation', 'provider', 'model');
+COMMENT ON FUNCTION llm_cost.is_budget_dimension(text) IS
+  'True for a dimension a budget can apply per value of: tenant_id, project_id, user_id, agent_id, session_id, execution_id, operation, provider, model.';
+
+ALTER TABLE llm_cost.budgets
+    ADD COLUMN unit text NOT NULL DEFAULT 'cost',
+    ADD COLUMN "window" interval,
+    ADD COLUMN tags jsonb,
+    ADD CONSTRAINT budgets_unit_known CHECK (llm_cost.is_budget_unit(unit)),
+    ADD CONSTRAINT budgets_window_rolling CHECK ((period = 'rolling') = ("window" IS NOT NULL)),
+    ADD CONSTRAINT budgets_window_valid CHECK ("window" > interval '0' AND "window" <= interval '366 days'
+                                          AND extract(month FROM "window") = 0 AND extract(year FROM "window") = 0),
+    ADD CONSTRAINT budgets_tags_object CHECK (jsonb_typeof(tags) = 'object');
+COMMENT ON COLUMN llm_cost.budgets.thresholds IS 'Percentages of amount at which an alert fires, once per period (and per value); values in (0, 1000].';
+COMMENT ON COLUMN llm_cost.budgets.hard_limit IS 'When true, llm_cost.can_spend() answers false for calls that would take the budget over its amount. Usage rows are always recorded.';
+COMMENT ON COLUMN llm_cost.budgets.notify IS 'Routing for alert listeners (e-mails, webhooks); stored and passed on, not interpreted by the extension.';
+COMMENT ON COLUMN llm_cost.budgets.includes IS 'Which spend counts: llm (model calls), compute (resource usage) or all.';
+COMMENT ON COLUMN llm_cost.budgets.scope_mask IS 'Internal: which scope columns are set, as bits (see llm_cost.scope_key).';
+COMMENT ON COLUMN llm_cost.budgets.id IS 'Row id; budget_spend, retired_spend and notifications refer to it.';
+COMMENT ON COLUMN llm_cost.budgets.name IS 'Unique name of the budget.';
+COMMENT ON COLUMN llm_cost.budgets.amount IS 'Limit per period or window (and per value when per is set), in the budget''s unit: currency for cost, else tokens or calls.';
+COMMENT ON COLUMN llm_cost.budgets.currency IS 'Currency of amount (ISO 4217 code).';
+COMMENT ON COLUMN llm_cost.budgets.period IS 'Calendar period the amount applies to: day, week, month, quarter, year, total (no period), or rolling (the last window, see window).';
+COMMENT ON COLUMN llm_cost.budgets.timezone IS 'Time zone whose calendar the periods follow (default UTC).';
+COMMENT ON COLUMN llm_cost.budgets.tenant_id IS 'Scope: only usage of this tenant counts; NULL: any.';
+COMMENT ON COLUMN llm_cost.budgets.project_id IS 'Scope: only usage of this project counts; NULL: any.';
+COMMENT ON COLUMN llm_cost.budgets.user_id IS 'Scope: only usage of this user counts; NULL: any.';
+COMMENT ON COLUMN llm_cost.budgets.agent_id IS 'Scope: only usage of this agent counts; NULL: any.';
+COMMENT ON COLUMN llm_cost.budgets.session_id IS 'Scope: only usage of this session counts; NULL: any.';
+COMMENT ON COLUMN llm_cost.budgets.provider IS 'Scope: only usage of this provider counts; NULL: any.';
+COMMENT ON COLUMN llm_cost.budgets.model IS 'Scope: only usage of this model counts; NULL: any.';
+COMMENT ON COLUMN llm_cost.budgets.per IS 'NULL, or a dimension (tenant_id, project_id, user_id, agent_id, session_id, execution_id, operation, provider, model): the amount then applies to each of its values separately.';
+COMMENT ON COLUMN llm_cost.budgets.enabled IS 'False: the budget is left out of spend tracking, can_spend, alerts and budget_status.';
+COMMENT ON COLUMN llm_cost.budgets.created_at IS 'When the budget was created.';
+COMMENT ON COLUMN llm_cost.budgets.unit IS 'What amount limits: cost (default, in currency), tokens (input + output tokens) or calls.';
+COMMENT ON COLUMN llm_cost.budgets."window" IS 'For period rolling: the sliding window (e.g. 1 minute, 24 hours, 30 days; no months), counted in whole slots (llm_cost.window_slot_seconds). NULL for calendar periods.';
+COMMENT ON COLUMN llm_cost.budgets.tags IS 'Scope: only usage whose tags contain this JSON object counts (usage.tags @> budgets.tags); NULL: any.';
+COMMENT ON COLUMN llm_cost.budgets.scope_key IS 'Internal: the set scope values as one key, for looking up the budgets a row matches.';
+
+-- Clear messages (22023) for what the constraints would reject with 23514.
+CREATE OR REPLACE FUNCTION llm_cost._validate_budget() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    t numeric;
+    zone_ok boolean;
+BEGIN
+    IF NEW.amount IS NULL OR NOT (NEW.amount > 0 AND llm_cost.is_valid_amount(NEW.amount)) THEN
+        RAISE EXCEPTION 'llm_cost: budget "%": amount must be a positive number below 10^15 (got %)', NEW.name, NEW.amount
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NEW.period IS NULL OR NOT llm_cost.is_budget_period(NEW.period) THEN
+        RAISE EXCEPTION 'llm_cost: budget "%": unknown period %; expected day, week, month, quarter, year, total or rolling',
+            NEW.name, coalesce(quote_literal(NEW.period), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NEW.period = 'rolling' AND NEW."window" IS NULL THEN
+        RAISE EXCEPTION 'llm_cost: budget "%": a rolling budget needs a window', NEW.name
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'e.g. window => ''1 minute'', ''24 hours'' or ''30 days''';
+    END IF;
+    IF NEW.period <> 'rolling' AND NEW."window" IS NOT NULL THEN
+        RAISE EXCEPTION 'llm_cost: budget "%": window is only for period rolling (period is %)', NEW.name, NEW.period
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NEW."window" IS NOT NULL AND NOT (NEW."window" > interval '0' AND NEW."window" <= interval '366 days'
+                                         AND extract(month FROM NEW."window") = 0 AND extract(year FROM NEW."window") = 0) THEN
+        RAISE EXCEPTION 'llm_cost: budget "%": window must be positive, at most 366 days and without months (got %)',
+            NEW.name, NEW."window"
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'a window is a fixed duration: write ''30 days'', not ''1 month''';
+    END IF;
+    IF NEW.unit IS NULL OR NOT llm_cost.is_budget_unit(NEW.unit) THEN
+        RAISE EXCEPTION 'llm_cost: budget "%": unit must be cost, tokens or calls (got %)',
+            NEW.name, coalesce(quote_literal(NEW.unit), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NEW.tags IS NOT NULL AND jsonb_typeof(NEW.tags) <> 'object' THEN
+        RAISE EXCEPTION 'llm_cost: budget "%": tags must be a JSON object (got %)', NEW.name, NEW.tags
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'e.g. {"team": "search"}: the budget covers rows whose tags contain it';
+    END IF;
+    -- Checked by using it (pg_timezone_names reads the whole zone database, far
+    -- too slow for 100,000 budgets in one INSERT); only when it changed.
+    IF TG_OP = 'INSERT' OR NEW.timezone IS DISTINCT FROM OLD.timezone THEN
+        zone_ok := NEW.timezone IS NOT NULL;
+        BEGIN
+            PERFORM date_trunc('day', now(), NEW.timezone);
+        EXCEPTION WHEN invalid_parameter_value OR feature_not_supported THEN
+            zone_ok := false;
+        END;
+        IF NOT zone_ok THEN
+            RAISE EXCEPTION 'llm_cost: budget "%": unknown time zone %', NEW.name, coalesce(quote_literal(NEW.timezone), 'NULL')
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'use a name from pg_timezone_names, such as UTC or Europe/Berlin';
+        END IF;
+    END IF;
+    IF NEW.per IS NOT NULL AND NOT llm_cost.is_budget_dimension(NEW.per) THEN
+        RAISE EXCEPTION 'llm_cost: budget "%": unknown per dimension %', NEW.name, quote_literal(NEW.per)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'per takes tenant_id, project_id, user_id, agent_id, session_id, execution_id, operation, provider or model';
+    END IF;
+    IF NEW.includes IS NULL OR NEW.includes NOT IN ('llm', 'compute', 'all') THEN
+        RAISE EXCEPTION 'llm_cost: budget "%": includes must be llm, compute or all (got %)',
+            NEW.name, coalesce(quote_literal(NEW.includes), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NEW.thresholds IS NULL OR array_position(NEW.thresholds, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'llm_cost: budget "%": thresholds must be an array of percentages without NULLs', NEW.name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOREACH t IN ARRAY NEW.thresholds LOOP
+        IF NOT (t > 0 AND t <= 1000) THEN
+            RAISE EXCEPTION 'llm_cost: budget "%": threshold % is outside (0, 1000] percent', NEW.name, t
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END LOOP;
+    -- Sorted and distinct, so alerts come in order and each fires once.
+    NEW.thresholds := ARRAY(SELECT DISTINCT x FROM unnest(NEW.thresholds) AS x ORDER BY x);
+    NEW.provider := lower(NEW.provider);
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION llm_cost._validate_budget() IS
+  'Trigger: rejects invalid budgets with clear messages (22023) and normalises thresholds and provider.';
+-- Running totals count tokens too (sql/spend.sql).
+ALTER TABLE llm_cost.budget_spend ADD COLUMN tokens bigint NOT NULL DEFAULT 0;
+ALTER TABLE llm_cost.retired_spend ADD COLUMN tokens bigint NOT NULL DEFAULT 0;
+COMMENT ON COLUMN llm_cost.budget_spend.tokens IS 'Input + output tokens of the calls counted (what a tokens budget limits).';
+COMMENT ON COLUMN llm_cost.retired_spend.tokens IS 'Input + output tokens of the retired usage rows.';
+
+---------------------------------------------------------------------------
+-- Rolling windows: spend per slot, and each window's running total
+---------------------------------------------------------------------------
+
+-- A rolling budget's spend per slot (sql/budgets.sql: window_slot), kept while
+-- the slot is in the window; the slots that leave it are deleted as the
+-- window's total moves past them. Keyed per value first: a window's slots are
+-- one index range.
+CREATE TABLE llm_cost.window_spend (
+    budget_id  bigint NOT NULL REFERENCES llm_cost.budgets (id) ON DELETE CASCADE,
+    per_value  text NOT NULL DEFAULT '',
+    slot_start timestamptz NOT NULL,
+    spent      numeric NOT NULL DEFAULT 0,
+    calls      bigint NOT NULL DEFAULT 0,
+    tokens     bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (budget_id, per_value, slot_start)
+);
+COMMENT ON TABLE llm_cost.window_spend IS
+  'Spend of rolling budgets per slot of their window (and per value), maintained in the same transaction as the usage; slots that leave the window are deleted.';
+COMMENT ON COLUMN llm_cost.window_spend.budget_id IS 'The rolling budget (llm_cost.budgets.id).';
+COMMENT ON COLUMN llm_cost.window_spend.per_value IS 'The value of the budget''s per dimension; '''' for budgets without per.';
+COMMENT ON COLUMN llm_cost.window_spend.slot_start IS 'Start of the slot (llm_cost.window_slot) the calls occurred in.';
+COMMENT ON COLUMN llm_cost.window_spend.spent IS 'Spend in the slot, in the budget''s currency.';
+COMMENT ON COLUMN llm_cost.window_spend.calls IS 'Calls in the slot.';
+COMMENT ON COLUMN llm_cost.window_spend.tokens IS 'Input + output tokens of the calls in the slot.';
+
+-- The running total of each rolling window: the sum of its slots from
+-- window_start on, moved forward when written (subtracting the slots that
+-- left, each once), so a write costs O(1) however long the window.
+CREATE TABLE llm_cost.budget_windows (
+    budget_id    bigint NOT NULL REFERENCES llm_cost.budgets (id) ON DELETE CASCADE,
+    per_value    text NOT NULL DEFAULT '',
+    window_start timestamptz NOT NULL,
+    spent        numeric NOT NULL DEFAULT 0,
+    calls        bigint NOT NULL DEFAULT 0,
+    tokens       bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (budget_id, per_value)
+);
+COMMENT ON TABLE llm_cost.budget_windows IS
+  'Running totals of rolling budgets: the window_spend slots from window_start on. Derived: made again from window_spend when missing.';
+COMMENT ON COLUMN llm_cost.budget_windows.budget_id IS 'The rolling budget (llm_cost.budgets.id).';
+COMMENT ON COLUMN llm_cost.budget_windows.per_value IS 'The value of the budget''s per dimension; '''' for budgets without per.';
+COMMENT ON COLUMN llm_cost.budget_windows.window_start IS 'The first slot the totals include (the window''s start when last written).';
+COMMENT ON COLUMN llm_cost.budget_windows.spent IS 'Spend of the slots from window_start on.';
+COMMENT ON COLUMN llm_cost.budget_windows.calls IS 'Calls of the slots from window_start on.';
+COMMENT ON COLUMN llm_cost.budget_windows.tokens IS 'Tokens of the slots from window_start on.';
+
+-- The window's total as of `at` without writing: the kept total minus the
+-- slots that have left the window since (or, without a kept total, the sum
+-- of the window's slots). STABLE: callers read it in one snapshot with the
+-- holds they compare it with.
+CREATE FUNCTION llm_cost._window_totals(budget_id bigint, per_value text, "window" interval, at timestamptz,
+                                        OUT spent numeric, OUT calls bigint, OUT tokens bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(w.spent, 0) - coalesce(gone.spent, 0) + coalesce(fresh.spent, 0),
+           (coalesce(w.calls, 0) - coalesce(gone.calls, 0) + coalesce(fresh.calls, 0))::bigint,
+           (coalesce(w.tokens, 0) - coalesce(gone.tokens, 0) + coalesce(fresh.tokens, 0))::bigint
+      FROM (SELECT llm_cost.window_start("window", at) AS start) AS n
+      LEFT JOIN llm_cost.budget_windows AS w
+        ON w.budget_id = _window_totals.budget_id AND w.per_value = _window_totals.per_value
+      LEFT JOIN LATERAL (   -- kept, but no longer in the window
+            SELECT sum(s.spent) AS spent, sum(s.calls) AS calls, sum(s.tokens) AS tokens
+              FROM llm_cost.window_spend AS s
+             WHERE s.budget_id = _window_totals.budget_id AND s.per_value = _window_totals.per_value
+               AND s.slot_start >= w.window_start AND s.slot_start < n.start) AS gone ON true
+      LEFT JOIN LATERAL (   -- nothing kept: the window's slots
+            SELECT sum(s.spent) AS spent, sum(s.calls) AS calls, sum(s.tokens) AS tokens
+              FROM llm_cost.window_spend AS s
+             WHERE w.budget_id IS NULL
+               AND s.budget_id = _window_totals.budget_id AND s.per_value = _window_totals.per_value
+               AND s.slot_start >= n.start) AS fresh ON true
+$$;
+COMMENT ON FUNCTION llm_cost._window_totals(bigint, text, interval, timestamptz) IS
+  'Internal: a rolling budget''s spend, calls and tokens in the window ending at at, read without writing.';
+
+-- Locks a window's running total (creating it from the slots when missing)
+-- and moves it forward to the window ending at `at`: the slots that left are
+-- subtracted and deleted, thresholds the total fell below re-arm.
+CREATE FUNCTION llm_cost._window_advance(b llm_cost.budgets, per_value text, at timestamptz)
+RETURNS llm_cost.budget_windows
+LANGUAGE plpgsql AS $$
+DECLARE
+    w llm_cost.budget_windows;
+    start timestamptz := llm_cost.window_start(b."window", at);
+    gone record;
+BEGIN
+    SELECT * INTO w FROM llm_cost.budget_windows AS x
+     WHERE x.budget_id = b.id AND x.per_value = _window_advance.per_value FOR UPDATE;
+    IF NOT FOUND THEN
+        -- A concurrent creator makes this wait for it, then do nothing.
+        INSERT INTO llm_cost.budget_windows AS x (budget_id, per_value, window_start, spent, calls, tokens)
+        SELECT b.id, _window_advance.per_value, start, t.spent, t.calls, t.tokens
+          FROM llm_cost._window_totals(b.id, _window_advance.per_value, b."window", at) AS t
+        ON CONFLICT DO NOTHING;
+        -- slots from before this window no longer count
+        DELETE FROM llm_cost.window_spend AS s
+         WHERE s.budget_id = b.id AND s.per_value = _window_advance.per_value AND s.slot_start < start;
+        SELECT * INTO STRICT w FROM llm_cost.budget_windows AS x
+         WHERE x.budget_id = b.id AND x.per_value = _window_advance.per_value FOR UPDATE;
+    END IF;
+    IF w.window_start < start THEN
+        WITH deleted AS (
+            DELETE FROM llm_cost.window_spend AS s
+             WHERE s.budget_id = b.id AND s.per_value = _window_advance.per_value
+               AND s.slot_start >= w.window_start AND s.slot_start < start
+            RETURNING s.spent, s.calls, s.tokens)
+        SELECT coalesce(sum(d.spent), 0) AS spent, coalesce(sum(d.calls), 0) AS calls,
+               coalesce(sum(d.tokens), 0) AS tokens
+          INTO gone FROM deleted AS d;
+        UPDATE llm_cost.budget_windows AS x
+           SET window_start = start, spent = x.spent - gone.spent, calls = x.calls - gone.calls,
+               tokens = x.tokens - gone.tokens
+         WHERE x.budget_id = b.id AND x.per_value = _window_advance.per_value
+        RETURNING x.* INTO w;
+    END IF;
+    RETURN w;
+END $$;
+COMMENT ON FUNCTION llm_cost._window_advance(llm_cost.budgets, text, timestamptz) IS
+  'Internal: locks a rolling budget''s running total and moves it to the window ending at at.';
+
+-- Adds spend to one slot of a rolling budget and to its window's total, and
+-- queues each threshold the total crosses upward. The total only falls by
+-- moving forward in time, which is done first: a threshold it fell below
+-- since the last write is below it again here, so it fires again on the next
+-- upward crossing and never twice for one (writers of a window serialise on
+-- its total). The total is locked before its slots, by every writer: one lock
+-- order, no deadlocks.
+CREATE FUNCTION llm_cost._window_add(budget_id bigint, per_value text, slot_start timestamptz,
+                                     spent numeric, calls bigint, tokens bigint)
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    b llm_cost.budgets;
+    w llm_cost.budget_windows;
+    at timestamptz := clock_timestamp();
+    before numeric;
+    after numeric;
+    th numeric;
+BEGIN
+    SELECT * INTO b FROM llm_cost.budgets AS x WHERE x.id = _window_add.budget_id;
+    IF NOT FOUND OR b.period <> 'rolling' THEN
+        RETURN;     -- deleted or changed meanwhile (a change rebuilds its spend)
+    END IF;
+    w := llm_cost._window_advance(b, per_value, at);
+    IF slot_start < w.window_start THEN
+        RETURN;     -- a call from before the window: it no longer counts
+    END IF;
+    INSERT INTO llm_cost.window_spend AS s (budget_id, per_value, slot_start, spent, calls, tokens)
+    VALUES (b.id, per_value, slot_start, spent, calls, tokens)
+    ON CONFLICT ON CONSTRAINT window_spend_pkey DO UPDATE
+       SET spent = s.spent + excluded.spent, calls = s.calls + excluded.calls, tokens = s.tokens + excluded.tokens;
+    UPDATE llm_cost.budget_windows AS x
+       SET spent = x.spent + _window_add.spent, calls = x.calls + _window_add.calls,
+           tokens = x.tokens + _window_add.tokens
+     WHERE x.budget_id = b.id AND x.per_value = _window_add.per_value;
+    before := llm_cost._used(b.unit, w.spent, w.calls, w.tokens);
+    after := llm_cost._used(b.unit, w.spent + spent, w.calls + calls, w.tokens + tokens);
+    FOREACH th IN ARRAY b.thresholds LOOP
+        IF 100 * before < b.amount * th AND 100 * after >= b.amount * th THEN
+            PERFORM llm_cost._queue_window_alert(b.id, per_value, w.window_start, at, after, th);
+        END IF;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION llm_cost._window_add(bigint, text, timestamptz, numeric, bigint, bigint) IS
+  'Internal: adds spend to a rolling budget''s slot and window total, queuing each threshold crossed upward.';
+
+-- The alert for one upward crossing of a rolling window's threshold. Unlike a
+-- calendar period's, the same threshold may fire again after the window's
+-- total fell below it: the key names the crossing's instant (crossings of one
+-- window are serialised by its running total's row lock).
+CREATE FUNCTION llm_cost._queue_window_alert(budget_id bigint, per_value text, window_start timestamptz,
+                                             at timestamptz, used numeric, threshold numeric) RETURNS bigint
+LANGUAGE sql AS $$
+    SELECT llm_cost._queue_notification(
+               CASE WHEN threshold >= 100 THEN 'budget_exceeded' ELSE 'budget_threshold' END,
+               format('window:%s:%s:%s:%s', b.id, per_value, trim_scale(threshold),
+                      (extract(epoch FROM at) * 1000000)::bigint),
+               jsonb_build_object('threshold', threshold, 'spent', used, 'amount', b.amount, 'unit', b.unit,
+                                  'currency', b.currency, 'percent_used', round(100 * used / b.amount, 2),
+                                  'period', b.period, 'window', b."window", 'period_start', window_start,
+                                  'period_end', at,
+                                  -- whom it is about, as _queue_budget_alert says it
+                                  'budget_name', b.name, 'per', b.per, 'per_value', nullif(per_value, ''),
+                                  'tenant_id', coalesce(b.tenant_id,
+                                                        CASE WHEN b.per = 'tenant_id' THEN nullif(per_value, '') END)),
+               b.id, window_start, nullif(per_value, ''), threshold)
+      FROM llm_cost.budgets AS b
+     WHERE b.id = _queue_window_alert.budget_id
+$$;
+COMMENT ON FUNCTION llm_cost._queue_window_alert(bigint, text, timestamptz, timestamptz, numeric, numeric) IS
+  'Internal: queues the alert for one upward crossing of a threshold by a rolling budget''s window.';
+
+-- Spend deltas carry tokens and tags, and rolling budgets' slots.
+DROP FUNCTION llm_cost._fold_spend(timestamptz[], numeric[], integer[], text[], text[], text[], text[], text[], text[],
+                                   text[], text[], text[], text[]);
+DROP FUNCTION llm_cost._spend_deltas(timestamptz[], numeric[], integer[], text[], text[], text[], text[], text[], text[],
+                                     text[], text[], text[], text[]);
+-- The spend deltas of usage rows per matching budget, period (for a rolling
+-- budget, slot) and per value. Rows: (occurred_at, delta, calls, tokens,
+-- source, the dimensions, tags) as parallel arrays, so callers pass a
+-- transition table in one call and the query keeps a cached plan. A SQL
+-- function of one SELECT: inlined where it is used.
+CREATE FUNCTION llm_cost._spend_deltas(
+    occurred_at timestamptz[], delta numeric[], calls integer[], tokens bigint[], source text[],
+    tenant_id text[], project_id text[], user_id text[], agent_id text[], session_id text[],
+    execution_id text[], operation text[], provider text[], model text[], tags jsonb[])
+RETURNS TABLE (budget_id bigint, period_start timestamptz, per_value text, spend numeric, call_count bigint,
+               token_count bigint, rolling boolean)
+LANGUAGE sql STABLE AS $$
+    WITH d AS (
+        SELECT * FROM unnest(occurred_at, delta, calls, tokens, source, tenant_id, project_id, user_id, agent_id,
+                             session_id, execution_id, operation, provider, model, tags)
+                   AS d (occurred_at, delta, calls, tokens, source, tenant_id, project_id, user_id, agent_id,
+                         session_id, execution_id, operation, provider, model, tags)
+    ), masks AS (
+        SELECT DISTINCT b.scope_mask FROM llm_cost.budgets AS b WHERE b.enabled
+    ), hits AS (
+        SELECT b.id AS budget_id,
+               CASE WHEN b.period = 'rolling' THEN llm_cost.window_slot(b."window", d.occurred_at)
+                    ELSE llm_cost.period_start(b.period, b.timezone, d.occurred_at) END AS period_start,
+               llm_cost.per_value(b.per, d.tenant_id, d.project_id, d.user_id, d.agent_id, d.session_id,
+                                  d.execution_id, d.operation, d.provider, d.model) AS per_value,
+               d.delta, d.calls, d.tokens, b.period = 'rolling' AS rolling
+          FROM d
+         CROSS JOIN masks AS m
+          JOIN llm_cost.budgets AS b
+            ON b.enabled AND b.scope_mask = m.scope_mask
+           AND b.scope_key = llm_cost.scope_key(m.scope_mask, d.tenant_id, d.project_id, d.user_id,
+                                                d.agent_id, d.session_id, d.provider, d.model)
+         WHERE b.includes IN ('all', d.source)
+           AND (b.tags IS NULL OR d.tags @> b.tags)
+    )
+    SELECT h.budget_id, h.period_start, h.per_value, sum(h.delta), sum(h.calls), sum(h.tokens)::bigint, h.rolling
+      FROM hits AS h
+     WHERE h.per_value IS NOT NULL          -- a per budget skips rows without that dimension
+     GROUP BY h.budget_id, h.period_start, h.per_value, h.rolling
+$$;
+COMMENT ON FUNCTION llm_cost._spend_deltas(timestamptz[], numeric[], integer[], bigint[], text[], text[], text[], text[], text[], text[], text[], text[], text[], text[], jsonb[]) IS
+  'Internal: usage rows'' spend, calls and tokens per matching enabled budget, period (slot for rolling budgets) and per value.';
+
+-- Applies one statement's spend deltas to every matching budget and queues the
+-- thresholds crossed. Called by the statement triggers below with their
+-- transition tables as arrays (see _spend_deltas). Calendar totals first, in
+-- key order, then rolling windows by (budget, per value, slot): the order the
+-- commit-time writer (src/budgets/spend_trigger.rs) takes them in too.
+CREATE FUNCTION llm_cost._fold_spend(
+    occurred_at timestamptz[], delta numeric[], calls integer[], tokens bigint[], source text[],
+    tenant_id text[], project_id text[], user_id text[], agent_id text[], session_id text[],
+    execution_id text[], operation text[], provider text[], model text[], tags jsonb[])
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    c record;
+BEGIN
+    PERFORM llm_cost.flush_spend();     -- earlier inserts first: thresholds cross in order
+    FOR c IN
+        WITH agg AS (
+            SELECT * FROM llm_cost._spend_deltas(occurred_at, delta, calls, tokens, source, tenant_id, project_id,
+                                                 user_id, agent_id, session_id, execution_id, operation, provider,
+                                                 model, tags)
+        ), upserted AS (
+            INSERT INTO llm_cost.budget_spend AS s (budget_id, period_start, per_value, spent, calls, tokens)
+            SELECT a.budget_id, a.period_start, a.per_value, a.spend, a.call_count, a.token_count
+              FROM agg AS a
+             WHERE NOT a.rolling
+             -- one lock order for every writer: concurrent statements cannot deadlock on spend rows
+             ORDER BY a.budget_id, a.period_start, a.per_value
+            ON CONFLICT (budget_id, period_start, per_value) DO UPDATE
+               SET spent = s.spent + excluded.spent, calls = s.calls + excluded.calls,
+                   tokens = s.tokens + excluded.tokens, updated_at = now()
+            RETURNING s.budget_id, s.period_start, s.per_value, s.spent, s.calls, s.tokens
+        )
+        SELECT u.budget_id, u.period_start, u.per_value, b.amount, t.threshold,
+               llm_cost._used(b.unit, u.spent, u.calls, u.tokens) AS after,
+               llm_cost._used(b.unit, u.spent - a.spend, u.calls - a.call_count, u.tokens - a.token_count) AS before
+          FROM upserted AS u
+          JOIN agg AS a USING (budget_id, period_start, per_value)
+          JOIN llm_cost.budgets AS b ON b.id = u.budget_id
+         CROSS JOIN LATERAL unnest(b.thresholds) AS t (threshold)
+         ORDER BY u.budget_id, u.period_start, u.per_value, t.threshold
+    LOOP
+        IF 100 * c.before < c.amount * c.threshold AND 100 * c.after >= c.amount * c.threshold THEN
+            PERFORM llm_cost._queue_budget_alert(c.budget_id, c.period_start, c.per_value, c.after, c.threshold);
+        END IF;
+    END LOOP;
+    FOR c IN
+        SELECT * FROM llm_cost._spend_deltas(occurred_at, delta, calls, tokens, source, tenant_id, project_id,
+                                             user_id, agent_id, session_id, execution_id, operation, provider,
+                                             model, tags) AS a
+         WHERE a.rolling
+         ORDER BY a.budget_id, a.per_value, a.period_start
+    LOOP
+        PERFORM llm_cost._window_add(c.budget_id, c.per_value, c.period_start, c.spend, c.call_count, c.token_count);
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION llm_cost._fold_spend(timestamptz[], numeric[], integer[], bigint[], text[], text[], text[], text[], text[], text[], text[], text[], text[], text[], jsonb[]) IS
+  'Internal: adds spend deltas to every matching budget''s running total and queues each threshold crossed.';
+
+CREATE OR REPLACE FUNCTION llm_cost._usage_spend_deleted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT FROM llm_cost.budgets WHERE enabled) AND NOT llm_cost._retiring() THEN
+        PERFORM llm_cost._fold_spend(array_agg(occurred_at), array_agg(-coalesce(cost, 0)), array_agg(-1),
+                                     array_agg(-(input_tokens + output_tokens)), array_agg('llm'::text),
+                                     array_agg(tenant_id), array_agg(project_id), array_agg(user_id), array_agg(agent_id),
+                                     array_agg(session_id), array_agg(execution_id), array_agg(operation),
+                                     array_agg(provider), array_agg(model), array_agg(tags))
+           FROM old_rows;
+    END IF;
+    RETURN NULL;
+END $$;
+
+-- An update (reprice(), a corrected cost or dimension) is the old row removed
+-- and the new one added.
+CREATE OR REPLACE FUNCTION llm_cost._usage_spend_updated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT FROM llm_cost.budgets WHERE enabled) THEN
+        PERFORM llm_cost._fold_spend(array_agg(occurred_at), array_agg(delta), array_agg(calls), array_agg(tokens),
+                                     array_agg('llm'::text),
+                                     array_agg(tenant_id), array_agg(project_id), array_agg(user_id), array_agg(agent_id),
+                                     array_agg(session_id), array_agg(execution_id), array_agg(operation),
+                                     array_agg(provider), array_agg(model), array_agg(tags))
+           FROM (SELECT occurred_at, -coalesce(cost, 0) AS delta, -1 AS calls, -(input_tokens + output_tokens) AS tokens,
+                        tenant_id, project_id, user_id, agent_id, session_id, execution_id, operation, provider, model,
+                        tags FROM old_rows
+                 UNION ALL
+                 SELECT occurred_at, coalesce(cost, 0), 1, input_tokens + output_tokens, tenant_id, project_id, user_id,
+                        agent_id, session_id, execution_id, operation, provider, model, tags FROM new_rows) AS changes;
+    END IF;
+    RETURN NULL;
+END $$;
+
+DROP TRIGGER usage_spend_add ON llm_cost.usage;
+-- WHEN is evaluated before an after-trigger event is queued: priced rows cost
+-- nothing here while no budget exists (unpriced rows still queue their alert,
+-- and a row naming a reservation settles it).
+CREATE TRIGGER usage_spend_add AFTER INSERT ON llm_cost.usage
+    FOR EACH ROW WHEN (NEW.cost IS NULL OR NEW.reservation_id IS NOT NULL OR llm_cost.budgets_enabled())
+    EXECUTE FUNCTION llm_cost.usage_spend_add();
+CREATE OR REPLACE FUNCTION llm_cost._ledger_truncated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM llm_cost.flush_spend();     -- pending spend of rows now gone must not land later
+    IF TG_TABLE_NAME = 'usage' THEN
+        DELETE FROM llm_cost.retired_spend;      -- an emptied ledger has no retired rows either
+    END IF;
+    IF EXISTS (SELECT FROM llm_cost.usage) OR EXISTS (SELECT FROM llm_cost.resource_usage)
+       OR EXISTS (SELECT FROM llm_cost.retired_spend) THEN
+        PERFORM llm_cost.rebuild_budget_spend(id) FROM llm_cost.budgets;
+    ELSE
+        DELETE FROM llm_cost.budget_spend;       -- nothing left to count
+        DELETE FROM llm_cost.window_spend;
+        DELETE FROM llm_cost.budget_windows;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION llm_cost._resource_spend_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT FROM llm_cost.budgets WHERE enabled AND includes <> 'llm') THEN
+        IF TG_OP = 'INSERT' THEN
+            PERFORM llm_cost._fold_spend(array_agg(occurred_at), array_agg(coalesce(cost, 0)), array_agg(0),
+                                         array_agg(0::bigint), array_agg('compute'::text),
+                                         array_agg(tenant_id), array_agg(project_id), array_agg(user_id), array_agg(agent_id),
+                                         array_agg(session_id), array_agg(execution_id), array_agg(operation),
+                                         array_agg(NULL::text), array_agg(NULL::text), array_agg(tags))
+               FROM new_rows;
+        ELSIF TG_OP = 'DELETE' THEN
+            PERFORM llm_cost._fold_spend(array_agg(occurred_at), array_agg(-coalesce(cost, 0)), array_agg(0),
+                                         array_agg(0::bigint), array_agg('compute'::text),
+                                         array_agg(tenant_id), array_agg(project_id), array_agg(user_id), array_agg(agent_id),
+                                         array_agg(session_id), array_agg(execution_id), array_agg(operation),
+                                         array_agg(NULL::text), array_agg(NULL::text), array_agg(tags))
+               FROM old_rows;
+        ELSE
+            PERFORM llm_cost._fold_spend(array_agg(occurred_at), array_agg(delta), array_agg(0),
+                                         array_agg(0::bigint), array_agg('compute'::text),
+                                         array_agg(tenant_id), array_agg(project_id), array_agg(user_id), array_agg(agent_id),
+                                         array_agg(session_id), array_agg(execution_id), array_agg(operation),
+                                         array_agg(NULL::text), array_agg(NULL::text), array_agg(tags))
+               FROM (SELECT occurred_at, -coalesce(cost, 0) AS delta, tenant_id, project_id, user_id, agent_id,
+                            session_id, execution_id, operation, tags FROM old_rows
+                     UNION ALL
+                     SELECT occurred_at, coalesce(cost, 0), tenant_id, project_id, user_id, agent_id,
+                            session_id, execution_id, operation, tags FROM new_rows) AS changes;
+        END IF;
+    END IF;
+    RETURN NULL;
+END $$;
+-- ledger_spend and the drift view return tokens too.
+DROP VIEW llm_cost.budget_spend_drift;
+DROP FUNCTION llm_cost._budget_spend_drift();
+DROP FUNCTION llm_cost.ledger_spend(bigint);
+-- What the ledger says a budget has spent, per period (slot, for a rolling
+-- budget: those of its current window) and per value.
+CREATE OR REPLACE FUNCTION llm_cost.ledger_spend(budget_id bigint)
+RETURNS TABLE (period_start timestamptz, per_value text, spent numeric, calls bigint, tokens bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT t.period_start, t.per_value, sum(t.spent), sum(t.calls)::bigint, sum(t.tokens)::bigint
+      FROM (   -- the ledger's rows, then the retired rows' spend
+        SELECT CASE WHEN b.period = 'rolling' THEN llm_cost.window_slot(b."window", x.occurred_at)
+                    ELSE llm_cost.period_start(b.period, b.timezone, x.occurred_at) END AS period_start,
+               x.per_value, sum(x.cost) AS spent, sum(x.calls) AS calls, sum(x.tokens) AS tokens
+          FROM llm_cost.budgets AS b,
+               LATERAL (
+                SELECT u.occurred_at, coalesce(u.cost, 0) AS cost, 1 AS calls,
+                       u.input_tokens + u.output_tokens AS tokens,
+                       llm_cost.per_value(b.per, u.tenant_id, u.project_id, u.user_id, u.agent_id, u.session_id,
+                                          u.execution_id, u.operation, u.provider, u.model) AS per_value
+                  FROM llm_cost.usage AS u
+                 WHERE b.includes IN ('all', 'llm')
+                   AND (b.tenant_id IS NULL OR u.tenant_id = b.tenant_id)
+                   AND (b.project_id IS NULL OR u.project_id = b.project_id)
+                   AND (b.user_id IS NULL OR u.user_id = b.user_id)
+                   AND (b.agent_id IS NULL OR u.agent_id = b.agent_id)
+                   AND (b.session_id IS NULL OR u.session_id = b.session_id)
+                   AND (b.provider IS NULL OR lower(u.provider) = b.provider)
+                   AND (b.model IS NULL OR u.model = b.model)
+                   AND (b.tags IS NULL OR u.tags @> b.tags)
+                UNION ALL
+                SELECT r.occurred_at, coalesce(r.cost, 0), 0, 0,
+                       llm_cost.per_value(b.per, r.tenant_id, r.project_id, r.user_id, r.agent_id, r.session_id,
+                                          r.execution_id, r.operation, NULL, NULL)
+                  FROM llm_cost.resource_usage AS r
+                 WHERE b.includes IN ('all', 'compute') AND b.provider IS NULL AND b.model IS NULL
+                   AND b.per IS DISTINCT FROM 'provider' AND b.per IS DISTINCT FROM 'model'
+                   AND (b.tenant_id IS NULL OR r.tenant_id = b.tenant_id)
+                   AND (b.project_id IS NULL OR r.project_id = b.project_id)
+                   AND (b.user_id IS NULL OR r.user_id = b.user_id)
+                   AND (b.agent_id IS NULL OR r.agent_id = b.agent_id)
+                   AND (b.session_id IS NULL OR r.session_id = b.session_id)
+                   AND (b.tags IS NULL OR r.tags @> b.tags)) AS x
+         WHERE b.id = ledger_spend.budget_id AND x.per_value IS NOT NULL
+         GROUP BY 1, 2
+        UNION ALL
+        SELECT r.period_start, r.per_value, r.spent, r.calls, r.tokens
+          FROM llm_cost.retired_spend AS r
+         WHERE r.budget_id = ledger_spend.budget_id) AS t
+      JOIN llm_cost.budgets AS b ON b.id = ledger_spend.budget_id
+     WHERE b.period <> 'rolling' OR t.period_start >= llm_cost.window_start(b."window", now())
+     GROUP BY 1, 2
+$$;
+COMMENT ON FUNCTION llm_cost.ledger_spend(bigint) IS
+  'A budget''s spend, calls and tokens per period (per slot of the current window for a rolling budget) and per value, summed from the ledger (a full scan of its rows) plus retired rows (retired_spend); what llm_cost.budget_spend (window_spend) must always equal.';
+
+-- The running totals a budget keeps: budget_spend, or window_spend's slots
+-- of the current window for a rolling budget.
+CREATE OR REPLACE FUNCTION llm_cost._kept_spend(budget_id bigint)
+RETURNS TABLE (period_start timestamptz, per_value text, spent numeric, calls bigint, tokens bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT s.period_start, s.per_value, s.spent, s.calls, s.tokens
+      FROM llm_cost.budget_spend AS s
+     WHERE s.budget_id = _kept_spend.budget_id
+    UNION ALL
+    SELECT w.slot_start, w.per_value, w.spent, w.calls, w.tokens
+      FROM llm_cost.window_spend AS w
+      JOIN llm_cost.budgets AS b ON b.id = w.budget_id
+     WHERE w.budget_id = _kept_spend.budget_id AND w.slot_start >= llm_cost.window_start(b."window", now())
+$$;
+COMMENT ON FUNCTION llm_cost._kept_spend(bigint) IS
+  'Internal: a budget''s running totals as kept (budget_spend, or the current window''s window_spend slots).';
+
+-- Budgets whose running totals differ from the ledger: empty unless something
+-- bypassed the triggers (e.g. session_replication_role = replica).
+CREATE OR REPLACE FUNCTION llm_cost._budget_spend_drift()
+RETURNS TABLE (budget_id bigint, period_start timestamptz, per_value text, kept_spent numeric,
+               ledger_spent numeric, kept_calls bigint, ledger_calls bigint, kept_tokens bigint, ledger_tokens bigint)
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    PERFORM llm_cost.flush_spend();
+    RETURN QUERY
+    SELECT b.id, d.*
+      FROM llm_cost.budgets AS b
+     CROSS JOIN LATERAL (
+            SELECT coalesce(s.period_start, l.period_start),
+                   coalesce(s.per_value, l.per_value),
+                   s.spent, l.spent, s.calls, l.calls, s.tokens, l.tokens
+              FROM llm_cost._kept_spend(b.id) AS s
+              FULL JOIN llm_cost.ledger_spend(b.id) AS l
+                ON l.period_start = s.period_start AND l.per_value = s.per_value
+             WHERE (coalesce(s.spent, 0), coalesce(s.calls, 0), coalesce(s.tokens, 0))
+                   IS DISTINCT FROM (coalesce(l.spent, 0), coalesce(l.calls, 0), coalesce(l.tokens, 0))) AS d;
+END $$;
+COMMENT ON FUNCTION llm_cost._budget_spend_drift() IS 'Internal: what llm_cost.budget_spend_drift shows.';
+CREATE VIEW llm_cost.budget_spend_drift WITH (security_invoker = true) AS
+SELECT * FROM llm_cost._budget_spend_drift();
+COMMENT ON VIEW llm_cost.budget_spend_drift IS
+  'Running totals that differ from the ledger (should be empty); rebuild_budget_spend(id) repairs a budget.';
+COMMENT ON COLUMN llm_cost.budget_spend_drift.budget_id IS 'The budget (llm_cost.budgets.id).';
+COMMENT ON COLUMN llm_cost.budget_spend_drift.period_start IS 'Start of the budget''s period the spend falls in (-infinity for a total budget; the slot for a rolling one).';
+COMMENT ON COLUMN llm_cost.budget_spend_drift.per_value IS 'The value of the budget''s per dimension; '''' for budgets without per.';
+COMMENT ON COLUMN llm_cost.budget_spend_drift.kept_spent IS 'Spend in budget_spend or window_spend (NULL: no row there).';
+COMMENT ON COLUMN llm_cost.budget_spend_drift.ledger_spent IS 'Spend summed from the ledger and retired_spend (NULL: none).';
+COMMENT ON COLUMN llm_cost.budget_spend_drift.kept_calls IS 'Calls in budget_spend or window_spend.';
+COMMENT ON COLUMN llm_cost.budget_spend_drift.ledger_calls IS 'Calls counted from the ledger and retired_spend.';
+COMMENT ON COLUMN llm_cost.budget_spend_drift.kept_tokens IS 'Tokens in budget_spend or window_spend.';
+COMMENT ON COLUMN llm_cost.budget_spend_drift.ledger_tokens IS 'Tokens counted from the ledger and retired_spend.';
+
+-- Recomputes one budget's running totals from the ledger (all periods), without
+-- alerts: used when a budget is created or enabled, or its coverage changes.
+CREATE OR REPLACE FUNCTION llm_cost.rebuild_budget_spend(budget_id bigint) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    n bigint;
+    rolling boolean;
+BEGIN
+    SELECT b.period = 'rolling' INTO rolling FROM llm_cost.budgets AS b WHERE b.id = rebuild_budget_spend.budget_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'llm_cost.rebuild_budget_spend: no budget %', budget_id USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM llm_cost.flush_spend();     -- or the pending spend would be counted twice
+    DELETE FROM llm_cost.budget_spend AS s WHERE s.budget_id = rebuild_budget_spend.budget_id;
+    DELETE FROM llm_cost.window_spend AS s WHERE s.budget_id = rebuild_budget_spend.budget_id;
+    DELETE FROM llm_cost.budget_windows AS s WHERE s.budget_id = rebuild_budget_spend.budget_id;
+    IF rolling THEN     -- the windows' totals are made again from these slots when next written
+        INSERT INTO llm_cost.window_spend (budget_id, per_value, slot_start, spent, calls, tokens)
+        SELECT rebuild_budget_spend.budget_id, l.per_value, l.period_start, l.spent, l.calls, l.tokens
+          FROM llm_cost.ledger_spend(rebuild_budget_spend.budget_id) AS l;
+    ELSE
+        INSERT INTO llm_cost.budget_spend (budget_id, period_start, per_value, spent, calls, tokens)
+        SELECT rebuild_budget_spend.budget_id, l.period_start, l.per_value, l.spent, l.calls, l.tokens
+          FROM llm_cost.ledger_spend(rebuild_budget_spend.budget_id) AS l;
+    END IF;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END $$;
+COMMENT ON FUNCTION llm_cost.rebuild_budget_spend(bigint) IS
+  'Recomputes a budget''s running spend for every period (every slot of the current window, for a rolling budget) from the ledger (no alerts are sent). Runs by itself when a budget is created or enabled, or its scope, period, window, tags, time zone or includes change.';
+
+CREATE OR REPLACE FUNCTION llm_cost._budget_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    -- (A disabled budget's totals stand still: enabling it counts what it missed.)
+    IF (NEW.scope_mask, NEW.scope_key, NEW.period, NEW.timezone, NEW.per, NEW.includes, NEW."window", NEW.tags)
+       IS DISTINCT FROM (OLD.scope_mask, OLD.scope_key, OLD.period, OLD.timezone, OLD.per, OLD.includes, OLD."window",
+                         OLD.tags)
+       OR (NEW.enabled AND NOT OLD.enabled) THEN
+        PERFORM llm_cost.rebuild_budget_spend(NEW.id);
+    END IF;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION llm_cost._budget_changed() IS 'Trigger: rebuilds a budget''s running spend when its coverage changes.';
+-- Existing running totals learn their tokens from the ledger (spent and calls
+-- stay as they are; retired rows' tokens were not kept and count as 0).
+UPDATE llm_cost.budget_spend AS s
+   SET tokens = l.tokens
+  FROM llm_cost.budgets AS b
+ CROSS JOIN LATERAL llm_cost.ledger_spend(b.id) AS l
+ WHERE s.budget_id = b.id AND l.period_start = s.period_start AND l.per_value = s.per_value
+   AND s.tokens IS DISTINCT FROM l.tokens;
+
+-- unpriced_usage lists usage.reservation_id at its end.
+COMMENT ON COLUMN llm_cost.usage.reservation_id IS 'The reservation (llm_cost.reserve) this call was made under: inserting the row settles it in the same transaction (its holds go, the actual cost counts). Not a foreign key: a settled or expired reservation is gone, the row stays.';
+CREATE OR REPLACE VIEW llm_cost.unpriced_usage WITH (security_invoker = true) AS
+SELECT *
+  FROM llm_cost.usage
+ WHERE cost IS NULL;
+COMMENT ON COLUMN llm_cost.unpriced_usage.reservation_id IS 'The reservation (llm_cost.reserve) this call was made under: inserting the row settles it in the same transaction (its holds go, the actual cost counts). Not a foreign key: a settled or expired reservation is gone, the row stays.';
+
+-- Pre-call checks take estimated_tokens and tags, and show reserved; reserve
+-- and release (sql/reservations.sql, new).
+DROP FUNCTION llm_cost.can_spend(numeric, text, text, text, text, text, text, text, timestamptz);
+DROP FUNCTION llm_cost.check_spend(numeric, text, text, text, text, text, text, text, timestamptz);
+---------------------------------------------------------------------------
+-- Reservations and their holds
+---------------------------------------------------------------------------
+
+CREATE TABLE llm_cost.reservations (
+    id               bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    expires_at       timestamptz NOT NULL,
+    estimated_cost   numeric NOT NULL,
+    estimated_tokens bigint NOT NULL DEFAULT 0,
+    tenant_id        text,
+    project_id       text,
+    user_id          text,
+    agent_id         text,
+    session_id       text,
+    provider         text,
+    model            text,
+    tags             jsonb
+);
+CREATE INDEX reservations_expiry ON llm_cost.reservations (expires_at);
+COMMENT ON TABLE llm_cost.reservations IS
+  'Live reservations made by llm_cost.reserve: an estimate held against every matching budget until its usage row settles it, release() drops it, or it expires.';
+COMMENT ON COLUMN llm_cost.reservations.id IS 'The reservation id reserve() returned; usage.reservation_id and release() name it.';
+COMMENT ON COLUMN llm_cost.reservations.created_at IS 'When the reservation was made.';
+COMMENT ON COLUMN llm_cost.reservations.expires_at IS 'When its holds stop counting (reserve''s lease after it was made).';
+COMMENT ON COLUMN llm_cost.reservations.estimated_cost IS 'The estimate held against cost budgets, in their currency.';
+COMMENT ON COLUMN llm_cost.reservations.estimated_tokens IS 'The estimate held against tokens budgets.';
+COMMENT ON COLUMN llm_cost.reservations.tenant_id IS 'The tenant the call is for (the session''s llm_cost.tenant_id when not given).';
+COMMENT ON COLUMN llm_cost.reservations.project_id IS 'The call''s project, as given to reserve().';
+COMMENT ON COLUMN llm_cost.reservations.user_id IS 'The call''s user, as given to reserve().';
+COMMENT ON COLUMN llm_cost.reservations.agent_id IS 'The call''s agent, as given to reserve().';
+COMMENT ON COLUMN llm_cost.reservations.session_id IS 'The call''s session, as given to reserve().';
+COMMENT ON COLUMN llm_cost.reservations.provider IS 'The call''s provider, as given to reserve().';
+COMMENT ON COLUMN llm_cost.reservations.model IS 'The call''s model, as given to reserve().';
+COMMENT ON COLUMN llm_cost.reservations.tags IS 'The call''s tags, as given to reserve() (they select budgets with tags).';
+
+CREATE TABLE llm_cost.budget_holds (
+    budget_id      bigint NOT NULL REFERENCES llm_cost.budgets (id) ON DELETE CASCADE,
+    per_value      text NOT NULL DEFAULT '',
+    reservation_id bigint NOT NULL REFERENCES llm_cost.reservations (id) ON DELETE CASCADE,
+    amount         numeric NOT NULL,
+    expires_at     timestamptz NOT NULL,
+    PRIMARY KEY (budget_id, per_value, reservation_id)
+);
+CREATE INDEX budget_holds_reservation ON llm_cost.budget_holds (reservation_id);
+COMMENT ON TABLE llm_cost.budget_holds IS
+  'What each reservation holds against each matching budget (and per value), in the budget''s unit; counted while expires_at is in the future.';
+COMMENT ON COLUMN llm_cost.budget_holds.budget_id IS 'The budget (llm_cost.budgets.id).';
+COMMENT ON COLUMN llm_cost.budget_holds.per_value IS 'The value of the budget''s per dimension; '''' for budgets without per.';
+COMMENT ON COLUMN llm_cost.budget_holds.reservation_id IS 'The reservation (llm_cost.reservations.id).';
+COMMENT ON COLUMN llm_cost.budget_holds.amount IS 'The amount held, in the budget''s unit: the estimated cost, the estimated tokens, or 1 call.';
+COMMENT ON COLUMN llm_cost.budget_holds.expires_at IS 'When the hold stops counting (its reservation''s expires_at).';
+
+-- What the live holds on a budget (and per value) add up to at `at`.
+CREATE FUNCTION llm_cost._reserved(budget_id bigint, per_value text, at timestamptz) RETURNS numeric
+LANGUAGE sql STABLE
+RETURN (SELECT coalesce(sum(h.amount), 0) FROM llm_cost.budget_holds AS h
+         WHERE h.budget_id = _reserved.budget_id AND h.per_value = _reserved.per_value AND h.expires_at > at);
+COMMENT ON FUNCTION llm_cost._reserved(bigint, text, timestamptz) IS
+  'Internal: the sum of a budget''s live holds for a per value at an instant.';
+
+---------------------------------------------------------------------------
+-- Headroom: the budgets a call would count against
+---------------------------------------------------------------------------
+
+-- The enabled budgets a call with these dimensions and tags counts against,
+-- with the per value it counts under. A budget with tags covers a call only
+-- when the call's tags contain them.
+CREATE FUNCTION llm_cost._matching_budgets(tenant_id text, project_id text, user_id text, agent_id text,
+                                           session_id text, provider text, model text, tags jsonb)
+RETURNS TABLE (budget llm_cost.budgets, per_key text)
+LANGUAGE sql STABLE AS $$
+    SELECT q.budget, q.per_key
+      FROM (SELECT x,
+                   llm_cost.per_value(x.per, _matching_budgets.tenant_id, _matching_budgets.project_id,
+                                      _matching_budgets.user_id, _matching_budgets.agent_id,
+                                      _matching_budgets.session_id, NULL, NULL, _matching_budgets.provider,
+                                      _matching_budgets.model) AS per_key
+              FROM (SELECT DISTINCT m.scope_mask FROM llm_cost.budgets AS m WHERE m.enabled) AS masks
+              JOIN llm_cost.budgets AS x
+                ON x.enabled AND x.scope_mask = masks.scope_mask
+               AND x.scope_key = llm_cost.scope_key(masks.scope_mask, _matching_budgets.tenant_id,
+                                                    _matching_budgets.project_id, _matching_budgets.user_id,
+                                                    _matching_budgets.agent_id, _matching_budgets.session_id,
+                                                    _matching_budgets.provider, _matching_budgets.model)
+             WHERE x.includes IN ('all', 'llm')
+               AND (x.tags IS NULL OR _matching_budgets.tags @> x.tags)) AS q (budget, per_key)
+     WHERE q.per_key IS NOT NULL            -- a per budget needs that dimension to apply
+$$;
+COMMENT ON FUNCTION llm_cost._matching_budgets(text, text, text, text, text, text, text, jsonb) IS
+  'Internal: the enabled budgets a call with these dimensions and tags counts against, each with its per value.';
+
+-- Each matching budget's use in the period (or window) containing `at`, what
+-- live holds it has, and whether this estimate would take it over. One
+-- statement, so spent and held come from one snapshot. A call estimated at
+-- zero never exceeds (free calls are never refused); a calls budget counts
+-- every call as one.
+CREATE FUNCTION llm_cost._headroom(estimated_cost numeric, estimated_tokens bigint, tenant_id text, project_id text,
+                                   user_id text, agent_id text, session_id text, provider text, model text,
+                                   tags jsonb, at timestamptz)
+RETURNS TABLE (budget_id bigint, name text, per_value text, per_key text, period_start timestamptz,
+               period_end timestamptz, amount numeric, spent numeric, reserved numeric, remaining numeric,
+               headroom_after numeric, hard_limit boolean, would_exceed boolean, unit text, estimate numeric)
+LANGUAGE sql STABLE AS $$
+    SELECT (m.budget).id, (m.budget).name, nullif(m.per_key, ''), m.per_key, p.period_start, p.period_end,
+           (m.budget).amount, u.used, r.reserved, (m.budget).amount - u.used,
+           (m.budget).amount - u.used - r.reserved - e.estimate,
+           (m.budget).hard_limit,
+           e.estimate > 0 AND u.used + r.reserved + e.estimate > (m.budget).amount,
+           (m.budget).unit, e.estimate
+      FROM llm_cost._matching_budgets(tenant_id, project_id, user_id, agent_id, session_id, provider, model, tags) AS m
+     CROSS JOIN LATERAL (
+            SELECT CASE WHEN (m.budget).period = 'rolling' THEN llm_cost.window_start((m.budget)."window", at)
+                        ELSE llm_cost.period_start((m.budget).period, (m.budget).timezone, at) END AS period_start,
+                   CASE WHEN (m.budget).period = 'rolling' THEN at
+                        ELSE llm_cost.period_end((m.budget).period, (m.budget).timezone, at) END AS period_end) AS p
+     CROSS JOIN LATERAL (
+            SELECT coalesce(llm_cost._used((m.budget).unit, t.spent, t.calls, t.tokens), 0) AS used
+              FROM (SELECT w.spent, w.calls, w.tokens
+                      FROM llm_cost._window_totals((m.budget).id, m.per_key, (m.budget)."window", at) AS w
+                     WHERE (m.budget).period = 'rolling'
+                    UNION ALL
+                    SELECT s.spent, s.calls, s.tokens
+                      FROM llm_cost.budget_spend AS s
+                     WHERE (m.budget).period <> 'rolling'
+                       AND s.budget_id = (m.budget).id AND s.period_start = p.period_start
+                       AND s.per_value = m.per_key) AS t
+             RIGHT JOIN (VALUES (1)) AS one ON true) AS u
+     CROSS JOIN LATERAL (SELECT llm_cost._reserved((m.budget).id, m.per_key, at) AS reserved) AS r
+     CROSS JOIN LATERAL (
+            SELECT CASE (m.budget).unit WHEN 'calls' THEN 1 WHEN 'tokens' THEN estimated_tokens
+                                        ELSE estimated_cost END::numeric AS estimate) AS e
+$$;
+COMMENT ON FUNCTION llm_cost._headroom(numeric, bigint, text, text, text, text, text, text, text, jsonb, timestamptz) IS
+  'Internal: each budget a call counts against, with its use, live holds and headroom after the estimate, read in one snapshot.';
+
+-- The session's tenant rule for the SECURITY DEFINER functions below (they
+-- run past row-level security): a non-admin session acts for its own tenant
+-- only. Returns the tenant the call is for, or NULL when a non-admin session
+-- names none (it then sees no budgets).
+CREATE FUNCTION llm_cost._call_tenant(tenant_id text, caller text) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    session_tenant text := llm_cost.current_tenant();
+BEGIN
+    -- A call without a tenant is recorded for the session's tenant (the
+    -- column default), so it counts against that tenant's budgets.
+    IF llm_cost._sees_all_tenants() THEN
+        RETURN coalesce(tenant_id, session_tenant);
+    END IF;
+    IF tenant_id IS NOT NULL AND tenant_id IS DISTINCT FROM session_tenant THEN
+        RAISE EXCEPTION 'llm_cost.%: this session works for tenant %, not %', caller,
+            coalesce(session_tenant, '(none)'), tenant_id
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Leave tenant_id out, or SET llm_cost.tenant_id first.';
+    END IF;
+    RETURN session_tenant;
+END $$;
+COMMENT ON FUNCTION llm_cost._call_tenant(text, text) IS
+  'Internal: the tenant a pre-call function acts for (the session''s unless an admin names another); 42501 for another tenant.';
+
+CREATE FUNCTION llm_cost._check_estimates(estimated_cost numeric, estimated_tokens bigint, caller text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF estimated_cost IS NULL OR NOT llm_cost.is_valid_amount(estimated_cost) THEN
+        RAISE EXCEPTION 'llm_cost.%: estimated_cost must be a finite, non-negative number (got %)', caller,
+            coalesce(estimated_cost::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF estimated_tokens IS NULL OR estimated_tokens < 0 THEN
+        RAISE EXCEPTION 'llm_cost.%: estimated_tokens must be a non-negative number (got %)', caller,
+            coalesce(estimated_tokens::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END $$;
+COMMENT ON FUNCTION llm_cost._check_estimates(numeric, bigint, text) IS 'Internal: rejects a negative or non-finite estimate (22023).';
+
+CREATE FUNCTION llm_cost.check_spend(estimated_cost numeric DEFAULT 0, tenant_id text DEFAULT NULL,
+                                     project_id text DEFAULT NULL, user_id text DEFAULT NULL,
+                                     agent_id text DEFAULT NULL, provider text DEFAULT NULL,
+                                     model text DEFAULT NULL, session_id text DEFAULT NULL,
+                                     at timestamptz DEFAULT now(), estimated_tokens bigint DEFAULT 0,
+                                     tags jsonb DEFAULT NULL)
+RETURNS TABLE (budget_id bigint, name text, per_value text, period_start timestamptz, period_end timestamptz,
+               amount numeric, spent numeric, remaining numeric, headroom_after numeric,
+               hard_limit boolean, would_exceed boolean, reserved numeric, unit text)
+LANGUAGE plpgsql VOLATILE AS $$     -- volatile: it may write this transaction's pending spend first
+BEGIN
+    PERFORM llm_cost._check_estimates(estimated_cost, estimated_tokens, 'check_spend');
+    tenant_id := llm_cost._call_tenant(check_spend.tenant_id, 'check_spend');
+    IF tenant_id IS NULL AND NOT llm_cost._sees_all_tenants() THEN
+        RETURN;
+    END IF;
+    PERFORM llm_cost.flush_spend();
+    RETURN QUERY
+    SELECT h.budget_id, h.name, h.per_value, h.period_start, h.period_end, h.amount, h.spent, h.remaining,
+           h.headroom_after, h.hard_limit, h.would_exceed, h.reserved, h.unit
+      FROM llm_cost._headroom(estimated_cost, estimated_tokens, tenant_id, project_id, user_id, agent_id, session_id,
+                              provider, model, tags, at) AS h
+     ORDER BY h.headroom_after, h.budget_id;
+END $$;
+COMMENT ON FUNCTION llm_cost.check_spend(numeric, text, text, text, text, text, text, text, timestamptz, bigint, jsonb) IS
+  'The budgets a call with these dimensions (and tags) would count against, with spent (in each budget''s unit), reserved (live holds), remaining and the headroom left after the estimate (estimated_cost, estimated_tokens, or one call, by unit); tightest first. For a rolling budget, period_start..period_end is the window. tenant_id defaults to the session''s llm_cost.tenant_id; a non-admin session may only ask about its own tenant (budgets without a tenant that cover it included).';
+
+CREATE FUNCTION llm_cost.can_spend(estimated_cost numeric DEFAULT 0, tenant_id text DEFAULT NULL,
+                                   project_id text DEFAULT NULL, user_id text DEFAULT NULL,
+                                   agent_id text DEFAULT NULL, provider text DEFAULT NULL,
+                                   model text DEFAULT NULL, session_id text DEFAULT NULL,
+                                   at timestamptz DEFAULT now(), estimated_tokens bigint DEFAULT 0,
+                                   tags jsonb DEFAULT NULL)
+RETURNS boolean
+LANGUAGE sql VOLATILE AS $$
+    SELECT NOT EXISTS (
+        SELECT FROM llm_cost.check_spend(estimated_cost, tenant_id, project_id, user_id, agent_id,
+                                         provider, model, session_id, at, estimated_tokens, tags) AS c
+         WHERE c.hard_limit AND c.would_exceed)
+$$;
+COMMENT ON FUNCTION llm_cost.can_spend(numeric, text, text, text, text, text, text, text, timestamptz, bigint, jsonb) IS
+  'False when a matching hard-limit budget would go over its amount with this estimate (spent + reserved + estimate > amount). Check-then-act: concurrent callers can all pass; reserve() holds the estimate instead. Usage rows are recorded whatever this says.';
+
+---------------------------------------------------------------------------
+-- reserve, release
+---------------------------------------------------------------------------
+
+CREATE FUNCTION llm_cost.reserve(estimated_cost numeric, tenant_id text DEFAULT NULL, project_id text DEFAULT NULL,
+                                 user_id text DEFAULT NULL, agent_id text DEFAULT NULL,
+                                 session_id text DEFAULT NULL, provider text DEFAULT NULL,
+                                 model text DEFAULT NULL, lease interval DEFAULT '5 minutes',
+                                 estimated_tokens bigint DEFAULT 0, tags jsonb DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    at timestamptz;
+    key record;
+    new_id bigint;
+BEGIN
+    PERFORM llm_cost._check_estimates(estimated_cost, estimated_tokens, 'reserve');
+    IF lease IS NULL OR lease <= interval '0' OR lease > interval '1 day' THEN
+        RAISE EXCEPTION 'llm_cost.reserve: lease must be positive and at most 1 day (got %)', coalesce(lease::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        -- The check must see holds committed while it waited for the locks.
+        RAISE EXCEPTION 'llm_cost.reserve: needs READ COMMITTED (this transaction is %)',
+            current_setting('transaction_isolation')
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Call reserve() in its own transaction, or one at the default isolation level.';
+    END IF;
+    tenant_id := llm_cost._call_tenant(reserve.tenant_id, 'reserve');
+    IF tenant_id IS NULL AND NOT llm_cost._sees_all_tenants() THEN
+        RAISE EXCEPTION 'llm_cost.reserve: this session has no tenant' USING ERRCODE = 'insufficient_privilege',
+            HINT = 'SET llm_cost.tenant_id first.';
+    END IF;
+    PERFORM llm_cost.flush_spend();
+    -- One reserver at a time per hard-limit budget and per value, taken in
+    -- one order by all (no deadlocks); held to the end of the transaction,
+    -- when the hold is committed and visible to the next one.
+    FOR key IN
+        SELECT (m.budget).id AS budget_id, m.per_key
+          FROM llm_cost._matching_budgets(tenant_id, project_id, user_id, agent_id, session_id, provider, model, tags) AS m
+         WHERE (m.budget).hard_limit
+         ORDER BY 1, 2
+    LOOP
+        PERFORM pg_catalog.pg_advisory_xact_lock(
+            pg_catalog.hashtextextended(format('llm_cost.budget:%s:%s', key.budget_id, key.per_key), 0));
+    END LOOP;
+    at := clock_timestamp();    -- leases are wall time, from after the wait
+    IF EXISTS (SELECT FROM llm_cost._headroom(estimated_cost, estimated_tokens, tenant_id, project_id, user_id, agent_id,
+                                              session_id, provider, model, tags, at) AS h
+                WHERE h.hard_limit AND h.would_exceed) THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO llm_cost.reservations AS r (expires_at, estimated_cost, estimated_tokens, tenant_id, project_id, user_id,
+                                            agent_id, session_id, provider, model, tags)
+    VALUES (at + lease, estimated_cost, estimated_tokens, tenant_id, project_id, user_id, agent_id, session_id,
+            lower(provider), model, tags)
+    RETURNING r.id INTO new_id;
+    INSERT INTO llm_cost.budget_holds (budget_id, per_value, reservation_id, amount, expires_at)
+    SELECT h.budget_id, h.per_key, new_id, h.estimate, at + lease
+      FROM llm_cost._headroom(estimated_cost, estimated_tokens, tenant_id, project_id, user_id, agent_id, session_id,
+                              provider, model, tags, at) AS h
+     ORDER BY 1, 2;
+    -- Housekeeping, a few rows per call: reservations whose lease ended.
+    DELETE FROM llm_cost.reservations AS r
+     WHERE r.id IN (SELECT x.id FROM llm_cost.reservations AS x WHERE x.expires_at <= at
+                     ORDER BY x.expires_at LIMIT 4 FOR UPDATE SKIP LOCKED);
+    RETURN new_id;
+END $$;
+COMMENT ON FUNCTION llm_cost.reserve(numeric, text, text, text, text, text, text, text, interval, bigint, jsonb) IS
+  'Holds an estimate against every matching budget at once, for lease, and returns the reservation id; or returns NULL and holds nothing when a hard-limit budget would go over (spent + held + estimate > amount). A zero estimate is never refused (a calls budget counts each call as one). Insert the call''s usage with reservation_id to settle it; release() drops it; it expires by itself. Needs READ COMMITTED.';
+
+CREATE FUNCTION llm_cost.release(reservation_id bigint) RETURNS boolean
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    owner_tenant text;
+    was_live boolean;
+BEGIN
+    SELECT r.tenant_id INTO owner_tenant FROM llm_cost.reservations AS r WHERE r.id = release.reservation_id;
+    IF NOT FOUND THEN
+        RETURN false;       -- settled, released, expired and cleaned up, or never made
+    END IF;
+    IF NOT llm_cost._sees_all_tenants() AND owner_tenant IS DISTINCT FROM llm_cost.current_tenant() THEN
+        RAISE EXCEPTION 'llm_cost.release: reservation % is not this session''s tenant''s', reservation_id
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    DELETE FROM llm_cost.reservations AS r WHERE r.id = release.reservation_id
+    RETURNING r.expires_at > clock_timestamp() INTO was_live;
+    RETURN coalesce(was_live, false);
+END $$;
+COMMENT ON FUNCTION llm_cost.release(bigint) IS
+  'Drops a reservation and its holds (the call was not made). True when its lease was still running; false when it was already settled, released or expired. A session may release only its own tenant''s reservations (42501).';
+
+-- Called at commit by the spend trigger's writer (src/budgets/spend_trigger.rs)
+-- for the reservations that inserted usage rows named: each is settled by a
+-- row of its own tenant only (a row naming another tenant's reservation is
+-- recorded, and settles nothing).
+CREATE FUNCTION llm_cost._settle_reservations(ids bigint[], tenants text[]) RETURNS bigint
+LANGUAGE sql AS $$
+    WITH settled AS (
+        DELETE FROM llm_cost.reservations AS r
+         USING unnest(ids, tenants) AS s (id, tenant_id)
+         WHERE r.id = s.id AND r.tenant_id IS NOT DISTINCT FROM s.tenant_id
+        RETURNING 1)
+    SELECT count(*) FROM settled
+$$;
+COMMENT ON FUNCTION llm_cost._settle_reservations(bigint[], text[]) IS
+  'Internal: settles the reservations inserted usage rows named (their holds go at the same commit as the rows'' spend).';
+
+-- budget_status gains reserved and unit, and shows rolling windows (sql/forecast.sql).
+DROP VIEW llm_cost.budget_status;
+DROP FUNCTION llm_cost.budget_status_at(timestamptz);
+DROP FUNCTION llm_cost._budget_status_with_forecast(timestamptz, bigint);
+-- Forecast inputs for every enabled budget (and per value) in one pass over
+-- the history: a budget is matched like an inserted row, through
+-- (scope_mask, scope_key). Budgets scoped by session, or per session or
+-- execution, have no daily history here (the rollups do not keep those) and
+-- get NULL.
+CREATE OR REPLACE FUNCTION llm_cost._budget_forecasts(at timestamptz, only_budget bigint)
+RETURNS TABLE (budget_id bigint, per_value text, forecast jsonb)
+LANGUAGE sql STABLE AS $$
+    WITH b AS (
+        SELECT x.*, least(llm_cost.period_end(x.period, x.timezone, at), at + interval '366 days') AS horizon_end
+          FROM llm_cost.budgets AS x
+         WHERE x.enabled AND (only_budget IS NULL OR x.id = only_budget)
+           AND x.period <> 'rolling' AND x.unit = 'cost'   -- forecasts are of cost over calendar periods
+    ), masks AS (
+        SELECT DISTINCT b.scope_mask FROM b
+    ), history AS (
+        SELECT f.day, f.cost, f.tenant_id, f.project_id, f.user_id, f.agent_id, f.operation, f.provider, f.model,
+               'llm' AS source
+          FROM llm_cost.usage_facts(llm_cost._utc_midnight(llm_cost._utc_day(at) - llm_cost._forecast_history_days()),
+                                    llm_cost._utc_midnight(llm_cost._utc_day(at))) AS f
+        UNION ALL
+        SELECT llm_cost._utc_day(r.occurred_at), coalesce(r.cost, 0), r.tenant_id, r.project_id, r.user_id,
+               r.agent_id, r.operation, NULL, NULL, 'compute'
+          FROM llm_cost.resource_usage AS r
+         WHERE r.occurred_at >= llm_cost._utc_midnight(llm_cost._utc_day(at) - llm_cost._forecast_history_days())
+           AND r.occurred_at < llm_cost._utc_midnight(llm_cost._utc_day(at))
+    )
+    SELECT b.id,
+           coalesce(llm_cost.per_value(b.per, h.tenant_id, h.project_id, h.user_id, h.agent_id, NULL, NULL,
+                                       h.operation, h.provider, h.model), ''),
+           llm_cost.spend_forecast(h.day, h.cost, llm_cost._utc_day(at),
+                                   greatest(1, ceil(extract(epoch FROM b.horizon_end - at) / 86400)::integer + 1))
+      FROM history AS h
+     CROSS JOIN masks AS m
+      JOIN b ON b.scope_mask = m.scope_mask
+            AND b.scope_key = llm_cost.scope_key(m.scope_mask, h.tenant_id, h.project_id, h.user_id, h.agent_id,
+                                                 NULL, h.provider, h.model)
+     WHERE b.includes IN ('all', h.source)
+       AND (b.per IS NULL OR llm_cost.per_value(b.per, h.tenant_id, h.project_id, h.user_id, h.agent_id, NULL, NULL,
+                                                 h.operation, h.provider, h.model) IS NOT NULL)
+     GROUP BY b.id, 2, b.horizon_end
+$$;
+COMMENT ON FUNCTION llm_cost._budget_forecasts(timestamptz, bigint) IS
+  'Internal: the spend_forecast of every enabled budget (or only one) and per value as of at, in one pass over the history.';
+
+-- budget_status with its forecast columns (budget_status_at and forecast() read this).
+CREATE OR REPLACE FUNCTION llm_cost._budget_status_with_forecast(at timestamptz, only_budget bigint)
+RETURNS TABLE (budget_id bigint, name text, per_value text, period_start timestamptz, period_end timestamptz,
+               amount numeric, spent numeric, remaining numeric, percent_used numeric, calls bigint,
+               forecast numeric, forecast_low numeric, forecast_high numeric, daily_run_rate numeric,
+               exhausts_at timestamptz, forecast_method text, history_days integer,
+               status text, currency text, period text, hard_limit boolean, "time" timestamptz,
+               reserved numeric, unit text)
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    PERFORM llm_cost.flush_spend();     -- this transaction's own spend counts
+    RETURN QUERY
+    WITH cur AS (
+        SELECT b.id, b.name, nullif(s.per_value, '') AS per_value, coalesce(s.per_value, '') AS per_key,
+               p.period_start, p.period_end, b.amount,
+               coalesce(llm_cost._used(b.unit, s.spent, s.calls, s.tokens), 0) AS spent, coalesce(s.calls, 0) AS calls,
+               b.thresholds, b.currency, b.period, b.hard_limit, b.unit,
+               -- forecasts are of cost over calendar periods
+               b.period NOT IN ('total', 'rolling') AND b.unit = 'cost' AS forecastable
+          FROM llm_cost.budgets AS b
+         CROSS JOIN LATERAL (   -- a rolling budget's "period" is its window ending at `at`
+                SELECT CASE WHEN b.period = 'rolling' THEN llm_cost.window_start(b."window", at)
+                            ELSE llm_cost.period_start(b.period, b.timezone, at) END AS period_start,
+                       CASE WHEN b.period = 'rolling' THEN at
+                            ELSE llm_cost.period_end(b.period, b.timezone, at) END AS period_end) AS p
+          LEFT JOIN LATERAL (
+                SELECT x.per_value, x.spent, x.calls, x.tokens
+                  FROM llm_cost.budget_spend AS x
+                 WHERE b.period <> 'rolling' AND x.budget_id = b.id AND x.period_start = p.period_start
+                UNION ALL
+                SELECT w.per_value, sum(w.spent), sum(w.calls)::bigint, sum(w.tokens)::bigint
+                  FROM llm_cost.window_spend AS w
+                 WHERE b.period = 'rolling' AND w.budget_id = b.id AND w.slot_start >= p.period_start
+                 GROUP BY w.per_value) AS s ON true
+         WHERE b.enabled AND (only_budget IS NULL OR b.id = only_budget)
+           -- a per budget shows one row per value seen in the period; others always show
+           AND (b.per IS NULL OR s.per_value IS NOT NULL)
+    ), fc AS (
+        SELECT * FROM llm_cost._budget_forecasts(at, only_budget)
+    )
+    SELECT c.id, c.name, c.per_value, c.period_start, c.period_end, c.amount, c.spent,
+           c.amount - c.spent, round(100 * c.spent / c.amount, 2), c.calls,
+           -- a 'total' budget has no period end to forecast to, a rolling one no period
+           CASE WHEN c.forecastable THEN coalesce(pr.expected, c.spent) END,
+           CASE WHEN c.forecastable THEN coalesce(pr.low, c.spent) END,
+           CASE WHEN c.forecastable THEN coalesce(pr.high, c.spent) END,
+           CASE WHEN c.unit = 'cost' THEN (fc.forecast->>'daily_run_rate')::numeric END,
+           CASE WHEN c.spent >= c.amount OR NOT c.forecastable THEN NULL ELSE pr.exhausts_at END,
+           fc.forecast->>'method', (fc.forecast->>'history_days')::integer,
+           CASE WHEN c.spent >= c.amount THEN 'exceeded'
+                WHEN 100 * c.spent / c.amount >= c.thresholds[1] THEN 'warning'
+                ELSE 'ok' END,
+           c.currency, c.period, c.hard_limit, c.period_start,
+           llm_cost._reserved(c.id, c.per_key, at), c.unit
+      FROM cur AS c
+      LEFT JOIN fc ON fc.budget_id = c.id AND fc.per_value = c.per_key
+      LEFT JOIN LATERAL llm_cost.forecast_project(fc.forecast, llm_cost._utc_day(at), at,
+                                                  least(c.period_end, at + interval '366 days'),
+                                                  c.spent, c.amount) AS pr ON true;
+END $$;
+COMMENT ON FUNCTION llm_cost._budget_status_with_forecast(timestamptz, bigint) IS
+  'Internal: budget status with forecast columns, for one budget or all.';
+
+-- The budget status views (their contract is in the specs "Budgets and alerts").
+CREATE FUNCTION llm_cost.budget_status_at(at timestamptz)
+RETURNS TABLE (budget_id bigint, name text, per_value text, period_start timestamptz, period_end timestamptz,
+               amount numeric, spent numeric, remaining numeric, percent_used numeric, calls bigint,
+               forecast numeric, exhausts_at timestamptz, status text, currency text, period text,
+               hard_limit boolean, "time" timestamptz, reserved numeric, unit text)
+LANGUAGE sql VOLATILE AS $$
+    SELECT s.budget_id, s.name, s.per_value, s.period_start, s.period_end, s.amount, s.spent, s.remaining,
+           s.percent_used, s.calls, s.forecast, s.exhausts_at, s.status, s.currency, s.period, s.hard_limit, s."time",
+           s.reserved, s.unit
+      FROM llm_cost._budget_status_with_forecast(at, NULL) AS s
+$$;
+COMMENT ON FUNCTION llm_cost.budget_status_at(timestamptz) IS
+  'budget_status as of any instant: each enabled budget (and per value) in the period containing at.';
+
+CREATE VIEW llm_cost.budget_status WITH (security_invoker = true) AS
+SELECT * FROM llm_cost.budget_status_at(now());
+COMMENT ON VIEW llm_cost.budget_status IS
+  'Each enabled budget (and per value) in its current period: spent, remaining, percent_used, calls, forecast (expected spend at the period end; llm_cost.forecast(id) adds its band), exhausts_at (when spend is projected to reach the amount, NULL if not this period), status (ok, warning from the first threshold, exceeded).';
+COMMENT ON COLUMN llm_cost.budget_status.budget_id IS 'The budget (llm_cost.budgets.id).';
+COMMENT ON COLUMN llm_cost.budget_status.name IS 'The budget''s name.';
+COMMENT ON COLUMN llm_cost.budget_status.per_value IS 'The value of the budget''s per dimension; '''' for budgets without per.';
+COMMENT ON COLUMN llm_cost.budget_status.period_start IS 'Start of the current period (-infinity for a total budget; for a rolling budget, the start of its window).';
+COMMENT ON COLUMN llm_cost.budget_status.period_end IS 'End of the current period, exclusive (infinity for a total budget; now for a rolling budget).';
+COMMENT ON COLUMN llm_cost.budget_status.amount IS 'The budget''s limit for the period.';
+COMMENT ON COLUMN llm_cost.budget_status.spent IS 'Use so far in the period (or window), in the budget''s unit: spend, tokens or calls.';
+COMMENT ON COLUMN llm_cost.budget_status.remaining IS 'amount - spent (negative once exceeded).';
+COMMENT ON COLUMN llm_cost.budget_status.percent_used IS '100 * spent / amount, rounded to 2 decimals.';
+COMMENT ON COLUMN llm_cost.budget_status.calls IS 'Calls counted in spent.';
+COMMENT ON COLUMN llm_cost.budget_status.forecast IS 'Expected spend at the period end; NULL for a total or rolling budget and for tokens or calls budgets.';
+COMMENT ON COLUMN llm_cost.budget_status.exhausts_at IS 'When spend is projected to reach the amount; NULL when not within this period or already exceeded.';
+COMMENT ON COLUMN llm_cost.budget_status.status IS 'ok, warning (at or past the first threshold) or exceeded.';
+COMMENT ON COLUMN llm_cost.budget_status.currency IS 'Currency of amount and spent.';
+COMMENT ON COLUMN llm_cost.budget_status.period IS 'The budget''s period: day, week, month, quarter, year, total or rolling.';
+COMMENT ON COLUMN llm_cost.budget_status.hard_limit IS 'When true, can_spend refuses calls that would take spend over amount.';
+COMMENT ON COLUMN llm_cost.budget_status."time" IS 'period_start again, for Grafana.';
+COMMENT ON COLUMN llm_cost.budget_status.reserved IS 'What live reservations hold against the budget (and per value), in its unit.';
+COMMENT ON COLUMN llm_cost.budget_status.unit IS 'What the budget limits: cost, tokens or calls (amount, spent and remaining are in it).';
+
+
+-- Retired and restored spend carry tokens; a rolling budget's go to its window (sql/retention.sql).
+-- A restore (or an INSERT by hand) adds retired spend to the running totals;
+-- retire_usage itself inserts spend that budget_spend already holds.
+CREATE OR REPLACE FUNCTION llm_cost._retired_spend_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT llm_cost._retiring() THEN
+        INSERT INTO llm_cost.budget_spend AS s (budget_id, period_start, per_value, spent, calls, tokens)
+        SELECT n.budget_id, n.period_start, n.per_value, n.spent, n.calls, n.tokens
+          FROM new_rows AS n
+          JOIN llm_cost.budgets AS b ON b.id = n.budget_id AND b.period <> 'rolling'
+         ORDER BY 1, 2, 3
+        ON CONFLICT (budget_id, period_start, per_value) DO UPDATE
+           SET spent = s.spent + excluded.spent, calls = s.calls + excluded.calls, tokens = s.tokens + excluded.tokens,
+               updated_at = now();
+        -- a rolling budget's: those still in its window (the window's total is made again)
+        INSERT INTO llm_cost.window_spend AS s (budget_id, per_value, slot_start, spent, calls, tokens)
+        SELECT n.budget_id, n.per_value, n.period_start, n.spent, n.calls, n.tokens
+          FROM new_rows AS n
+          JOIN llm_cost.budgets AS b ON b.id = n.budget_id AND b.period = 'rolling'
+         WHERE n.period_start >= llm_cost.window_start(b."window", now())
+         ORDER BY 1, 2, 3
+        ON CONFLICT (budget_id, per_value, slot_start) DO UPDATE
+           SET spent = s.spent + excluded.spent, calls = s.calls + excluded.calls, tokens = s.tokens + excluded.tokens;
+        DELETE FROM llm_cost.budget_windows AS w WHERE w.budget_id IN (SELECT n.budget_id FROM new_rows AS n);
+    END IF;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION llm_cost._retired_spend_inserted() IS
+  'Trigger: restored retired spend counts in budget_spend again.';
+CREATE OR REPLACE FUNCTION llm_cost.retire_usage(before timestamptz, batch_rows integer DEFAULT 50000) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    mark bigint;
+    batch bigint;
+    total bigint := 0;
+BEGIN
+    IF before IS NULL OR NOT isfinite(before) OR before <> llm_cost._utc_midnight(llm_cost._utc_day(before)) THEN
+        RAISE EXCEPTION 'llm_cost.retire_usage: before must be a UTC midnight (got %)', coalesce(before::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Whole UTC days only, so every dashboard window stays exact: e.g. date_trunc(''day'', now() - interval ''400 days'', ''UTC'').';
+    END IF;
+    IF batch_rows IS NULL OR batch_rows < 1 THEN
+        RAISE EXCEPTION 'llm_cost.retire_usage: batch_rows must be positive' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- Everything that exists now goes into the rollups first; the refresh
+    -- also holds rollup_state until we commit, so no other refresh or
+    -- correction interleaves.
+    PERFORM llm_cost.refresh_rollups();
+    PERFORM llm_cost.flush_spend();
+    mark := llm_cost.rollup_watermark();
+    PERFORM pg_catalog.set_config('llm_cost._retiring', 'on', true);
+    LOOP
+        WITH gone AS (
+            DELETE FROM llm_cost.usage AS u
+             WHERE u.id IN (SELECT o.id FROM llm_cost.usage AS o
+                             WHERE o.occurred_at < retire_usage.before AND o.id <= mark
+                             ORDER BY o.id LIMIT batch_rows)
+            RETURNING u.*
+        ), spend AS (
+            SELECT d.*
+              FROM (SELECT array_agg(occurred_at) AS occurred_at, array_agg(coalesce(cost, 0)) AS delta,
+                           array_agg(1) AS calls, array_agg(input_tokens + output_tokens) AS tokens,
+                           array_agg('llm'::text) AS source, array_agg(tenant_id) AS tenant_id,
+                           array_agg(project_id) AS project_id, array_agg(user_id) AS user_id,
+                           array_agg(agent_id) AS agent_id, array_agg(session_id) AS session_id,
+                           array_agg(execution_id) AS execution_id, array_agg(operation) AS operation,
+                           array_agg(provider) AS provider, array_agg(model) AS model, array_agg(tags) AS tags
+                      FROM gone) AS g,
+                   LATERAL llm_cost._spend_deltas(g.occurred_at, g.delta, g.calls, g.tokens, g.source, g.tenant_id,
+                                                  g.project_id, g.user_id, g.agent_id, g.session_id,
+                                                  g.execution_id, g.operation, g.provider, g.model, g.tags) AS d
+        ), kept AS (
+            INSERT INTO llm_cost.retired_spend AS r (budget_id, period_start, per_value, spent, calls, tokens)
+            SELECT s.budget_id, s.period_start, s.per_value, s.spend, s.call_count, s.token_count
+              FROM spend AS s
+             ORDER BY 1, 2, 3
+            ON CONFLICT (budget_id, period_start, per_value) DO UPDATE
+               SET spent = r.spent + excluded.spent, calls = r.calls + excluded.calls, tokens = r.tokens + excluded.tokens
+        )
+        SELECT count(*) INTO batch FROM gone;
+        total := total + batch;
+        EXIT WHEN batch < batch_rows;
+    END LOOP;
+    PERFORM pg_catalog.set_config('llm_cost._retiring', '', true);
+    INSERT INTO llm_cost.retention_state AS s (retired_before, retired_rows)
+    VALUES (before, total)
+    ON CONFLICT (one) DO UPDATE
+       SET retired_before = greatest(s.retired_before, excluded.retired_before),
+           retired_rows = s.retired_rows + excluded.retired_rows, retired_at = now();
+    RETURN total;
+END $$;
+
+-- Privileges and row-level security of the new and re-made objects (sql/privileges.sql, sql/tenant_isolation.sql).
+REVOKE ALL ON llm_cost.window_spend, llm_cost.budget_windows, llm_cost.reservations, llm_cost.budget_holds,
+              llm_cost.budget_status, llm_cost.budget_spend_drift FROM PUBLIC;
+REVOKE ALL ON SEQUENCE llm_cost.reservations_id_seq FROM PUBLIC;
+GRANT ALL ON llm_cost.window_spend, llm_cost.budget_windows, llm_cost.reservations, llm_cost.budget_holds,
+             llm_cost.budget_status, llm_cost.budget_spend_drift TO llm_cost_admin;
+GRANT ALL ON SEQUENCE llm_cost.reservations_id_seq TO llm_cost_admin;
+GRANT SELECT ON llm_cost.window_spend, llm_cost.budget_windows, llm_cost.reservations, llm_cost.budget_holds,
+                llm_cost.budget_status, llm_cost.budget_spend_drift TO llm_cost_reader;
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc AS p
+              WHERE p.pronamespace = 'llm_cost'::regnamespace
+                AND p.proname IN ('is_budget_unit', '_used', 'window_slot_seconds', 'window_slot', 'window_start',
+                                  '_window_totals', '_window_advance', '_window_add', '_queue_window_alert',
+                                  '_spend_deltas', '_fold_spend', 'ledger_spend', '_kept_spend', '_budget_spend_drift',
+                                  '_reserved', '_matching_budgets', '_headroom', '_call_tenant', '_check_estimates',
+                                  'check_spend', 'can_spend', 'reserve', 'release', '_settle_reservations',
+                                  '_budget_status_with_forecast', 'budget_status_at') LOOP
+        EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO llm_cost_admin, llm_cost_reader', f);
+    END LOOP;
+END $$;
+REVOKE EXECUTE ON FUNCTION
+    llm_cost._queue_window_alert(bigint, text, timestamptz, timestamptz, numeric, numeric),
+    llm_cost._fold_spend(timestamptz[], numeric[], integer[], bigint[], text[], text[], text[], text[], text[], text[],
+                         text[], text[], text[], text[], jsonb[]),
+    llm_cost._window_add(bigint, text, timestamptz, numeric, bigint, bigint),
+    llm_cost._window_advance(llm_cost.budgets, text, timestamptz),
+    llm_cost._settle_reservations(bigint[], text[]),
+    llm_cost.reserve(numeric, text, text, text, text, text, text, text, interval, bigint, jsonb),
+    llm_cost.release(bigint)
+    FROM llm_cost_reader;
+GRANT EXECUTE ON FUNCTION
+    llm_cost.can_spend(numeric, text, text, text, text, text, text, text, timestamptz, bigint, jsonb),
+    llm_cost.check_spend(numeric, text, text, text, text, text, text, text, timestamptz, bigint, jsonb),
+    llm_cost.reserve(numeric, text, text, text, text, text, text, text, interval, bigint, jsonb),
+    llm_cost.release(bigint)
+    TO llm_cost_writer;
+ALTER FUNCTION llm_cost.check_spend(numeric, text, text, text, text, text, text, text, timestamptz, bigint, jsonb)
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION llm_cost.reserve(numeric, text, text, text, text, text, text, text, interval, bigint, jsonb)
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION llm_cost.release(bigint) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+-- (CREATE OR REPLACE reset it)
+ALTER FUNCTION llm_cost._resource_spend_changed() SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+DO $$
+DECLARE
+    t text;
+    own_rows text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['window_spend', 'budget_windows', 'budget_holds', 'reservations'] LOOP
+        own_rows := CASE WHEN t <> 'reservations'
+                         THEN 'EXISTS (SELECT FROM llm_cost.budgets AS b '
+                              'WHERE b.id = budget_id AND b.tenant_id = llm_cost.current_tenant())'
+                         ELSE 'tenant_id = llm_cost.current_tenant()' END;
+        EXECUTE format('ALTER TABLE llm_cost.%I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('CREATE POLICY admin_all ON llm_cost.%I TO llm_cost_admin USING (true) WITH CHECK (true)', t);
+        EXECUTE format('CREATE POLICY own_tenant ON llm_cost.%I TO llm_cost_reader, llm_cost_writer '
+                       'USING (%s) WITH CHECK (%s)', t, own_rows, own_rows);
+    END LOOP;
+END $$;
 -- (end of budgets section)
 
 -- Alert payloads say whom they are about (sql/queue.sql)

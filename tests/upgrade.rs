@@ -158,8 +158,11 @@ fn contents(c: &mut postgres::Client) -> Vec<(String, i64, String)> {
                 .into(),
         ),
         "models" => Some("SELECT * FROM llm_cost.models WHERE source <> 'catalog'".into()),
-        // units (0.3.0) is checked NULL after the update
-        "usage" | "usage_daily" | "usage_hourly" => Some(format!("SELECT to_jsonb(t) - 'units' FROM llm_cost.{t} AS t")),
+        // units and reservation_id (0.3.0) are checked NULL after the update
+        "usage" => Some("SELECT to_jsonb(t) - 'units' - 'reservation_id' FROM llm_cost.usage AS t".into()),
+        "usage_daily" | "usage_hourly" => Some(format!("SELECT to_jsonb(t) - 'units' FROM llm_cost.{t} AS t")),
+        // unit, window and tags (0.3.0) are checked at their defaults after the update
+        "budgets" => Some("SELECT to_jsonb(t) - 'unit' - 'window' - 'tags' FROM llm_cost.budgets AS t".into()),
         _ => None,
     }
     })
@@ -238,7 +241,12 @@ fn every_released_version_updates_to_the_current_schema_keeping_its_data() {
                                 (NULL::numeric, NULL::numeric, NULL::numeric, NULL::numeric, NULL::numeric, NULL::jsonb))
                       + (SELECT count(*) FROM llm_cost.usage WHERE units IS NOT NULL)
                       + (SELECT count(*) FROM llm_cost.usage_daily WHERE units IS NOT NULL)
-                      + (SELECT count(*) FROM llm_cost.usage_hourly WHERE units IS NOT NULL)",
+                      + (SELECT count(*) FROM llm_cost.usage_hourly WHERE units IS NOT NULL)
+                      + (SELECT count(*) FROM llm_cost.usage WHERE reservation_id IS NOT NULL)
+                      + (SELECT count(*) FROM llm_cost.budgets
+                          WHERE (unit, \"window\", tags) IS DISTINCT FROM ('cost', NULL::interval, NULL::jsonb))
+                      -- the running totals' tokens are the ledger's, spent and calls unchanged (above)
+                      + (SELECT count(*) FROM llm_cost.budget_spend_drift)",
                 &[],
             )
             .unwrap()

@@ -203,10 +203,15 @@ fn load() -> BudgetIndex {
             invalidation::watch(client);
             let rows = client
                 .select(
+                    // unit, window and tags through to_jsonb: a database still on
+                    // 0.2.0 (library updated, ALTER EXTENSION UPDATE not run yet)
+                    // has no such columns
                     "SELECT id, amount::text, period, timezone, per, thresholds::text[], scope_mask, scope_key,
-                        unit, CASE WHEN period = 'rolling' THEN llm_cost.window_slot_seconds(\"window\") END,
-                        tags::text
-                   FROM llm_cost.budgets
+                        coalesce(to_jsonb(b) ->> 'unit', 'cost'),
+                        CASE WHEN period = 'rolling'
+                             THEN extract(epoch FROM (to_jsonb(b) ->> 'window')::interval)::text END,
+                        to_jsonb(b) ->> 'tags'
+                   FROM llm_cost.budgets AS b
                   WHERE enabled AND includes IN ('all', 'llm')
                   ORDER BY id",
                     None,
@@ -226,7 +231,7 @@ fn load() -> BudgetIndex {
                     unit: Unit::parse(&text(&r, 9)),
                     period: text(&r, 3),
                     timezone: text(&r, 4),
-                    slot_micros: r.get::<i64>(10).ok().flatten().map(|seconds| seconds * 1_000_000),
+                    slot_micros: r.get::<String>(10).ok().flatten().map(|seconds| slot_micros(&seconds)),
                     tags,
                     per: r.get::<String>(5).ok().flatten(),
                     thresholds: thresholds.iter().flatten().filter_map(|t| Decimal::parse(t).ok()).collect(),
@@ -243,4 +248,13 @@ fn load() -> BudgetIndex {
             index
         })
     })
+}
+
+/// `llm_cost.window_slot_seconds` (sql/budgets.sql), in microseconds, from a
+/// window's length in seconds: 1 s up to a one-hour window, window/3600
+/// beyond, in whole seconds. The two must agree (a pg_test compares them).
+pub fn slot_micros(window_seconds: &str) -> i64 {
+    let seconds = Decimal::parse(window_seconds).unwrap_or_else(|_| error!("llm_cost: unreadable window {window_seconds}"));
+    let per_3600 = seconds.mantissa() / 10i128.pow(seconds.scale()) / 3600;
+    (per_3600.max(1) as i64) * 1_000_000
 }

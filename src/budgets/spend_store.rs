@@ -61,33 +61,39 @@ struct Columns {
     spent: usize,
     calls: usize,
     updated_at: usize,
-    tokens: usize,
+    /// 0.3.0's; a database still on 0.2.0 (library updated, ALTER EXTENSION
+    /// UPDATE not run yet) has no tokens column, and none are kept.
+    tokens: Option<usize>,
 }
 
 /// The columns by name, in `Columns`' order, with the type each must have.
-const EXPECTED: [(&str, pg_sys::Oid); 7] = [
+const EXPECTED: [(&str, pg_sys::Oid); 6] = [
     ("budget_id", pg_sys::INT8OID),
     ("period_start", pg_sys::TIMESTAMPTZOID),
     ("per_value", pg_sys::TEXTOID),
     ("spent", pg_sys::NUMERICOID),
     ("calls", pg_sys::INT8OID),
     ("updated_at", pg_sys::TIMESTAMPTZOID),
-    ("tokens", pg_sys::INT8OID),
 ];
 
+/// The optional column, with the type it must have when present.
+const TOKENS: (&str, pg_sys::Oid) = ("tokens", pg_sys::INT8OID);
+
 impl Columns {
-    fn from_positions(found: [usize; 7]) -> Columns {
-        let [budget_id, period_start, per_value, spent, calls, updated_at, tokens] = found;
+    fn from_positions(found: [usize; 6], tokens: Option<usize>) -> Columns {
+        let [budget_id, period_start, per_value, spent, calls, updated_at] = found;
         Columns { budget_id, period_start, per_value, spent, calls, updated_at, tokens }
     }
 
-    fn positions(&self) -> [usize; 7] {
-        [self.budget_id, self.period_start, self.per_value, self.spent, self.calls, self.updated_at, self.tokens]
+    fn positions(&self) -> [usize; 6] {
+        [self.budget_id, self.period_start, self.per_value, self.spent, self.calls, self.updated_at]
     }
 
     /// The columns an update writes.
-    fn written(&self) -> [usize; 4] {
-        [self.spent, self.calls, self.updated_at, self.tokens]
+    fn written(&self) -> Vec<usize> {
+        let mut written = vec![self.spent, self.calls, self.updated_at];
+        written.extend(self.tokens);
+        written
     }
 
     /// The primary key's columns, which the probe scans.
@@ -170,6 +176,11 @@ impl SpendStore {
                 blocks: std::cell::Cell::new(None),
             }
         }
+    }
+
+    /// Whether the table keeps tokens (0.3.0 on).
+    pub fn has_tokens(&self) -> bool {
+        self.columns.tokens.is_some()
     }
 
     /// Adds `delta` to the total of (budget, period start, per value) if its
@@ -379,7 +390,7 @@ impl SpendStore {
             let mut total = SpendDelta {
                 cost: decimal_of(values[c.spent - 1]),
                 calls: values[c.calls - 1].value() as i64,
-                tokens: values[c.tokens - 1].value() as i64,
+                tokens: c.tokens.map_or(0, |t| values[t - 1].value() as i64),
             };
             total.add(*delta);
             // numeric addition, so the total keeps the scale `spent + delta` has in SQL
@@ -390,7 +401,9 @@ impl SpendStore {
                 NumericDatum::from_text(&delta.cost.to_string()).0,
             );
             values[c.calls - 1] = pg_sys::Datum::from(total.calls);
-            values[c.tokens - 1] = pg_sys::Datum::from(total.tokens);
+            if let Some(t) = c.tokens {
+                values[t - 1] = pg_sys::Datum::from(total.tokens);
+            }
             values[c.updated_at - 1] = pg_sys::Datum::from(pg_sys::GetCurrentTransactionStartTimestamp());
             let newtup = pg_sys::heap_modify_tuple(
                 found,
@@ -540,6 +553,7 @@ unsafe fn layout(heap: pg_sys::Relation, pkey: pg_sys::Oid) -> Layout {
             && known.pkey == pkey
             && known.natts == natts
             && known.columns.positions().into_iter().zip(EXPECTED).all(|(p, e)| fits(p, e))
+            && known.columns.tokens.is_none_or(|p| fits(p, TOKENS))
         {
             return known;
         }
@@ -556,7 +570,13 @@ unsafe fn layout(heap: pg_sys::Relation, pkey: pg_sys::Oid) -> Layout {
         }
         index + 1
     });
-    let columns = Columns::from_positions(positions);
+    let tokens = desc.iter().position(|a| !a.is_dropped() && a.name() == TOKENS.0).map(|index| {
+        if !fits(index + 1, TOKENS) {
+            pgrx::error!("llm_cost: column llm_cost.budget_spend.tokens is not bigint NOT NULL, as the running totals' update reads and writes it")
+        }
+        index + 1
+    });
+    let columns = Columns::from_positions(positions, tokens);
     // SAFETY: `pkey` is the OID of an index (caller's guarantee).
     let per_value_collation = unsafe { key_collation(pkey, &columns) };
     let found = Layout { relid, pkey, natts, columns, per_value_collation };

@@ -16,7 +16,9 @@ use crate::budgets::budget_period;
 use crate::budgets::pending_spend::{self, SpendDelta, SpendKey};
 use rustc_hash::FxHashMap;
 use crate::budgets::spend_store::SpendStore;
-use crate::pg::trigger_support::{c_trigger, column_positions, trigger_data, PositionCache};
+use crate::pg::trigger_support::{
+    c_trigger, column_positions, optional_column_position, trigger_data, OptionalPositionCache, PositionCache,
+};
 use crate::pricing::decimal::Decimal;
 use pgrx::prelude::*;
 use pgrx::spi::OwnedPreparedStatement;
@@ -56,7 +58,7 @@ pub fn forget_announced(keys: &FxHashSet<(String, String)>) {
 c_trigger!(usage_spend_add, pg_finfo_usage_spend_add, spend_add);
 
 /// The columns the spend trigger reads, in this order.
-const SPEND_COLUMNS: [&str; 15] = [
+const SPEND_COLUMNS: [&str; 14] = [
     "occurred_at",
     "cost",
     "tenant_id",
@@ -71,11 +73,12 @@ const SPEND_COLUMNS: [&str; 15] = [
     "input_tokens",
     "output_tokens",
     "tags",
-    "reservation_id",
 ];
 
 thread_local! {
-    static POSITIONS: PositionCache<15> = const { RefCell::new(None) };
+    static POSITIONS: PositionCache<14> = const { RefCell::new(None) };
+    /// usage.reservation_id: 0.3.0's; a database not yet updated lacks it.
+    static RESERVATION_COLUMN: OptionalPositionCache = const { RefCell::new(None) };
 }
 
 /// # Safety
@@ -94,8 +97,10 @@ unsafe fn spend_add(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
         ((*trigdata).tg_trigtuple, rel, (*rel).rd_att)
     };
     // SAFETY: `rel` is the trigger's open relation (above).
-    let [at_col, cost_col, tenant, project, user, agent, session, execution, operation, provider, model, input, output, tags_col, reservation] =
+    let [at_col, cost_col, tenant, project, user, agent, session, execution, operation, provider, model, input, output, tags_col] =
         unsafe { column_positions(&POSITIONS, rel, SPEND_COLUMNS) };
+    // SAFETY: as above.
+    let reservation = unsafe { optional_column_position(&RESERVATION_COLUMN, rel, "reservation_id") };
     // SAFETY: `tupdesc` is the open relation's descriptor (above).
     let natts = unsafe { (*tupdesc).natts } as usize;
     let mut values = vec![pg_sys::Datum::from(0); natts];
@@ -119,7 +124,7 @@ unsafe fn spend_add(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
             pending_spend::with_current(|p| p.unpriced.insert((provider.to_lowercase(), model.to_string())));
         }
     }
-    if !nulls[reservation] {
+    if let Some(reservation) = reservation.filter(|&r| !nulls[r]) {
         let id = values[reservation].value() as i64;
         let tenant = text(tenant).map(str::to_string);
         pending_spend::with_current(|p| p.settled.insert(id, tenant));
@@ -356,6 +361,9 @@ fn upsert_total(client: &mut pgrx::spi::SpiClient<'_>, key: &SpendKey, delta: &S
         delta.calls.into(),
         delta.tokens.into(),
     ];
+    if !spend_has_tokens() {
+        return upsert_total_0_2(client, key, delta);
+    }
     UPSERT.with(|cell| {
         let mut cell = cell.borrow_mut();
         if cell.is_none() {
@@ -385,6 +393,44 @@ fn upsert_total(client: &mut pgrx::spi::SpiClient<'_>, key: &SpendKey, delta: &S
             calls: row.get(2).ok().flatten().unwrap_or_default(),
             tokens: row.get(3).ok().flatten().unwrap_or_default(),
         })
+    })
+}
+
+/// Whether budget_spend has 0.3.0's tokens column (not before ALTER EXTENSION UPDATE).
+fn spend_has_tokens() -> bool {
+    SpendStore::open().has_tokens()
+}
+
+/// `upsert_total` on a 0.2.0 schema (no tokens column), until the database is updated.
+fn upsert_total_0_2(client: &mut pgrx::spi::SpiClient<'_>, key: &SpendKey, delta: &SpendDelta) -> Option<SpendDelta> {
+    let cost = delta.cost.to_string();
+    let rows = client
+        .update(
+            "INSERT INTO llm_cost.budget_spend AS s (budget_id, period_start, per_value, spent, calls)
+             SELECT $1, $2, $3, $4::numeric, $5
+              WHERE EXISTS (SELECT FROM llm_cost.budgets WHERE id = $1)
+             ON CONFLICT (budget_id, period_start, per_value) DO UPDATE
+                SET spent = s.spent + excluded.spent, calls = s.calls + excluded.calls, updated_at = now()
+             RETURNING s.spent::text, s.calls",
+            None,
+            &[
+                key.budget_id.into(),
+                timestamptz(key.period_start).into(),
+                key.per_value.as_str().into(),
+                cost.as_str().into(),
+                delta.calls.into(),
+            ],
+        )
+        .unwrap_or_else(|e| error!("llm_cost: budget spend upsert failed: {e}"));
+    if rows.is_empty() {
+        return None;
+    }
+    let row = rows.first();
+    let spent: String = row.get(1).ok().flatten()?;
+    Some(SpendDelta {
+        cost: Decimal::parse(&spent).unwrap_or_else(|_| error!("llm_cost: unreadable running total {spent}")),
+        calls: row.get(2).ok().flatten().unwrap_or_default(),
+        tokens: 0,
     })
 }
 

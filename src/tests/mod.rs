@@ -2,6 +2,8 @@
 //!
 //! - `pricing`: every pricing rule, budgets, analytics and the SQL surface
 //! - `units`: every charge beyond tokens (docs/charges.md)
+//! - `windows`: rolling windows' slots, Rust against SQL
 
 mod pricing;
 mod units;
+mod windows;

@@ -28,4 +28,7 @@ stdbuf -oL psql -X -q -d postgres -f demo/demo.sql
 REPORT="$PWD/llm_cost_report.html"
 stdbuf -oL psql -X -q -d postgres -v report_path="$REPORT" -f demo/analytics.sql
 stdbuf -oL psql -X -q -d postgres -f demo/trust.sql
+stdbuf -oL psql -X -q -d postgres -f demo/holds.sql
+bash demo/burst.sh
+stdbuf -oL psql -X -q -d postgres -v part=results -f demo/holds.sql
 echo "open $REPORT in a browser to see the report"

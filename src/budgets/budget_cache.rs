@@ -132,10 +132,12 @@ pub fn jsonb_contains(a: &serde_json::Value, b: &serde_json::Value) -> bool {
             b.iter().all(|(key, wanted)| a.get(key).is_some_and(|have| jsonb_contains(have, wanted)))
         }
         (Value::Array(a), Value::Array(b)) => b.iter().all(|wanted| a.iter().any(|have| jsonb_contains(have, wanted))),
-        (Value::Number(a), Value::Number(b)) => match (Decimal::parse(&a.to_string()), Decimal::parse(&b.to_string())) {
-            (Ok(a), Ok(b)) => a == b,
-            _ => a == b,
-        },
+        (Value::Number(a), Value::Number(b)) => {
+            match (Decimal::parse(&a.to_string()), Decimal::parse(&b.to_string())) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => a == b,
+            }
+        }
         (Value::Object(_) | Value::Array(_), _) | (_, Value::Object(_) | Value::Array(_)) => false,
         (a, b) => a == b,
     }
@@ -254,7 +256,8 @@ fn load() -> BudgetIndex {
 /// window's length in seconds: 1 s up to a one-hour window, window/3600
 /// beyond, in whole seconds. The two must agree (a pg_test compares them).
 pub fn slot_micros(window_seconds: &str) -> i64 {
-    let seconds = Decimal::parse(window_seconds).unwrap_or_else(|_| error!("llm_cost: unreadable window {window_seconds}"));
+    let seconds =
+        Decimal::parse(window_seconds).unwrap_or_else(|_| error!("llm_cost: unreadable window {window_seconds}"));
     let per_3600 = seconds.mantissa() / 10i128.pow(seconds.scale()) / 3600;
     (per_3600.max(1) as i64) * 1_000_000
 }

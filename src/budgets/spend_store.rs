@@ -219,9 +219,7 @@ impl SpendStore {
             // A fresh snapshot: the latest committed version, as an UPDATE in
             // READ COMMITTED would see it, also inside an older snapshot.
             let snapshot = pg_sys::RegisterSnapshot(pg_sys::GetLatestSnapshot());
-            let update = self
-                .at_remembered_tid(snapshot, key, delta)
-                .or_else(|| self.by_index(snapshot, key, delta));
+            let update = self.at_remembered_tid(snapshot, key, delta).or_else(|| self.by_index(snapshot, key, delta));
             pg_sys::UnregisterSnapshot(snapshot);
             let Some((mut otid, newtup, total)) = update else {
                 return Attempt::NoRow;
@@ -304,12 +302,7 @@ impl SpendStore {
     ///
     /// # Safety
     /// `self.heap` is open, and `snapshot` a registered snapshot.
-    unsafe fn by_index(
-        &self,
-        snapshot: pg_sys::Snapshot,
-        key: &SpendKey,
-        delta: &SpendDelta,
-    ) -> Option<Update> {
+    unsafe fn by_index(&self, snapshot: pg_sys::Snapshot, key: &SpendKey, delta: &SpendDelta) -> Option<Update> {
         // SAFETY: `self.heap` is open and `snapshot` registered (caller's
         // guarantee); `pkey` is its primary key, on exactly the 3 columns of the
         // 3 scan keys (`open` checked; systable_beginscan maps their heap

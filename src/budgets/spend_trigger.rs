@@ -14,7 +14,6 @@
 use crate::budgets::budget_cache::{with_budgets, RowDims};
 use crate::budgets::budget_period;
 use crate::budgets::pending_spend::{self, SpendDelta, SpendKey};
-use rustc_hash::FxHashMap;
 use crate::budgets::spend_store::SpendStore;
 use crate::pg::trigger_support::{
     c_trigger, column_positions, optional_column_position, trigger_data, OptionalPositionCache, PositionCache,
@@ -23,6 +22,7 @@ use crate::pricing::decimal::Decimal;
 use pgrx::prelude::*;
 use pgrx::spi::OwnedPreparedStatement;
 use pgrx::{PgBuiltInOids, PgOid};
+use rustc_hash::FxHashMap;
 use rustc_hash::FxHashSet;
 use std::cell::RefCell;
 
@@ -172,7 +172,8 @@ unsafe fn spend_add(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
         let call = SpendDelta { cost, calls: 1, tokens };
         index.for_each_match(&row, |budget| {
             let Some(per_value) = budget.per_value(&row) else { return };
-            let key = SpendKey { budget_id: budget.id, period_start: budget_period::period_start(budget, at), per_value };
+            let key =
+                SpendKey { budget_id: budget.id, period_start: budget_period::period_start(budget, at), per_value };
             pending_spend::with_current(|p| pending_spend::add(p, key, call));
         });
     });
@@ -186,7 +187,8 @@ c_trigger!(usage_spend_flush, pg_finfo_usage_spend_flush, spend_flush);
 /// rows are added to by `spend_store` without SQL). Totals are applied in
 /// sorted order, so every writer takes the spend rows' locks in the same order
 /// and none can deadlock.
-const UPSERT_SQL: &str = "INSERT INTO llm_cost.budget_spend AS s (budget_id, period_start, per_value, spent, calls, tokens)
+const UPSERT_SQL: &str =
+    "INSERT INTO llm_cost.budget_spend AS s (budget_id, period_start, per_value, spent, calls, tokens)
      SELECT $1, $2, $3, $4::numeric, $5, $6
       WHERE EXISTS (SELECT FROM llm_cost.budgets WHERE id = $1)  -- not deleted meanwhile
      ON CONFLICT (budget_id, period_start, per_value) DO UPDATE

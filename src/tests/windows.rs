@@ -13,17 +13,33 @@ mod tests {
     #[pg_test]
     fn rust_and_sql_slot_rolling_windows_alike() {
         let windows = [
-            "1 second", "59 seconds", "1 minute", "90 seconds", "1 hour", "1 hour 1 second", "3601.5 seconds",
-            "2 hours", "24 hours", "1 day", "7 days", "30 days", "366 days", "1 day 00:00:00.5",
+            "1 second",
+            "59 seconds",
+            "1 minute",
+            "90 seconds",
+            "1 hour",
+            "1 hour 1 second",
+            "3601.5 seconds",
+            "2 hours",
+            "24 hours",
+            "1 day",
+            "7 days",
+            "30 days",
+            "366 days",
+            "1 day 00:00:00.5",
         ];
         let instants = [
-            "2026-03-10 12:00:00+00", "2026-03-10 12:00:00.999999+00", "1999-12-31 23:59:59.5+00",
-            "2000-01-01 00:00:00+00", "2024-02-29 23:59:59+00", "1970-01-01 00:00:00+00", "2038-01-19 03:14:08+00",
+            "2026-03-10 12:00:00+00",
+            "2026-03-10 12:00:00.999999+00",
+            "1999-12-31 23:59:59.5+00",
+            "2000-01-01 00:00:00+00",
+            "2024-02-29 23:59:59+00",
+            "1970-01-01 00:00:00+00",
+            "2038-01-19 03:14:08+00",
         ];
         for window in windows {
-            let sql_seconds = Spi::get_one::<i64>(&format!("SELECT llm_cost.window_slot_seconds('{window}')"))
-                .unwrap()
-                .unwrap();
+            let sql_seconds =
+                Spi::get_one::<i64>(&format!("SELECT llm_cost.window_slot_seconds('{window}')")).unwrap().unwrap();
             let epoch = Spi::get_one::<String>(&format!("SELECT extract(epoch FROM interval '{window}')::text"))
                 .unwrap()
                 .unwrap();

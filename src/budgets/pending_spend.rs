@@ -2,7 +2,7 @@
 //!
 //! Inserted usage is added up here, in backend memory, and written to
 //! `llm_cost.budget_spend` once: just before commit (from the pre-commit
-//! transaction callback below; also before PREPARE TRANSACTION), or earlier
+//! transaction callback, `xact_callbacks`; also before PREPARE TRANSACTION), or earlier
 //! when something in the same transaction reads or rewrites the totals
 //! (`flush_spend()`). Writing once per transaction, not once per statement,
 //! matters: a spend row updated by every statement of a long transaction grows
@@ -18,7 +18,6 @@ use crate::pricing::decimal::Decimal;
 use pgrx::pg_sys;
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 /// One running total: a budget's spend in one period (for a rolling budget,
 /// one slot of its window) and per value.
@@ -102,11 +101,10 @@ const TOP_LEVEL: pg_sys::SubTransactionId = 1;
 thread_local! {
     static STATE: RefCell<State> = RefCell::new(State::default());
 }
-static CALLBACKS_REGISTERED: AtomicBool = AtomicBool::new(false);
 
 /// Adds to the current subtransaction's pending spend.
 pub fn with_current<R>(f: impl FnOnce(&mut Pending) -> R) -> R {
-    register_callbacks();
+    crate::budgets::xact_callbacks::register();
     // SAFETY: reads a backend global; called inside a transaction (a trigger or SQL function).
     let current = unsafe { pg_sys::GetCurrentSubTransactionId() };
     STATE.with(|s| {
@@ -143,95 +141,67 @@ pub fn take_all() -> Pending {
     })
 }
 
-fn register_callbacks() {
-    if !CALLBACKS_REGISTERED.swap(true, Ordering::AcqRel) {
-        // SAFETY: registers static functions (no argument pointer), once per
-        // backend; Postgres keeps them for the backend's life.
-        unsafe {
-            pg_sys::RegisterXactCallback(Some(on_xact), std::ptr::null_mut());
-            pg_sys::RegisterSubXactCallback(Some(on_subxact), std::ptr::null_mut());
-        }
-    }
+/// Whether anything is pending (at pre-commit: whether there is spend to write).
+pub fn any_pending() -> bool {
+    STATE.with(|s| s.borrow().levels.iter().any(|(_, level)| !level.is_empty()))
 }
 
-/// # Safety
-/// Called only by Postgres, as the transaction callback registered above.
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
-    use pg_sys::XactEvent::*;
-    if matches!(event, XACT_EVENT_PRE_COMMIT | XACT_EVENT_PRE_PREPARE) {
-        // Deferred triggers (the application's own) have fired and portals
-        // are closed; nothing can insert usage after this point. Writing here
-        // rather than from a deferred trigger event, as 0.1.0 did, saves every
-        // transaction the event and its trigger call (see
-        // spend_trigger::flush_at_commit).
-        let pending = STATE.with(|s| s.borrow().levels.iter().any(|(_, level)| !level.is_empty()));
-        if pending {
-            crate::budgets::spend_trigger::flush_at_commit();
-        }
-    }
-    if matches!(event, XACT_EVENT_COMMIT | XACT_EVENT_PARALLEL_COMMIT | XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT) {
-        // After commit nothing is left (PRE_COMMIT above wrote it); after
-        // abort nothing of it happened.
-        STATE.with(|s| *s.borrow_mut() = State::default());
-    }
-    crate::budgets::spend_trigger::on_xact_end(event);
+/// The transaction ended: after commit nothing is left (pre-commit wrote it);
+/// after abort nothing of it happened.
+pub fn forget_all() {
+    STATE.with(|s| *s.borrow_mut() = State::default());
 }
 
-/// # Safety
-/// Called only by Postgres, as the subtransaction callback registered above.
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn on_subxact(
-    event: pg_sys::SubXactEvent::Type,
-    my: pg_sys::SubTransactionId,
-    parent: pg_sys::SubTransactionId,
-    _arg: *mut std::ffi::c_void,
-) {
+/// A subtransaction rolled back: its rows' spend is dropped, and what it wrote
+/// early for rows of enclosing levels (which stay) is pending again. Returns
+/// the unpriced_model keys whose alerts it had queued (they were undone too).
+pub fn subxact_aborted(my: pg_sys::SubTransactionId) -> Vec<(String, String)> {
     STATE.with(|s| {
         let mut s = s.borrow_mut();
-        match event {
-            pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB => {
-                // The rolled-back statements' rows are gone.
-                while s.levels.last().is_some_and(|(id, _)| *id >= my) {
-                    s.levels.pop();
-                }
-                // So are the writes made in it; the spend they wrote for rows
-                // of enclosing levels, which stay, is pending again.
-                let (undone, kept): (Vec<_>, Vec<_>) =
-                    std::mem::take(&mut s.written_in).into_iter().partition(|(by, _)| *by >= my);
-                s.written_in = kept;
-                for (level, pending) in undone.into_iter().flat_map(|(_, levels)| levels) {
-                    if level < my {
-                        crate::budgets::spend_trigger::forget_announced(&pending.unpriced);
-                        s.restore(level, pending);
-                    }
-                }
-            }
-            pg_sys::SubXactEvent::SUBXACT_EVENT_COMMIT_SUB => {
-                if s.levels.last().is_some_and(|(id, _)| *id == my) {
-                    let (_, level) = s.levels.pop().expect("checked above");
-                    if s.levels.last().is_some_and(|(id, _)| *id == parent) {
-                        s.levels.last_mut().expect("checked above").1.merge(level);
-                    } else {
-                        s.levels.push((parent, level));
-                    }
-                }
-                // Writes made in it now belong to the parent (and are as
-                // durable as the whole transaction once that is the top level);
-                // rows of its level are now the parent's.
-                s.written_in.retain_mut(|(by, levels)| {
-                    if *by == my {
-                        *by = parent;
-                    }
-                    for (level, _) in levels.iter_mut() {
-                        if *level == my {
-                            *level = parent;
-                        }
-                    }
-                    *by != TOP_LEVEL
-                });
-            }
-            _ => {}
+        // The rolled-back statements' rows are gone.
+        while s.levels.last().is_some_and(|(id, _)| *id >= my) {
+            s.levels.pop();
         }
+        // So are the writes made in it; the spend they wrote for rows of
+        // enclosing levels, which stay, is pending again.
+        let (undone, kept): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut s.written_in).into_iter().partition(|(by, _)| *by >= my);
+        s.written_in = kept;
+        let mut unannounced = Vec::new();
+        for (level, pending) in undone.into_iter().flat_map(|(_, levels)| levels) {
+            if level < my {
+                unannounced.extend(pending.unpriced.iter().cloned());
+                s.restore(level, pending);
+            }
+        }
+        unannounced
+    })
+}
+
+/// A subtransaction was released: its spend, and the writes it made, now
+/// belong to its parent (and are as durable as the whole transaction once
+/// that is the top level).
+pub fn subxact_committed(my: pg_sys::SubTransactionId, parent: pg_sys::SubTransactionId) {
+    STATE.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.levels.last().is_some_and(|(id, _)| *id == my) {
+            let (_, level) = s.levels.pop().expect("checked above");
+            if s.levels.last().is_some_and(|(id, _)| *id == parent) {
+                s.levels.last_mut().expect("checked above").1.merge(level);
+            } else {
+                s.levels.push((parent, level));
+            }
+        }
+        s.written_in.retain_mut(|(by, levels)| {
+            if *by == my {
+                *by = parent;
+            }
+            for (level, _) in levels.iter_mut() {
+                if *level == my {
+                    *level = parent;
+                }
+            }
+            *by != TOP_LEVEL
+        });
     });
 }

@@ -4,7 +4,7 @@
 //! its budgets through the cached index and adds its cost to the transaction's
 //! pending totals (`pending_spend`) per (budget, period, per value). An AFTER
 //! ROW trigger sees only rows really inserted (not those skipped by ON
-//! CONFLICT DO NOTHING). Just before commit (pending_spend's transaction
+//! CONFLICT DO NOTHING). Just before commit (the pre-commit transaction
 //! callback) or when `flush_spend()` is called, `flush_pending` writes those
 //! totals, in a fixed order so concurrent writers cannot deadlock: calendar
 //! totals first, existing rows directly (`spend_store`), a period's first row
@@ -33,7 +33,7 @@ thread_local! {
     static ANNOUNCED_NOW: RefCell<Vec<(String, String)>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Called by pending_spend's transaction callback: unpriced_model alerts
+/// Called by the transaction callback (xact_callbacks): unpriced_model alerts
 /// queued by a committed transaction need not be queued again by this backend.
 pub fn on_xact_end(event: pg_sys::XactEvent::Type) {
     use pg_sys::XactEvent::*;
@@ -214,7 +214,7 @@ fn flush_spend() -> i64 {
     flush_pending()
 }
 
-/// Writes the pending spend from the pre-commit callback (pending_spend),
+/// Writes the pending spend from the pre-commit callback (xact_callbacks),
 /// under a fresh transaction snapshot: the one a deferred trigger firing at
 /// commit would see (no trigger is involved any more).
 pub fn flush_at_commit() {

@@ -2712,6 +2712,9 @@ BEGIN
     IF llm_cost._sees_all_tenants() THEN
         RETURN coalesce(tenant_id, session_tenant);
     END IF;
+    IF session_tenant IS NULL THEN
+        RETURN NULL;        -- no tenant: sees no budgets (as row-level security shows it no rows)
+    END IF;
     IF tenant_id IS NOT NULL AND tenant_id IS DISTINCT FROM session_tenant THEN
         RAISE EXCEPTION 'llm_cost.%: this session works for tenant %, not %', caller,
             coalesce(session_tenant, '(none)'), tenant_id

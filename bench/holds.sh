@@ -15,7 +15,7 @@ alternate() {
     for i in $(seq 0 $(( n - 1 ))); do
       budgets_reset "${pairs[2 * i]}"
       r=$(pgbench_tps "${pairs[2 * i + 1]}" "$clients")
-      [ "$r" -gt "${BEST[i]}" ] && BEST[i]=$r
+      if [ "$r" -gt "${BEST[i]}" ]; then BEST[i]=$r; fi
     done
   done
 }

@@ -4,10 +4,16 @@
 #   (b) ingest rows/s with the pricing trigger vs an identical table without triggers:
 #       single-row INSERTs from 1 and 8 pgbench clients, and COPY of 1M rows
 #   (c) budgets: ingest with pricing + budgets vs the bare table, contention on one shared
-#       budget, 100k budgets vs 1, COPY with budgets (bench/budgets.sh)
+#       budget, 100k budgets vs 1, COPY with budgets (bench/budgets.sh); then
+#       (c3) budgets that hold: reserve + settling insert vs insert, rolling vs
+#       monthly budgets, 10k per-user rolling budgets vs 1 (bench/holds.sh)
 #   (d) analytics: dashboard queries over a generated 10M-call ledger vs the raw GROUP BY
 #       (bench/analytics.sh)
-# Usage: scripts/bench.sh [--quick] [pricing|budgets|analytics|all]   (quick: shorter runs, for a smoke test)
+# Usage: scripts/bench.sh [--quick] [pricing|budgets|holds|analytics|all]   (quick: shorter runs, for a smoke test)
+#   budgets runs (c) and (c3); holds runs (c3) alone.
+# The run holds /tmp/llm_cost_pg.lock from the install to the end: it measures
+# the build it installed into the shared PostgreSQL, which must not be replaced
+# under it (it waits for whoever holds the lock first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/cluster.sh
@@ -16,8 +22,8 @@ QUICK=""; SECTION=all
 for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=--quick ;;
-    pricing|budgets|analytics|all) SECTION=$arg ;;
-    *) echo "usage: $0 [--quick] [pricing|budgets|analytics|all]" >&2; exit 2 ;;
+    pricing|budgets|holds|analytics|all) SECTION=$arg ;;
+    *) echo "usage: $0 [--quick] [pricing|budgets|holds|analytics|all]" >&2; exit 2 ;;
   esac
 done
 CALLS=2000000; PGBENCH_SECONDS=15; COPY_ROWS=1000000; ROUNDS=3; LEDGER_ROWS=10000000; TAIL_ROWS=50000
@@ -25,6 +31,8 @@ if [ "$QUICK" = "--quick" ]; then CALLS=200000; PGBENCH_SECONDS=3; COPY_ROWS=100
 
 bash scripts/setup.sh >/dev/null
 echo "building and installing the extension (release)..."
+exec 9>/tmp/llm_cost_pg.lock
+flock 9
 install_extension
 start_cluster bench "shared_buffers = '1GB'" "max_wal_size = '4GB'" "checkpoint_timeout = '30min'" \
   "synchronous_commit = on" "max_parallel_workers_per_gather = 0"
@@ -179,6 +187,10 @@ fi
 
 if [ "$SECTION" = all ] || [ "$SECTION" = budgets ]; then
   source bench/budgets.sh
+fi
+if [ "$SECTION" = all ] || [ "$SECTION" = budgets ] || [ "$SECTION" = holds ]; then
+  [ "$SECTION" = holds ] && BUDGETS_HELPERS_ONLY=1 source bench/budgets.sh
+  source bench/holds.sh
 fi
 if [ "$SECTION" = all ] || [ "$SECTION" = analytics ]; then
   source bench/analytics.sh

@@ -30,7 +30,7 @@ start_cluster() {
     echo "max_connections = 50"
     for line in "$@"; do echo "$line"; done
   } | as_postgres tee -a "$CLUSTER_DIR/data/postgresql.auto.conf" >/dev/null
-  as_postgres "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/data" -l "$CLUSTER_DIR/server.log" -w -t 60 start >/dev/null
+  as_postgres "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/data" -l "$CLUSTER_DIR/server.log" -w -t 60 start >/dev/null 9>&-  # not the caller's lock (scripts/bench.sh)
   export PGHOST=$CLUSTER_DIR PGPORT=$port PGUSER=postgres
   trap stop_cluster EXIT
 }

@@ -153,11 +153,14 @@ BEGIN
         SELECT b.id, _window_advance.per_value, start, t.spent, t.calls, t.tokens
           FROM llm_cost._window_totals(b.id, _window_advance.per_value, b."window", at) AS t
         ON CONFLICT DO NOTHING;
-        -- slots from before this window no longer count
-        DELETE FROM llm_cost.window_spend AS s
-         WHERE s.budget_id = b.id AND s.per_value = _window_advance.per_value AND s.slot_start < start;
         SELECT * INTO STRICT w FROM llm_cost.budget_windows AS x
          WHERE x.budget_id = b.id AND x.per_value = _window_advance.per_value FOR UPDATE;
+        -- Slots from before the total's start were never in it. Only those:
+        -- a concurrent creator's total, started earlier, may hold slots that
+        -- have left since, and the advance below must find them to take
+        -- them out of it.
+        DELETE FROM llm_cost.window_spend AS s
+         WHERE s.budget_id = b.id AND s.per_value = _window_advance.per_value AND s.slot_start < w.window_start;
     END IF;
     IF w.window_start < start THEN
         WITH deleted AS (

@@ -621,9 +621,13 @@ BEGIN
         RAISE EXCEPTION 'llm_cost.rebuild_budget_spend: no budget %', budget_id USING ERRCODE = 'invalid_parameter_value';
     END IF;
     PERFORM llm_cost.flush_spend();     -- or the pending spend would be counted twice
+    -- The windows' totals before their slots, in key order, as every writer
+    -- locks them (_window_add): slots first would deadlock with a writer.
+    PERFORM FROM llm_cost.budget_windows AS s WHERE s.budget_id = rebuild_budget_spend.budget_id
+      ORDER BY s.per_value FOR UPDATE;
     DELETE FROM llm_cost.budget_spend AS s WHERE s.budget_id = rebuild_budget_spend.budget_id;
-    DELETE FROM llm_cost.window_spend AS s WHERE s.budget_id = rebuild_budget_spend.budget_id;
     DELETE FROM llm_cost.budget_windows AS s WHERE s.budget_id = rebuild_budget_spend.budget_id;
+    DELETE FROM llm_cost.window_spend AS s WHERE s.budget_id = rebuild_budget_spend.budget_id;
     IF rolling THEN     -- the windows' totals are made again from these slots when next written
         INSERT INTO llm_cost.window_spend (budget_id, per_value, slot_start, spent, calls, tokens)
         SELECT rebuild_budget_spend.budget_id, l.per_value, l.period_start, l.spent, l.calls, l.tokens

@@ -153,11 +153,14 @@ BEGIN
         SELECT b.id, _window_advance.per_value, start, t.spent, t.calls, t.tokens
           FROM llm_cost._window_totals(b.id, _window_advance.per_value, b."window", at) AS t
         ON CONFLICT DO NOTHING;
-        -- slots from before this window no longer count
-        DELETE FROM llm_cost.window_spend AS s
-         WHERE s.budget_id = b.id AND s.per_value = _window_advance.per_value AND s.slot_start < start;
         SELECT * INTO STRICT w FROM llm_cost.budget_windows AS x
          WHERE x.budget_id = b.id AND x.per_value = _window_advance.per_value FOR UPDATE;
+        -- Slots from before the total's start were never in it. Only those:
+        -- a concurrent creator's total, started earlier, may hold slots that
+        -- have left since, and the advance below must find them to take
+        -- them out of it.
+        DELETE FROM llm_cost.window_spend AS s
+         WHERE s.budget_id = b.id AND s.per_value = _window_advance.per_value AND s.slot_start < w.window_start;
     END IF;
     IF w.window_start < start THEN
         WITH deleted AS (
@@ -618,9 +621,13 @@ BEGIN
         RAISE EXCEPTION 'llm_cost.rebuild_budget_spend: no budget %', budget_id USING ERRCODE = 'invalid_parameter_value';
     END IF;
     PERFORM llm_cost.flush_spend();     -- or the pending spend would be counted twice
+    -- The windows' totals before their slots, in key order, as every writer
+    -- locks them (_window_add): slots first would deadlock with a writer.
+    PERFORM FROM llm_cost.budget_windows AS s WHERE s.budget_id = rebuild_budget_spend.budget_id
+      ORDER BY s.per_value FOR UPDATE;
     DELETE FROM llm_cost.budget_spend AS s WHERE s.budget_id = rebuild_budget_spend.budget_id;
-    DELETE FROM llm_cost.window_spend AS s WHERE s.budget_id = rebuild_budget_spend.budget_id;
     DELETE FROM llm_cost.budget_windows AS s WHERE s.budget_id = rebuild_budget_spend.budget_id;
+    DELETE FROM llm_cost.window_spend AS s WHERE s.budget_id = rebuild_budget_spend.budget_id;
     IF rolling THEN     -- the windows' totals are made again from these slots when next written
         INSERT INTO llm_cost.window_spend (budget_id, per_value, slot_start, spent, calls, tokens)
         SELECT rebuild_budget_spend.budget_id, l.per_value, l.period_start, l.spent, l.calls, l.tokens

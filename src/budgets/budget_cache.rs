@@ -132,14 +132,27 @@ pub fn jsonb_contains(a: &serde_json::Value, b: &serde_json::Value) -> bool {
             b.iter().all(|(key, wanted)| a.get(key).is_some_and(|have| jsonb_contains(have, wanted)))
         }
         (Value::Array(a), Value::Array(b)) => b.iter().all(|wanted| a.iter().any(|have| jsonb_contains(have, wanted))),
-        (Value::Number(a), Value::Number(b)) => {
-            match (Decimal::parse(&a.to_string()), Decimal::parse(&b.to_string())) {
-                (Ok(a), Ok(b)) => a == b,
-                _ => a == b,
-            }
-        }
+        (Value::Number(a), Value::Number(b)) => same_number(&a.to_string(), &b.to_string()),
         (Value::Object(_) | Value::Array(_), _) | (_, Value::Object(_) | Value::Array(_)) => false,
         (a, b) => a == b,
+    }
+}
+
+/// Two JSON numbers equal as Postgres numerics (1 = 1.0), however long. jsonb
+/// prints them without exponents, so past what Decimal holds (38 digits, 30
+/// decimals) the digits without trailing fractional zeros compare instead.
+fn same_number(a: &str, b: &str) -> bool {
+    match (Decimal::parse(a), Decimal::parse(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => without_trailing_zeros(a) == without_trailing_zeros(b),
+    }
+}
+
+fn without_trailing_zeros(number: &str) -> &str {
+    if number.contains('.') {
+        number.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        number
     }
 }
 
@@ -260,4 +273,28 @@ pub fn slot_micros(window_seconds: &str) -> i64 {
         Decimal::parse(window_seconds).unwrap_or_else(|_| error!("llm_cost: unreadable window {window_seconds}"));
     let per_3600 = seconds.mantissa() / 10i128.pow(seconds.scale()) / 3600;
     (per_3600.max(1) as i64) * 1_000_000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::jsonb_contains;
+
+    fn contains(a: &str, b: &str) -> bool {
+        jsonb_contains(&serde_json::from_str(a).unwrap(), &serde_json::from_str(b).unwrap())
+    }
+
+    #[test]
+    fn numbers_compare_by_value_however_long() {
+        assert!(contains(r#"{"n": 1.0}"#, r#"{"n": 1}"#));
+        // 43 digits: past i128, still equal to 1 for Postgres
+        assert!(contains(r#"{"n": 1}"#, r#"{"n": 1.000000000000000000000000000000000000000000}"#));
+        assert!(!contains(r#"{"n": 1.000000000000000000000000000000000000000001}"#, r#"{"n": 1}"#));
+        // 35 decimals: past Decimal's 30
+        let tiny = r#"{"x": 0.0000000000000000000000000000000001}"#;
+        assert!(contains(r#"{"x": 0.00000000000000000000000000000000010}"#, tiny));
+        assert!(!contains(r#"{"x": 0.00000000000000000000000000000000011}"#, tiny));
+        let big = r#"{"n": 100000000000000000000000000000000000000000}"#;
+        assert!(contains(big, r#"{"n": 100000000000000000000000000000000000000000.0}"#));
+        assert!(!contains(r#"{"n": 10}"#, r#"{"n": 1}"#));
+    }
 }

@@ -127,19 +127,6 @@ COMMENT ON COLUMN llm_cost.usage_hourly.latency_ms_sum IS 'Sum of latency_ms ove
 COMMENT ON COLUMN llm_cost.usage_hourly.latency_calls IS 'Calls with a latency_ms.';
 COMMENT ON COLUMN llm_cost.usage_hourly.hour IS 'Start of the UTC hour.';
 
--- units_sum(units): the calls' units summed per unit name (exact); units_sum(units, sign) takes rows out with sign -1.
-CREATE AGGREGATE llm_cost.units_sum(jsonb) (
-    SFUNC = llm_cost._units_merge, STYPE = jsonb, COMBINEFUNC = llm_cost._units_merge, PARALLEL = SAFE);
-CREATE AGGREGATE llm_cost.units_sum(jsonb, integer) (SFUNC = llm_cost._units_merge, STYPE = jsonb, PARALLEL = SAFE);
-COMMENT ON FUNCTION llm_cost._units_merge(jsonb, jsonb) IS
-  'Internal: units_sum''s transition and combine function, total + units per unit name.';
-COMMENT ON FUNCTION llm_cost._units_merge(jsonb, jsonb, integer) IS
-  'Internal: the signed units_sum''s transition function, total + sign * units per unit name.';
-COMMENT ON AGGREGATE llm_cost.units_sum(jsonb) IS
-  'Sums calls'' units per unit name (token subsets and counted units, exact); qualifiers such as size are dropped. NULL when there are none.';
-COMMENT ON AGGREGATE llm_cost.units_sum(jsonb, integer) IS
-  'Internal: units_sum with a sign per row (-1 takes a row out of a rollup).';
-
 CREATE TABLE llm_cost.usage_hourly_latency (
     hour      timestamptz NOT NULL,
     tenant_id text,
@@ -152,45 +139,10 @@ COMMENT ON COLUMN llm_cost.usage_hourly_latency.hour IS 'Start of the UTC hour.'
 COMMENT ON COLUMN llm_cost.usage_hourly_latency.tenant_id IS 'Tenant.';
 COMMENT ON COLUMN llm_cost.usage_hourly_latency.histogram IS 'Exact latency histogram of the calls (read with histogram_percentile, histogram_mean).';
 
----------------------------------------------------------------------------
--- Latency histogram aggregates (support functions in src/analytics/latency_histogram.rs)
----------------------------------------------------------------------------
-
-CREATE AGGREGATE llm_cost.latency_histogram(integer) (
-    SFUNC = llm_cost._latency_histogram_add_call,
-    STYPE = internal,
-    FINALFUNC = llm_cost._latency_histogram_final,
-    COMBINEFUNC = llm_cost._latency_histogram_combine,
-    SERIALFUNC = llm_cost._latency_histogram_serialize,
-    DESERIALFUNC = llm_cost._latency_histogram_deserialize,
-    PARALLEL = SAFE
-);
-COMMENT ON AGGREGATE llm_cost.latency_histogram(integer) IS
-  'Exact histogram of latencies in ms as sorted (latency, calls) pairs, e.g. {120,3,450,1}; merge with latency_histogram_merge, read with histogram_percentile. Example: SELECT llm_cost.histogram_percentile(llm_cost.latency_histogram(latency_ms), 0.95) FROM llm_cost.usage;';
-
-CREATE AGGREGATE llm_cost.latency_histogram_merge(bigint[]) (
-    SFUNC = llm_cost._latency_histogram_add_histogram,
-    STYPE = internal,
-    FINALFUNC = llm_cost._latency_histogram_final,
-    COMBINEFUNC = llm_cost._latency_histogram_combine,
-    SERIALFUNC = llm_cost._latency_histogram_serialize,
-    DESERIALFUNC = llm_cost._latency_histogram_deserialize,
-    PARALLEL = SAFE
-);
-COMMENT ON AGGREGATE llm_cost.latency_histogram_merge(bigint[]) IS
-  'Merges latency histograms (e.g. per-day rollups) into one; percentiles of the merge are exact.';
-
-COMMENT ON FUNCTION llm_cost.latency_histogram_add(bigint[], bigint[], integer) IS
-  'Histogram a plus b (sign 1) or minus b (sign -1); used to correct rollups.';
-COMMENT ON FUNCTION llm_cost.histogram_percentile(bigint[], double precision) IS
-  'The latency at a fraction (0..1) of the calls in a histogram, as percentile_disc would give over the raw values.';
-COMMENT ON FUNCTION llm_cost.histogram_mean(bigint[]) IS 'Mean latency of the calls in a histogram.';
-COMMENT ON FUNCTION llm_cost._latency_histogram_add_call(internal, integer) IS 'Internal: latency_histogram state function.';
-COMMENT ON FUNCTION llm_cost._latency_histogram_add_histogram(internal, bigint[]) IS 'Internal: latency_histogram_merge state function.';
-COMMENT ON FUNCTION llm_cost._latency_histogram_combine(internal, internal) IS 'Internal: combines partial latency histograms (parallel aggregation).';
-COMMENT ON FUNCTION llm_cost._latency_histogram_serialize(internal) IS 'Internal: latency histogram state to bytes (parallel aggregation).';
-COMMENT ON FUNCTION llm_cost._latency_histogram_deserialize(bytea, internal) IS 'Internal: latency histogram state from bytes (parallel aggregation).';
-COMMENT ON FUNCTION llm_cost._latency_histogram_final(internal) IS 'Internal: latency histogram state to its bigint[] form.';
+-- The aggregates used below (units_sum, latency_histogram,
+-- latency_histogram_merge) are declared beside their Rust functions in
+-- src/analytics/units_sum.rs and latency_histogram.rs (extension_sql! blocks
+-- that CREATE EXTENSION runs before this file).
 
 ---------------------------------------------------------------------------
 -- Refresh and corrections

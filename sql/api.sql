@@ -74,6 +74,75 @@ $$;
 COMMENT ON FUNCTION llm_cost._unpriceable(numeric[]) IS
   'Internal: why pricing could not hold a price row''s amounts exactly (NULL when it can).';
 
+-- The one upsert of price rows, for set_price and import_prices (a new price
+-- column is added here, and passed by both). The rows come column by column:
+-- element i of each array is row i, inserted in that order. A row with the
+-- key of one already stored (prices_key: provider, model, service tier,
+-- valid_from) replaces its prices. Returns the ids of the rows written, in
+-- order. keep_currency: a replaced row keeps its own currency instead of the
+-- new row's (import_prices, whose rows are always USD, has always done so).
+CREATE FUNCTION llm_cost._upsert_prices(
+    provider text[], model text[], service_tier text[], valid_from timestamptz[],
+    input_per_mtok numeric[], output_per_mtok numeric[], cache_read_per_mtok numeric[],
+    cache_write_per_mtok numeric[], reasoning_per_mtok numeric[],
+    tier_threshold_tokens bigint[], input_per_mtok_above_tier numeric[], output_per_mtok_above_tier numeric[],
+    cache_read_per_mtok_above_tier numeric[], cache_write_per_mtok_above_tier numeric[],
+    per_request numeric[], currency text[], source text[], verified_at timestamptz[],
+    off_peak_input_per_mtok numeric[], off_peak_output_per_mtok numeric[], off_peak_cache_read_per_mtok numeric[],
+    off_peak_windows jsonb[],
+    cache_write_1h_per_mtok numeric[], audio_input_per_mtok numeric[], image_input_per_mtok numeric[],
+    audio_output_per_mtok numeric[], image_output_per_mtok numeric[], unit_prices jsonb[],
+    keep_currency boolean DEFAULT false)
+RETURNS SETOF bigint
+LANGUAGE sql AS $$
+    INSERT INTO llm_cost.prices AS p (
+        provider, model, service_tier, valid_from,
+        input_per_mtok, output_per_mtok, cache_read_per_mtok, cache_write_per_mtok, reasoning_per_mtok,
+        tier_threshold_tokens, input_per_mtok_above_tier, output_per_mtok_above_tier,
+        cache_read_per_mtok_above_tier, cache_write_per_mtok_above_tier,
+        per_request, currency, source, verified_at,
+        off_peak_input_per_mtok, off_peak_output_per_mtok, off_peak_cache_read_per_mtok, off_peak_windows,
+        cache_write_1h_per_mtok, audio_input_per_mtok, image_input_per_mtok, audio_output_per_mtok,
+        image_output_per_mtok, unit_prices)
+    SELECT *
+      FROM unnest(provider, model, service_tier, valid_from,
+                  input_per_mtok, output_per_mtok, cache_read_per_mtok, cache_write_per_mtok, reasoning_per_mtok,
+                  tier_threshold_tokens, input_per_mtok_above_tier, output_per_mtok_above_tier,
+                  cache_read_per_mtok_above_tier, cache_write_per_mtok_above_tier,
+                  per_request, currency, source, verified_at,
+                  off_peak_input_per_mtok, off_peak_output_per_mtok, off_peak_cache_read_per_mtok, off_peak_windows,
+                  cache_write_1h_per_mtok, audio_input_per_mtok, image_input_per_mtok, audio_output_per_mtok,
+                  image_output_per_mtok, unit_prices)
+    ON CONFLICT ON CONSTRAINT prices_key DO UPDATE SET
+        input_per_mtok = excluded.input_per_mtok,
+        output_per_mtok = excluded.output_per_mtok,
+        cache_read_per_mtok = excluded.cache_read_per_mtok,
+        cache_write_per_mtok = excluded.cache_write_per_mtok,
+        reasoning_per_mtok = excluded.reasoning_per_mtok,
+        tier_threshold_tokens = excluded.tier_threshold_tokens,
+        input_per_mtok_above_tier = excluded.input_per_mtok_above_tier,
+        output_per_mtok_above_tier = excluded.output_per_mtok_above_tier,
+        cache_read_per_mtok_above_tier = excluded.cache_read_per_mtok_above_tier,
+        cache_write_per_mtok_above_tier = excluded.cache_write_per_mtok_above_tier,
+        per_request = excluded.per_request,
+        currency = CASE WHEN keep_currency THEN p.currency ELSE excluded.currency END,
+        source = excluded.source,
+        verified_at = excluded.verified_at,
+        off_peak_input_per_mtok = excluded.off_peak_input_per_mtok,
+        off_peak_output_per_mtok = excluded.off_peak_output_per_mtok,
+        off_peak_cache_read_per_mtok = excluded.off_peak_cache_read_per_mtok,
+        off_peak_windows = excluded.off_peak_windows,
+        cache_write_1h_per_mtok = excluded.cache_write_1h_per_mtok,
+        audio_input_per_mtok = excluded.audio_input_per_mtok,
+        image_input_per_mtok = excluded.image_input_per_mtok,
+        audio_output_per_mtok = excluded.audio_output_per_mtok,
+        image_output_per_mtok = excluded.image_output_per_mtok,
+        unit_prices = excluded.unit_prices
+    RETURNING p.id
+$$;
+COMMENT ON FUNCTION llm_cost._upsert_prices(text[], text[], text[], timestamptz[], numeric[], numeric[], numeric[], numeric[], numeric[], bigint[], numeric[], numeric[], numeric[], numeric[], numeric[], text[], text[], timestamptz[], numeric[], numeric[], numeric[], jsonb[], numeric[], numeric[], numeric[], numeric[], numeric[], jsonb[], boolean) IS
+  'Internal: inserts price rows given column by column, replacing the prices of a row with the same provider, model, service tier and valid_from; returns their ids in order.';
+
 CREATE FUNCTION llm_cost.set_price(
     provider text,
     model text,
@@ -185,52 +254,31 @@ BEGIN
         per_unit := llm_cost._unit_prices(set_price.unit_prices, 'llm_cost.set_price');
     END IF;
 
-    INSERT INTO llm_cost.prices AS p (
-        provider, model, service_tier, valid_from,
-        input_per_mtok, output_per_mtok, cache_read_per_mtok, cache_write_per_mtok, reasoning_per_mtok,
-        tier_threshold_tokens, input_per_mtok_above_tier, output_per_mtok_above_tier,
-        cache_read_per_mtok_above_tier, cache_write_per_mtok_above_tier,
-        per_request, currency, source, verified_at,
-        off_peak_input_per_mtok, off_peak_output_per_mtok, off_peak_cache_read_per_mtok, off_peak_windows,
-        cache_write_1h_per_mtok, audio_input_per_mtok, image_input_per_mtok, audio_output_per_mtok,
-        image_output_per_mtok, unit_prices)
-    VALUES (
-        lower(btrim(set_price.provider)), btrim(set_price.model), set_price.service_tier, set_price.valid_from,
-        set_price.input_per_mtok, set_price.output_per_mtok, set_price.cache_read_per_mtok,
-        set_price.cache_write_per_mtok, set_price.reasoning_per_mtok,
-        set_price.tier_threshold_tokens, set_price.input_per_mtok_above_tier, set_price.output_per_mtok_above_tier,
-        set_price.cache_read_per_mtok_above_tier, set_price.cache_write_per_mtok_above_tier,
-        set_price.per_request, set_price.currency, set_price.source, now(),
-        set_price.off_peak_input_per_mtok, set_price.off_peak_output_per_mtok, set_price.off_peak_cache_read_per_mtok,
-        windows,
-        set_price.cache_write_1h_per_mtok, set_price.audio_input_per_mtok, set_price.image_input_per_mtok,
-        set_price.audio_output_per_mtok, set_price.image_output_per_mtok, per_unit)
-    ON CONFLICT ON CONSTRAINT prices_key DO UPDATE SET
-        input_per_mtok = excluded.input_per_mtok,
-        output_per_mtok = excluded.output_per_mtok,
-        cache_read_per_mtok = excluded.cache_read_per_mtok,
-        cache_write_per_mtok = excluded.cache_write_per_mtok,
-        reasoning_per_mtok = excluded.reasoning_per_mtok,
-        tier_threshold_tokens = excluded.tier_threshold_tokens,
-        input_per_mtok_above_tier = excluded.input_per_mtok_above_tier,
-        output_per_mtok_above_tier = excluded.output_per_mtok_above_tier,
-        cache_read_per_mtok_above_tier = excluded.cache_read_per_mtok_above_tier,
-        cache_write_per_mtok_above_tier = excluded.cache_write_per_mtok_above_tier,
-        per_request = excluded.per_request,
-        currency = excluded.currency,
-        source = excluded.source,
-        verified_at = excluded.verified_at,
-        off_peak_input_per_mtok = excluded.off_peak_input_per_mtok,
-        off_peak_output_per_mtok = excluded.off_peak_output_per_mtok,
-        off_peak_cache_read_per_mtok = excluded.off_peak_cache_read_per_mtok,
-        off_peak_windows = excluded.off_peak_windows,
-        cache_write_1h_per_mtok = excluded.cache_write_1h_per_mtok,
-        audio_input_per_mtok = excluded.audio_input_per_mtok,
-        image_input_per_mtok = excluded.image_input_per_mtok,
-        audio_output_per_mtok = excluded.audio_output_per_mtok,
-        image_output_per_mtok = excluded.image_output_per_mtok,
-        unit_prices = excluded.unit_prices
-    RETURNING p.id INTO new_id;
+    SELECT id INTO new_id
+      FROM llm_cost._upsert_prices(
+               provider => ARRAY[lower(btrim(set_price.provider))], model => ARRAY[btrim(set_price.model)],
+               service_tier => ARRAY[set_price.service_tier], valid_from => ARRAY[set_price.valid_from],
+               input_per_mtok => ARRAY[set_price.input_per_mtok], output_per_mtok => ARRAY[set_price.output_per_mtok],
+               cache_read_per_mtok => ARRAY[set_price.cache_read_per_mtok],
+               cache_write_per_mtok => ARRAY[set_price.cache_write_per_mtok],
+               reasoning_per_mtok => ARRAY[set_price.reasoning_per_mtok],
+               tier_threshold_tokens => ARRAY[set_price.tier_threshold_tokens],
+               input_per_mtok_above_tier => ARRAY[set_price.input_per_mtok_above_tier],
+               output_per_mtok_above_tier => ARRAY[set_price.output_per_mtok_above_tier],
+               cache_read_per_mtok_above_tier => ARRAY[set_price.cache_read_per_mtok_above_tier],
+               cache_write_per_mtok_above_tier => ARRAY[set_price.cache_write_per_mtok_above_tier],
+               per_request => ARRAY[set_price.per_request], currency => ARRAY[set_price.currency],
+               source => ARRAY[set_price.source], verified_at => ARRAY[now()],
+               off_peak_input_per_mtok => ARRAY[set_price.off_peak_input_per_mtok],
+               off_peak_output_per_mtok => ARRAY[set_price.off_peak_output_per_mtok],
+               off_peak_cache_read_per_mtok => ARRAY[set_price.off_peak_cache_read_per_mtok],
+               off_peak_windows => ARRAY[windows],
+               cache_write_1h_per_mtok => ARRAY[set_price.cache_write_1h_per_mtok],
+               audio_input_per_mtok => ARRAY[set_price.audio_input_per_mtok],
+               image_input_per_mtok => ARRAY[set_price.image_input_per_mtok],
+               audio_output_per_mtok => ARRAY[set_price.audio_output_per_mtok],
+               image_output_per_mtok => ARRAY[set_price.image_output_per_mtok],
+               unit_prices => ARRAY[per_unit]) AS id;
     RETURN new_id;
 END $$;
 COMMENT ON FUNCTION llm_cost.set_price(text, text, numeric, numeric, numeric, numeric, numeric, timestamptz, text, bigint, numeric, numeric, numeric, numeric, numeric, text, text, numeric, numeric, numeric, jsonb, numeric, numeric, numeric, numeric, numeric, jsonb) IS
@@ -1343,49 +1391,37 @@ BEGIN
                   FROM compared
                  WHERE p.id = compared.current_id AND compared.unchanged
             )
-            INSERT INTO llm_cost.prices AS p (
-                provider, model, service_tier, valid_from, input_per_mtok, output_per_mtok, cache_read_per_mtok,
-                cache_write_per_mtok, reasoning_per_mtok, tier_threshold_tokens, input_per_mtok_above_tier,
-                output_per_mtok_above_tier, cache_read_per_mtok_above_tier, cache_write_per_mtok_above_tier,
-                per_request, currency, source, verified_at,
-                off_peak_input_per_mtok, off_peak_output_per_mtok, off_peak_cache_read_per_mtok, off_peak_windows,
-                cache_write_1h_per_mtok, audio_input_per_mtok, image_input_per_mtok, audio_output_per_mtok,
-                image_output_per_mtok, unit_prices)
-            SELECT i.provider, i.model, i.service_tier, now(), i.input_per_mtok, i.output_per_mtok, i.cache_read_per_mtok,
-                   i.cache_write_per_mtok, i.reasoning_per_mtok, i.tier_threshold_tokens, i.input_per_mtok_above_tier,
-                   i.output_per_mtok_above_tier, i.cache_read_per_mtok_above_tier, i.cache_write_per_mtok_above_tier,
-                   i.per_request, 'USD', import_prices.source, now(),
-                   i.off_peak_input_per_mtok, i.off_peak_output_per_mtok, i.off_peak_cache_read_per_mtok, i.off_peak_windows,
-                   i.cache_write_1h_per_mtok, i.audio_input_per_mtok, i.image_input_per_mtok, i.audio_output_per_mtok,
-                   i.image_output_per_mtok, i.unit_prices
-              FROM compared AS i
-             WHERE NOT i.unchanged
-            -- A second import in the same transaction (same now()) replaces that row.
-            ON CONFLICT ON CONSTRAINT prices_key DO UPDATE SET
-                input_per_mtok = excluded.input_per_mtok,
-                output_per_mtok = excluded.output_per_mtok,
-                cache_read_per_mtok = excluded.cache_read_per_mtok,
-                cache_write_per_mtok = excluded.cache_write_per_mtok,
-                reasoning_per_mtok = excluded.reasoning_per_mtok,
-                tier_threshold_tokens = excluded.tier_threshold_tokens,
-                input_per_mtok_above_tier = excluded.input_per_mtok_above_tier,
-                output_per_mtok_above_tier = excluded.output_per_mtok_above_tier,
-                cache_read_per_mtok_above_tier = excluded.cache_read_per_mtok_above_tier,
-                cache_write_per_mtok_above_tier = excluded.cache_write_per_mtok_above_tier,
-                per_request = excluded.per_request,
-                source = excluded.source,
-                verified_at = excluded.verified_at,
-                off_peak_input_per_mtok = excluded.off_peak_input_per_mtok,
-                off_peak_output_per_mtok = excluded.off_peak_output_per_mtok,
-                off_peak_cache_read_per_mtok = excluded.off_peak_cache_read_per_mtok,
-                off_peak_windows = excluded.off_peak_windows,
-                cache_write_1h_per_mtok = excluded.cache_write_1h_per_mtok,
-                audio_input_per_mtok = excluded.audio_input_per_mtok,
-                image_input_per_mtok = excluded.image_input_per_mtok,
-                audio_output_per_mtok = excluded.audio_output_per_mtok,
-                image_output_per_mtok = excluded.image_output_per_mtok,
-                unit_prices = excluded.unit_prices;
-            GET DIAGNOSTICS more = ROW_COUNT;
+            -- The other prices (changed or new) as rows dated now(). A second
+            -- import in the same transaction (same now()) replaces that row,
+            -- which keeps its currency (keep_currency), as it always has.
+            SELECT count(*) INTO more
+              FROM (SELECT llm_cost._upsert_prices(
+                               provider => array_agg(i.provider), model => array_agg(i.model),
+                               service_tier => array_agg(i.service_tier), valid_from => array_agg(now()),
+                               input_per_mtok => array_agg(i.input_per_mtok),
+                               output_per_mtok => array_agg(i.output_per_mtok),
+                               cache_read_per_mtok => array_agg(i.cache_read_per_mtok),
+                               cache_write_per_mtok => array_agg(i.cache_write_per_mtok),
+                               reasoning_per_mtok => array_agg(i.reasoning_per_mtok),
+                               tier_threshold_tokens => array_agg(i.tier_threshold_tokens),
+                               input_per_mtok_above_tier => array_agg(i.input_per_mtok_above_tier),
+                               output_per_mtok_above_tier => array_agg(i.output_per_mtok_above_tier),
+                               cache_read_per_mtok_above_tier => array_agg(i.cache_read_per_mtok_above_tier),
+                               cache_write_per_mtok_above_tier => array_agg(i.cache_write_per_mtok_above_tier),
+                               per_request => array_agg(i.per_request), currency => array_agg('USD'::text),
+                               source => array_agg(import_prices.source), verified_at => array_agg(now()),
+                               off_peak_input_per_mtok => array_agg(i.off_peak_input_per_mtok),
+                               off_peak_output_per_mtok => array_agg(i.off_peak_output_per_mtok),
+                               off_peak_cache_read_per_mtok => array_agg(i.off_peak_cache_read_per_mtok),
+                               off_peak_windows => array_agg(i.off_peak_windows),
+                               cache_write_1h_per_mtok => array_agg(i.cache_write_1h_per_mtok),
+                               audio_input_per_mtok => array_agg(i.audio_input_per_mtok),
+                               image_input_per_mtok => array_agg(i.image_input_per_mtok),
+                               audio_output_per_mtok => array_agg(i.audio_output_per_mtok),
+                               image_output_per_mtok => array_agg(i.image_output_per_mtok),
+                               unit_prices => array_agg(i.unit_prices), keep_currency => true)
+                      FROM compared AS i
+                     WHERE NOT i.unchanged) AS upserted;
             added := added + more;
             CONTINUE;
         END IF;

@@ -1,25 +1,7 @@
 -- Forecasts: spend projected from the daily history (a trend and a weekday
--- pattern, fitted in Rust: src/analytics/forecast.rs), for any scope and for budgets.
+-- pattern, fitted in Rust: src/analytics/forecast.rs, which also declares the
+-- spend_forecast aggregate), for any scope and for budgets.
 -- History is read through usage_facts (rollups + ledger) in UTC days.
-
-CREATE AGGREGATE llm_cost.spend_forecast(day date, cost numeric, first_day date, horizon_days integer) (
-    SFUNC = llm_cost._spend_forecast_add,
-    STYPE = internal,
-    FINALFUNC = llm_cost._spend_forecast_final,
-    COMBINEFUNC = llm_cost._spend_forecast_combine,
-    SERIALFUNC = llm_cost._spend_forecast_serialize,
-    DESERIALFUNC = llm_cost._spend_forecast_deserialize,
-    PARALLEL = SAFE
-);
-COMMENT ON AGGREGATE llm_cost.spend_forecast(date, numeric, date, integer) IS
-  'Fits daily spend rows (several rows per day add up; missing days are zero) before first_day with a linear trend and a weekday pattern, and forecasts horizon_days days from first_day: jsonb with method, history_days, daily_run_rate, daily_sigma, and per day expected, cumulative, and a 90% low/high band. Example: SELECT llm_cost.spend_forecast(day, cost, current_date, 7) FROM llm_cost.usage_facts(now() - interval ''56 days'', current_date);';
-COMMENT ON FUNCTION llm_cost._spend_forecast_add(internal, date, numeric, date, integer) IS 'Internal: spend_forecast state function.';
-COMMENT ON FUNCTION llm_cost._spend_forecast_combine(internal, internal) IS 'Internal: combines partial spend_forecast states (parallel aggregation).';
-COMMENT ON FUNCTION llm_cost._spend_forecast_serialize(internal) IS 'Internal: spend_forecast state to bytes.';
-COMMENT ON FUNCTION llm_cost._spend_forecast_deserialize(bytea, internal) IS 'Internal: spend_forecast state from bytes.';
-COMMENT ON FUNCTION llm_cost._spend_forecast_final(internal) IS 'Internal: fits the model and returns the forecast.';
-COMMENT ON FUNCTION llm_cost.forecast_project(jsonb, date, timestamptz, timestamptz, numeric, numeric) IS
-  'Applies a spend_forecast starting first_day to [at, until) on top of spent: expected total, 90% band, and when the total reaches amount (NULL if not before until).';
 
 -- How many days of history forecasts use, and how far a budget without a
 -- period end (period 'total') looks for its exhaustion date.

@@ -1,22 +1,6 @@
 -- Insights: anomalies (days whose spend breaks from its own history; the
--- detector is in Rust, src/analytics/anomaly.rs) and the alerts they can raise.
-
-CREATE AGGREGATE llm_cost.anomaly_scan(day date, cost numeric, from_day date, to_day date, threshold double precision) (
-    SFUNC = llm_cost._anomaly_scan_add,
-    STYPE = internal,
-    FINALFUNC = llm_cost._anomaly_scan_final,
-    COMBINEFUNC = llm_cost._anomaly_scan_combine,
-    SERIALFUNC = llm_cost._anomaly_scan_serialize,
-    DESERIALFUNC = llm_cost._anomaly_scan_deserialize,
-    PARALLEL = SAFE
-);
-COMMENT ON AGGREGATE llm_cost.anomaly_scan(date, numeric, date, date, double precision) IS
-  'Over one scope''s daily spend rows: the days in [from_day, to_day) whose spend breaks from the 28 days before (weekday pattern, median and MAD; anomalies found are left out of later baselines), as a jsonb array of {day, spend, expected, score}. |score| >= threshold flags a day; 3.5 is a good start.';
-COMMENT ON FUNCTION llm_cost._anomaly_scan_add(internal, date, numeric, date, date, double precision) IS 'Internal: anomaly_scan state function.';
-COMMENT ON FUNCTION llm_cost._anomaly_scan_combine(internal, internal) IS 'Internal: combines partial anomaly_scan states (parallel aggregation).';
-COMMENT ON FUNCTION llm_cost._anomaly_scan_serialize(internal) IS 'Internal: anomaly_scan state to bytes.';
-COMMENT ON FUNCTION llm_cost._anomaly_scan_deserialize(bytea, internal) IS 'Internal: anomaly_scan state from bytes.';
-COMMENT ON FUNCTION llm_cost._anomaly_scan_final(internal) IS 'Internal: runs the detector and lists the anomalies.';
+-- detector is in Rust, src/analytics/anomaly.rs, which also declares the
+-- anomaly_scan aggregate) and the alerts they can raise.
 
 CREATE FUNCTION llm_cost.anomalies(from_time timestamptz DEFAULT now() - interval '30 days',
                                    to_time timestamptz DEFAULT now(),

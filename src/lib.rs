@@ -22,7 +22,8 @@
 //!
 //! The schema, views and PL/pgSQL live in `sql/`, loaded by CREATE EXTENSION
 //! in this order (the `extension_sql_file!` calls below): schema.sql (first),
-//! the Rust functions, api.sql (pricing surface), compute.sql (resource spend),
+//! the Rust functions (with the aggregates declared beside them in
+//! `analytics/`), api.sql (pricing surface), compute.sql (resource spend),
 //! budgets.sql (budgets and their vocabulary), queue.sql (the notification
 //! queue and its API), spend.sql (running spend, rolling windows, their
 //! triggers), reservations.sql (pre-call checks, reserve and release),
@@ -79,49 +80,11 @@ extension_sql_file!(
     requires = ["queue", budgets::spend_trigger::budgets_enabled, budgets::spend_trigger::flush_spend]
 );
 extension_sql_file!("../sql/reservations.sql", name = "reservations", requires = ["spend"]);
-extension_sql_file!(
-    "../sql/analytics.sql",
-    name = "analytics",
-    requires = [
-        "spend",
-        analytics::latency_histogram::_latency_histogram_add_call,
-        analytics::latency_histogram::_latency_histogram_add_histogram,
-        analytics::latency_histogram::_latency_histogram_combine,
-        analytics::latency_histogram::_latency_histogram_serialize,
-        analytics::latency_histogram::_latency_histogram_deserialize,
-        analytics::latency_histogram::_latency_histogram_final,
-        analytics::latency_histogram::latency_histogram_add,
-        analytics::latency_histogram::histogram_percentile,
-        analytics::latency_histogram::histogram_mean,
-        analytics::units_sum::units_merge,
-        analytics::units_sum::units_merge_plus
-    ]
-);
-extension_sql_file!(
-    "../sql/forecast.sql",
-    name = "forecast",
-    requires = [
-        "analytics",
-        analytics::forecast::_spend_forecast_add,
-        analytics::forecast::_spend_forecast_combine,
-        analytics::forecast::_spend_forecast_serialize,
-        analytics::forecast::_spend_forecast_deserialize,
-        analytics::forecast::_spend_forecast_final,
-        analytics::forecast::forecast_project
-    ]
-);
-extension_sql_file!(
-    "../sql/insights.sql",
-    name = "insights",
-    requires = [
-        "forecast",
-        analytics::anomaly::_anomaly_scan_add,
-        analytics::anomaly::_anomaly_scan_combine,
-        analytics::anomaly::_anomaly_scan_serialize,
-        analytics::anomaly::_anomaly_scan_deserialize,
-        analytics::anomaly::_anomaly_scan_final
-    ]
-);
+// Each Rust aggregate is declared beside its functions (an extension_sql!
+// block named after it, in src/analytics/): the files that use one require it.
+extension_sql_file!("../sql/analytics.sql", name = "analytics", requires = ["spend", "units_sum", "latency_histogram"]);
+extension_sql_file!("../sql/forecast.sql", name = "forecast", requires = ["analytics", "spend_forecast"]);
+extension_sql_file!("../sql/insights.sql", name = "insights", requires = ["forecast", "anomaly_scan"]);
 extension_sql_file!("../sql/report.sql", name = "report", requires = ["insights"]);
 extension_sql_file!("../sql/retention.sql", name = "retention", requires = ["report"]);
 extension_sql_file!("../sql/privileges.sql", name = "privileges", requires = ["retention", "reservations"]);

@@ -213,6 +213,38 @@ fn _anomaly_scan_final(internal: Internal) -> Option<JsonB> {
     Some(JsonB(serde_json::Value::Array(found)))
 }
 
+// The anomaly_scan aggregate over the functions above, and the comments on
+// them. CREATE EXTENSION runs this before sql/insights.sql, which requires it
+// by name (src/lib.rs).
+extension_sql!(
+    r#"
+CREATE AGGREGATE llm_cost.anomaly_scan(day date, cost numeric, from_day date, to_day date, threshold double precision) (
+    SFUNC = llm_cost._anomaly_scan_add,
+    STYPE = internal,
+    FINALFUNC = llm_cost._anomaly_scan_final,
+    COMBINEFUNC = llm_cost._anomaly_scan_combine,
+    SERIALFUNC = llm_cost._anomaly_scan_serialize,
+    DESERIALFUNC = llm_cost._anomaly_scan_deserialize,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE llm_cost.anomaly_scan(date, numeric, date, date, double precision) IS
+  'Over one scope''s daily spend rows: the days in [from_day, to_day) whose spend breaks from the 28 days before (weekday pattern, median and MAD; anomalies found are left out of later baselines), as a jsonb array of {day, spend, expected, score}. |score| >= threshold flags a day; 3.5 is a good start.';
+COMMENT ON FUNCTION llm_cost._anomaly_scan_add(internal, date, numeric, date, date, double precision) IS 'Internal: anomaly_scan state function.';
+COMMENT ON FUNCTION llm_cost._anomaly_scan_combine(internal, internal) IS 'Internal: combines partial anomaly_scan states (parallel aggregation).';
+COMMENT ON FUNCTION llm_cost._anomaly_scan_serialize(internal) IS 'Internal: anomaly_scan state to bytes.';
+COMMENT ON FUNCTION llm_cost._anomaly_scan_deserialize(bytea, internal) IS 'Internal: anomaly_scan state from bytes.';
+COMMENT ON FUNCTION llm_cost._anomaly_scan_final(internal) IS 'Internal: runs the detector and lists the anomalies.';
+"#,
+    name = "anomaly_scan",
+    requires = [
+        _anomaly_scan_add,
+        _anomaly_scan_combine,
+        _anomaly_scan_serialize,
+        _anomaly_scan_deserialize,
+        _anomaly_scan_final
+    ]
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

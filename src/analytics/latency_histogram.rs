@@ -224,6 +224,61 @@ fn histogram_mean(histogram: Vec<Option<i64>>) -> Option<pgrx::AnyNumeric> {
     Some(sum / pgrx::AnyNumeric::from(calls))
 }
 
+// The latency_histogram and latency_histogram_merge aggregates over the
+// functions above, and the comments on them. CREATE EXTENSION runs this
+// before sql/analytics.sql, which requires it by name (src/lib.rs).
+extension_sql!(
+    r#"
+CREATE AGGREGATE llm_cost.latency_histogram(integer) (
+    SFUNC = llm_cost._latency_histogram_add_call,
+    STYPE = internal,
+    FINALFUNC = llm_cost._latency_histogram_final,
+    COMBINEFUNC = llm_cost._latency_histogram_combine,
+    SERIALFUNC = llm_cost._latency_histogram_serialize,
+    DESERIALFUNC = llm_cost._latency_histogram_deserialize,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE llm_cost.latency_histogram(integer) IS
+  'Exact histogram of latencies in ms as sorted (latency, calls) pairs, e.g. {120,3,450,1}; merge with latency_histogram_merge, read with histogram_percentile. Example: SELECT llm_cost.histogram_percentile(llm_cost.latency_histogram(latency_ms), 0.95) FROM llm_cost.usage;';
+
+CREATE AGGREGATE llm_cost.latency_histogram_merge(bigint[]) (
+    SFUNC = llm_cost._latency_histogram_add_histogram,
+    STYPE = internal,
+    FINALFUNC = llm_cost._latency_histogram_final,
+    COMBINEFUNC = llm_cost._latency_histogram_combine,
+    SERIALFUNC = llm_cost._latency_histogram_serialize,
+    DESERIALFUNC = llm_cost._latency_histogram_deserialize,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE llm_cost.latency_histogram_merge(bigint[]) IS
+  'Merges latency histograms (e.g. per-day rollups) into one; percentiles of the merge are exact.';
+
+COMMENT ON FUNCTION llm_cost.latency_histogram_add(bigint[], bigint[], integer) IS
+  'Histogram a plus b (sign 1) or minus b (sign -1); used to correct rollups.';
+COMMENT ON FUNCTION llm_cost.histogram_percentile(bigint[], double precision) IS
+  'The latency at a fraction (0..1) of the calls in a histogram, as percentile_disc would give over the raw values.';
+COMMENT ON FUNCTION llm_cost.histogram_mean(bigint[]) IS 'Mean latency of the calls in a histogram.';
+COMMENT ON FUNCTION llm_cost._latency_histogram_add_call(internal, integer) IS 'Internal: latency_histogram state function.';
+COMMENT ON FUNCTION llm_cost._latency_histogram_add_histogram(internal, bigint[]) IS 'Internal: latency_histogram_merge state function.';
+COMMENT ON FUNCTION llm_cost._latency_histogram_combine(internal, internal) IS 'Internal: combines partial latency histograms (parallel aggregation).';
+COMMENT ON FUNCTION llm_cost._latency_histogram_serialize(internal) IS 'Internal: latency histogram state to bytes (parallel aggregation).';
+COMMENT ON FUNCTION llm_cost._latency_histogram_deserialize(bytea, internal) IS 'Internal: latency histogram state from bytes (parallel aggregation).';
+COMMENT ON FUNCTION llm_cost._latency_histogram_final(internal) IS 'Internal: latency histogram state to its bigint[] form.';
+"#,
+    name = "latency_histogram",
+    requires = [
+        _latency_histogram_add_call,
+        _latency_histogram_add_histogram,
+        _latency_histogram_combine,
+        _latency_histogram_serialize,
+        _latency_histogram_deserialize,
+        _latency_histogram_final,
+        latency_histogram_add,
+        histogram_percentile,
+        histogram_mean
+    ]
+);
+
 #[cfg(test)]
 mod tests {
     use super::Histogram;

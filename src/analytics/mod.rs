@@ -1,5 +1,8 @@
 //! Analytics: the Rust aggregates behind the rollups, dashboards, forecasts
-//! and insights (sql/analytics.sql, sql/forecast.sql, sql/insights.sql).
+//! and insights (sql/analytics.sql, sql/forecast.sql, sql/insights.sql). Each
+//! file declares its aggregates (CREATE AGGREGATE, COMMENTs) in an
+//! `extension_sql!` block beside its functions, named after the aggregate;
+//! src/lib.rs has the SQL files that use one require that name.
 //!
 //! - `aggregate_state`: the `internal` state our Rust aggregates share
 //! - `latency_histogram`: exact, mergeable latency histograms and their percentiles

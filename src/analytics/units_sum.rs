@@ -1,7 +1,8 @@
 //! Sums of `usage.units` for the rollups and dashboards: the `units_sum`
-//! aggregates (sql/analytics.sql) fold each call's units into one object of
-//! totals per unit name. Only quantities are summed (token subsets and counted
-//! units); qualifiers such as `size` are per call and are dropped.
+//! aggregates (declared below, used in sql/analytics.sql) fold each call's
+//! units into one object of totals per unit name. Only quantities are summed
+//! (token subsets and counted units); qualifiers such as `size` are per call
+//! and are dropped.
 
 use crate::pricing::decimal::Decimal;
 use crate::pricing::units::{Counted, SUBSET_NAMES};
@@ -67,6 +68,27 @@ fn units_merge(total: Option<JsonB>, units: Option<JsonB>, sign: i32) -> Option<
 fn units_merge_plus(total: Option<JsonB>, units: Option<JsonB>) -> Option<JsonB> {
     units_merge(total, units, 1)
 }
+
+// The units_sum aggregates over these two functions. CREATE EXTENSION runs
+// this before sql/analytics.sql, which requires it by name (src/lib.rs).
+extension_sql!(
+    r#"
+-- units_sum(units): the calls' units summed per unit name (exact); units_sum(units, sign) takes rows out with sign -1.
+CREATE AGGREGATE llm_cost.units_sum(jsonb) (
+    SFUNC = llm_cost._units_merge, STYPE = jsonb, COMBINEFUNC = llm_cost._units_merge, PARALLEL = SAFE);
+CREATE AGGREGATE llm_cost.units_sum(jsonb, integer) (SFUNC = llm_cost._units_merge, STYPE = jsonb, PARALLEL = SAFE);
+COMMENT ON FUNCTION llm_cost._units_merge(jsonb, jsonb) IS
+  'Internal: units_sum''s transition and combine function, total + units per unit name.';
+COMMENT ON FUNCTION llm_cost._units_merge(jsonb, jsonb, integer) IS
+  'Internal: the signed units_sum''s transition function, total + sign * units per unit name.';
+COMMENT ON AGGREGATE llm_cost.units_sum(jsonb) IS
+  'Sums calls'' units per unit name (token subsets and counted units, exact); qualifiers such as size are dropped. NULL when there are none.';
+COMMENT ON AGGREGATE llm_cost.units_sum(jsonb, integer) IS
+  'Internal: units_sum with a sign per row (-1 takes a row out of a rollup).';
+"#,
+    name = "units_sum",
+    requires = [units_merge, units_merge_plus]
+);
 
 #[cfg(test)]
 mod tests {

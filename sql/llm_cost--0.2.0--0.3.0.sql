@@ -2130,11 +2130,14 @@ BEGIN
         SELECT b.id, _window_advance.per_value, start, t.spent, t.calls, t.tokens
           FROM llm_cost._window_totals(b.id, _window_advance.per_value, b."window", at) AS t
         ON CONFLICT DO NOTHING;
-        -- slots from before this window no longer count
-        DELETE FROM llm_cost.window_spend AS s
-         WHERE s.budget_id = b.id AND s.per_value = _window_advance.per_value AND s.slot_start < start;
         SELECT * INTO STRICT w FROM llm_cost.budget_windows AS x
          WHERE x.budget_id = b.id AND x.per_value = _window_advance.per_value FOR UPDATE;
+        -- Slots from before the total's start were never in it. Only those:
+        -- a concurrent creator's total, started earlier, may hold slots that
+        -- have left since, and the advance below must find them to take
+        -- them out of it.
+        DELETE FROM llm_cost.window_spend AS s
+         WHERE s.budget_id = b.id AND s.per_value = _window_advance.per_value AND s.slot_start < w.window_start;
     END IF;
     IF w.window_start < start THEN
         WITH deleted AS (
@@ -2175,7 +2178,10 @@ DECLARE
     after numeric;
     th numeric;
 BEGIN
-    SELECT * INTO b FROM llm_cost.budgets AS x WHERE x.id = _window_add.budget_id;
+    -- FOR SHARE: a change of the budget (its UPDATE, then the rebuild of its
+    -- windows) waits for this transaction, or this for it; a window is never
+    -- moved by the old definition while the new one rebuilds it.
+    SELECT * INTO b FROM llm_cost.budgets AS x WHERE x.id = _window_add.budget_id FOR SHARE;
     IF NOT FOUND OR b.period <> 'rolling' THEN
         RETURN;     -- deleted or changed meanwhile (a change rebuilds its spend)
     END IF;
@@ -2548,9 +2554,13 @@ BEGIN
         RAISE EXCEPTION 'llm_cost.rebuild_budget_spend: no budget %', budget_id USING ERRCODE = 'invalid_parameter_value';
     END IF;
     PERFORM llm_cost.flush_spend();     -- or the pending spend would be counted twice
+    -- The windows' totals before their slots, in key order, as every writer
+    -- locks them (_window_add): slots first would deadlock with a writer.
+    PERFORM FROM llm_cost.budget_windows AS s WHERE s.budget_id = rebuild_budget_spend.budget_id
+      ORDER BY s.per_value FOR UPDATE;
     DELETE FROM llm_cost.budget_spend AS s WHERE s.budget_id = rebuild_budget_spend.budget_id;
-    DELETE FROM llm_cost.window_spend AS s WHERE s.budget_id = rebuild_budget_spend.budget_id;
     DELETE FROM llm_cost.budget_windows AS s WHERE s.budget_id = rebuild_budget_spend.budget_id;
+    DELETE FROM llm_cost.window_spend AS s WHERE s.budget_id = rebuild_budget_spend.budget_id;
     IF rolling THEN     -- the windows' totals are made again from these slots when next written
         INSERT INTO llm_cost.window_spend (budget_id, per_value, slot_start, spent, calls, tokens)
         SELECT rebuild_budget_spend.budget_id, l.per_value, l.period_start, l.spent, l.calls, l.tokens
@@ -2636,10 +2646,16 @@ COMMENT ON COLUMN llm_cost.reservations.provider IS 'The call''s provider, as gi
 COMMENT ON COLUMN llm_cost.reservations.model IS 'The call''s model, as given to reserve().';
 COMMENT ON COLUMN llm_cost.reservations.tags IS 'The call''s tags, as given to reserve() (they select budgets with tags).';
 
+-- No foreign keys, deliberately: each would check (and FOR KEY SHARE lock) a
+-- budget and a reservation row on every hold, and concurrent reservers of one
+-- budget would share that lock through a MultiXact. A hold goes with its
+-- reservation (every DELETE of reservations below deletes its holds in the
+-- same statement); a deleted budget's holds are never read again (ids are
+-- not reused) and go when their reservation does.
 CREATE TABLE llm_cost.budget_holds (
-    budget_id      bigint NOT NULL REFERENCES llm_cost.budgets (id) ON DELETE CASCADE,
+    budget_id      bigint NOT NULL,
     per_value      text NOT NULL DEFAULT '',
-    reservation_id bigint NOT NULL REFERENCES llm_cost.reservations (id) ON DELETE CASCADE,
+    reservation_id bigint NOT NULL,
     amount         numeric NOT NULL,
     expires_at     timestamptz NOT NULL,
     PRIMARY KEY (budget_id, per_value, reservation_id)
@@ -2870,29 +2886,48 @@ BEGIN
             pg_catalog.hashtextextended(format('llm_cost.budget:%s:%s', key.budget_id, key.per_key), 0));
     END LOOP;
     at := clock_timestamp();    -- leases are wall time, from after the wait
-    IF EXISTS (SELECT FROM llm_cost._headroom(estimated_cost, estimated_tokens, tenant_id, project_id, user_id, agent_id,
-                                              session_id, provider, model, tags, at) AS h
-                WHERE h.hard_limit AND h.would_exceed) THEN
-        RETURN NULL;
+    -- Check and hold in one statement: one snapshot, one evaluation of the budgets.
+    WITH headroom AS (
+        SELECT * FROM llm_cost._headroom(estimated_cost, estimated_tokens, tenant_id, project_id, user_id, agent_id,
+                                         session_id, provider, model, tags, at)
+    ), granted AS (
+        INSERT INTO llm_cost.reservations AS r (expires_at, estimated_cost, estimated_tokens, tenant_id, project_id,
+                                                user_id, agent_id, session_id, provider, model, tags)
+        SELECT at + lease, estimated_cost, estimated_tokens, tenant_id, project_id, user_id, agent_id, session_id,
+               lower(provider), model, tags
+         WHERE NOT EXISTS (SELECT FROM headroom AS h WHERE h.hard_limit AND h.would_exceed)
+        RETURNING r.id
+    ), held AS (
+        INSERT INTO llm_cost.budget_holds (budget_id, per_value, reservation_id, amount, expires_at)
+        SELECT h.budget_id, h.per_key, g.id, h.estimate, at + lease
+          FROM headroom AS h CROSS JOIN granted AS g
+    )
+    SELECT g.id INTO new_id FROM granted AS g;
+    IF new_id IS NOT NULL THEN
+        -- Housekeeping, a few rows per grant: reservations whose lease ended.
+        PERFORM llm_cost._drop_reservations(ARRAY(
+            SELECT x.id FROM llm_cost.reservations AS x WHERE x.expires_at <= at
+             ORDER BY x.expires_at LIMIT 4 FOR UPDATE SKIP LOCKED));
     END IF;
-    INSERT INTO llm_cost.reservations AS r (expires_at, estimated_cost, estimated_tokens, tenant_id, project_id, user_id,
-                                            agent_id, session_id, provider, model, tags)
-    VALUES (at + lease, estimated_cost, estimated_tokens, tenant_id, project_id, user_id, agent_id, session_id,
-            lower(provider), model, tags)
-    RETURNING r.id INTO new_id;
-    INSERT INTO llm_cost.budget_holds (budget_id, per_value, reservation_id, amount, expires_at)
-    SELECT h.budget_id, h.per_key, new_id, h.estimate, at + lease
-      FROM llm_cost._headroom(estimated_cost, estimated_tokens, tenant_id, project_id, user_id, agent_id, session_id,
-                              provider, model, tags, at) AS h
-     ORDER BY 1, 2;
-    -- Housekeeping, a few rows per call: reservations whose lease ended.
-    DELETE FROM llm_cost.reservations AS r
-     WHERE r.id IN (SELECT x.id FROM llm_cost.reservations AS x WHERE x.expires_at <= at
-                     ORDER BY x.expires_at LIMIT 4 FOR UPDATE SKIP LOCKED);
     RETURN new_id;
 END $$;
 COMMENT ON FUNCTION llm_cost.reserve(numeric, text, text, text, text, text, text, text, interval, bigint, jsonb) IS
   'Holds an estimate against every matching budget at once, for lease, and returns the reservation id; or returns NULL and holds nothing when a hard-limit budget would go over (spent + held + estimate > amount). A zero estimate is never refused (a calls budget counts each call as one). Insert the call''s usage with reservation_id to settle it; release() drops it; it expires by itself. Needs READ COMMITTED.';
+
+-- Deletes reservations and their holds, in one statement; returns what it deleted.
+CREATE FUNCTION llm_cost._drop_reservations(ids bigint[])
+RETURNS TABLE (id bigint, expires_at timestamptz)
+LANGUAGE sql AS $$
+    WITH dropped AS (
+        DELETE FROM llm_cost.reservations AS r WHERE r.id = ANY (ids)
+        RETURNING r.id, r.expires_at
+    ), holds AS (
+        DELETE FROM llm_cost.budget_holds AS h WHERE h.reservation_id IN (SELECT d.id FROM dropped AS d)
+    )
+    SELECT d.id, d.expires_at FROM dropped AS d
+$$;
+COMMENT ON FUNCTION llm_cost._drop_reservations(bigint[]) IS
+  'Internal: deletes reservations and their holds (settled, released or expired).';
 
 CREATE FUNCTION llm_cost.release(reservation_id bigint) RETURNS boolean
 LANGUAGE plpgsql VOLATILE AS $$
@@ -2908,8 +2943,8 @@ BEGIN
         RAISE EXCEPTION 'llm_cost.release: reservation % is not this session''s tenant''s', reservation_id
             USING ERRCODE = 'insufficient_privilege';
     END IF;
-    DELETE FROM llm_cost.reservations AS r WHERE r.id = release.reservation_id
-    RETURNING r.expires_at > clock_timestamp() INTO was_live;
+    SELECT d.expires_at > clock_timestamp() INTO was_live
+      FROM llm_cost._drop_reservations(ARRAY[release.reservation_id]) AS d;
     RETURN coalesce(was_live, false);
 END $$;
 COMMENT ON FUNCTION llm_cost.release(bigint) IS
@@ -2921,12 +2956,11 @@ COMMENT ON FUNCTION llm_cost.release(bigint) IS
 -- recorded, and settles nothing).
 CREATE FUNCTION llm_cost._settle_reservations(ids bigint[], tenants text[]) RETURNS bigint
 LANGUAGE sql AS $$
-    WITH settled AS (
-        DELETE FROM llm_cost.reservations AS r
-         USING unnest(ids, tenants) AS s (id, tenant_id)
-         WHERE r.id = s.id AND r.tenant_id IS NOT DISTINCT FROM s.tenant_id
-        RETURNING 1)
-    SELECT count(*) FROM settled
+    SELECT count(*)
+      FROM llm_cost._drop_reservations(ARRAY(
+            SELECT r.id FROM llm_cost.reservations AS r
+              JOIN unnest(ids, tenants) AS s (id, tenant_id)
+                ON r.id = s.id AND r.tenant_id IS NOT DISTINCT FROM s.tenant_id))
 $$;
 COMMENT ON FUNCTION llm_cost._settle_reservations(bigint[], text[]) IS
   'Internal: settles the reservations inserted usage rows named (their holds go at the same commit as the rows'' spend).';
@@ -3195,7 +3229,7 @@ BEGIN
                                   '_window_totals', '_window_advance', '_window_add', '_queue_window_alert',
                                   '_spend_deltas', '_fold_spend', 'ledger_spend', '_kept_spend', '_budget_spend_drift',
                                   '_reserved', '_matching_budgets', '_headroom', '_call_tenant', '_check_estimates',
-                                  'check_spend', 'can_spend', 'reserve', 'release', '_settle_reservations',
+                                  'check_spend', 'can_spend', 'reserve', 'release', '_settle_reservations', '_drop_reservations',
                                   '_budget_status_with_forecast', 'budget_status_at') LOOP
         EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
         EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO llm_cost_admin, llm_cost_reader', f);
@@ -3208,6 +3242,7 @@ REVOKE EXECUTE ON FUNCTION
     llm_cost._window_add(bigint, text, timestamptz, numeric, bigint, bigint),
     llm_cost._window_advance(llm_cost.budgets, text, timestamptz),
     llm_cost._settle_reservations(bigint[], text[]),
+    llm_cost._drop_reservations(bigint[]),
     llm_cost.reserve(numeric, text, text, text, text, text, text, text, interval, bigint, jsonb),
     llm_cost.release(bigint)
     FROM llm_cost_reader;

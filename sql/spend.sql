@@ -201,7 +201,10 @@ DECLARE
     after numeric;
     th numeric;
 BEGIN
-    SELECT * INTO b FROM llm_cost.budgets AS x WHERE x.id = _window_add.budget_id;
+    -- FOR SHARE: a change of the budget (its UPDATE, then the rebuild of its
+    -- windows) waits for this transaction, or this for it; a window is never
+    -- moved by the old definition while the new one rebuilds it.
+    SELECT * INTO b FROM llm_cost.budgets AS x WHERE x.id = _window_add.budget_id FOR SHARE;
     IF NOT FOUND OR b.period <> 'rolling' THEN
         RETURN;     -- deleted or changed meanwhile (a change rebuilds its spend)
     END IF;

@@ -864,25 +864,21 @@ fn budget_changes_under_load_never_deadlock() {
     let mut c = cluster.database_with_extension("changes");
     let (inserts, changes) = change_budgets_under_load(&cluster, &mut c);
     assert!(inserts.is_empty(), "{} failed inserts, first: {:?}", inserts.len(), &inserts[..inserts.len().min(5)]);
-    // (A change may still fail with 23505, see the ignored test below.)
     let deadlocks: Vec<_> = changes.iter().filter(|e| e.contains("40P01")).collect();
     assert!(deadlocks.is_empty(), "{deadlocks:?}");
 }
 
-/// KNOWN GAP, reported to the lead (not fixed: it needs writers and rebuilds
-/// to exclude each other, a design change). A budget change rebuilds from the
-/// ledger as its snapshot sees it, while writers that have not committed yet
-/// add to the windows with the budget as they read it. Seen, one or the other
-/// in about one run of three:
-/// - the change fails with 23505 (window_spend_pkey): a writer that creates a
-///   window's total (none exists right after a rebuild) inserts a slot that
-///   the rebuild's own INSERT then collides with;
+/// A budget change and the writers of its windows exclude each other
+/// (`_window_add` reads the budget FOR SHARE, the change's UPDATE locks it).
+/// Before, about one run in three showed one of:
+/// - the change failing with 23505 (window_spend_pkey): a writer that creates a
+///   window's total (none exists right after a rebuild) inserted a slot that
+///   the rebuild's own INSERT then collided with;
 /// - budget_spend_drift: a whole slot missing for every user, when a writer
 ///   read the budget (window 2 s) before the change to 3 s committed, then
 ///   moved the rebuilt window's total with the old window, deleting slots the
 ///   new one still covers.
 #[test]
-#[ignore]
 fn budget_changes_under_load_keep_windows_exact() {
     let cluster = TestCluster::start("windows_change_exact", &[]);
     let mut c = cluster.database_with_extension("changes");

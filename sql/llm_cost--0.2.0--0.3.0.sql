@@ -2308,7 +2308,8 @@ BEGIN
               FROM agg AS a
              WHERE NOT a.rolling
              -- one lock order for every writer: concurrent statements cannot deadlock on spend rows
-             ORDER BY a.budget_id, a.period_start, a.per_value
+             -- (per values in byte order, COLLATE "C", as the Rust writer sorts them)
+             ORDER BY a.budget_id, a.period_start, a.per_value COLLATE "C"
             ON CONFLICT (budget_id, period_start, per_value) DO UPDATE
                SET spent = s.spent + excluded.spent, calls = s.calls + excluded.calls,
                    tokens = s.tokens + excluded.tokens, updated_at = now()
@@ -2332,7 +2333,7 @@ BEGIN
                                              user_id, agent_id, session_id, execution_id, operation, provider,
                                              model, tags) AS a
          WHERE a.rolling
-         ORDER BY a.budget_id, a.per_value, a.period_start
+         ORDER BY a.budget_id, a.per_value COLLATE "C", a.period_start
     LOOP
         PERFORM llm_cost._window_add(c.budget_id, c.per_value, c.period_start, c.spend, c.call_count, c.token_count);
     END LOOP;
@@ -2516,6 +2517,7 @@ BEGIN
     RETURN QUERY
     SELECT b.id, d.*
       FROM llm_cost.budgets AS b
+     -- (a disabled budget's totals stand still on purpose; enabling it rebuilds them)
      CROSS JOIN LATERAL (
             SELECT coalesce(s.period_start, l.period_start),
                    coalesce(s.per_value, l.per_value),
@@ -2524,7 +2526,8 @@ BEGIN
               FULL JOIN llm_cost.ledger_spend(b.id) AS l
                 ON l.period_start = s.period_start AND l.per_value = s.per_value
              WHERE (coalesce(s.spent, 0), coalesce(s.calls, 0), coalesce(s.tokens, 0))
-                   IS DISTINCT FROM (coalesce(l.spent, 0), coalesce(l.calls, 0), coalesce(l.tokens, 0))) AS d;
+                   IS DISTINCT FROM (coalesce(l.spent, 0), coalesce(l.calls, 0), coalesce(l.tokens, 0))) AS d
+     WHERE b.enabled;
 END $$;
 COMMENT ON FUNCTION llm_cost._budget_spend_drift() IS 'Internal: what llm_cost.budget_spend_drift shows.';
 CREATE VIEW llm_cost.budget_spend_drift WITH (security_invoker = true) AS
@@ -2557,7 +2560,7 @@ BEGIN
     -- The windows' totals before their slots, in key order, as every writer
     -- locks them (_window_add): slots first would deadlock with a writer.
     PERFORM FROM llm_cost.budget_windows AS s WHERE s.budget_id = rebuild_budget_spend.budget_id
-      ORDER BY s.per_value FOR UPDATE;
+      ORDER BY s.per_value COLLATE "C" FOR UPDATE;
     DELETE FROM llm_cost.budget_spend AS s WHERE s.budget_id = rebuild_budget_spend.budget_id;
     DELETE FROM llm_cost.budget_windows AS s WHERE s.budget_id = rebuild_budget_spend.budget_id;
     DELETE FROM llm_cost.window_spend AS s WHERE s.budget_id = rebuild_budget_spend.budget_id;

@@ -12,13 +12,14 @@
 //!   (`usage_trigger`; `raw_usage` maps provider usage objects to our columns)
 //! - `budgets/`: inserted usage folded into running budget spend in the same
 //!   transaction (`spend_trigger`, `pending_spend`, `spend_store`,
-//!   `budget_cache`, `budget_period`)
+//!   `budget_cache`, `budget_period`, `xact_callbacks`); rolling windows and
+//!   reservations are SQL (sql/spend.sql, sql/reservations.sql)
 //! - `analytics/`: the Rust aggregates (`aggregate_state`, `latency_histogram`,
 //!   `units_sum`, `forecast`, `anomaly`)
 //! - `pg/`: Postgres plumbing the features share (`trigger_support`,
 //!   `check_functions`, `numeric_datum`, `invalidation`, `extension_owner`,
 //!   `settings`, `errors`)
-//! - `tests/`: the `#[pg_test]`s (`pricing`, `units`)
+//! - `tests/`: the `#[pg_test]`s (`pricing`, `units`, `windows`)
 //!
 //! The schema, views and PL/pgSQL live in `sql/`, loaded by CREATE EXTENSION
 //! in this order (the `extension_sql_file!` calls below): schema.sql (first),

@@ -65,7 +65,6 @@ REVOKE EXECUTE ON FUNCTION
                          text[], text[], text[], text[], jsonb[]),
     llm_cost._window_add(bigint, text, timestamptz, numeric, bigint, bigint),
     llm_cost._window_advance(llm_cost.budgets, text, timestamptz),
-    llm_cost._settle_reservations(bigint[], text[]),
     llm_cost._drop_reservations(bigint[]),
     llm_cost.reserve(numeric, text, text, text, text, text, text, text, interval, bigint, jsonb),
     llm_cost.release(bigint)

@@ -71,9 +71,10 @@ CREATE TABLE llm_cost.budget_holds (
     reservation_id bigint NOT NULL,
     amount         numeric NOT NULL,
     expires_at     timestamptz NOT NULL,
-    PRIMARY KEY (budget_id, per_value, reservation_id)
+    PRIMARY KEY (reservation_id, budget_id, per_value)
 );
-CREATE INDEX budget_holds_reservation ON llm_cost.budget_holds (reservation_id);
+-- What a budget has held, summed by an index-only scan of its live holds.
+CREATE INDEX budget_holds_live ON llm_cost.budget_holds (budget_id, per_value, expires_at) INCLUDE (amount);
 COMMENT ON TABLE llm_cost.budget_holds IS
   'What each reservation holds against each matching budget (and per value), in the budget''s unit; counted while expires_at is in the future.';
 COMMENT ON COLUMN llm_cost.budget_holds.budget_id IS 'The budget (llm_cost.budgets.id).';
@@ -157,7 +158,10 @@ LANGUAGE sql STABLE AS $$
                        AND s.budget_id = (m.budget).id AND s.period_start = p.period_start
                        AND s.per_value = m.per_key) AS t
              RIGHT JOIN (VALUES (1)) AS one ON true) AS u
-     CROSS JOIN LATERAL (SELECT llm_cost._reserved((m.budget).id, m.per_key, at) AS reserved) AS r
+     -- (an aggregate, so it is computed once per budget, not once per column that uses it)
+     CROSS JOIN LATERAL (SELECT coalesce(sum(h.amount), 0) AS reserved
+                           FROM llm_cost.budget_holds AS h
+                          WHERE h.budget_id = (m.budget).id AND h.per_value = m.per_key AND h.expires_at > at) AS r
      CROSS JOIN LATERAL (
             SELECT CASE (m.budget).unit WHEN 'calls' THEN 1 WHEN 'tokens' THEN estimated_tokens
                                         ELSE estimated_cost END::numeric AS estimate) AS e
@@ -267,6 +271,7 @@ DECLARE
     at timestamptz;
     key record;
     new_id bigint;
+    expired bigint[];
 BEGIN
     PERFORM llm_cost._check_estimates(estimated_cost, estimated_tokens, 'reserve');
     IF lease IS NULL OR lease <= interval '0' OR lease > interval '1 day' THEN
@@ -318,9 +323,11 @@ BEGIN
     SELECT g.id INTO new_id FROM granted AS g;
     IF new_id IS NOT NULL THEN
         -- Housekeeping, a few rows per grant: reservations whose lease ended.
-        PERFORM llm_cost._drop_reservations(ARRAY(
-            SELECT x.id FROM llm_cost.reservations AS x WHERE x.expires_at <= at
-             ORDER BY x.expires_at LIMIT 4 FOR UPDATE SKIP LOCKED));
+        expired := ARRAY(SELECT x.id FROM llm_cost.reservations AS x WHERE x.expires_at <= at
+                          ORDER BY x.expires_at LIMIT 4 FOR UPDATE SKIP LOCKED);
+        IF expired <> '{}' THEN
+            PERFORM llm_cost._drop_reservations(expired);
+        END IF;
     END IF;
     RETURN new_id;
 END $$;
@@ -363,17 +370,5 @@ END $$;
 COMMENT ON FUNCTION llm_cost.release(bigint) IS
   'Drops a reservation and its holds (the call was not made). True when its lease was still running; false when it was already settled, released or expired. A session may release only its own tenant''s reservations (42501).';
 
--- Called at commit by the spend trigger's writer (src/budgets/spend_trigger.rs)
--- for the reservations that inserted usage rows named: each is settled by a
--- row of its own tenant only (a row naming another tenant's reservation is
--- recorded, and settles nothing).
-CREATE FUNCTION llm_cost._settle_reservations(ids bigint[], tenants text[]) RETURNS bigint
-LANGUAGE sql AS $$
-    SELECT count(*)
-      FROM llm_cost._drop_reservations(ARRAY(
-            SELECT r.id FROM llm_cost.reservations AS r
-              JOIN unnest(ids, tenants) AS s (id, tenant_id)
-                ON r.id = s.id AND r.tenant_id IS NOT DISTINCT FROM s.tenant_id))
-$$;
-COMMENT ON FUNCTION llm_cost._settle_reservations(bigint[], text[]) IS
-  'Internal: settles the reservations inserted usage rows named (their holds go at the same commit as the rows'' spend).';
+-- Settling (usage.reservation_id) is done at commit by the spend trigger's
+-- writer, src/budgets/spend_trigger.rs (SETTLE_SQL), as _drop_reservations does.

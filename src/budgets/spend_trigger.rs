@@ -28,6 +28,7 @@ use std::cell::RefCell;
 
 thread_local! {
     static UPSERT: RefCell<Option<OwnedPreparedStatement>> = const { RefCell::new(None) };
+    static SETTLE: RefCell<Option<OwnedPreparedStatement>> = const { RefCell::new(None) };
     /// unpriced_model alerts this backend has queued in committed transactions.
     static ANNOUNCED: RefCell<FxHashSet<(String, String)>> = RefCell::new(FxHashSet::default());
     static ANNOUNCED_NOW: RefCell<Vec<(String, String)>> = const { RefCell::new(Vec::new()) };
@@ -460,10 +461,32 @@ fn add_to_window(client: &mut pgrx::spi::SpiClient<'_>, key: &SpendKey, delta: &
 /// same commit as the rows' spend arrives.
 fn settle(client: &mut pgrx::spi::SpiClient<'_>, settled: FxHashMap<i64, Option<String>>) {
     let (ids, tenants): (Vec<i64>, Vec<Option<String>>) = settled.into_iter().unzip();
-    client
-        .update("SELECT llm_cost._settle_reservations($1, $2)", None, &[ids.into(), tenants.into()])
-        .unwrap_or_else(|e| error!("llm_cost: cannot settle reservations: {e}"));
+    SETTLE.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        if cell.is_none() {
+            let oids = [PgOid::BuiltIn(PgBuiltInOids::INT8ARRAYOID), PgOid::BuiltIn(PgBuiltInOids::TEXTARRAYOID)];
+            let prepared = client
+                .prepare_mut(SETTLE_SQL, &oids)
+                .unwrap_or_else(|e| error!("llm_cost: cannot prepare the settling of reservations: {e}"));
+            *cell = Some(prepared.keep());
+        }
+        client
+            .update(cell.as_ref().expect("prepared above"), None, &[ids.into(), tenants.into()])
+            .unwrap_or_else(|e| error!("llm_cost: cannot settle reservations: {e}"));
+    });
 }
+
+/// Settles reservations: each with its holds, and only by a row of its own
+/// tenant (a row naming another tenant's reservation is recorded and settles
+/// nothing). What `llm_cost._drop_reservations` does, as one prepared
+/// statement: this runs in every settling commit.
+const SETTLE_SQL: &str = "WITH dropped AS (
+        DELETE FROM llm_cost.reservations AS r
+         USING unnest($1::bigint[], $2::text[]) AS s (id, tenant_id)
+         WHERE r.id = s.id AND r.tenant_id IS NOT DISTINCT FROM s.tenant_id
+        RETURNING r.id
+    )
+    DELETE FROM llm_cost.budget_holds AS h WHERE h.reservation_id IN (SELECT d.id FROM dropped AS d)";
 
 /// The thresholds of its budget a written total crossed going from
 /// totals - delta to totals (in the budget's unit), as alerts to queue.

@@ -386,16 +386,22 @@ fn upsert_total(client: &mut pgrx::spi::SpiClient<'_>, key: &SpendKey, delta: &S
         let rows = client
             .update(cell.as_ref().expect("prepared above"), None, &args)
             .unwrap_or_else(|e| error!("llm_cost: budget spend upsert failed: {e}"));
-        if rows.is_empty() {
-            return None;
-        }
-        let row = rows.first();
-        let spent: String = row.get(1).ok().flatten()?;
-        Some(SpendDelta {
-            cost: Decimal::parse(&spent).unwrap_or_else(|_| error!("llm_cost: unreadable running total {spent}")),
-            calls: row.get(2).ok().flatten().unwrap_or_default(),
-            tokens: row.get(3).ok().flatten().unwrap_or_default(),
-        })
+        upserted_totals(rows)
+    })
+}
+
+/// The totals an upsert returned (spent as text, calls, and tokens when the
+/// table has them), or None when it wrote nothing (the budget is gone).
+fn upserted_totals(rows: pgrx::spi::SpiTupleTable) -> Option<SpendDelta> {
+    if rows.is_empty() {
+        return None;
+    }
+    let row = rows.first();
+    let spent: String = row.get(1).ok().flatten()?;
+    Some(SpendDelta {
+        cost: Decimal::parse(&spent).unwrap_or_else(|_| error!("llm_cost: unreadable running total {spent}")),
+        calls: row.get(2).ok().flatten().unwrap_or_default(),
+        tokens: if row.columns().unwrap_or(0) > 2 { row.get(3).ok().flatten().unwrap_or_default() } else { 0 },
     })
 }
 
@@ -425,16 +431,7 @@ fn upsert_total_0_2(client: &mut pgrx::spi::SpiClient<'_>, key: &SpendKey, delta
             ],
         )
         .unwrap_or_else(|e| error!("llm_cost: budget spend upsert failed: {e}"));
-    if rows.is_empty() {
-        return None;
-    }
-    let row = rows.first();
-    let spent: String = row.get(1).ok().flatten()?;
-    Some(SpendDelta {
-        cost: Decimal::parse(&spent).unwrap_or_else(|_| error!("llm_cost: unreadable running total {spent}")),
-        calls: row.get(2).ok().flatten().unwrap_or_default(),
-        tokens: 0,
-    })
+    upserted_totals(rows)
 }
 
 /// Adds to one slot of a rolling budget and its window's total

@@ -339,12 +339,15 @@ fn lockstep(cluster: &TestCluster, db: &str, with_reserve: bool) -> (String, Str
 }
 
 /// Waits until the server accepts connections again (after the crash
-/// recovery a backend's SIGKILL sets off) and returns a connection.
+/// recovery a backend's SIGKILL sets off) and returns a connection. A
+/// connection made before the postmaster has noticed the death is reset by
+/// the recovery: a connection counts only once it has lived through half a
+/// second (the postmaster reacts to SIGCHLD in milliseconds).
 fn reconnect(cluster: &TestCluster, db: &str) -> postgres::Client {
     let conn = cluster.conn_string(db);
     for _ in 0..600 {
         if let Ok(mut c) = postgres::Client::connect(&conn, postgres::NoTls) {
-            if c.batch_execute("SELECT 1").is_ok() {
+            if c.batch_execute("SELECT pg_sleep(0.5)").is_ok() && c.batch_execute("SELECT 1").is_ok() {
                 return c;
             }
         }

@@ -2714,8 +2714,7 @@ COMMENT ON FUNCTION llm_cost._matching_budgets(text, text, text, text, text, tex
 
 -- Each matching budget's use in the period (or window) containing `at`, what
 -- live holds it has, and whether this estimate would take it over. One
--- statement, so spent and held come from one snapshot. A call estimated at
--- zero never exceeds (free calls are never refused); a calls budget counts
+-- statement, so spent and held come from one snapshot. A calls budget counts
 -- every call as one.
 CREATE FUNCTION llm_cost._headroom(estimated_cost numeric, estimated_tokens bigint, tenant_id text, project_id text,
                                    user_id text, agent_id text, session_id text, provider text, model text,
@@ -2728,7 +2727,7 @@ LANGUAGE sql STABLE AS $$
            (m.budget).amount, u.used, r.reserved, (m.budget).amount - u.used,
            (m.budget).amount - u.used - r.reserved - e.estimate,
            (m.budget).hard_limit,
-           e.estimate > 0 AND u.used + r.reserved + e.estimate > (m.budget).amount,
+           u.used + r.reserved + e.estimate > (m.budget).amount,
            (m.budget).unit, e.estimate
       FROM llm_cost._matching_budgets(tenant_id, project_id, user_id, agent_id, session_id, provider, model, tags) AS m
      CROSS JOIN LATERAL (
@@ -2903,7 +2902,9 @@ BEGIN
                                                 user_id, agent_id, session_id, provider, model, tags)
         SELECT at + lease, estimated_cost, estimated_tokens, tenant_id, project_id, user_id, agent_id, session_id,
                lower(provider), model, tags
-         WHERE NOT EXISTS (SELECT FROM headroom AS h WHERE h.hard_limit AND h.would_exceed)
+         -- a zero estimate is never refused (free calls); can_spend(0) still
+         -- answers whether a budget is already over
+         WHERE NOT EXISTS (SELECT FROM headroom AS h WHERE h.hard_limit AND h.would_exceed AND h.estimate > 0)
         RETURNING r.id
     ), held AS (
         INSERT INTO llm_cost.budget_holds (budget_id, per_value, reservation_id, amount, expires_at)

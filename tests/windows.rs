@@ -535,7 +535,13 @@ fn quotas_count_tokens_and_calls() {
     assert!(!can(&mut c, "estimated_cost => 0, project_id => 'calls'"));
     assert_eq!(status(&mut c, "tok"), "tokens a day 1100 of 1000 tokens, remaining -100, reserved 0");
     assert!(!can(&mut c, "project_id => 'tok', estimated_tokens => 1"));
-    assert!(can(&mut c, "project_id => 'tok', estimated_tokens => 0"), "a zero estimate is never refused");
+    // can_spend(0) answers whether the budget is already over; reserve never
+    // refuses a zero estimate (free calls)
+    assert!(!can(&mut c, "project_id => 'tok', estimated_tokens => 0"), "the tokens budget is over");
+    assert!(
+        flag(&mut c, "SELECT llm_cost.reserve(0, project_id => 'tok') IS NOT NULL"),
+        "reserve never refuses a zero estimate"
+    );
     // The next day starts again.
     assert!(flag(&mut c, "SELECT llm_cost.can_spend(project_id => 'calls', at => '2026-03-12 00:00+00')"));
 

@@ -56,12 +56,16 @@ BEGIN
     END LOOP;
 END $$;
 
--- The floor of any design that keeps a running total in the inserting
--- transaction: the bare insert plus one hand-written UPDATE of one total row,
--- in the same statement (bench/budgets.sh).
+-- The floor of any design that keeps running totals in the inserting
+-- transaction: the bare insert plus hand-written UPDATEs of total rows, in the
+-- same statement (bench/budgets.sh): one global total, one per tenant, one
+-- per user, as the budgets the ledger's lines use.
 DROP TABLE IF EXISTS bench.running_total;
-CREATE TABLE bench.running_total (id int PRIMARY KEY, spent numeric NOT NULL, calls bigint NOT NULL, updated_at timestamptz NOT NULL);
-INSERT INTO bench.running_total VALUES (1, 0, 0, now());
+CREATE TABLE bench.running_total (key text PRIMARY KEY, spent numeric NOT NULL, calls bigint NOT NULL, updated_at timestamptz NOT NULL);
+INSERT INTO bench.running_total
+SELECT key, 0, 0, now()
+  FROM (SELECT 'global' UNION ALL SELECT 't' || g FROM generate_series(1, 8) g
+        UNION ALL SELECT 'u' || g FROM generate_series(1, 1000) g) AS k(key);
 
 -- Models the benchmarks rotate through (all in the shipped catalog).
 CREATE OR REPLACE FUNCTION bench.model(n bigint) RETURNS text LANGUAGE sql IMMUTABLE

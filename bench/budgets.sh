@@ -18,13 +18,25 @@ insert_script p_rows llm_cost.usage "'t' || :t" "'u' || :u"
 insert_script b_disjoint bench.usage_bare "'t' || :client_id" "'c' || :client_id || '-' || :u"
 insert_script p_disjoint llm_cost.usage "'t' || :client_id" "'c' || :client_id || '-' || :u"
 insert_script p_many llm_cost.usage "'t' || :t" "'u' || :big"
-# the floor: bare insert + one SQL update of a running total, one statement
-cat > "$CLUSTER_DIR/b_total.sql" <<SQL
-\\set t random(1, 8)
-\\set u random(1, 1000)
-WITH total AS (UPDATE bench.running_total SET spent = spent + 0.0055, calls = calls + 1, updated_at = now() WHERE id = 1)
-INSERT INTO bench.usage_bare (provider, model, input_tokens, output_tokens, tenant_id, user_id) VALUES ('openai', 'gpt-4o', 1000, 300, 't' || :t, 'u' || :u);
-SQL
+# The floors: the bare insert plus hand-written SQL updates of running totals
+# in the same statement, what an ordinary exact design costs. One total; the
+# three totals the 3-budget lines write (global, tenant, user); and one total
+# every writer shares.
+floor_script() { # floor_script NAME KEY_EXPR...: one UPDATE per key, then the bare insert
+  local name=$1; shift
+  { echo "\\set t random(1, 8)"; echo "\\set u random(1, 1000)"
+    local i=0 ctes=()
+    for key in "$@"; do
+      i=$((i + 1))
+      ctes+=("total$i AS (UPDATE bench.running_total SET spent = spent + 0.0055, calls = calls + 1, updated_at = now() WHERE key = $key)")
+    done
+    local IFS=,
+    echo "WITH ${ctes[*]}"
+    echo "INSERT INTO bench.usage_bare (provider, model, input_tokens, output_tokens, tenant_id, user_id) VALUES ('openai', 'gpt-4o', 1000, 300, 't' || :t, 'u' || :u);"
+  } > "$CLUSTER_DIR/$name.sql"
+}
+floor_script b_total "'global'"
+floor_script b_total3 "'global'" "'t' || :t" "'u' || :u"
 xact_script() { # xact_script NAME TABLE: 100 single-row INSERT statements in one transaction
   { echo "BEGIN;"
     for i in $(seq 100); do
@@ -54,6 +66,8 @@ compare_inserts "single-row INSERT, 1 client, 3 matching budgets (global, tenant
 # baseline: the bar any exact design has to clear (same 3 budgets as above).
 compare_inserts "(floor) bare INSERT + one SQL UPDATE of a running-total row in the same statement, 1 client" \
   "$CLUSTER_DIR/b_rows.sql" "$CLUSTER_DIR/b_total.sql" 1
+compare_inserts "(floor) bare INSERT + three SQL UPDATEs (global, tenant, user totals) in the same statement, 1 client" \
+  "$CLUSTER_DIR/b_rows.sql" "$CLUSTER_DIR/b_total3.sql" 1
 budgets_reset "$TENANT_BUDGETS;
                INSERT INTO llm_cost.budgets (name, amount, period, per) VALUES ('every user', 100, 'day', 'user_id')"
 compare_inserts "100 single-row INSERTs per transaction (transactions/s), 1 client, the same 3 budgets" \
@@ -61,8 +75,12 @@ compare_inserts "100 single-row INSERTs per transaction (transactions/s), 1 clie
 compare_inserts "single-row INSERT, 8 clients, disjoint budgets (own tenant, per user)" \
   "$CLUSTER_DIR/b_disjoint.sql" "$CLUSTER_DIR/p_disjoint.sql" 8
 budgets_reset "INSERT INTO llm_cost.budgets (name, amount, period) VALUES ('global', 1000000, 'month')"
-compare_inserts "single-row INSERT, 8 clients, all on one shared budget" \
-  "$CLUSTER_DIR/b_rows.sql" "$CLUSTER_DIR/p_rows.sql" 8
+for clients in 8 16 32; do
+  compare_inserts "single-row INSERT, $clients clients, all on one shared budget" \
+    "$CLUSTER_DIR/b_rows.sql" "$CLUSTER_DIR/p_rows.sql" "$clients"
+  compare_inserts "(floor) bare INSERT + one SQL UPDATE of one total every writer shares, $clients clients" \
+    "$CLUSTER_DIR/b_rows.sql" "$CLUSTER_DIR/b_total.sql" "$clients"
+done
 
 # Row-level security costs a writer one policy check per row: the same
 # inserts (one tenant) as a tenant's writer role vs as the owner, who
@@ -128,13 +146,14 @@ budgets_reset "INSERT INTO llm_cost.budgets (name, amount, period) VALUES ('glob
                INSERT INTO llm_cost.budgets (name, amount, period, per) VALUES ('every user', 100, 'day', 'user_id')"
 echo
 echo "single-row INSERT, 1 client, $REPEATS alternating rounds (rows/s, ratio to that round's bare run):"
-with=() floor=()
+with=() floor=() floor3=()
 for round in $(seq "$REPEATS"); do
   b=$(pgbench_tps "$CLUSTER_DIR/b_rows.sql" 1)
   p=$(pgbench_tps "$CLUSTER_DIR/p_rows.sql" 1)
   f=$(pgbench_tps "$CLUSTER_DIR/b_total.sql" 1)
-  with+=("$(ratio "$p" "$b")"); floor+=("$(ratio "$f" "$b")")
-  echo "- round $round: bare $b; 3 budgets $p (${with[-1]}); floor: bare + one SQL UPDATE $f (${floor[-1]})"
+  f3=$(pgbench_tps "$CLUSTER_DIR/b_total3.sql" 1)
+  with+=("$(ratio "$p" "$b")"); floor+=("$(ratio "$f" "$b")"); floor3+=("$(ratio "$f3" "$b")")
+  echo "- round $round: bare $b; 3 budgets $p (${with[-1]}); floors: bare + one SQL UPDATE $f (${floor[-1]}), + three $f3 (${floor3[-1]})"
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
-echo "median ratio: 3 budgets $(median "${with[@]}"), floor $(median "${floor[@]}")"
+echo "median ratio: 3 budgets $(median "${with[@]}"), floors: one UPDATE $(median "${floor[@]}"), three $(median "${floor3[@]}")"

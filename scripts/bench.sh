@@ -31,8 +31,12 @@ if [ "$QUICK" = "--quick" ]; then CALLS=200000; PGBENCH_SECONDS=3; COPY_ROWS=100
 
 bash scripts/setup.sh >/dev/null
 echo "building and installing the extension (release)..."
-exec 9>/tmp/llm_cost_pg.lock
-flock 9
+# The system install is shared (tests install debug builds into it): hold its
+# lock for the whole run. A private install (LLM_COST_PG_BIN) needs no lock.
+if [ -z "${LLM_COST_PG_BIN:-}" ]; then
+  exec 9>/tmp/llm_cost_pg.lock
+  flock 9
+fi
 install_extension
 start_cluster bench "shared_buffers = '1GB'" "max_wal_size = '4GB'" "checkpoint_timeout = '30min'" \
   "synchronous_commit = on" "max_parallel_workers_per_gather = 0"

@@ -3,7 +3,10 @@
 # The cluster runs as the postgres OS user (Postgres refuses root), listens
 # on loopback only, and is deleted when the calling script exits.
 
-PG_BIN=/usr/lib/postgresql/15/bin
+# LLM_COST_PG_BIN points at another PostgreSQL 15 bin directory, e.g. a
+# relocated copy of the system one, so a benchmark can install its release
+# build there while other work uses the system install (BENCHMARKS.md).
+PG_BIN=${LLM_COST_PG_BIN:-/usr/lib/postgresql/15/bin}
 PG_CONFIG=$PG_BIN/pg_config
 
 as_postgres() {

@@ -49,6 +49,8 @@ REVOKE EXECUTE ON FUNCTION llm_cost.run_maintenance(), llm_cost.start_maintenanc
 GRANT EXECUTE ON FUNCTION llm_cost.run_maintenance(), llm_cost.start_maintenance_worker(),
                           llm_cost.maintenance_worker_pid() TO llm_cost_admin;
 GRANT EXECUTE ON FUNCTION llm_cost.maintenance_worker_pid() TO llm_cost_reader;
+-- (a fresh install declares the Rust function before privileges.sql grants the reader every routine)
+REVOKE EXECUTE ON FUNCTION llm_cost.start_maintenance_worker() FROM llm_cost_reader;
 
 -- The worker waits for this transaction to end before its first round.
 SELECT llm_cost.start_maintenance_worker();

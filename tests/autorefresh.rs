@@ -74,6 +74,22 @@ fn rollups_keep_up_by_themselves_and_the_worker_comes_back() {
     wait_until(&mut c, CAUGHT_UP, "the worker rolls up new rows");
     assert_rollups_exact(&mut c, "after the worker's refresh");
 
+    // a transaction that inserts and then corrects rolled-up rows, while the
+    // worker's refresh waits for it: both finish (the refresh locks
+    // rollup_state only once the writers it waits for are done)
+    c.batch_execute(
+        "SET statement_timeout = '30s';
+         BEGIN;
+         INSERT INTO llm_cost.usage (provider, model, input_tokens, output_tokens) VALUES ('openai', 'gpt-4o', 1, 1);
+         SELECT pg_sleep(2.5);
+         DELETE FROM llm_cost.usage WHERE id = (SELECT min(id) FROM llm_cost.usage);
+         COMMIT;
+         RESET statement_timeout;",
+    )
+    .expect("insert, then delete a rolled-up row, in one transaction beside the worker");
+    wait_until(&mut c, CAUGHT_UP, "the worker rolls up after the correction");
+    assert_rollups_exact(&mut c, "after a correction beside the worker");
+
     // killed: the next write (a session that has not checked yet) starts it again
     let pid: i32 = one(&mut c, "SELECT llm_cost.maintenance_worker_pid()");
     assert!(one::<bool>(&mut c, &format!("SELECT pg_terminate_backend({pid})")));
@@ -132,6 +148,29 @@ fn rollups_keep_up_by_themselves_and_the_worker_comes_back() {
     drop(d);
     let mut admin = cluster.connect("postgres");
     admin.batch_execute("DROP DATABASE doomed").expect("DROP DATABASE with the worker running");
+
+    // all along: no failed round, no crashed process
+    let log = std::fs::read_to_string(cluster.dir.join("server.log")).unwrap();
+    for bad in ["llm_cost maintenance: ", "terminated by signal", "PANIC"] {
+        assert!(!log.contains(bad), "the server log has {bad:?}:\n{log}");
+    }
+}
+
+#[test]
+fn alter_extension_update_starts_the_worker() {
+    let cluster = TestCluster::start("autorefresh_update", FAST_ROUNDS);
+    let mut admin = cluster.connect("postgres");
+    admin.batch_execute("CREATE DATABASE old").unwrap();
+    let mut c = cluster.connect("old");
+    c.batch_execute("CREATE EXTENSION llm_cost VERSION '0.2.0'").unwrap();
+    insert_calls(&mut c, 50);
+    // 0.2.0 has no run_maintenance: a worker started by the write waits idle
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(one::<i64>(&mut c, "SELECT count(*) FROM llm_cost.rollup_state"), 0, "nothing rolled up in 0.2.0");
+    c.batch_execute("ALTER EXTENSION llm_cost UPDATE").unwrap();
+    wait_until(&mut c, WORKER_RUNS, "a worker runs after the update");
+    wait_until(&mut c, CAUGHT_UP, "and rolls up what 0.2.0 left");
+    assert_rollups_exact(&mut c, "after the update");
 }
 
 #[test]

@@ -203,6 +203,17 @@ pub extern "C-unwind" fn llm_cost_maintenance_main(arg: pg_sys::Datum) {
     // No role: the bootstrap superuser, as autovacuum; maintenance itself
     // runs as the extension's owner (run_as_owner).
     BackgroundWorker::connect_worker_to_spi_by_oid(Some(db), None);
+    // The session is a superuser's: no search_path from the database's
+    // settings (its owner may set one) may put objects ahead of pg_catalog.
+    // SAFETY: a literal name and value; PGC_S_OVERRIDE outranks every stored setting.
+    unsafe {
+        pg_sys::SetConfigOption(
+            c"search_path".as_ptr(),
+            c"pg_catalog, pg_temp".as_ptr(),
+            pg_sys::GucContext::PGC_SUSET,
+            pg_sys::GucSource::PGC_S_OVERRIDE,
+        )
+    };
     if !take_worker_lock() {
         return; // another worker runs here
     }

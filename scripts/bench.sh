@@ -38,8 +38,10 @@ if [ -z "${LLM_COST_PG_BIN:-}" ]; then
   flock 9
 fi
 install_extension
+# No maintenance worker: (d) times refresh_rollups() over the whole ledger
+# itself, and the ingest ratios compare like with like (no refresh at random moments).
 start_cluster bench "shared_buffers = '1GB'" "max_wal_size = '4GB'" "checkpoint_timeout = '30min'" \
-  "synchronous_commit = on" "max_parallel_workers_per_gather = 0"
+  "synchronous_commit = on" "max_parallel_workers_per_gather = 0" "llm_cost.auto_refresh = off"
 psql -q -X -v ON_ERROR_STOP=1 -d postgres -c "CREATE EXTENSION llm_cost" -f bench/baseline.sql >/dev/null
 
 # Runs a statement and prints its wall time in seconds.

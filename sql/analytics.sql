@@ -10,8 +10,8 @@
 --     occurred_at, anything not yet rolled up) are read from usage itself.
 --   * refresh_rollups() moves the tail into the rollups. It reads the id
 --     sequence and waits for the transactions writing usage at that moment:
---     every id up to that value is then final. It blocks no writer; run it
---     often (every minute from pg_cron) and the tail stays small.
+--     every id up to that value is then final. It blocks no writer. The maintenance worker (sql/maintenance.sql) runs it
+--     every few seconds, so the tail stays small without pg_cron.
 --     (The id sequence must keep CACHE 1, its default: with a per-backend
 --     cache, ids would not be drawn in order.)
 --   * DELETE and UPDATE (reprice, corrections) of rolled-up rows adjust the
@@ -253,6 +253,7 @@ COMMENT ON FUNCTION llm_cost._wait_for_usage_writers() IS
 CREATE FUNCTION llm_cost.refresh_rollups(max_ids bigint DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
+    seen_mark bigint;
     old_mark bigint;
     new_mark bigint;
     grain text;
@@ -261,12 +262,27 @@ BEGIN
         RAISE EXCEPTION 'llm_cost.refresh_rollups: max_ids must be positive (got %)', max_ids
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    -- one refresh at a time; corrections of rolled-up rows wait for it
+    -- the last id drawn; nothing new: return without a lock or a write (the
+    -- maintenance worker asks every few seconds; a restore is not disturbed)
+    SELECT CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END INTO new_mark FROM llm_cost.usage_id_seq AS s;
+    seen_mark := llm_cost.rollup_watermark();
+    IF new_mark <= seen_mark THEN
+        RETURN 0;
+    END IF;
+    -- wait for the transactions that may hold lower ids, before locking
+    -- rollup_state: one of them correcting rolled-up rows needs it (FOR SHARE)
+    PERFORM llm_cost._wait_for_usage_writers();
+    -- one refresh at a time (the worker and a pg_cron job alike: the second
+    -- finds the watermark moved and rolls up what is left, if anything);
+    -- corrections of rolled-up rows wait for it
     INSERT INTO llm_cost.rollup_state DEFAULT VALUES ON CONFLICT DO NOTHING;
     SELECT watermark INTO old_mark FROM llm_cost.rollup_state FOR UPDATE;
-    -- the last id drawn, then wait for the transactions that may hold lower ones
-    SELECT CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END INTO new_mark FROM llm_cost.usage_id_seq AS s;
-    PERFORM llm_cost._wait_for_usage_writers();
+    -- a TRUNCATE ... RESTART IDENTITY since we read the sequence: its ids
+    -- start again and ours are stale; the next refresh starts afresh
+    IF old_mark < seen_mark OR (SELECT CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END
+                                  FROM llm_cost.usage_id_seq AS s) < new_mark THEN
+        RETURN 0;
+    END IF;
     new_mark := least(new_mark, old_mark + coalesce(max_ids, new_mark));
     IF new_mark <= old_mark THEN
         RETURN 0;
@@ -281,7 +297,7 @@ BEGIN
     RETURN new_mark - old_mark;
 END $$;
 COMMENT ON FUNCTION llm_cost.refresh_rollups(bigint) IS
-  'Rolls usage rows not yet rolled up (at most max_ids ids of them, all by default) into the daily and hourly rollups; returns how many ids it advanced. Waits for the transactions writing usage when it starts, but blocks no writer; run it often, e.g. every minute with pg_cron, or CALL llm_cost.refresh_rollups_in_batches() for a large backlog. Answers are exact whether or not it has run; it only makes them faster.';
+  'Rolls usage rows not yet rolled up (at most max_ids ids of them, all by default) into the daily and hourly rollups; returns how many ids it advanced. Waits for the transactions writing usage when it starts, but blocks no writer. The maintenance worker runs it every llm_cost.refresh_interval; calling it too (by hand, from pg_cron) is safe: refreshes take turns and the second rolls up only what is left. CALL llm_cost.refresh_rollups_in_batches() for a large backlog. Answers are exact whether or not it has run; it only makes them faster.';
 
 -- A large backlog (a first refresh over a big ledger) in batches, each in its
 -- own transaction, so writers wait for one batch at a time.

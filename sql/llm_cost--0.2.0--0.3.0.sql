@@ -3416,6 +3416,187 @@ COMMENT ON FUNCTION llm_cost.cost_by(text, timestamptz, timestamptz) IS
   'Cost per value of one dimension (provider, model, tenant_id, project_id, user_id, agent_id, operation; mode: the kind of call, chat, embedding, image_generation, ..., from llm_cost.models; or tags.<key>: the value of one tag, usage.tags->>''<key>'', any key after the dot, read from the ledger) in [from_time, to_time), with its share of the total in percent; most expensive first. Unpriced calls count in calls with cost 0. NULL value: calls without that dimension (for mode: models the catalog does not know; for a tag: rows without the key).';
 -- (end of tags analytics section)
 
+-- ==== autorefresh section ====
+-- Rollups that keep up by themselves (sql/maintenance.sql, src/maintenance/):
+-- refresh_rollups returns before locking when there is nothing new and waits
+-- for writers before it locks rollup_state; retire_usage locks rollup_state
+-- itself; the maintenance worker's functions, and the worker started.
+CREATE OR REPLACE FUNCTION llm_cost.refresh_rollups(max_ids bigint DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    seen_mark bigint;
+    old_mark bigint;
+    new_mark bigint;
+    grain text;
+BEGIN
+    IF max_ids IS NOT NULL AND max_ids < 1 THEN
+        RAISE EXCEPTION 'llm_cost.refresh_rollups: max_ids must be positive (got %)', max_ids
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- the last id drawn; nothing new: return without a lock or a write (the
+    -- maintenance worker asks every few seconds; a restore is not disturbed)
+    SELECT CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END INTO new_mark FROM llm_cost.usage_id_seq AS s;
+    seen_mark := llm_cost.rollup_watermark();
+    IF new_mark <= seen_mark THEN
+        RETURN 0;
+    END IF;
+    -- wait for the transactions that may hold lower ids, before locking
+    -- rollup_state: one of them correcting rolled-up rows needs it (FOR SHARE)
+    PERFORM llm_cost._wait_for_usage_writers();
+    -- one refresh at a time (the worker and a pg_cron job alike: the second
+    -- finds the watermark moved and rolls up what is left, if anything);
+    -- corrections of rolled-up rows wait for it
+    INSERT INTO llm_cost.rollup_state DEFAULT VALUES ON CONFLICT DO NOTHING;
+    SELECT watermark INTO old_mark FROM llm_cost.rollup_state FOR UPDATE;
+    -- a TRUNCATE ... RESTART IDENTITY since we read the sequence: its ids
+    -- start again and ours are stale; the next refresh starts afresh
+    IF old_mark < seen_mark OR (SELECT CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END
+                                  FROM llm_cost.usage_id_seq AS s) < new_mark THEN
+        RETURN 0;
+    END IF;
+    new_mark := least(new_mark, old_mark + coalesce(max_ids, new_mark));
+    IF new_mark <= old_mark THEN
+        RETURN 0;
+    END IF;
+    FOREACH grain IN ARRAY ARRAY['day', 'hour'] LOOP
+        EXECUTE llm_cost._rollup_sums_sql('SELECT 1 AS sign, u.* FROM llm_cost.usage AS u WHERE u.id > $1 AND u.id <= $2', grain)
+          USING old_mark, new_mark;
+        EXECUTE llm_cost._rollup_latency_sql('SELECT 1 AS sign, u.* FROM llm_cost.usage AS u WHERE u.id > $1 AND u.id <= $2', grain)
+          USING old_mark, new_mark;
+    END LOOP;
+    UPDATE llm_cost.rollup_state SET watermark = new_mark, refreshed_at = now();
+    RETURN new_mark - old_mark;
+END $$;
+COMMENT ON FUNCTION llm_cost.refresh_rollups(bigint) IS
+  'Rolls usage rows not yet rolled up (at most max_ids ids of them, all by default) into the daily and hourly rollups; returns how many ids it advanced. Waits for the transactions writing usage when it starts, but blocks no writer. The maintenance worker runs it every llm_cost.refresh_interval; calling it too (by hand, from pg_cron) is safe: refreshes take turns and the second rolls up only what is left. CALL llm_cost.refresh_rollups_in_batches() for a large backlog. Answers are exact whether or not it has run; it only makes them faster.';
+
+CREATE OR REPLACE FUNCTION llm_cost.retire_usage(before timestamptz, batch_rows integer DEFAULT 50000) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    mark bigint;
+    batch bigint;
+    total bigint := 0;
+BEGIN
+    IF before IS NULL OR NOT isfinite(before) OR before <> llm_cost._utc_midnight(llm_cost._utc_day(before)) THEN
+        RAISE EXCEPTION 'llm_cost.retire_usage: before must be a UTC midnight (got %)', coalesce(before::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Whole UTC days only, so every dashboard window stays exact: e.g. date_trunc(''day'', now() - interval ''400 days'', ''UTC'').';
+    END IF;
+    IF batch_rows IS NULL OR batch_rows < 1 THEN
+        RAISE EXCEPTION 'llm_cost.retire_usage: batch_rows must be positive' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- Everything that exists now goes into the rollups first; the refresh
+    -- also holds rollup_state until we commit, so no other refresh or
+    -- correction interleaves.
+    PERFORM llm_cost.refresh_rollups();
+    PERFORM FROM llm_cost.rollup_state FOR UPDATE;  -- also when the refresh had nothing to do
+    PERFORM llm_cost.flush_spend();
+    mark := llm_cost.rollup_watermark();
+    PERFORM pg_catalog.set_config('llm_cost._retiring', 'on', true);
+    LOOP
+        WITH gone AS (
+            DELETE FROM llm_cost.usage AS u
+             WHERE u.id IN (SELECT o.id FROM llm_cost.usage AS o
+                             WHERE o.occurred_at < retire_usage.before AND o.id <= mark
+                             ORDER BY o.id LIMIT batch_rows)
+            RETURNING u.*
+        ), spend AS (
+            SELECT d.*
+              FROM (SELECT array_agg(occurred_at) AS occurred_at, array_agg(coalesce(cost, 0)) AS delta,
+                           array_agg(1) AS calls, array_agg(input_tokens + output_tokens) AS tokens,
+                           array_agg('llm'::text) AS source, array_agg(tenant_id) AS tenant_id,
+                           array_agg(project_id) AS project_id, array_agg(user_id) AS user_id,
+                           array_agg(agent_id) AS agent_id, array_agg(session_id) AS session_id,
+                           array_agg(execution_id) AS execution_id, array_agg(operation) AS operation,
+                           array_agg(provider) AS provider, array_agg(model) AS model, array_agg(tags) AS tags
+                      FROM gone) AS g,
+                   LATERAL llm_cost._spend_deltas(g.occurred_at, g.delta, g.calls, g.tokens, g.source, g.tenant_id,
+                                                  g.project_id, g.user_id, g.agent_id, g.session_id,
+                                                  g.execution_id, g.operation, g.provider, g.model, g.tags) AS d
+        ), kept AS (
+            INSERT INTO llm_cost.retired_spend AS r (budget_id, period_start, per_value, spent, calls, tokens)
+            SELECT s.budget_id, s.period_start, s.per_value, s.spend, s.call_count, s.token_count
+              FROM spend AS s
+             ORDER BY 1, 2, 3
+            ON CONFLICT (budget_id, period_start, per_value) DO UPDATE
+               SET spent = r.spent + excluded.spent, calls = r.calls + excluded.calls, tokens = r.tokens + excluded.tokens
+        )
+        SELECT count(*) INTO batch FROM gone;
+        total := total + batch;
+        EXIT WHEN batch < batch_rows;
+    END LOOP;
+    PERFORM pg_catalog.set_config('llm_cost._retiring', '', true);
+    INSERT INTO llm_cost.retention_state AS s (retired_before, retired_rows)
+    VALUES (before, total)
+    ON CONFLICT (one) DO UPDATE
+       SET retired_before = greatest(s.retired_before, excluded.retired_before),
+           retired_rows = s.retired_rows + excluded.retired_rows, retired_at = now();
+    RETURN total;
+END $$;
+
+CREATE FUNCTION llm_cost."start_maintenance_worker"() RETURNS bool
+STRICT VOLATILE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'start_maintenance_worker_wrapper';
+
+-- Maintenance that keeps itself going: after CREATE EXTENSION and nothing
+-- else, a background worker per database calls llm_cost.run_maintenance()
+-- every llm_cost.refresh_interval (src/maintenance/worker.rs), so rollups
+-- keep up without pg_cron and without shared_preload_libraries.
+--
+-- The worker is a dynamic background worker: CREATE EXTENSION and ALTER
+-- EXTENSION UPDATE start it (the statement at the end of this file), and an
+-- insert into llm_cost.usage starts it again when it is missing (checked at
+-- most once per session every 10 seconds): after a server restart, the first
+-- write brings it back. It stops when the extension or the database is
+-- dropped, when llm_cost.auto_refresh is off, and on pg_terminate_backend.
+
+-- One round of background maintenance, in the caller's transaction. Each task
+-- does a bounded amount of work and says whether more is left; the worker
+-- calls this again, in a new transaction, until it returns false. Add a task
+-- here and the worker runs it.
+CREATE FUNCTION llm_cost.run_maintenance() RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    batch constant bigint := 50000;
+    more boolean := false;
+BEGIN
+    -- Rollups: the next batch of usage ids not rolled up yet. A full batch
+    -- means there may be more.
+    more := llm_cost.refresh_rollups(batch) = batch OR more;
+    RETURN more;
+END $$;
+COMMENT ON FUNCTION llm_cost.run_maintenance() IS
+  'One round of the extension''s background maintenance (today: roll up the next 50,000 usage ids), in the caller''s transaction; true when work is left for another call. The maintenance worker calls it every llm_cost.refresh_interval; safe to call by hand or from pg_cron at the same time.';
+
+-- The worker holds a session advisory lock for its whole life, which is
+-- also how the writes tell whether it runs (the keys are in
+-- src/maintenance/worker.rs: pg_try_advisory_lock(1819045219, 1) fails while it runs).
+CREATE FUNCTION llm_cost.maintenance_worker_pid() RETURNS integer
+LANGUAGE sql STABLE AS $$
+    SELECT l.pid FROM pg_catalog.pg_locks AS l
+     WHERE l.locktype = 'advisory' AND l.granted
+       AND l.database = (SELECT d.oid FROM pg_catalog.pg_database AS d WHERE d.datname = pg_catalog.current_database())
+       AND l.classid = 1819045219 AND l.objid = 1 AND l.objsubid = 2
+$$;
+
+COMMENT ON FUNCTION llm_cost.start_maintenance_worker() IS
+  'Starts this database''s maintenance worker unless one is running or llm_cost.auto_refresh is off; true when it started one. CREATE EXTENSION and inserts into usage call it for you (after a server restart, the first insert).';
+COMMENT ON FUNCTION llm_cost.maintenance_worker_pid() IS
+  'Process id of this database''s maintenance worker (pg_stat_activity.backend_type ''llm_cost maintenance''), or NULL when none runs.';
+
+REVOKE EXECUTE ON FUNCTION llm_cost.run_maintenance(), llm_cost.start_maintenance_worker(),
+                           llm_cost.maintenance_worker_pid() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION llm_cost.run_maintenance(), llm_cost.start_maintenance_worker(),
+                          llm_cost.maintenance_worker_pid() TO llm_cost_admin;
+GRANT EXECUTE ON FUNCTION llm_cost.maintenance_worker_pid() TO llm_cost_reader;
+-- (a fresh install declares the Rust function before privileges.sql grants the reader every routine)
+REVOKE EXECUTE ON FUNCTION llm_cost.start_maintenance_worker() FROM llm_cost_reader;
+
+-- The worker waits for this transaction to end before its first round.
+SELECT llm_cost.start_maintenance_worker();
+-- (end of autorefresh section)
+
 -- BEGIN generated catalog (scripts/gen_catalog.py)
 -- Price catalog shipped with llm_cost.
 -- Generated by scripts/gen_catalog.py from LiteLLM's model_prices_and_context_window.json;

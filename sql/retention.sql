@@ -72,6 +72,7 @@ BEGIN
     -- also holds rollup_state until we commit, so no other refresh or
     -- correction interleaves.
     PERFORM llm_cost.refresh_rollups();
+    PERFORM FROM llm_cost.rollup_state FOR UPDATE;  -- also when the refresh had nothing to do
     PERFORM llm_cost.flush_spend();
     mark := llm_cost.rollup_watermark();
     PERFORM pg_catalog.set_config('llm_cost._retiring', 'on', true);

@@ -16,6 +16,8 @@
 //!   reservations are SQL (sql/spend.sql, sql/reservations.sql)
 //! - `analytics/`: the Rust aggregates (`aggregate_state`, `latency_histogram`,
 //!   `units_sum`, `forecast`, `anomaly`)
+//! - `maintenance/`: the background worker that keeps rollups up to date
+//!   (`worker`), started by CREATE EXTENSION and by writes when it is missing
 //! - `pg/`: Postgres plumbing the features share (`trigger_support`,
 //!   `check_functions`, `numeric_datum`, `invalidation`, `extension_owner`,
 //!   `settings`, `errors`)
@@ -31,7 +33,8 @@
 //! analytics.sql (rollups and dashboard views), forecast.sql,
 //! insights.sql (anomalies), report.sql (report_html), retention.sql
 //! (retire_usage), privileges.sql (roles and grants), tenant_isolation.sql
-//! (row-level security), catalog.sql (the generated price catalog, last).
+//! (row-level security), maintenance.sql (the maintenance worker's entry
+//! point; starts it), catalog.sql (the generated price catalog, last).
 //! Also in `sql/`: `llm_cost--<from>--<to>.sql` upgrade scripts and the frozen
 //! install scripts of released versions in `sql/releases/` (RELEASING.md).
 
@@ -51,6 +54,7 @@ use pgrx::prelude::*;
 pub mod analytics;
 pub mod budgets;
 pub mod ledger;
+pub mod maintenance;
 pub mod pg;
 pub mod pricing;
 
@@ -90,6 +94,11 @@ extension_sql_file!("../sql/report.sql", name = "report", requires = ["insights"
 extension_sql_file!("../sql/retention.sql", name = "retention", requires = ["report"]);
 extension_sql_file!("../sql/privileges.sql", name = "privileges", requires = ["retention", "reservations"]);
 extension_sql_file!("../sql/tenant_isolation.sql", name = "tenant_isolation", requires = ["privileges"]);
+extension_sql_file!(
+    "../sql/maintenance.sql",
+    name = "maintenance",
+    requires = ["tenant_isolation", maintenance::worker::start_maintenance_worker]
+);
 extension_sql_file!("../sql/catalog.sql", name = "catalog", finalize);
 
 #[pg_guard]

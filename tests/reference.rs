@@ -32,7 +32,8 @@ fn area(name: &str) -> &'static str {
         ("queue", &["notifications", "claim_notifications", "ack_notification", "fail_notification"]),
         ("trust", &["current_tenant"]),
         ("operations", &["refresh_rollups", "refresh_rollups_in_batches", "rollup_state", "rollup_watermark",
-                         "catalog_load_count", "retire_usage", "retention_state"]),
+                         "catalog_load_count", "retire_usage", "retention_state", "run_maintenance",
+                         "maintenance_worker_pid", "start_maintenance_worker"]),
     ];
     AREAS.iter().find(|(_, names)| names.contains(&name)).map(|(a, _)| *a).unwrap_or("analytics")
 }

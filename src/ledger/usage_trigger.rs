@@ -119,6 +119,8 @@ unsafe fn before_insert(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     };
     // SAFETY: `rel` is the trigger's open relation (above).
     let cols = unsafe { columns(rel) };
+    // A write is the sign that rollups have work: the worker that does it must run.
+    crate::maintenance::worker::start_if_missing_now_and_then();
 
     // SAFETY: `tupdesc` is the open relation's descriptor (above).
     let natts = unsafe { (*tupdesc).natts } as usize;

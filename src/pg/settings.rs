@@ -21,6 +21,11 @@ pub static NOTIFY_CHANNEL: GucSetting<Option<std::ffi::CString>> =
 /// Read by llm_cost.current_tenant() (src/pg/check_functions.rs), which the
 /// row-level security policies and the tenant_id column defaults call.
 pub static TENANT_ID: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
+/// Read by the maintenance worker (src/maintenance/) and by the writes that
+/// start it: whether each database keeps its rollups up to date by itself.
+pub static AUTO_REFRESH: GucSetting<bool> = GucSetting::<bool>::new(true);
+/// Seconds between the maintenance worker's rounds.
+pub static REFRESH_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(10);
 
 pub fn register() {
     GucRegistry::define_enum_guc(
@@ -54,5 +59,23 @@ pub fn register() {
         &TENANT_ID,
         GucContext::Userset,
         GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"llm_cost.auto_refresh",
+        c"Whether a background worker per database keeps the rollups up to date (llm_cost.run_maintenance).",
+        c"Set it per database (ALTER DATABASE ... SET) or server-wide; off stops the worker within one interval.",
+        &AUTO_REFRESH,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"llm_cost.refresh_interval",
+        c"Time between two rounds of the maintenance worker.",
+        c"",
+        &REFRESH_INTERVAL,
+        1,
+        86400,
+        GucContext::Userset,
+        GucFlags::UNIT_S,
     );
 }

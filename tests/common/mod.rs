@@ -146,6 +146,17 @@ impl TestCluster {
         }
     }
 
+    /// Stops the server the way an operator does (`pg_ctl stop -m fast`: sessions
+    /// and background workers are ended) and starts it again; returns how long the stop took.
+    pub fn restart(&self) -> std::time::Duration {
+        let data = self.dir.join("data");
+        let started = std::time::Instant::now();
+        as_postgres(&self.dir, "pg_ctl", &["-D", data.to_str().unwrap(), "-m", "fast", "-w", "-t", "60", "stop"]);
+        let stop_took = started.elapsed();
+        self.pg_ctl_start();
+        stop_took
+    }
+
     pub fn conn_string(&self, db: &str) -> String {
         format!("host={} port={} user=postgres dbname={db}", self.dir.display(), self.port)
     }

@@ -46,7 +46,7 @@ fn run_client(conn: String, client: u64) {
     };
     for _ in 0..TRANSACTIONS {
         let sql = match rng.next(6) {
-            0 | 1 | 2 => row(&mut rng),
+            0..=2 => row(&mut rng),
             3 => format!("BEGIN; {} {} COMMIT;", row(&mut rng), row(&mut rng)),
             4 => format!(
                 "BEGIN; {} SAVEPOINT s; {} {} {} COMMIT;",

@@ -14047,7 +14047,7 @@ ALTER TABLE llm_cost.usage_rollup
     DROP COLUMN hour, DROP COLUMN units;
 ALTER TABLE llm_cost.usage_rollup
     ADD COLUMN dimension      text NOT NULL,
-    ADD COLUMN grain          text NOT NULL CHECK (grain IN ('day', 'hour')),
+    ADD COLUMN grain          text NOT NULL CHECK (grain IN ('hour', 'day', '2 days', '4 days', '8 days', '16 days', '32 days')),
     ADD COLUMN bucket         timestamptz NOT NULL,
     ADD COLUMN tenant_id      text,
     ADD COLUMN provider       text,
@@ -14064,13 +14064,59 @@ ALTER TABLE llm_cost.usage_rollup
 CREATE POLICY admin_all ON llm_cost.usage_rollup TO llm_cost_admin USING (true) WITH CHECK (true);
 CREATE POLICY own_tenant ON llm_cost.usage_rollup TO llm_cost_reader, llm_cost_writer
     USING (tenant_id = llm_cost.current_tenant()) WITH CHECK (tenant_id = llm_cost.current_tenant());
+CREATE OR REPLACE FUNCTION llm_cost._hourly_dimension(dim text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT dim IN ('tenant_id', 'model', 'project_id', 'operation') $$;
+COMMENT ON FUNCTION llm_cost._hourly_dimension(text) IS 'Internal: whether usage_rollup has hourly rows for a dimension.';
+
+CREATE OR REPLACE FUNCTION llm_cost._day_spans() RETURNS TABLE (days integer, grain text)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT s, s || ' days' FROM unnest('{2,4,8,16,32}'::integer[]) AS s
+$$;
+COMMENT ON FUNCTION llm_cost._day_spans() IS 'Internal: the blocks of days usage_rollup keeps besides single days (days, grain).';
+
+CREATE OR REPLACE FUNCTION llm_cost._span_start(bucket timestamptz, days integer) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT llm_cost._utc_midnight(llm_cost._utc_day(bucket)
+                                  - ((llm_cost._utc_day(bucket) - date '1970-01-01') % days + days) % days)
+$$;
+COMMENT ON FUNCTION llm_cost._span_start(timestamptz, integer) IS 'Internal: the start of the block of days (aligned on 1970-01-01) holding a day.';
+
+CREATE OR REPLACE FUNCTION llm_cost._day_cover(first_day date, end_day date, days integer, max_days integer)
+RETURNS timestamptz[]
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    d date := first_day;
+    s integer;
+    starts timestamptz[] := '{}';
+BEGIN
+    WHILE d < end_day LOOP
+        s := max_days;
+        WHILE s > 1 AND ((d - date '1970-01-01') % s <> 0 OR d + s > end_day) LOOP
+            s := s / 2;
+        END LOOP;
+        IF s = days THEN
+            starts := starts || llm_cost._utc_midnight(d);
+        END IF;
+        d := d + s;
+    END LOOP;
+    RETURN starts;
+END $$;
+COMMENT ON FUNCTION llm_cost._day_cover(date, date, integer, integer) IS 'Internal: the starts of the blocks of `days` days in the cover of [first_day, end_day) by aligned blocks of at most max_days days.';
+
 INSERT INTO llm_cost.usage_rollup SELECT * FROM llm_cost._rollup_upgrade;
+INSERT INTO llm_cost.usage_rollup
+SELECT r.dimension, b.grain, llm_cost._span_start(r.bucket, b.days), r.tenant_id, r.provider, r.value,
+       sum(r.calls)::bigint, sum(r.failed_calls)::bigint, sum(r.unpriced_calls)::bigint, sum(r.input_tokens),
+       sum(r.output_tokens), sum(r.cost), sum(r.latency_ms_sum), sum(r.latency_calls)::bigint
+  FROM llm_cost._rollup_upgrade AS r, llm_cost._day_spans() AS b
+ WHERE r.grain = 'day'
+ GROUP BY 1, 2, 3, 4, 5, 6;
 DROP TABLE llm_cost._rollup_upgrade;
 COMMENT ON TABLE llm_cost.usage_rollup IS
   'Rolled-up usage (rows up to rollup_state.watermark) per dimension, UTC day or hour and tenant: the sums per value of one dimension. Read it through cost_summary, cost_by and daily_cost_by, which add the rows not rolled up yet.';
 COMMENT ON COLUMN llm_cost.usage_rollup.dimension IS 'The dimension the row sums by: tenant_id (the tenant''s totals), model (with provider), project_id, operation (day and hour), agent_id, user_id (day only).';
-COMMENT ON COLUMN llm_cost.usage_rollup.grain IS 'day or hour.';
-COMMENT ON COLUMN llm_cost.usage_rollup.bucket IS 'Start of the UTC day or hour.';
+COMMENT ON COLUMN llm_cost.usage_rollup.grain IS 'hour, day, or a block of 2, 4, 8, 16 or 32 UTC days (aligned on 1970-01-01), so a long window reads a few blocks per value instead of one row per day.';
+COMMENT ON COLUMN llm_cost.usage_rollup.bucket IS 'Start of the UTC hour, day or block of days.';
 COMMENT ON COLUMN llm_cost.usage_rollup.tenant_id IS 'Tenant.';
 COMMENT ON COLUMN llm_cost.usage_rollup.provider IS 'Provider as logged, for dimension model; NULL otherwise.';
 COMMENT ON COLUMN llm_cost.usage_rollup.value IS 'The dimension''s value (NULL: calls without one).';
@@ -14083,10 +14129,6 @@ COMMENT ON COLUMN llm_cost.usage_rollup.cost IS 'Sum of the priced calls'' cost 
 COMMENT ON COLUMN llm_cost.usage_rollup.latency_ms_sum IS 'Sum of latency_ms over the calls that have one.';
 COMMENT ON COLUMN llm_cost.usage_rollup.latency_calls IS 'Calls with a latency_ms.';
 COMMENT ON COLUMN llm_cost.usage_daily.cost IS 'Sum of the priced calls'' cost (0 when none is priced: see unpriced_calls).';
-
-CREATE OR REPLACE FUNCTION llm_cost._hourly_dimension(dim text) RETURNS boolean
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT dim IN ('tenant_id', 'model', 'project_id', 'operation') $$;
-COMMENT ON FUNCTION llm_cost._hourly_dimension(text) IS 'Internal: whether usage_rollup has hourly rows for a dimension.';
 
 DROP FUNCTION llm_cost._rollup_sums_sql(text, text);
 CREATE OR REPLACE FUNCTION llm_cost._rollup_sums_sql(changed text) RETURNS text
@@ -14141,11 +14183,11 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
                CASE WHEN GROUPING(c.model) = 0 THEN c.provider END AS provider,
                CASE WHEN GROUPING(c.model) = 0 THEN c.model WHEN GROUPING(c.project_id) = 0 THEN c.project_id
                     WHEN GROUPING(c.operation) = 0 THEN c.operation %6$s ELSE c.tenant_id END AS value,
-               sum(c.sign) AS calls, coalesce(sum(c.sign) FILTER (WHERE NOT c.success), 0) AS failed_calls,
-               coalesce(sum(c.sign) FILTER (WHERE c.cost IS NULL), 0) AS unpriced_calls,
+               sum(c.sign)::bigint AS calls, coalesce(sum(c.sign) FILTER (WHERE NOT c.success), 0)::bigint AS failed_calls,
+               coalesce(sum(c.sign) FILTER (WHERE c.cost IS NULL), 0)::bigint AS unpriced_calls,
                sum(c.sign * c.input_tokens) AS input_tokens, sum(c.sign * c.output_tokens) AS output_tokens,
                coalesce(sum(c.sign * c.cost), 0) AS cost, coalesce(sum(c.sign * c.latency_ms), 0) AS latency_ms_sum,
-               coalesce(sum(c.sign) FILTER (WHERE c.latency_ms IS NOT NULL), 0) AS latency_calls
+               coalesce(sum(c.sign) FILTER (WHERE c.latency_ms IS NOT NULL), 0)::bigint AS latency_calls
           FROM (SELECT %2$s AS bucket, c.* FROM changed AS c) AS c
          GROUP BY c.bucket, c.tenant_id,
                   GROUPING SETS ((c.provider, c.model), (c.project_id), (c.operation), %3$s ())
@@ -14153,10 +14195,11 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
     INSERT INTO llm_cost.usage_rollup AS r (dimension, grain, bucket, tenant_id, provider, value, calls, failed_calls,
                                             unpriced_calls, input_tokens, output_tokens, cost, latency_ms_sum,
                                             latency_calls)
-    SELECT dimension, %4$L, bucket, tenant_id, provider, value, calls, failed_calls, unpriced_calls, input_tokens,
+    SELECT dimension, grain, bucket, tenant_id, provider, value, calls, failed_calls, unpriced_calls, input_tokens,
            output_tokens, cost, latency_ms_sum, latency_calls
-      FROM deltas
-     ORDER BY 1, 3, 4, 5, 6                    -- one lock order for concurrent corrections
+      FROM (SELECT %4$L AS grain, d.* FROM deltas AS d
+            %7$s) AS s
+     ORDER BY 1, 2, 3, 4, 5, 6                 -- one lock order for concurrent corrections
     ON CONFLICT ON CONSTRAINT usage_rollup_key DO UPDATE
        SET calls = r.calls + excluded.calls,
            failed_calls = r.failed_calls + excluded.failed_calls,
@@ -14170,9 +14213,18 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
            CASE grain WHEN 'day' THEN '(c.agent_id), (c.user_id),' ELSE '' END, grain,
            -- agent_id and user_id only per day
            CASE grain WHEN 'day' THEN $$WHEN GROUPING(c.agent_id) = 0 THEN 'agent_id' WHEN GROUPING(c.user_id) = 0 THEN 'user_id'$$ ELSE '' END,
-           CASE grain WHEN 'day' THEN 'WHEN GROUPING(c.agent_id) = 0 THEN c.agent_id WHEN GROUPING(c.user_id) = 0 THEN c.user_id' ELSE '' END)
+           CASE grain WHEN 'day' THEN 'WHEN GROUPING(c.agent_id) = 0 THEN c.agent_id WHEN GROUPING(c.user_id) = 0 THEN c.user_id' ELSE '' END,
+           -- the days' deltas into their blocks of days too
+           CASE grain WHEN 'day' THEN $$
+            UNION ALL
+            SELECT b.grain, d.dimension, llm_cost._span_start(d.bucket, b.days), d.tenant_id, d.provider, d.value,
+                   sum(d.calls)::bigint, sum(d.failed_calls)::bigint, sum(d.unpriced_calls)::bigint,
+                   sum(d.input_tokens), sum(d.output_tokens), sum(d.cost), sum(d.latency_ms_sum),
+                   sum(d.latency_calls)::bigint
+              FROM deltas AS d, llm_cost._day_spans() AS b
+             GROUP BY 1, 2, 3, 4, 5, 6$$ ELSE '' END)
 $fn$;
-COMMENT ON FUNCTION llm_cost._rollup_dims_sql(text, text) IS 'Internal: the statement adding signed usage rows to usage_rollup, per dimension, at grain day or hour.';
+COMMENT ON FUNCTION llm_cost._rollup_dims_sql(text, text) IS 'Internal: the statement adding signed usage rows to usage_rollup, per dimension, at grain day (and its blocks of days) or hour.';
 
 CREATE OR REPLACE FUNCTION llm_cost.refresh_rollups(max_ids bigint DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql AS $$
@@ -14282,7 +14334,7 @@ $$;
 COMMENT ON FUNCTION llm_cost._read_ledger(timestamptz, timestamptz) IS
   'Internal: true when the rows not rolled up yet are so many that a plain scan of the window''s ledger rows is cheaper than rollups plus those rows.';
 
-CREATE OR REPLACE FUNCTION llm_cost._dimension_facts(dim text, from_time timestamptz, to_time timestamptz)
+CREATE OR REPLACE FUNCTION llm_cost._dimension_facts(dim text, from_time timestamptz, to_time timestamptz, max_days integer)
 RETURNS TABLE (day date, tenant_id text, provider text, value text, calls bigint, failed_calls bigint,
                unpriced_calls bigint, input_tokens numeric, output_tokens numeric, cost numeric,
                latency_ms_sum numeric, latency_calls bigint)
@@ -14290,8 +14342,19 @@ LANGUAGE sql STABLE AS $$
     SELECT llm_cost._utc_day(r.bucket), r.tenant_id, r.provider, r.value, r.calls, r.failed_calls, r.unpriced_calls,
            r.input_tokens, r.output_tokens, r.cost, r.latency_ms_sum, r.latency_calls
       FROM llm_cost.usage_rollup AS r
-     WHERE r.dimension = dim AND r.grain = 'day'
-       AND r.bucket >= llm_cost._days_start(from_time, to_time) AND r.bucket < llm_cost._days_end(from_time, to_time)
+     WHERE r.dimension = dim
+       AND ((r.grain = 'day' AND r.bucket = ANY (llm_cost._day_cover(llm_cost._utc_day(llm_cost._days_start(from_time, to_time)),
+                                                                       llm_cost._utc_day(llm_cost._days_end(from_time, to_time)), 1, max_days)))
+         OR (r.grain = '2 days' AND r.bucket = ANY (llm_cost._day_cover(llm_cost._utc_day(llm_cost._days_start(from_time, to_time)),
+                                                                       llm_cost._utc_day(llm_cost._days_end(from_time, to_time)), 2, max_days)))
+         OR (r.grain = '4 days' AND r.bucket = ANY (llm_cost._day_cover(llm_cost._utc_day(llm_cost._days_start(from_time, to_time)),
+                                                                       llm_cost._utc_day(llm_cost._days_end(from_time, to_time)), 4, max_days)))
+         OR (r.grain = '8 days' AND r.bucket = ANY (llm_cost._day_cover(llm_cost._utc_day(llm_cost._days_start(from_time, to_time)),
+                                                                       llm_cost._utc_day(llm_cost._days_end(from_time, to_time)), 8, max_days)))
+         OR (r.grain = '16 days' AND r.bucket = ANY (llm_cost._day_cover(llm_cost._utc_day(llm_cost._days_start(from_time, to_time)),
+                                                                       llm_cost._utc_day(llm_cost._days_end(from_time, to_time)), 16, max_days)))
+         OR (r.grain = '32 days' AND r.bucket = ANY (llm_cost._day_cover(llm_cost._utc_day(llm_cost._days_start(from_time, to_time)),
+                                                                       llm_cost._utc_day(llm_cost._days_end(from_time, to_time)), 32, max_days))))
        AND NOT (SELECT llm_cost._read_ledger(from_time, to_time))
     UNION ALL
     SELECT llm_cost._utc_day(r.bucket), r.tenant_id, r.provider, r.value, r.calls, r.failed_calls, r.unpriced_calls,
@@ -14332,8 +14395,8 @@ LANGUAGE sql STABLE AS $$
      WHERE u.occurred_at >= from_time AND u.occurred_at < to_time
        AND (SELECT llm_cost._read_ledger(from_time, to_time))
 $$;
-COMMENT ON FUNCTION llm_cost._dimension_facts(text, timestamptz, timestamptz) IS
-  'Internal: usage in [from_time, to_time) as rows to sum per value of one usage_rollup dimension (tenant_id, model, project_id, operation, agent_id, user_id): rollup rows plus ledger rows, or the ledger alone when the backlog is large. Exact.';
+COMMENT ON FUNCTION llm_cost._dimension_facts(text, timestamptz, timestamptz, integer) IS
+  'Internal: usage in [from_time, to_time) as rows to sum per value of one usage_rollup dimension (tenant_id, model, project_id, operation, agent_id, user_id): rollup rows (whole days in blocks of up to max_days days: 1 for per-day answers) plus ledger rows, or the ledger alone when the backlog is large. Exact.';
 
 CREATE OR REPLACE FUNCTION llm_cost.usage_facts(from_time timestamptz, to_time timestamptz)
 RETURNS TABLE (day date, provider text, model text, tenant_id text, project_id text, user_id text,
@@ -14462,7 +14525,7 @@ LANGUAGE sql STABLE AS $$
               FROM llm_cost.latency_histogram_between(from_time, to_time) AS h),
            round(sum(f.cost) / nullif(sum(f.calls) - sum(f.unpriced_calls), 0), 10),
            coalesce(sum(f.unpriced_calls), 0)::bigint
-      FROM llm_cost._dimension_facts('tenant_id', from_time, to_time) AS f
+      FROM llm_cost._dimension_facts('tenant_id', from_time, to_time, 32) AS f
      WHERE (SELECT llm_cost._valid_window(from_time, to_time, 'cost_summary'))   -- once, as an InitPlan
 $$;
 COMMENT ON FUNCTION llm_cost.cost_summary(timestamptz, timestamptz) IS
@@ -14528,7 +14591,7 @@ BEGIN
           FROM (SELECT f.provider, f.value AS model, sum(f.cost) AS cost, sum(f.calls) AS calls,
                        sum(f.unpriced_calls) AS unpriced_calls,
                        sum(f.input_tokens) AS input_tokens, sum(f.output_tokens) AS output_tokens
-                  FROM llm_cost._dimension_facts('model', from_time, to_time) AS f
+                  FROM llm_cost._dimension_facts('model', from_time, to_time, 32) AS f
                  GROUP BY f.provider, f.value) AS n
           LEFT JOIN LATERAL llm_cost.resolve_model(n.provider, n.model) AS r ON true
           LEFT JOIN llm_cost.models AS m ON m.provider = r.resolved_provider AND m.model = r.resolved_model
@@ -14543,7 +14606,7 @@ BEGIN
         'SELECT f.%1$s, CASE WHEN sum(f.unpriced_calls) < sum(f.calls) THEN sum(f.cost) END, sum(f.calls)::bigint,
                 sum(f.input_tokens), sum(f.output_tokens),
                 round(100 * sum(f.cost) / nullif(sum(sum(f.cost)) OVER (), 0), 2), sum(f.unpriced_calls)::bigint
-           FROM llm_cost._dimension_facts(%2$L, $1, $2) AS f
+           FROM llm_cost._dimension_facts(%2$L, $1, $2, 32) AS f
           GROUP BY 1
          HAVING sum(f.calls) > 0
           ORDER BY 2 DESC NULLS LAST, 1',
@@ -14568,7 +14631,7 @@ BEGIN
           FROM (SELECT f.day, f.provider, f.value AS model, sum(f.cost) AS cost, sum(f.calls) AS calls,
                        sum(f.unpriced_calls) AS unpriced_calls,
                        sum(f.input_tokens) AS input_tokens, sum(f.output_tokens) AS output_tokens
-                  FROM llm_cost._dimension_facts('model', from_time, to_time) AS f
+                  FROM llm_cost._dimension_facts('model', from_time, to_time, 1) AS f
                  GROUP BY f.day, f.provider, f.value) AS n
           LEFT JOIN LATERAL llm_cost.resolve_model(n.provider, n.model) AS r ON true
           LEFT JOIN llm_cost.models AS m ON m.provider = r.resolved_provider AND m.model = r.resolved_model
@@ -14581,7 +14644,7 @@ BEGIN
         'SELECT llm_cost._utc_midnight(f.day), f.day, f.%1$s,
                 CASE WHEN sum(f.unpriced_calls) < sum(f.calls) THEN sum(f.cost) END, sum(f.calls)::bigint,
                 sum(f.input_tokens), sum(f.output_tokens), sum(f.unpriced_calls)::bigint
-           FROM llm_cost._dimension_facts(%2$L, $1, $2) AS f
+           FROM llm_cost._dimension_facts(%2$L, $1, $2, 1) AS f
           GROUP BY f.day, 3
          HAVING sum(f.calls) > 0
           ORDER BY 2, 4 DESC NULLS LAST, 3',
@@ -14691,15 +14754,17 @@ COMMENT ON COLUMN llm_cost.execution_costs.calls IS 'Its model calls.';
 COMMENT ON COLUMN llm_cost.execution_costs.tokens IS 'Input plus output tokens of its model calls.';
 COMMENT ON COLUMN llm_cost.execution_costs.unpriced_calls IS 'Its model calls without a price: model_cost does not include them.';
 
-REVOKE EXECUTE ON FUNCTION llm_cost._hourly_dimension(text), llm_cost._rollup_sums_sql(text), llm_cost._rollup_dims_sql(text, text),
+REVOKE EXECUTE ON FUNCTION llm_cost._hourly_dimension(text), llm_cost._day_spans(), llm_cost._span_start(timestamptz, integer),
+    llm_cost._day_cover(date, date, integer, integer), llm_cost._rollup_sums_sql(text), llm_cost._rollup_dims_sql(text, text),
     llm_cost._unrolled_usage_days(timestamptz, timestamptz), llm_cost._read_ledger(timestamptz, timestamptz),
-    llm_cost._dimension_facts(text, timestamptz, timestamptz), llm_cost.cost_summary(timestamptz, timestamptz),
+    llm_cost._dimension_facts(text, timestamptz, timestamptz, integer), llm_cost.cost_summary(timestamptz, timestamptz),
     llm_cost._rollup_dimension(text), llm_cost._valid_dimension(text, text, boolean),
     llm_cost.cost_by(text, timestamptz, timestamptz), llm_cost.daily_cost_by(text, timestamptz, timestamptz),
     llm_cost.cost_trend(integer) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION llm_cost._hourly_dimension(text), llm_cost._rollup_sums_sql(text), llm_cost._rollup_dims_sql(text, text),
+GRANT EXECUTE ON FUNCTION llm_cost._hourly_dimension(text), llm_cost._day_spans(), llm_cost._span_start(timestamptz, integer),
+    llm_cost._day_cover(date, date, integer, integer), llm_cost._rollup_sums_sql(text), llm_cost._rollup_dims_sql(text, text),
     llm_cost._unrolled_usage_days(timestamptz, timestamptz), llm_cost._read_ledger(timestamptz, timestamptz),
-    llm_cost._dimension_facts(text, timestamptz, timestamptz), llm_cost.cost_summary(timestamptz, timestamptz),
+    llm_cost._dimension_facts(text, timestamptz, timestamptz, integer), llm_cost.cost_summary(timestamptz, timestamptz),
     llm_cost._rollup_dimension(text), llm_cost._valid_dimension(text, text, boolean),
     llm_cost.cost_by(text, timestamptz, timestamptz), llm_cost.daily_cost_by(text, timestamptz, timestamptz),
     llm_cost.cost_trend(integer) TO llm_cost_admin, llm_cost_reader;

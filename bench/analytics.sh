@@ -19,8 +19,10 @@ query_pair() { # query_pair LABEL OURS RAW: prints one table row, and checks the
   echo "| $1 | $ours | $raw | $(ratio "$raw" "$ours") | $same |"
 }
 raw_by() { # raw_by COLUMN FROM TO: cost_by's answer from the ledger
-  echo "SELECT $1, sum(cost), count(*), sum(input_tokens), sum(output_tokens), count(*) FILTER (WHERE cost IS NULL) FROM llm_cost.usage WHERE occurred_at >= '$2' AND occurred_at < '$3' GROUP BY 1"
+  echo "SELECT $1, sum(cost), count(*), sum(input_tokens), sum(output_tokens) FROM llm_cost.usage WHERE occurred_at >= '$2' AND occurred_at < '$3' GROUP BY 1"
 }
+# daily_cost_by is new in issue #17: a run of an older build leaves its line out
+has_daily_cost_by=$(psql -X -tA -d postgres -c "SELECT to_regproc('llm_cost.daily_cost_by') IS NOT NULL")
 summary_pair() { # summary_pair LABEL FROM TO
   query_pair "$1" \
     "SELECT total_cost, calls, failed_calls, avg_latency_ms, p95_latency_ms FROM llm_cost.cost_summary('$2', '$3')" \
@@ -31,24 +33,29 @@ header() {
   echo "|---|---:|---:|---:|---|"
 }
 core_queries() {
-  query_pair "30-day daily cost by model (daily_cost_by('model'))" \
-    "SELECT day, value, cost FROM llm_cost.daily_cost_by('model', '$FROM', '$TO')" \
-    "SELECT (occurred_at AT TIME ZONE 'UTC')::date, model, sum(cost) FROM llm_cost.usage WHERE occurred_at >= '$FROM' AND occurred_at < '$TO' GROUP BY 1, 2"
+  if [ "$has_daily_cost_by" = t ]; then
+    query_pair "30-day daily cost by model (daily_cost_by('model'))" \
+      "SELECT day, value, cost FROM llm_cost.daily_cost_by('model', '$FROM', '$TO')" \
+      "SELECT (occurred_at AT TIME ZONE 'UTC')::date, model, sum(cost) FROM llm_cost.usage WHERE occurred_at >= '$FROM' AND occurred_at < '$TO' GROUP BY 1, 2"
+  fi
   query_pair "30-day daily cost by model (daily_costs view, per user and agent)" \
     "SELECT day, model, sum(cost) FROM llm_cost.daily_costs WHERE day >= '$FROM' AND day < '$TO' GROUP BY 1, 2" \
     "SELECT (occurred_at AT TIME ZONE 'UTC')::date, model, sum(cost) FROM llm_cost.usage WHERE occurred_at >= '$FROM' AND occurred_at < '$TO' GROUP BY 1, 2"
   summary_pair "cost_summary over 30 days (with exact p95 latency)" "$FROM" "$TO"
+  query_pair "cost_by('user_id') over 30 days" \
+    "SELECT value, cost, calls, input_tokens, output_tokens FROM llm_cost.cost_by('user_id', '$FROM', '$TO')" \
+    "$(raw_by user_id "$FROM" "$TO")"
 }
 all_queries() {
   core_queries
-  for dim in provider model tenant_id project_id user_id agent_id operation; do
+  for dim in provider model tenant_id project_id agent_id operation; do
     query_pair "cost_by('$dim') over 30 days" \
-      "SELECT value, cost, calls, input_tokens, output_tokens, unpriced_calls FROM llm_cost.cost_by('$dim', '$FROM', '$TO')" \
+      "SELECT value, cost, calls, input_tokens, output_tokens FROM llm_cost.cost_by('$dim', '$FROM', '$TO')" \
       "$(raw_by "$dim" "$FROM" "$TO")"
   done
   for dim in model user_id agent_id; do
     query_pair "cost_by('$dim') over 29.5 days (partial days at both ends)" \
-      "SELECT value, cost, calls, input_tokens, output_tokens, unpriced_calls FROM llm_cost.cost_by('$dim', '$PFROM', '$PTO')" \
+      "SELECT value, cost, calls, input_tokens, output_tokens FROM llm_cost.cost_by('$dim', '$PFROM', '$PTO')" \
       "$(raw_by "$dim" "$PFROM" "$PTO")"
   done
   summary_pair "cost_summary over 29.5 days (partial days at both ends)" "$PFROM" "$PTO"
@@ -59,11 +66,9 @@ echo "Before any refresh (the whole ledger is backlog: read from the ledger with
 header
 core_queries
 refresh_ms=$(psql -X -tA -v ON_ERROR_STOP=1 -d postgres -c "SELECT bench.time_query('SELECT llm_cost.refresh_rollups()', 1)")
-psql -q -X -d postgres -c "VACUUM ANALYZE llm_cost.usage_daily, llm_cost.usage_rollup" >/dev/null
-sizes=$(psql -X -tA -d postgres -c "SELECT format('usage_rollup %s rows (%s hourly), %s; usage_daily %s rows, %s; ledger %s',
-  (SELECT count(*) FROM llm_cost.usage_rollup), (SELECT count(*) FROM llm_cost.usage_rollup WHERE grain = 'hour'),
-  pg_size_pretty(pg_total_relation_size('llm_cost.usage_rollup')), (SELECT count(*) FROM llm_cost.usage_daily),
-  pg_size_pretty(pg_total_relation_size('llm_cost.usage_daily')), pg_size_pretty(pg_total_relation_size('llm_cost.usage')))")
+psql -q -X -d postgres -c "VACUUM ANALYZE" >/dev/null
+sizes=$(psql -X -tA -d postgres -c "SELECT string_agg(format('%s %s rows, %s', c.relname, c.reltuples::bigint, pg_size_pretty(pg_total_relation_size(c.oid))), '; ' ORDER BY c.relname)
+  FROM pg_class AS c WHERE c.relnamespace = 'llm_cost'::regnamespace AND c.relname IN ('usage', 'usage_daily', 'usage_hourly', 'usage_rollup')")
 echo
 echo "After refresh_rollups():"
 header

@@ -14324,12 +14324,13 @@ CREATE OR REPLACE FUNCTION llm_cost._read_ledger(from_time timestamptz, to_time 
 LANGUAGE sql STABLE AS $$
     SELECT EXISTS (
         SELECT FROM llm_cost.usage AS u
-         WHERE u.id > llm_cost.rollup_watermark()
-                      + (SELECT coalesce(sum(r.calls), 0) / 3
-                           FROM llm_cost.usage_rollup AS r
-                          WHERE r.dimension = 'tenant_id' AND r.grain = 'day'
-                            AND r.bucket >= llm_cost._days_start(from_time, to_time)
-                            AND r.bucket < llm_cost._days_end(from_time, to_time)))
+         WHERE u.id BETWEEN llm_cost.rollup_watermark() + 1
+                            + (SELECT (coalesce(sum(r.calls), 0) / 3)::bigint
+                                 FROM llm_cost.usage_rollup AS r
+                                WHERE r.dimension = 'tenant_id' AND r.grain = 'day'
+                                  AND r.bucket >= llm_cost._days_start(from_time, to_time)
+                                  AND r.bucket < llm_cost._days_end(from_time, to_time))
+                        AND llm_cost._max_id())
 $$;
 COMMENT ON FUNCTION llm_cost._read_ledger(timestamptz, timestamptz) IS
   'Internal: true when the rows not rolled up yet are so many that a plain scan of the window''s ledger rows is cheaper than rollups plus those rows.';

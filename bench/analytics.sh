@@ -72,7 +72,8 @@ sizes=$(psql -X -tA -d postgres -c "SELECT string_agg(format('%s %s rows, %s', c
 echo
 echo "After refresh_rollups():"
 header
-all_queries
+# ANALYTICS_CORE_ONLY=1: the core queries alone (a shorter run, e.g. of an older build for comparison)
+if [ -n "${ANALYTICS_CORE_ONLY:-}" ]; then core_queries; else all_queries; fi
 echo
 echo "(refresh_rollups() over the whole ledger: $refresh_ms ms; $sizes)"
 echo

@@ -603,7 +603,8 @@ COMMENT ON FUNCTION llm_cost._unrolled_usage_days(timestamptz, timestamptz) IS
 -- rows, instead of rollups plus the rows not rolled up yet: those are found
 -- by id, wherever they fall, and reading them costs more per row than a scan
 -- of the window. So when the backlog above the watermark is more than a
--- third of the window's rolled-up calls, the plain scan is the cheaper one.
+-- third of the window's rolled-up calls (whole days and hours), the plain
+-- scan is the cheaper one.
 -- (An upper bound, from ids: one index probe, whatever the backlog.)
 CREATE FUNCTION llm_cost._read_ledger(from_time timestamptz, to_time timestamptz) RETURNS boolean
 LANGUAGE sql STABLE AS $$
@@ -612,9 +613,13 @@ LANGUAGE sql STABLE AS $$
          WHERE u.id BETWEEN llm_cost.rollup_watermark() + 1
                             + (SELECT (coalesce(sum(r.calls), 0) / 3)::bigint
                                  FROM llm_cost.usage_rollup AS r
-                                WHERE r.dimension = 'tenant_id' AND r.grain = 'day'
-                                  AND r.bucket >= llm_cost._days_start(from_time, to_time)
-                                  AND r.bucket < llm_cost._days_end(from_time, to_time))
+                                WHERE r.dimension = 'tenant_id'
+                                  AND ((r.grain = 'day' AND r.bucket >= llm_cost._days_start(from_time, to_time)
+                                                        AND r.bucket < llm_cost._days_end(from_time, to_time))
+                                    OR (r.grain = 'hour' AND r.bucket >= llm_cost._hours_start(from_time, to_time)
+                                                         AND r.bucket < llm_cost._days_start(from_time, to_time))
+                                    OR (r.grain = 'hour' AND r.bucket >= llm_cost._days_end(from_time, to_time)
+                                                         AND r.bucket < llm_cost._hours_end(from_time, to_time))))
                         AND llm_cost._max_id())
 $$;
 COMMENT ON FUNCTION llm_cost._read_ledger(timestamptz, timestamptz) IS

@@ -14327,9 +14327,13 @@ LANGUAGE sql STABLE AS $$
          WHERE u.id BETWEEN llm_cost.rollup_watermark() + 1
                             + (SELECT (coalesce(sum(r.calls), 0) / 3)::bigint
                                  FROM llm_cost.usage_rollup AS r
-                                WHERE r.dimension = 'tenant_id' AND r.grain = 'day'
-                                  AND r.bucket >= llm_cost._days_start(from_time, to_time)
-                                  AND r.bucket < llm_cost._days_end(from_time, to_time))
+                                WHERE r.dimension = 'tenant_id'
+                                  AND ((r.grain = 'day' AND r.bucket >= llm_cost._days_start(from_time, to_time)
+                                                        AND r.bucket < llm_cost._days_end(from_time, to_time))
+                                    OR (r.grain = 'hour' AND r.bucket >= llm_cost._hours_start(from_time, to_time)
+                                                         AND r.bucket < llm_cost._days_start(from_time, to_time))
+                                    OR (r.grain = 'hour' AND r.bucket >= llm_cost._days_end(from_time, to_time)
+                                                         AND r.bucket < llm_cost._hours_end(from_time, to_time))))
                         AND llm_cost._max_id())
 $$;
 COMMENT ON FUNCTION llm_cost._read_ledger(timestamptz, timestamptz) IS

@@ -169,6 +169,11 @@ fn dashboards_equal_a_raw_group_by_through_refreshes_and_corrections() {
 
     // late rows with an old occurred_at, not rolled up yet
     c.batch_execute(&generate("2026-03-05 03:00", "2026-03-12")).unwrap();
+    // the late rows are more than a third of the calls rolled up for the
+    // partial-day window's whole days (a plain scan of the ledger answers
+    // it), and less for the month's (rollups plus the late rows)
+    assert!(one::<bool>(&mut c, "SELECT llm_cost._read_ledger('2026-03-03 07:30+00', '2026-03-20 16:45+00')"));
+    assert!(!one::<bool>(&mut c, "SELECT llm_cost._read_ledger('2026-03-01', '2026-04-01')"));
     assert_matches_raw(&mut c, "with late rows in the tail");
     // corrections of rolled-up rows: reprice, a manual fix, deletes
     c.batch_execute("SELECT llm_cost.set_price('openai', 'gpt-4o-mini', 0.2, 0.8, valid_from => '2026-03-01')")

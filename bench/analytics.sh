@@ -35,8 +35,8 @@ header() {
 core_queries() {
   if [ "$has_daily_cost_by" = t ]; then
     query_pair "30-day daily cost by model (daily_cost_by('model'))" \
-      "SELECT day, value, cost FROM llm_cost.daily_cost_by('model', '$FROM', '$TO')" \
-      "SELECT (occurred_at AT TIME ZONE 'UTC')::date, model, sum(cost) FROM llm_cost.usage WHERE occurred_at >= '$FROM' AND occurred_at < '$TO' GROUP BY 1, 2"
+      "SELECT day, value, cost, calls, input_tokens, output_tokens FROM llm_cost.daily_cost_by('model', '$FROM', '$TO')" \
+      "SELECT (occurred_at AT TIME ZONE 'UTC')::date, model, sum(cost), count(*), sum(input_tokens), sum(output_tokens) FROM llm_cost.usage WHERE occurred_at >= '$FROM' AND occurred_at < '$TO' GROUP BY 1, 2"
   fi
   query_pair "30-day daily cost by model (daily_costs view, per user and agent)" \
     "SELECT day, model, sum(cost) FROM llm_cost.daily_costs WHERE day >= '$FROM' AND day < '$TO' GROUP BY 1, 2" \

@@ -14360,7 +14360,6 @@ LANGUAGE sql STABLE AS $$
                                                                        llm_cost._utc_day(llm_cost._days_end(from_time, to_time)), 16, max_days)))
          OR (r.grain = '32 days' AND r.bucket = ANY (llm_cost._day_cover(llm_cost._utc_day(llm_cost._days_start(from_time, to_time)),
                                                                        llm_cost._utc_day(llm_cost._days_end(from_time, to_time)), 32, max_days))))
-       AND NOT (SELECT llm_cost._read_ledger(from_time, to_time))
     UNION ALL
     SELECT llm_cost._utc_day(r.bucket), r.tenant_id, r.provider, r.value, r.calls, r.failed_calls, r.unpriced_calls,
            r.input_tokens, r.output_tokens, r.cost, r.latency_ms_sum, r.latency_calls
@@ -14368,7 +14367,6 @@ LANGUAGE sql STABLE AS $$
      WHERE r.dimension = dim AND r.grain = 'hour' AND llm_cost._hourly_dimension(dim)
        AND ((r.bucket >= llm_cost._hours_start(from_time, to_time) AND r.bucket < llm_cost._days_start(from_time, to_time))
          OR (r.bucket >= llm_cost._days_end(from_time, to_time) AND r.bucket < llm_cost._hours_end(from_time, to_time)))
-       AND NOT (SELECT llm_cost._read_ledger(from_time, to_time))
     UNION ALL
     -- ledger rows one by one: the caller's aggregation sums them
     SELECT llm_cost._utc_day(u.occurred_at), u.tenant_id, CASE WHEN dim = 'model' THEN u.provider END,
@@ -14378,7 +14376,7 @@ LANGUAGE sql STABLE AS $$
            u.input_tokens, u.output_tokens, coalesce(u.cost, 0), coalesce(u.latency_ms, 0),
            CASE WHEN u.latency_ms IS NULL THEN 0 ELSE 1 END
       FROM llm_cost._unrolled_usage(from_time, to_time) AS u
-     WHERE llm_cost._hourly_dimension(dim) AND NOT (SELECT llm_cost._read_ledger(from_time, to_time))
+     WHERE llm_cost._hourly_dimension(dim)
     UNION ALL
     SELECT llm_cost._utc_day(u.occurred_at), u.tenant_id, CASE WHEN dim = 'model' THEN u.provider END,
            CASE dim WHEN 'model' THEN u.model WHEN 'project_id' THEN u.project_id WHEN 'operation' THEN u.operation
@@ -14387,21 +14385,10 @@ LANGUAGE sql STABLE AS $$
            u.input_tokens, u.output_tokens, coalesce(u.cost, 0), coalesce(u.latency_ms, 0),
            CASE WHEN u.latency_ms IS NULL THEN 0 ELSE 1 END
       FROM llm_cost._unrolled_usage_days(from_time, to_time) AS u
-     WHERE NOT llm_cost._hourly_dimension(dim) AND NOT (SELECT llm_cost._read_ledger(from_time, to_time))
-    UNION ALL
-    -- a large backlog: the window's ledger rows alone
-    SELECT llm_cost._utc_day(u.occurred_at), u.tenant_id, CASE WHEN dim = 'model' THEN u.provider END,
-           CASE dim WHEN 'model' THEN u.model WHEN 'project_id' THEN u.project_id WHEN 'operation' THEN u.operation
-                    WHEN 'agent_id' THEN u.agent_id WHEN 'user_id' THEN u.user_id ELSE u.tenant_id END,
-           1, CASE WHEN u.success THEN 0 ELSE 1 END, CASE WHEN u.cost IS NULL THEN 1 ELSE 0 END,
-           u.input_tokens, u.output_tokens, coalesce(u.cost, 0), coalesce(u.latency_ms, 0),
-           CASE WHEN u.latency_ms IS NULL THEN 0 ELSE 1 END
-      FROM llm_cost.usage AS u
-     WHERE u.occurred_at >= from_time AND u.occurred_at < to_time
-       AND (SELECT llm_cost._read_ledger(from_time, to_time))
+     WHERE NOT llm_cost._hourly_dimension(dim)
 $$;
 COMMENT ON FUNCTION llm_cost._dimension_facts(text, timestamptz, timestamptz, integer) IS
-  'Internal: usage in [from_time, to_time) as rows to sum per value of one usage_rollup dimension (tenant_id, model, project_id, operation, agent_id, user_id): rollup rows (whole days in blocks of up to max_days days: 1 for per-day answers) plus ledger rows, or the ledger alone when the backlog is large. Exact.';
+  'Internal: usage in [from_time, to_time) as rows to sum per value of one usage_rollup dimension (tenant_id, model, project_id, operation, agent_id, user_id): rollup rows (whole days in blocks of up to max_days days: 1 for per-day answers) plus ledger rows. Exact.';
 
 CREATE OR REPLACE FUNCTION llm_cost.usage_facts(from_time timestamptz, to_time timestamptz)
 RETURNS TABLE (day date, provider text, model text, tenant_id text, project_id text, user_id text,
@@ -14415,7 +14402,6 @@ LANGUAGE sql STABLE AS $$
       FROM llm_cost.usage_daily AS d
      WHERE d.day >= llm_cost._utc_day(llm_cost._days_start(from_time, to_time))
        AND d.day < llm_cost._utc_day(llm_cost._days_end(from_time, to_time))
-       AND NOT (SELECT llm_cost._read_ledger(from_time, to_time))
     UNION ALL
     -- ledger rows one by one: the caller's own aggregation sums them, which is
     -- cheaper than grouping them to rollup grain first
@@ -14425,16 +14411,6 @@ LANGUAGE sql STABLE AS $$
            u.cached_input_tokens, u.reasoning_tokens, coalesce(u.cost, 0),
            coalesce(u.latency_ms, 0), CASE WHEN u.latency_ms IS NULL THEN 0 ELSE 1 END
       FROM llm_cost._unrolled_usage_days(from_time, to_time) AS u
-     WHERE NOT (SELECT llm_cost._read_ledger(from_time, to_time))
-    UNION ALL
-    SELECT llm_cost._utc_day(u.occurred_at), u.provider, u.model, u.tenant_id, u.project_id, u.user_id,
-           u.agent_id, u.operation, 1, CASE WHEN u.success THEN 0 ELSE 1 END,
-           CASE WHEN u.cost IS NULL THEN 1 ELSE 0 END, u.input_tokens, u.output_tokens,
-           u.cached_input_tokens, u.reasoning_tokens, coalesce(u.cost, 0),
-           coalesce(u.latency_ms, 0), CASE WHEN u.latency_ms IS NULL THEN 0 ELSE 1 END
-      FROM llm_cost.usage AS u
-     WHERE u.occurred_at >= from_time AND u.occurred_at < to_time
-       AND (SELECT llm_cost._read_ledger(from_time, to_time))
 $$;
 COMMENT ON FUNCTION llm_cost.usage_facts(timestamptz, timestamptz) IS
   'Usage in [from_time, to_time) as rows to sum: usage_daily rows (per UTC day, provider, model, tenant, project, user, agent and operation) for whole days, plus ledger rows (one per call) for partial days and rows not rolled up yet. cost: the priced calls'' (unpriced_calls counts the others). Sums over it are exact; what forecasts, anomalies and the report read.';
@@ -14447,22 +14423,14 @@ LANGUAGE sql STABLE AS $$
               FROM llm_cost.usage_daily_latency AS l
              WHERE l.day >= llm_cost._utc_day(llm_cost._days_start(from_time, to_time))
                AND l.day < llm_cost._utc_day(llm_cost._days_end(from_time, to_time))
-               AND NOT (SELECT llm_cost._read_ledger(from_time, to_time))
             UNION ALL
             SELECT l.histogram
               FROM llm_cost.usage_hourly_latency AS l
-             WHERE ((l.hour >= llm_cost._hours_start(from_time, to_time) AND l.hour < llm_cost._days_start(from_time, to_time))
-                 OR (l.hour >= llm_cost._days_end(from_time, to_time) AND l.hour < llm_cost._hours_end(from_time, to_time)))
-               AND NOT (SELECT llm_cost._read_ledger(from_time, to_time))
+             WHERE (l.hour >= llm_cost._hours_start(from_time, to_time) AND l.hour < llm_cost._days_start(from_time, to_time))
+                OR (l.hour >= llm_cost._days_end(from_time, to_time) AND l.hour < llm_cost._hours_end(from_time, to_time))
             UNION ALL
             SELECT llm_cost.latency_histogram(u.latency_ms)
-              FROM llm_cost._unrolled_usage(from_time, to_time) AS u
-             WHERE NOT (SELECT llm_cost._read_ledger(from_time, to_time))
-            UNION ALL
-            SELECT llm_cost.latency_histogram(u.latency_ms)
-              FROM llm_cost.usage AS u
-             WHERE u.occurred_at >= from_time AND u.occurred_at < to_time
-               AND (SELECT llm_cost._read_ledger(from_time, to_time))) AS parts
+              FROM llm_cost._unrolled_usage(from_time, to_time) AS u) AS parts
 $$;
 COMMENT ON FUNCTION llm_cost.latency_histogram_between(timestamptz, timestamptz) IS
   'Exact latency histogram of the calls in [from_time, to_time), from the rollups and the ledger.';
@@ -14517,22 +14485,38 @@ CREATE FUNCTION llm_cost.cost_summary(from_time timestamptz, to_time timestamptz
 RETURNS TABLE (total_cost numeric, calls bigint, successful_calls bigint, failed_calls bigint,
                input_tokens numeric, output_tokens numeric, avg_latency_ms numeric, p95_latency_ms integer,
                cost_per_call numeric, unpriced_calls bigint)
-LANGUAGE sql STABLE AS $$
-    SELECT CASE WHEN sum(f.unpriced_calls) = sum(f.calls) AND sum(f.calls) > 0 THEN NULL   -- nothing priced
-                ELSE coalesce(sum(f.cost), 0) END,
-           coalesce(sum(f.calls), 0)::bigint,
-           coalesce(sum(f.calls) - sum(f.failed_calls), 0)::bigint,
-           coalesce(sum(f.failed_calls), 0)::bigint,
-           coalesce(sum(f.input_tokens), 0),
-           coalesce(sum(f.output_tokens), 0),
-           round(sum(f.latency_ms_sum) / nullif(sum(f.latency_calls), 0), 2),
-           (SELECT llm_cost.histogram_percentile(h.histogram, 0.95)
-              FROM llm_cost.latency_histogram_between(from_time, to_time) AS h),
-           round(sum(f.cost) / nullif(sum(f.calls) - sum(f.unpriced_calls), 0), 10),
-           coalesce(sum(f.unpriced_calls), 0)::bigint
-      FROM llm_cost._dimension_facts('tenant_id', from_time, to_time, 32) AS f
-     WHERE (SELECT llm_cost._valid_window(from_time, to_time, 'cost_summary'))   -- once, as an InitPlan
-$$;
+LANGUAGE plpgsql STABLE SET jit = off AS $$
+BEGIN
+    PERFORM llm_cost._valid_window(from_time, to_time, 'cost_summary');
+    IF llm_cost._read_ledger(from_time, to_time) THEN
+        RETURN QUERY EXECUTE
+        'SELECT CASE WHEN count(*) > 0 AND count(u.cost) = 0 THEN NULL ELSE coalesce(sum(u.cost), 0) END,
+                count(*), count(*) FILTER (WHERE u.success), count(*) FILTER (WHERE NOT u.success),
+                coalesce(sum(u.input_tokens), 0), coalesce(sum(u.output_tokens), 0),
+                round(sum(u.latency_ms) / nullif(count(u.latency_ms), 0)::numeric, 2),
+                llm_cost.histogram_percentile(llm_cost.latency_histogram(u.latency_ms), 0.95),
+                round(sum(u.cost) / nullif(count(u.cost), 0), 10), count(*) - count(u.cost)
+           FROM llm_cost.usage AS u
+          WHERE u.occurred_at >= $1 AND u.occurred_at < $2'
+        USING from_time, to_time;
+        RETURN;
+    END IF;
+    RETURN QUERY EXECUTE
+    'SELECT CASE WHEN sum(f.unpriced_calls) = sum(f.calls) AND sum(f.calls) > 0 THEN NULL   -- nothing priced
+                 ELSE coalesce(sum(f.cost), 0) END,
+            coalesce(sum(f.calls), 0)::bigint,
+            coalesce(sum(f.calls) - sum(f.failed_calls), 0)::bigint,
+            coalesce(sum(f.failed_calls), 0)::bigint,
+            coalesce(sum(f.input_tokens), 0),
+            coalesce(sum(f.output_tokens), 0),
+            round(sum(f.latency_ms_sum) / nullif(sum(f.latency_calls), 0), 2),
+            (SELECT llm_cost.histogram_percentile(h.histogram, 0.95)
+               FROM llm_cost.latency_histogram_between($1, $2) AS h),
+            round(sum(f.cost) / nullif(sum(f.calls) - sum(f.unpriced_calls), 0), 10),
+            coalesce(sum(f.unpriced_calls), 0)::bigint
+       FROM llm_cost._dimension_facts(''tenant_id'', $1, $2, 32) AS f'
+    USING from_time, to_time;
+END $$;
 COMMENT ON FUNCTION llm_cost.cost_summary(timestamptz, timestamptz) IS
   'One row for [from_time, to_time): total_cost (of the priced calls; NULL when there are calls and none is priced), calls, successful and failed calls, tokens, average and exact p95 latency, cost per priced call, and unpriced_calls.';
 
@@ -14563,7 +14547,9 @@ COMMENT ON FUNCTION llm_cost._valid_dimension(text, text, boolean) IS 'Internal:
 CREATE FUNCTION llm_cost.cost_by(dimension text, from_time timestamptz, to_time timestamptz)
 RETURNS TABLE (value text, cost numeric, calls bigint, input_tokens numeric, output_tokens numeric, share numeric,
                unpriced_calls bigint)
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE SET jit = off AS $$
+DECLARE
+    big boolean;
 BEGIN
     PERFORM llm_cost._valid_window(from_time, to_time, 'cost_by');
     PERFORM llm_cost._valid_dimension(dimension, 'cost_by', true);
@@ -14585,6 +14571,7 @@ BEGIN
         USING from_time, to_time, substr(dimension, length('tags.') + 1);
         RETURN;
     END IF;
+    big := llm_cost._read_ledger(from_time, to_time);
     IF dimension = 'mode' THEN
         -- The kind of call (chat, embedding, image_generation, ...): each
         -- (provider, model) as logged resolves to a catalog model, whose mode
@@ -14597,12 +14584,30 @@ BEGIN
                        sum(f.unpriced_calls) AS unpriced_calls,
                        sum(f.input_tokens) AS input_tokens, sum(f.output_tokens) AS output_tokens
                   FROM llm_cost._dimension_facts('model', from_time, to_time, 32) AS f
-                 GROUP BY f.provider, f.value) AS n
+                 WHERE NOT big
+                 GROUP BY f.provider, f.value
+                UNION ALL
+                SELECT u.provider, u.model, sum(u.cost), count(*), count(*) - count(u.cost),
+                       sum(u.input_tokens), sum(u.output_tokens)
+                  FROM llm_cost.usage AS u
+                 WHERE big AND u.occurred_at >= from_time AND u.occurred_at < to_time
+                 GROUP BY u.provider, u.model) AS n
           LEFT JOIN LATERAL llm_cost.resolve_model(n.provider, n.model) AS r ON true
           LEFT JOIN llm_cost.models AS m ON m.provider = r.resolved_provider AND m.model = r.resolved_model
          GROUP BY m.mode
         HAVING sum(n.calls) > 0
          ORDER BY 2 DESC NULLS LAST, 1;
+        RETURN;
+    END IF;
+    IF big THEN
+        RETURN QUERY EXECUTE format(
+            'SELECT u.%1$I, sum(u.cost), count(*), sum(u.input_tokens), sum(u.output_tokens),
+                    round(100 * sum(u.cost) / nullif(sum(sum(u.cost)) OVER (), 0), 2), count(*) - count(u.cost)
+               FROM llm_cost.usage AS u
+              WHERE u.occurred_at >= $1 AND u.occurred_at < $2
+              GROUP BY 1
+              ORDER BY 2 DESC NULLS LAST, 1', dimension)
+        USING from_time, to_time;
         RETURN;
     END IF;
     -- EXECUTE with the dimension as a literal: the planner folds
@@ -14624,10 +14629,13 @@ COMMENT ON FUNCTION llm_cost.cost_by(text, timestamptz, timestamptz) IS
 CREATE FUNCTION llm_cost.daily_cost_by(dimension text, from_time timestamptz, to_time timestamptz)
 RETURNS TABLE ("time" timestamptz, day date, value text, cost numeric, calls bigint, input_tokens numeric,
                output_tokens numeric, unpriced_calls bigint)
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE SET jit = off AS $$
+DECLARE
+    big boolean;
 BEGIN
     PERFORM llm_cost._valid_window(from_time, to_time, 'daily_cost_by');
     PERFORM llm_cost._valid_dimension(dimension, 'daily_cost_by', false);
+    big := llm_cost._read_ledger(from_time, to_time);
     IF dimension = 'mode' THEN
         RETURN QUERY
         SELECT llm_cost._utc_midnight(n.day), n.day, m.mode,
@@ -14637,12 +14645,37 @@ BEGIN
                        sum(f.unpriced_calls) AS unpriced_calls,
                        sum(f.input_tokens) AS input_tokens, sum(f.output_tokens) AS output_tokens
                   FROM llm_cost._dimension_facts('model', from_time, to_time, 1) AS f
-                 GROUP BY f.day, f.provider, f.value) AS n
+                 WHERE NOT big
+                 GROUP BY f.day, f.provider, f.value
+                UNION ALL
+                SELECT llm_cost._utc_day(u.occurred_at), u.provider, u.model, sum(u.cost), count(*),
+                       count(*) - count(u.cost), sum(u.input_tokens), sum(u.output_tokens)
+                  FROM llm_cost.usage AS u
+                 WHERE big AND u.occurred_at >= from_time AND u.occurred_at < to_time
+                 GROUP BY 1, 2, 3) AS n
           LEFT JOIN LATERAL llm_cost.resolve_model(n.provider, n.model) AS r ON true
           LEFT JOIN llm_cost.models AS m ON m.provider = r.resolved_provider AND m.model = r.resolved_model
          GROUP BY n.day, m.mode
         HAVING sum(n.calls) > 0
          ORDER BY 2, 4 DESC NULLS LAST, 3;
+        RETURN;
+    END IF;
+    IF big THEN
+        RETURN QUERY EXECUTE format(
+            -- grouped apart from the ORDER BY: with it, the planner (which
+            -- cannot tell how few days a window has) sorts millions of rows
+            'WITH g AS MATERIALIZED (
+                 SELECT llm_cost._utc_day(u.occurred_at) AS day, u.%1$I AS value, sum(u.cost) AS cost, count(*) AS calls,
+                        sum(u.input_tokens) AS input_tokens, sum(u.output_tokens) AS output_tokens,
+                        count(*) - count(u.cost) AS unpriced_calls
+                   FROM llm_cost.usage AS u
+                  WHERE u.occurred_at >= $1 AND u.occurred_at < $2
+                  GROUP BY 1, 2)
+             SELECT llm_cost._utc_midnight(g.day), g.day, g.value, g.cost, g.calls, g.input_tokens, g.output_tokens,
+                    g.unpriced_calls
+               FROM g
+              ORDER BY 2, 4 DESC NULLS LAST, 3', dimension)
+        USING from_time, to_time;
         RETURN;
     END IF;
     RETURN QUERY EXECUTE format(

@@ -1,16 +1,18 @@
 -- A generated ledger for the analytics benchmark: :rows calls over 90 days
--- ending :end_day, with the correlations real traffic has (a user belongs to
--- one tenant and project and works through two agents; an agent uses one
--- model for one kind of operation), failures, and latencies.
+-- ending :end_day, at the cardinality of issue #17: 5,000 users active every
+-- day, 50 tenants, 40 agents, 6 operations, 8 models, with the correlations
+-- real traffic has (a user belongs to one tenant and one of its 3 projects
+-- and works through two agents; an agent uses one model for one kind of
+-- operation), failures, and latencies.
 TRUNCATE llm_cost.usage RESTART IDENTITY;
 INSERT INTO llm_cost.usage (occurred_at, provider, model, input_tokens, output_tokens, cached_input_tokens,
                             latency_ms, success, tenant_id, project_id, user_id, agent_id, operation)
 SELECT :'end_day'::timestamptz - interval '90 days' + (g::float8 / :rows) * interval '90 days',
        'openai', bench.model(agent), 100 + g % 4000, 50 + g % 800, (100 + g % 4000) / 5,
        200 + (g * 31) % 4000, g % 50 <> 0,
-       't' || u % 5, 'p' || u % 10, 'u' || u, 'agent' || agent,
-       (ARRAY['chat', 'summarize', 'classify'])[1 + agent % 3]
-  FROM (SELECT g, (g * 7919) % 500 AS u, ((g * 7919) % 500 * 3 + g % 2) % 20 AS agent
+       't' || u % 50, 'p' || u % 150, 'u' || u, 'agent' || agent,
+       (ARRAY['chat', 'summarize', 'classify', 'extract', 'embed', 'rerank'])[1 + agent % 6]
+  FROM (SELECT g, (g * 7919) % 5000 AS u, ((g * 7919) % 5000 * 3 + g % 2) % 40 AS agent
           FROM generate_series(1::bigint, :rows) g) AS s;
 -- as autovacuum would have by now: summarizes the BRIN ranges, sets the visibility map
 VACUUM ANALYZE llm_cost.usage;

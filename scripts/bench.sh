@@ -9,7 +9,8 @@
 #       monthly budgets, 10k per-user rolling budgets vs 1 (bench/holds.sh)
 #   (d) analytics: dashboard queries over a generated 10M-call ledger vs the raw GROUP BY
 #       (bench/analytics.sh)
-# Usage: scripts/bench.sh [--quick] [pricing|budgets|holds|analytics|all]   (quick: shorter runs, for a smoke test)
+# Usage: scripts/bench.sh [--quick] [--rows=N] [pricing|budgets|holds|analytics|all]   (quick: shorter runs, for a smoke test)
+#   --rows=N: the analytics ledger's size (default 10,000,000; --quick 500,000), e.g. --rows=100000000 (not in CI)
 #   budgets runs (c) and (c3); holds runs (c3) alone.
 # The run holds /tmp/llm_cost_pg.lock from the install to the end: it measures
 # the build it installed into the shared PostgreSQL, which must not be replaced
@@ -18,16 +19,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/cluster.sh
 
-QUICK=""; SECTION=all
+QUICK=""; SECTION=all; ROWS_ARG=
 for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=--quick ;;
+    --rows=*) ROWS_ARG=${arg#--rows=} ;;
     pricing|budgets|holds|analytics|all) SECTION=$arg ;;
-    *) echo "usage: $0 [--quick] [pricing|budgets|holds|analytics|all]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--quick] [--rows=N] [pricing|budgets|holds|analytics|all]" >&2; exit 2 ;;
   esac
 done
 CALLS=2000000; PGBENCH_SECONDS=15; COPY_ROWS=1000000; ROUNDS=3; LEDGER_ROWS=10000000; TAIL_ROWS=50000
 if [ "$QUICK" = "--quick" ]; then CALLS=200000; PGBENCH_SECONDS=3; COPY_ROWS=100000; ROUNDS=1; LEDGER_ROWS=500000; TAIL_ROWS=5000; fi
+if [ -n "$ROWS_ARG" ]; then LEDGER_ROWS=$ROWS_ARG; fi
 
 bash scripts/setup.sh >/dev/null
 echo "building and installing the extension (release)..."

@@ -3,9 +3,14 @@
 -- equals a GROUP BY over llm_cost.usage.
 --
 -- How the rollups stay exact without slowing ingest:
---   * llm_cost.usage_daily and usage_hourly hold the sums of every usage row
---     with id <= rollup_state.watermark, per UTC day (hour) and dimensions;
---     usage_daily_latency and usage_hourly_latency their latency histograms.
+--   * The rollups hold the sums of every usage row with id <=
+--     rollup_state.watermark, each shaped for the questions asked of it, so
+--     its size grows with the answers, not with the product of dimensions:
+--     usage_rollup per UTC day (and hour) per tenant and ONE dimension at a
+--     time (cost_summary, cost_by, daily_cost_by); usage_daily per UTC day and
+--     every dimension at once (daily_costs, usage_facts: views that are per
+--     user and agent by contract); usage_daily_latency and
+--     usage_hourly_latency the latency histograms per tenant.
 --   * Rows above the watermark (the "tail": recent rows, late rows with an old
 --     occurred_at, anything not yet rolled up) are read from usage itself.
 --   * refresh_rollups() moves the tail into the rollups. It reads the id
@@ -75,19 +80,7 @@ COMMENT ON COLUMN llm_cost.usage_daily_latency.day IS 'The UTC day.';
 COMMENT ON COLUMN llm_cost.usage_daily_latency.tenant_id IS 'Tenant.';
 COMMENT ON COLUMN llm_cost.usage_daily_latency.histogram IS 'Exact latency histogram of the calls (read with histogram_percentile, histogram_mean).';
 
--- The same per UTC hour, so a window's partial days cost hours, not raw rows.
-CREATE TABLE llm_cost.usage_hourly (LIKE llm_cost.usage_daily);
-ALTER TABLE llm_cost.usage_hourly DROP COLUMN day;
-ALTER TABLE llm_cost.usage_hourly ADD COLUMN hour timestamptz NOT NULL;
-ALTER TABLE llm_cost.usage_hourly ADD CONSTRAINT usage_hourly_key UNIQUE NULLS NOT DISTINCT
-    (hour, provider, model, tenant_id, project_id, user_id, agent_id, operation);
-COMMENT ON TABLE llm_cost.usage_hourly IS
-  'Rolled-up usage per UTC hour (its start) and the usage_daily dimensions, for the partial days at a window''s edges.';
-
--- Sums of the calls' units (0.3.0). Added after the hour column, as the
--- 0.2.0 -> 0.3.0 upgrade adds them, so both have the same column order.
 ALTER TABLE llm_cost.usage_daily ADD COLUMN units jsonb;
-ALTER TABLE llm_cost.usage_hourly ADD COLUMN units jsonb;
 COMMENT ON COLUMN llm_cost.usage_daily.units IS 'Sum of the calls'' units per unit name (token subsets and counted units; qualifiers dropped); NULL when none.';
 COMMENT ON COLUMN llm_cost.usage_daily.day IS 'The UTC day.';
 COMMENT ON COLUMN llm_cost.usage_daily.provider IS 'Provider as logged.';
@@ -104,28 +97,97 @@ COMMENT ON COLUMN llm_cost.usage_daily.input_tokens IS 'Sum of input_tokens.';
 COMMENT ON COLUMN llm_cost.usage_daily.output_tokens IS 'Sum of output_tokens.';
 COMMENT ON COLUMN llm_cost.usage_daily.cached_input_tokens IS 'Sum of cached_input_tokens.';
 COMMENT ON COLUMN llm_cost.usage_daily.reasoning_tokens IS 'Sum of reasoning_tokens.';
-COMMENT ON COLUMN llm_cost.usage_daily.cost IS 'Sum of cost (unpriced calls count 0).';
+COMMENT ON COLUMN llm_cost.usage_daily.cost IS 'Sum of the priced calls'' cost (0 when none is priced: see unpriced_calls).';
 COMMENT ON COLUMN llm_cost.usage_daily.latency_ms_sum IS 'Sum of latency_ms over the calls that have one.';
 COMMENT ON COLUMN llm_cost.usage_daily.latency_calls IS 'Calls with a latency_ms.';
-COMMENT ON COLUMN llm_cost.usage_hourly.units IS 'Sum of the calls'' units per unit name (token subsets and counted units; qualifiers dropped); NULL when none.';
-COMMENT ON COLUMN llm_cost.usage_hourly.provider IS 'Provider as logged.';
-COMMENT ON COLUMN llm_cost.usage_hourly.model IS 'Model as logged.';
-COMMENT ON COLUMN llm_cost.usage_hourly.tenant_id IS 'Tenant.';
-COMMENT ON COLUMN llm_cost.usage_hourly.project_id IS 'Project.';
-COMMENT ON COLUMN llm_cost.usage_hourly.user_id IS 'User.';
-COMMENT ON COLUMN llm_cost.usage_hourly.agent_id IS 'Agent.';
-COMMENT ON COLUMN llm_cost.usage_hourly.operation IS 'Operation.';
-COMMENT ON COLUMN llm_cost.usage_hourly.calls IS 'Calls.';
-COMMENT ON COLUMN llm_cost.usage_hourly.failed_calls IS 'Calls with success false.';
-COMMENT ON COLUMN llm_cost.usage_hourly.unpriced_calls IS 'Calls without a cost.';
-COMMENT ON COLUMN llm_cost.usage_hourly.input_tokens IS 'Sum of input_tokens.';
-COMMENT ON COLUMN llm_cost.usage_hourly.output_tokens IS 'Sum of output_tokens.';
-COMMENT ON COLUMN llm_cost.usage_hourly.cached_input_tokens IS 'Sum of cached_input_tokens.';
-COMMENT ON COLUMN llm_cost.usage_hourly.reasoning_tokens IS 'Sum of reasoning_tokens.';
-COMMENT ON COLUMN llm_cost.usage_hourly.cost IS 'Sum of cost (unpriced calls count 0).';
-COMMENT ON COLUMN llm_cost.usage_hourly.latency_ms_sum IS 'Sum of latency_ms over the calls that have one.';
-COMMENT ON COLUMN llm_cost.usage_hourly.latency_calls IS 'Calls with a latency_ms.';
-COMMENT ON COLUMN llm_cost.usage_hourly.hour IS 'Start of the UTC hour.';
+
+-- One dimension at a time (grouping sets of the ledger): per bucket and
+-- tenant (row-level security hands each tenant its rows), the sums per value
+-- of one dimension. 'tenant_id' rows are the tenant's totals. Per UTC day for
+-- every dimension, and per aligned block of 2, 4, ..., 32 days, so 30 days of
+-- 5,000 users read about 6 rows per user, not 30; per UTC hour (for a
+-- window's partial days) only for the dimensions with few values, so the
+-- hourly rows stay few. A window's partial days of user_id and agent_id are
+-- read from the ledger.
+CREATE TABLE llm_cost.usage_rollup (
+    dimension      text NOT NULL,
+    grain          text NOT NULL CHECK (grain IN ('hour', 'day', '2 days', '4 days', '8 days', '16 days', '32 days')),
+    bucket         timestamptz NOT NULL,
+    tenant_id      text,
+    provider       text,
+    value          text,
+    calls          bigint NOT NULL,
+    failed_calls   bigint NOT NULL,
+    unpriced_calls bigint NOT NULL,
+    input_tokens   numeric NOT NULL,
+    output_tokens  numeric NOT NULL,
+    cost           numeric NOT NULL,
+    latency_ms_sum numeric NOT NULL,
+    latency_calls  bigint NOT NULL,
+    CONSTRAINT usage_rollup_key UNIQUE NULLS NOT DISTINCT (dimension, grain, bucket, tenant_id, provider, value)
+);
+COMMENT ON TABLE llm_cost.usage_rollup IS
+  'Rolled-up usage (rows up to rollup_state.watermark) per dimension, UTC day or hour and tenant: the sums per value of one dimension. Read it through cost_summary, cost_by and daily_cost_by, which add the rows not rolled up yet.';
+COMMENT ON COLUMN llm_cost.usage_rollup.dimension IS 'The dimension the row sums by: tenant_id (the tenant''s totals), model (with provider), project_id, operation (day and hour), agent_id, user_id (day only).';
+COMMENT ON COLUMN llm_cost.usage_rollup.grain IS 'hour, day, or a block of 2, 4, 8, 16 or 32 UTC days (aligned on 1970-01-01), so a long window reads a few blocks per value instead of one row per day.';
+COMMENT ON COLUMN llm_cost.usage_rollup.bucket IS 'Start of the UTC hour, day or block of days.';
+COMMENT ON COLUMN llm_cost.usage_rollup.tenant_id IS 'Tenant.';
+COMMENT ON COLUMN llm_cost.usage_rollup.provider IS 'Provider as logged, for dimension model; NULL otherwise.';
+COMMENT ON COLUMN llm_cost.usage_rollup.value IS 'The dimension''s value (NULL: calls without one).';
+COMMENT ON COLUMN llm_cost.usage_rollup.calls IS 'Calls.';
+COMMENT ON COLUMN llm_cost.usage_rollup.failed_calls IS 'Calls with success false.';
+COMMENT ON COLUMN llm_cost.usage_rollup.unpriced_calls IS 'Calls without a cost.';
+COMMENT ON COLUMN llm_cost.usage_rollup.input_tokens IS 'Sum of input_tokens.';
+COMMENT ON COLUMN llm_cost.usage_rollup.output_tokens IS 'Sum of output_tokens.';
+COMMENT ON COLUMN llm_cost.usage_rollup.cost IS 'Sum of the priced calls'' cost (0 when none is priced: see unpriced_calls).';
+COMMENT ON COLUMN llm_cost.usage_rollup.latency_ms_sum IS 'Sum of latency_ms over the calls that have one.';
+COMMENT ON COLUMN llm_cost.usage_rollup.latency_calls IS 'Calls with a latency_ms.';
+
+-- Dimensions with few values per tenant also have hourly rows.
+CREATE FUNCTION llm_cost._hourly_dimension(dim text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT dim IN ('tenant_id', 'model', 'project_id', 'operation') $$;
+COMMENT ON FUNCTION llm_cost._hourly_dimension(text) IS 'Internal: whether usage_rollup has hourly rows for a dimension.';
+
+-- Blocks of days: each day's sums are also in the block of 2, 4, 8, 16 and
+-- 32 days (aligned on 1970-01-01) that holds it.
+CREATE FUNCTION llm_cost._day_spans() RETURNS TABLE (days integer, grain text)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT s, s || ' days' FROM unnest('{2,4,8,16,32}'::integer[]) AS s
+$$;
+COMMENT ON FUNCTION llm_cost._day_spans() IS 'Internal: the blocks of days usage_rollup keeps besides single days (days, grain).';
+
+CREATE FUNCTION llm_cost._span_start(bucket timestamptz, days integer) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT llm_cost._utc_midnight(llm_cost._utc_day(bucket)
+                                  - ((llm_cost._utc_day(bucket) - date '1970-01-01') % days + days) % days)
+$$;
+COMMENT ON FUNCTION llm_cost._span_start(timestamptz, integer) IS 'Internal: the start of the block of days (aligned on 1970-01-01) holding a day.';
+
+-- The days [first_day, end_day) as few aligned blocks: from the left, the
+-- largest block (up to max_days) that starts there and fits. Returns the
+-- starts of the blocks of `days` days. Immutable: with a constant window
+-- the planner computes it once, and the index scans read just those buckets.
+CREATE FUNCTION llm_cost._day_cover(first_day date, end_day date, days integer, max_days integer)
+RETURNS timestamptz[]
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    d date := first_day;
+    s integer;
+    starts timestamptz[] := '{}';
+BEGIN
+    WHILE d < end_day LOOP
+        s := max_days;
+        WHILE s > 1 AND ((d - date '1970-01-01') % s <> 0 OR d + s > end_day) LOOP
+            s := s / 2;
+        END LOOP;
+        IF s = days THEN
+            starts := starts || llm_cost._utc_midnight(d);
+        END IF;
+        d := d + s;
+    END LOOP;
+    RETURN starts;
+END $$;
+COMMENT ON FUNCTION llm_cost._day_cover(date, date, integer, integer) IS 'Internal: the starts of the blocks of `days` days in the cover of [first_day, end_day) by aligned blocks of at most max_days days.';
 
 CREATE TABLE llm_cost.usage_hourly_latency (
     hour      timestamptz NOT NULL,
@@ -152,7 +214,8 @@ COMMENT ON COLUMN llm_cost.usage_hourly_latency.histogram IS 'Exact latency hist
 -- rollups, each row with a sign (1 adds it, -1 takes it out). These build
 -- their statements around a query of the rows, `changed`: columns sign, then
 -- those of llm_cost.usage; $1 and $2 are the statement's parameters. grain is
--- 'day' (usage_daily, usage_daily_latency) or 'hour' (usage_hourly, ...).
+-- 'day' (usage_daily, usage_rollup, usage_daily_latency) or 'hour' (usage_rollup,
+-- usage_hourly_latency).
 CREATE FUNCTION llm_cost._rollup_bucket_sql(grain text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
     SELECT CASE grain WHEN 'day' THEN $$(c.occurred_at AT TIME ZONE 'UTC')::date$$
@@ -160,7 +223,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
 $fn$;
 COMMENT ON FUNCTION llm_cost._rollup_bucket_sql(text) IS 'Internal: the expression putting a usage row c in its rollup bucket.';
 
-CREATE FUNCTION llm_cost._rollup_sums_sql(changed text, grain text) RETURNS text
+CREATE FUNCTION llm_cost._rollup_sums_sql(changed text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
     SELECT format($sql$
     WITH changed AS (%1$s), deltas AS (
@@ -198,11 +261,64 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
            latency_ms_sum = d.latency_ms_sum + excluded.latency_ms_sum,
            latency_calls = d.latency_calls + excluded.latency_calls,
            units = llm_cost._units_merge(d.units, excluded.units)
-    $sql$, changed, llm_cost._rollup_bucket_sql(grain),
-           CASE grain WHEN 'day' THEN 'usage_daily' WHEN 'hour' THEN 'usage_hourly' END, grain,
-           CASE grain WHEN 'day' THEN 'usage_daily_key' WHEN 'hour' THEN 'usage_hourly_key' END)
+    $sql$, changed, llm_cost._rollup_bucket_sql('day'), 'usage_daily', 'day', 'usage_daily_key')
 $fn$;
-COMMENT ON FUNCTION llm_cost._rollup_sums_sql(text, text) IS 'Internal: the statement adding signed usage rows to usage_daily or usage_hourly.';
+COMMENT ON FUNCTION llm_cost._rollup_sums_sql(text) IS 'Internal: the statement adding signed usage rows to usage_daily.';
+
+-- The same rows into usage_rollup: grouping sets, one per dimension, in one
+-- pass over the changed rows. Hourly rows only for _hourly_dimension's.
+CREATE FUNCTION llm_cost._rollup_dims_sql(changed text, grain text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
+    SELECT format($sql$
+    WITH changed AS (%1$s), deltas AS (
+        SELECT CASE WHEN GROUPING(c.model) = 0 THEN 'model' WHEN GROUPING(c.project_id) = 0 THEN 'project_id'
+                    WHEN GROUPING(c.operation) = 0 THEN 'operation' %5$s ELSE 'tenant_id' END AS dimension,
+               c.bucket, c.tenant_id,
+               CASE WHEN GROUPING(c.model) = 0 THEN c.provider END AS provider,
+               CASE WHEN GROUPING(c.model) = 0 THEN c.model WHEN GROUPING(c.project_id) = 0 THEN c.project_id
+                    WHEN GROUPING(c.operation) = 0 THEN c.operation %6$s ELSE c.tenant_id END AS value,
+               sum(c.sign)::bigint AS calls, coalesce(sum(c.sign) FILTER (WHERE NOT c.success), 0)::bigint AS failed_calls,
+               coalesce(sum(c.sign) FILTER (WHERE c.cost IS NULL), 0)::bigint AS unpriced_calls,
+               sum(c.sign * c.input_tokens) AS input_tokens, sum(c.sign * c.output_tokens) AS output_tokens,
+               coalesce(sum(c.sign * c.cost), 0) AS cost, coalesce(sum(c.sign * c.latency_ms), 0) AS latency_ms_sum,
+               coalesce(sum(c.sign) FILTER (WHERE c.latency_ms IS NOT NULL), 0)::bigint AS latency_calls
+          FROM (SELECT %2$s AS bucket, c.* FROM changed AS c) AS c
+         GROUP BY c.bucket, c.tenant_id,
+                  GROUPING SETS ((c.provider, c.model), (c.project_id), (c.operation), %3$s ())
+    )
+    INSERT INTO llm_cost.usage_rollup AS r (dimension, grain, bucket, tenant_id, provider, value, calls, failed_calls,
+                                            unpriced_calls, input_tokens, output_tokens, cost, latency_ms_sum,
+                                            latency_calls)
+    SELECT dimension, grain, bucket, tenant_id, provider, value, calls, failed_calls, unpriced_calls, input_tokens,
+           output_tokens, cost, latency_ms_sum, latency_calls
+      FROM (SELECT %4$L AS grain, d.* FROM deltas AS d
+            %7$s) AS s
+     ORDER BY 1, 2, 3, 4, 5, 6                 -- one lock order for concurrent corrections
+    ON CONFLICT ON CONSTRAINT usage_rollup_key DO UPDATE
+       SET calls = r.calls + excluded.calls,
+           failed_calls = r.failed_calls + excluded.failed_calls,
+           unpriced_calls = r.unpriced_calls + excluded.unpriced_calls,
+           input_tokens = r.input_tokens + excluded.input_tokens,
+           output_tokens = r.output_tokens + excluded.output_tokens,
+           cost = r.cost + excluded.cost,
+           latency_ms_sum = r.latency_ms_sum + excluded.latency_ms_sum,
+           latency_calls = r.latency_calls + excluded.latency_calls
+    $sql$, changed, format('date_trunc(%L, c.occurred_at, ''UTC'')', grain),
+           CASE grain WHEN 'day' THEN '(c.agent_id), (c.user_id),' ELSE '' END, grain,
+           -- agent_id and user_id only per day
+           CASE grain WHEN 'day' THEN $$WHEN GROUPING(c.agent_id) = 0 THEN 'agent_id' WHEN GROUPING(c.user_id) = 0 THEN 'user_id'$$ ELSE '' END,
+           CASE grain WHEN 'day' THEN 'WHEN GROUPING(c.agent_id) = 0 THEN c.agent_id WHEN GROUPING(c.user_id) = 0 THEN c.user_id' ELSE '' END,
+           -- the days' deltas into their blocks of days too
+           CASE grain WHEN 'day' THEN $$
+            UNION ALL
+            SELECT b.grain, d.dimension, llm_cost._span_start(d.bucket, b.days), d.tenant_id, d.provider, d.value,
+                   sum(d.calls)::bigint, sum(d.failed_calls)::bigint, sum(d.unpriced_calls)::bigint,
+                   sum(d.input_tokens), sum(d.output_tokens), sum(d.cost), sum(d.latency_ms_sum),
+                   sum(d.latency_calls)::bigint
+              FROM deltas AS d, llm_cost._day_spans() AS b
+             GROUP BY 1, 2, 3, 4, 5, 6$$ ELSE '' END)
+$fn$;
+COMMENT ON FUNCTION llm_cost._rollup_dims_sql(text, text) IS 'Internal: the statement adding signed usage rows to usage_rollup, per dimension, at grain day (and its blocks of days) or hour.';
 
 CREATE FUNCTION llm_cost._rollup_latency_sql(changed text, grain text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
@@ -287,8 +403,10 @@ BEGIN
     IF new_mark <= old_mark THEN
         RETURN 0;
     END IF;
+    EXECUTE llm_cost._rollup_sums_sql('SELECT 1 AS sign, u.* FROM llm_cost.usage AS u WHERE u.id > $1 AND u.id <= $2')
+      USING old_mark, new_mark;
     FOREACH grain IN ARRAY ARRAY['day', 'hour'] LOOP
-        EXECUTE llm_cost._rollup_sums_sql('SELECT 1 AS sign, u.* FROM llm_cost.usage AS u WHERE u.id > $1 AND u.id <= $2', grain)
+        EXECUTE llm_cost._rollup_dims_sql('SELECT 1 AS sign, u.* FROM llm_cost.usage AS u WHERE u.id > $1 AND u.id <= $2', grain)
           USING old_mark, new_mark;
         EXECUTE llm_cost._rollup_latency_sql('SELECT 1 AS sign, u.* FROM llm_cost.usage AS u WHERE u.id > $1 AND u.id <= $2', grain)
           USING old_mark, new_mark;
@@ -335,8 +453,9 @@ BEGIN
     IF mark IS NULL THEN
         RETURN NULL;                    -- nothing rolled up yet
     END IF;
+    EXECUTE llm_cost._rollup_sums_sql(changed) USING 0::bigint, mark;
     FOREACH grain IN ARRAY ARRAY['day', 'hour'] LOOP
-        EXECUTE llm_cost._rollup_sums_sql(changed, grain) USING 0::bigint, mark;
+        EXECUTE llm_cost._rollup_dims_sql(changed, grain) USING 0::bigint, mark;
         EXECUTE llm_cost._rollup_latency_sql(changed, grain) USING 0::bigint, mark;
     END LOOP;
     RETURN NULL;
@@ -356,7 +475,7 @@ LANGUAGE plpgsql AS $$
 BEGIN
     DELETE FROM llm_cost.usage_daily;
     DELETE FROM llm_cost.usage_daily_latency;
-    DELETE FROM llm_cost.usage_hourly;
+    DELETE FROM llm_cost.usage_rollup;
     DELETE FROM llm_cost.usage_hourly_latency;
     -- ids after a TRUNCATE ... RESTART IDENTITY start again from 1
     UPDATE llm_cost.rollup_state SET watermark = 0, refreshed_at = now();
@@ -424,11 +543,13 @@ COMMENT ON FUNCTION llm_cost._utc_hour_ceil(timestamptz) IS 'Internal: the first
 
 -- A window [from, to) splits into parts, each read from the cheapest source:
 --   [from, hours_start)          the leading partial hour: the ledger
---   [hours_start, days_start)    whole hours before the first whole day: usage_hourly
---   [days_start, days_end)       whole UTC days: usage_daily
---   [days_end, hours_end)        whole hours after the last whole day: usage_hourly
+--   [hours_start, days_start)    whole hours before the first whole day: hourly rollups
+--   [days_start, days_end)       whole UTC days: daily rollups
+--   [days_end, hours_end)        whole hours after the last whole day: hourly rollups
 --   [hours_end, to)              the trailing partial hour: the ledger
 -- plus, for [hours_start, hours_end), the rows not rolled up yet (the ledger).
+-- What has only daily rollups (usage_daily; usage_rollup's agent_id and
+-- user_id) reads [from, days_start) and [days_end, to) from the ledger.
 -- Empty parts have equal ends. Each part is a plain range, so the BRIN index
 -- on occurred_at reads only its own pages.
 CREATE FUNCTION llm_cost._hours_start(from_time timestamptz, to_time timestamptz) RETURNS timestamptz
@@ -473,8 +594,111 @@ $$;
 COMMENT ON FUNCTION llm_cost._unrolled_usage(timestamptz, timestamptz) IS
   'Internal: the usage rows of [from_time, to_time) that no rollup holds (partial hours, rows not rolled up yet).';
 
--- Usage in [from_time, to_time) as rows to sum: rollup rows for whole days
--- and hours, ledger rows for the rest.
+-- The same for what only daily rollups cover: the partial days, and the
+-- whole days' rows not rolled up yet.
+CREATE FUNCTION llm_cost._unrolled_usage_days(from_time timestamptz, to_time timestamptz)
+RETURNS SETOF llm_cost.usage
+LANGUAGE sql STABLE AS $$
+    SELECT * FROM llm_cost.usage AS e          -- leading partial day
+     WHERE e.occurred_at >= from_time AND e.occurred_at < llm_cost._days_start(from_time, to_time)
+       AND from_time < llm_cost._days_start(from_time, to_time)
+    UNION ALL
+    SELECT * FROM llm_cost.usage AS e          -- trailing partial day
+     WHERE e.occurred_at >= llm_cost._days_end(from_time, to_time) AND e.occurred_at < to_time
+       AND llm_cost._days_end(from_time, to_time) < to_time
+    UNION ALL
+    SELECT * FROM llm_cost.usage AS t          -- whole days' rows not rolled up yet
+     WHERE t.id BETWEEN llm_cost.rollup_watermark() + 1 AND llm_cost._max_id()
+       AND t.occurred_at >= llm_cost._days_start(from_time, to_time)
+       AND t.occurred_at < llm_cost._days_end(from_time, to_time)
+$$;
+COMMENT ON FUNCTION llm_cost._unrolled_usage_days(timestamptz, timestamptz) IS
+  'Internal: the usage rows of [from_time, to_time) that no daily rollup holds (partial days, rows not rolled up yet).';
+
+-- Whether to read a window from the ledger alone, with a plain scan of its
+-- rows, instead of rollups plus the rows not rolled up yet: those are found
+-- by id, wherever they fall, and reading them costs more per row than a scan
+-- of the window. So when the backlog above the watermark is more than a
+-- third of the window's rolled-up calls (whole days and hours), the plain
+-- scan is the cheaper one.
+-- (An upper bound, from ids: one index probe, whatever the backlog.)
+CREATE FUNCTION llm_cost._read_ledger(from_time timestamptz, to_time timestamptz) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (
+        SELECT FROM llm_cost.usage AS u
+         WHERE u.id BETWEEN llm_cost.rollup_watermark() + 1
+                            + (SELECT (coalesce(sum(r.calls), 0) / 3)::bigint
+                                 FROM llm_cost.usage_rollup AS r
+                                WHERE r.dimension = 'tenant_id'
+                                  AND ((r.grain = 'day' AND r.bucket >= llm_cost._days_start(from_time, to_time)
+                                                        AND r.bucket < llm_cost._days_end(from_time, to_time))
+                                    OR (r.grain = 'hour' AND r.bucket >= llm_cost._hours_start(from_time, to_time)
+                                                         AND r.bucket < llm_cost._days_start(from_time, to_time))
+                                    OR (r.grain = 'hour' AND r.bucket >= llm_cost._days_end(from_time, to_time)
+                                                         AND r.bucket < llm_cost._hours_end(from_time, to_time))))
+                        AND llm_cost._max_id())
+$$;
+COMMENT ON FUNCTION llm_cost._read_ledger(timestamptz, timestamptz) IS
+  'Internal: true when the rows not rolled up yet are so many that a plain scan of the window''s ledger rows is cheaper than rollups plus those rows.';
+
+-- Usage in [from_time, to_time) summed by one dimension (a usage_rollup
+-- dimension): rollup rows for whole days (in blocks of up to max_days days;
+-- day is then the block's first), and hours where kept, ledger rows for the
+-- rest. Inlined into its caller: dim is a constant there and the branches
+-- that do not apply fold away.
+CREATE FUNCTION llm_cost._dimension_facts(dim text, from_time timestamptz, to_time timestamptz, max_days integer)
+RETURNS TABLE (day date, tenant_id text, provider text, value text, calls bigint, failed_calls bigint,
+               unpriced_calls bigint, input_tokens numeric, output_tokens numeric, cost numeric,
+               latency_ms_sum numeric, latency_calls bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT llm_cost._utc_day(r.bucket), r.tenant_id, r.provider, r.value, r.calls, r.failed_calls, r.unpriced_calls,
+           r.input_tokens, r.output_tokens, r.cost, r.latency_ms_sum, r.latency_calls
+      FROM llm_cost.usage_rollup AS r
+     WHERE r.dimension = dim
+       AND ((r.grain = 'day' AND r.bucket = ANY (llm_cost._day_cover(llm_cost._utc_day(llm_cost._days_start(from_time, to_time)),
+                                                                       llm_cost._utc_day(llm_cost._days_end(from_time, to_time)), 1, max_days)))
+         OR (r.grain = '2 days' AND r.bucket = ANY (llm_cost._day_cover(llm_cost._utc_day(llm_cost._days_start(from_time, to_time)),
+                                                                       llm_cost._utc_day(llm_cost._days_end(from_time, to_time)), 2, max_days)))
+         OR (r.grain = '4 days' AND r.bucket = ANY (llm_cost._day_cover(llm_cost._utc_day(llm_cost._days_start(from_time, to_time)),
+                                                                       llm_cost._utc_day(llm_cost._days_end(from_time, to_time)), 4, max_days)))
+         OR (r.grain = '8 days' AND r.bucket = ANY (llm_cost._day_cover(llm_cost._utc_day(llm_cost._days_start(from_time, to_time)),
+                                                                       llm_cost._utc_day(llm_cost._days_end(from_time, to_time)), 8, max_days)))
+         OR (r.grain = '16 days' AND r.bucket = ANY (llm_cost._day_cover(llm_cost._utc_day(llm_cost._days_start(from_time, to_time)),
+                                                                       llm_cost._utc_day(llm_cost._days_end(from_time, to_time)), 16, max_days)))
+         OR (r.grain = '32 days' AND r.bucket = ANY (llm_cost._day_cover(llm_cost._utc_day(llm_cost._days_start(from_time, to_time)),
+                                                                       llm_cost._utc_day(llm_cost._days_end(from_time, to_time)), 32, max_days))))
+    UNION ALL
+    SELECT llm_cost._utc_day(r.bucket), r.tenant_id, r.provider, r.value, r.calls, r.failed_calls, r.unpriced_calls,
+           r.input_tokens, r.output_tokens, r.cost, r.latency_ms_sum, r.latency_calls
+      FROM llm_cost.usage_rollup AS r
+     WHERE r.dimension = dim AND r.grain = 'hour' AND llm_cost._hourly_dimension(dim)
+       AND ((r.bucket >= llm_cost._hours_start(from_time, to_time) AND r.bucket < llm_cost._days_start(from_time, to_time))
+         OR (r.bucket >= llm_cost._days_end(from_time, to_time) AND r.bucket < llm_cost._hours_end(from_time, to_time)))
+    UNION ALL
+    -- ledger rows one by one: the caller's aggregation sums them
+    SELECT llm_cost._utc_day(u.occurred_at), u.tenant_id, CASE WHEN dim = 'model' THEN u.provider END,
+           CASE dim WHEN 'model' THEN u.model WHEN 'project_id' THEN u.project_id WHEN 'operation' THEN u.operation
+                    WHEN 'agent_id' THEN u.agent_id WHEN 'user_id' THEN u.user_id ELSE u.tenant_id END,
+           1, CASE WHEN u.success THEN 0 ELSE 1 END, CASE WHEN u.cost IS NULL THEN 1 ELSE 0 END,
+           u.input_tokens, u.output_tokens, coalesce(u.cost, 0), coalesce(u.latency_ms, 0),
+           CASE WHEN u.latency_ms IS NULL THEN 0 ELSE 1 END
+      FROM llm_cost._unrolled_usage(from_time, to_time) AS u
+     WHERE llm_cost._hourly_dimension(dim)
+    UNION ALL
+    SELECT llm_cost._utc_day(u.occurred_at), u.tenant_id, CASE WHEN dim = 'model' THEN u.provider END,
+           CASE dim WHEN 'model' THEN u.model WHEN 'project_id' THEN u.project_id WHEN 'operation' THEN u.operation
+                    WHEN 'agent_id' THEN u.agent_id WHEN 'user_id' THEN u.user_id ELSE u.tenant_id END,
+           1, CASE WHEN u.success THEN 0 ELSE 1 END, CASE WHEN u.cost IS NULL THEN 1 ELSE 0 END,
+           u.input_tokens, u.output_tokens, coalesce(u.cost, 0), coalesce(u.latency_ms, 0),
+           CASE WHEN u.latency_ms IS NULL THEN 0 ELSE 1 END
+      FROM llm_cost._unrolled_usage_days(from_time, to_time) AS u
+     WHERE NOT llm_cost._hourly_dimension(dim)
+$$;
+COMMENT ON FUNCTION llm_cost._dimension_facts(text, timestamptz, timestamptz, integer) IS
+  'Internal: usage in [from_time, to_time) as rows to sum per value of one usage_rollup dimension (tenant_id, model, project_id, operation, agent_id, user_id): rollup rows (whole days in blocks of up to max_days days: 1 for per-day answers) plus ledger rows. Exact.';
+
+-- Usage in [from_time, to_time) as rows to sum at full grain: usage_daily
+-- rows for whole days, ledger rows for the rest.
 CREATE FUNCTION llm_cost.usage_facts(from_time timestamptz, to_time timestamptz)
 RETURNS TABLE (day date, provider text, model text, tenant_id text, project_id text, user_id text,
                agent_id text, operation text, calls bigint, failed_calls bigint, unpriced_calls bigint,
@@ -488,13 +712,6 @@ LANGUAGE sql STABLE AS $$
      WHERE d.day >= llm_cost._utc_day(llm_cost._days_start(from_time, to_time))
        AND d.day < llm_cost._utc_day(llm_cost._days_end(from_time, to_time))
     UNION ALL
-    SELECT llm_cost._utc_day(h.hour), h.provider, h.model, h.tenant_id, h.project_id, h.user_id, h.agent_id,
-           h.operation, h.calls, h.failed_calls, h.unpriced_calls, h.input_tokens, h.output_tokens,
-           h.cached_input_tokens, h.reasoning_tokens, h.cost, h.latency_ms_sum, h.latency_calls
-      FROM llm_cost.usage_hourly AS h
-     WHERE (h.hour >= llm_cost._hours_start(from_time, to_time) AND h.hour < llm_cost._days_start(from_time, to_time))
-        OR (h.hour >= llm_cost._days_end(from_time, to_time) AND h.hour < llm_cost._hours_end(from_time, to_time))
-    UNION ALL
     -- ledger rows one by one: the caller's own aggregation sums them, which is
     -- cheaper than grouping them to rollup grain first
     SELECT llm_cost._utc_day(u.occurred_at), u.provider, u.model, u.tenant_id, u.project_id, u.user_id,
@@ -502,14 +719,15 @@ LANGUAGE sql STABLE AS $$
            CASE WHEN u.cost IS NULL THEN 1 ELSE 0 END, u.input_tokens, u.output_tokens,
            u.cached_input_tokens, u.reasoning_tokens, coalesce(u.cost, 0),
            coalesce(u.latency_ms, 0), CASE WHEN u.latency_ms IS NULL THEN 0 ELSE 1 END
-      FROM llm_cost._unrolled_usage(from_time, to_time) AS u
+      FROM llm_cost._unrolled_usage_days(from_time, to_time) AS u
 $$;
 COMMENT ON FUNCTION llm_cost.usage_facts(timestamptz, timestamptz) IS
-  'Usage in [from_time, to_time) as rows to sum: rollup rows (per UTC day or hour, provider, model, tenant, project, user, agent and operation) for whole days and hours, plus ledger rows (one per call) for partial hours and rows not rolled up yet. Sums over it are exact; what the dashboard functions read.';
+  'Usage in [from_time, to_time) as rows to sum: usage_daily rows (per UTC day, provider, model, tenant, project, user, agent and operation) for whole days, plus ledger rows (one per call) for partial days and rows not rolled up yet. cost: the priced calls'' (unpriced_calls counts the others). Sums over it are exact; what forecasts, anomalies and the report read.';
 
--- Latency histogram of the calls in [from_time, to_time), by the same split.
--- A set-returning function (of one row) so the planner inlines it and sees the
--- window's bounds; a scalar SQL function would run with a generic plan.
+-- Latency histogram of the calls in [from_time, to_time), by the same split
+-- as the hourly dimensions. A set-returning function (of one row) so the
+-- planner inlines it and sees the window's bounds; a scalar SQL function
+-- would run with a generic plan.
 CREATE FUNCTION llm_cost.latency_histogram_between(from_time timestamptz, to_time timestamptz)
 RETURNS TABLE (histogram bigint[])
 LANGUAGE sql STABLE AS $$
@@ -540,21 +758,23 @@ SELECT llm_cost._utc_midnight(f.day) AS "time", f.day, f.provider, f.model, f.te
        sum(f.calls)::bigint AS calls, sum(f.failed_calls)::bigint AS failed_calls,
        sum(f.input_tokens) AS input_tokens, sum(f.output_tokens) AS output_tokens,
        sum(f.cached_input_tokens) AS cached_input_tokens, sum(f.reasoning_tokens) AS reasoning_tokens,
-       sum(f.cost) AS cost, llm_cost.units_sum(f.units) AS units
+       CASE WHEN sum(f.unpriced_calls) < sum(f.calls) THEN sum(f.cost) END AS cost,  -- NULL: nothing priced
+       llm_cost.units_sum(f.units) AS units, sum(f.unpriced_calls)::bigint AS unpriced_calls
   FROM (SELECT d.day, d.provider, d.model, d.tenant_id, d.project_id, d.user_id, d.agent_id, d.calls,
-               d.failed_calls, d.input_tokens, d.output_tokens, d.cached_input_tokens, d.reasoning_tokens, d.cost,
-               d.units
+               d.failed_calls, d.unpriced_calls, d.input_tokens, d.output_tokens, d.cached_input_tokens,
+               d.reasoning_tokens, d.cost, d.units
           FROM llm_cost.usage_daily AS d
         UNION ALL
         SELECT llm_cost._utc_day(u.occurred_at), u.provider, u.model, u.tenant_id, u.project_id, u.user_id,
-               u.agent_id, 1, CASE WHEN u.success THEN 0 ELSE 1 END, u.input_tokens, u.output_tokens,
-               u.cached_input_tokens, u.reasoning_tokens, coalesce(u.cost, 0), u.units
+               u.agent_id, 1, CASE WHEN u.success THEN 0 ELSE 1 END, CASE WHEN u.cost IS NULL THEN 1 ELSE 0 END,
+               u.input_tokens, u.output_tokens, u.cached_input_tokens, u.reasoning_tokens, coalesce(u.cost, 0),
+               u.units
           FROM llm_cost.usage AS u
          WHERE u.id BETWEEN llm_cost.rollup_watermark() + 1 AND llm_cost._max_id()) AS f
  GROUP BY f.day, f.provider, f.model, f.tenant_id, f.project_id, f.user_id, f.agent_id
 HAVING sum(f.calls) > 0;
 COMMENT ON VIEW llm_cost.daily_costs IS
-  'Cost per UTC day (time: its midnight, for Grafana) and provider, model, tenant, project, user and agent: calls, failed_calls, tokens, cost, and units (the calls'' units summed per unit name, e.g. {"web_search_queries": 12, "images": 3}; NULL when none). Exact: rollups plus rows not rolled up yet. Filter on day (or time) to read only what you need.';
+  'Cost per UTC day (time: its midnight, for Grafana) and provider, model, tenant, project, user and agent: calls, failed_calls, tokens, cost (NULL when no call is priced), unpriced_calls, and units (the calls'' units summed per unit name, e.g. {"web_search_queries": 12, "images": 3}; NULL when none). Exact: rollups plus rows not rolled up yet. One row per user and agent: for series by model, provider or another dimension, daily_cost_by is much faster. Filter on day (or time) to read only what you need.';
 COMMENT ON COLUMN llm_cost.daily_costs."time" IS 'The day''s UTC midnight, for Grafana.';
 COMMENT ON COLUMN llm_cost.daily_costs.day IS 'The UTC day.';
 COMMENT ON COLUMN llm_cost.daily_costs.provider IS 'Provider as logged.';
@@ -569,96 +789,231 @@ COMMENT ON COLUMN llm_cost.daily_costs.input_tokens IS 'Sum of input_tokens.';
 COMMENT ON COLUMN llm_cost.daily_costs.output_tokens IS 'Sum of output_tokens.';
 COMMENT ON COLUMN llm_cost.daily_costs.cached_input_tokens IS 'Sum of cached_input_tokens.';
 COMMENT ON COLUMN llm_cost.daily_costs.reasoning_tokens IS 'Sum of reasoning_tokens.';
-COMMENT ON COLUMN llm_cost.daily_costs.cost IS 'Sum of cost (unpriced calls count 0).';
+COMMENT ON COLUMN llm_cost.daily_costs.cost IS 'Sum of the priced calls'' cost; NULL when none of the calls is priced (see unpriced_calls).';
+COMMENT ON COLUMN llm_cost.daily_costs.unpriced_calls IS 'Calls without a price: cost does not include them.';
 COMMENT ON COLUMN llm_cost.daily_costs.units IS 'The calls'' units summed per unit name (e.g. {"web_search_queries": 12}); NULL when none.';
 
+-- The dashboard functions run their query with EXECUTE (planned for the
+-- window at hand), without JIT (compiling costs 300-500 ms, more than these
+-- queries), and with a large backlog (_read_ledger) as one plain GROUP BY
+-- over the window's ledger rows.
 CREATE FUNCTION llm_cost.cost_summary(from_time timestamptz, to_time timestamptz)
 RETURNS TABLE (total_cost numeric, calls bigint, successful_calls bigint, failed_calls bigint,
                input_tokens numeric, output_tokens numeric, avg_latency_ms numeric, p95_latency_ms integer,
-               cost_per_call numeric)
-LANGUAGE sql STABLE AS $$
-    SELECT coalesce(sum(f.cost), 0),
-           coalesce(sum(f.calls), 0)::bigint,
-           coalesce(sum(f.calls) - sum(f.failed_calls), 0)::bigint,
-           coalesce(sum(f.failed_calls), 0)::bigint,
-           coalesce(sum(f.input_tokens), 0),
-           coalesce(sum(f.output_tokens), 0),
-           round(sum(f.latency_ms_sum) / nullif(sum(f.latency_calls), 0), 2),
-           (SELECT llm_cost.histogram_percentile(h.histogram, 0.95)
-              FROM llm_cost.latency_histogram_between(from_time, to_time) AS h),
-           round(sum(f.cost) / nullif(sum(f.calls), 0), 10)
-      FROM llm_cost.usage_facts(from_time, to_time) AS f
-     WHERE (SELECT llm_cost._valid_window(from_time, to_time, 'cost_summary'))   -- once, as an InitPlan
-$$;
-COMMENT ON FUNCTION llm_cost.cost_summary(timestamptz, timestamptz) IS
-  'One row for [from_time, to_time): total_cost, calls, successful and failed calls, tokens, average and exact p95 latency, cost per call.';
-
-CREATE FUNCTION llm_cost.cost_by(dimension text, from_time timestamptz, to_time timestamptz)
-RETURNS TABLE (value text, cost numeric, calls bigint, input_tokens numeric, output_tokens numeric, share numeric)
-LANGUAGE plpgsql STABLE AS $$
+               cost_per_call numeric, unpriced_calls bigint)
+LANGUAGE plpgsql STABLE SET jit = off AS $$
 BEGIN
-    PERFORM llm_cost._valid_window(from_time, to_time, 'cost_by');
-    IF dimension IN ('tags', 'tags.') THEN
-        RAISE EXCEPTION 'llm_cost.cost_by: dimension % names no tag key', quote_literal(dimension)
+    PERFORM llm_cost._valid_window(from_time, to_time, 'cost_summary');
+    IF llm_cost._read_ledger(from_time, to_time) THEN
+        RETURN QUERY EXECUTE
+        'SELECT CASE WHEN count(*) > 0 AND count(u.cost) = 0 THEN NULL ELSE coalesce(sum(u.cost), 0) END,
+                count(*), count(*) FILTER (WHERE u.success), count(*) FILTER (WHERE NOT u.success),
+                coalesce(sum(u.input_tokens), 0), coalesce(sum(u.output_tokens), 0),
+                round(sum(u.latency_ms) / nullif(count(u.latency_ms), 0)::numeric, 2),
+                llm_cost.histogram_percentile(llm_cost.latency_histogram(u.latency_ms), 0.95),
+                round(sum(u.cost) / nullif(count(u.cost), 0), 10), count(*) - count(u.cost)
+           FROM llm_cost.usage AS u
+          WHERE u.occurred_at >= $1 AND u.occurred_at < $2'
+        USING from_time, to_time;
+        RETURN;
+    END IF;
+    RETURN QUERY EXECUTE
+    'SELECT CASE WHEN sum(f.unpriced_calls) = sum(f.calls) AND sum(f.calls) > 0 THEN NULL   -- nothing priced
+                 ELSE coalesce(sum(f.cost), 0) END,
+            coalesce(sum(f.calls), 0)::bigint,
+            coalesce(sum(f.calls) - sum(f.failed_calls), 0)::bigint,
+            coalesce(sum(f.failed_calls), 0)::bigint,
+            coalesce(sum(f.input_tokens), 0),
+            coalesce(sum(f.output_tokens), 0),
+            round(sum(f.latency_ms_sum) / nullif(sum(f.latency_calls), 0), 2),
+            (SELECT llm_cost.histogram_percentile(h.histogram, 0.95)
+               FROM llm_cost.latency_histogram_between($1, $2) AS h),
+            round(sum(f.cost) / nullif(sum(f.calls) - sum(f.unpriced_calls), 0), 10),
+            coalesce(sum(f.unpriced_calls), 0)::bigint
+       FROM llm_cost._dimension_facts(''tenant_id'', $1, $2, 32) AS f'
+    USING from_time, to_time;
+END $$;
+COMMENT ON FUNCTION llm_cost.cost_summary(timestamptz, timestamptz) IS
+  'One row for [from_time, to_time): total_cost (of the priced calls; NULL when there are calls and none is priced), calls, successful and failed calls, tokens, average and exact p95 latency, cost per priced call, and unpriced_calls.';
+
+-- The usage_rollup dimension a cost_by dimension is read from.
+CREATE FUNCTION llm_cost._rollup_dimension(dimension text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN dimension IN ('provider', 'model', 'mode') THEN 'model' ELSE dimension END
+$$;
+COMMENT ON FUNCTION llm_cost._rollup_dimension(text) IS 'Internal: the usage_rollup dimension that answers a cost_by dimension (provider, model and mode: model).';
+
+-- Checks a cost_by / daily_cost_by dimension; tags.<key> only where allowed.
+CREATE FUNCTION llm_cost._valid_dimension(dimension text, caller text, tags boolean) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF tags AND dimension IN ('tags', 'tags.') THEN
+        RAISE EXCEPTION 'llm_cost.%: dimension % names no tag key', caller, quote_literal(dimension)
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Write tags.<key>, e.g. tags.team, to group by usage.tags->>''team''.';
     END IF;
+    IF dimension IS NULL OR (dimension NOT IN ('provider', 'model', 'tenant_id', 'project_id', 'user_id', 'agent_id', 'operation', 'mode')
+                             AND NOT (tags AND starts_with(dimension, 'tags.'))) THEN
+        RAISE EXCEPTION 'llm_cost.%: unknown dimension %', caller, coalesce(quote_literal(dimension), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = CASE WHEN tags THEN 'Use one of provider, model, tenant_id, project_id, user_id, agent_id, operation, mode, or tags.<key> (e.g. tags.team) for one tag''s value.'
+                              ELSE 'Use one of provider, model, tenant_id, project_id, user_id, agent_id, operation, mode.' END;
+    END IF;
+END $$;
+COMMENT ON FUNCTION llm_cost._valid_dimension(text, text, boolean) IS 'Internal: rejects an unknown dimension (tags.<key> where tags is true).';
+
+CREATE FUNCTION llm_cost.cost_by(dimension text, from_time timestamptz, to_time timestamptz)
+RETURNS TABLE (value text, cost numeric, calls bigint, input_tokens numeric, output_tokens numeric, share numeric,
+               unpriced_calls bigint)
+LANGUAGE plpgsql STABLE SET jit = off AS $$
+DECLARE
+    big boolean;
+BEGIN
+    PERFORM llm_cost._valid_window(from_time, to_time, 'cost_by');
+    PERFORM llm_cost._valid_dimension(dimension, 'cost_by', true);
     IF starts_with(dimension, 'tags.') THEN
         -- One tag's value (tags->>key; NULL when a row has no tags, lacks the
         -- key or holds JSON null there). The rollups keep no tags, so this
         -- reads the window's ledger rows, through the BRIN index on
         -- occurred_at. The key is a bind parameter, never SQL text. EXECUTE
         -- plans each call with its own window, where a cached generic plan
-        -- would guess the window's size. Unpriced calls count 0, as in the
-        -- rollups the other dimensions read.
+        -- would guess the window's size.
         RETURN QUERY EXECUTE
-        'SELECT u.tags ->> $3, sum(coalesce(u.cost, 0)), count(*), sum(u.input_tokens), sum(u.output_tokens),
-                round(100 * sum(coalesce(u.cost, 0)) / nullif(sum(sum(coalesce(u.cost, 0))) OVER (), 0), 2)
+        'SELECT u.tags ->> $3, sum(u.cost), count(*), sum(u.input_tokens), sum(u.output_tokens),
+                round(100 * sum(u.cost) / nullif(sum(sum(u.cost)) OVER (), 0), 2),
+                count(*) FILTER (WHERE u.cost IS NULL)
            FROM llm_cost.usage AS u
           WHERE u.occurred_at >= $1 AND u.occurred_at < $2
           GROUP BY 1
-          ORDER BY 2 DESC, 1'
+          ORDER BY 2 DESC NULLS LAST, 1'
         USING from_time, to_time, substr(dimension, length('tags.') + 1);
         RETURN;
     END IF;
-    IF dimension IS NULL OR dimension NOT IN ('provider', 'model', 'tenant_id', 'project_id', 'user_id', 'agent_id', 'operation', 'mode') THEN
-        RAISE EXCEPTION 'llm_cost.cost_by: unknown dimension %', coalesce(quote_literal(dimension), 'NULL')
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Use one of provider, model, tenant_id, project_id, user_id, agent_id, operation, mode, or tags.<key> (e.g. tags.team) for one tag''s value.';
-    END IF;
+    big := llm_cost._read_ledger(from_time, to_time);
     IF dimension = 'mode' THEN
         -- The kind of call (chat, embedding, image_generation, ...): each
         -- (provider, model) as logged resolves to a catalog model, whose mode
         -- llm_cost.models gives. Grouped by name first: few names, many calls.
         RETURN QUERY
-        SELECT m.mode, sum(n.cost), sum(n.calls)::bigint, sum(n.input_tokens), sum(n.output_tokens),
-               round(100 * sum(n.cost) / nullif(sum(sum(n.cost)) OVER (), 0), 2)
-          FROM (SELECT f.provider, f.model, sum(f.cost) AS cost, sum(f.calls) AS calls,
+        SELECT m.mode, CASE WHEN sum(n.unpriced_calls) < sum(n.calls) THEN sum(n.cost) END, sum(n.calls)::bigint,
+               sum(n.input_tokens), sum(n.output_tokens),
+               round(100 * sum(n.cost) / nullif(sum(sum(n.cost)) OVER (), 0), 2), sum(n.unpriced_calls)::bigint
+          FROM (SELECT f.provider, f.value AS model, sum(f.cost) AS cost, sum(f.calls) AS calls,
+                       sum(f.unpriced_calls) AS unpriced_calls,
                        sum(f.input_tokens) AS input_tokens, sum(f.output_tokens) AS output_tokens
-                  FROM llm_cost.usage_facts(from_time, to_time) AS f
-                 GROUP BY f.provider, f.model) AS n
+                  FROM llm_cost._dimension_facts('model', from_time, to_time, 32) AS f
+                 WHERE NOT big
+                 GROUP BY f.provider, f.value
+                UNION ALL
+                SELECT u.provider, u.model, sum(u.cost), count(*), count(*) - count(u.cost),
+                       sum(u.input_tokens), sum(u.output_tokens)
+                  FROM llm_cost.usage AS u
+                 WHERE big AND u.occurred_at >= from_time AND u.occurred_at < to_time
+                 GROUP BY u.provider, u.model) AS n
           LEFT JOIN LATERAL llm_cost.resolve_model(n.provider, n.model) AS r ON true
           LEFT JOIN llm_cost.models AS m ON m.provider = r.resolved_provider AND m.model = r.resolved_model
          GROUP BY m.mode
         HAVING sum(n.calls) > 0
-         ORDER BY 2 DESC, 1;
+         ORDER BY 2 DESC NULLS LAST, 1;
         RETURN;
     END IF;
+    IF big THEN
+        RETURN QUERY EXECUTE format(
+            'SELECT u.%1$I, sum(u.cost), count(*), sum(u.input_tokens), sum(u.output_tokens),
+                    round(100 * sum(u.cost) / nullif(sum(sum(u.cost)) OVER (), 0), 2), count(*) - count(u.cost)
+               FROM llm_cost.usage AS u
+              WHERE u.occurred_at >= $1 AND u.occurred_at < $2
+              GROUP BY 1
+              ORDER BY 2 DESC NULLS LAST, 1', dimension)
+        USING from_time, to_time;
+        RETURN;
+    END IF;
+    -- EXECUTE with the dimension as a literal: the planner folds
+    -- _dimension_facts to the branches that dimension reads.
     RETURN QUERY EXECUTE format(
-        'SELECT f.%1$I, sum(f.cost), sum(f.calls)::bigint, sum(f.input_tokens), sum(f.output_tokens),
-                round(100 * sum(f.cost) / nullif(sum(sum(f.cost)) OVER (), 0), 2)
-           FROM llm_cost.usage_facts($1, $2) AS f
-          GROUP BY f.%1$I
+        'SELECT f.%1$s, CASE WHEN sum(f.unpriced_calls) < sum(f.calls) THEN sum(f.cost) END, sum(f.calls)::bigint,
+                sum(f.input_tokens), sum(f.output_tokens),
+                round(100 * sum(f.cost) / nullif(sum(sum(f.cost)) OVER (), 0), 2), sum(f.unpriced_calls)::bigint
+           FROM llm_cost._dimension_facts(%2$L, $1, $2, 32) AS f
+          GROUP BY 1
          HAVING sum(f.calls) > 0
-          ORDER BY 2 DESC, 1', dimension)
+          ORDER BY 2 DESC NULLS LAST, 1',
+        CASE dimension WHEN 'provider' THEN 'provider' ELSE 'value' END, llm_cost._rollup_dimension(dimension))
     USING from_time, to_time;
 END $$;
 COMMENT ON FUNCTION llm_cost.cost_by(text, timestamptz, timestamptz) IS
-  'Cost per value of one dimension (provider, model, tenant_id, project_id, user_id, agent_id, operation; mode: the kind of call, chat, embedding, image_generation, ..., from llm_cost.models; or tags.<key>: the value of one tag, usage.tags->>''<key>'', any key after the dot, read from the ledger) in [from_time, to_time), with its share of the total in percent; most expensive first. Unpriced calls count in calls with cost 0. NULL value: calls without that dimension (for mode: models the catalog does not know; for a tag: rows without the key).';
+  'Cost per value of one dimension (provider, model, tenant_id, project_id, user_id, agent_id, operation; mode: the kind of call, chat, embedding, image_generation, ..., from llm_cost.models; or tags.<key>: the value of one tag, usage.tags->>''<key>'', any key after the dot, read from the ledger) in [from_time, to_time), with its share of the priced total in percent; most expensive first. cost sums the priced calls: NULL when none of a value''s calls is priced; unpriced_calls counts the calls without a price. NULL value: calls without that dimension (for mode: models the catalog does not know; for a tag: rows without the key).';
+
+CREATE FUNCTION llm_cost.daily_cost_by(dimension text, from_time timestamptz, to_time timestamptz)
+RETURNS TABLE ("time" timestamptz, day date, value text, cost numeric, calls bigint, input_tokens numeric,
+               output_tokens numeric, unpriced_calls bigint)
+LANGUAGE plpgsql STABLE SET jit = off AS $$
+DECLARE
+    big boolean;
+BEGIN
+    PERFORM llm_cost._valid_window(from_time, to_time, 'daily_cost_by');
+    PERFORM llm_cost._valid_dimension(dimension, 'daily_cost_by', false);
+    big := llm_cost._read_ledger(from_time, to_time);
+    IF dimension = 'mode' THEN
+        RETURN QUERY
+        SELECT llm_cost._utc_midnight(n.day), n.day, m.mode,
+               CASE WHEN sum(n.unpriced_calls) < sum(n.calls) THEN sum(n.cost) END, sum(n.calls)::bigint,
+               sum(n.input_tokens), sum(n.output_tokens), sum(n.unpriced_calls)::bigint
+          FROM (SELECT f.day, f.provider, f.value AS model, sum(f.cost) AS cost, sum(f.calls) AS calls,
+                       sum(f.unpriced_calls) AS unpriced_calls,
+                       sum(f.input_tokens) AS input_tokens, sum(f.output_tokens) AS output_tokens
+                  FROM llm_cost._dimension_facts('model', from_time, to_time, 1) AS f
+                 WHERE NOT big
+                 GROUP BY f.day, f.provider, f.value
+                UNION ALL
+                SELECT llm_cost._utc_day(u.occurred_at), u.provider, u.model, sum(u.cost), count(*),
+                       count(*) - count(u.cost), sum(u.input_tokens), sum(u.output_tokens)
+                  FROM llm_cost.usage AS u
+                 WHERE big AND u.occurred_at >= from_time AND u.occurred_at < to_time
+                 GROUP BY 1, 2, 3) AS n
+          LEFT JOIN LATERAL llm_cost.resolve_model(n.provider, n.model) AS r ON true
+          LEFT JOIN llm_cost.models AS m ON m.provider = r.resolved_provider AND m.model = r.resolved_model
+         GROUP BY n.day, m.mode
+        HAVING sum(n.calls) > 0
+         ORDER BY 2, 4 DESC NULLS LAST, 3;
+        RETURN;
+    END IF;
+    IF big THEN
+        RETURN QUERY EXECUTE format(
+            -- grouped apart from the ORDER BY: with it, the planner (which
+            -- cannot tell how few days a window has) sorts millions of rows
+            'WITH g AS MATERIALIZED (
+                 SELECT llm_cost._utc_day(u.occurred_at) AS day, u.%1$I AS value, sum(u.cost) AS cost, count(*) AS calls,
+                        sum(u.input_tokens) AS input_tokens, sum(u.output_tokens) AS output_tokens,
+                        count(*) - count(u.cost) AS unpriced_calls
+                   FROM llm_cost.usage AS u
+                  WHERE u.occurred_at >= $1 AND u.occurred_at < $2
+                  GROUP BY 1, 2)
+             SELECT llm_cost._utc_midnight(g.day), g.day, g.value, g.cost, g.calls, g.input_tokens, g.output_tokens,
+                    g.unpriced_calls
+               FROM g
+              ORDER BY 2, 4 DESC NULLS LAST, 3', dimension)
+        USING from_time, to_time;
+        RETURN;
+    END IF;
+    RETURN QUERY EXECUTE format(
+        'SELECT llm_cost._utc_midnight(f.day), f.day, f.%1$s,
+                CASE WHEN sum(f.unpriced_calls) < sum(f.calls) THEN sum(f.cost) END, sum(f.calls)::bigint,
+                sum(f.input_tokens), sum(f.output_tokens), sum(f.unpriced_calls)::bigint
+           FROM llm_cost._dimension_facts(%2$L, $1, $2, 1) AS f
+          GROUP BY f.day, 3
+         HAVING sum(f.calls) > 0
+          ORDER BY 2, 4 DESC NULLS LAST, 3',
+        CASE dimension WHEN 'provider' THEN 'provider' ELSE 'value' END, llm_cost._rollup_dimension(dimension))
+    USING from_time, to_time;
+END $$;
+COMMENT ON FUNCTION llm_cost.daily_cost_by(text, timestamptz, timestamptz) IS
+  'Cost per UTC day (time: its midnight, for Grafana) and value of one dimension (as cost_by: provider, model, tenant_id, project_id, user_id, agent_id, operation, mode) for the calls in [from_time, to_time): cost (of the priced calls; NULL when none is priced), calls, tokens, unpriced_calls. The days at the window''s ends count only the calls inside it. Read from the per-dimension rollups: the fast way to draw a series by model or any other one dimension.';
 
 CREATE FUNCTION llm_cost.cost_trend(days integer DEFAULT 7)
 RETURNS TABLE (current_from timestamptz, current_to timestamptz, current_cost numeric,
-               previous_cost numeric, change numeric, percent_change numeric, direction text)
+               previous_cost numeric, change numeric, percent_change numeric, direction text,
+               current_unpriced_calls bigint, previous_unpriced_calls bigint)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     now_ts timestamptz := now();
@@ -669,26 +1024,30 @@ BEGIN
     END IF;
     RETURN QUERY
     WITH t AS (
-        SELECT (SELECT s.total_cost FROM llm_cost.cost_summary(now_ts - make_interval(days => days), now_ts) AS s) AS cur,
-               (SELECT s.total_cost FROM llm_cost.cost_summary(now_ts - make_interval(days => 2 * days),
-                                                               now_ts - make_interval(days => days)) AS s) AS prev)
+        SELECT cur.total_cost AS cur, cur.unpriced_calls AS cur_unpriced, prev.total_cost AS prev,
+               prev.unpriced_calls AS prev_unpriced
+          FROM llm_cost.cost_summary(now_ts - make_interval(days => days), now_ts) AS cur,
+               llm_cost.cost_summary(now_ts - make_interval(days => 2 * days), now_ts - make_interval(days => days)) AS prev)
     SELECT now_ts - make_interval(days => days), now_ts, t.cur, t.prev, t.cur - t.prev,
            round(100 * (t.cur - t.prev) / nullif(t.prev, 0), 2),
-           -- within 5% either way counts as stable
-           CASE WHEN t.prev = 0 AND t.cur = 0 THEN 'stable'
+           -- within 5% either way counts as stable; unknown when a side has nothing priced
+           CASE WHEN t.cur IS NULL OR t.prev IS NULL THEN NULL
+                WHEN t.prev = 0 AND t.cur = 0 THEN 'stable'
                 WHEN t.prev = 0 THEN 'up'
                 WHEN abs(t.cur - t.prev) < 0.05 * t.prev THEN 'stable'
                 WHEN t.cur > t.prev THEN 'up'
-                ELSE 'down' END
+                ELSE 'down' END,
+           t.cur_unpriced, t.prev_unpriced
       FROM t;
 END $$;
 COMMENT ON FUNCTION llm_cost.cost_trend(integer) IS
-  'Spend in the last days against the days before: both totals, change, percent_change (NULL when there was nothing before) and direction: up, down, or stable (within 5%).';
+  'Spend in the last days against the days before: both totals (of the priced calls; NULL when a side has calls and none is priced), change, percent_change (NULL when there was nothing before) and direction: up, down, or stable (within 5%); and each side''s unpriced_calls.';
 
 CREATE VIEW llm_cost.monthly_costs WITH (security_invoker = true) AS
 SELECT date_trunc('month', d.day)::date AS month, llm_cost._utc_midnight(date_trunc('month', d.day)::date) AS "time",
        d.provider, d.model, sum(d.calls)::bigint AS calls, sum(d.failed_calls)::bigint AS failed_calls,
-       sum(d.input_tokens) AS input_tokens, sum(d.output_tokens) AS output_tokens, sum(d.cost) AS cost
+       sum(d.input_tokens) AS input_tokens, sum(d.output_tokens) AS output_tokens, sum(d.cost) AS cost,
+       sum(d.unpriced_calls)::bigint AS unpriced_calls
   FROM llm_cost.daily_costs AS d
  GROUP BY 1, 2, 3, 4;
 COMMENT ON VIEW llm_cost.monthly_costs IS 'Cost per UTC calendar month (time: its first midnight), provider and model.';
@@ -700,7 +1059,8 @@ COMMENT ON COLUMN llm_cost.monthly_costs.calls IS 'Calls.';
 COMMENT ON COLUMN llm_cost.monthly_costs.failed_calls IS 'Calls with success false.';
 COMMENT ON COLUMN llm_cost.monthly_costs.input_tokens IS 'Sum of input_tokens.';
 COMMENT ON COLUMN llm_cost.monthly_costs.output_tokens IS 'Sum of output_tokens.';
-COMMENT ON COLUMN llm_cost.monthly_costs.cost IS 'Sum of cost (unpriced calls count 0).';
+COMMENT ON COLUMN llm_cost.monthly_costs.cost IS 'Sum of the priced calls'' cost; NULL when none of the calls is priced.';
+COMMENT ON COLUMN llm_cost.monthly_costs.unpriced_calls IS 'Calls without a price: cost does not include them.';
 
 CREATE VIEW llm_cost.recent_calls WITH (security_invoker = true) AS
 SELECT u.occurred_at AS "time", u.id, u.provider, u.model, u.input_tokens, u.output_tokens, u.cost,
@@ -730,18 +1090,22 @@ COMMENT ON COLUMN llm_cost.recent_calls.operation IS 'What the call was for (app
 
 CREATE VIEW llm_cost.daily_spend WITH (security_invoker = true) AS
 SELECT coalesce(m.day, c.day) AS day, llm_cost._utc_midnight(coalesce(m.day, c.day)) AS "time",
-       coalesce(m.cost, 0) AS model_cost, coalesce(c.cost, 0) AS compute_cost,
-       coalesce(m.cost, 0) + coalesce(c.cost, 0) AS total_cost, coalesce(m.calls, 0) AS calls
-  FROM (SELECT d.day, sum(d.cost) AS cost, sum(d.calls)::bigint AS calls FROM llm_cost.daily_costs AS d GROUP BY 1) AS m
+       CASE WHEN m.day IS NULL THEN 0 ELSE m.cost END AS model_cost, coalesce(c.cost, 0) AS compute_cost,
+       CASE WHEN m.day IS NULL OR m.cost IS NOT NULL OR c.cost > 0 THEN coalesce(m.cost, 0) + coalesce(c.cost, 0) END
+           AS total_cost,
+       coalesce(m.calls, 0) AS calls, coalesce(m.unpriced_calls, 0) AS unpriced_calls
+  FROM (SELECT d.day, sum(d.cost) AS cost, sum(d.calls)::bigint AS calls, sum(d.unpriced_calls)::bigint AS unpriced_calls
+          FROM llm_cost.daily_costs AS d GROUP BY 1) AS m
   FULL JOIN (SELECT llm_cost._utc_day(r.occurred_at) AS day, coalesce(sum(r.cost), 0) AS cost
                FROM llm_cost.resource_usage AS r GROUP BY 1) AS c ON c.day = m.day;
 COMMENT ON VIEW llm_cost.daily_spend IS 'Model spend and compute spend side by side per UTC day, with their total.';
 COMMENT ON COLUMN llm_cost.daily_spend.day IS 'The UTC day.';
 COMMENT ON COLUMN llm_cost.daily_spend."time" IS 'The day''s UTC midnight, for Grafana.';
-COMMENT ON COLUMN llm_cost.daily_spend.model_cost IS 'Cost of the day''s model calls.';
+COMMENT ON COLUMN llm_cost.daily_spend.model_cost IS 'Cost of the day''s priced model calls; NULL when none of them is priced.';
 COMMENT ON COLUMN llm_cost.daily_spend.compute_cost IS 'Cost of the day''s resource_usage.';
-COMMENT ON COLUMN llm_cost.daily_spend.total_cost IS 'model_cost + compute_cost.';
+COMMENT ON COLUMN llm_cost.daily_spend.total_cost IS 'model_cost + compute_cost; NULL when nothing of the day is priced.';
 COMMENT ON COLUMN llm_cost.daily_spend.calls IS 'Model calls that day.';
+COMMENT ON COLUMN llm_cost.daily_spend.unpriced_calls IS 'Model calls that day without a price: model_cost does not include them.';
 
 ---------------------------------------------------------------------------
 -- Exports
@@ -798,5 +1162,5 @@ COMMENT ON FUNCTION llm_cost.export_json(timestamptz, timestamptz) IS
 SELECT pg_catalog.pg_extension_config_dump('llm_cost.rollup_state', '');
 SELECT pg_catalog.pg_extension_config_dump('llm_cost.usage_daily', '');
 SELECT pg_catalog.pg_extension_config_dump('llm_cost.usage_daily_latency', '');
-SELECT pg_catalog.pg_extension_config_dump('llm_cost.usage_hourly', '');
+SELECT pg_catalog.pg_extension_config_dump('llm_cost.usage_rollup', '');
 SELECT pg_catalog.pg_extension_config_dump('llm_cost.usage_hourly_latency', '');

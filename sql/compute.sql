@@ -165,12 +165,13 @@ SELECT execution_id,
        sum(compute_cost) AS compute_cost,
        coalesce(sum(model_cost), 0) + coalesce(sum(compute_cost), 0) AS total_cost,
        sum(calls) AS calls,
-       sum(tokens) AS tokens
+       sum(tokens) AS tokens,
+       sum(unpriced_calls) AS unpriced_calls
   FROM (SELECT execution_id, occurred_at, cost AS model_cost, NULL::numeric AS compute_cost, 1 AS calls,
-               input_tokens + output_tokens AS tokens
+               input_tokens + output_tokens AS tokens, CASE WHEN cost IS NULL THEN 1 ELSE 0 END AS unpriced_calls
           FROM llm_cost.usage WHERE execution_id IS NOT NULL
         UNION ALL
-        SELECT execution_id, occurred_at, NULL, cost, 0, 0
+        SELECT execution_id, occurred_at, NULL, cost, 0, 0, 0
           FROM llm_cost.resource_usage WHERE execution_id IS NOT NULL) AS both_kinds
  GROUP BY execution_id;
 COMMENT ON VIEW llm_cost.execution_costs IS
@@ -183,6 +184,7 @@ COMMENT ON COLUMN llm_cost.execution_costs.compute_cost IS 'Sum of its resource_
 COMMENT ON COLUMN llm_cost.execution_costs.total_cost IS 'model_cost + compute_cost.';
 COMMENT ON COLUMN llm_cost.execution_costs.calls IS 'Its model calls.';
 COMMENT ON COLUMN llm_cost.execution_costs.tokens IS 'Input plus output tokens of its model calls.';
+COMMENT ON COLUMN llm_cost.execution_costs.unpriced_calls IS 'Its model calls without a price: model_cost does not include them.';
 
 SELECT pg_catalog.pg_extension_config_dump('llm_cost.resource_prices', '');
 SELECT pg_catalog.pg_extension_config_dump('llm_cost.resource_prices_id_seq', '');

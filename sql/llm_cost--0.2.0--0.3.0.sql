@@ -14178,3 +14178,829 @@ ON CONFLICT (provider, model) DO UPDATE
      = (EXCLUDED.mode, EXCLUDED.max_input_tokens, EXCLUDED.max_output_tokens, EXCLUDED.supports_reasoning, EXCLUDED.supports_vision, EXCLUDED.supports_function_calling, EXCLUDED.supports_prompt_caching, EXCLUDED.supports_response_schema)
  WHERE llm_cost.models.source = 'catalog';
 -- END generated catalog
+
+-- ==== rollups section ====
+-- Rollups that stay small at real cardinality, NULL cost for unpriced calls
+-- (issue #17). usage_hourly (every dimension per hour) becomes usage_rollup
+-- (one dimension at a time, per day, and per hour for the few-valued ones).
+-- The new rows are made from the rollups as they are, not from the ledger:
+-- they also hold days retire_usage took out of the ledger.
+CREATE TABLE llm_cost._rollup_upgrade AS
+SELECT CASE WHEN GROUPING(d.model) = 0 THEN 'model' WHEN GROUPING(d.project_id) = 0 THEN 'project_id'
+            WHEN GROUPING(d.operation) = 0 THEN 'operation' WHEN GROUPING(d.agent_id) = 0 THEN 'agent_id'
+            WHEN GROUPING(d.user_id) = 0 THEN 'user_id' ELSE 'tenant_id' END AS dimension,
+       'day'::text AS grain, llm_cost._utc_midnight(d.day) AS bucket, d.tenant_id,
+       CASE WHEN GROUPING(d.model) = 0 THEN d.provider END AS provider,
+       CASE WHEN GROUPING(d.model) = 0 THEN d.model WHEN GROUPING(d.project_id) = 0 THEN d.project_id
+            WHEN GROUPING(d.operation) = 0 THEN d.operation WHEN GROUPING(d.agent_id) = 0 THEN d.agent_id
+            WHEN GROUPING(d.user_id) = 0 THEN d.user_id ELSE d.tenant_id END AS value,
+       sum(d.calls)::bigint AS calls, sum(d.failed_calls)::bigint AS failed_calls,
+       sum(d.unpriced_calls)::bigint AS unpriced_calls, sum(d.input_tokens) AS input_tokens,
+       sum(d.output_tokens) AS output_tokens, sum(d.cost) AS cost, sum(d.latency_ms_sum) AS latency_ms_sum,
+       sum(d.latency_calls)::bigint AS latency_calls
+  FROM llm_cost.usage_daily AS d
+ GROUP BY d.day, d.tenant_id,
+          GROUPING SETS ((d.provider, d.model), (d.project_id), (d.operation), (d.agent_id), (d.user_id), ())
+UNION ALL
+SELECT CASE WHEN GROUPING(h.model) = 0 THEN 'model' WHEN GROUPING(h.project_id) = 0 THEN 'project_id'
+            WHEN GROUPING(h.operation) = 0 THEN 'operation' ELSE 'tenant_id' END,
+       'hour', h.hour, h.tenant_id,
+       CASE WHEN GROUPING(h.model) = 0 THEN h.provider END,
+       CASE WHEN GROUPING(h.model) = 0 THEN h.model WHEN GROUPING(h.project_id) = 0 THEN h.project_id
+            WHEN GROUPING(h.operation) = 0 THEN h.operation ELSE h.tenant_id END,
+       sum(h.calls)::bigint, sum(h.failed_calls)::bigint, sum(h.unpriced_calls)::bigint, sum(h.input_tokens),
+       sum(h.output_tokens), sum(h.cost), sum(h.latency_ms_sum), sum(h.latency_calls)::bigint
+  FROM llm_cost.usage_hourly AS h
+ GROUP BY h.hour, h.tenant_id, GROUPING SETS ((h.provider, h.model), (h.project_id), (h.operation), ());
+
+-- The table itself: renamed, so its place in pg_dump's list, its grants and
+-- row-level security stay; its columns made anew.
+DROP POLICY admin_all ON llm_cost.usage_hourly;
+DROP POLICY own_tenant ON llm_cost.usage_hourly;
+ALTER TABLE llm_cost.usage_hourly RENAME TO usage_rollup;
+TRUNCATE llm_cost.usage_rollup;
+ALTER TABLE llm_cost.usage_rollup DROP CONSTRAINT usage_hourly_key;
+ALTER TABLE llm_cost.usage_rollup
+    DROP COLUMN provider, DROP COLUMN model, DROP COLUMN tenant_id, DROP COLUMN project_id, DROP COLUMN user_id,
+    DROP COLUMN agent_id, DROP COLUMN operation, DROP COLUMN calls, DROP COLUMN failed_calls,
+    DROP COLUMN unpriced_calls, DROP COLUMN input_tokens, DROP COLUMN output_tokens, DROP COLUMN cached_input_tokens,
+    DROP COLUMN reasoning_tokens, DROP COLUMN cost, DROP COLUMN latency_ms_sum, DROP COLUMN latency_calls,
+    DROP COLUMN hour, DROP COLUMN units;
+ALTER TABLE llm_cost.usage_rollup
+    ADD COLUMN dimension      text NOT NULL,
+    ADD COLUMN grain          text NOT NULL CHECK (grain IN ('hour', 'day', '2 days', '4 days', '8 days', '16 days', '32 days')),
+    ADD COLUMN bucket         timestamptz NOT NULL,
+    ADD COLUMN tenant_id      text,
+    ADD COLUMN provider       text,
+    ADD COLUMN value          text,
+    ADD COLUMN calls          bigint NOT NULL,
+    ADD COLUMN failed_calls   bigint NOT NULL,
+    ADD COLUMN unpriced_calls bigint NOT NULL,
+    ADD COLUMN input_tokens   numeric NOT NULL,
+    ADD COLUMN output_tokens  numeric NOT NULL,
+    ADD COLUMN cost           numeric NOT NULL,
+    ADD COLUMN latency_ms_sum numeric NOT NULL,
+    ADD COLUMN latency_calls  bigint NOT NULL,
+    ADD CONSTRAINT usage_rollup_key UNIQUE NULLS NOT DISTINCT (dimension, grain, bucket, tenant_id, provider, value);
+CREATE POLICY admin_all ON llm_cost.usage_rollup TO llm_cost_admin USING (true) WITH CHECK (true);
+CREATE POLICY own_tenant ON llm_cost.usage_rollup TO llm_cost_reader, llm_cost_writer
+    USING (tenant_id = llm_cost.current_tenant()) WITH CHECK (tenant_id = llm_cost.current_tenant());
+CREATE OR REPLACE FUNCTION llm_cost._hourly_dimension(dim text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT dim IN ('tenant_id', 'model', 'project_id', 'operation') $$;
+COMMENT ON FUNCTION llm_cost._hourly_dimension(text) IS 'Internal: whether usage_rollup has hourly rows for a dimension.';
+
+CREATE OR REPLACE FUNCTION llm_cost._day_spans() RETURNS TABLE (days integer, grain text)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT s, s || ' days' FROM unnest('{2,4,8,16,32}'::integer[]) AS s
+$$;
+COMMENT ON FUNCTION llm_cost._day_spans() IS 'Internal: the blocks of days usage_rollup keeps besides single days (days, grain).';
+
+CREATE OR REPLACE FUNCTION llm_cost._span_start(bucket timestamptz, days integer) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT llm_cost._utc_midnight(llm_cost._utc_day(bucket)
+                                  - ((llm_cost._utc_day(bucket) - date '1970-01-01') % days + days) % days)
+$$;
+COMMENT ON FUNCTION llm_cost._span_start(timestamptz, integer) IS 'Internal: the start of the block of days (aligned on 1970-01-01) holding a day.';
+
+CREATE OR REPLACE FUNCTION llm_cost._day_cover(first_day date, end_day date, days integer, max_days integer)
+RETURNS timestamptz[]
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    d date := first_day;
+    s integer;
+    starts timestamptz[] := '{}';
+BEGIN
+    WHILE d < end_day LOOP
+        s := max_days;
+        WHILE s > 1 AND ((d - date '1970-01-01') % s <> 0 OR d + s > end_day) LOOP
+            s := s / 2;
+        END LOOP;
+        IF s = days THEN
+            starts := starts || llm_cost._utc_midnight(d);
+        END IF;
+        d := d + s;
+    END LOOP;
+    RETURN starts;
+END $$;
+COMMENT ON FUNCTION llm_cost._day_cover(date, date, integer, integer) IS 'Internal: the starts of the blocks of `days` days in the cover of [first_day, end_day) by aligned blocks of at most max_days days.';
+
+INSERT INTO llm_cost.usage_rollup SELECT * FROM llm_cost._rollup_upgrade;
+INSERT INTO llm_cost.usage_rollup
+SELECT r.dimension, b.grain, llm_cost._span_start(r.bucket, b.days), r.tenant_id, r.provider, r.value,
+       sum(r.calls)::bigint, sum(r.failed_calls)::bigint, sum(r.unpriced_calls)::bigint, sum(r.input_tokens),
+       sum(r.output_tokens), sum(r.cost), sum(r.latency_ms_sum), sum(r.latency_calls)::bigint
+  FROM llm_cost._rollup_upgrade AS r, llm_cost._day_spans() AS b
+ WHERE r.grain = 'day'
+ GROUP BY 1, 2, 3, 4, 5, 6;
+DROP TABLE llm_cost._rollup_upgrade;
+COMMENT ON TABLE llm_cost.usage_rollup IS
+  'Rolled-up usage (rows up to rollup_state.watermark) per dimension, UTC day or hour and tenant: the sums per value of one dimension. Read it through cost_summary, cost_by and daily_cost_by, which add the rows not rolled up yet.';
+COMMENT ON COLUMN llm_cost.usage_rollup.dimension IS 'The dimension the row sums by: tenant_id (the tenant''s totals), model (with provider), project_id, operation (day and hour), agent_id, user_id (day only).';
+COMMENT ON COLUMN llm_cost.usage_rollup.grain IS 'hour, day, or a block of 2, 4, 8, 16 or 32 UTC days (aligned on 1970-01-01), so a long window reads a few blocks per value instead of one row per day.';
+COMMENT ON COLUMN llm_cost.usage_rollup.bucket IS 'Start of the UTC hour, day or block of days.';
+COMMENT ON COLUMN llm_cost.usage_rollup.tenant_id IS 'Tenant.';
+COMMENT ON COLUMN llm_cost.usage_rollup.provider IS 'Provider as logged, for dimension model; NULL otherwise.';
+COMMENT ON COLUMN llm_cost.usage_rollup.value IS 'The dimension''s value (NULL: calls without one).';
+COMMENT ON COLUMN llm_cost.usage_rollup.calls IS 'Calls.';
+COMMENT ON COLUMN llm_cost.usage_rollup.failed_calls IS 'Calls with success false.';
+COMMENT ON COLUMN llm_cost.usage_rollup.unpriced_calls IS 'Calls without a cost.';
+COMMENT ON COLUMN llm_cost.usage_rollup.input_tokens IS 'Sum of input_tokens.';
+COMMENT ON COLUMN llm_cost.usage_rollup.output_tokens IS 'Sum of output_tokens.';
+COMMENT ON COLUMN llm_cost.usage_rollup.cost IS 'Sum of the priced calls'' cost (0 when none is priced: see unpriced_calls).';
+COMMENT ON COLUMN llm_cost.usage_rollup.latency_ms_sum IS 'Sum of latency_ms over the calls that have one.';
+COMMENT ON COLUMN llm_cost.usage_rollup.latency_calls IS 'Calls with a latency_ms.';
+COMMENT ON COLUMN llm_cost.usage_daily.cost IS 'Sum of the priced calls'' cost (0 when none is priced: see unpriced_calls).';
+
+DROP FUNCTION llm_cost._rollup_sums_sql(text, text);
+CREATE OR REPLACE FUNCTION llm_cost._rollup_sums_sql(changed text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
+    SELECT format($sql$
+    WITH changed AS (%1$s), deltas AS (
+        SELECT %2$s AS bucket, c.provider, c.model, c.tenant_id, c.project_id,
+               c.user_id, c.agent_id, c.operation,
+               sum(c.sign) AS calls, sum(c.sign) FILTER (WHERE NOT c.success) AS failed_calls,
+               sum(c.sign) FILTER (WHERE c.cost IS NULL) AS unpriced_calls,
+               sum(c.sign * c.input_tokens) AS input_tokens, sum(c.sign * c.output_tokens) AS output_tokens,
+               sum(c.sign * c.cached_input_tokens) AS cached_input_tokens,
+               sum(c.sign * c.reasoning_tokens) AS reasoning_tokens,
+               sum(c.sign * c.cost) AS cost, sum(c.sign * c.latency_ms) AS latency_ms_sum,
+               sum(c.sign) FILTER (WHERE c.latency_ms IS NOT NULL) AS latency_calls,
+               llm_cost.units_sum(c.units, c.sign::integer) AS units
+          FROM changed AS c
+         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+    )
+    INSERT INTO llm_cost.%3$I AS d (%4$I, provider, model, tenant_id, project_id, user_id, agent_id, operation,
+                                    calls, failed_calls, unpriced_calls, input_tokens, output_tokens,
+                                    cached_input_tokens, reasoning_tokens, cost, latency_ms_sum, latency_calls, units)
+    SELECT bucket, provider, model, tenant_id, project_id, user_id, agent_id, operation,
+           calls, coalesce(failed_calls, 0), coalesce(unpriced_calls, 0), input_tokens, output_tokens,
+           cached_input_tokens, reasoning_tokens, coalesce(cost, 0), coalesce(latency_ms_sum, 0),
+           coalesce(latency_calls, 0), units
+      FROM deltas
+     ORDER BY 1, 2, 3, 4, 5, 6, 7, 8          -- one lock order for concurrent corrections
+    ON CONFLICT ON CONSTRAINT %5$I DO UPDATE
+       SET calls = d.calls + excluded.calls,
+           failed_calls = d.failed_calls + excluded.failed_calls,
+           unpriced_calls = d.unpriced_calls + excluded.unpriced_calls,
+           input_tokens = d.input_tokens + excluded.input_tokens,
+           output_tokens = d.output_tokens + excluded.output_tokens,
+           cached_input_tokens = d.cached_input_tokens + excluded.cached_input_tokens,
+           reasoning_tokens = d.reasoning_tokens + excluded.reasoning_tokens,
+           cost = d.cost + excluded.cost,
+           latency_ms_sum = d.latency_ms_sum + excluded.latency_ms_sum,
+           latency_calls = d.latency_calls + excluded.latency_calls,
+           units = llm_cost._units_merge(d.units, excluded.units)
+    $sql$, changed, llm_cost._rollup_bucket_sql('day'), 'usage_daily', 'day', 'usage_daily_key')
+$fn$;
+COMMENT ON FUNCTION llm_cost._rollup_sums_sql(text) IS 'Internal: the statement adding signed usage rows to usage_daily.';
+
+CREATE OR REPLACE FUNCTION llm_cost._rollup_dims_sql(changed text, grain text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
+    SELECT format($sql$
+    WITH changed AS (%1$s), deltas AS (
+        SELECT CASE WHEN GROUPING(c.model) = 0 THEN 'model' WHEN GROUPING(c.project_id) = 0 THEN 'project_id'
+                    WHEN GROUPING(c.operation) = 0 THEN 'operation' %5$s ELSE 'tenant_id' END AS dimension,
+               c.bucket, c.tenant_id,
+               CASE WHEN GROUPING(c.model) = 0 THEN c.provider END AS provider,
+               CASE WHEN GROUPING(c.model) = 0 THEN c.model WHEN GROUPING(c.project_id) = 0 THEN c.project_id
+                    WHEN GROUPING(c.operation) = 0 THEN c.operation %6$s ELSE c.tenant_id END AS value,
+               sum(c.sign)::bigint AS calls, coalesce(sum(c.sign) FILTER (WHERE NOT c.success), 0)::bigint AS failed_calls,
+               coalesce(sum(c.sign) FILTER (WHERE c.cost IS NULL), 0)::bigint AS unpriced_calls,
+               sum(c.sign * c.input_tokens) AS input_tokens, sum(c.sign * c.output_tokens) AS output_tokens,
+               coalesce(sum(c.sign * c.cost), 0) AS cost, coalesce(sum(c.sign * c.latency_ms), 0) AS latency_ms_sum,
+               coalesce(sum(c.sign) FILTER (WHERE c.latency_ms IS NOT NULL), 0)::bigint AS latency_calls
+          FROM (SELECT %2$s AS bucket, c.* FROM changed AS c) AS c
+         GROUP BY c.bucket, c.tenant_id,
+                  GROUPING SETS ((c.provider, c.model), (c.project_id), (c.operation), %3$s ())
+    )
+    INSERT INTO llm_cost.usage_rollup AS r (dimension, grain, bucket, tenant_id, provider, value, calls, failed_calls,
+                                            unpriced_calls, input_tokens, output_tokens, cost, latency_ms_sum,
+                                            latency_calls)
+    SELECT dimension, grain, bucket, tenant_id, provider, value, calls, failed_calls, unpriced_calls, input_tokens,
+           output_tokens, cost, latency_ms_sum, latency_calls
+      FROM (SELECT %4$L AS grain, d.* FROM deltas AS d
+            %7$s) AS s
+     ORDER BY 1, 2, 3, 4, 5, 6                 -- one lock order for concurrent corrections
+    ON CONFLICT ON CONSTRAINT usage_rollup_key DO UPDATE
+       SET calls = r.calls + excluded.calls,
+           failed_calls = r.failed_calls + excluded.failed_calls,
+           unpriced_calls = r.unpriced_calls + excluded.unpriced_calls,
+           input_tokens = r.input_tokens + excluded.input_tokens,
+           output_tokens = r.output_tokens + excluded.output_tokens,
+           cost = r.cost + excluded.cost,
+           latency_ms_sum = r.latency_ms_sum + excluded.latency_ms_sum,
+           latency_calls = r.latency_calls + excluded.latency_calls
+    $sql$, changed, format('date_trunc(%L, c.occurred_at, ''UTC'')', grain),
+           CASE grain WHEN 'day' THEN '(c.agent_id), (c.user_id),' ELSE '' END, grain,
+           -- agent_id and user_id only per day
+           CASE grain WHEN 'day' THEN $$WHEN GROUPING(c.agent_id) = 0 THEN 'agent_id' WHEN GROUPING(c.user_id) = 0 THEN 'user_id'$$ ELSE '' END,
+           CASE grain WHEN 'day' THEN 'WHEN GROUPING(c.agent_id) = 0 THEN c.agent_id WHEN GROUPING(c.user_id) = 0 THEN c.user_id' ELSE '' END,
+           -- the days' deltas into their blocks of days too
+           CASE grain WHEN 'day' THEN $$
+            UNION ALL
+            SELECT b.grain, d.dimension, llm_cost._span_start(d.bucket, b.days), d.tenant_id, d.provider, d.value,
+                   sum(d.calls)::bigint, sum(d.failed_calls)::bigint, sum(d.unpriced_calls)::bigint,
+                   sum(d.input_tokens), sum(d.output_tokens), sum(d.cost), sum(d.latency_ms_sum),
+                   sum(d.latency_calls)::bigint
+              FROM deltas AS d, llm_cost._day_spans() AS b
+             GROUP BY 1, 2, 3, 4, 5, 6$$ ELSE '' END)
+$fn$;
+COMMENT ON FUNCTION llm_cost._rollup_dims_sql(text, text) IS 'Internal: the statement adding signed usage rows to usage_rollup, per dimension, at grain day (and its blocks of days) or hour.';
+
+CREATE OR REPLACE FUNCTION llm_cost.refresh_rollups(max_ids bigint DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    seen_mark bigint;
+    old_mark bigint;
+    new_mark bigint;
+    grain text;
+BEGIN
+    IF max_ids IS NOT NULL AND max_ids < 1 THEN
+        RAISE EXCEPTION 'llm_cost.refresh_rollups: max_ids must be positive (got %)', max_ids
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- the last id drawn; nothing new: return without a lock or a write (the
+    -- maintenance worker asks every few seconds; a restore is not disturbed)
+    SELECT CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END INTO new_mark FROM llm_cost.usage_id_seq AS s;
+    seen_mark := llm_cost.rollup_watermark();
+    IF new_mark <= seen_mark THEN
+        RETURN 0;
+    END IF;
+    -- wait for the transactions that may hold lower ids, before locking
+    -- rollup_state: one of them correcting rolled-up rows needs it (FOR SHARE)
+    PERFORM llm_cost._wait_for_usage_writers();
+    -- one refresh at a time (the worker and a pg_cron job alike: the second
+    -- finds the watermark moved and rolls up what is left, if anything);
+    -- corrections of rolled-up rows wait for it
+    INSERT INTO llm_cost.rollup_state DEFAULT VALUES ON CONFLICT DO NOTHING;
+    SELECT watermark INTO old_mark FROM llm_cost.rollup_state FOR UPDATE;
+    -- a TRUNCATE ... RESTART IDENTITY since we read the sequence: its ids
+    -- start again and ours are stale; the next refresh starts afresh
+    IF old_mark < seen_mark OR (SELECT CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END
+                                  FROM llm_cost.usage_id_seq AS s) < new_mark THEN
+        RETURN 0;
+    END IF;
+    new_mark := least(new_mark, old_mark + coalesce(max_ids, new_mark));
+    IF new_mark <= old_mark THEN
+        RETURN 0;
+    END IF;
+    EXECUTE llm_cost._rollup_sums_sql('SELECT 1 AS sign, u.* FROM llm_cost.usage AS u WHERE u.id > $1 AND u.id <= $2')
+      USING old_mark, new_mark;
+    FOREACH grain IN ARRAY ARRAY['day', 'hour'] LOOP
+        EXECUTE llm_cost._rollup_dims_sql('SELECT 1 AS sign, u.* FROM llm_cost.usage AS u WHERE u.id > $1 AND u.id <= $2', grain)
+          USING old_mark, new_mark;
+        EXECUTE llm_cost._rollup_latency_sql('SELECT 1 AS sign, u.* FROM llm_cost.usage AS u WHERE u.id > $1 AND u.id <= $2', grain)
+          USING old_mark, new_mark;
+    END LOOP;
+    UPDATE llm_cost.rollup_state SET watermark = new_mark, refreshed_at = now();
+    RETURN new_mark - old_mark;
+END $$;
+COMMENT ON FUNCTION llm_cost.refresh_rollups(bigint) IS
+  'Rolls usage rows not yet rolled up (at most max_ids ids of them, all by default) into the daily and hourly rollups; returns how many ids it advanced. Waits for the transactions writing usage when it starts, but blocks no writer. The maintenance worker runs it every llm_cost.refresh_interval; calling it too (by hand, from pg_cron) is safe: refreshes take turns and the second rolls up only what is left. CALL llm_cost.refresh_rollups_in_batches() for a large backlog. Answers are exact whether or not it has run; it only makes them faster.';
+
+CREATE OR REPLACE FUNCTION llm_cost._usage_rollup_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    mark bigint;
+    grain text;
+    -- a DELETE trigger has no new_rows: the statements are built for TG_OP
+    changed text := 'SELECT -1 AS sign, o.* FROM old_rows AS o WHERE o.id <= $2'
+                    || CASE WHEN TG_OP = 'UPDATE' THEN ' UNION ALL SELECT 1, n.* FROM new_rows AS n WHERE n.id <= $2' ELSE '' END;
+BEGIN
+    IF TG_OP = 'DELETE' AND llm_cost._retiring() THEN
+        RETURN NULL;                    -- retire_usage: the rows stay in the rollups
+    END IF;
+    -- FOR SHARE: a refresh in progress (it holds the row) finishes first.
+    SELECT watermark INTO mark FROM llm_cost.rollup_state FOR SHARE;
+    IF mark IS NULL THEN
+        RETURN NULL;                    -- nothing rolled up yet
+    END IF;
+    EXECUTE llm_cost._rollup_sums_sql(changed) USING 0::bigint, mark;
+    FOREACH grain IN ARRAY ARRAY['day', 'hour'] LOOP
+        EXECUTE llm_cost._rollup_dims_sql(changed, grain) USING 0::bigint, mark;
+        EXECUTE llm_cost._rollup_latency_sql(changed, grain) USING 0::bigint, mark;
+    END LOOP;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION llm_cost._usage_rollup_changed() IS
+  'Trigger: takes deleted and updated rolled-up usage rows out of the rollups and puts their new versions in.';
+
+CREATE OR REPLACE FUNCTION llm_cost._usage_rollup_truncated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM llm_cost.usage_daily;
+    DELETE FROM llm_cost.usage_daily_latency;
+    DELETE FROM llm_cost.usage_rollup;
+    DELETE FROM llm_cost.usage_hourly_latency;
+    -- ids after a TRUNCATE ... RESTART IDENTITY start again from 1
+    UPDATE llm_cost.rollup_state SET watermark = 0, refreshed_at = now();
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION llm_cost._usage_rollup_truncated() IS 'Trigger: a truncated ledger has empty rollups.';
+
+CREATE OR REPLACE FUNCTION llm_cost._unrolled_usage_days(from_time timestamptz, to_time timestamptz)
+RETURNS SETOF llm_cost.usage
+LANGUAGE sql STABLE AS $$
+    SELECT * FROM llm_cost.usage AS e          -- leading partial day
+     WHERE e.occurred_at >= from_time AND e.occurred_at < llm_cost._days_start(from_time, to_time)
+       AND from_time < llm_cost._days_start(from_time, to_time)
+    UNION ALL
+    SELECT * FROM llm_cost.usage AS e          -- trailing partial day
+     WHERE e.occurred_at >= llm_cost._days_end(from_time, to_time) AND e.occurred_at < to_time
+       AND llm_cost._days_end(from_time, to_time) < to_time
+    UNION ALL
+    SELECT * FROM llm_cost.usage AS t          -- whole days' rows not rolled up yet
+     WHERE t.id BETWEEN llm_cost.rollup_watermark() + 1 AND llm_cost._max_id()
+       AND t.occurred_at >= llm_cost._days_start(from_time, to_time)
+       AND t.occurred_at < llm_cost._days_end(from_time, to_time)
+$$;
+COMMENT ON FUNCTION llm_cost._unrolled_usage_days(timestamptz, timestamptz) IS
+  'Internal: the usage rows of [from_time, to_time) that no daily rollup holds (partial days, rows not rolled up yet).';
+
+CREATE OR REPLACE FUNCTION llm_cost._read_ledger(from_time timestamptz, to_time timestamptz) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (
+        SELECT FROM llm_cost.usage AS u
+         WHERE u.id BETWEEN llm_cost.rollup_watermark() + 1
+                            + (SELECT (coalesce(sum(r.calls), 0) / 3)::bigint
+                                 FROM llm_cost.usage_rollup AS r
+                                WHERE r.dimension = 'tenant_id'
+                                  AND ((r.grain = 'day' AND r.bucket >= llm_cost._days_start(from_time, to_time)
+                                                        AND r.bucket < llm_cost._days_end(from_time, to_time))
+                                    OR (r.grain = 'hour' AND r.bucket >= llm_cost._hours_start(from_time, to_time)
+                                                         AND r.bucket < llm_cost._days_start(from_time, to_time))
+                                    OR (r.grain = 'hour' AND r.bucket >= llm_cost._days_end(from_time, to_time)
+                                                         AND r.bucket < llm_cost._hours_end(from_time, to_time))))
+                        AND llm_cost._max_id())
+$$;
+COMMENT ON FUNCTION llm_cost._read_ledger(timestamptz, timestamptz) IS
+  'Internal: true when the rows not rolled up yet are so many that a plain scan of the window''s ledger rows is cheaper than rollups plus those rows.';
+
+CREATE OR REPLACE FUNCTION llm_cost._dimension_facts(dim text, from_time timestamptz, to_time timestamptz, max_days integer)
+RETURNS TABLE (day date, tenant_id text, provider text, value text, calls bigint, failed_calls bigint,
+               unpriced_calls bigint, input_tokens numeric, output_tokens numeric, cost numeric,
+               latency_ms_sum numeric, latency_calls bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT llm_cost._utc_day(r.bucket), r.tenant_id, r.provider, r.value, r.calls, r.failed_calls, r.unpriced_calls,
+           r.input_tokens, r.output_tokens, r.cost, r.latency_ms_sum, r.latency_calls
+      FROM llm_cost.usage_rollup AS r
+     WHERE r.dimension = dim
+       AND ((r.grain = 'day' AND r.bucket = ANY (llm_cost._day_cover(llm_cost._utc_day(llm_cost._days_start(from_time, to_time)),
+                                                                       llm_cost._utc_day(llm_cost._days_end(from_time, to_time)), 1, max_days)))
+         OR (r.grain = '2 days' AND r.bucket = ANY (llm_cost._day_cover(llm_cost._utc_day(llm_cost._days_start(from_time, to_time)),
+                                                                       llm_cost._utc_day(llm_cost._days_end(from_time, to_time)), 2, max_days)))
+         OR (r.grain = '4 days' AND r.bucket = ANY (llm_cost._day_cover(llm_cost._utc_day(llm_cost._days_start(from_time, to_time)),
+                                                                       llm_cost._utc_day(llm_cost._days_end(from_time, to_time)), 4, max_days)))
+         OR (r.grain = '8 days' AND r.bucket = ANY (llm_cost._day_cover(llm_cost._utc_day(llm_cost._days_start(from_time, to_time)),
+                                                                       llm_cost._utc_day(llm_cost._days_end(from_time, to_time)), 8, max_days)))
+         OR (r.grain = '16 days' AND r.bucket = ANY (llm_cost._day_cover(llm_cost._utc_day(llm_cost._days_start(from_time, to_time)),
+                                                                       llm_cost._utc_day(llm_cost._days_end(from_time, to_time)), 16, max_days)))
+         OR (r.grain = '32 days' AND r.bucket = ANY (llm_cost._day_cover(llm_cost._utc_day(llm_cost._days_start(from_time, to_time)),
+                                                                       llm_cost._utc_day(llm_cost._days_end(from_time, to_time)), 32, max_days))))
+    UNION ALL
+    SELECT llm_cost._utc_day(r.bucket), r.tenant_id, r.provider, r.value, r.calls, r.failed_calls, r.unpriced_calls,
+           r.input_tokens, r.output_tokens, r.cost, r.latency_ms_sum, r.latency_calls
+      FROM llm_cost.usage_rollup AS r
+     WHERE r.dimension = dim AND r.grain = 'hour' AND llm_cost._hourly_dimension(dim)
+       AND ((r.bucket >= llm_cost._hours_start(from_time, to_time) AND r.bucket < llm_cost._days_start(from_time, to_time))
+         OR (r.bucket >= llm_cost._days_end(from_time, to_time) AND r.bucket < llm_cost._hours_end(from_time, to_time)))
+    UNION ALL
+    -- ledger rows one by one: the caller's aggregation sums them
+    SELECT llm_cost._utc_day(u.occurred_at), u.tenant_id, CASE WHEN dim = 'model' THEN u.provider END,
+           CASE dim WHEN 'model' THEN u.model WHEN 'project_id' THEN u.project_id WHEN 'operation' THEN u.operation
+                    WHEN 'agent_id' THEN u.agent_id WHEN 'user_id' THEN u.user_id ELSE u.tenant_id END,
+           1, CASE WHEN u.success THEN 0 ELSE 1 END, CASE WHEN u.cost IS NULL THEN 1 ELSE 0 END,
+           u.input_tokens, u.output_tokens, coalesce(u.cost, 0), coalesce(u.latency_ms, 0),
+           CASE WHEN u.latency_ms IS NULL THEN 0 ELSE 1 END
+      FROM llm_cost._unrolled_usage(from_time, to_time) AS u
+     WHERE llm_cost._hourly_dimension(dim)
+    UNION ALL
+    SELECT llm_cost._utc_day(u.occurred_at), u.tenant_id, CASE WHEN dim = 'model' THEN u.provider END,
+           CASE dim WHEN 'model' THEN u.model WHEN 'project_id' THEN u.project_id WHEN 'operation' THEN u.operation
+                    WHEN 'agent_id' THEN u.agent_id WHEN 'user_id' THEN u.user_id ELSE u.tenant_id END,
+           1, CASE WHEN u.success THEN 0 ELSE 1 END, CASE WHEN u.cost IS NULL THEN 1 ELSE 0 END,
+           u.input_tokens, u.output_tokens, coalesce(u.cost, 0), coalesce(u.latency_ms, 0),
+           CASE WHEN u.latency_ms IS NULL THEN 0 ELSE 1 END
+      FROM llm_cost._unrolled_usage_days(from_time, to_time) AS u
+     WHERE NOT llm_cost._hourly_dimension(dim)
+$$;
+COMMENT ON FUNCTION llm_cost._dimension_facts(text, timestamptz, timestamptz, integer) IS
+  'Internal: usage in [from_time, to_time) as rows to sum per value of one usage_rollup dimension (tenant_id, model, project_id, operation, agent_id, user_id): rollup rows (whole days in blocks of up to max_days days: 1 for per-day answers) plus ledger rows. Exact.';
+
+CREATE OR REPLACE FUNCTION llm_cost.usage_facts(from_time timestamptz, to_time timestamptz)
+RETURNS TABLE (day date, provider text, model text, tenant_id text, project_id text, user_id text,
+               agent_id text, operation text, calls bigint, failed_calls bigint, unpriced_calls bigint,
+               input_tokens numeric, output_tokens numeric, cached_input_tokens numeric,
+               reasoning_tokens numeric, cost numeric, latency_ms_sum numeric, latency_calls bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT d.day, d.provider, d.model, d.tenant_id, d.project_id, d.user_id, d.agent_id, d.operation,
+           d.calls, d.failed_calls, d.unpriced_calls, d.input_tokens, d.output_tokens,
+           d.cached_input_tokens, d.reasoning_tokens, d.cost, d.latency_ms_sum, d.latency_calls
+      FROM llm_cost.usage_daily AS d
+     WHERE d.day >= llm_cost._utc_day(llm_cost._days_start(from_time, to_time))
+       AND d.day < llm_cost._utc_day(llm_cost._days_end(from_time, to_time))
+    UNION ALL
+    -- ledger rows one by one: the caller's own aggregation sums them, which is
+    -- cheaper than grouping them to rollup grain first
+    SELECT llm_cost._utc_day(u.occurred_at), u.provider, u.model, u.tenant_id, u.project_id, u.user_id,
+           u.agent_id, u.operation, 1, CASE WHEN u.success THEN 0 ELSE 1 END,
+           CASE WHEN u.cost IS NULL THEN 1 ELSE 0 END, u.input_tokens, u.output_tokens,
+           u.cached_input_tokens, u.reasoning_tokens, coalesce(u.cost, 0),
+           coalesce(u.latency_ms, 0), CASE WHEN u.latency_ms IS NULL THEN 0 ELSE 1 END
+      FROM llm_cost._unrolled_usage_days(from_time, to_time) AS u
+$$;
+COMMENT ON FUNCTION llm_cost.usage_facts(timestamptz, timestamptz) IS
+  'Usage in [from_time, to_time) as rows to sum: usage_daily rows (per UTC day, provider, model, tenant, project, user, agent and operation) for whole days, plus ledger rows (one per call) for partial days and rows not rolled up yet. cost: the priced calls'' (unpriced_calls counts the others). Sums over it are exact; what forecasts, anomalies and the report read.';
+
+CREATE OR REPLACE FUNCTION llm_cost.latency_histogram_between(from_time timestamptz, to_time timestamptz)
+RETURNS TABLE (histogram bigint[])
+LANGUAGE sql STABLE AS $$
+    SELECT llm_cost.latency_histogram_merge(h)
+      FROM (SELECT l.histogram AS h
+              FROM llm_cost.usage_daily_latency AS l
+             WHERE l.day >= llm_cost._utc_day(llm_cost._days_start(from_time, to_time))
+               AND l.day < llm_cost._utc_day(llm_cost._days_end(from_time, to_time))
+            UNION ALL
+            SELECT l.histogram
+              FROM llm_cost.usage_hourly_latency AS l
+             WHERE (l.hour >= llm_cost._hours_start(from_time, to_time) AND l.hour < llm_cost._days_start(from_time, to_time))
+                OR (l.hour >= llm_cost._days_end(from_time, to_time) AND l.hour < llm_cost._hours_end(from_time, to_time))
+            UNION ALL
+            SELECT llm_cost.latency_histogram(u.latency_ms)
+              FROM llm_cost._unrolled_usage(from_time, to_time) AS u) AS parts
+$$;
+COMMENT ON FUNCTION llm_cost.latency_histogram_between(timestamptz, timestamptz) IS
+  'Exact latency histogram of the calls in [from_time, to_time), from the rollups and the ledger.';
+
+
+-- New result columns (unpriced_calls): dropped and made again.
+DROP FUNCTION llm_cost.cost_summary(timestamptz, timestamptz);
+DROP FUNCTION llm_cost.cost_by(text, timestamptz, timestamptz);
+DROP FUNCTION llm_cost.cost_trend(integer);
+CREATE OR REPLACE VIEW llm_cost.daily_costs WITH (security_invoker = true) AS
+SELECT llm_cost._utc_midnight(f.day) AS "time", f.day, f.provider, f.model, f.tenant_id, f.project_id,
+       f.user_id, f.agent_id,
+       sum(f.calls)::bigint AS calls, sum(f.failed_calls)::bigint AS failed_calls,
+       sum(f.input_tokens) AS input_tokens, sum(f.output_tokens) AS output_tokens,
+       sum(f.cached_input_tokens) AS cached_input_tokens, sum(f.reasoning_tokens) AS reasoning_tokens,
+       CASE WHEN sum(f.unpriced_calls) < sum(f.calls) THEN sum(f.cost) END AS cost,  -- NULL: nothing priced
+       llm_cost.units_sum(f.units) AS units, sum(f.unpriced_calls)::bigint AS unpriced_calls
+  FROM (SELECT d.day, d.provider, d.model, d.tenant_id, d.project_id, d.user_id, d.agent_id, d.calls,
+               d.failed_calls, d.unpriced_calls, d.input_tokens, d.output_tokens, d.cached_input_tokens,
+               d.reasoning_tokens, d.cost, d.units
+          FROM llm_cost.usage_daily AS d
+        UNION ALL
+        SELECT llm_cost._utc_day(u.occurred_at), u.provider, u.model, u.tenant_id, u.project_id, u.user_id,
+               u.agent_id, 1, CASE WHEN u.success THEN 0 ELSE 1 END, CASE WHEN u.cost IS NULL THEN 1 ELSE 0 END,
+               u.input_tokens, u.output_tokens, u.cached_input_tokens, u.reasoning_tokens, coalesce(u.cost, 0),
+               u.units
+          FROM llm_cost.usage AS u
+         WHERE u.id BETWEEN llm_cost.rollup_watermark() + 1 AND llm_cost._max_id()) AS f
+ GROUP BY f.day, f.provider, f.model, f.tenant_id, f.project_id, f.user_id, f.agent_id
+HAVING sum(f.calls) > 0;
+COMMENT ON VIEW llm_cost.daily_costs IS
+  'Cost per UTC day (time: its midnight, for Grafana) and provider, model, tenant, project, user and agent: calls, failed_calls, tokens, cost (NULL when no call is priced), unpriced_calls, and units (the calls'' units summed per unit name, e.g. {"web_search_queries": 12, "images": 3}; NULL when none). Exact: rollups plus rows not rolled up yet. One row per user and agent: for series by model, provider or another dimension, daily_cost_by is much faster. Filter on day (or time) to read only what you need.';
+COMMENT ON COLUMN llm_cost.daily_costs."time" IS 'The day''s UTC midnight, for Grafana.';
+COMMENT ON COLUMN llm_cost.daily_costs.day IS 'The UTC day.';
+COMMENT ON COLUMN llm_cost.daily_costs.provider IS 'Provider as logged.';
+COMMENT ON COLUMN llm_cost.daily_costs.model IS 'Model as logged.';
+COMMENT ON COLUMN llm_cost.daily_costs.tenant_id IS 'Tenant.';
+COMMENT ON COLUMN llm_cost.daily_costs.project_id IS 'Project.';
+COMMENT ON COLUMN llm_cost.daily_costs.user_id IS 'User.';
+COMMENT ON COLUMN llm_cost.daily_costs.agent_id IS 'Agent.';
+COMMENT ON COLUMN llm_cost.daily_costs.calls IS 'Calls.';
+COMMENT ON COLUMN llm_cost.daily_costs.failed_calls IS 'Calls with success false.';
+COMMENT ON COLUMN llm_cost.daily_costs.input_tokens IS 'Sum of input_tokens.';
+COMMENT ON COLUMN llm_cost.daily_costs.output_tokens IS 'Sum of output_tokens.';
+COMMENT ON COLUMN llm_cost.daily_costs.cached_input_tokens IS 'Sum of cached_input_tokens.';
+COMMENT ON COLUMN llm_cost.daily_costs.reasoning_tokens IS 'Sum of reasoning_tokens.';
+COMMENT ON COLUMN llm_cost.daily_costs.cost IS 'Sum of the priced calls'' cost; NULL when none of the calls is priced (see unpriced_calls).';
+COMMENT ON COLUMN llm_cost.daily_costs.unpriced_calls IS 'Calls without a price: cost does not include them.';
+COMMENT ON COLUMN llm_cost.daily_costs.units IS 'The calls'' units summed per unit name (e.g. {"web_search_queries": 12}); NULL when none.';
+
+CREATE FUNCTION llm_cost.cost_summary(from_time timestamptz, to_time timestamptz)
+RETURNS TABLE (total_cost numeric, calls bigint, successful_calls bigint, failed_calls bigint,
+               input_tokens numeric, output_tokens numeric, avg_latency_ms numeric, p95_latency_ms integer,
+               cost_per_call numeric, unpriced_calls bigint)
+LANGUAGE plpgsql STABLE SET jit = off AS $$
+BEGIN
+    PERFORM llm_cost._valid_window(from_time, to_time, 'cost_summary');
+    IF llm_cost._read_ledger(from_time, to_time) THEN
+        RETURN QUERY EXECUTE
+        'SELECT CASE WHEN count(*) > 0 AND count(u.cost) = 0 THEN NULL ELSE coalesce(sum(u.cost), 0) END,
+                count(*), count(*) FILTER (WHERE u.success), count(*) FILTER (WHERE NOT u.success),
+                coalesce(sum(u.input_tokens), 0), coalesce(sum(u.output_tokens), 0),
+                round(sum(u.latency_ms) / nullif(count(u.latency_ms), 0)::numeric, 2),
+                llm_cost.histogram_percentile(llm_cost.latency_histogram(u.latency_ms), 0.95),
+                round(sum(u.cost) / nullif(count(u.cost), 0), 10), count(*) - count(u.cost)
+           FROM llm_cost.usage AS u
+          WHERE u.occurred_at >= $1 AND u.occurred_at < $2'
+        USING from_time, to_time;
+        RETURN;
+    END IF;
+    RETURN QUERY EXECUTE
+    'SELECT CASE WHEN sum(f.unpriced_calls) = sum(f.calls) AND sum(f.calls) > 0 THEN NULL   -- nothing priced
+                 ELSE coalesce(sum(f.cost), 0) END,
+            coalesce(sum(f.calls), 0)::bigint,
+            coalesce(sum(f.calls) - sum(f.failed_calls), 0)::bigint,
+            coalesce(sum(f.failed_calls), 0)::bigint,
+            coalesce(sum(f.input_tokens), 0),
+            coalesce(sum(f.output_tokens), 0),
+            round(sum(f.latency_ms_sum) / nullif(sum(f.latency_calls), 0), 2),
+            (SELECT llm_cost.histogram_percentile(h.histogram, 0.95)
+               FROM llm_cost.latency_histogram_between($1, $2) AS h),
+            round(sum(f.cost) / nullif(sum(f.calls) - sum(f.unpriced_calls), 0), 10),
+            coalesce(sum(f.unpriced_calls), 0)::bigint
+       FROM llm_cost._dimension_facts(''tenant_id'', $1, $2, 32) AS f'
+    USING from_time, to_time;
+END $$;
+COMMENT ON FUNCTION llm_cost.cost_summary(timestamptz, timestamptz) IS
+  'One row for [from_time, to_time): total_cost (of the priced calls; NULL when there are calls and none is priced), calls, successful and failed calls, tokens, average and exact p95 latency, cost per priced call, and unpriced_calls.';
+
+CREATE FUNCTION llm_cost._rollup_dimension(dimension text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN dimension IN ('provider', 'model', 'mode') THEN 'model' ELSE dimension END
+$$;
+COMMENT ON FUNCTION llm_cost._rollup_dimension(text) IS 'Internal: the usage_rollup dimension that answers a cost_by dimension (provider, model and mode: model).';
+
+CREATE FUNCTION llm_cost._valid_dimension(dimension text, caller text, tags boolean) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF tags AND dimension IN ('tags', 'tags.') THEN
+        RAISE EXCEPTION 'llm_cost.%: dimension % names no tag key', caller, quote_literal(dimension)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Write tags.<key>, e.g. tags.team, to group by usage.tags->>''team''.';
+    END IF;
+    IF dimension IS NULL OR (dimension NOT IN ('provider', 'model', 'tenant_id', 'project_id', 'user_id', 'agent_id', 'operation', 'mode')
+                             AND NOT (tags AND starts_with(dimension, 'tags.'))) THEN
+        RAISE EXCEPTION 'llm_cost.%: unknown dimension %', caller, coalesce(quote_literal(dimension), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = CASE WHEN tags THEN 'Use one of provider, model, tenant_id, project_id, user_id, agent_id, operation, mode, or tags.<key> (e.g. tags.team) for one tag''s value.'
+                              ELSE 'Use one of provider, model, tenant_id, project_id, user_id, agent_id, operation, mode.' END;
+    END IF;
+END $$;
+COMMENT ON FUNCTION llm_cost._valid_dimension(text, text, boolean) IS 'Internal: rejects an unknown dimension (tags.<key> where tags is true).';
+
+CREATE FUNCTION llm_cost.cost_by(dimension text, from_time timestamptz, to_time timestamptz)
+RETURNS TABLE (value text, cost numeric, calls bigint, input_tokens numeric, output_tokens numeric, share numeric,
+               unpriced_calls bigint)
+LANGUAGE plpgsql STABLE SET jit = off AS $$
+DECLARE
+    big boolean;
+BEGIN
+    PERFORM llm_cost._valid_window(from_time, to_time, 'cost_by');
+    PERFORM llm_cost._valid_dimension(dimension, 'cost_by', true);
+    IF starts_with(dimension, 'tags.') THEN
+        -- One tag's value (tags->>key; NULL when a row has no tags, lacks the
+        -- key or holds JSON null there). The rollups keep no tags, so this
+        -- reads the window's ledger rows, through the BRIN index on
+        -- occurred_at. The key is a bind parameter, never SQL text. EXECUTE
+        -- plans each call with its own window, where a cached generic plan
+        -- would guess the window's size.
+        RETURN QUERY EXECUTE
+        'SELECT u.tags ->> $3, sum(u.cost), count(*), sum(u.input_tokens), sum(u.output_tokens),
+                round(100 * sum(u.cost) / nullif(sum(sum(u.cost)) OVER (), 0), 2),
+                count(*) FILTER (WHERE u.cost IS NULL)
+           FROM llm_cost.usage AS u
+          WHERE u.occurred_at >= $1 AND u.occurred_at < $2
+          GROUP BY 1
+          ORDER BY 2 DESC NULLS LAST, 1'
+        USING from_time, to_time, substr(dimension, length('tags.') + 1);
+        RETURN;
+    END IF;
+    big := llm_cost._read_ledger(from_time, to_time);
+    IF dimension = 'mode' THEN
+        -- The kind of call (chat, embedding, image_generation, ...): each
+        -- (provider, model) as logged resolves to a catalog model, whose mode
+        -- llm_cost.models gives. Grouped by name first: few names, many calls.
+        RETURN QUERY
+        SELECT m.mode, CASE WHEN sum(n.unpriced_calls) < sum(n.calls) THEN sum(n.cost) END, sum(n.calls)::bigint,
+               sum(n.input_tokens), sum(n.output_tokens),
+               round(100 * sum(n.cost) / nullif(sum(sum(n.cost)) OVER (), 0), 2), sum(n.unpriced_calls)::bigint
+          FROM (SELECT f.provider, f.value AS model, sum(f.cost) AS cost, sum(f.calls) AS calls,
+                       sum(f.unpriced_calls) AS unpriced_calls,
+                       sum(f.input_tokens) AS input_tokens, sum(f.output_tokens) AS output_tokens
+                  FROM llm_cost._dimension_facts('model', from_time, to_time, 32) AS f
+                 WHERE NOT big
+                 GROUP BY f.provider, f.value
+                UNION ALL
+                SELECT u.provider, u.model, sum(u.cost), count(*), count(*) - count(u.cost),
+                       sum(u.input_tokens), sum(u.output_tokens)
+                  FROM llm_cost.usage AS u
+                 WHERE big AND u.occurred_at >= from_time AND u.occurred_at < to_time
+                 GROUP BY u.provider, u.model) AS n
+          LEFT JOIN LATERAL llm_cost.resolve_model(n.provider, n.model) AS r ON true
+          LEFT JOIN llm_cost.models AS m ON m.provider = r.resolved_provider AND m.model = r.resolved_model
+         GROUP BY m.mode
+        HAVING sum(n.calls) > 0
+         ORDER BY 2 DESC NULLS LAST, 1;
+        RETURN;
+    END IF;
+    IF big THEN
+        RETURN QUERY EXECUTE format(
+            'SELECT u.%1$I, sum(u.cost), count(*), sum(u.input_tokens), sum(u.output_tokens),
+                    round(100 * sum(u.cost) / nullif(sum(sum(u.cost)) OVER (), 0), 2), count(*) - count(u.cost)
+               FROM llm_cost.usage AS u
+              WHERE u.occurred_at >= $1 AND u.occurred_at < $2
+              GROUP BY 1
+              ORDER BY 2 DESC NULLS LAST, 1', dimension)
+        USING from_time, to_time;
+        RETURN;
+    END IF;
+    -- EXECUTE with the dimension as a literal: the planner folds
+    -- _dimension_facts to the branches that dimension reads.
+    RETURN QUERY EXECUTE format(
+        'SELECT f.%1$s, CASE WHEN sum(f.unpriced_calls) < sum(f.calls) THEN sum(f.cost) END, sum(f.calls)::bigint,
+                sum(f.input_tokens), sum(f.output_tokens),
+                round(100 * sum(f.cost) / nullif(sum(sum(f.cost)) OVER (), 0), 2), sum(f.unpriced_calls)::bigint
+           FROM llm_cost._dimension_facts(%2$L, $1, $2, 32) AS f
+          GROUP BY 1
+         HAVING sum(f.calls) > 0
+          ORDER BY 2 DESC NULLS LAST, 1',
+        CASE dimension WHEN 'provider' THEN 'provider' ELSE 'value' END, llm_cost._rollup_dimension(dimension))
+    USING from_time, to_time;
+END $$;
+COMMENT ON FUNCTION llm_cost.cost_by(text, timestamptz, timestamptz) IS
+  'Cost per value of one dimension (provider, model, tenant_id, project_id, user_id, agent_id, operation; mode: the kind of call, chat, embedding, image_generation, ..., from llm_cost.models; or tags.<key>: the value of one tag, usage.tags->>''<key>'', any key after the dot, read from the ledger) in [from_time, to_time), with its share of the priced total in percent; most expensive first. cost sums the priced calls: NULL when none of a value''s calls is priced; unpriced_calls counts the calls without a price. NULL value: calls without that dimension (for mode: models the catalog does not know; for a tag: rows without the key).';
+
+CREATE FUNCTION llm_cost.daily_cost_by(dimension text, from_time timestamptz, to_time timestamptz)
+RETURNS TABLE ("time" timestamptz, day date, value text, cost numeric, calls bigint, input_tokens numeric,
+               output_tokens numeric, unpriced_calls bigint)
+LANGUAGE plpgsql STABLE SET jit = off AS $$
+DECLARE
+    big boolean;
+BEGIN
+    PERFORM llm_cost._valid_window(from_time, to_time, 'daily_cost_by');
+    PERFORM llm_cost._valid_dimension(dimension, 'daily_cost_by', false);
+    big := llm_cost._read_ledger(from_time, to_time);
+    IF dimension = 'mode' THEN
+        RETURN QUERY
+        SELECT llm_cost._utc_midnight(n.day), n.day, m.mode,
+               CASE WHEN sum(n.unpriced_calls) < sum(n.calls) THEN sum(n.cost) END, sum(n.calls)::bigint,
+               sum(n.input_tokens), sum(n.output_tokens), sum(n.unpriced_calls)::bigint
+          FROM (SELECT f.day, f.provider, f.value AS model, sum(f.cost) AS cost, sum(f.calls) AS calls,
+                       sum(f.unpriced_calls) AS unpriced_calls,
+                       sum(f.input_tokens) AS input_tokens, sum(f.output_tokens) AS output_tokens
+                  FROM llm_cost._dimension_facts('model', from_time, to_time, 1) AS f
+                 WHERE NOT big
+                 GROUP BY f.day, f.provider, f.value
+                UNION ALL
+                SELECT llm_cost._utc_day(u.occurred_at), u.provider, u.model, sum(u.cost), count(*),
+                       count(*) - count(u.cost), sum(u.input_tokens), sum(u.output_tokens)
+                  FROM llm_cost.usage AS u
+                 WHERE big AND u.occurred_at >= from_time AND u.occurred_at < to_time
+                 GROUP BY 1, 2, 3) AS n
+          LEFT JOIN LATERAL llm_cost.resolve_model(n.provider, n.model) AS r ON true
+          LEFT JOIN llm_cost.models AS m ON m.provider = r.resolved_provider AND m.model = r.resolved_model
+         GROUP BY n.day, m.mode
+        HAVING sum(n.calls) > 0
+         ORDER BY 2, 4 DESC NULLS LAST, 3;
+        RETURN;
+    END IF;
+    IF big THEN
+        RETURN QUERY EXECUTE format(
+            -- grouped apart from the ORDER BY: with it, the planner (which
+            -- cannot tell how few days a window has) sorts millions of rows
+            'WITH g AS MATERIALIZED (
+                 SELECT llm_cost._utc_day(u.occurred_at) AS day, u.%1$I AS value, sum(u.cost) AS cost, count(*) AS calls,
+                        sum(u.input_tokens) AS input_tokens, sum(u.output_tokens) AS output_tokens,
+                        count(*) - count(u.cost) AS unpriced_calls
+                   FROM llm_cost.usage AS u
+                  WHERE u.occurred_at >= $1 AND u.occurred_at < $2
+                  GROUP BY 1, 2)
+             SELECT llm_cost._utc_midnight(g.day), g.day, g.value, g.cost, g.calls, g.input_tokens, g.output_tokens,
+                    g.unpriced_calls
+               FROM g
+              ORDER BY 2, 4 DESC NULLS LAST, 3', dimension)
+        USING from_time, to_time;
+        RETURN;
+    END IF;
+    RETURN QUERY EXECUTE format(
+        'SELECT llm_cost._utc_midnight(f.day), f.day, f.%1$s,
+                CASE WHEN sum(f.unpriced_calls) < sum(f.calls) THEN sum(f.cost) END, sum(f.calls)::bigint,
+                sum(f.input_tokens), sum(f.output_tokens), sum(f.unpriced_calls)::bigint
+           FROM llm_cost._dimension_facts(%2$L, $1, $2, 1) AS f
+          GROUP BY f.day, 3
+         HAVING sum(f.calls) > 0
+          ORDER BY 2, 4 DESC NULLS LAST, 3',
+        CASE dimension WHEN 'provider' THEN 'provider' ELSE 'value' END, llm_cost._rollup_dimension(dimension))
+    USING from_time, to_time;
+END $$;
+COMMENT ON FUNCTION llm_cost.daily_cost_by(text, timestamptz, timestamptz) IS
+  'Cost per UTC day (time: its midnight, for Grafana) and value of one dimension (as cost_by: provider, model, tenant_id, project_id, user_id, agent_id, operation, mode) for the calls in [from_time, to_time): cost (of the priced calls; NULL when none is priced), calls, tokens, unpriced_calls. The days at the window''s ends count only the calls inside it. Read from the per-dimension rollups: the fast way to draw a series by model or any other one dimension.';
+
+CREATE FUNCTION llm_cost.cost_trend(days integer DEFAULT 7)
+RETURNS TABLE (current_from timestamptz, current_to timestamptz, current_cost numeric,
+               previous_cost numeric, change numeric, percent_change numeric, direction text,
+               current_unpriced_calls bigint, previous_unpriced_calls bigint)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    now_ts timestamptz := now();
+BEGIN
+    IF days IS NULL OR days < 1 OR days > 3660 THEN
+        RAISE EXCEPTION 'llm_cost.cost_trend: days must be between 1 and 3660 (got %)', coalesce(days::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN QUERY
+    WITH t AS (
+        SELECT cur.total_cost AS cur, cur.unpriced_calls AS cur_unpriced, prev.total_cost AS prev,
+               prev.unpriced_calls AS prev_unpriced
+          FROM llm_cost.cost_summary(now_ts - make_interval(days => days), now_ts) AS cur,
+               llm_cost.cost_summary(now_ts - make_interval(days => 2 * days), now_ts - make_interval(days => days)) AS prev)
+    SELECT now_ts - make_interval(days => days), now_ts, t.cur, t.prev, t.cur - t.prev,
+           round(100 * (t.cur - t.prev) / nullif(t.prev, 0), 2),
+           -- within 5% either way counts as stable; unknown when a side has nothing priced
+           CASE WHEN t.cur IS NULL OR t.prev IS NULL THEN NULL
+                WHEN t.prev = 0 AND t.cur = 0 THEN 'stable'
+                WHEN t.prev = 0 THEN 'up'
+                WHEN abs(t.cur - t.prev) < 0.05 * t.prev THEN 'stable'
+                WHEN t.cur > t.prev THEN 'up'
+                ELSE 'down' END,
+           t.cur_unpriced, t.prev_unpriced
+      FROM t;
+END $$;
+COMMENT ON FUNCTION llm_cost.cost_trend(integer) IS
+  'Spend in the last days against the days before: both totals (of the priced calls; NULL when a side has calls and none is priced), change, percent_change (NULL when there was nothing before) and direction: up, down, or stable (within 5%); and each side''s unpriced_calls.';
+
+CREATE OR REPLACE VIEW llm_cost.monthly_costs WITH (security_invoker = true) AS
+SELECT date_trunc('month', d.day)::date AS month, llm_cost._utc_midnight(date_trunc('month', d.day)::date) AS "time",
+       d.provider, d.model, sum(d.calls)::bigint AS calls, sum(d.failed_calls)::bigint AS failed_calls,
+       sum(d.input_tokens) AS input_tokens, sum(d.output_tokens) AS output_tokens, sum(d.cost) AS cost,
+       sum(d.unpriced_calls)::bigint AS unpriced_calls
+  FROM llm_cost.daily_costs AS d
+ GROUP BY 1, 2, 3, 4;
+COMMENT ON VIEW llm_cost.monthly_costs IS 'Cost per UTC calendar month (time: its first midnight), provider and model.';
+COMMENT ON COLUMN llm_cost.monthly_costs.month IS 'First day of the UTC calendar month.';
+COMMENT ON COLUMN llm_cost.monthly_costs."time" IS 'The month''s first UTC midnight, for Grafana.';
+COMMENT ON COLUMN llm_cost.monthly_costs.provider IS 'Provider as logged.';
+COMMENT ON COLUMN llm_cost.monthly_costs.model IS 'Model as logged.';
+COMMENT ON COLUMN llm_cost.monthly_costs.calls IS 'Calls.';
+COMMENT ON COLUMN llm_cost.monthly_costs.failed_calls IS 'Calls with success false.';
+COMMENT ON COLUMN llm_cost.monthly_costs.input_tokens IS 'Sum of input_tokens.';
+COMMENT ON COLUMN llm_cost.monthly_costs.output_tokens IS 'Sum of output_tokens.';
+COMMENT ON COLUMN llm_cost.monthly_costs.cost IS 'Sum of the priced calls'' cost; NULL when none of the calls is priced.';
+COMMENT ON COLUMN llm_cost.monthly_costs.unpriced_calls IS 'Calls without a price: cost does not include them.';
+
+CREATE OR REPLACE VIEW llm_cost.daily_spend WITH (security_invoker = true) AS
+SELECT coalesce(m.day, c.day) AS day, llm_cost._utc_midnight(coalesce(m.day, c.day)) AS "time",
+       CASE WHEN m.day IS NULL THEN 0 ELSE m.cost END AS model_cost, coalesce(c.cost, 0) AS compute_cost,
+       CASE WHEN m.day IS NULL OR m.cost IS NOT NULL OR c.cost > 0 THEN coalesce(m.cost, 0) + coalesce(c.cost, 0) END
+           AS total_cost,
+       coalesce(m.calls, 0) AS calls, coalesce(m.unpriced_calls, 0) AS unpriced_calls
+  FROM (SELECT d.day, sum(d.cost) AS cost, sum(d.calls)::bigint AS calls, sum(d.unpriced_calls)::bigint AS unpriced_calls
+          FROM llm_cost.daily_costs AS d GROUP BY 1) AS m
+  FULL JOIN (SELECT llm_cost._utc_day(r.occurred_at) AS day, coalesce(sum(r.cost), 0) AS cost
+               FROM llm_cost.resource_usage AS r GROUP BY 1) AS c ON c.day = m.day;
+COMMENT ON VIEW llm_cost.daily_spend IS 'Model spend and compute spend side by side per UTC day, with their total.';
+COMMENT ON COLUMN llm_cost.daily_spend.day IS 'The UTC day.';
+COMMENT ON COLUMN llm_cost.daily_spend."time" IS 'The day''s UTC midnight, for Grafana.';
+COMMENT ON COLUMN llm_cost.daily_spend.model_cost IS 'Cost of the day''s priced model calls; NULL when none of them is priced.';
+COMMENT ON COLUMN llm_cost.daily_spend.compute_cost IS 'Cost of the day''s resource_usage.';
+COMMENT ON COLUMN llm_cost.daily_spend.total_cost IS 'model_cost + compute_cost; NULL when nothing of the day is priced.';
+COMMENT ON COLUMN llm_cost.daily_spend.calls IS 'Model calls that day.';
+COMMENT ON COLUMN llm_cost.daily_spend.unpriced_calls IS 'Model calls that day without a price: model_cost does not include them.';
+
+CREATE OR REPLACE VIEW llm_cost.execution_costs WITH (security_invoker = true) AS
+SELECT execution_id,
+       min(occurred_at) AS time,
+       max(occurred_at) AS last_at,
+       sum(model_cost) AS model_cost,
+       sum(compute_cost) AS compute_cost,
+       coalesce(sum(model_cost), 0) + coalesce(sum(compute_cost), 0) AS total_cost,
+       sum(calls) AS calls,
+       sum(tokens) AS tokens,
+       sum(unpriced_calls) AS unpriced_calls
+  FROM (SELECT execution_id, occurred_at, cost AS model_cost, NULL::numeric AS compute_cost, 1 AS calls,
+               input_tokens + output_tokens AS tokens, CASE WHEN cost IS NULL THEN 1 ELSE 0 END AS unpriced_calls
+          FROM llm_cost.usage WHERE execution_id IS NOT NULL
+        UNION ALL
+        SELECT execution_id, occurred_at, NULL, cost, 0, 0, 0
+          FROM llm_cost.resource_usage WHERE execution_id IS NOT NULL) AS both_kinds
+ GROUP BY execution_id;
+COMMENT ON VIEW llm_cost.execution_costs IS
+  'Per execution_id: model cost, compute cost, total, model calls and tokens; time is the first event.';
+COMMENT ON COLUMN llm_cost.execution_costs.execution_id IS 'The execution (usage.execution_id, resource_usage.execution_id).';
+COMMENT ON COLUMN llm_cost.execution_costs."time" IS 'Its first event (model call or resource use).';
+COMMENT ON COLUMN llm_cost.execution_costs.last_at IS 'Its last event.';
+COMMENT ON COLUMN llm_cost.execution_costs.model_cost IS 'Sum of its model calls'' cost; NULL when none of them is priced.';
+COMMENT ON COLUMN llm_cost.execution_costs.compute_cost IS 'Sum of its resource_usage cost; NULL when it has none.';
+COMMENT ON COLUMN llm_cost.execution_costs.total_cost IS 'model_cost + compute_cost.';
+COMMENT ON COLUMN llm_cost.execution_costs.calls IS 'Its model calls.';
+COMMENT ON COLUMN llm_cost.execution_costs.tokens IS 'Input plus output tokens of its model calls.';
+COMMENT ON COLUMN llm_cost.execution_costs.unpriced_calls IS 'Its model calls without a price: model_cost does not include them.';
+
+REVOKE EXECUTE ON FUNCTION llm_cost._hourly_dimension(text), llm_cost._day_spans(), llm_cost._span_start(timestamptz, integer),
+    llm_cost._day_cover(date, date, integer, integer), llm_cost._rollup_sums_sql(text), llm_cost._rollup_dims_sql(text, text),
+    llm_cost._unrolled_usage_days(timestamptz, timestamptz), llm_cost._read_ledger(timestamptz, timestamptz),
+    llm_cost._dimension_facts(text, timestamptz, timestamptz, integer), llm_cost.cost_summary(timestamptz, timestamptz),
+    llm_cost._rollup_dimension(text), llm_cost._valid_dimension(text, text, boolean),
+    llm_cost.cost_by(text, timestamptz, timestamptz), llm_cost.daily_cost_by(text, timestamptz, timestamptz),
+    llm_cost.cost_trend(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION llm_cost._hourly_dimension(text), llm_cost._day_spans(), llm_cost._span_start(timestamptz, integer),
+    llm_cost._day_cover(date, date, integer, integer), llm_cost._rollup_sums_sql(text), llm_cost._rollup_dims_sql(text, text),
+    llm_cost._unrolled_usage_days(timestamptz, timestamptz), llm_cost._read_ledger(timestamptz, timestamptz),
+    llm_cost._dimension_facts(text, timestamptz, timestamptz, integer), llm_cost.cost_summary(timestamptz, timestamptz),
+    llm_cost._rollup_dimension(text), llm_cost._valid_dimension(text, text, boolean),
+    llm_cost.cost_by(text, timestamptz, timestamptz), llm_cost.daily_cost_by(text, timestamptz, timestamptz),
+    llm_cost.cost_trend(integer) TO llm_cost_admin, llm_cost_reader;
+-- (end of rollups section)

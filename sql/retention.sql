@@ -2,7 +2,8 @@
 --
 -- retire_usage(before) deletes the ledger rows of whole UTC days before
 -- `before`, after rolling them up. The rollups keep them (dashboards, costs
--- and exact percentiles of those days are unchanged, at hour granularity),
+-- and exact percentiles of those days are unchanged, at hour granularity;
+-- per user and per agent at day granularity, as those have no hourly rollup),
 -- and so does budget_spend; their spend per budget moves to retired_spend,
 -- which is dumped, added back on restore, and counted by ledger_spend, so
 -- rebuild_budget_spend and budget_spend_drift stay exact.

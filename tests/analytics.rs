@@ -34,39 +34,67 @@ fn assert_matches_raw(c: &mut postgres::Client, when: &str) {
             c,
             &format!(
                 "SELECT trim_scale(total_cost), calls, successful_calls, failed_calls, input_tokens, output_tokens,
-                        avg_latency_ms, p95_latency_ms, trim_scale(cost_per_call)
+                        avg_latency_ms, p95_latency_ms, trim_scale(cost_per_call), unpriced_calls
                    FROM llm_cost.cost_summary('{from}', '{to}')"
             ),
         );
         let raw = rows(
             c,
             &format!(
-                "SELECT trim_scale(coalesce(sum(cost), 0)), count(*), count(*) FILTER (WHERE success), count(*) FILTER (WHERE NOT success),
+                "SELECT trim_scale(CASE WHEN count(*) > 0 AND count(cost) = 0 THEN NULL ELSE coalesce(sum(cost), 0) END),
+                        count(*), count(*) FILTER (WHERE success), count(*) FILTER (WHERE NOT success),
                         coalesce(sum(input_tokens), 0)::numeric, coalesce(sum(output_tokens), 0)::numeric,
                         round(avg(latency_ms), 2), percentile_disc(0.95) WITHIN GROUP (ORDER BY latency_ms),
-                        trim_scale(round(sum(cost) / nullif(count(*), 0), 10))
+                        trim_scale(round(sum(cost) / nullif(count(cost), 0), 10)), count(*) - count(cost)
                    FROM llm_cost.usage WHERE {w}"
             ),
         );
         assert_eq!(summary, raw, "cost_summary {from}..{to} {when}");
         for dim in ["provider", "model", "tenant_id", "project_id", "user_id", "agent_id", "operation"] {
-            let by = rows(c, &format!("SELECT value, trim_scale(cost), calls FROM llm_cost.cost_by('{dim}', '{from}', '{to}') ORDER BY value"));
+            // cost: of the priced calls, NULL when none is (sum's own rule)
+            let by = rows(
+                c,
+                &format!(
+                    "SELECT value, trim_scale(cost), calls, input_tokens, output_tokens, unpriced_calls
+                       FROM llm_cost.cost_by('{dim}', '{from}', '{to}') ORDER BY value"
+                ),
+            );
             let raw = rows(
                 c,
-                &format!("SELECT {dim}, trim_scale(sum(coalesce(cost, 0))), count(*) FROM llm_cost.usage WHERE {w} GROUP BY 1 ORDER BY 1"),
+                &format!(
+                    "SELECT {dim}, trim_scale(sum(cost)), count(*), sum(input_tokens)::numeric, sum(output_tokens)::numeric,
+                            count(*) - count(cost)
+                       FROM llm_cost.usage WHERE {w} GROUP BY 1 ORDER BY 1"
+                ),
             );
             assert_eq!(by, raw, "cost_by {dim} {from}..{to} {when}");
+            let daily = rows(
+                c,
+                &format!(
+                    "SELECT day, value, trim_scale(cost), calls, unpriced_calls
+                       FROM llm_cost.daily_cost_by('{dim}', '{from}', '{to}') ORDER BY 1, 2"
+                ),
+            );
+            let raw = rows(
+                c,
+                &format!(
+                    "SELECT (occurred_at AT TIME ZONE 'UTC')::date, {dim}, trim_scale(sum(cost)), count(*), count(*) - count(cost)
+                       FROM llm_cost.usage WHERE {w} GROUP BY 1, 2 ORDER BY 1, 2"
+                ),
+            );
+            assert_eq!(daily, raw, "daily_cost_by {dim} {from}..{to} {when}");
         }
     }
     let daily = rows(
         c,
-        "SELECT day, model, user_id, sum(calls), sum(failed_calls), trim_scale(sum(cost)) FROM llm_cost.daily_costs
+        "SELECT day, model, user_id, sum(calls), sum(failed_calls), trim_scale(sum(cost)), sum(unpriced_calls)
+           FROM llm_cost.daily_costs
           WHERE day BETWEEN '2026-02-27' AND '2026-04-02' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
     );
     let raw = rows(
         c,
         "SELECT (occurred_at AT TIME ZONE 'UTC')::date, model, user_id, count(*), count(*) FILTER (WHERE NOT success),
-                trim_scale(sum(coalesce(cost, 0)))
+                trim_scale(sum(cost)), count(*) - count(cost)
            FROM llm_cost.usage WHERE occurred_at >= '2026-02-27' AND occurred_at < '2026-04-03'
           GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
     );
@@ -90,7 +118,8 @@ fn dashboards_equal_a_raw_group_by_through_refreshes_and_corrections() {
         format!(
             "INSERT INTO llm_cost.usage (occurred_at, provider, model, input_tokens, output_tokens, latency_ms, success,
                                          tenant_id, project_id, user_id, agent_id, operation)
-             SELECT t, 'openai', (ARRAY['gpt-4o', 'gpt-4o-mini', 'o3-mini'])[1 + g % 3], 100 + g % 900, 20 + g % 300,
+             SELECT t, 'openai', CASE WHEN g % 29 = 0 THEN 'house-model-unpriced' ELSE (ARRAY['gpt-4o', 'gpt-4o-mini', 'o3-mini'])[1 + g % 3] END,
+                    100 + g % 900, 20 + g % 300,
                     CASE WHEN g % 11 = 0 THEN NULL ELSE 50 + (g * 7919) % 3000 END, g % 13 <> 0,
                     't' || g % 2, CASE WHEN g % 5 = 0 THEN NULL ELSE 'p' || g % 3 END, 'u' || g % 7,
                     'a' || g % 4, (ARRAY['chat', 'embed', NULL])[1 + g % 3]
@@ -98,16 +127,54 @@ fn dashboards_equal_a_raw_group_by_through_refreshes_and_corrections() {
         )
     };
     c.batch_execute(&generate("2026-02-25", "2026-04-05")).unwrap();
+    c.batch_execute("SET client_min_messages = error").unwrap(); // the unpriced calls' warnings
+                                                                 // before any refresh the whole ledger is backlog: read with a plain scan
+    assert!(one::<bool>(&mut c, "SELECT llm_cost._read_ledger('2026-03-01', '2026-04-01')"));
     assert_matches_raw(&mut c, "before any refresh");
     // (the maintenance worker may have rolled up some or all of it already)
     c.batch_execute("SELECT llm_cost.refresh_rollups()").unwrap();
     assert!(one::<bool>(&mut c, "SELECT llm_cost.rollup_watermark() = max(id) FROM llm_cost.usage"), "all rolled up");
     assert!(one::<i64>(&mut c, "SELECT count(*) FROM llm_cost.usage_daily") > 0);
+    assert!(!one::<bool>(&mut c, "SELECT llm_cost._read_ledger('2026-03-01', '2026-04-01')"));
+    // a model without a price: NULL cost, never 0, and its calls counted as unpriced
+    assert!(one::<bool>(
+        &mut c,
+        "SELECT cost IS NULL AND unpriced_calls = calls AND calls > 0
+           FROM llm_cost.cost_by('model', '2026-03-01', '2026-04-01') WHERE value = 'house-model-unpriced'"
+    ));
+    assert!(one::<bool>(
+        &mut c,
+        "SELECT bool_and(cost IS NULL AND unpriced_calls = calls) FROM llm_cost.daily_costs WHERE model = 'house-model-unpriced'"
+    ));
+    assert!(one::<bool>(
+        &mut c,
+        "SELECT bool_and(cost IS NULL AND unpriced_calls = calls) FROM llm_cost.monthly_costs WHERE model = 'house-model-unpriced'"
+    ));
     assert_matches_raw(&mut c, "after a refresh");
     assert_eq!(one::<i64>(&mut c, "SELECT llm_cost.refresh_rollups()"), 0, "nothing new to roll up");
+    // the rollups hold one row per dimension's value, never one per user and model and agent
+    let per_user_rows: i64 =
+        one(&mut c, "SELECT count(*) FROM llm_cost.usage_rollup WHERE dimension = 'user_id' AND grain = 'day'");
+    let user_days: i64 = one(
+        &mut c,
+        "SELECT count(DISTINCT (tenant_id, user_id, (occurred_at AT TIME ZONE 'UTC')::date)) FROM llm_cost.usage",
+    );
+    assert_eq!(per_user_rows, user_days, "one user_id row per tenant, user and day");
+    assert_eq!(
+        one::<i64>(
+            &mut c,
+            "SELECT count(*) FROM llm_cost.usage_rollup WHERE dimension IN ('user_id', 'agent_id') AND grain = 'hour'"
+        ),
+        0
+    );
 
     // late rows with an old occurred_at, not rolled up yet
     c.batch_execute(&generate("2026-03-05 03:00", "2026-03-12")).unwrap();
+    // the late rows are more than a third of the calls rolled up for the
+    // partial-day window's whole days (a plain scan of the ledger answers
+    // it), and less for the month's (rollups plus the late rows)
+    assert!(one::<bool>(&mut c, "SELECT llm_cost._read_ledger('2026-03-03 07:30+00', '2026-03-20 16:45+00')"));
+    assert!(!one::<bool>(&mut c, "SELECT llm_cost._read_ledger('2026-03-01', '2026-04-01')"));
     assert_matches_raw(&mut c, "with late rows in the tail");
     // corrections of rolled-up rows: reprice, a manual fix, deletes
     c.batch_execute("SELECT llm_cost.set_price('openai', 'gpt-4o-mini', 0.2, 0.8, valid_from => '2026-03-01')")
@@ -613,8 +680,15 @@ fn refreshes_during_concurrent_writes_stay_exact() {
     let ledger: i64 = one(&mut c, "SELECT count(*) FROM llm_cost.usage");
     assert!(ledger > 200, "the writers got going ({ledger} rows)");
     assert_eq!(rolled, ledger, "every row rolled up exactly once");
-    let hourly: i64 = one(&mut c, "SELECT sum(calls)::bigint FROM llm_cost.usage_hourly");
-    assert_eq!(hourly, ledger);
+    for (dimension, grain) in [("tenant_id", "hour"), ("model", "hour"), ("user_id", "day"), ("agent_id", "day")] {
+        let rolled: i64 = one(
+            &mut c,
+            &format!(
+                "SELECT sum(calls)::bigint FROM llm_cost.usage_rollup WHERE dimension = '{dimension}' AND grain = '{grain}'"
+            ),
+        );
+        assert_eq!(rolled, ledger, "usage_rollup {dimension} per {grain}");
+    }
     let same: bool = one(
         &mut c,
         "SELECT (SELECT array_agg(x::text ORDER BY x::text) FROM (SELECT value, cost, calls FROM llm_cost.cost_by('agent_id', now() - interval '1 day', now() + interval '1 hour')) x)
@@ -625,7 +699,7 @@ fn refreshes_during_concurrent_writes_stay_exact() {
 
 /// cost_by('tags.<key>') equals a raw GROUP BY on tags->>key over the window:
 /// rows without tags, without the key or with JSON null there are the NULL
-/// group; unpriced calls count as calls at cost 0; the window is [from, to);
+/// group; unpriced calls are counted, not summed as 0; the window is [from, to);
 /// a key with a quote and a dot is one key, passed as data, never as SQL.
 #[test]
 fn cost_by_a_tag_equals_a_raw_group_by_on_the_ledger() {
@@ -667,12 +741,13 @@ fn cost_by_a_tag_equals_a_raw_group_by_on_the_ledger() {
     let raw = |c: &mut postgres::Client, key: &str| -> Vec<String> {
         c.query(
             "SELECT t::text FROM (
-                 SELECT tags ->> $1 AS value, sum(coalesce(cost, 0)) AS cost, count(*) AS calls,
+                 SELECT tags ->> $1 AS value, sum(cost) AS cost, count(*) AS calls,
                         sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
-                        round(100 * sum(coalesce(cost, 0)) / nullif(sum(sum(coalesce(cost, 0))) OVER (), 0), 2) AS share
+                        round(100 * sum(cost) / nullif(sum(sum(cost)) OVER (), 0), 2) AS share,
+                        count(*) - count(cost) AS unpriced_calls
                    FROM llm_cost.usage
                   WHERE occurred_at >= $2::text::timestamptz AND occurred_at < $3::text::timestamptz
-                  GROUP BY 1 ORDER BY 2 DESC, 1) AS t",
+                  GROUP BY 1 ORDER BY 2 DESC NULLS LAST, 1) AS t",
             &[&key, &from, &to],
         )
         .unwrap()
@@ -686,13 +761,16 @@ fn cost_by_a_tag_equals_a_raw_group_by_on_the_ledger() {
             assert_eq!(by_tag(&mut c, key), raw(&mut c, key), "cost_by tags.{key} {when}");
         }
         // the same figures written out: most expensive first; unpriced calls
-        // count at cost 0 (team c has only those); the NULL group is the
-        // untagged, the key-less and the JSON-null rows; a number is its text
+        // are counted, never summed as 0 (team c has only those: NULL cost,
+        // last); the NULL group is the untagged, the key-less and the
+        // JSON-null rows; a number is its text
         let team = rows(
             &mut c,
-            &format!("SELECT value, trim_scale(cost), calls FROM llm_cost.cost_by('tags.team', '{from}', '{to}')"),
+            &format!(
+                "SELECT value, trim_scale(cost), calls, unpriced_calls FROM llm_cost.cost_by('tags.team', '{from}', '{to}')"
+            ),
         );
-        assert_eq!(team, ["(,8.5,6)", "(a,4,3)", "(5,0.75,1)", "(b,0.125,2)", "(c,0,2)"], "{when}");
+        assert_eq!(team, ["(,8.5,6,1)", "(a,4,3,0)", "(5,0.75,1,0)", "(b,0.125,2,1)", "(c,,2,2)"], "{when}");
         let quoted = rows(
             &mut c,
             &format!(

@@ -187,7 +187,9 @@ fn every_released_version_updates_to_the_current_schema_keeping_its_data() {
     let current: String =
         fresh.query_one("SELECT extversion FROM pg_extension WHERE extname = 'llm_cost'", &[]).unwrap().get(0);
     // the partition of June 2026, which the update makes for FILL's rows
-    fresh.batch_execute("SELECT llm_cost.ensure_usage_partitions('2026-06-01 00:00+00', '2026-06-01 00:00+00')").unwrap();
+    fresh
+        .batch_execute("SELECT llm_cost.ensure_usage_partitions('2026-06-01 00:00+00', '2026-06-01 00:00+00')")
+        .unwrap();
     let expected = schema_fingerprint(&mut fresh);
     let (fresh_prices, fresh_models) = catalog(&mut fresh);
     assert!(expected.len() > 500, "the fingerprint covers the schema ({} lines)", expected.len());

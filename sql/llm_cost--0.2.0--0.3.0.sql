@@ -14248,9 +14248,12 @@ CREATE FUNCTION llm_cost._retire_rows(part regclass, before timestamptz, mark bi
 LANGUAGE plpgsql AS $$
 DECLARE
     last_id bigint := 0;
-    batch bigint;
+    done bigint;
     total bigint := 0;
     counted boolean := EXISTS (SELECT FROM llm_cost.budgets);
+    -- the next batch_rows rows, in id order (the partition's key)
+    batch constant text := pg_catalog.format(
+        'SELECT %%s FROM %s AS o WHERE o.occurred_at < $1 AND o.id <= $2 AND o.id > $3 ORDER BY o.id LIMIT $4', part);
 BEGIN
     IF NOT remove AND NOT counted THEN
         -- no budget to move spend to: only the count
@@ -14260,11 +14263,7 @@ BEGIN
     END IF;
     LOOP
         EXECUTE pg_catalog.format($sql$
-            WITH picked AS (
-                SELECT o.id, o.occurred_at FROM %1$s AS o
-                 WHERE o.occurred_at < $1 AND o.id <= $2 AND o.id > $3
-                 ORDER BY o.id LIMIT $4
-            ), gone AS (
+            WITH gone AS (
                 %2$s
             ), spend AS (
                 SELECT d.*
@@ -14290,13 +14289,14 @@ BEGIN
             SELECT count(*), max(id) FROM gone$sql$,
             part,
             CASE WHEN remove
-                 THEN pg_catalog.format('DELETE FROM %s AS u USING picked AS p WHERE u.id = p.id AND u.occurred_at = p.occurred_at RETURNING u.*', part)
-                 ELSE pg_catalog.format('SELECT u.* FROM %s AS u JOIN picked AS p ON u.id = p.id AND u.occurred_at = p.occurred_at', part)
+                 THEN pg_catalog.format('DELETE FROM %s AS u WHERE u.id IN (%s) RETURNING u.*', part,
+                                        pg_catalog.format(batch, 'o.id'))
+                 ELSE pg_catalog.format(batch, 'o.*')
             END)
-          INTO batch, last_id
+          INTO done, last_id
           USING before, mark, last_id, batch_rows, counted;
-        total := total + batch;
-        EXIT WHEN batch < batch_rows;
+        total := total + done;
+        EXIT WHEN done < batch_rows;
     END LOOP;
     RETURN total;
 END $$;

@@ -132,6 +132,19 @@ fn months_get_partitions_ahead_rows_move_once_and_whole_months_are_dropped() {
     );
     assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0);
 
+    // An UPDATE that moves a row to another month moves it to that month's
+    // partition (a DELETE and an INSERT underneath), and it still counts once.
+    c.batch_execute(
+        "UPDATE llm_cost.usage SET occurred_at = '2026-07-01 00:00+00' WHERE occurred_at = '2026-06-01 00:00+00'",
+    )
+    .unwrap();
+    assert_eq!(
+        text(&mut c, "SELECT tableoid::regclass::text FROM llm_cost.usage WHERE occurred_at = '2026-07-01 00:00+00'"),
+        "llm_cost.usage_2026_07"
+    );
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0, "a moved row counts once");
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.usage"), total + 1);
+
     // Partitions are reached through usage only, where row-level security applies.
     c.batch_execute(
         "CREATE ROLE dash LOGIN; GRANT llm_cost_reader TO dash;

@@ -14091,6 +14091,29 @@ $$;
 COMMENT ON FUNCTION llm_cost._usage_partitions() IS
   'Internal: the monthly partitions of usage and the range [from_time, to_time) each holds.';
 
+-- An UPDATE that changes occurred_at so that the row belongs in another
+-- partition would move it there as a DELETE and an INSERT, and the INSERT
+-- fires the ledger's row triggers again (its spend would count twice, besides
+-- the UPDATE's own correction). Refused: such a row is deleted and inserted
+-- again instead, which budgets and rollups follow.
+CREATE FUNCTION llm_cost._usage_stays_in_partition() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    home regclass;
+BEGIN
+    SELECT p.partition INTO home FROM llm_cost._usage_partitions() AS p
+     WHERE NEW.occurred_at >= p.from_time AND NEW.occurred_at < p.to_time;
+    IF coalesce(home, 'llm_cost.usage_default'::regclass) <> TG_RELID THEN
+        RAISE EXCEPTION 'llm_cost.usage: occurred_at % would move usage row % to another partition (%)',
+                        NEW.occurred_at, OLD.id, coalesce(home, 'llm_cost.usage_default'::regclass)
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Change occurred_at within the row''s UTC month, or delete the row and insert it again.';
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION llm_cost._usage_stays_in_partition() IS
+  'Trigger: refuses an UPDATE of occurred_at that would move a usage row to another partition.';
+
 -- Makes the partition of one UTC month. Rows of that month already in
 -- usage_default move into it first (ATTACH refuses while they are there).
 -- The move fires no trigger, so budgets and rollups count those rows once:
@@ -14166,7 +14189,7 @@ BEGIN
     RETURN made;
 END $$;
 COMMENT ON FUNCTION llm_cost.ensure_usage_partitions(timestamptz, timestamptz) IS
-  'Makes the monthly partitions of usage (usage_YYYY_MM, UTC months) from since''s month through through''s (default: this month and the next three) that do not exist yet, moving their rows out of usage_default; returns how many it made. Run it regularly (llm_cost.run_maintenance does); a month without a partition still takes rows, in usage_default. Admin only.';
+  'Makes the monthly partitions of usage (usage_YYYY_MM, UTC months) from since''s month through through''s (default: this month and the next three) that do not exist yet, moving their rows out of usage_default; returns how many it made. Run it regularly (the maintenance run, or cron); a month without a partition still takes rows, in usage_default. Admin only.';
 
 -- Whole monthly partitions before the cutoff go with DROP TABLE; the rest
 -- (usage_default, the month the cutoff falls in, a month with rows not yet
@@ -14308,10 +14331,10 @@ REVOKE EXECUTE ON FUNCTION llm_cost.ensure_usage_partitions(timestamptz, timesta
     llm_cost._retire_rows(regclass, timestamptz, bigint, integer, boolean)
     FROM PUBLIC, llm_cost_reader;
 GRANT EXECUTE ON FUNCTION llm_cost._usage_partition_name(timestamptz), llm_cost._usage_partitions(),
-    llm_cost._max_id_of(regclass)
-    TO llm_cost_reader;
+    llm_cost._max_id_of(regclass), llm_cost._usage_stays_in_partition()
+    TO llm_cost_reader, llm_cost_admin;
 REVOKE EXECUTE ON FUNCTION llm_cost._usage_partition_name(timestamptz), llm_cost._usage_partitions(),
-    llm_cost._max_id_of(regclass)
+    llm_cost._max_id_of(regclass), llm_cost._usage_stays_in_partition()
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION llm_cost.ensure_usage_partitions(timestamptz, timestamptz),
     llm_cost._create_usage_partition(timestamptz), llm_cost._index_usage_partition(regclass),
@@ -14470,6 +14493,9 @@ BEGIN
 END $$;
 COMMENT ON TABLE llm_cost.usage IS
   'The ledger: one row per model call. Rows are priced on insert when cost is NULL and are never rejected for lack of a price. Partitioned by UTC month of occurred_at (usage_YYYY_MM, and usage_default for months without one).';
+CREATE TRIGGER usage_stays_in_partition BEFORE UPDATE OF occurred_at ON llm_cost.usage
+    FOR EACH ROW WHEN (OLD.occurred_at IS DISTINCT FROM NEW.occurred_at)
+    EXECUTE FUNCTION llm_cost._usage_stays_in_partition();
 -- A view whose definition does not read back the same (the UNION's second
 -- NULL gains a column name): made again from its source.
 CREATE OR REPLACE VIEW llm_cost.execution_costs WITH (security_invoker = true) AS

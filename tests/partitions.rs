@@ -38,7 +38,8 @@ SELECT 'spend ' || string_agg(format('%s/%s/%s=%s,%s', budget_id, period_start, 
                               ORDER BY budget_id, period_start, per_value)
   FROM llm_cost.budget_spend
 UNION ALL
-SELECT 'daily ' || string_agg(format('%s/%s/%s=%s,%s', day, model, tenant_id, cost, calls), ' ' ORDER BY day, model, tenant_id)
+SELECT 'daily ' || string_agg(format('%s/%s/%s=%s,%s', day, model, tenant_id, cost, calls), ' '
+                              ORDER BY day, model, tenant_id, cost, calls)
   FROM llm_cost.daily_costs
 UNION ALL
 SELECT 'summary ' || s::text
@@ -132,17 +133,23 @@ fn months_get_partitions_ahead_rows_move_once_and_whole_months_are_dropped() {
     );
     assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0);
 
-    // An UPDATE that moves a row to another month moves it to that month's
-    // partition (a DELETE and an INSERT underneath), and it still counts once.
+    // occurred_at can change within its partition; an UPDATE that would move
+    // a row to another partition (a DELETE and an INSERT underneath, whose
+    // row triggers would count it twice) is refused: delete and insert it.
+    let moved =
+        "UPDATE llm_cost.usage SET occurred_at = '2026-07-01 00:00+00' WHERE occurred_at = '2026-06-01 00:00+00'";
+    let err = c.batch_execute(moved).unwrap_err();
+    assert_eq!(sqlstate(&err), "0A000", "{moved}");
+    let err = c
+        .batch_execute("UPDATE llm_cost.usage SET occurred_at = '2026-06-01 00:00+00' WHERE user_id = 'future'")
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "0A000", "out of usage_default into June");
     c.batch_execute(
-        "UPDATE llm_cost.usage SET occurred_at = '2026-07-01 00:00+00' WHERE occurred_at = '2026-06-01 00:00+00'",
+        "UPDATE llm_cost.usage SET occurred_at = '2026-06-30 23:00+00' WHERE occurred_at = '2026-06-01 00:00+00';
+         UPDATE llm_cost.usage SET occurred_at = '2150-12-31 23:00+00' WHERE user_id = 'future'",
     )
     .unwrap();
-    assert_eq!(
-        text(&mut c, "SELECT tableoid::regclass::text FROM llm_cost.usage WHERE occurred_at = '2026-07-01 00:00+00'"),
-        "llm_cost.usage_2026_07"
-    );
-    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0, "a moved row counts once");
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0, "moved within partitions");
     assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.usage"), total + 1);
 
     // Partitions are reached through usage only, where row-level security applies.

@@ -9,9 +9,12 @@
 #       monthly budgets, 10k per-user rolling budgets vs 1 (bench/holds.sh)
 #   (d) analytics: dashboard queries over a generated 10M-call ledger vs the raw GROUP BY
 #       (bench/analytics.sh)
-# Usage: scripts/bench.sh [--quick] [--rows=N] [pricing|budgets|holds|analytics|all]   (quick: shorter runs, for a smoke test)
+#   (e) retention: retiring a month of 3M rows, 0.2's batched DELETE vs dropping its
+#       partition (bench/retention.sh)
+# Usage: scripts/bench.sh [--quick] [--rows=N] [pricing|ingest|budgets|holds|analytics|retention|all]
+#   (quick: shorter runs, for a smoke test)
 #   --rows=N: the analytics ledger's size (default 10,000,000; --quick 500,000), e.g. --rows=100000000 (not in CI)
-#   budgets runs (c) and (c3); holds runs (c3) alone.
+#   budgets runs (c) and (c3); holds runs (c3) alone; ingest runs (b) alone.
 # The run holds /tmp/llm_cost_pg.lock from the install to the end: it measures
 # the build it installed into the shared PostgreSQL, which must not be replaced
 # under it (it waits for whoever holds the lock first).
@@ -24,8 +27,8 @@ for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=--quick ;;
     --rows=*) ROWS_ARG=${arg#--rows=} ;;
-    pricing|budgets|holds|analytics|all) SECTION=$arg ;;
-    *) echo "usage: $0 [--quick] [--rows=N] [pricing|budgets|holds|analytics|all]" >&2; exit 2 ;;
+    pricing|ingest|budgets|holds|analytics|retention|all) SECTION=$arg ;;
+    *) echo "usage: $0 [--quick] [--rows=N] [pricing|ingest|budgets|holds|analytics|retention|all]" >&2; exit 2 ;;
   esac
 done
 CALLS=2000000; PGBENCH_SECONDS=15; COPY_ROWS=1000000; ROUNDS=3; LEDGER_ROWS=10000000; TAIL_ROWS=50000
@@ -46,6 +49,8 @@ install_extension
 start_cluster bench "shared_buffers = '1GB'" "max_wal_size = '4GB'" "checkpoint_timeout = '30min'" \
   "synchronous_commit = on" "max_parallel_workers_per_gather = 0" "llm_cost.auto_refresh = off"
 psql -q -X -v ON_ERROR_STOP=1 -d postgres -c "CREATE EXTENSION llm_cost" -f bench/baseline.sql >/dev/null
+# the months the benchmarks write have their partitions, as the maintenance makes them
+psql -q -X -v ON_ERROR_STOP=1 -d postgres -c "SELECT llm_cost.ensure_usage_partitions(now() - interval '1 month')" >/dev/null
 
 # Runs a statement and prints its wall time in seconds.
 time_sql() {
@@ -166,6 +171,9 @@ echo "| with units (1-hour cache writes, web searches) | $r_units | $(ratio "$r_
 echo
 echo "(calls with units left unpriced: $unpriced_units of 1000)"
 
+fi
+
+if [ "$SECTION" = all ] || [ "$SECTION" = pricing ] || [ "$SECTION" = ingest ]; then
 echo
 echo "## (b) ingest: pricing trigger vs the same table without triggers"
 cat > "$CLUSTER_DIR/insert_priced.sql" <<'SQL'
@@ -203,4 +211,7 @@ if [ "$SECTION" = all ] || [ "$SECTION" = budgets ] || [ "$SECTION" = holds ]; t
 fi
 if [ "$SECTION" = all ] || [ "$SECTION" = analytics ]; then
   source bench/analytics.sh
+fi
+if [ "$SECTION" = all ] || [ "$SECTION" = retention ]; then
+  source bench/retention.sh
 fi

@@ -356,7 +356,9 @@ BEGIN
     SELECT array_agg(l.virtualtransaction) INTO writers
       FROM pg_catalog.pg_locks AS l
      WHERE l.locktype = 'relation' AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
-       AND l.relation = 'llm_cost.usage'::regclass AND l.mode = 'RowExclusiveLock' AND l.granted
+       -- usage, or one of its partitions written directly (a restore's COPY)
+       AND l.relation IN (SELECT t.relid FROM pg_catalog.pg_partition_tree('llm_cost.usage') AS t)
+       AND l.mode = 'RowExclusiveLock' AND l.granted
        AND l.pid <> pg_backend_pid();
     -- each transaction holds the lock on its own virtual xid until it ends
     WHILE EXISTS (SELECT FROM pg_catalog.pg_locks AS v WHERE v.locktype = 'virtualxid' AND v.virtualxid = ANY (writers)) LOOP

@@ -31,8 +31,6 @@ CREATE TRIGGER usage_price
     BEFORE INSERT ON llm_cost.usage
     FOR EACH ROW EXECUTE FUNCTION llm_cost.usage_before_insert();
 
--- Rows still waiting for a price: reprice() scans only these.
-CREATE INDEX usage_unpriced ON llm_cost.usage (occurred_at) WHERE cost IS NULL;
 
 ---------------------------------------------------------------------------
 -- Custom prices
@@ -1630,7 +1628,7 @@ BEGIN
      CROSS JOIN LATERAL llm_cost.price_usage(
             src.provider, src.model, src.input_tokens, src.output_tokens, src.cached_input_tokens,
             src.cache_write_tokens, src.reasoning_tokens, src.occurred_at, src.service_tier, src.units) AS p
-     WHERE u.id = src.id
+     WHERE u.id = src.id AND u.occurred_at = src.occurred_at   -- the key: each row found in its own partition
        AND src.occurred_at >= from_time AND src.occurred_at < to_time
        AND (src.cost IS NULL OR src.price_id IS NOT NULL)
        AND (src.cost, src.price_id) IS DISTINCT FROM (p.cost, p.price_id);

@@ -3458,8 +3458,10 @@ BEGIN
     IF new_mark <= old_mark THEN
         RETURN 0;
     END IF;
+    EXECUTE llm_cost._rollup_sums_sql('SELECT 1 AS sign, u.* FROM llm_cost.usage AS u WHERE u.id > $1 AND u.id <= $2')
+      USING old_mark, new_mark;
     FOREACH grain IN ARRAY ARRAY['day', 'hour'] LOOP
-        EXECUTE llm_cost._rollup_sums_sql('SELECT 1 AS sign, u.* FROM llm_cost.usage AS u WHERE u.id > $1 AND u.id <= $2', grain)
+        EXECUTE llm_cost._rollup_dims_sql('SELECT 1 AS sign, u.* FROM llm_cost.usage AS u WHERE u.id > $1 AND u.id <= $2', grain)
           USING old_mark, new_mark;
         EXECUTE llm_cost._rollup_latency_sql('SELECT 1 AS sign, u.* FROM llm_cost.usage AS u WHERE u.id > $1 AND u.id <= $2', grain)
           USING old_mark, new_mark;
@@ -3474,8 +3476,9 @@ CREATE OR REPLACE FUNCTION llm_cost.retire_usage(before timestamptz, batch_rows 
 LANGUAGE plpgsql AS $$
 DECLARE
     mark bigint;
-    batch bigint;
     total bigint := 0;
+    leaf regclass;
+    whole regclass[];
 BEGIN
     IF before IS NULL OR NOT isfinite(before) OR before <> llm_cost._utc_midnight(llm_cost._utc_day(before)) THEN
         RAISE EXCEPTION 'llm_cost.retire_usage: before must be a UTC midnight (got %)', coalesce(before::text, 'NULL')
@@ -3485,6 +3488,7 @@ BEGIN
     IF batch_rows IS NULL OR batch_rows < 1 THEN
         RAISE EXCEPTION 'llm_cost.retire_usage: batch_rows must be positive' USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    PERFORM llm_cost.ensure_usage_partitions();
     -- Everything that exists now goes into the rollups first; the refresh
     -- also holds rollup_state until we commit, so no other refresh or
     -- correction interleaves.
@@ -3493,37 +3497,28 @@ BEGIN
     PERFORM llm_cost.flush_spend();
     mark := llm_cost.rollup_watermark();
     PERFORM pg_catalog.set_config('llm_cost._retiring', 'on', true);
-    LOOP
-        WITH gone AS (
-            DELETE FROM llm_cost.usage AS u
-             WHERE u.id IN (SELECT o.id FROM llm_cost.usage AS o
-                             WHERE o.occurred_at < retire_usage.before AND o.id <= mark
-                             ORDER BY o.id LIMIT batch_rows)
-            RETURNING u.*
-        ), spend AS (
-            SELECT d.*
-              FROM (SELECT array_agg(occurred_at) AS occurred_at, array_agg(coalesce(cost, 0)) AS delta,
-                           array_agg(1) AS calls, array_agg(input_tokens + output_tokens) AS tokens,
-                           array_agg('llm'::text) AS source, array_agg(tenant_id) AS tenant_id,
-                           array_agg(project_id) AS project_id, array_agg(user_id) AS user_id,
-                           array_agg(agent_id) AS agent_id, array_agg(session_id) AS session_id,
-                           array_agg(execution_id) AS execution_id, array_agg(operation) AS operation,
-                           array_agg(provider) AS provider, array_agg(model) AS model, array_agg(tags) AS tags
-                      FROM gone) AS g,
-                   LATERAL llm_cost._spend_deltas(g.occurred_at, g.delta, g.calls, g.tokens, g.source, g.tenant_id,
-                                                  g.project_id, g.user_id, g.agent_id, g.session_id,
-                                                  g.execution_id, g.operation, g.provider, g.model, g.tags) AS d
-        ), kept AS (
-            INSERT INTO llm_cost.retired_spend AS r (budget_id, period_start, per_value, spent, calls, tokens)
-            SELECT s.budget_id, s.period_start, s.per_value, s.spend, s.call_count, s.token_count
-              FROM spend AS s
-             ORDER BY 1, 2, 3
-            ON CONFLICT (budget_id, period_start, per_value) DO UPDATE
-               SET spent = r.spent + excluded.spent, calls = r.calls + excluded.calls, tokens = r.tokens + excluded.tokens
-        )
-        SELECT count(*) INTO batch FROM gone;
-        total := total + batch;
-        EXIT WHEN batch < batch_rows;
+    -- Months wholly before the cutoff, every row rolled up: dropped whole.
+    -- SHARE keeps late inserts out while we look (readers go on).
+    FOR leaf IN SELECT p.partition FROM llm_cost._usage_partitions() AS p WHERE p.to_time <= before ORDER BY p.from_time LOOP
+        EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE MODE', leaf);
+        IF llm_cost._max_id_of(leaf) <= mark THEN
+            whole := whole || leaf;
+        END IF;
+    END LOOP;
+    -- The others' rows of those days, in batches: on each partition itself,
+    -- so that the dropped months are not read again (the ledger's DELETE
+    -- triggers, statement triggers of usage, have nothing to do while retiring).
+    FOR leaf IN SELECT c.oid::regclass
+                  FROM pg_catalog.pg_inherits AS i JOIN pg_catalog.pg_class AS c ON c.oid = i.inhrelid
+                 WHERE i.inhparent = 'llm_cost.usage'::regclass AND c.oid <> ALL (coalesce(whole, '{}')::oid[])
+                   AND NOT EXISTS (SELECT FROM llm_cost._usage_partitions() AS p
+                                    WHERE p.partition = c.oid AND p.from_time >= before) LOOP
+        total := total + llm_cost._retire_rows(leaf, before, mark, batch_rows, true);
+    END LOOP;
+    -- Last, as DROP TABLE locks usage until we commit: the whole months.
+    FOREACH leaf IN ARRAY coalesce(whole, '{}') LOOP
+        total := total + llm_cost._retire_rows(leaf, before, mark, batch_rows, false);
+        EXECUTE pg_catalog.format('DROP TABLE %s', leaf);
     END LOOP;
     PERFORM pg_catalog.set_config('llm_cost._retiring', '', true);
     INSERT INTO llm_cost.retention_state AS s (retired_before, retired_rows)
@@ -15004,3 +14999,526 @@ GRANT EXECUTE ON FUNCTION llm_cost._hourly_dimension(text), llm_cost._day_spans(
     llm_cost.cost_by(text, timestamptz, timestamptz), llm_cost.daily_cost_by(text, timestamptz, timestamptz),
     llm_cost.cost_trend(integer) TO llm_cost_admin, llm_cost_reader;
 -- (end of rollups section)
+
+-- ==== partition section ====
+-- usage becomes range-partitioned by UTC month of occurred_at (issue #17):
+-- monthly partitions made ahead by ensure_usage_partitions, usage_default for
+-- the rest, retire_usage dropping whole months.
+
+CREATE OR REPLACE FUNCTION llm_cost._wait_for_usage_writers() RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    writers text[];
+BEGIN
+    SELECT array_agg(l.virtualtransaction) INTO writers
+      FROM pg_catalog.pg_locks AS l
+     WHERE l.locktype = 'relation' AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
+       -- usage, or one of its partitions written directly (a restore's COPY)
+       AND l.relation IN (SELECT t.relid FROM pg_catalog.pg_partition_tree('llm_cost.usage') AS t)
+       AND l.mode = 'RowExclusiveLock' AND l.granted
+       AND l.pid <> pg_backend_pid();
+    -- each transaction holds the lock on its own virtual xid until it ends
+    WHILE EXISTS (SELECT FROM pg_catalog.pg_locks AS v WHERE v.locktype = 'virtualxid' AND v.virtualxid = ANY (writers)) LOOP
+        PERFORM pg_sleep(0.005);
+    END LOOP;
+END $$;
+
+CREATE OR REPLACE FUNCTION llm_cost.reprice(from_time timestamptz DEFAULT '-infinity', to_time timestamptz DEFAULT 'infinity')
+RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    changed bigint;
+BEGIN
+    IF from_time IS NULL OR to_time IS NULL OR from_time > to_time THEN
+        RAISE EXCEPTION 'llm_cost.reprice: expected from_time <= to_time, got [%, %)', from_time, to_time
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- Rows an app priced itself (cost given, no price_id) are left alone.
+    UPDATE llm_cost.usage AS u
+       SET cost = p.cost, price_id = p.price_id, currency = p.currency
+      FROM llm_cost.usage AS src
+     CROSS JOIN LATERAL llm_cost.price_usage(
+            src.provider, src.model, src.input_tokens, src.output_tokens, src.cached_input_tokens,
+            src.cache_write_tokens, src.reasoning_tokens, src.occurred_at, src.service_tier, src.units) AS p
+     WHERE u.id = src.id AND u.occurred_at = src.occurred_at   -- the key: each row found in its own partition
+       AND src.occurred_at >= from_time AND src.occurred_at < to_time
+       AND (src.cost IS NULL OR src.price_id IS NOT NULL)
+       AND (src.cost, src.price_id) IS DISTINCT FROM (p.cost, p.price_id);
+    GET DIAGNOSTICS changed = ROW_COUNT;
+    RETURN changed;
+END $$;
+
+-- The indexes of one partition of usage, named after it.
+CREATE FUNCTION llm_cost._index_usage_partition(part regclass) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    name constant text := (SELECT c.relname FROM pg_catalog.pg_class AS c WHERE c.oid = part);
+BEGIN
+    EXECUTE pg_catalog.format('ALTER TABLE %s ADD CONSTRAINT %I PRIMARY KEY (id)', part, name || '_pkey');
+    -- BRIN: usage arrives roughly in time order, so a tiny index serves time windows.
+    EXECUTE pg_catalog.format('CREATE INDEX %I ON %s USING brin (occurred_at)', name || '_occurred_at_brin', part);
+    -- Rows still waiting for a price: reprice() scans only these.
+    EXECUTE pg_catalog.format('CREATE INDEX %I ON %s (occurred_at) WHERE cost IS NULL', name || '_unpriced', part);
+END $$;
+COMMENT ON FUNCTION llm_cost._index_usage_partition(regclass) IS
+  'Internal: makes the indexes of one partition of usage: its key (id), a BRIN index on occurred_at and one on its unpriced rows.';
+
+---------------------------------------------------------------------------
+-- Monthly partitions of usage
+---------------------------------------------------------------------------
+
+-- usage is partitioned by UTC month of occurred_at (sql/schema.sql). Months
+-- get their partition ahead of time from ensure_usage_partitions; rows of a
+-- month without one land in usage_default and move to the month's partition
+-- when it is made.
+
+CREATE FUNCTION llm_cost._usage_partition_name(month timestamptz) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN 'usage_' || pg_catalog.to_char(month AT TIME ZONE 'UTC', 'YYYY_MM');
+COMMENT ON FUNCTION llm_cost._usage_partition_name(timestamptz) IS
+  'Internal: the name of the partition of usage holding the UTC month that starts at month (usage_YYYY_MM).';
+
+-- The monthly partitions of usage with their bounds (not usage_default).
+CREATE FUNCTION llm_cost._usage_partitions()
+RETURNS TABLE (partition regclass, from_time timestamptz, to_time timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT c.oid::regclass,
+           (pg_catalog.regexp_match(pg_catalog.pg_get_expr(c.relpartbound, c.oid), 'FROM \(''([^'']+)''\)'))[1]::timestamptz,
+           (pg_catalog.regexp_match(pg_catalog.pg_get_expr(c.relpartbound, c.oid), 'TO \(''([^'']+)''\)'))[1]::timestamptz
+      FROM pg_catalog.pg_inherits AS i
+      JOIN pg_catalog.pg_class AS c ON c.oid = i.inhrelid
+     WHERE i.inhparent = 'llm_cost.usage'::regclass
+       AND pg_catalog.pg_get_expr(c.relpartbound, c.oid) <> 'DEFAULT'
+$$;
+COMMENT ON FUNCTION llm_cost._usage_partitions() IS
+  'Internal: the monthly partitions of usage and the range [from_time, to_time) each holds.';
+
+-- An UPDATE that changes occurred_at so that the row belongs in another
+-- partition would move it there as a DELETE and an INSERT, and the INSERT
+-- fires the ledger's row triggers again (its spend would count twice, besides
+-- the UPDATE's own correction). Refused: such a row is deleted and inserted
+-- again instead, which budgets and rollups follow.
+CREATE FUNCTION llm_cost._usage_stays_in_partition() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    home regclass;
+BEGIN
+    SELECT p.partition INTO home FROM llm_cost._usage_partitions() AS p
+     WHERE NEW.occurred_at >= p.from_time AND NEW.occurred_at < p.to_time;
+    IF coalesce(home, 'llm_cost.usage_default'::regclass) <> TG_RELID THEN
+        RAISE EXCEPTION 'llm_cost.usage: occurred_at % would move usage row % to another partition (%)',
+                        NEW.occurred_at, OLD.id, coalesce(home, 'llm_cost.usage_default'::regclass)
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Change occurred_at within the row''s UTC month, or delete the row and insert it again.';
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION llm_cost._usage_stays_in_partition() IS
+  'Trigger: refuses an UPDATE of occurred_at that would move a usage row to another partition.';
+
+-- Makes the partition of one UTC month. Rows of that month already in
+-- usage_default move into it first (ATTACH refuses while they are there).
+-- The move fires no trigger, so budgets and rollups count those rows once:
+-- they are deleted from the partition usage_default directly (the ledger's
+-- DELETE triggers are statement triggers of usage, which fire only for
+-- statements on usage) and inserted into the new table before it is
+-- attached (it has no triggers until then).
+CREATE FUNCTION llm_cost._create_usage_partition(month timestamptz) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    name text := llm_cost._usage_partition_name(month);
+    next_month timestamptz := ((month AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC';
+    columns text;
+BEGIN
+    IF month <> pg_catalog.date_trunc('month', month, 'UTC') THEN
+        RAISE EXCEPTION 'llm_cost._create_usage_partition: % is not the start of a UTC month', month
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF pg_catalog.to_regclass(pg_catalog.format('llm_cost.%I', name)) IS NOT NULL THEN
+        RETURN false;                   -- the usual case: no lock taken
+    END IF;
+    -- One maker at a time, and no row of the month lands in usage_default
+    -- while we move them (readers go on).
+    LOCK TABLE llm_cost.usage_default IN SHARE ROW EXCLUSIVE MODE;
+    IF pg_catalog.to_regclass(pg_catalog.format('llm_cost.%I', name)) IS NOT NULL
+       OR EXISTS (SELECT FROM llm_cost._usage_partitions() AS p WHERE p.from_time < next_month AND p.to_time > month) THEN
+        RETURN false;
+    END IF;
+    SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO columns
+      FROM pg_catalog.pg_attribute AS a
+     WHERE a.attrelid = 'llm_cost.usage'::regclass AND a.attnum > 0 AND NOT a.attisdropped;
+    EXECUTE pg_catalog.format('CREATE TABLE llm_cost.%I (LIKE llm_cost.usage INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', name);
+    EXECUTE pg_catalog.format(
+        'WITH moved AS (DELETE FROM llm_cost.usage_default WHERE occurred_at >= $1 AND occurred_at < $2 RETURNING %s)
+         INSERT INTO llm_cost.%I (%s) SELECT %s FROM moved', columns, name, columns, columns)
+      USING month, next_month;
+    PERFORM llm_cost._index_usage_partition(pg_catalog.format('llm_cost.%I', name)::regclass);
+    -- the row triggers come from usage with the attach
+    EXECUTE pg_catalog.format('ALTER TABLE llm_cost.usage ATTACH PARTITION llm_cost.%I FOR VALUES FROM (%L) TO (%L)',
+                              name, month, next_month);
+    EXECUTE pg_catalog.format('COMMENT ON TABLE llm_cost.%I IS %L', name,
+                              pg_catalog.format('Partition of llm_cost.usage: the calls of %s (UTC).',
+                                                pg_catalog.to_char(month AT TIME ZONE 'UTC', 'YYYY-MM')));
+    RETURN true;
+END $$;
+COMMENT ON FUNCTION llm_cost._create_usage_partition(timestamptz) IS
+  'Internal: makes the partition of usage for the UTC month starting at month, moving that month''s rows out of usage_default; false when it exists.';
+
+CREATE FUNCTION llm_cost.ensure_usage_partitions(since timestamptz DEFAULT now(),
+                                                 through timestamptz DEFAULT now() + interval '3 months')
+RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    month timestamp;
+    made integer := 0;
+BEGIN
+    IF since IS NULL OR through IS NULL OR NOT isfinite(since) OR NOT isfinite(through) OR since > through THEN
+        RAISE EXCEPTION 'llm_cost.ensure_usage_partitions: expected finite since <= through, got [%, %]', since, through
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF through > since + interval '10 years' THEN
+        RAISE EXCEPTION 'llm_cost.ensure_usage_partitions: at most 10 years of monthly partitions at once'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- months counted in UTC whatever the session's time zone
+    FOR month IN SELECT pg_catalog.generate_series(pg_catalog.date_trunc('month', since AT TIME ZONE 'UTC'),
+                                                   pg_catalog.date_trunc('month', through AT TIME ZONE 'UTC'),
+                                                   interval '1 month') LOOP
+        IF llm_cost._create_usage_partition(month AT TIME ZONE 'UTC') THEN
+            made := made + 1;
+        END IF;
+    END LOOP;
+    RETURN made;
+END $$;
+COMMENT ON FUNCTION llm_cost.ensure_usage_partitions(timestamptz, timestamptz) IS
+  'Makes the monthly partitions of usage (usage_YYYY_MM, UTC months) from since''s month through through''s (default: this month and the next three) that do not exist yet, moving their rows out of usage_default; returns how many it made. Run it regularly (the maintenance run, or cron); a month without a partition still takes rows, in usage_default. Admin only.';
+
+-- Whole monthly partitions before the cutoff go with DROP TABLE; the rest
+-- (usage_default, the month the cutoff falls in, a month with rows not yet
+-- rolled up) with batched DELETEs on each partition. Either way the rows'
+-- budget spend moves to retired_spend first.
+CREATE OR REPLACE FUNCTION llm_cost.retire_usage(before timestamptz, batch_rows integer DEFAULT 50000) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    mark bigint;
+    total bigint := 0;
+    leaf regclass;
+    whole regclass[];
+BEGIN
+    IF before IS NULL OR NOT isfinite(before) OR before <> llm_cost._utc_midnight(llm_cost._utc_day(before)) THEN
+        RAISE EXCEPTION 'llm_cost.retire_usage: before must be a UTC midnight (got %)', coalesce(before::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Whole UTC days only, so every dashboard window stays exact: e.g. date_trunc(''day'', now() - interval ''400 days'', ''UTC'').';
+    END IF;
+    IF batch_rows IS NULL OR batch_rows < 1 THEN
+        RAISE EXCEPTION 'llm_cost.retire_usage: batch_rows must be positive' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM llm_cost.ensure_usage_partitions();
+    -- Everything that exists now goes into the rollups first; the refresh
+    -- also holds rollup_state until we commit, so no other refresh or
+    -- correction interleaves.
+    PERFORM llm_cost.refresh_rollups();
+    PERFORM FROM llm_cost.rollup_state FOR UPDATE;  -- also when the refresh had nothing to do
+    PERFORM llm_cost.flush_spend();
+    mark := llm_cost.rollup_watermark();
+    PERFORM pg_catalog.set_config('llm_cost._retiring', 'on', true);
+    -- Months wholly before the cutoff, every row rolled up: dropped whole.
+    -- SHARE keeps late inserts out while we look (readers go on).
+    FOR leaf IN SELECT p.partition FROM llm_cost._usage_partitions() AS p WHERE p.to_time <= before ORDER BY p.from_time LOOP
+        EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE MODE', leaf);
+        IF llm_cost._max_id_of(leaf) <= mark THEN
+            whole := whole || leaf;
+        END IF;
+    END LOOP;
+    -- The others' rows of those days, in batches: on each partition itself,
+    -- so that the dropped months are not read again (the ledger's DELETE
+    -- triggers, statement triggers of usage, have nothing to do while retiring).
+    FOR leaf IN SELECT c.oid::regclass
+                  FROM pg_catalog.pg_inherits AS i JOIN pg_catalog.pg_class AS c ON c.oid = i.inhrelid
+                 WHERE i.inhparent = 'llm_cost.usage'::regclass AND c.oid <> ALL (coalesce(whole, '{}')::oid[])
+                   AND NOT EXISTS (SELECT FROM llm_cost._usage_partitions() AS p
+                                    WHERE p.partition = c.oid AND p.from_time >= before) LOOP
+        total := total + llm_cost._retire_rows(leaf, before, mark, batch_rows, true);
+    END LOOP;
+    -- Last, as DROP TABLE locks usage until we commit: the whole months.
+    FOREACH leaf IN ARRAY coalesce(whole, '{}') LOOP
+        total := total + llm_cost._retire_rows(leaf, before, mark, batch_rows, false);
+        EXECUTE pg_catalog.format('DROP TABLE %s', leaf);
+    END LOOP;
+    PERFORM pg_catalog.set_config('llm_cost._retiring', '', true);
+    INSERT INTO llm_cost.retention_state AS s (retired_before, retired_rows)
+    VALUES (before, total)
+    ON CONFLICT (one) DO UPDATE
+       SET retired_before = greatest(s.retired_before, excluded.retired_before),
+           retired_rows = s.retired_rows + excluded.retired_rows, retired_at = now();
+    RETURN total;
+END $$;
+COMMENT ON FUNCTION llm_cost.retire_usage(timestamptz, integer) IS
+  'Retires the usage rows of the UTC days before `before` (a UTC midnight), after rolling them up: months wholly before it are dropped as partitions, other rows deleted in batches of batch_rows; dashboards, budget spend, rebuilds and drift checks keep counting them (rollups and retired_spend). Returns the rows retired. Rows of those days not yet rolled up when it starts stay. Budgets created or re-scoped later do not see the retired rows. Its last step locks usage briefly (until commit).';
+
+CREATE FUNCTION llm_cost._max_id_of(part regclass) RETURNS bigint
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    top bigint;
+BEGIN
+    EXECUTE pg_catalog.format('SELECT max(id) FROM %s', part) INTO top;
+    RETURN coalesce(top, 0);
+END $$;
+COMMENT ON FUNCTION llm_cost._max_id_of(regclass) IS 'Internal: the highest usage id in one partition of usage (0 when empty).';
+
+-- One partition's rows before the cutoff with ids up to mark, batch by
+-- batch: their spend per budget goes to retired_spend, and they are deleted
+-- (or, when the partition is dropped next, only read). Returns how many.
+CREATE FUNCTION llm_cost._retire_rows(part regclass, before timestamptz, mark bigint, batch_rows integer,
+                                      remove boolean) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    last_id bigint := 0;
+    done bigint;
+    total bigint := 0;
+    counted boolean := EXISTS (SELECT FROM llm_cost.budgets);
+    -- the next batch_rows rows, in id order (the partition's key)
+    batch constant text := pg_catalog.format(
+        'SELECT %%s FROM %s AS o WHERE o.occurred_at < $1 AND o.id <= $2 AND o.id > $3 ORDER BY o.id LIMIT $4', part);
+BEGIN
+    IF NOT remove AND NOT counted THEN
+        -- no budget to move spend to: only the count
+        EXECUTE pg_catalog.format('SELECT count(*) FROM %s WHERE occurred_at < $1 AND id <= $2', part)
+          INTO total USING before, mark;
+        RETURN total;
+    END IF;
+    LOOP
+        EXECUTE pg_catalog.format($sql$
+            WITH gone AS (
+                %2$s
+            ), spend AS (
+                SELECT d.*
+                  FROM (SELECT array_agg(occurred_at) AS occurred_at, array_agg(coalesce(cost, 0)) AS delta,
+                               array_agg(1) AS calls, array_agg(input_tokens + output_tokens) AS tokens,
+                               array_agg('llm'::text) AS source, array_agg(tenant_id) AS tenant_id,
+                               array_agg(project_id) AS project_id, array_agg(user_id) AS user_id,
+                               array_agg(agent_id) AS agent_id, array_agg(session_id) AS session_id,
+                               array_agg(execution_id) AS execution_id, array_agg(operation) AS operation,
+                               array_agg(provider) AS provider, array_agg(model) AS model, array_agg(tags) AS tags
+                          FROM gone WHERE $5) AS g,
+                       LATERAL llm_cost._spend_deltas(g.occurred_at, g.delta, g.calls, g.tokens, g.source, g.tenant_id,
+                                                      g.project_id, g.user_id, g.agent_id, g.session_id,
+                                                      g.execution_id, g.operation, g.provider, g.model, g.tags) AS d
+            ), kept AS (
+                INSERT INTO llm_cost.retired_spend AS r (budget_id, period_start, per_value, spent, calls, tokens)
+                SELECT s.budget_id, s.period_start, s.per_value, s.spend, s.call_count, s.token_count
+                  FROM spend AS s
+                 ORDER BY 1, 2, 3
+                ON CONFLICT (budget_id, period_start, per_value) DO UPDATE
+                   SET spent = r.spent + excluded.spent, calls = r.calls + excluded.calls, tokens = r.tokens + excluded.tokens
+            )
+            SELECT count(*), max(id) FROM gone$sql$,
+            part,
+            CASE WHEN remove
+                 THEN pg_catalog.format('DELETE FROM %s AS u WHERE u.id IN (%s) RETURNING u.*', part,
+                                        pg_catalog.format(batch, 'o.id'))
+                 ELSE pg_catalog.format(batch, 'o.*')
+            END)
+          INTO done, last_id
+          USING before, mark, last_id, batch_rows, counted;
+        total := total + done;
+        EXIT WHEN done < batch_rows;
+    END LOOP;
+    RETURN total;
+END $$;
+COMMENT ON FUNCTION llm_cost._retire_rows(regclass, timestamptz, bigint, integer, boolean) IS
+  'Internal: moves the spend of one partition''s rows before `before` (ids up to mark) to retired_spend in batches, deleting them when remove.';
+
+REVOKE EXECUTE ON FUNCTION llm_cost.ensure_usage_partitions(timestamptz, timestamptz),
+    llm_cost._create_usage_partition(timestamptz), llm_cost._index_usage_partition(regclass),
+    llm_cost._retire_rows(regclass, timestamptz, bigint, integer, boolean)
+    FROM PUBLIC, llm_cost_reader;
+GRANT EXECUTE ON FUNCTION llm_cost._usage_partition_name(timestamptz), llm_cost._usage_partitions(),
+    llm_cost._max_id_of(regclass), llm_cost._usage_stays_in_partition()
+    TO llm_cost_reader, llm_cost_admin;
+REVOKE EXECUTE ON FUNCTION llm_cost._usage_partition_name(timestamptz), llm_cost._usage_partitions(),
+    llm_cost._max_id_of(regclass), llm_cost._usage_stays_in_partition()
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION llm_cost.ensure_usage_partitions(timestamptz, timestamptz),
+    llm_cost._create_usage_partition(timestamptz), llm_cost._index_usage_partition(regclass),
+    llm_cost._retire_rows(regclass, timestamptz, bigint, integer, boolean),
+    llm_cost._usage_partition_name(timestamptz), llm_cost._usage_partitions(), llm_cost._max_id_of(regclass)
+    TO llm_cost_admin;
+ALTER FUNCTION llm_cost.ensure_usage_partitions(timestamptz, timestamptz)
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION llm_cost.retire_usage(timestamptz, integer) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- The ledger itself. PostgreSQL cannot partition a table in place: the old
+-- usage is renamed, a partitioned usage made like it (same columns, checks,
+-- defaults, comments and identity sequence options; the key becomes
+-- (id, occurred_at)), the rows copied with their ids, and what hung on the
+-- old table made again on the new one: indexes, triggers, row-level
+-- security, grants, the views and functions that name it. The triggers are
+-- made after the copy, so no row is priced or counted in a budget again:
+-- budget_spend, retired_spend and the rollups stay exactly as they were.
+DO $$
+DECLARE
+    old_table constant regclass := 'llm_cost.usage';
+    old_type constant oid := (SELECT c.reltype FROM pg_catalog.pg_class AS c WHERE c.oid = 'llm_cost.usage'::regclass);
+    remake text[];                      -- indexes, triggers, policies and comments, named as on the old table
+    functions text[];                   -- functions of usage's row type, made again
+    function_oids oid[];
+    signatures text[];                  -- as they read with the new table
+    views text[];
+    seq record;
+    grant_row record;
+    month timestamptz;
+    part regclass;
+BEGIN
+    -- (its indexes are not made again: each partition has its own, see sql/schema.sql)
+    SELECT pg_catalog.array_agg(d ORDER BY n, o) INTO remake FROM (
+        SELECT 3 AS n, t.oid AS o, pg_catalog.pg_get_triggerdef(t.oid) AS d
+          FROM pg_catalog.pg_trigger AS t WHERE t.tgrelid = old_table AND NOT t.tgisinternal
+        UNION ALL
+        SELECT 4, 0, pg_catalog.format('COMMENT ON TRIGGER %I ON llm_cost.usage IS %L', t.tgname, pg_catalog.obj_description(t.oid, 'pg_trigger'))
+          FROM pg_catalog.pg_trigger AS t
+         WHERE t.tgrelid = old_table AND NOT t.tgisinternal AND pg_catalog.obj_description(t.oid, 'pg_trigger') IS NOT NULL
+        UNION ALL
+        SELECT 5, p.oid, pg_catalog.format('CREATE POLICY %I ON llm_cost.usage AS %s FOR %s TO %s%s%s', p.polname,
+                                    CASE WHEN p.polpermissive THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END,
+                                    CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'
+                                                  WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
+                                    (SELECT pg_catalog.string_agg(CASE WHEN r = 0 THEN 'PUBLIC'
+                                                                       ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(r)) END, ', ')
+                                       FROM pg_catalog.unnest(p.polroles) AS r),
+                                    ' USING (' || pg_catalog.pg_get_expr(p.polqual, p.polrelid) || ')',
+                                    ' WITH CHECK (' || pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) || ')')
+          FROM pg_catalog.pg_policy AS p WHERE p.polrelid = old_table
+        UNION ALL
+        SELECT 6, 0, pg_catalog.format('COMMENT ON POLICY %I ON llm_cost.usage IS %L', p.polname, pg_catalog.obj_description(p.oid, 'pg_policy'))
+          FROM pg_catalog.pg_policy AS p WHERE p.polrelid = old_table AND pg_catalog.obj_description(p.oid, 'pg_policy') IS NOT NULL
+        UNION ALL
+        SELECT 7, 0, pg_catalog.format('COMMENT ON TABLE llm_cost.usage IS %L', pg_catalog.obj_description(old_table, 'pg_class'))
+         WHERE pg_catalog.obj_description(old_table, 'pg_class') IS NOT NULL
+    ) AS statements (n, o, d);
+    SELECT pg_catalog.array_agg(pg_catalog.pg_get_functiondef(p.oid)), pg_catalog.array_agg(p.oid),
+           pg_catalog.array_agg(p.oid::regprocedure::text)
+      INTO functions, function_oids, signatures
+      FROM pg_catalog.pg_proc AS p
+     WHERE p.prorettype = old_type OR old_type = ANY (p.proargtypes);
+
+    ALTER TABLE llm_cost.usage RENAME TO usage_before_partitioning;
+    ALTER SEQUENCE llm_cost.usage_id_seq RENAME TO usage_before_partitioning_id_seq;
+    FOR part IN SELECT i.indexrelid::regclass FROM pg_catalog.pg_index AS i WHERE i.indrelid = old_table LOOP
+        EXECUTE pg_catalog.format('ALTER INDEX %s RENAME TO %I', part, 'before_partitioning_' || (SELECT c.relname FROM pg_catalog.pg_class AS c WHERE c.oid = part));
+    END LOOP;
+
+    CREATE TABLE llm_cost.usage (
+        LIKE llm_cost.usage_before_partitioning INCLUDING COMMENTS INCLUDING CONSTRAINTS INCLUDING DEFAULTS
+             INCLUDING IDENTITY INCLUDING STORAGE INCLUDING COMPRESSION INCLUDING STATISTICS INCLUDING GENERATED
+    ) PARTITION BY RANGE (occurred_at);
+    CREATE TABLE llm_cost.usage_default PARTITION OF llm_cost.usage DEFAULT;
+    PERFORM llm_cost._index_usage_partition('llm_cost.usage_default');
+    -- a partition for each month with rows (the latest 120 such months; older
+    -- ones stay in usage_default), made as ensure_usage_partitions makes them
+    FOR month IN SELECT m FROM (SELECT DISTINCT pg_catalog.date_trunc('month', u.occurred_at, 'UTC') AS m
+                                  FROM llm_cost.usage_before_partitioning AS u) AS months
+                  ORDER BY m DESC LIMIT 120 LOOP
+        PERFORM llm_cost._create_usage_partition(month);
+    END LOOP;
+    INSERT INTO llm_cost.usage SELECT * FROM llm_cost.usage_before_partitioning;
+    SELECT s.last_value, s.is_called INTO seq FROM llm_cost.usage_before_partitioning_id_seq AS s;
+    PERFORM pg_catalog.setval('llm_cost.usage_id_seq', seq.last_value, seq.is_called);
+    FOR grant_row IN
+        SELECT 'TABLE' AS kind, a.privilege_type, a.grantee, a.is_grantable
+          FROM pg_catalog.pg_class AS c, pg_catalog.aclexplode(c.relacl) AS a
+         WHERE c.oid = old_table AND a.grantee <> c.relowner
+        UNION ALL
+        SELECT 'SEQUENCE', a.privilege_type, a.grantee, a.is_grantable
+          FROM pg_catalog.pg_class AS c, pg_catalog.aclexplode(c.relacl) AS a
+         WHERE c.oid = 'llm_cost.usage_before_partitioning_id_seq'::regclass AND a.grantee <> c.relowner LOOP
+        EXECUTE pg_catalog.format('GRANT %s ON %s %s TO %s%s', grant_row.privilege_type, grant_row.kind,
+                                  CASE grant_row.kind WHEN 'TABLE' THEN 'llm_cost.usage' ELSE 'llm_cost.usage_id_seq' END,
+                                  CASE WHEN grant_row.grantee = 0 THEN 'PUBLIC'
+                                       ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(grant_row.grantee)) END,
+                                  CASE WHEN grant_row.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+    END LOOP;
+    IF (SELECT c.relrowsecurity FROM pg_catalog.pg_class AS c WHERE c.oid = old_table) THEN
+        ALTER TABLE llm_cost.usage ENABLE ROW LEVEL SECURITY;
+    END IF;
+    IF (SELECT c.relforcerowsecurity FROM pg_catalog.pg_class AS c WHERE c.oid = old_table) THEN
+        ALTER TABLE llm_cost.usage FORCE ROW LEVEL SECURITY;
+    END IF;
+    -- triggers (from here on, inserted rows are priced and counted), policies, comments
+    FOR i IN 1 .. coalesce(pg_catalog.array_length(remake, 1), 0) LOOP
+        EXECUTE remake[i];
+    END LOOP;
+    -- views over usage read the new table
+    SELECT pg_catalog.array_agg(pg_catalog.format('CREATE OR REPLACE VIEW %s%s AS %s', v.oid::regclass,
+                                                  ' WITH (' || pg_catalog.array_to_string(v.reloptions, ', ') || ')',
+                                                  pg_catalog.replace(pg_catalog.pg_get_viewdef(v.oid), 'usage_before_partitioning', 'usage')))
+      INTO views
+      FROM pg_catalog.pg_class AS v
+     WHERE v.oid IN (SELECT r.ev_class FROM pg_catalog.pg_depend AS d JOIN pg_catalog.pg_rewrite AS r ON r.oid = d.objid
+                      WHERE d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.refobjid = old_table AND r.ev_class <> old_table);
+    FOR i IN 1 .. coalesce(pg_catalog.array_length(views, 1), 0) LOOP
+        EXECUTE views[i];
+    END LOOP;
+    -- functions of its row type, with their comments and grants
+    FOR i IN 1 .. coalesce(pg_catalog.array_length(functions, 1), 0) LOOP
+        DECLARE
+            was constant oid := function_oids[i];
+            comment constant text := pg_catalog.obj_description(was, 'pg_proc');
+            acl constant aclitem[] := (SELECT p.proacl FROM pg_catalog.pg_proc AS p WHERE p.oid = was);
+            made oid;
+        BEGIN
+            EXECUTE pg_catalog.format('DROP FUNCTION %s', was::regprocedure);
+            EXECUTE functions[i];
+            made := pg_catalog.to_regprocedure(signatures[i]);
+            IF comment IS NOT NULL THEN
+                EXECUTE pg_catalog.format('COMMENT ON FUNCTION %s IS %L', made::regprocedure, comment);
+            END IF;
+            IF acl IS NOT NULL THEN
+                EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', made::regprocedure);
+                FOR grant_row IN SELECT a.grantee, a.is_grantable FROM pg_catalog.aclexplode(acl) AS a
+                                  WHERE a.grantee <> (SELECT p.proowner FROM pg_catalog.pg_proc AS p WHERE p.oid = made) LOOP
+                    EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s%s', made::regprocedure,
+                                              CASE WHEN grant_row.grantee = 0 THEN 'PUBLIC'
+                                                   ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(grant_row.grantee)) END,
+                                              CASE WHEN grant_row.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+                END LOOP;
+            END IF;
+        END;
+    END LOOP;
+    -- the monthly partitions are the user's data, not the extension's (see ensure_usage_partitions)
+    FOR part IN SELECT p.partition FROM llm_cost._usage_partitions() AS p LOOP
+        EXECUTE pg_catalog.format('ALTER EXTENSION llm_cost DROP TABLE %s', part);
+    END LOOP;
+    -- out of the extension first, which also takes them off pg_dump's list of config tables
+    ALTER EXTENSION llm_cost DROP SEQUENCE llm_cost.usage_before_partitioning_id_seq;
+    ALTER EXTENSION llm_cost DROP TABLE llm_cost.usage_before_partitioning;
+    DROP TABLE llm_cost.usage_before_partitioning;
+END $$;
+COMMENT ON TABLE llm_cost.usage IS
+  'The ledger: one row per model call. Rows are priced on insert when cost is NULL and are never rejected for lack of a price. Partitioned by UTC month of occurred_at (usage_YYYY_MM, and usage_default for months without one).';
+CREATE TRIGGER usage_stays_in_partition BEFORE UPDATE OF occurred_at ON llm_cost.usage
+    FOR EACH ROW WHEN (OLD.occurred_at IS DISTINCT FROM NEW.occurred_at)
+    EXECUTE FUNCTION llm_cost._usage_stays_in_partition();
+-- A view whose definition does not read back the same (the UNION's second
+-- NULL gains a column name): made again from its source.
+CREATE OR REPLACE VIEW llm_cost.execution_costs WITH (security_invoker = true) AS
+SELECT execution_id,
+       min(occurred_at) AS time,
+       max(occurred_at) AS last_at,
+       sum(model_cost) AS model_cost,
+       sum(compute_cost) AS compute_cost,
+       coalesce(sum(model_cost), 0) + coalesce(sum(compute_cost), 0) AS total_cost,
+       sum(calls) AS calls,
+       sum(tokens) AS tokens,
+       sum(unpriced_calls) AS unpriced_calls
+  FROM (SELECT execution_id, occurred_at, cost AS model_cost, NULL::numeric AS compute_cost, 1 AS calls,
+               input_tokens + output_tokens AS tokens, CASE WHEN cost IS NULL THEN 1 ELSE 0 END AS unpriced_calls
+          FROM llm_cost.usage WHERE execution_id IS NOT NULL
+        UNION ALL
+        SELECT execution_id, occurred_at, NULL, cost, 0, 0, 0
+          FROM llm_cost.resource_usage WHERE execution_id IS NOT NULL) AS both_kinds
+ GROUP BY execution_id;
+REVOKE ALL ON llm_cost.usage_default FROM llm_cost_admin, llm_cost_reader;
+SELECT pg_catalog.pg_extension_config_dump('llm_cost.usage_default', '');
+SELECT pg_catalog.pg_extension_config_dump('llm_cost.usage_id_seq', '');
+-- (end of partition section)

@@ -54,6 +54,10 @@ REVOKE EXECUTE ON FUNCTION
     llm_cost.rebuild_budget_spend(bigint),
     llm_cost.refresh_rollups(bigint),
     llm_cost.retire_usage(timestamptz, integer),
+    llm_cost.ensure_usage_partitions(timestamptz, timestamptz),
+    llm_cost._create_usage_partition(timestamptz),
+    llm_cost._index_usage_partition(regclass),
+    llm_cost._retire_rows(regclass, timestamptz, bigint, integer, boolean),
     llm_cost.queue_anomaly_alerts(date, text[], double precision),
     llm_cost.claim_notifications(integer, interval),
     llm_cost.ack_notification(bigint),
@@ -103,3 +107,12 @@ ALTER FUNCTION llm_cost.reserve(numeric, text, text, text, text, text, text, tex
 ALTER FUNCTION llm_cost.release(bigint) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION llm_cost._price_resource_usage() SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION llm_cost._resource_spend_changed() SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- The partitions of usage are reached through usage only, where row-level
+-- security and the ledger's statement triggers apply: nobody but the owner
+-- reads or changes one directly (the monthly ones are made with no grants).
+REVOKE ALL ON llm_cost.usage_default FROM llm_cost_admin, llm_cost_reader;
+-- Making, and dropping, partitions needs the owner: admins run these.
+ALTER FUNCTION llm_cost.ensure_usage_partitions(timestamptz, timestamptz)
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION llm_cost.retire_usage(timestamptz, integer) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;

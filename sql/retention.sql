@@ -54,12 +54,150 @@ COMMENT ON FUNCTION llm_cost._retired_spend_inserted() IS
 CREATE TRIGGER retired_spend_inserted AFTER INSERT ON llm_cost.retired_spend
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION llm_cost._retired_spend_inserted();
 
+---------------------------------------------------------------------------
+-- Monthly partitions of usage
+---------------------------------------------------------------------------
+
+-- usage is partitioned by UTC month of occurred_at (sql/schema.sql). Months
+-- get their partition ahead of time from ensure_usage_partitions; rows of a
+-- month without one land in usage_default and move to the month's partition
+-- when it is made.
+
+CREATE FUNCTION llm_cost._usage_partition_name(month timestamptz) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN 'usage_' || pg_catalog.to_char(month AT TIME ZONE 'UTC', 'YYYY_MM');
+COMMENT ON FUNCTION llm_cost._usage_partition_name(timestamptz) IS
+  'Internal: the name of the partition of usage holding the UTC month that starts at month (usage_YYYY_MM).';
+
+-- The monthly partitions of usage with their bounds (not usage_default).
+CREATE FUNCTION llm_cost._usage_partitions()
+RETURNS TABLE (partition regclass, from_time timestamptz, to_time timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT c.oid::regclass,
+           (pg_catalog.regexp_match(pg_catalog.pg_get_expr(c.relpartbound, c.oid), 'FROM \(''([^'']+)''\)'))[1]::timestamptz,
+           (pg_catalog.regexp_match(pg_catalog.pg_get_expr(c.relpartbound, c.oid), 'TO \(''([^'']+)''\)'))[1]::timestamptz
+      FROM pg_catalog.pg_inherits AS i
+      JOIN pg_catalog.pg_class AS c ON c.oid = i.inhrelid
+     WHERE i.inhparent = 'llm_cost.usage'::regclass
+       AND pg_catalog.pg_get_expr(c.relpartbound, c.oid) <> 'DEFAULT'
+$$;
+COMMENT ON FUNCTION llm_cost._usage_partitions() IS
+  'Internal: the monthly partitions of usage and the range [from_time, to_time) each holds.';
+
+-- An UPDATE that changes occurred_at so that the row belongs in another
+-- partition would move it there as a DELETE and an INSERT, and the INSERT
+-- fires the ledger's row triggers again (its spend would count twice, besides
+-- the UPDATE's own correction). Refused: such a row is deleted and inserted
+-- again instead, which budgets and rollups follow.
+CREATE FUNCTION llm_cost._usage_stays_in_partition() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    home regclass;
+BEGIN
+    SELECT p.partition INTO home FROM llm_cost._usage_partitions() AS p
+     WHERE NEW.occurred_at >= p.from_time AND NEW.occurred_at < p.to_time;
+    IF coalesce(home, 'llm_cost.usage_default'::regclass) <> TG_RELID THEN
+        RAISE EXCEPTION 'llm_cost.usage: occurred_at % would move usage row % to another partition (%)',
+                        NEW.occurred_at, OLD.id, coalesce(home, 'llm_cost.usage_default'::regclass)
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Change occurred_at within the row''s UTC month, or delete the row and insert it again.';
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION llm_cost._usage_stays_in_partition() IS
+  'Trigger: refuses an UPDATE of occurred_at that would move a usage row to another partition.';
+CREATE TRIGGER usage_stays_in_partition BEFORE UPDATE OF occurred_at ON llm_cost.usage
+    FOR EACH ROW WHEN (OLD.occurred_at IS DISTINCT FROM NEW.occurred_at)
+    EXECUTE FUNCTION llm_cost._usage_stays_in_partition();
+
+-- Makes the partition of one UTC month. Rows of that month already in
+-- usage_default move into it first (ATTACH refuses while they are there).
+-- The move fires no trigger, so budgets and rollups count those rows once:
+-- they are deleted from the partition usage_default directly (the ledger's
+-- DELETE triggers are statement triggers of usage, which fire only for
+-- statements on usage) and inserted into the new table before it is
+-- attached (it has no triggers until then).
+CREATE FUNCTION llm_cost._create_usage_partition(month timestamptz) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    name text := llm_cost._usage_partition_name(month);
+    next_month timestamptz := ((month AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC';
+    columns text;
+BEGIN
+    IF month <> pg_catalog.date_trunc('month', month, 'UTC') THEN
+        RAISE EXCEPTION 'llm_cost._create_usage_partition: % is not the start of a UTC month', month
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF pg_catalog.to_regclass(pg_catalog.format('llm_cost.%I', name)) IS NOT NULL THEN
+        RETURN false;                   -- the usual case: no lock taken
+    END IF;
+    -- One maker at a time, and no row of the month lands in usage_default
+    -- while we move them (readers go on).
+    LOCK TABLE llm_cost.usage_default IN SHARE ROW EXCLUSIVE MODE;
+    IF pg_catalog.to_regclass(pg_catalog.format('llm_cost.%I', name)) IS NOT NULL
+       OR EXISTS (SELECT FROM llm_cost._usage_partitions() AS p WHERE p.from_time < next_month AND p.to_time > month) THEN
+        RETURN false;
+    END IF;
+    SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO columns
+      FROM pg_catalog.pg_attribute AS a
+     WHERE a.attrelid = 'llm_cost.usage'::regclass AND a.attnum > 0 AND NOT a.attisdropped;
+    EXECUTE pg_catalog.format('CREATE TABLE llm_cost.%I (LIKE llm_cost.usage INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', name);
+    EXECUTE pg_catalog.format(
+        'WITH moved AS (DELETE FROM llm_cost.usage_default WHERE occurred_at >= $1 AND occurred_at < $2 RETURNING %s)
+         INSERT INTO llm_cost.%I (%s) SELECT %s FROM moved', columns, name, columns, columns)
+      USING month, next_month;
+    PERFORM llm_cost._index_usage_partition(pg_catalog.format('llm_cost.%I', name)::regclass);
+    -- the row triggers come from usage with the attach
+    EXECUTE pg_catalog.format('ALTER TABLE llm_cost.usage ATTACH PARTITION llm_cost.%I FOR VALUES FROM (%L) TO (%L)',
+                              name, month, next_month);
+    EXECUTE pg_catalog.format('COMMENT ON TABLE llm_cost.%I IS %L', name,
+                              pg_catalog.format('Partition of llm_cost.usage: the calls of %s (UTC).',
+                                                pg_catalog.to_char(month AT TIME ZONE 'UTC', 'YYYY-MM')));
+    RETURN true;
+END $$;
+COMMENT ON FUNCTION llm_cost._create_usage_partition(timestamptz) IS
+  'Internal: makes the partition of usage for the UTC month starting at month, moving that month''s rows out of usage_default; false when it exists.';
+
+CREATE FUNCTION llm_cost.ensure_usage_partitions(since timestamptz DEFAULT now(),
+                                                 through timestamptz DEFAULT now() + interval '3 months')
+RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    month timestamp;
+    made integer := 0;
+BEGIN
+    IF since IS NULL OR through IS NULL OR NOT isfinite(since) OR NOT isfinite(through) OR since > through THEN
+        RAISE EXCEPTION 'llm_cost.ensure_usage_partitions: expected finite since <= through, got [%, %]', since, through
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF through > since + interval '10 years' THEN
+        RAISE EXCEPTION 'llm_cost.ensure_usage_partitions: at most 10 years of monthly partitions at once'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- months counted in UTC whatever the session's time zone
+    FOR month IN SELECT pg_catalog.generate_series(pg_catalog.date_trunc('month', since AT TIME ZONE 'UTC'),
+                                                   pg_catalog.date_trunc('month', through AT TIME ZONE 'UTC'),
+                                                   interval '1 month') LOOP
+        IF llm_cost._create_usage_partition(month AT TIME ZONE 'UTC') THEN
+            made := made + 1;
+        END IF;
+    END LOOP;
+    RETURN made;
+END $$;
+COMMENT ON FUNCTION llm_cost.ensure_usage_partitions(timestamptz, timestamptz) IS
+  'Makes the monthly partitions of usage (usage_YYYY_MM, UTC months) from since''s month through through''s (default: this month and the next three) that do not exist yet, moving their rows out of usage_default; returns how many it made. Run it regularly (the maintenance run, or cron); a month without a partition still takes rows, in usage_default. Admin only.';
+
+-- Whole monthly partitions before the cutoff go with DROP TABLE; the rest
+-- (usage_default, the month the cutoff falls in, a month with rows not yet
+-- rolled up) with batched DELETEs on each partition. Either way the rows'
+-- budget spend moves to retired_spend first.
 CREATE FUNCTION llm_cost.retire_usage(before timestamptz, batch_rows integer DEFAULT 50000) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
     mark bigint;
-    batch bigint;
     total bigint := 0;
+    leaf regclass;
+    whole regclass[];
 BEGIN
     IF before IS NULL OR NOT isfinite(before) OR before <> llm_cost._utc_midnight(llm_cost._utc_day(before)) THEN
         RAISE EXCEPTION 'llm_cost.retire_usage: before must be a UTC midnight (got %)', coalesce(before::text, 'NULL')
@@ -69,6 +207,7 @@ BEGIN
     IF batch_rows IS NULL OR batch_rows < 1 THEN
         RAISE EXCEPTION 'llm_cost.retire_usage: batch_rows must be positive' USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    PERFORM llm_cost.ensure_usage_partitions();
     -- Everything that exists now goes into the rollups first; the refresh
     -- also holds rollup_state until we commit, so no other refresh or
     -- correction interleaves.
@@ -77,37 +216,28 @@ BEGIN
     PERFORM llm_cost.flush_spend();
     mark := llm_cost.rollup_watermark();
     PERFORM pg_catalog.set_config('llm_cost._retiring', 'on', true);
-    LOOP
-        WITH gone AS (
-            DELETE FROM llm_cost.usage AS u
-             WHERE u.id IN (SELECT o.id FROM llm_cost.usage AS o
-                             WHERE o.occurred_at < retire_usage.before AND o.id <= mark
-                             ORDER BY o.id LIMIT batch_rows)
-            RETURNING u.*
-        ), spend AS (
-            SELECT d.*
-              FROM (SELECT array_agg(occurred_at) AS occurred_at, array_agg(coalesce(cost, 0)) AS delta,
-                           array_agg(1) AS calls, array_agg(input_tokens + output_tokens) AS tokens,
-                           array_agg('llm'::text) AS source, array_agg(tenant_id) AS tenant_id,
-                           array_agg(project_id) AS project_id, array_agg(user_id) AS user_id,
-                           array_agg(agent_id) AS agent_id, array_agg(session_id) AS session_id,
-                           array_agg(execution_id) AS execution_id, array_agg(operation) AS operation,
-                           array_agg(provider) AS provider, array_agg(model) AS model, array_agg(tags) AS tags
-                      FROM gone) AS g,
-                   LATERAL llm_cost._spend_deltas(g.occurred_at, g.delta, g.calls, g.tokens, g.source, g.tenant_id,
-                                                  g.project_id, g.user_id, g.agent_id, g.session_id,
-                                                  g.execution_id, g.operation, g.provider, g.model, g.tags) AS d
-        ), kept AS (
-            INSERT INTO llm_cost.retired_spend AS r (budget_id, period_start, per_value, spent, calls, tokens)
-            SELECT s.budget_id, s.period_start, s.per_value, s.spend, s.call_count, s.token_count
-              FROM spend AS s
-             ORDER BY 1, 2, 3
-            ON CONFLICT (budget_id, period_start, per_value) DO UPDATE
-               SET spent = r.spent + excluded.spent, calls = r.calls + excluded.calls, tokens = r.tokens + excluded.tokens
-        )
-        SELECT count(*) INTO batch FROM gone;
-        total := total + batch;
-        EXIT WHEN batch < batch_rows;
+    -- Months wholly before the cutoff, every row rolled up: dropped whole.
+    -- SHARE keeps late inserts out while we look (readers go on).
+    FOR leaf IN SELECT p.partition FROM llm_cost._usage_partitions() AS p WHERE p.to_time <= before ORDER BY p.from_time LOOP
+        EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE MODE', leaf);
+        IF llm_cost._max_id_of(leaf) <= mark THEN
+            whole := whole || leaf;
+        END IF;
+    END LOOP;
+    -- The others' rows of those days, in batches: on each partition itself,
+    -- so that the dropped months are not read again (the ledger's DELETE
+    -- triggers, statement triggers of usage, have nothing to do while retiring).
+    FOR leaf IN SELECT c.oid::regclass
+                  FROM pg_catalog.pg_inherits AS i JOIN pg_catalog.pg_class AS c ON c.oid = i.inhrelid
+                 WHERE i.inhparent = 'llm_cost.usage'::regclass AND c.oid <> ALL (coalesce(whole, '{}')::oid[])
+                   AND NOT EXISTS (SELECT FROM llm_cost._usage_partitions() AS p
+                                    WHERE p.partition = c.oid AND p.from_time >= before) LOOP
+        total := total + llm_cost._retire_rows(leaf, before, mark, batch_rows, true);
+    END LOOP;
+    -- Last, as DROP TABLE locks usage until we commit: the whole months.
+    FOREACH leaf IN ARRAY coalesce(whole, '{}') LOOP
+        total := total + llm_cost._retire_rows(leaf, before, mark, batch_rows, false);
+        EXECUTE pg_catalog.format('DROP TABLE %s', leaf);
     END LOOP;
     PERFORM pg_catalog.set_config('llm_cost._retiring', '', true);
     INSERT INTO llm_cost.retention_state AS s (retired_before, retired_rows)
@@ -118,4 +248,77 @@ BEGIN
     RETURN total;
 END $$;
 COMMENT ON FUNCTION llm_cost.retire_usage(timestamptz, integer) IS
-  'Deletes the usage rows of the UTC days before `before` (a UTC midnight) in batches, after rolling them up; dashboards, budget spend, rebuilds and drift checks keep counting them (rollups and retired_spend). Returns the rows deleted. Rows of those days not yet rolled up when it starts stay. Budgets created or re-scoped later do not see the retired rows.';
+  'Retires the usage rows of the UTC days before `before` (a UTC midnight), after rolling them up: months wholly before it are dropped as partitions, other rows deleted in batches of batch_rows; dashboards, budget spend, rebuilds and drift checks keep counting them (rollups and retired_spend). Returns the rows retired. Rows of those days not yet rolled up when it starts stay. Budgets created or re-scoped later do not see the retired rows. Its last step locks usage briefly (until commit).';
+
+CREATE FUNCTION llm_cost._max_id_of(part regclass) RETURNS bigint
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    top bigint;
+BEGIN
+    EXECUTE pg_catalog.format('SELECT max(id) FROM %s', part) INTO top;
+    RETURN coalesce(top, 0);
+END $$;
+COMMENT ON FUNCTION llm_cost._max_id_of(regclass) IS 'Internal: the highest usage id in one partition of usage (0 when empty).';
+
+-- One partition's rows before the cutoff with ids up to mark, batch by
+-- batch: their spend per budget goes to retired_spend, and they are deleted
+-- (or, when the partition is dropped next, only read). Returns how many.
+CREATE FUNCTION llm_cost._retire_rows(part regclass, before timestamptz, mark bigint, batch_rows integer,
+                                      remove boolean) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    last_id bigint := 0;
+    done bigint;
+    total bigint := 0;
+    counted boolean := EXISTS (SELECT FROM llm_cost.budgets);
+    -- the next batch_rows rows, in id order (the partition's key)
+    batch constant text := pg_catalog.format(
+        'SELECT %%s FROM %s AS o WHERE o.occurred_at < $1 AND o.id <= $2 AND o.id > $3 ORDER BY o.id LIMIT $4', part);
+BEGIN
+    IF NOT remove AND NOT counted THEN
+        -- no budget to move spend to: only the count
+        EXECUTE pg_catalog.format('SELECT count(*) FROM %s WHERE occurred_at < $1 AND id <= $2', part)
+          INTO total USING before, mark;
+        RETURN total;
+    END IF;
+    LOOP
+        EXECUTE pg_catalog.format($sql$
+            WITH gone AS (
+                %2$s
+            ), spend AS (
+                SELECT d.*
+                  FROM (SELECT array_agg(occurred_at) AS occurred_at, array_agg(coalesce(cost, 0)) AS delta,
+                               array_agg(1) AS calls, array_agg(input_tokens + output_tokens) AS tokens,
+                               array_agg('llm'::text) AS source, array_agg(tenant_id) AS tenant_id,
+                               array_agg(project_id) AS project_id, array_agg(user_id) AS user_id,
+                               array_agg(agent_id) AS agent_id, array_agg(session_id) AS session_id,
+                               array_agg(execution_id) AS execution_id, array_agg(operation) AS operation,
+                               array_agg(provider) AS provider, array_agg(model) AS model, array_agg(tags) AS tags
+                          FROM gone WHERE $5) AS g,
+                       LATERAL llm_cost._spend_deltas(g.occurred_at, g.delta, g.calls, g.tokens, g.source, g.tenant_id,
+                                                      g.project_id, g.user_id, g.agent_id, g.session_id,
+                                                      g.execution_id, g.operation, g.provider, g.model, g.tags) AS d
+            ), kept AS (
+                INSERT INTO llm_cost.retired_spend AS r (budget_id, period_start, per_value, spent, calls, tokens)
+                SELECT s.budget_id, s.period_start, s.per_value, s.spend, s.call_count, s.token_count
+                  FROM spend AS s
+                 ORDER BY 1, 2, 3
+                ON CONFLICT (budget_id, period_start, per_value) DO UPDATE
+                   SET spent = r.spent + excluded.spent, calls = r.calls + excluded.calls, tokens = r.tokens + excluded.tokens
+            )
+            SELECT count(*), max(id) FROM gone$sql$,
+            part,
+            CASE WHEN remove
+                 THEN pg_catalog.format('DELETE FROM %s AS u WHERE u.id IN (%s) RETURNING u.*', part,
+                                        pg_catalog.format(batch, 'o.id'))
+                 ELSE pg_catalog.format(batch, 'o.*')
+            END)
+          INTO done, last_id
+          USING before, mark, last_id, batch_rows, counted;
+        total := total + done;
+        EXIT WHEN done < batch_rows;
+    END LOOP;
+    RETURN total;
+END $$;
+COMMENT ON FUNCTION llm_cost._retire_rows(regclass, timestamptz, bigint, integer, boolean) IS
+  'Internal: moves the spend of one partition''s rows before `before` (ids up to mark) to retired_spend in batches, deleting them when remove.';

@@ -310,7 +310,7 @@ fn every_public_object_has_a_comment() {
              UNION ALL
              SELECT 'relation ' || c.oid::regclass::text
                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-              WHERE n.nspname = 'llm_cost' AND c.relkind IN ('r', 'v', 'm', 'p')
+              WHERE n.nspname = 'llm_cost' AND c.relkind IN ('r', 'v', 'm', 'p') AND NOT c.relispartition
                 AND obj_description(c.oid, 'pg_class') IS NULL
              ORDER BY 1",
             &[],

@@ -49,7 +49,7 @@ fn render(c: &mut postgres::Client) -> BTreeMap<&'static str, String> {
                                        E'\\n' ORDER BY a.attnum)
                        FROM pg_attribute AS a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)
                FROM pg_class AS c
-              WHERE c.relnamespace = 'llm_cost'::regnamespace AND c.relkind IN ('r', 'v', 'p') AND c.relname !~ '^_'
+              WHERE c.relnamespace = 'llm_cost'::regnamespace AND c.relkind IN ('r', 'v', 'p') AND NOT c.relispartition AND c.relname !~ '^_'
               ORDER BY 1",
             &[],
         )
@@ -109,12 +109,12 @@ fn uncommented(c: &mut postgres::Client) -> Vec<String> {
     c.query(
         "SELECT format('%s (%s)', c.relname, CASE c.relkind WHEN 'v' THEN 'view' ELSE 'table' END)
            FROM pg_class AS c
-          WHERE c.relnamespace = 'llm_cost'::regnamespace AND c.relkind IN ('r', 'v', 'p') AND c.relname !~ '^_'
+          WHERE c.relnamespace = 'llm_cost'::regnamespace AND c.relkind IN ('r', 'v', 'p') AND NOT c.relispartition AND c.relname !~ '^_'
             AND coalesce(obj_description(c.oid, 'pg_class'), '') = ''
          UNION ALL
          SELECT format('%s.%s', c.relname, a.attname)
            FROM pg_class AS c JOIN pg_attribute AS a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-          WHERE c.relnamespace = 'llm_cost'::regnamespace AND c.relkind IN ('r', 'v', 'p') AND c.relname !~ '^_'
+          WHERE c.relnamespace = 'llm_cost'::regnamespace AND c.relkind IN ('r', 'v', 'p') AND NOT c.relispartition AND c.relname !~ '^_'
             AND coalesce(col_description(c.oid, a.attnum), '') = ''
          ORDER BY 1",
         &[],
@@ -146,7 +146,7 @@ fn trust_sections(c: &mut postgres::Client) -> Vec<String> {
                            (SELECT coalesce(string_agg(p, ', '), '') FROM privs WHERE has_table_privilege('llm_cost_admin', c.oid, p)),
                            (SELECT coalesce(string_agg(x.privilege_type, ', '), '') FROM aclexplode(c.relacl) AS x WHERE x.grantee = 0))
                FROM pg_class AS c
-              WHERE c.relnamespace = 'llm_cost'::regnamespace AND c.relkind IN ('r', 'v', 'p')
+              WHERE c.relnamespace = 'llm_cost'::regnamespace AND c.relkind IN ('r', 'v', 'p') AND NOT c.relispartition
               ORDER BY c.relname",
         ),
         section(

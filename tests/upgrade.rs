@@ -143,7 +143,12 @@ SELECT count(*) FROM llm_cost.claim_notifications(1, '1 hour');
 /// to date; compared with a fresh install's instead, see `catalog`). Columns
 /// a later version adds are left out here and checked empty after the update.
 fn contents(c: &mut postgres::Client) -> Vec<(String, i64, String)> {
-    table_checksums(c, |t| {
+    table_checksums(c, rows_of)
+}
+
+/// The rows `contents` compares of one table (None: all of them).
+fn rows_of(t: &str) -> Option<String> {
+    {
         match t {
         "budget_spend" => Some("SELECT budget_id, period_start, per_value, spent, calls FROM llm_cost.budget_spend".into()),
         "provider_aliases" => Some("SELECT alias, provider FROM llm_cost.provider_aliases WHERE NOT builtin".into()),
@@ -165,7 +170,7 @@ fn contents(c: &mut postgres::Client) -> Vec<(String, i64, String)> {
         "budgets" => Some("SELECT to_jsonb(t) - 'unit' - 'window' - 'tags' FROM llm_cost.budgets AS t".into()),
         _ => None,
     }
-    })
+    }
 }
 
 /// The shipped catalog's rows, all columns but ids, one text per row.
@@ -188,6 +193,10 @@ fn every_released_version_updates_to_the_current_schema_keeping_its_data() {
     let mut fresh = cluster.database_with_extension("fresh");
     let current: String =
         fresh.query_one("SELECT extversion FROM pg_extension WHERE extname = 'llm_cost'", &[]).unwrap().get(0);
+    // the partition of June 2026, which the update makes for FILL's rows
+    fresh
+        .batch_execute("SELECT llm_cost.ensure_usage_partitions('2026-06-01 00:00+00', '2026-06-01 00:00+00')")
+        .unwrap();
     let expected = schema_fingerprint(&mut fresh);
     let (fresh_prices, fresh_models) = catalog(&mut fresh);
     assert!(expected.len() > 500, "the fingerprint covers the schema ({} lines)", expected.len());
@@ -369,4 +378,119 @@ fn every_released_version_updates_to_the_current_schema_keeping_its_data() {
             .get(0);
         assert!(acme_exceeded, "acme's hard limit is over after the new usage");
     }
+}
+
+/// A million-row 0.2.0 ledger (five months of calls, two far in the past and
+/// future, rolled up but for a tail, three budgets) updated to the
+/// partitioned ledger: every row is in its month's partition with its id
+/// (the update makes one for each month with rows),
+/// and budget spend, rollups, alerts and the id sequence are exactly as
+/// before; new calls are counted once.
+#[test]
+fn a_million_row_ledger_is_partitioned_by_the_update_exactly() {
+    const ROWS: i64 = 1_000_000;
+    install_released_scripts();
+    let cluster = TestCluster::start("upgrade_million", &[]);
+    let mut admin = cluster.connect("postgres");
+    admin.batch_execute("CREATE DATABASE million").unwrap();
+    let mut c = cluster.connect("million");
+    c.batch_execute(&format!(
+        "CREATE EXTENSION llm_cost VERSION '0.2.0';
+         SET client_min_messages = error;
+         INSERT INTO llm_cost.budgets (name, amount, period, tenant_id, per, thresholds, timezone)
+         VALUES ('company forever', 100000, 'total', NULL, NULL, '{{10,50,90}}', 'UTC'),
+                ('acme monthly', 2000, 'month', 'acme', NULL, '{{50,100}}', 'America/New_York'),
+                ('every user daily', 5, 'day', NULL, 'user_id', '{{100}}', 'Asia/Tokyo');
+         INSERT INTO llm_cost.usage (occurred_at, provider, model, input_tokens, output_tokens, latency_ms, tenant_id, user_id)
+         SELECT timestamptz '2026-01-01 00:00+00' + (g * 13 || ' seconds')::interval, 'openai',
+                CASE WHEN g % 4 = 0 THEN 'gpt-4o' ELSE 'gpt-4o-mini' END, 1000 + g % 3000, 100 + g % 400,
+                20 + g % 900, CASE WHEN g % 3 = 0 THEN 'acme' ELSE 'globex' END, 'u' || g % 50
+           FROM generate_series(1, {}) AS g;
+         INSERT INTO llm_cost.usage (occurred_at, provider, model, input_tokens, output_tokens, tenant_id, user_id)
+         VALUES ('1999-03-01 00:00+00', 'openai', 'gpt-4o', 1000, 100, 'acme', 'old'),
+                ('2140-01-01 00:00+00', 'openai', 'gpt-4o', 1000, 100, 'globex', 'future');
+         SELECT llm_cost.refresh_rollups();
+         INSERT INTO llm_cost.usage (occurred_at, provider, model, input_tokens, output_tokens, tenant_id, user_id)
+         SELECT timestamptz '2026-05-20 00:00+00' + (g || ' minutes')::interval, 'openai', 'gpt-4o', 5000, 500, 'acme', 'tail'
+           FROM generate_series(1, 1000) AS g;",
+        ROWS - 2 - 1000
+    ))
+    .unwrap();
+    // a hash per row: a million rows' text at once would be too long a string
+    let million = |c: &mut postgres::Client| {
+        table_checksums(c, |t| match t {
+            "usage" => {
+                Some("SELECT md5((to_jsonb(t) - 'units' - 'reservation_id')::text) FROM llm_cost.usage AS t".into())
+            }
+            _ => rows_of(t),
+        })
+    };
+    let before = million(&mut c);
+    let sequence = "SELECT last_value::text || ' ' || is_called FROM llm_cost.usage_id_seq";
+    let seq_before: String = c.query_one(sequence, &[]).unwrap().get(0);
+    let summary = "SELECT s::text FROM llm_cost.cost_summary('2026-01-01 00:00+00', '2026-06-01 00:00+00') AS s";
+    let summary_before: String = c.query_one(summary, &[]).unwrap().get(0);
+
+    let started = std::time::Instant::now();
+    c.batch_execute("ALTER EXTENSION llm_cost UPDATE").unwrap();
+    println!("ALTER EXTENSION llm_cost UPDATE of {ROWS} rows: {:.1}s", started.elapsed().as_secs_f64());
+
+    let (kept, _added): (Vec<_>, Vec<_>) =
+        million(&mut c).into_iter().partition(|(t, _, _)| before.iter().any(|(b, _, _)| b == t));
+    assert_eq!(before, kept, "every row, budget total, rollup and alert as before the update");
+    let layout: String = c
+        .query_one(
+            "SELECT string_agg(format('%s=%s', p.relid::regclass, (xpath('/row/n/text()',
+                        query_to_xml(format('SELECT count(*) AS n FROM %s', p.relid::regclass), false, true, '')))[1]),
+                        ' ' ORDER BY p.relid::regclass::text)
+               FROM pg_partition_tree('llm_cost.usage') AS p WHERE p.isleaf",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let per_month: String = c
+        .query_one(
+            "SELECT string_agg(format('llm_cost.usage_%s=%s', m, n), ' ' ORDER BY m) || ' llm_cost.usage_default=0'
+               FROM (SELECT to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY_MM') AS m, count(*) AS n FROM llm_cost.usage
+                      GROUP BY 1) AS x",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(layout, per_month, "each month with rows in a partition of its own (1999 and 2140 too)");
+    assert!(layout.contains("usage_2026_01=") && layout.contains("usage_2026_05="), "{layout}");
+    let total: i64 = c.query_one("SELECT count(*) FROM llm_cost.usage", &[]).unwrap().get(0);
+    assert_eq!(total, ROWS);
+    let seq_after: String = c.query_one(sequence, &[]).unwrap().get(0);
+    assert_eq!(seq_after, seq_before, "the id sequence goes on where it was");
+    let summary_after: String = c.query_one(summary, &[]).unwrap().get(0);
+    assert_eq!(summary_after, summary_before, "rollups and the unrolled tail answer as before");
+    let drift: i64 = c.query_one("SELECT count(*) FROM llm_cost.budget_spend_drift", &[]).unwrap().get(0);
+    assert_eq!(drift, 0, "budget spend equals the ledger after the update");
+
+    // New calls: the next id, their month's partition, counted once.
+    c.batch_execute(
+        "INSERT INTO llm_cost.usage (occurred_at, provider, model, input_tokens, output_tokens, tenant_id, user_id)
+         SELECT '2026-05-31 12:00+00', 'openai', 'gpt-4o', 400000, 40000, 'acme', 'u2' FROM generate_series(1, 10);
+         SELECT llm_cost.refresh_rollups();",
+    )
+    .unwrap();
+    let partition: String = c
+        .query_one(
+            "SELECT string_agg(DISTINCT tableoid::regclass::text, ',') FROM llm_cost.usage
+              WHERE occurred_at = '2026-05-31 12:00+00'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(partition, "llm_cost.usage_2026_05");
+    let last_before: i64 = seq_before.split(' ').next().unwrap().parse().unwrap();
+    let first_new: i64 = c
+        .query_one("SELECT min(id) FROM llm_cost.usage WHERE occurred_at = '2026-05-31 12:00+00'", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(first_new, last_before + 1, "ids go on from the sequence's value");
+    let drift: i64 = c.query_one("SELECT count(*) FROM llm_cost.budget_spend_drift", &[]).unwrap().get(0);
+    assert_eq!(drift, 0, "budget spend equals the ledger after new inserts");
+    assert_eq!(thresholds_not_fired_exactly_once(&mut c), 0, "every threshold reached fired exactly once");
 }

@@ -260,7 +260,13 @@ pub fn table_checksums(
     rows_of: impl Fn(&str) -> Option<String>,
 ) -> Vec<(String, i64, String)> {
     let tables: Vec<String> = c
-        .query("SELECT tablename::text FROM pg_tables WHERE schemaname = 'llm_cost' ORDER BY 1", &[])
+        // partitions are read through their parent (usage)
+        .query(
+            "SELECT c.relname::text FROM pg_class AS c
+              WHERE c.relnamespace = 'llm_cost'::regnamespace AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+              ORDER BY 1",
+            &[],
+        )
         .unwrap()
         .iter()
         .map(|r| r.get(0))

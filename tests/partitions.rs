@@ -1,0 +1,275 @@
+//! The partitioned ledger: usage is partitioned by UTC month, rows of months
+//! without a partition wait in usage_default, ensure_usage_partitions makes
+//! months (moving their waiting rows without counting them twice), and
+//! retire_usage drops whole months. Budgets, rollups and alerts stay exact
+//! throughout, and so does a dump/restore of a ledger with monthly partitions.
+
+mod common;
+
+use common::{run_pg_program, sqlstate, thresholds_not_fired_exactly_once, TestCluster};
+
+/// Two months and a half of calls for two tenants (fixed timestamps, up to
+/// 2026-06-15 10:00 UTC, so every month below is the same whatever the date),
+/// one unpriced call, and calls far in the past and future; budgets of every
+/// period kind.
+const SETUP: &str = r#"
+SET client_min_messages = error;
+INSERT INTO llm_cost.budgets (name, amount, period, tenant_id, per, thresholds, timezone)
+VALUES ('company forever', 100, 'total', NULL, NULL, '{10,50,90}', 'UTC'),
+       ('acme monthly', 20, 'month', 'acme', NULL, '{50,100}', 'America/New_York'),
+       ('every user daily', 0.5, 'day', NULL, 'user_id', '{100}', 'Asia/Tokyo');
+INSERT INTO llm_cost.usage (occurred_at, provider, model, input_tokens, output_tokens, latency_ms, tenant_id, user_id)
+SELECT timestamptz '2026-06-15 10:00+00' - (g * 127 || ' minutes')::interval, 'openai',
+       CASE WHEN g % 4 = 0 THEN 'gpt-4o' ELSE 'gpt-4o-mini' END, 3000 + g, 400 + g % 90, 60 + (g * 31) % 700,
+       CASE WHEN g % 2 = 0 THEN 'acme' ELSE 'globex' END, 'u' || g % 9
+  FROM generate_series(1, 700) AS g;
+INSERT INTO llm_cost.usage (occurred_at, provider, model, input_tokens, output_tokens, tenant_id, user_id)
+VALUES ('1990-01-01 00:00+00', 'openai', 'gpt-4o', 1000, 100, 'acme', 'old'),
+       ('2150-12-31 23:59:59+00', 'openai', 'gpt-4o', 1000, 100, 'globex', 'future'),
+       ('2026-05-31 23:59:59.999999+00', 'nobody', 'unknown-model', 1000, 100, 'acme', 'u1'),
+       ('2026-06-01 00:00+00', 'openai', 'gpt-4o', 1000, 100, 'acme', 'u1');
+"#;
+
+/// What must not change when rows move between partitions or months are
+/// retired: every budget's spend, the daily costs, a summary with exact
+/// percentiles, and the alerts.
+const FIGURES: &str = r#"
+SELECT 'spend ' || string_agg(format('%s/%s/%s=%s,%s', budget_id, period_start, per_value, trim_scale(spent), calls), ' '
+                              ORDER BY budget_id, period_start, per_value)
+  FROM llm_cost.budget_spend
+UNION ALL
+SELECT 'daily ' || string_agg(format('%s/%s/%s=%s,%s', day, model, tenant_id, cost, calls), ' '
+                              ORDER BY day, model, tenant_id, cost, calls)
+  FROM llm_cost.daily_costs
+UNION ALL
+SELECT 'summary ' || s::text
+  FROM llm_cost.cost_summary('2026-03-01 00:00+00', '2026-06-15 11:00+00') AS s
+UNION ALL
+SELECT 'alerts ' || count(*) FROM llm_cost.notifications
+"#;
+
+fn figures(c: &mut postgres::Client) -> Vec<String> {
+    c.query(FIGURES, &[]).unwrap().iter().map(|r| r.get(0)).collect()
+}
+
+fn count(c: &mut postgres::Client, sql: &str) -> i64 {
+    c.query_one(sql, &[]).unwrap().get(0)
+}
+
+fn text(c: &mut postgres::Client, sql: &str) -> String {
+    c.query_one(sql, &[]).unwrap().get(0)
+}
+
+/// The partitions of usage with their row counts, e.g. "usage_2026_05=236".
+fn partitions(c: &mut postgres::Client) -> String {
+    text(
+        c,
+        "SELECT coalesce(string_agg(format('%s=%s', p.relid::regclass, (xpath('/row/n/text()',
+                        query_to_xml(format('SELECT count(*) AS n FROM %s', p.relid::regclass), false, true, '')))[1]),
+                        ' ' ORDER BY p.relid::regclass::text), '')
+           FROM pg_partition_tree('llm_cost.usage') AS p WHERE p.isleaf",
+    )
+}
+
+#[test]
+fn months_get_partitions_ahead_rows_move_once_and_whole_months_are_dropped() {
+    let cluster = TestCluster::start("partitions", &[]);
+    let mut c = cluster.database_with_extension("partitions");
+    c.batch_execute(SETUP).unwrap();
+    let total = count(&mut c, "SELECT count(*) FROM llm_cost.usage");
+    assert_eq!(
+        partitions(&mut c),
+        format!("llm_cost.usage_default={total}"),
+        "before any month has a partition, every row (1990 and 2150 too) is in usage_default"
+    );
+    c.batch_execute("SELECT llm_cost.refresh_rollups()").unwrap();
+    let before = figures(&mut c);
+
+    // Bad ranges change nothing.
+    for bad in ["NULL, now()", "'-infinity', now()", "'2026-06-01', '2026-05-01'", "'2026-01-01', '2037-01-01'"] {
+        let err = c.query_one(&format!("SELECT llm_cost.ensure_usage_partitions({bad})"), &[]).unwrap_err();
+        assert_eq!(sqlstate(&err), "22023", "ensure_usage_partitions({bad})");
+    }
+
+    // UTC months whatever the session's time zone; each month's rows move out
+    // of usage_default, and nothing is counted again.
+    c.batch_execute("SET TimeZone = 'Pacific/Kiritimati'").unwrap();
+    let made =
+        count(&mut c, "SELECT llm_cost.ensure_usage_partitions('2026-04-01 00:00+00', '2026-07-15 00:00+00')::bigint");
+    c.batch_execute("RESET TimeZone").unwrap();
+    assert_eq!(made, 4, "April to July 2026");
+    let per_month = "SELECT string_agg(format('llm_cost.usage_%s=%s', m, n), ' ' ORDER BY m)
+                       FROM (SELECT to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY_MM') AS m, count(*) AS n
+                               FROM llm_cost.usage WHERE occurred_at >= '2026-04-01 00:00+00'
+                                 AND occurred_at < '2026-07-01 00:00+00' GROUP BY 1) AS months";
+    let expected = format!("{} llm_cost.usage_2026_07=0 llm_cost.usage_default=2", text(&mut c, per_month));
+    assert_eq!(partitions(&mut c), expected, "rows in their month's partition, the far ones in usage_default");
+    assert_eq!(figures(&mut c), before, "spend, rollups and alerts unchanged by the move");
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0);
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.usage"), total);
+    assert_eq!(
+        count(&mut c, "SELECT llm_cost.ensure_usage_partitions('2026-04-01 00:00+00', '2026-07-15 00:00+00')::bigint"),
+        0,
+        "made once"
+    );
+    assert_eq!(
+        text(
+            &mut c,
+            "SELECT tableoid::regclass::text FROM llm_cost.usage WHERE occurred_at = '2026-05-31 23:59:59.999999+00'"
+        ),
+        "llm_cost.usage_2026_05",
+        "the last microsecond of May is May's"
+    );
+
+    // New rows go to their month's partition, priced and counted once.
+    c.batch_execute(
+        "INSERT INTO llm_cost.usage (occurred_at, provider, model, input_tokens, output_tokens, tenant_id, user_id)
+         VALUES ('2026-07-02 08:00+00', 'openai', 'gpt-4o', 2000, 100, 'acme', 'u3')",
+    )
+    .unwrap();
+    assert_eq!(
+        text(&mut c, "SELECT tableoid::regclass::text || ' ' || (cost > 0) FROM llm_cost.usage WHERE occurred_at = '2026-07-02 08:00+00'"),
+        "llm_cost.usage_2026_07 true"
+    );
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0);
+
+    // occurred_at can change within its partition; an UPDATE that would move
+    // a row to another partition (a DELETE and an INSERT underneath, whose
+    // row triggers would count it twice) is refused: delete and insert it.
+    let moved =
+        "UPDATE llm_cost.usage SET occurred_at = '2026-07-01 00:00+00' WHERE occurred_at = '2026-06-01 00:00+00'";
+    let err = c.batch_execute(moved).unwrap_err();
+    assert_eq!(sqlstate(&err), "0A000", "{moved}");
+    let err = c
+        .batch_execute("UPDATE llm_cost.usage SET occurred_at = '2026-06-01 00:00+00' WHERE user_id = 'future'")
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "0A000", "out of usage_default into June");
+    c.batch_execute(
+        "UPDATE llm_cost.usage SET occurred_at = '2026-06-30 23:00+00' WHERE occurred_at = '2026-06-01 00:00+00';
+         UPDATE llm_cost.usage SET occurred_at = '2150-12-31 23:00+00' WHERE user_id = 'future'",
+    )
+    .unwrap();
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0, "moved within partitions");
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.usage"), total + 1);
+
+    // Partitions are reached through usage only, where row-level security applies.
+    c.batch_execute(
+        "CREATE ROLE dash LOGIN; GRANT llm_cost_reader TO dash;
+         CREATE ROLE app LOGIN; GRANT llm_cost_writer TO app;
+         CREATE ROLE boss LOGIN; GRANT llm_cost_admin TO boss;",
+    )
+    .unwrap();
+    for (role, sql) in [
+        ("dash", "SELECT count(*) FROM llm_cost.usage_2026_05"),
+        ("dash", "SELECT count(*) FROM llm_cost.usage_default"),
+        ("app", "INSERT INTO llm_cost.usage_2026_05 (id, occurred_at, provider, model) VALUES (-1, '2026-05-02', 'openai', 'gpt-4o')"),
+        ("boss", "DELETE FROM llm_cost.usage_2026_05"),
+        ("boss", "DELETE FROM llm_cost.usage_default"),
+        ("boss", "SELECT llm_cost._create_usage_partition('2026-01-01 00:00+00')"),
+    ] {
+        c.batch_execute(&format!("SET ROLE {role}; SET llm_cost.tenant_id = 'acme'")).unwrap();
+        let err = c.batch_execute(sql).unwrap_err();
+        c.batch_execute("RESET ROLE; RESET llm_cost.tenant_id").unwrap();
+        assert_eq!(sqlstate(&err), "42501", "{role}: {sql}");
+    }
+    c.batch_execute("SET ROLE dash; SET llm_cost.tenant_id = 'acme'").unwrap();
+    let acme_only = count(&mut c, "SELECT count(*) FROM llm_cost.usage WHERE tenant_id IS DISTINCT FROM 'acme'");
+    c.batch_execute("RESET ROLE; RESET llm_cost.tenant_id").unwrap();
+    assert_eq!(acme_only, 0, "through usage a tenant sees its own rows only");
+
+    // Retiring before June: April and May go whole (DROP TABLE), the 1990 row
+    // is deleted from usage_default, June and later stay.
+    let with_july = figures(&mut c);
+    let cutoff = "timestamptz '2026-06-01 00:00+00'";
+    let old_rows = count(&mut c, &format!("SELECT count(*) FROM llm_cost.usage WHERE occurred_at < {cutoff}"));
+    c.batch_execute("SET ROLE boss").unwrap();
+    let retired = count(&mut c, &format!("SELECT llm_cost.retire_usage({cutoff}, 41)"));
+    c.batch_execute("RESET ROLE").unwrap();
+    assert_eq!(retired, old_rows, "every row before the cutoff retired");
+    let left = partitions(&mut c);
+    assert!(!left.contains("usage_2026_04") && !left.contains("usage_2026_05"), "April and May dropped: {left}");
+    assert!(left.contains("usage_2026_06=") && left.contains("usage_default=1"), "June stays, 2150 stays: {left}");
+    assert_eq!(count(&mut c, &format!("SELECT count(*) FROM llm_cost.usage WHERE occurred_at < {cutoff}")), 0);
+    assert_eq!(figures(&mut c), with_july, "spend, rollups and alerts as before the retirement");
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0, "spend = ledger + retired");
+    assert_eq!(count(&mut c, "SELECT retired_rows FROM llm_cost.retention_state"), old_rows);
+
+    // Part of a month: its rows before the cutoff are deleted, the partition stays.
+    let june_10 = "timestamptz '2026-06-10 00:00+00'";
+    let june_early = count(&mut c, &format!("SELECT count(*) FROM llm_cost.usage WHERE occurred_at < {june_10}"));
+    assert!(june_early > 0);
+    assert_eq!(count(&mut c, &format!("SELECT llm_cost.retire_usage({june_10})")), june_early);
+    assert!(partitions(&mut c).contains("usage_2026_06="), "June keeps its partition");
+    assert_eq!(figures(&mut c), with_july, "still the same figures");
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0);
+
+    // New usage still counts, each threshold once.
+    c.batch_execute(
+        "INSERT INTO llm_cost.usage (occurred_at, provider, model, input_tokens, output_tokens, tenant_id, user_id)
+         SELECT '2026-06-15 10:30+00', 'openai', 'gpt-4o', 2000000, 200000, 'acme', 'big' FROM generate_series(1, 10)",
+    )
+    .unwrap();
+    assert_eq!(thresholds_not_fired_exactly_once(&mut c), 0, "every threshold reached fired exactly once");
+    let after = figures(&mut c);
+    let layout = partitions(&mut c);
+
+    // Dump and restore (custom and plain): the monthly partitions, their rows
+    // and indexes come back, and the restored ledger keeps partitioning.
+    let dir = cluster.dir.to_str().unwrap().to_string();
+    let port = cluster.port.to_string();
+    let conn = ["-h", dir.as_str(), "-p", port.as_str(), "-U", "postgres"];
+    let dump = cluster.dir.join("partitions.dump");
+    let plain = cluster.dir.join("partitions.sql");
+    run_pg_program("pg_dump", &[&conn[..], &["-Fc", "-f", dump.to_str().unwrap(), "partitions"]].concat());
+    run_pg_program("pg_dump", &[&conn[..], &["-Fp", "-f", plain.to_str().unwrap(), "partitions"]].concat());
+    let mut admin = cluster.connect("postgres");
+    admin.batch_execute("CREATE DATABASE from_custom").unwrap();
+    admin.batch_execute("CREATE DATABASE from_plain").unwrap();
+    run_pg_program(
+        "pg_restore",
+        &[&conn[..], &["--exit-on-error", "-d", "from_custom", dump.to_str().unwrap()]].concat(),
+    );
+    run_pg_program(
+        "psql",
+        &[&conn[..], &["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "from_plain", "-f", plain.to_str().unwrap()]]
+            .concat(),
+    );
+    for db in ["from_custom", "from_plain"] {
+        let mut r = cluster.connect(db);
+        assert_eq!(partitions(&mut r), layout, "{db}: the same partitions and rows");
+        assert_eq!(figures(&mut r), after, "{db}: the same spend, rollups and alerts");
+        assert_eq!(count(&mut r, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0, "{db}: no drift");
+        let indexes = count(
+            &mut r,
+            "SELECT count(*) FROM pg_index AS i JOIN pg_partition_tree('llm_cost.usage') AS p ON p.relid = i.indrelid",
+        );
+        assert_eq!(indexes, 3 * count(&mut r, "SELECT count(*) FROM pg_partition_tree('llm_cost.usage') WHERE isleaf"));
+        r.batch_execute(
+            "SELECT llm_cost.ensure_usage_partitions('2026-08-01 00:00+00', '2026-08-01 00:00+00');
+             INSERT INTO llm_cost.usage (occurred_at, provider, model, input_tokens, output_tokens, tenant_id)
+             VALUES ('2026-08-03 00:00+00', 'openai', 'gpt-4o', 1000, 100, 'acme'),
+                    ('2026-06-20 00:00+00', 'openai', 'gpt-4o', 1000, 100, 'acme')",
+        )
+        .unwrap();
+        assert_eq!(
+            text(
+                &mut r,
+                "SELECT string_agg(tableoid::regclass::text || ':' || (cost > 0), ' ' ORDER BY occurred_at)
+                   FROM llm_cost.usage WHERE occurred_at IN ('2026-08-03 00:00+00', '2026-06-20 00:00+00')"
+            ),
+            "llm_cost.usage_2026_06:true llm_cost.usage_2026_08:true",
+            "{db}: new rows are priced in their month's partition"
+        );
+        assert_eq!(
+            count(&mut r, "SELECT count(*) FROM llm_cost.budget_spend_drift"),
+            0,
+            "{db}: no drift after inserts"
+        );
+    }
+
+    // TRUNCATE empties every partition and what came from them.
+    c.batch_execute("TRUNCATE llm_cost.usage").unwrap();
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.usage"), 0);
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.retired_spend"), 0);
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0);
+}

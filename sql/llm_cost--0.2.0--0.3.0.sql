@@ -3559,10 +3559,21 @@ BEGIN
     -- Rollups: the next batch of usage ids not rolled up yet. A full batch
     -- means there may be more.
     more := llm_cost.refresh_rollups(batch) = batch OR more;
+    -- Ledger partitions: this UTC month and the next three, once the ledger
+    -- is written in the present (this month has its partition already, or a
+    -- row of this month waits in usage_default). Not before: a pg_restore
+    -- creates the dumped months itself, and a month made here first would
+    -- collide with them.
+    IF to_regclass('llm_cost.' || llm_cost._usage_partition_name(now())) IS NOT NULL
+       OR EXISTS (SELECT FROM llm_cost.usage_default
+                   WHERE occurred_at >= date_trunc('month', now(), 'UTC')
+                     AND occurred_at < date_trunc('month', now(), 'UTC') + interval '1 month') THEN
+        PERFORM llm_cost.ensure_usage_partitions();
+    END IF;
     RETURN more;
 END $$;
 COMMENT ON FUNCTION llm_cost.run_maintenance() IS
-  'One round of the extension''s background maintenance (today: roll up the next 50,000 usage ids), in the caller''s transaction; true when work is left for another call. The maintenance worker calls it every llm_cost.refresh_interval; safe to call by hand or from pg_cron at the same time.';
+  'One round of the extension''s background maintenance (roll up the next 50,000 usage ids; make the ledger''s partitions for this UTC month and the next three once the ledger is written in the present), in the caller''s transaction; true when work is left for another call. The maintenance worker calls it every llm_cost.refresh_interval; safe to call by hand or from pg_cron at the same time.';
 
 -- The worker holds a session advisory lock for its whole life, which is
 -- also how the writes tell whether it runs (the keys are in

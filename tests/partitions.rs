@@ -73,7 +73,8 @@ fn partitions(c: &mut postgres::Client) -> String {
 
 #[test]
 fn months_get_partitions_ahead_rows_move_once_and_whole_months_are_dropped() {
-    let cluster = TestCluster::start("partitions", &[]);
+    // No maintenance worker: this test makes and counts the partitions itself.
+    let cluster = TestCluster::start("partitions", &["llm_cost.auto_refresh = off"]);
     let mut c = cluster.database_with_extension("partitions");
     c.batch_execute(SETUP).unwrap();
     let total = count(&mut c, "SELECT count(*) FROM llm_cost.usage");

@@ -31,7 +31,8 @@
 //! analytics.sql (rollups and dashboard views), forecast.sql,
 //! insights.sql (anomalies), report.sql (report_html), retention.sql
 //! (retire_usage), privileges.sql (roles and grants), tenant_isolation.sql
-//! (row-level security), catalog.sql (the generated price catalog, last).
+//! (row-level security), citus.sql (the distributed layout, run on demand),
+//! catalog.sql (the generated price catalog, last).
 //! Also in `sql/`: `llm_cost--<from>--<to>.sql` upgrade scripts and the frozen
 //! install scripts of released versions in `sql/releases/` (RELEASING.md).
 
@@ -90,6 +91,7 @@ extension_sql_file!("../sql/report.sql", name = "report", requires = ["insights"
 extension_sql_file!("../sql/retention.sql", name = "retention", requires = ["report"]);
 extension_sql_file!("../sql/privileges.sql", name = "privileges", requires = ["retention", "reservations"]);
 extension_sql_file!("../sql/tenant_isolation.sql", name = "tenant_isolation", requires = ["privileges"]);
+extension_sql_file!("../sql/citus.sql", name = "citus", requires = ["tenant_isolation"]);
 extension_sql_file!("../sql/catalog.sql", name = "catalog", finalize);
 
 #[pg_guard]

@@ -53,7 +53,7 @@ $$;
 COMMENT ON FUNCTION llm_cost._keys_without_tenant(regclass) IS
   'Internal: a table''s primary and unique keys that do not include tenant_id (distribute_on_citus adds it).';
 
--- Rewrites the set-returning SQL functions that read the given tables as
+-- Rewrites the set-returning SQL functions that read or write the given tables as
 -- PL/pgSQL functions running the same query (RETURN QUERY), with the same
 -- signature, attributes and settings. Column names win over parameter names,
 -- as in SQL functions (variable_conflict use_column). Returns how many.
@@ -68,7 +68,7 @@ BEGIN
     FOR f IN SELECT p.oid, p.prosrc FROM pg_catalog.pg_proc AS p
               WHERE p.pronamespace = 'llm_cost'::regnamespace AND p.proretset
                 AND p.prolang = (SELECT l.oid FROM pg_catalog.pg_language AS l WHERE l.lanname = 'sql')
-                AND p.prosrc ~* ('(FROM|JOIN)\s+llm_cost\.(' || names || ')\M')
+                AND p.prosrc ~* ('(FROM|JOIN|INTO|UPDATE)\s+llm_cost\.(' || names || ')\M')
     LOOP
         def := pg_catalog.pg_get_functiondef(f.oid);
         def := regexp_replace(def, '\n LANGUAGE sql\M', E'\n LANGUAGE plpgsql');
@@ -162,6 +162,13 @@ BEGIN
     PERFORM run_command_on_workers(format(
         'SET citus.enable_ddl_propagation = off; ALTER DATABASE %I SET citus.allow_nested_distributed_execution = on',
         current_database()));
+    -- One connection per worker for a statement over several shards, so one
+    -- local transaction per node: node-local rows shared by shards of one
+    -- node (the alert of an unpriced model, queued once per node)
+    -- would otherwise be written by sibling transactions of one distributed
+    -- transaction, each waiting for the other to end (seen: PREPARE
+    -- TRANSACTION waiting on a transactionid for ever). New sessions only.
+    EXECUTE format('ALTER DATABASE %I SET citus.multi_shard_modify_mode = sequential', current_database());
     -- A new or changed budget recounts the ledger (rebuild_budget_spend): on
     -- Citus that is a query of every node from inside a trigger on each copy
     -- of budgets, which Citus refuses. Budgets count from their creation on.

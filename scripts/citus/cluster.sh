@@ -13,7 +13,8 @@
 # must be installed into the system PostgreSQL first.
 set -euo pipefail
 
-PG_BIN=/usr/lib/postgresql/15/bin
+# LLM_COST_PG_BIN: another PostgreSQL 15 (scripts/citus/test.sh's private copy)
+PG_BIN=${LLM_COST_PG_BIN:-/usr/lib/postgresql/15/bin}
 DIR=${CITUS_CLUSTER_DIR:-/tmp/llm_cost_citus_cluster}
 BASE=${CITUS_PORT_BASE:-55432}
 DB=${2:-llm_cost}

@@ -6,6 +6,9 @@
 #   - faketime (scripts/test-dates.sh moves the test servers' clock to calendar edges)
 #   - cargo-pgrx 0.18.0, registered against the system PostgreSQL 15
 #   - the client recipes' Python venv (psycopg, litellm) and node_modules (pg)
+# (Citus, a test-time dependency, is built by scripts/citus/build.sh, which
+# scripts/citus/test.sh runs: it takes the shared PostgreSQL lock to install,
+# and this script runs under that lock when scripts/test.sh is run so.)
 set -euo pipefail
 
 PG_MAJOR=15

@@ -78,8 +78,15 @@ BEGIN
             message := jsonb_build_object('id', new_id, 'kind', _queue_notification.kind,
                                           'budget_id', _queue_notification.budget_id, 'truncated', true);
         END IF;
-        PERFORM pg_notify(coalesce(nullif(current_setting('llm_cost.notify_channel', true), ''), 'llm_cost'),
-                          message::text);
+        -- Not from a query Citus sent to a worker (a distributed ledger's
+        -- shard trigger): Citus commits a transaction that wrote to several
+        -- nodes with PREPARE TRANSACTION, which refuses a NOTIFY, and the
+        -- usage rows would be lost. There the row is the alert, and listeners
+        -- drain each node's queue (docs/scaling.md).
+        IF pg_catalog.current_setting('application_name') NOT LIKE 'citus\_internal gpid=%' THEN
+            PERFORM pg_notify(coalesce(nullif(current_setting('llm_cost.notify_channel', true), ''), 'llm_cost'),
+                              message::text);
+        END IF;
     END IF;
     RETURN new_id;
 END $$;

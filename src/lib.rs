@@ -34,7 +34,8 @@
 //! insights.sql (anomalies), report.sql (report_html), retention.sql
 //! (retire_usage), privileges.sql (roles and grants), tenant_isolation.sql
 //! (row-level security), maintenance.sql (the maintenance worker's entry
-//! point; starts it), catalog.sql (the generated price catalog, last).
+//! point; starts it), citus.sql (the distributed layout, run on demand),
+//! catalog.sql (the generated price catalog, last).
 //! Also in `sql/`: `llm_cost--<from>--<to>.sql` upgrade scripts and the frozen
 //! install scripts of released versions in `sql/releases/` (RELEASING.md).
 
@@ -99,6 +100,7 @@ extension_sql_file!(
     name = "maintenance",
     requires = ["tenant_isolation", maintenance::worker::start_maintenance_worker]
 );
+extension_sql_file!("../sql/citus.sql", name = "citus", requires = ["maintenance"]);
 extension_sql_file!("../sql/catalog.sql", name = "catalog", finalize);
 
 #[pg_guard]

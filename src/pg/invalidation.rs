@@ -104,5 +104,32 @@ fn catalog_changed<'a>(
     // call only queues an invalidation message for it.
     unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) };
     mark_relid(relid.to_u32());
+    // On Citus the trigger also fires on a reference table's copy on each
+    // node (llm_cost.prices_102008): the caches there watch llm_cost.prices.
+    if let Some(watched) = citus_copy_of(&trigger.table_name()?) {
+        // SAFETY: `watched` is the OID of an existing table, looked up by name
+        // in the same transaction; only an invalidation message is queued.
+        unsafe { pg_sys::CacheInvalidateRelcacheByRelid(watched) };
+        mark_relid(watched.to_u32());
+    }
     Ok(None)
+}
+
+/// The watched table a Citus shard or placement name stands for (its name
+/// followed by `_<shard id>`), when that table exists.
+fn citus_copy_of(table: &str) -> Option<pg_sys::Oid> {
+    let (base, shard) = table.rsplit_once('_')?;
+    if shard.is_empty() || !shard.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let qualified = format!("llm_cost.{base}");
+    TABLES.iter().find(|(name, _)| *name == qualified)?;
+    let name = std::ffi::CString::new(base).ok()?;
+    // SAFETY: catalog lookups by NUL-terminated names inside a transaction
+    // (the trigger's); missing_ok, so an absent schema gives InvalidOid.
+    let oid = unsafe {
+        let nsp = pg_sys::get_namespace_oid(c"llm_cost".as_ptr(), true);
+        pg_sys::get_relname_relid(name.as_ptr(), nsp)
+    };
+    (oid != pg_sys::InvalidOid).then_some(oid)
 }

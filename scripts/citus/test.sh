@@ -1,0 +1,310 @@
+#!/usr/bin/env bash
+# The Citus test (issue #17): llm_cost on a real 3-node Citus cluster on
+# loopback, over real connections, against a single node loaded with the same
+# rows.
+#   - builds Citus if needed (scripts/citus/build.sh), installs this llm_cost
+#     build, starts a coordinator and two workers (scripts/citus/cluster.sh)
+#     and one plain node, all throwaway;
+#   - llm_cost.distribute_on_citus(): usage and rollups distributed by
+#     tenant_id, prices, aliases and budgets reference tables;
+#   - inserts through the coordinator are priced; a budget spanning tenants is
+#     refused (0A000); concurrent writers (pgbench, 8 clients) on 6 tenants:
+#     every per-tenant, per-tenant-per-user and per = 'tenant_id' budget's
+#     spend equals the single node's, kept on one node only, and each
+#     threshold fired exactly once (a multi-node INSERT ... SELECT crossing
+#     thresholds commits: alerts are queued without NOTIFY there);
+#   - can_spend and reserve run on the tenant's node (delegated), and an
+#     insert naming the reservation settles it there;
+#   - dashboards (cost_summary, cost_by, daily_costs) give the single node's
+#     answers for the same rows.
+# Holds the shared lock /tmp/llm_cost_pg.lock from the install to the end
+# (the servers it starts do not inherit it). Prints its run time.
+# CITUS_TEST_BENCH=1 also measures 1 node against the cluster (BENCHMARKS.md);
+# CITUS_TEST_RELEASE=1 installs the release build (for benchmarks);
+# CITUS_PRIVATE_PG=1 uses a private copy of PostgreSQL instead of the shared
+# install (no lock taken).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+PG_BIN=/usr/lib/postgresql/15/bin
+started=$(date +%s)
+log() { printf '[citus-test] %s\n' "$*"; }
+failures=0
+
+bash scripts/citus/build.sh
+
+if [ -n "${CITUS_PRIVATE_PG:-}" ]; then
+  # A private copy of the system PostgreSQL 15 (with Citus), relocated under
+  # /tmp (PostgreSQL finds its lib and share directories from its binaries'
+  # place): this build of llm_cost is installed there, the shared install
+  # and its lock are left alone. For runs beside other work on one machine.
+  PRIVATE=${CITUS_PRIVATE_PG_DIR:-/tmp/llm_cost_citus_pg}
+  rm -rf "$PRIVATE" && mkdir -p "$PRIVATE/usr/lib/postgresql" "$PRIVATE/usr/share/postgresql"
+  cp -a /usr/lib/postgresql/15 "$PRIVATE/usr/lib/postgresql/"
+  cp -a /usr/share/postgresql/15 "$PRIVATE/usr/share/postgresql/"
+  PG_BIN=$PRIVATE/usr/lib/postgresql/15/bin
+  log "installing llm_cost into a private copy of PostgreSQL 15 ($PRIVATE)"
+else
+  # (LLM_COST_PG_LOCKED=1: the caller holds the lock already; taking it
+  # again from here would wait for ever.)
+  if [ "${LLM_COST_PG_LOCKED:-}" != 1 ]; then
+    exec 9>>/tmp/llm_cost_pg.lock
+    flock 9
+  fi
+  log "installing llm_cost into the system PostgreSQL 15"
+fi
+export LLM_COST_PG_BIN=$PG_BIN
+cargo pgrx install --pg-config "$PG_BIN/pg_config" ${CITUS_TEST_RELEASE:+--release} >/dev/null 2>&1 ||
+  { cargo pgrx install --pg-config "$PG_BIN/pg_config" ${CITUS_TEST_RELEASE:+--release}; exit 1; }
+
+export CITUS_CLUSTER_DIR=/tmp/llm_cost_citus_test_$$
+export CITUS_PORT_BASE=${CITUS_PORT_BASE:-$((20000 + $$ % 20000))}
+BASE=$CITUS_PORT_BASE
+SINGLE_DIR=$CITUS_CLUSTER_DIR-single
+SINGLE_PORT=$((BASE + 3))
+as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+cleanup() {
+  bash "$ROOT/scripts/citus/cluster.sh" stop || true
+  if [ -f "$SINGLE_DIR/data/postmaster.pid" ]; then
+    as_pg "$PG_BIN/pg_ctl" -D "$SINGLE_DIR/data" -m immediate -w stop >/dev/null || true
+  fi
+  rm -rf "$SINGLE_DIR"
+  if [ -n "${PRIVATE:-}" ]; then rm -rf "$PRIVATE"; fi
+}
+trap cleanup EXIT
+
+log "starting the cluster (coordinator :$BASE, workers :$((BASE + 1)) :$((BASE + 2))) and a single node (:$SINGLE_PORT)"
+bash scripts/citus/cluster.sh start >/dev/null
+mkdir -p "$SINGLE_DIR"
+[ "$(id -u)" -ne 0 ] || chown postgres:postgres "$SINGLE_DIR"
+as_pg "$PG_BIN/initdb" -D "$SINGLE_DIR/data" -A trust -U postgres -E UTF8 --no-sync >/dev/null
+cat >>"$SINGLE_DIR/data/postgresql.auto.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $SINGLE_PORT
+unix_socket_directories = '$SINGLE_DIR'
+fsync = off
+max_connections = 120
+CONF
+as_pg "$PG_BIN/pg_ctl" -D "$SINGLE_DIR/data" -l "$SINGLE_DIR/server.log" -w -t 60 start >/dev/null 9>&-
+
+C() { "$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$CITUS_CLUSTER_DIR" -p "$BASE" -U postgres -d llm_cost "$@"; }
+S() { "$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$SINGLE_DIR" -p "$SINGLE_PORT" -U postgres -d llm_cost "$@"; }
+"$PG_BIN/psql" -X -q -h "$SINGLE_DIR" -p "$SINGLE_PORT" -U postgres -d postgres -c "CREATE DATABASE llm_cost"
+S -c "CREATE EXTENSION llm_cost"
+
+check() {   # name expected actual
+  if [ "$2" = "$3" ]; then
+    log "ok: $1"
+  else
+    log "FAILED: $1"
+    printf '  expected: %s\n  actual:   %s\n' "$2" "$3"
+    failures=$((failures + 1))
+  fi
+}
+same() {    # name query: the cluster and the single node give the same rows
+  local a b
+  a=$(C -c "$2")
+  b=$(S -c "$2")
+  if [ "$a" = "$b" ] && [ -n "$a" ]; then
+    log "ok: $1 (same as one node: $(printf '%s\n' "$a" | wc -l) rows)"
+  else
+    log "FAILED: $1"
+    diff <(printf '%s\n' "$b") <(printf '%s\n' "$a") | head -20 || true
+    failures=$((failures + 1))
+  fi
+}
+
+# ---- the distributed layout -------------------------------------------------
+check "distribute_on_citus" distributed "$(C -c "SELECT llm_cost.distribute_on_citus()" 2>/dev/null)"
+check "llm_cost created on the workers by CREATE EXTENSION" "0.3.0,0.3.0" \
+  "$(C -c "SELECT string_agg(result, ',') FROM run_command_on_workers(\$\$SELECT extversion FROM pg_extension WHERE extname = 'llm_cost'\$\$)")"
+check "usage hash-distributed by tenant_id, budgets and prices reference tables" "budgets:n prices:n usage:h:tenant_id" \
+  "$(C -c "SELECT string_agg(replace(logicalrelid::text, 'llm_cost.', '') || ':' || partmethod::text
+                               || coalesce(':' || column_to_column_name(logicalrelid, partkey), ''), ' ' ORDER BY 1)
+             FROM pg_dist_partition WHERE logicalrelid::text IN ('llm_cost.usage', 'llm_cost.budgets', 'llm_cost.prices')")"
+check "rollups co-located with usage" "t" \
+  "$(C -c "SELECT bool_and(colocationid = (SELECT colocationid FROM pg_dist_partition WHERE logicalrelid = 'llm_cost.usage'::regclass))
+             FROM pg_dist_partition WHERE logicalrelid::text LIKE 'llm_cost.usage_%'")"
+
+# ---- budgets: the same on both ----------------------------------------------
+# (One row per INSERT: a multi-row INSERT into budgets, a reference table, is
+# a COPY to every node during which budgets' validation trigger opens a
+# subtransaction, and Citus fails to send that SAVEPOINT to the busy
+# connections: "another command is already in progress".)
+BUDGETS="$(for n in 1 2 3 4 5 6; do
+  echo "INSERT INTO llm_cost.budgets (name, amount, period, tenant_id, thresholds) VALUES ('t$n-total', 1.0, 'total', 't$n', '{10,25,50,75,90,100}');"
+done)
+INSERT INTO llm_cost.budgets (name, amount, period, per, thresholds) VALUES ('per-tenant-month', 0.5, 'month', 'tenant_id', '{50,100}');
+INSERT INTO llm_cost.budgets (name, amount, period, tenant_id, per, thresholds) VALUES ('t1-per-user-day', 0.03, 'day', 't1', 'user_id', '{50,100}');
+INSERT INTO llm_cost.budgets (name, amount, period, tenant_id, hard_limit) VALUES ('t2-hard', 100, 'total', 't2', true);
+"
+C -c "$BUDGETS"
+S -c "$BUDGETS"
+
+# A budget spanning tenants is refused on the distributed ledger.
+err=$(C -v VERBOSITY=verbose -c "INSERT INTO llm_cost.budgets (name, amount, period) VALUES ('everyone', 1, 'month')" 2>&1 || true)
+check "a budget spanning tenants is refused with 0A000" "0A000" "$(printf '%s' "$err" | grep -o '0A000' | head -1)"
+
+# ---- inserts through the coordinator are priced -----------------------------
+priced=$(C -F ' ' -c "INSERT INTO llm_cost.usage (tenant_id, user_id, provider, model, input_tokens, output_tokens, occurred_at, latency_ms)
+                VALUES ('t3', 'u0', 'openai', 'gpt-4o', 1000, 500, '2026-06-15 09:00+00', 80)
+                RETURNING cost, price_id IS NOT NULL")
+check "an insert through the coordinator is priced (cost, price_id set)" \
+  "$(C -c "SELECT llm_cost.llm_cost('openai', 'gpt-4o', 1000, 500, at => '2026-06-15 09:00+00') || ' t'")" "$priced"
+
+# A price set through the coordinator reaches the workers' price caches (the
+# catalog trigger fires on each node's copy of the reference table). The
+# workers' backends cached the catalog at the insert above.
+C -c "SET client_min_messages = error; INSERT INTO llm_cost.usage (tenant_id, provider, model, input_tokens, output_tokens, occurred_at)
+      SELECT 't' || n, 'testco', 'citus-m1', 1000, 0, '2026-06-15 08:00+00' FROM generate_series(1, 6) AS n"
+# (An INSERT, not set_price: on Citus set_price fails, docs/scaling.md.)
+C -c "INSERT INTO llm_cost.prices (provider, model, input_per_mtok, output_per_mtok, valid_from, source)
+      VALUES ('testco', 'citus-m1', 2, 4, '2026-01-01', 'custom')"
+C -c "INSERT INTO llm_cost.usage (tenant_id, provider, model, input_tokens, output_tokens, occurred_at)
+      SELECT 't' || n, 'testco', 'citus-m1', 1000, 0, '2026-06-15 08:30+00' FROM generate_series(1, 6) AS n"
+check "a new price reaches every worker's cache (6 tenants: unpriced before, 0.002 after)" "null:6 0.002:6" \
+  "$(C -c "SELECT string_agg(coalesce(trim_scale(cost)::text, 'null') || ':' || n, ' ' ORDER BY cost NULLS FIRST)
+             FROM (SELECT cost, count(*) AS n FROM llm_cost.usage WHERE model = 'citus-m1' GROUP BY 1) AS x")"
+# (Not deleted again: a DELETE over several shards ended in "canceling the
+# transaction since it was involved in a distributed deadlock", docs/scaling.md.)
+
+# One statement over every tenant (both workers: Citus commits it with
+# PREPARE TRANSACTION), crossing thresholds on both.
+ROWS="SELECT 't' || (1 + g % 6), 'u' || (g % 20), 'anthropic', 'claude-3-5-sonnet-20241022', 2000, 300,
+             '2026-06-15 09:30+00'::timestamptz + g * interval '1 second', 40 + g % 50
+        FROM generate_series(1, 240) AS g"
+C -c "INSERT INTO llm_cost.usage (tenant_id, user_id, provider, model, input_tokens, output_tokens, occurred_at, latency_ms) $ROWS"
+check "a multi-node INSERT ... SELECT crossing thresholds commits (no NOTIFY under PREPARE)" "253" \
+  "$(C -c "SELECT count(*) FROM llm_cost.usage")"
+
+# ---- concurrent writers on several tenants ----------------------------------
+cat >"$CITUS_CLUSTER_DIR/insert.sql" <<'SQL'
+\set t random(1, 6)
+\set u random(1, 20)
+INSERT INTO llm_cost.usage (tenant_id, user_id, provider, model, input_tokens, output_tokens, occurred_at, latency_ms)
+VALUES ('t' || :t, 'u' || :u, 'openai', 'gpt-4o', 1000 + :u * 10, 200,
+        '2026-06-15 10:00+00'::timestamptz + (:u || ' minutes')::interval, 50 + :u);
+SQL
+log "pgbench: 8 clients x 250 single-row inserts on 6 tenants, through the coordinator"
+"$PG_BIN/pgbench" -n -h "$CITUS_CLUSTER_DIR" -p "$BASE" -U postgres -c 8 -j 2 -t 250 \
+  -f "$CITUS_CLUSTER_DIR/insert.sql" llm_cost >"$CITUS_CLUSTER_DIR/pgbench.out" 2>&1 ||
+  { cat "$CITUS_CLUSTER_DIR/pgbench.out"; exit 1; }
+check "every insert committed" "2253" "$(C -c "SELECT count(*) FROM llm_cost.usage")"
+
+# The same rows into the single node, in id order.
+# (cost too: the single node has no price for the test model, and keeps a supplied cost)
+COLS="id, occurred_at, provider, model, input_tokens, output_tokens, tenant_id, user_id, latency_ms, cost, currency"
+C -c "COPY (SELECT $COLS FROM llm_cost.usage ORDER BY id) TO STDOUT" |
+  S -c "COPY llm_cost.usage ($COLS) FROM STDIN"
+S -c "SELECT setval(pg_get_serial_sequence('llm_cost.usage', 'id'), max(id)) FROM llm_cost.usage" >/dev/null
+
+# Budget spend: gathered from every node, by budget name and per value.
+KEPT_ALL="SELECT b.name, s.per_value, s.spent, s.calls, s.node
+            FROM (SELECT (x->>0)::bigint AS budget_id, x->>1 AS per_value, (x->>2)::numeric AS spent,
+                         (x->>3)::bigint AS calls, r.nodeid AS node
+                    FROM run_command_on_all_nodes(\$\$SELECT coalesce(json_agg(json_build_array(budget_id, per_value, spent, calls)), '[]')
+                                                      FROM llm_cost.budget_spend\$\$) AS r,
+                         json_array_elements(r.result::json) AS x) AS s
+            JOIN llm_cost.budgets AS b ON b.id = s.budget_id"
+# (trim_scale: a sum's scale depends on the order rows were added in)
+SPEND_CLUSTER=$(C -c "SELECT name || '|' || per_value || '|' || trim_scale(spent) || '|' || calls FROM ($KEPT_ALL) AS k ORDER BY 1")
+SPEND_SINGLE=$(S -c "SELECT b.name || '|' || s.per_value || '|' || trim_scale(s.spent) || '|' || s.calls
+                       FROM llm_cost.budget_spend AS s JOIN llm_cost.budgets AS b ON b.id = s.budget_id ORDER BY 1")
+check "per-tenant budget spend equals the single node's ($(printf '%s\n' "$SPEND_SINGLE" | wc -l) totals)" \
+  "$SPEND_SINGLE" "$SPEND_CLUSTER"
+check "the single node's spend has no drift" "0" "$(S -c "SELECT count(*) FROM llm_cost.budget_spend_drift")"
+check "each total is kept on one node only" "0" \
+  "$(C -c "SELECT count(*) FROM (SELECT name, per_value FROM ($KEPT_ALL) AS k GROUP BY 1, 2 HAVING count(*) > 1) AS d")"
+check "spend is kept on the node holding the tenant's shard" "0" \
+  "$(C -c "SELECT count(*) FROM ($KEPT_ALL) AS k JOIN llm_cost.budgets AS b ON b.name = k.name
+            JOIN pg_dist_node AS n ON n.nodeid = k.node
+           WHERE n.groupid <> (SELECT p.groupid FROM pg_dist_placement AS p
+                                WHERE p.shardid = get_shard_id_for_distribution_column('llm_cost.usage',
+                                                      coalesce(b.tenant_id, k.per_value)))")"
+
+# Alerts: gathered from every node; each threshold crossed fired once.
+ALERTS_CLUSTER=$(C -c "SELECT b.name || '|' || coalesce(x->>1, '') || '|' || (x->>2)
+                         FROM run_command_on_all_nodes(\$\$SELECT coalesce(json_agg(json_build_array(budget_id, per_value, threshold)), '[]')
+                                                           FROM llm_cost.notifications WHERE budget_id IS NOT NULL\$\$) AS r,
+                              json_array_elements(r.result::json) AS x
+                         JOIN llm_cost.budgets AS b ON b.id = (x->>0)::bigint ORDER BY 1")
+ALERTS_SINGLE=$(S -c "SELECT b.name || '|' || coalesce(n.per_value, '') || '|' || n.threshold
+                        FROM llm_cost.notifications AS n JOIN llm_cost.budgets AS b ON b.id = n.budget_id ORDER BY 1")
+check "each threshold fired once, the single node's set ($(printf '%s\n' "$ALERTS_SINGLE" | wc -l) alerts)" \
+  "$ALERTS_SINGLE" "$ALERTS_CLUSTER"
+check "no threshold fired twice on the cluster" "" "$(printf '%s\n' "$ALERTS_CLUSTER" | sort | uniq -d)"
+
+# ---- can_spend and reserve run on the tenant's node -------------------------
+t2_spent=$(S -c "SELECT spent FROM llm_cost.budget_spend AS s JOIN llm_cost.budgets AS b ON b.id = s.budget_id WHERE b.name = 't2-hard'")
+check "can_spend sees the tenant's spend on its worker (just under the headroom)" "t" \
+  "$(C -c "SELECT llm_cost.can_spend(100 - $t2_spent - 0.001, 't2')")"
+check "can_spend sees the tenant's spend on its worker (just over the headroom)" "f" \
+  "$(C -c "SELECT llm_cost.can_spend(100 - $t2_spent + 0.001, 't2')")"
+rid=$(C -c "SELECT llm_cost.reserve(50, 't2')")
+check "reserve through the coordinator holds on the tenant's node" "f" \
+  "$(C -c "SELECT llm_cost.can_spend(100 - $t2_spent - 49, 't2')")"
+C -c "INSERT INTO llm_cost.usage (tenant_id, provider, model, input_tokens, output_tokens, occurred_at, reservation_id)
+      VALUES ('t2', 'openai', 'gpt-4o', 1000, 0, '2026-06-15 11:00+00', $rid)"
+check "an insert naming the reservation settles it on that node" "0" \
+  "$(C -c "SELECT sum(result::int) FROM run_command_on_all_nodes('SELECT count(*) FROM llm_cost.budget_holds')")"
+S -c "INSERT INTO llm_cost.usage (tenant_id, provider, model, input_tokens, output_tokens, occurred_at)
+      VALUES ('t2', 'openai', 'gpt-4o', 1000, 0, '2026-06-15 11:00+00')"
+
+# ---- dashboards: the same answers as one node -------------------------------
+same "cost_summary over the month" "SELECT * FROM llm_cost.cost_summary('2026-06-01', '2026-07-01')"
+same "cost_summary over partial hours" "SELECT * FROM llm_cost.cost_summary('2026-06-15 09:31:10+00', '2026-06-15 10:13:00+00')"
+same "cost_by tenant_id" "SELECT * FROM llm_cost.cost_by('tenant_id', '2026-06-01', '2026-07-01')"
+same "cost_by user_id over partial hours" "SELECT * FROM llm_cost.cost_by('user_id', '2026-06-15 09:31:10+00', '2026-06-15 10:13:00+00')"
+same "cost_by model" "SELECT * FROM llm_cost.cost_by('model', '2026-06-01', '2026-07-01')"
+same "daily_costs" "SELECT * FROM llm_cost.daily_costs ORDER BY time, provider, model, tenant_id, user_id"
+
+# ---- benchmarks (CITUS_TEST_BENCH=1): 1 node vs the 3-node cluster ----------
+# Same machine, same build, same budgets (the ones above), same run.
+if [ -n "${CITUS_TEST_BENCH:-}" ]; then
+  secs=${CITUS_BENCH_SECONDS:-20}
+  tps() {   # target clients: single-row priced inserts with budgets, tps
+    local host port
+    if [ "$1" = cluster ]; then host=$CITUS_CLUSTER_DIR port=$BASE; else host=$SINGLE_DIR port=$SINGLE_PORT; fi
+    "$PG_BIN/pgbench" -n -h "$host" -p "$port" -U postgres -c "$2" -j "$2" -T "$secs" \
+      -f "$CITUS_CLUSTER_DIR/insert.sql" llm_cost 2>/dev/null | sed -n 's/^tps = \([0-9.]*\) .*/\1/p'
+  }
+  ms() {    # target sql: wall time of one statement, ms (best of 3)
+    local best=
+    for _ in 1 2 3; do
+      local t0 t1
+      t0=$(date +%s%N)
+      if [ "$1" = cluster ]; then C -c "$2" >/dev/null; else S -c "$2" >/dev/null; fi
+      t1=$(date +%s%N)
+      local d=$(((t1 - t0) / 1000000))
+      if [ -z "$best" ] || [ "$d" -lt "$best" ]; then best=$d; fi
+    done
+    echo "$best"
+  }
+  ratio() { echo "scale=2; $1 / $2" | bc; }
+  for clients in 1 8; do
+    s=$(tps single $clients); c=$(tps cluster $clients)
+    log "bench: single-row inserts, $clients client(s), ${secs}s: 1 node $s tps, cluster $c tps, ratio $(ratio "$c" "$s")"
+  done
+  BULK="INSERT INTO llm_cost.usage (tenant_id, user_id, provider, model, input_tokens, output_tokens, occurred_at, latency_ms)
+        SELECT 't' || (1 + g % 6), 'u' || (g % 500), 'openai', 'gpt-4o-mini', 1500, 300,
+               '2026-05-01'::timestamptz + g * interval '1 second', g % 900
+          FROM generate_series(1, 100000) AS g"
+  s=$(ms single "$BULK"); c=$(ms cluster "$BULK")
+  log "bench: INSERT ... SELECT of 100,000 rows (best of 3): 1 node $s ms, cluster $c ms, ratio (rows/s) $(ratio "$s" "$c")"
+  rows=$(S -c "SELECT count(*) FROM llm_cost.usage")
+  for q in "SELECT * FROM llm_cost.cost_by('tenant_id', '2026-05-01', '2026-07-01')" \
+           "SELECT * FROM llm_cost.cost_summary('2026-05-01 00:30', '2026-06-20 12:15')"; do
+    s=$(ms single "$q"); c=$(ms cluster "$q")
+    log "bench: $q over $rows rows (best of 3): 1 node $s ms, cluster $c ms"
+  done
+fi
+
+log "run time: $(($(date +%s) - started)) s"
+if [ "$failures" -gt 0 ]; then
+  log "$failures check(s) FAILED"
+  exit 1
+fi
+log "all checks passed"

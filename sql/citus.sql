@@ -1,0 +1,224 @@
+-- Citus: the distributed layout (docs/scaling.md). Nothing here runs unless an
+-- admin calls llm_cost.distribute_on_citus() on a Citus coordinator; a single
+-- node never sees it.
+--
+-- The layout, and why:
+--   * usage, resource_usage and the rollups are distributed by tenant_id,
+--     co-located: all of a tenant's rows live in one shard, on one node.
+--   * prices, aliases, models, resource_prices, budgets and the rollup and
+--     retention state are reference tables: read by the pricing and spend
+--     triggers on every node, from the node's own copy.
+--   * budget_spend, window_spend, budget_windows, retired_spend,
+--     notifications, reservations and budget_holds stay plain tables on each
+--     node. The usage triggers run on the shard, in the worker's backend, and
+--     the commit-time writer adds to llm_cost.budget_spend of that node: the
+--     node that holds the tenant's shard. A budget of one tenant (tenant_id
+--     set, or per = 'tenant_id') is therefore kept whole on one node, in the
+--     same transaction as the rows, exact and alerting once, as on one node.
+--   * A budget spanning tenants would need a cross-node write per row: it is
+--     refused (0A000) once the ledger is distributed.
+--   * can_spend, check_spend and reserve are delegated by Citus to the node of
+--     their tenant_id argument, where that tenant's spend and holds are.
+
+-- Refuses a budget that spans tenants on a distributed ledger: its spend would
+-- be split over the nodes, and no node could keep it exact.
+CREATE FUNCTION llm_cost._refuse_cross_tenant_budget() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.tenant_id IS NULL AND NEW.per IS DISTINCT FROM 'tenant_id' THEN
+        RAISE EXCEPTION 'llm_cost: budget "%" spans tenants, which a distributed ledger cannot keep exactly', NEW.name
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Give the budget a tenant_id, or per = ''tenant_id'' for the same amount per tenant (docs/scaling.md).';
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION llm_cost._refuse_cross_tenant_budget() IS
+  'Trigger (added by distribute_on_citus): refuses budgets that span tenants on a distributed ledger.';
+
+-- The constraints of a table that are unique keys without tenant_id: Citus
+-- needs the distribution column in each. Read from the catalog, so a ledger
+-- partitioned by time (primary key including occurred_at) is handled alike.
+CREATE FUNCTION llm_cost._keys_without_tenant(t regclass)
+RETURNS TABLE (conname name, contype "char", columns text)
+LANGUAGE sql STABLE AS $$
+    SELECT c.conname, c.contype,
+           (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.ord)
+              FROM unnest(c.conkey) WITH ORDINALITY AS k (attnum, ord)
+              JOIN pg_catalog.pg_attribute AS a ON a.attrelid = c.conrelid AND a.attnum = k.attnum)
+      FROM pg_catalog.pg_constraint AS c
+     WHERE c.conrelid = t AND c.contype IN ('p', 'u') AND c.conparentid = 0
+       AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute AS a
+                        WHERE a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey) AND a.attname = 'tenant_id')
+$$;
+COMMENT ON FUNCTION llm_cost._keys_without_tenant(regclass) IS
+  'Internal: a table''s primary and unique keys that do not include tenant_id (distribute_on_citus adds it).';
+
+-- Rewrites the set-returning SQL functions that read or write the given tables as
+-- PL/pgSQL functions running the same query (RETURN QUERY), with the same
+-- signature, attributes and settings. Column names win over parameter names,
+-- as in SQL functions (variable_conflict use_column). Returns how many.
+CREATE FUNCTION llm_cost._citus_plpgsql_functions(tables regclass[]) RETURNS integer
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    f record;
+    n integer := 0;
+    def text;
+    names text := (SELECT string_agg(c.relname, '|') FROM pg_catalog.pg_class AS c WHERE c.oid = ANY (tables));
+BEGIN
+    FOR f IN SELECT p.oid, p.prosrc FROM pg_catalog.pg_proc AS p
+              WHERE p.pronamespace = 'llm_cost'::regnamespace AND p.proretset
+                AND p.prolang = (SELECT l.oid FROM pg_catalog.pg_language AS l WHERE l.lanname = 'sql')
+                AND p.prosrc ~* ('(FROM|JOIN|INTO|UPDATE)\s+llm_cost\.(' || names || ')\M')
+    LOOP
+        def := pg_catalog.pg_get_functiondef(f.oid);
+        def := regexp_replace(def, '\n LANGUAGE sql\M', E'\n LANGUAGE plpgsql');
+        def := replace(def, f.prosrc, E'\n#variable_conflict use_column\nBEGIN\n    RETURN QUERY '
+                                      || regexp_replace(f.prosrc, ';\s*$', '') || E';\nEND\n');
+        EXECUTE def;
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END $fn$;
+COMMENT ON FUNCTION llm_cost._citus_plpgsql_functions(regclass[]) IS
+  'Internal (distribute_on_citus): rewrites the set-returning SQL functions reading the given tables as PL/pgSQL, which Citus can plan.';
+
+CREATE FUNCTION llm_cost.distribute_on_citus(shard_count integer DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    -- Kept on each node (the header says why).
+    node_local text[] := ARRAY['budget_spend', 'retired_spend', 'window_spend', 'budget_windows', 'notifications',
+                               'reservations', 'budget_holds'];
+    -- Every other table with a tenant_id is distributed by it (usage first:
+    -- the others are co-located with it), the rest are reference tables.
+    -- Found in the catalog, so tables added or renamed by later versions
+    -- (a ledger partitioned by time, other rollups) are placed alike.
+    distributed_tables regclass[];
+    reference_tables regclass[];
+    t regclass;
+    k record;
+    spanning text;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
+        RAISE EXCEPTION 'llm_cost.distribute_on_citus: the citus extension is not installed in this database'
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF NOT citus_is_coordinator() THEN
+        RAISE EXCEPTION 'llm_cost.distribute_on_citus: run it on the coordinator'
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF EXISTS (SELECT FROM pg_catalog.pg_dist_partition WHERE logicalrelid = 'llm_cost.usage'::regclass) THEN
+        RETURN 'already distributed';
+    END IF;
+    SELECT array_agg(c.oid::regclass ORDER BY c.relname <> 'usage', c.relname)
+           FILTER (WHERE c.relname <> 'budgets' AND EXISTS (
+                       SELECT FROM pg_catalog.pg_attribute AS a
+                        WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)),
+           array_agg(c.oid::regclass ORDER BY c.relname)
+           FILTER (WHERE c.relname = 'budgets' OR NOT EXISTS (
+                       SELECT FROM pg_catalog.pg_attribute AS a
+                        WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped))
+      INTO distributed_tables, reference_tables
+      FROM pg_catalog.pg_class AS c
+     WHERE c.relnamespace = 'llm_cost'::regnamespace AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+       AND c.relname <> ALL (node_local);
+    -- The ledger's spend is kept on the node that holds each row, from the
+    -- row's insert on: rows already here would be counted on no worker.
+    IF EXISTS (SELECT FROM llm_cost.usage) OR EXISTS (SELECT FROM llm_cost.resource_usage) THEN
+        RAISE EXCEPTION 'llm_cost.distribute_on_citus: the ledger is not empty'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Distribute an empty ledger, then load it (pg_dump --data-only, COPY) through the coordinator.';
+    END IF;
+    SELECT string_agg(b.name, ', ') INTO spanning
+      FROM llm_cost.budgets AS b WHERE b.tenant_id IS NULL AND b.per IS DISTINCT FROM 'tenant_id';
+    IF spanning IS NOT NULL THEN
+        RAISE EXCEPTION 'llm_cost.distribute_on_citus: budgets span tenants: %', spanning
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Give each a tenant_id or per = ''tenant_id'', or delete it (docs/scaling.md).';
+    END IF;
+
+    -- Spend, windows, alerts and holds stay node-local tables: no foreign key
+    -- from them to budgets (a reference table), on any node.
+    -- (Here in this transaction, which has read budgets; on the workers by
+    -- their own connections.)
+    FOR k IN SELECT c.conrelid::regclass AS t, c.conname FROM pg_catalog.pg_constraint AS c
+              WHERE c.contype = 'f' AND c.confrelid = 'llm_cost.budgets'::regclass LOOP
+        EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', k.t, k.conname);
+    END LOOP;
+    PERFORM run_command_on_workers($cmd$
+        SET citus.enable_ddl_propagation = off;
+        DO $do$
+        DECLARE r record;
+        BEGIN
+            FOR r IN SELECT c.conrelid::regclass AS t, c.conname FROM pg_catalog.pg_constraint AS c
+                      WHERE c.contype = 'f' AND c.confrelid = 'llm_cost.budgets'::regclass LOOP
+                EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', r.t, r.conname);
+            END LOOP;
+        END $do$;
+    $cmd$);
+    -- The spend triggers on each shard read budgets and prices (their local
+    -- copies) from inside a query Citus sent to the worker, and from the
+    -- commit-time writer: Citus calls that nested execution and refuses it
+    -- unless allowed. Every such read is of a reference table's local copy.
+    PERFORM run_command_on_workers(format(
+        'SET citus.enable_ddl_propagation = off; ALTER DATABASE %I SET citus.allow_nested_distributed_execution = on',
+        current_database()));
+    -- One connection per worker for a statement over several shards, so one
+    -- local transaction per node: node-local rows shared by shards of one
+    -- node (the alert of an unpriced model, queued once per node)
+    -- would otherwise be written by sibling transactions of one distributed
+    -- transaction, each waiting for the other to end (seen: PREPARE
+    -- TRANSACTION waiting on a transactionid for ever). New sessions only.
+    EXECUTE format('ALTER DATABASE %I SET citus.multi_shard_modify_mode = sequential', current_database());
+    -- A new or changed budget recounts the ledger (rebuild_budget_spend): on
+    -- Citus that is a query of every node from inside a trigger on each copy
+    -- of budgets, which Citus refuses. Budgets count from their creation on.
+    DROP TRIGGER IF EXISTS budgets_rebuild_spend_inserted ON llm_cost.budgets;
+    DROP TRIGGER IF EXISTS budgets_rebuild_spend ON llm_cost.budgets;
+    CREATE TRIGGER budgets_within_one_tenant BEFORE INSERT OR UPDATE ON llm_cost.budgets
+        FOR EACH ROW EXECUTE FUNCTION llm_cost._refuse_cross_tenant_budget();
+
+    -- Citus cannot plan a SQL function's parameterised query over its tables
+    -- (nor one inlined into a caller); as PL/pgSQL the same query is planned
+    -- with its parameters' values. Here and on every worker.
+    PERFORM llm_cost._citus_plpgsql_functions(distributed_tables || reference_tables);
+    PERFORM run_command_on_workers(format('SET citus.enable_ddl_propagation = off; SELECT llm_cost._citus_plpgsql_functions(%L)',
+                                          distributed_tables || reference_tables));
+
+    FOREACH t IN ARRAY reference_tables LOOP
+        PERFORM create_reference_table(t);
+        EXECUTE format('SELECT truncate_local_data_after_distributing_table(%L)', t);
+    END LOOP;
+
+    FOREACH t IN ARRAY distributed_tables LOOP
+        -- (Citus refuses rows without a distribution value anyway.)
+        EXECUTE format('ALTER TABLE %s ALTER COLUMN tenant_id SET NOT NULL', t);
+        -- the table's own keys and, when partitioned, its partitions' own
+        FOR k IN SELECT p.relid, x.*
+                   FROM (SELECT t AS relid UNION SELECT relid FROM pg_catalog.pg_partition_tree(t)) AS p,
+                        LATERAL llm_cost._keys_without_tenant(p.relid) AS x LOOP
+            EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I, ADD CONSTRAINT %I %s (%s, tenant_id)',
+                           k.relid, k.conname, k.conname,
+                           CASE k.contype WHEN 'p' THEN 'PRIMARY KEY' ELSE 'UNIQUE' END, k.columns);
+        END LOOP;
+        IF t = distributed_tables[1] THEN
+            PERFORM create_distributed_table(t, 'tenant_id', shard_count => coalesce(shard_count, 32));
+        ELSE
+            PERFORM create_distributed_table(t, 'tenant_id', colocate_with => 'llm_cost.usage');
+        END IF;
+    END LOOP;
+
+    -- Pre-call checks run where the tenant's spend and holds are.
+    PERFORM create_distributed_function(f::regprocedure, 'tenant_id', colocate_with => 'llm_cost.usage')
+       FROM unnest(ARRAY['llm_cost.can_spend(numeric, text, text, text, text, text, text, text, timestamptz, bigint, jsonb)',
+                         'llm_cost.check_spend(numeric, text, text, text, text, text, text, text, timestamptz, bigint, jsonb)',
+                         'llm_cost.reserve(numeric, text, text, text, text, text, text, text, interval, bigint, jsonb)'])
+            AS f;
+    RETURN 'distributed';
+END $$;
+COMMENT ON FUNCTION llm_cost.distribute_on_citus(integer) IS
+  'Turns this database''s (empty) ledger into the Citus layout: usage, resource_usage and rollups distributed by tenant_id (shard_count shards, default 32), prices, aliases and budgets as reference tables, budget spend, alerts and reservations kept on the node of each tenant''s shard; budgets spanning tenants are refused from then on. Run once on the coordinator, after CREATE EXTENSION citus and llm_cost and citus_add_node (docs/scaling.md).';
+
+REVOKE EXECUTE ON FUNCTION llm_cost.distribute_on_citus(integer), llm_cost._keys_without_tenant(regclass),
+    llm_cost._refuse_cross_tenant_budget(), llm_cost._citus_plpgsql_functions(regclass[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION llm_cost.distribute_on_citus(integer), llm_cost._keys_without_tenant(regclass),
+    llm_cost._citus_plpgsql_functions(regclass[]) TO llm_cost_admin;

@@ -3556,20 +3556,24 @@ DECLARE
     batch constant bigint := 50000;
     more boolean := false;
 BEGIN
+    -- Ledger partitions: this UTC month and the next three, once the ledger
+    -- is written in the present (this month has its partition already, or a
+    -- row of this month waits in usage_default), and only after an id was
+    -- drawn: a pg_restore creates the dumped months itself before it sets the
+    -- id sequence, and a month made here first would collide with them.
+    -- Moving waiting rows locks usage until commit, so when a month was made
+    -- the refresh waits for the next call.
+    IF (SELECT s.is_called FROM llm_cost.usage_id_seq AS s)
+       AND (to_regclass('llm_cost.' || llm_cost._usage_partition_name(now())) IS NOT NULL
+        OR EXISTS (SELECT FROM llm_cost.usage_default
+                    WHERE occurred_at >= date_trunc('month', now(), 'UTC')
+                      AND occurred_at < date_trunc('month', now(), 'UTC') + interval '1 month'))
+       AND llm_cost.ensure_usage_partitions() > 0 THEN
+        RETURN true;
+    END IF;
     -- Rollups: the next batch of usage ids not rolled up yet. A full batch
     -- means there may be more.
     more := llm_cost.refresh_rollups(batch) = batch OR more;
-    -- Ledger partitions: this UTC month and the next three, once the ledger
-    -- is written in the present (this month has its partition already, or a
-    -- row of this month waits in usage_default). Not before: a pg_restore
-    -- creates the dumped months itself, and a month made here first would
-    -- collide with them.
-    IF to_regclass('llm_cost.' || llm_cost._usage_partition_name(now())) IS NOT NULL
-       OR EXISTS (SELECT FROM llm_cost.usage_default
-                   WHERE occurred_at >= date_trunc('month', now(), 'UTC')
-                     AND occurred_at < date_trunc('month', now(), 'UTC') + interval '1 month') THEN
-        PERFORM llm_cost.ensure_usage_partitions();
-    END IF;
     RETURN more;
 END $$;
 COMMENT ON FUNCTION llm_cost.run_maintenance() IS
@@ -15140,6 +15144,7 @@ DECLARE
     name text := llm_cost._usage_partition_name(month);
     next_month timestamptz := ((month AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC';
     columns text;
+    moving boolean;
 BEGIN
     IF month <> pg_catalog.date_trunc('month', month, 'UTC') THEN
         RAISE EXCEPTION 'llm_cost._create_usage_partition: % is not the start of a UTC month', month
@@ -15148,11 +15153,24 @@ BEGIN
     IF pg_catalog.to_regclass(pg_catalog.format('llm_cost.%I', name)) IS NOT NULL THEN
         RETURN false;                   -- the usual case: no lock taken
     END IF;
+    -- Rows of the month waiting in usage_default move into the new table. A
+    -- query that planned its scan of usage before the attach and ran after
+    -- the move would find them in neither place, so a move shuts usage out
+    -- (ACCESS EXCLUSIVE, taken on the parent first, in the order every query
+    -- locks). A month with no such rows needs no move and blocks no one.
+    moving := EXISTS (SELECT FROM llm_cost.usage_default WHERE occurred_at >= month AND occurred_at < next_month);
+    IF moving THEN
+        LOCK TABLE llm_cost.usage IN ACCESS EXCLUSIVE MODE;
+    END IF;
     -- One maker at a time, and no row of the month lands in usage_default
-    -- while we move them (readers go on).
+    -- while we move them.
     LOCK TABLE llm_cost.usage_default IN SHARE ROW EXCLUSIVE MODE;
     IF pg_catalog.to_regclass(pg_catalog.format('llm_cost.%I', name)) IS NOT NULL
        OR EXISTS (SELECT FROM llm_cost._usage_partitions() AS p WHERE p.from_time < next_month AND p.to_time > month) THEN
+        RETURN false;
+    END IF;
+    -- a row of the month arrived since we looked: next time, with the lock
+    IF NOT moving AND EXISTS (SELECT FROM llm_cost.usage_default WHERE occurred_at >= month AND occurred_at < next_month) THEN
         RETURN false;
     END IF;
     SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO columns

@@ -20,20 +20,24 @@ DECLARE
     batch constant bigint := 50000;
     more boolean := false;
 BEGIN
+    -- Ledger partitions: this UTC month and the next three, once the ledger
+    -- is written in the present (this month has its partition already, or a
+    -- row of this month waits in usage_default), and only after an id was
+    -- drawn: a pg_restore creates the dumped months itself before it sets the
+    -- id sequence, and a month made here first would collide with them.
+    -- Moving waiting rows locks usage until commit, so when a month was made
+    -- the refresh waits for the next call.
+    IF (SELECT s.is_called FROM llm_cost.usage_id_seq AS s)
+       AND (to_regclass('llm_cost.' || llm_cost._usage_partition_name(now())) IS NOT NULL
+        OR EXISTS (SELECT FROM llm_cost.usage_default
+                    WHERE occurred_at >= date_trunc('month', now(), 'UTC')
+                      AND occurred_at < date_trunc('month', now(), 'UTC') + interval '1 month'))
+       AND llm_cost.ensure_usage_partitions() > 0 THEN
+        RETURN true;
+    END IF;
     -- Rollups: the next batch of usage ids not rolled up yet. A full batch
     -- means there may be more.
     more := llm_cost.refresh_rollups(batch) = batch OR more;
-    -- Ledger partitions: this UTC month and the next three, once the ledger
-    -- is written in the present (this month has its partition already, or a
-    -- row of this month waits in usage_default). Not before: a pg_restore
-    -- creates the dumped months itself, and a month made here first would
-    -- collide with them.
-    IF to_regclass('llm_cost.' || llm_cost._usage_partition_name(now())) IS NOT NULL
-       OR EXISTS (SELECT FROM llm_cost.usage_default
-                   WHERE occurred_at >= date_trunc('month', now(), 'UTC')
-                     AND occurred_at < date_trunc('month', now(), 'UTC') + interval '1 month') THEN
-        PERFORM llm_cost.ensure_usage_partitions();
-    END IF;
     RETURN more;
 END $$;
 COMMENT ON FUNCTION llm_cost.run_maintenance() IS

@@ -123,6 +123,7 @@ DECLARE
     name text := llm_cost._usage_partition_name(month);
     next_month timestamptz := ((month AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC';
     columns text;
+    moving boolean;
 BEGIN
     IF month <> pg_catalog.date_trunc('month', month, 'UTC') THEN
         RAISE EXCEPTION 'llm_cost._create_usage_partition: % is not the start of a UTC month', month
@@ -131,11 +132,24 @@ BEGIN
     IF pg_catalog.to_regclass(pg_catalog.format('llm_cost.%I', name)) IS NOT NULL THEN
         RETURN false;                   -- the usual case: no lock taken
     END IF;
+    -- Rows of the month waiting in usage_default move into the new table. A
+    -- query that planned its scan of usage before the attach and ran after
+    -- the move would find them in neither place, so a move shuts usage out
+    -- (ACCESS EXCLUSIVE, taken on the parent first, in the order every query
+    -- locks). A month with no such rows needs no move and blocks no one.
+    moving := EXISTS (SELECT FROM llm_cost.usage_default WHERE occurred_at >= month AND occurred_at < next_month);
+    IF moving THEN
+        LOCK TABLE llm_cost.usage IN ACCESS EXCLUSIVE MODE;
+    END IF;
     -- One maker at a time, and no row of the month lands in usage_default
-    -- while we move them (readers go on).
+    -- while we move them.
     LOCK TABLE llm_cost.usage_default IN SHARE ROW EXCLUSIVE MODE;
     IF pg_catalog.to_regclass(pg_catalog.format('llm_cost.%I', name)) IS NOT NULL
        OR EXISTS (SELECT FROM llm_cost._usage_partitions() AS p WHERE p.from_time < next_month AND p.to_time > month) THEN
+        RETURN false;
+    END IF;
+    -- a row of the month arrived since we looked: next time, with the lock
+    IF NOT moving AND EXISTS (SELECT FROM llm_cost.usage_default WHERE occurred_at >= month AND occurred_at < next_month) THEN
         RETURN false;
     END IF;
     SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO columns

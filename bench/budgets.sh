@@ -81,6 +81,8 @@ for clients in 8 16 32; do
   compare_inserts "(floor) bare INSERT + one SQL UPDATE of one total every writer shares, $clients clients" \
     "$CLUSTER_DIR/b_rows.sql" "$CLUSTER_DIR/b_total.sql" "$clients"
 done
+# `scripts/bench.sh floors`: the lines above, against their floors, alone
+[ -n "${BUDGETS_FLOORS_ONLY:-}" ] && return
 
 # Row-level security costs a writer one policy check per row: the same
 # inserts (one tenant) as a tenant's writer role vs as the owner, who

@@ -11,10 +11,11 @@
 #       (bench/analytics.sh)
 #   (e) retention: retiring a month of 3M rows, 0.2's batched DELETE vs dropping its
 #       partition (bench/retention.sh)
-# Usage: scripts/bench.sh [--quick] [--rows=N] [pricing|ingest|budgets|holds|analytics|retention|all]
+# Usage: scripts/bench.sh [--quick] [--rows=N] [pricing|ingest|budgets|floors|holds|analytics|retention|all]
 #   (quick: shorter runs, for a smoke test)
 #   --rows=N: the analytics ledger's size (default 10,000,000; --quick 500,000), e.g. --rows=100000000 (not in CI)
-#   budgets runs (c) and (c3); holds runs (c3) alone; ingest runs (b) alone.
+#   budgets runs (c) and (c3); holds runs (c3) alone; ingest runs (b) alone;
+#   floors runs (c)'s budget lines against the counter-update floors alone (issue #16).
 # The run holds /tmp/llm_cost_pg.lock from the install to the end: it measures
 # the build it installed into the shared PostgreSQL, which must not be replaced
 # under it (it waits for whoever holds the lock first).
@@ -27,8 +28,8 @@ for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=--quick ;;
     --rows=*) ROWS_ARG=${arg#--rows=} ;;
-    pricing|ingest|budgets|holds|analytics|retention|all) SECTION=$arg ;;
-    *) echo "usage: $0 [--quick] [--rows=N] [pricing|ingest|budgets|holds|analytics|retention|all]" >&2; exit 2 ;;
+    pricing|ingest|budgets|floors|holds|analytics|retention|all) SECTION=$arg ;;
+    *) echo "usage: $0 [--quick] [--rows=N] [pricing|ingest|budgets|floors|holds|analytics|retention|all]" >&2; exit 2 ;;
   esac
 done
 CALLS=2000000; PGBENCH_SECONDS=15; COPY_ROWS=1000000; ROUNDS=3; LEDGER_ROWS=10000000; TAIL_ROWS=50000
@@ -202,6 +203,9 @@ echo
 echo "(unpriced rows after the priced COPY: $unpriced)"
 fi
 
+if [ "$SECTION" = floors ]; then
+  BUDGETS_FLOORS_ONLY=1 source bench/budgets.sh
+fi
 if [ "$SECTION" = all ] || [ "$SECTION" = budgets ]; then
   source bench/budgets.sh
 fi

@@ -31,7 +31,7 @@ if [ $# -gt 0 ]; then INSTANTS=("$@"); fi
 # The client tests whose results depend on the date (every one but the
 # importer fuzz test, which prices at fixed instants only), plus the alert
 # listener's end-to-end test.
-TESTS=(analytics budgets client crash dump_restore retention partitions roles tenancy upgrade bad_input reservations windows)
+TESTS=(analytics budgets client crash dump_restore retention partitions roles tenancy upgrade bad_input reservations windows threshold_order autorefresh)
 
 echo "== installing the extension (debug build) into the system PostgreSQL"
 cargo pgrx install --pg-config /usr/lib/postgresql/15/bin/pg_config >/dev/null

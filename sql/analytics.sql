@@ -353,6 +353,9 @@ LANGUAGE plpgsql AS $$
 DECLARE
     writers text[];
 BEGIN
+    -- usage before its partitions (pg_partition_tree locks them), in the
+    -- order every query and TRUNCATE locks them
+    LOCK TABLE llm_cost.usage IN ACCESS SHARE MODE;
     SELECT array_agg(l.virtualtransaction) INTO writers
       FROM pg_catalog.pg_locks AS l
      WHERE l.locktype = 'relation' AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())

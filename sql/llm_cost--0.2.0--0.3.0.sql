@@ -3565,7 +3565,7 @@ BEGIN
     -- the refresh waits for the next call.
     IF (SELECT s.is_called FROM llm_cost.usage_id_seq AS s)
        AND (to_regclass('llm_cost.' || llm_cost._usage_partition_name(now())) IS NOT NULL
-        OR EXISTS (SELECT FROM llm_cost.usage_default
+        OR EXISTS (SELECT FROM llm_cost.usage    -- (through usage: parent before partitions)
                     WHERE occurred_at >= date_trunc('month', now(), 'UTC')
                       AND occurred_at < date_trunc('month', now(), 'UTC') + interval '1 month'))
        AND llm_cost.ensure_usage_partitions() > 0 THEN
@@ -15025,6 +15025,9 @@ LANGUAGE plpgsql AS $$
 DECLARE
     writers text[];
 BEGIN
+    -- usage before its partitions (pg_partition_tree locks them), in the
+    -- order every query and TRUNCATE locks them
+    LOCK TABLE llm_cost.usage IN ACCESS SHARE MODE;
     SELECT array_agg(l.virtualtransaction) INTO writers
       FROM pg_catalog.pg_locks AS l
      WHERE l.locktype = 'relation' AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
@@ -15158,7 +15161,9 @@ BEGIN
     -- the move would find them in neither place, so a move shuts usage out
     -- (ACCESS EXCLUSIVE, taken on the parent first, in the order every query
     -- locks). A month with no such rows needs no move and blocks no one.
-    moving := EXISTS (SELECT FROM llm_cost.usage_default WHERE occurred_at >= month AND occurred_at < next_month);
+    -- (read through usage, which is locked before its partitions as everywhere;
+    -- the month has no partition, so its rows are in usage_default)
+    moving := EXISTS (SELECT FROM llm_cost.usage WHERE occurred_at >= month AND occurred_at < next_month);
     IF moving THEN
         LOCK TABLE llm_cost.usage IN ACCESS EXCLUSIVE MODE;
     END IF;
@@ -15170,7 +15175,7 @@ BEGIN
         RETURN false;
     END IF;
     -- a row of the month arrived since we looked: next time, with the lock
-    IF NOT moving AND EXISTS (SELECT FROM llm_cost.usage_default WHERE occurred_at >= month AND occurred_at < next_month) THEN
+    IF NOT moving AND EXISTS (SELECT FROM llm_cost.usage WHERE occurred_at >= month AND occurred_at < next_month) THEN
         RETURN false;
     END IF;
     SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO columns

@@ -137,7 +137,9 @@ BEGIN
     -- the move would find them in neither place, so a move shuts usage out
     -- (ACCESS EXCLUSIVE, taken on the parent first, in the order every query
     -- locks). A month with no such rows needs no move and blocks no one.
-    moving := EXISTS (SELECT FROM llm_cost.usage_default WHERE occurred_at >= month AND occurred_at < next_month);
+    -- (read through usage, which is locked before its partitions as everywhere;
+    -- the month has no partition, so its rows are in usage_default)
+    moving := EXISTS (SELECT FROM llm_cost.usage WHERE occurred_at >= month AND occurred_at < next_month);
     IF moving THEN
         LOCK TABLE llm_cost.usage IN ACCESS EXCLUSIVE MODE;
     END IF;
@@ -149,7 +151,7 @@ BEGIN
         RETURN false;
     END IF;
     -- a row of the month arrived since we looked: next time, with the lock
-    IF NOT moving AND EXISTS (SELECT FROM llm_cost.usage_default WHERE occurred_at >= month AND occurred_at < next_month) THEN
+    IF NOT moving AND EXISTS (SELECT FROM llm_cost.usage WHERE occurred_at >= month AND occurred_at < next_month) THEN
         RETURN false;
     END IF;
     SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO columns

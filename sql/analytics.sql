@@ -630,7 +630,7 @@ COMMENT ON FUNCTION llm_cost._unrolled_usage_days(timestamptz, timestamptz) IS
 CREATE FUNCTION llm_cost._read_ledger(from_time timestamptz, to_time timestamptz) RETURNS boolean
 LANGUAGE sql STABLE AS $$
     SELECT EXISTS (
-        SELECT FROM llm_cost.usage AS u
+        SELECT 1 FROM llm_cost.usage AS u          -- (a column: Citus plans a bare SELECT FROM here as a record)
          WHERE u.id BETWEEN llm_cost.rollup_watermark() + 1
                             + (SELECT (coalesce(sum(r.calls), 0) / 3)::bigint
                                  FROM llm_cost.usage_rollup AS r

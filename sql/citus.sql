@@ -65,22 +65,28 @@ DECLARE
     def text;
     names text := (SELECT string_agg(c.relname, '|') FROM pg_catalog.pg_class AS c WHERE c.oid = ANY (tables));
 BEGIN
-    FOR f IN SELECT p.oid, p.prosrc FROM pg_catalog.pg_proc AS p
-              WHERE p.pronamespace = 'llm_cost'::regnamespace AND p.proretset
+    -- set-returning ones as RETURN QUERY, scalar ones (a single SELECT) as
+    -- RETURN (SELECT ...)
+    FOR f IN SELECT p.oid, p.prosrc, p.proretset FROM pg_catalog.pg_proc AS p
+              WHERE p.pronamespace = 'llm_cost'::regnamespace AND p.prokind = 'f'
                 AND p.prolang = (SELECT l.oid FROM pg_catalog.pg_language AS l WHERE l.lanname = 'sql')
                 AND p.prosrc ~* ('(FROM|JOIN|INTO|UPDATE)\s+llm_cost\.(' || names || ')\M')
+                AND (p.proretset OR p.prosrc ~* '^\s*SELECT\M')
     LOOP
         def := pg_catalog.pg_get_functiondef(f.oid);
         def := regexp_replace(def, '\n LANGUAGE sql\M', E'\n LANGUAGE plpgsql');
-        def := replace(def, f.prosrc, E'\n#variable_conflict use_column\nBEGIN\n    RETURN QUERY '
-                                      || regexp_replace(f.prosrc, ';\s*$', '') || E';\nEND\n');
+        def := replace(def, f.prosrc, E'\n#variable_conflict use_column\nBEGIN\n    '
+                                      || CASE WHEN f.proretset
+                                              THEN 'RETURN QUERY ' || regexp_replace(f.prosrc, ';\s*$', '')
+                                              ELSE 'RETURN (' || regexp_replace(f.prosrc, ';\s*$', '') || ')' END
+                                      || E';\nEND\n');
         EXECUTE def;
         n := n + 1;
     END LOOP;
     RETURN n;
 END $fn$;
 COMMENT ON FUNCTION llm_cost._citus_plpgsql_functions(regclass[]) IS
-  'Internal (distribute_on_citus): rewrites the set-returning SQL functions reading the given tables as PL/pgSQL, which Citus can plan.';
+  'Internal (distribute_on_citus): rewrites the SQL functions reading the given tables (set-returning ones, and scalar ones made of one SELECT) as PL/pgSQL, which Citus can plan.';
 
 CREATE FUNCTION llm_cost.distribute_on_citus(shard_count integer DEFAULT NULL) RETURNS text
 LANGUAGE plpgsql AS $$

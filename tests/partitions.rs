@@ -274,3 +274,95 @@ fn months_get_partitions_ahead_rows_move_once_and_whole_months_are_dropped() {
     assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.retired_spend"), 0);
     assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0);
 }
+
+/// Budgets of every shape a retired row's spend must be matched to: per
+/// values, a week (New York) straddling both the dropped month's edge and the
+/// cutoff, months and quarters in other zones, tags (a number compared by
+/// value: 1 = 1.0), a provider scope on mixed-case rows, a calls budget, a
+/// rolling window, and one for compute only (no llm spend). Rows without a
+/// user or a price, and without tags. Fixed timestamps (2026-01-20 to
+/// 2026-02-20), whatever the date.
+const SHAPES: &str = r#"
+SET client_min_messages = error;
+SELECT llm_cost.ensure_usage_partitions('2026-01-01 00:00+00', '2026-03-01 00:00+00');
+INSERT INTO llm_cost.budgets (name, amount, period, timezone, tenant_id, provider, per, tags, unit, "window", includes)
+VALUES ('company forever', 1000, 'total', 'UTC', NULL, NULL, NULL, NULL, 'cost', NULL, 'all'),
+       ('user weekly', 1000, 'week', 'America/New_York', NULL, NULL, 'user_id', NULL, 'cost', NULL, 'all'),
+       ('acme monthly', 1000, 'month', 'Asia/Tokyo', 'acme', NULL, NULL, NULL, 'cost', NULL, 'llm'),
+       ('search daily', 1000, 'day', 'Europe/Berlin', NULL, NULL, 'provider', '{"team": "search"}', 'cost', NULL, 'all'),
+       ('tier 1 quarterly', 1000, 'quarter', 'Pacific/Auckland', NULL, NULL, 'model', '{"tier": 1}', 'cost', NULL, 'all'),
+       ('openai calls', 100000, 'month', 'UTC', NULL, 'openai', NULL, NULL, 'calls', NULL, 'all'),
+       ('tenants rolling', 1000, 'rolling', 'UTC', NULL, NULL, 'tenant_id', NULL, 'cost', '366 days', 'all'),
+       ('compute only', 1000, 'month', 'UTC', NULL, NULL, NULL, NULL, 'cost', NULL, 'compute');
+INSERT INTO llm_cost.usage (occurred_at, provider, model, input_tokens, output_tokens, tenant_id, user_id, tags)
+SELECT timestamptz '2026-01-20 00:00+00' + (g * 37 || ' minutes')::interval,
+       CASE WHEN g % 5 = 0 THEN 'OpenAI' ELSE 'openai' END,
+       CASE WHEN g % 7 = 0 THEN 'no-such-model' WHEN g % 3 = 0 THEN 'gpt-4o' ELSE 'gpt-4o-mini' END,
+       1000 + g, 200 + g % 50, CASE WHEN g % 2 = 0 THEN 'acme' ELSE 'globex' END,
+       CASE WHEN g % 11 = 0 THEN NULL ELSE 'u' || g % 6 END,
+       CASE g % 4 WHEN 0 THEN '{"team": "search", "tier": 1.0}' WHEN 1 THEN '{"team": "ads", "tier": 2}'
+                  WHEN 2 THEN '{"team": "search"}' END::jsonb
+  FROM generate_series(0, 1200) AS g;
+"#;
+
+/// The spend of the rows before the cutoff per budget, period and per value,
+/// as the SQL matcher (_spend_deltas, what the ledger's statement triggers
+/// fold) computes it: what retire_usage must move to retired_spend.
+const EXPECTED_RETIRED: &str = r#"
+SELECT string_agg(format('%s/%s/%s=%s,%s,%s', d.budget_id, d.period_start, d.per_value, trim_scale(d.spend),
+                         d.call_count, d.token_count), ' ' ORDER BY d.budget_id, d.period_start, d.per_value)
+  FROM (SELECT array_agg(occurred_at) AS at, array_agg(coalesce(cost, 0)) AS cost, array_agg(1) AS calls,
+               array_agg(input_tokens + output_tokens) AS tokens, array_agg('llm'::text) AS source,
+               array_agg(tenant_id) AS tenant_id, array_agg(project_id) AS project_id, array_agg(user_id) AS user_id,
+               array_agg(agent_id) AS agent_id, array_agg(session_id) AS session_id,
+               array_agg(execution_id) AS execution_id, array_agg(operation) AS operation,
+               array_agg(provider) AS provider, array_agg(model) AS model, array_agg(tags) AS tags
+          FROM llm_cost.usage WHERE occurred_at < '2026-02-10 00:00+00') AS g,
+       LATERAL llm_cost._spend_deltas(g.at, g.cost, g.calls, g.tokens, g.source, g.tenant_id, g.project_id,
+                                      g.user_id, g.agent_id, g.session_id, g.execution_id, g.operation,
+                                      g.provider, g.model, g.tags) AS d
+"#;
+
+const RETIRED: &str = r#"
+SELECT string_agg(format('%s/%s/%s=%s,%s,%s', budget_id, period_start, per_value, trim_scale(spent), calls, tokens), ' '
+                  ORDER BY budget_id, period_start, per_value)
+  FROM llm_cost.retired_spend
+"#;
+
+const CALENDAR_SPEND: &str = r#"
+SELECT string_agg(format('%s/%s/%s=%s,%s,%s', budget_id, period_start, per_value, trim_scale(spent), calls, tokens), ' '
+                  ORDER BY budget_id, period_start, per_value)
+  FROM llm_cost.budget_spend
+"#;
+
+#[test]
+fn a_dropped_months_spend_moves_to_retired_spend_exactly_for_every_budget_shape() {
+    let cluster = TestCluster::start("retire_shapes", &["llm_cost.auto_refresh = off"]);
+    let mut c = cluster.database_with_extension("retire_shapes");
+    c.batch_execute(SHAPES).unwrap();
+    let expected = text(&mut c, EXPECTED_RETIRED);
+    for budget in ["user weekly", "search daily", "tier 1 quarterly", "tenants rolling", "openai calls"] {
+        let id = count(&mut c, &format!("SELECT id FROM llm_cost.budgets WHERE name = '{budget}'"));
+        assert!(expected.split(' ').any(|t| t.starts_with(&format!("{id}/"))), "{budget} has retired spend");
+    }
+    let compute_only = count(&mut c, "SELECT id FROM llm_cost.budgets WHERE name = 'compute only'");
+    assert!(!expected.split(' ').any(|t| t.starts_with(&format!("{compute_only}/"))));
+    let spend = text(&mut c, CALENDAR_SPEND);
+    let old_rows = count(&mut c, "SELECT count(*) FROM llm_cost.usage WHERE occurred_at < '2026-02-10 00:00+00'");
+
+    // January is dropped whole, February's first nine days are deleted: the
+    // week of 26 January (New York) has rows both ways, the week of 9
+    // February rows on both sides of the cutoff.
+    let retired = count(&mut c, "SELECT llm_cost.retire_usage('2026-02-10 00:00+00')");
+    assert_eq!(retired, old_rows);
+    let layout = partitions(&mut c);
+    assert!(!layout.contains("usage_2026_01") && layout.contains("llm_cost.usage_2026_02=383"), "{layout}");
+    assert_eq!(text(&mut c, RETIRED), expected, "retired_spend holds the retired rows' spend, key by key");
+    assert_eq!(text(&mut c, CALENDAR_SPEND), spend, "running totals unchanged");
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0, "no drift after retiring");
+
+    // Rebuilt from what is left of the ledger plus retired_spend: the same.
+    c.batch_execute("SELECT llm_cost.rebuild_budget_spend(id) FROM llm_cost.budgets").unwrap();
+    assert_eq!(text(&mut c, CALENDAR_SPEND), spend, "a rebuild gives the same totals");
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0, "no drift after rebuilding");
+}

@@ -15836,3 +15836,81 @@ REVOKE EXECUTE ON FUNCTION llm_cost.distribute_on_citus(integer), llm_cost._keys
 GRANT EXECUTE ON FUNCTION llm_cost.distribute_on_citus(integer), llm_cost._keys_without_tenant(regclass),
     llm_cost._citus_plpgsql_functions(regclass[]) TO llm_cost_admin;
 -- (end of citus section)
+
+-- ==== retire9 section ====
+-- retire_usage reads each month it drops once, in Rust, for its budget spend
+-- (issue #17, part 2): a month of 3M rows with budgets no longer calls SQL
+-- functions per row.
+-- A month's rows read once, in Rust (src/budgets/retired_spend.rs): each
+-- row matched to its budgets as the spend trigger matched it on insert.
+CREATE FUNCTION llm_cost._retire_spend_of(part regclass, before timestamptz, mark bigint) RETURNS bigint
+    LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', '_retire_spend_of_wrapper';
+COMMENT ON FUNCTION llm_cost._retire_spend_of(regclass, timestamptz, bigint) IS
+  'Internal: adds the spend of one partition''s rows before `before` (ids up to mark) to retired_spend, per enabled budget, period and per value, in one scan; returns how many rows it read.';
+CREATE OR REPLACE FUNCTION llm_cost.retire_usage(before timestamptz, batch_rows integer DEFAULT 50000) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    mark bigint;
+    total bigint := 0;
+    leaf regclass;
+    whole regclass[];
+BEGIN
+    IF before IS NULL OR NOT isfinite(before) OR before <> llm_cost._utc_midnight(llm_cost._utc_day(before)) THEN
+        RAISE EXCEPTION 'llm_cost.retire_usage: before must be a UTC midnight (got %)', coalesce(before::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Whole UTC days only, so every dashboard window stays exact: e.g. date_trunc(''day'', now() - interval ''400 days'', ''UTC'').';
+    END IF;
+    IF batch_rows IS NULL OR batch_rows < 1 THEN
+        RAISE EXCEPTION 'llm_cost.retire_usage: batch_rows must be positive' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM llm_cost.ensure_usage_partitions();
+    -- Everything that exists now goes into the rollups first; the refresh
+    -- also holds rollup_state until we commit, so no other refresh or
+    -- correction interleaves.
+    PERFORM llm_cost.refresh_rollups();
+    PERFORM FROM llm_cost.rollup_state FOR UPDATE;  -- also when the refresh had nothing to do
+    PERFORM llm_cost.flush_spend();
+    mark := llm_cost.rollup_watermark();
+    PERFORM pg_catalog.set_config('llm_cost._retiring', 'on', true);
+    -- Months wholly before the cutoff, every row rolled up: dropped whole.
+    -- SHARE keeps late inserts out while we look (readers go on).
+    FOR leaf IN SELECT p.partition FROM llm_cost._usage_partitions() AS p WHERE p.to_time <= before ORDER BY p.from_time LOOP
+        EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE MODE', leaf);
+        IF llm_cost._max_id_of(leaf) <= mark THEN
+            whole := whole || leaf;
+        END IF;
+    END LOOP;
+    -- The others' rows of those days, in batches: on each partition itself,
+    -- so that the dropped months are not read again (the ledger's DELETE
+    -- triggers, statement triggers of usage, have nothing to do while retiring).
+    FOR leaf IN SELECT c.oid::regclass
+                  FROM pg_catalog.pg_inherits AS i JOIN pg_catalog.pg_class AS c ON c.oid = i.inhrelid
+                 WHERE i.inhparent = 'llm_cost.usage'::regclass AND c.oid <> ALL (coalesce(whole, '{}')::oid[])
+                   AND NOT EXISTS (SELECT FROM llm_cost._usage_partitions() AS p
+                                    WHERE p.partition = c.oid AND p.from_time >= before) LOOP
+        total := total + llm_cost._retire_rows(leaf, before, mark, batch_rows, true);
+    END LOOP;
+    -- Last, as DROP TABLE locks usage until we commit: the whole months,
+    -- each read once for its spend (in Rust) and dropped. With Citus, the
+    -- rows are on the workers, out of that scan's reach: read through SQL.
+    FOREACH leaf IN ARRAY coalesce(whole, '{}') LOOP
+        IF EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
+            total := total + llm_cost._retire_rows(leaf, before, mark, batch_rows, false);
+        ELSE
+            total := total + llm_cost._retire_spend_of(leaf, before, mark);
+        END IF;
+        EXECUTE pg_catalog.format('DROP TABLE %s', leaf);
+    END LOOP;
+    PERFORM pg_catalog.set_config('llm_cost._retiring', '', true);
+    INSERT INTO llm_cost.retention_state AS s (retired_before, retired_rows)
+    VALUES (before, total)
+    ON CONFLICT (one) DO UPDATE
+       SET retired_before = greatest(s.retired_before, excluded.retired_before),
+           retired_rows = s.retired_rows + excluded.retired_rows, retired_at = now();
+    RETURN total;
+END $$;
+-- (CREATE OR REPLACE reset these)
+ALTER FUNCTION llm_cost.retire_usage(timestamptz, integer) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+REVOKE EXECUTE ON FUNCTION llm_cost._retire_spend_of(regclass, timestamptz, bigint) FROM PUBLIC, llm_cost_reader;
+GRANT EXECUTE ON FUNCTION llm_cost._retire_spend_of(regclass, timestamptz, bigint) TO llm_cost_admin;
+-- (end of retire9 section)

@@ -58,6 +58,7 @@ REVOKE EXECUTE ON FUNCTION
     llm_cost._create_usage_partition(timestamptz),
     llm_cost._index_usage_partition(regclass),
     llm_cost._retire_rows(regclass, timestamptz, bigint, integer, boolean),
+    llm_cost._retire_spend_of(regclass, timestamptz, bigint),
     llm_cost.queue_anomaly_alerts(date, text[], double precision),
     llm_cost.claim_notifications(integer, interval),
     llm_cost.ack_notification(bigint),

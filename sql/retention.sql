@@ -250,9 +250,15 @@ BEGIN
                                     WHERE p.partition = c.oid AND p.from_time >= before) LOOP
         total := total + llm_cost._retire_rows(leaf, before, mark, batch_rows, true);
     END LOOP;
-    -- Last, as DROP TABLE locks usage until we commit: the whole months.
+    -- Last, as DROP TABLE locks usage until we commit: the whole months,
+    -- each read once for its spend (in Rust) and dropped. With Citus, the
+    -- rows are on the workers, out of that scan's reach: read through SQL.
     FOREACH leaf IN ARRAY coalesce(whole, '{}') LOOP
-        total := total + llm_cost._retire_rows(leaf, before, mark, batch_rows, false);
+        IF EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
+            total := total + llm_cost._retire_rows(leaf, before, mark, batch_rows, false);
+        ELSE
+            total := total + llm_cost._retire_spend_of(leaf, before, mark);
+        END IF;
         EXECUTE pg_catalog.format('DROP TABLE %s', leaf);
     END LOOP;
     PERFORM pg_catalog.set_config('llm_cost._retiring', '', true);
@@ -265,6 +271,13 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION llm_cost.retire_usage(timestamptz, integer) IS
   'Retires the usage rows of the UTC days before `before` (a UTC midnight), after rolling them up: months wholly before it are dropped as partitions, other rows deleted in batches of batch_rows; dashboards, budget spend, rebuilds and drift checks keep counting them (rollups and retired_spend). Returns the rows retired. Rows of those days not yet rolled up when it starts stay. Budgets created or re-scoped later do not see the retired rows. Its last step locks usage briefly (until commit).';
+
+-- A month's rows read once, in Rust (src/budgets/retired_spend.rs): each
+-- row matched to its budgets as the spend trigger matched it on insert.
+CREATE FUNCTION llm_cost._retire_spend_of(part regclass, before timestamptz, mark bigint) RETURNS bigint
+    LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', '_retire_spend_of_wrapper';
+COMMENT ON FUNCTION llm_cost._retire_spend_of(regclass, timestamptz, bigint) IS
+  'Internal: adds the spend of one partition''s rows before `before` (ids up to mark) to retired_spend, per enabled budget, period and per value, in one scan; returns how many rows it read.';
 
 CREATE FUNCTION llm_cost._max_id_of(part regclass) RETURNS bigint
 LANGUAGE plpgsql STABLE AS $$

@@ -11,7 +11,7 @@
 //! with an SQL upsert; then rolling windows through `llm_cost._window_add`; it
 //! queues every threshold a new total crossed and settles the reservations the
 //! rows named (sql/reservations.sql), at the same commit as their spend.
-use crate::budgets::budget_cache::{with_budgets, RowDims};
+use crate::budgets::budget_cache::{with_budgets, BudgetIndex, RowDims};
 use crate::budgets::budget_period;
 use crate::budgets::pending_spend::{self, SpendDelta, SpendKey};
 use crate::budgets::spend_store::SpendStore;
@@ -59,7 +59,7 @@ pub fn forget_announced(keys: &FxHashSet<(String, String)>) {
 c_trigger!(usage_spend_add, pg_finfo_usage_spend_add, spend_add);
 
 /// The columns the spend trigger reads, in this order.
-const SPEND_COLUMNS: [&str; 14] = [
+pub(crate) const SPEND_COLUMNS: [&str; 14] = [
     "occurred_at",
     "cost",
     "tenant_id",
@@ -98,8 +98,8 @@ unsafe fn spend_add(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
         ((*trigdata).tg_trigtuple, rel, (*rel).rd_att)
     };
     // SAFETY: `rel` is the trigger's open relation (above).
-    let [at_col, cost_col, tenant, project, user, agent, session, execution, operation, provider, model, input, output, tags_col] =
-        unsafe { column_positions(&POSITIONS, rel, SPEND_COLUMNS) };
+    let cols = unsafe { column_positions(&POSITIONS, rel, SPEND_COLUMNS) };
+    let [_, cost_col, tenant, _, _, _, _, _, _, provider, model, ..] = cols;
     // SAFETY: as above.
     let reservation = unsafe { optional_column_position(&RESERVATION_COLUMN, rel, "reservation_id") };
     // SAFETY: `tupdesc` is the open relation's descriptor (above).
@@ -130,6 +130,60 @@ unsafe fn spend_add(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
         let tenant = text(tenant).map(str::to_string);
         pending_spend::with_current(|p| p.settled.insert(id, tenant));
     }
+    with_budgets(|index| {
+        if index.is_empty() {
+            return;
+        }
+        // SAFETY: `values` and `nulls` are the row deformed above, whose
+        // SPEND_COLUMNS are at `cols`; its datums stay valid for the call.
+        unsafe {
+            for_each_total(index, &cols, &values, &nulls, |key, call| {
+                pending_spend::with_current(|p| pending_spend::add(p, key, call))
+            })
+        };
+    });
+    pg_sys::Datum::from(0)
+}
+
+/// Calls `f` with the running total (its key) and the delta of every budget
+/// period a usage row counts in: its cost (0 when unpriced), one call and its
+/// tokens, for each enabled budget whose scope, tags and per dimension cover
+/// it. The spend trigger adds them to the pending spend; retire_usage to
+/// retired_spend (`retired_spend`).
+///
+/// # Safety
+/// `values` and `nulls` must be a row of a usage table deformed by Postgres,
+/// with the columns SPEND_COLUMNS at `cols`, its by-reference datums valid
+/// for the call.
+pub(crate) unsafe fn for_each_total(
+    index: &BudgetIndex,
+    cols: &[usize; 14],
+    values: &[pg_sys::Datum],
+    nulls: &[bool],
+    mut f: impl FnMut(SpendKey, SpendDelta),
+) {
+    let [at_col, cost_col, tenant, project, user, agent, session, execution, operation, provider, model, input, output, tags_col] =
+        *cols;
+    let text = |i: usize| -> Option<&str> {
+        if nulls[i] {
+            None
+        } else {
+            // SAFETY: a non-null attribute of a text column of the row
+            // (caller's guarantee), valid for the call.
+            unsafe { <&str>::from_datum(values[i], false) }
+        }
+    };
+    // Token columns are NOT NULL bigints (the table's constraints keep them >= 0).
+    let tokens = (values[input].value() as i64)
+        .checked_add(values[output].value() as i64)
+        .unwrap_or_else(|| crate::pg::errors::spend_out_of_range());
+    let tags = (index.any_tags && !nulls[tags_col])
+        .then(|| {
+            // SAFETY: a non-null attribute of the jsonb column `tags` of the
+            // row (caller's guarantee), valid for the call.
+            unsafe { pgrx::JsonB::from_datum(values[tags_col], false) }
+        })
+        .flatten();
     let row = RowDims {
         tenant_id: text(tenant),
         project_id: text(project),
@@ -140,45 +194,26 @@ unsafe fn spend_add(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
         operation: text(operation),
         provider: text(provider),
         model: text(model),
-        tags: None,
+        tags: tags.as_ref().map(|t| &t.0),
     };
+    let cost = if nulls[cost_col] {
+        Decimal::ZERO
+    } else {
+        let c = values[cost_col];
+        // SAFETY: the row's non-null `cost`, a numeric column (caller's
+        // guarantee), valid for the call.
+        unsafe { crate::pg::numeric_datum::decimal_from_numeric(c) }.unwrap_or_else(|| {
+            // SAFETY: as above.
+            let text = unsafe { crate::pg::numeric_datum::numeric_text(c) };
+            crate::pg::errors::out_of_range(format!("cost {text} is out of range for exact budget arithmetic"))
+        })
+    };
+    let call = SpendDelta { cost, calls: 1, tokens };
     let at = values[at_col].value() as i64;
-    with_budgets(|index| {
-        if index.is_empty() {
-            return;
-        }
-        // Token columns are NOT NULL bigints (the table's constraints keep them >= 0).
-        let tokens = (values[input].value() as i64)
-            .checked_add(values[output].value() as i64)
-            .unwrap_or_else(|| crate::pg::errors::spend_out_of_range());
-        let tags = (index.any_tags && !nulls[tags_col])
-            .then(|| {
-                // SAFETY: a non-null attribute of the jsonb column `tags` (found
-                // by name above), deformed from the row, valid for the call.
-                unsafe { pgrx::JsonB::from_datum(values[tags_col], false) }
-            })
-            .flatten();
-        let row = RowDims { tags: tags.as_ref().map(|t| &t.0), ..row };
-        let cost = cost
-            .map(|c| {
-                // SAFETY: `c` is the row's non-null `cost`, a numeric column,
-                // deformed from the row, valid for the call.
-                unsafe { crate::pg::numeric_datum::decimal_from_numeric(c) }.unwrap_or_else(|| {
-                    // SAFETY: as above.
-                    let text = unsafe { crate::pg::numeric_datum::numeric_text(c) };
-                    crate::pg::errors::out_of_range(format!("cost {text} is out of range for exact budget arithmetic"))
-                })
-            })
-            .unwrap_or(Decimal::ZERO);
-        let call = SpendDelta { cost, calls: 1, tokens };
-        index.for_each_match(&row, |budget| {
-            let Some(per_value) = budget.per_value(&row) else { return };
-            let key =
-                SpendKey { budget_id: budget.id, period_start: budget_period::period_start(budget, at), per_value };
-            pending_spend::with_current(|p| pending_spend::add(p, key, call));
-        });
+    index.for_each_match(&row, |budget| {
+        let Some(per_value) = budget.per_value(&row) else { return };
+        f(SpendKey { budget_id: budget.id, period_start: budget_period::period_start(budget, at), per_value }, call);
     });
-    pg_sys::Datum::from(0)
 }
 
 // 0.1.0's deferred flush trigger function; see _spend_flush_wanted.
@@ -346,7 +381,7 @@ fn flush_pending() -> i64 {
 }
 
 /// A timestamptz argument from a Postgres timestamp (microseconds since 2000).
-fn timestamptz(at: i64) -> Option<TimestampWithTimeZone> {
+pub(crate) fn timestamptz(at: i64) -> Option<TimestampWithTimeZone> {
     // SAFETY: a timestamptz is a by-value i64 Datum; any i64 is one.
     unsafe { TimestampWithTimeZone::from_datum(pg_sys::Datum::from(at), false) }
 }

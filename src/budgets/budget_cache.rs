@@ -115,8 +115,8 @@ impl Budget {
 #[derive(Default)]
 pub struct BudgetIndex {
     budgets: Vec<Budget>,
-    masks: Vec<i32>,
-    by_scope: FxHashMap<(i32, String), Vec<usize>>,
+    /// Per scope shape in use (mask), the budgets by scope key.
+    by_scope: Vec<(i32, FxHashMap<String, Vec<usize>>)>,
     /// Whether any budget has tags (only then are a row's tags read).
     pub any_tags: bool,
 }
@@ -188,11 +188,9 @@ impl BudgetIndex {
     /// Calls `f` for every budget covering the row (before its `per` check).
     pub fn for_each_match(&self, row: &RowDims, mut f: impl FnMut(&Budget)) {
         let mut key = String::new();
-        for &mask in &self.masks {
-            scope_key(mask, row, &mut key);
-            // The map is keyed by owned strings; a clone per probe is the price
-            // of std's HashMap lacking borrowed tuple lookups.
-            if let Some(hits) = self.by_scope.get(&(mask, key.clone())) {
+        for (mask, budgets) in &self.by_scope {
+            scope_key(*mask, row, &mut key);
+            if let Some(hits) = budgets.get(key.as_str()) {
                 for &i in hits {
                     if self.budgets[i].covers_tags(row) {
                         f(&self.budgets[i]);
@@ -254,10 +252,14 @@ fn load() -> BudgetIndex {
                 };
                 let mask = r.get::<i32>(7).ok().flatten().unwrap_or_default();
                 let key = text(&r, 8);
-                if !index.masks.contains(&mask) {
-                    index.masks.push(mask);
-                }
-                index.by_scope.entry((mask, key)).or_default().push(index.budgets.len());
+                let shape = match index.by_scope.iter().position(|(m, _)| *m == mask) {
+                    Some(i) => i,
+                    None => {
+                        index.by_scope.push((mask, FxHashMap::default()));
+                        index.by_scope.len() - 1
+                    }
+                };
+                index.by_scope[shape].1.entry(key).or_default().push(index.budgets.len());
                 index.budgets.push(budget);
             }
             index

@@ -15,7 +15,6 @@ use crate::budgets::pending_spend::{SpendDelta, SpendKey};
 use crate::budgets::spend_trigger::{for_each_total, timestamptz, SPEND_COLUMNS};
 use crate::pg::trigger_support::{column_positions, PositionCache};
 use pgrx::prelude::*;
-use pgrx::PgMemoryContexts;
 use rustc_hash::FxHashMap;
 use std::cell::RefCell;
 
@@ -59,7 +58,6 @@ fn scan_rows(
     mark: i64,
     mut f: impl FnMut(&[usize; 14], &[pg_sys::Datum], &[bool]),
 ) -> i64 {
-    let mut per_row = PgMemoryContexts::new("llm_cost retire_usage row");
     let mut rows = 0;
     // SAFETY: `part` is opened (retire_usage holds a SHARE lock on it, so it
     // exists and keeps its rows) and closed here; the scan reads it under the
@@ -70,6 +68,15 @@ fn scan_rows(
     // On an ERROR, the transaction's resource owner releases the scan, slot
     // and relation.
     unsafe {
+        // A child of the call's context: deleted at the end, or with it on an
+        // ERROR (which may leave it current until the abort resets memory).
+        let per_row = pg_sys::AllocSetContextCreateExtended(
+            pg_sys::CurrentMemoryContext,
+            c"llm_cost retire_usage row".as_ptr(),
+            pg_sys::ALLOCSET_DEFAULT_MINSIZE as usize,
+            pg_sys::ALLOCSET_DEFAULT_INITSIZE as usize,
+            pg_sys::ALLOCSET_DEFAULT_MAXSIZE as usize,
+        );
         let rel = pg_sys::table_open(part, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
         let cols = column_positions(&SPEND_POSITIONS, rel, SPEND_COLUMNS);
         let [id_col] = column_positions(&ID_POSITION, rel, ["id"]);
@@ -87,12 +94,16 @@ fn scan_rows(
                 continue;
             }
             rows += 1;
-            per_row.switch_to(|_| f(&cols, values, nulls));
-            per_row.reset();
+            // what `f` pallocs (detoasted tags) goes with the row
+            let outer = pg_sys::MemoryContextSwitchTo(per_row);
+            f(&cols, values, nulls);
+            pg_sys::MemoryContextSwitchTo(outer);
+            pg_sys::MemoryContextReset(per_row);
         }
         pg_sys::ExecDropSingleTupleTableSlot(slot);
         pg_sys::table_endscan(scan);
         pg_sys::table_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE);
+        pg_sys::MemoryContextDelete(per_row);
     }
     rows
 }

@@ -15836,3 +15836,127 @@ REVOKE EXECUTE ON FUNCTION llm_cost.distribute_on_citus(integer), llm_cost._keys
 GRANT EXECUTE ON FUNCTION llm_cost.distribute_on_citus(integer), llm_cost._keys_without_tenant(regclass),
     llm_cost._citus_plpgsql_functions(regclass[]) TO llm_cost_admin;
 -- (end of citus section)
+
+-- ==== views9 section ====
+-- One function for the ledger rows no rollup holds, given the window's whole-bucket
+-- bounds (hours or days), instead of one per bucket size.
+CREATE OR REPLACE FUNCTION llm_cost._unrolled_usage(from_time timestamptz, to_time timestamptz,
+                                         whole_start timestamptz, whole_end timestamptz)
+RETURNS SETOF llm_cost.usage
+LANGUAGE sql STABLE AS $$
+    SELECT * FROM llm_cost.usage AS e          -- leading partial bucket
+     WHERE e.occurred_at >= from_time AND e.occurred_at < whole_start
+       AND from_time < whole_start             -- folds to false when empty
+    UNION ALL
+    SELECT * FROM llm_cost.usage AS e          -- trailing partial bucket
+     WHERE e.occurred_at >= whole_end AND e.occurred_at < to_time
+       AND whole_end < to_time
+    UNION ALL
+    SELECT * FROM llm_cost.usage AS t          -- whole buckets' rows not rolled up yet
+     WHERE t.id BETWEEN llm_cost.rollup_watermark() + 1 AND llm_cost._max_id()
+       AND t.occurred_at >= whole_start AND t.occurred_at < whole_end
+$$;
+COMMENT ON FUNCTION llm_cost._unrolled_usage(timestamptz, timestamptz, timestamptz, timestamptz) IS
+  'Internal: the usage rows of [from_time, to_time) that no rollup holds, given where its whole buckets (hours or days) start and end: partial buckets, rows not rolled up yet.';
+CREATE OR REPLACE FUNCTION llm_cost._dimension_facts(dim text, from_time timestamptz, to_time timestamptz, max_days integer)
+RETURNS TABLE (day date, tenant_id text, provider text, value text, calls bigint, failed_calls bigint,
+               unpriced_calls bigint, input_tokens numeric, output_tokens numeric, cost numeric,
+               latency_ms_sum numeric, latency_calls bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT llm_cost._utc_day(r.bucket), r.tenant_id, r.provider, r.value, r.calls, r.failed_calls, r.unpriced_calls,
+           r.input_tokens, r.output_tokens, r.cost, r.latency_ms_sum, r.latency_calls
+      FROM llm_cost.usage_rollup AS r
+     WHERE r.dimension = dim
+       AND ((r.grain = 'day' AND r.bucket = ANY (llm_cost._day_cover(llm_cost._utc_day(llm_cost._days_start(from_time, to_time)),
+                                                                       llm_cost._utc_day(llm_cost._days_end(from_time, to_time)), 1, max_days)))
+         OR (r.grain = '2 days' AND r.bucket = ANY (llm_cost._day_cover(llm_cost._utc_day(llm_cost._days_start(from_time, to_time)),
+                                                                       llm_cost._utc_day(llm_cost._days_end(from_time, to_time)), 2, max_days)))
+         OR (r.grain = '4 days' AND r.bucket = ANY (llm_cost._day_cover(llm_cost._utc_day(llm_cost._days_start(from_time, to_time)),
+                                                                       llm_cost._utc_day(llm_cost._days_end(from_time, to_time)), 4, max_days)))
+         OR (r.grain = '8 days' AND r.bucket = ANY (llm_cost._day_cover(llm_cost._utc_day(llm_cost._days_start(from_time, to_time)),
+                                                                       llm_cost._utc_day(llm_cost._days_end(from_time, to_time)), 8, max_days)))
+         OR (r.grain = '16 days' AND r.bucket = ANY (llm_cost._day_cover(llm_cost._utc_day(llm_cost._days_start(from_time, to_time)),
+                                                                       llm_cost._utc_day(llm_cost._days_end(from_time, to_time)), 16, max_days)))
+         OR (r.grain = '32 days' AND r.bucket = ANY (llm_cost._day_cover(llm_cost._utc_day(llm_cost._days_start(from_time, to_time)),
+                                                                       llm_cost._utc_day(llm_cost._days_end(from_time, to_time)), 32, max_days))))
+    UNION ALL
+    SELECT llm_cost._utc_day(r.bucket), r.tenant_id, r.provider, r.value, r.calls, r.failed_calls, r.unpriced_calls,
+           r.input_tokens, r.output_tokens, r.cost, r.latency_ms_sum, r.latency_calls
+      FROM llm_cost.usage_rollup AS r
+     WHERE r.dimension = dim AND r.grain = 'hour' AND llm_cost._hourly_dimension(dim)
+       AND ((r.bucket >= llm_cost._hours_start(from_time, to_time) AND r.bucket < llm_cost._days_start(from_time, to_time))
+         OR (r.bucket >= llm_cost._days_end(from_time, to_time) AND r.bucket < llm_cost._hours_end(from_time, to_time)))
+    UNION ALL
+    -- ledger rows one by one: the caller's aggregation sums them
+    SELECT llm_cost._utc_day(u.occurred_at), u.tenant_id, CASE WHEN dim = 'model' THEN u.provider END,
+           CASE dim WHEN 'model' THEN u.model WHEN 'project_id' THEN u.project_id WHEN 'operation' THEN u.operation
+                    WHEN 'agent_id' THEN u.agent_id WHEN 'user_id' THEN u.user_id ELSE u.tenant_id END,
+           1, CASE WHEN u.success THEN 0 ELSE 1 END, CASE WHEN u.cost IS NULL THEN 1 ELSE 0 END,
+           u.input_tokens, u.output_tokens, coalesce(u.cost, 0), coalesce(u.latency_ms, 0),
+           CASE WHEN u.latency_ms IS NULL THEN 0 ELSE 1 END
+      FROM llm_cost._unrolled_usage(from_time, to_time, llm_cost._hours_start(from_time, to_time),
+                                    llm_cost._hours_end(from_time, to_time)) AS u
+     WHERE llm_cost._hourly_dimension(dim)
+    UNION ALL
+    SELECT llm_cost._utc_day(u.occurred_at), u.tenant_id, CASE WHEN dim = 'model' THEN u.provider END,
+           CASE dim WHEN 'model' THEN u.model WHEN 'project_id' THEN u.project_id WHEN 'operation' THEN u.operation
+                    WHEN 'agent_id' THEN u.agent_id WHEN 'user_id' THEN u.user_id ELSE u.tenant_id END,
+           1, CASE WHEN u.success THEN 0 ELSE 1 END, CASE WHEN u.cost IS NULL THEN 1 ELSE 0 END,
+           u.input_tokens, u.output_tokens, coalesce(u.cost, 0), coalesce(u.latency_ms, 0),
+           CASE WHEN u.latency_ms IS NULL THEN 0 ELSE 1 END
+      FROM llm_cost._unrolled_usage(from_time, to_time, llm_cost._days_start(from_time, to_time),
+                                    llm_cost._days_end(from_time, to_time)) AS u
+     WHERE NOT llm_cost._hourly_dimension(dim)
+$$;
+COMMENT ON FUNCTION llm_cost._dimension_facts(text, timestamptz, timestamptz, integer) IS
+  'Internal: usage in [from_time, to_time) as rows to sum per value of one usage_rollup dimension (tenant_id, model, project_id, operation, agent_id, user_id): rollup rows (whole days in blocks of up to max_days days: 1 for per-day answers) plus ledger rows. Exact.';
+CREATE OR REPLACE FUNCTION llm_cost.usage_facts(from_time timestamptz, to_time timestamptz)
+RETURNS TABLE (day date, provider text, model text, tenant_id text, project_id text, user_id text,
+               agent_id text, operation text, calls bigint, failed_calls bigint, unpriced_calls bigint,
+               input_tokens numeric, output_tokens numeric, cached_input_tokens numeric,
+               reasoning_tokens numeric, cost numeric, latency_ms_sum numeric, latency_calls bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT d.day, d.provider, d.model, d.tenant_id, d.project_id, d.user_id, d.agent_id, d.operation,
+           d.calls, d.failed_calls, d.unpriced_calls, d.input_tokens, d.output_tokens,
+           d.cached_input_tokens, d.reasoning_tokens, d.cost, d.latency_ms_sum, d.latency_calls
+      FROM llm_cost.usage_daily AS d
+     WHERE d.day >= llm_cost._utc_day(llm_cost._days_start(from_time, to_time))
+       AND d.day < llm_cost._utc_day(llm_cost._days_end(from_time, to_time))
+    UNION ALL
+    -- ledger rows one by one: the caller's own aggregation sums them, which is
+    -- cheaper than grouping them to rollup grain first
+    SELECT llm_cost._utc_day(u.occurred_at), u.provider, u.model, u.tenant_id, u.project_id, u.user_id,
+           u.agent_id, u.operation, 1, CASE WHEN u.success THEN 0 ELSE 1 END,
+           CASE WHEN u.cost IS NULL THEN 1 ELSE 0 END, u.input_tokens, u.output_tokens,
+           u.cached_input_tokens, u.reasoning_tokens, coalesce(u.cost, 0),
+           coalesce(u.latency_ms, 0), CASE WHEN u.latency_ms IS NULL THEN 0 ELSE 1 END
+      FROM llm_cost._unrolled_usage(from_time, to_time, llm_cost._days_start(from_time, to_time),
+                                    llm_cost._days_end(from_time, to_time)) AS u
+$$;
+COMMENT ON FUNCTION llm_cost.usage_facts(timestamptz, timestamptz) IS
+  'Usage in [from_time, to_time) as rows to sum: usage_daily rows (per UTC day, provider, model, tenant, project, user, agent and operation) for whole days, plus ledger rows (one per call) for partial days and rows not rolled up yet. cost: the priced calls'' (unpriced_calls counts the others). Sums over it are exact; what forecasts, anomalies and the report read.';
+CREATE OR REPLACE FUNCTION llm_cost.latency_histogram_between(from_time timestamptz, to_time timestamptz)
+RETURNS TABLE (histogram bigint[])
+LANGUAGE sql STABLE AS $$
+    SELECT llm_cost.latency_histogram_merge(h)
+      FROM (SELECT l.histogram AS h
+              FROM llm_cost.usage_daily_latency AS l
+             WHERE l.day >= llm_cost._utc_day(llm_cost._days_start(from_time, to_time))
+               AND l.day < llm_cost._utc_day(llm_cost._days_end(from_time, to_time))
+            UNION ALL
+            SELECT l.histogram
+              FROM llm_cost.usage_hourly_latency AS l
+             WHERE (l.hour >= llm_cost._hours_start(from_time, to_time) AND l.hour < llm_cost._days_start(from_time, to_time))
+                OR (l.hour >= llm_cost._days_end(from_time, to_time) AND l.hour < llm_cost._hours_end(from_time, to_time))
+            UNION ALL
+            SELECT llm_cost.latency_histogram(u.latency_ms)
+              FROM llm_cost._unrolled_usage(from_time, to_time, llm_cost._hours_start(from_time, to_time),
+                                            llm_cost._hours_end(from_time, to_time)) AS u) AS parts
+$$;
+COMMENT ON FUNCTION llm_cost.latency_histogram_between(timestamptz, timestamptz) IS
+  'Exact latency histogram of the calls in [from_time, to_time), from the rollups and the ledger.';
+DROP FUNCTION llm_cost._unrolled_usage(timestamptz, timestamptz), llm_cost._unrolled_usage_days(timestamptz, timestamptz);
+REVOKE EXECUTE ON FUNCTION llm_cost._unrolled_usage(timestamptz, timestamptz, timestamptz, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION llm_cost._unrolled_usage(timestamptz, timestamptz, timestamptz, timestamptz)
+    TO llm_cost_admin, llm_cost_reader;
+-- (end of views9 section)

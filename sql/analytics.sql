@@ -757,16 +757,15 @@ SELECT llm_cost._utc_midnight(f.day) AS "time", f.day, f.provider, f.model, f.te
                d.reasoning_tokens, d.cost, d.units
           FROM llm_cost.usage_daily AS d
         UNION ALL
-        -- In usage_daily's column types: a UNION ALL of the same types is
-        -- planned as one relation, aggregated straight from both scans; an
-        -- integer 1 beside a bigint made it a subquery whose rows were copied
-        -- and sorted first (measured: twice as slow with a backlog of rows
-        -- not rolled up yet, the same without one).
+        -- (Leave these integer and bigint columns as they are: typed like
+        -- usage_daily's, the UNION ALL is flattened, and the planner, which
+        -- guesses a tenth of the rows as groups where every user's day is
+        -- one, picks a hash aggregation that spills, in parallel when
+        -- allowed: measured twice as slow at PostgreSQL's default settings.)
         SELECT llm_cost._utc_day(u.occurred_at), u.provider, u.model, u.tenant_id, u.project_id, u.user_id,
-               u.agent_id, 1::bigint, CASE WHEN u.success THEN 0 ELSE 1 END::bigint,
-               CASE WHEN u.cost IS NULL THEN 1 ELSE 0 END::bigint, u.input_tokens::numeric,
-               u.output_tokens::numeric, u.cached_input_tokens::numeric, u.reasoning_tokens::numeric,
-               coalesce(u.cost, 0), u.units
+               u.agent_id, 1, CASE WHEN u.success THEN 0 ELSE 1 END, CASE WHEN u.cost IS NULL THEN 1 ELSE 0 END,
+               u.input_tokens, u.output_tokens, u.cached_input_tokens, u.reasoning_tokens, coalesce(u.cost, 0),
+               u.units
           FROM llm_cost.usage AS u
          WHERE u.id BETWEEN llm_cost.rollup_watermark() + 1 AND llm_cost._max_id()) AS f
  GROUP BY f.day, f.provider, f.model, f.tenant_id, f.project_id, f.user_id, f.agent_id

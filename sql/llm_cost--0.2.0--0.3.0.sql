@@ -15959,32 +15959,4 @@ DROP FUNCTION llm_cost._unrolled_usage(timestamptz, timestamptz), llm_cost._unro
 REVOKE EXECUTE ON FUNCTION llm_cost._unrolled_usage(timestamptz, timestamptz, timestamptz, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION llm_cost._unrolled_usage(timestamptz, timestamptz, timestamptz, timestamptz)
     TO llm_cost_admin, llm_cost_reader;
--- daily_costs: the rows not rolled up yet in usage_daily's column types (see sql/analytics.sql).
-CREATE OR REPLACE VIEW llm_cost.daily_costs WITH (security_invoker = true) AS
-SELECT llm_cost._utc_midnight(f.day) AS "time", f.day, f.provider, f.model, f.tenant_id, f.project_id,
-       f.user_id, f.agent_id,
-       sum(f.calls)::bigint AS calls, sum(f.failed_calls)::bigint AS failed_calls,
-       sum(f.input_tokens) AS input_tokens, sum(f.output_tokens) AS output_tokens,
-       sum(f.cached_input_tokens) AS cached_input_tokens, sum(f.reasoning_tokens) AS reasoning_tokens,
-       CASE WHEN sum(f.unpriced_calls) < sum(f.calls) THEN sum(f.cost) END AS cost,  -- NULL: nothing priced
-       llm_cost.units_sum(f.units) AS units, sum(f.unpriced_calls)::bigint AS unpriced_calls
-  FROM (SELECT d.day, d.provider, d.model, d.tenant_id, d.project_id, d.user_id, d.agent_id, d.calls,
-               d.failed_calls, d.unpriced_calls, d.input_tokens, d.output_tokens, d.cached_input_tokens,
-               d.reasoning_tokens, d.cost, d.units
-          FROM llm_cost.usage_daily AS d
-        UNION ALL
-        -- In usage_daily's column types: a UNION ALL of the same types is
-        -- planned as one relation, aggregated straight from both scans; an
-        -- integer 1 beside a bigint made it a subquery whose rows were copied
-        -- and sorted first (measured: twice as slow with a backlog of rows
-        -- not rolled up yet, the same without one).
-        SELECT llm_cost._utc_day(u.occurred_at), u.provider, u.model, u.tenant_id, u.project_id, u.user_id,
-               u.agent_id, 1::bigint, CASE WHEN u.success THEN 0 ELSE 1 END::bigint,
-               CASE WHEN u.cost IS NULL THEN 1 ELSE 0 END::bigint, u.input_tokens::numeric,
-               u.output_tokens::numeric, u.cached_input_tokens::numeric, u.reasoning_tokens::numeric,
-               coalesce(u.cost, 0), u.units
-          FROM llm_cost.usage AS u
-         WHERE u.id BETWEEN llm_cost.rollup_watermark() + 1 AND llm_cost._max_id()) AS f
- GROUP BY f.day, f.provider, f.model, f.tenant_id, f.project_id, f.user_id, f.agent_id
-HAVING sum(f.calls) > 0;
 -- (end of views9 section)

@@ -16040,6 +16040,13 @@ END $$;
 --     through the rollup watermark (one id sequence; per node on Citus) and
 --     drops monthly partitions of usage, single-node designs. Replaced here,
 --     on the distributed database only, rather than tested in its body.
+--   * refresh_rollups refuses (0A000). Through the coordinator it rolled the
+--     ledger up, but then every DELETE or UPDATE of a rolled-up row failed:
+--     the correction trigger of each shard writes the rollups (distributed
+--     tables) from its transition table, which Citus plans through the
+--     coordinator, where the transition table does not exist ("executor
+--     could not find named tuplestore "old_rows"", XX000). Without refreshes
+--     the dashboards read the ledger itself: exact, not accelerated.
 CREATE FUNCTION llm_cost._citus_rewrite_functions() RETURNS integer
 LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -16066,10 +16073,18 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
                   HINT = 'Retention on Citus is not built yet (docs/scaling.md). A DELETE of old usage rows through the coordinator works, but takes their spend out of the budgets and their calls out of the dashboards.';
     END $body$;
-    RETURN n + 1;
+    CREATE OR REPLACE FUNCTION llm_cost.refresh_rollups(max_ids bigint DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE plpgsql AS $body$
+    BEGIN
+        RAISE EXCEPTION 'llm_cost.refresh_rollups: not supported on a Citus cluster (the ledger is distributed)'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Set llm_cost.auto_refresh = off on every node; the dashboards read the ledger itself, exact (docs/scaling.md).';
+    END $body$;
+    RETURN n + 2;
 END $fn$;
 COMMENT ON FUNCTION llm_cost._citus_rewrite_functions() IS
-  'Internal (distribute_on_citus): drops the row locks on reference tables from the usage triggers, joins reprice''s self-join on tenant_id, so that statements over several shards run on Citus, and makes retire_usage refuse (0A000).';
+  'Internal (distribute_on_citus): drops the row locks on reference tables from the usage triggers, joins reprice''s self-join on tenant_id, so that statements over several shards run on Citus, and makes retire_usage and refresh_rollups refuse (0A000).';
 
 CREATE OR REPLACE FUNCTION llm_cost.distribute_on_citus(shard_count integer DEFAULT NULL) RETURNS text
 LANGUAGE plpgsql AS $$

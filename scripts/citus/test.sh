@@ -10,7 +10,7 @@
 #   - inserts through the coordinator are priced; set_price and import_prices
 #     through the coordinator price calls on every node; a DELETE and reprice
 #     over several shards commit and budget spend follows them; retire_usage
-#     is refused (0A000); a budget spanning tenants is
+#     and refresh_rollups are refused (0A000); a budget spanning tenants is
 #     refused (0A000); concurrent writers (pgbench, 8 clients) on 6 tenants:
 #     every per-tenant, per-tenant-per-user and per = 'tenant_id' budget's
 #     spend equals the single node's, kept on one node only, and each
@@ -207,10 +207,14 @@ check "the repriced rows cost 0.008 each" "0.008:6" \
   "$(C -c "SELECT string_agg(trim_scale(cost) || ':' || n, ' ') FROM (SELECT cost, count(*) AS n FROM llm_cost.usage WHERE model = 'citus-m3' GROUP BY 1) AS x")"
 check "budget spend follows reprice on every node (spent, calls)" "$(C -c "$LEDGER")" "$(C -c "$TOTALS")"
 
-# retire_usage is refused on the distributed ledger, with a hint.
-err=$(C -v VERBOSITY=verbose -c "SELECT llm_cost.retire_usage('2026-06-01')" 2>&1 || true)
-check "retire_usage is refused on Citus with 0A000 and a hint" "0A000 HINT" \
-  "$(printf '%s' "$err" | grep -o '0A000' | head -1) $(printf '%s' "$err" | grep -o '^HINT' | head -1)"
+# retire_usage and refresh_rollups are refused on the distributed ledger,
+# with a hint (docs/scaling.md: a refresh worked, then every correction of a
+# rolled-up row failed).
+for call in "retire_usage('2026-06-01')" "refresh_rollups()"; do
+  err=$(C -v VERBOSITY=verbose -c "SELECT llm_cost.$call" 2>&1 || true)
+  check "$call is refused on Citus with 0A000 and a hint" "0A000 HINT" \
+    "$(printf '%s' "$err" | grep -o '0A000' | head -1) $(printf '%s' "$err" | grep -o '^HINT' | head -1)"
+done
 
 # import_prices through the coordinator: a LiteLLM list's new model is a row
 # dated now() on every node, which every node's pricing finds at once.

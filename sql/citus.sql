@@ -103,7 +103,7 @@ COMMENT ON FUNCTION llm_cost._citus_plpgsql_functions(regclass[]) IS
 --     the first until the end of that transaction: "canceling the transaction
 --     since it was involved in a distributed deadlock". What those locks wait
 --     for on one node does not happen on Citus: a budget change's rebuild
---     (its triggers are dropped there) and refresh_rollups (not run there).
+--     (its triggers are dropped there) and refresh_rollups (refused there).
 --   * reprice's self-join of usage, on the same row, compares tenant_id with
 --     = (NOT NULL on the distributed ledger) instead of IS NOT DISTINCT FROM,
 --     which Citus does not take for a join on the distribution column.

@@ -317,6 +317,7 @@ RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     c record;
+    t record;
 BEGIN
     PERFORM llm_cost.flush_spend();     -- earlier inserts first: thresholds cross in order
     FOR c IN
@@ -337,18 +338,31 @@ BEGIN
                    tokens = s.tokens + excluded.tokens, updated_at = now()
             RETURNING s.budget_id, s.period_start, s.per_value, s.spent, s.calls, s.tokens
         )
-        SELECT u.budget_id, u.period_start, u.per_value, b.amount, t.threshold,
-               llm_cost._used(b.unit, u.spent, u.calls, u.tokens) AS after,
-               llm_cost._used(b.unit, u.spent - a.spend, u.calls - a.call_count, u.tokens - a.token_count) AS before
+        SELECT u.budget_id, u.period_start, u.per_value, u.spent, u.calls, u.tokens,
+               u.spent - a.spend AS spent_before, u.calls - a.call_count AS calls_before,
+               u.tokens - a.token_count AS tokens_before
           FROM upserted AS u
           JOIN agg AS a USING (budget_id, period_start, per_value)
-          JOIN llm_cost.budgets AS b ON b.id = u.budget_id
-         CROSS JOIN LATERAL unnest(b.thresholds) AS t (threshold)
-         ORDER BY u.budget_id, u.period_start, u.per_value, t.threshold
+         ORDER BY u.budget_id, u.period_start, u.per_value
     LOOP
-        IF 100 * c.before < c.amount * c.threshold AND 100 * c.after >= c.amount * c.threshold THEN
-            PERFORM llm_cost._queue_budget_alert(c.budget_id, c.period_start, c.per_value, c.after, c.threshold);
-        END IF;
+        -- The budget's thresholds in a statement of their own, not joined
+        -- above: on Citus budgets is a reference table, and a statement
+        -- joining it with budget_spend (node-local) is planned through an
+        -- intermediate result, which the triggers of two shards of one DELETE
+        -- wrote under the same name ("received copy data after EOF marker").
+        FOR t IN
+            SELECT b.amount, x.threshold,
+                   llm_cost._used(b.unit, c.spent, c.calls, c.tokens) AS after,
+                   llm_cost._used(b.unit, c.spent_before, c.calls_before, c.tokens_before) AS before
+              FROM llm_cost.budgets AS b
+             CROSS JOIN LATERAL unnest(b.thresholds) AS x (threshold)
+             WHERE b.id = c.budget_id
+             ORDER BY x.threshold
+        LOOP
+            IF 100 * t.before < t.amount * t.threshold AND 100 * t.after >= t.amount * t.threshold THEN
+                PERFORM llm_cost._queue_budget_alert(c.budget_id, c.period_start, c.per_value, t.after, t.threshold);
+            END IF;
+        END LOOP;
     END LOOP;
     FOR c IN
         SELECT * FROM llm_cost._spend_deltas(occurred_at, delta, calls, tokens, source, tenant_id, project_id,

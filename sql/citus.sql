@@ -8,10 +8,10 @@
 --   * prices, aliases, models, resource_prices, budgets and the rollup and
 --     retention state are reference tables: read by the pricing and spend
 --     triggers on every node, from the node's own copy.
---   * budget_spend, window_spend, budget_windows, retired_spend,
+--   * budget_spend_slots (read through the budget_spend view), window_spend, budget_windows, retired_spend,
 --     notifications, reservations and budget_holds stay plain tables on each
 --     node. The usage triggers run on the shard, in the worker's backend, and
---     the commit-time writer adds to llm_cost.budget_spend of that node: the
+--     the commit-time writer adds to llm_cost.budget_spend_slots of that node: the
 --     node that holds the tenant's shard. A budget of one tenant (tenant_id
 --     set, or per = 'tenant_id') is therefore kept whole on one node, in the
 --     same transaction as the rows, exact and alerting once, as on one node.
@@ -161,7 +161,7 @@ CREATE FUNCTION llm_cost.distribute_on_citus(shard_count integer DEFAULT NULL) R
 LANGUAGE plpgsql AS $$
 DECLARE
     -- Kept on each node (the header says why).
-    node_local text[] := ARRAY['budget_spend', 'retired_spend', 'window_spend', 'budget_windows', 'notifications',
+    node_local text[] := ARRAY['budget_spend_slots', 'retired_spend', 'window_spend', 'budget_windows', 'notifications',
                                'reservations', 'budget_holds'];
     -- Every other table with a tenant_id is distributed by it (usage first:
     -- the others are co-located with it), the rest are reference tables.

@@ -63,13 +63,17 @@ END $$;
 -- The floor of any design that keeps running totals in the inserting
 -- transaction: the bare insert plus hand-written UPDATEs of total rows, in the
 -- same statement (bench/budgets.sh): one global total, one per tenant, one
--- per user, as the budgets the ledger's lines use.
+-- per user, as the budgets the ledger's lines use; and 64 stripes of one
+-- shared total, one per client, the floor of a design that splits a shared
+-- budget's total per writer (docs/escrow.md, section 7).
 DROP TABLE IF EXISTS bench.running_total;
 CREATE TABLE bench.running_total (key text PRIMARY KEY, spent numeric NOT NULL, calls bigint NOT NULL, updated_at timestamptz NOT NULL);
 INSERT INTO bench.running_total
 SELECT key, 0, 0, now()
   FROM (SELECT 'global' UNION ALL SELECT 't' || g FROM generate_series(1, 8) g
-        UNION ALL SELECT 'u' || g FROM generate_series(1, 1000) g) AS k(key);
+        UNION ALL SELECT 'u' || g FROM generate_series(1, 1000) g
+        -- one stripe per pgbench client (client_id 0..63): the shared total split per writer
+        UNION ALL SELECT 's' || g FROM generate_series(0, 63) g) AS k(key);
 
 -- Models the benchmarks rotate through (all in the shipped catalog).
 CREATE OR REPLACE FUNCTION bench.model(n bigint) RETURNS text LANGUAGE sql IMMUTABLE

@@ -37,6 +37,7 @@ floor_script() { # floor_script NAME KEY_EXPR...: one UPDATE per key, then the b
 }
 floor_script b_total "'global'"
 floor_script b_total3 "'global'" "'t' || :t" "'u' || :u"
+floor_script b_stripe "'s' || :client_id"
 xact_script() { # xact_script NAME TABLE: 100 single-row INSERT statements in one transaction
   { echo "BEGIN;"
     for i in $(seq 100); do
@@ -80,6 +81,8 @@ for clients in 8 16 32; do
     "$CLUSTER_DIR/b_rows.sql" "$CLUSTER_DIR/p_rows.sql" "$clients"
   compare_inserts "(floor) bare INSERT + one SQL UPDATE of one total every writer shares, $clients clients" \
     "$CLUSTER_DIR/b_rows.sql" "$CLUSTER_DIR/b_total.sql" "$clients"
+  compare_inserts "(floor of a striped total) bare INSERT + one SQL UPDATE of the writer's own stripe of a shared total, $clients clients" \
+    "$CLUSTER_DIR/b_rows.sql" "$CLUSTER_DIR/b_stripe.sql" "$clients"
 done
 # `scripts/bench.sh floors`: the lines above, against their floors, alone
 [ -n "${BUDGETS_FLOORS_ONLY:-}" ] && return

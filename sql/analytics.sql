@@ -578,47 +578,30 @@ COMMENT ON FUNCTION llm_cost._hours_end(timestamptz, timestamptz) IS 'Internal: 
 COMMENT ON FUNCTION llm_cost._days_start(timestamptz, timestamptz) IS 'Internal: where the whole UTC days of a window start.';
 COMMENT ON FUNCTION llm_cost._days_end(timestamptz, timestamptz) IS 'Internal: where the whole UTC days of a window end.';
 
--- The ledger rows of a window that no rollup covers: its partial hours, and
--- the whole hours' rows not rolled up yet.
-CREATE FUNCTION llm_cost._unrolled_usage(from_time timestamptz, to_time timestamptz)
+-- The ledger rows of a window [from_time, to_time) that no rollup covers,
+-- given where its whole buckets start and end (_hours_start/_hours_end for
+-- what hourly rollups cover, _days_start/_days_end for what only daily ones
+-- do): the partial buckets at both ends, and the whole buckets' rows not
+-- rolled up yet. Inlined into its callers, so with a constant window each
+-- part folds to a plain range (an empty part to false).
+CREATE FUNCTION llm_cost._unrolled_usage(from_time timestamptz, to_time timestamptz,
+                                         whole_start timestamptz, whole_end timestamptz)
 RETURNS SETOF llm_cost.usage
 LANGUAGE sql STABLE AS $$
-    SELECT * FROM llm_cost.usage AS e          -- leading partial hour
-     WHERE e.occurred_at >= from_time AND e.occurred_at < llm_cost._hours_start(from_time, to_time)
-       AND from_time < llm_cost._hours_start(from_time, to_time)   -- folds to false when empty
+    SELECT * FROM llm_cost.usage AS e          -- leading partial bucket
+     WHERE e.occurred_at >= from_time AND e.occurred_at < whole_start
+       AND from_time < whole_start             -- folds to false when empty
     UNION ALL
-    SELECT * FROM llm_cost.usage AS e          -- trailing partial hour
-     WHERE e.occurred_at >= llm_cost._hours_end(from_time, to_time) AND e.occurred_at < to_time
-       AND llm_cost._hours_end(from_time, to_time) < to_time
+    SELECT * FROM llm_cost.usage AS e          -- trailing partial bucket
+     WHERE e.occurred_at >= whole_end AND e.occurred_at < to_time
+       AND whole_end < to_time
     UNION ALL
-    SELECT * FROM llm_cost.usage AS t          -- whole hours' rows not rolled up yet
+    SELECT * FROM llm_cost.usage AS t          -- whole buckets' rows not rolled up yet
      WHERE t.id BETWEEN llm_cost.rollup_watermark() + 1 AND llm_cost._max_id()
-       AND t.occurred_at >= llm_cost._hours_start(from_time, to_time)
-       AND t.occurred_at < llm_cost._hours_end(from_time, to_time)
+       AND t.occurred_at >= whole_start AND t.occurred_at < whole_end
 $$;
-COMMENT ON FUNCTION llm_cost._unrolled_usage(timestamptz, timestamptz) IS
-  'Internal: the usage rows of [from_time, to_time) that no rollup holds (partial hours, rows not rolled up yet).';
-
--- The same for what only daily rollups cover: the partial days, and the
--- whole days' rows not rolled up yet.
-CREATE FUNCTION llm_cost._unrolled_usage_days(from_time timestamptz, to_time timestamptz)
-RETURNS SETOF llm_cost.usage
-LANGUAGE sql STABLE AS $$
-    SELECT * FROM llm_cost.usage AS e          -- leading partial day
-     WHERE e.occurred_at >= from_time AND e.occurred_at < llm_cost._days_start(from_time, to_time)
-       AND from_time < llm_cost._days_start(from_time, to_time)
-    UNION ALL
-    SELECT * FROM llm_cost.usage AS e          -- trailing partial day
-     WHERE e.occurred_at >= llm_cost._days_end(from_time, to_time) AND e.occurred_at < to_time
-       AND llm_cost._days_end(from_time, to_time) < to_time
-    UNION ALL
-    SELECT * FROM llm_cost.usage AS t          -- whole days' rows not rolled up yet
-     WHERE t.id BETWEEN llm_cost.rollup_watermark() + 1 AND llm_cost._max_id()
-       AND t.occurred_at >= llm_cost._days_start(from_time, to_time)
-       AND t.occurred_at < llm_cost._days_end(from_time, to_time)
-$$;
-COMMENT ON FUNCTION llm_cost._unrolled_usage_days(timestamptz, timestamptz) IS
-  'Internal: the usage rows of [from_time, to_time) that no daily rollup holds (partial days, rows not rolled up yet).';
+COMMENT ON FUNCTION llm_cost._unrolled_usage(timestamptz, timestamptz, timestamptz, timestamptz) IS
+  'Internal: the usage rows of [from_time, to_time) that no rollup holds, given where its whole buckets (hours or days) start and end: partial buckets, rows not rolled up yet.';
 
 -- Whether to read a window from the ledger alone, with a plain scan of its
 -- rows, instead of rollups plus the rows not rolled up yet: those are found
@@ -687,7 +670,8 @@ LANGUAGE sql STABLE AS $$
            1, CASE WHEN u.success THEN 0 ELSE 1 END, CASE WHEN u.cost IS NULL THEN 1 ELSE 0 END,
            u.input_tokens, u.output_tokens, coalesce(u.cost, 0), coalesce(u.latency_ms, 0),
            CASE WHEN u.latency_ms IS NULL THEN 0 ELSE 1 END
-      FROM llm_cost._unrolled_usage(from_time, to_time) AS u
+      FROM llm_cost._unrolled_usage(from_time, to_time, llm_cost._hours_start(from_time, to_time),
+                                    llm_cost._hours_end(from_time, to_time)) AS u
      WHERE llm_cost._hourly_dimension(dim)
     UNION ALL
     SELECT llm_cost._utc_day(u.occurred_at), u.tenant_id, CASE WHEN dim = 'model' THEN u.provider END,
@@ -696,7 +680,8 @@ LANGUAGE sql STABLE AS $$
            1, CASE WHEN u.success THEN 0 ELSE 1 END, CASE WHEN u.cost IS NULL THEN 1 ELSE 0 END,
            u.input_tokens, u.output_tokens, coalesce(u.cost, 0), coalesce(u.latency_ms, 0),
            CASE WHEN u.latency_ms IS NULL THEN 0 ELSE 1 END
-      FROM llm_cost._unrolled_usage_days(from_time, to_time) AS u
+      FROM llm_cost._unrolled_usage(from_time, to_time, llm_cost._days_start(from_time, to_time),
+                                    llm_cost._days_end(from_time, to_time)) AS u
      WHERE NOT llm_cost._hourly_dimension(dim)
 $$;
 COMMENT ON FUNCTION llm_cost._dimension_facts(text, timestamptz, timestamptz, integer) IS
@@ -724,7 +709,8 @@ LANGUAGE sql STABLE AS $$
            CASE WHEN u.cost IS NULL THEN 1 ELSE 0 END, u.input_tokens, u.output_tokens,
            u.cached_input_tokens, u.reasoning_tokens, coalesce(u.cost, 0),
            coalesce(u.latency_ms, 0), CASE WHEN u.latency_ms IS NULL THEN 0 ELSE 1 END
-      FROM llm_cost._unrolled_usage_days(from_time, to_time) AS u
+      FROM llm_cost._unrolled_usage(from_time, to_time, llm_cost._days_start(from_time, to_time),
+                                    llm_cost._days_end(from_time, to_time)) AS u
 $$;
 COMMENT ON FUNCTION llm_cost.usage_facts(timestamptz, timestamptz) IS
   'Usage in [from_time, to_time) as rows to sum: usage_daily rows (per UTC day, provider, model, tenant, project, user, agent and operation) for whole days, plus ledger rows (one per call) for partial days and rows not rolled up yet. cost: the priced calls'' (unpriced_calls counts the others). Sums over it are exact; what forecasts, anomalies and the report read.';
@@ -748,7 +734,8 @@ LANGUAGE sql STABLE AS $$
                 OR (l.hour >= llm_cost._days_end(from_time, to_time) AND l.hour < llm_cost._hours_end(from_time, to_time))
             UNION ALL
             SELECT llm_cost.latency_histogram(u.latency_ms)
-              FROM llm_cost._unrolled_usage(from_time, to_time) AS u) AS parts
+              FROM llm_cost._unrolled_usage(from_time, to_time, llm_cost._hours_start(from_time, to_time),
+                                            llm_cost._hours_end(from_time, to_time)) AS u) AS parts
 $$;
 COMMENT ON FUNCTION llm_cost.latency_histogram_between(timestamptz, timestamptz) IS
   'Exact latency histogram of the calls in [from_time, to_time), from the rollups and the ledger.';
@@ -770,6 +757,11 @@ SELECT llm_cost._utc_midnight(f.day) AS "time", f.day, f.provider, f.model, f.te
                d.reasoning_tokens, d.cost, d.units
           FROM llm_cost.usage_daily AS d
         UNION ALL
+        -- (Leave these integer and bigint columns as they are: typed like
+        -- usage_daily's, the UNION ALL is flattened, and the planner, which
+        -- guesses a tenth of the rows as groups where every user's day is
+        -- one, picks a hash aggregation that spills, in parallel when
+        -- allowed: measured twice as slow at PostgreSQL's default settings.)
         SELECT llm_cost._utc_day(u.occurred_at), u.provider, u.model, u.tenant_id, u.project_id, u.user_id,
                u.agent_id, 1, CASE WHEN u.success THEN 0 ELSE 1 END, CASE WHEN u.cost IS NULL THEN 1 ELSE 0 END,
                u.input_tokens, u.output_tokens, u.cached_input_tokens, u.reasoning_tokens, coalesce(u.cost, 0),

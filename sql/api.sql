@@ -79,6 +79,10 @@ COMMENT ON FUNCTION llm_cost._unpriceable(numeric[]) IS
 -- valid_from) replaces its prices. Returns the ids of the rows written, in
 -- order. keep_currency: a replaced row keeps its own currency instead of the
 -- new row's (import_prices, whose rows are always USD, has always done so).
+-- That choice is made in the SELECT, from the stored row, not in ON CONFLICT:
+-- on Citus (prices is a reference table) the ON CONFLICT clause is sent to
+-- every node without the function's parameters, and a parameter there failed
+-- with "could not determine data type of parameter $1" (docs/scaling.md).
 CREATE FUNCTION llm_cost._upsert_prices(
     provider text[], model text[], service_tier text[], valid_from timestamptz[],
     input_per_mtok numeric[], output_per_mtok numeric[], cache_read_per_mtok numeric[],
@@ -102,7 +106,19 @@ LANGUAGE sql AS $$
         off_peak_input_per_mtok, off_peak_output_per_mtok, off_peak_cache_read_per_mtok, off_peak_windows,
         cache_write_1h_per_mtok, audio_input_per_mtok, image_input_per_mtok, audio_output_per_mtok,
         image_output_per_mtok, unit_prices)
-    SELECT *
+    SELECT n.provider, n.model, n.service_tier, n.valid_from, n.input_per_mtok, n.output_per_mtok,
+           n.cache_read_per_mtok, n.cache_write_per_mtok, n.reasoning_per_mtok, n.tier_threshold_tokens,
+           n.input_per_mtok_above_tier, n.output_per_mtok_above_tier, n.cache_read_per_mtok_above_tier,
+           n.cache_write_per_mtok_above_tier, n.per_request,
+           CASE WHEN keep_currency
+                THEN coalesce((SELECT o.currency FROM llm_cost.prices AS o
+                                WHERE (o.provider, o.model, o.service_tier, o.valid_from)
+                                      = (n.provider, n.model, n.service_tier, n.valid_from)), n.currency)
+                ELSE n.currency END,
+           n.source, n.verified_at, n.off_peak_input_per_mtok, n.off_peak_output_per_mtok,
+           n.off_peak_cache_read_per_mtok, n.off_peak_windows, n.cache_write_1h_per_mtok,
+           n.audio_input_per_mtok, n.image_input_per_mtok, n.audio_output_per_mtok, n.image_output_per_mtok,
+           n.unit_prices
       FROM unnest(provider, model, service_tier, valid_from,
                   input_per_mtok, output_per_mtok, cache_read_per_mtok, cache_write_per_mtok, reasoning_per_mtok,
                   tier_threshold_tokens, input_per_mtok_above_tier, output_per_mtok_above_tier,
@@ -111,6 +127,14 @@ LANGUAGE sql AS $$
                   off_peak_input_per_mtok, off_peak_output_per_mtok, off_peak_cache_read_per_mtok, off_peak_windows,
                   cache_write_1h_per_mtok, audio_input_per_mtok, image_input_per_mtok, audio_output_per_mtok,
                   image_output_per_mtok, unit_prices)
+           AS n (provider, model, service_tier, valid_from,
+                 input_per_mtok, output_per_mtok, cache_read_per_mtok, cache_write_per_mtok, reasoning_per_mtok,
+                 tier_threshold_tokens, input_per_mtok_above_tier, output_per_mtok_above_tier,
+                 cache_read_per_mtok_above_tier, cache_write_per_mtok_above_tier,
+                 per_request, currency, source, verified_at,
+                 off_peak_input_per_mtok, off_peak_output_per_mtok, off_peak_cache_read_per_mtok, off_peak_windows,
+                 cache_write_1h_per_mtok, audio_input_per_mtok, image_input_per_mtok, audio_output_per_mtok,
+                 image_output_per_mtok, unit_prices)
     ON CONFLICT ON CONSTRAINT prices_key DO UPDATE SET
         input_per_mtok = excluded.input_per_mtok,
         output_per_mtok = excluded.output_per_mtok,
@@ -123,7 +147,7 @@ LANGUAGE sql AS $$
         cache_read_per_mtok_above_tier = excluded.cache_read_per_mtok_above_tier,
         cache_write_per_mtok_above_tier = excluded.cache_write_per_mtok_above_tier,
         per_request = excluded.per_request,
-        currency = CASE WHEN keep_currency THEN p.currency ELSE excluded.currency END,
+        currency = excluded.currency,
         source = excluded.source,
         verified_at = excluded.verified_at,
         off_peak_input_per_mtok = excluded.off_peak_input_per_mtok,
@@ -1629,6 +1653,9 @@ BEGIN
             src.provider, src.model, src.input_tokens, src.output_tokens, src.cached_input_tokens,
             src.cache_write_tokens, src.reasoning_tokens, src.occurred_at, src.service_tier, src.units) AS p
      WHERE u.id = src.id AND u.occurred_at = src.occurred_at   -- the key: each row found in its own partition
+       -- (the same row, so the same tenant: on Citus, where usage is
+       -- distributed by tenant_id, it makes the join one within each shard)
+       AND u.tenant_id IS NOT DISTINCT FROM src.tenant_id
        AND src.occurred_at >= from_time AND src.occurred_at < to_time
        AND (src.cost IS NULL OR src.price_id IS NOT NULL)
        AND (src.cost, src.price_id) IS DISTINCT FROM (p.cost, p.price_id);

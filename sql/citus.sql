@@ -8,10 +8,10 @@
 --   * prices, aliases, models, resource_prices, budgets and the rollup and
 --     retention state are reference tables: read by the pricing and spend
 --     triggers on every node, from the node's own copy.
---   * budget_spend, window_spend, budget_windows, retired_spend,
+--   * budget_spend_slots (read through the budget_spend view), window_spend, budget_windows, retired_spend,
 --     notifications, reservations and budget_holds stay plain tables on each
 --     node. The usage triggers run on the shard, in the worker's backend, and
---     the commit-time writer adds to llm_cost.budget_spend of that node: the
+--     the commit-time writer adds to llm_cost.budget_spend_slots of that node: the
 --     node that holds the tenant's shard. A budget of one tenant (tenant_id
 --     set, or per = 'tenant_id') is therefore kept whole on one node, in the
 --     same transaction as the rows, exact and alerting once, as on one node.
@@ -88,11 +88,80 @@ END $fn$;
 COMMENT ON FUNCTION llm_cost._citus_plpgsql_functions(regclass[]) IS
   'Internal (distribute_on_citus): rewrites the SQL functions reading the given tables (set-returning ones, and scalar ones made of one SELECT) as PL/pgSQL, which Citus can plan.';
 
+-- Rewrites, on the node it runs on, what the usage triggers and reprice do
+-- that Citus cannot run from the shards of one statement over several
+-- shards (found with pg_locks and citus_lock_waits on a hanging DELETE).
+-- Returns how many functions it rewrote.
+--   * Row locks on reference tables (SELECT ... FROM llm_cost.rollup_state FOR
+--     SHARE in the rollup correction trigger, ... FROM llm_cost.budgets ... FOR
+--     SHARE in _window_add) are dropped. Citus serialises a row lock on a
+--     reference table through a lock on its shard on the first worker: the
+--     trigger of a shard there took it (with RowExclusiveLock) in the worker's
+--     backend of the DELETE, and the trigger of a shard on the other worker
+--     asked for it (ShareLock) over a new connection to the first worker, a
+--     second backend of the same distributed transaction, which waited for
+--     the first until the end of that transaction: "canceling the transaction
+--     since it was involved in a distributed deadlock". What those locks wait
+--     for on one node does not happen on Citus: a budget change's rebuild
+--     (its triggers are dropped there) and refresh_rollups (refused there).
+--   * reprice's self-join of usage, on the same row, compares tenant_id with
+--     = (NOT NULL on the distributed ledger) instead of IS NOT DISTINCT FROM,
+--     which Citus does not take for a join on the distribution column.
+--   * retire_usage refuses (0A000): it keeps the retired rows' figures
+--     through the rollup watermark (one id sequence; per node on Citus) and
+--     drops monthly partitions of usage, single-node designs. Replaced here,
+--     on the distributed database only, rather than tested in its body.
+--   * refresh_rollups refuses (0A000). Through the coordinator it rolled the
+--     ledger up, but then every DELETE or UPDATE of a rolled-up row failed:
+--     the correction trigger of each shard writes the rollups (distributed
+--     tables) from its transition table, which Citus plans through the
+--     coordinator, where the transition table does not exist ("executor
+--     could not find named tuplestore "old_rows"", XX000). Without refreshes
+--     the dashboards read the ledger itself: exact, not accelerated.
+CREATE FUNCTION llm_cost._citus_rewrite_functions() RETURNS integer
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    f record;
+    n integer := 0;
+    def text;
+    reference_row_lock constant text := '(FROM llm_cost\.(rollup_state|budgets)\M[^;]*?)\s+FOR SHARE';
+BEGIN
+    FOR f IN SELECT p.oid FROM pg_catalog.pg_proc AS p
+              WHERE p.pronamespace = 'llm_cost'::regnamespace
+                AND (p.prosrc ~ reference_row_lock OR p.prosrc ~ 'u\.tenant_id IS NOT DISTINCT FROM src\.tenant_id')
+    LOOP
+        def := pg_catalog.pg_get_functiondef(f.oid);
+        def := regexp_replace(def, reference_row_lock, '\1', 'g');
+        def := replace(def, 'u.tenant_id IS NOT DISTINCT FROM src.tenant_id', 'u.tenant_id = src.tenant_id');
+        EXECUTE def;
+        n := n + 1;
+    END LOOP;
+    CREATE OR REPLACE FUNCTION llm_cost.retire_usage(before timestamptz, batch_rows integer DEFAULT 50000)
+    RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+    BEGIN
+        RAISE EXCEPTION 'llm_cost.retire_usage: not supported on a Citus cluster (the ledger is distributed)'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Retention on Citus is not built yet (docs/scaling.md). A DELETE of old usage rows through the coordinator works, but takes their spend out of the budgets and their calls out of the dashboards.';
+    END $body$;
+    CREATE OR REPLACE FUNCTION llm_cost.refresh_rollups(max_ids bigint DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE plpgsql AS $body$
+    BEGIN
+        RAISE EXCEPTION 'llm_cost.refresh_rollups: not supported on a Citus cluster (the ledger is distributed)'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Set llm_cost.auto_refresh = off on every node; the dashboards read the ledger itself, exact (docs/scaling.md).';
+    END $body$;
+    RETURN n + 2;
+END $fn$;
+COMMENT ON FUNCTION llm_cost._citus_rewrite_functions() IS
+  'Internal (distribute_on_citus): drops the row locks on reference tables from the usage triggers, joins reprice''s self-join on tenant_id, so that statements over several shards run on Citus, and makes retire_usage and refresh_rollups refuse (0A000).';
+
 CREATE FUNCTION llm_cost.distribute_on_citus(shard_count integer DEFAULT NULL) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
     -- Kept on each node (the header says why).
-    node_local text[] := ARRAY['budget_spend', 'retired_spend', 'window_spend', 'budget_windows', 'notifications',
+    node_local text[] := ARRAY['budget_spend_slots', 'retired_spend', 'window_spend', 'budget_windows', 'notifications',
                                'reservations', 'budget_holds'];
     -- Every other table with a tenant_id is distributed by it (usage first:
     -- the others are co-located with it), the rest are reference tables.
@@ -189,6 +258,10 @@ BEGIN
     PERFORM llm_cost._citus_plpgsql_functions(distributed_tables || reference_tables);
     PERFORM run_command_on_workers(format('SET citus.enable_ddl_propagation = off; SELECT llm_cost._citus_plpgsql_functions(%L)',
                                           distributed_tables || reference_tables));
+    -- Statements over several shards (DELETE, reprice's UPDATE): no row
+    -- locks on reference tables in the triggers of their shards.
+    PERFORM llm_cost._citus_rewrite_functions();
+    PERFORM run_command_on_workers('SET citus.enable_ddl_propagation = off; SELECT llm_cost._citus_rewrite_functions()');
 
     FOREACH t IN ARRAY reference_tables LOOP
         PERFORM create_reference_table(t);
@@ -225,6 +298,7 @@ COMMENT ON FUNCTION llm_cost.distribute_on_citus(integer) IS
   'Turns this database''s (empty) ledger into the Citus layout: usage, resource_usage and rollups distributed by tenant_id (shard_count shards, default 32), prices, aliases and budgets as reference tables, budget spend, alerts and reservations kept on the node of each tenant''s shard; budgets spanning tenants are refused from then on. Run once on the coordinator, after CREATE EXTENSION citus and llm_cost and citus_add_node (docs/scaling.md).';
 
 REVOKE EXECUTE ON FUNCTION llm_cost.distribute_on_citus(integer), llm_cost._keys_without_tenant(regclass),
-    llm_cost._refuse_cross_tenant_budget(), llm_cost._citus_plpgsql_functions(regclass[]) FROM PUBLIC;
+    llm_cost._refuse_cross_tenant_budget(), llm_cost._citus_plpgsql_functions(regclass[]),
+    llm_cost._citus_rewrite_functions() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION llm_cost.distribute_on_citus(integer), llm_cost._keys_without_tenant(regclass),
-    llm_cost._citus_plpgsql_functions(regclass[]) TO llm_cost_admin;
+    llm_cost._citus_plpgsql_functions(regclass[]), llm_cost._citus_rewrite_functions() TO llm_cost_admin;

@@ -15837,6 +15837,841 @@ GRANT EXECUTE ON FUNCTION llm_cost.distribute_on_citus(integer), llm_cost._keys_
     llm_cost._citus_plpgsql_functions(regclass[]) TO llm_cost_admin;
 -- (end of citus section)
 
+
+-- ==== citus9 section ====
+-- set_price / import_prices through a Citus coordinator: keep_currency is
+-- decided in the SELECT, not in ON CONFLICT (sql/api.sql says why).
+CREATE OR REPLACE FUNCTION llm_cost._upsert_prices(
+    provider text[], model text[], service_tier text[], valid_from timestamptz[],
+    input_per_mtok numeric[], output_per_mtok numeric[], cache_read_per_mtok numeric[],
+    cache_write_per_mtok numeric[], reasoning_per_mtok numeric[],
+    tier_threshold_tokens bigint[], input_per_mtok_above_tier numeric[], output_per_mtok_above_tier numeric[],
+    cache_read_per_mtok_above_tier numeric[], cache_write_per_mtok_above_tier numeric[],
+    per_request numeric[], currency text[], source text[], verified_at timestamptz[],
+    off_peak_input_per_mtok numeric[], off_peak_output_per_mtok numeric[], off_peak_cache_read_per_mtok numeric[],
+    off_peak_windows jsonb[],
+    cache_write_1h_per_mtok numeric[], audio_input_per_mtok numeric[], image_input_per_mtok numeric[],
+    audio_output_per_mtok numeric[], image_output_per_mtok numeric[], unit_prices jsonb[],
+    keep_currency boolean DEFAULT false)
+RETURNS SETOF bigint
+LANGUAGE sql AS $$
+    INSERT INTO llm_cost.prices AS p (
+        provider, model, service_tier, valid_from,
+        input_per_mtok, output_per_mtok, cache_read_per_mtok, cache_write_per_mtok, reasoning_per_mtok,
+        tier_threshold_tokens, input_per_mtok_above_tier, output_per_mtok_above_tier,
+        cache_read_per_mtok_above_tier, cache_write_per_mtok_above_tier,
+        per_request, currency, source, verified_at,
+        off_peak_input_per_mtok, off_peak_output_per_mtok, off_peak_cache_read_per_mtok, off_peak_windows,
+        cache_write_1h_per_mtok, audio_input_per_mtok, image_input_per_mtok, audio_output_per_mtok,
+        image_output_per_mtok, unit_prices)
+    SELECT n.provider, n.model, n.service_tier, n.valid_from, n.input_per_mtok, n.output_per_mtok,
+           n.cache_read_per_mtok, n.cache_write_per_mtok, n.reasoning_per_mtok, n.tier_threshold_tokens,
+           n.input_per_mtok_above_tier, n.output_per_mtok_above_tier, n.cache_read_per_mtok_above_tier,
+           n.cache_write_per_mtok_above_tier, n.per_request,
+           CASE WHEN keep_currency
+                THEN coalesce((SELECT o.currency FROM llm_cost.prices AS o
+                                WHERE (o.provider, o.model, o.service_tier, o.valid_from)
+                                      = (n.provider, n.model, n.service_tier, n.valid_from)), n.currency)
+                ELSE n.currency END,
+           n.source, n.verified_at, n.off_peak_input_per_mtok, n.off_peak_output_per_mtok,
+           n.off_peak_cache_read_per_mtok, n.off_peak_windows, n.cache_write_1h_per_mtok,
+           n.audio_input_per_mtok, n.image_input_per_mtok, n.audio_output_per_mtok, n.image_output_per_mtok,
+           n.unit_prices
+      FROM unnest(provider, model, service_tier, valid_from,
+                  input_per_mtok, output_per_mtok, cache_read_per_mtok, cache_write_per_mtok, reasoning_per_mtok,
+                  tier_threshold_tokens, input_per_mtok_above_tier, output_per_mtok_above_tier,
+                  cache_read_per_mtok_above_tier, cache_write_per_mtok_above_tier,
+                  per_request, currency, source, verified_at,
+                  off_peak_input_per_mtok, off_peak_output_per_mtok, off_peak_cache_read_per_mtok, off_peak_windows,
+                  cache_write_1h_per_mtok, audio_input_per_mtok, image_input_per_mtok, audio_output_per_mtok,
+                  image_output_per_mtok, unit_prices)
+           AS n (provider, model, service_tier, valid_from,
+                 input_per_mtok, output_per_mtok, cache_read_per_mtok, cache_write_per_mtok, reasoning_per_mtok,
+                 tier_threshold_tokens, input_per_mtok_above_tier, output_per_mtok_above_tier,
+                 cache_read_per_mtok_above_tier, cache_write_per_mtok_above_tier,
+                 per_request, currency, source, verified_at,
+                 off_peak_input_per_mtok, off_peak_output_per_mtok, off_peak_cache_read_per_mtok, off_peak_windows,
+                 cache_write_1h_per_mtok, audio_input_per_mtok, image_input_per_mtok, audio_output_per_mtok,
+                 image_output_per_mtok, unit_prices)
+    ON CONFLICT ON CONSTRAINT prices_key DO UPDATE SET
+        input_per_mtok = excluded.input_per_mtok,
+        output_per_mtok = excluded.output_per_mtok,
+        cache_read_per_mtok = excluded.cache_read_per_mtok,
+        cache_write_per_mtok = excluded.cache_write_per_mtok,
+        reasoning_per_mtok = excluded.reasoning_per_mtok,
+        tier_threshold_tokens = excluded.tier_threshold_tokens,
+        input_per_mtok_above_tier = excluded.input_per_mtok_above_tier,
+        output_per_mtok_above_tier = excluded.output_per_mtok_above_tier,
+        cache_read_per_mtok_above_tier = excluded.cache_read_per_mtok_above_tier,
+        cache_write_per_mtok_above_tier = excluded.cache_write_per_mtok_above_tier,
+        per_request = excluded.per_request,
+        currency = excluded.currency,
+        source = excluded.source,
+        verified_at = excluded.verified_at,
+        off_peak_input_per_mtok = excluded.off_peak_input_per_mtok,
+        off_peak_output_per_mtok = excluded.off_peak_output_per_mtok,
+        off_peak_cache_read_per_mtok = excluded.off_peak_cache_read_per_mtok,
+        off_peak_windows = excluded.off_peak_windows,
+        cache_write_1h_per_mtok = excluded.cache_write_1h_per_mtok,
+        audio_input_per_mtok = excluded.audio_input_per_mtok,
+        image_input_per_mtok = excluded.image_input_per_mtok,
+        audio_output_per_mtok = excluded.audio_output_per_mtok,
+        image_output_per_mtok = excluded.image_output_per_mtok,
+        unit_prices = excluded.unit_prices
+    RETURNING p.id
+$$;
+
+-- Statements over several shards on Citus: _fold_spend reads a budget's
+-- thresholds in a statement of its own, reprice's self-join names tenant_id.
+CREATE OR REPLACE FUNCTION llm_cost._fold_spend(
+    occurred_at timestamptz[], delta numeric[], calls integer[], tokens bigint[], source text[],
+    tenant_id text[], project_id text[], user_id text[], agent_id text[], session_id text[],
+    execution_id text[], operation text[], provider text[], model text[], tags jsonb[])
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    c record;
+    t record;
+BEGIN
+    PERFORM llm_cost.flush_spend();     -- earlier inserts first: thresholds cross in order
+    FOR c IN
+        WITH agg AS (
+            SELECT * FROM llm_cost._spend_deltas(occurred_at, delta, calls, tokens, source, tenant_id, project_id,
+                                                 user_id, agent_id, session_id, execution_id, operation, provider,
+                                                 model, tags)
+        ), upserted AS (
+            INSERT INTO llm_cost.budget_spend AS s (budget_id, period_start, per_value, spent, calls, tokens)
+            SELECT a.budget_id, a.period_start, a.per_value, a.spend, a.call_count, a.token_count
+              FROM agg AS a
+             WHERE NOT a.rolling
+             -- one lock order for every writer: concurrent statements cannot deadlock on spend rows
+             -- (per values in byte order, COLLATE "C", as the Rust writer sorts them)
+             ORDER BY a.budget_id, a.period_start, a.per_value COLLATE "C"
+            ON CONFLICT (budget_id, period_start, per_value) DO UPDATE
+               SET spent = s.spent + excluded.spent, calls = s.calls + excluded.calls,
+                   tokens = s.tokens + excluded.tokens, updated_at = now()
+            RETURNING s.budget_id, s.period_start, s.per_value, s.spent, s.calls, s.tokens
+        )
+        SELECT u.budget_id, u.period_start, u.per_value, u.spent, u.calls, u.tokens,
+               u.spent - a.spend AS spent_before, u.calls - a.call_count AS calls_before,
+               u.tokens - a.token_count AS tokens_before
+          FROM upserted AS u
+          JOIN agg AS a USING (budget_id, period_start, per_value)
+         ORDER BY u.budget_id, u.period_start, u.per_value
+    LOOP
+        -- The budget's thresholds in a statement of their own, not joined
+        -- above: on Citus budgets is a reference table, and a statement
+        -- joining it with budget_spend (node-local) is planned through an
+        -- intermediate result, which the triggers of two shards of one DELETE
+        -- wrote under the same name ("received copy data after EOF marker").
+        FOR t IN
+            SELECT b.amount, x.threshold,
+                   llm_cost._used(b.unit, c.spent, c.calls, c.tokens) AS after,
+                   llm_cost._used(b.unit, c.spent_before, c.calls_before, c.tokens_before) AS before
+              FROM llm_cost.budgets AS b
+             CROSS JOIN LATERAL unnest(b.thresholds) AS x (threshold)
+             WHERE b.id = c.budget_id
+             ORDER BY x.threshold
+        LOOP
+            IF 100 * t.before < t.amount * t.threshold AND 100 * t.after >= t.amount * t.threshold THEN
+                PERFORM llm_cost._queue_budget_alert(c.budget_id, c.period_start, c.per_value, t.after, t.threshold);
+            END IF;
+        END LOOP;
+    END LOOP;
+    FOR c IN
+        SELECT * FROM llm_cost._spend_deltas(occurred_at, delta, calls, tokens, source, tenant_id, project_id,
+                                             user_id, agent_id, session_id, execution_id, operation, provider,
+                                             model, tags) AS a
+         WHERE a.rolling
+         ORDER BY a.budget_id, a.per_value COLLATE "C", a.period_start
+    LOOP
+        PERFORM llm_cost._window_add(c.budget_id, c.per_value, c.period_start, c.spend, c.call_count, c.token_count);
+    END LOOP;
+END $$;
+
+CREATE OR REPLACE FUNCTION llm_cost.reprice(from_time timestamptz DEFAULT '-infinity', to_time timestamptz DEFAULT 'infinity')
+RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    changed bigint;
+BEGIN
+    IF from_time IS NULL OR to_time IS NULL OR from_time > to_time THEN
+        RAISE EXCEPTION 'llm_cost.reprice: expected from_time <= to_time, got [%, %)', from_time, to_time
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- Rows an app priced itself (cost given, no price_id) are left alone.
+    UPDATE llm_cost.usage AS u
+       SET cost = p.cost, price_id = p.price_id, currency = p.currency
+      FROM llm_cost.usage AS src
+     CROSS JOIN LATERAL llm_cost.price_usage(
+            src.provider, src.model, src.input_tokens, src.output_tokens, src.cached_input_tokens,
+            src.cache_write_tokens, src.reasoning_tokens, src.occurred_at, src.service_tier, src.units) AS p
+     WHERE u.id = src.id AND u.occurred_at = src.occurred_at   -- the key: each row found in its own partition
+       -- (the same row, so the same tenant: on Citus, where usage is
+       -- distributed by tenant_id, it makes the join one within each shard)
+       AND u.tenant_id IS NOT DISTINCT FROM src.tenant_id
+       AND src.occurred_at >= from_time AND src.occurred_at < to_time
+       AND (src.cost IS NULL OR src.price_id IS NOT NULL)
+       AND (src.cost, src.price_id) IS DISTINCT FROM (p.cost, p.price_id);
+    GET DIAGNOSTICS changed = ROW_COUNT;
+    RETURN changed;
+END $$;
+
+-- Rewrites, on the node it runs on, what the usage triggers and reprice do
+-- that Citus cannot run from the shards of one statement over several
+-- shards (found with pg_locks and citus_lock_waits on a hanging DELETE).
+-- Returns how many functions it rewrote.
+--   * Row locks on reference tables (SELECT ... FROM llm_cost.rollup_state FOR
+--     SHARE in the rollup correction trigger, ... FROM llm_cost.budgets ... FOR
+--     SHARE in _window_add) are dropped. Citus serialises a row lock on a
+--     reference table through a lock on its shard on the first worker: the
+--     trigger of a shard there took it (with RowExclusiveLock) in the worker's
+--     backend of the DELETE, and the trigger of a shard on the other worker
+--     asked for it (ShareLock) over a new connection to the first worker, a
+--     second backend of the same distributed transaction, which waited for
+--     the first until the end of that transaction: "canceling the transaction
+--     since it was involved in a distributed deadlock". What those locks wait
+--     for on one node does not happen on Citus: a budget change's rebuild
+--     (its triggers are dropped there) and refresh_rollups (refused there).
+--   * reprice's self-join of usage, on the same row, compares tenant_id with
+--     = (NOT NULL on the distributed ledger) instead of IS NOT DISTINCT FROM,
+--     which Citus does not take for a join on the distribution column.
+--   * retire_usage refuses (0A000): it keeps the retired rows' figures
+--     through the rollup watermark (one id sequence; per node on Citus) and
+--     drops monthly partitions of usage, single-node designs. Replaced here,
+--     on the distributed database only, rather than tested in its body.
+--   * refresh_rollups refuses (0A000). Through the coordinator it rolled the
+--     ledger up, but then every DELETE or UPDATE of a rolled-up row failed:
+--     the correction trigger of each shard writes the rollups (distributed
+--     tables) from its transition table, which Citus plans through the
+--     coordinator, where the transition table does not exist ("executor
+--     could not find named tuplestore "old_rows"", XX000). Without refreshes
+--     the dashboards read the ledger itself: exact, not accelerated.
+CREATE FUNCTION llm_cost._citus_rewrite_functions() RETURNS integer
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    f record;
+    n integer := 0;
+    def text;
+    reference_row_lock constant text := '(FROM llm_cost\.(rollup_state|budgets)\M[^;]*?)\s+FOR SHARE';
+BEGIN
+    FOR f IN SELECT p.oid FROM pg_catalog.pg_proc AS p
+              WHERE p.pronamespace = 'llm_cost'::regnamespace
+                AND (p.prosrc ~ reference_row_lock OR p.prosrc ~ 'u\.tenant_id IS NOT DISTINCT FROM src\.tenant_id')
+    LOOP
+        def := pg_catalog.pg_get_functiondef(f.oid);
+        def := regexp_replace(def, reference_row_lock, '\1', 'g');
+        def := replace(def, 'u.tenant_id IS NOT DISTINCT FROM src.tenant_id', 'u.tenant_id = src.tenant_id');
+        EXECUTE def;
+        n := n + 1;
+    END LOOP;
+    CREATE OR REPLACE FUNCTION llm_cost.retire_usage(before timestamptz, batch_rows integer DEFAULT 50000)
+    RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+    BEGIN
+        RAISE EXCEPTION 'llm_cost.retire_usage: not supported on a Citus cluster (the ledger is distributed)'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Retention on Citus is not built yet (docs/scaling.md). A DELETE of old usage rows through the coordinator works, but takes their spend out of the budgets and their calls out of the dashboards.';
+    END $body$;
+    CREATE OR REPLACE FUNCTION llm_cost.refresh_rollups(max_ids bigint DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE plpgsql AS $body$
+    BEGIN
+        RAISE EXCEPTION 'llm_cost.refresh_rollups: not supported on a Citus cluster (the ledger is distributed)'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Set llm_cost.auto_refresh = off on every node; the dashboards read the ledger itself, exact (docs/scaling.md).';
+    END $body$;
+    RETURN n + 2;
+END $fn$;
+COMMENT ON FUNCTION llm_cost._citus_rewrite_functions() IS
+  'Internal (distribute_on_citus): drops the row locks on reference tables from the usage triggers, joins reprice''s self-join on tenant_id, so that statements over several shards run on Citus, and makes retire_usage and refresh_rollups refuse (0A000).';
+
+CREATE OR REPLACE FUNCTION llm_cost.distribute_on_citus(shard_count integer DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    -- Kept on each node (the header says why).
+    node_local text[] := ARRAY['budget_spend', 'retired_spend', 'window_spend', 'budget_windows', 'notifications',
+                               'reservations', 'budget_holds'];
+    -- Every other table with a tenant_id is distributed by it (usage first:
+    -- the others are co-located with it), the rest are reference tables.
+    -- Found in the catalog, so tables added or renamed by later versions
+    -- (a ledger partitioned by time, other rollups) are placed alike.
+    distributed_tables regclass[];
+    reference_tables regclass[];
+    t regclass;
+    k record;
+    spanning text;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
+        RAISE EXCEPTION 'llm_cost.distribute_on_citus: the citus extension is not installed in this database'
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF NOT citus_is_coordinator() THEN
+        RAISE EXCEPTION 'llm_cost.distribute_on_citus: run it on the coordinator'
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF EXISTS (SELECT FROM pg_catalog.pg_dist_partition WHERE logicalrelid = 'llm_cost.usage'::regclass) THEN
+        RETURN 'already distributed';
+    END IF;
+    SELECT array_agg(c.oid::regclass ORDER BY c.relname <> 'usage', c.relname)
+           FILTER (WHERE c.relname <> 'budgets' AND EXISTS (
+                       SELECT FROM pg_catalog.pg_attribute AS a
+                        WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)),
+           array_agg(c.oid::regclass ORDER BY c.relname)
+           FILTER (WHERE c.relname = 'budgets' OR NOT EXISTS (
+                       SELECT FROM pg_catalog.pg_attribute AS a
+                        WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped))
+      INTO distributed_tables, reference_tables
+      FROM pg_catalog.pg_class AS c
+     WHERE c.relnamespace = 'llm_cost'::regnamespace AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+       AND c.relname <> ALL (node_local);
+    -- The ledger's spend is kept on the node that holds each row, from the
+    -- row's insert on: rows already here would be counted on no worker.
+    IF EXISTS (SELECT FROM llm_cost.usage) OR EXISTS (SELECT FROM llm_cost.resource_usage) THEN
+        RAISE EXCEPTION 'llm_cost.distribute_on_citus: the ledger is not empty'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Distribute an empty ledger, then load it (pg_dump --data-only, COPY) through the coordinator.';
+    END IF;
+    SELECT string_agg(b.name, ', ') INTO spanning
+      FROM llm_cost.budgets AS b WHERE b.tenant_id IS NULL AND b.per IS DISTINCT FROM 'tenant_id';
+    IF spanning IS NOT NULL THEN
+        RAISE EXCEPTION 'llm_cost.distribute_on_citus: budgets span tenants: %', spanning
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Give each a tenant_id or per = ''tenant_id'', or delete it (docs/scaling.md).';
+    END IF;
+
+    -- Spend, windows, alerts and holds stay node-local tables: no foreign key
+    -- from them to budgets (a reference table), on any node.
+    -- (Here in this transaction, which has read budgets; on the workers by
+    -- their own connections.)
+    FOR k IN SELECT c.conrelid::regclass AS t, c.conname FROM pg_catalog.pg_constraint AS c
+              WHERE c.contype = 'f' AND c.confrelid = 'llm_cost.budgets'::regclass LOOP
+        EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', k.t, k.conname);
+    END LOOP;
+    PERFORM run_command_on_workers($cmd$
+        SET citus.enable_ddl_propagation = off;
+        DO $do$
+        DECLARE r record;
+        BEGIN
+            FOR r IN SELECT c.conrelid::regclass AS t, c.conname FROM pg_catalog.pg_constraint AS c
+                      WHERE c.contype = 'f' AND c.confrelid = 'llm_cost.budgets'::regclass LOOP
+                EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', r.t, r.conname);
+            END LOOP;
+        END $do$;
+    $cmd$);
+    -- The spend triggers on each shard read budgets and prices (their local
+    -- copies) from inside a query Citus sent to the worker, and from the
+    -- commit-time writer: Citus calls that nested execution and refuses it
+    -- unless allowed. Every such read is of a reference table's local copy.
+    PERFORM run_command_on_workers(format(
+        'SET citus.enable_ddl_propagation = off; ALTER DATABASE %I SET citus.allow_nested_distributed_execution = on',
+        current_database()));
+    -- One connection per worker for a statement over several shards, so one
+    -- local transaction per node: node-local rows shared by shards of one
+    -- node (the alert of an unpriced model, queued once per node)
+    -- would otherwise be written by sibling transactions of one distributed
+    -- transaction, each waiting for the other to end (seen: PREPARE
+    -- TRANSACTION waiting on a transactionid for ever). New sessions only.
+    EXECUTE format('ALTER DATABASE %I SET citus.multi_shard_modify_mode = sequential', current_database());
+    -- A new or changed budget recounts the ledger (rebuild_budget_spend): on
+    -- Citus that is a query of every node from inside a trigger on each copy
+    -- of budgets, which Citus refuses. Budgets count from their creation on.
+    DROP TRIGGER IF EXISTS budgets_rebuild_spend_inserted ON llm_cost.budgets;
+    DROP TRIGGER IF EXISTS budgets_rebuild_spend ON llm_cost.budgets;
+    CREATE TRIGGER budgets_within_one_tenant BEFORE INSERT OR UPDATE ON llm_cost.budgets
+        FOR EACH ROW EXECUTE FUNCTION llm_cost._refuse_cross_tenant_budget();
+
+    -- Citus cannot plan a SQL function's parameterised query over its tables
+    -- (nor one inlined into a caller); as PL/pgSQL the same query is planned
+    -- with its parameters' values. Here and on every worker.
+    PERFORM llm_cost._citus_plpgsql_functions(distributed_tables || reference_tables);
+    PERFORM run_command_on_workers(format('SET citus.enable_ddl_propagation = off; SELECT llm_cost._citus_plpgsql_functions(%L)',
+                                          distributed_tables || reference_tables));
+    -- Statements over several shards (DELETE, reprice's UPDATE): no row
+    -- locks on reference tables in the triggers of their shards.
+    PERFORM llm_cost._citus_rewrite_functions();
+    PERFORM run_command_on_workers('SET citus.enable_ddl_propagation = off; SELECT llm_cost._citus_rewrite_functions()');
+
+    FOREACH t IN ARRAY reference_tables LOOP
+        PERFORM create_reference_table(t);
+        EXECUTE format('SELECT truncate_local_data_after_distributing_table(%L)', t);
+    END LOOP;
+
+    FOREACH t IN ARRAY distributed_tables LOOP
+        -- (Citus refuses rows without a distribution value anyway.)
+        EXECUTE format('ALTER TABLE %s ALTER COLUMN tenant_id SET NOT NULL', t);
+        -- the table's own keys and, when partitioned, its partitions' own
+        FOR k IN SELECT p.relid, x.*
+                   FROM (SELECT t AS relid UNION SELECT relid FROM pg_catalog.pg_partition_tree(t)) AS p,
+                        LATERAL llm_cost._keys_without_tenant(p.relid) AS x LOOP
+            EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I, ADD CONSTRAINT %I %s (%s, tenant_id)',
+                           k.relid, k.conname, k.conname,
+                           CASE k.contype WHEN 'p' THEN 'PRIMARY KEY' ELSE 'UNIQUE' END, k.columns);
+        END LOOP;
+        IF t = distributed_tables[1] THEN
+            PERFORM create_distributed_table(t, 'tenant_id', shard_count => coalesce(shard_count, 32));
+        ELSE
+            PERFORM create_distributed_table(t, 'tenant_id', colocate_with => 'llm_cost.usage');
+        END IF;
+    END LOOP;
+
+    -- Pre-call checks run where the tenant's spend and holds are.
+    PERFORM create_distributed_function(f::regprocedure, 'tenant_id', colocate_with => 'llm_cost.usage')
+       FROM unnest(ARRAY['llm_cost.can_spend(numeric, text, text, text, text, text, text, text, timestamptz, bigint, jsonb)',
+                         'llm_cost.check_spend(numeric, text, text, text, text, text, text, text, timestamptz, bigint, jsonb)',
+                         'llm_cost.reserve(numeric, text, text, text, text, text, text, text, interval, bigint, jsonb)'])
+            AS f;
+    RETURN 'distributed';
+END $$;
+
+REVOKE EXECUTE ON FUNCTION llm_cost._citus_rewrite_functions() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION llm_cost._citus_rewrite_functions() TO llm_cost_admin;
+-- (end of citus9 section)
+
+-- ==== views9 section ====
+-- One function for the ledger rows no rollup holds, given the window's whole-bucket
+-- bounds (hours or days), instead of one per bucket size.
+CREATE OR REPLACE FUNCTION llm_cost._unrolled_usage(from_time timestamptz, to_time timestamptz,
+                                         whole_start timestamptz, whole_end timestamptz)
+RETURNS SETOF llm_cost.usage
+LANGUAGE sql STABLE AS $$
+    SELECT * FROM llm_cost.usage AS e          -- leading partial bucket
+     WHERE e.occurred_at >= from_time AND e.occurred_at < whole_start
+       AND from_time < whole_start             -- folds to false when empty
+    UNION ALL
+    SELECT * FROM llm_cost.usage AS e          -- trailing partial bucket
+     WHERE e.occurred_at >= whole_end AND e.occurred_at < to_time
+       AND whole_end < to_time
+    UNION ALL
+    SELECT * FROM llm_cost.usage AS t          -- whole buckets' rows not rolled up yet
+     WHERE t.id BETWEEN llm_cost.rollup_watermark() + 1 AND llm_cost._max_id()
+       AND t.occurred_at >= whole_start AND t.occurred_at < whole_end
+$$;
+COMMENT ON FUNCTION llm_cost._unrolled_usage(timestamptz, timestamptz, timestamptz, timestamptz) IS
+  'Internal: the usage rows of [from_time, to_time) that no rollup holds, given where its whole buckets (hours or days) start and end: partial buckets, rows not rolled up yet.';
+CREATE OR REPLACE FUNCTION llm_cost._dimension_facts(dim text, from_time timestamptz, to_time timestamptz, max_days integer)
+RETURNS TABLE (day date, tenant_id text, provider text, value text, calls bigint, failed_calls bigint,
+               unpriced_calls bigint, input_tokens numeric, output_tokens numeric, cost numeric,
+               latency_ms_sum numeric, latency_calls bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT llm_cost._utc_day(r.bucket), r.tenant_id, r.provider, r.value, r.calls, r.failed_calls, r.unpriced_calls,
+           r.input_tokens, r.output_tokens, r.cost, r.latency_ms_sum, r.latency_calls
+      FROM llm_cost.usage_rollup AS r
+     WHERE r.dimension = dim
+       AND ((r.grain = 'day' AND r.bucket = ANY (llm_cost._day_cover(llm_cost._utc_day(llm_cost._days_start(from_time, to_time)),
+                                                                       llm_cost._utc_day(llm_cost._days_end(from_time, to_time)), 1, max_days)))
+         OR (r.grain = '2 days' AND r.bucket = ANY (llm_cost._day_cover(llm_cost._utc_day(llm_cost._days_start(from_time, to_time)),
+                                                                       llm_cost._utc_day(llm_cost._days_end(from_time, to_time)), 2, max_days)))
+         OR (r.grain = '4 days' AND r.bucket = ANY (llm_cost._day_cover(llm_cost._utc_day(llm_cost._days_start(from_time, to_time)),
+                                                                       llm_cost._utc_day(llm_cost._days_end(from_time, to_time)), 4, max_days)))
+         OR (r.grain = '8 days' AND r.bucket = ANY (llm_cost._day_cover(llm_cost._utc_day(llm_cost._days_start(from_time, to_time)),
+                                                                       llm_cost._utc_day(llm_cost._days_end(from_time, to_time)), 8, max_days)))
+         OR (r.grain = '16 days' AND r.bucket = ANY (llm_cost._day_cover(llm_cost._utc_day(llm_cost._days_start(from_time, to_time)),
+                                                                       llm_cost._utc_day(llm_cost._days_end(from_time, to_time)), 16, max_days)))
+         OR (r.grain = '32 days' AND r.bucket = ANY (llm_cost._day_cover(llm_cost._utc_day(llm_cost._days_start(from_time, to_time)),
+                                                                       llm_cost._utc_day(llm_cost._days_end(from_time, to_time)), 32, max_days))))
+    UNION ALL
+    SELECT llm_cost._utc_day(r.bucket), r.tenant_id, r.provider, r.value, r.calls, r.failed_calls, r.unpriced_calls,
+           r.input_tokens, r.output_tokens, r.cost, r.latency_ms_sum, r.latency_calls
+      FROM llm_cost.usage_rollup AS r
+     WHERE r.dimension = dim AND r.grain = 'hour' AND llm_cost._hourly_dimension(dim)
+       AND ((r.bucket >= llm_cost._hours_start(from_time, to_time) AND r.bucket < llm_cost._days_start(from_time, to_time))
+         OR (r.bucket >= llm_cost._days_end(from_time, to_time) AND r.bucket < llm_cost._hours_end(from_time, to_time)))
+    UNION ALL
+    -- ledger rows one by one: the caller's aggregation sums them
+    SELECT llm_cost._utc_day(u.occurred_at), u.tenant_id, CASE WHEN dim = 'model' THEN u.provider END,
+           CASE dim WHEN 'model' THEN u.model WHEN 'project_id' THEN u.project_id WHEN 'operation' THEN u.operation
+                    WHEN 'agent_id' THEN u.agent_id WHEN 'user_id' THEN u.user_id ELSE u.tenant_id END,
+           1, CASE WHEN u.success THEN 0 ELSE 1 END, CASE WHEN u.cost IS NULL THEN 1 ELSE 0 END,
+           u.input_tokens, u.output_tokens, coalesce(u.cost, 0), coalesce(u.latency_ms, 0),
+           CASE WHEN u.latency_ms IS NULL THEN 0 ELSE 1 END
+      FROM llm_cost._unrolled_usage(from_time, to_time, llm_cost._hours_start(from_time, to_time),
+                                    llm_cost._hours_end(from_time, to_time)) AS u
+     WHERE llm_cost._hourly_dimension(dim)
+    UNION ALL
+    SELECT llm_cost._utc_day(u.occurred_at), u.tenant_id, CASE WHEN dim = 'model' THEN u.provider END,
+           CASE dim WHEN 'model' THEN u.model WHEN 'project_id' THEN u.project_id WHEN 'operation' THEN u.operation
+                    WHEN 'agent_id' THEN u.agent_id WHEN 'user_id' THEN u.user_id ELSE u.tenant_id END,
+           1, CASE WHEN u.success THEN 0 ELSE 1 END, CASE WHEN u.cost IS NULL THEN 1 ELSE 0 END,
+           u.input_tokens, u.output_tokens, coalesce(u.cost, 0), coalesce(u.latency_ms, 0),
+           CASE WHEN u.latency_ms IS NULL THEN 0 ELSE 1 END
+      FROM llm_cost._unrolled_usage(from_time, to_time, llm_cost._days_start(from_time, to_time),
+                                    llm_cost._days_end(from_time, to_time)) AS u
+     WHERE NOT llm_cost._hourly_dimension(dim)
+$$;
+COMMENT ON FUNCTION llm_cost._dimension_facts(text, timestamptz, timestamptz, integer) IS
+  'Internal: usage in [from_time, to_time) as rows to sum per value of one usage_rollup dimension (tenant_id, model, project_id, operation, agent_id, user_id): rollup rows (whole days in blocks of up to max_days days: 1 for per-day answers) plus ledger rows. Exact.';
+CREATE OR REPLACE FUNCTION llm_cost.usage_facts(from_time timestamptz, to_time timestamptz)
+RETURNS TABLE (day date, provider text, model text, tenant_id text, project_id text, user_id text,
+               agent_id text, operation text, calls bigint, failed_calls bigint, unpriced_calls bigint,
+               input_tokens numeric, output_tokens numeric, cached_input_tokens numeric,
+               reasoning_tokens numeric, cost numeric, latency_ms_sum numeric, latency_calls bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT d.day, d.provider, d.model, d.tenant_id, d.project_id, d.user_id, d.agent_id, d.operation,
+           d.calls, d.failed_calls, d.unpriced_calls, d.input_tokens, d.output_tokens,
+           d.cached_input_tokens, d.reasoning_tokens, d.cost, d.latency_ms_sum, d.latency_calls
+      FROM llm_cost.usage_daily AS d
+     WHERE d.day >= llm_cost._utc_day(llm_cost._days_start(from_time, to_time))
+       AND d.day < llm_cost._utc_day(llm_cost._days_end(from_time, to_time))
+    UNION ALL
+    -- ledger rows one by one: the caller's own aggregation sums them, which is
+    -- cheaper than grouping them to rollup grain first
+    SELECT llm_cost._utc_day(u.occurred_at), u.provider, u.model, u.tenant_id, u.project_id, u.user_id,
+           u.agent_id, u.operation, 1, CASE WHEN u.success THEN 0 ELSE 1 END,
+           CASE WHEN u.cost IS NULL THEN 1 ELSE 0 END, u.input_tokens, u.output_tokens,
+           u.cached_input_tokens, u.reasoning_tokens, coalesce(u.cost, 0),
+           coalesce(u.latency_ms, 0), CASE WHEN u.latency_ms IS NULL THEN 0 ELSE 1 END
+      FROM llm_cost._unrolled_usage(from_time, to_time, llm_cost._days_start(from_time, to_time),
+                                    llm_cost._days_end(from_time, to_time)) AS u
+$$;
+COMMENT ON FUNCTION llm_cost.usage_facts(timestamptz, timestamptz) IS
+  'Usage in [from_time, to_time) as rows to sum: usage_daily rows (per UTC day, provider, model, tenant, project, user, agent and operation) for whole days, plus ledger rows (one per call) for partial days and rows not rolled up yet. cost: the priced calls'' (unpriced_calls counts the others). Sums over it are exact; what forecasts, anomalies and the report read.';
+CREATE OR REPLACE FUNCTION llm_cost.latency_histogram_between(from_time timestamptz, to_time timestamptz)
+RETURNS TABLE (histogram bigint[])
+LANGUAGE sql STABLE AS $$
+    SELECT llm_cost.latency_histogram_merge(h)
+      FROM (SELECT l.histogram AS h
+              FROM llm_cost.usage_daily_latency AS l
+             WHERE l.day >= llm_cost._utc_day(llm_cost._days_start(from_time, to_time))
+               AND l.day < llm_cost._utc_day(llm_cost._days_end(from_time, to_time))
+            UNION ALL
+            SELECT l.histogram
+              FROM llm_cost.usage_hourly_latency AS l
+             WHERE (l.hour >= llm_cost._hours_start(from_time, to_time) AND l.hour < llm_cost._days_start(from_time, to_time))
+                OR (l.hour >= llm_cost._days_end(from_time, to_time) AND l.hour < llm_cost._hours_end(from_time, to_time))
+            UNION ALL
+            SELECT llm_cost.latency_histogram(u.latency_ms)
+              FROM llm_cost._unrolled_usage(from_time, to_time, llm_cost._hours_start(from_time, to_time),
+                                            llm_cost._hours_end(from_time, to_time)) AS u) AS parts
+$$;
+COMMENT ON FUNCTION llm_cost.latency_histogram_between(timestamptz, timestamptz) IS
+  'Exact latency histogram of the calls in [from_time, to_time), from the rollups and the ledger.';
+DROP FUNCTION llm_cost._unrolled_usage(timestamptz, timestamptz), llm_cost._unrolled_usage_days(timestamptz, timestamptz);
+REVOKE EXECUTE ON FUNCTION llm_cost._unrolled_usage(timestamptz, timestamptz, timestamptz, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION llm_cost._unrolled_usage(timestamptz, timestamptz, timestamptz, timestamptz)
+    TO llm_cost_admin, llm_cost_reader;
+-- (end of views9 section)
+-- ==== stripes section ====
+-- Running totals kept in slots (sql/spend.sql): 0.2.0's budget_spend table
+-- becomes budget_spend_slots (each existing total its slot 0), read through
+-- the budget_spend view, which sums a total's slots. Its policies, grants and
+-- foreign key go with it.
+ALTER TABLE llm_cost.budget_spend RENAME TO budget_spend_slots;
+ALTER TABLE llm_cost.budget_spend_slots RENAME CONSTRAINT budget_spend_budget_id_fkey TO budget_spend_slots_budget_id_fkey;
+ALTER TABLE llm_cost.budget_spend_slots ADD COLUMN slot integer NOT NULL DEFAULT 0;
+ALTER TABLE llm_cost.budget_spend_slots DROP CONSTRAINT budget_spend_pkey;
+ALTER TABLE llm_cost.budget_spend_slots ADD PRIMARY KEY (budget_id, period_start, per_value, slot);
+COMMENT ON TABLE llm_cost.budget_spend_slots IS
+  'Exact running spend per budget, period and per value, in slots whose sum is the total (read it through llm_cost.budget_spend), maintained in the same transaction as the usage it comes from.';
+COMMENT ON COLUMN llm_cost.budget_spend_slots.per_value IS 'The value of the budget''s per dimension; '''' for budgets without per.';
+COMMENT ON COLUMN llm_cost.budget_spend_slots.budget_id IS 'The budget (llm_cost.budgets.id).';
+COMMENT ON COLUMN llm_cost.budget_spend_slots.period_start IS 'Start of the budget''s period the spend falls in (-infinity for a total budget).';
+COMMENT ON COLUMN llm_cost.budget_spend_slots.spent IS 'This slot''s part of the spend in the period, in the budget''s currency.';
+COMMENT ON COLUMN llm_cost.budget_spend_slots.calls IS 'Calls (usage rows) counted in spent.';
+COMMENT ON COLUMN llm_cost.budget_spend_slots.updated_at IS 'When this row last changed.';
+COMMENT ON COLUMN llm_cost.budget_spend_slots.tokens IS 'Input + output tokens of the calls counted (what a tokens budget limits).';
+COMMENT ON COLUMN llm_cost.budget_spend_slots.slot IS 'Which part of the total this row holds (0: every writer today).';
+
+CREATE VIEW llm_cost.budget_spend WITH (security_invoker = true) AS
+SELECT s.budget_id, s.period_start, s.per_value, sum(s.spent) AS spent, sum(s.calls)::bigint AS calls,
+       max(s.updated_at) AS updated_at, sum(s.tokens)::bigint AS tokens
+  FROM llm_cost.budget_spend_slots AS s
+ GROUP BY s.budget_id, s.period_start, s.per_value;
+COMMENT ON VIEW llm_cost.budget_spend IS
+  'Exact running spend per budget, period and per value, maintained in the same transaction as the usage it comes from (the sum of its slots in budget_spend_slots).';
+COMMENT ON COLUMN llm_cost.budget_spend.per_value IS 'The value of the budget''s per dimension; '''' for budgets without per.';
+COMMENT ON COLUMN llm_cost.budget_spend.budget_id IS 'The budget (llm_cost.budgets.id).';
+COMMENT ON COLUMN llm_cost.budget_spend.period_start IS 'Start of the budget''s period the spend falls in (-infinity for a total budget).';
+COMMENT ON COLUMN llm_cost.budget_spend.spent IS 'Spend in the period, in the budget''s currency.';
+COMMENT ON COLUMN llm_cost.budget_spend.calls IS 'Calls (usage rows) counted in spent.';
+COMMENT ON COLUMN llm_cost.budget_spend.updated_at IS 'When this total last changed.';
+COMMENT ON COLUMN llm_cost.budget_spend.tokens IS 'Input + output tokens of the calls counted (what a tokens budget limits).';
+GRANT ALL ON llm_cost.budget_spend TO llm_cost_admin;
+GRANT SELECT ON llm_cost.budget_spend TO llm_cost_reader;
+
+-- The writers of running totals write the slots.
+CREATE OR REPLACE FUNCTION llm_cost._fold_spend(
+    occurred_at timestamptz[], delta numeric[], calls integer[], tokens bigint[], source text[],
+    tenant_id text[], project_id text[], user_id text[], agent_id text[], session_id text[],
+    execution_id text[], operation text[], provider text[], model text[], tags jsonb[])
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    c record;
+    t record;
+BEGIN
+    PERFORM llm_cost.flush_spend();     -- earlier inserts first: thresholds cross in order
+    FOR c IN
+        WITH agg AS (
+            SELECT * FROM llm_cost._spend_deltas(occurred_at, delta, calls, tokens, source, tenant_id, project_id,
+                                                 user_id, agent_id, session_id, execution_id, operation, provider,
+                                                 model, tags)
+        ), upserted AS (
+            INSERT INTO llm_cost.budget_spend_slots AS s (budget_id, period_start, per_value, slot, spent, calls, tokens)
+            SELECT a.budget_id, a.period_start, a.per_value, 0, a.spend, a.call_count, a.token_count
+              FROM agg AS a
+             WHERE NOT a.rolling
+             -- one lock order for every writer: concurrent statements cannot deadlock on spend rows
+             -- (per values in byte order, COLLATE "C", as the Rust writer sorts them)
+             ORDER BY a.budget_id, a.period_start, a.per_value COLLATE "C"
+            ON CONFLICT (budget_id, period_start, per_value, slot) DO UPDATE
+               SET spent = s.spent + excluded.spent, calls = s.calls + excluded.calls,
+                   tokens = s.tokens + excluded.tokens, updated_at = now()
+            RETURNING s.budget_id, s.period_start, s.per_value, s.spent, s.calls, s.tokens
+        )
+        SELECT u.budget_id, u.period_start, u.per_value, u.spent, u.calls, u.tokens,
+               u.spent - a.spend AS spent_before, u.calls - a.call_count AS calls_before,
+               u.tokens - a.token_count AS tokens_before
+          FROM upserted AS u
+          JOIN agg AS a USING (budget_id, period_start, per_value)
+         ORDER BY u.budget_id, u.period_start, u.per_value
+    LOOP
+        -- The budget's thresholds in a statement of their own, not joined
+        -- above: on Citus budgets is a reference table, and a statement
+        -- joining it with budget_spend (node-local) is planned through an
+        -- intermediate result, which the triggers of two shards of one DELETE
+        -- wrote under the same name ("received copy data after EOF marker").
+        FOR t IN
+            SELECT b.amount, x.threshold,
+                   llm_cost._used(b.unit, c.spent, c.calls, c.tokens) AS after,
+                   llm_cost._used(b.unit, c.spent_before, c.calls_before, c.tokens_before) AS before
+              FROM llm_cost.budgets AS b
+             CROSS JOIN LATERAL unnest(b.thresholds) AS x (threshold)
+             WHERE b.id = c.budget_id
+             ORDER BY x.threshold
+        LOOP
+            IF 100 * t.before < t.amount * t.threshold AND 100 * t.after >= t.amount * t.threshold THEN
+                PERFORM llm_cost._queue_budget_alert(c.budget_id, c.period_start, c.per_value, t.after, t.threshold);
+            END IF;
+        END LOOP;
+    END LOOP;
+    FOR c IN
+        SELECT * FROM llm_cost._spend_deltas(occurred_at, delta, calls, tokens, source, tenant_id, project_id,
+                                             user_id, agent_id, session_id, execution_id, operation, provider,
+                                             model, tags) AS a
+         WHERE a.rolling
+         ORDER BY a.budget_id, a.per_value COLLATE "C", a.period_start
+    LOOP
+        PERFORM llm_cost._window_add(c.budget_id, c.per_value, c.period_start, c.spend, c.call_count, c.token_count);
+    END LOOP;
+END $$;
+
+CREATE OR REPLACE FUNCTION llm_cost._ledger_truncated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM llm_cost.flush_spend();     -- pending spend of rows now gone must not land later
+    IF TG_TABLE_NAME = 'usage' THEN
+        DELETE FROM llm_cost.retired_spend;      -- an emptied ledger has no retired rows either
+    END IF;
+    IF EXISTS (SELECT FROM llm_cost.usage) OR EXISTS (SELECT FROM llm_cost.resource_usage)
+       OR EXISTS (SELECT FROM llm_cost.retired_spend) THEN
+        PERFORM llm_cost.rebuild_budget_spend(id) FROM llm_cost.budgets;
+    ELSE
+        DELETE FROM llm_cost.budget_spend_slots;     -- nothing left to count
+        DELETE FROM llm_cost.window_spend;
+        DELETE FROM llm_cost.budget_windows;
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION llm_cost.rebuild_budget_spend(budget_id bigint) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    n bigint;
+    rolling boolean;
+BEGIN
+    SELECT b.period = 'rolling' INTO rolling FROM llm_cost.budgets AS b WHERE b.id = rebuild_budget_spend.budget_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'llm_cost.rebuild_budget_spend: no budget %', budget_id USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM llm_cost.flush_spend();     -- or the pending spend would be counted twice
+    -- The windows' totals before their slots, in key order, as every writer
+    -- locks them (_window_add): slots first would deadlock with a writer.
+    PERFORM FROM llm_cost.budget_windows AS s WHERE s.budget_id = rebuild_budget_spend.budget_id
+      ORDER BY s.per_value COLLATE "C" FOR UPDATE;
+    DELETE FROM llm_cost.budget_spend_slots AS s WHERE s.budget_id = rebuild_budget_spend.budget_id;
+    DELETE FROM llm_cost.budget_windows AS s WHERE s.budget_id = rebuild_budget_spend.budget_id;
+    DELETE FROM llm_cost.window_spend AS s WHERE s.budget_id = rebuild_budget_spend.budget_id;
+    IF rolling THEN     -- the windows' totals are made again from these slots when next written
+        INSERT INTO llm_cost.window_spend (budget_id, per_value, slot_start, spent, calls, tokens)
+        SELECT rebuild_budget_spend.budget_id, l.per_value, l.period_start, l.spent, l.calls, l.tokens
+          FROM llm_cost.ledger_spend(rebuild_budget_spend.budget_id) AS l;
+    ELSE
+        INSERT INTO llm_cost.budget_spend_slots (budget_id, period_start, per_value, spent, calls, tokens)
+        SELECT rebuild_budget_spend.budget_id, l.period_start, l.per_value, l.spent, l.calls, l.tokens
+          FROM llm_cost.ledger_spend(rebuild_budget_spend.budget_id) AS l;
+    END IF;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END $$;
+
+CREATE OR REPLACE FUNCTION llm_cost._retired_spend_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT llm_cost._retiring() THEN
+        INSERT INTO llm_cost.budget_spend_slots AS s (budget_id, period_start, per_value, spent, calls, tokens)
+        SELECT n.budget_id, n.period_start, n.per_value, n.spent, n.calls, n.tokens
+          FROM new_rows AS n
+          JOIN llm_cost.budgets AS b ON b.id = n.budget_id AND b.period <> 'rolling'
+         ORDER BY 1, 2, 3
+        ON CONFLICT (budget_id, period_start, per_value, slot) DO UPDATE
+           SET spent = s.spent + excluded.spent, calls = s.calls + excluded.calls, tokens = s.tokens + excluded.tokens,
+               updated_at = now();
+        -- a rolling budget's: those still in its window (the window's total is made again)
+        INSERT INTO llm_cost.window_spend AS s (budget_id, per_value, slot_start, spent, calls, tokens)
+        SELECT n.budget_id, n.per_value, n.period_start, n.spent, n.calls, n.tokens
+          FROM new_rows AS n
+          JOIN llm_cost.budgets AS b ON b.id = n.budget_id AND b.period = 'rolling'
+         WHERE n.period_start >= llm_cost.window_start(b."window", now())
+         ORDER BY 1, 2, 3
+        ON CONFLICT (budget_id, per_value, slot_start) DO UPDATE
+           SET spent = s.spent + excluded.spent, calls = s.calls + excluded.calls, tokens = s.tokens + excluded.tokens;
+        DELETE FROM llm_cost.budget_windows AS w WHERE w.budget_id IN (SELECT n.budget_id FROM new_rows AS n);
+    END IF;
+    RETURN NULL;
+END $$;
+
+-- Citus keeps the slots on each node.
+CREATE OR REPLACE FUNCTION llm_cost.distribute_on_citus(shard_count integer DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    -- Kept on each node (the header says why).
+    node_local text[] := ARRAY['budget_spend_slots', 'retired_spend', 'window_spend', 'budget_windows', 'notifications',
+                               'reservations', 'budget_holds'];
+    -- Every other table with a tenant_id is distributed by it (usage first:
+    -- the others are co-located with it), the rest are reference tables.
+    -- Found in the catalog, so tables added or renamed by later versions
+    -- (a ledger partitioned by time, other rollups) are placed alike.
+    distributed_tables regclass[];
+    reference_tables regclass[];
+    t regclass;
+    k record;
+    spanning text;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
+        RAISE EXCEPTION 'llm_cost.distribute_on_citus: the citus extension is not installed in this database'
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF NOT citus_is_coordinator() THEN
+        RAISE EXCEPTION 'llm_cost.distribute_on_citus: run it on the coordinator'
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF EXISTS (SELECT FROM pg_catalog.pg_dist_partition WHERE logicalrelid = 'llm_cost.usage'::regclass) THEN
+        RETURN 'already distributed';
+    END IF;
+    SELECT array_agg(c.oid::regclass ORDER BY c.relname <> 'usage', c.relname)
+           FILTER (WHERE c.relname <> 'budgets' AND EXISTS (
+                       SELECT FROM pg_catalog.pg_attribute AS a
+                        WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)),
+           array_agg(c.oid::regclass ORDER BY c.relname)
+           FILTER (WHERE c.relname = 'budgets' OR NOT EXISTS (
+                       SELECT FROM pg_catalog.pg_attribute AS a
+                        WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped))
+      INTO distributed_tables, reference_tables
+      FROM pg_catalog.pg_class AS c
+     WHERE c.relnamespace = 'llm_cost'::regnamespace AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+       AND c.relname <> ALL (node_local);
+    -- The ledger's spend is kept on the node that holds each row, from the
+    -- row's insert on: rows already here would be counted on no worker.
+    IF EXISTS (SELECT FROM llm_cost.usage) OR EXISTS (SELECT FROM llm_cost.resource_usage) THEN
+        RAISE EXCEPTION 'llm_cost.distribute_on_citus: the ledger is not empty'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Distribute an empty ledger, then load it (pg_dump --data-only, COPY) through the coordinator.';
+    END IF;
+    SELECT string_agg(b.name, ', ') INTO spanning
+      FROM llm_cost.budgets AS b WHERE b.tenant_id IS NULL AND b.per IS DISTINCT FROM 'tenant_id';
+    IF spanning IS NOT NULL THEN
+        RAISE EXCEPTION 'llm_cost.distribute_on_citus: budgets span tenants: %', spanning
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Give each a tenant_id or per = ''tenant_id'', or delete it (docs/scaling.md).';
+    END IF;
+
+    -- Spend, windows, alerts and holds stay node-local tables: no foreign key
+    -- from them to budgets (a reference table), on any node.
+    -- (Here in this transaction, which has read budgets; on the workers by
+    -- their own connections.)
+    FOR k IN SELECT c.conrelid::regclass AS t, c.conname FROM pg_catalog.pg_constraint AS c
+              WHERE c.contype = 'f' AND c.confrelid = 'llm_cost.budgets'::regclass LOOP
+        EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', k.t, k.conname);
+    END LOOP;
+    PERFORM run_command_on_workers($cmd$
+        SET citus.enable_ddl_propagation = off;
+        DO $do$
+        DECLARE r record;
+        BEGIN
+            FOR r IN SELECT c.conrelid::regclass AS t, c.conname FROM pg_catalog.pg_constraint AS c
+                      WHERE c.contype = 'f' AND c.confrelid = 'llm_cost.budgets'::regclass LOOP
+                EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', r.t, r.conname);
+            END LOOP;
+        END $do$;
+    $cmd$);
+    -- The spend triggers on each shard read budgets and prices (their local
+    -- copies) from inside a query Citus sent to the worker, and from the
+    -- commit-time writer: Citus calls that nested execution and refuses it
+    -- unless allowed. Every such read is of a reference table's local copy.
+    PERFORM run_command_on_workers(format(
+        'SET citus.enable_ddl_propagation = off; ALTER DATABASE %I SET citus.allow_nested_distributed_execution = on',
+        current_database()));
+    -- One connection per worker for a statement over several shards, so one
+    -- local transaction per node: node-local rows shared by shards of one
+    -- node (the alert of an unpriced model, queued once per node)
+    -- would otherwise be written by sibling transactions of one distributed
+    -- transaction, each waiting for the other to end (seen: PREPARE
+    -- TRANSACTION waiting on a transactionid for ever). New sessions only.
+    EXECUTE format('ALTER DATABASE %I SET citus.multi_shard_modify_mode = sequential', current_database());
+    -- A new or changed budget recounts the ledger (rebuild_budget_spend): on
+    -- Citus that is a query of every node from inside a trigger on each copy
+    -- of budgets, which Citus refuses. Budgets count from their creation on.
+    DROP TRIGGER IF EXISTS budgets_rebuild_spend_inserted ON llm_cost.budgets;
+    DROP TRIGGER IF EXISTS budgets_rebuild_spend ON llm_cost.budgets;
+    CREATE TRIGGER budgets_within_one_tenant BEFORE INSERT OR UPDATE ON llm_cost.budgets
+        FOR EACH ROW EXECUTE FUNCTION llm_cost._refuse_cross_tenant_budget();
+
+    -- Citus cannot plan a SQL function's parameterised query over its tables
+    -- (nor one inlined into a caller); as PL/pgSQL the same query is planned
+    -- with its parameters' values. Here and on every worker.
+    PERFORM llm_cost._citus_plpgsql_functions(distributed_tables || reference_tables);
+    PERFORM run_command_on_workers(format('SET citus.enable_ddl_propagation = off; SELECT llm_cost._citus_plpgsql_functions(%L)',
+                                          distributed_tables || reference_tables));
+    -- Statements over several shards (DELETE, reprice's UPDATE): no row
+    -- locks on reference tables in the triggers of their shards.
+    PERFORM llm_cost._citus_rewrite_functions();
+    PERFORM run_command_on_workers('SET citus.enable_ddl_propagation = off; SELECT llm_cost._citus_rewrite_functions()');
+
+    FOREACH t IN ARRAY reference_tables LOOP
+        PERFORM create_reference_table(t);
+        EXECUTE format('SELECT truncate_local_data_after_distributing_table(%L)', t);
+    END LOOP;
+
+    FOREACH t IN ARRAY distributed_tables LOOP
+        -- (Citus refuses rows without a distribution value anyway.)
+        EXECUTE format('ALTER TABLE %s ALTER COLUMN tenant_id SET NOT NULL', t);
+        -- the table's own keys and, when partitioned, its partitions' own
+        FOR k IN SELECT p.relid, x.*
+                   FROM (SELECT t AS relid UNION SELECT relid FROM pg_catalog.pg_partition_tree(t)) AS p,
+                        LATERAL llm_cost._keys_without_tenant(p.relid) AS x LOOP
+            EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I, ADD CONSTRAINT %I %s (%s, tenant_id)',
+                           k.relid, k.conname, k.conname,
+                           CASE k.contype WHEN 'p' THEN 'PRIMARY KEY' ELSE 'UNIQUE' END, k.columns);
+        END LOOP;
+        IF t = distributed_tables[1] THEN
+            PERFORM create_distributed_table(t, 'tenant_id', shard_count => coalesce(shard_count, 32));
+        ELSE
+            PERFORM create_distributed_table(t, 'tenant_id', colocate_with => 'llm_cost.usage');
+        END IF;
+    END LOOP;
+
+    -- Pre-call checks run where the tenant's spend and holds are.
+    PERFORM create_distributed_function(f::regprocedure, 'tenant_id', colocate_with => 'llm_cost.usage')
+       FROM unnest(ARRAY['llm_cost.can_spend(numeric, text, text, text, text, text, text, text, timestamptz, bigint, jsonb)',
+                         'llm_cost.check_spend(numeric, text, text, text, text, text, text, text, timestamptz, bigint, jsonb)',
+                         'llm_cost.reserve(numeric, text, text, text, text, text, text, text, interval, bigint, jsonb)'])
+            AS f;
+    RETURN 'distributed';
+END $$;
+
+-- (end of stripes section)
+
 -- ==== retire9 section ====
 -- retire_usage reads each month it drops once, in Rust, for its budget spend
 -- (issue #17, part 2): a month of 3M rows with budgets no longer calls SQL

@@ -28,12 +28,12 @@ CREATE FUNCTION llm_cost._retired_spend_inserted() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     IF NOT llm_cost._retiring() THEN
-        INSERT INTO llm_cost.budget_spend AS s (budget_id, period_start, per_value, spent, calls, tokens)
+        INSERT INTO llm_cost.budget_spend_slots AS s (budget_id, period_start, per_value, spent, calls, tokens)
         SELECT n.budget_id, n.period_start, n.per_value, n.spent, n.calls, n.tokens
           FROM new_rows AS n
           JOIN llm_cost.budgets AS b ON b.id = n.budget_id AND b.period <> 'rolling'
          ORDER BY 1, 2, 3
-        ON CONFLICT (budget_id, period_start, per_value) DO UPDATE
+        ON CONFLICT (budget_id, period_start, per_value, slot) DO UPDATE
            SET spent = s.spent + excluded.spent, calls = s.calls + excluded.calls, tokens = s.tokens + excluded.tokens,
                updated_at = now();
         -- a rolling budget's: those still in its window (the window's total is made again)

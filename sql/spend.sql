@@ -17,7 +17,12 @@
 -- Running spend
 ---------------------------------------------------------------------------
 
-CREATE TABLE llm_cost.budget_spend (
+-- A running total is kept in slots: the total is the sum of its slots (the
+-- budget_spend view). Every writer adds to slot 0 today; the slots are there
+-- so that writers sharing a budget can each add to their own row
+-- (docs/escrow.md, section 7). (0.2.0 kept one row per total, in a table
+-- named budget_spend; the upgrade renames it.)
+CREATE TABLE llm_cost.budget_spend_slots (
     budget_id    bigint NOT NULL REFERENCES llm_cost.budgets (id) ON DELETE CASCADE,
     period_start timestamptz NOT NULL,
     per_value    text NOT NULL DEFAULT '',
@@ -25,16 +30,33 @@ CREATE TABLE llm_cost.budget_spend (
     calls        bigint NOT NULL DEFAULT 0,
     updated_at   timestamptz NOT NULL DEFAULT now(),
     tokens       bigint NOT NULL DEFAULT 0,
-    PRIMARY KEY (budget_id, period_start, per_value)
+    slot         integer NOT NULL DEFAULT 0,
+    PRIMARY KEY (budget_id, period_start, per_value, slot)
 );
-COMMENT ON TABLE llm_cost.budget_spend IS
-  'Exact running spend per budget, period and per value, maintained in the same transaction as the usage it comes from.';
+COMMENT ON TABLE llm_cost.budget_spend_slots IS
+  'Exact running spend per budget, period and per value, in slots whose sum is the total (read it through llm_cost.budget_spend), maintained in the same transaction as the usage it comes from.';
+COMMENT ON COLUMN llm_cost.budget_spend_slots.per_value IS 'The value of the budget''s per dimension; '''' for budgets without per.';
+COMMENT ON COLUMN llm_cost.budget_spend_slots.budget_id IS 'The budget (llm_cost.budgets.id).';
+COMMENT ON COLUMN llm_cost.budget_spend_slots.period_start IS 'Start of the budget''s period the spend falls in (-infinity for a total budget).';
+COMMENT ON COLUMN llm_cost.budget_spend_slots.spent IS 'This slot''s part of the spend in the period, in the budget''s currency.';
+COMMENT ON COLUMN llm_cost.budget_spend_slots.calls IS 'Calls (usage rows) counted in spent.';
+COMMENT ON COLUMN llm_cost.budget_spend_slots.updated_at IS 'When this row last changed.';
+COMMENT ON COLUMN llm_cost.budget_spend_slots.tokens IS 'Input + output tokens of the calls counted (what a tokens budget limits).';
+COMMENT ON COLUMN llm_cost.budget_spend_slots.slot IS 'Which part of the total this row holds (0: every writer today).';
+
+CREATE VIEW llm_cost.budget_spend WITH (security_invoker = true) AS
+SELECT s.budget_id, s.period_start, s.per_value, sum(s.spent) AS spent, sum(s.calls)::bigint AS calls,
+       max(s.updated_at) AS updated_at, sum(s.tokens)::bigint AS tokens
+  FROM llm_cost.budget_spend_slots AS s
+ GROUP BY s.budget_id, s.period_start, s.per_value;
+COMMENT ON VIEW llm_cost.budget_spend IS
+  'Exact running spend per budget, period and per value, maintained in the same transaction as the usage it comes from (the sum of its slots in budget_spend_slots).';
 COMMENT ON COLUMN llm_cost.budget_spend.per_value IS 'The value of the budget''s per dimension; '''' for budgets without per.';
 COMMENT ON COLUMN llm_cost.budget_spend.budget_id IS 'The budget (llm_cost.budgets.id).';
 COMMENT ON COLUMN llm_cost.budget_spend.period_start IS 'Start of the budget''s period the spend falls in (-infinity for a total budget).';
 COMMENT ON COLUMN llm_cost.budget_spend.spent IS 'Spend in the period, in the budget''s currency.';
 COMMENT ON COLUMN llm_cost.budget_spend.calls IS 'Calls (usage rows) counted in spent.';
-COMMENT ON COLUMN llm_cost.budget_spend.updated_at IS 'When this row last changed.';
+COMMENT ON COLUMN llm_cost.budget_spend.updated_at IS 'When this total last changed.';
 COMMENT ON COLUMN llm_cost.budget_spend.tokens IS 'Input + output tokens of the calls counted (what a tokens budget limits).';
 
 -- The spend of usage rows retired by llm_cost.retire_usage (the rows are gone,
@@ -317,6 +339,7 @@ RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     c record;
+    t record;
 BEGIN
     PERFORM llm_cost.flush_spend();     -- earlier inserts first: thresholds cross in order
     FOR c IN
@@ -325,30 +348,43 @@ BEGIN
                                                  user_id, agent_id, session_id, execution_id, operation, provider,
                                                  model, tags)
         ), upserted AS (
-            INSERT INTO llm_cost.budget_spend AS s (budget_id, period_start, per_value, spent, calls, tokens)
-            SELECT a.budget_id, a.period_start, a.per_value, a.spend, a.call_count, a.token_count
+            INSERT INTO llm_cost.budget_spend_slots AS s (budget_id, period_start, per_value, slot, spent, calls, tokens)
+            SELECT a.budget_id, a.period_start, a.per_value, 0, a.spend, a.call_count, a.token_count
               FROM agg AS a
              WHERE NOT a.rolling
              -- one lock order for every writer: concurrent statements cannot deadlock on spend rows
              -- (per values in byte order, COLLATE "C", as the Rust writer sorts them)
              ORDER BY a.budget_id, a.period_start, a.per_value COLLATE "C"
-            ON CONFLICT (budget_id, period_start, per_value) DO UPDATE
+            ON CONFLICT (budget_id, period_start, per_value, slot) DO UPDATE
                SET spent = s.spent + excluded.spent, calls = s.calls + excluded.calls,
                    tokens = s.tokens + excluded.tokens, updated_at = now()
             RETURNING s.budget_id, s.period_start, s.per_value, s.spent, s.calls, s.tokens
         )
-        SELECT u.budget_id, u.period_start, u.per_value, b.amount, t.threshold,
-               llm_cost._used(b.unit, u.spent, u.calls, u.tokens) AS after,
-               llm_cost._used(b.unit, u.spent - a.spend, u.calls - a.call_count, u.tokens - a.token_count) AS before
+        SELECT u.budget_id, u.period_start, u.per_value, u.spent, u.calls, u.tokens,
+               u.spent - a.spend AS spent_before, u.calls - a.call_count AS calls_before,
+               u.tokens - a.token_count AS tokens_before
           FROM upserted AS u
           JOIN agg AS a USING (budget_id, period_start, per_value)
-          JOIN llm_cost.budgets AS b ON b.id = u.budget_id
-         CROSS JOIN LATERAL unnest(b.thresholds) AS t (threshold)
-         ORDER BY u.budget_id, u.period_start, u.per_value, t.threshold
+         ORDER BY u.budget_id, u.period_start, u.per_value
     LOOP
-        IF 100 * c.before < c.amount * c.threshold AND 100 * c.after >= c.amount * c.threshold THEN
-            PERFORM llm_cost._queue_budget_alert(c.budget_id, c.period_start, c.per_value, c.after, c.threshold);
-        END IF;
+        -- The budget's thresholds in a statement of their own, not joined
+        -- above: on Citus budgets is a reference table, and a statement
+        -- joining it with budget_spend (node-local) is planned through an
+        -- intermediate result, which the triggers of two shards of one DELETE
+        -- wrote under the same name ("received copy data after EOF marker").
+        FOR t IN
+            SELECT b.amount, x.threshold,
+                   llm_cost._used(b.unit, c.spent, c.calls, c.tokens) AS after,
+                   llm_cost._used(b.unit, c.spent_before, c.calls_before, c.tokens_before) AS before
+              FROM llm_cost.budgets AS b
+             CROSS JOIN LATERAL unnest(b.thresholds) AS x (threshold)
+             WHERE b.id = c.budget_id
+             ORDER BY x.threshold
+        LOOP
+            IF 100 * t.before < t.amount * t.threshold AND 100 * t.after >= t.amount * t.threshold THEN
+                PERFORM llm_cost._queue_budget_alert(c.budget_id, c.period_start, c.per_value, t.after, t.threshold);
+            END IF;
+        END LOOP;
     END LOOP;
     FOR c IN
         SELECT * FROM llm_cost._spend_deltas(occurred_at, delta, calls, tokens, source, tenant_id, project_id,
@@ -446,7 +482,7 @@ BEGIN
        OR EXISTS (SELECT FROM llm_cost.retired_spend) THEN
         PERFORM llm_cost.rebuild_budget_spend(id) FROM llm_cost.budgets;
     ELSE
-        DELETE FROM llm_cost.budget_spend;       -- nothing left to count
+        DELETE FROM llm_cost.budget_spend_slots;     -- nothing left to count
         DELETE FROM llm_cost.window_spend;
         DELETE FROM llm_cost.budget_windows;
     END IF;
@@ -631,7 +667,7 @@ BEGIN
     -- locks them (_window_add): slots first would deadlock with a writer.
     PERFORM FROM llm_cost.budget_windows AS s WHERE s.budget_id = rebuild_budget_spend.budget_id
       ORDER BY s.per_value COLLATE "C" FOR UPDATE;
-    DELETE FROM llm_cost.budget_spend AS s WHERE s.budget_id = rebuild_budget_spend.budget_id;
+    DELETE FROM llm_cost.budget_spend_slots AS s WHERE s.budget_id = rebuild_budget_spend.budget_id;
     DELETE FROM llm_cost.budget_windows AS s WHERE s.budget_id = rebuild_budget_spend.budget_id;
     DELETE FROM llm_cost.window_spend AS s WHERE s.budget_id = rebuild_budget_spend.budget_id;
     IF rolling THEN     -- the windows' totals are made again from these slots when next written
@@ -639,7 +675,7 @@ BEGIN
         SELECT rebuild_budget_spend.budget_id, l.per_value, l.period_start, l.spent, l.calls, l.tokens
           FROM llm_cost.ledger_spend(rebuild_budget_spend.budget_id) AS l;
     ELSE
-        INSERT INTO llm_cost.budget_spend (budget_id, period_start, per_value, spent, calls, tokens)
+        INSERT INTO llm_cost.budget_spend_slots (budget_id, period_start, per_value, spent, calls, tokens)
         SELECT rebuild_budget_spend.budget_id, l.period_start, l.per_value, l.spent, l.calls, l.tokens
           FROM llm_cost.ledger_spend(rebuild_budget_spend.budget_id) AS l;
     END IF;

@@ -26,10 +26,10 @@ DECLARE
     own_rows text;
 BEGIN
     FOREACH t IN ARRAY ARRAY['usage', 'resource_usage', 'budgets', 'usage_daily', 'usage_rollup',
-                             'usage_daily_latency', 'usage_hourly_latency', 'budget_spend', 'retired_spend',
+                             'usage_daily_latency', 'usage_hourly_latency', 'budget_spend_slots', 'retired_spend',
                              'notifications', 'window_spend', 'budget_windows', 'budget_holds',
                              'reservations'] LOOP
-        own_rows := CASE WHEN t IN ('budget_spend', 'retired_spend', 'notifications', 'window_spend',
+        own_rows := CASE WHEN t IN ('budget_spend_slots', 'retired_spend', 'notifications', 'window_spend',
                                     'budget_windows', 'budget_holds')
                          THEN 'EXISTS (SELECT FROM llm_cost.budgets AS b '
                               'WHERE b.id = budget_id AND b.tenant_id = llm_cost.current_tenant())'

@@ -453,7 +453,7 @@ fn transactions_savepoints_and_same_transaction_reads_keep_spend_exact() {
 
     // the spend rows moved (VACUUM FULL rewrites the table; this backend
     // remembers where it last wrote each total): still added to the right rows
-    c.batch_execute("VACUUM FULL llm_cost.budget_spend").unwrap();
+    c.batch_execute("VACUUM FULL llm_cost.budget_spend_slots").unwrap();
     c.batch_execute(&format!("{} {}", insert("t2"), insert("t3"))).unwrap();
     assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0);
     assert_eq!(count(&mut c, "SELECT calls FROM llm_cost.budget_spend WHERE budget_id = 1"), 4);
@@ -495,32 +495,32 @@ fn spend_store_checks_the_table_it_updates_directly() {
     assert_eq!(spent(&mut c), "2.50/2");
     // Columns found by name: one added after them, and one added and dropped, change nothing.
     c.batch_execute(
-        "ALTER TABLE llm_cost.budget_spend ADD COLUMN gone int, ADD COLUMN note text DEFAULT 'kept';
-         ALTER TABLE llm_cost.budget_spend DROP COLUMN gone;
+        "ALTER TABLE llm_cost.budget_spend_slots ADD COLUMN gone int, ADD COLUMN note text DEFAULT 'kept';
+         ALTER TABLE llm_cost.budget_spend_slots DROP COLUMN gone;
          CREATE FUNCTION public.noop() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END';
-         CREATE TRIGGER on_insert_only BEFORE INSERT ON llm_cost.budget_spend FOR EACH ROW EXECUTE FUNCTION public.noop();",
+         CREATE TRIGGER on_insert_only BEFORE INSERT ON llm_cost.budget_spend_slots FOR EACH ROW EXECUTE FUNCTION public.noop();",
     )
     .unwrap();
     c.batch_execute(insert).unwrap();
     assert_eq!(spent(&mut c), "3.75/3");
-    let note: String = c.query_one("SELECT note FROM llm_cost.budget_spend", &[]).unwrap().get(0);
+    let note: String = c.query_one("SELECT note FROM llm_cost.budget_spend_slots", &[]).unwrap().get(0);
     assert_eq!(note, "kept");
     for (change, named) in [
-        ("ALTER TABLE llm_cost.budget_spend ADD CHECK (spent < 1000)", "CHECK constraints"),
+        ("ALTER TABLE llm_cost.budget_spend_slots ADD CHECK (spent < 1000)", "CHECK constraints"),
         (
-            "CREATE TRIGGER on_update BEFORE UPDATE ON llm_cost.budget_spend FOR EACH ROW EXECUTE FUNCTION public.noop()",
+            "CREATE TRIGGER on_update BEFORE UPDATE ON llm_cost.budget_spend_slots FOR EACH ROW EXECUTE FUNCTION public.noop()",
             "trigger \"on_update\" on UPDATE",
         ),
         (
-            "CREATE RULE no_update AS ON UPDATE TO llm_cost.budget_spend DO INSTEAD NOTHING",
+            "CREATE RULE no_update AS ON UPDATE TO llm_cost.budget_spend_slots DO INSTEAD NOTHING",
             "rules",
         ),
         (
-            "ALTER TABLE llm_cost.budget_spend ADD COLUMN doubled numeric GENERATED ALWAYS AS (spent * 2) STORED",
+            "ALTER TABLE llm_cost.budget_spend_slots ADD COLUMN doubled numeric GENERATED ALWAYS AS (spent * 2) STORED",
             "stored generated columns",
         ),
-        ("ALTER TABLE llm_cost.budget_spend ALTER COLUMN calls DROP NOT NULL", "calls is not bigint NOT NULL"),
-        ("ALTER TABLE llm_cost.budget_spend RENAME COLUMN spent TO total", "has no column \"spent\""),
+        ("ALTER TABLE llm_cost.budget_spend_slots ALTER COLUMN calls DROP NOT NULL", "calls is not bigint NOT NULL"),
+        ("ALTER TABLE llm_cost.budget_spend_slots RENAME COLUMN spent TO total", "has no column \"spent\""),
     ] {
         let err = c.batch_execute(&format!("BEGIN; {change}; {insert}; COMMIT")).expect_err(change);
         let message = err.as_db_error().map(|e| e.message().to_string()).unwrap_or_default();

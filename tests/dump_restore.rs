@@ -10,7 +10,7 @@ use common::{run_pg_program, table_checksums, TestCluster};
 /// (a restore recomputes it, so its timestamps are new).
 fn contents(c: &mut postgres::Client) -> Vec<(String, i64, String)> {
     table_checksums(c, |t| {
-        (t == "budget_spend")
+        (t == "budget_spend_slots")
             .then(|| "SELECT budget_id, period_start, per_value, spent, calls FROM llm_cost.budget_spend".to_string())
     })
 }

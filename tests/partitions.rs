@@ -6,50 +6,20 @@
 
 mod common;
 
-use common::{run_pg_program, sqlstate, thresholds_not_fired_exactly_once, TestCluster};
+use common::{
+    assert_same_figures, budgets_and_calls, figures, run_pg_program, sqlstate, thresholds_not_fired_exactly_once,
+    TestCluster,
+};
 
-/// Two months and a half of calls for two tenants (fixed timestamps, up to
-/// 2026-06-15 10:00 UTC, so every month below is the same whatever the date),
-/// one unpriced call, and calls far in the past and future; budgets of every
-/// period kind.
-const SETUP: &str = r#"
-SET client_min_messages = error;
-INSERT INTO llm_cost.budgets (name, amount, period, tenant_id, per, thresholds, timezone)
-VALUES ('company forever', 100, 'total', NULL, NULL, '{10,50,90}', 'UTC'),
-       ('acme monthly', 20, 'month', 'acme', NULL, '{50,100}', 'America/New_York'),
-       ('every user daily', 0.5, 'day', NULL, 'user_id', '{100}', 'Asia/Tokyo');
-INSERT INTO llm_cost.usage (occurred_at, provider, model, input_tokens, output_tokens, latency_ms, tenant_id, user_id)
-SELECT timestamptz '2026-06-15 10:00+00' - (g * 127 || ' minutes')::interval, 'openai',
-       CASE WHEN g % 4 = 0 THEN 'gpt-4o' ELSE 'gpt-4o-mini' END, 3000 + g, 400 + g % 90, 60 + (g * 31) % 700,
-       CASE WHEN g % 2 = 0 THEN 'acme' ELSE 'globex' END, 'u' || g % 9
-  FROM generate_series(1, 700) AS g;
-INSERT INTO llm_cost.usage (occurred_at, provider, model, input_tokens, output_tokens, tenant_id, user_id)
+/// Two months and a half of calls (common::budgets_and_calls), one unpriced
+/// call, and calls far in the past and future.
+fn setup() -> String {
+    budgets_and_calls(700, 127)
+        + "INSERT INTO llm_cost.usage (occurred_at, provider, model, input_tokens, output_tokens, tenant_id, user_id)
 VALUES ('1990-01-01 00:00+00', 'openai', 'gpt-4o', 1000, 100, 'acme', 'old'),
        ('2150-12-31 23:59:59+00', 'openai', 'gpt-4o', 1000, 100, 'globex', 'future'),
        ('2026-05-31 23:59:59.999999+00', 'nobody', 'unknown-model', 1000, 100, 'acme', 'u1'),
-       ('2026-06-01 00:00+00', 'openai', 'gpt-4o', 1000, 100, 'acme', 'u1');
-"#;
-
-/// What must not change when rows move between partitions or months are
-/// retired: every budget's spend, the daily costs, a summary with exact
-/// percentiles, and the alerts.
-const FIGURES: &str = r#"
-SELECT 'spend ' || string_agg(format('%s/%s/%s=%s,%s', budget_id, period_start, per_value, trim_scale(spent), calls), ' '
-                              ORDER BY budget_id, period_start, per_value)
-  FROM llm_cost.budget_spend
-UNION ALL
-SELECT 'daily ' || string_agg(format('%s/%s/%s=%s,%s', day, model, tenant_id, cost, calls), ' '
-                              ORDER BY day, model, tenant_id, cost, calls)
-  FROM llm_cost.daily_costs
-UNION ALL
-SELECT 'summary ' || s::text
-  FROM llm_cost.cost_summary('2026-03-01 00:00+00', '2026-06-15 11:00+00') AS s
-UNION ALL
-SELECT 'alerts ' || count(*) FROM llm_cost.notifications
-"#;
-
-fn figures(c: &mut postgres::Client) -> Vec<String> {
-    c.query(FIGURES, &[]).unwrap().iter().map(|r| r.get(0)).collect()
+       ('2026-06-01 00:00+00', 'openai', 'gpt-4o', 1000, 100, 'acme', 'u1');"
 }
 
 fn count(c: &mut postgres::Client, sql: &str) -> i64 {
@@ -76,7 +46,7 @@ fn months_get_partitions_ahead_rows_move_once_and_whole_months_are_dropped() {
     // No maintenance worker: this test makes and counts the partitions itself.
     let cluster = TestCluster::start("partitions", &["llm_cost.auto_refresh = off"]);
     let mut c = cluster.database_with_extension("partitions");
-    c.batch_execute(SETUP).unwrap();
+    c.batch_execute(&setup()).unwrap();
     let total = count(&mut c, "SELECT count(*) FROM llm_cost.usage");
     assert_eq!(
         partitions(&mut c),
@@ -105,7 +75,7 @@ fn months_get_partitions_ahead_rows_move_once_and_whole_months_are_dropped() {
                                  AND occurred_at < '2026-07-01 00:00+00' GROUP BY 1) AS months";
     let expected = format!("{} llm_cost.usage_2026_07=0 llm_cost.usage_default=2", text(&mut c, per_month));
     assert_eq!(partitions(&mut c), expected, "rows in their month's partition, the far ones in usage_default");
-    assert_eq!(figures(&mut c), before, "spend, rollups and alerts unchanged by the move");
+    assert_same_figures(&figures(&mut c), &before, "spend, rollups and alerts unchanged by the move");
     assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0);
     assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.usage"), total);
     assert_eq!(
@@ -191,7 +161,7 @@ fn months_get_partitions_ahead_rows_move_once_and_whole_months_are_dropped() {
     assert!(!left.contains("usage_2026_04") && !left.contains("usage_2026_05"), "April and May dropped: {left}");
     assert!(left.contains("usage_2026_06=") && left.contains("usage_default=1"), "June stays, 2150 stays: {left}");
     assert_eq!(count(&mut c, &format!("SELECT count(*) FROM llm_cost.usage WHERE occurred_at < {cutoff}")), 0);
-    assert_eq!(figures(&mut c), with_july, "spend, rollups and alerts as before the retirement");
+    assert_same_figures(&figures(&mut c), &with_july, "spend, rollups and alerts as before the retirement");
     assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0, "spend = ledger + retired");
     assert_eq!(count(&mut c, "SELECT retired_rows FROM llm_cost.retention_state"), old_rows);
 
@@ -201,7 +171,7 @@ fn months_get_partitions_ahead_rows_move_once_and_whole_months_are_dropped() {
     assert!(june_early > 0);
     assert_eq!(count(&mut c, &format!("SELECT llm_cost.retire_usage({june_10})")), june_early);
     assert!(partitions(&mut c).contains("usage_2026_06="), "June keeps its partition");
-    assert_eq!(figures(&mut c), with_july, "still the same figures");
+    assert_same_figures(&figures(&mut c), &with_july, "still the same figures");
     assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0);
 
     // New usage still counts, each threshold once.
@@ -238,7 +208,7 @@ fn months_get_partitions_ahead_rows_move_once_and_whole_months_are_dropped() {
     for db in ["from_custom", "from_plain"] {
         let mut r = cluster.connect(db);
         assert_eq!(partitions(&mut r), layout, "{db}: the same partitions and rows");
-        assert_eq!(figures(&mut r), after, "{db}: the same spend, rollups and alerts");
+        assert_same_figures(&figures(&mut r), &after, "{db}: the same spend, rollups and alerts");
         assert_eq!(count(&mut r, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0, "{db}: no drift");
         let indexes = count(
             &mut r,

@@ -23,7 +23,7 @@ fn area(name: &str) -> &'static str {
                       "models", "is_service_tier", "is_valid_amount", "is_off_peak_windows", "is_unit_prices", "catalog_changed"]),
         ("ledger", &["usage", "unpriced_usage", "resource_usage", "resource_prices", "set_resource_price",
                      "execution_costs", "usage_before_insert", "is_units"]),
-        ("budgets", &["budgets", "budget_spend", "budget_spend_drift", "budget_status", "budget_status_at", "can_spend",
+        ("budgets", &["budgets", "budget_spend", "budget_spend_slots", "budget_spend_drift", "budget_status", "budget_status_at", "can_spend",
                       "check_spend", "ledger_spend", "rebuild_budget_spend", "flush_spend", "period_start",
                       "period_end", "scope_mask", "scope_key", "per_value", "is_budget_period", "is_budget_dimension",
                       "budgets_enabled", "forecast", "forecast_spend", "forecast_project", "spend_forecast", "retired_spend",

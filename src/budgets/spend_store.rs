@@ -1,5 +1,6 @@
-//! Adding to a running total that already exists in `llm_cost.budget_spend`,
-//! without SPI.
+//! Adding to a running total that already exists in
+//! `llm_cost.budget_spend_slots` (the `budget_spend` view sums a total's
+//! slots; 0.2.0's `budget_spend` was the table itself), without SPI.
 //!
 //! This is the commit-time write of every transaction that inserts usage under
 //! a budget, once per matching (budget, period, per value). Through SPI each
@@ -35,8 +36,8 @@
 //!   tenant_isolation.sql enables it on budget_spend; the spend added comes
 //!   from usage rows the policies admitted, to the budget's own row;
 //! - the columns are found by name, with the types read and written here, and
-//!   the primary key must be on (budget_id, period_start, per_value), which
-//!   the probe scans. Unique and exclusion constraints of other indexes are
+//!   the primary key must be on (budget_id, period_start, per_value, slot),
+//!   which the probe scans (0.2.0's: without slot). Unique and exclusion constraints of other indexes are
 //!   checked by the index inserts, as the executor checks them; a deferrable
 //!   one's recheck trigger is a trigger the first point refuses.
 //!
@@ -64,6 +65,8 @@ struct Columns {
     /// 0.3.0's; a database still on 0.2.0 (library updated, ALTER EXTENSION
     /// UPDATE not run yet) has no tokens column, and none are kept.
     tokens: Option<usize>,
+    /// budget_spend_slots' slot (0.3.0); 0.2.0's budget_spend has none.
+    slot: Option<usize>,
 }
 
 /// The columns by name, in `Columns`' order, with the type each must have.
@@ -76,13 +79,19 @@ const EXPECTED: [(&str, pg_sys::Oid); 6] = [
     ("updated_at", pg_sys::TIMESTAMPTZOID),
 ];
 
-/// The optional column, with the type it must have when present.
+/// The optional columns, with the type each must have when present.
 const TOKENS: (&str, pg_sys::Oid) = ("tokens", pg_sys::INT8OID);
+const SLOT: (&str, pg_sys::Oid) = ("slot", pg_sys::INT4OID);
+
+/// The slot this writer adds to. Every writer adds to slot 0 for now: the
+/// slots are the layout striped totals need (docs/escrow.md, section 7), and
+/// a total is the sum of its slots (the budget_spend view).
+const WRITER_SLOT: i32 = 0;
 
 impl Columns {
-    fn from_positions(found: [usize; 6], tokens: Option<usize>) -> Columns {
+    fn from_positions(found: [usize; 6], tokens: Option<usize>, slot: Option<usize>) -> Columns {
         let [budget_id, period_start, per_value, spent, calls, updated_at] = found;
-        Columns { budget_id, period_start, per_value, spent, calls, updated_at, tokens }
+        Columns { budget_id, period_start, per_value, spent, calls, updated_at, tokens, slot }
     }
 
     fn positions(&self) -> [usize; 6] {
@@ -97,8 +106,10 @@ impl Columns {
     }
 
     /// The primary key's columns, which the probe scans.
-    fn key(&self) -> [usize; 3] {
-        [self.budget_id, self.period_start, self.per_value]
+    fn key(&self) -> Vec<usize> {
+        let mut key = vec![self.budget_id, self.period_start, self.per_value];
+        key.extend(self.slot);
+        key
     }
 }
 
@@ -152,14 +163,26 @@ impl SpendStore {
         // ERROR), which `layout` and `check_bypassed` get open.
         unsafe {
             let nsp = pg_sys::get_namespace_oid(c"llm_cost".as_ptr(), false);
-            let relid = pg_sys::get_relname_relid(c"budget_spend".as_ptr(), nsp);
-            let pkey = pg_sys::get_relname_relid(c"budget_spend_pkey".as_ptr(), nsp);
+            // 0.3.0 keeps the totals in slots; a database still on 0.2.0
+            // (ALTER EXTENSION UPDATE not run yet) in its budget_spend table
+            let (table, mut relid, mut pkey) = (
+                "budget_spend_slots",
+                pg_sys::get_relname_relid(c"budget_spend_slots".as_ptr(), nsp),
+                pg_sys::get_relname_relid(c"budget_spend_slots_pkey".as_ptr(), nsp),
+            );
+            let table = if relid == pg_sys::InvalidOid {
+                relid = pg_sys::get_relname_relid(c"budget_spend".as_ptr(), nsp);
+                pkey = pg_sys::get_relname_relid(c"budget_spend_pkey".as_ptr(), nsp);
+                "budget_spend"
+            } else {
+                table
+            };
             if relid == pg_sys::InvalidOid || pkey == pg_sys::InvalidOid {
-                pgrx::error!("llm_cost: table llm_cost.budget_spend or its primary key is missing");
+                pgrx::error!("llm_cost: table llm_cost.{table} or its primary key is missing");
             }
             let heap = pg_sys::table_open(relid, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
-            let layout = layout(heap, pkey);
-            check_bypassed(heap, &layout.columns);
+            let layout = layout(heap, pkey, table);
+            check_bypassed(heap, &layout.columns, table);
             let natts = layout.natts as usize;
             let mut replace = vec![false; natts];
             for column in layout.columns.written() {
@@ -311,7 +334,7 @@ impl SpendStore {
         // returns stays valid until systable_endscan, after `modified` read it.
         unsafe {
             let per_value_datum = pgrx::IntoDatum::into_datum(key.per_value.as_str()).expect("text datum");
-            let mut keys: [pg_sys::ScanKeyData; 3] = std::mem::zeroed();
+            let mut keys: [pg_sys::ScanKeyData; 4] = std::mem::zeroed();
             let init = |entry: &mut pg_sys::ScanKeyData,
                         attno: usize,
                         collation: pg_sys::Oid,
@@ -338,7 +361,14 @@ impl SpendStore {
                 pg_sys::Datum::from(key.period_start),
             );
             init(&mut keys[2], c.per_value, self.per_value_collation, pg_sys::F_TEXTEQ, per_value_datum);
-            let scan = pg_sys::systable_beginscan(self.heap, self.pkey, true, snapshot, 3, keys.as_mut_ptr());
+            let nkeys = match c.slot {
+                Some(slot) => {
+                    init(&mut keys[3], slot, pg_sys::InvalidOid, pg_sys::F_INT4EQ, pg_sys::Datum::from(WRITER_SLOT));
+                    4
+                }
+                None => 3,
+            };
+            let scan = pg_sys::systable_beginscan(self.heap, self.pkey, true, snapshot, nkeys, keys.as_mut_ptr());
             let found = pg_sys::systable_getnext(scan);
             let update = if found.is_null() { None } else { self.modified(found, None, delta) };
             pg_sys::systable_endscan(scan);
@@ -376,6 +406,7 @@ impl SpendStore {
                 if values[c.budget_id - 1].value() as i64 != *budget_id
                     || values[c.period_start - 1].value() as i64 != *period_start
                     || stored != Some(per_value.as_str())
+                    || c.slot.is_some_and(|slot| values[slot - 1].value() as i32 != WRITER_SLOT)
                 {
                     return None;
                 }
@@ -519,6 +550,7 @@ fn type_name(type_oid: pg_sys::Oid) -> &'static str {
         pg_sys::INT8OID => "bigint",
         pg_sys::TIMESTAMPTZOID => "timestamptz",
         pg_sys::TEXTOID => "text",
+        pg_sys::INT4OID => "integer",
         _ => "numeric",
     }
 }
@@ -528,8 +560,9 @@ fn type_name(type_oid: pg_sys::Oid) -> &'static str {
 /// name and checked (types, NOT NULL, the primary key), then cached.
 ///
 /// # Safety
-/// `heap` is budget_spend, open; `pkey` the OID of its primary key.
-unsafe fn layout(heap: pg_sys::Relation, pkey: pg_sys::Oid) -> Layout {
+/// `heap` is budget_spend_slots (or 0.2.0's budget_spend, named by `table`),
+/// open; `pkey` the OID of its primary key.
+unsafe fn layout(heap: pg_sys::Relation, pkey: pg_sys::Oid, table: &'static str) -> Layout {
     // SAFETY: `heap` is open (caller's guarantee); its relcache entry, and the
     // descriptor it owns, stay valid while it is open, which outlasts `desc`
     // (from_pg_unchecked does not free it).
@@ -547,43 +580,50 @@ unsafe fn layout(heap: pg_sys::Relation, pkey: pg_sys::Oid) -> Layout {
             && known.natts == natts
             && known.columns.positions().into_iter().zip(EXPECTED).all(|(p, e)| fits(p, e))
             && known.columns.tokens.is_none_or(|p| fits(p, TOKENS))
+            && known.columns.slot.is_none_or(|p| fits(p, SLOT))
         {
             return known;
         }
     }
     let positions = EXPECTED.map(|(name, type_oid)| {
         let Some(index) = desc.iter().position(|a| !a.is_dropped() && a.name() == name) else {
-            pgrx::error!("llm_cost: llm_cost.budget_spend has no column \"{name}\"")
+            pgrx::error!("llm_cost: llm_cost.{table} has no column \"{name}\"")
         };
         if !fits(index + 1, (name, type_oid)) {
             pgrx::error!(
-                "llm_cost: column llm_cost.budget_spend.{name} is not {} NOT NULL, as the running totals' update reads and writes it",
+                "llm_cost: column llm_cost.{table}.{name} is not {} NOT NULL, as the running totals' update reads and writes it",
                 type_name(type_oid)
             )
         }
         index + 1
     });
-    let tokens = desc.iter().position(|a| !a.is_dropped() && a.name() == TOKENS.0).map(|index| {
-        if !fits(index + 1, TOKENS) {
-            pgrx::error!("llm_cost: column llm_cost.budget_spend.tokens is not bigint NOT NULL, as the running totals' update reads and writes it")
-        }
-        index + 1
-    });
-    let columns = Columns::from_positions(positions, tokens);
+    let optional = |(name, type_oid): (&str, pg_sys::Oid)| {
+        desc.iter().position(|a| !a.is_dropped() && a.name() == name).map(|index| {
+            if !fits(index + 1, (name, type_oid)) {
+                pgrx::error!(
+                    "llm_cost: column llm_cost.{table}.{name} is not {} NOT NULL, as the running totals' update reads and writes it",
+                    type_name(type_oid)
+                )
+            }
+            index + 1
+        })
+    };
+    let columns = Columns::from_positions(positions, optional(TOKENS), optional(SLOT));
     // SAFETY: `pkey` is the OID of an index (caller's guarantee).
-    let per_value_collation = unsafe { key_collation(pkey, &columns) };
+    let per_value_collation = unsafe { key_collation(pkey, &columns, table) };
     let found = Layout { relid, pkey, natts, columns, per_value_collation };
     LAYOUT.set(Some(found));
     found
 }
 
-/// The collation budget_spend's primary key compares per_value with, once it
+/// The collation the table's primary key compares per_value with, once it
 /// is checked to be a btree primary key on exactly (budget_id, period_start,
-/// per_value), in any order: the probe's scan keys.
+/// per_value, slot), or 0.2.0's (budget_id, period_start, per_value), in any
+/// order: the probe's scan keys.
 ///
 /// # Safety
-/// `pkey` is the OID of budget_spend's primary key, inside a transaction.
-unsafe fn key_collation(pkey: pg_sys::Oid, columns: &Columns) -> pg_sys::Oid {
+/// `pkey` is the OID of the table's primary key, inside a transaction.
+unsafe fn key_collation(pkey: pg_sys::Oid, columns: &Columns, table: &str) -> pg_sys::Oid {
     // SAFETY: index_open returns a valid open index (or raises an ERROR); its
     // rd_index holds indnkeyatts key columns in indkey, and rd_indcollation a
     // collation per key column; all read before index_close.
@@ -605,23 +645,24 @@ unsafe fn key_collation(pkey: pg_sys::Oid, columns: &Columns) -> pg_sys::Oid {
         (is_key, collation)
     };
     if !is_key {
+        let slot = if columns.slot.is_some() { ", slot" } else { "" };
         pgrx::error!(
-            "llm_cost: llm_cost.budget_spend_pkey is not a btree primary key on (budget_id, period_start, per_value), which the running totals' update probes"
+            "llm_cost: llm_cost.{table}_pkey is not a btree primary key on (budget_id, period_start, per_value{slot}), which the running totals' update probes"
         );
     }
     collation
 }
 
-/// Raises an error when budget_spend has something an `UPDATE` would apply
-/// and the direct heap update would bypass (the module's header lists them).
-/// Reads only the relcache entry: done at every open.
+/// Raises an error when the totals' table has something an `UPDATE` would
+/// apply and the direct heap update would bypass (the module's header lists
+/// them). Reads only the relcache entry: done at every open.
 ///
 /// # Safety
-/// `heap` is budget_spend, open.
-unsafe fn check_bypassed(heap: pg_sys::Relation, columns: &Columns) {
+/// `heap` is the table `table` names, open.
+unsafe fn check_bypassed(heap: pg_sys::Relation, columns: &Columns, table: &str) {
     let refuse = |what: &str| -> ! {
         pgrx::error!(
-            "llm_cost: llm_cost.budget_spend has {what}, which the running totals' direct update would bypass (src/spend_store.rs says what it relies on)"
+            "llm_cost: llm_cost.{table} has {what}, which the running totals' direct update would bypass (src/budgets/spend_store.rs says what it relies on)"
         )
     };
     // SAFETY: `heap` is open (caller's guarantee): rd_rel, rd_att, its constr

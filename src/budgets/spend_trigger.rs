@@ -224,10 +224,10 @@ c_trigger!(usage_spend_flush, pg_finfo_usage_spend_flush, spend_flush);
 /// sorted order, so every writer takes the spend rows' locks in the same order
 /// and none can deadlock.
 const UPSERT_SQL: &str =
-    "INSERT INTO llm_cost.budget_spend AS s (budget_id, period_start, per_value, spent, calls, tokens)
-     SELECT $1, $2, $3, $4::numeric, $5, $6
+    "INSERT INTO llm_cost.budget_spend_slots AS s (budget_id, period_start, per_value, slot, spent, calls, tokens)
+     SELECT $1, $2, $3, 0, $4::numeric, $5, $6
       WHERE EXISTS (SELECT FROM llm_cost.budgets WHERE id = $1)  -- not deleted meanwhile
-     ON CONFLICT (budget_id, period_start, per_value) DO UPDATE
+     ON CONFLICT (budget_id, period_start, per_value, slot) DO UPDATE
         SET spent = s.spent + excluded.spent, calls = s.calls + excluded.calls, tokens = s.tokens + excluded.tokens,
             updated_at = now()
      RETURNING s.spent::text, s.calls, s.tokens";

@@ -240,6 +240,11 @@ pub extern "C-unwind" fn llm_cost_maintenance_main(arg: pg_sys::Datum) {
                 return;
             }
             Err(message) => {
+                // DROP EXTENSION committing in the middle of a round fails it
+                // on an object just dropped: that is the end, not an error
+                if !matches!(in_transaction(extension_exists), Ok(true)) {
+                    return;
+                }
                 backoff = (backoff * 2).clamp(interval, MAX_BACKOFF);
                 warning!("llm_cost maintenance: {message}; trying again in {} s", backoff.as_secs());
                 backoff
@@ -316,6 +321,14 @@ fn stored_settings() -> String {
     .ok()
     .flatten()
     .unwrap_or_default()
+}
+
+/// Whether the extension is (still) created in this database.
+fn extension_exists() -> bool {
+    Spi::get_one::<bool>("SELECT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'llm_cost')")
+        .ok()
+        .flatten()
+        .unwrap_or(false)
 }
 
 /// One round: run_maintenance, a transaction per call, until nothing is left.

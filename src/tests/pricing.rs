@@ -486,6 +486,22 @@ mod tests {
         assert_eq!(cost("'testco', 'x', 1000000, 0, at => '2025-02-01'"), "2");
     }
 
+    /// A row an import replaces (same key: a second write dated now() in one
+    /// transaction) keeps its own currency and takes the list's prices
+    /// (keep_currency); set_price replacing it sets its currency.
+    #[pg_test]
+    fn a_price_row_replaced_by_an_import_keeps_its_currency() {
+        let id = text("SELECT llm_cost.set_price('keepco', 'k1', 1, 1, valid_from => now(), currency => 'EUR')::text");
+        let doc = r#"{"keepco/k1": {"litellm_provider": "keepco", "mode": "chat",
+                                    "input_cost_per_token": 2e-06, "output_cost_per_token": 3e-06}}"#;
+        assert_eq!(text(&format!("SELECT llm_cost.import_prices('{doc}')::text")).as_deref(), Some("1"));
+        let row =
+            "SELECT id || ' ' || currency || ' ' || trim_scale(input_per_mtok) FROM llm_cost.prices WHERE model = 'k1'";
+        assert_eq!(text(row), id.as_ref().map(|id| format!("{id} EUR 2")));
+        run("SELECT llm_cost.set_price('keepco', 'k1', 4, 4, valid_from => now(), currency => 'GBP')");
+        assert_eq!(text(row), id.map(|id| format!("{id} GBP 4")));
+    }
+
     #[pg_test]
     fn import_prices_adds_only_changes_and_is_idempotent() {
         let doc = r#"{

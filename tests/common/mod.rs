@@ -285,3 +285,73 @@ pub fn table_checksums(
         })
         .collect()
 }
+
+/// Budgets of every period kind (a `total` one over all tenants, a monthly one
+/// of one tenant in New York time, a daily one per user in Tokyo time), then
+/// `calls` calls for two tenants, nine users and two models, with latencies,
+/// one every `minutes_apart` minutes back from 2026-06-15 10:00 UTC (fixed
+/// timestamps: the same windows whatever the date the test runs).
+pub fn budgets_and_calls(calls: u32, minutes_apart: u32) -> String {
+    format!(
+        "SET client_min_messages = error;
+INSERT INTO llm_cost.budgets (name, amount, period, tenant_id, per, thresholds, timezone)
+VALUES ('company forever', 100, 'total', NULL, NULL, '{{10,50,90}}', 'UTC'),
+       ('acme monthly', 20, 'month', 'acme', NULL, '{{50,100}}', 'America/New_York'),
+       ('every user daily', 0.5, 'day', NULL, 'user_id', '{{100}}', 'Asia/Tokyo');
+INSERT INTO llm_cost.usage (occurred_at, provider, model, input_tokens, output_tokens, latency_ms, tenant_id, user_id)
+SELECT timestamptz '2026-06-15 10:00+00' - (g * {minutes_apart} || ' minutes')::interval, 'openai',
+       CASE WHEN g % 4 = 0 THEN 'gpt-4o' ELSE 'gpt-4o-mini' END, 3000 + g, 400 + g % 90, 60 + (g * 31) % 700,
+       CASE WHEN g % 2 = 0 THEN 'acme' ELSE 'globex' END, 'u' || g % 9
+  FROM generate_series(1, {calls}) AS g;
+"
+    )
+}
+
+/// Everything derived from usage that moving or retiring ledger rows must
+/// leave as it is: every budget's spend, the daily costs, a summary with
+/// exact percentiles and costs by user over March to mid-June 2026, and the
+/// alerts. Spend is compared by value: a running total's display scale is
+/// that of the deltas added to it (written without trailing zeros), a
+/// rebuild's that of SUM(cost), so the same amount can print as 0.35805 or
+/// 0.3580500. daily_costs has a row per user and agent, so several rows share
+/// a day, model and tenant: cost and calls break the tie (rows still tied
+/// print alike), else string_agg's order would vary from run to run.
+const FIGURES: &str = r#"
+SELECT 'spend ' || string_agg(format('%s/%s/%s=%s,%s', budget_id, period_start, per_value, trim_scale(spent), calls), ' '
+                              ORDER BY budget_id, period_start, per_value)
+  FROM llm_cost.budget_spend
+UNION ALL
+SELECT 'daily ' || string_agg(format('%s/%s/%s=%s,%s', day, model, tenant_id, cost, calls), ' '
+                              ORDER BY day, model, tenant_id, cost, calls)
+  FROM llm_cost.daily_costs
+UNION ALL
+SELECT 'summary ' || s::text
+  FROM llm_cost.cost_summary('2026-03-01 00:00+00', '2026-06-15 11:00+00') AS s
+UNION ALL
+SELECT 'by user ' || string_agg(format('%s=%s', b.value, b.cost), ' ' ORDER BY b.value)
+  FROM llm_cost.cost_by('user_id', '2026-03-01 00:00+00', '2026-06-15 11:00+00') AS b
+UNION ALL
+SELECT 'alerts ' || count(*) FROM llm_cost.notifications
+"#;
+
+/// The FIGURES, one line each.
+pub fn figures(c: &mut postgres::Client) -> Vec<String> {
+    c.query(FIGURES, &[]).unwrap().iter().map(|r| r.get(0)).collect()
+}
+
+/// Asserts two FIGURES are equal, failing with the items (space-separated)
+/// that differ rather than two walls of text.
+pub fn assert_same_figures(now: &[String], expected: &[String], what: &str) {
+    if now == expected {
+        return;
+    }
+    for (n, e) in now.iter().zip(expected) {
+        let only_now: Vec<&str> = n.split(' ').filter(|t| !e.split(' ').any(|x| x == *t)).collect();
+        let only_expected: Vec<&str> = e.split(' ').filter(|t| !n.split(' ').any(|x| x == *t)).collect();
+        assert!(
+            only_now.is_empty() && only_expected.is_empty(),
+            "{what}: now {only_now:?}, expected {only_expected:?}"
+        );
+    }
+    assert_eq!(now, expected, "{what} (the same items, in another order or count)");
+}

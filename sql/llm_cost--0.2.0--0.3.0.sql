@@ -16749,3 +16749,129 @@ ALTER FUNCTION llm_cost.retire_usage(timestamptz, integer) SECURITY DEFINER SET 
 REVOKE EXECUTE ON FUNCTION llm_cost._retire_spend_of(regclass, timestamptz, bigint) FROM PUBLIC, llm_cost_reader;
 GRANT EXECUTE ON FUNCTION llm_cost._retire_spend_of(regclass, timestamptz, bigint) TO llm_cost_admin;
 -- (end of retire9 section)
+-- ==== escrow section ====
+-- Slots with allowances (src/budgets/escrow.rs, docs/escrow.md section 7).
+ALTER TABLE llm_cost.budget_spend_slots ADD COLUMN cap numeric;
+COMMENT ON COLUMN llm_cost.budget_spend_slots.slot IS 'Which part of the total this row holds: 0 for the exact path and the SQL paths, 1-16 one per backend.';
+COMMENT ON COLUMN llm_cost.budget_spend_slots.cap IS 'How far this slot may grow, in the budget''s unit, without the exact path (NULL: not at all); the caps of a total sum to below its next threshold.';
+
+CREATE OR REPLACE FUNCTION llm_cost._fold_spend(
+    occurred_at timestamptz[], delta numeric[], calls integer[], tokens bigint[], source text[],
+    tenant_id text[], project_id text[], user_id text[], agent_id text[], session_id text[],
+    execution_id text[], operation text[], provider text[], model text[], tags jsonb[])
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    c record;
+    t record;
+    total record;
+BEGIN
+    PERFORM llm_cost.flush_spend();     -- earlier inserts first: thresholds cross in order
+    FOR c IN
+        SELECT * FROM llm_cost._spend_deltas(occurred_at, delta, calls, tokens, source, tenant_id, project_id,
+                                             user_id, agent_id, session_id, execution_id, operation, provider,
+                                             model, tags) AS a
+         WHERE NOT a.rolling
+         -- one lock order for every writer: concurrent statements cannot deadlock on spend rows
+         -- (per values in byte order, COLLATE "C", as the Rust writer sorts them)
+         ORDER BY a.budget_id, a.period_start, a.per_value COLLATE "C"
+    LOOP
+        -- slot 0 first, as every exact writer takes it (src/budgets/escrow.rs)
+        INSERT INTO llm_cost.budget_spend_slots AS s (budget_id, period_start, per_value, slot, spent, calls, tokens)
+        VALUES (c.budget_id, c.period_start, c.per_value, 0, c.spend, c.call_count, c.token_count)
+        ON CONFLICT (budget_id, period_start, per_value, slot) DO UPDATE
+           SET spent = s.spent + excluded.spent, calls = s.calls + excluded.calls,
+               tokens = s.tokens + excluded.tokens, updated_at = now();
+        -- the other slots' allowances end: their writers in flight finish
+        -- first (the update waits for them) and later ones take the exact
+        -- path, so the total read next is the exact one
+        UPDATE llm_cost.budget_spend_slots AS s SET cap = NULL
+         WHERE s.budget_id = c.budget_id AND s.period_start = c.period_start AND s.per_value = c.per_value
+           AND s.slot <> 0 AND s.cap IS NOT NULL;
+        SELECT s.spent, s.calls, s.tokens INTO total
+          FROM llm_cost.budget_spend AS s
+         WHERE s.budget_id = c.budget_id AND s.period_start = c.period_start AND s.per_value = c.per_value;
+        -- The budget's thresholds in a statement of their own: on Citus
+        -- budgets is a reference table, and a statement joining it with
+        -- budget_spend (node-local) is planned through an intermediate
+        -- result, which the triggers of two shards of one DELETE wrote under
+        -- the same name ("received copy data after EOF marker").
+        FOR t IN
+            SELECT b.amount, x.threshold,
+                   llm_cost._used(b.unit, total.spent, total.calls, total.tokens) AS after,
+                   llm_cost._used(b.unit, total.spent - c.spend, total.calls - c.call_count,
+                                  total.tokens - c.token_count) AS before
+              FROM llm_cost.budgets AS b
+             CROSS JOIN LATERAL unnest(b.thresholds) AS x (threshold)
+             WHERE b.id = c.budget_id
+             ORDER BY x.threshold
+        LOOP
+            IF 100 * t.before < t.amount * t.threshold AND 100 * t.after >= t.amount * t.threshold THEN
+                PERFORM llm_cost._queue_budget_alert(c.budget_id, c.period_start, c.per_value, t.after, t.threshold);
+            END IF;
+        END LOOP;
+    END LOOP;
+    FOR c IN
+        SELECT * FROM llm_cost._spend_deltas(occurred_at, delta, calls, tokens, source, tenant_id, project_id,
+                                             user_id, agent_id, session_id, execution_id, operation, provider,
+                                             model, tags) AS a
+         WHERE a.rolling
+         ORDER BY a.budget_id, a.per_value COLLATE "C", a.period_start
+    LOOP
+        PERFORM llm_cost._window_add(c.budget_id, c.per_value, c.period_start, c.spend, c.call_count, c.token_count);
+    END LOOP;
+END $$;
+
+CREATE OR REPLACE FUNCTION llm_cost._budget_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    -- (A disabled budget's totals stand still: enabling it counts what it missed.)
+    IF (NEW.scope_mask, NEW.scope_key, NEW.period, NEW.timezone, NEW.per, NEW.includes, NEW."window", NEW.tags)
+       IS DISTINCT FROM (OLD.scope_mask, OLD.scope_key, OLD.period, OLD.timezone, OLD.per, OLD.includes, OLD."window",
+                         OLD.tags)
+       OR (NEW.enabled AND NOT OLD.enabled) THEN
+        PERFORM llm_cost.rebuild_budget_spend(NEW.id);
+    ELSIF (NEW.amount, NEW.thresholds, NEW.unit) IS DISTINCT FROM (OLD.amount, OLD.thresholds, OLD.unit) THEN
+        -- caps were computed from the old limits: the next writer of each
+        -- slot takes the exact path, which computes them from the new ones
+        -- (slots in key order, as every writer locks them)
+        PERFORM FROM llm_cost.budget_spend_slots AS s
+         WHERE s.budget_id = NEW.id AND s.cap IS NOT NULL
+         ORDER BY s.period_start, s.per_value COLLATE "C", s.slot FOR UPDATE;
+        UPDATE llm_cost.budget_spend_slots AS s SET cap = NULL WHERE s.budget_id = NEW.id AND s.cap IS NOT NULL;
+    END IF;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION llm_cost._budget_changed() IS 'Trigger: rebuilds a budget''s running spend when its coverage changes, and ends its slots'' allowances when its limits change.';
+
+CREATE OR REPLACE FUNCTION llm_cost._retired_spend_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT llm_cost._retiring() THEN
+        INSERT INTO llm_cost.budget_spend_slots AS s (budget_id, period_start, per_value, spent, calls, tokens)
+        SELECT n.budget_id, n.period_start, n.per_value, n.spent, n.calls, n.tokens
+          FROM new_rows AS n
+          JOIN llm_cost.budgets AS b ON b.id = n.budget_id AND b.period <> 'rolling'
+         ORDER BY 1, 2, 3
+        ON CONFLICT (budget_id, period_start, per_value, slot) DO UPDATE
+           SET spent = s.spent + excluded.spent, calls = s.calls + excluded.calls, tokens = s.tokens + excluded.tokens,
+               updated_at = now();
+        -- the totals grew outside the exact path: their slots' allowances end
+        UPDATE llm_cost.budget_spend_slots AS s SET cap = NULL
+          FROM new_rows AS n
+         WHERE (s.budget_id, s.period_start, s.per_value) = (n.budget_id, n.period_start, n.per_value)
+           AND s.cap IS NOT NULL;
+        -- a rolling budget's: those still in its window (the window's total is made again)
+        INSERT INTO llm_cost.window_spend AS s (budget_id, per_value, slot_start, spent, calls, tokens)
+        SELECT n.budget_id, n.per_value, n.period_start, n.spent, n.calls, n.tokens
+          FROM new_rows AS n
+          JOIN llm_cost.budgets AS b ON b.id = n.budget_id AND b.period = 'rolling'
+         WHERE n.period_start >= llm_cost.window_start(b."window", now())
+         ORDER BY 1, 2, 3
+        ON CONFLICT (budget_id, per_value, slot_start) DO UPDATE
+           SET spent = s.spent + excluded.spent, calls = s.calls + excluded.calls, tokens = s.tokens + excluded.tokens;
+        DELETE FROM llm_cost.budget_windows AS w WHERE w.budget_id IN (SELECT n.budget_id FROM new_rows AS n);
+    END IF;
+    RETURN NULL;
+END $$;
+-- (end of escrow section)

@@ -36,6 +36,11 @@ BEGIN
         ON CONFLICT (budget_id, period_start, per_value, slot) DO UPDATE
            SET spent = s.spent + excluded.spent, calls = s.calls + excluded.calls, tokens = s.tokens + excluded.tokens,
                updated_at = now();
+        -- the totals grew outside the exact path: their slots' allowances end
+        UPDATE llm_cost.budget_spend_slots AS s SET cap = NULL
+          FROM new_rows AS n
+         WHERE (s.budget_id, s.period_start, s.per_value) = (n.budget_id, n.period_start, n.per_value)
+           AND s.cap IS NOT NULL;
         -- a rolling budget's: those still in its window (the window's total is made again)
         INSERT INTO llm_cost.window_spend AS s (budget_id, per_value, slot_start, spent, calls, tokens)
         SELECT n.budget_id, n.per_value, n.period_start, n.spent, n.calls, n.tokens

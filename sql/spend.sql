@@ -18,10 +18,11 @@
 ---------------------------------------------------------------------------
 
 -- A running total is kept in slots: the total is the sum of its slots (the
--- budget_spend view). Every writer adds to slot 0 today; the slots are there
--- so that writers sharing a budget can each add to their own row
--- (docs/escrow.md, section 7). (0.2.0 kept one row per total, in a table
--- named budget_spend; the upgrade renames it.)
+-- budget_spend view). Writers sharing a budget each add to their own slot,
+-- within its cap, so their commits do not queue on one row; near a threshold
+-- they take the exact path through slot 0 (src/budgets/escrow.rs,
+-- docs/escrow.md section 7). (0.2.0 kept one row per total, in a table named
+-- budget_spend; the upgrade renames it.)
 CREATE TABLE llm_cost.budget_spend_slots (
     budget_id    bigint NOT NULL REFERENCES llm_cost.budgets (id) ON DELETE CASCADE,
     period_start timestamptz NOT NULL,
@@ -31,6 +32,7 @@ CREATE TABLE llm_cost.budget_spend_slots (
     updated_at   timestamptz NOT NULL DEFAULT now(),
     tokens       bigint NOT NULL DEFAULT 0,
     slot         integer NOT NULL DEFAULT 0,
+    cap          numeric,
     PRIMARY KEY (budget_id, period_start, per_value, slot)
 );
 COMMENT ON TABLE llm_cost.budget_spend_slots IS
@@ -42,7 +44,8 @@ COMMENT ON COLUMN llm_cost.budget_spend_slots.spent IS 'This slot''s part of the
 COMMENT ON COLUMN llm_cost.budget_spend_slots.calls IS 'Calls (usage rows) counted in spent.';
 COMMENT ON COLUMN llm_cost.budget_spend_slots.updated_at IS 'When this row last changed.';
 COMMENT ON COLUMN llm_cost.budget_spend_slots.tokens IS 'Input + output tokens of the calls counted (what a tokens budget limits).';
-COMMENT ON COLUMN llm_cost.budget_spend_slots.slot IS 'Which part of the total this row holds (0: every writer today).';
+COMMENT ON COLUMN llm_cost.budget_spend_slots.slot IS 'Which part of the total this row holds: 0 for the exact path and the SQL paths, 1-16 one per backend.';
+COMMENT ON COLUMN llm_cost.budget_spend_slots.cap IS 'How far this slot may grow, in the budget''s unit, without the exact path (NULL: not at all); the caps of a total sum to below its next threshold.';
 
 CREATE VIEW llm_cost.budget_spend WITH (security_invoker = true) AS
 SELECT s.budget_id, s.period_start, s.per_value, sum(s.spent) AS spent, sum(s.calls)::bigint AS calls,
@@ -340,42 +343,43 @@ LANGUAGE plpgsql AS $$
 DECLARE
     c record;
     t record;
+    total record;
 BEGIN
     PERFORM llm_cost.flush_spend();     -- earlier inserts first: thresholds cross in order
     FOR c IN
-        WITH agg AS (
-            SELECT * FROM llm_cost._spend_deltas(occurred_at, delta, calls, tokens, source, tenant_id, project_id,
-                                                 user_id, agent_id, session_id, execution_id, operation, provider,
-                                                 model, tags)
-        ), upserted AS (
-            INSERT INTO llm_cost.budget_spend_slots AS s (budget_id, period_start, per_value, slot, spent, calls, tokens)
-            SELECT a.budget_id, a.period_start, a.per_value, 0, a.spend, a.call_count, a.token_count
-              FROM agg AS a
-             WHERE NOT a.rolling
-             -- one lock order for every writer: concurrent statements cannot deadlock on spend rows
-             -- (per values in byte order, COLLATE "C", as the Rust writer sorts them)
-             ORDER BY a.budget_id, a.period_start, a.per_value COLLATE "C"
-            ON CONFLICT (budget_id, period_start, per_value, slot) DO UPDATE
-               SET spent = s.spent + excluded.spent, calls = s.calls + excluded.calls,
-                   tokens = s.tokens + excluded.tokens, updated_at = now()
-            RETURNING s.budget_id, s.period_start, s.per_value, s.spent, s.calls, s.tokens
-        )
-        SELECT u.budget_id, u.period_start, u.per_value, u.spent, u.calls, u.tokens,
-               u.spent - a.spend AS spent_before, u.calls - a.call_count AS calls_before,
-               u.tokens - a.token_count AS tokens_before
-          FROM upserted AS u
-          JOIN agg AS a USING (budget_id, period_start, per_value)
-         ORDER BY u.budget_id, u.period_start, u.per_value
+        SELECT * FROM llm_cost._spend_deltas(occurred_at, delta, calls, tokens, source, tenant_id, project_id,
+                                             user_id, agent_id, session_id, execution_id, operation, provider,
+                                             model, tags) AS a
+         WHERE NOT a.rolling
+         -- one lock order for every writer: concurrent statements cannot deadlock on spend rows
+         -- (per values in byte order, COLLATE "C", as the Rust writer sorts them)
+         ORDER BY a.budget_id, a.period_start, a.per_value COLLATE "C"
     LOOP
-        -- The budget's thresholds in a statement of their own, not joined
-        -- above: on Citus budgets is a reference table, and a statement
-        -- joining it with budget_spend (node-local) is planned through an
-        -- intermediate result, which the triggers of two shards of one DELETE
-        -- wrote under the same name ("received copy data after EOF marker").
+        -- slot 0 first, as every exact writer takes it (src/budgets/escrow.rs)
+        INSERT INTO llm_cost.budget_spend_slots AS s (budget_id, period_start, per_value, slot, spent, calls, tokens)
+        VALUES (c.budget_id, c.period_start, c.per_value, 0, c.spend, c.call_count, c.token_count)
+        ON CONFLICT (budget_id, period_start, per_value, slot) DO UPDATE
+           SET spent = s.spent + excluded.spent, calls = s.calls + excluded.calls,
+               tokens = s.tokens + excluded.tokens, updated_at = now();
+        -- the other slots' allowances end: their writers in flight finish
+        -- first (the update waits for them) and later ones take the exact
+        -- path, so the total read next is the exact one
+        UPDATE llm_cost.budget_spend_slots AS s SET cap = NULL
+         WHERE s.budget_id = c.budget_id AND s.period_start = c.period_start AND s.per_value = c.per_value
+           AND s.slot <> 0 AND s.cap IS NOT NULL;
+        SELECT s.spent, s.calls, s.tokens INTO total
+          FROM llm_cost.budget_spend AS s
+         WHERE s.budget_id = c.budget_id AND s.period_start = c.period_start AND s.per_value = c.per_value;
+        -- The budget's thresholds in a statement of their own: on Citus
+        -- budgets is a reference table, and a statement joining it with
+        -- budget_spend (node-local) is planned through an intermediate
+        -- result, which the triggers of two shards of one DELETE wrote under
+        -- the same name ("received copy data after EOF marker").
         FOR t IN
             SELECT b.amount, x.threshold,
-                   llm_cost._used(b.unit, c.spent, c.calls, c.tokens) AS after,
-                   llm_cost._used(b.unit, c.spent_before, c.calls_before, c.tokens_before) AS before
+                   llm_cost._used(b.unit, total.spent, total.calls, total.tokens) AS after,
+                   llm_cost._used(b.unit, total.spent - c.spend, total.calls - c.call_count,
+                                  total.tokens - c.token_count) AS before
               FROM llm_cost.budgets AS b
              CROSS JOIN LATERAL unnest(b.thresholds) AS x (threshold)
              WHERE b.id = c.budget_id
@@ -708,10 +712,18 @@ BEGIN
                          OLD.tags)
        OR (NEW.enabled AND NOT OLD.enabled) THEN
         PERFORM llm_cost.rebuild_budget_spend(NEW.id);
+    ELSIF (NEW.amount, NEW.thresholds, NEW.unit) IS DISTINCT FROM (OLD.amount, OLD.thresholds, OLD.unit) THEN
+        -- caps were computed from the old limits: the next writer of each
+        -- slot takes the exact path, which computes them from the new ones
+        -- (slots in key order, as every writer locks them)
+        PERFORM FROM llm_cost.budget_spend_slots AS s
+         WHERE s.budget_id = NEW.id AND s.cap IS NOT NULL
+         ORDER BY s.period_start, s.per_value COLLATE "C", s.slot FOR UPDATE;
+        UPDATE llm_cost.budget_spend_slots AS s SET cap = NULL WHERE s.budget_id = NEW.id AND s.cap IS NOT NULL;
     END IF;
     RETURN NULL;
 END $$;
-COMMENT ON FUNCTION llm_cost._budget_changed() IS 'Trigger: rebuilds a budget''s running spend when its coverage changes.';
+COMMENT ON FUNCTION llm_cost._budget_changed() IS 'Trigger: rebuilds a budget''s running spend when its coverage changes, and ends its slots'' allowances when its limits change.';
 CREATE TRIGGER budgets_rebuild_spend AFTER UPDATE ON llm_cost.budgets
     FOR EACH ROW EXECUTE FUNCTION llm_cost._budget_changed();
 

@@ -503,7 +503,7 @@ fn spend_store_checks_the_table_it_updates_directly() {
     .unwrap();
     c.batch_execute(insert).unwrap();
     assert_eq!(spent(&mut c), "3.75/3");
-    let note: String = c.query_one("SELECT note FROM llm_cost.budget_spend_slots", &[]).unwrap().get(0);
+    let note: String = c.query_one("SELECT DISTINCT note FROM llm_cost.budget_spend_slots", &[]).unwrap().get(0);
     assert_eq!(note, "kept");
     for (change, named) in [
         ("ALTER TABLE llm_cost.budget_spend_slots ADD CHECK (spent < 1000)", "CHECK constraints"),
@@ -530,6 +530,57 @@ fn spend_store_checks_the_table_it_updates_directly() {
     // nothing of the refused transactions was written
     c.batch_execute(insert).unwrap();
     assert_eq!(spent(&mut c), "5.00/4");
+}
+
+/// Writers add to their own slot of a total within its cap (the escrow path,
+/// src/budgets/escrow.rs), and a change of the budget's limits ends those
+/// allowances: a threshold the new limits put just ahead still fires in the
+/// commit that crosses it, once. Two REPEATABLE READ writers on the exact
+/// path commit without a serialization error.
+#[test]
+fn slots_escrow_within_caps_and_budget_changes_end_the_allowances() {
+    let cluster = TestCluster::start("budgets_escrow", &[]);
+    let mut c = cluster.database_with_extension("escrow");
+    let insert = |cost: &str| {
+        format!(
+            "INSERT INTO llm_cost.usage (occurred_at, provider, model, cost) VALUES ('2026-06-15 12:00+00', 'x', 'y', {cost});"
+        )
+    };
+    c.batch_execute(
+        "INSERT INTO llm_cost.budgets (name, amount, period, thresholds) VALUES ('capped', 1000, 'month', '{50}')",
+    )
+    .unwrap();
+    for _ in 0..3 {
+        c.batch_execute(&insert("1")).unwrap(); // each its own transaction
+    }
+    // the first made this backend's slot (exact path), the others stayed within its cap
+    assert_eq!(count(&mut c, "SELECT calls FROM llm_cost.budget_spend_slots WHERE slot = 0"), 1);
+    assert_eq!(count(&mut c, "SELECT sum(calls)::bigint FROM llm_cost.budget_spend_slots WHERE slot <> 0"), 2);
+    assert_eq!(column(&mut c, "SELECT spent::text FROM llm_cost.budget_spend"), ["3"]);
+    // one slot, allowed half the headroom from 1 (the total when it was made) to the 50% threshold (500)
+    assert_eq!(column(&mut c, "SELECT cap::text FROM llm_cost.budget_spend_slots WHERE slot <> 0"), ["249.5"]);
+
+    // new limits: 50% of 10 is 5, two calls ahead; the old cap (near 250) must not let the crossing through
+    c.batch_execute("UPDATE llm_cost.budgets SET amount = 10").unwrap();
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_slots WHERE cap IS NOT NULL"), 0);
+    c.batch_execute(&insert("1")).unwrap();
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.notifications WHERE budget_id IS NOT NULL"), 0);
+    c.batch_execute(&insert("1")).unwrap();
+    assert_eq!(column(&mut c, "SELECT spent::text FROM llm_cost.budget_spend"), ["5"]);
+    assert_eq!(
+        column(&mut c, "SELECT threshold::text FROM llm_cost.notifications WHERE budget_id IS NOT NULL"),
+        ["50"]
+    );
+
+    // REPEATABLE READ writers of one total, the later one on the exact path
+    // after the other committed: no serialization error, nothing lost
+    let mut other = cluster.connect("escrow");
+    c.batch_execute(&format!("BEGIN ISOLATION LEVEL REPEATABLE READ; {}", insert("0.5"))).unwrap();
+    other.batch_execute(&format!("BEGIN ISOLATION LEVEL REPEATABLE READ; {} COMMIT;", insert("0.5"))).unwrap();
+    c.batch_execute("COMMIT").unwrap();
+    assert_eq!(column(&mut c, "SELECT spent::text FROM llm_cost.budget_spend"), ["6.0"]);
+    assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0);
+    assert_alerts_match_spend(&mut c);
 }
 
 /// Every NOTIFY text heard on `l` until nothing more arrives for `wait_ms`.

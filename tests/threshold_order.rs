@@ -103,6 +103,13 @@ fn each_threshold_fires_in_the_transaction_whose_commit_crosses_it() {
     );
     assert!(shared_fired >= 13, "the shared budget crossed only {shared_fired} thresholds");
     assert!(fired >= 13 + 4 * 13 + 32 * 4, "only {fired} alerts: too few crossings to test");
+    // ... and the writers' own slots (the escrow path, src/budgets/escrow.rs) took part
+    let escrowed = count(
+        &mut c,
+        "SELECT coalesce(sum(s.calls), 0)::bigint FROM llm_cost.budget_spend_slots s
+           JOIN llm_cost.budgets b ON b.id = s.budget_id WHERE b.name = 'shared' AND s.slot <> 0",
+    );
+    assert!(escrowed > 0, "no call of the shared budget went through a writer's own slot");
 
     // Every alert: spend committed up to its transaction >= the threshold's
     // level, spend committed before it < that level.

@@ -4,13 +4,15 @@
 //! - `spend_trigger`: the AFTER INSERT trigger that folds usage into pending spend and writes it
 //! - `pending_spend`: that spend in memory, per subtransaction, until it is written
 //! - `retired_spend`: the spend of a month retire_usage drops, read in one scan for retired_spend
-//! - `spend_store`: adds to existing `budget_spend` rows without SPI
+//! - `spend_store`: adds to existing `budget_spend_slots` rows without SPI
+//! - `escrow`: which slot of a total a transaction adds to, and the caps that keep that exact
 //! - `budget_cache`: the per-backend index of enabled budgets
 //! - `budget_period`: which calendar period of a budget a row falls in (twin of `llm_cost.period_start`), or which slot of its window
 //! - `xact_callbacks`: the transaction callbacks: write pending spend at pre-commit, forget it after
 
 pub mod budget_cache;
 pub mod budget_period;
+pub mod escrow;
 pub mod pending_spend;
 pub mod retired_spend;
 pub mod spend_store;

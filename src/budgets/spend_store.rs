@@ -46,6 +46,7 @@
 //! rechecked by name at each open, against the relcache's descriptor); the
 //! other checks read only the relcache entry. Nothing is looked up per row.
 
+use crate::budgets::budget_cache::Budget;
 use crate::budgets::pending_spend::{SpendDelta, SpendKey};
 use crate::pg::numeric_datum::NumericDatum;
 use crate::pricing::decimal::Decimal;
@@ -67,6 +68,8 @@ struct Columns {
     tokens: Option<usize>,
     /// budget_spend_slots' slot (0.3.0); 0.2.0's budget_spend has none.
     slot: Option<usize>,
+    /// budget_spend_slots' cap: a slot's allowance (nullable numeric).
+    cap: Option<usize>,
 }
 
 /// The columns by name, in `Columns`' order, with the type each must have.
@@ -82,16 +85,16 @@ const EXPECTED: [(&str, pg_sys::Oid); 6] = [
 /// The optional columns, with the type each must have when present.
 const TOKENS: (&str, pg_sys::Oid) = ("tokens", pg_sys::INT8OID);
 const SLOT: (&str, pg_sys::Oid) = ("slot", pg_sys::INT4OID);
+/// The allowance column, nullable.
+const CAP: &str = "cap";
 
-/// The slot this writer adds to. Every writer adds to slot 0 for now: the
-/// slots are the layout striped totals need (docs/escrow.md, section 7), and
-/// a total is the sum of its slots (the budget_spend view).
-const WRITER_SLOT: i32 = 0;
+/// The slot the SQL paths and the exact path add to (docs/escrow.md, section 7).
+pub const SHARED_SLOT: i32 = 0;
 
 impl Columns {
-    fn from_positions(found: [usize; 6], tokens: Option<usize>, slot: Option<usize>) -> Columns {
+    fn from_positions(found: [usize; 6], tokens: Option<usize>, slot: Option<usize>, cap: Option<usize>) -> Columns {
         let [budget_id, period_start, per_value, spent, calls, updated_at] = found;
-        Columns { budget_id, period_start, per_value, spent, calls, updated_at, tokens, slot }
+        Columns { budget_id, period_start, per_value, spent, calls, updated_at, tokens, slot, cap }
     }
 
     fn positions(&self) -> [usize; 6] {
@@ -102,6 +105,7 @@ impl Columns {
     fn written(&self) -> Vec<usize> {
         let mut written = vec![self.spent, self.calls, self.updated_at];
         written.extend(self.tokens);
+        written.extend(self.cap);
         written
     }
 
@@ -206,10 +210,41 @@ impl SpendStore {
         self.columns.tokens.is_some()
     }
 
+    /// Whether totals are kept in slots with allowances (0.3.0 on): escrow
+    /// is possible (docs/escrow.md, section 7).
+    pub fn has_slots(&self) -> bool {
+        self.columns.slot.is_some() && self.columns.cap.is_some()
+    }
+
     /// Adds `delta` to the total of (budget, period start, per value) if its
     /// row exists; returns the new totals, or None when there is no row to add
-    /// to.
+    /// to. (The shared slot, 0, in 0.3.0.)
     pub fn add_to_existing(&self, key: &SpendKey, delta: &SpendDelta) -> Option<SpendDelta> {
+        match self.apply(key, SHARED_SLOT, &Op::Add(delta, None)) {
+            Applied::Done(total) => Some(total),
+            Applied::NoRow | Applied::Refused => None,
+        }
+    }
+
+    /// Adds `delta` to slot `slot` of a total. With `within`, only if the
+    /// slot's use after it, in that budget's unit, stays within the slot's
+    /// cap (NULL: no allowance): the escrow path. Returns the slot's new
+    /// totals.
+    pub fn add_to_slot(&self, key: &SpendKey, slot: i32, delta: &SpendDelta, within: Option<&Budget>) -> Applied {
+        self.apply(key, slot, &Op::Add(delta, within))
+    }
+
+    /// Sets a slot's cap, once its holder's transactions in flight have
+    /// ended (the update waits for them); returns the slot's totals, or None
+    /// when it has no row.
+    pub fn set_cap(&self, key: &SpendKey, slot: i32, cap: Option<Decimal>) -> Option<SpendDelta> {
+        match self.apply(key, slot, &Op::SetCap(cap)) {
+            Applied::Done(total) => Some(total),
+            _ => None,
+        }
+    }
+
+    fn apply(&self, key: &SpendKey, slot: i32, op: &Op) -> Applied {
         // Everything this transaction wrote before (earlier flushes, rebuilds
         // in SQL) must be visible to the probe, and our update must be
         // visible to whatever runs after it.
@@ -217,9 +252,10 @@ impl SpendStore {
         unsafe { pg_sys::CommandCounterIncrement() };
         let result = loop {
             // SAFETY: `self.heap` is open (the struct's invariant), in this transaction.
-            match unsafe { self.try_add(key, delta) } {
-                Attempt::Done(total) => break Some(total),
-                Attempt::NoRow => break None,
+            match unsafe { self.try_apply(key, slot, op) } {
+                Attempt::Done(total) => break Applied::Done(total),
+                Attempt::NoRow => break Applied::NoRow,
+                Attempt::Refused => break Applied::Refused,
                 Attempt::Retry => continue,
             }
         };
@@ -228,10 +264,36 @@ impl SpendStore {
         result
     }
 
+    /// The slots of a total other than the shared one, in slot order, as the
+    /// latest committed versions (and this transaction's own) show them.
+    pub fn other_slots(&self, key: &SpendKey) -> Vec<i32> {
+        let Some(slot_col) = self.columns.slot else { return Vec::new() };
+        // SAFETY: `self.heap` is open (the struct's invariant); the snapshot
+        // is registered before the scan and unregistered after it; each tuple
+        // the scan returns is valid until the next getnext, and is read at
+        // once (an int4 attribute, NOT NULL, checked by `open`).
+        unsafe {
+            pg_sys::CommandCounterIncrement();
+            let snapshot = pg_sys::RegisterSnapshot(pg_sys::GetLatestSnapshot());
+            let mut slots = Vec::new();
+            self.scan_key(snapshot, key, None, |tuple| {
+                let mut isnull = false;
+                let datum = pg_sys::heap_getattr(tuple, slot_col as i32, (*self.heap).rd_att, &mut isnull);
+                let slot = datum.value() as i32;
+                if !isnull && slot != SHARED_SLOT {
+                    slots.push(slot);
+                }
+            });
+            pg_sys::UnregisterSnapshot(snapshot);
+            slots.sort_unstable();
+            slots
+        }
+    }
+
     /// # Safety
     /// Called in the transaction that opened `self` (the struct's invariant
     /// then holds: `heap` is open).
-    unsafe fn try_add(&self, key: &SpendKey, delta: &SpendDelta) -> Attempt {
+    unsafe fn try_apply(&self, key: &SpendKey, slot: i32, op: &Op) -> Attempt {
         // SAFETY: `self.heap` is open (caller's guarantee). The snapshot is
         // registered before use and unregistered once both probes are done.
         // `update`, if any, holds a palloc'd new tuple and the old version's
@@ -242,10 +304,15 @@ impl SpendStore {
             // A fresh snapshot: the latest committed version, as an UPDATE in
             // READ COMMITTED would see it, also inside an older snapshot.
             let snapshot = pg_sys::RegisterSnapshot(pg_sys::GetLatestSnapshot());
-            let update = self.at_remembered_tid(snapshot, key, delta).or_else(|| self.by_index(snapshot, key, delta));
+            let found = match self.at_remembered_tid(snapshot, key, slot, op) {
+                Modified::Mismatch => self.by_index(snapshot, key, slot, op),
+                other => other,
+            };
             pg_sys::UnregisterSnapshot(snapshot);
-            let Some((mut otid, newtup, total)) = update else {
-                return Attempt::NoRow;
+            let (mut otid, newtup, total) = match found {
+                Modified::Update(update) => update,
+                Modified::Refused => return Attempt::Refused,
+                Modified::Mismatch => return Attempt::NoRow,
             };
             let mut failure: pg_sys::TM_FailureData = std::mem::zeroed();
             let mut lockmode: pg_sys::LockTupleMode::Type = 0;
@@ -264,11 +331,11 @@ impl SpendStore {
                     if !is_heap_only(newtup) {
                         self.insert_index_entries(newtup);
                     }
-                    remember(key, (*newtup).t_self);
+                    remember(key, slot, (*newtup).t_self);
                     pg_sys::heap_freetuple(newtup);
                     Attempt::Done(total)
                 }
-                // A concurrent writer committed a newer version: add to that one.
+                // A concurrent writer committed a newer version: apply to that one.
                 pg_sys::TM_Result::TM_Updated => Attempt::Retry,
                 // The budget was deleted (its spend cascades): the upsert decides.
                 pg_sys::TM_Result::TM_Deleted => Attempt::NoRow,
@@ -277,22 +344,19 @@ impl SpendStore {
         }
     }
 
-    /// The version this backend wrote last for the key, if it is still the
-    /// visible one. The usual case: one fetch by TID instead of an index probe
-    /// that walks the row's chain of versions not pruned yet (at thousands of
-    /// updates a second that chain is long, and the probe was most of the
-    /// write's cost). The TID is only a hint: the row found there must carry
-    /// the key (a table rewrite reuses TIDs), else the index decides.
+    /// The version this backend wrote last for the key and slot, if it is
+    /// still the visible one. The usual case: one fetch by TID instead of an
+    /// index probe that walks the row's chain of versions not pruned yet (at
+    /// thousands of updates a second that chain is long, and the probe was
+    /// most of the write's cost). The TID is only a hint: the row found there
+    /// must carry the key (a table rewrite reuses TIDs), else the index decides.
     ///
     /// # Safety
     /// `self.heap` is open, and `snapshot` a registered snapshot.
-    unsafe fn at_remembered_tid(
-        &self,
-        snapshot: pg_sys::Snapshot,
-        key: &SpendKey,
-        delta: &SpendDelta,
-    ) -> Option<Update> {
-        let tid = REMEMBERED.with(|r| r.borrow().get(key).copied())?;
+    unsafe fn at_remembered_tid(&self, snapshot: pg_sys::Snapshot, key: &SpendKey, slot: i32, op: &Op) -> Modified {
+        let Some(tid) = REMEMBERED.with(|r| r.borrow().get(&(key.clone(), slot)).copied()) else {
+            return Modified::Mismatch;
+        };
         // SAFETY: `self.heap` is open and `snapshot` registered (caller's
         // guarantee). The TID is checked against the table's length before
         // heap_fetch reads it; heap_fetch fills the zeroed HeapTupleData and
@@ -307,15 +371,15 @@ impl SpendStore {
                 n
             });
             if block >= blocks {
-                return None;
+                return Modified::Mismatch;
             }
             let mut tuple: pg_sys::HeapTupleData = std::mem::zeroed();
             tuple.t_self = tid;
             let mut buffer: pg_sys::Buffer = 0;
             if !pg_sys::heap_fetch(self.heap, snapshot, &mut tuple, &mut buffer, false) {
-                return None;
+                return Modified::Mismatch;
             }
-            let update = self.modified(&mut tuple, Some(key), delta);
+            let update = self.modified(&mut tuple, Some((key, slot)), op);
             pg_sys::ReleaseBuffer(buffer);
             update
         }
@@ -325,13 +389,38 @@ impl SpendStore {
     ///
     /// # Safety
     /// `self.heap` is open, and `snapshot` a registered snapshot.
-    unsafe fn by_index(&self, snapshot: pg_sys::Snapshot, key: &SpendKey, delta: &SpendDelta) -> Option<Update> {
+    unsafe fn by_index(&self, snapshot: pg_sys::Snapshot, key: &SpendKey, slot: i32, op: &Op) -> Modified {
+        let mut found = Modified::Mismatch;
         // SAFETY: `self.heap` is open and `snapshot` registered (caller's
-        // guarantee); `pkey` is its primary key, on exactly the 3 columns of the
-        // 3 scan keys (`open` checked; systable_beginscan maps their heap
+        // guarantee); the tuple the scan returns is valid while `modified` reads it.
+        unsafe {
+            self.scan_key(snapshot, key, Some(slot), |tuple| {
+                if matches!(found, Modified::Mismatch) {
+                    found = self.modified(tuple, None, op);
+                }
+            });
+        }
+        found
+    }
+
+    /// Calls `each` with every visible row of the key (and slot, when given)
+    /// through the primary key.
+    ///
+    /// # Safety
+    /// `self.heap` is open, and `snapshot` a registered snapshot.
+    unsafe fn scan_key(
+        &self,
+        snapshot: pg_sys::Snapshot,
+        key: &SpendKey,
+        slot: Option<i32>,
+        mut each: impl FnMut(pg_sys::HeapTuple),
+    ) {
+        // SAFETY: `self.heap` is open and `snapshot` registered (caller's
+        // guarantee); `pkey` is its primary key, on exactly the columns of the
+        // scan keys or more (`open` checked; systable_beginscan maps their heap
         // attribute numbers to the index's) (zeroed ScanKeyData is plain data, then initialised). The
-        // text datum is palloc'd and outlives the scan; the tuple the scan
-        // returns stays valid until systable_endscan, after `modified` read it.
+        // text datum is palloc'd and outlives the scan; each tuple the scan
+        // returns stays valid until the next systable_getnext.
         unsafe {
             let per_value_datum = pgrx::IntoDatum::into_datum(key.per_value.as_str()).expect("text datum");
             let mut keys: [pg_sys::ScanKeyData; 4] = std::mem::zeroed();
@@ -361,54 +450,54 @@ impl SpendStore {
                 pg_sys::Datum::from(key.period_start),
             );
             init(&mut keys[2], c.per_value, self.per_value_collation, pg_sys::F_TEXTEQ, per_value_datum);
-            let nkeys = match c.slot {
-                Some(slot) => {
-                    init(&mut keys[3], slot, pg_sys::InvalidOid, pg_sys::F_INT4EQ, pg_sys::Datum::from(WRITER_SLOT));
+            let nkeys = match (c.slot, slot) {
+                (Some(column), Some(slot)) => {
+                    init(&mut keys[3], column, pg_sys::InvalidOid, pg_sys::F_INT4EQ, pg_sys::Datum::from(slot));
                     4
                 }
-                None => 3,
+                _ => 3,
             };
             let scan = pg_sys::systable_beginscan(self.heap, self.pkey, true, snapshot, nkeys, keys.as_mut_ptr());
-            let found = pg_sys::systable_getnext(scan);
-            let update = if found.is_null() { None } else { self.modified(found, None, delta) };
+            loop {
+                let found = pg_sys::systable_getnext(scan);
+                if found.is_null() {
+                    break;
+                }
+                each(found);
+            }
             pg_sys::systable_endscan(scan);
-            update
         }
     }
 
-    /// A copy of `found` with the delta added (spent, calls, updated_at), its
-    /// TID and the new total; None if `expected` is given and the row does not
-    /// carry that key.
+    /// A copy of `found` changed by `op`, its TID and the slot's new totals;
+    /// Mismatch if `expected` is given and the row does not carry that key
+    /// and slot; Refused when an escrow addition does not fit the slot's cap.
     ///
     /// # Safety
     /// `self.heap` is open, and `found` a valid tuple of it (pinned or copied
     /// for the duration of the call).
-    unsafe fn modified(
-        &self,
-        found: pg_sys::HeapTuple,
-        expected: Option<&SpendKey>,
-        delta: &SpendDelta,
-    ) -> Option<Update> {
+    unsafe fn modified(&self, found: pg_sys::HeapTuple, expected: Option<(&SpendKey, i32)>, op: &Op) -> Modified {
         // SAFETY: `found` is a valid tuple of the open `self.heap` (caller's
         // guarantee), described by its `rd_att`, of as many attributes as the
         // buffers hold. per_value is text, spent numeric, calls int8 and
-        // updated_at timestamptz, all NOT NULL (`open` checked the table), as
-        // read and written here; numeric_add gets two numerics. The new tuple
-        // is palloc'd (heap_modify_tuple copies what it takes of the buffers).
+        // updated_at timestamptz, all NOT NULL, and cap a nullable numeric
+        // (`open` checked the table), as read and written here; numeric_add
+        // gets two numerics. The new tuple is palloc'd (heap_modify_tuple
+        // copies what it takes of the buffers).
         unsafe {
             let tupdesc = (*self.heap).rd_att;
             let c = &self.columns;
             let mut values = self.values.borrow_mut();
             let mut nulls = self.nulls.borrow_mut();
             pg_sys::heap_deform_tuple(found, tupdesc, values.as_mut_ptr(), nulls.as_mut_ptr());
-            if let Some(SpendKey { budget_id, period_start, per_value }) = expected {
+            if let Some((SpendKey { budget_id, period_start, per_value }, slot)) = expected {
                 let stored = <&str as pgrx::FromDatum>::from_datum(values[c.per_value - 1], nulls[c.per_value - 1]);
                 if values[c.budget_id - 1].value() as i64 != *budget_id
                     || values[c.period_start - 1].value() as i64 != *period_start
                     || stored != Some(per_value.as_str())
-                    || c.slot.is_some_and(|slot| values[slot - 1].value() as i32 != WRITER_SLOT)
+                    || c.slot.is_some_and(|column| values[column - 1].value() as i32 != slot)
                 {
-                    return None;
+                    return Modified::Mismatch;
                 }
             }
             let mut total = SpendDelta {
@@ -416,17 +505,38 @@ impl SpendStore {
                 calls: values[c.calls - 1].value() as i64,
                 tokens: c.tokens.map_or(0, |t| values[t - 1].value() as i64),
             };
-            total.add(*delta);
-            // numeric addition, so the total keeps the scale `spent + delta` has in SQL
-            values[c.spent - 1] = pg_sys::DirectFunctionCall2Coll(
-                Some(numeric_add),
-                pg_sys::InvalidOid,
-                values[c.spent - 1],
-                NumericDatum::from_text(&delta.cost.to_string()).0,
-            );
-            values[c.calls - 1] = pg_sys::Datum::from(total.calls);
-            if let Some(t) = c.tokens {
-                values[t - 1] = pg_sys::Datum::from(total.tokens);
+            match op {
+                Op::Add(delta, within) => {
+                    total.add(**delta);
+                    if let Some(budget) = within {
+                        let cap =
+                            c.cap.filter(|&column| !nulls[column - 1]).map(|column| decimal_of(values[column - 1]));
+                        if cap.is_none_or(|cap| budget.used(&total) > cap) {
+                            return Modified::Refused;
+                        }
+                    }
+                    // numeric addition, so the total keeps the scale `spent + delta` has in SQL
+                    values[c.spent - 1] = pg_sys::DirectFunctionCall2Coll(
+                        Some(numeric_add),
+                        pg_sys::InvalidOid,
+                        values[c.spent - 1],
+                        NumericDatum::from_text(&delta.cost.to_string()).0,
+                    );
+                    values[c.calls - 1] = pg_sys::Datum::from(total.calls);
+                    if let Some(t) = c.tokens {
+                        values[t - 1] = pg_sys::Datum::from(total.tokens);
+                    }
+                }
+                Op::SetCap(cap) => {
+                    let Some(column) = c.cap else { return Modified::Refused };
+                    match cap {
+                        Some(cap) => {
+                            values[column - 1] = NumericDatum::from_text(&cap.to_string()).0;
+                            nulls[column - 1] = false;
+                        }
+                        None => nulls[column - 1] = true,
+                    }
+                }
             }
             values[c.updated_at - 1] = pg_sys::Datum::from(pg_sys::GetCurrentTransactionStartTimestamp());
             let newtup = pg_sys::heap_modify_tuple(
@@ -436,7 +546,7 @@ impl SpendStore {
                 nulls.as_mut_ptr(),
                 self.replace.borrow_mut().as_mut_ptr(),
             );
-            Some(((*found).t_self, newtup, total))
+            Modified::Update(((*found).t_self, newtup, total))
         }
     }
 
@@ -491,27 +601,53 @@ type Update = (pg_sys::ItemPointerData, pg_sys::HeapTuple, SpendDelta);
 const REMEMBERED_MAX: usize = 10_000;
 
 thread_local! {
-    /// Where this backend last wrote each running total.
-    static REMEMBERED: RefCell<FxHashMap<SpendKey, pg_sys::ItemPointerData>> = RefCell::new(FxHashMap::default());
+    /// Where this backend last wrote each running total's slot.
+    static REMEMBERED: RefCell<FxHashMap<(SpendKey, i32), pg_sys::ItemPointerData>> = RefCell::new(FxHashMap::default());
 }
 
-fn remember(key: &SpendKey, tid: pg_sys::ItemPointerData) {
+fn remember(key: &SpendKey, slot: i32, tid: pg_sys::ItemPointerData) {
     REMEMBERED.with(|r| {
         let mut r = r.borrow_mut();
-        if let Some(known) = r.get_mut(key) {
+        let key = (key.clone(), slot);
+        if let Some(known) = r.get_mut(&key) {
             *known = tid;
             return;
         }
         if r.len() >= REMEMBERED_MAX {
             r.clear();
         }
-        r.insert(key.clone(), tid);
+        r.insert(key, tid);
     });
+}
+
+/// What to do to a slot's row.
+enum Op<'a> {
+    /// Add to its totals; with a budget, only within the slot's cap.
+    Add(&'a SpendDelta, Option<&'a Budget>),
+    /// Set its cap (None: no allowance).
+    SetCap(Option<Decimal>),
+}
+
+/// What `add_to_slot` did.
+pub enum Applied {
+    /// Added: the slot's new totals.
+    Done(SpendDelta),
+    /// The slot has no row (or the budget is gone).
+    NoRow,
+    /// Not added: it does not fit the slot's cap.
+    Refused,
+}
+
+enum Modified {
+    Update(Update),
+    Mismatch,
+    Refused,
 }
 
 enum Attempt {
     Done(SpendDelta),
     NoRow,
+    Refused,
     Retry,
 }
 
@@ -581,6 +717,10 @@ unsafe fn layout(heap: pg_sys::Relation, pkey: pg_sys::Oid, table: &'static str)
             && known.columns.positions().into_iter().zip(EXPECTED).all(|(p, e)| fits(p, e))
             && known.columns.tokens.is_none_or(|p| fits(p, TOKENS))
             && known.columns.slot.is_none_or(|p| fits(p, SLOT))
+            && known.columns.cap.is_none_or(|p| {
+                desc.get(p - 1)
+                    .is_some_and(|a| !a.is_dropped() && a.name() == CAP && a.type_oid().value() == pg_sys::NUMERICOID)
+            })
         {
             return known;
         }
@@ -608,7 +748,13 @@ unsafe fn layout(heap: pg_sys::Relation, pkey: pg_sys::Oid, table: &'static str)
             index + 1
         })
     };
-    let columns = Columns::from_positions(positions, optional(TOKENS), optional(SLOT));
+    let cap = desc.iter().position(|a| !a.is_dropped() && a.name() == CAP).map(|index| {
+        if desc.get(index).is_none_or(|a| a.type_oid().value() != pg_sys::NUMERICOID) {
+            pgrx::error!("llm_cost: column llm_cost.{table}.cap is not numeric, as the running totals' update reads and writes it")
+        }
+        index + 1
+    });
+    let columns = Columns::from_positions(positions, optional(TOKENS), optional(SLOT), cap);
     // SAFETY: `pkey` is the OID of an index (caller's guarantee).
     let per_value_collation = unsafe { key_collation(pkey, &columns, table) };
     let found = Layout { relid, pkey, natts, columns, per_value_collation };

@@ -13,6 +13,7 @@
 //! rows named (sql/reservations.sql), at the same commit as their spend.
 use crate::budgets::budget_cache::{with_budgets, BudgetIndex, RowDims};
 use crate::budgets::budget_period;
+use crate::budgets::escrow;
 use crate::budgets::pending_spend::{self, SpendDelta, SpendKey};
 use crate::budgets::spend_store::SpendStore;
 use crate::pg::trigger_support::{
@@ -321,8 +322,8 @@ fn flush_pending() -> i64 {
     let mut done = 0;
     if let Some(store) = &store {
         for (key, delta) in &calendar {
-            let Some(totals) = store.add_to_existing(key, delta) else { break };
-            crossings.extend(crossings_of(key, delta, &totals));
+            let Some(found) = write_total(store, None, key, delta) else { break };
+            crossings.extend(found);
             done += 1;
         }
     }
@@ -345,13 +346,9 @@ fn flush_pending() -> i64 {
     // budget_spend, the windows, the reservations or the queue
     crate::pg::extension_owner::run_as_owner(|| {
         Spi::connect_mut(|client| {
-            for (i, (key, delta)) in calendar.iter().enumerate().skip(done) {
-                let existing = match &store {
-                    Some(store) if i > done => store.add_to_existing(key, delta),
-                    _ => None, // the first is known to have no row
-                };
-                if let Some(totals) = existing.or_else(|| upsert_total(client, key, delta)) {
-                    crossings.extend(crossings_of(key, delta, &totals));
+            if let Some(store) = &store {
+                for (key, delta) in calendar.iter().skip(done) {
+                    crossings.extend(write_total(store, Some(client), key, delta).unwrap_or_default());
                 }
             }
             for crossing in &crossings {
@@ -378,6 +375,63 @@ fn flush_pending() -> i64 {
         })
     });
     written
+}
+
+/// Adds one transaction's delta to a calendar total and returns the
+/// thresholds it crossed: through this backend's slot when its cap allows
+/// (escrow), else exactly, through slot 0 (src/budgets/escrow.rs). Without an
+/// SPI client, None when SQL is needed (a row to create) before anything was
+/// written; the caller then goes on with one. With one, always Some.
+fn write_total(
+    store: &SpendStore,
+    mut client: Option<&mut pgrx::spi::SpiClient<'_>>,
+    key: &SpendKey,
+    delta: &SpendDelta,
+) -> Option<Vec<Crossing>> {
+    if !store.has_slots() {
+        // 0.2.0's table (ALTER EXTENSION UPDATE not run yet): one row per total
+        let totals = match store.add_to_existing(key, delta) {
+            Some(totals) => Some(totals),
+            None => upsert_total(client?, key, delta),
+        };
+        return Some(totals.map(|t| crossings_of(key, delta, &t)).unwrap_or_default());
+    }
+    let own_missing = match escrow::try_escrow(store, key, delta) {
+        escrow::EscrowAttempt::Done => return Some(Vec::new()),
+        escrow::EscrowAttempt::Exact => false,
+        escrow::EscrowAttempt::NoSlot => true,
+    };
+    if own_missing && client.is_none() {
+        return None; // its slot is made with SQL: nothing is written yet
+    }
+    // the exact path: slot 0 first (every exact writer takes it first)
+    let shared = match store.add_to_existing(key, delta) {
+        Some(totals) => totals,
+        None => match upsert_total(client.as_deref_mut()?, key, delta) {
+            Some(totals) => totals,
+            None => return Some(Vec::new()), // the budget is gone
+        },
+    };
+    if own_missing {
+        // with slot 0 held: this backend's slot, for its next writes
+        if let Some(client) = client {
+            add_slot(client, key, escrow::own_slot());
+        }
+    }
+    let total = escrow::settle_caps(store, key, shared);
+    Some(crossings_of(key, delta, &total))
+}
+
+/// Makes a backend's slot of a total (no spend, no allowance yet).
+fn add_slot(client: &mut pgrx::spi::SpiClient<'_>, key: &SpendKey, slot: i32) {
+    client
+        .update(
+            "INSERT INTO llm_cost.budget_spend_slots (budget_id, period_start, per_value, slot)
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            None,
+            &[key.budget_id.into(), timestamptz(key.period_start).into(), key.per_value.as_str().into(), slot.into()],
+        )
+        .unwrap_or_else(|e| error!("llm_cost: cannot add a budget spend slot: {e}"));
 }
 
 /// A timestamptz argument from a Postgres timestamp (microseconds since 2000).

@@ -1,0 +1,131 @@
+//! Striped running totals with escrow caps (docs/escrow.md, section 7).
+//!
+//! A calendar total is kept in slots (`llm_cost.budget_spend_slots`): slot 0,
+//! which the SQL paths and the exact path write, and one slot per backend
+//! (`own_slot`), each with a cap, the most its slot may reach without
+//! coordinating. Rule E: whoever sets caps holds every slot of the total, and
+//! makes the sum of the caps (a slot without one counting as its use) stay
+//! below the lowest threshold above the total. Then:
+//!
+//! - **Escrow path**: a transaction whose spend keeps its own slot within the
+//!   cap adds it there and nothing else. No such commit can cross a threshold,
+//!   since every total it can reach is below the sum of the caps. Writers
+//!   sharing a budget update different rows, so their commits do not queue on
+//!   one row lock and can share a WAL flush.
+//! - **Exact path** (no slot row yet, cap exceeded or revoked): add to slot 0,
+//!   then update every other slot (setting its cap to none), which waits for
+//!   the transactions in flight that hold them and keeps new ones out until
+//!   this commit. The sum read that way is the exact total just before this
+//!   commit, so the thresholds crossed are those of today's path, queued once.
+//!   Last, every backend slot gets a new cap: its use plus a share of half the
+//!   headroom to the next threshold.
+//!
+//! Locks within a total are taken in slot order (slot 0 first); totals in
+//! key order, as before: an escrow writer holds one slot row, an exact writer
+//! holds slot 0 before the others, so no cycle can form. The SQL paths that
+//! change a total (`_fold_spend`, rebuilds, restored retired spend, budget
+//! changes) revoke the caps of its slots, so the next writer of each takes
+//! the exact path.
+use crate::budgets::budget_cache::{with_budgets, Budget};
+use crate::budgets::pending_spend::{SpendDelta, SpendKey};
+use crate::budgets::spend_store::{Applied, SpendStore};
+use crate::pricing::decimal::Decimal;
+use pgrx::pg_sys;
+
+/// Backend slots per total: up to this many concurrent writers never share a row.
+const BACKEND_SLOTS: i32 = 16;
+
+/// This backend's slot of every total (1..=BACKEND_SLOTS).
+pub fn own_slot() -> i32 {
+    // SAFETY: a backend global, set at backend start and constant after.
+    let backend = unsafe { pg_sys::MyBackendId };
+    backend.rem_euclid(BACKEND_SLOTS) + 1
+}
+
+/// The escrow path: adds `delta` to this backend's slot if it fits the
+/// slot's cap. True when done (nothing else to write, no threshold crossed).
+pub fn try_escrow(store: &SpendStore, key: &SpendKey, delta: &SpendDelta) -> EscrowAttempt {
+    with_budgets(|index| {
+        let Some(budget) = index.budget(key.budget_id) else { return EscrowAttempt::Exact };
+        match store.add_to_slot(key, own_slot(), delta, Some(budget)) {
+            Applied::Done(_) => EscrowAttempt::Done,
+            Applied::Refused => EscrowAttempt::Exact,
+            Applied::NoRow => EscrowAttempt::NoSlot,
+        }
+    })
+}
+
+pub enum EscrowAttempt {
+    /// Added within the slot's cap.
+    Done,
+    /// The slot exists but its cap does not allow it: the exact path.
+    Exact,
+    /// This backend has no slot for the total yet: the exact path makes it.
+    NoSlot,
+}
+
+/// The exact path's second half, once `delta` is in slot 0 (whose row this
+/// transaction now holds) and this backend's slot exists: locks every other
+/// slot, returns the total's exact new totals, and gives the backend slots new
+/// caps.
+pub fn settle_caps(store: &SpendStore, key: &SpendKey, shared: SpendDelta) -> SpendDelta {
+    // A budget changed since this backend read it revoked the caps; the new
+    // ones must come from its new thresholds.
+    // SAFETY: processes pending cache invalidations, inside a transaction.
+    unsafe { pg_sys::AcceptInvalidationMessages() };
+    let mut total = shared;
+    let mut slots: Vec<(i32, SpendDelta)> = Vec::new();
+    for slot in store.other_slots(key) {
+        // waits for the slot's writer in flight; no escrow on it until this commit
+        if let Some(used) = store.set_cap(key, slot, None) {
+            total.add(used);
+            slots.push((slot, used));
+        }
+    }
+    let caps = with_budgets(|index| {
+        index.budget(key.budget_id).map(|budget| caps(budget, &total, &slots)).unwrap_or_default()
+    });
+    for (slot, cap) in caps {
+        store.set_cap(key, slot, Some(cap));
+    }
+    total
+}
+
+/// Far enough above any use that a total with no threshold left ahead never
+/// needs the exact path again (the caps are revoked when the budget changes).
+const NO_LIMIT: i64 = 1_000_000_000_000_000_000;
+
+/// Each backend slot's new cap: its use plus an equal share of half the
+/// headroom between the total and the lowest threshold above it (Rule E: the
+/// caps then sum to below that threshold). A share rounds down, so the sum
+/// never exceeds the bound.
+fn caps(budget: &Budget, total: &SpendDelta, slots: &[(i32, SpendDelta)]) -> Vec<(i32, Decimal)> {
+    if slots.is_empty() {
+        return Vec::new();
+    }
+    let used = budget.used(total);
+    let next_limit = budget
+        .thresholds
+        .iter()
+        .filter_map(|t| budget.amount.checked_mul(*t).ok()?.shift_right(2).ok())
+        .filter(|limit| *limit > used)
+        .min();
+    let share = match next_limit {
+        Some(limit) => {
+            let headroom = limit.checked_sub(used).unwrap_or(Decimal::ZERO);
+            let parts = 2 * slots.len() as i128;
+            // six more digits first, so a small headroom still splits
+            headroom
+                .mantissa()
+                .checked_mul(1_000_000)
+                .and_then(|m| Decimal::from_parts(m / parts, headroom.scale() + 6).ok())
+                .map(Decimal::normalized)
+                .unwrap_or(Decimal::ZERO)
+        }
+        None => Decimal::from_i64(NO_LIMIT),
+    };
+    slots
+        .iter()
+        .filter_map(|(slot, slot_total)| Some((*slot, budget.used(slot_total).checked_add(share).ok()?)))
+        .collect()
+}

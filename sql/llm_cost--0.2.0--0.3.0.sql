@@ -16752,7 +16752,7 @@ GRANT EXECUTE ON FUNCTION llm_cost._retire_spend_of(regclass, timestamptz, bigin
 -- ==== escrow section ====
 -- Slots with allowances (src/budgets/escrow.rs, docs/escrow.md section 7).
 ALTER TABLE llm_cost.budget_spend_slots ADD COLUMN cap numeric;
-COMMENT ON COLUMN llm_cost.budget_spend_slots.slot IS 'Which part of the total this row holds: 0 for the exact path and the SQL paths, 1-16 one per backend.';
+COMMENT ON COLUMN llm_cost.budget_spend_slots.slot IS 'Which part of the total this row holds: 0 for the exact path and the SQL paths, 1-64 one per backend.';
 COMMENT ON COLUMN llm_cost.budget_spend_slots.cap IS 'How far this slot may grow, in the budget''s unit, without the exact path (NULL: not at all); the caps of a total sum to below its next threshold.';
 
 CREATE OR REPLACE FUNCTION llm_cost._fold_spend(

@@ -44,7 +44,7 @@ COMMENT ON COLUMN llm_cost.budget_spend_slots.spent IS 'This slot''s part of the
 COMMENT ON COLUMN llm_cost.budget_spend_slots.calls IS 'Calls (usage rows) counted in spent.';
 COMMENT ON COLUMN llm_cost.budget_spend_slots.updated_at IS 'When this row last changed.';
 COMMENT ON COLUMN llm_cost.budget_spend_slots.tokens IS 'Input + output tokens of the calls counted (what a tokens budget limits).';
-COMMENT ON COLUMN llm_cost.budget_spend_slots.slot IS 'Which part of the total this row holds: 0 for the exact path and the SQL paths, 1-16 one per backend.';
+COMMENT ON COLUMN llm_cost.budget_spend_slots.slot IS 'Which part of the total this row holds: 0 for the exact path and the SQL paths, 1-64 one per backend.';
 COMMENT ON COLUMN llm_cost.budget_spend_slots.cap IS 'How far this slot may grow, in the budget''s unit, without the exact path (NULL: not at all); the caps of a total sum to below its next threshold.';
 
 CREATE VIEW llm_cost.budget_spend WITH (security_invoker = true) AS

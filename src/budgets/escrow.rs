@@ -32,14 +32,16 @@ use crate::budgets::spend_store::{Applied, SpendStore};
 use crate::pricing::decimal::Decimal;
 use pgrx::pg_sys;
 
-/// Backend slots per total: up to this many concurrent writers never share a row.
-const BACKEND_SLOTS: i32 = 16;
+/// Backend slots per total: up to this many concurrent writers never share a
+/// row (backend ids are handed out lowest first). A slot row exists only once
+/// its backend has written the total.
+const BACKEND_SLOTS: i32 = 64;
 
 /// This backend's slot of every total (1..=BACKEND_SLOTS).
 pub fn own_slot() -> i32 {
     // SAFETY: a backend global, set at backend start and constant after.
     let backend = unsafe { pg_sys::MyBackendId };
-    backend.rem_euclid(BACKEND_SLOTS) + 1
+    (backend - 1).rem_euclid(BACKEND_SLOTS) + 1
 }
 
 /// The escrow path: adds `delta` to this backend's slot if it fits the

@@ -143,9 +143,13 @@ SELECT count(*) FROM llm_cost.claim_notifications(1, '1 hour');
 /// to date; compared with a fresh install's instead, see `catalog`). Columns
 /// a later version adds are left out here and checked empty after the update.
 fn contents(c: &mut postgres::Client) -> Vec<(String, i64, String)> {
-    let mut tables = table_checksums(c, rows_of);
-    // 0.3.0 keeps 0.2.0's budget_spend table in slots, read through the
-    // budget_spend view: compared as the totals they hold
+    slots_as_totals(table_checksums(c, rows_of))
+}
+
+/// 0.3.0 keeps 0.2.0's budget_spend table in slots, read through the
+/// budget_spend view: compared as the totals they hold (`rows_of`), under
+/// the old table's name.
+fn slots_as_totals(mut tables: Vec<(String, i64, String)>) -> Vec<(String, i64, String)> {
     for table in &mut tables {
         if table.0 == "budget_spend_slots" {
             table.0 = "budget_spend".into();
@@ -428,18 +432,12 @@ fn a_million_row_ledger_is_partitioned_by_the_update_exactly() {
     .unwrap();
     // a hash per row: a million rows' text at once would be too long a string
     let million = |c: &mut postgres::Client| {
-        let mut tables = table_checksums(c, |t| match t {
+        slots_as_totals(table_checksums(c, |t| match t {
             "usage" => {
                 Some("SELECT md5((to_jsonb(t) - 'units' - 'reservation_id')::text) FROM llm_cost.usage AS t".into())
             }
             _ => rows_of(t),
-        });
-        for table in &mut tables {
-            if table.0 == "budget_spend_slots" {
-                table.0 = "budget_spend".into(); // as in `contents`
-            }
-        }
-        tables
+        }))
     };
     let before = million(&mut c);
     let sequence = "SELECT last_value::text || ' ' || is_called FROM llm_cost.usage_id_seq";

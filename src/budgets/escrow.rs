@@ -45,7 +45,7 @@ pub fn own_slot() -> i32 {
 }
 
 /// The escrow path: adds `delta` to this backend's slot if it fits the
-/// slot's cap. True when done (nothing else to write, no threshold crossed).
+/// slot's cap. Done means nothing else to write and no threshold crossed.
 pub fn try_escrow(store: &SpendStore, key: &SpendKey, delta: &SpendDelta) -> EscrowAttempt {
     with_budgets(|index| {
         let Some(budget) = index.budget(key.budget_id) else { return EscrowAttempt::Exact };

@@ -710,6 +710,11 @@ unsafe fn layout(heap: pg_sys::Relation, pkey: pg_sys::Oid, table: &'static str)
         desc.get(position - 1)
             .is_some_and(|a| !a.is_dropped() && a.name() == name && a.type_oid().value() == type_oid && a.attnotnull)
     };
+    // cap: numeric, and nullable (NULL is "no allowance")
+    let cap_fits = |position: usize| {
+        desc.get(position - 1)
+            .is_some_and(|a| !a.is_dropped() && a.name() == CAP && a.type_oid().value() == pg_sys::NUMERICOID)
+    };
     if let Some(known) = LAYOUT.get() {
         if known.relid == relid
             && known.pkey == pkey
@@ -717,10 +722,7 @@ unsafe fn layout(heap: pg_sys::Relation, pkey: pg_sys::Oid, table: &'static str)
             && known.columns.positions().into_iter().zip(EXPECTED).all(|(p, e)| fits(p, e))
             && known.columns.tokens.is_none_or(|p| fits(p, TOKENS))
             && known.columns.slot.is_none_or(|p| fits(p, SLOT))
-            && known.columns.cap.is_none_or(|p| {
-                desc.get(p - 1)
-                    .is_some_and(|a| !a.is_dropped() && a.name() == CAP && a.type_oid().value() == pg_sys::NUMERICOID)
-            })
+            && known.columns.cap.is_none_or(cap_fits)
         {
             return known;
         }
@@ -749,7 +751,7 @@ unsafe fn layout(heap: pg_sys::Relation, pkey: pg_sys::Oid, table: &'static str)
         })
     };
     let cap = desc.iter().position(|a| !a.is_dropped() && a.name() == CAP).map(|index| {
-        if desc.get(index).is_none_or(|a| a.type_oid().value() != pg_sys::NUMERICOID) {
+        if !cap_fits(index + 1) {
             pgrx::error!("llm_cost: column llm_cost.{table}.cap is not numeric, as the running totals' update reads and writes it")
         }
         index + 1

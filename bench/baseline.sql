@@ -63,7 +63,8 @@ END $$;
 -- The floor of any design that keeps running totals in the inserting
 -- transaction: the bare insert plus hand-written UPDATEs of total rows, in the
 -- same statement (bench/budgets.sh): one global total, one per tenant, one
--- per user, as the budgets the ledger's lines use; and 64 stripes of one
+-- per user, as the budgets the ledger's lines use; each disjoint writer's
+-- tenant and user totals; and 64 stripes of one
 -- shared total, one per client, the floor of a design that splits a shared
 -- budget's total per writer (docs/escrow.md, section 7).
 DROP TABLE IF EXISTS bench.running_total;
@@ -72,6 +73,9 @@ INSERT INTO bench.running_total
 SELECT key, 0, 0, now()
   FROM (SELECT 'global' UNION ALL SELECT 't' || g FROM generate_series(1, 8) g
         UNION ALL SELECT 'u' || g FROM generate_series(1, 1000) g
+        -- the disjoint writers' own tenant and users (pgbench clients 0..7)
+        UNION ALL SELECT 't0'
+        UNION ALL SELECT 'c' || c || '-' || u FROM generate_series(0, 7) c, generate_series(1, 1000) u
         -- one stripe per pgbench client (client_id 0..63): the shared total split per writer
         UNION ALL SELECT 's' || g FROM generate_series(0, 63) g) AS k(key);
 

@@ -38,6 +38,7 @@ floor_script() { # floor_script NAME KEY_EXPR...: one UPDATE per key, then the b
 floor_script b_total "'global'"
 floor_script b_total3 "'global'" "'t' || :t" "'u' || :u"
 floor_script b_stripe "'s' || :client_id"
+floor_script b_disjoint_total2 "'t' || :client_id" "'c' || :client_id || '-' || :u"
 xact_script() { # xact_script NAME TABLE: 100 single-row INSERT statements in one transaction
   { echo "BEGIN;"
     for i in $(seq 100); do
@@ -69,12 +70,18 @@ compare_inserts "(floor) bare INSERT + one SQL UPDATE of a running-total row in 
   "$CLUSTER_DIR/b_rows.sql" "$CLUSTER_DIR/b_total.sql" 1
 compare_inserts "(floor) bare INSERT + three SQL UPDATEs (global, tenant, user totals) in the same statement, 1 client" \
   "$CLUSTER_DIR/b_rows.sql" "$CLUSTER_DIR/b_total3.sql" 1
+# A connection pool: every user's calls arrive through any of the backends,
+# so each per-user total is written by several backends, rarely at once.
+compare_inserts "single-row INSERT, 8 clients, the same 3 budgets, each user's calls spread over all clients (a pool)" \
+  "$CLUSTER_DIR/b_rows.sql" "$CLUSTER_DIR/p_rows.sql" 8
 budgets_reset "$TENANT_BUDGETS;
                INSERT INTO llm_cost.budgets (name, amount, period, per) VALUES ('every user', 100, 'day', 'user_id')"
 compare_inserts "100 single-row INSERTs per transaction (transactions/s), 1 client, the same 3 budgets" \
   "$CLUSTER_DIR/b_xact.sql" "$CLUSTER_DIR/p_xact.sql" 1
 compare_inserts "single-row INSERT, 8 clients, disjoint budgets (own tenant, per user)" \
   "$CLUSTER_DIR/b_disjoint.sql" "$CLUSTER_DIR/p_disjoint.sql" 8
+compare_inserts "(floor) bare INSERT + the two SQL UPDATEs a disjoint writer makes (own tenant, own user total), 8 clients" \
+  "$CLUSTER_DIR/b_disjoint.sql" "$CLUSTER_DIR/b_disjoint_total2.sql" 8
 budgets_reset "INSERT INTO llm_cost.budgets (name, amount, period) VALUES ('global', 1000000, 'month')"
 for clients in 8 16 32; do
   compare_inserts "single-row INSERT, $clients clients, all on one shared budget" \

@@ -533,7 +533,8 @@ fn spend_store_checks_the_table_it_updates_directly() {
 }
 
 /// Writers add to their own slot of a total within its cap (the escrow path,
-/// src/budgets/escrow.rs), and a change of the budget's limits ends those
+/// src/budgets/escrow.rs), once they have met another writer of it (a writer
+/// alone stays on slot 0), and a change of the budget's limits ends those
 /// allowances: a threshold the new limits put just ahead still fires in the
 /// commit that crosses it, once. Two REPEATABLE READ writers on the exact
 /// path commit without a serialization error.
@@ -550,15 +551,37 @@ fn slots_escrow_within_caps_and_budget_changes_end_the_allowances() {
         "INSERT INTO llm_cost.budgets (name, amount, period, thresholds) VALUES ('capped', 1000, 'month', '{50}')",
     )
     .unwrap();
+    c.batch_execute(&insert("0.5")).unwrap();
+    c.batch_execute(&insert("0.5")).unwrap();
+    let backend_slots = "SELECT count(*) FROM llm_cost.budget_spend_slots WHERE slot <> 0";
+    assert_eq!(count(&mut c, backend_slots), 0, "a writer alone keeps to slot 0");
+
+    // another writer holds slot 0 (its spend flushed, not committed): c's
+    // next commit waits for it, and so meets another writer of the total
+    let mut other = cluster.connect("escrow");
+    other.batch_execute(&format!("BEGIN; {} SELECT llm_cost.flush_spend();", insert("0.5"))).unwrap();
+    let waiting = std::thread::spawn({
+        let statement = insert("0.5");
+        move || {
+            c.batch_execute(&statement).unwrap();
+            c
+        }
+    });
+    let mut watch = cluster.connect("escrow");
+    wait_for_lock_waits(&mut watch, 1);
+    other.batch_execute("COMMIT").unwrap();
+    let mut c = waiting.join().unwrap();
+    assert_eq!(count(&mut c, backend_slots), 0);
+
+    // its next exact write makes its slot, the ones after stay within the slot's cap
     for _ in 0..3 {
-        c.batch_execute(&insert("1")).unwrap(); // each its own transaction
+        c.batch_execute(&insert("0.5")).unwrap(); // each its own transaction
     }
-    // the first made this backend's slot (exact path), the others stayed within its cap
-    assert_eq!(count(&mut c, "SELECT calls FROM llm_cost.budget_spend_slots WHERE slot = 0"), 1);
+    assert_eq!(count(&mut c, "SELECT calls FROM llm_cost.budget_spend_slots WHERE slot = 0"), 5);
     assert_eq!(count(&mut c, "SELECT sum(calls)::bigint FROM llm_cost.budget_spend_slots WHERE slot <> 0"), 2);
-    assert_eq!(column(&mut c, "SELECT spent::text FROM llm_cost.budget_spend"), ["3"]);
-    // one slot, allowed half the headroom from 1 (the total when it was made) to the 50% threshold (500)
-    assert_eq!(column(&mut c, "SELECT cap::text FROM llm_cost.budget_spend_slots WHERE slot <> 0"), ["249.5"]);
+    assert_eq!(column(&mut c, "SELECT spent::text FROM llm_cost.budget_spend"), ["3.5"]);
+    // one slot, allowed half the headroom from 2.5 (the total when it was made) to the 50% threshold (500)
+    assert_eq!(column(&mut c, "SELECT cap::text FROM llm_cost.budget_spend_slots WHERE slot <> 0"), ["248.75"]);
 
     // new limits: 50% of 10 is 5, two calls ahead; the old cap (near 250) must not let the crossing through
     c.batch_execute("UPDATE llm_cost.budgets SET amount = 10").unwrap();
@@ -566,7 +589,7 @@ fn slots_escrow_within_caps_and_budget_changes_end_the_allowances() {
     c.batch_execute(&insert("1")).unwrap();
     assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.notifications WHERE budget_id IS NOT NULL"), 0);
     c.batch_execute(&insert("1")).unwrap();
-    assert_eq!(column(&mut c, "SELECT spent::text FROM llm_cost.budget_spend"), ["5"]);
+    assert_eq!(column(&mut c, "SELECT spent::text FROM llm_cost.budget_spend"), ["5.5"]);
     assert_eq!(
         column(&mut c, "SELECT threshold::text FROM llm_cost.notifications WHERE budget_id IS NOT NULL"),
         ["50"]
@@ -578,9 +601,24 @@ fn slots_escrow_within_caps_and_budget_changes_end_the_allowances() {
     c.batch_execute(&format!("BEGIN ISOLATION LEVEL REPEATABLE READ; {}", insert("0.5"))).unwrap();
     other.batch_execute(&format!("BEGIN ISOLATION LEVEL REPEATABLE READ; {} COMMIT;", insert("0.5"))).unwrap();
     c.batch_execute("COMMIT").unwrap();
-    assert_eq!(column(&mut c, "SELECT spent::text FROM llm_cost.budget_spend"), ["6.0"]);
+    assert_eq!(column(&mut c, "SELECT spent::text FROM llm_cost.budget_spend"), ["6.5"]);
     assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0);
     assert_alerts_match_spend(&mut c);
+}
+
+/// Waits until `n` sessions of the database wait for a lock (30 s at most).
+fn wait_for_lock_waits(watch: &mut postgres::Client, n: i64) {
+    for _ in 0..1500 {
+        let waiting = count(
+            watch,
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        );
+        if waiting >= n {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{n} sessions never waited for a lock");
 }
 
 /// Every NOTIFY text heard on `l` until nothing more arrives for `wait_ms`.

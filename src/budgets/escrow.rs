@@ -20,6 +20,13 @@
 //!   Last, every backend slot gets a new cap: its use plus a share of half the
 //!   headroom to the next threshold.
 //!
+//! A backend gets a slot of its own only for a total it has met another
+//! writer of (`SpendStore::met_other_writer`): a total that one backend at a
+//! time writes, such as a per-user budget's behind a connection pool, stays
+//! on slot 0, one row write per commit, as without escrow; a slot there would
+//! only add writes (making it, and capping it at every other backend's exact
+//! path), with no queue to avoid.
+//!
 //! Locks within a total are taken in slot order (slot 0 first); totals in
 //! key order, as before: an escrow writer holds one slot row, an exact writer
 //! holds slot 0 before the others, so no cycle can form. The SQL paths that
@@ -31,6 +38,8 @@ use crate::budgets::pending_spend::{SpendDelta, SpendKey};
 use crate::budgets::spend_store::{Applied, SpendStore};
 use crate::pricing::decimal::Decimal;
 use pgrx::pg_sys;
+use rustc_hash::FxHashMap;
+use std::cell::RefCell;
 
 /// Backend slots per total: up to this many concurrent writers never share a
 /// row (backend ids are handed out lowest first). A slot row exists only once
@@ -44,17 +53,81 @@ pub fn own_slot() -> i32 {
     (backend - 1).rem_euclid(BACKEND_SLOTS) + 1
 }
 
+/// What this backend knows of its own slot of a total it found none of.
+#[derive(Clone, Copy, PartialEq)]
+enum NoSlot {
+    /// None, and none wanted yet: no probe for it until one is.
+    Absent,
+    /// None, and its last exact write met another writer: the next exact
+    /// write makes one.
+    Wanted,
+}
+
+/// Most totals a backend keeps `NoSlot` facts about; past it, it starts over
+/// (a forgotten fact costs one index probe).
+const NO_SLOT_MAX: usize = 10_000;
+
+thread_local! {
+    /// Totals without a slot of this backend, as it last found them. Only a
+    /// hint: a slot made by another backend with the same slot number (more
+    /// than BACKEND_SLOTS backends) is found by the exact path, which is
+    /// always correct.
+    static NO_SLOT: RefCell<FxHashMap<SpendKey, NoSlot>> = RefCell::new(FxHashMap::default());
+}
+
+fn no_slot(key: &SpendKey) -> Option<NoSlot> {
+    NO_SLOT.with(|n| n.borrow().get(key).copied())
+}
+
+fn set_no_slot(key: &SpendKey, fact: Option<NoSlot>) {
+    NO_SLOT.with(|n| {
+        let mut n = n.borrow_mut();
+        match fact {
+            None => {
+                n.remove(key);
+            }
+            Some(fact) => {
+                if n.len() >= NO_SLOT_MAX && !n.contains_key(key) {
+                    n.clear();
+                }
+                n.insert(key.clone(), fact);
+            }
+        }
+    });
+}
+
 /// The escrow path: adds `delta` to this backend's slot if it fits the
 /// slot's cap. Done means nothing else to write and no threshold crossed.
 pub fn try_escrow(store: &SpendStore, key: &SpendKey, delta: &SpendDelta) -> EscrowAttempt {
+    match no_slot(key) {
+        Some(NoSlot::Absent) => return EscrowAttempt::NoSlot { make: false },
+        Some(NoSlot::Wanted) => return EscrowAttempt::NoSlot { make: true },
+        None => {}
+    }
     with_budgets(|index| {
         let Some(budget) = index.budget(key.budget_id) else { return EscrowAttempt::Exact };
         match store.add_to_slot(key, own_slot(), delta, Some(budget)) {
             Applied::Done(_) => EscrowAttempt::Done,
             Applied::Refused => EscrowAttempt::Exact,
-            Applied::NoRow => EscrowAttempt::NoSlot,
+            Applied::NoRow => {
+                set_no_slot(key, Some(NoSlot::Absent));
+                EscrowAttempt::NoSlot { make: false }
+            }
         }
     })
+}
+
+/// After an exact write to slot 0 by a backend without a slot of the total:
+/// if it met another writer there, its next exact write makes its slot.
+pub fn note_exact_write(store: &SpendStore, key: &SpendKey) {
+    if store.met_other_writer() {
+        set_no_slot(key, Some(NoSlot::Wanted));
+    }
+}
+
+/// This backend made its slot of the total (the probe finds it from now on).
+pub fn slot_made(key: &SpendKey) {
+    set_no_slot(key, None);
 }
 
 pub enum EscrowAttempt {
@@ -62,15 +135,21 @@ pub enum EscrowAttempt {
     Done,
     /// The slot exists but its cap does not allow it: the exact path.
     Exact,
-    /// This backend has no slot for the total yet: the exact path makes it.
-    NoSlot,
+    /// This backend has no slot for the total: the exact path, which makes
+    /// one when `make` (it met other writers of the total before).
+    NoSlot { make: bool },
 }
 
 /// The exact path's second half, once `delta` is in slot 0 (whose row this
-/// transaction now holds) and this backend's slot exists: locks every other
-/// slot, returns the total's exact new totals, and gives the backend slots new
-/// caps.
-pub fn settle_caps(store: &SpendStore, key: &SpendKey, shared: SpendDelta) -> SpendDelta {
+/// transaction now holds): locks every other slot, returns the total's exact
+/// new totals, and gives the backend slots new caps; with `new_slot`, the slot
+/// this backend is about to make counts among them, and its cap is returned.
+pub fn settle_caps(
+    store: &SpendStore,
+    key: &SpendKey,
+    shared: SpendDelta,
+    new_slot: Option<i32>,
+) -> (SpendDelta, Option<Decimal>) {
     // A budget changed since this backend read it revoked the caps; the new
     // ones must come from its new thresholds.
     // SAFETY: processes pending cache invalidations, inside a transaction.
@@ -84,13 +163,23 @@ pub fn settle_caps(store: &SpendStore, key: &SpendKey, shared: SpendDelta) -> Sp
             slots.push((slot, used));
         }
     }
+    // made by another backend with the same slot number: capped as it is
+    let new_slot = new_slot.filter(|own| slots.iter().all(|(slot, _)| slot != own));
+    if let Some(own) = new_slot {
+        slots.push((own, SpendDelta::default()));
+    }
     let caps = with_budgets(|index| {
         index.budget(key.budget_id).map(|budget| caps(budget, &total, &slots)).unwrap_or_default()
     });
+    let mut new_cap = None;
     for (slot, cap) in caps {
-        store.set_cap(key, slot, Some(cap));
+        if Some(slot) == new_slot {
+            new_cap = Some(cap);
+        } else {
+            store.set_cap(key, slot, Some(cap));
+        }
     }
-    total
+    (total, new_cap)
 }
 
 /// Far enough above any use that a total with no threshold left ahead never

@@ -156,6 +156,9 @@ pub struct SpendStore {
     /// The table's length when first needed; stable while we hold our lock
     /// (VACUUM truncates only under a lock that conflicts with it).
     blocks: std::cell::Cell<Option<pg_sys::BlockNumber>>,
+    /// Whether the last write met another writer of the row: one in flight
+    /// on the version it found, or one that committed a newer version first.
+    met_other_writer: std::cell::Cell<bool>,
 }
 
 impl SpendStore {
@@ -201,6 +204,7 @@ impl SpendStore {
                 nulls: RefCell::new(vec![false; natts]),
                 replace: RefCell::new(replace),
                 blocks: std::cell::Cell::new(None),
+                met_other_writer: std::cell::Cell::new(false),
             }
         }
     }
@@ -244,7 +248,18 @@ impl SpendStore {
         }
     }
 
+    /// Whether the last write (`add_to_existing`, `add_to_slot`, `set_cap`)
+    /// met another writer of its row: a transaction in flight holding the
+    /// version it found (it waited for it), or one that committed a newer
+    /// version in between. A hint of contention, read without the buffer's
+    /// content lock: escrow gives a backend a slot of its own only for totals
+    /// where it meets others.
+    pub fn met_other_writer(&self) -> bool {
+        self.met_other_writer.get()
+    }
+
     fn apply(&self, key: &SpendKey, slot: i32, op: &Op) -> Applied {
+        self.met_other_writer.set(false);
         // Everything this transaction wrote before (earlier flushes, rebuilds
         // in SQL) must be visible to the probe, and our update must be
         // visible to whatever runs after it.
@@ -336,7 +351,10 @@ impl SpendStore {
                     Attempt::Done(total)
                 }
                 // A concurrent writer committed a newer version: apply to that one.
-                pg_sys::TM_Result::TM_Updated => Attempt::Retry,
+                pg_sys::TM_Result::TM_Updated => {
+                    self.met_other_writer.set(true);
+                    Attempt::Retry
+                }
                 // The budget was deleted (its spend cascades): the upsert decides.
                 pg_sys::TM_Result::TM_Deleted => Attempt::NoRow,
                 other => pgrx::error!("llm_cost: unexpected result {other} updating budget spend"),
@@ -489,6 +507,9 @@ impl SpendStore {
             let c = &self.columns;
             let mut values = self.values.borrow_mut();
             let mut nulls = self.nulls.borrow_mut();
+            if held_by_another_transaction(found) {
+                self.met_other_writer.set(true);
+            }
             pg_sys::heap_deform_tuple(found, tupdesc, values.as_mut_ptr(), nulls.as_mut_ptr());
             if let Some((SpendKey { budget_id, period_start, per_value }, slot)) = expected {
                 let stored = <&str as pgrx::FromDatum>::from_datum(values[c.per_value - 1], nulls[c.per_value - 1]);
@@ -649,6 +670,31 @@ enum Attempt {
     NoRow,
     Refused,
     Retry,
+}
+
+/// Whether another transaction in flight updates or locks `tuple` (its xmax),
+/// as heap_update would find and wait for. Read without the buffer's content
+/// lock, so only a hint: the update itself decides.
+///
+/// # Safety
+/// `tuple` must be a valid heap tuple with its header (`t_data`) in memory.
+unsafe fn held_by_another_transaction(tuple: pg_sys::HeapTuple) -> bool {
+    // SAFETY: the caller's guarantee; t_heap is the union's variant of a
+    // tuple stored in a table (t_datum is that of a composite datum).
+    unsafe {
+        let header = (*tuple).t_data;
+        let infomask = (*header).t_infomask as u32;
+        if infomask & pg_sys::HEAP_XMAX_INVALID != 0 {
+            return false;
+        }
+        if infomask & pg_sys::HEAP_XMAX_IS_MULTI != 0 {
+            return true; // several lockers (key-share locks of foreign keys): treat as met
+        }
+        let xmax = (*header).t_choice.t_heap.t_xmax;
+        xmax != pg_sys::InvalidTransactionId
+            && !pg_sys::TransactionIdIsCurrentTransactionId(xmax)
+            && pg_sys::TransactionIdIsInProgress(xmax)
+    }
 }
 
 /// # Safety

@@ -396,12 +396,12 @@ fn write_total(
         };
         return Some(totals.map(|t| crossings_of(key, delta, &t)).unwrap_or_default());
     }
-    let own_missing = match escrow::try_escrow(store, key, delta) {
+    let (own_missing, make_own) = match escrow::try_escrow(store, key, delta) {
         escrow::EscrowAttempt::Done => return Some(Vec::new()),
-        escrow::EscrowAttempt::Exact => false,
-        escrow::EscrowAttempt::NoSlot => true,
+        escrow::EscrowAttempt::Exact => (false, false),
+        escrow::EscrowAttempt::NoSlot { make } => (true, make),
     };
-    if own_missing && client.is_none() {
+    if make_own && client.is_none() {
         return None; // its slot is made with SQL: nothing is written yet
     }
     // the exact path: slot 0 first (every exact writer takes it first)
@@ -412,24 +412,34 @@ fn write_total(
             None => return Some(Vec::new()), // the budget is gone
         },
     };
-    if own_missing {
-        // with slot 0 held: this backend's slot, for its next writes
-        if let Some(client) = client {
-            add_slot(client, key, escrow::own_slot());
-        }
+    if own_missing && !make_own {
+        escrow::note_exact_write(store, key);
     }
-    let total = escrow::settle_caps(store, key, shared);
+    let new_slot = make_own.then(escrow::own_slot);
+    let (total, new_cap) = escrow::settle_caps(store, key, shared, new_slot);
+    if let (Some(slot), Some(client)) = (new_slot, client) {
+        // with every slot held: this backend's slot, for its next writes
+        add_slot(client, key, slot, new_cap);
+        escrow::slot_made(key);
+    }
     Some(crossings_of(key, delta, &total))
 }
 
-/// Makes a backend's slot of a total (no spend, no allowance yet).
-fn add_slot(client: &mut pgrx::spi::SpiClient<'_>, key: &SpendKey, slot: i32) {
+/// Makes a backend's slot of a total: no spend yet, allowed up to `cap`.
+fn add_slot(client: &mut pgrx::spi::SpiClient<'_>, key: &SpendKey, slot: i32, cap: Option<Decimal>) {
+    let cap = cap.map(|cap| cap.to_string());
     client
         .update(
-            "INSERT INTO llm_cost.budget_spend_slots (budget_id, period_start, per_value, slot)
-             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            "INSERT INTO llm_cost.budget_spend_slots (budget_id, period_start, per_value, slot, cap)
+             VALUES ($1, $2, $3, $4, $5::numeric) ON CONFLICT DO NOTHING",
             None,
-            &[key.budget_id.into(), timestamptz(key.period_start).into(), key.per_value.as_str().into(), slot.into()],
+            &[
+                key.budget_id.into(),
+                timestamptz(key.period_start).into(),
+                key.per_value.as_str().into(),
+                slot.into(),
+                cap.as_deref().into(),
+            ],
         )
         .unwrap_or_else(|e| error!("llm_cost: cannot add a budget spend slot: {e}"));
 }

@@ -88,6 +88,163 @@ END $fn$;
 COMMENT ON FUNCTION llm_cost._citus_plpgsql_functions(regclass[]) IS
   'Internal (distribute_on_citus): rewrites the SQL functions reading the given tables (set-returning ones, and scalar ones made of one SELECT) as PL/pgSQL, which Citus can plan.';
 
+-- Retention on Citus (retire_usage, as _citus_retire_usage once distributed).
+-- What stays true is what the one-node retire_usage keeps (sql/retention.sql):
+-- budget spend does not change, the retired rows' spend per budget, period and
+-- per value goes to retired_spend (so ledger_spend and budget_spend_drift
+-- still count it), and the dashboards keep the retired days' figures in the
+-- rollups. How, on a distributed ledger:
+--   * The rows go with one DELETE through the coordinator (every shard, in
+--     one distributed transaction), which RETURNs them into a temporary table
+--     on the coordinator: the rows rolled up are exactly the rows deleted,
+--     whatever writers do meanwhile. The rollups (distributed tables) get
+--     them from there with refresh's own statements (_rollup_sums_sql, ...),
+--     INSERT ... SELECT that Citus runs through the coordinator.
+--   * Their budget spend is read on the shards, by the DELETE's statement
+--     trigger usage_retired_spend there (below): retired_spend is a plain
+--     table on each node, beside that node's budget_spend, in the same
+--     distributed transaction. The trigger reads only its transition table
+--     and the node's copy of budgets (through arrays, as _fold_spend does):
+--     no rollup written from a shard, no row lock on a reference table.
+--   * The shards' triggers learn that the DELETE retires (budget spend and
+--     rollups keep the rows) from llm_cost._retiring, set with SET LOCAL,
+--     which Citus sends to every worker's transaction when
+--     citus.propagate_set_commands = local (set for the call only).
+--   * Monthly partitions wholly before the cutoff, empty then, are dropped
+--     (Citus drops their shards). The usage lock that DROP takes anyway is
+--     taken first, and rows that arrived in those months since the DELETE
+--     are retired likewise before the drop: nothing is dropped unretired.
+-- Unlike one node, every row before the cutoff goes, also one inserted a
+-- moment before (no watermark: ids come from one sequence per node), and a
+-- partition is dropped only after its rows were read and deleted, so a month
+-- costs a DELETE, not a DROP alone.
+
+-- Trigger (created by distribute_on_citus on usage, so on every shard): the
+-- spend of the rows a retiring DELETE removes from this shard, per budget,
+-- period (slot for a rolling budget) and per value, into this node's
+-- retired_spend.
+CREATE FUNCTION llm_cost._citus_retired_spend() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    g record;
+BEGIN
+    IF NOT llm_cost._retiring() OR NOT EXISTS (SELECT FROM llm_cost.budgets WHERE enabled) THEN
+        RETURN NULL;
+    END IF;
+    -- the transition table as arrays first: the query reading budgets (a
+    -- reference table) then names no table Citus cannot see
+    SELECT array_agg(o.occurred_at) AS occurred_at, array_agg(coalesce(o.cost, 0)) AS delta, array_agg(1) AS calls,
+           array_agg(o.input_tokens + o.output_tokens) AS tokens, array_agg('llm'::text) AS source,
+           array_agg(o.tenant_id) AS tenant_id, array_agg(o.project_id) AS project_id, array_agg(o.user_id) AS user_id,
+           array_agg(o.agent_id) AS agent_id, array_agg(o.session_id) AS session_id,
+           array_agg(o.execution_id) AS execution_id, array_agg(o.operation) AS operation,
+           array_agg(o.provider) AS provider, array_agg(o.model) AS model, array_agg(o.tags) AS tags
+      INTO g
+      FROM old_rows AS o;
+    INSERT INTO llm_cost.retired_spend AS r (budget_id, period_start, per_value, spent, calls, tokens)
+    SELECT s.budget_id, s.period_start, s.per_value, s.spend, s.call_count, s.token_count
+      FROM llm_cost._spend_deltas(g.occurred_at, g.delta, g.calls, g.tokens, g.source, g.tenant_id, g.project_id,
+                                  g.user_id, g.agent_id, g.session_id, g.execution_id, g.operation, g.provider,
+                                  g.model, g.tags) AS s
+     ORDER BY 1, 2, 3
+    ON CONFLICT (budget_id, period_start, per_value) DO UPDATE
+       SET spent = r.spent + excluded.spent, calls = r.calls + excluded.calls, tokens = r.tokens + excluded.tokens;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION llm_cost._citus_retired_spend() IS
+  'Trigger (added by distribute_on_citus, on every shard of usage): while retire_usage deletes, adds the deleted rows'' spend to this node''s retired_spend.';
+
+-- Sets llm_cost._retiring for the rest of the transaction, here and in the
+-- transaction of every worker (SET LOCAL, which Citus sends there under
+-- citus.propagate_set_commands = local). Citus propagates a SET only where it
+-- sees a transaction of several statements: in a function called by the
+-- function that calls this one, not in the SQL of a function called at top
+-- level (which is where retire_usage runs), so retire_usage calls this
+-- through a query (PERFORM).
+CREATE FUNCTION llm_cost._citus_set_retiring(retiring boolean) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_catalog.set_config('citus.propagate_set_commands', 'local', true);
+    IF retiring THEN
+        SET LOCAL llm_cost._retiring = on;
+    ELSE
+        SET LOCAL llm_cost._retiring = '';
+    END IF;
+END $$;
+COMMENT ON FUNCTION llm_cost._citus_set_retiring(boolean) IS
+  'Internal (retire_usage on Citus): sets llm_cost._retiring until the end of the transaction, on this node and in every worker''s part of the transaction.';
+
+-- One round: deletes every usage row before `before` and adds exactly those
+-- rows to the rollups; returns how many. (llm_cost._retiring is on.)
+CREATE FUNCTION llm_cost._citus_retire_rows(before timestamptz) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    gone bigint;
+    grain text;
+    changed constant text :=
+        'SELECT 1 AS sign, r.* FROM pg_temp.llm_cost_retiring AS r WHERE r.occurred_at >= $1 AND r.occurred_at < $2';
+BEGIN
+    IF pg_catalog.to_regclass('pg_temp.llm_cost_retiring') IS NULL THEN
+        CREATE TEMPORARY TABLE llm_cost_retiring (LIKE llm_cost.usage) ON COMMIT DROP;
+    END IF;
+    DELETE FROM pg_temp.llm_cost_retiring;
+    WITH d AS (DELETE FROM llm_cost.usage AS u WHERE u.occurred_at < before RETURNING u.*)
+    INSERT INTO pg_temp.llm_cost_retiring SELECT * FROM d;
+    GET DIAGNOSTICS gone = ROW_COUNT;
+    IF gone > 0 THEN
+        EXECUTE llm_cost._rollup_sums_sql(changed) USING '-infinity'::timestamptz, before;
+        FOREACH grain IN ARRAY ARRAY['day', 'hour'] LOOP
+            EXECUTE llm_cost._rollup_dims_sql(changed, grain) USING '-infinity'::timestamptz, before;
+            EXECUTE llm_cost._rollup_latency_sql(changed, grain) USING '-infinity'::timestamptz, before;
+        END LOOP;
+    END IF;
+    RETURN gone;
+END $$;
+COMMENT ON FUNCTION llm_cost._citus_retire_rows(timestamptz) IS
+  'Internal (retire_usage on Citus): deletes the usage rows before `before` through the coordinator and adds the deleted rows to the rollups; returns how many.';
+
+CREATE FUNCTION llm_cost._citus_retire_usage(before timestamptz, batch_rows integer) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    total bigint;
+    whole regclass[];
+    leaf regclass;
+BEGIN
+    IF before IS NULL OR NOT isfinite(before) OR before <> llm_cost._utc_midnight(llm_cost._utc_day(before)) THEN
+        RAISE EXCEPTION 'llm_cost.retire_usage: before must be a UTC midnight (got %)', coalesce(before::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Whole UTC days only, so every dashboard window stays exact: e.g. date_trunc(''day'', now() - interval ''400 days'', ''UTC'').';
+    END IF;
+    IF batch_rows IS NULL OR batch_rows < 1 THEN
+        RAISE EXCEPTION 'llm_cost.retire_usage: batch_rows must be positive' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- the shards' triggers see llm_cost._retiring too
+    PERFORM llm_cost._citus_set_retiring(true);
+    total := llm_cost._citus_retire_rows(before);
+    SELECT array_agg(p.partition ORDER BY p.from_time) INTO whole
+      FROM llm_cost._usage_partitions() AS p WHERE p.to_time <= before;
+    IF whole IS NOT NULL THEN
+        -- Writers wait from here until we commit, as DROP would make them:
+        -- rows that came to these months since the DELETE go the same way
+        -- first, then the empty partitions are dropped (their shards too).
+        LOCK TABLE llm_cost.usage IN EXCLUSIVE MODE;
+        total := total + llm_cost._citus_retire_rows(before);
+        FOREACH leaf IN ARRAY whole LOOP
+            EXECUTE pg_catalog.format('DROP TABLE %s', leaf);
+        END LOOP;
+    END IF;
+    PERFORM llm_cost._citus_set_retiring(false);
+    -- (retention_state is a reference table: Citus takes no now() in DO UPDATE)
+    INSERT INTO llm_cost.retention_state AS s (retired_before, retired_rows, retired_at)
+    VALUES (before, total, pg_catalog.now())
+    ON CONFLICT (one) DO UPDATE
+       SET retired_before = greatest(s.retired_before, excluded.retired_before),
+           retired_rows = s.retired_rows + excluded.retired_rows, retired_at = excluded.retired_at;
+    RETURN total;
+END $$;
+COMMENT ON FUNCTION llm_cost._citus_retire_usage(timestamptz, integer) IS
+  'Internal: retire_usage on a distributed ledger (docs/scaling.md): deletes the usage rows of the UTC days before `before` through the coordinator, adds them to the rollups and their spend to retired_spend on each tenant''s node, and drops the monthly partitions wholly before it; returns the rows retired. batch_rows is checked, not used (one DELETE).';
+
 -- Rewrites, on the node it runs on, what the usage triggers and reprice do
 -- that Citus cannot run from the shards of one statement over several
 -- shards (found with pg_locks and citus_lock_waits on a hanging DELETE).
@@ -107,10 +264,17 @@ COMMENT ON FUNCTION llm_cost._citus_plpgsql_functions(regclass[]) IS
 --   * reprice's self-join of usage, on the same row, compares tenant_id with
 --     = (NOT NULL on the distributed ledger) instead of IS NOT DISTINCT FROM,
 --     which Citus does not take for a join on the distribution column.
---   * retire_usage refuses (0A000): it keeps the retired rows' figures
---     through the rollup watermark (one id sequence; per node on Citus) and
---     drops monthly partitions of usage, single-node designs. Replaced here,
---     on the distributed database only, rather than tested in its body.
+--   * retire_usage becomes _citus_retire_usage (below): the one-node
+--     function keeps the retired rows' figures through the rollup watermark
+--     (one id sequence; per node on Citus) and reads whole partitions in
+--     Rust on the node it runs on. Replaced here, on the distributed
+--     database only, rather than tested in its body.
+--   * _read_ledger (whether a dashboard reads its window from the ledger
+--     alone) says yes only for windows after the retired days: on Citus the
+--     rollups hold just the retired rows (refresh_rollups refuses, below),
+--     so a window reaching into retired days must add them to the ledger's
+--     rows. The one-node test (the backlog above the watermark) would send
+--     every window to the ledger alone, the retired days' calls missing.
 --   * refresh_rollups refuses (0A000). Through the coordinator it rolled the
 --     ledger up, but then every DELETE or UPDATE of a rolled-up row failed:
 --     the correction trigger of each shard writes the rollups (distributed
@@ -136,13 +300,18 @@ BEGIN
         EXECUTE def;
         n := n + 1;
     END LOOP;
+    -- (SECURITY DEFINER and its search_path as privileges.sql gives the
+    -- one-node function: dropping partitions needs their owner)
     CREATE OR REPLACE FUNCTION llm_cost.retire_usage(before timestamptz, batch_rows integer DEFAULT 50000)
     RETURNS bigint
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
     BEGIN
-        RAISE EXCEPTION 'llm_cost.retire_usage: not supported on a Citus cluster (the ledger is distributed)'
-            USING ERRCODE = 'feature_not_supported',
-                  HINT = 'Retention on Citus is not built yet (docs/scaling.md). A DELETE of old usage rows through the coordinator works, but takes their spend out of the budgets and their calls out of the dashboards.';
+        RETURN llm_cost._citus_retire_usage(before, batch_rows);
+    END $body$;
+    CREATE OR REPLACE FUNCTION llm_cost._read_ledger(from_time timestamptz, to_time timestamptz) RETURNS boolean
+    LANGUAGE plpgsql STABLE AS $body$
+    BEGIN
+        RETURN NOT EXISTS (SELECT 1 FROM llm_cost.retention_state AS s WHERE s.retired_before > from_time);
     END $body$;
     CREATE OR REPLACE FUNCTION llm_cost.refresh_rollups(max_ids bigint DEFAULT NULL)
     RETURNS bigint
@@ -152,10 +321,10 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
                   HINT = 'Set llm_cost.auto_refresh = off on every node; the dashboards read the ledger itself, exact (docs/scaling.md).';
     END $body$;
-    RETURN n + 2;
+    RETURN n + 3;
 END $fn$;
 COMMENT ON FUNCTION llm_cost._citus_rewrite_functions() IS
-  'Internal (distribute_on_citus): drops the row locks on reference tables from the usage triggers, joins reprice''s self-join on tenant_id, so that statements over several shards run on Citus, and makes retire_usage and refresh_rollups refuse (0A000).';
+  'Internal (distribute_on_citus): drops the row locks on reference tables from the usage triggers, joins reprice''s self-join on tenant_id, so that statements over several shards run on Citus, makes retire_usage retire through the coordinator (_citus_retire_usage) and dashboards add the retired days'' rollups (_read_ledger), and makes refresh_rollups refuse (0A000).';
 
 CREATE FUNCTION llm_cost.distribute_on_citus(shard_count integer DEFAULT NULL) RETURNS text
 LANGUAGE plpgsql AS $$
@@ -251,6 +420,10 @@ BEGIN
     DROP TRIGGER IF EXISTS budgets_rebuild_spend ON llm_cost.budgets;
     CREATE TRIGGER budgets_within_one_tenant BEFORE INSERT OR UPDATE ON llm_cost.budgets
         FOR EACH ROW EXECUTE FUNCTION llm_cost._refuse_cross_tenant_budget();
+    -- retire_usage's DELETE moves the spend of each shard's rows to
+    -- retired_spend there (made before distributing: every shard gets it)
+    CREATE TRIGGER usage_retired_spend AFTER DELETE ON llm_cost.usage
+        REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION llm_cost._citus_retired_spend();
 
     -- Citus cannot plan a SQL function's parameterised query over its tables
     -- (nor one inlined into a caller); as PL/pgSQL the same query is planned
@@ -299,6 +472,7 @@ COMMENT ON FUNCTION llm_cost.distribute_on_citus(integer) IS
 
 REVOKE EXECUTE ON FUNCTION llm_cost.distribute_on_citus(integer), llm_cost._keys_without_tenant(regclass),
     llm_cost._refuse_cross_tenant_budget(), llm_cost._citus_plpgsql_functions(regclass[]),
-    llm_cost._citus_rewrite_functions() FROM PUBLIC;
+    llm_cost._citus_rewrite_functions(), llm_cost._citus_retired_spend(), llm_cost._citus_retire_rows(timestamptz),
+    llm_cost._citus_retire_usage(timestamptz, integer), llm_cost._citus_set_retiring(boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION llm_cost.distribute_on_citus(integer), llm_cost._keys_without_tenant(regclass),
     llm_cost._citus_plpgsql_functions(regclass[]), llm_cost._citus_rewrite_functions() TO llm_cost_admin;

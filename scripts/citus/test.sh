@@ -9,8 +9,8 @@
 #     tenant_id, prices, aliases and budgets reference tables;
 #   - inserts through the coordinator are priced; set_price and import_prices
 #     through the coordinator price calls on every node; a DELETE and reprice
-#     over several shards commit and budget spend follows them; retire_usage
-#     and refresh_rollups are refused (0A000); a budget spanning tenants is
+#     over several shards commit and budget spend follows them;
+#     refresh_rollups is refused (0A000); a budget spanning tenants is
 #     refused (0A000); concurrent writers (pgbench, 8 clients) on 6 tenants:
 #     every per-tenant, per-tenant-per-user and per = 'tenant_id' budget's
 #     spend equals the single node's, kept on one node only, and each
@@ -18,8 +18,16 @@
 #     thresholds commits: alerts are queued without NOTIFY there);
 #   - can_spend and reserve run on the tenant's node (delegated), and an
 #     insert naming the reservation settles it there;
+#   - retire_usage through the coordinator retires two months (one in
+#     usage_default, one a monthly partition, dropped): no old row left on
+#     any shard, budget spend unchanged on every node, retired spend equal to
+#     the single node's (which retires too) and on the tenant's node, the
+#     retired months' dashboards unchanged, inserts (also late ones into a
+#     retired month) priced after it, a DELETE after it in one transaction
+#     counted again;
 #   - dashboards (cost_summary, cost_by, daily_costs) give the single node's
-#     answers for the same rows.
+#     answers for the same rows (the cluster's and the single node's old
+#     months retired).
 # Holds the shared lock /tmp/llm_cost_pg.lock from the install to the end
 # (the servers it starts do not inherit it). Prints its run time.
 # CITUS_TEST_BENCH=1 also measures 1 node against the cluster (BENCHMARKS.md);
@@ -207,10 +215,10 @@ check "the repriced rows cost 0.008 each" "0.008:6" \
   "$(C -c "SELECT string_agg(trim_scale(cost) || ':' || n, ' ') FROM (SELECT cost, count(*) AS n FROM llm_cost.usage WHERE model = 'citus-m3' GROUP BY 1) AS x")"
 check "budget spend follows reprice on every node (spent, calls)" "$(C -c "$LEDGER")" "$(C -c "$TOTALS")"
 
-# retire_usage and refresh_rollups are refused on the distributed ledger,
-# with a hint (docs/scaling.md: a refresh worked, then every correction of a
-# rolled-up row failed).
-for call in "retire_usage('2026-06-01')" "refresh_rollups()"; do
+# refresh_rollups is refused on the distributed ledger, with a hint
+# (docs/scaling.md: a refresh worked, then every correction of a rolled-up
+# row failed). retire_usage works: below.
+for call in "refresh_rollups()"; do
   err=$(C -v VERBOSITY=verbose -c "SELECT llm_cost.$call" 2>&1 || true)
   check "$call is refused on Citus with 0A000 and a hint" "0A000 HINT" \
     "$(printf '%s' "$err" | grep -o '0A000' | head -1) $(printf '%s' "$err" | grep -o '^HINT' | head -1)"
@@ -248,6 +256,20 @@ log "pgbench: 8 clients x 250 single-row inserts on 6 tenants, through the coord
   { cat "$CITUS_CLUSTER_DIR/pgbench.out"; exit 1; }
 check "every insert committed" "2247" "$(C -c "SELECT count(*) FROM llm_cost.usage")"
 
+# Two older months for retire_usage (below): April in usage_default, May in a
+# monthly partition of the distributed ledger (made by hand here:
+# ensure_usage_partitions is a single-node design, docs/scaling.md).
+C -c "CREATE TABLE llm_cost.usage_2026_05 PARTITION OF llm_cost.usage
+        FOR VALUES FROM ('2026-05-01 00:00+00') TO ('2026-06-01 00:00+00')"
+C -c "INSERT INTO llm_cost.usage (tenant_id, user_id, provider, model, input_tokens, output_tokens, occurred_at, latency_ms)
+      SELECT 't' || (1 + g % 6), 'u' || (g % 20), 'openai', 'gpt-4o', 1000 + g, 200,
+             '2026-05-10 00:00+00'::timestamptz + g * interval '37 minutes', 30 + g % 90
+        FROM generate_series(1, 300) AS g
+      UNION ALL
+      SELECT 't' || (1 + g % 6), 'u' || (g % 20), 'openai', 'gpt-4o-mini', 2000, 300,
+             '2026-04-20 00:00+00'::timestamptz + g * interval '50 minutes', 20 + g % 40
+        FROM generate_series(1, 60) AS g"
+
 # The same rows into the single node, in id order.
 # (cost too: the single node has no price for the test model, and keeps a supplied cost)
 COLS="id, occurred_at, provider, model, input_tokens, output_tokens, tenant_id, user_id, latency_ms, cost, currency"
@@ -263,6 +285,82 @@ KEPT_ALL="SELECT b.name, s.per_value, s.spent, s.calls, s.node
                                                       FROM llm_cost.budget_spend\$\$) AS r,
                          json_array_elements(r.result::json) AS x) AS s
             JOIN llm_cost.budgets AS b ON b.id = s.budget_id"
+# ---- retire_usage on the distributed ledger ---------------------------------
+# The cluster retires April and May (the single node too, for its retired
+# spend); after that every check below (spend and alerts against the single
+# node, dashboards) runs on the retired cluster.
+KEPT_TEXT="SELECT name || '|' || per_value || '|' || trim_scale(spent) || '|' || calls FROM ($KEPT_ALL) AS k ORDER BY 1"
+old_figures() {
+  C -c "SELECT * FROM llm_cost.cost_summary('2026-04-01', '2026-06-01')" \
+    -c "SELECT * FROM llm_cost.cost_summary('2026-05-12 07:00+00', '2026-05-15 13:00+00')" \
+    -c "SELECT * FROM llm_cost.cost_by('tenant_id', '2026-04-01', '2026-06-01')" \
+    -c "SELECT * FROM llm_cost.cost_by('user_id', '2026-04-01', '2026-06-01')" \
+    -c "SELECT * FROM llm_cost.cost_by('model', '2026-04-01', '2026-06-01')" \
+    -c "SELECT * FROM llm_cost.daily_costs WHERE day < '2026-06-01' ORDER BY time, provider, model, tenant_id, user_id"
+}
+FIGURES_BEFORE=$(old_figures)
+SPEND_BEFORE=$(C -c "$KEPT_TEXT")
+OLD_ROWS=$(C -c "SELECT count(*) FROM llm_cost.usage WHERE occurred_at < '2026-06-01'")
+err=$(C -v VERBOSITY=verbose -c "SELECT llm_cost.retire_usage('2026-06-01 12:00+00')" 2>&1 || true)
+check "retire_usage with a cutoff that is not a UTC midnight: 22023" "22023" "$(printf '%s' "$err" | grep -o '22023' | head -1)"
+check "retire_usage('2026-06-01') through the coordinator retires April and May ($OLD_ROWS rows)" "$OLD_ROWS" \
+  "$(C -c "SELECT llm_cost.retire_usage('2026-06-01')" 2>&1)"
+S -c "SELECT llm_cost.retire_usage('2026-06-01')" >/dev/null
+check "no row before June left on any shard" "0" \
+  "$(C -c "SELECT sum(result::bigint) FROM run_command_on_shards('llm_cost.usage',
+             \$\$SELECT count(*) FROM %s WHERE occurred_at < '2026-06-01'\$\$)")"
+check "May's partition dropped on every node (its shards too)" "t t t 0" \
+  "$(C -c "SELECT string_agg(result, ' ' ORDER BY nodeid) FROM run_command_on_all_nodes(
+             \$\$SELECT to_regclass('llm_cost.usage_2026_05') IS NULL\$\$)") $(C -c "SELECT count(*) FROM pg_dist_shard
+                                                                            WHERE logicalrelid::text LIKE '%usage_2026_05%'")"
+check "budget spend on every node unchanged by retiring" "$SPEND_BEFORE" "$(C -c "$KEPT_TEXT")"
+# The retired rows' spend, on the node of each tenant's shard, equals the one
+# node's: with the single node's empty drift and equal totals (below), budget
+# spend = ledger + retired spend holds on the cluster too (budget_spend_drift
+# itself cannot run there: ledger_spend joins budgets to usage laterally).
+RETIRED_ALL="SELECT b.name || '|' || (x->>1)::timestamptz || '|' || (x->>2) || '|' || trim_scale((x->>3)::numeric) || '|' || (x->>4) || '|' || r.nodeid AS t
+               FROM run_command_on_all_nodes(\$\$SELECT coalesce(json_agg(json_build_array(budget_id, period_start, per_value, spent, calls)), '[]')
+                                                 FROM llm_cost.retired_spend\$\$) AS r,
+                    json_array_elements(r.result::json) AS x
+               JOIN llm_cost.budgets AS b ON b.id = (x->>0)::bigint"
+check "retired spend per budget, period and per value equals the single node's" \
+  "$(S -c "SELECT b.name || '|' || r.period_start || '|' || r.per_value || '|' || trim_scale(r.spent) || '|' || r.calls
+             FROM llm_cost.retired_spend AS r JOIN llm_cost.budgets AS b ON b.id = r.budget_id ORDER BY 1")" \
+  "$(C -c "SELECT regexp_replace(t, '\|[0-9]+$', '') FROM ($RETIRED_ALL) AS a ORDER BY 1")"
+check "retired spend is kept on the node holding the tenant's shard" "0" \
+  "$(C -c "SELECT count(*) FROM ($RETIRED_ALL) AS a, LATERAL string_to_array(a.t, '|') AS f
+            JOIN llm_cost.budgets AS b ON b.name = f[1]
+           WHERE f[6]::int <> (SELECT n.nodeid FROM pg_dist_placement AS p JOIN pg_dist_node AS n ON n.groupid = p.groupid
+                                WHERE p.shardid = get_shard_id_for_distribution_column('llm_cost.usage',
+                                                      coalesce(b.tenant_id, f[3])))")"
+check "dashboards give the same figures for April and May as before retiring" "$FIGURES_BEFORE" "$(old_figures)"
+# New rows after retiring: this month, and a late one in retired May (which
+# now lands in usage_default); on the single node too, for the checks below.
+LATE="INSERT INTO llm_cost.usage (tenant_id, user_id, provider, model, input_tokens, output_tokens, occurred_at, latency_ms)
+      VALUES ('t4', 'u3', 'openai', 'gpt-4o', 1000, 100, '2026-06-16 08:00+00', 70),
+             ('t5', 'u3', 'openai', 'gpt-4o', 1000, 100, '2026-05-11 08:00+00', 70)
+      RETURNING cost IS NOT NULL"
+check "inserts through the coordinator after retiring (June, and late into retired May) are priced" "t t" \
+  "$(C -c "$LATE" | tr '\n' ' ' | sed 's/ $//')"
+S -c "$LATE" >/dev/null
+same "cost_summary over May and June (retired May: rollups plus a late row)" \
+  "SELECT * FROM llm_cost.cost_summary('2026-05-01', '2026-07-01')"
+same "cost_by user_id over April to June" "SELECT * FROM llm_cost.cost_by('user_id', '2026-04-01', '2026-07-01')"
+# retire_usage resets llm_cost._retiring on the workers too: a DELETE after
+# it in the same transaction takes the row's spend out of the budget again.
+T4_SPENT="SELECT sum(result::numeric) FROM run_command_on_all_nodes(\$\$SELECT coalesce(sum(s.spent), 0)
+            FROM llm_cost.budget_spend AS s JOIN llm_cost.budgets AS b ON b.id = s.budget_id WHERE b.name = 't4-total'\$\$)"
+t4_before=$(C -c "$T4_SPENT")
+RETIRE_THEN_DELETE="BEGIN;
+SELECT llm_cost.retire_usage('2026-05-01');
+DELETE FROM llm_cost.usage WHERE tenant_id = 't4' AND occurred_at = '2026-06-16 08:00+00';
+COMMIT;"
+C -c "$RETIRE_THEN_DELETE" >/dev/null
+S -c "$RETIRE_THEN_DELETE" >/dev/null
+check "a DELETE after retire_usage in its transaction takes the row's spend out of the budget" \
+  "$(C -c "SELECT trim_scale($t4_before - llm_cost.llm_cost('openai', 'gpt-4o', 1000, 100, at => '2026-06-16 08:00+00'))")" \
+  "$(C -c "SELECT trim_scale(($T4_SPENT))")"
+
 # (trim_scale: a sum's scale depends on the order rows were added in)
 SPEND_CLUSTER=$(C -c "SELECT name || '|' || per_value || '|' || trim_scale(spent) || '|' || calls FROM ($KEPT_ALL) AS k ORDER BY 1")
 SPEND_SINGLE=$(S -c "SELECT b.name || '|' || s.per_value || '|' || trim_scale(s.spent) || '|' || s.calls
@@ -270,8 +368,8 @@ SPEND_SINGLE=$(S -c "SELECT b.name || '|' || s.per_value || '|' || trim_scale(s.
 check "per-tenant budget spend equals the single node's ($(printf '%s\n' "$SPEND_SINGLE" | wc -l) totals)" \
   "$SPEND_SINGLE" "$SPEND_CLUSTER"
 check "the single node's spend has no drift" "0" "$(S -c "SELECT count(*) FROM llm_cost.budget_spend_drift")"
-check "each total is kept on one node only" "0" \
-  "$(C -c "SELECT count(*) FROM (SELECT name, per_value FROM ($KEPT_ALL) AS k GROUP BY 1, 2 HAVING count(*) > 1) AS d")"
+check "each total is kept on one node only (every period of a budget and per value on one node)" "0" \
+  "$(C -c "SELECT count(*) FROM (SELECT name, per_value FROM ($KEPT_ALL) AS k GROUP BY 1, 2 HAVING count(DISTINCT node) > 1) AS d")"
 check "spend is kept on the node holding the tenant's shard" "0" \
   "$(C -c "SELECT count(*) FROM ($KEPT_ALL) AS k JOIN llm_cost.budgets AS b ON b.name = k.name
             JOIN pg_dist_node AS n ON n.nodeid = k.node

@@ -97,12 +97,13 @@ copy_time() { # copy_time TABLE
   psql -q -X -d postgres -c "CHECKPOINT" >/dev/null
   time_sql "COPY $1 ($COLS) FROM '$DATA'"
 }
-# compare_copies LABEL: COPY into the bare table and into the ledger, best of each
+# compare_copies LABEL [TABLE]: COPY into the bare table and into TABLE (the
+# ledger by default), alternating, best of each
 compare_copies() {
   local t_bare="" t_priced="" t
   for _ in $(seq "$ROUNDS"); do
     t=$(copy_time bench.usage_bare); if [ -z "$t_bare" ] || (( $(echo "$t < $t_bare" | bc -l) )); then t_bare=$t; fi
-    t=$(copy_time llm_cost.usage); if [ -z "$t_priced" ] || (( $(echo "$t < $t_priced" | bc -l) )); then t_priced=$t; fi
+    t=$(copy_time "${2:-llm_cost.usage}"); if [ -z "$t_priced" ] || (( $(echo "$t < $t_priced" | bc -l) )); then t_priced=$t; fi
   done
   local r_bare r_priced
   r_bare=$(rate "$COPY_ROWS" "$t_bare"); r_priced=$(rate "$COPY_ROWS" "$t_priced")

@@ -270,11 +270,12 @@ COMMENT ON FUNCTION llm_cost._citus_retire_usage(timestamptz, integer) IS
 --     Rust on the node it runs on. Replaced here, on the distributed
 --     database only, rather than tested in its body.
 --   * _read_ledger (whether a dashboard reads its window from the ledger
---     alone) says yes only for windows after the retired days: on Citus the
---     rollups hold just the retired rows (refresh_rollups refuses, below),
---     so a window reaching into retired days must add them to the ledger's
---     rows. The one-node test (the backlog above the watermark) would send
---     every window to the ledger alone, the retired days' calls missing.
+--     alone) says yes for every window that starts at or after the retired
+--     days: on Citus the rollups hold just the retired rows (refresh_rollups
+--     refuses, below), so every live row is backlog, and a window reaching
+--     into retired days must add their rollups to the ledger's rows, as on
+--     one node. The one-node function's probe of the backlog by id (ids
+--     come from a sequence per node here) is left out.
 --   * refresh_rollups refuses (0A000). Through the coordinator it rolled the
 --     ledger up, but then every DELETE or UPDATE of a rolled-up row failed:
 --     the correction trigger of each shard writes the rollups (distributed

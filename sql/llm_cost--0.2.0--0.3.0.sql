@@ -17229,3 +17229,35 @@ COMMENT ON FUNCTION llm_cost.distribute_on_citus(integer) IS
 REVOKE EXECUTE ON FUNCTION llm_cost._citus_retired_spend(), llm_cost._citus_retire_rows(timestamptz),
     llm_cost._citus_retire_usage(timestamptz, integer), llm_cost._citus_set_retiring(boolean) FROM PUBLIC;
 -- (end of citus10 section)
+
+-- ==== fixes10 section ====
+-- Whether to read a window from the ledger alone, with a plain scan of its
+-- rows, instead of rollups plus the rows not rolled up yet: those are found
+-- by id, wherever they fall, and reading them costs more per row than a scan
+-- of the window. So when the backlog above the watermark is more than a
+-- third of the window's rolled-up calls (whole days and hours), the plain
+-- scan is the cheaper one.
+-- (An upper bound, from ids: one index probe, whatever the backlog.)
+-- Never for a window that starts before the retired days: their calls are
+-- only in the rollups, and the ledger alone would show them as empty days.
+-- (retention_state has one row at most: one more cheap probe.)
+CREATE OR REPLACE FUNCTION llm_cost._read_ledger(from_time timestamptz, to_time timestamptz) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT NOT EXISTS (SELECT 1 FROM llm_cost.retention_state AS s WHERE s.retired_before > from_time)
+       AND EXISTS (
+        SELECT 1 FROM llm_cost.usage AS u          -- (a column: Citus plans a bare SELECT FROM here as a record)
+         WHERE u.id BETWEEN llm_cost.rollup_watermark() + 1
+                            + (SELECT (coalesce(sum(r.calls), 0) / 3)::bigint
+                                 FROM llm_cost.usage_rollup AS r
+                                WHERE r.dimension = 'tenant_id'
+                                  AND ((r.grain = 'day' AND r.bucket >= llm_cost._days_start(from_time, to_time)
+                                                        AND r.bucket < llm_cost._days_end(from_time, to_time))
+                                    OR (r.grain = 'hour' AND r.bucket >= llm_cost._hours_start(from_time, to_time)
+                                                         AND r.bucket < llm_cost._days_start(from_time, to_time))
+                                    OR (r.grain = 'hour' AND r.bucket >= llm_cost._days_end(from_time, to_time)
+                                                         AND r.bucket < llm_cost._hours_end(from_time, to_time))))
+                        AND llm_cost._max_id())
+$$;
+COMMENT ON FUNCTION llm_cost._read_ledger(timestamptz, timestamptz) IS
+  'Internal: true when the rows not rolled up yet are so many that a plain scan of the window''s ledger rows is cheaper than rollups plus those rows, and the window starts at or after the retired days (retention_state), which only the rollups hold.';
+-- (end of fixes10 section)

@@ -17260,4 +17260,105 @@ LANGUAGE sql STABLE AS $$
 $$;
 COMMENT ON FUNCTION llm_cost._read_ledger(timestamptz, timestamptz) IS
   'Internal: true when the rows not rolled up yet are so many that a plain scan of the window''s ledger rows is cheaper than rollups plus those rows, and the window starts at or after the retired days (retention_state), which only the rollups hold.';
+
+-- ensure_usage_partitions on a Citus cluster
+-- The indexes of one partition of usage, named after it. Its key is
+-- usage_default's: (id) on one node (and for usage_default itself, made
+-- first); (id, tenant_id) on a Citus cluster, where distribute_on_citus adds
+-- the distribution column to every partition's key and a new partition
+-- needs it to be attached.
+CREATE OR REPLACE FUNCTION llm_cost._index_usage_partition(part regclass) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    name constant text := (SELECT c.relname FROM pg_catalog.pg_class AS c WHERE c.oid = part);
+    key constant text := coalesce(
+        (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY k.ord)
+           FROM pg_catalog.pg_constraint AS c
+          CROSS JOIN LATERAL pg_catalog.unnest(c.conkey) WITH ORDINALITY AS k (attnum, ord)
+           JOIN pg_catalog.pg_attribute AS a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+          WHERE c.conrelid = 'llm_cost.usage_default'::regclass AND c.contype = 'p'),
+        'id');
+BEGIN
+    EXECUTE pg_catalog.format('ALTER TABLE %s ADD CONSTRAINT %I PRIMARY KEY (%s)', part, name || '_pkey', key);
+    -- BRIN: usage arrives roughly in time order, so a tiny index serves time windows.
+    EXECUTE pg_catalog.format('CREATE INDEX %I ON %s USING brin (occurred_at)', name || '_occurred_at_brin', part);
+    -- Rows still waiting for a price: reprice() scans only these.
+    EXECUTE pg_catalog.format('CREATE INDEX %I ON %s (occurred_at) WHERE cost IS NULL', name || '_unpriced', part);
+END $$;
+COMMENT ON FUNCTION llm_cost._index_usage_partition(regclass) IS
+  'Internal: makes the indexes of one partition of usage: its key (usage_default''s: id, and tenant_id on a Citus cluster), a BRIN index on occurred_at and one on its unpriced rows.';
+
+-- Makes the partition of one UTC month. Rows of that month already in
+-- usage_default move into it first (ATTACH refuses while they are there).
+-- The move fires no trigger, so budgets and rollups count those rows once:
+-- they are deleted from the partition usage_default directly (the ledger's
+-- DELETE triggers are statement triggers of usage, which fire only for
+-- statements on usage) and inserted into the new table before it is
+-- attached (it has no triggers until then).
+CREATE OR REPLACE FUNCTION llm_cost._create_usage_partition(month timestamptz) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    name text := llm_cost._usage_partition_name(month);
+    next_month timestamptz := ((month AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC';
+    columns text;
+    moving boolean;
+BEGIN
+    IF month <> pg_catalog.date_trunc('month', month, 'UTC') THEN
+        RAISE EXCEPTION 'llm_cost._create_usage_partition: % is not the start of a UTC month', month
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF pg_catalog.to_regclass(pg_catalog.format('llm_cost.%I', name)) IS NOT NULL THEN
+        RETURN false;                   -- the usual case: no lock taken
+    END IF;
+    -- Rows of the month waiting in usage_default move into the new table. A
+    -- query that planned its scan of usage before the attach and ran after
+    -- the move would find them in neither place, so a move shuts usage out
+    -- (ACCESS EXCLUSIVE, taken on the parent first, in the order every query
+    -- locks). A month with no such rows needs no move and blocks no one.
+    -- (read through usage, which is locked before its partitions as everywhere;
+    -- the month has no partition, so its rows are in usage_default)
+    -- (SELECT 1: Citus plans a distributed SELECT of no column as a function
+    -- returning record, and fails: "a column definition list is required")
+    moving := EXISTS (SELECT 1 FROM llm_cost.usage WHERE occurred_at >= month AND occurred_at < next_month);
+    IF moving THEN
+        LOCK TABLE llm_cost.usage IN ACCESS EXCLUSIVE MODE;
+    END IF;
+    -- One maker at a time, and no row of the month lands in usage_default
+    -- while we move them.
+    LOCK TABLE llm_cost.usage_default IN SHARE ROW EXCLUSIVE MODE;
+    IF pg_catalog.to_regclass(pg_catalog.format('llm_cost.%I', name)) IS NOT NULL
+       OR EXISTS (SELECT FROM llm_cost._usage_partitions() AS p WHERE p.from_time < next_month AND p.to_time > month) THEN
+        RETURN false;
+    END IF;
+    -- a row of the month arrived since we looked: next time, with the lock
+    IF NOT moving AND EXISTS (SELECT 1 FROM llm_cost.usage WHERE occurred_at >= month AND occurred_at < next_month) THEN
+        RETURN false;
+    END IF;
+    SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO columns
+      FROM pg_catalog.pg_attribute AS a
+     WHERE a.attrelid = 'llm_cost.usage'::regclass AND a.attnum > 0 AND NOT a.attisdropped;
+    EXECUTE pg_catalog.format('CREATE TABLE llm_cost.%I (LIKE llm_cost.usage INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', name);
+    EXECUTE pg_catalog.format(
+        'WITH moved AS (DELETE FROM llm_cost.usage_default WHERE occurred_at >= $1 AND occurred_at < $2 RETURNING %s)
+         INSERT INTO llm_cost.%I (%s) SELECT %s FROM moved', columns, name, columns, columns)
+      USING month, next_month;
+    PERFORM llm_cost._index_usage_partition(pg_catalog.format('llm_cost.%I', name)::regclass);
+    -- the row triggers come from usage with the attach
+    EXECUTE pg_catalog.format('ALTER TABLE llm_cost.usage ATTACH PARTITION llm_cost.%I FOR VALUES FROM (%L) TO (%L)',
+                              name, month, next_month);
+    -- On a Citus cluster the attach distributed the new table, copying the
+    -- moved rows to its shards (no trigger fires: budgets count them once);
+    -- the coordinator's own copy of them, never read again, goes.
+    IF moving AND pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+        EXECUTE 'SELECT pg_catalog.truncate_local_data_after_distributing_table($1)
+                   FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1'
+          USING pg_catalog.format('llm_cost.%I', name)::regclass;
+    END IF;
+    EXECUTE pg_catalog.format('COMMENT ON TABLE llm_cost.%I IS %L', name,
+                              pg_catalog.format('Partition of llm_cost.usage: the calls of %s (UTC).',
+                                                pg_catalog.to_char(month AT TIME ZONE 'UTC', 'YYYY-MM')));
+    RETURN true;
+END $$;
+COMMENT ON FUNCTION llm_cost._create_usage_partition(timestamptz) IS
+  'Internal: makes the partition of usage for the UTC month starting at month, moving that month''s rows out of usage_default; false when it exists.';
 -- (end of fixes10 section)

@@ -174,7 +174,9 @@ BEGIN
     -- locks). A month with no such rows needs no move and blocks no one.
     -- (read through usage, which is locked before its partitions as everywhere;
     -- the month has no partition, so its rows are in usage_default)
-    moving := EXISTS (SELECT FROM llm_cost.usage WHERE occurred_at >= month AND occurred_at < next_month);
+    -- (SELECT 1: Citus plans a distributed SELECT of no column as a function
+    -- returning record, and fails: "a column definition list is required")
+    moving := EXISTS (SELECT 1 FROM llm_cost.usage WHERE occurred_at >= month AND occurred_at < next_month);
     IF moving THEN
         LOCK TABLE llm_cost.usage IN ACCESS EXCLUSIVE MODE;
     END IF;
@@ -186,7 +188,7 @@ BEGIN
         RETURN false;
     END IF;
     -- a row of the month arrived since we looked: next time, with the lock
-    IF NOT moving AND EXISTS (SELECT FROM llm_cost.usage WHERE occurred_at >= month AND occurred_at < next_month) THEN
+    IF NOT moving AND EXISTS (SELECT 1 FROM llm_cost.usage WHERE occurred_at >= month AND occurred_at < next_month) THEN
         RETURN false;
     END IF;
     SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO columns
@@ -201,6 +203,14 @@ BEGIN
     -- the row triggers come from usage with the attach
     EXECUTE pg_catalog.format('ALTER TABLE llm_cost.usage ATTACH PARTITION llm_cost.%I FOR VALUES FROM (%L) TO (%L)',
                               name, month, next_month);
+    -- On a Citus cluster the attach distributed the new table, copying the
+    -- moved rows to its shards (no trigger fires: budgets count them once);
+    -- the coordinator's own copy of them, never read again, goes.
+    IF moving AND pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+        EXECUTE 'SELECT pg_catalog.truncate_local_data_after_distributing_table($1)
+                   FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1'
+          USING pg_catalog.format('llm_cost.%I', name)::regclass;
+    END IF;
     EXECUTE pg_catalog.format('COMMENT ON TABLE llm_cost.%I IS %L', name,
                               pg_catalog.format('Partition of llm_cost.usage: the calls of %s (UTC).',
                                                 pg_catalog.to_char(month AT TIME ZONE 'UTC', 'YYYY-MM')));

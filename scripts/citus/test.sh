@@ -28,6 +28,8 @@
 #     retired months' dashboards unchanged, inserts (also late ones into a
 #     retired month) priced after it, a DELETE after it in one transaction
 #     counted again;
+#   - budget_spend_drift runs through the coordinator: empty, and a total
+#     changed behind the triggers' back on its node shows as drift;
 #   - dashboards (cost_summary, cost_by, daily_costs) give the single node's
 #     answers for the same rows (the cluster's and the single node's old
 #     months retired).
@@ -345,8 +347,8 @@ check "May's partition dropped on every node (its shards too)" "t t t 0" \
 check "budget spend on every node unchanged by retiring" "$SPEND_BEFORE" "$(C -c "$KEPT_TEXT")"
 # The retired rows' spend, on the node of each tenant's shard, equals the one
 # node's: with the single node's empty drift and equal totals (below), budget
-# spend = ledger + retired spend holds on the cluster too (budget_spend_drift
-# itself cannot run there: ledger_spend joins budgets to usage laterally).
+# spend = ledger + retired spend holds on the cluster too (and
+# budget_spend_drift checks it on the cluster itself, below).
 RETIRED_ALL="SELECT b.name || '|' || (x->>1)::timestamptz || '|' || (x->>2) || '|' || trim_scale((x->>3)::numeric) || '|' || (x->>4) || '|' || r.nodeid AS t
                FROM run_command_on_all_nodes(\$\$SELECT coalesce(json_agg(json_build_array(budget_id, period_start, per_value, spent, calls)), '[]')
                                                  FROM llm_cost.retired_spend\$\$) AS r,
@@ -397,6 +399,19 @@ SPEND_SINGLE=$(S -c "SELECT b.name || '|' || s.per_value || '|' || trim_scale(s.
 check "per-tenant budget spend equals the single node's ($(printf '%s\n' "$SPEND_SINGLE" | wc -l) totals)" \
   "$SPEND_SINGLE" "$SPEND_CLUSTER"
 check "the single node's spend has no drift" "0" "$(S -c "SELECT count(*) FROM llm_cost.budget_spend_drift")"
+check "budget_spend_drift on the cluster (kept totals gathered from every node, against the ledger): empty" "0" \
+  "$(C -c "SELECT count(*) FROM llm_cost.budget_spend_drift")"
+# A total changed behind the triggers' back, on its node, shows as drift by
+# the amount changed (then put back).
+# (one slot of its one period, by id: the node's own table only)
+T1_TOTAL=$(C -c "SELECT id FROM llm_cost.budgets WHERE name = 't1-total'")
+NUDGE="UPDATE llm_cost.budget_spend_slots SET spent = spent + %s
+        WHERE budget_id = $T1_TOTAL AND slot = (SELECT min(slot) FROM llm_cost.budget_spend_slots WHERE budget_id = $T1_TOTAL)"
+C -c "SELECT count(*) FROM run_command_on_all_nodes(\$\$$(printf "$NUDGE" 1)\$\$)" >/dev/null
+check "budget_spend_drift on the cluster shows a total changed on its node" "t1-total 1" \
+  "$(C -F ' ' -c "SELECT b.name, trim_scale(d.kept_spent - d.ledger_spent)
+                   FROM llm_cost.budget_spend_drift AS d JOIN llm_cost.budgets AS b ON b.id = d.budget_id")"
+C -c "SELECT count(*) FROM run_command_on_all_nodes(\$\$$(printf "$NUDGE" -1)\$\$)" >/dev/null
 check "each total is kept on one node only (every period of a budget and per value on one node)" "0" \
   "$(C -c "SELECT count(*) FROM (SELECT name, per_value FROM ($KEPT_ALL) AS k GROUP BY 1, 2 HAVING count(DISTINCT node) > 1) AS d")"
 check "spend is kept on the node holding the tenant's shard" "0" \

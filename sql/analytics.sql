@@ -603,31 +603,9 @@ $$;
 COMMENT ON FUNCTION llm_cost._unrolled_usage(timestamptz, timestamptz, timestamptz, timestamptz) IS
   'Internal: the usage rows of [from_time, to_time) that no rollup holds, given where its whole buckets (hours or days) start and end: partial buckets, rows not rolled up yet.';
 
--- Whether to read a window from the ledger alone, with a plain scan of its
--- rows, instead of rollups plus the rows not rolled up yet: those are found
--- by id, wherever they fall, and reading them costs more per row than a scan
--- of the window. So when the backlog above the watermark is more than a
--- third of the window's rolled-up calls (whole days and hours), the plain
--- scan is the cheaper one.
--- (An upper bound, from ids: one index probe, whatever the backlog.)
-CREATE FUNCTION llm_cost._read_ledger(from_time timestamptz, to_time timestamptz) RETURNS boolean
-LANGUAGE sql STABLE AS $$
-    SELECT EXISTS (
-        SELECT 1 FROM llm_cost.usage AS u          -- (a column: Citus plans a bare SELECT FROM here as a record)
-         WHERE u.id BETWEEN llm_cost.rollup_watermark() + 1
-                            + (SELECT (coalesce(sum(r.calls), 0) / 3)::bigint
-                                 FROM llm_cost.usage_rollup AS r
-                                WHERE r.dimension = 'tenant_id'
-                                  AND ((r.grain = 'day' AND r.bucket >= llm_cost._days_start(from_time, to_time)
-                                                        AND r.bucket < llm_cost._days_end(from_time, to_time))
-                                    OR (r.grain = 'hour' AND r.bucket >= llm_cost._hours_start(from_time, to_time)
-                                                         AND r.bucket < llm_cost._days_start(from_time, to_time))
-                                    OR (r.grain = 'hour' AND r.bucket >= llm_cost._days_end(from_time, to_time)
-                                                         AND r.bucket < llm_cost._hours_end(from_time, to_time))))
-                        AND llm_cost._max_id())
-$$;
-COMMENT ON FUNCTION llm_cost._read_ledger(timestamptz, timestamptz) IS
-  'Internal: true when the rows not rolled up yet are so many that a plain scan of the window''s ledger rows is cheaper than rollups plus those rows.';
+-- Whether a dashboard reads its window from the ledger alone, with a plain
+-- scan, instead of rollups plus the rows not rolled up yet: _read_ledger, in
+-- retention.sql (it reads retention_state, made there).
 
 -- Usage in [from_time, to_time) summed by one dimension (a usage_rollup
 -- dimension): rollup rows for whole days (in blocks of up to max_days days;

@@ -245,6 +245,105 @@ END $$;
 COMMENT ON FUNCTION llm_cost._citus_retire_usage(timestamptz, integer) IS
   'Internal: retire_usage on a distributed ledger (docs/scaling.md): deletes the usage rows of the UTC days before `before` through the coordinator, adds them to the rollups and their spend to retired_spend on each tenant''s node, and drops the monthly partitions wholly before it; returns the rows retired. batch_rows is checked, not used (one DELETE).';
 
+-- budget_spend_drift on a distributed ledger (_budget_spend_drift once
+-- distributed). The one-node query cannot run there, for two reasons:
+--   * ledger_spend joins budgets (a reference table) laterally to a UNION ALL
+--     of usage and resource_usage (distributed) that keeps no tenant_id:
+--     Citus refuses it ("complex joins are only supported when all
+--     distributed tables are co-located and joined on their distribution
+--     columns");
+--   * budget_spend, window_spend and retired_spend are plain tables on each
+--     node (each tenant's totals on the node of its shard): read on the
+--     coordinator they hold nothing, and every budget would show as drift.
+-- So the kept totals and the retired spend are gathered from every node
+-- (run_command_on_all_nodes: each total lives on one node, so their sum is
+-- the total), and the ledger is summed through the coordinator budget by
+-- budget, each a plain distributed aggregate with the budget's filters as
+-- parameters; then compared as the one-node view does. The nodes are read
+-- over their own connections: what this transaction has written but not
+-- committed counts in the ledger only (run it on its own).
+CREATE FUNCTION llm_cost._citus_budget_spend_drift()
+RETURNS TABLE (budget_id bigint, period_start timestamptz, per_value text, kept_spent numeric,
+               ledger_spent numeric, kept_calls bigint, ledger_calls bigint, kept_tokens bigint, ledger_tokens bigint)
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    b llm_cost.budgets;
+BEGIN
+    PERFORM llm_cost.flush_spend();
+    IF pg_catalog.to_regclass('pg_temp._drift') IS NOT NULL THEN
+        DROP TABLE pg_temp._drift;     -- a second call in one transaction
+    END IF;
+    CREATE TEMP TABLE _drift (kept boolean, budget_id bigint, period_start timestamptz, per_value text,
+                              spent numeric, calls bigint, tokens bigint) ON COMMIT DROP;
+    -- kept totals and retired spend, from every node (each total lives on one)
+    INSERT INTO pg_temp._drift
+    SELECT x.kept, x.budget_id, x.period_start, x.per_value, x.spent, x.calls, x.tokens
+      FROM pg_catalog.run_command_on_all_nodes($q$
+             SELECT coalesce(json_agg(t), '[]')
+               FROM (SELECT true AS kept, b.id AS budget_id, k.period_start, k.per_value, k.spent, k.calls, k.tokens
+                       FROM llm_cost.budgets AS b CROSS JOIN LATERAL llm_cost._kept_spend(b.id) AS k
+                      WHERE b.enabled
+                     UNION ALL
+                     SELECT false, r.budget_id, r.period_start, r.per_value, r.spent, r.calls, r.tokens
+                       FROM llm_cost.retired_spend AS r) AS t $q$) AS n,
+           json_populate_recordset(NULL::pg_temp._drift, n.result::json) AS x
+     WHERE n.success;
+    -- the ledger, budget by budget: plain distributed aggregates
+    FOR b IN SELECT * FROM llm_cost.budgets AS g WHERE g.enabled LOOP
+        INSERT INTO pg_temp._drift
+        SELECT false, b.id, CASE WHEN b.period = 'rolling' THEN llm_cost.window_slot(b."window", u.occurred_at)
+                            ELSE llm_cost.period_start(b.period, b.timezone, u.occurred_at) END,
+               llm_cost.per_value(b.per, u.tenant_id, u.project_id, u.user_id, u.agent_id, u.session_id,
+                                  u.execution_id, u.operation, u.provider, u.model),
+               sum(coalesce(u.cost, 0)), count(*), sum(u.input_tokens + u.output_tokens)
+          FROM llm_cost.usage AS u
+         WHERE b.includes IN ('all', 'llm')
+           AND (b.tenant_id IS NULL OR u.tenant_id = b.tenant_id)
+           AND (b.project_id IS NULL OR u.project_id = b.project_id)
+           AND (b.user_id IS NULL OR u.user_id = b.user_id)
+           AND (b.agent_id IS NULL OR u.agent_id = b.agent_id)
+           AND (b.session_id IS NULL OR u.session_id = b.session_id)
+           AND (b.provider IS NULL OR lower(u.provider) = b.provider)
+           AND (b.model IS NULL OR u.model = b.model)
+           AND (b.tags IS NULL OR u.tags @> b.tags)
+         GROUP BY 3, 4;
+        INSERT INTO pg_temp._drift
+        SELECT false, b.id, CASE WHEN b.period = 'rolling' THEN llm_cost.window_slot(b."window", r.occurred_at)
+                            ELSE llm_cost.period_start(b.period, b.timezone, r.occurred_at) END,
+               llm_cost.per_value(b.per, r.tenant_id, r.project_id, r.user_id, r.agent_id, r.session_id,
+                                  r.execution_id, r.operation, NULL, NULL),
+               sum(coalesce(r.cost, 0)), 0, 0
+          FROM llm_cost.resource_usage AS r
+         WHERE b.includes IN ('all', 'compute') AND b.provider IS NULL AND b.model IS NULL
+           AND b.per IS DISTINCT FROM 'provider' AND b.per IS DISTINCT FROM 'model'
+           AND (b.tenant_id IS NULL OR r.tenant_id = b.tenant_id)
+           AND (b.project_id IS NULL OR r.project_id = b.project_id)
+           AND (b.user_id IS NULL OR r.user_id = b.user_id)
+           AND (b.agent_id IS NULL OR r.agent_id = b.agent_id)
+           AND (b.session_id IS NULL OR r.session_id = b.session_id)
+           AND (b.tags IS NULL OR r.tags @> b.tags)
+         GROUP BY 3, 4;
+        -- a rolling budget: the slots of its current window only (as ledger_spend)
+        DELETE FROM pg_temp._drift AS d
+         WHERE d.budget_id = b.id AND NOT d.kept AND b.period = 'rolling'
+           AND d.period_start < llm_cost.window_start(b."window", now());
+    END LOOP;
+    RETURN QUERY
+    SELECT coalesce(k.budget_id, l.budget_id), coalesce(k.period_start, l.period_start), coalesce(k.per_value, l.per_value),
+           k.spent, l.spent, k.calls, l.calls, k.tokens, l.tokens
+      FROM (SELECT d.budget_id, d.period_start, d.per_value, sum(d.spent) AS spent, sum(d.calls)::bigint AS calls,
+                   sum(d.tokens)::bigint AS tokens
+              FROM pg_temp._drift AS d WHERE d.kept GROUP BY 1, 2, 3) AS k
+      FULL JOIN (SELECT d.budget_id, d.period_start, d.per_value, sum(d.spent) AS spent, sum(d.calls)::bigint AS calls,
+                        sum(d.tokens)::bigint AS tokens
+                   FROM pg_temp._drift AS d WHERE NOT d.kept AND d.per_value IS NOT NULL GROUP BY 1, 2, 3) AS l
+        ON l.budget_id = k.budget_id AND l.period_start = k.period_start AND l.per_value = k.per_value
+     WHERE (coalesce(k.spent, 0), coalesce(k.calls, 0), coalesce(k.tokens, 0))
+           IS DISTINCT FROM (coalesce(l.spent, 0), coalesce(l.calls, 0), coalesce(l.tokens, 0));
+END $$;
+COMMENT ON FUNCTION llm_cost._citus_budget_spend_drift() IS
+  'Internal: budget_spend_drift on a distributed ledger: the kept totals and retired spend gathered from every node against the ledger summed through the coordinator.';
+
 -- Rewrites, on the node it runs on, what the usage triggers and reprice do
 -- that Citus cannot run from the shards of one statement over several
 -- shards (found with pg_locks and citus_lock_waits on a hanging DELETE).
@@ -270,11 +369,14 @@ COMMENT ON FUNCTION llm_cost._citus_retire_usage(timestamptz, integer) IS
 --     Rust on the node it runs on. Replaced here, on the distributed
 --     database only, rather than tested in its body.
 --   * _read_ledger (whether a dashboard reads its window from the ledger
---     alone) says yes only for windows after the retired days: on Citus the
---     rollups hold just the retired rows (refresh_rollups refuses, below),
---     so a window reaching into retired days must add them to the ledger's
---     rows. The one-node test (the backlog above the watermark) would send
---     every window to the ledger alone, the retired days' calls missing.
+--     alone) says yes for every window that starts at or after the retired
+--     days: on Citus the rollups hold just the retired rows (refresh_rollups
+--     refuses, below), so every live row is backlog, and a window reaching
+--     into retired days must add their rollups to the ledger's rows, as on
+--     one node. The one-node function's probe of the backlog by id (ids
+--     come from a sequence per node here) is left out.
+--   * _budget_spend_drift (what budget_spend_drift shows) becomes
+--     _citus_budget_spend_drift (above).
 --   * refresh_rollups refuses (0A000). Through the coordinator it rolled the
 --     ledger up, but then every DELETE or UPDATE of a rolled-up row failed:
 --     the correction trigger of each shard writes the rollups (distributed
@@ -313,6 +415,13 @@ BEGIN
     BEGIN
         RETURN NOT EXISTS (SELECT 1 FROM llm_cost.retention_state AS s WHERE s.retired_before > from_time);
     END $body$;
+    CREATE OR REPLACE FUNCTION llm_cost._budget_spend_drift()
+    RETURNS TABLE (budget_id bigint, period_start timestamptz, per_value text, kept_spent numeric,
+                   ledger_spent numeric, kept_calls bigint, ledger_calls bigint, kept_tokens bigint, ledger_tokens bigint)
+    LANGUAGE plpgsql VOLATILE AS $body$
+    BEGIN
+        RETURN QUERY SELECT * FROM llm_cost._citus_budget_spend_drift();
+    END $body$;
     CREATE OR REPLACE FUNCTION llm_cost.refresh_rollups(max_ids bigint DEFAULT NULL)
     RETURNS bigint
     LANGUAGE plpgsql AS $body$
@@ -321,10 +430,10 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
                   HINT = 'Set llm_cost.auto_refresh = off on every node; the dashboards read the ledger itself, exact (docs/scaling.md).';
     END $body$;
-    RETURN n + 3;
+    RETURN n + 4;
 END $fn$;
 COMMENT ON FUNCTION llm_cost._citus_rewrite_functions() IS
-  'Internal (distribute_on_citus): drops the row locks on reference tables from the usage triggers, joins reprice''s self-join on tenant_id, so that statements over several shards run on Citus, makes retire_usage retire through the coordinator (_citus_retire_usage) and dashboards add the retired days'' rollups (_read_ledger), and makes refresh_rollups refuse (0A000).';
+  'Internal (distribute_on_citus): drops the row locks on reference tables from the usage triggers, joins reprice''s self-join on tenant_id, so that statements over several shards run on Citus, makes retire_usage retire through the coordinator (_citus_retire_usage) and dashboards add the retired days'' rollups (_read_ledger), makes budget_spend_drift gather the kept totals from every node (_citus_budget_spend_drift), and makes refresh_rollups refuse (0A000).';
 
 CREATE FUNCTION llm_cost.distribute_on_citus(shard_count integer DEFAULT NULL) RETURNS text
 LANGUAGE plpgsql AS $$
@@ -473,6 +582,9 @@ COMMENT ON FUNCTION llm_cost.distribute_on_citus(integer) IS
 REVOKE EXECUTE ON FUNCTION llm_cost.distribute_on_citus(integer), llm_cost._keys_without_tenant(regclass),
     llm_cost._refuse_cross_tenant_budget(), llm_cost._citus_plpgsql_functions(regclass[]),
     llm_cost._citus_rewrite_functions(), llm_cost._citus_retired_spend(), llm_cost._citus_retire_rows(timestamptz),
-    llm_cost._citus_retire_usage(timestamptz, integer), llm_cost._citus_set_retiring(boolean) FROM PUBLIC;
+    llm_cost._citus_retire_usage(timestamptz, integer), llm_cost._citus_set_retiring(boolean),
+    llm_cost._citus_budget_spend_drift() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION llm_cost.distribute_on_citus(integer), llm_cost._keys_without_tenant(regclass),
     llm_cost._citus_plpgsql_functions(regclass[]), llm_cost._citus_rewrite_functions() TO llm_cost_admin;
+-- (budget_spend_drift's readers)
+GRANT EXECUTE ON FUNCTION llm_cost._citus_budget_spend_drift() TO llm_cost_admin, llm_cost_reader;

@@ -17229,3 +17229,331 @@ COMMENT ON FUNCTION llm_cost.distribute_on_citus(integer) IS
 REVOKE EXECUTE ON FUNCTION llm_cost._citus_retired_spend(), llm_cost._citus_retire_rows(timestamptz),
     llm_cost._citus_retire_usage(timestamptz, integer), llm_cost._citus_set_retiring(boolean) FROM PUBLIC;
 -- (end of citus10 section)
+
+-- ==== fixes10 section ====
+-- Whether to read a window from the ledger alone, with a plain scan of its
+-- rows, instead of rollups plus the rows not rolled up yet: those are found
+-- by id, wherever they fall, and reading them costs more per row than a scan
+-- of the window. So when the backlog above the watermark is more than a
+-- third of the window's rolled-up calls (whole days and hours), the plain
+-- scan is the cheaper one.
+-- (An upper bound, from ids: one index probe, whatever the backlog.)
+-- Never for a window that starts before the retired days: their calls are
+-- only in the rollups, and the ledger alone would show them as empty days.
+-- (retention_state has one row at most: one more cheap probe.)
+CREATE OR REPLACE FUNCTION llm_cost._read_ledger(from_time timestamptz, to_time timestamptz) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT NOT EXISTS (SELECT 1 FROM llm_cost.retention_state AS s WHERE s.retired_before > from_time)
+       AND EXISTS (
+        SELECT 1 FROM llm_cost.usage AS u          -- (a column: Citus plans a bare SELECT FROM here as a record)
+         WHERE u.id BETWEEN llm_cost.rollup_watermark() + 1
+                            + (SELECT (coalesce(sum(r.calls), 0) / 3)::bigint
+                                 FROM llm_cost.usage_rollup AS r
+                                WHERE r.dimension = 'tenant_id'
+                                  AND ((r.grain = 'day' AND r.bucket >= llm_cost._days_start(from_time, to_time)
+                                                        AND r.bucket < llm_cost._days_end(from_time, to_time))
+                                    OR (r.grain = 'hour' AND r.bucket >= llm_cost._hours_start(from_time, to_time)
+                                                         AND r.bucket < llm_cost._days_start(from_time, to_time))
+                                    OR (r.grain = 'hour' AND r.bucket >= llm_cost._days_end(from_time, to_time)
+                                                         AND r.bucket < llm_cost._hours_end(from_time, to_time))))
+                        AND llm_cost._max_id())
+$$;
+COMMENT ON FUNCTION llm_cost._read_ledger(timestamptz, timestamptz) IS
+  'Internal: true when the rows not rolled up yet are so many that a plain scan of the window''s ledger rows is cheaper than rollups plus those rows, and the window starts at or after the retired days (retention_state), which only the rollups hold.';
+
+-- ensure_usage_partitions on a Citus cluster
+-- The indexes of one partition of usage, named after it. Its key is
+-- usage_default's: (id) on one node (and for usage_default itself, made
+-- first); (id, tenant_id) on a Citus cluster, where distribute_on_citus adds
+-- the distribution column to every partition's key and a new partition
+-- needs it to be attached.
+CREATE OR REPLACE FUNCTION llm_cost._index_usage_partition(part regclass) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    name constant text := (SELECT c.relname FROM pg_catalog.pg_class AS c WHERE c.oid = part);
+    key constant text := coalesce(
+        (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY k.ord)
+           FROM pg_catalog.pg_constraint AS c
+          CROSS JOIN LATERAL pg_catalog.unnest(c.conkey) WITH ORDINALITY AS k (attnum, ord)
+           JOIN pg_catalog.pg_attribute AS a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+          WHERE c.conrelid = 'llm_cost.usage_default'::regclass AND c.contype = 'p'),
+        'id');
+BEGIN
+    EXECUTE pg_catalog.format('ALTER TABLE %s ADD CONSTRAINT %I PRIMARY KEY (%s)', part, name || '_pkey', key);
+    -- BRIN: usage arrives roughly in time order, so a tiny index serves time windows.
+    EXECUTE pg_catalog.format('CREATE INDEX %I ON %s USING brin (occurred_at)', name || '_occurred_at_brin', part);
+    -- Rows still waiting for a price: reprice() scans only these.
+    EXECUTE pg_catalog.format('CREATE INDEX %I ON %s (occurred_at) WHERE cost IS NULL', name || '_unpriced', part);
+END $$;
+COMMENT ON FUNCTION llm_cost._index_usage_partition(regclass) IS
+  'Internal: makes the indexes of one partition of usage: its key (usage_default''s: id, and tenant_id on a Citus cluster), a BRIN index on occurred_at and one on its unpriced rows.';
+
+-- Makes the partition of one UTC month. Rows of that month already in
+-- usage_default move into it first (ATTACH refuses while they are there).
+-- The move fires no trigger, so budgets and rollups count those rows once:
+-- they are deleted from the partition usage_default directly (the ledger's
+-- DELETE triggers are statement triggers of usage, which fire only for
+-- statements on usage) and inserted into the new table before it is
+-- attached (it has no triggers until then).
+CREATE OR REPLACE FUNCTION llm_cost._create_usage_partition(month timestamptz) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    name text := llm_cost._usage_partition_name(month);
+    next_month timestamptz := ((month AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC';
+    columns text;
+    moving boolean;
+BEGIN
+    IF month <> pg_catalog.date_trunc('month', month, 'UTC') THEN
+        RAISE EXCEPTION 'llm_cost._create_usage_partition: % is not the start of a UTC month', month
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF pg_catalog.to_regclass(pg_catalog.format('llm_cost.%I', name)) IS NOT NULL THEN
+        RETURN false;                   -- the usual case: no lock taken
+    END IF;
+    -- Rows of the month waiting in usage_default move into the new table. A
+    -- query that planned its scan of usage before the attach and ran after
+    -- the move would find them in neither place, so a move shuts usage out
+    -- (ACCESS EXCLUSIVE, taken on the parent first, in the order every query
+    -- locks). A month with no such rows needs no move and blocks no one.
+    -- (read through usage, which is locked before its partitions as everywhere;
+    -- the month has no partition, so its rows are in usage_default)
+    -- (SELECT 1: Citus plans a distributed SELECT of no column as a function
+    -- returning record, and fails: "a column definition list is required")
+    moving := EXISTS (SELECT 1 FROM llm_cost.usage WHERE occurred_at >= month AND occurred_at < next_month);
+    IF moving THEN
+        LOCK TABLE llm_cost.usage IN ACCESS EXCLUSIVE MODE;
+    END IF;
+    -- One maker at a time, and no row of the month lands in usage_default
+    -- while we move them.
+    LOCK TABLE llm_cost.usage_default IN SHARE ROW EXCLUSIVE MODE;
+    IF pg_catalog.to_regclass(pg_catalog.format('llm_cost.%I', name)) IS NOT NULL
+       OR EXISTS (SELECT FROM llm_cost._usage_partitions() AS p WHERE p.from_time < next_month AND p.to_time > month) THEN
+        RETURN false;
+    END IF;
+    -- a row of the month arrived since we looked: next time, with the lock
+    IF NOT moving AND EXISTS (SELECT 1 FROM llm_cost.usage WHERE occurred_at >= month AND occurred_at < next_month) THEN
+        RETURN false;
+    END IF;
+    SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO columns
+      FROM pg_catalog.pg_attribute AS a
+     WHERE a.attrelid = 'llm_cost.usage'::regclass AND a.attnum > 0 AND NOT a.attisdropped;
+    EXECUTE pg_catalog.format('CREATE TABLE llm_cost.%I (LIKE llm_cost.usage INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', name);
+    EXECUTE pg_catalog.format(
+        'WITH moved AS (DELETE FROM llm_cost.usage_default WHERE occurred_at >= $1 AND occurred_at < $2 RETURNING %s)
+         INSERT INTO llm_cost.%I (%s) SELECT %s FROM moved', columns, name, columns, columns)
+      USING month, next_month;
+    PERFORM llm_cost._index_usage_partition(pg_catalog.format('llm_cost.%I', name)::regclass);
+    -- the row triggers come from usage with the attach
+    EXECUTE pg_catalog.format('ALTER TABLE llm_cost.usage ATTACH PARTITION llm_cost.%I FOR VALUES FROM (%L) TO (%L)',
+                              name, month, next_month);
+    -- On a Citus cluster the attach distributed the new table, copying the
+    -- moved rows to its shards (no trigger fires: budgets count them once);
+    -- the coordinator's own copy of them, never read again, goes.
+    IF moving AND pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+        EXECUTE 'SELECT pg_catalog.truncate_local_data_after_distributing_table($1)
+                   FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1'
+          USING pg_catalog.format('llm_cost.%I', name)::regclass;
+    END IF;
+    EXECUTE pg_catalog.format('COMMENT ON TABLE llm_cost.%I IS %L', name,
+                              pg_catalog.format('Partition of llm_cost.usage: the calls of %s (UTC).',
+                                                pg_catalog.to_char(month AT TIME ZONE 'UTC', 'YYYY-MM')));
+    RETURN true;
+END $$;
+COMMENT ON FUNCTION llm_cost._create_usage_partition(timestamptz) IS
+  'Internal: makes the partition of usage for the UTC month starting at month, moving that month''s rows out of usage_default; false when it exists.';
+
+-- budget_spend_drift on a Citus cluster
+-- budget_spend_drift on a distributed ledger (_budget_spend_drift once
+-- distributed). The one-node query cannot run there, for two reasons:
+--   * ledger_spend joins budgets (a reference table) laterally to a UNION ALL
+--     of usage and resource_usage (distributed) that keeps no tenant_id:
+--     Citus refuses it ("complex joins are only supported when all
+--     distributed tables are co-located and joined on their distribution
+--     columns");
+--   * budget_spend, window_spend and retired_spend are plain tables on each
+--     node (each tenant's totals on the node of its shard): read on the
+--     coordinator they hold nothing, and every budget would show as drift.
+-- So the kept totals and the retired spend are gathered from every node
+-- (run_command_on_all_nodes: each total lives on one node, so their sum is
+-- the total), and the ledger is summed through the coordinator budget by
+-- budget, each a plain distributed aggregate with the budget's filters as
+-- parameters; then compared as the one-node view does. The nodes are read
+-- over their own connections: what this transaction has written but not
+-- committed counts in the ledger only (run it on its own).
+CREATE FUNCTION llm_cost._citus_budget_spend_drift()
+RETURNS TABLE (budget_id bigint, period_start timestamptz, per_value text, kept_spent numeric,
+               ledger_spent numeric, kept_calls bigint, ledger_calls bigint, kept_tokens bigint, ledger_tokens bigint)
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    b llm_cost.budgets;
+BEGIN
+    PERFORM llm_cost.flush_spend();
+    IF pg_catalog.to_regclass('pg_temp._drift') IS NOT NULL THEN
+        DROP TABLE pg_temp._drift;     -- a second call in one transaction
+    END IF;
+    CREATE TEMP TABLE _drift (kept boolean, budget_id bigint, period_start timestamptz, per_value text,
+                              spent numeric, calls bigint, tokens bigint) ON COMMIT DROP;
+    -- kept totals and retired spend, from every node (each total lives on one)
+    INSERT INTO pg_temp._drift
+    SELECT x.kept, x.budget_id, x.period_start, x.per_value, x.spent, x.calls, x.tokens
+      FROM pg_catalog.run_command_on_all_nodes($q$
+             SELECT coalesce(json_agg(t), '[]')
+               FROM (SELECT true AS kept, b.id AS budget_id, k.period_start, k.per_value, k.spent, k.calls, k.tokens
+                       FROM llm_cost.budgets AS b CROSS JOIN LATERAL llm_cost._kept_spend(b.id) AS k
+                      WHERE b.enabled
+                     UNION ALL
+                     SELECT false, r.budget_id, r.period_start, r.per_value, r.spent, r.calls, r.tokens
+                       FROM llm_cost.retired_spend AS r) AS t $q$) AS n,
+           json_populate_recordset(NULL::pg_temp._drift, n.result::json) AS x
+     WHERE n.success;
+    -- the ledger, budget by budget: plain distributed aggregates
+    FOR b IN SELECT * FROM llm_cost.budgets AS g WHERE g.enabled LOOP
+        INSERT INTO pg_temp._drift
+        SELECT false, b.id, CASE WHEN b.period = 'rolling' THEN llm_cost.window_slot(b."window", u.occurred_at)
+                            ELSE llm_cost.period_start(b.period, b.timezone, u.occurred_at) END,
+               llm_cost.per_value(b.per, u.tenant_id, u.project_id, u.user_id, u.agent_id, u.session_id,
+                                  u.execution_id, u.operation, u.provider, u.model),
+               sum(coalesce(u.cost, 0)), count(*), sum(u.input_tokens + u.output_tokens)
+          FROM llm_cost.usage AS u
+         WHERE b.includes IN ('all', 'llm')
+           AND (b.tenant_id IS NULL OR u.tenant_id = b.tenant_id)
+           AND (b.project_id IS NULL OR u.project_id = b.project_id)
+           AND (b.user_id IS NULL OR u.user_id = b.user_id)
+           AND (b.agent_id IS NULL OR u.agent_id = b.agent_id)
+           AND (b.session_id IS NULL OR u.session_id = b.session_id)
+           AND (b.provider IS NULL OR lower(u.provider) = b.provider)
+           AND (b.model IS NULL OR u.model = b.model)
+           AND (b.tags IS NULL OR u.tags @> b.tags)
+         GROUP BY 3, 4;
+        INSERT INTO pg_temp._drift
+        SELECT false, b.id, CASE WHEN b.period = 'rolling' THEN llm_cost.window_slot(b."window", r.occurred_at)
+                            ELSE llm_cost.period_start(b.period, b.timezone, r.occurred_at) END,
+               llm_cost.per_value(b.per, r.tenant_id, r.project_id, r.user_id, r.agent_id, r.session_id,
+                                  r.execution_id, r.operation, NULL, NULL),
+               sum(coalesce(r.cost, 0)), 0, 0
+          FROM llm_cost.resource_usage AS r
+         WHERE b.includes IN ('all', 'compute') AND b.provider IS NULL AND b.model IS NULL
+           AND b.per IS DISTINCT FROM 'provider' AND b.per IS DISTINCT FROM 'model'
+           AND (b.tenant_id IS NULL OR r.tenant_id = b.tenant_id)
+           AND (b.project_id IS NULL OR r.project_id = b.project_id)
+           AND (b.user_id IS NULL OR r.user_id = b.user_id)
+           AND (b.agent_id IS NULL OR r.agent_id = b.agent_id)
+           AND (b.session_id IS NULL OR r.session_id = b.session_id)
+           AND (b.tags IS NULL OR r.tags @> b.tags)
+         GROUP BY 3, 4;
+        -- a rolling budget: the slots of its current window only (as ledger_spend)
+        DELETE FROM pg_temp._drift AS d
+         WHERE d.budget_id = b.id AND NOT d.kept AND b.period = 'rolling'
+           AND d.period_start < llm_cost.window_start(b."window", now());
+    END LOOP;
+    RETURN QUERY
+    SELECT coalesce(k.budget_id, l.budget_id), coalesce(k.period_start, l.period_start), coalesce(k.per_value, l.per_value),
+           k.spent, l.spent, k.calls, l.calls, k.tokens, l.tokens
+      FROM (SELECT d.budget_id, d.period_start, d.per_value, sum(d.spent) AS spent, sum(d.calls)::bigint AS calls,
+                   sum(d.tokens)::bigint AS tokens
+              FROM pg_temp._drift AS d WHERE d.kept GROUP BY 1, 2, 3) AS k
+      FULL JOIN (SELECT d.budget_id, d.period_start, d.per_value, sum(d.spent) AS spent, sum(d.calls)::bigint AS calls,
+                        sum(d.tokens)::bigint AS tokens
+                   FROM pg_temp._drift AS d WHERE NOT d.kept AND d.per_value IS NOT NULL GROUP BY 1, 2, 3) AS l
+        ON l.budget_id = k.budget_id AND l.period_start = k.period_start AND l.per_value = k.per_value
+     WHERE (coalesce(k.spent, 0), coalesce(k.calls, 0), coalesce(k.tokens, 0))
+           IS DISTINCT FROM (coalesce(l.spent, 0), coalesce(l.calls, 0), coalesce(l.tokens, 0));
+END $$;
+COMMENT ON FUNCTION llm_cost._citus_budget_spend_drift() IS
+  'Internal: budget_spend_drift on a distributed ledger: the kept totals and retired spend gathered from every node against the ledger summed through the coordinator.';
+
+-- Rewrites, on the node it runs on, what the usage triggers and reprice do
+-- that Citus cannot run from the shards of one statement over several
+-- shards (found with pg_locks and citus_lock_waits on a hanging DELETE).
+-- Returns how many functions it rewrote.
+--   * Row locks on reference tables (SELECT ... FROM llm_cost.rollup_state FOR
+--     SHARE in the rollup correction trigger, ... FROM llm_cost.budgets ... FOR
+--     SHARE in _window_add) are dropped. Citus serialises a row lock on a
+--     reference table through a lock on its shard on the first worker: the
+--     trigger of a shard there took it (with RowExclusiveLock) in the worker's
+--     backend of the DELETE, and the trigger of a shard on the other worker
+--     asked for it (ShareLock) over a new connection to the first worker, a
+--     second backend of the same distributed transaction, which waited for
+--     the first until the end of that transaction: "canceling the transaction
+--     since it was involved in a distributed deadlock". What those locks wait
+--     for on one node does not happen on Citus: a budget change's rebuild
+--     (its triggers are dropped there) and refresh_rollups (refused there).
+--   * reprice's self-join of usage, on the same row, compares tenant_id with
+--     = (NOT NULL on the distributed ledger) instead of IS NOT DISTINCT FROM,
+--     which Citus does not take for a join on the distribution column.
+--   * retire_usage becomes _citus_retire_usage (below): the one-node
+--     function keeps the retired rows' figures through the rollup watermark
+--     (one id sequence; per node on Citus) and reads whole partitions in
+--     Rust on the node it runs on. Replaced here, on the distributed
+--     database only, rather than tested in its body.
+--   * _read_ledger (whether a dashboard reads its window from the ledger
+--     alone) says yes for every window that starts at or after the retired
+--     days: on Citus the rollups hold just the retired rows (refresh_rollups
+--     refuses, below), so every live row is backlog, and a window reaching
+--     into retired days must add their rollups to the ledger's rows, as on
+--     one node. The one-node function's probe of the backlog by id (ids
+--     come from a sequence per node here) is left out.
+--   * _budget_spend_drift (what budget_spend_drift shows) becomes
+--     _citus_budget_spend_drift (above).
+--   * refresh_rollups refuses (0A000). Through the coordinator it rolled the
+--     ledger up, but then every DELETE or UPDATE of a rolled-up row failed:
+--     the correction trigger of each shard writes the rollups (distributed
+--     tables) from its transition table, which Citus plans through the
+--     coordinator, where the transition table does not exist ("executor
+--     could not find named tuplestore "old_rows"", XX000). Without refreshes
+--     the dashboards read the ledger itself: exact, not accelerated.
+CREATE OR REPLACE FUNCTION llm_cost._citus_rewrite_functions() RETURNS integer
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    f record;
+    n integer := 0;
+    def text;
+    reference_row_lock constant text := '(FROM llm_cost\.(rollup_state|budgets)\M[^;]*?)\s+FOR SHARE';
+BEGIN
+    FOR f IN SELECT p.oid FROM pg_catalog.pg_proc AS p
+              WHERE p.pronamespace = 'llm_cost'::regnamespace
+                AND (p.prosrc ~ reference_row_lock OR p.prosrc ~ 'u\.tenant_id IS NOT DISTINCT FROM src\.tenant_id')
+    LOOP
+        def := pg_catalog.pg_get_functiondef(f.oid);
+        def := regexp_replace(def, reference_row_lock, '\1', 'g');
+        def := replace(def, 'u.tenant_id IS NOT DISTINCT FROM src.tenant_id', 'u.tenant_id = src.tenant_id');
+        EXECUTE def;
+        n := n + 1;
+    END LOOP;
+    -- (SECURITY DEFINER and its search_path as privileges.sql gives the
+    -- one-node function: dropping partitions needs their owner)
+    CREATE OR REPLACE FUNCTION llm_cost.retire_usage(before timestamptz, batch_rows integer DEFAULT 50000)
+    RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+    BEGIN
+        RETURN llm_cost._citus_retire_usage(before, batch_rows);
+    END $body$;
+    CREATE OR REPLACE FUNCTION llm_cost._read_ledger(from_time timestamptz, to_time timestamptz) RETURNS boolean
+    LANGUAGE plpgsql STABLE AS $body$
+    BEGIN
+        RETURN NOT EXISTS (SELECT 1 FROM llm_cost.retention_state AS s WHERE s.retired_before > from_time);
+    END $body$;
+    CREATE OR REPLACE FUNCTION llm_cost._budget_spend_drift()
+    RETURNS TABLE (budget_id bigint, period_start timestamptz, per_value text, kept_spent numeric,
+                   ledger_spent numeric, kept_calls bigint, ledger_calls bigint, kept_tokens bigint, ledger_tokens bigint)
+    LANGUAGE plpgsql VOLATILE AS $body$
+    BEGIN
+        RETURN QUERY SELECT * FROM llm_cost._citus_budget_spend_drift();
+    END $body$;
+    CREATE OR REPLACE FUNCTION llm_cost.refresh_rollups(max_ids bigint DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE plpgsql AS $body$
+    BEGIN
+        RAISE EXCEPTION 'llm_cost.refresh_rollups: not supported on a Citus cluster (the ledger is distributed)'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Set llm_cost.auto_refresh = off on every node; the dashboards read the ledger itself, exact (docs/scaling.md).';
+    END $body$;
+    RETURN n + 4;
+END $fn$;
+COMMENT ON FUNCTION llm_cost._citus_rewrite_functions() IS
+  'Internal (distribute_on_citus): drops the row locks on reference tables from the usage triggers, joins reprice''s self-join on tenant_id, so that statements over several shards run on Citus, makes retire_usage retire through the coordinator (_citus_retire_usage) and dashboards add the retired days'' rollups (_read_ledger), makes budget_spend_drift gather the kept totals from every node (_citus_budget_spend_drift), and makes refresh_rollups refuse (0A000).';
+
+REVOKE EXECUTE ON FUNCTION llm_cost._citus_budget_spend_drift() FROM PUBLIC;
+-- (budget_spend_drift's readers)
+GRANT EXECUTE ON FUNCTION llm_cost._citus_budget_spend_drift() TO llm_cost_admin, llm_cost_reader;
+-- (end of fixes10 section)

@@ -22,6 +22,36 @@ COMMENT ON COLUMN llm_cost.retention_state.retired_rows IS 'Usage rows retired s
 COMMENT ON COLUMN llm_cost.retention_state.retired_at IS 'When retire_usage last ran.';
 SELECT pg_catalog.pg_extension_config_dump('llm_cost.retention_state', '');
 
+-- Whether to read a window from the ledger alone, with a plain scan of its
+-- rows, instead of rollups plus the rows not rolled up yet: those are found
+-- by id, wherever they fall, and reading them costs more per row than a scan
+-- of the window. So when the backlog above the watermark is more than a
+-- third of the window's rolled-up calls (whole days and hours), the plain
+-- scan is the cheaper one.
+-- (An upper bound, from ids: one index probe, whatever the backlog.)
+-- Never for a window that starts before the retired days: their calls are
+-- only in the rollups, and the ledger alone would show them as empty days.
+-- (retention_state has one row at most: one more cheap probe.)
+CREATE FUNCTION llm_cost._read_ledger(from_time timestamptz, to_time timestamptz) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT NOT EXISTS (SELECT 1 FROM llm_cost.retention_state AS s WHERE s.retired_before > from_time)
+       AND EXISTS (
+        SELECT 1 FROM llm_cost.usage AS u          -- (a column: Citus plans a bare SELECT FROM here as a record)
+         WHERE u.id BETWEEN llm_cost.rollup_watermark() + 1
+                            + (SELECT (coalesce(sum(r.calls), 0) / 3)::bigint
+                                 FROM llm_cost.usage_rollup AS r
+                                WHERE r.dimension = 'tenant_id'
+                                  AND ((r.grain = 'day' AND r.bucket >= llm_cost._days_start(from_time, to_time)
+                                                        AND r.bucket < llm_cost._days_end(from_time, to_time))
+                                    OR (r.grain = 'hour' AND r.bucket >= llm_cost._hours_start(from_time, to_time)
+                                                         AND r.bucket < llm_cost._days_start(from_time, to_time))
+                                    OR (r.grain = 'hour' AND r.bucket >= llm_cost._days_end(from_time, to_time)
+                                                         AND r.bucket < llm_cost._hours_end(from_time, to_time))))
+                        AND llm_cost._max_id())
+$$;
+COMMENT ON FUNCTION llm_cost._read_ledger(timestamptz, timestamptz) IS
+  'Internal: true when the rows not rolled up yet are so many that a plain scan of the window''s ledger rows is cheaper than rollups plus those rows, and the window starts at or after the retired days (retention_state), which only the rollups hold.';
+
 -- A restore (or an INSERT by hand) adds retired spend to the running totals;
 -- retire_usage itself inserts spend that budget_spend already holds.
 CREATE FUNCTION llm_cost._retired_spend_inserted() RETURNS trigger
@@ -144,7 +174,9 @@ BEGIN
     -- locks). A month with no such rows needs no move and blocks no one.
     -- (read through usage, which is locked before its partitions as everywhere;
     -- the month has no partition, so its rows are in usage_default)
-    moving := EXISTS (SELECT FROM llm_cost.usage WHERE occurred_at >= month AND occurred_at < next_month);
+    -- (SELECT 1: Citus plans a distributed SELECT of no column as a function
+    -- returning record, and fails: "a column definition list is required")
+    moving := EXISTS (SELECT 1 FROM llm_cost.usage WHERE occurred_at >= month AND occurred_at < next_month);
     IF moving THEN
         LOCK TABLE llm_cost.usage IN ACCESS EXCLUSIVE MODE;
     END IF;
@@ -156,7 +188,7 @@ BEGIN
         RETURN false;
     END IF;
     -- a row of the month arrived since we looked: next time, with the lock
-    IF NOT moving AND EXISTS (SELECT FROM llm_cost.usage WHERE occurred_at >= month AND occurred_at < next_month) THEN
+    IF NOT moving AND EXISTS (SELECT 1 FROM llm_cost.usage WHERE occurred_at >= month AND occurred_at < next_month) THEN
         RETURN false;
     END IF;
     SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO columns
@@ -171,6 +203,14 @@ BEGIN
     -- the row triggers come from usage with the attach
     EXECUTE pg_catalog.format('ALTER TABLE llm_cost.usage ATTACH PARTITION llm_cost.%I FOR VALUES FROM (%L) TO (%L)',
                               name, month, next_month);
+    -- On a Citus cluster the attach distributed the new table, copying the
+    -- moved rows to its shards (no trigger fires: budgets count them once);
+    -- the coordinator's own copy of them, never read again, goes.
+    IF moving AND pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+        EXECUTE 'SELECT pg_catalog.truncate_local_data_after_distributing_table($1)
+                   FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1'
+          USING pg_catalog.format('llm_cost.%I', name)::regclass;
+    END IF;
     EXECUTE pg_catalog.format('COMMENT ON TABLE llm_cost.%I IS %L', name,
                               pg_catalog.format('Partition of llm_cost.usage: the calls of %s (UTC).',
                                                 pg_catalog.to_char(month AT TIME ZONE 'UTC', 'YYYY-MM')));

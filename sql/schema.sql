@@ -288,20 +288,31 @@ CREATE TABLE llm_cost.usage (
 -- restore finds it; the monthly partitions are not (see ensure_usage_partitions).
 CREATE TABLE llm_cost.usage_default PARTITION OF llm_cost.usage DEFAULT;
 
--- The indexes of one partition of usage, named after it.
+-- The indexes of one partition of usage, named after it. Its key is
+-- usage_default's: (id) on one node (and for usage_default itself, made
+-- first); (id, tenant_id) on a Citus cluster, where distribute_on_citus adds
+-- the distribution column to every partition's key and a new partition
+-- needs it to be attached.
 CREATE FUNCTION llm_cost._index_usage_partition(part regclass) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     name constant text := (SELECT c.relname FROM pg_catalog.pg_class AS c WHERE c.oid = part);
+    key constant text := coalesce(
+        (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY k.ord)
+           FROM pg_catalog.pg_constraint AS c
+          CROSS JOIN LATERAL pg_catalog.unnest(c.conkey) WITH ORDINALITY AS k (attnum, ord)
+           JOIN pg_catalog.pg_attribute AS a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+          WHERE c.conrelid = 'llm_cost.usage_default'::regclass AND c.contype = 'p'),
+        'id');
 BEGIN
-    EXECUTE pg_catalog.format('ALTER TABLE %s ADD CONSTRAINT %I PRIMARY KEY (id)', part, name || '_pkey');
+    EXECUTE pg_catalog.format('ALTER TABLE %s ADD CONSTRAINT %I PRIMARY KEY (%s)', part, name || '_pkey', key);
     -- BRIN: usage arrives roughly in time order, so a tiny index serves time windows.
     EXECUTE pg_catalog.format('CREATE INDEX %I ON %s USING brin (occurred_at)', name || '_occurred_at_brin', part);
     -- Rows still waiting for a price: reprice() scans only these.
     EXECUTE pg_catalog.format('CREATE INDEX %I ON %s (occurred_at) WHERE cost IS NULL', name || '_unpriced', part);
 END $$;
 COMMENT ON FUNCTION llm_cost._index_usage_partition(regclass) IS
-  'Internal: makes the indexes of one partition of usage: its key (id), a BRIN index on occurred_at and one on its unpriced rows.';
+  'Internal: makes the indexes of one partition of usage: its key (usage_default''s: id, and tenant_id on a Citus cluster), a BRIN index on occurred_at and one on its unpriced rows.';
 SELECT llm_cost._index_usage_partition('llm_cost.usage_default');
 
 COMMENT ON TABLE llm_cost.usage IS

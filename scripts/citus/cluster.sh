@@ -40,8 +40,8 @@ fsync = off
 max_connections = 120
 max_prepared_transactions = 120
 citus.enable_unsafe_triggers = on
-# no maintenance worker: refresh_rollups and ensure_usage_partitions are
-# single-node designs, not yet tested on Citus (docs/scaling.md)
+# no maintenance worker: its refresh_rollups refuses on Citus; run
+# ensure_usage_partitions through the coordinator instead (docs/scaling.md)
 llm_cost.auto_refresh = off
 CONF
     # (fd 9 closed: a server must not inherit a caller's flock on the shared lock)

@@ -18,6 +18,9 @@
 #     thresholds commits: alerts are queued without NOTIFY there);
 #   - can_spend and reserve run on the tenant's node (delegated), and an
 #     insert naming the reservation settles it there;
+#   - ensure_usage_partitions through the coordinator makes May's partition,
+#     distributed with shards on both workers; May's rows already in
+#     usage_default move into it (spend counted once), later ones land in it;
 #   - retire_usage through the coordinator retires two months (one in
 #     usage_default, one a monthly partition, dropped): no old row left on
 #     any shard, budget spend unchanged on every node, retired spend equal to
@@ -25,6 +28,8 @@
 #     retired months' dashboards unchanged, inserts (also late ones into a
 #     retired month) priced after it, a DELETE after it in one transaction
 #     counted again;
+#   - budget_spend_drift runs through the coordinator: empty, and a total
+#     changed behind the triggers' back on its node shows as drift;
 #   - dashboards (cost_summary, cost_by, daily_costs) give the single node's
 #     answers for the same rows (the cluster's and the single node's old
 #     months retired).
@@ -257,15 +262,41 @@ log "pgbench: 8 clients x 250 single-row inserts on 6 tenants, through the coord
 check "every insert committed" "2247" "$(C -c "SELECT count(*) FROM llm_cost.usage")"
 
 # Two older months for retire_usage (below): April in usage_default, May in a
-# monthly partition of the distributed ledger (made by hand here:
-# ensure_usage_partitions is a single-node design, docs/scaling.md).
-C -c "CREATE TABLE llm_cost.usage_2026_05 PARTITION OF llm_cost.usage
-        FOR VALUES FROM ('2026-05-01 00:00+00') TO ('2026-06-01 00:00+00')"
+# monthly partition of the distributed ledger, made by ensure_usage_partitions
+# through the coordinator. May's first 100 rows arrive before it, in
+# usage_default, and move into it.
+may_rows() {   # first last
+  echo "INSERT INTO llm_cost.usage (tenant_id, user_id, provider, model, input_tokens, output_tokens, occurred_at, latency_ms)
+        SELECT 't' || (1 + g % 6), 'u' || (g % 20), 'openai', 'gpt-4o', 1000 + g, 200,
+               '2026-05-10 00:00+00'::timestamptz + g * interval '37 minutes', 30 + g % 90
+          FROM generate_series($1, $2) AS g"
+}
+MAY_COUNTS="SELECT (SELECT count(*) FROM llm_cost.usage_2026_05) || ' '
+                   || (SELECT count(*) FROM llm_cost.usage_default WHERE occurred_at >= '2026-05-01' AND occurred_at < '2026-06-01')
+                   || ' ' || (SELECT sum(result::bigint) FROM run_command_on_shards('llm_cost.usage_2026_05', \$\$SELECT count(*) FROM %s\$\$))"
+C -c "$(may_rows 1 100)"
+SPEND_BEFORE_PARTITION=$(C -c "$TOTALS")
+check "ensure_usage_partitions through the coordinator makes May's partition" "1" \
+  "$(C -c "SET client_min_messages = warning" -c "SELECT llm_cost.ensure_usage_partitions('2026-05-01', '2026-05-01')")"
+check "again: May's partition exists, nothing to make" "0" \
+  "$(C -c "SELECT llm_cost.ensure_usage_partitions('2026-05-01', '2026-05-01')")"
+check "May's partition: on the coordinator, distributed by tenant_id co-located with usage, shards on both workers" \
+  "llm_cost.usage_2026_05 h t 32 2 2" \
+  "$(C -F ' ' -c "SELECT p.partition, d.partmethod,
+                         d.colocationid = (SELECT colocationid FROM pg_dist_partition WHERE logicalrelid = 'llm_cost.usage'::regclass),
+                         (SELECT count(*) FROM pg_dist_shard AS s WHERE s.logicalrelid = p.partition),
+                         (SELECT count(DISTINCT n.nodeport) FROM pg_dist_shard AS s JOIN pg_dist_shard_placement AS n USING (shardid)
+                           WHERE s.logicalrelid = p.partition AND n.nodeport <> $BASE),
+                         (SELECT count(*) FROM run_command_on_workers(\$\$SELECT count(*) FROM pg_class
+                                                                           WHERE relkind = 'r' AND relname ~ '^usage_2026_05_[0-9]+\$'\$\$) AS w
+                           WHERE w.result::int > 0)
+                    FROM llm_cost._usage_partitions() AS p JOIN pg_dist_partition AS d ON d.logicalrelid = p.partition
+                   WHERE p.from_time = '2026-05-01 00:00+00' AND p.to_time = '2026-06-01 00:00+00'")"
+check "May's early rows moved out of usage_default into its shards, their spend counted once" "100 0 100 $SPEND_BEFORE_PARTITION" \
+  "$(C -c "$MAY_COUNTS") $(C -c "$TOTALS")"
+C -c "$(may_rows 101 300)"
+check "May's later rows land in its partition (its shards), none in usage_default" "300 0 300" "$(C -c "$MAY_COUNTS")"
 C -c "INSERT INTO llm_cost.usage (tenant_id, user_id, provider, model, input_tokens, output_tokens, occurred_at, latency_ms)
-      SELECT 't' || (1 + g % 6), 'u' || (g % 20), 'openai', 'gpt-4o', 1000 + g, 200,
-             '2026-05-10 00:00+00'::timestamptz + g * interval '37 minutes', 30 + g % 90
-        FROM generate_series(1, 300) AS g
-      UNION ALL
       SELECT 't' || (1 + g % 6), 'u' || (g % 20), 'openai', 'gpt-4o-mini', 2000, 300,
              '2026-04-20 00:00+00'::timestamptz + g * interval '50 minutes', 20 + g % 40
         FROM generate_series(1, 60) AS g"
@@ -316,8 +347,8 @@ check "May's partition dropped on every node (its shards too)" "t t t 0" \
 check "budget spend on every node unchanged by retiring" "$SPEND_BEFORE" "$(C -c "$KEPT_TEXT")"
 # The retired rows' spend, on the node of each tenant's shard, equals the one
 # node's: with the single node's empty drift and equal totals (below), budget
-# spend = ledger + retired spend holds on the cluster too (budget_spend_drift
-# itself cannot run there: ledger_spend joins budgets to usage laterally).
+# spend = ledger + retired spend holds on the cluster too (and
+# budget_spend_drift checks it on the cluster itself, below).
 RETIRED_ALL="SELECT b.name || '|' || (x->>1)::timestamptz || '|' || (x->>2) || '|' || trim_scale((x->>3)::numeric) || '|' || (x->>4) || '|' || r.nodeid AS t
                FROM run_command_on_all_nodes(\$\$SELECT coalesce(json_agg(json_build_array(budget_id, period_start, per_value, spent, calls)), '[]')
                                                  FROM llm_cost.retired_spend\$\$) AS r,
@@ -368,6 +399,19 @@ SPEND_SINGLE=$(S -c "SELECT b.name || '|' || s.per_value || '|' || trim_scale(s.
 check "per-tenant budget spend equals the single node's ($(printf '%s\n' "$SPEND_SINGLE" | wc -l) totals)" \
   "$SPEND_SINGLE" "$SPEND_CLUSTER"
 check "the single node's spend has no drift" "0" "$(S -c "SELECT count(*) FROM llm_cost.budget_spend_drift")"
+check "budget_spend_drift on the cluster (kept totals gathered from every node, against the ledger): empty" "0" \
+  "$(C -c "SELECT count(*) FROM llm_cost.budget_spend_drift")"
+# A total changed behind the triggers' back, on its node, shows as drift by
+# the amount changed (then put back).
+# (one slot of its one period, by id: the node's own table only)
+T1_TOTAL=$(C -c "SELECT id FROM llm_cost.budgets WHERE name = 't1-total'")
+NUDGE="UPDATE llm_cost.budget_spend_slots SET spent = spent + %s
+        WHERE budget_id = $T1_TOTAL AND slot = (SELECT min(slot) FROM llm_cost.budget_spend_slots WHERE budget_id = $T1_TOTAL)"
+C -c "SELECT count(*) FROM run_command_on_all_nodes(\$\$$(printf "$NUDGE" 1)\$\$)" >/dev/null
+check "budget_spend_drift on the cluster shows a total changed on its node" "t1-total 1" \
+  "$(C -F ' ' -c "SELECT b.name, trim_scale(d.kept_spent - d.ledger_spent)
+                   FROM llm_cost.budget_spend_drift AS d JOIN llm_cost.budgets AS b ON b.id = d.budget_id")"
+C -c "SELECT count(*) FROM run_command_on_all_nodes(\$\$$(printf "$NUDGE" -1)\$\$)" >/dev/null
 check "each total is kept on one node only (every period of a budget and per value on one node)" "0" \
   "$(C -c "SELECT count(*) FROM (SELECT name, per_value FROM ($KEPT_ALL) AS k GROUP BY 1, 2 HAVING count(DISTINCT node) > 1) AS d")"
 check "spend is kept on the node holding the tenant's shard" "0" \

@@ -206,22 +206,24 @@ unsafe fn before_insert(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     if replace.is_empty() {
         return pg_sys::Datum::from(tuple);
     }
-    let mut attnums: Vec<i32> = replace.iter().map(|(i, _, _)| *i as i32 + 1).collect();
-    let mut new_values: Vec<pg_sys::Datum> = replace.iter().map(|(_, v, _)| *v).collect();
-    let mut new_nulls: Vec<bool> = replace.iter().map(|(_, _, n)| *n).collect();
-    // SAFETY: `tuple` and `tupdesc` as above; the three arrays each hold
-    // `replace.len()` entries, with 1-based attribute numbers of `rel`'s columns
-    // and datums of their types. The new tuple is palloc'd in the trigger's
-    // memory context, where Postgres expects a BEFORE trigger's result.
+    // The row is already deformed: form the new one from those values (what
+    // heap_modify_tuple would do after deforming it a second time).
+    for (i, value, null) in replace {
+        values[i] = value;
+        nulls[i] = null;
+    }
+    // SAFETY: `tuple` and `tupdesc` as above; `values` and `nulls` hold all
+    // `natts` attributes of `rel`'s row, by-reference ones pointing into
+    // `tuple` (alive for the call) or palloc'd above. The new tuple is
+    // palloc'd in the trigger's memory context, where Postgres expects a
+    // BEFORE trigger's result; it keeps the old one's identity fields, as
+    // heap_modify_tuple does.
     let modified = unsafe {
-        pg_sys::heap_modify_tuple_by_cols(
-            tuple,
-            tupdesc,
-            replace.len() as i32,
-            attnums.as_mut_ptr(),
-            new_values.as_mut_ptr(),
-            new_nulls.as_mut_ptr(),
-        )
+        let formed = pg_sys::heap_form_tuple(tupdesc, values.as_mut_ptr(), nulls.as_mut_ptr());
+        (*(*formed).t_data).t_ctid = (*(*tuple).t_data).t_ctid;
+        (*formed).t_self = (*tuple).t_self;
+        (*formed).t_tableOid = (*tuple).t_tableOid;
+        formed
     };
     pg_sys::Datum::from(modified)
 }

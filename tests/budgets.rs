@@ -606,6 +606,55 @@ fn slots_escrow_within_caps_and_budget_changes_end_the_allowances() {
     assert_alerts_match_spend(&mut c);
 }
 
+/// A backend that found no other slot of a total skips the scan for them
+/// while slot 0 stays as it left it; once another backend has written slot
+/// 0 (and made its own slot), the next exact write counts that slot: its
+/// escrowed spend takes the total across the threshold, and the alert fires.
+#[test]
+fn exact_writes_count_slots_made_since_their_last_write() {
+    let cluster = TestCluster::start("budgets_slots_since", &[]);
+    let mut a = cluster.database_with_extension("since");
+    let insert = |cost: &str| {
+        format!(
+            "INSERT INTO llm_cost.usage (occurred_at, provider, model, cost) VALUES ('2026-06-15 12:00+00', 'x', 'y', {cost});"
+        )
+    };
+    a.batch_execute(
+        "INSERT INTO llm_cost.budgets (name, amount, period, thresholds) VALUES ('small', 10, 'month', '{50}')",
+    )
+    .unwrap();
+    a.batch_execute(&insert("1")).unwrap();
+    a.batch_execute(&insert("1")).unwrap(); // slot 0 as a left it; no other slot
+    // b meets a on slot 0, then makes its slot, then spends within its cap
+    a.batch_execute(&format!("BEGIN; {} SELECT llm_cost.flush_spend();", insert("1"))).unwrap();
+    let b = cluster.connect("since");
+    let waiting = std::thread::spawn({
+        let statement = insert("1");
+        move || {
+            let mut b = b;
+            b.batch_execute(&statement).unwrap();
+            b
+        }
+    });
+    let mut watch = cluster.connect("since");
+    wait_for_lock_waits(&mut watch, 1);
+    a.batch_execute("COMMIT").unwrap();
+    let mut b = waiting.join().unwrap();
+    b.batch_execute(&insert("0.5")).unwrap(); // makes b's slot: total 4.5, cap 0.25 to the 5.0 threshold
+    assert_eq!(column(&mut b, "SELECT cap::text FROM llm_cost.budget_spend_slots WHERE slot <> 0"), ["0.25"]);
+    b.batch_execute(&insert("0.2")).unwrap(); // within the cap: b's slot only
+    assert_eq!(count(&mut b, "SELECT sum(calls)::bigint FROM llm_cost.budget_spend_slots WHERE slot <> 0"), 1);
+    assert_eq!(count(&mut b, "SELECT count(*) FROM llm_cost.notifications WHERE budget_id IS NOT NULL"), 0);
+    // 4.7 + 0.4 crosses 5.0 only with b's slot counted (slot 0 alone: 4.9)
+    a.batch_execute(&insert("0.4")).unwrap();
+    assert_eq!(column(&mut a, "SELECT spent::text FROM llm_cost.budget_spend"), ["5.1"]);
+    assert_eq!(
+        column(&mut a, "SELECT threshold::text FROM llm_cost.notifications WHERE budget_id IS NOT NULL"),
+        ["50"]
+    );
+    assert_alerts_match_spend(&mut a);
+}
+
 /// Waits until `n` sessions of the database wait for a lock (30 s at most).
 fn wait_for_lock_waits(watch: &mut postgres::Client, n: i64) {
     for _ in 0..1500 {

@@ -130,6 +130,41 @@ pub fn slot_made(key: &SpendKey) {
     set_no_slot(key, None);
 }
 
+thread_local! {
+    /// Totals whose last exact write by this backend found no backend slot
+    /// at all. Slots are made only by exact paths, which write slot 0 first:
+    /// while slot 0 stays as this backend left it (`found_as_left`), none
+    /// has been made since, and the next exact write needs no scan for them.
+    static WITHOUT_SLOTS: RefCell<FxHashMap<SpendKey, ()>> = RefCell::new(FxHashMap::default());
+}
+
+/// The exact path's second half without the scan for other slots, when it
+/// is known that there are none: slot 0, just written, holds the whole total.
+/// `found_as_left`: slot 0 was as this backend left it at its last write.
+pub fn total_without_slots(key: &SpendKey, found_as_left: bool, shared: SpendDelta) -> Option<SpendDelta> {
+    let known = found_as_left && WITHOUT_SLOTS.with(|w| w.borrow().contains_key(key));
+    if known {
+        // as settle_caps: crossings are read with the budget as it is now
+        // SAFETY: processes pending cache invalidations, inside a transaction.
+        unsafe { pg_sys::AcceptInvalidationMessages() };
+    }
+    known.then_some(shared)
+}
+
+fn note_slots(key: &SpendKey, any: bool) {
+    WITHOUT_SLOTS.with(|w| {
+        let mut w = w.borrow_mut();
+        if any {
+            w.remove(key);
+        } else {
+            if w.len() >= NO_SLOT_MAX && !w.contains_key(key) {
+                w.clear();
+            }
+            w.insert(key.clone(), ());
+        }
+    });
+}
+
 pub enum EscrowAttempt {
     /// Added within the slot's cap.
     Done,
@@ -163,6 +198,7 @@ pub fn settle_caps(
             slots.push((slot, used));
         }
     }
+    note_slots(key, !slots.is_empty() || new_slot.is_some());
     // made by another backend with the same slot number: capped as it is
     let new_slot = new_slot.filter(|own| slots.iter().all(|(slot, _)| slot != own));
     if let Some(own) = new_slot {

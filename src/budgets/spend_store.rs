@@ -159,6 +159,10 @@ pub struct SpendStore {
     /// Whether the last write met another writer of the row: one in flight
     /// on the version it found, or one that committed a newer version first.
     met_other_writer: std::cell::Cell<bool>,
+    /// Whether the last write found the row as this backend left it: the
+    /// version it wrote last was still the latest, so no one else wrote the
+    /// row in between.
+    found_as_left: std::cell::Cell<bool>,
 }
 
 impl SpendStore {
@@ -205,6 +209,7 @@ impl SpendStore {
                 replace: RefCell::new(replace),
                 blocks: std::cell::Cell::new(None),
                 met_other_writer: std::cell::Cell::new(false),
+                found_as_left: std::cell::Cell::new(false),
             }
         }
     }
@@ -256,6 +261,14 @@ impl SpendStore {
     /// where it meets others.
     pub fn met_other_writer(&self) -> bool {
         self.met_other_writer.get()
+    }
+
+    /// Whether the last write found its row as this backend had left it:
+    /// the version it wrote last (same TID, written by the transaction that
+    /// wrote it) was still the latest, so no other transaction wrote the row
+    /// in between (one that did and aborted leaves it so, rightly).
+    pub fn found_as_left(&self) -> bool {
+        self.found_as_left.get()
     }
 
     fn apply(&self, key: &SpendKey, slot: i32, op: &Op) -> Applied {
@@ -319,6 +332,7 @@ impl SpendStore {
             // A fresh snapshot: the latest committed version, as an UPDATE in
             // READ COMMITTED would see it, also inside an older snapshot.
             let snapshot = pg_sys::RegisterSnapshot(pg_sys::GetLatestSnapshot());
+            self.found_as_left.set(false);
             let found = match self.at_remembered_tid(snapshot, key, slot, op) {
                 Modified::Mismatch => self.by_index(snapshot, key, slot, op),
                 other => other,
@@ -346,7 +360,7 @@ impl SpendStore {
                     if !is_heap_only(newtup) {
                         self.insert_index_entries(newtup);
                     }
-                    remember(key, slot, (*newtup).t_self);
+                    remember(key, slot, (*newtup).t_self, pg_sys::GetCurrentTransactionId());
                     pg_sys::heap_freetuple(newtup);
                     Attempt::Done(total)
                 }
@@ -372,7 +386,7 @@ impl SpendStore {
     /// # Safety
     /// `self.heap` is open, and `snapshot` a registered snapshot.
     unsafe fn at_remembered_tid(&self, snapshot: pg_sys::Snapshot, key: &SpendKey, slot: i32, op: &Op) -> Modified {
-        let Some(tid) = REMEMBERED.with(|r| r.borrow().get(&(key.clone(), slot)).copied()) else {
+        let Some((tid, writer)) = REMEMBERED.with(|r| r.borrow().get(&(key.clone(), slot)).copied()) else {
             return Modified::Mismatch;
         };
         // SAFETY: `self.heap` is open and `snapshot` registered (caller's
@@ -398,6 +412,9 @@ impl SpendStore {
                 return Modified::Mismatch;
             }
             let update = self.modified(&mut tuple, Some((key, slot)), op);
+            // the TID may have been reused by another version of the row since
+            let ours = (*tuple.t_data).t_choice.t_heap.t_xmin == writer;
+            self.found_as_left.set(ours && matches!(update, Modified::Update(_)));
             pg_sys::ReleaseBuffer(buffer);
             update
         }
@@ -622,22 +639,24 @@ type Update = (pg_sys::ItemPointerData, pg_sys::HeapTuple, SpendDelta);
 const REMEMBERED_MAX: usize = 10_000;
 
 thread_local! {
-    /// Where this backend last wrote each running total's slot.
-    static REMEMBERED: RefCell<FxHashMap<(SpendKey, i32), pg_sys::ItemPointerData>> = RefCell::new(FxHashMap::default());
+    /// Where this backend last wrote each running total's slot, and the
+    /// (sub)transaction that wrote that version.
+    static REMEMBERED: RefCell<FxHashMap<(SpendKey, i32), (pg_sys::ItemPointerData, pg_sys::TransactionId)>> =
+        RefCell::new(FxHashMap::default());
 }
 
-fn remember(key: &SpendKey, slot: i32, tid: pg_sys::ItemPointerData) {
+fn remember(key: &SpendKey, slot: i32, tid: pg_sys::ItemPointerData, writer: pg_sys::TransactionId) {
     REMEMBERED.with(|r| {
         let mut r = r.borrow_mut();
         let key = (key.clone(), slot);
         if let Some(known) = r.get_mut(&key) {
-            *known = tid;
+            *known = (tid, writer);
             return;
         }
         if r.len() >= REMEMBERED_MAX {
             r.clear();
         }
-        r.insert(key, tid);
+        r.insert(key, (tid, writer));
     });
 }
 

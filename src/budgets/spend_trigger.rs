@@ -414,6 +414,9 @@ fn write_total(
     };
     if own_missing && !make_own {
         escrow::note_exact_write(store, key);
+        if let Some(total) = escrow::total_without_slots(key, store.found_as_left(), shared) {
+            return Some(crossings_of(key, delta, &total));
+        }
     }
     let new_slot = make_own.then(escrow::own_slot);
     let (total, new_cap) = escrow::settle_caps(store, key, shared, new_slot);

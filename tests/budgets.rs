@@ -624,7 +624,9 @@ fn exact_writes_count_slots_made_since_their_last_write() {
     )
     .unwrap();
     a.batch_execute(&insert("1")).unwrap();
-    a.batch_execute(&insert("1")).unwrap(); // slot 0 as a left it; no other slot
+    // slot 0 as a left it; no other slot
+    a.batch_execute(&insert("1")).unwrap();
+
     // b meets a on slot 0, then makes its slot, then spends within its cap
     a.batch_execute(&format!("BEGIN; {} SELECT llm_cost.flush_spend();", insert("1"))).unwrap();
     let b = cluster.connect("since");

@@ -4,20 +4,11 @@
 
 mod common;
 
-use common::{sqlstate, TestCluster};
+use common::{rows, sqlstate, TestCluster};
 use std::io::Read;
 
 fn one<T: for<'a> postgres::types::FromSql<'a>>(c: &mut postgres::Client, sql: &str) -> T {
     c.query_one(sql, &[]).unwrap_or_else(|e| panic!("{sql}: {e}")).get(0)
-}
-
-/// Rows of a query as text, for comparing result sets.
-fn rows(c: &mut postgres::Client, sql: &str) -> Vec<String> {
-    c.query(&format!("SELECT t::text FROM ({sql}) AS t"), &[])
-        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
 }
 
 const WINDOWS: [(&str, &str); 3] = [

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{
-    assert_same_figures, budgets_and_calls, figures, run_pg_program, sqlstate, thresholds_not_fired_exactly_once,
+    assert_same_figures, budgets_and_calls, figures, rows, run_pg_program, sqlstate, thresholds_not_fired_exactly_once,
     TestCluster,
 };
 
@@ -80,15 +80,6 @@ fn retired_usage_keeps_rollups_spend_and_restores_exactly() {
     c.batch_execute("TRUNCATE llm_cost.usage").unwrap();
     assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.retired_spend"), 0);
     assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0, "only compute spend is left");
-}
-
-/// Each row of a query as text, in the query's order.
-fn rows(c: &mut postgres::Client, sql: &str) -> Vec<String> {
-    c.query(&format!("SELECT t::text FROM ({sql}) AS t"), &[])
-        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
 }
 
 /// Calls every 37 minutes in [from, to): three priced models and one

@@ -355,3 +355,13 @@ pub fn assert_same_figures(now: &[String], expected: &[String], what: &str) {
     }
     assert_eq!(now, expected, "{what} (the same items, in another order or count)");
 }
+
+/// Each row of a query as text, in the query's order: result sets compared
+/// as lines.
+pub fn rows(c: &mut postgres::Client, sql: &str) -> Vec<String> {
+    c.query(&format!("SELECT t::text FROM ({sql}) AS t"), &[])
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}

@@ -210,14 +210,7 @@ DECLARE
     whole regclass[];
     leaf regclass;
 BEGIN
-    IF before IS NULL OR NOT isfinite(before) OR before <> llm_cost._utc_midnight(llm_cost._utc_day(before)) THEN
-        RAISE EXCEPTION 'llm_cost.retire_usage: before must be a UTC midnight (got %)', coalesce(before::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Whole UTC days only, so every dashboard window stays exact: e.g. date_trunc(''day'', now() - interval ''400 days'', ''UTC'').';
-    END IF;
-    IF batch_rows IS NULL OR batch_rows < 1 THEN
-        RAISE EXCEPTION 'llm_cost.retire_usage: batch_rows must be positive' USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM llm_cost._check_retire_arguments(before, batch_rows);
     -- the shards' triggers see llm_cost._retiring too
     PERFORM llm_cost._citus_set_retiring(true);
     total := llm_cost._citus_retire_rows(before);

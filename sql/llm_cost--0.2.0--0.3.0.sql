@@ -17557,3 +17557,114 @@ REVOKE EXECUTE ON FUNCTION llm_cost._citus_budget_spend_drift() FROM PUBLIC;
 -- (budget_spend_drift's readers)
 GRANT EXECUTE ON FUNCTION llm_cost._citus_budget_spend_drift() TO llm_cost_admin, llm_cost_reader;
 -- (end of fixes10 section)
+
+-- ==== session10 section ====
+-- retire_usage and its Citus form check their arguments in one function.
+-- retire_usage's arguments, on one node and on Citus alike: whole UTC days,
+-- so every dashboard window stays exact, and a positive batch size.
+CREATE FUNCTION llm_cost._check_retire_arguments(before timestamptz, batch_rows integer) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF before IS NULL OR NOT isfinite(before) OR before <> llm_cost._utc_midnight(llm_cost._utc_day(before)) THEN
+        RAISE EXCEPTION 'llm_cost.retire_usage: before must be a UTC midnight (got %)', coalesce(before::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Whole UTC days only, so every dashboard window stays exact: e.g. date_trunc(''day'', now() - interval ''400 days'', ''UTC'').';
+    END IF;
+    IF batch_rows IS NULL OR batch_rows < 1 THEN
+        RAISE EXCEPTION 'llm_cost.retire_usage: batch_rows must be positive' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END $$;
+COMMENT ON FUNCTION llm_cost._check_retire_arguments(timestamptz, integer) IS
+  'Internal: raises 22023 unless before is a UTC midnight and batch_rows is positive (retire_usage''s arguments).';
+
+REVOKE EXECUTE ON FUNCTION llm_cost._check_retire_arguments(timestamptz, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION llm_cost._check_retire_arguments(timestamptz, integer) TO llm_cost_admin, llm_cost_reader;
+CREATE OR REPLACE FUNCTION llm_cost.retire_usage(before timestamptz, batch_rows integer DEFAULT 50000) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    mark bigint;
+    total bigint := 0;
+    leaf regclass;
+    whole regclass[];
+BEGIN
+    PERFORM llm_cost._check_retire_arguments(before, batch_rows);
+    PERFORM llm_cost.ensure_usage_partitions();
+    -- Everything that exists now goes into the rollups first; the refresh
+    -- also holds rollup_state until we commit, so no other refresh or
+    -- correction interleaves.
+    PERFORM llm_cost.refresh_rollups();
+    PERFORM FROM llm_cost.rollup_state FOR UPDATE;  -- also when the refresh had nothing to do
+    PERFORM llm_cost.flush_spend();
+    mark := llm_cost.rollup_watermark();
+    PERFORM pg_catalog.set_config('llm_cost._retiring', 'on', true);
+    -- Months wholly before the cutoff, every row rolled up: dropped whole.
+    -- SHARE keeps late inserts out while we look (readers go on).
+    FOR leaf IN SELECT p.partition FROM llm_cost._usage_partitions() AS p WHERE p.to_time <= before ORDER BY p.from_time LOOP
+        EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE MODE', leaf);
+        IF llm_cost._max_id_of(leaf) <= mark THEN
+            whole := whole || leaf;
+        END IF;
+    END LOOP;
+    -- The others' rows of those days, in batches: on each partition itself,
+    -- so that the dropped months are not read again (the ledger's DELETE
+    -- triggers, statement triggers of usage, have nothing to do while retiring).
+    FOR leaf IN SELECT c.oid::regclass
+                  FROM pg_catalog.pg_inherits AS i JOIN pg_catalog.pg_class AS c ON c.oid = i.inhrelid
+                 WHERE i.inhparent = 'llm_cost.usage'::regclass AND c.oid <> ALL (coalesce(whole, '{}')::oid[])
+                   AND NOT EXISTS (SELECT FROM llm_cost._usage_partitions() AS p
+                                    WHERE p.partition = c.oid AND p.from_time >= before) LOOP
+        total := total + llm_cost._retire_rows(leaf, before, mark, batch_rows, true);
+    END LOOP;
+    -- Last, as DROP TABLE locks usage until we commit: the whole months,
+    -- each read once for its spend (in Rust) and dropped. With Citus, the
+    -- rows are on the workers, out of that scan's reach: read through SQL.
+    FOREACH leaf IN ARRAY coalesce(whole, '{}') LOOP
+        IF EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
+            total := total + llm_cost._retire_rows(leaf, before, mark, batch_rows, false);
+        ELSE
+            total := total + llm_cost._retire_spend_of(leaf, before, mark);
+        END IF;
+        EXECUTE pg_catalog.format('DROP TABLE %s', leaf);
+    END LOOP;
+    PERFORM pg_catalog.set_config('llm_cost._retiring', '', true);
+    INSERT INTO llm_cost.retention_state AS s (retired_before, retired_rows)
+    VALUES (before, total)
+    ON CONFLICT (one) DO UPDATE
+       SET retired_before = greatest(s.retired_before, excluded.retired_before),
+           retired_rows = s.retired_rows + excluded.retired_rows, retired_at = now();
+    RETURN total;
+END $$;
+ALTER FUNCTION llm_cost.retire_usage(timestamptz, integer) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+CREATE OR REPLACE FUNCTION llm_cost._citus_retire_usage(before timestamptz, batch_rows integer) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    total bigint;
+    whole regclass[];
+    leaf regclass;
+BEGIN
+    PERFORM llm_cost._check_retire_arguments(before, batch_rows);
+    -- the shards' triggers see llm_cost._retiring too
+    PERFORM llm_cost._citus_set_retiring(true);
+    total := llm_cost._citus_retire_rows(before);
+    SELECT array_agg(p.partition ORDER BY p.from_time) INTO whole
+      FROM llm_cost._usage_partitions() AS p WHERE p.to_time <= before;
+    IF whole IS NOT NULL THEN
+        -- Writers wait from here until we commit, as DROP would make them:
+        -- rows that came to these months since the DELETE go the same way
+        -- first, then the empty partitions are dropped (their shards too).
+        LOCK TABLE llm_cost.usage IN EXCLUSIVE MODE;
+        total := total + llm_cost._citus_retire_rows(before);
+        FOREACH leaf IN ARRAY whole LOOP
+            EXECUTE pg_catalog.format('DROP TABLE %s', leaf);
+        END LOOP;
+    END IF;
+    PERFORM llm_cost._citus_set_retiring(false);
+    -- (retention_state is a reference table: Citus takes no now() in DO UPDATE)
+    INSERT INTO llm_cost.retention_state AS s (retired_before, retired_rows, retired_at)
+    VALUES (before, total, pg_catalog.now())
+    ON CONFLICT (one) DO UPDATE
+       SET retired_before = greatest(s.retired_before, excluded.retired_before),
+           retired_rows = s.retired_rows + excluded.retired_rows, retired_at = excluded.retired_at;
+    RETURN total;
+END $$;
+-- (end of session10 section)

@@ -248,6 +248,23 @@ END $$;
 COMMENT ON FUNCTION llm_cost.ensure_usage_partitions(timestamptz, timestamptz) IS
   'Makes the monthly partitions of usage (usage_YYYY_MM, UTC months) from since''s month through through''s (default: this month and the next three) that do not exist yet, moving their rows out of usage_default; returns how many it made. Run it regularly (the maintenance run, or cron); a month without a partition still takes rows, in usage_default. Admin only.';
 
+-- retire_usage's arguments, on one node and on Citus alike: whole UTC days,
+-- so every dashboard window stays exact, and a positive batch size.
+CREATE FUNCTION llm_cost._check_retire_arguments(before timestamptz, batch_rows integer) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF before IS NULL OR NOT isfinite(before) OR before <> llm_cost._utc_midnight(llm_cost._utc_day(before)) THEN
+        RAISE EXCEPTION 'llm_cost.retire_usage: before must be a UTC midnight (got %)', coalesce(before::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Whole UTC days only, so every dashboard window stays exact: e.g. date_trunc(''day'', now() - interval ''400 days'', ''UTC'').';
+    END IF;
+    IF batch_rows IS NULL OR batch_rows < 1 THEN
+        RAISE EXCEPTION 'llm_cost.retire_usage: batch_rows must be positive' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END $$;
+COMMENT ON FUNCTION llm_cost._check_retire_arguments(timestamptz, integer) IS
+  'Internal: raises 22023 unless before is a UTC midnight and batch_rows is positive (retire_usage''s arguments).';
+
 -- Whole monthly partitions before the cutoff go with DROP TABLE; the rest
 -- (usage_default, the month the cutoff falls in, a month with rows not yet
 -- rolled up) with batched DELETEs on each partition. Either way the rows'
@@ -260,14 +277,7 @@ DECLARE
     leaf regclass;
     whole regclass[];
 BEGIN
-    IF before IS NULL OR NOT isfinite(before) OR before <> llm_cost._utc_midnight(llm_cost._utc_day(before)) THEN
-        RAISE EXCEPTION 'llm_cost.retire_usage: before must be a UTC midnight (got %)', coalesce(before::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Whole UTC days only, so every dashboard window stays exact: e.g. date_trunc(''day'', now() - interval ''400 days'', ''UTC'').';
-    END IF;
-    IF batch_rows IS NULL OR batch_rows < 1 THEN
-        RAISE EXCEPTION 'llm_cost.retire_usage: batch_rows must be positive' USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM llm_cost._check_retire_arguments(before, batch_rows);
     PERFORM llm_cost.ensure_usage_partitions();
     -- Everything that exists now goes into the rollups first; the refresh
     -- also holds rollup_state until we commit, so no other refresh or

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{rows, sqlstate, TestCluster};
+use common::{rows, sqlstate, TestCluster, RAW_COST_SUMMARY};
 use std::io::Read;
 
 fn one<T: for<'a> postgres::types::FromSql<'a>>(c: &mut postgres::Client, sql: &str) -> T {
@@ -29,17 +29,7 @@ fn assert_matches_raw(c: &mut postgres::Client, when: &str) {
                    FROM llm_cost.cost_summary('{from}', '{to}')"
             ),
         );
-        let raw = rows(
-            c,
-            &format!(
-                "SELECT trim_scale(CASE WHEN count(*) > 0 AND count(cost) = 0 THEN NULL ELSE coalesce(sum(cost), 0) END),
-                        count(*), count(*) FILTER (WHERE success), count(*) FILTER (WHERE NOT success),
-                        coalesce(sum(input_tokens), 0)::numeric, coalesce(sum(output_tokens), 0)::numeric,
-                        round(avg(latency_ms), 2), percentile_disc(0.95) WITHIN GROUP (ORDER BY latency_ms),
-                        trim_scale(round(sum(cost) / nullif(count(cost), 0), 10)), count(*) - count(cost)
-                   FROM llm_cost.usage WHERE {w}"
-            ),
-        );
+        let raw = rows(c, &format!("SELECT {RAW_COST_SUMMARY} FROM llm_cost.usage WHERE {w}"));
         assert_eq!(summary, raw, "cost_summary {from}..{to} {when}");
         for dim in ["provider", "model", "tenant_id", "project_id", "user_id", "agent_id", "operation"] {
             // cost: of the priced calls, NULL when none is (sum's own rule)

@@ -532,6 +532,12 @@ fn spend_store_checks_the_table_it_updates_directly() {
     assert_eq!(spent(&mut c), "5.00/4");
 }
 
+/// One call of the given cost on 2026-06-15, as an INSERT statement (the
+/// escrow tests' writes: one month, one total).
+fn insert_costing(cost: &str) -> String {
+    format!("INSERT INTO llm_cost.usage (occurred_at, provider, model, cost) VALUES ('2026-06-15 12:00+00', 'x', 'y', {cost});")
+}
+
 /// Writers add to their own slot of a total within its cap (the escrow path,
 /// src/budgets/escrow.rs), once they have met another writer of it (a writer
 /// alone stays on slot 0), and a change of the budget's limits ends those
@@ -542,26 +548,21 @@ fn spend_store_checks_the_table_it_updates_directly() {
 fn slots_escrow_within_caps_and_budget_changes_end_the_allowances() {
     let cluster = TestCluster::start("budgets_escrow", &[]);
     let mut c = cluster.database_with_extension("escrow");
-    let insert = |cost: &str| {
-        format!(
-            "INSERT INTO llm_cost.usage (occurred_at, provider, model, cost) VALUES ('2026-06-15 12:00+00', 'x', 'y', {cost});"
-        )
-    };
     c.batch_execute(
         "INSERT INTO llm_cost.budgets (name, amount, period, thresholds) VALUES ('capped', 1000, 'month', '{50}')",
     )
     .unwrap();
-    c.batch_execute(&insert("0.5")).unwrap();
+    c.batch_execute(&insert_costing("0.5")).unwrap();
     let mut other = cluster.connect("escrow");
-    other.batch_execute(&insert("0.5")).unwrap();
+    other.batch_execute(&insert_costing("0.5")).unwrap();
     let backend_slots = "SELECT count(*) FROM llm_cost.budget_spend_slots WHERE slot <> 0";
     assert_eq!(count(&mut c, backend_slots), 0, "writers one after another keep to slot 0");
 
     // another writer holds slot 0 (its spend flushed, not committed): c's
     // next commit waits for it, and so meets another writer of the total
-    other.batch_execute(&format!("BEGIN; {} SELECT llm_cost.flush_spend();", insert("0.5"))).unwrap();
+    other.batch_execute(&format!("BEGIN; {} SELECT llm_cost.flush_spend();", insert_costing("0.5"))).unwrap();
     let waiting = std::thread::spawn({
-        let statement = insert("0.5");
+        let statement = insert_costing("0.5");
         move || {
             c.batch_execute(&statement).unwrap();
             c
@@ -575,7 +576,7 @@ fn slots_escrow_within_caps_and_budget_changes_end_the_allowances() {
 
     // its next exact write makes its slot, the ones after stay within the slot's cap
     for _ in 0..3 {
-        c.batch_execute(&insert("0.5")).unwrap(); // each its own transaction
+        c.batch_execute(&insert_costing("0.5")).unwrap(); // each its own transaction
     }
     assert_eq!(count(&mut c, "SELECT calls FROM llm_cost.budget_spend_slots WHERE slot = 0"), 5);
     assert_eq!(count(&mut c, "SELECT sum(calls)::bigint FROM llm_cost.budget_spend_slots WHERE slot <> 0"), 2);
@@ -586,9 +587,9 @@ fn slots_escrow_within_caps_and_budget_changes_end_the_allowances() {
     // new limits: 50% of 10 is 5, two calls ahead; the old cap (near 250) must not let the crossing through
     c.batch_execute("UPDATE llm_cost.budgets SET amount = 10").unwrap();
     assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_slots WHERE cap IS NOT NULL"), 0);
-    c.batch_execute(&insert("1")).unwrap();
+    c.batch_execute(&insert_costing("1")).unwrap();
     assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.notifications WHERE budget_id IS NOT NULL"), 0);
-    c.batch_execute(&insert("1")).unwrap();
+    c.batch_execute(&insert_costing("1")).unwrap();
     assert_eq!(column(&mut c, "SELECT spent::text FROM llm_cost.budget_spend"), ["5.5"]);
     assert_eq!(
         column(&mut c, "SELECT threshold::text FROM llm_cost.notifications WHERE budget_id IS NOT NULL"),
@@ -598,8 +599,8 @@ fn slots_escrow_within_caps_and_budget_changes_end_the_allowances() {
     // REPEATABLE READ writers of one total, the later one on the exact path
     // after the other committed: no serialization error, nothing lost
     let mut other = cluster.connect("escrow");
-    c.batch_execute(&format!("BEGIN ISOLATION LEVEL REPEATABLE READ; {}", insert("0.5"))).unwrap();
-    other.batch_execute(&format!("BEGIN ISOLATION LEVEL REPEATABLE READ; {} COMMIT;", insert("0.5"))).unwrap();
+    c.batch_execute(&format!("BEGIN ISOLATION LEVEL REPEATABLE READ; {}", insert_costing("0.5"))).unwrap();
+    other.batch_execute(&format!("BEGIN ISOLATION LEVEL REPEATABLE READ; {} COMMIT;", insert_costing("0.5"))).unwrap();
     c.batch_execute("COMMIT").unwrap();
     assert_eq!(column(&mut c, "SELECT spent::text FROM llm_cost.budget_spend"), ["6.5"]);
     assert_eq!(count(&mut c, "SELECT count(*) FROM llm_cost.budget_spend_drift"), 0);
@@ -614,24 +615,19 @@ fn slots_escrow_within_caps_and_budget_changes_end_the_allowances() {
 fn exact_writes_count_slots_made_since_their_last_write() {
     let cluster = TestCluster::start("budgets_slots_since", &[]);
     let mut a = cluster.database_with_extension("since");
-    let insert = |cost: &str| {
-        format!(
-            "INSERT INTO llm_cost.usage (occurred_at, provider, model, cost) VALUES ('2026-06-15 12:00+00', 'x', 'y', {cost});"
-        )
-    };
     a.batch_execute(
         "INSERT INTO llm_cost.budgets (name, amount, period, thresholds) VALUES ('small', 10, 'month', '{50}')",
     )
     .unwrap();
-    a.batch_execute(&insert("1")).unwrap();
+    a.batch_execute(&insert_costing("1")).unwrap();
     // slot 0 as a left it; no other slot
-    a.batch_execute(&insert("1")).unwrap();
+    a.batch_execute(&insert_costing("1")).unwrap();
 
     // b meets a on slot 0, then makes its slot, then spends within its cap
-    a.batch_execute(&format!("BEGIN; {} SELECT llm_cost.flush_spend();", insert("1"))).unwrap();
+    a.batch_execute(&format!("BEGIN; {} SELECT llm_cost.flush_spend();", insert_costing("1"))).unwrap();
     let b = cluster.connect("since");
     let waiting = std::thread::spawn({
-        let statement = insert("1");
+        let statement = insert_costing("1");
         move || {
             let mut b = b;
             b.batch_execute(&statement).unwrap();
@@ -642,13 +638,13 @@ fn exact_writes_count_slots_made_since_their_last_write() {
     wait_for_lock_waits(&mut watch, 1);
     a.batch_execute("COMMIT").unwrap();
     let mut b = waiting.join().unwrap();
-    b.batch_execute(&insert("0.5")).unwrap(); // makes b's slot: total 4.5, cap 0.25 to the 5.0 threshold
+    b.batch_execute(&insert_costing("0.5")).unwrap(); // makes b's slot: total 4.5, cap 0.25 to the 5.0 threshold
     assert_eq!(column(&mut b, "SELECT cap::text FROM llm_cost.budget_spend_slots WHERE slot <> 0"), ["0.25"]);
-    b.batch_execute(&insert("0.2")).unwrap(); // within the cap: b's slot only
+    b.batch_execute(&insert_costing("0.2")).unwrap(); // within the cap: b's slot only
     assert_eq!(count(&mut b, "SELECT sum(calls)::bigint FROM llm_cost.budget_spend_slots WHERE slot <> 0"), 1);
     assert_eq!(count(&mut b, "SELECT count(*) FROM llm_cost.notifications WHERE budget_id IS NOT NULL"), 0);
     // 4.7 + 0.4 crosses 5.0 only with b's slot counted (slot 0 alone: 4.9)
-    a.batch_execute(&insert("0.4")).unwrap();
+    a.batch_execute(&insert_costing("0.4")).unwrap();
     assert_eq!(column(&mut a, "SELECT spent::text FROM llm_cost.budget_spend"), ["5.1"]);
     assert_eq!(
         column(&mut a, "SELECT threshold::text FROM llm_cost.notifications WHERE budget_id IS NOT NULL"),

@@ -5,7 +5,7 @@ mod common;
 
 use common::{
     assert_same_figures, budgets_and_calls, figures, rows, run_pg_program, sqlstate, thresholds_not_fired_exactly_once,
-    TestCluster,
+    TestCluster, RAW_COST_SUMMARY,
 };
 
 /// 60 days of calls (common::budgets_and_calls) and compute usage.
@@ -130,17 +130,7 @@ fn dashboards(c: &mut postgres::Client, from: &str, to: &str) -> Vec<String> {
 /// The same figures as `dashboards`, by plain GROUP BYs over `calls`.
 fn raw_figures(c: &mut postgres::Client, calls: &str, from: &str, to: &str) -> Vec<String> {
     let w = format!("(SELECT * FROM {calls} WHERE occurred_at >= '{from}' AND occurred_at < '{to}') AS u");
-    let mut lines = rows(
-        c,
-        &format!(
-            "SELECT trim_scale(CASE WHEN count(*) > 0 AND count(cost) = 0 THEN NULL ELSE coalesce(sum(cost), 0) END),
-                    count(*), count(*) FILTER (WHERE success), count(*) FILTER (WHERE NOT success),
-                    coalesce(sum(input_tokens), 0)::numeric, coalesce(sum(output_tokens), 0)::numeric,
-                    round(avg(latency_ms), 2), percentile_disc(0.95) WITHIN GROUP (ORDER BY latency_ms),
-                    trim_scale(round(sum(cost) / nullif(count(cost), 0), 10)), count(*) - count(cost)
-               FROM {w}"
-        ),
-    );
+    let mut lines = rows(c, &format!("SELECT {RAW_COST_SUMMARY} FROM {w}"));
     for dim in ["model", "user_id"] {
         lines.extend(rows(
             c,

@@ -34,6 +34,7 @@
 //! changes) revoke the caps of its slots, so the next writer of each takes
 //! the exact path.
 use crate::budgets::budget_cache::{with_budgets, Budget};
+use crate::budgets::insert_bounded;
 use crate::budgets::pending_spend::{SpendDelta, SpendKey};
 use crate::budgets::spend_store::{Applied, SpendStore};
 use crate::pricing::decimal::Decimal;
@@ -63,7 +64,8 @@ enum NoSlot {
     Wanted,
 }
 
-/// Most totals a backend keeps `NoSlot` facts about; past it, it starts over
+/// Most totals a backend keeps each kind of slot fact about (`NO_SLOT`,
+/// `WITHOUT_SLOTS`); past it, it starts over
 /// (a forgotten fact costs one index probe).
 const NO_SLOT_MAX: usize = 10_000;
 
@@ -86,12 +88,7 @@ fn set_no_slot(key: &SpendKey, fact: Option<NoSlot>) {
             None => {
                 n.remove(key);
             }
-            Some(fact) => {
-                if n.len() >= NO_SLOT_MAX && !n.contains_key(key) {
-                    n.clear();
-                }
-                n.insert(key.clone(), fact);
-            }
+            Some(fact) => insert_bounded(&mut n, key.clone(), fact, NO_SLOT_MAX),
         }
     });
 }
@@ -135,6 +132,7 @@ thread_local! {
     /// at all. Slots are made only by exact paths, which write slot 0 first:
     /// while slot 0 stays as this backend left it (`found_as_left`), none
     /// has been made since, and the next exact write needs no scan for them.
+    /// (A set, kept as a map so that it shares `insert_bounded`.)
     static WITHOUT_SLOTS: RefCell<FxHashMap<SpendKey, ()>> = RefCell::new(FxHashMap::default());
 }
 
@@ -157,10 +155,7 @@ fn note_slots(key: &SpendKey, any: bool) {
         if any {
             w.remove(key);
         } else {
-            if w.len() >= NO_SLOT_MAX && !w.contains_key(key) {
-                w.clear();
-            }
-            w.insert(key.clone(), ());
+            insert_bounded(&mut w, key.clone(), (), NO_SLOT_MAX);
         }
     });
 }

@@ -10,6 +10,19 @@
 //! - `budget_period`: which calendar period of a budget a row falls in (twin of `llm_cost.period_start`), or which slot of its window
 //! - `xact_callbacks`: the transaction callbacks: write pending spend at pre-commit, forget it after
 
+use rustc_hash::FxHashMap;
+use std::hash::Hash;
+
+/// Inserts into one of a backend's caches of hints (slot TIDs, what it knows
+/// of slots), which hold at most `max` entries: a full cache starts over, and
+/// a forgotten hint costs one probe.
+pub(crate) fn insert_bounded<K: Eq + Hash, V>(cache: &mut FxHashMap<K, V>, key: K, value: V, max: usize) {
+    if cache.len() >= max && !cache.contains_key(&key) {
+        cache.clear();
+    }
+    cache.insert(key, value);
+}
+
 pub mod budget_cache;
 pub mod budget_period;
 pub mod escrow;

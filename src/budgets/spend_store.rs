@@ -647,16 +647,7 @@ thread_local! {
 
 fn remember(key: &SpendKey, slot: i32, tid: pg_sys::ItemPointerData, writer: pg_sys::TransactionId) {
     REMEMBERED.with(|r| {
-        let mut r = r.borrow_mut();
-        let key = (key.clone(), slot);
-        if let Some(known) = r.get_mut(&key) {
-            *known = (tid, writer);
-            return;
-        }
-        if r.len() >= REMEMBERED_MAX {
-            r.clear();
-        }
-        r.insert(key, (tid, writer));
+        crate::budgets::insert_bounded(&mut r.borrow_mut(), (key.clone(), slot), (tid, writer), REMEMBERED_MAX)
     });
 }
 

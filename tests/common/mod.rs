@@ -356,6 +356,16 @@ pub fn assert_same_figures(now: &[String], expected: &[String], what: &str) {
     assert_eq!(now, expected, "{what} (the same items, in another order or count)");
 }
 
+/// What `llm_cost.cost_summary` returns, as the select list of a plain
+/// aggregate over usage rows (`SELECT {RAW_COST_SUMMARY} FROM <rows>`): the
+/// raw GROUP BY its figures are checked against.
+pub const RAW_COST_SUMMARY: &str =
+    "trim_scale(CASE WHEN count(*) > 0 AND count(cost) = 0 THEN NULL ELSE coalesce(sum(cost), 0) END),
+     count(*), count(*) FILTER (WHERE success), count(*) FILTER (WHERE NOT success),
+     coalesce(sum(input_tokens), 0)::numeric, coalesce(sum(output_tokens), 0)::numeric,
+     round(avg(latency_ms), 2), percentile_disc(0.95) WITHIN GROUP (ORDER BY latency_ms),
+     trim_scale(round(sum(cost) / nullif(count(cost), 0), 10)), count(*) - count(cost)";
+
 /// Each row of a query as text, in the query's order: result sets compared
 /// as lines.
 pub fn rows(c: &mut postgres::Client, sql: &str) -> Vec<String> {

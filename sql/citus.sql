@@ -175,14 +175,18 @@ COMMENT ON FUNCTION llm_cost._citus_set_retiring(boolean) IS
   'Internal (retire_usage on Citus): sets llm_cost._retiring until the end of the transaction, on this node and in every worker''s part of the transaction.';
 
 -- One round: deletes every usage row before `before` and adds exactly those
--- rows to the rollups; returns how many. (llm_cost._retiring is on.)
+-- rows not rolled up yet to the rollups; returns how many it deleted.
+-- (llm_cost._retiring is on, and the rollup lock of every node is held: the
+-- watermark does not move meanwhile.)
 CREATE FUNCTION llm_cost._citus_retire_rows(before timestamptz) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
     gone bigint;
     grain text;
+    -- (rows up to the watermark are in the rollups already: they stay there)
     changed constant text :=
-        'SELECT 1 AS sign, r.* FROM pg_temp.llm_cost_retiring AS r WHERE r.occurred_at >= $1 AND r.occurred_at < $2';
+        'SELECT 1 AS sign, r.* FROM pg_temp.llm_cost_retiring AS r WHERE r.occurred_at >= $1 AND r.occurred_at < $2'
+        || ' AND r.id > ' || llm_cost.rollup_watermark();
 BEGIN
     IF pg_catalog.to_regclass('pg_temp.llm_cost_retiring') IS NULL THEN
         CREATE TEMPORARY TABLE llm_cost_retiring (LIKE llm_cost.usage) ON COMMIT DROP;
@@ -211,6 +215,11 @@ DECLARE
     leaf regclass;
 BEGIN
     PERFORM llm_cost._check_retire_arguments(before, batch_rows);
+    -- a refresh, or a correction of rolled-up rows, waits for us (and we for
+    -- those in progress): rows up to the watermark are rolled up, the others
+    -- are not and will not be but by us
+    PERFORM llm_cost._citus_lock_rollups('retire_usage');
+    PERFORM FROM llm_cost.rollup_state FOR UPDATE;
     -- the shards' triggers see llm_cost._retiring too
     PERFORM llm_cost._citus_set_retiring(true);
     total := llm_cost._citus_retire_rows(before);
@@ -337,6 +346,233 @@ END $$;
 COMMENT ON FUNCTION llm_cost._citus_budget_spend_drift() IS
   'Internal: budget_spend_drift on a distributed ledger: the kept totals and retired spend gathered from every node against the ledger summed through the coordinator.';
 
+-- Rollups on Citus (refresh_rollups through the coordinator, corrections on
+-- the shards). The rollups are distributed by tenant_id, co-located with
+-- usage: a tenant's usage rows and its rollup rows are in shards of one
+-- shard group, on one node.
+--   * refresh_rollups runs on the coordinator (_citus_refresh_rollups): the
+--     ids come from the coordinator's sequence, and writers through the
+--     coordinator hold their lock on usage there, so _wait_for_usage_writers
+--     holds for them as on one node. It rolls up with the one-node statements
+--     (INSERT ... SELECT, which Citus runs through the coordinator).
+--   * A DELETE or UPDATE of rolled-up rows is corrected on each shard by its
+--     statement trigger (_citus_usage_rollup_changed), which writes the
+--     co-located rollup shards of its own node with plain local SQL
+--     (_citus_local_rollup_sql): the distributed rollup tables would make
+--     Citus plan the statement through the coordinator, where the trigger's
+--     transition table does not exist ("could not find named tuplestore").
+--     Citus refuses DROP, TRUNCATE and LOCK of a shard by a client, not DML
+--     (worker_shard_visibility.c), and the trigger runs in Citus's own
+--     backend anyway.
+--   * Serialisation. On one node a correction reads the watermark FOR SHARE,
+--     so that a refresh in progress (it holds the row FOR UPDATE) finishes
+--     first: otherwise a row deleted while a refresh reads it would be
+--     rolled up and never taken out. On Citus that row lock is gone (a row
+--     lock on a reference table from the shards of one statement on two
+--     workers deadlocks, above), and is replaced by a transaction-level
+--     advisory lock on each node, (1819045219, 2):
+--       - a correction takes it shared on its node, then reads the watermark
+--         in a statement of its own (a fresh snapshot: a refresh that
+--         committed while it waited is seen);
+--       - a refresh, and retire_usage, take it exclusively on every node
+--         (_citus_lock_rollups: the trigger rollup_state_refreshing on each
+--         node's copy of rollup_state, fired by the refresh's INSERT into
+--         it) before they read usage rows, and keep it to their commit.
+--     So on each node either the correction ran first (it holds the lock
+--     until it commits: the refresh reads the node's rows after that and
+--     does not see the deleted row, nor the old version of an updated one),
+--     or the refresh did (the correction waits for it to commit there, then
+--     reads the new watermark from the same local transaction that wrote
+--     the node's rollup shards and copy of rollup_state).
+--     Deadlocks: a correction of several shards holds the lock on one node
+--     while it asks for it on another, so a refresh never waits for it: it
+--     takes the lock on every node at once with pg_try_advisory_xact_lock,
+--     and when one node refuses, rolls the attempt back (a savepoint, which
+--     Citus rolls back on every node: the locks it got go too) and tries
+--     again. While a refresh holds every node's lock, no correction has
+--     written a rollup row it would wait for (that correction would hold
+--     a lock the refresh could not have taken).
+
+-- Trigger (created by distribute_on_citus on rollup_state, so on every
+-- node's copy of the reference table): a write of the watermark takes this
+-- node's rollup lock exclusively, or fails at once (55P03) when a correction
+-- holds it. The refresh's INSERT ... ON CONFLICT DO NOTHING fires it too.
+CREATE FUNCTION llm_cost._citus_refreshing() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT pg_catalog.pg_try_advisory_xact_lock(1819045219, 2) THEN
+        RAISE EXCEPTION 'llm_cost: a correction of rolled-up rows is in progress on this node'
+            USING ERRCODE = 'lock_not_available';
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION llm_cost._citus_refreshing() IS
+  'Trigger (added by distribute_on_citus, on every node''s copy of rollup_state): a write of the rollup watermark takes the node''s rollup lock exclusively, or fails with 55P03 while a correction of rolled-up rows holds it.';
+
+-- Takes the rollup lock on every node, exclusively, for the rest of the
+-- transaction: all of them or, after rolling the attempt back, again a
+-- moment later (never waiting while holding one). Makes rollup_state's row
+-- if missing. Only on the coordinator: a worker's sequence draws other ids.
+CREATE FUNCTION llm_cost._citus_lock_rollups(caller text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT pg_catalog.citus_is_coordinator() THEN
+        RAISE EXCEPTION 'llm_cost.%: run it on the coordinator of the Citus cluster', caller
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'The usage ids and the writers the rollups wait for are the coordinator''s (docs/scaling.md).';
+    END IF;
+    LOOP
+        BEGIN
+            INSERT INTO llm_cost.rollup_state DEFAULT VALUES ON CONFLICT DO NOTHING;
+            RETURN;
+        EXCEPTION WHEN lock_not_available THEN
+            PERFORM pg_catalog.pg_sleep(0.01);
+        END;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION llm_cost._citus_lock_rollups(text) IS
+  'Internal (refresh_rollups and retire_usage on Citus, on the coordinator): takes the rollup lock exclusively on every node until the end of the transaction, so that corrections of rolled-up rows wait; retries until no correction holds one.';
+
+-- refresh_rollups on a distributed ledger (refresh_rollups once
+-- distributed): the one-node refresh (sql/analytics.sql), run on the
+-- coordinator, with the rollup lock of every node taken before any usage row
+-- is read (above).
+CREATE FUNCTION llm_cost._citus_refresh_rollups(max_ids bigint) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    seen_mark bigint;
+    old_mark bigint;
+    new_mark bigint;
+    grain text;
+    rows_between constant text := 'SELECT 1 AS sign, u.* FROM llm_cost.usage AS u WHERE u.id > $1 AND u.id <= $2';
+BEGIN
+    IF max_ids IS NOT NULL AND max_ids < 1 THEN
+        RAISE EXCEPTION 'llm_cost.refresh_rollups: max_ids must be positive (got %)', max_ids
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT pg_catalog.citus_is_coordinator() THEN
+        PERFORM llm_cost._citus_lock_rollups('refresh_rollups');     -- (refuses)
+    END IF;
+    SELECT CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END INTO new_mark FROM llm_cost.usage_id_seq AS s;
+    seen_mark := llm_cost.rollup_watermark();
+    IF new_mark <= seen_mark THEN
+        RETURN 0;
+    END IF;
+    PERFORM llm_cost._wait_for_usage_writers();
+    -- corrections on every node wait from here; then one refresh at a time
+    PERFORM llm_cost._citus_lock_rollups('refresh_rollups');
+    SELECT watermark INTO old_mark FROM llm_cost.rollup_state FOR UPDATE;
+    IF old_mark < seen_mark OR (SELECT CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END
+                                  FROM llm_cost.usage_id_seq AS s) < new_mark THEN
+        RETURN 0;
+    END IF;
+    new_mark := least(new_mark, old_mark + coalesce(max_ids, new_mark));
+    IF new_mark <= old_mark THEN
+        RETURN 0;
+    END IF;
+    EXECUTE llm_cost._rollup_sums_sql(rows_between) USING old_mark, new_mark;
+    FOREACH grain IN ARRAY ARRAY['day', 'hour'] LOOP
+        EXECUTE llm_cost._rollup_dims_sql(rows_between, grain) USING old_mark, new_mark;
+        EXECUTE llm_cost._rollup_latency_sql(rows_between, grain) USING old_mark, new_mark;
+    END LOOP;
+    -- (rollup_state is a reference table: now() is evaluated here)
+    UPDATE llm_cost.rollup_state SET watermark = new_mark, refreshed_at = pg_catalog.now();
+    RETURN new_mark - old_mark;
+END $$;
+COMMENT ON FUNCTION llm_cost._citus_refresh_rollups(bigint) IS
+  'Internal: refresh_rollups on a distributed ledger, on the coordinator: rolls up the usage ids drawn from its sequence, with every node''s rollup lock held so that corrections of rolled-up rows on the shards wait for it.';
+
+-- A rollup statement of _rollup_sums_sql, _rollup_dims_sql or
+-- _rollup_latency_sql, writing instead of the distributed rollup table it
+-- names the shard of that table co-located with the usage shard usage_shard,
+-- on this node: the shard of the same shard group (same colocation group,
+-- same hash range). Shard tables and their constraints are named after
+-- their table's with _<shard id> appended.
+CREATE FUNCTION llm_cost._citus_local_rollup_sql(stmt text, usage_shard bigint) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    target constant text := substring(stmt FROM 'INSERT INTO llm_cost\.(\w+) AS');
+    shard bigint;
+BEGIN
+    SELECT r.shardid INTO STRICT shard
+      FROM pg_catalog.pg_dist_shard AS u
+      JOIN pg_catalog.pg_dist_shard AS r ON r.shardminvalue = u.shardminvalue AND r.shardmaxvalue = u.shardmaxvalue
+      JOIN pg_catalog.pg_dist_partition AS pu ON pu.logicalrelid = u.logicalrelid
+      JOIN pg_catalog.pg_dist_partition AS pr ON pr.logicalrelid = r.logicalrelid AND pr.colocationid = pu.colocationid
+     WHERE u.shardid = usage_shard AND r.logicalrelid = pg_catalog.to_regclass('llm_cost.' || target);
+    RETURN regexp_replace(regexp_replace(stmt, 'INSERT INTO llm_cost\.(\w+) AS', 'INSERT INTO llm_cost.\1_' || shard || ' AS'),
+                          'ON CONFLICT ON CONSTRAINT (\w+) DO', 'ON CONFLICT ON CONSTRAINT \1_' || shard || ' DO');
+END $$;
+COMMENT ON FUNCTION llm_cost._citus_local_rollup_sql(text, bigint) IS
+  'Internal (rollup corrections on Citus): a rollup statement rewritten to write the rollup table''s shard co-located with a usage shard, on this node.';
+
+-- Trigger (created by distribute_on_citus on usage, so on every shard, in
+-- place of the one-node usage_rollup_deleted and usage_rollup_updated):
+-- exact corrections of deleted and updated rolled-up rows, as
+-- _usage_rollup_changed on one node, written into the co-located rollup
+-- shards of this node (above).
+CREATE FUNCTION llm_cost._citus_usage_rollup_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    mark bigint;
+    grain text;
+    shard constant bigint := substring(TG_TABLE_NAME FROM '_([0-9]+)$')::bigint;
+    changed constant text := 'SELECT -1 AS sign, o.* FROM old_rows AS o WHERE o.id <= $2'
+                    || CASE WHEN TG_OP = 'UPDATE' THEN ' UNION ALL SELECT 1, n.* FROM new_rows AS n WHERE n.id <= $2' ELSE '' END;
+BEGIN
+    IF TG_OP = 'DELETE' AND llm_cost._retiring() THEN
+        RETURN NULL;                    -- retire_usage: the rows stay in the rollups
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_dist_shard AS s
+                    WHERE s.shardid = shard AND s.logicalrelid = 'llm_cost.usage'::regclass) THEN
+        RAISE EXCEPTION 'llm_cost: rollup correction fired on %, not a shard of llm_cost.usage', TG_RELID::regclass
+            USING ERRCODE = 'internal_error';
+    END IF;
+    -- a refresh in progress on this node finishes first; then the watermark
+    -- in a statement of its own (a snapshot taken after the wait)
+    PERFORM pg_catalog.pg_advisory_xact_lock_shared(1819045219, 2);
+    SELECT watermark INTO mark FROM llm_cost.rollup_state;
+    IF mark IS NULL THEN
+        RETURN NULL;                    -- nothing rolled up yet
+    END IF;
+    EXECUTE llm_cost._citus_local_rollup_sql(llm_cost._rollup_sums_sql(changed), shard) USING 0::bigint, mark;
+    FOREACH grain IN ARRAY ARRAY['day', 'hour'] LOOP
+        EXECUTE llm_cost._citus_local_rollup_sql(llm_cost._rollup_dims_sql(changed, grain), shard) USING 0::bigint, mark;
+        EXECUTE llm_cost._citus_local_rollup_sql(llm_cost._rollup_latency_sql(changed, grain), shard) USING 0::bigint, mark;
+    END LOOP;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION llm_cost._citus_usage_rollup_changed() IS
+  'Trigger (added by distribute_on_citus, on every shard of usage): takes deleted and updated rolled-up rows out of this node''s co-located rollup shards and puts their new versions in, after any refresh in progress on the node.';
+
+-- _read_ledger on a distributed ledger: the one-node test (sql/retention.sql)
+-- in steps Citus plans: a window reaching into retired days reads the
+-- rollups (only they hold those days); otherwise the ledger alone when the
+-- rows not rolled up yet outnumber a third of the window's rolled-up calls.
+-- The watermark and that count are read first, so the probe of usage by id
+-- is a plain distributed query with two parameters.
+CREATE FUNCTION llm_cost._citus_read_ledger(from_time timestamptz, to_time timestamptz) RETURNS boolean
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    floor_id bigint;
+BEGIN
+    IF EXISTS (SELECT 1 FROM llm_cost.retention_state AS s WHERE s.retired_before > from_time) THEN
+        RETURN false;
+    END IF;
+    SELECT llm_cost.rollup_watermark() + 1 + (coalesce(sum(r.calls), 0) / 3)::bigint INTO floor_id
+      FROM llm_cost.usage_rollup AS r
+     WHERE r.dimension = 'tenant_id'
+       AND ((r.grain = 'day' AND r.bucket >= llm_cost._days_start(from_time, to_time)
+                             AND r.bucket < llm_cost._days_end(from_time, to_time))
+         OR (r.grain = 'hour' AND r.bucket >= llm_cost._hours_start(from_time, to_time)
+                              AND r.bucket < llm_cost._days_start(from_time, to_time))
+         OR (r.grain = 'hour' AND r.bucket >= llm_cost._days_end(from_time, to_time)
+                              AND r.bucket < llm_cost._hours_end(from_time, to_time)));
+    RETURN EXISTS (SELECT 1 FROM llm_cost.usage AS u WHERE u.id BETWEEN floor_id AND llm_cost._max_id());
+END $$;
+COMMENT ON FUNCTION llm_cost._citus_read_ledger(timestamptz, timestamptz) IS
+  'Internal: _read_ledger on a distributed ledger (the same test, in steps Citus can plan).';
+
 -- Rewrites, on the node it runs on, what the usage triggers and reprice do
 -- that Citus cannot run from the shards of one statement over several
 -- shards (found with pg_locks and citus_lock_waits on a hanging DELETE).
@@ -351,8 +587,9 @@ COMMENT ON FUNCTION llm_cost._citus_budget_spend_drift() IS
 --     second backend of the same distributed transaction, which waited for
 --     the first until the end of that transaction: "canceling the transaction
 --     since it was involved in a distributed deadlock". What those locks wait
---     for on one node does not happen on Citus: a budget change's rebuild
---     (its triggers are dropped there) and refresh_rollups (refused there).
+--     for on one node does not happen on Citus (a budget change's rebuild:
+--     its triggers are dropped there) or is serialised otherwise (a refresh
+--     against the rollup corrections: the rollup lock of each node, above).
 --   * reprice's self-join of usage, on the same row, compares tenant_id with
 --     = (NOT NULL on the distributed ledger) instead of IS NOT DISTINCT FROM,
 --     which Citus does not take for a join on the distribution column.
@@ -362,21 +599,16 @@ COMMENT ON FUNCTION llm_cost._citus_budget_spend_drift() IS
 --     Rust on the node it runs on. Replaced here, on the distributed
 --     database only, rather than tested in its body.
 --   * _read_ledger (whether a dashboard reads its window from the ledger
---     alone) says yes for every window that starts at or after the retired
---     days: on Citus the rollups hold just the retired rows (refresh_rollups
---     refuses, below), so every live row is backlog, and a window reaching
---     into retired days must add their rollups to the ledger's rows, as on
---     one node. The one-node function's probe of the backlog by id (ids
---     come from a sequence per node here) is left out.
+--     alone) becomes _citus_read_ledger: the one-node test in steps Citus
+--     can plan (the watermark and the rolled-up calls read first, then the
+--     probe of the backlog by id).
 --   * _budget_spend_drift (what budget_spend_drift shows) becomes
 --     _citus_budget_spend_drift (above).
---   * refresh_rollups refuses (0A000). Through the coordinator it rolled the
---     ledger up, but then every DELETE or UPDATE of a rolled-up row failed:
---     the correction trigger of each shard writes the rollups (distributed
---     tables) from its transition table, which Citus plans through the
---     coordinator, where the transition table does not exist ("executor
---     could not find named tuplestore "old_rows"", XX000). Without refreshes
---     the dashboards read the ledger itself: exact, not accelerated.
+--   * refresh_rollups becomes _citus_refresh_rollups (above: on the
+--     coordinator, with every node's rollup lock); the corrections are
+--     _citus_usage_rollup_changed's, on the shards (distribute_on_citus
+--     swaps the triggers), so the one-node _usage_rollup_changed, rewritten
+--     without its FOR SHARE here, is not used.
 CREATE FUNCTION llm_cost._citus_rewrite_functions() RETURNS integer
 LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -406,7 +638,7 @@ BEGIN
     CREATE OR REPLACE FUNCTION llm_cost._read_ledger(from_time timestamptz, to_time timestamptz) RETURNS boolean
     LANGUAGE plpgsql STABLE AS $body$
     BEGIN
-        RETURN NOT EXISTS (SELECT 1 FROM llm_cost.retention_state AS s WHERE s.retired_before > from_time);
+        RETURN llm_cost._citus_read_ledger(from_time, to_time);
     END $body$;
     CREATE OR REPLACE FUNCTION llm_cost._budget_spend_drift()
     RETURNS TABLE (budget_id bigint, period_start timestamptz, per_value text, kept_spent numeric,
@@ -419,14 +651,12 @@ BEGIN
     RETURNS bigint
     LANGUAGE plpgsql AS $body$
     BEGIN
-        RAISE EXCEPTION 'llm_cost.refresh_rollups: not supported on a Citus cluster (the ledger is distributed)'
-            USING ERRCODE = 'feature_not_supported',
-                  HINT = 'Set llm_cost.auto_refresh = off on every node; the dashboards read the ledger itself, exact (docs/scaling.md).';
+        RETURN llm_cost._citus_refresh_rollups(max_ids);
     END $body$;
     RETURN n + 4;
 END $fn$;
 COMMENT ON FUNCTION llm_cost._citus_rewrite_functions() IS
-  'Internal (distribute_on_citus): drops the row locks on reference tables from the usage triggers, joins reprice''s self-join on tenant_id, so that statements over several shards run on Citus, makes retire_usage retire through the coordinator (_citus_retire_usage) and dashboards add the retired days'' rollups (_read_ledger), makes budget_spend_drift gather the kept totals from every node (_citus_budget_spend_drift), and makes refresh_rollups refuse (0A000).';
+  'Internal (distribute_on_citus): drops the row locks on reference tables from the usage triggers, joins reprice''s self-join on tenant_id, so that statements over several shards run on Citus, makes retire_usage retire through the coordinator (_citus_retire_usage), dashboards choose between rollups and ledger as Citus can plan it (_citus_read_ledger), budget_spend_drift gather the kept totals from every node (_citus_budget_spend_drift), and refresh_rollups refresh through the coordinator with every node''s rollup lock (_citus_refresh_rollups).';
 
 CREATE FUNCTION llm_cost.distribute_on_citus(shard_count integer DEFAULT NULL) RETURNS text
 LANGUAGE plpgsql AS $$
@@ -526,6 +756,18 @@ BEGIN
     -- retired_spend there (made before distributing: every shard gets it)
     CREATE TRIGGER usage_retired_spend AFTER DELETE ON llm_cost.usage
         REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION llm_cost._citus_retired_spend();
+    -- Rollup corrections write the co-located rollup shards of the shard's
+    -- node, after any refresh in progress there; a refresh's write of
+    -- rollup_state takes every node's rollup lock (above, "Rollups on Citus").
+    DROP TRIGGER usage_rollup_deleted ON llm_cost.usage;
+    DROP TRIGGER usage_rollup_updated ON llm_cost.usage;
+    CREATE TRIGGER usage_rollup_deleted AFTER DELETE ON llm_cost.usage
+        REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION llm_cost._citus_usage_rollup_changed();
+    CREATE TRIGGER usage_rollup_updated AFTER UPDATE ON llm_cost.usage
+        REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION llm_cost._citus_usage_rollup_changed();
+    CREATE TRIGGER rollup_state_refreshing BEFORE INSERT OR UPDATE ON llm_cost.rollup_state
+        FOR EACH ROW EXECUTE FUNCTION llm_cost._citus_refreshing();
 
     -- Citus cannot plan a SQL function's parameterised query over its tables
     -- (nor one inlined into a caller); as PL/pgSQL the same query is planned
@@ -576,8 +818,14 @@ REVOKE EXECUTE ON FUNCTION llm_cost.distribute_on_citus(integer), llm_cost._keys
     llm_cost._refuse_cross_tenant_budget(), llm_cost._citus_plpgsql_functions(regclass[]),
     llm_cost._citus_rewrite_functions(), llm_cost._citus_retired_spend(), llm_cost._citus_retire_rows(timestamptz),
     llm_cost._citus_retire_usage(timestamptz, integer), llm_cost._citus_set_retiring(boolean),
-    llm_cost._citus_budget_spend_drift() FROM PUBLIC;
+    llm_cost._citus_budget_spend_drift(), llm_cost._citus_refreshing(), llm_cost._citus_lock_rollups(text),
+    llm_cost._citus_refresh_rollups(bigint), llm_cost._citus_local_rollup_sql(text, bigint),
+    llm_cost._citus_usage_rollup_changed(), llm_cost._citus_read_ledger(timestamptz, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION llm_cost.distribute_on_citus(integer), llm_cost._keys_without_tenant(regclass),
     llm_cost._citus_plpgsql_functions(regclass[]), llm_cost._citus_rewrite_functions() TO llm_cost_admin;
+-- (refresh_rollups' and retire_usage's callers, who may correct rows too; the dashboards' readers)
+GRANT EXECUTE ON FUNCTION llm_cost._citus_lock_rollups(text), llm_cost._citus_refresh_rollups(bigint),
+    llm_cost._citus_local_rollup_sql(text, bigint) TO llm_cost_admin;
+GRANT EXECUTE ON FUNCTION llm_cost._citus_read_ledger(timestamptz, timestamptz) TO llm_cost_admin, llm_cost_reader;
 -- (budget_spend_drift's readers)
 GRANT EXECUTE ON FUNCTION llm_cost._citus_budget_spend_drift() TO llm_cost_admin, llm_cost_reader;

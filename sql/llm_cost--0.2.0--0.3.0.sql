@@ -17668,3 +17668,441 @@ BEGIN
     RETURN total;
 END $$;
 -- (end of session10 section)
+
+-- ==== citus11 section ====
+-- Rollups on Citus (sql/citus.sql, docs/scaling.md): refresh_rollups through
+-- the coordinator with every node's rollup lock, corrections written into the
+-- co-located rollup shards of the shard's node, retire_usage adding only rows
+-- not rolled up yet, dashboards choosing rollups or ledger as on one node.
+CREATE FUNCTION llm_cost._citus_refreshing() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT pg_catalog.pg_try_advisory_xact_lock(1819045219, 2) THEN
+        RAISE EXCEPTION 'llm_cost: a correction of rolled-up rows is in progress on this node'
+            USING ERRCODE = 'lock_not_available';
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION llm_cost._citus_refreshing() IS
+  'Trigger (added by distribute_on_citus, on every node''s copy of rollup_state): a write of the rollup watermark takes the node''s rollup lock exclusively, or fails with 55P03 while a correction of rolled-up rows holds it.';
+
+CREATE FUNCTION llm_cost._citus_lock_rollups(caller text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT pg_catalog.citus_is_coordinator() THEN
+        RAISE EXCEPTION 'llm_cost.%: run it on the coordinator of the Citus cluster', caller
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'The usage ids and the writers the rollups wait for are the coordinator''s (docs/scaling.md).';
+    END IF;
+    LOOP
+        BEGIN
+            INSERT INTO llm_cost.rollup_state DEFAULT VALUES ON CONFLICT DO NOTHING;
+            RETURN;
+        EXCEPTION WHEN lock_not_available THEN
+            PERFORM pg_catalog.pg_sleep(0.01);
+        END;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION llm_cost._citus_lock_rollups(text) IS
+  'Internal (refresh_rollups and retire_usage on Citus, on the coordinator): takes the rollup lock exclusively on every node until the end of the transaction, so that corrections of rolled-up rows wait; retries until no correction holds one.';
+
+CREATE FUNCTION llm_cost._citus_refresh_rollups(max_ids bigint) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    seen_mark bigint;
+    old_mark bigint;
+    new_mark bigint;
+    grain text;
+    rows_between constant text := 'SELECT 1 AS sign, u.* FROM llm_cost.usage AS u WHERE u.id > $1 AND u.id <= $2';
+BEGIN
+    IF max_ids IS NOT NULL AND max_ids < 1 THEN
+        RAISE EXCEPTION 'llm_cost.refresh_rollups: max_ids must be positive (got %)', max_ids
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT pg_catalog.citus_is_coordinator() THEN
+        PERFORM llm_cost._citus_lock_rollups('refresh_rollups');     -- (refuses)
+    END IF;
+    SELECT CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END INTO new_mark FROM llm_cost.usage_id_seq AS s;
+    seen_mark := llm_cost.rollup_watermark();
+    IF new_mark <= seen_mark THEN
+        RETURN 0;
+    END IF;
+    PERFORM llm_cost._wait_for_usage_writers();
+    -- corrections on every node wait from here; then one refresh at a time
+    PERFORM llm_cost._citus_lock_rollups('refresh_rollups');
+    SELECT watermark INTO old_mark FROM llm_cost.rollup_state FOR UPDATE;
+    IF old_mark < seen_mark OR (SELECT CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END
+                                  FROM llm_cost.usage_id_seq AS s) < new_mark THEN
+        RETURN 0;
+    END IF;
+    new_mark := least(new_mark, old_mark + coalesce(max_ids, new_mark));
+    IF new_mark <= old_mark THEN
+        RETURN 0;
+    END IF;
+    EXECUTE llm_cost._rollup_sums_sql(rows_between) USING old_mark, new_mark;
+    FOREACH grain IN ARRAY ARRAY['day', 'hour'] LOOP
+        EXECUTE llm_cost._rollup_dims_sql(rows_between, grain) USING old_mark, new_mark;
+        EXECUTE llm_cost._rollup_latency_sql(rows_between, grain) USING old_mark, new_mark;
+    END LOOP;
+    -- (rollup_state is a reference table: now() is evaluated here)
+    UPDATE llm_cost.rollup_state SET watermark = new_mark, refreshed_at = pg_catalog.now();
+    RETURN new_mark - old_mark;
+END $$;
+COMMENT ON FUNCTION llm_cost._citus_refresh_rollups(bigint) IS
+  'Internal: refresh_rollups on a distributed ledger, on the coordinator: rolls up the usage ids drawn from its sequence, with every node''s rollup lock held so that corrections of rolled-up rows on the shards wait for it.';
+
+CREATE FUNCTION llm_cost._citus_local_rollup_sql(stmt text, usage_shard bigint) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    target constant text := substring(stmt FROM 'INSERT INTO llm_cost\.(\w+) AS');
+    shard bigint;
+BEGIN
+    SELECT r.shardid INTO STRICT shard
+      FROM pg_catalog.pg_dist_shard AS u
+      JOIN pg_catalog.pg_dist_shard AS r ON r.shardminvalue = u.shardminvalue AND r.shardmaxvalue = u.shardmaxvalue
+      JOIN pg_catalog.pg_dist_partition AS pu ON pu.logicalrelid = u.logicalrelid
+      JOIN pg_catalog.pg_dist_partition AS pr ON pr.logicalrelid = r.logicalrelid AND pr.colocationid = pu.colocationid
+     WHERE u.shardid = usage_shard AND r.logicalrelid = pg_catalog.to_regclass('llm_cost.' || target);
+    RETURN regexp_replace(regexp_replace(stmt, 'INSERT INTO llm_cost\.(\w+) AS', 'INSERT INTO llm_cost.\1_' || shard || ' AS'),
+                          'ON CONFLICT ON CONSTRAINT (\w+) DO', 'ON CONFLICT ON CONSTRAINT \1_' || shard || ' DO');
+END $$;
+COMMENT ON FUNCTION llm_cost._citus_local_rollup_sql(text, bigint) IS
+  'Internal (rollup corrections on Citus): a rollup statement rewritten to write the rollup table''s shard co-located with a usage shard, on this node.';
+
+CREATE FUNCTION llm_cost._citus_usage_rollup_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    mark bigint;
+    grain text;
+    shard constant bigint := substring(TG_TABLE_NAME FROM '_([0-9]+)$')::bigint;
+    changed constant text := 'SELECT -1 AS sign, o.* FROM old_rows AS o WHERE o.id <= $2'
+                    || CASE WHEN TG_OP = 'UPDATE' THEN ' UNION ALL SELECT 1, n.* FROM new_rows AS n WHERE n.id <= $2' ELSE '' END;
+BEGIN
+    IF TG_OP = 'DELETE' AND llm_cost._retiring() THEN
+        RETURN NULL;                    -- retire_usage: the rows stay in the rollups
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_dist_shard AS s
+                    WHERE s.shardid = shard AND s.logicalrelid = 'llm_cost.usage'::regclass) THEN
+        RAISE EXCEPTION 'llm_cost: rollup correction fired on %, not a shard of llm_cost.usage', TG_RELID::regclass
+            USING ERRCODE = 'internal_error';
+    END IF;
+    -- a refresh in progress on this node finishes first; then the watermark
+    -- in a statement of its own (a snapshot taken after the wait)
+    PERFORM pg_catalog.pg_advisory_xact_lock_shared(1819045219, 2);
+    SELECT watermark INTO mark FROM llm_cost.rollup_state;
+    IF mark IS NULL THEN
+        RETURN NULL;                    -- nothing rolled up yet
+    END IF;
+    EXECUTE llm_cost._citus_local_rollup_sql(llm_cost._rollup_sums_sql(changed), shard) USING 0::bigint, mark;
+    FOREACH grain IN ARRAY ARRAY['day', 'hour'] LOOP
+        EXECUTE llm_cost._citus_local_rollup_sql(llm_cost._rollup_dims_sql(changed, grain), shard) USING 0::bigint, mark;
+        EXECUTE llm_cost._citus_local_rollup_sql(llm_cost._rollup_latency_sql(changed, grain), shard) USING 0::bigint, mark;
+    END LOOP;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION llm_cost._citus_usage_rollup_changed() IS
+  'Trigger (added by distribute_on_citus, on every shard of usage): takes deleted and updated rolled-up rows out of this node''s co-located rollup shards and puts their new versions in, after any refresh in progress on the node.';
+
+CREATE FUNCTION llm_cost._citus_read_ledger(from_time timestamptz, to_time timestamptz) RETURNS boolean
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    floor_id bigint;
+BEGIN
+    IF EXISTS (SELECT 1 FROM llm_cost.retention_state AS s WHERE s.retired_before > from_time) THEN
+        RETURN false;
+    END IF;
+    SELECT llm_cost.rollup_watermark() + 1 + (coalesce(sum(r.calls), 0) / 3)::bigint INTO floor_id
+      FROM llm_cost.usage_rollup AS r
+     WHERE r.dimension = 'tenant_id'
+       AND ((r.grain = 'day' AND r.bucket >= llm_cost._days_start(from_time, to_time)
+                             AND r.bucket < llm_cost._days_end(from_time, to_time))
+         OR (r.grain = 'hour' AND r.bucket >= llm_cost._hours_start(from_time, to_time)
+                              AND r.bucket < llm_cost._days_start(from_time, to_time))
+         OR (r.grain = 'hour' AND r.bucket >= llm_cost._days_end(from_time, to_time)
+                              AND r.bucket < llm_cost._hours_end(from_time, to_time)));
+    RETURN EXISTS (SELECT 1 FROM llm_cost.usage AS u WHERE u.id BETWEEN floor_id AND llm_cost._max_id());
+END $$;
+COMMENT ON FUNCTION llm_cost._citus_read_ledger(timestamptz, timestamptz) IS
+  'Internal: _read_ledger on a distributed ledger (the same test, in steps Citus can plan).';
+
+CREATE OR REPLACE FUNCTION llm_cost._citus_retire_rows(before timestamptz) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    gone bigint;
+    grain text;
+    -- (rows up to the watermark are in the rollups already: they stay there)
+    changed constant text :=
+        'SELECT 1 AS sign, r.* FROM pg_temp.llm_cost_retiring AS r WHERE r.occurred_at >= $1 AND r.occurred_at < $2'
+        || ' AND r.id > ' || llm_cost.rollup_watermark();
+BEGIN
+    IF pg_catalog.to_regclass('pg_temp.llm_cost_retiring') IS NULL THEN
+        CREATE TEMPORARY TABLE llm_cost_retiring (LIKE llm_cost.usage) ON COMMIT DROP;
+    END IF;
+    DELETE FROM pg_temp.llm_cost_retiring;
+    WITH d AS (DELETE FROM llm_cost.usage AS u WHERE u.occurred_at < before RETURNING u.*)
+    INSERT INTO pg_temp.llm_cost_retiring SELECT * FROM d;
+    GET DIAGNOSTICS gone = ROW_COUNT;
+    IF gone > 0 THEN
+        EXECUTE llm_cost._rollup_sums_sql(changed) USING '-infinity'::timestamptz, before;
+        FOREACH grain IN ARRAY ARRAY['day', 'hour'] LOOP
+            EXECUTE llm_cost._rollup_dims_sql(changed, grain) USING '-infinity'::timestamptz, before;
+            EXECUTE llm_cost._rollup_latency_sql(changed, grain) USING '-infinity'::timestamptz, before;
+        END LOOP;
+    END IF;
+    RETURN gone;
+END $$;
+COMMENT ON FUNCTION llm_cost._citus_retire_rows(timestamptz) IS
+  'Internal (retire_usage on Citus): deletes the usage rows before `before` through the coordinator and adds the deleted rows to the rollups; returns how many.';
+
+CREATE OR REPLACE FUNCTION llm_cost._citus_retire_usage(before timestamptz, batch_rows integer) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    total bigint;
+    whole regclass[];
+    leaf regclass;
+BEGIN
+    PERFORM llm_cost._check_retire_arguments(before, batch_rows);
+    -- a refresh, or a correction of rolled-up rows, waits for us (and we for
+    -- those in progress): rows up to the watermark are rolled up, the others
+    -- are not and will not be but by us
+    PERFORM llm_cost._citus_lock_rollups('retire_usage');
+    PERFORM FROM llm_cost.rollup_state FOR UPDATE;
+    -- the shards' triggers see llm_cost._retiring too
+    PERFORM llm_cost._citus_set_retiring(true);
+    total := llm_cost._citus_retire_rows(before);
+    SELECT array_agg(p.partition ORDER BY p.from_time) INTO whole
+      FROM llm_cost._usage_partitions() AS p WHERE p.to_time <= before;
+    IF whole IS NOT NULL THEN
+        -- Writers wait from here until we commit, as DROP would make them:
+        -- rows that came to these months since the DELETE go the same way
+        -- first, then the empty partitions are dropped (their shards too).
+        LOCK TABLE llm_cost.usage IN EXCLUSIVE MODE;
+        total := total + llm_cost._citus_retire_rows(before);
+        FOREACH leaf IN ARRAY whole LOOP
+            EXECUTE pg_catalog.format('DROP TABLE %s', leaf);
+        END LOOP;
+    END IF;
+    PERFORM llm_cost._citus_set_retiring(false);
+    -- (retention_state is a reference table: Citus takes no now() in DO UPDATE)
+    INSERT INTO llm_cost.retention_state AS s (retired_before, retired_rows, retired_at)
+    VALUES (before, total, pg_catalog.now())
+    ON CONFLICT (one) DO UPDATE
+       SET retired_before = greatest(s.retired_before, excluded.retired_before),
+           retired_rows = s.retired_rows + excluded.retired_rows, retired_at = excluded.retired_at;
+    RETURN total;
+END $$;
+COMMENT ON FUNCTION llm_cost._citus_retire_usage(timestamptz, integer) IS
+  'Internal: retire_usage on a distributed ledger (docs/scaling.md): deletes the usage rows of the UTC days before `before` through the coordinator, adds them to the rollups and their spend to retired_spend on each tenant''s node, and drops the monthly partitions wholly before it; returns the rows retired. batch_rows is checked, not used (one DELETE).';
+
+CREATE OR REPLACE FUNCTION llm_cost._citus_rewrite_functions() RETURNS integer
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    f record;
+    n integer := 0;
+    def text;
+    reference_row_lock constant text := '(FROM llm_cost\.(rollup_state|budgets)\M[^;]*?)\s+FOR SHARE';
+BEGIN
+    FOR f IN SELECT p.oid FROM pg_catalog.pg_proc AS p
+              WHERE p.pronamespace = 'llm_cost'::regnamespace
+                AND (p.prosrc ~ reference_row_lock OR p.prosrc ~ 'u\.tenant_id IS NOT DISTINCT FROM src\.tenant_id')
+    LOOP
+        def := pg_catalog.pg_get_functiondef(f.oid);
+        def := regexp_replace(def, reference_row_lock, '\1', 'g');
+        def := replace(def, 'u.tenant_id IS NOT DISTINCT FROM src.tenant_id', 'u.tenant_id = src.tenant_id');
+        EXECUTE def;
+        n := n + 1;
+    END LOOP;
+    -- (SECURITY DEFINER and its search_path as privileges.sql gives the
+    -- one-node function: dropping partitions needs their owner)
+    CREATE OR REPLACE FUNCTION llm_cost.retire_usage(before timestamptz, batch_rows integer DEFAULT 50000)
+    RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+    BEGIN
+        RETURN llm_cost._citus_retire_usage(before, batch_rows);
+    END $body$;
+    CREATE OR REPLACE FUNCTION llm_cost._read_ledger(from_time timestamptz, to_time timestamptz) RETURNS boolean
+    LANGUAGE plpgsql STABLE AS $body$
+    BEGIN
+        RETURN llm_cost._citus_read_ledger(from_time, to_time);
+    END $body$;
+    CREATE OR REPLACE FUNCTION llm_cost._budget_spend_drift()
+    RETURNS TABLE (budget_id bigint, period_start timestamptz, per_value text, kept_spent numeric,
+                   ledger_spent numeric, kept_calls bigint, ledger_calls bigint, kept_tokens bigint, ledger_tokens bigint)
+    LANGUAGE plpgsql VOLATILE AS $body$
+    BEGIN
+        RETURN QUERY SELECT * FROM llm_cost._citus_budget_spend_drift();
+    END $body$;
+    CREATE OR REPLACE FUNCTION llm_cost.refresh_rollups(max_ids bigint DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE plpgsql AS $body$
+    BEGIN
+        RETURN llm_cost._citus_refresh_rollups(max_ids);
+    END $body$;
+    RETURN n + 4;
+END $fn$;
+COMMENT ON FUNCTION llm_cost._citus_rewrite_functions() IS
+  'Internal (distribute_on_citus): drops the row locks on reference tables from the usage triggers, joins reprice''s self-join on tenant_id, so that statements over several shards run on Citus, makes retire_usage retire through the coordinator (_citus_retire_usage), dashboards choose between rollups and ledger as Citus can plan it (_citus_read_ledger), budget_spend_drift gather the kept totals from every node (_citus_budget_spend_drift), and refresh_rollups refresh through the coordinator with every node''s rollup lock (_citus_refresh_rollups).';
+
+CREATE OR REPLACE FUNCTION llm_cost.distribute_on_citus(shard_count integer DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    -- Kept on each node (the header says why).
+    node_local text[] := ARRAY['budget_spend_slots', 'retired_spend', 'window_spend', 'budget_windows', 'notifications',
+                               'reservations', 'budget_holds'];
+    -- Every other table with a tenant_id is distributed by it (usage first:
+    -- the others are co-located with it), the rest are reference tables.
+    -- Found in the catalog, so tables added or renamed by later versions
+    -- (a ledger partitioned by time, other rollups) are placed alike.
+    distributed_tables regclass[];
+    reference_tables regclass[];
+    t regclass;
+    k record;
+    spanning text;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
+        RAISE EXCEPTION 'llm_cost.distribute_on_citus: the citus extension is not installed in this database'
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF NOT citus_is_coordinator() THEN
+        RAISE EXCEPTION 'llm_cost.distribute_on_citus: run it on the coordinator'
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF EXISTS (SELECT FROM pg_catalog.pg_dist_partition WHERE logicalrelid = 'llm_cost.usage'::regclass) THEN
+        RETURN 'already distributed';
+    END IF;
+    SELECT array_agg(c.oid::regclass ORDER BY c.relname <> 'usage', c.relname)
+           FILTER (WHERE c.relname <> 'budgets' AND EXISTS (
+                       SELECT FROM pg_catalog.pg_attribute AS a
+                        WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)),
+           array_agg(c.oid::regclass ORDER BY c.relname)
+           FILTER (WHERE c.relname = 'budgets' OR NOT EXISTS (
+                       SELECT FROM pg_catalog.pg_attribute AS a
+                        WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped))
+      INTO distributed_tables, reference_tables
+      FROM pg_catalog.pg_class AS c
+     WHERE c.relnamespace = 'llm_cost'::regnamespace AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+       AND c.relname <> ALL (node_local);
+    -- The ledger's spend is kept on the node that holds each row, from the
+    -- row's insert on: rows already here would be counted on no worker.
+    IF EXISTS (SELECT FROM llm_cost.usage) OR EXISTS (SELECT FROM llm_cost.resource_usage) THEN
+        RAISE EXCEPTION 'llm_cost.distribute_on_citus: the ledger is not empty'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Distribute an empty ledger, then load it (pg_dump --data-only, COPY) through the coordinator.';
+    END IF;
+    SELECT string_agg(b.name, ', ') INTO spanning
+      FROM llm_cost.budgets AS b WHERE b.tenant_id IS NULL AND b.per IS DISTINCT FROM 'tenant_id';
+    IF spanning IS NOT NULL THEN
+        RAISE EXCEPTION 'llm_cost.distribute_on_citus: budgets span tenants: %', spanning
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Give each a tenant_id or per = ''tenant_id'', or delete it (docs/scaling.md).';
+    END IF;
+
+    -- Spend, windows, alerts and holds stay node-local tables: no foreign key
+    -- from them to budgets (a reference table), on any node.
+    -- (Here in this transaction, which has read budgets; on the workers by
+    -- their own connections.)
+    FOR k IN SELECT c.conrelid::regclass AS t, c.conname FROM pg_catalog.pg_constraint AS c
+              WHERE c.contype = 'f' AND c.confrelid = 'llm_cost.budgets'::regclass LOOP
+        EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', k.t, k.conname);
+    END LOOP;
+    PERFORM run_command_on_workers($cmd$
+        SET citus.enable_ddl_propagation = off;
+        DO $do$
+        DECLARE r record;
+        BEGIN
+            FOR r IN SELECT c.conrelid::regclass AS t, c.conname FROM pg_catalog.pg_constraint AS c
+                      WHERE c.contype = 'f' AND c.confrelid = 'llm_cost.budgets'::regclass LOOP
+                EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', r.t, r.conname);
+            END LOOP;
+        END $do$;
+    $cmd$);
+    -- The spend triggers on each shard read budgets and prices (their local
+    -- copies) from inside a query Citus sent to the worker, and from the
+    -- commit-time writer: Citus calls that nested execution and refuses it
+    -- unless allowed. Every such read is of a reference table's local copy.
+    PERFORM run_command_on_workers(format(
+        'SET citus.enable_ddl_propagation = off; ALTER DATABASE %I SET citus.allow_nested_distributed_execution = on',
+        current_database()));
+    -- One connection per worker for a statement over several shards, so one
+    -- local transaction per node: node-local rows shared by shards of one
+    -- node (the alert of an unpriced model, queued once per node)
+    -- would otherwise be written by sibling transactions of one distributed
+    -- transaction, each waiting for the other to end (seen: PREPARE
+    -- TRANSACTION waiting on a transactionid for ever). New sessions only.
+    EXECUTE format('ALTER DATABASE %I SET citus.multi_shard_modify_mode = sequential', current_database());
+    -- A new or changed budget recounts the ledger (rebuild_budget_spend): on
+    -- Citus that is a query of every node from inside a trigger on each copy
+    -- of budgets, which Citus refuses. Budgets count from their creation on.
+    DROP TRIGGER IF EXISTS budgets_rebuild_spend_inserted ON llm_cost.budgets;
+    DROP TRIGGER IF EXISTS budgets_rebuild_spend ON llm_cost.budgets;
+    CREATE TRIGGER budgets_within_one_tenant BEFORE INSERT OR UPDATE ON llm_cost.budgets
+        FOR EACH ROW EXECUTE FUNCTION llm_cost._refuse_cross_tenant_budget();
+    -- retire_usage's DELETE moves the spend of each shard's rows to
+    -- retired_spend there (made before distributing: every shard gets it)
+    CREATE TRIGGER usage_retired_spend AFTER DELETE ON llm_cost.usage
+        REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION llm_cost._citus_retired_spend();
+    -- Rollup corrections write the co-located rollup shards of the shard's
+    -- node, after any refresh in progress there; a refresh's write of
+    -- rollup_state takes every node's rollup lock (above, "Rollups on Citus").
+    DROP TRIGGER usage_rollup_deleted ON llm_cost.usage;
+    DROP TRIGGER usage_rollup_updated ON llm_cost.usage;
+    CREATE TRIGGER usage_rollup_deleted AFTER DELETE ON llm_cost.usage
+        REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION llm_cost._citus_usage_rollup_changed();
+    CREATE TRIGGER usage_rollup_updated AFTER UPDATE ON llm_cost.usage
+        REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION llm_cost._citus_usage_rollup_changed();
+    CREATE TRIGGER rollup_state_refreshing BEFORE INSERT OR UPDATE ON llm_cost.rollup_state
+        FOR EACH ROW EXECUTE FUNCTION llm_cost._citus_refreshing();
+
+    -- Citus cannot plan a SQL function's parameterised query over its tables
+    -- (nor one inlined into a caller); as PL/pgSQL the same query is planned
+    -- with its parameters' values. Here and on every worker.
+    PERFORM llm_cost._citus_plpgsql_functions(distributed_tables || reference_tables);
+    PERFORM run_command_on_workers(format('SET citus.enable_ddl_propagation = off; SELECT llm_cost._citus_plpgsql_functions(%L)',
+                                          distributed_tables || reference_tables));
+    -- Statements over several shards (DELETE, reprice's UPDATE): no row
+    -- locks on reference tables in the triggers of their shards.
+    PERFORM llm_cost._citus_rewrite_functions();
+    PERFORM run_command_on_workers('SET citus.enable_ddl_propagation = off; SELECT llm_cost._citus_rewrite_functions()');
+
+    FOREACH t IN ARRAY reference_tables LOOP
+        PERFORM create_reference_table(t);
+        EXECUTE format('SELECT truncate_local_data_after_distributing_table(%L)', t);
+    END LOOP;
+
+    FOREACH t IN ARRAY distributed_tables LOOP
+        -- (Citus refuses rows without a distribution value anyway.)
+        EXECUTE format('ALTER TABLE %s ALTER COLUMN tenant_id SET NOT NULL', t);
+        -- the table's own keys and, when partitioned, its partitions' own
+        FOR k IN SELECT p.relid, x.*
+                   FROM (SELECT t AS relid UNION SELECT relid FROM pg_catalog.pg_partition_tree(t)) AS p,
+                        LATERAL llm_cost._keys_without_tenant(p.relid) AS x LOOP
+            EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I, ADD CONSTRAINT %I %s (%s, tenant_id)',
+                           k.relid, k.conname, k.conname,
+                           CASE k.contype WHEN 'p' THEN 'PRIMARY KEY' ELSE 'UNIQUE' END, k.columns);
+        END LOOP;
+        IF t = distributed_tables[1] THEN
+            PERFORM create_distributed_table(t, 'tenant_id', shard_count => coalesce(shard_count, 32));
+        ELSE
+            PERFORM create_distributed_table(t, 'tenant_id', colocate_with => 'llm_cost.usage');
+        END IF;
+    END LOOP;
+
+    -- Pre-call checks run where the tenant's spend and holds are.
+    PERFORM create_distributed_function(f::regprocedure, 'tenant_id', colocate_with => 'llm_cost.usage')
+       FROM unnest(ARRAY['llm_cost.can_spend(numeric, text, text, text, text, text, text, text, timestamptz, bigint, jsonb)',
+                         'llm_cost.check_spend(numeric, text, text, text, text, text, text, text, timestamptz, bigint, jsonb)',
+                         'llm_cost.reserve(numeric, text, text, text, text, text, text, text, interval, bigint, jsonb)'])
+            AS f;
+    RETURN 'distributed';
+END $$;
+COMMENT ON FUNCTION llm_cost.distribute_on_citus(integer) IS
+  'Turns this database''s (empty) ledger into the Citus layout: usage, resource_usage and rollups distributed by tenant_id (shard_count shards, default 32), prices, aliases and budgets as reference tables, budget spend, alerts and reservations kept on the node of each tenant''s shard; budgets spanning tenants are refused from then on. Run once on the coordinator, after CREATE EXTENSION citus and llm_cost and citus_add_node (docs/scaling.md).';
+
+REVOKE EXECUTE ON FUNCTION llm_cost._citus_refreshing(), llm_cost._citus_lock_rollups(text),
+    llm_cost._citus_refresh_rollups(bigint), llm_cost._citus_local_rollup_sql(text, bigint),
+    llm_cost._citus_usage_rollup_changed(), llm_cost._citus_read_ledger(timestamptz, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION llm_cost._citus_lock_rollups(text), llm_cost._citus_refresh_rollups(bigint),
+    llm_cost._citus_local_rollup_sql(text, bigint) TO llm_cost_admin;
+GRANT EXECUTE ON FUNCTION llm_cost._citus_read_ledger(timestamptz, timestamptz) TO llm_cost_admin, llm_cost_reader;
+-- (end of citus11 section)

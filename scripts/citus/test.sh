@@ -10,7 +10,8 @@
 #   - inserts through the coordinator are priced; set_price and import_prices
 #     through the coordinator price calls on every node; a DELETE and reprice
 #     over several shards commit and budget spend follows them;
-#     refresh_rollups is refused (0A000); a budget spanning tenants is
+#     refresh_rollups through the coordinator advances (on a worker: 0A000);
+#     a budget spanning tenants is
 #     refused (0A000); concurrent writers (pgbench, 8 clients) on 6 tenants:
 #     every per-tenant, per-tenant-per-user and per = 'tenant_id' budget's
 #     spend equals the single node's, kept on one node only, and each
@@ -32,7 +33,14 @@
 #     changed behind the triggers' back on its node shows as drift;
 #   - dashboards (cost_summary, cost_by, daily_costs) give the single node's
 #     answers for the same rows (the cluster's and the single node's old
-#     months retired).
+#     months retired);
+#   - rollups on the cluster: after a refresh through the coordinator (the
+#     single node refreshes too) the dashboards read the rollups and give
+#     the single node's answers (and a GROUP BY of the ledger's), also with a
+#     tail of new rows, after a second and a third refresh, and after a
+#     DELETE and reprice of rolled-up rows over several shards; a DELETE
+#     during a refresh waits for it, and a refresh during an open DELETE
+#     (through a worker) waits for that: the dashboards still agree.
 # Holds the shared lock /tmp/llm_cost_pg.lock from the install to the end
 # (the servers it starts do not inherit it). Prints its run time.
 # CITUS_TEST_BENCH=1 also measures 1 node against the cluster (BENCHMARKS.md);
@@ -220,14 +228,14 @@ check "the repriced rows cost 0.008 each" "0.008:6" \
   "$(C -c "SELECT string_agg(trim_scale(cost) || ':' || n, ' ') FROM (SELECT cost, count(*) AS n FROM llm_cost.usage WHERE model = 'citus-m3' GROUP BY 1) AS x")"
 check "budget spend follows reprice on every node (spent, calls)" "$(C -c "$LEDGER")" "$(C -c "$TOTALS")"
 
-# refresh_rollups is refused on the distributed ledger, with a hint
-# (docs/scaling.md: a refresh worked, then every correction of a rolled-up
-# row failed). retire_usage works: below.
-for call in "refresh_rollups()"; do
-  err=$(C -v VERBOSITY=verbose -c "SELECT llm_cost.$call" 2>&1 || true)
-  check "$call is refused on Citus with 0A000 and a hint" "0A000 HINT" \
-    "$(printf '%s' "$err" | grep -o '0A000' | head -1) $(printf '%s' "$err" | grep -o '^HINT' | head -1)"
-done
+# refresh_rollups through the coordinator rolls the rows so far up (the
+# later ones are the tail until the refreshes at the end; retire_usage, below,
+# retires rows on both sides of the watermark).
+check "refresh_rollups through the coordinator rolls rows up (ids advanced > 0)" "t" \
+  "$(C -c "SELECT llm_cost.refresh_rollups() > 0")"
+check "refresh_rollups refuses on a worker (0A000: its sequence draws other ids)" "0A000" \
+  "$("$PG_BIN/psql" -X -q -At -h "$CITUS_CLUSTER_DIR" -p $((BASE + 1)) -U postgres -d llm_cost -v VERBOSITY=verbose \
+       -c "SELECT llm_cost.refresh_rollups()" 2>&1 | grep -o '0A000' | head -1)"
 
 # import_prices through the coordinator: a LiteLLM list's new model is a row
 # dated now() on every node, which every node's pricing finds at once.
@@ -456,6 +464,118 @@ same "cost_by tenant_id" "SELECT * FROM llm_cost.cost_by('tenant_id', '2026-06-0
 same "cost_by user_id over partial hours" "SELECT * FROM llm_cost.cost_by('user_id', '2026-06-15 09:31:10+00', '2026-06-15 10:13:00+00')"
 same "cost_by model" "SELECT * FROM llm_cost.cost_by('model', '2026-06-01', '2026-07-01')"
 same "daily_costs" "SELECT * FROM llm_cost.daily_costs ORDER BY time, provider, model, tenant_id, user_id"
+
+# ---- rollups on the cluster: refresh, corrections, tail ---------------------
+# The dashboards of both sides after each step, and on the cluster against a
+# raw GROUP BY of the ledger through the coordinator.
+DASHBOARDS=("SELECT * FROM llm_cost.cost_summary('2026-06-01', '2026-07-01')"
+            "SELECT * FROM llm_cost.cost_summary('2026-06-15 09:31:10+00', '2026-06-16 10:13:00+00')"
+            "SELECT * FROM llm_cost.cost_by('tenant_id', '2026-06-01', '2026-07-01')"
+            "SELECT * FROM llm_cost.cost_by('user_id', '2026-06-15 09:31:10+00', '2026-06-16 10:13:00+00')"
+            "SELECT * FROM llm_cost.cost_by('model', '2026-06-15 09:31:10+00', '2026-06-16 10:13:00+00')"
+            "SELECT * FROM llm_cost.daily_cost_by('tenant_id', '2026-06-15 09:31:10+00', '2026-06-16 10:13:00+00')"
+            "SELECT * FROM llm_cost.daily_costs ORDER BY time, provider, model, tenant_id, user_id")
+RAW_BY_TENANT="SELECT tenant_id || '|' || trim_scale(sum(cost)) || '|' || count(*) FROM llm_cost.usage
+                WHERE occurred_at >= '2026-06-15 09:31:10+00' AND occurred_at < '2026-06-16 10:13:00+00'
+                GROUP BY tenant_id ORDER BY 1"
+ROLLED_BY_TENANT="SELECT value || '|' || trim_scale(cost) || '|' || calls
+                    FROM llm_cost.cost_by('tenant_id', '2026-06-15 09:31:10+00', '2026-06-16 10:13:00+00') ORDER BY 1"
+dashboards_agree() {   # what: the cluster's dashboards equal the single node's and the ledger's
+  local q
+  for q in "${DASHBOARDS[@]}"; do same "$1: $(printf '%s' "$q" | sed 's/^SELECT \* FROM llm_cost\.//; s/(.*//')" "$q"; done
+  check "$1: cost_by tenant_id over partial hours equals a GROUP BY of the ledger through the coordinator" \
+    "$(C -c "$RAW_BY_TENANT")" "$(C -c "$ROLLED_BY_TENANT")"
+}
+check "refresh_rollups through the coordinator after the inserts (ids advanced > 0)" "t" \
+  "$(C -c "SELECT llm_cost.refresh_rollups() > 0")"
+S -c "SELECT llm_cost.refresh_rollups()" >/dev/null
+check "the dashboards read the rollups on the cluster (_read_ledger false; rollup rows on the workers' shards)" "f t" \
+  "$(C -c "SELECT llm_cost._read_ledger('2026-06-15 09:31:10+00', '2026-06-16 10:13:00+00')") $(C -c "SELECT count(*) > 0 FROM llm_cost.usage_rollup")"
+dashboards_agree "after a refresh"
+# The tail: rows after the refresh, counted before the next one.
+tail_rows() {   # first last
+  echo "INSERT INTO llm_cost.usage (tenant_id, user_id, provider, model, input_tokens, output_tokens, occurred_at, latency_ms)
+        SELECT 't' || (1 + g % 6), 'u' || (g % 7), 'openai', 'gpt-4o', 700 + g, 90,
+               '2026-06-15 11:00+00'::timestamptz + g * interval '61 seconds', 25 + g % 70
+          FROM generate_series($1, $2) AS g"
+}
+S -c "$(tail_rows 1 120)" >/dev/null
+C -c "$(tail_rows 1 120)" >/dev/null
+dashboards_agree "with 120 rows after the refresh (the tail)"
+check "a second refresh through the coordinator rolls the tail up (ids advanced >= 120)" "t" \
+  "$(C -c "SELECT llm_cost.refresh_rollups() >= 120")"
+S -c "SELECT llm_cost.refresh_rollups()" >/dev/null
+dashboards_agree "after a second refresh"
+# Corrections of rolled-up rows on several shards (both workers), the same on
+# both sides: a DELETE, and reprice after a new price (of rows priced by
+# each side's own trigger: the tail's).
+DELETE_ROLLED="WITH d AS (DELETE FROM llm_cost.usage WHERE user_id IN ('u4', 'u11') AND occurred_at >= '2026-06-15 09:30+00'
+                          AND id <= llm_cost.rollup_watermark() RETURNING tenant_id)
+               SELECT count(*) || ' rows of ' || count(DISTINCT tenant_id) || ' tenants' FROM d"
+deleted=$(S -c "$DELETE_ROLLED")
+check "a DELETE of rolled-up rows over several shards through the coordinator commits ($deleted)" "$deleted" "$(C -c "$DELETE_ROLLED")"
+REPRICE_ROLLED="SELECT llm_cost.set_price('openai', 'gpt-4o', 7, 11, valid_from => '2026-06-15 11:00+00') IS NOT NULL;
+                SELECT llm_cost.reprice('2026-06-15 11:00+00', '2026-06-15 12:00+00')"
+repriced=$(S -c "$REPRICE_ROLLED" | tail -1)
+check "reprice of rolled-up rows over several shards through the coordinator commits ($repriced rows)" "$repriced" \
+  "$(C -c "$REPRICE_ROLLED" | tail -1)"
+check "those rows were rolled up, on both workers" "t 2" \
+  "$(C -F ' ' -c "WITH u AS MATERIALIZED (SELECT id, tenant_id FROM llm_cost.usage
+                                            WHERE occurred_at >= '2026-06-15 11:00+00' AND occurred_at < '2026-06-15 12:00+00')
+                  SELECT bool_and(u.id <= llm_cost.rollup_watermark()), count(DISTINCT p.groupid)
+                    FROM u JOIN pg_dist_placement AS p
+                      ON p.shardid = get_shard_id_for_distribution_column('llm_cost.usage', u.tenant_id)")"
+dashboards_agree "after a DELETE and reprice of rolled-up rows"
+S -c "$(tail_rows 121 180)" >/dev/null
+C -c "$(tail_rows 121 180)" >/dev/null
+dashboards_agree "with 60 more rows after the corrections (the tail)"
+check "a third refresh through the coordinator (ids advanced >= 60)" "t" "$(C -c "SELECT llm_cost.refresh_rollups() >= 60")"
+S -c "SELECT llm_cost.refresh_rollups()" >/dev/null
+dashboards_agree "after a third refresh"
+# A correction and a refresh at the same time, in both orders (the rollup
+# lock of each node, docs/scaling.md "Rollups on Citus"). ROLLUP_LOCKS: the
+# rollup locks held on the workers, "mode:count".
+ROLLUP_LOCKS="SELECT coalesce(string_agg(result, ' ' ORDER BY nodeport), '') FROM run_command_on_workers(
+                \$\$SELECT coalesce(string_agg(mode || ':' || n, ','), '-') FROM (SELECT mode, count(*) AS n FROM pg_locks
+                   WHERE locktype = 'advisory' AND classid = 1819045219 AND objid = 2 AND granted GROUP BY 1) AS l\$\$)"
+wait_for_locks() {   # pattern: until ROLLUP_LOCKS matches it (the other session holds them)
+  local i
+  for i in $(seq 1 600); do
+    if C -c "$ROLLUP_LOCKS" | grep -Eq "$1"; then return 0; fi
+    sleep 0.05
+  done
+  log "FAILED: the rollup locks never matched $1: $(C -c "$ROLLUP_LOCKS")"
+  failures=$((failures + 1))
+}
+W1() { "$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$CITUS_CLUSTER_DIR" -p $((BASE + 1)) -U postgres -d llm_cost "$@"; }
+# 1. A refresh holds every node's lock (open, after rolling rows up); a
+# DELETE of some of those rows through the coordinator waits for its commit,
+# then takes them out of the rollups.
+S -c "$(tail_rows 181 240)" >/dev/null
+C -c "$(tail_rows 181 240)" >/dev/null
+DELETE_NEW="DELETE FROM llm_cost.usage WHERE user_id = 'u5' AND occurred_at >= '2026-06-15 14:04+00'"
+C -c "BEGIN" -c "SELECT llm_cost.refresh_rollups()" -c "SELECT pg_sleep(2)" -c "COMMIT" >/dev/null &
+refreshing=$!
+wait_for_locks '^ExclusiveLock:[0-9]+ ExclusiveLock:[0-9]+$'
+C -c "$DELETE_NEW"
+wait $refreshing
+S -c "SELECT llm_cost.refresh_rollups()" -c "$DELETE_NEW" >/dev/null
+dashboards_agree "a DELETE waiting for a refresh in progress"
+# 2. A DELETE of rows not rolled up yet, through a worker (so the refresh's
+# wait for the coordinator's writers does not see it), holds its nodes'
+# locks (open); a refresh through the coordinator waits for it (retrying)
+# and does not roll up the rows it deleted.
+S -c "$(tail_rows 241 300)" >/dev/null
+C -c "$(tail_rows 241 300)" >/dev/null
+DELETE_TAIL="DELETE FROM llm_cost.usage WHERE user_id = 'u6' AND occurred_at >= '2026-06-15 15:05+00'"
+W1 -c "BEGIN" -c "$DELETE_TAIL" -c "SELECT pg_sleep(2)" -c "COMMIT" >/dev/null &
+correcting=$!
+wait_for_locks '^ShareLock:[0-9]+ ShareLock:[0-9]+$'
+check "a refresh through the coordinator while a DELETE through a worker is open rolls up the rest (> 0)" "t" \
+  "$(C -c "SELECT llm_cost.refresh_rollups() > 0")"
+wait $correcting
+S -c "$DELETE_TAIL" -c "SELECT llm_cost.refresh_rollups()" >/dev/null
+dashboards_agree "a refresh waiting for a DELETE in progress"
 
 # ---- benchmarks (CITUS_TEST_BENCH=1): 1 node vs the 3-node cluster ----------
 # Same machine, same build, same budgets (the ones above), same run.

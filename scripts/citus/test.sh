@@ -228,15 +228,6 @@ check "the repriced rows cost 0.008 each" "0.008:6" \
   "$(C -c "SELECT string_agg(trim_scale(cost) || ':' || n, ' ') FROM (SELECT cost, count(*) AS n FROM llm_cost.usage WHERE model = 'citus-m3' GROUP BY 1) AS x")"
 check "budget spend follows reprice on every node (spent, calls)" "$(C -c "$LEDGER")" "$(C -c "$TOTALS")"
 
-# refresh_rollups through the coordinator rolls the rows so far up (the
-# later ones are the tail until the refreshes at the end; retire_usage, below,
-# retires rows on both sides of the watermark).
-check "refresh_rollups through the coordinator rolls rows up (ids advanced > 0)" "t" \
-  "$(C -c "SELECT llm_cost.refresh_rollups() > 0")"
-check "refresh_rollups refuses on a worker (0A000: its sequence draws other ids)" "0A000" \
-  "$("$PG_BIN/psql" -X -q -At -h "$CITUS_CLUSTER_DIR" -p $((BASE + 1)) -U postgres -d llm_cost -v VERBOSITY=verbose \
-       -c "SELECT llm_cost.refresh_rollups()" 2>&1 | grep -o '0A000' | head -1)"
-
 # import_prices through the coordinator: a LiteLLM list's new model is a row
 # dated now() on every node, which every node's pricing finds at once.
 check "import_prices through the coordinator" "1" \
@@ -283,6 +274,16 @@ MAY_COUNTS="SELECT (SELECT count(*) FROM llm_cost.usage_2026_05) || ' '
                    || (SELECT count(*) FROM llm_cost.usage_default WHERE occurred_at >= '2026-05-01' AND occurred_at < '2026-06-01')
                    || ' ' || (SELECT sum(result::bigint) FROM run_command_on_shards('llm_cost.usage_2026_05', \$\$SELECT count(*) FROM %s\$\$))"
 C -c "$(may_rows 1 100)"
+# refresh_rollups through the coordinator rolls the rows so far up, May's
+# first 100 among them (the later ones are the tail until the refreshes at
+# the end): retire_usage, below, retires rows on both sides of the
+# watermark, and May's partition, below, takes rolled-up rows.
+check "refresh_rollups through the coordinator rolls rows up (ids advanced > 0)" "t" \
+  "$(C -c "SELECT llm_cost.refresh_rollups() > 0")"
+check "refresh_rollups refuses on a worker (0A000: its sequence draws other ids)" "0A000" \
+  "$("$PG_BIN/psql" -X -q -At -h "$CITUS_CLUSTER_DIR" -p $((BASE + 1)) -U postgres -d llm_cost -v VERBOSITY=verbose \
+       -c "SELECT llm_cost.refresh_rollups()" 2>&1 | grep -o '0A000' | head -1)"
+
 SPEND_BEFORE_PARTITION=$(C -c "$TOTALS")
 check "ensure_usage_partitions through the coordinator makes May's partition" "1" \
   "$(C -c "SET client_min_messages = warning" -c "SELECT llm_cost.ensure_usage_partitions('2026-05-01', '2026-05-01')")"

@@ -18099,6 +18099,37 @@ END $$;
 COMMENT ON FUNCTION llm_cost.distribute_on_citus(integer) IS
   'Turns this database''s (empty) ledger into the Citus layout: usage, resource_usage and rollups distributed by tenant_id (shard_count shards, default 32), prices, aliases and budgets as reference tables, budget spend, alerts and reservations kept on the node of each tenant''s shard; budgets spanning tenants are refused from then on. Run once on the coordinator, after CREATE EXTENSION citus and llm_cost and citus_add_node (docs/scaling.md).';
 
+-- run_maintenance (sql/maintenance.sql): its probe of this month's rows names a
+-- column, which Citus plans (the maintenance worker may run on the coordinator).
+CREATE OR REPLACE FUNCTION llm_cost.run_maintenance() RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    batch constant bigint := 50000;
+    more boolean := false;
+BEGIN
+    -- Ledger partitions: this UTC month and the next three, once the ledger
+    -- is written in the present (this month has its partition already, or a
+    -- row of this month waits in usage_default), and only after an id was
+    -- drawn: a pg_restore creates the dumped months itself before it sets the
+    -- id sequence, and a month made here first would collide with them.
+    -- Moving waiting rows locks usage until commit, so when a month was made
+    -- the refresh waits for the next call.
+    IF (SELECT s.is_called FROM llm_cost.usage_id_seq AS s)
+       AND (to_regclass('llm_cost.' || llm_cost._usage_partition_name(now())) IS NOT NULL
+        -- (through usage: parent before partitions; a column: Citus plans a
+        -- bare SELECT FROM a distributed table as a function returning record)
+        OR EXISTS (SELECT 1 FROM llm_cost.usage
+                    WHERE occurred_at >= date_trunc('month', now(), 'UTC')
+                      AND occurred_at < date_trunc('month', now(), 'UTC') + interval '1 month'))
+       AND llm_cost.ensure_usage_partitions() > 0 THEN
+        RETURN true;
+    END IF;
+    -- Rollups: the next batch of usage ids not rolled up yet. A full batch
+    -- means there may be more.
+    more := llm_cost.refresh_rollups(batch) = batch OR more;
+    RETURN more;
+END $$;
+
 REVOKE EXECUTE ON FUNCTION llm_cost._citus_refreshing(), llm_cost._citus_lock_rollups(text),
     llm_cost._citus_refresh_rollups(bigint), llm_cost._citus_local_rollup_sql(text, bigint),
     llm_cost._citus_usage_rollup_changed(), llm_cost._citus_read_ledger(timestamptz, timestamptz) FROM PUBLIC;

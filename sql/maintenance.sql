@@ -29,7 +29,9 @@ BEGIN
     -- the refresh waits for the next call.
     IF (SELECT s.is_called FROM llm_cost.usage_id_seq AS s)
        AND (to_regclass('llm_cost.' || llm_cost._usage_partition_name(now())) IS NOT NULL
-        OR EXISTS (SELECT FROM llm_cost.usage    -- (through usage: parent before partitions)
+        -- (through usage: parent before partitions; a column: Citus plans a
+        -- bare SELECT FROM a distributed table as a function returning record)
+        OR EXISTS (SELECT 1 FROM llm_cost.usage
                     WHERE occurred_at >= date_trunc('month', now(), 'UTC')
                       AND occurred_at < date_trunc('month', now(), 'UTC') + interval '1 month'))
        AND llm_cost.ensure_usage_partitions() > 0 THEN

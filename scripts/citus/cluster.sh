@@ -40,9 +40,11 @@ fsync = off
 max_connections = 120
 max_prepared_transactions = 120
 citus.enable_unsafe_triggers = on
-# no maintenance worker: its refresh_rollups refuses on Citus; run
-# ensure_usage_partitions through the coordinator instead (docs/scaling.md)
-llm_cost.auto_refresh = off
+# The maintenance worker: on the coordinator only (it refreshes the rollups
+# and makes partitions through the coordinator); never on a worker, where
+# refresh_rollups refuses (docs/scaling.md). CITUS_COORDINATOR_AUTO_REFRESH=off
+# (scripts/citus/test.sh) leaves refreshes to the caller.
+llm_cost.auto_refresh = $(if [ "$name" = coord ]; then echo "${CITUS_COORDINATOR_AUTO_REFRESH:-on}"; else echo off; fi)
 CONF
     # (fd 9 closed: a server must not inherit a caller's flock on the shared lock)
     as_pg "$PG_BIN/pg_ctl" -D "$DIR/$name" -l "$DIR/$name.log" -w -t 60 start >/dev/null 9>&-

@@ -85,6 +85,8 @@ cargo pgrx install --pg-config "$PG_BIN/pg_config" ${CITUS_TEST_RELEASE:+--relea
 
 export CITUS_CLUSTER_DIR=/tmp/llm_cost_citus_test_$$
 export CITUS_PORT_BASE=${CITUS_PORT_BASE:-$((20000 + $$ % 20000))}
+# refreshes when the checks say (the maintenance worker is tried at the end)
+export CITUS_COORDINATOR_AUTO_REFRESH=off
 BASE=$CITUS_PORT_BASE
 SINGLE_DIR=$CITUS_CLUSTER_DIR-single
 SINGLE_PORT=$((BASE + 3))
@@ -577,6 +579,27 @@ check "a refresh through the coordinator while a DELETE through a worker is open
 wait $correcting
 S -c "$DELETE_TAIL" -c "SELECT llm_cost.refresh_rollups()" >/dev/null
 dashboards_agree "a refresh waiting for a DELETE in progress"
+# The maintenance worker on the coordinator (llm_cost.auto_refresh on there
+# only, as scripts/citus/cluster.sh sets by default) rolls new rows up; then
+# off again, for the figures below.
+C -c "ALTER SYSTEM SET llm_cost.auto_refresh = on" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 1
+C -c "SELECT llm_cost.start_maintenance_worker()" >/dev/null
+S -c "$(tail_rows 301 330)" >/dev/null
+C -c "$(tail_rows 301 330)" >/dev/null
+newest=$(C -c "SELECT max(id) FROM llm_cost.usage")
+for _ in $(seq 1 120); do
+  [ "$(C -c "SELECT llm_cost.rollup_watermark() >= $newest")" = t ] && break
+  sleep 0.5
+done
+check "the maintenance worker on the coordinator rolls new rows up" "t" "$(C -c "SELECT llm_cost.rollup_watermark() >= $newest")"
+C -c "ALTER SYSTEM RESET llm_cost.auto_refresh" -c "SELECT pg_reload_conf()" >/dev/null
+for _ in $(seq 1 120); do   # (the worker exits when auto_refresh is off)
+  [ "$(C -c "SELECT llm_cost.maintenance_worker_pid() IS NULL")" = t ] && break
+  sleep 0.5
+done
+S -c "SELECT llm_cost.refresh_rollups()" >/dev/null
+dashboards_agree "after the maintenance worker's refresh"
 
 # ---- benchmarks (CITUS_TEST_BENCH=1): 1 node vs the 3-node cluster ----------
 # Same machine, same build, same budgets (the ones above), same run.
@@ -616,6 +639,21 @@ if [ -n "${CITUS_TEST_BENCH:-}" ]; then
            "SELECT * FROM llm_cost.cost_summary('2026-05-01 00:30', '2026-06-20 12:15')"; do
     s=$(ms single "$q"); c=$(ms cluster "$q")
     log "bench: $q over $rows rows (best of 3): 1 node $s ms, cluster $c ms"
+  done
+  # The same after refresh_rollups on both: rollups plus a small tail.
+  once() {  # target sql: wall time of one statement, ms
+    local t0 t1
+    t0=$(date +%s%N)
+    if [ "$1" = cluster ]; then C -c "$2" >/dev/null; else S -c "$2" >/dev/null; fi
+    t1=$(date +%s%N)
+    echo $(((t1 - t0) / 1000000))
+  }
+  log "bench: refresh_rollups of the new rows (once): 1 node $(once single "SELECT llm_cost.refresh_rollups()") ms, cluster $(once cluster "SELECT llm_cost.refresh_rollups()") ms"
+  for q in "SELECT * FROM llm_cost.cost_by('tenant_id', '2026-05-01', '2026-07-01')" \
+           "SELECT * FROM llm_cost.cost_summary('2026-05-01 00:30', '2026-06-20 12:15')" \
+           "SELECT * FROM llm_cost.daily_cost_by('model', '2026-05-01', '2026-07-01')"; do
+    s=$(ms single "$q"); c=$(ms cluster "$q")
+    log "bench: $q over $rows rows after refresh_rollups (best of 3): 1 node $s ms, cluster $c ms"
   done
 fi
 

@@ -193,6 +193,7 @@ BEGIN
     GET DIAGNOSTICS gone = ROW_COUNT;
     IF gone > 0 THEN
         EXECUTE llm_cost._rollup_sums_sql(changed) USING '-infinity'::timestamptz, before;
+        EXECUTE llm_cost._rollup_costs_sql(changed) USING '-infinity'::timestamptz, before;
         FOREACH grain IN ARRAY ARRAY['day', 'hour'] LOOP
             EXECUTE llm_cost._rollup_dims_sql(changed, grain) USING '-infinity'::timestamptz, before;
             EXECUTE llm_cost._rollup_latency_sql(changed, grain) USING '-infinity'::timestamptz, before;

@@ -8,7 +8,8 @@
 --     its size grows with the answers, not with the product of dimensions:
 --     usage_rollup per UTC day (and hour) per tenant and ONE dimension at a
 --     time (cost_summary, cost_by, daily_cost_by); usage_daily per UTC day and
---     every dimension at once (daily_costs, usage_facts: views that are per
+--     every dimension at once (usage_facts, per user, agent and operation);
+--     usage_daily_costs per UTC day at daily_costs' grain (the view is per
 --     user and agent by contract); usage_daily_latency and
 --     usage_hourly_latency the latency histograms per tenant.
 --   * Rows above the watermark (the "tail": recent rows, late rows with an old

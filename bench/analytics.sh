@@ -41,6 +41,9 @@ core_queries() {
   query_pair "30-day daily cost by model (daily_costs view, per user and agent)" \
     "SELECT day, model, sum(cost) FROM llm_cost.daily_costs WHERE day >= '$FROM' AND day < '$TO' GROUP BY 1, 2" \
     "SELECT (occurred_at AT TIME ZONE 'UTC')::date, model, sum(cost) FROM llm_cost.usage WHERE occurred_at >= '$FROM' AND occurred_at < '$TO' GROUP BY 1, 2"
+  query_pair "30-day daily_costs rows (per day, model, tenant, project, user and agent)" \
+    "SELECT day, provider, model, tenant_id, project_id, user_id, agent_id, calls, failed_calls, input_tokens, output_tokens, cost, unpriced_calls FROM llm_cost.daily_costs WHERE day >= '$FROM' AND day < '$TO'" \
+    "SELECT (occurred_at AT TIME ZONE 'UTC')::date, provider, model, tenant_id, project_id, user_id, agent_id, count(*), count(*) FILTER (WHERE NOT success), sum(input_tokens), sum(output_tokens), sum(cost), count(*) - count(cost) FROM llm_cost.usage WHERE occurred_at >= '$FROM' AND occurred_at < '$TO' GROUP BY 1, 2, 3, 4, 5, 6, 7"
   summary_pair "cost_summary over 30 days (with exact p95 latency)" "$FROM" "$TO"
   query_pair "cost_by('user_id') over 30 days" \
     "SELECT value, cost, calls, input_tokens, output_tokens FROM llm_cost.cost_by('user_id', '$FROM', '$TO')" \

@@ -102,6 +102,8 @@ compare_copies "COPY of $COPY_ROWS rows, 3 matching budgets (global, per user, p
 # C trigger setting one column of the bare table (bench/baseline.sql).
 compare_copies "(floor) COPY of $COPY_ROWS rows into the bare table with a built-in C BEFORE ROW trigger that sets one column" \
   bench.usage_row_trigger
+compare_copies "(floor) the same, into the bare table partitioned by month like the ledger" \
+  bench.usage_part_row_trigger
 drift=$(psql -X -tA -d postgres -c "SELECT count(*) FROM llm_cost.budget_spend_drift")
 echo
 echo "(budget totals differing from the ledger after the COPY: $drift)"

@@ -199,6 +199,10 @@ sed 's/llm_cost.usage/bench.usage_bare/' "$CLUSTER_DIR/insert_units.sql" > "$CLU
 compare_inserts "single-row INSERT with units, 1 client, ${PGBENCH_SECONDS}s" \
   "$CLUSTER_DIR/insert_units_bare.sql" "$CLUSTER_DIR/insert_units.sql" 1
 compare_copies "COPY of $COPY_ROWS rows"
+# its floor: PostgreSQL 15 inserts one row at a time into a table with a
+# BEFORE ROW trigger, and routes each to its month (bench/baseline.sql)
+compare_copies "(floor) COPY of $COPY_ROWS rows into the bare table partitioned by month, with a built-in C BEFORE ROW trigger that sets one column" \
+  bench.usage_part_row_trigger
 unpriced=$(psql -X -tA -d postgres -c "SELECT count(*) FROM llm_cost.usage WHERE cost IS NULL")
 echo
 echo "(unpriced rows after the priced COPY: $unpriced)"

@@ -8,7 +8,8 @@
 --     its size grows with the answers, not with the product of dimensions:
 --     usage_rollup per UTC day (and hour) per tenant and ONE dimension at a
 --     time (cost_summary, cost_by, daily_cost_by); usage_daily per UTC day and
---     every dimension at once (daily_costs, usage_facts: views that are per
+--     every dimension at once (usage_facts, per user, agent and operation);
+--     usage_daily_costs per UTC day at daily_costs' grain (the view is per
 --     user and agent by contract); usage_daily_latency and
 --     usage_hourly_latency the latency histograms per tenant.
 --   * Rows above the watermark (the "tail": recent rows, late rows with an old
@@ -100,6 +101,49 @@ COMMENT ON COLUMN llm_cost.usage_daily.reasoning_tokens IS 'Sum of reasoning_tok
 COMMENT ON COLUMN llm_cost.usage_daily.cost IS 'Sum of the priced calls'' cost (0 when none is priced: see unpriced_calls).';
 COMMENT ON COLUMN llm_cost.usage_daily.latency_ms_sum IS 'Sum of latency_ms over the calls that have one.';
 COMMENT ON COLUMN llm_cost.usage_daily.latency_calls IS 'Calls with a latency_ms.';
+
+-- The same sums at daily_costs' own grain (usage_daily without operation).
+-- The view hands these rows out as they are, for every day the rows not
+-- rolled up yet do not touch; regrouping usage_daily's rows by the view's
+-- seven keys first cost 4x as much as reading them (BENCHMARKS.md).
+CREATE TABLE llm_cost.usage_daily_costs (
+    day                 date NOT NULL,
+    provider            text NOT NULL,
+    model               text NOT NULL,
+    tenant_id           text,
+    project_id          text,
+    user_id             text,
+    agent_id            text,
+    calls               bigint NOT NULL,
+    failed_calls        bigint NOT NULL,
+    unpriced_calls      bigint NOT NULL,
+    input_tokens        numeric NOT NULL,
+    output_tokens       numeric NOT NULL,
+    cached_input_tokens numeric NOT NULL,
+    reasoning_tokens    numeric NOT NULL,
+    cost                numeric NOT NULL,
+    units               jsonb,
+    CONSTRAINT usage_daily_costs_key UNIQUE NULLS NOT DISTINCT
+        (day, provider, model, tenant_id, project_id, user_id, agent_id)
+);
+COMMENT ON TABLE llm_cost.usage_daily_costs IS
+  'Rolled-up usage per UTC day and provider, model, tenant, project, user and agent, the grain of daily_costs (rows up to rollup_state.watermark). Read it through daily_costs, which adds the rows not rolled up yet.';
+COMMENT ON COLUMN llm_cost.usage_daily_costs.day IS 'The UTC day.';
+COMMENT ON COLUMN llm_cost.usage_daily_costs.provider IS 'Provider as logged.';
+COMMENT ON COLUMN llm_cost.usage_daily_costs.model IS 'Model as logged.';
+COMMENT ON COLUMN llm_cost.usage_daily_costs.tenant_id IS 'Tenant.';
+COMMENT ON COLUMN llm_cost.usage_daily_costs.project_id IS 'Project.';
+COMMENT ON COLUMN llm_cost.usage_daily_costs.user_id IS 'User.';
+COMMENT ON COLUMN llm_cost.usage_daily_costs.agent_id IS 'Agent.';
+COMMENT ON COLUMN llm_cost.usage_daily_costs.calls IS 'Calls.';
+COMMENT ON COLUMN llm_cost.usage_daily_costs.failed_calls IS 'Calls with success false.';
+COMMENT ON COLUMN llm_cost.usage_daily_costs.unpriced_calls IS 'Calls without a cost.';
+COMMENT ON COLUMN llm_cost.usage_daily_costs.input_tokens IS 'Sum of input_tokens.';
+COMMENT ON COLUMN llm_cost.usage_daily_costs.output_tokens IS 'Sum of output_tokens.';
+COMMENT ON COLUMN llm_cost.usage_daily_costs.cached_input_tokens IS 'Sum of cached_input_tokens.';
+COMMENT ON COLUMN llm_cost.usage_daily_costs.reasoning_tokens IS 'Sum of reasoning_tokens.';
+COMMENT ON COLUMN llm_cost.usage_daily_costs.cost IS 'Sum of the priced calls'' cost (0 when none is priced: see unpriced_calls).';
+COMMENT ON COLUMN llm_cost.usage_daily_costs.units IS 'Sum of the calls'' units per unit name; NULL when none.';
 
 -- One dimension at a time (grouping sets of the ledger): per bucket and
 -- tenant (row-level security hands each tenant its rows), the sums per value
@@ -265,6 +309,35 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
 $fn$;
 COMMENT ON FUNCTION llm_cost._rollup_sums_sql(text) IS 'Internal: the statement adding signed usage rows to usage_daily.';
 
+-- The same rows into usage_daily_costs (no operation, no latency).
+CREATE FUNCTION llm_cost._rollup_costs_sql(changed text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
+    SELECT format($sql$
+    WITH changed AS (%1$s)
+    INSERT INTO llm_cost.usage_daily_costs AS d (day, provider, model, tenant_id, project_id, user_id, agent_id,
+                                                 calls, failed_calls, unpriced_calls, input_tokens, output_tokens,
+                                                 cached_input_tokens, reasoning_tokens, cost, units)
+    SELECT %2$s, c.provider, c.model, c.tenant_id, c.project_id, c.user_id, c.agent_id,
+           sum(c.sign), coalesce(sum(c.sign) FILTER (WHERE NOT c.success), 0),
+           coalesce(sum(c.sign) FILTER (WHERE c.cost IS NULL), 0),
+           sum(c.sign * c.input_tokens), sum(c.sign * c.output_tokens), sum(c.sign * c.cached_input_tokens),
+           sum(c.sign * c.reasoning_tokens), coalesce(sum(c.sign * c.cost), 0),
+           llm_cost.units_sum(c.units, c.sign::integer)
+      FROM changed AS c
+     GROUP BY 1, 2, 3, 4, 5, 6, 7
+     ORDER BY 1, 2, 3, 4, 5, 6, 7              -- one lock order for concurrent corrections
+    ON CONFLICT ON CONSTRAINT usage_daily_costs_key DO UPDATE
+       SET (calls, failed_calls, unpriced_calls, input_tokens, output_tokens, cached_input_tokens, reasoning_tokens,
+            cost, units)
+         = (d.calls + excluded.calls, d.failed_calls + excluded.failed_calls,
+            d.unpriced_calls + excluded.unpriced_calls, d.input_tokens + excluded.input_tokens,
+            d.output_tokens + excluded.output_tokens, d.cached_input_tokens + excluded.cached_input_tokens,
+            d.reasoning_tokens + excluded.reasoning_tokens, d.cost + excluded.cost,
+            llm_cost._units_merge(d.units, excluded.units))
+    $sql$, changed, llm_cost._rollup_bucket_sql('day'))
+$fn$;
+COMMENT ON FUNCTION llm_cost._rollup_costs_sql(text) IS 'Internal: the statement adding signed usage rows to usage_daily_costs.';
+
 -- The same rows into usage_rollup: grouping sets, one per dimension, in one
 -- pass over the changed rows. Hourly rows only for _hourly_dimension's.
 CREATE FUNCTION llm_cost._rollup_dims_sql(changed text, grain text) RETURNS text
@@ -410,6 +483,8 @@ BEGIN
     END IF;
     EXECUTE llm_cost._rollup_sums_sql('SELECT 1 AS sign, u.* FROM llm_cost.usage AS u WHERE u.id > $1 AND u.id <= $2')
       USING old_mark, new_mark;
+    EXECUTE llm_cost._rollup_costs_sql('SELECT 1 AS sign, u.* FROM llm_cost.usage AS u WHERE u.id > $1 AND u.id <= $2')
+      USING old_mark, new_mark;
     FOREACH grain IN ARRAY ARRAY['day', 'hour'] LOOP
         EXECUTE llm_cost._rollup_dims_sql('SELECT 1 AS sign, u.* FROM llm_cost.usage AS u WHERE u.id > $1 AND u.id <= $2', grain)
           USING old_mark, new_mark;
@@ -459,6 +534,7 @@ BEGIN
         RETURN NULL;                    -- nothing rolled up yet
     END IF;
     EXECUTE llm_cost._rollup_sums_sql(changed) USING 0::bigint, mark;
+    EXECUTE llm_cost._rollup_costs_sql(changed) USING 0::bigint, mark;
     FOREACH grain IN ARRAY ARRAY['day', 'hour'] LOOP
         EXECUTE llm_cost._rollup_dims_sql(changed, grain) USING 0::bigint, mark;
         EXECUTE llm_cost._rollup_latency_sql(changed, grain) USING 0::bigint, mark;
@@ -479,6 +555,7 @@ CREATE FUNCTION llm_cost._usage_rollup_truncated() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     DELETE FROM llm_cost.usage_daily;
+    DELETE FROM llm_cost.usage_daily_costs;
     DELETE FROM llm_cost.usage_daily_latency;
     DELETE FROM llm_cost.usage_rollup;
     DELETE FROM llm_cost.usage_hourly_latency;
@@ -722,23 +799,46 @@ COMMENT ON FUNCTION llm_cost.latency_histogram_between(timestamptz, timestamptz)
 -- Dashboard surface
 ---------------------------------------------------------------------------
 
+-- The UTC days that have rows not rolled up yet (usually today's, or none).
+-- daily_costs regroups only those days: every other day's rows come from
+-- usage_daily_costs as they are, already one per key.
+CREATE FUNCTION llm_cost._unrolled_days() RETURNS date[]
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(array_agg(t.day), '{}')
+      FROM (SELECT DISTINCT llm_cost._utc_day(u.occurred_at) AS day
+              FROM llm_cost.usage AS u
+             WHERE u.id BETWEEN llm_cost.rollup_watermark() + 1 AND llm_cost._max_id()) AS t
+$$;
+COMMENT ON FUNCTION llm_cost._unrolled_days() IS 'Internal: the UTC days that have usage rows not rolled up yet.';
+
+-- (The "(SELECT llm_cost._unrolled_days())" below run once per query, as
+-- init plans; their casts keep "<> ALL (...)" an array comparison.)
 CREATE VIEW llm_cost.daily_costs WITH (security_invoker = true) AS
-SELECT llm_cost._utc_midnight(f.day) AS "time", f.day, f.provider, f.model, f.tenant_id, f.project_id,
-       f.user_id, f.agent_id,
-       sum(f.calls)::bigint AS calls, sum(f.failed_calls)::bigint AS failed_calls,
-       sum(f.input_tokens) AS input_tokens, sum(f.output_tokens) AS output_tokens,
-       sum(f.cached_input_tokens) AS cached_input_tokens, sum(f.reasoning_tokens) AS reasoning_tokens,
-       CASE WHEN sum(f.unpriced_calls) < sum(f.calls) THEN sum(f.cost) END AS cost,  -- NULL: nothing priced
-       llm_cost.units_sum(f.units) AS units, sum(f.unpriced_calls)::bigint AS unpriced_calls
+SELECT llm_cost._utc_midnight(d.day) AS "time", d.day, d.provider, d.model, d.tenant_id, d.project_id,
+       d.user_id, d.agent_id, d.calls, d.failed_calls, d.input_tokens, d.output_tokens, d.cached_input_tokens,
+       d.reasoning_tokens,
+       CASE WHEN d.unpriced_calls < d.calls THEN d.cost END AS cost,  -- NULL: nothing priced
+       d.units, d.unpriced_calls
+  FROM llm_cost.usage_daily_costs AS d
+ WHERE d.day <> ALL (CAST((SELECT llm_cost._unrolled_days()) AS date[]))
+   AND d.calls > 0                      -- (every row of its key deleted)
+UNION ALL
+-- the days with rows not rolled up yet: their rolled-up rows and those rows, regrouped
+SELECT llm_cost._utc_midnight(f.day), f.day, f.provider, f.model, f.tenant_id, f.project_id, f.user_id, f.agent_id,
+       sum(f.calls)::bigint, sum(f.failed_calls)::bigint, sum(f.input_tokens), sum(f.output_tokens),
+       sum(f.cached_input_tokens), sum(f.reasoning_tokens),
+       CASE WHEN sum(f.unpriced_calls) < sum(f.calls) THEN sum(f.cost) END,
+       llm_cost.units_sum(f.units), sum(f.unpriced_calls)::bigint
   FROM (SELECT d.day, d.provider, d.model, d.tenant_id, d.project_id, d.user_id, d.agent_id, d.calls,
                d.failed_calls, d.unpriced_calls, d.input_tokens, d.output_tokens, d.cached_input_tokens,
                d.reasoning_tokens, d.cost, d.units
-          FROM llm_cost.usage_daily AS d
+          FROM llm_cost.usage_daily_costs AS d
+         WHERE d.day = ANY (CAST((SELECT llm_cost._unrolled_days()) AS date[]))
         UNION ALL
         -- (Leave these integer and bigint columns as they are: typed like
-        -- usage_daily's, the UNION ALL is flattened, and the planner, which
-        -- guesses a tenth of the rows as groups where every user's day is
-        -- one, picks a hash aggregation that spills, in parallel when
+        -- usage_daily_costs', the UNION ALL is flattened, and the planner,
+        -- which guesses a tenth of the rows as groups where every user's day
+        -- is one, picks a hash aggregation that spills, in parallel when
         -- allowed: measured twice as slow at PostgreSQL's default settings.)
         SELECT llm_cost._utc_day(u.occurred_at), u.provider, u.model, u.tenant_id, u.project_id, u.user_id,
                u.agent_id, 1, CASE WHEN u.success THEN 0 ELSE 1 END, CASE WHEN u.cost IS NULL THEN 1 ELSE 0 END,
@@ -749,7 +849,7 @@ SELECT llm_cost._utc_midnight(f.day) AS "time", f.day, f.provider, f.model, f.te
  GROUP BY f.day, f.provider, f.model, f.tenant_id, f.project_id, f.user_id, f.agent_id
 HAVING sum(f.calls) > 0;
 COMMENT ON VIEW llm_cost.daily_costs IS
-  'Cost per UTC day (time: its midnight, for Grafana) and provider, model, tenant, project, user and agent: calls, failed_calls, tokens, cost (NULL when no call is priced), unpriced_calls, and units (the calls'' units summed per unit name, e.g. {"web_search_queries": 12, "images": 3}; NULL when none). Exact: rollups plus rows not rolled up yet. One row per user and agent: for series by model, provider or another dimension, daily_cost_by is much faster. Filter on day (or time) to read only what you need.';
+  'Cost per UTC day (time: its midnight, for Grafana) and provider, model, tenant, project, user and agent: calls, failed_calls, tokens, cost (NULL when no call is priced), unpriced_calls, and units (the calls'' units summed per unit name, e.g. {"web_search_queries": 12, "images": 3}; NULL when none). Exact: rollups plus rows not rolled up yet. One row per user and agent: for series by model, provider or another dimension, daily_cost_by reads fewer rows. Filter on day (or time) to read only what you need.';
 COMMENT ON COLUMN llm_cost.daily_costs."time" IS 'The day''s UTC midnight, for Grafana.';
 COMMENT ON COLUMN llm_cost.daily_costs.day IS 'The UTC day.';
 COMMENT ON COLUMN llm_cost.daily_costs.provider IS 'Provider as logged.';
@@ -1136,6 +1236,7 @@ COMMENT ON FUNCTION llm_cost.export_json(timestamptz, timestamptz) IS
 
 SELECT pg_catalog.pg_extension_config_dump('llm_cost.rollup_state', '');
 SELECT pg_catalog.pg_extension_config_dump('llm_cost.usage_daily', '');
+SELECT pg_catalog.pg_extension_config_dump('llm_cost.usage_daily_costs', '');
 SELECT pg_catalog.pg_extension_config_dump('llm_cost.usage_daily_latency', '');
 SELECT pg_catalog.pg_extension_config_dump('llm_cost.usage_rollup', '');
 SELECT pg_catalog.pg_extension_config_dump('llm_cost.usage_hourly_latency', '');

@@ -197,6 +197,7 @@ BEGIN
     GET DIAGNOSTICS gone = ROW_COUNT;
     IF gone > 0 THEN
         EXECUTE llm_cost._rollup_sums_sql(changed) USING '-infinity'::timestamptz, before;
+        EXECUTE llm_cost._rollup_costs_sql(changed) USING '-infinity'::timestamptz, before;
         FOREACH grain IN ARRAY ARRAY['day', 'hour'] LOOP
             EXECUTE llm_cost._rollup_dims_sql(changed, grain) USING '-infinity'::timestamptz, before;
             EXECUTE llm_cost._rollup_latency_sql(changed, grain) USING '-infinity'::timestamptz, before;
@@ -471,6 +472,7 @@ BEGIN
         RETURN 0;
     END IF;
     EXECUTE llm_cost._rollup_sums_sql(rows_between) USING old_mark, new_mark;
+    EXECUTE llm_cost._rollup_costs_sql(rows_between) USING old_mark, new_mark;
     FOREACH grain IN ARRAY ARRAY['day', 'hour'] LOOP
         EXECUTE llm_cost._rollup_dims_sql(rows_between, grain) USING old_mark, new_mark;
         EXECUTE llm_cost._rollup_latency_sql(rows_between, grain) USING old_mark, new_mark;
@@ -482,8 +484,8 @@ END $$;
 COMMENT ON FUNCTION llm_cost._citus_refresh_rollups(bigint) IS
   'Internal: refresh_rollups on a distributed ledger, on the coordinator: rolls up the usage ids drawn from its sequence, with every node''s rollup lock held so that corrections of rolled-up rows on the shards wait for it.';
 
--- A rollup statement of _rollup_sums_sql, _rollup_dims_sql or
--- _rollup_latency_sql, writing instead of the distributed rollup table it
+-- A rollup statement of _rollup_sums_sql, _rollup_costs_sql, _rollup_dims_sql
+-- or _rollup_latency_sql, writing instead of the distributed rollup table it
 -- names the shard of that table co-located with the usage shard usage_shard,
 -- on this node: the shard of the same shard group (same colocation group,
 -- same hash range). Shard tables and their constraints are named after
@@ -536,6 +538,7 @@ BEGIN
         RETURN NULL;                    -- nothing rolled up yet
     END IF;
     EXECUTE llm_cost._citus_local_rollup_sql(llm_cost._rollup_sums_sql(changed), shard) USING 0::bigint, mark;
+    EXECUTE llm_cost._citus_local_rollup_sql(llm_cost._rollup_costs_sql(changed), shard) USING 0::bigint, mark;
     FOREACH grain IN ARRAY ARRAY['day', 'hour'] LOOP
         EXECUTE llm_cost._citus_local_rollup_sql(llm_cost._rollup_dims_sql(changed, grain), shard) USING 0::bigint, mark;
         EXECUTE llm_cost._citus_local_rollup_sql(llm_cost._rollup_latency_sql(changed, grain), shard) USING 0::bigint, mark;

@@ -17669,6 +17669,260 @@ BEGIN
 END $$;
 -- (end of session10 section)
 
+-- ==== daily11 section ====
+-- daily_costs reads rows at its own grain (issue #17): usage_daily_costs is
+-- made from usage_daily as it is (which also holds the days retire_usage
+-- took out of the ledger), and refresh, corrections, truncation and retiring
+-- on Citus keep it as they keep usage_daily.
+CREATE TABLE llm_cost.usage_daily_costs (
+    day                 date NOT NULL,
+    provider            text NOT NULL,
+    model               text NOT NULL,
+    tenant_id           text,
+    project_id          text,
+    user_id             text,
+    agent_id            text,
+    calls               bigint NOT NULL,
+    failed_calls        bigint NOT NULL,
+    unpriced_calls      bigint NOT NULL,
+    input_tokens        numeric NOT NULL,
+    output_tokens       numeric NOT NULL,
+    cached_input_tokens numeric NOT NULL,
+    reasoning_tokens    numeric NOT NULL,
+    cost                numeric NOT NULL,
+    units               jsonb,
+    CONSTRAINT usage_daily_costs_key UNIQUE NULLS NOT DISTINCT
+        (day, provider, model, tenant_id, project_id, user_id, agent_id)
+);
+COMMENT ON TABLE llm_cost.usage_daily_costs IS
+  'Rolled-up usage per UTC day and provider, model, tenant, project, user and agent, the grain of daily_costs (rows up to rollup_state.watermark). Read it through daily_costs, which adds the rows not rolled up yet.';
+COMMENT ON COLUMN llm_cost.usage_daily_costs.day IS 'The UTC day.';
+COMMENT ON COLUMN llm_cost.usage_daily_costs.provider IS 'Provider as logged.';
+COMMENT ON COLUMN llm_cost.usage_daily_costs.model IS 'Model as logged.';
+COMMENT ON COLUMN llm_cost.usage_daily_costs.tenant_id IS 'Tenant.';
+COMMENT ON COLUMN llm_cost.usage_daily_costs.project_id IS 'Project.';
+COMMENT ON COLUMN llm_cost.usage_daily_costs.user_id IS 'User.';
+COMMENT ON COLUMN llm_cost.usage_daily_costs.agent_id IS 'Agent.';
+COMMENT ON COLUMN llm_cost.usage_daily_costs.calls IS 'Calls.';
+COMMENT ON COLUMN llm_cost.usage_daily_costs.failed_calls IS 'Calls with success false.';
+COMMENT ON COLUMN llm_cost.usage_daily_costs.unpriced_calls IS 'Calls without a cost.';
+COMMENT ON COLUMN llm_cost.usage_daily_costs.input_tokens IS 'Sum of input_tokens.';
+COMMENT ON COLUMN llm_cost.usage_daily_costs.output_tokens IS 'Sum of output_tokens.';
+COMMENT ON COLUMN llm_cost.usage_daily_costs.cached_input_tokens IS 'Sum of cached_input_tokens.';
+COMMENT ON COLUMN llm_cost.usage_daily_costs.reasoning_tokens IS 'Sum of reasoning_tokens.';
+COMMENT ON COLUMN llm_cost.usage_daily_costs.cost IS 'Sum of the priced calls'' cost (0 when none is priced: see unpriced_calls).';
+COMMENT ON COLUMN llm_cost.usage_daily_costs.units IS 'Sum of the calls'' units per unit name; NULL when none.';
+INSERT INTO llm_cost.usage_daily_costs
+SELECT d.day, d.provider, d.model, d.tenant_id, d.project_id, d.user_id, d.agent_id,
+       sum(d.calls)::bigint, sum(d.failed_calls)::bigint, sum(d.unpriced_calls)::bigint, sum(d.input_tokens),
+       sum(d.output_tokens), sum(d.cached_input_tokens), sum(d.reasoning_tokens), sum(d.cost), llm_cost.units_sum(d.units)
+  FROM llm_cost.usage_daily AS d
+ GROUP BY d.day, d.provider, d.model, d.tenant_id, d.project_id, d.user_id, d.agent_id;
+ALTER TABLE llm_cost.usage_daily_costs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY admin_all ON llm_cost.usage_daily_costs TO llm_cost_admin USING (true) WITH CHECK (true);
+CREATE POLICY own_tenant ON llm_cost.usage_daily_costs TO llm_cost_reader, llm_cost_writer
+    USING (tenant_id = llm_cost.current_tenant()) WITH CHECK (tenant_id = llm_cost.current_tenant());
+REVOKE ALL ON llm_cost.usage_daily_costs FROM PUBLIC;
+GRANT ALL ON llm_cost.usage_daily_costs TO llm_cost_admin;
+GRANT SELECT ON llm_cost.usage_daily_costs TO llm_cost_reader;
+SELECT pg_catalog.pg_extension_config_dump('llm_cost.usage_daily_costs', '');
+
+-- The same rows into usage_daily_costs (no operation, no latency).
+CREATE FUNCTION llm_cost._rollup_costs_sql(changed text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
+    SELECT format($sql$
+    WITH changed AS (%1$s)
+    INSERT INTO llm_cost.usage_daily_costs AS d (day, provider, model, tenant_id, project_id, user_id, agent_id,
+                                                 calls, failed_calls, unpriced_calls, input_tokens, output_tokens,
+                                                 cached_input_tokens, reasoning_tokens, cost, units)
+    SELECT %2$s, c.provider, c.model, c.tenant_id, c.project_id, c.user_id, c.agent_id,
+           sum(c.sign), coalesce(sum(c.sign) FILTER (WHERE NOT c.success), 0),
+           coalesce(sum(c.sign) FILTER (WHERE c.cost IS NULL), 0),
+           sum(c.sign * c.input_tokens), sum(c.sign * c.output_tokens), sum(c.sign * c.cached_input_tokens),
+           sum(c.sign * c.reasoning_tokens), coalesce(sum(c.sign * c.cost), 0),
+           llm_cost.units_sum(c.units, c.sign::integer)
+      FROM changed AS c
+     GROUP BY 1, 2, 3, 4, 5, 6, 7
+     ORDER BY 1, 2, 3, 4, 5, 6, 7              -- one lock order for concurrent corrections
+    ON CONFLICT ON CONSTRAINT usage_daily_costs_key DO UPDATE
+       SET (calls, failed_calls, unpriced_calls, input_tokens, output_tokens, cached_input_tokens, reasoning_tokens,
+            cost, units)
+         = (d.calls + excluded.calls, d.failed_calls + excluded.failed_calls,
+            d.unpriced_calls + excluded.unpriced_calls, d.input_tokens + excluded.input_tokens,
+            d.output_tokens + excluded.output_tokens, d.cached_input_tokens + excluded.cached_input_tokens,
+            d.reasoning_tokens + excluded.reasoning_tokens, d.cost + excluded.cost,
+            llm_cost._units_merge(d.units, excluded.units))
+    $sql$, changed, llm_cost._rollup_bucket_sql('day'))
+$fn$;
+COMMENT ON FUNCTION llm_cost._rollup_costs_sql(text) IS 'Internal: the statement adding signed usage rows to usage_daily_costs.';
+CREATE OR REPLACE FUNCTION llm_cost.refresh_rollups(max_ids bigint DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    seen_mark bigint;
+    old_mark bigint;
+    new_mark bigint;
+    grain text;
+BEGIN
+    IF max_ids IS NOT NULL AND max_ids < 1 THEN
+        RAISE EXCEPTION 'llm_cost.refresh_rollups: max_ids must be positive (got %)', max_ids
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- the last id drawn; nothing new: return without a lock or a write (the
+    -- maintenance worker asks every few seconds; a restore is not disturbed)
+    SELECT CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END INTO new_mark FROM llm_cost.usage_id_seq AS s;
+    seen_mark := llm_cost.rollup_watermark();
+    IF new_mark <= seen_mark THEN
+        RETURN 0;
+    END IF;
+    -- wait for the transactions that may hold lower ids, before locking
+    -- rollup_state: one of them correcting rolled-up rows needs it (FOR SHARE)
+    PERFORM llm_cost._wait_for_usage_writers();
+    -- one refresh at a time (the worker and a pg_cron job alike: the second
+    -- finds the watermark moved and rolls up what is left, if anything);
+    -- corrections of rolled-up rows wait for it
+    INSERT INTO llm_cost.rollup_state DEFAULT VALUES ON CONFLICT DO NOTHING;
+    SELECT watermark INTO old_mark FROM llm_cost.rollup_state FOR UPDATE;
+    -- a TRUNCATE ... RESTART IDENTITY since we read the sequence: its ids
+    -- start again and ours are stale; the next refresh starts afresh
+    IF old_mark < seen_mark OR (SELECT CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END
+                                  FROM llm_cost.usage_id_seq AS s) < new_mark THEN
+        RETURN 0;
+    END IF;
+    new_mark := least(new_mark, old_mark + coalesce(max_ids, new_mark));
+    IF new_mark <= old_mark THEN
+        RETURN 0;
+    END IF;
+    EXECUTE llm_cost._rollup_sums_sql('SELECT 1 AS sign, u.* FROM llm_cost.usage AS u WHERE u.id > $1 AND u.id <= $2')
+      USING old_mark, new_mark;
+    EXECUTE llm_cost._rollup_costs_sql('SELECT 1 AS sign, u.* FROM llm_cost.usage AS u WHERE u.id > $1 AND u.id <= $2')
+      USING old_mark, new_mark;
+    FOREACH grain IN ARRAY ARRAY['day', 'hour'] LOOP
+        EXECUTE llm_cost._rollup_dims_sql('SELECT 1 AS sign, u.* FROM llm_cost.usage AS u WHERE u.id > $1 AND u.id <= $2', grain)
+          USING old_mark, new_mark;
+        EXECUTE llm_cost._rollup_latency_sql('SELECT 1 AS sign, u.* FROM llm_cost.usage AS u WHERE u.id > $1 AND u.id <= $2', grain)
+          USING old_mark, new_mark;
+    END LOOP;
+    UPDATE llm_cost.rollup_state SET watermark = new_mark, refreshed_at = now();
+    RETURN new_mark - old_mark;
+END $$;
+CREATE OR REPLACE FUNCTION llm_cost._usage_rollup_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    mark bigint;
+    grain text;
+    -- a DELETE trigger has no new_rows: the statements are built for TG_OP
+    changed text := 'SELECT -1 AS sign, o.* FROM old_rows AS o WHERE o.id <= $2'
+                    || CASE WHEN TG_OP = 'UPDATE' THEN ' UNION ALL SELECT 1, n.* FROM new_rows AS n WHERE n.id <= $2' ELSE '' END;
+BEGIN
+    IF TG_OP = 'DELETE' AND llm_cost._retiring() THEN
+        RETURN NULL;                    -- retire_usage: the rows stay in the rollups
+    END IF;
+    -- FOR SHARE: a refresh in progress (it holds the row) finishes first.
+    SELECT watermark INTO mark FROM llm_cost.rollup_state FOR SHARE;
+    IF mark IS NULL THEN
+        RETURN NULL;                    -- nothing rolled up yet
+    END IF;
+    EXECUTE llm_cost._rollup_sums_sql(changed) USING 0::bigint, mark;
+    EXECUTE llm_cost._rollup_costs_sql(changed) USING 0::bigint, mark;
+    FOREACH grain IN ARRAY ARRAY['day', 'hour'] LOOP
+        EXECUTE llm_cost._rollup_dims_sql(changed, grain) USING 0::bigint, mark;
+        EXECUTE llm_cost._rollup_latency_sql(changed, grain) USING 0::bigint, mark;
+    END LOOP;
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION llm_cost._usage_rollup_truncated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM llm_cost.usage_daily;
+    DELETE FROM llm_cost.usage_daily_costs;
+    DELETE FROM llm_cost.usage_daily_latency;
+    DELETE FROM llm_cost.usage_rollup;
+    DELETE FROM llm_cost.usage_hourly_latency;
+    -- ids after a TRUNCATE ... RESTART IDENTITY start again from 1
+    UPDATE llm_cost.rollup_state SET watermark = 0, refreshed_at = now();
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION llm_cost._citus_retire_rows(before timestamptz) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    gone bigint;
+    grain text;
+    changed constant text :=
+        'SELECT 1 AS sign, r.* FROM pg_temp.llm_cost_retiring AS r WHERE r.occurred_at >= $1 AND r.occurred_at < $2';
+BEGIN
+    IF pg_catalog.to_regclass('pg_temp.llm_cost_retiring') IS NULL THEN
+        CREATE TEMPORARY TABLE llm_cost_retiring (LIKE llm_cost.usage) ON COMMIT DROP;
+    END IF;
+    DELETE FROM pg_temp.llm_cost_retiring;
+    WITH d AS (DELETE FROM llm_cost.usage AS u WHERE u.occurred_at < before RETURNING u.*)
+    INSERT INTO pg_temp.llm_cost_retiring SELECT * FROM d;
+    GET DIAGNOSTICS gone = ROW_COUNT;
+    IF gone > 0 THEN
+        EXECUTE llm_cost._rollup_sums_sql(changed) USING '-infinity'::timestamptz, before;
+        EXECUTE llm_cost._rollup_costs_sql(changed) USING '-infinity'::timestamptz, before;
+        FOREACH grain IN ARRAY ARRAY['day', 'hour'] LOOP
+            EXECUTE llm_cost._rollup_dims_sql(changed, grain) USING '-infinity'::timestamptz, before;
+            EXECUTE llm_cost._rollup_latency_sql(changed, grain) USING '-infinity'::timestamptz, before;
+        END LOOP;
+    END IF;
+    RETURN gone;
+END $$;
+
+-- The UTC days that have rows not rolled up yet (usually today's, or none).
+-- daily_costs regroups only those days: every other day's rows come from
+-- usage_daily_costs as they are, already one per key.
+CREATE FUNCTION llm_cost._unrolled_days() RETURNS date[]
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(array_agg(t.day), '{}')
+      FROM (SELECT DISTINCT llm_cost._utc_day(u.occurred_at) AS day
+              FROM llm_cost.usage AS u
+             WHERE u.id BETWEEN llm_cost.rollup_watermark() + 1 AND llm_cost._max_id()) AS t
+$$;
+COMMENT ON FUNCTION llm_cost._unrolled_days() IS 'Internal: the UTC days that have usage rows not rolled up yet.';
+
+-- (The "(SELECT llm_cost._unrolled_days())" below run once per query, as
+-- init plans; their casts keep "<> ALL (...)" an array comparison.)
+CREATE OR REPLACE VIEW llm_cost.daily_costs WITH (security_invoker = true) AS
+SELECT llm_cost._utc_midnight(d.day) AS "time", d.day, d.provider, d.model, d.tenant_id, d.project_id,
+       d.user_id, d.agent_id, d.calls, d.failed_calls, d.input_tokens, d.output_tokens, d.cached_input_tokens,
+       d.reasoning_tokens,
+       CASE WHEN d.unpriced_calls < d.calls THEN d.cost END AS cost,  -- NULL: nothing priced
+       d.units, d.unpriced_calls
+  FROM llm_cost.usage_daily_costs AS d
+ WHERE d.day <> ALL (CAST((SELECT llm_cost._unrolled_days()) AS date[]))
+   AND d.calls > 0                      -- (every row of its key deleted)
+UNION ALL
+-- the days with rows not rolled up yet: their rolled-up rows and those rows, regrouped
+SELECT llm_cost._utc_midnight(f.day), f.day, f.provider, f.model, f.tenant_id, f.project_id, f.user_id, f.agent_id,
+       sum(f.calls)::bigint, sum(f.failed_calls)::bigint, sum(f.input_tokens), sum(f.output_tokens),
+       sum(f.cached_input_tokens), sum(f.reasoning_tokens),
+       CASE WHEN sum(f.unpriced_calls) < sum(f.calls) THEN sum(f.cost) END,
+       llm_cost.units_sum(f.units), sum(f.unpriced_calls)::bigint
+  FROM (SELECT d.day, d.provider, d.model, d.tenant_id, d.project_id, d.user_id, d.agent_id, d.calls,
+               d.failed_calls, d.unpriced_calls, d.input_tokens, d.output_tokens, d.cached_input_tokens,
+               d.reasoning_tokens, d.cost, d.units
+          FROM llm_cost.usage_daily_costs AS d
+         WHERE d.day = ANY (CAST((SELECT llm_cost._unrolled_days()) AS date[]))
+        UNION ALL
+        -- (Leave these integer and bigint columns as they are: typed like
+        -- usage_daily_costs', the UNION ALL is flattened, and the planner,
+        -- which guesses a tenth of the rows as groups where every user's day
+        -- is one, picks a hash aggregation that spills, in parallel when
+        -- allowed: measured twice as slow at PostgreSQL's default settings.)
+        SELECT llm_cost._utc_day(u.occurred_at), u.provider, u.model, u.tenant_id, u.project_id, u.user_id,
+               u.agent_id, 1, CASE WHEN u.success THEN 0 ELSE 1 END, CASE WHEN u.cost IS NULL THEN 1 ELSE 0 END,
+               u.input_tokens, u.output_tokens, u.cached_input_tokens, u.reasoning_tokens, coalesce(u.cost, 0),
+               u.units
+          FROM llm_cost.usage AS u
+         WHERE u.id BETWEEN llm_cost.rollup_watermark() + 1 AND llm_cost._max_id()) AS f
+ GROUP BY f.day, f.provider, f.model, f.tenant_id, f.project_id, f.user_id, f.agent_id
+HAVING sum(f.calls) > 0;
+COMMENT ON VIEW llm_cost.daily_costs IS
+  'Cost per UTC day (time: its midnight, for Grafana) and provider, model, tenant, project, user and agent: calls, failed_calls, tokens, cost (NULL when no call is priced), unpriced_calls, and units (the calls'' units summed per unit name, e.g. {"web_search_queries": 12, "images": 3}; NULL when none). Exact: rollups plus rows not rolled up yet. One row per user and agent: for series by model, provider or another dimension, daily_cost_by reads fewer rows. Filter on day (or time) to read only what you need.';
+REVOKE EXECUTE ON FUNCTION llm_cost._rollup_costs_sql(text), llm_cost._unrolled_days() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION llm_cost._rollup_costs_sql(text), llm_cost._unrolled_days() TO llm_cost_admin, llm_cost_reader;
+-- (end of daily11 section)
+
 -- ==== citus11 section ====
 -- Rollups on Citus (sql/citus.sql, docs/scaling.md): refresh_rollups through
 -- the coordinator with every node's rollup lock, corrections written into the
@@ -17740,6 +17994,7 @@ BEGIN
         RETURN 0;
     END IF;
     EXECUTE llm_cost._rollup_sums_sql(rows_between) USING old_mark, new_mark;
+    EXECUTE llm_cost._rollup_costs_sql(rows_between) USING old_mark, new_mark;
     FOREACH grain IN ARRAY ARRAY['day', 'hour'] LOOP
         EXECUTE llm_cost._rollup_dims_sql(rows_between, grain) USING old_mark, new_mark;
         EXECUTE llm_cost._rollup_latency_sql(rows_between, grain) USING old_mark, new_mark;
@@ -17794,6 +18049,7 @@ BEGIN
         RETURN NULL;                    -- nothing rolled up yet
     END IF;
     EXECUTE llm_cost._citus_local_rollup_sql(llm_cost._rollup_sums_sql(changed), shard) USING 0::bigint, mark;
+    EXECUTE llm_cost._citus_local_rollup_sql(llm_cost._rollup_costs_sql(changed), shard) USING 0::bigint, mark;
     FOREACH grain IN ARRAY ARRAY['day', 'hour'] LOOP
         EXECUTE llm_cost._citus_local_rollup_sql(llm_cost._rollup_dims_sql(changed, grain), shard) USING 0::bigint, mark;
         EXECUTE llm_cost._citus_local_rollup_sql(llm_cost._rollup_latency_sql(changed, grain), shard) USING 0::bigint, mark;
@@ -17844,6 +18100,7 @@ BEGIN
     GET DIAGNOSTICS gone = ROW_COUNT;
     IF gone > 0 THEN
         EXECUTE llm_cost._rollup_sums_sql(changed) USING '-infinity'::timestamptz, before;
+        EXECUTE llm_cost._rollup_costs_sql(changed) USING '-infinity'::timestamptz, before;
         FOREACH grain IN ARRAY ARRAY['day', 'hour'] LOOP
             EXECUTE llm_cost._rollup_dims_sql(changed, grain) USING '-infinity'::timestamptz, before;
             EXECUTE llm_cost._rollup_latency_sql(changed, grain) USING '-infinity'::timestamptz, before;

@@ -25,7 +25,7 @@ DECLARE
     t text;
     own_rows text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['usage', 'resource_usage', 'budgets', 'usage_daily', 'usage_rollup',
+    FOREACH t IN ARRAY ARRAY['usage', 'resource_usage', 'budgets', 'usage_daily', 'usage_daily_costs', 'usage_rollup',
                              'usage_daily_latency', 'usage_hourly_latency', 'budget_spend_slots', 'retired_spend',
                              'notifications', 'window_spend', 'budget_windows', 'budget_holds',
                              'reservations'] LOOP

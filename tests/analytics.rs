@@ -66,18 +66,23 @@ fn assert_matches_raw(c: &mut postgres::Client, when: &str) {
             assert_eq!(daily, raw, "daily_cost_by {dim} {from}..{to} {when}");
         }
     }
+    // daily_costs row by row: one row per day and key (whether its day has
+    // rows not rolled up yet or not), each equal to the raw group's
     let daily = rows(
         c,
-        "SELECT day, model, user_id, sum(calls), sum(failed_calls), trim_scale(sum(cost)), sum(unpriced_calls)
+        "SELECT \"time\", day, provider, model, tenant_id, project_id, user_id, agent_id, calls, failed_calls,
+                input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, trim_scale(cost), unpriced_calls
            FROM llm_cost.daily_costs
-          WHERE day BETWEEN '2026-02-27' AND '2026-04-02' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+          WHERE day BETWEEN '2026-02-27' AND '2026-04-02' ORDER BY 2, 3, 4, 5, 6, 7, 8",
     );
     let raw = rows(
         c,
-        "SELECT (occurred_at AT TIME ZONE 'UTC')::date, model, user_id, count(*), count(*) FILTER (WHERE NOT success),
-                trim_scale(sum(cost)), count(*) - count(cost)
+        "SELECT date_trunc('day', occurred_at, 'UTC'), (occurred_at AT TIME ZONE 'UTC')::date, provider, model,
+                tenant_id, project_id, user_id, agent_id, count(*), count(*) FILTER (WHERE NOT success),
+                sum(input_tokens)::numeric, sum(output_tokens)::numeric, sum(cached_input_tokens)::numeric,
+                sum(reasoning_tokens)::numeric, trim_scale(sum(cost)), count(*) - count(cost)
            FROM llm_cost.usage WHERE occurred_at >= '2026-02-27' AND occurred_at < '2026-04-03'
-          GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+          GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 ORDER BY 2, 3, 4, 5, 6, 7, 8",
     );
     if daily != raw {
         let only_ours: Vec<_> = daily.iter().filter(|r| !raw.contains(r)).take(5).collect();

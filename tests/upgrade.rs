@@ -321,10 +321,41 @@ fn every_released_version_updates_to_the_current_schema_keeping_its_data() {
         assert_eq!(costs, "5,2.5,5", "prices set after the update from {version}");
         c.batch_execute("DELETE FROM llm_cost.prices WHERE provider = 'upgradeco'").unwrap();
         for (table, rows, _) in added {
-            if table != "usage_rollup" {
+            if table != "usage_rollup" && table != "usage_daily_costs" {
                 assert_eq!(rows, 0, "{table}, added by the update, starts empty");
             }
         }
+        // usage_daily_costs is made from usage_daily as the update found it:
+        // daily_costs answers row by row as a raw GROUP BY
+        let regrouped: bool = c
+            .query_one(
+                "SELECT count(*) > 0 AND count(*) = (SELECT count(*) FROM (SELECT DISTINCT day, provider, model, tenant_id,
+                                                                           project_id, user_id, agent_id
+                                                                      FROM llm_cost.usage_daily) AS k)
+                   FROM llm_cost.usage_daily_costs",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert!(regrouped, "usage_daily_costs holds one row per key of usage_daily after the update from {version}");
+        let same_daily: bool = c
+            .query_one(
+                "SELECT (SELECT array_agg(x::text ORDER BY x::text)
+                           FROM (SELECT day, provider, model, tenant_id, project_id, user_id, agent_id, calls, failed_calls,
+                                        input_tokens, output_tokens, cost, unpriced_calls
+                                   FROM llm_cost.daily_costs) AS x)
+                        IS NOT DISTINCT FROM
+                        (SELECT array_agg(x::text ORDER BY x::text)
+                           FROM (SELECT (occurred_at AT TIME ZONE 'UTC')::date, provider, model, tenant_id, project_id,
+                                        user_id, agent_id, count(*), count(*) FILTER (WHERE NOT success),
+                                        sum(input_tokens)::numeric, sum(output_tokens)::numeric, sum(cost),
+                                        count(*) - count(cost)
+                                   FROM llm_cost.usage GROUP BY 1, 2, 3, 4, 5, 6, 7) AS x)",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert!(same_daily, "daily_costs row by row after the update from {version}");
         // usage_rollup is made from the rollups the update found: every
         // dimension answers as a raw GROUP BY, for whole days and partial ones
         let rolled: i64 = c

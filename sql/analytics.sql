@@ -416,6 +416,17 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
 $fn$;
 COMMENT ON FUNCTION llm_cost._rollup_latency_sql(text, text) IS 'Internal: the statement adding signed usage rows'' latencies to usage_daily_latency or usage_hourly_latency.';
 
+-- Every rollup's statement for the rows of `changed`, in the order every
+-- caller runs them (one lock order): refresh, the corrections and retiring on
+-- Citus all keep every rollup through this one list.
+CREATE FUNCTION llm_cost._rollup_statements(changed text) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT ARRAY[llm_cost._rollup_sums_sql(changed), llm_cost._rollup_costs_sql(changed),
+                 llm_cost._rollup_dims_sql(changed, 'day'), llm_cost._rollup_latency_sql(changed, 'day'),
+                 llm_cost._rollup_dims_sql(changed, 'hour'), llm_cost._rollup_latency_sql(changed, 'hour')]
+$$;
+COMMENT ON FUNCTION llm_cost._rollup_statements(text) IS 'Internal: the statements adding signed usage rows to every rollup, in order.';
+
 -- Every id up to the sequence's value is final once the transactions that
 -- were writing usage when we read it have ended: a row's id is drawn while
 -- its transaction holds its lock on usage. So refresh reads the sequence,
@@ -450,7 +461,7 @@ DECLARE
     seen_mark bigint;
     old_mark bigint;
     new_mark bigint;
-    grain text;
+    statement text;
 BEGIN
     IF max_ids IS NOT NULL AND max_ids < 1 THEN
         RAISE EXCEPTION 'llm_cost.refresh_rollups: max_ids must be positive (got %)', max_ids
@@ -481,15 +492,9 @@ BEGIN
     IF new_mark <= old_mark THEN
         RETURN 0;
     END IF;
-    EXECUTE llm_cost._rollup_sums_sql('SELECT 1 AS sign, u.* FROM llm_cost.usage AS u WHERE u.id > $1 AND u.id <= $2')
-      USING old_mark, new_mark;
-    EXECUTE llm_cost._rollup_costs_sql('SELECT 1 AS sign, u.* FROM llm_cost.usage AS u WHERE u.id > $1 AND u.id <= $2')
-      USING old_mark, new_mark;
-    FOREACH grain IN ARRAY ARRAY['day', 'hour'] LOOP
-        EXECUTE llm_cost._rollup_dims_sql('SELECT 1 AS sign, u.* FROM llm_cost.usage AS u WHERE u.id > $1 AND u.id <= $2', grain)
-          USING old_mark, new_mark;
-        EXECUTE llm_cost._rollup_latency_sql('SELECT 1 AS sign, u.* FROM llm_cost.usage AS u WHERE u.id > $1 AND u.id <= $2', grain)
-          USING old_mark, new_mark;
+    FOREACH statement IN ARRAY llm_cost._rollup_statements(
+            'SELECT 1 AS sign, u.* FROM llm_cost.usage AS u WHERE u.id > $1 AND u.id <= $2') LOOP
+        EXECUTE statement USING old_mark, new_mark;
     END LOOP;
     UPDATE llm_cost.rollup_state SET watermark = new_mark, refreshed_at = now();
     RETURN new_mark - old_mark;
@@ -520,7 +525,7 @@ CREATE FUNCTION llm_cost._usage_rollup_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     mark bigint;
-    grain text;
+    statement text;
     -- a DELETE trigger has no new_rows: the statements are built for TG_OP
     changed text := 'SELECT -1 AS sign, o.* FROM old_rows AS o WHERE o.id <= $2'
                     || CASE WHEN TG_OP = 'UPDATE' THEN ' UNION ALL SELECT 1, n.* FROM new_rows AS n WHERE n.id <= $2' ELSE '' END;
@@ -533,11 +538,10 @@ BEGIN
     IF mark IS NULL THEN
         RETURN NULL;                    -- nothing rolled up yet
     END IF;
-    EXECUTE llm_cost._rollup_sums_sql(changed) USING 0::bigint, mark;
-    EXECUTE llm_cost._rollup_costs_sql(changed) USING 0::bigint, mark;
-    FOREACH grain IN ARRAY ARRAY['day', 'hour'] LOOP
-        EXECUTE llm_cost._rollup_dims_sql(changed, grain) USING 0::bigint, mark;
-        EXECUTE llm_cost._rollup_latency_sql(changed, grain) USING 0::bigint, mark;
+    -- (run here, not in a function of their own: the transition tables are
+    -- visible only to this function's statements)
+    FOREACH statement IN ARRAY llm_cost._rollup_statements(changed) LOOP
+        EXECUTE statement USING 0::bigint, mark;
     END LOOP;
     RETURN NULL;
 END $$;

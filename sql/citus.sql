@@ -182,7 +182,7 @@ CREATE FUNCTION llm_cost._citus_retire_rows(before timestamptz) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
     gone bigint;
-    grain text;
+    statement text;
     -- (rows up to the watermark are in the rollups already: they stay there)
     changed constant text :=
         'SELECT 1 AS sign, r.* FROM pg_temp.llm_cost_retiring AS r WHERE r.occurred_at >= $1 AND r.occurred_at < $2'
@@ -196,11 +196,8 @@ BEGIN
     INSERT INTO pg_temp.llm_cost_retiring SELECT * FROM d;
     GET DIAGNOSTICS gone = ROW_COUNT;
     IF gone > 0 THEN
-        EXECUTE llm_cost._rollup_sums_sql(changed) USING '-infinity'::timestamptz, before;
-        EXECUTE llm_cost._rollup_costs_sql(changed) USING '-infinity'::timestamptz, before;
-        FOREACH grain IN ARRAY ARRAY['day', 'hour'] LOOP
-            EXECUTE llm_cost._rollup_dims_sql(changed, grain) USING '-infinity'::timestamptz, before;
-            EXECUTE llm_cost._rollup_latency_sql(changed, grain) USING '-infinity'::timestamptz, before;
+        FOREACH statement IN ARRAY llm_cost._rollup_statements(changed) LOOP
+            EXECUTE statement USING '-infinity'::timestamptz, before;
         END LOOP;
     END IF;
     RETURN gone;
@@ -444,7 +441,7 @@ DECLARE
     seen_mark bigint;
     old_mark bigint;
     new_mark bigint;
-    grain text;
+    statement text;
     rows_between constant text := 'SELECT 1 AS sign, u.* FROM llm_cost.usage AS u WHERE u.id > $1 AND u.id <= $2';
 BEGIN
     IF max_ids IS NOT NULL AND max_ids < 1 THEN
@@ -471,11 +468,8 @@ BEGIN
     IF new_mark <= old_mark THEN
         RETURN 0;
     END IF;
-    EXECUTE llm_cost._rollup_sums_sql(rows_between) USING old_mark, new_mark;
-    EXECUTE llm_cost._rollup_costs_sql(rows_between) USING old_mark, new_mark;
-    FOREACH grain IN ARRAY ARRAY['day', 'hour'] LOOP
-        EXECUTE llm_cost._rollup_dims_sql(rows_between, grain) USING old_mark, new_mark;
-        EXECUTE llm_cost._rollup_latency_sql(rows_between, grain) USING old_mark, new_mark;
+    FOREACH statement IN ARRAY llm_cost._rollup_statements(rows_between) LOOP
+        EXECUTE statement USING old_mark, new_mark;
     END LOOP;
     -- (rollup_state is a reference table: now() is evaluated here)
     UPDATE llm_cost.rollup_state SET watermark = new_mark, refreshed_at = pg_catalog.now();
@@ -484,8 +478,7 @@ END $$;
 COMMENT ON FUNCTION llm_cost._citus_refresh_rollups(bigint) IS
   'Internal: refresh_rollups on a distributed ledger, on the coordinator: rolls up the usage ids drawn from its sequence, with every node''s rollup lock held so that corrections of rolled-up rows on the shards wait for it.';
 
--- A rollup statement of _rollup_sums_sql, _rollup_costs_sql, _rollup_dims_sql
--- or _rollup_latency_sql, writing instead of the distributed rollup table it
+-- A rollup statement of _rollup_statements, writing instead of the distributed rollup table it
 -- names the shard of that table co-located with the usage shard usage_shard,
 -- on this node: the shard of the same shard group (same colocation group,
 -- same hash range). Shard tables and their constraints are named after
@@ -517,7 +510,7 @@ CREATE FUNCTION llm_cost._citus_usage_rollup_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     mark bigint;
-    grain text;
+    statement text;
     shard constant bigint := substring(TG_TABLE_NAME FROM '_([0-9]+)$')::bigint;
     changed constant text := 'SELECT -1 AS sign, o.* FROM old_rows AS o WHERE o.id <= $2'
                     || CASE WHEN TG_OP = 'UPDATE' THEN ' UNION ALL SELECT 1, n.* FROM new_rows AS n WHERE n.id <= $2' ELSE '' END;
@@ -537,11 +530,8 @@ BEGIN
     IF mark IS NULL THEN
         RETURN NULL;                    -- nothing rolled up yet
     END IF;
-    EXECUTE llm_cost._citus_local_rollup_sql(llm_cost._rollup_sums_sql(changed), shard) USING 0::bigint, mark;
-    EXECUTE llm_cost._citus_local_rollup_sql(llm_cost._rollup_costs_sql(changed), shard) USING 0::bigint, mark;
-    FOREACH grain IN ARRAY ARRAY['day', 'hour'] LOOP
-        EXECUTE llm_cost._citus_local_rollup_sql(llm_cost._rollup_dims_sql(changed, grain), shard) USING 0::bigint, mark;
-        EXECUTE llm_cost._citus_local_rollup_sql(llm_cost._rollup_latency_sql(changed, grain), shard) USING 0::bigint, mark;
+    FOREACH statement IN ARRAY llm_cost._rollup_statements(changed) LOOP
+        EXECUTE llm_cost._citus_local_rollup_sql(statement, shard) USING 0::bigint, mark;
     END LOOP;
     RETURN NULL;
 END $$;

@@ -18394,3 +18394,182 @@ GRANT EXECUTE ON FUNCTION llm_cost._citus_lock_rollups(text), llm_cost._citus_re
     llm_cost._citus_local_rollup_sql(text, bigint) TO llm_cost_admin;
 GRANT EXECUTE ON FUNCTION llm_cost._citus_read_ledger(timestamptz, timestamptz) TO llm_cost_admin, llm_cost_reader;
 -- (end of citus11 section)
+
+-- ==== session11 section ====
+-- Every caller of the rollup statements runs them from one list
+-- (_rollup_statements): refresh, the corrections, and on Citus the refresh,
+-- the shard corrections and retiring.
+-- Every rollup's statement for the rows of `changed`, in the order every
+-- caller runs them (one lock order): refresh, the corrections and retiring on
+-- Citus all keep every rollup through this one list.
+CREATE FUNCTION llm_cost._rollup_statements(changed text) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT ARRAY[llm_cost._rollup_sums_sql(changed), llm_cost._rollup_costs_sql(changed),
+                 llm_cost._rollup_dims_sql(changed, 'day'), llm_cost._rollup_latency_sql(changed, 'day'),
+                 llm_cost._rollup_dims_sql(changed, 'hour'), llm_cost._rollup_latency_sql(changed, 'hour')]
+$$;
+COMMENT ON FUNCTION llm_cost._rollup_statements(text) IS 'Internal: the statements adding signed usage rows to every rollup, in order.';
+REVOKE EXECUTE ON FUNCTION llm_cost._rollup_statements(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION llm_cost._rollup_statements(text) TO llm_cost_admin, llm_cost_reader;
+CREATE OR REPLACE FUNCTION llm_cost.refresh_rollups(max_ids bigint DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    seen_mark bigint;
+    old_mark bigint;
+    new_mark bigint;
+    statement text;
+BEGIN
+    IF max_ids IS NOT NULL AND max_ids < 1 THEN
+        RAISE EXCEPTION 'llm_cost.refresh_rollups: max_ids must be positive (got %)', max_ids
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- the last id drawn; nothing new: return without a lock or a write (the
+    -- maintenance worker asks every few seconds; a restore is not disturbed)
+    SELECT CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END INTO new_mark FROM llm_cost.usage_id_seq AS s;
+    seen_mark := llm_cost.rollup_watermark();
+    IF new_mark <= seen_mark THEN
+        RETURN 0;
+    END IF;
+    -- wait for the transactions that may hold lower ids, before locking
+    -- rollup_state: one of them correcting rolled-up rows needs it (FOR SHARE)
+    PERFORM llm_cost._wait_for_usage_writers();
+    -- one refresh at a time (the worker and a pg_cron job alike: the second
+    -- finds the watermark moved and rolls up what is left, if anything);
+    -- corrections of rolled-up rows wait for it
+    INSERT INTO llm_cost.rollup_state DEFAULT VALUES ON CONFLICT DO NOTHING;
+    SELECT watermark INTO old_mark FROM llm_cost.rollup_state FOR UPDATE;
+    -- a TRUNCATE ... RESTART IDENTITY since we read the sequence: its ids
+    -- start again and ours are stale; the next refresh starts afresh
+    IF old_mark < seen_mark OR (SELECT CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END
+                                  FROM llm_cost.usage_id_seq AS s) < new_mark THEN
+        RETURN 0;
+    END IF;
+    new_mark := least(new_mark, old_mark + coalesce(max_ids, new_mark));
+    IF new_mark <= old_mark THEN
+        RETURN 0;
+    END IF;
+    FOREACH statement IN ARRAY llm_cost._rollup_statements(
+            'SELECT 1 AS sign, u.* FROM llm_cost.usage AS u WHERE u.id > $1 AND u.id <= $2') LOOP
+        EXECUTE statement USING old_mark, new_mark;
+    END LOOP;
+    UPDATE llm_cost.rollup_state SET watermark = new_mark, refreshed_at = now();
+    RETURN new_mark - old_mark;
+END $$;
+CREATE OR REPLACE FUNCTION llm_cost._usage_rollup_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    mark bigint;
+    statement text;
+    -- a DELETE trigger has no new_rows: the statements are built for TG_OP
+    changed text := 'SELECT -1 AS sign, o.* FROM old_rows AS o WHERE o.id <= $2'
+                    || CASE WHEN TG_OP = 'UPDATE' THEN ' UNION ALL SELECT 1, n.* FROM new_rows AS n WHERE n.id <= $2' ELSE '' END;
+BEGIN
+    IF TG_OP = 'DELETE' AND llm_cost._retiring() THEN
+        RETURN NULL;                    -- retire_usage: the rows stay in the rollups
+    END IF;
+    -- FOR SHARE: a refresh in progress (it holds the row) finishes first.
+    SELECT watermark INTO mark FROM llm_cost.rollup_state FOR SHARE;
+    IF mark IS NULL THEN
+        RETURN NULL;                    -- nothing rolled up yet
+    END IF;
+    -- (run here, not in a function of their own: the transition tables are
+    -- visible only to this function's statements)
+    FOREACH statement IN ARRAY llm_cost._rollup_statements(changed) LOOP
+        EXECUTE statement USING 0::bigint, mark;
+    END LOOP;
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION llm_cost._citus_retire_rows(before timestamptz) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    gone bigint;
+    statement text;
+    -- (rows up to the watermark are in the rollups already: they stay there)
+    changed constant text :=
+        'SELECT 1 AS sign, r.* FROM pg_temp.llm_cost_retiring AS r WHERE r.occurred_at >= $1 AND r.occurred_at < $2'
+        || ' AND r.id > ' || llm_cost.rollup_watermark();
+BEGIN
+    IF pg_catalog.to_regclass('pg_temp.llm_cost_retiring') IS NULL THEN
+        CREATE TEMPORARY TABLE llm_cost_retiring (LIKE llm_cost.usage) ON COMMIT DROP;
+    END IF;
+    DELETE FROM pg_temp.llm_cost_retiring;
+    WITH d AS (DELETE FROM llm_cost.usage AS u WHERE u.occurred_at < before RETURNING u.*)
+    INSERT INTO pg_temp.llm_cost_retiring SELECT * FROM d;
+    GET DIAGNOSTICS gone = ROW_COUNT;
+    IF gone > 0 THEN
+        FOREACH statement IN ARRAY llm_cost._rollup_statements(changed) LOOP
+            EXECUTE statement USING '-infinity'::timestamptz, before;
+        END LOOP;
+    END IF;
+    RETURN gone;
+END $$;
+CREATE OR REPLACE FUNCTION llm_cost._citus_refresh_rollups(max_ids bigint) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    seen_mark bigint;
+    old_mark bigint;
+    new_mark bigint;
+    statement text;
+    rows_between constant text := 'SELECT 1 AS sign, u.* FROM llm_cost.usage AS u WHERE u.id > $1 AND u.id <= $2';
+BEGIN
+    IF max_ids IS NOT NULL AND max_ids < 1 THEN
+        RAISE EXCEPTION 'llm_cost.refresh_rollups: max_ids must be positive (got %)', max_ids
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT pg_catalog.citus_is_coordinator() THEN
+        PERFORM llm_cost._citus_lock_rollups('refresh_rollups');     -- (refuses)
+    END IF;
+    SELECT CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END INTO new_mark FROM llm_cost.usage_id_seq AS s;
+    seen_mark := llm_cost.rollup_watermark();
+    IF new_mark <= seen_mark THEN
+        RETURN 0;
+    END IF;
+    PERFORM llm_cost._wait_for_usage_writers();
+    -- corrections on every node wait from here; then one refresh at a time
+    PERFORM llm_cost._citus_lock_rollups('refresh_rollups');
+    SELECT watermark INTO old_mark FROM llm_cost.rollup_state FOR UPDATE;
+    IF old_mark < seen_mark OR (SELECT CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END
+                                  FROM llm_cost.usage_id_seq AS s) < new_mark THEN
+        RETURN 0;
+    END IF;
+    new_mark := least(new_mark, old_mark + coalesce(max_ids, new_mark));
+    IF new_mark <= old_mark THEN
+        RETURN 0;
+    END IF;
+    FOREACH statement IN ARRAY llm_cost._rollup_statements(rows_between) LOOP
+        EXECUTE statement USING old_mark, new_mark;
+    END LOOP;
+    -- (rollup_state is a reference table: now() is evaluated here)
+    UPDATE llm_cost.rollup_state SET watermark = new_mark, refreshed_at = pg_catalog.now();
+    RETURN new_mark - old_mark;
+END $$;
+CREATE OR REPLACE FUNCTION llm_cost._citus_usage_rollup_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    mark bigint;
+    statement text;
+    shard constant bigint := substring(TG_TABLE_NAME FROM '_([0-9]+)$')::bigint;
+    changed constant text := 'SELECT -1 AS sign, o.* FROM old_rows AS o WHERE o.id <= $2'
+                    || CASE WHEN TG_OP = 'UPDATE' THEN ' UNION ALL SELECT 1, n.* FROM new_rows AS n WHERE n.id <= $2' ELSE '' END;
+BEGIN
+    IF TG_OP = 'DELETE' AND llm_cost._retiring() THEN
+        RETURN NULL;                    -- retire_usage: the rows stay in the rollups
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_dist_shard AS s
+                    WHERE s.shardid = shard AND s.logicalrelid = 'llm_cost.usage'::regclass) THEN
+        RAISE EXCEPTION 'llm_cost: rollup correction fired on %, not a shard of llm_cost.usage', TG_RELID::regclass
+            USING ERRCODE = 'internal_error';
+    END IF;
+    -- a refresh in progress on this node finishes first; then the watermark
+    -- in a statement of its own (a snapshot taken after the wait)
+    PERFORM pg_catalog.pg_advisory_xact_lock_shared(1819045219, 2);
+    SELECT watermark INTO mark FROM llm_cost.rollup_state;
+    IF mark IS NULL THEN
+        RETURN NULL;                    -- nothing rolled up yet
+    END IF;
+    FOREACH statement IN ARRAY llm_cost._rollup_statements(changed) LOOP
+        EXECUTE llm_cost._citus_local_rollup_sql(statement, shard) USING 0::bigint, mark;
+    END LOOP;
+    RETURN NULL;
+END $$;
+-- (end of session11 section)

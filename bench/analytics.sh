@@ -70,8 +70,11 @@ header
 core_queries
 refresh_ms=$(psql -X -tA -v ON_ERROR_STOP=1 -d postgres -c "SELECT bench.time_query('SELECT llm_cost.refresh_rollups()', 1)")
 psql -q -X -d postgres -c "VACUUM ANALYZE" >/dev/null
-sizes=$(psql -X -tA -d postgres -c "SELECT string_agg(format('%s %s rows, %s', c.relname, c.reltuples::bigint, pg_size_pretty(pg_total_relation_size(c.oid))), '; ' ORDER BY c.relname)
-  FROM pg_class AS c WHERE c.relnamespace = 'llm_cost'::regnamespace AND c.relname IN ('usage', 'usage_daily', 'usage_hourly', 'usage_rollup')")
+# (the ledger's size is its partitions')
+sizes=$(psql -X -tA -d postgres -c "SELECT string_agg(format('%s %s rows, %s', c.relname, c.reltuples::bigint,
+                                                             pg_size_pretty(coalesce((SELECT sum(pg_total_relation_size(t.relid)) FROM pg_partition_tree(c.oid) AS t), pg_total_relation_size(c.oid)))),
+                                                      '; ' ORDER BY c.relname)
+  FROM pg_class AS c WHERE c.relnamespace = 'llm_cost'::regnamespace AND c.relname IN ('usage', 'usage_daily', 'usage_daily_costs', 'usage_rollup')")
 echo
 echo "After refresh_rollups():"
 header
